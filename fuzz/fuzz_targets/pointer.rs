@@ -1,0 +1,11 @@
+//! Pointer files come from Git, i.e. from anyone: parsing must never panic, and what parses must re-encode to
+//! something that parses to the same value.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = dv::pointer::Pointer::decode(data, "fuzz") {
+        let again = dv::pointer::Pointer::decode(p.encode().as_bytes(), "fuzz").expect("re-encoded pointer parses");
+        assert_eq!(again, p);
+    }
+});

@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+use super::super::{Global, Outcome, output, progress};
+use crate::Result;
+use crate::repo::Repo;
+
+/// Version files or folders: store their content in the cache and write a pointer file (PATH.dv) for Git.
+///
+/// Content is split into chunks, and only chunks the cache does not already hold are compressed and stored,
+/// so a new version of a large file costs about what changed. Files whose size, times and inode are unchanged
+/// since the last add are not read again. The data path is added to the .gitignore beside it.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files or folders to version.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let repo = Repo::discover(&g.cwd)?;
+    let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
+    let _lock = repo.lock()?;
+    let store = repo.open_store()?;
+    let progress = progress::for_terminal(g.quiet);
+    let report = crate::ops::add::add(&repo, &store, &paths, progress.as_ref())?;
+    if args.json {
+        output::print_json(&report)?;
+        return Ok(Outcome::Success);
+    }
+    for d in &report.datasets {
+        let what = if d.kind == "tree" {
+            format!("{} files, {}", d.files, output::human_bytes(d.size))
+        } else {
+            output::human_bytes(d.size)
+        };
+        let verb = if d.changed { "Added" } else { "Unchanged" };
+        println!("{verb} {} ({what}) -> {}", d.path, d.pointer);
+    }
+    output::status_line(
+        g.quiet,
+        &format!(
+            "Hashed {} in {} file(s); stored {} new object(s), {}.",
+            output::human_bytes(report.hashed_bytes),
+            report.hashed_files,
+            report.new_objects,
+            output::human_bytes(report.new_stored_bytes)
+        ),
+    );
+    if report.datasets.iter().any(|d| d.changed) {
+        let pointers: Vec<&str> = report.datasets.iter().map(|d| d.pointer.as_str()).collect();
+        output::status_line(
+            g.quiet,
+            &format!(
+                "To record this version: git add {} .gitignore && git commit",
+                pointers.join(" ")
+            ),
+        );
+    }
+    Ok(Outcome::Success)
+}

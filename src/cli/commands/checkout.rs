@@ -1,0 +1,50 @@
+use std::path::PathBuf;
+
+use super::super::{Global, Outcome, output, progress};
+use crate::Result;
+use crate::repo::Repo;
+
+/// Make tracked paths match their pointer files, restoring data from the cache.
+///
+/// Every object is verified by its hash, and each file is written to a temporary file and renamed into place.
+/// Working files whose content dv has not stored are never overwritten or deleted unless --force is given.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tracked paths, pointer files, paths inside tracked folders, or folders containing pointer files.
+    /// Without PATHs, every pointer file in the work tree.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Overwrite or delete local changes that dv has not stored.
+    #[arg(short, long)]
+    force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let repo = Repo::discover(&g.cwd)?;
+    let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
+    let _lock = repo.lock()?;
+    let store = repo.open_store()?;
+    let targets = crate::ops::datasets::resolve_targets(&repo, &paths)?;
+    let progress = progress::for_terminal(g.quiet);
+    let report =
+        crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        output::status_line(
+            g.quiet,
+            &format!(
+                "Checked out {} dataset(s): {} file(s) written ({}), {} deleted, {} mode change(s).",
+                report.datasets.len(),
+                report.files_written,
+                output::human_bytes(report.bytes_written),
+                report.files_deleted,
+                report.modes_changed
+            ),
+        );
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,111 @@
+//! The command line: argument parsing, dispatch, output and error rendering. The only module that prints,
+//! reads the environment or looks at the terminal.
+
+mod commands;
+mod output;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "dv",
+    version,
+    about = "Version large files, folders and tables next to Git",
+    long_about = "dv keeps large files, folders and tables out of Git and versions them alongside it: \
+                  data is split into content-defined chunks, deduplicated, compressed and packed into a local \
+                  cache, and a small pointer file (PATH.dv) goes into Git in its place."
+)]
+pub struct Cli {
+    /// Run as if dv was started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// More log output (repeat for more); the DV_LOG variable filters it too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print no progress and no status messages.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Init(commands::init::Args),
+    Add(commands::add::Args),
+    Status(commands::status::Args),
+    Checkout(commands::checkout::Args),
+}
+
+/// Settings every command gets.
+pub struct Global {
+    pub cwd: PathBuf,
+    pub quiet: bool,
+}
+
+/// How a command ended, if it did not fail.
+pub enum Outcome {
+    Success,
+    /// The command worked and found something the caller asked to be told about with a non-zero exit.
+    Differences,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Differences) => ExitCode::from(1),
+        Err(e) => {
+            output::print_error(&e);
+            if e.is_internal() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> crate::Result<Outcome> {
+    let cwd = match &cli.chdir {
+        Some(dir) => std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?,
+        None => std::env::current_dir()
+            .map_err(|e| Error::io(".", e))?
+            .canonicalize()
+            .map_err(|e| Error::io(".", e))?,
+    };
+    let global = Global {
+        cwd,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Init(args) => commands::init::run(&global, args),
+        Command::Add(args) => commands::add::run(&global, args),
+        Command::Status(args) => commands::status::run(&global, args),
+        Command::Checkout(args) => commands::checkout::run(&global, args),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("DV_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(output::color_enabled())
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,99 @@
+//! Rendering: human text, JSON, errors with hints, sizes.
+
+use std::io::{IsTerminal, Write};
+
+use crate::Error;
+
+/// Colour only on a terminal, and never when NO_COLOR is set.
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+pub fn print_error(e: &Error) {
+    let (red, yellow, reset) = if color_enabled() {
+        ("\x1b[1;31m", "\x1b[1;33m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{red}error{reset}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        // Io and Db errors already print their source in the message.
+        if !matches!(e, Error::Io { .. } | Error::Db { .. }) {
+            let _ = writeln!(err, "  caused by: {s}");
+        }
+        source = s.source();
+    }
+    if let Some(h) = hint(e) {
+        let _ = writeln!(err, "\n{yellow}hint{reset}: {h}");
+    }
+}
+
+fn hint(e: &Error) -> Option<String> {
+    Some(match e {
+        Error::NotAGitRepo(_) => "dv versions data inside a Git work tree: run `git init` first, or cd into one".into(),
+        Error::NotInitialized(root) => format!("run `dv init` in {} first", root.display()),
+        Error::OutsideRepo { .. } => "dv only tracks paths inside the current Git work tree".into(),
+        Error::NotFound(_) => "check the path; `dv status` lists what dv tracks".into(),
+        Error::NotTracked(_) => "track it with `dv add PATH`; `dv status` lists what dv tracks".into(),
+        Error::LocalChanges { .. } => {
+            "keep them with `dv add`, or run again with --force to discard them".into()
+        }
+        Error::MissingObjects { .. } => {
+            "the cache lacks this version's data: add it again where it exists, or fetch it from a remote".into()
+        }
+        Error::Locked(_) => "wait for the other dv command to finish, then try again".into(),
+        Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
+        Error::Corrupt { .. } => "the local cache is damaged: restore .dv/cache from a good copy".into(),
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            "check the permissions of that path".into()
+        }
+        Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
+        Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
+        _ => return None,
+    })
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(|e| Error::Internal(format!("JSON output: {e}")))?;
+    let _ = writeln!(out);
+    Ok(())
+}
+
+/// A size for people: 1.5 KiB, 3.2 GiB.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A status line on stderr, unless quiet.
+pub fn status_line(quiet: bool, msg: &str) {
+    if !quiet {
+        eprintln!("{msg}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_sizes() {
+        assert_eq!(super::human_bytes(0), "0 B");
+        assert_eq!(super::human_bytes(1023), "1023 B");
+        assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!(super::human_bytes(1 << 30), "1.0 GiB");
+    }
+}

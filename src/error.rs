@@ -1,0 +1,129 @@
+//! The library's error type. Every variant names the path or object it is about, so the CLI can print it as is.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::ObjectId;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{0} is not inside a Git work tree")]
+    NotAGitRepo(PathBuf),
+
+    #[error("{path}: Git: {message}")]
+    Git { path: PathBuf, message: String },
+
+    #[error("{0} has no dv repository")]
+    NotInitialized(PathBuf),
+
+    #[error("'{path}' is outside the repository at {root}")]
+    OutsideRepo { path: PathBuf, root: PathBuf },
+
+    #[error("'{0}': no such file or directory")]
+    NotFound(PathBuf),
+
+    #[error("'{0}' is not tracked by dv")]
+    NotTracked(String),
+
+    #[error("'{path}' cannot be added: {reason}")]
+    CannotAdd { path: String, reason: String },
+
+    #[error("'{path}': {reason}")]
+    BadPath { path: String, reason: String },
+
+    #[error("{what}: {message}")]
+    Format { what: String, message: String },
+
+    #[error(
+        "{what} uses format version {found}, newer than this dv understands (up to {supported})"
+    )]
+    NewerFormat {
+        what: String,
+        found: u64,
+        supported: u64,
+    },
+
+    #[error("object {id} is corrupt: {message}")]
+    Corrupt { id: ObjectId, message: String },
+
+    #[error("{count} object(s) needed by '{path}' are not in the local cache (first: {first})")]
+    MissingObjects {
+        path: String,
+        count: usize,
+        first: ObjectId,
+    },
+
+    #[error("checkout would overwrite or delete local changes that are not stored by dv:\n{}", list_paths(.paths))]
+    LocalChanges { paths: Vec<String> },
+
+    #[error("another dv process holds the repository lock ({0})")]
+    Locked(PathBuf),
+
+    #[error("state database {path}: {source}")]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn list_paths(paths: &[String]) -> String {
+    let mut s = String::new();
+    for p in paths.iter().take(20) {
+        s.push_str("    ");
+        s.push_str(p);
+        s.push('\n');
+    }
+    if paths.len() > 20 {
+        s.push_str(&format!("    ... and {} more\n", paths.len() - 20));
+    }
+    s.trim_end().to_string()
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn format(what: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Format {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    /// True for errors that are dv's fault or a damaged store rather than the user's input.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Internal(_) | Error::Db { .. } | Error::Corrupt { .. }
+        )
+    }
+}
+
+/// Adds a path to `io::Result`s: `fs::read(p).at(p)?`.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

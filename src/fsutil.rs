@@ -1,0 +1,105 @@
+//! Small file-system helpers: atomic writes and unique temporary names.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Result;
+use crate::error::IoContext;
+
+/// A name for a temporary file beside `path`, unique within this machine: `.<name>.dv-tmp-<pid>-<n>`.
+/// `dv` removes leftovers of this shape it finds (see `is_temp_name`).
+pub fn temp_path_beside(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = format!(".{name}.dv-tmp-{}-{n}", std::process::id());
+    path.with_file_name(tmp)
+}
+
+/// True for names made by [`temp_path_beside`].
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".dv-tmp-")
+}
+
+/// Creates a file that is deleted on drop unless [`TempFile::persist`] renames it into place.
+pub struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    /// A new temporary file beside `target`, created with permission bits `mode` (before the umask).
+    pub fn beside(target: &Path, mode: u32) -> Result<TempFile> {
+        let path = temp_path_beside(target);
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let file = opts.open(&path).at(&path)?;
+        Ok(TempFile {
+            path,
+            file: Some(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("open until persisted")
+    }
+
+    /// Flushes to disk and renames over `target`: readers see the old file or the whole new one.
+    pub fn persist(mut self, target: &Path, sync: bool) -> Result<()> {
+        let file = self.file.take().expect("persisted once");
+        if sync {
+            file.sync_all().at(&self.path)?;
+        }
+        drop(file);
+        fs::rename(&self.path, target).at(target)?;
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes `data` to `path` atomically (temporary file + rename).
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = TempFile::beside(path, 0o666)?;
+    tmp.file().write_all(data).at(tmp.path().to_path_buf())?;
+    tmp.persist(path, true)
+}
+
+/// Flushes a directory's entries (after renames into it).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)?;
+    Ok(())
+}
+
+/// Reads a file that may be absent.
+pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(crate::Error::io(path, e)),
+    }
+}

@@ -1,0 +1,441 @@
+//! Local state in SQLite (`.dv/state.db`): where each cached object lives, the stat cache, and which dataset
+//! versions are known to be complete in the cache. Everything here can be rebuilt from the pack indexes and the
+//! work tree; losing the file costs time, never data.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::store::object::ObjectKind;
+use crate::store::pack::{Compression, IndexEntry, PackIndex};
+use crate::{Error, ObjectId, Result};
+
+/// Numbered migrations; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: object locations, stat cache, complete dataset roots.
+    "CREATE TABLE packs (
+        seq INTEGER PRIMARY KEY,
+        pack_id BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL
+    );
+    CREATE TABLE objects (
+        id BLOB PRIMARY KEY,
+        pack INTEGER NOT NULL REFERENCES packs(seq) ON DELETE CASCADE,
+        offset INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        compression INTEGER NOT NULL,
+        raw_len INTEGER NOT NULL,
+        stored_len INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX objects_by_pack ON objects(pack);
+    CREATE TABLE stat_cache (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        id BLOB NOT NULL,
+        hashed_at_ns INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE complete_roots (id BLOB PRIMARY KEY) WITHOUT ROWID;",
+];
+
+pub struct Meta {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What `stat(2)` says of a file, as far as change detection needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    pub exec: bool,
+}
+
+impl Stat {
+    #[cfg(unix)]
+    pub fn of(m: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt;
+        Stat {
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            ino: m.ino(),
+            exec: m.mode() & 0o111 != 0,
+        }
+    }
+}
+
+/// A stat cache entry: the file had `stat` when its content hashed to `id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatEntry {
+    pub stat: Stat,
+    pub kind: crate::store::object::NodeKind,
+    pub id: ObjectId,
+    pub hashed_at_ns: i64,
+}
+
+/// A file changed within this window before it was hashed may change again without its mtime moving
+/// ("racily clean", as Git calls it); such entries are not trusted until the file is hashed again later.
+pub const RACY_WINDOW_NS: i64 = 100_000_000;
+
+impl StatEntry {
+    /// True when the file is known to still hold `id` without reading it.
+    pub fn matches(&self, now: &Stat) -> bool {
+        self.stat.size == now.size
+            && self.stat.mtime_ns == now.mtime_ns
+            && self.stat.ctime_ns == now.ctime_ns
+            && self.stat.ino == now.ino
+            && self.stat.mtime_ns.max(self.stat.ctime_ns) < self.hashed_at_ns - RACY_WINDOW_NS
+    }
+}
+
+impl Meta {
+    pub fn open(path: &Path) -> Result<Meta> {
+        let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+        let meta = Meta {
+            conn,
+            path: path.to_path_buf(),
+        };
+        meta.conn
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
+                 PRAGMA busy_timeout=10000;",
+            )
+            .map_err(|e| meta.err(e))?;
+        meta.migrate()?;
+        Ok(meta)
+    }
+
+    /// A second connection for reading from another thread.
+    pub fn open_readonly(path: &Path) -> Result<Meta> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| db_err(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| db_err(path, e))?;
+        Ok(Meta {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        db_err(&self.path, e)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(Error::NewerFormat {
+                what: format!("state database {}", self.path.display()),
+                found: version as u64,
+                supported: MIGRATIONS.len() as u64,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+            tx.execute_batch(sql).map_err(|e| self.err(e))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    // ---- object locations ----
+
+    /// Records a pack and all its objects (an object already known elsewhere keeps its first location).
+    pub fn add_pack(&self, index: &PackIndex) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO packs(pack_id, size) VALUES (?1, ?2)",
+            params![index.pack_id.as_bytes(), index.pack_size as i64],
+        )
+        .map_err(|e| self.err(e))?;
+        let seq: i64 = tx
+            .query_row(
+                "SELECT seq FROM packs WHERE pack_id = ?1",
+                [index.pack_id.as_bytes()],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO objects(id, pack, offset, kind, compression, raw_len, stored_len)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(|e| self.err(e))?;
+            for e in &index.entries {
+                stmt.execute(params![
+                    e.id.as_bytes(),
+                    seq,
+                    e.offset as i64,
+                    e.kind as u8,
+                    e.compression as u8,
+                    e.raw_len,
+                    e.stored_len
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Forgets a pack and the objects located in it.
+    pub fn remove_pack(&self, pack_id: &ObjectId) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM packs WHERE pack_id = ?1", [pack_id.as_bytes()])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn pack_ids(&self) -> Result<Vec<ObjectId>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pack_id FROM packs")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let bytes = row.map_err(|e| self.err(e))?;
+            out.push(
+                ObjectId::from_slice(&bytes)
+                    .ok_or_else(|| Error::Internal("bad pack id in state db".into()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM objects WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.exists([id.as_bytes()]).map_err(|e| self.err(e))
+    }
+
+    /// The pack and index entry of an object, if the cache has it.
+    pub fn locate(&self, id: &ObjectId) -> Result<Option<(ObjectId, IndexEntry)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.pack_id, o.offset, o.kind, o.compression, o.raw_len, o.stored_len
+                 FROM objects o JOIN packs p ON p.seq = o.pack WHERE o.id = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let row = stmt
+            .query_row([id.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, u8>(2)?,
+                    r.get::<_, u8>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, u32>(5)?,
+                ))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((pack, offset, kind, compression, raw_len, stored_len)) = row else {
+            return Ok(None);
+        };
+        let bad = || Error::Internal(format!("bad location row for object {id}"));
+        Ok(Some((
+            ObjectId::from_slice(&pack).ok_or_else(bad)?,
+            IndexEntry {
+                id: *id,
+                offset: offset as u64,
+                kind: ObjectKind::from_u8(kind).ok_or_else(bad)?,
+                compression: Compression::from_u8(compression).ok_or_else(bad)?,
+                raw_len,
+                stored_len,
+            },
+        )))
+    }
+
+    // ---- stat cache ----
+
+    /// All stat cache entries at `prefix` or below it (`prefix` is a repo path; "" means everything).
+    pub fn stat_entries_under(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<String, StatEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT path, size, mtime_ns, ctime_ns, ino, kind, id, hashed_at_ns FROM stat_cache
+                 WHERE ?1 = '' OR path = ?1 OR (path > ?1 || '/' AND path < ?1 || '0')",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([prefix], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, u8>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (path, size, mtime_ns, ctime_ns, ino, kind, id, hashed_at_ns) =
+                row.map_err(|e| self.err(e))?;
+            let (Some(kind), Some(id)) = (
+                crate::store::object::NodeKind::from_u8(kind),
+                ObjectId::from_slice(&id),
+            ) else {
+                continue; // a damaged row is only a cache miss
+            };
+            out.insert(
+                path,
+                StatEntry {
+                    stat: Stat {
+                        size: size as u64,
+                        mtime_ns,
+                        ctime_ns,
+                        ino: ino as u64,
+                        exec: false,
+                    },
+                    kind,
+                    id,
+                    hashed_at_ns,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Records many stat cache entries in one transaction.
+    pub fn put_stat_entries<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, StatEntry)>,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO stat_cache(path, size, mtime_ns, ctime_ns, ino, kind, id, hashed_at_ns)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|e| self.err(e))?;
+            for (path, e) in entries {
+                stmt.execute(params![
+                    path,
+                    e.stat.size as i64,
+                    e.stat.mtime_ns,
+                    e.stat.ctime_ns,
+                    e.stat.ino as i64,
+                    e.kind as u8,
+                    e.id.as_bytes(),
+                    e.hashed_at_ns
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    // ---- complete roots ----
+
+    /// True when every object below `id` was seen in the cache (recorded by add and checkout).
+    pub fn is_complete(&self, id: &ObjectId) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM complete_roots WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.exists([id.as_bytes()]).map_err(|e| self.err(e))
+    }
+
+    pub fn mark_complete(&self, id: &ObjectId) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO complete_roots(id) VALUES (?1)",
+                [id.as_bytes()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+fn db_err(path: &Path, source: rusqlite::Error) -> Error {
+    Error::Db {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::object::NodeKind;
+
+    #[test]
+    fn migrations_run_once_and_stat_prefix_query_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let m = Meta::open(&path).unwrap();
+        drop(m);
+        let m = Meta::open(&path).unwrap(); // second open: migrations already applied
+        let e = |n: u8| StatEntry {
+            stat: Stat {
+                size: n as u64,
+                mtime_ns: 1,
+                ctime_ns: 1,
+                ino: 1,
+                exec: false,
+            },
+            kind: NodeKind::File,
+            id: ObjectId([n; 32]),
+            hashed_at_ns: 10,
+        };
+        m.put_stat_entries([
+            ("data", e(1)),
+            ("data/a", e(2)),
+            ("data/b/c", e(3)),
+            ("data2/x", e(4)),
+            ("dat", e(5)),
+        ])
+        .unwrap();
+        let mut under: Vec<String> = m.stat_entries_under("data").unwrap().into_keys().collect();
+        under.sort();
+        assert_eq!(under, ["data", "data/a", "data/b/c"]);
+        assert_eq!(m.stat_entries_under("").unwrap().len(), 5);
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Meta::open(&path)
+            .unwrap()
+            .conn
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert!(matches!(
+            Meta::open(&path),
+            Err(Error::NewerFormat { found: 99, .. })
+        ));
+    }
+}

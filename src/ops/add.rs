@@ -1,0 +1,649 @@
+//! `dv add`: chunk, hash, dedup, compress and pack the data at some paths, then write their pointer files.
+//!
+//! The pipeline: one reader thread walks the files in order and cuts them into chunks block by block; worker
+//! threads hash each chunk, drop the ones the store already has (before compressing them), compress the rest
+//! and hand them to one writer thread that appends them to packs. The main thread collects each file's chunk
+//! list, then builds the trees. Pointer files are written last, after every object they name is in a sealed,
+//! indexed pack, so a pointer never names an object that is not stored.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use super::walk::{Child, Walk, WalkFile, walk};
+use super::{now_ns, worker_count};
+use crate::chunk::{Block, Chunker};
+use crate::error::IoContext;
+use crate::meta::{Meta, Stat, StatEntry};
+use crate::paths::{POINTER_SUFFIX, is_reserved, join, split};
+use crate::pointer::Pointer;
+use crate::progress::{Progress, Unit};
+use crate::repo::Repo;
+use crate::store::object::{Node, NodeKind, ObjectKind, Tree, TreeEntry};
+use crate::store::pack::{Compression, PackIndex};
+use crate::store::writer::compress;
+use crate::store::{PackWriter, Store, file_node};
+use crate::{Error, ObjectId, Result};
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AddedDataset {
+    /// Repository path of the data.
+    pub path: String,
+    pub pointer: String,
+    pub kind: &'static str,
+    pub id: String,
+    pub size: u64,
+    pub files: u64,
+    /// False when the pointer file already said this.
+    pub changed: bool,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AddReport {
+    pub datasets: Vec<AddedDataset>,
+    pub files: u64,
+    pub bytes: u64,
+    /// Files read and hashed (the rest were known unchanged from the stat cache).
+    pub hashed_files: u64,
+    pub hashed_bytes: u64,
+    pub new_objects: u64,
+    /// Bytes added to the cache's packs, after dedup and compression.
+    pub new_stored_bytes: u64,
+}
+
+/// One input to add: a file or a folder.
+enum Input {
+    File(WalkFile),
+    Dir(Walk),
+}
+
+/// Adds the data at `paths` (repository paths).
+pub fn add(
+    repo: &Repo,
+    store: &Store,
+    paths: &[String],
+    progress: &dyn Progress,
+) -> Result<AddReport> {
+    let started = now_ns();
+    let inputs = collect_inputs(repo, paths)?;
+
+    // Everything to hash, in input order; files the stat cache vouches for get their node right away.
+    let mut all_files: Vec<&WalkFile> = Vec::new();
+    for (_, input) in &inputs {
+        match input {
+            Input::File(f) => all_files.push(f),
+            Input::Dir(w) => all_files.extend(w.files.iter()),
+        }
+    }
+    let mut nodes: Vec<Option<Node>> = vec![None; all_files.len()];
+    let mut to_hash: Vec<usize> = Vec::new();
+    {
+        let mut cache: HashMap<String, StatEntry> = HashMap::new();
+        for (path, _) in &inputs {
+            cache.extend(store.meta().stat_entries_under(path)?);
+        }
+        for (i, f) in all_files.iter().enumerate() {
+            match cache.get(&f.path) {
+                Some(e) if e.matches(&f.stat) && store.contains(&e.id)? => {
+                    nodes[i] = Some(file_node_of(e.kind, e.id, &f.stat));
+                }
+                _ => to_hash.push(i),
+            }
+        }
+    }
+
+    let mut report = AddReport {
+        files: all_files.len() as u64,
+        bytes: all_files.iter().map(|f| f.stat.size).sum(),
+        hashed_files: to_hash.len() as u64,
+        hashed_bytes: to_hash.iter().map(|&i| all_files[i].stat.size).sum(),
+        ..Default::default()
+    };
+
+    let level = repo.config.compression_level;
+    let (write_tx, write_rx) = bounded::<NewObject>(64);
+    let writer = {
+        let pw = store.pack_writer();
+        std::thread::Builder::new()
+            .name("dv-pack-writer".into())
+            .spawn(move || write_objects(pw, write_rx))
+            .map_err(|e| Error::Internal(format!("cannot start writer thread: {e}")))?
+    };
+
+    let mut sink = ObjectSink {
+        meta: store.meta(),
+        tx: &write_tx,
+        seen: HashSet::new(),
+        compressor: compressor(level)?,
+    };
+    let hashed = if to_hash.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let files: Vec<(PathBuf, u64)> = to_hash
+            .iter()
+            .map(|&i| (repo.abs(&all_files[i].path), all_files[i].stat.size))
+            .collect();
+        progress.start("Adding", Some(report.hashed_bytes), Unit::Bytes);
+        let r = hash_and_store(&files, store.meta().path(), level, &mut sink, progress);
+        progress.finish();
+        r
+    };
+    let hashed = match hashed {
+        Ok(h) => h,
+        Err(e) => {
+            drop(sink);
+            drop(write_tx);
+            let _ = writer.join();
+            return Err(e);
+        }
+    };
+    let mut stat_updates = Vec::with_capacity(hashed.len());
+    for (&i, (kind, id)) in to_hash.iter().zip(hashed) {
+        let f = all_files[i];
+        nodes[i] = Some(file_node_of(kind, id, &f.stat));
+        stat_updates.push((
+            f.path.as_str(),
+            StatEntry {
+                stat: f.stat,
+                kind,
+                id,
+                hashed_at_ns: started,
+            },
+        ));
+    }
+
+    // Trees, bottom-up, stored through the same writer.
+    let mut roots: Vec<Node> = Vec::with_capacity(inputs.len());
+    let mut offset = 0usize;
+    let mut tree_result = Ok(());
+    for (_, input) in &inputs {
+        match input {
+            Input::File(_) => {
+                roots.push(nodes[offset].expect("every file has a node"));
+                offset += 1;
+            }
+            Input::Dir(w) => {
+                match build_trees(w, &nodes[offset..offset + w.files.len()], &mut sink) {
+                    Ok(root) => roots.push(root),
+                    Err(e) => {
+                        tree_result = Err(e);
+                        break;
+                    }
+                }
+                offset += w.files.len();
+            }
+        }
+    }
+    drop(sink);
+    drop(write_tx);
+    let written = writer
+        .join()
+        .map_err(|_| Error::Internal("pack writer thread panicked".into()))?;
+    tree_result?;
+    let (packs, objects, stored_bytes) = written?;
+    store.register_packs(&packs)?;
+    report.new_objects = objects;
+    report.new_stored_bytes = stored_bytes;
+    store.meta().put_stat_entries(stat_updates)?;
+
+    // Everything is stored: now the pointers and .gitignore entries.
+    for ((path, _), node) in inputs.iter().zip(roots) {
+        store.meta().mark_complete(&node.id)?;
+        let pointer_path = format!("{path}{POINTER_SUFFIX}");
+        let text = Pointer { node }.encode();
+        let abs = repo.abs(&pointer_path);
+        let changed = crate::fsutil::read_if_exists(&abs)?.as_deref() != Some(text.as_bytes());
+        if changed {
+            crate::fsutil::write_atomic(&abs, text.as_bytes())?;
+        }
+        ensure_ignored(repo, path)?;
+        report.datasets.push(AddedDataset {
+            path: path.clone(),
+            pointer: pointer_path,
+            kind: node.kind.name(),
+            id: node.id.to_hex(),
+            size: node.size,
+            files: node.files,
+            changed,
+        });
+    }
+    Ok(report)
+}
+
+fn file_node_of(kind: NodeKind, id: ObjectId, stat: &Stat) -> Node {
+    Node {
+        kind,
+        id,
+        size: stat.size,
+        files: 1,
+        exec: stat.exec,
+    }
+}
+
+/// Checks each path and walks it.
+fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>> {
+    let mut sorted: Vec<&String> = paths.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut out: Vec<(String, Input)> = Vec::new();
+    for path in sorted {
+        let cannot = |reason: &str| Error::CannotAdd {
+            path: if path.is_empty() {
+                ".".into()
+            } else {
+                path.clone()
+            },
+            reason: reason.into(),
+        };
+        if path.is_empty() {
+            return Err(cannot(
+                "it is the root of the work tree; add folders inside it",
+            ));
+        }
+        if is_reserved(path) {
+            return Err(cannot("it is inside .git or .dv"));
+        }
+        if path.ends_with(POINTER_SUFFIX)
+            && super::datasets::read_pointer(repo, path.trim_end_matches(POINTER_SUFFIX))
+                .is_ok_and(|d| d.is_some())
+        {
+            return Err(cannot("it is a pointer file; add the data it describes"));
+        }
+        if let Some((prev, _)) = out.last()
+            && crate::paths::is_within(path, prev)
+        {
+            return Err(cannot(&format!(
+                "it is inside '{prev}', which is added too"
+            )));
+        }
+        if let Some(d) = super::datasets::enclosing_dataset(repo, path)? {
+            return Err(cannot(&format!(
+                "it is inside '{}', which dv already tracks; add that instead",
+                d.path
+            )));
+        }
+        let abs = repo.abs(path);
+        let meta = match fs::symlink_metadata(&abs) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(abs)),
+            Err(e) => return Err(Error::io(abs, e)),
+        };
+        let input = if meta.is_file() {
+            // Fail early and clearly on unreadable files.
+            File::open(&abs).at(&abs)?;
+            Input::File(WalkFile {
+                path: path.clone(),
+                stat: Stat::of(&meta),
+            })
+        } else if meta.is_dir() {
+            Input::Dir(walk(&abs, path)?)
+        } else if meta.file_type().is_symlink() {
+            return Err(cannot(
+                "it is a symbolic link; dv stores regular files and folders only",
+            ));
+        } else {
+            return Err(cannot("it is not a regular file or folder"));
+        };
+        out.push((path.clone(), input));
+    }
+    Ok(out)
+}
+
+/// An object on its way to the pack writer.
+struct NewObject {
+    id: ObjectId,
+    kind: ObjectKind,
+    compression: Compression,
+    raw_len: u32,
+    data: Vec<u8>,
+}
+
+fn write_objects(
+    mut pw: PackWriter,
+    rx: Receiver<NewObject>,
+) -> Result<(Vec<PackIndex>, u64, u64)> {
+    for o in rx {
+        pw.add(o.id, o.kind, o.compression, o.raw_len, &o.data)?;
+    }
+    let (objects, bytes) = (pw.objects, pw.stored_bytes);
+    Ok((pw.finish()?, objects, bytes))
+}
+
+/// A block of one file, for the workers.
+struct Job {
+    file: usize,
+    seq: u32,
+    last: bool,
+    block: Block,
+}
+
+struct Done {
+    file: usize,
+    seq: u32,
+    last: bool,
+    chunks: Vec<(ObjectId, u32)>,
+}
+
+/// Chunks, hashes and stores `files`; returns each file's node kind and id, in order.
+fn hash_and_store(
+    files: &[(PathBuf, u64)],
+    db: &std::path::Path,
+    level: i32,
+    sink: &mut ObjectSink<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<(NodeKind, ObjectId)>> {
+    let write_tx = sink.tx;
+    let workers = worker_count();
+    let (job_tx, job_rx) = bounded::<Job>(workers * 2);
+    let (done_tx, done_rx) = bounded::<Result<Done>>(workers * 4);
+    let inflight: Mutex<HashSet<ObjectId>> = Mutex::new(HashSet::new());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+
+    std::thread::scope(|s| {
+        // Reader: blocks of every file, in order.
+        let reader = s.spawn(|| {
+            let r = read_files(files, &job_tx, &failed);
+            drop(job_tx);
+            r
+        });
+        for _ in 0..workers {
+            let job_rx = job_rx.clone();
+            let done_tx = done_tx.clone();
+            let write_tx = write_tx.clone();
+            let (inflight, failed) = (&inflight, &failed);
+            s.spawn(move || {
+                let meta = match Meta::open_readonly(db) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let _ = done_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut compressor = match compressor(level) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = done_tx.send(Err(e));
+                        return;
+                    }
+                };
+                for job in job_rx {
+                    let r = process_block(
+                        &job,
+                        &meta,
+                        compressor.as_mut(),
+                        inflight,
+                        &write_tx,
+                        progress,
+                    );
+                    let failed_now = r.is_err();
+                    if done_tx.send(r).is_err() || failed_now {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        break;
+                    }
+                }
+            });
+        }
+        drop(job_rx);
+        drop(done_tx);
+
+        // Collect chunk lists per file.
+        let mut parts: Vec<BTreeMap<u32, Vec<(ObjectId, u32)>>> =
+            vec![BTreeMap::new(); files.len()];
+        let mut last_seq: Vec<Option<u32>> = vec![None; files.len()];
+        let mut out: Vec<Option<(NodeKind, ObjectId)>> = vec![None; files.len()];
+        let mut first_err = None;
+        for done in done_rx {
+            let done = match done {
+                Ok(d) => d,
+                Err(e) => {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+            };
+            parts[done.file].insert(done.seq, done.chunks);
+            if done.last {
+                last_seq[done.file] = Some(done.seq);
+            }
+            if let Some(last) = last_seq[done.file]
+                && parts[done.file].len() == last as usize + 1
+            {
+                let chunks: Vec<(ObjectId, u32)> = std::mem::take(&mut parts[done.file])
+                    .into_values()
+                    .flatten()
+                    .collect();
+                let (kind, id, manifest) = file_node(chunks);
+                if let Some(bytes) = manifest
+                    && let Err(e) = sink.store(id, ObjectKind::Manifest, &bytes)
+                {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    first_err.get_or_insert(e);
+                }
+                out[done.file] = Some((kind, id));
+            }
+        }
+        let read_result = reader
+            .join()
+            .map_err(|_| Error::Internal("reader thread panicked".into()))?;
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        read_result?;
+        out.into_iter()
+            .map(|o| o.ok_or_else(|| Error::Internal("a file was not fully hashed".into())))
+            .collect()
+    })
+}
+
+fn read_files(
+    files: &[(PathBuf, u64)],
+    job_tx: &Sender<Job>,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
+    for (i, (path, _)) in files.iter().enumerate() {
+        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let file = File::open(path).at(path)?;
+        let mut chunker = Chunker::new(file);
+        let mut seq = 0u32;
+        let mut pending = chunker.next_block().at(path)?;
+        if pending.is_none() {
+            // An empty file: one empty chunk.
+            pending = Some(Block {
+                data: Arc::new(Vec::new()),
+                chunks: std::iter::once(0..0).collect(),
+                offset: 0,
+            });
+        }
+        while let Some(block) = pending {
+            let next = chunker.next_block().at(path)?;
+            let job = Job {
+                file: i,
+                seq,
+                last: next.is_none(),
+                block,
+            };
+            if job_tx.send(job).is_err() {
+                return Ok(()); // workers stopped on an error; they report it
+            }
+            seq += 1;
+            pending = next;
+        }
+    }
+    Ok(())
+}
+
+fn process_block(
+    job: &Job,
+    meta: &Meta,
+    mut compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+    inflight: &Mutex<HashSet<ObjectId>>,
+    write_tx: &Sender<NewObject>,
+    progress: &dyn Progress,
+) -> Result<Done> {
+    let mut chunks = Vec::with_capacity(job.block.chunks.len());
+    for r in &job.block.chunks {
+        let raw = &job.block.data[r.clone()];
+        let id = ObjectId::of(raw);
+        chunks.push((id, raw.len() as u32));
+        if !inflight.lock().expect("inflight set poisoned").insert(id) || meta.contains(&id)? {
+            continue; // stored already, or being stored by another worker: never compressed twice
+        }
+        let (compression, data) = compress(compressor.as_deref_mut(), raw);
+        let obj = NewObject {
+            id,
+            kind: ObjectKind::Chunk,
+            compression,
+            raw_len: raw.len() as u32,
+            data,
+        };
+        if write_tx.send(obj).is_err() {
+            return Err(Error::Internal("pack writer stopped".into()));
+        }
+    }
+    progress.inc(job.block.data.len() as u64);
+    Ok(Done {
+        file: job.file,
+        seq: job.seq,
+        last: job.last,
+        chunks,
+    })
+}
+
+fn compressor(level: i32) -> Result<Option<zstd::bulk::Compressor<'static>>> {
+    (level > 0)
+        .then(|| zstd::bulk::Compressor::new(level))
+        .transpose()
+        .map_err(|e| Error::Internal(format!("zstd level {level}: {e}")))
+}
+
+fn send_object(
+    compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+    id: ObjectId,
+    kind: ObjectKind,
+    raw: &[u8],
+    tx: &Sender<NewObject>,
+) -> Result<()> {
+    if raw.len() as u64 > crate::store::object::MAX_OBJECT_SIZE {
+        return Err(Error::Internal(format!(
+            "object {id} is larger than the format allows"
+        )));
+    }
+    let (compression, data) = compress(compressor, raw);
+    tx.send(NewObject {
+        id,
+        kind,
+        compression,
+        raw_len: raw.len() as u32,
+        data,
+    })
+    .map_err(|_| Error::Internal("pack writer stopped".into()))
+}
+
+/// Stores manifests and trees the cache does not have yet, from the main thread.
+struct ObjectSink<'a> {
+    meta: &'a Meta,
+    tx: &'a Sender<NewObject>,
+    seen: HashSet<ObjectId>,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl ObjectSink<'_> {
+    fn store(&mut self, id: ObjectId, kind: ObjectKind, bytes: &[u8]) -> Result<()> {
+        if self.seen.insert(id) && !self.meta.contains(&id)? {
+            send_object(self.compressor.as_mut(), id, kind, bytes, self.tx)?;
+        }
+        Ok(())
+    }
+
+    fn store_tree(&mut self, tree: &Tree) -> Result<ObjectId> {
+        let bytes = tree.encode();
+        let id = ObjectId::of(&bytes);
+        self.store(id, ObjectKind::Tree, &bytes)?;
+        Ok(id)
+    }
+}
+
+/// Builds and stores the trees of a walked folder (children before parents); returns the root's node.
+fn build_trees(w: &Walk, file_nodes: &[Option<Node>], ts: &mut ObjectSink<'_>) -> Result<Node> {
+    let mut dir_nodes: Vec<Option<Node>> = vec![None; w.dirs.len()];
+    for (i, dir) in w.dirs.iter().enumerate().rev() {
+        let mut tree = Tree::default();
+        for (name, child) in &dir.entries {
+            let node = match child {
+                Child::File(f) => file_nodes[*f],
+                Child::Dir(d) => dir_nodes[*d],
+            }
+            .ok_or_else(|| Error::Internal(format!("no node for {}", join(&dir.path, name))))?;
+            tree.entries.push(TreeEntry {
+                name: name.clone(),
+                node,
+            });
+        }
+        let id = ts.store_tree(&tree)?;
+        dir_nodes[i] = Some(Node {
+            kind: NodeKind::Tree,
+            id,
+            size: tree.size(),
+            files: tree.files(),
+            exec: false,
+        });
+    }
+    dir_nodes[0].ok_or_else(|| Error::Internal("walk without a root folder".into()))
+}
+
+/// Adds `/name` to the `.gitignore` beside `path`, unless a line already says exactly that.
+pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<()> {
+    let (parent, name) = split(path);
+    let ignore = repo.abs(&join(parent, ".gitignore"));
+    let line = format!("/{}", escape_ignore(name));
+    let old = crate::fsutil::read_if_exists(&ignore)?.unwrap_or_default();
+    let text = String::from_utf8_lossy(&old);
+    if text.lines().any(|l| l.trim_end() == line) {
+        return Ok(());
+    }
+    let mut new = old.clone();
+    if !new.is_empty() && !new.ends_with(b"\n") {
+        new.push(b'\n');
+    }
+    new.extend_from_slice(line.as_bytes());
+    new.push(b'\n');
+    crate::fsutil::write_atomic(&ignore, &new)
+}
+
+/// Escapes the characters .gitignore treats specially so a name matches only itself.
+fn escape_ignore(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in name.chars().enumerate() {
+        match c {
+            '*' | '?' | '[' | ']' | '\\' => out.push('\\'),
+            '!' | '#' if i == 0 => out.push('\\'),
+            _ => {}
+        }
+        out.push(c);
+    }
+    if out.ends_with(' ') {
+        out.pop();
+        out.push_str("\\ ");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_ignore;
+
+    #[test]
+    fn ignore_lines_escape_specials() {
+        assert_eq!(escape_ignore("data"), "data");
+        assert_eq!(escape_ignore("#x"), "\\#x");
+        assert_eq!(escape_ignore("a*b?[c]"), "a\\*b\\?\\[c\\]");
+        assert_eq!(escape_ignore("sp "), "sp\\ ");
+        assert_eq!(escape_ignore("ü ñ"), "ü ñ");
+    }
+}

@@ -1,0 +1,253 @@
+//! Compares a working copy with what a pointer describes. Shared by `status` and `checkout`.
+//!
+//! Files whose size, mtime, ctime and inode match a trusted stat cache entry are not read; other files of the
+//! right size are hashed (never stored). A folder whose tree object is missing from the cache is skipped and
+//! reported in `missing`.
+
+use std::collections::HashMap;
+use std::fs;
+
+use crate::error::IoContext;
+use crate::meta::{Stat, StatEntry};
+use crate::paths::{is_within, join};
+use crate::repo::Repo;
+use crate::store::object::{Node, NodeKind};
+use crate::store::{Store, hash_file};
+use crate::{ObjectId, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// In the working copy, not in the pointer.
+    New,
+    /// In both, different.
+    Modified,
+    /// In the pointer, not in the working copy.
+    Deleted,
+}
+
+/// What the working copy has at a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Have {
+    File {
+        stat: Stat,
+        /// The content's node kind and id, when known without guessing.
+        content: Option<(NodeKind, ObjectId)>,
+    },
+    Dir,
+    /// A symbolic link or special file: dv never stores these.
+    Other,
+}
+
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+    /// What the pointer says belongs here (Modified and Deleted).
+    pub want: Option<Node>,
+    /// What is there now (New and Modified).
+    pub have: Option<Have>,
+    /// Only the executable bit differs.
+    pub mode_only: bool,
+}
+
+#[derive(Default)]
+pub struct Comparison {
+    pub changes: Vec<Change>,
+    /// Files hashed while comparing, for the stat cache.
+    pub refreshed: Vec<(String, StatEntry)>,
+    /// Tree objects the cache lacks; what is below them was not compared.
+    pub missing: Vec<ObjectId>,
+}
+
+pub struct Comparer<'a> {
+    pub repo: &'a Repo,
+    pub store: &'a Store,
+    pub cache: &'a HashMap<String, StatEntry>,
+    /// When set, only paths at, inside or leading to this repository path are compared.
+    pub scope: Option<&'a str>,
+    pub now_ns: i64,
+    pub out: Comparison,
+}
+
+impl<'a> Comparer<'a> {
+    pub fn new(
+        repo: &'a Repo,
+        store: &'a Store,
+        cache: &'a HashMap<String, StatEntry>,
+        scope: Option<&'a str>,
+    ) -> Self {
+        Comparer {
+            repo,
+            store,
+            cache,
+            scope,
+            now_ns: super::now_ns(),
+            out: Comparison::default(),
+        }
+    }
+
+    fn in_scope(&self, path: &str) -> bool {
+        match self.scope {
+            None => true,
+            Some(s) => is_within(path, s) || is_within(s, path),
+        }
+    }
+
+    /// Compares what is at `path` with `want`.
+    pub fn compare(&mut self, path: &str, want: Option<&Node>) -> Result<()> {
+        if !self.in_scope(path) {
+            return Ok(());
+        }
+        let abs = self.repo.abs(path);
+        let have = match fs::symlink_metadata(&abs) {
+            Ok(m) if m.is_file() => Some(Have::File {
+                stat: Stat::of(&m),
+                content: None,
+            }),
+            Ok(m) if m.is_dir() => Some(Have::Dir),
+            Ok(_) => Some(Have::Other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(crate::Error::io(abs, e)),
+        };
+        match (want, have) {
+            (None, None) => {}
+            (Some(w), None) if w.kind == NodeKind::Tree && self.scope_is_below(path) => {
+                // Only part of this missing folder is wanted: descend to it.
+                self.compare_dir(path, w, Vec::new())?
+            }
+            (Some(w), None) => self.push(path, ChangeKind::Deleted, Some(*w), None),
+            (None, Some(h)) => self.push(path, ChangeKind::New, None, Some(h)),
+            (Some(w), Some(Have::File { stat, .. })) if w.kind.is_file() => {
+                self.compare_file(path, w, stat)?
+            }
+            (Some(w), Some(Have::Dir)) if w.kind == NodeKind::Tree => {
+                let names = list_dir(&self.repo.abs(path))?;
+                self.compare_dir(path, w, names)?
+            }
+            (Some(w), Some(h)) => {
+                // A file where a folder belongs or the reverse: what is there goes, what belongs comes.
+                if h == Have::Dir {
+                    self.compare_dir_against_nothing(path)?;
+                } else {
+                    self.push(path, ChangeKind::New, None, Some(h));
+                }
+                self.push(path, ChangeKind::Deleted, Some(*w), None);
+            }
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, path: &str, kind: ChangeKind, want: Option<Node>, have: Option<Have>) {
+        self.out.changes.push(Change {
+            path: path.to_string(),
+            kind,
+            want,
+            have,
+            mode_only: false,
+        });
+    }
+
+    /// Every entry of a folder that should not be there is new.
+    fn compare_dir_against_nothing(&mut self, path: &str) -> Result<()> {
+        for name in list_dir(&self.repo.abs(path))? {
+            self.compare(&join(path, &name), None)?;
+        }
+        Ok(())
+    }
+
+    /// True when the scope lies strictly below `path`.
+    fn scope_is_below(&self, path: &str) -> bool {
+        self.scope.is_some_and(|s| s != path && is_within(s, path))
+    }
+
+    /// Compares a tree with the (sorted) names found in the folder at `path`.
+    fn compare_dir(&mut self, path: &str, want: &Node, names: Vec<String>) -> Result<()> {
+        if !self.store.contains(&want.id)? {
+            self.out.missing.push(want.id);
+            return Ok(());
+        }
+        let tree = self.store.read_tree(&want.id)?;
+        // Merge the two sorted lists.
+        let (mut i, mut j) = (0, 0);
+        while i < tree.entries.len() || j < names.len() {
+            let te = tree.entries.get(i);
+            let wn = names.get(j);
+            let ord = match (te, wn) {
+                (Some(t), Some(n)) => t.name.as_bytes().cmp(n.as_bytes()),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, _) => std::cmp::Ordering::Greater,
+            };
+            match ord {
+                std::cmp::Ordering::Less => {
+                    let t = te.expect("tree entry");
+                    self.compare(&join(path, &t.name), Some(&t.node))?;
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    self.compare(&join(path, wn.expect("dir entry")), None)?;
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    let t = te.expect("tree entry");
+                    self.compare(&join(path, &t.name), Some(&t.node))?;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn compare_file(&mut self, path: &str, want: &Node, stat: Stat) -> Result<()> {
+        let mut content = None;
+        if stat.size == want.size {
+            content = match self.cache.get(path) {
+                Some(e) if e.matches(&stat) => Some((e.kind, e.id)),
+                _ => {
+                    let (kind, id, _) = hash_file(&self.repo.abs(path))?;
+                    self.out.refreshed.push((
+                        path.to_string(),
+                        StatEntry {
+                            stat,
+                            kind,
+                            id,
+                            hashed_at_ns: self.now_ns,
+                        },
+                    ));
+                    Some((kind, id))
+                }
+            };
+        }
+        let same_content = content.is_some_and(|(_, id)| id == want.id);
+        if same_content && stat.exec == want.exec {
+            return Ok(());
+        }
+        self.out.changes.push(Change {
+            path: path.to_string(),
+            kind: ChangeKind::Modified,
+            want: Some(*want),
+            have: Some(Have::File { stat, content }),
+            mode_only: same_content,
+        });
+        Ok(())
+    }
+}
+
+/// The names in a folder, sorted bytewise, without dv's temporary files.
+pub fn list_dir(abs: &std::path::Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(abs).at(abs)? {
+        let entry = entry.at(abs)?;
+        let name = entry.file_name();
+        let name = name.to_str().ok_or_else(|| crate::Error::BadPath {
+            path: abs.join(&name).display().to_string(),
+            reason: "dv needs UTF-8 file names".into(),
+        })?;
+        if !crate::fsutil::is_temp_name(name) {
+            names.push(name.to_string());
+        }
+    }
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names)
+}

@@ -1,0 +1,119 @@
+//! `dv status`: which tracked paths differ from their pointer files, and whether the cache can restore them.
+
+use super::compare::{ChangeKind, Comparer, Have};
+use super::datasets::Target;
+use crate::repo::Repo;
+use crate::store::Store;
+use crate::store::object::{Node, NodeKind};
+use crate::{ObjectId, Result};
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileStatus {
+    pub path: String,
+    pub change: ChangeKind,
+    /// True for a folder (new or deleted as a whole).
+    pub folder: bool,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DatasetStatus {
+    pub path: String,
+    pub pointer: String,
+    /// "unchanged", "modified" or "deleted" (the data path is gone).
+    pub state: &'static str,
+    /// False when objects the pointer names are missing from the local cache (`dv checkout` cannot restore it).
+    pub in_cache: bool,
+    pub changes: Vec<FileStatus>,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StatusReport {
+    pub datasets: Vec<DatasetStatus>,
+    /// Files whose content had to be read (the stat cache could not vouch for them).
+    pub hashed_files: u64,
+}
+
+impl StatusReport {
+    /// True when every dataset matches its pointer and is fully cached.
+    pub fn is_clean(&self) -> bool {
+        self.datasets
+            .iter()
+            .all(|d| d.state == "unchanged" && d.in_cache)
+    }
+}
+
+pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusReport> {
+    let mut report = StatusReport::default();
+    for t in targets {
+        let d = &t.dataset;
+        let cache = store.meta().stat_entries_under(&d.path)?;
+        let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
+        cmp.compare(&d.path, Some(&d.pointer.node))?;
+        let out = cmp.out;
+        report.hashed_files += out.refreshed.len() as u64;
+        store
+            .meta()
+            .put_stat_entries(out.refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
+        let in_cache = out.missing.is_empty() && is_complete(store, &d.pointer.node)?;
+        let whole_gone = out
+            .changes
+            .iter()
+            .any(|c| c.path == d.path && c.kind == ChangeKind::Deleted);
+        let state = if whole_gone && out.changes.len() == 1 {
+            "deleted"
+        } else if out.changes.is_empty() {
+            "unchanged"
+        } else {
+            "modified"
+        };
+        let mut changes: Vec<FileStatus> = out
+            .changes
+            .iter()
+            .map(|c| FileStatus {
+                path: c.path.clone(),
+                change: c.kind,
+                folder: matches!(c.have, Some(Have::Dir))
+                    || c.want.is_some_and(|w| w.kind == NodeKind::Tree),
+            })
+            .collect();
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        report.datasets.push(DatasetStatus {
+            path: d.path.clone(),
+            pointer: d.pointer_path(),
+            state,
+            in_cache,
+            changes,
+        });
+    }
+    Ok(report)
+}
+
+/// True when every object below `node` is in the cache. Remembered per root, so it is checked once.
+pub fn is_complete(store: &Store, node: &Node) -> Result<bool> {
+    if store.meta().is_complete(&node.id)? {
+        return Ok(true);
+    }
+    let complete = first_missing(store, node)?.is_none();
+    if complete {
+        store.meta().mark_complete(&node.id)?;
+    }
+    Ok(complete)
+}
+
+/// The first object below `node` that the cache lacks.
+pub fn first_missing(store: &Store, node: &Node) -> Result<Option<ObjectId>> {
+    match node.kind {
+        NodeKind::File | NodeKind::Chunked => Ok(store.file_chunks(node.kind, &node.id)?.err()),
+        NodeKind::Tree => {
+            if !store.contains(&node.id)? {
+                return Ok(Some(node.id));
+            }
+            for e in store.read_tree(&node.id)?.entries {
+                if let Some(m) = first_missing(store, &e.node)? {
+                    return Ok(Some(m));
+                }
+            }
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Walks a folder of the work tree: every file with its stat, every folder with its sorted entries.
+
+use std::fs;
+use std::path::Path;
+
+use crate::error::IoContext;
+use crate::meta::Stat;
+use crate::paths::join;
+use crate::store::object::check_name;
+use crate::{Error, Result};
+
+pub struct WalkFile {
+    /// Repository path.
+    pub path: String,
+    pub stat: Stat,
+}
+
+pub enum Child {
+    File(usize),
+    Dir(usize),
+}
+
+pub struct WalkDir {
+    pub path: String,
+    /// Sorted by name, bytewise.
+    pub entries: Vec<(String, Child)>,
+}
+
+/// A walked folder. `dirs[0]` is the folder itself; a folder always comes before its sub-folders.
+#[derive(Default)]
+pub struct Walk {
+    pub files: Vec<WalkFile>,
+    pub dirs: Vec<WalkDir>,
+}
+
+/// Walks the folder at repository path `dir` (absolute: `abs`). Symbolic links and special files are refused,
+/// and dv's own temporary files are skipped.
+pub fn walk(abs: &Path, dir: &str) -> Result<Walk> {
+    let mut w = Walk::default();
+    walk_into(&mut w, abs, dir)?;
+    Ok(w)
+}
+
+fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
+    let me = w.dirs.len();
+    w.dirs.push(WalkDir {
+        path: dir.to_string(),
+        entries: Vec::new(),
+    });
+    let mut names = Vec::new();
+    for entry in fs::read_dir(abs).at(abs)? {
+        let entry = entry.at(abs)?;
+        let name = entry.file_name();
+        let name = name.to_str().ok_or_else(|| Error::BadPath {
+            path: abs.join(&name).display().to_string(),
+            reason: "dv needs UTF-8 file names".into(),
+        })?;
+        if crate::fsutil::is_temp_name(name) {
+            continue;
+        }
+        check_name(name).map_err(|why| Error::BadPath {
+            path: join(dir, name),
+            reason: why.into(),
+        })?;
+        names.push((name.to_string(), entry.file_type().at(abs.join(name))?));
+    }
+    names.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut entries = Vec::with_capacity(names.len());
+    for (name, ft) in names {
+        let path = join(dir, &name);
+        let child_abs = abs.join(&name);
+        if ft.is_dir() {
+            if name == ".git" || (dir.is_empty() && name == ".dv") {
+                return Err(Error::CannotAdd {
+                    path,
+                    reason: "it is a Git or dv folder".into(),
+                });
+            }
+            let idx = walk_into(w, &child_abs, &path)?;
+            entries.push((name, Child::Dir(idx)));
+        } else if ft.is_file() {
+            let meta = fs::symlink_metadata(&child_abs).at(&child_abs)?;
+            w.files.push(WalkFile {
+                path,
+                stat: Stat::of(&meta),
+            });
+            entries.push((name, Child::File(w.files.len() - 1)));
+        } else if ft.is_symlink() {
+            return Err(Error::CannotAdd {
+                path,
+                reason: "it is a symbolic link; dv stores regular files and folders only".into(),
+            });
+        } else {
+            return Err(Error::CannotAdd {
+                path,
+                reason: "it is not a regular file or folder".into(),
+            });
+        }
+    }
+    w.dirs[me].entries = entries;
+    Ok(me)
+}

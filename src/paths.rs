@@ -1,0 +1,125 @@
+//! Repository paths: UTF-8, relative to the work tree root, '/'-separated, no '.' or '..' ("" is the root).
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The suffix of pointer files.
+pub const POINTER_SUFFIX: &str = ".dv";
+
+/// Turns a path the user typed (relative to `cwd`) into a repository path, refusing paths outside `root`.
+/// `root` and `cwd` must be absolute and free of symlinks (as `canonicalize` returns them).
+pub fn to_repo_path(root: &Path, cwd: &Path, arg: &Path) -> Result<String> {
+    let joined = if arg.is_absolute() {
+        arg.to_path_buf()
+    } else {
+        cwd.join(arg)
+    };
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in joined.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir => parts.clear(),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::Normal(p) => parts.push(p),
+        }
+    }
+    let normal: PathBuf = std::iter::once(Component::RootDir.as_os_str())
+        .chain(parts.iter().copied())
+        .collect();
+    let rel = normal.strip_prefix(root).map_err(|_| Error::OutsideRepo {
+        path: arg.to_path_buf(),
+        root: root.to_path_buf(),
+    })?;
+    let mut out = String::new();
+    for c in rel.components() {
+        let s = c.as_os_str().to_str().ok_or_else(|| Error::BadPath {
+            path: arg.display().to_string(),
+            reason: "dv needs UTF-8 file names".into(),
+        })?;
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(s);
+    }
+    Ok(out)
+}
+
+/// The absolute path of a repository path.
+pub fn to_abs(root: &Path, repo_path: &str) -> PathBuf {
+    if repo_path.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(repo_path)
+    }
+}
+
+/// Joins a repository path and a child name.
+pub fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// The parent folder and last component of a repository path ("" has none).
+pub fn split(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    }
+}
+
+/// True when `path` is `prefix` or below it.
+pub fn is_within(path: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || path == prefix
+        || (path.len() > prefix.len()
+            && path.starts_with(prefix)
+            && path.as_bytes()[prefix.len()] == b'/')
+}
+
+/// True for paths dv must never track or write through: the repository's own `.git` and `.dv` folders.
+pub fn is_reserved(path: &str) -> bool {
+    let first = path.split('/').next().unwrap_or("");
+    first == ".git" || first == ".dv" || path.split('/').any(|c| c == ".git")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_and_refuses_outside() {
+        let root = Path::new("/r");
+        let cwd = Path::new("/r/a/b");
+        assert_eq!(to_repo_path(root, cwd, Path::new("x")).unwrap(), "a/b/x");
+        assert_eq!(
+            to_repo_path(root, cwd, Path::new("../x/./y/")).unwrap(),
+            "a/x/y"
+        );
+        assert_eq!(to_repo_path(root, cwd, Path::new("../..")).unwrap(), "");
+        assert_eq!(to_repo_path(root, cwd, Path::new("/r/z")).unwrap(), "z");
+        assert!(matches!(
+            to_repo_path(root, cwd, Path::new("../../../etc")),
+            Err(Error::OutsideRepo { .. })
+        ));
+        assert!(to_repo_path(root, cwd, Path::new("/rr/z")).is_err());
+    }
+
+    #[test]
+    fn within_and_reserved() {
+        assert!(is_within("data/a", "data"));
+        assert!(is_within("data", "data"));
+        assert!(!is_within("data2", "data"));
+        assert!(is_within("x", ""));
+        assert!(is_reserved(".dv/cache"));
+        assert!(is_reserved("sub/.git"));
+        assert!(!is_reserved("data/.gitignore"));
+        assert_eq!(split("a/b/c"), ("a/b", "c"));
+        assert_eq!(split("c"), ("", "c"));
+    }
+}

@@ -1,0 +1,274 @@
+//! The local object store (`.dv/cache`): pack files and their indexes, laid out as on a remote, with object
+//! locations cached in SQLite. See docs/format.md, "Local cache".
+
+pub mod bytes;
+pub mod object;
+pub mod pack;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::IoContext;
+use crate::meta::Meta;
+use crate::{Error, ObjectId, Result};
+use object::{Manifest, NodeKind, Tree};
+use pack::{ENTRY_HEADER_LEN, IndexEntry, PackIndex};
+
+pub use writer::PackWriter;
+
+/// Where an object is: its pack and its index entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Location {
+    pub pack: ObjectId,
+    pub entry: IndexEntry,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    meta: Meta,
+    reader: PackReader,
+}
+
+impl Store {
+    /// Opens the cache at `dir` with its state database, creating folders as needed, and brings the database
+    /// up to date with the index files on disk.
+    pub fn open(dir: &Path, db: &Path) -> Result<Store> {
+        for sub in ["packs", "index", "tmp"] {
+            fs::create_dir_all(dir.join(sub)).at(dir.join(sub))?;
+        }
+        let store = Store {
+            dir: dir.to_path_buf(),
+            meta: Meta::open(db)?,
+            reader: PackReader::new(dir),
+        };
+        store.reconcile()?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn reader(&self) -> &PackReader {
+        &self.reader
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    pub fn pack_path(dir: &Path, pack: &ObjectId) -> PathBuf {
+        let hex = pack.to_hex();
+        dir.join("packs")
+            .join(&hex[..2])
+            .join(format!("{hex}.pack"))
+    }
+
+    pub fn index_path(dir: &Path, pack: &ObjectId) -> PathBuf {
+        dir.join("index").join(format!("{}.idx", pack.to_hex()))
+    }
+
+    /// Makes the database list exactly the packs whose index files exist.
+    pub fn reconcile(&self) -> Result<()> {
+        let index_dir = self.dir.join("index");
+        let mut on_disk = Vec::new();
+        for entry in fs::read_dir(&index_dir).at(&index_dir)? {
+            let entry = entry.at(&index_dir)?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".idx")) else {
+                continue;
+            };
+            if let Some(id) = ObjectId::from_hex(hex) {
+                on_disk.push(id);
+            }
+        }
+        let known: std::collections::HashSet<ObjectId> =
+            self.meta.pack_ids()?.into_iter().collect();
+        let on_disk_set: std::collections::HashSet<ObjectId> = on_disk.iter().copied().collect();
+        for gone in known.difference(&on_disk_set) {
+            self.meta.remove_pack(gone)?;
+        }
+        for new in on_disk_set.difference(&known) {
+            let path = Self::index_path(&self.dir, new);
+            let index = PackIndex::decode(&fs::read(&path).at(&path)?)
+                .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
+            if index.pack_id != *new {
+                return Err(Error::format(
+                    path.display().to_string(),
+                    "index names a different pack",
+                ));
+            }
+            self.meta.add_pack(&index)?;
+        }
+        Ok(())
+    }
+
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        self.meta.contains(id)
+    }
+
+    pub fn locate(&self, id: &ObjectId) -> Result<Option<Location>> {
+        Ok(self
+            .meta
+            .locate(id)?
+            .map(|(pack, entry)| Location { pack, entry }))
+    }
+
+    /// Reads and verifies an object.
+    pub fn read(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?.ok_or(Error::MissingObjects {
+            path: String::new(),
+            count: 1,
+            first: *id,
+        })?;
+        self.reader.read(&loc)
+    }
+
+    pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
+        Tree::decode(&self.read(id)?).map_err(|e| corrupt(id, e))
+    }
+
+    pub fn read_manifest(&self, id: &ObjectId) -> Result<Manifest> {
+        Manifest::decode(&self.read(id)?).map_err(|e| corrupt(id, e))
+    }
+
+    /// The chunks a file node consists of, with their locations; `None` lists the first missing object.
+    pub fn file_chunks(
+        &self,
+        kind: NodeKind,
+        id: &ObjectId,
+    ) -> Result<Result<Vec<Location>, ObjectId>> {
+        let ids: Vec<ObjectId> = match kind {
+            NodeKind::File => vec![*id],
+            NodeKind::Chunked => {
+                if !self.contains(id)? {
+                    return Ok(Err(*id));
+                }
+                self.read_manifest(id)?
+                    .chunks
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .collect()
+            }
+            NodeKind::Tree => return Err(Error::Internal("file_chunks of a tree".into())),
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for c in ids {
+            match self.locate(&c)? {
+                Some(l) => out.push(l),
+                None => return Ok(Err(c)),
+            }
+        }
+        Ok(Ok(out))
+    }
+
+    /// A writer for new packs in this cache.
+    pub fn pack_writer(&self) -> PackWriter {
+        PackWriter::new(&self.dir)
+    }
+
+    /// Records packs a [`PackWriter`] finished.
+    pub fn register_packs(&self, packs: &[PackIndex]) -> Result<()> {
+        for p in packs {
+            self.meta.add_pack(p)?;
+        }
+        Ok(())
+    }
+}
+
+fn corrupt(id: &ObjectId, e: Error) -> Error {
+    match e {
+        Error::Corrupt { .. } | Error::NewerFormat { .. } => e,
+        other => Error::Corrupt {
+            id: *id,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Reads objects from pack files; shareable between threads.
+pub struct PackReader {
+    dir: PathBuf,
+    files: Mutex<HashMap<ObjectId, Arc<File>>>,
+}
+
+impl PackReader {
+    pub fn new(dir: &Path) -> PackReader {
+        PackReader {
+            dir: dir.to_path_buf(),
+            files: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn file(&self, pack: &ObjectId) -> Result<Arc<File>> {
+        let mut files = self.files.lock().expect("pack file map poisoned");
+        if let Some(f) = files.get(pack) {
+            return Ok(f.clone());
+        }
+        let path = Store::pack_path(&self.dir, pack);
+        let f = Arc::new(File::open(&path).at(&path)?);
+        files.insert(*pack, f.clone());
+        Ok(f)
+    }
+
+    /// Reads one object, checks its entry header, decompresses it within its stated size and verifies its hash.
+    pub fn read(&self, loc: &Location) -> Result<Vec<u8>> {
+        let file = self.file(&loc.pack)?;
+        let e = &loc.entry;
+        let mut buf = vec![0u8; (ENTRY_HEADER_LEN + e.stored_len as u64) as usize];
+        read_exact_at(&file, &mut buf, e.offset).map_err(|err| {
+            if err.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Corrupt {
+                    id: e.id,
+                    message: format!("pack {} is truncated", loc.pack.short()),
+                }
+            } else {
+                Error::io(Store::pack_path(&self.dir, &loc.pack), err)
+            }
+        })?;
+        pack::check_entry_header(&buf, e)?;
+        pack::decode_object(e, &buf[ENTRY_HEADER_LEN as usize..])
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+/// The node of a file made of `chunks` (in order): one chunk names the file directly, more need a manifest,
+/// whose bytes are returned to be stored. An empty file is the one empty chunk.
+pub fn file_node(chunks: Vec<(ObjectId, u32)>) -> (NodeKind, ObjectId, Option<Vec<u8>>) {
+    match chunks.len() {
+        0 => (NodeKind::File, ObjectId::of(b""), None),
+        1 => (NodeKind::File, chunks[0].0, None),
+        _ => {
+            let bytes = Manifest { chunks }.encode();
+            (NodeKind::Chunked, ObjectId::of(&bytes), Some(bytes))
+        }
+    }
+}
+
+/// Hashes a file the way `add` would store it, without storing anything.
+pub fn hash_file(path: &Path) -> Result<(NodeKind, ObjectId, u64)> {
+    let file = File::open(path).at(path)?;
+    let mut chunker = crate::chunk::Chunker::new(file);
+    let mut chunks = Vec::new();
+    let mut size = 0u64;
+    while let Some(block) = chunker.next_block().at(path)? {
+        for r in &block.chunks {
+            chunks.push((ObjectId::of(&block.data[r.clone()]), r.len() as u32));
+            size += r.len() as u64;
+        }
+    }
+    let (kind, id, _) = file_node(chunks);
+    Ok((kind, id, size))
+}

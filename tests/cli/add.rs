@@ -1,0 +1,159 @@
+use crate::common::*;
+
+#[test]
+fn add_writes_pointer_and_gitignore() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"hello");
+    let out = r.json(&["add", "data"]);
+    assert_eq!(out["datasets"][0]["path"], "data");
+    assert_eq!(out["datasets"][0]["files"], 1);
+    assert_eq!(out["datasets"][0]["changed"], true);
+    let pointer = String::from_utf8(r.read("data.dv")).unwrap();
+    assert!(
+        pointer.contains("kind = \"tree\"\n") && pointer.contains("size = 5\nfiles = 1\n"),
+        "{pointer}"
+    );
+    assert_eq!(r.read(".gitignore"), b"/data\n");
+    // Git ignores the data and sees the pointer.
+    let status = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(
+        status.contains("?? data.dv\n") && !status.contains("data/a.txt"),
+        "{status}"
+    );
+}
+
+#[test]
+fn single_file_pointer_id_is_the_blake3_of_a_small_file() {
+    let r = TestRepo::new();
+    r.write("models/m.bin", b"hello");
+    r.ok(&["add", "models/m.bin"]);
+    let pointer = String::from_utf8(r.read("models/m.bin.dv")).unwrap();
+    // b3sum of "hello": small files are one chunk, named by their own hash.
+    assert!(
+        pointer.contains("ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f"),
+        "{pointer}"
+    );
+    assert_eq!(r.read("models/.gitignore"), b"/m.bin\n");
+}
+
+#[test]
+fn gitignore_entries_are_appended_once() {
+    let r = TestRepo::new();
+    r.write(".gitignore", b"*.log");
+    r.write("a.bin", b"1");
+    r.write("b c.bin", b"2");
+    r.ok(&["add", "a.bin", "b c.bin"]);
+    r.ok(&["add", "a.bin"]);
+    assert_eq!(
+        String::from_utf8(r.read(".gitignore")).unwrap(),
+        "*.log\n/a.bin\n/b c.bin\n"
+    );
+    let ignored = r.git(&["check-ignore", "a.bin", "b c.bin"]);
+    assert_eq!(ignored, "a.bin\nb c.bin\n");
+}
+
+#[test]
+fn re_adding_unchanged_data_hashes_and_writes_nothing() {
+    let r = TestRepo::new();
+    for i in 0..30 {
+        r.write(
+            &format!("data/d{}/f{i}.bin", i % 4),
+            &bytes(i, 1000 + i as usize * 300),
+        );
+    }
+    r.settle();
+    let first = r.json(&["add", "data"]);
+    assert_eq!(first["hashed_files"], 30);
+    assert!(first["new_objects"].as_u64().unwrap() >= 30);
+    let pointer = r.read("data.dv");
+    let packs_before = count_files(&r.p(".dv/cache/packs"));
+
+    let second = r.json(&["add", "data"]);
+    assert_eq!(
+        second["hashed_files"], 0,
+        "the stat cache vouches for every file"
+    );
+    assert_eq!(second["new_objects"], 0);
+    assert_eq!(second["datasets"][0]["changed"], false);
+    assert_eq!(r.read("data.dv"), pointer);
+    assert_eq!(count_files(&r.p(".dv/cache/packs")), packs_before);
+}
+
+#[test]
+fn touched_but_identical_files_are_rehashed_and_store_nothing() {
+    let r = TestRepo::new();
+    r.write("data/a", &bytes(1, 5000));
+    r.write("data/b", &bytes(2, 5000));
+    r.settle();
+    r.ok(&["add", "data"]);
+    r.write("data/a", &bytes(1, 5000)); // same bytes, new mtime
+    r.settle();
+    let out = r.json(&["add", "data"]);
+    assert_eq!(out["hashed_files"], 1);
+    assert_eq!(out["new_objects"], 0);
+    assert_eq!(out["datasets"][0]["changed"], false);
+}
+
+#[test]
+fn a_new_version_of_a_large_file_stores_only_changed_chunks() {
+    let r = TestRepo::new();
+    let mut data = bytes(9, 8 << 20);
+    r.write("big.bin", &data);
+    let first = r.json(&["add", "big.bin"]);
+    let first_stored = first["new_stored_bytes"].as_u64().unwrap();
+    assert_eq!(first["datasets"][0]["kind"], "chunked");
+    assert!(first_stored >= 8 << 20, "random data does not compress");
+
+    // Overwrite 1 KiB in the middle and insert 10 KiB near the start.
+    data[4_000_000..4_001_024].fill(0xAB);
+    let insert = bytes(77, 10_240);
+    data.splice(100_000..100_000, insert);
+    r.write("big.bin", &data);
+    let second = r.json(&["add", "big.bin"]);
+    let second_stored = second["new_stored_bytes"].as_u64().unwrap();
+    // Two edits touch a few chunks (each at most 256 KiB) plus a new manifest.
+    assert!(
+        second_stored < 1_200_000,
+        "stored {second_stored} bytes for a small edit"
+    );
+    assert!(second["new_objects"].as_u64().unwrap() <= 8);
+}
+
+#[test]
+fn add_works_from_a_subfolder_with_relative_paths() {
+    let r = TestRepo::new();
+    r.write("proj/data/x.csv", b"a,b\n1,2\n");
+    let out = r.dv_in("proj", &["add", "data", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(r.p("proj/data.dv").is_file());
+    assert_eq!(r.read("proj/.gitignore"), b"/data\n");
+}
+
+#[test]
+fn compressible_data_is_stored_compressed() {
+    let r = TestRepo::new();
+    let text: Vec<u8> = (0..200_000)
+        .flat_map(|i| format!("row {i}, value {}\n", i % 97).into_bytes())
+        .collect();
+    r.write("t.csv", &text);
+    let out = r.json(&["add", "t.csv"]);
+    let stored = out["new_stored_bytes"].as_u64().unwrap();
+    assert!(
+        stored * 3 < text.len() as u64,
+        "stored {stored} of {}",
+        text.len()
+    );
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        n += if p.is_dir() { count_files(&p) } else { 1 };
+    }
+    n
+}

@@ -1,0 +1,180 @@
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::*;
+
+#[test]
+fn restoring_an_old_pointer_with_git_brings_back_the_old_bytes() {
+    let r = TestRepo::new();
+    let v1 = bytes(1, 3 << 20);
+    r.write("data/big.bin", &v1);
+    r.write("data/small.txt", b"version one");
+    r.ok(&["add", "data"]);
+    r.git(&["add", "data.dv", ".gitignore", ".dv"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+
+    let mut v2 = v1.clone();
+    v2[1_000_000..1_000_100].fill(7);
+    v2.extend_from_slice(&bytes(2, 500_000));
+    r.write("data/big.bin", &v2);
+    r.write("data/small.txt", b"version two");
+    r.write("data/added.txt", b"only in v2");
+    r.ok(&["add", "data"]);
+    assert_ne!(r.git(&["status", "--porcelain"]), "", "pointer changed");
+
+    r.git(&["checkout", "--", "data.dv"]);
+    let s = r.json(&["status"]);
+    assert_eq!(s["datasets"][0]["state"], "modified");
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/big.bin"), v1);
+    assert_eq!(r.read("data/small.txt"), b"version one");
+    assert!(!r.p("data/added.txt").exists());
+    assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+
+    // And forward again to v2's pointer, written by add.
+    r.ok(&["add", "data"]); // re-add v1 content: pointer back to v1 (unchanged)
+    assert_eq!(r.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
+fn folder_round_trip_keeps_structure_modes_and_names() {
+    let r = TestRepo::new();
+    r.write("data/a/b/c/deep.bin", &bytes(5, 70_000));
+    r.write("data/empty-file", b"");
+    std::fs::create_dir_all(r.p("data/empty-dir/inner-empty")).unwrap();
+    r.write("data/with space/ünïcødé 名前.txt", b"names");
+    r.write("data/run.sh", b"#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(r.p("data/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.write("data/#hash[1]*.txt", b"glob chars");
+    let before = snapshot(&r.p("data"));
+    r.ok(&["add", "data"]);
+
+    std::fs::remove_dir_all(r.p("data")).unwrap();
+    let out = r.json(&["checkout"]);
+    assert_eq!(out["files_written"], 5);
+    assert_eq!(snapshot(&r.p("data")), before);
+    let ignored = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(!ignored.contains("data/"), "{ignored}");
+}
+
+#[test]
+fn checkout_refuses_to_lose_unstored_changes_unless_forced() {
+    let r = TestRepo::new();
+    r.write("data/a", b"original");
+    r.write("data/b", b"keep");
+    r.ok(&["add", "data"]);
+    r.write("data/a", b"my precious edit");
+    r.write("data/untracked-new", b"also precious");
+    let err = r.fails(&["checkout"]);
+    assert!(
+        err.contains("local changes that are not stored by dv"),
+        "{err}"
+    );
+    assert!(
+        err.contains("    data/a\n") && err.contains("    data/untracked-new"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(r.read("data/a"), b"my precious edit", "nothing touched");
+    assert!(r.p("data/untracked-new").exists());
+
+    r.ok(&["checkout", "--force"]);
+    assert_eq!(r.read("data/a"), b"original");
+    assert!(!r.p("data/untracked-new").exists());
+}
+
+#[test]
+fn checkout_overwrites_content_that_dv_has_stored() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"one");
+    r.ok(&["add", "f.bin"]);
+    let v1_pointer = r.read("f.bin.dv");
+    r.write("f.bin", b"two");
+    r.ok(&["add", "f.bin"]);
+    // Back to v1's pointer: the working "two" is stored, so no --force is needed.
+    r.write("f.bin.dv", &v1_pointer);
+    r.ok(&["checkout", "f.bin.dv"]);
+    assert_eq!(r.read("f.bin"), b"one");
+}
+
+#[test]
+fn partial_checkout_of_a_path_inside_a_folder() {
+    let r = TestRepo::new();
+    r.write("data/x/1", b"1");
+    r.write("data/y/2", b"2");
+    r.ok(&["add", "data"]);
+    std::fs::remove_dir_all(r.p("data")).unwrap();
+    let out = r.json(&["checkout", "data/y/2"]);
+    assert_eq!(out["files_written"], 1);
+    assert_eq!(r.read("data/y/2"), b"2");
+    assert!(!r.p("data/x").exists());
+    // From a subfolder, with a relative path.
+    std::fs::create_dir_all(r.p("data/x")).unwrap();
+    let out = r.dv_in("data/x", &["checkout", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r.read("data/x/1"), b"1");
+}
+
+#[test]
+fn a_corrupted_pack_is_detected_and_nothing_is_written() {
+    let r = TestRepo::new();
+    let data = bytes(3, 100_000);
+    r.write("f.bin", &data);
+    r.ok(&["add", "f.bin"]);
+    std::fs::remove_file(r.p("f.bin")).unwrap();
+    // Flip one byte of stored content in every pack.
+    let packs = walk_files(&r.p(".dv/cache/packs"));
+    for p in packs {
+        let mut bytes = std::fs::read(&p).unwrap();
+        let n = bytes.len();
+        bytes[n - 10] ^= 0xFF;
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let out = r.dv(&["checkout"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is corrupt"), "{err}");
+    assert!(!r.p("f.bin").exists(), "no corrupt file in place");
+    let leftovers: Vec<_> = std::fs::read_dir(r.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("dv-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn missing_objects_are_reported_before_writing() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"content");
+    r.ok(&["add", "f.bin"]);
+    r.write(
+        "f.bin.dv",
+        format!(
+            "dv = 1\nkind = \"file\"\nid = \"{}\"\nsize = 3\n",
+            "1".repeat(64)
+        )
+        .as_bytes(),
+    );
+    let err = r.fails(&["checkout", "--force"]);
+    assert!(err.contains("not in the local cache"), "{err}");
+    assert_eq!(r.read("f.bin"), b"content");
+    let s = r.json(&["status"]);
+    assert_eq!(s["datasets"][0]["in_cache"], false);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

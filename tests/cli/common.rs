@@ -1,0 +1,165 @@
+//! Test harness: a real Git repository in a temp folder and the real `dv` binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct TestRepo {
+    pub dir: tempfile::TempDir,
+}
+
+pub fn dv_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dv")
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Deterministic bytes.
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+impl TestRepo {
+    /// A new Git repository with `dv init` done.
+    pub fn new() -> TestRepo {
+        let r = TestRepo::bare_git();
+        r.ok(&["init"]);
+        r
+    }
+
+    /// A new Git repository without dv.
+    pub fn bare_git() -> TestRepo {
+        let dir = tempfile::tempdir().unwrap();
+        git_in(dir.path(), &["init", "-q", "-b", "main"]);
+        TestRepo { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn dv_in(&self, sub: &str, args: &[&str]) -> Output {
+        Command::new(dv_bin())
+            .args(args)
+            .current_dir(self.p(sub))
+            .env("NO_COLOR", "1")
+            .env_remove("DV_LOG")
+            .output()
+            .expect("dv runs")
+    }
+
+    pub fn dv(&self, args: &[&str]) -> Output {
+        self.dv_in("", args)
+    }
+
+    /// Runs dv and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.dv(args);
+        assert!(
+            out.status.success(),
+            "dv {args:?} failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs dv, asserts exit code 1, returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.dv(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "dv {args:?} should fail with 1; stderr:\n{stderr}"
+        );
+        assert!(stderr.starts_with("error: "), "no error line: {stderr}");
+        stderr
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).expect("valid JSON")
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(self.path(), args)
+    }
+
+    pub fn write(&self, rel: &str, data: &[u8]) {
+        let p = self.p(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, data).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        fs::read(self.p(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// Waits out the stat cache's racy window so files written so far count as settled.
+    pub fn settle(&self) {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// A path below a snapshot root, with a file's content and executable bit (`None` for a folder).
+pub type Snapshot = Vec<(String, Option<(Vec<u8>, bool)>)>;
+
+/// Every file and folder below `root` with its content and executable bit, for exact comparisons.
+pub fn snapshot(root: &Path) -> Snapshot {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    fn go(root: &Path, dir: &Path, out: &mut Snapshot) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                out.push((rel, None));
+                go(root, &p, out);
+            } else {
+                out.push((
+                    rel,
+                    Some((fs::read(&p).unwrap(), m.permissions().mode() & 0o111 != 0)),
+                ));
+            }
+        }
+    }
+    go(root, root, &mut out);
+    out
+}
