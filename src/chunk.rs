@@ -43,6 +43,8 @@ pub struct Chunker<R> {
     carry: Vec<u8>,
     offset: u64,
     eof: bool,
+    /// Expected stream length, to size buffers; reading never relies on it.
+    size_hint: Option<u64>,
 }
 
 impl<R: Read> Chunker<R> {
@@ -58,7 +60,14 @@ impl<R: Read> Chunker<R> {
             carry: Vec::new(),
             offset: 0,
             eof: false,
+            size_hint: None,
         }
+    }
+
+    /// Sizes read buffers for a stream of about `len` bytes (a file's length), so small files cost little.
+    pub fn size_hint(mut self, len: u64) -> Self {
+        self.size_hint = Some(len);
+        self
     }
 
     /// The next block of chunks, or `None` at the end of the stream. An empty stream yields no block.
@@ -66,20 +75,21 @@ impl<R: Read> Chunker<R> {
         if self.eof && self.carry.is_empty() {
             return Ok(None);
         }
-        let mut buf = Vec::with_capacity(self.block_size);
-        buf.append(&mut self.carry);
-        while !self.eof && buf.len() < self.block_size {
+        let mut buf = std::mem::take(&mut self.carry);
+        if !self.eof {
             let want = self.block_size - buf.len();
-            let start = buf.len();
-            buf.resize(start + want, 0);
-            match self.reader.read(&mut buf[start..]) {
-                Ok(0) => {
-                    buf.truncate(start);
-                    self.eof = true;
+            let expected = match self.size_hint {
+                // One byte more than expected, so a file of exactly the hinted size needs no regrowth.
+                Some(len) => {
+                    (len.saturating_sub(self.offset + buf.len() as u64) as usize + 1).min(want)
                 }
-                Ok(n) => buf.truncate(start + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-                Err(e) => return Err(e),
+                None => want,
+            };
+            buf.reserve_exact(expected);
+            // `read_to_end` grows the buffer as data arrives if the hint was short.
+            let got = (&mut self.reader).take(want as u64).read_to_end(&mut buf)?;
+            if got < want {
+                self.eof = true;
             }
         }
         if buf.is_empty() {
@@ -189,9 +199,13 @@ mod tests {
             len in 0usize..(3 * MAX_SIZE),
             step in 1usize..70_000,
             zeros in proptest::bool::ANY,
+            hint in proptest::option::of(0u64..(4 * MAX_SIZE as u64)),
         ) {
             let data = if zeros { vec![0u8; len] } else { seeded_bytes(seed, len) };
             let mut c = Chunker::with_block_size(Trickle { data: &data, step }, 0);
+            if let Some(h) = hint {
+                c = c.size_hint(h); // a wrong hint only sizes buffers
+            }
             let mut out = Vec::new();
             let mut expected_offset = 0u64;
             while let Some(b) = c.next_block().unwrap() {

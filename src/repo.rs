@@ -23,6 +23,8 @@ pub struct Config {
     pub format: u64,
     /// zstd level for new objects; 0 stores them uncompressed.
     pub compression_level: i32,
+    /// Whether `dv add` stages pointer files in Git's index.
+    pub stage: bool,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -35,6 +37,7 @@ struct RawConfig {
 struct RawCore {
     format: Option<u64>,
     compression_level: Option<i32>,
+    stage: Option<bool>,
 }
 
 impl Config {
@@ -53,15 +56,16 @@ impl Config {
             });
         }
         let compression_level = core.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
-        if !(0..=19).contains(&compression_level) {
+        if !(-7..=19).contains(&compression_level) {
             return Err(Error::format(
                 what,
-                format!("`core.compression_level` must be 0 to 19, not {compression_level}"),
+                format!("`core.compression_level` must be -7 to 19, not {compression_level}"),
             ));
         }
         Ok(Config {
             format,
             compression_level,
+            stage: core.stage.unwrap_or(true),
         })
     }
 

@@ -52,6 +52,8 @@ pub struct AddReport {
     pub new_objects: u64,
     /// Bytes added to the cache's packs, after dedup and compression.
     pub new_stored_bytes: u64,
+    /// Files staged in Git's index (pointer files and .gitignore files).
+    pub staged: Vec<String>,
 }
 
 /// One input to add: a file or a folder.
@@ -60,15 +62,34 @@ enum Input {
     Dir(Walk),
 }
 
-/// Adds the data at `paths` (repository paths).
+/// Adds the data at `paths` (repository paths). With `stage`, the pointer files and `.gitignore` files it
+/// writes are staged in Git's index, so the next `git commit` records this version.
 pub fn add(
     repo: &Repo,
     store: &Store,
     paths: &[String],
+    stage: bool,
     progress: &dyn Progress,
 ) -> Result<AddReport> {
     let started = now_ns();
     let inputs = collect_inputs(repo, paths)?;
+    let git = if stage {
+        Some(crate::git::GitRepo::open(&repo.root)?)
+    } else {
+        None
+    };
+    if let Some(git) = &git {
+        for (path, _) in &inputs {
+            if let Some(tracked) = git.first_tracked_under(path)? {
+                return Err(Error::CannotAdd {
+                    path: path.clone(),
+                    reason: format!(
+                        "Git already tracks '{tracked}' there; stop that first with `git rm -r --cached {path}`"
+                    ),
+                });
+            }
+        }
+    }
 
     // Everything to hash, in input order; files the stat cache vouches for get their node right away.
     let mut all_files: Vec<&WalkFile> = Vec::new();
@@ -131,6 +152,10 @@ pub fn add(
         progress.finish();
         r
     };
+    tracing::debug!(
+        ms = (now_ns() - started) / 1_000_000,
+        "files hashed and stored"
+    );
     let hashed = match hashed {
         Ok(h) => h,
         Err(e) => {
@@ -184,12 +209,19 @@ pub fn add(
         .map_err(|_| Error::Internal("pack writer thread panicked".into()))?;
     tree_result?;
     let (packs, objects, stored_bytes) = written?;
+    tracing::debug!(
+        ms = (now_ns() - started) / 1_000_000,
+        packs = packs.len(),
+        "packs sealed"
+    );
     store.register_packs(&packs)?;
     report.new_objects = objects;
     report.new_stored_bytes = stored_bytes;
     store.meta().put_stat_entries(stat_updates)?;
+    tracing::debug!(ms = (now_ns() - started) / 1_000_000, "stat cache updated");
 
     // Everything is stored: now the pointers and .gitignore entries.
+    let mut to_stage = Vec::new();
     for ((path, _), node) in inputs.iter().zip(roots) {
         store.meta().mark_complete(&node.id)?;
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
@@ -199,7 +231,9 @@ pub fn add(
         if changed {
             crate::fsutil::write_atomic(&abs, text.as_bytes())?;
         }
-        ensure_ignored(repo, path)?;
+        let ignore_file = ensure_ignored(repo, path)?;
+        to_stage.push(pointer_path.clone());
+        to_stage.push(ignore_file);
         report.datasets.push(AddedDataset {
             path: path.clone(),
             pointer: pointer_path,
@@ -209,6 +243,12 @@ pub fn add(
             files: node.files,
             changed,
         });
+    }
+    if let Some(git) = &git {
+        to_stage.sort();
+        to_stage.dedup();
+        git.stage(&repo.root, &to_stage)?;
+        report.staged = to_stage;
     }
     Ok(report)
 }
@@ -444,12 +484,12 @@ fn read_files(
     job_tx: &Sender<Job>,
     failed: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
-    for (i, (path, _)) in files.iter().enumerate() {
+    for (i, (path, size)) in files.iter().enumerate() {
         if failed.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
         let file = File::open(path).at(path)?;
-        let mut chunker = Chunker::new(file);
+        let mut chunker = Chunker::new(file).size_hint(*size);
         let mut seq = 0u32;
         let mut pending = chunker.next_block().at(path)?;
         if pending.is_none() {
@@ -516,7 +556,7 @@ fn process_block(
 }
 
 fn compressor(level: i32) -> Result<Option<zstd::bulk::Compressor<'static>>> {
-    (level > 0)
+    (level != 0)
         .then(|| zstd::bulk::Compressor::new(level))
         .transpose()
         .map_err(|e| Error::Internal(format!("zstd level {level}: {e}")))
@@ -597,15 +637,17 @@ fn build_trees(w: &Walk, file_nodes: &[Option<Node>], ts: &mut ObjectSink<'_>) -
     dir_nodes[0].ok_or_else(|| Error::Internal("walk without a root folder".into()))
 }
 
-/// Adds `/name` to the `.gitignore` beside `path`, unless a line already says exactly that.
-pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<()> {
+/// Adds `/name` to the `.gitignore` beside `path`, unless a line already says exactly that. Returns the
+/// repository path of that `.gitignore`.
+pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<String> {
     let (parent, name) = split(path);
-    let ignore = repo.abs(&join(parent, ".gitignore"));
+    let ignore_path = join(parent, ".gitignore");
+    let ignore = repo.abs(&ignore_path);
     let line = format!("/{}", escape_ignore(name));
     let old = crate::fsutil::read_if_exists(&ignore)?.unwrap_or_default();
     let text = String::from_utf8_lossy(&old);
     if text.lines().any(|l| l.trim_end() == line) {
-        return Ok(());
+        return Ok(ignore_path);
     }
     let mut new = old.clone();
     if !new.is_empty() && !new.ends_with(b"\n") {
@@ -613,7 +655,8 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<()> {
     }
     new.extend_from_slice(line.as_bytes());
     new.push(b'\n');
-    crate::fsutil::write_atomic(&ignore, &new)
+    crate::fsutil::write_atomic(&ignore, &new)?;
+    Ok(ignore_path)
 }
 
 /// Escapes the characters .gitignore treats specially so a name matches only itself.

@@ -238,13 +238,12 @@ fn check_dir_stored(
     plan: &mut Plan,
 ) -> Result<()> {
     let abs = repo.abs(path);
-    for name in list_dir(&abs)? {
-        let child = join(path, &name);
-        let m = fs::symlink_metadata(repo.abs(&child)).at(repo.abs(&child))?;
-        if m.is_dir() {
-            check_dir_stored(repo, store, cache, &child, plan)?;
-        } else if !m.is_file() || !is_stored(repo, store, cache, &child, Stat::of(&m), None)? {
-            plan.unsafe_paths.push(child);
+    for item in list_dir(&abs)? {
+        let child = join(path, &item.name);
+        match item.have {
+            Have::Dir => check_dir_stored(repo, store, cache, &child, plan)?,
+            Have::File { stat, .. } if is_stored(repo, store, cache, &child, stat, None)? => {}
+            _ => plan.unsafe_paths.push(child),
         }
     }
     Ok(())

@@ -101,15 +101,18 @@ impl<'a> Comparer<'a> {
         }
         let abs = self.repo.abs(path);
         let have = match fs::symlink_metadata(&abs) {
-            Ok(m) if m.is_file() => Some(Have::File {
-                stat: Stat::of(&m),
-                content: None,
-            }),
-            Ok(m) if m.is_dir() => Some(Have::Dir),
-            Ok(_) => Some(Have::Other),
+            Ok(m) => Some(Have::of(&m)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(crate::Error::io(abs, e)),
         };
+        self.compare_have(path, want, have)
+    }
+
+    /// Compares `want` with `have`, what was found at `path`.
+    fn compare_have(&mut self, path: &str, want: Option<&Node>, have: Option<Have>) -> Result<()> {
+        if !self.in_scope(path) {
+            return Ok(());
+        }
         match (want, have) {
             (None, None) => {}
             (Some(w), None) if w.kind == NodeKind::Tree && self.scope_is_below(path) => {
@@ -122,8 +125,8 @@ impl<'a> Comparer<'a> {
                 self.compare_file(path, w, stat)?
             }
             (Some(w), Some(Have::Dir)) if w.kind == NodeKind::Tree => {
-                let names = list_dir(&self.repo.abs(path))?;
-                self.compare_dir(path, w, names)?
+                let items = list_dir(&self.repo.abs(path))?;
+                self.compare_dir(path, w, items)?
             }
             (Some(w), Some(h)) => {
                 // A file where a folder belongs or the reverse: what is there goes, what belongs comes.
@@ -150,8 +153,8 @@ impl<'a> Comparer<'a> {
 
     /// Every entry of a folder that should not be there is new.
     fn compare_dir_against_nothing(&mut self, path: &str) -> Result<()> {
-        for name in list_dir(&self.repo.abs(path))? {
-            self.compare(&join(path, &name), None)?;
+        for item in list_dir(&self.repo.abs(path))? {
+            self.compare_have(&join(path, &item.name), None, Some(item.have))?;
         }
         Ok(())
     }
@@ -161,8 +164,8 @@ impl<'a> Comparer<'a> {
         self.scope.is_some_and(|s| s != path && is_within(s, path))
     }
 
-    /// Compares a tree with the (sorted) names found in the folder at `path`.
-    fn compare_dir(&mut self, path: &str, want: &Node, names: Vec<String>) -> Result<()> {
+    /// Compares a tree with the (sorted) entries found in the folder at `path`.
+    fn compare_dir(&mut self, path: &str, want: &Node, names: Vec<DirItem>) -> Result<()> {
         if !self.store.contains(&want.id)? {
             self.out.missing.push(want.id);
             return Ok(());
@@ -174,7 +177,7 @@ impl<'a> Comparer<'a> {
             let te = tree.entries.get(i);
             let wn = names.get(j);
             let ord = match (te, wn) {
-                (Some(t), Some(n)) => t.name.as_bytes().cmp(n.as_bytes()),
+                (Some(t), Some(n)) => t.name.as_bytes().cmp(n.name.as_bytes()),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, _) => std::cmp::Ordering::Greater,
             };
@@ -185,12 +188,14 @@ impl<'a> Comparer<'a> {
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    self.compare(&join(path, wn.expect("dir entry")), None)?;
+                    let item = wn.expect("dir entry");
+                    self.compare_have(&join(path, &item.name), None, Some(item.have))?;
                     j += 1;
                 }
                 std::cmp::Ordering::Equal => {
                     let t = te.expect("tree entry");
-                    self.compare(&join(path, &t.name), Some(&t.node))?;
+                    let item = wn.expect("dir entry");
+                    self.compare_have(&join(path, &t.name), Some(&t.node), Some(item.have))?;
                     i += 1;
                     j += 1;
                 }
@@ -234,9 +239,31 @@ impl<'a> Comparer<'a> {
     }
 }
 
-/// The names in a folder, sorted bytewise, without dv's temporary files.
-pub fn list_dir(abs: &std::path::Path) -> Result<Vec<String>> {
-    let mut names = Vec::new();
+/// A folder entry and what it is.
+pub struct DirItem {
+    pub name: String,
+    pub have: Have,
+}
+
+impl Have {
+    pub fn of(m: &fs::Metadata) -> Have {
+        if m.is_file() {
+            Have::File {
+                stat: Stat::of(m),
+                content: None,
+            }
+        } else if m.is_dir() {
+            Have::Dir
+        } else {
+            Have::Other
+        }
+    }
+}
+
+/// The entries of a folder with their stat (taken relative to the folder, which is cheaper than a path walk per
+/// file), sorted bytewise by name, without dv's temporary files.
+pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
+    let mut items = Vec::new();
     for entry in fs::read_dir(abs).at(abs)? {
         let entry = entry.at(abs)?;
         let name = entry.file_name();
@@ -244,10 +271,15 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<String>> {
             path: abs.join(&name).display().to_string(),
             reason: "dv needs UTF-8 file names".into(),
         })?;
-        if !crate::fsutil::is_temp_name(name) {
-            names.push(name.to_string());
+        if crate::fsutil::is_temp_name(name) {
+            continue;
         }
+        let m = entry.metadata().at(abs.join(name))?;
+        items.push(DirItem {
+            name: name.to_string(),
+            have: Have::of(&m),
+        });
     }
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    Ok(names)
+    items.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Ok(items)
 }

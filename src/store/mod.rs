@@ -260,7 +260,8 @@ pub fn file_node(chunks: Vec<(ObjectId, u32)>) -> (NodeKind, ObjectId, Option<Ve
 /// Hashes a file the way `add` would store it, without storing anything.
 pub fn hash_file(path: &Path) -> Result<(NodeKind, ObjectId, u64)> {
     let file = File::open(path).at(path)?;
-    let mut chunker = crate::chunk::Chunker::new(file);
+    let len = file.metadata().at(path)?.len();
+    let mut chunker = crate::chunk::Chunker::new(file).size_hint(len);
     let mut chunks = Vec::new();
     let mut size = 0u64;
     while let Some(block) = chunker.next_block().at(path)? {

@@ -266,9 +266,22 @@ pub fn decode_object(e: &IndexEntry, stored: &[u8]) -> Result<Vec<u8>> {
     let raw = match e.compression {
         Compression::None => stored.to_vec(),
         Compression::Zstd => {
+            thread_local! {
+                // Creating a decompression context costs more than decompressing a small tree: reuse one.
+                static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                    const { std::cell::RefCell::new(None) };
+            }
             let mut out = Vec::with_capacity(e.raw_len as usize);
-            zstd::bulk::Decompressor::new()
-                .and_then(|mut d| d.decompress_to_buffer(stored, &mut out))
+            DECOMPRESSOR
+                .with(|cell| {
+                    let mut slot = cell.borrow_mut();
+                    if slot.is_none() {
+                        *slot = Some(zstd::bulk::Decompressor::new()?);
+                    }
+                    slot.as_mut()
+                        .expect("set above")
+                        .decompress_to_buffer(stored, &mut out)
+                })
                 .map_err(|err| Error::Corrupt {
                     id: e.id,
                     message: format!("zstd: {err}"),

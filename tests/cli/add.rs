@@ -14,12 +14,78 @@ fn add_writes_pointer_and_gitignore() {
         "{pointer}"
     );
     assert_eq!(r.read(".gitignore"), b"/data\n");
-    // Git ignores the data and sees the pointer.
+    // Git ignores the data and has the pointer and .gitignore staged.
     let status = r.git(&["status", "--porcelain", "--untracked-files=all"]);
     assert!(
-        status.contains("?? data.dv\n") && !status.contains("data/a.txt"),
+        status.contains("A  data.dv\n") && status.contains("A  .gitignore\n"),
         "{status}"
     );
+    assert!(!status.contains("data/a.txt"), "{status}");
+}
+
+#[test]
+fn add_then_commit_leaves_git_clean_and_consistent() {
+    let r = TestRepo::new();
+    r.git(&["add", ".dv"]);
+    r.write("data/a.txt", b"hello");
+    r.write("sub/model.bin", &bytes(1, 300_000));
+    r.ok(&["add", "data", "sub/model.bin"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    assert_eq!(
+        r.git(&["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
+    let files = r.git(&["ls-files"]);
+    assert_eq!(
+        files,
+        ".dv/.gitignore\n.dv/config.toml\n.gitignore\ndata.dv\nsub/.gitignore\nsub/model.bin.dv\n"
+    );
+    r.git(&["fsck", "--strict"]);
+    // The blob Git stored is the pointer file, byte for byte.
+    assert_eq!(
+        r.git(&["show", "HEAD:data.dv"]).as_bytes(),
+        r.read("data.dv")
+    );
+
+    // A second version: staged again, committed, clean.
+    r.write("data/a.txt", b"hello again");
+    r.ok(&["add", "data"]);
+    assert_eq!(r.git(&["status", "--porcelain"]), "M  data.dv\n");
+    r.git(&["commit", "-q", "-m", "v2"]);
+    assert_eq!(
+        r.git(&["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
+}
+
+#[test]
+fn no_stage_leaves_the_index_alone() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"hello");
+    r.ok(&["add", "--no-stage", "data"]);
+    let status = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(
+        status.contains("?? data.dv\n") && status.contains("?? .gitignore\n"),
+        "{status}"
+    );
+    r.write(".dv/config.toml", b"[core]\nformat = 1\nstage = false\n");
+    r.write("other.bin", b"x");
+    r.ok(&["add", "other.bin"]);
+    assert!(
+        r.git(&["status", "--porcelain"])
+            .contains("?? other.bin.dv\n")
+    );
+}
+
+#[test]
+fn data_already_tracked_by_git_is_refused() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"hello");
+    r.git(&["add", "data/a.txt"]);
+    let err = r.fails(&["add", "data"]);
+    assert!(err.contains("Git already tracks 'data/a.txt'"), "{err}");
+    assert!(err.contains("git rm -r --cached data"), "{err}");
+    assert!(!r.p("data.dv").exists());
 }
 
 #[test]

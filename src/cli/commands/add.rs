@@ -14,6 +14,9 @@ pub struct Args {
     /// Files or folders to version.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Do not stage the pointer files and .gitignore files in Git's index (also: `core.stage = false`).
+    #[arg(long)]
+    no_stage: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -25,7 +28,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let _lock = repo.lock()?;
     let store = repo.open_store()?;
     let progress = progress::for_terminal(g.quiet);
-    let report = crate::ops::add::add(&repo, &store, &paths, progress.as_ref())?;
+    let stage = repo.config.stage && !args.no_stage;
+    let report = crate::ops::add::add(&repo, &store, &paths, stage, progress.as_ref())?;
     if args.json {
         output::print_json(&report)?;
         return Ok(Outcome::Success);

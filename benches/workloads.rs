@@ -1,0 +1,497 @@
+//! The dv benchmark: seeded workloads, the release `dv` binary, wall time, peak memory and store bytes; the same
+//! steps with DVC when `dvc` is on PATH (or in /tmp/peers/bin), and the ratios.
+//!
+//! Run: `cargo bench --bench workloads -- [--size-mib 1024] [--small-files 20000] [--runs 3] [--only big,small]
+//!       [--no-dvc] [--dir /tmp/dv-bench]`
+//!
+//! Workloads (issue 2): one 1 GiB file of mixed content (half random, a quarter text, a quarter binary
+//! records); four more versions of it, each with three 100 KiB inserts, three 64 KiB overwrites and one 1 MiB
+//! deletion; 20,000 files of 1-32 KiB in nested folders, added and then `status`ed unchanged.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+struct Opts {
+    size_mib: usize,
+    small_files: usize,
+    runs: usize,
+    only: Vec<String>,
+    dvc: Option<PathBuf>,
+    dir: PathBuf,
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        size_mib: 1024,
+        small_files: 20_000,
+        runs: 3,
+        only: vec!["big".into(), "small".into()],
+        dvc: find_dvc(),
+        dir: std::env::temp_dir().join("dv-bench"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--size-mib" => o.size_mib = val().parse().expect("number"),
+            "--small-files" => o.small_files = val().parse().expect("number"),
+            "--runs" => o.runs = val().parse().expect("number"),
+            "--only" => o.only = val().split(',').map(String::from).collect(),
+            "--no-dvc" => o.dvc = None,
+            "--dir" => o.dir = PathBuf::from(val()),
+            "--bench" => {}
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+fn find_dvc() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("dvc"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| Some(PathBuf::from("/tmp/peers/bin/dvc")).filter(|p| p.is_file()))
+}
+
+/// Wall seconds and peak resident KiB of one command.
+#[derive(Clone, Copy)]
+struct Measure {
+    secs: f64,
+    max_rss_kib: u64,
+}
+
+/// Runs a command and measures it. Peak memory comes from GNU time (`/usr/bin/time -f %M`): its child is forked
+/// from a small process, whereas a child of this (large) process would inherit our peak in `ru_maxrss`.
+fn run(dir: &Path, program: &Path, args: &[&str]) -> Measure {
+    let time = Path::new("/usr/bin/time");
+    let rss_file = dir.parent().unwrap_or(dir).join(".bench-rss");
+    let mut cmd = if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    let secs = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        panic!(
+            "{} {args:?} failed in {}: {}",
+            program.display(),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let max_rss_kib = fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or(0);
+    Measure { secs, max_rss_kib }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+        .output()
+        .expect("git")
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+// ---- seeded data ----
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn fill(&mut self, out: &mut Vec<u8>, len: usize) {
+        let end = out.len() + len;
+        while out.len() < end {
+            out.extend_from_slice(&self.next().to_le_bytes());
+        }
+        out.truncate(end);
+    }
+}
+
+const WORDS: &[&str] = &[
+    "data", "model", "tensor", "value", "train", "label", "image", "the", "of", "and", "sample",
+    "batch", "epoch", "loss", "weight", "feature", "column", "row", "index", "vector", "score",
+    "metric", "version",
+];
+
+/// 1 MiB segments: half random, a quarter text lines, a quarter fixed-size binary records.
+fn mixed_file(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::with_capacity(len);
+    let seg = 1 << 20;
+    let mut record = 0u64;
+    while out.len() < len {
+        let want = seg.min(len - out.len());
+        let end = out.len() + want;
+        match rng.below(4) {
+            0 | 1 => rng.fill(&mut out, want),
+            2 => {
+                while out.len() < end {
+                    let n = 4 + rng.below(12);
+                    for i in 0..n {
+                        out.extend_from_slice(
+                            WORDS[rng.below(WORDS.len() as u64) as usize].as_bytes(),
+                        );
+                        out.push(if i + 1 == n { b'\n' } else { b' ' });
+                    }
+                    out.extend_from_slice(format!("{}\n", rng.below(100_000)).as_bytes());
+                }
+            }
+            _ => {
+                while out.len() < end {
+                    record += 1;
+                    out.extend_from_slice(&record.to_le_bytes());
+                    out.extend_from_slice(&(rng.below(1000) as u32).to_le_bytes());
+                    out.extend_from_slice(&((rng.below(1 << 20) as f64) / 7.0).to_le_bytes());
+                    out.extend_from_slice(&[rng.below(4) as u8; 12]);
+                }
+            }
+        }
+        out.truncate(end);
+    }
+    out
+}
+
+/// The next version: three 100 KiB inserts, three 64 KiB overwrites, one 1 MiB deletion.
+fn edit(prev: &[u8], seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut v = prev.to_vec();
+    for _ in 0..3 {
+        let at = rng.below(v.len() as u64) as usize;
+        let mut ins = Vec::new();
+        rng.fill(&mut ins, 100 << 10);
+        v.splice(at..at, ins);
+    }
+    for _ in 0..3 {
+        let at = rng.below((v.len() - (64 << 10)) as u64) as usize;
+        let mut over = Vec::new();
+        rng.fill(&mut over, 64 << 10);
+        v[at..at + (64 << 10)].copy_from_slice(&over);
+    }
+    let at = rng.below((v.len() - (1 << 20)) as u64) as usize;
+    v.drain(at..at + (1 << 20));
+    v
+}
+
+fn small_tree(root: &Path, count: usize) {
+    let mut rng = Rng(99);
+    for i in 0..count {
+        let dir = root.join(format!("d{:02}/e{:02}", i % 50, (i / 50) % 20));
+        fs::create_dir_all(&dir).unwrap();
+        let len = 1024 + rng.below(31 * 1024) as usize;
+        let mut data = Vec::with_capacity(len);
+        if i % 2 == 0 {
+            rng.fill(&mut data, len);
+        } else {
+            while data.len() < len {
+                data.extend_from_slice(WORDS[rng.below(WORDS.len() as u64) as usize].as_bytes());
+                data.push(b' ');
+            }
+            data.truncate(len);
+        }
+        fs::write(dir.join(format!("f{i:05}.bin")), data).unwrap();
+    }
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = fs::read_dir(p) {
+        for e in rd.flatten() {
+            let m = e.metadata().unwrap();
+            n += if m.is_dir() {
+                dir_bytes(&e.path())
+            } else {
+                m.len()
+            };
+        }
+    }
+    n
+}
+
+fn warm(p: &Path) {
+    if p.is_dir() {
+        for e in fs::read_dir(p).unwrap().flatten() {
+            warm(&e.path());
+        }
+    } else {
+        let _ = fs::read(p);
+    }
+}
+
+// ---- tools ----
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tool {
+    Dv,
+    Dvc,
+}
+
+struct Ctx {
+    dv: PathBuf,
+    dvc: Option<PathBuf>,
+}
+
+impl Ctx {
+    fn program(&self, t: Tool) -> &Path {
+        match t {
+            Tool::Dv => &self.dv,
+            Tool::Dvc => self.dvc.as_deref().expect("dvc"),
+        }
+    }
+
+    fn tools(&self) -> Vec<Tool> {
+        let mut t = vec![Tool::Dv];
+        if self.dvc.is_some() {
+            t.push(Tool::Dvc);
+        }
+        t
+    }
+
+    fn new_repo(&self, t: Tool, dir: &Path) {
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir).unwrap();
+        git(dir, &["init", "-q", "-b", "main"]);
+        match t {
+            Tool::Dv => {
+                run(dir, &self.dv, &["init"]);
+            }
+            Tool::Dvc => {
+                run(dir, self.program(t), &["init", "-q"]);
+                run(dir, self.program(t), &["config", "core.analytics", "false"]);
+            }
+        }
+    }
+
+    fn add(&self, t: Tool, dir: &Path, path: &str) -> Measure {
+        match t {
+            Tool::Dv => run(dir, &self.dv, &["add", path]),
+            Tool::Dvc => run(dir, self.program(t), &["add", "-q", path]),
+        }
+    }
+
+    fn status(&self, t: Tool, dir: &Path) -> Measure {
+        match t {
+            Tool::Dv => run(dir, &self.dv, &["status"]),
+            Tool::Dvc => run(dir, self.program(t), &["status", "-q"]),
+        }
+    }
+
+    fn store_bytes(&self, t: Tool, dir: &Path) -> u64 {
+        match t {
+            Tool::Dv => dir_bytes(&dir.join(".dv/cache")),
+            Tool::Dvc => dir_bytes(&dir.join(".dvc/cache")),
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+struct Row {
+    name: String,
+    dv: Vec<Measure>,
+    dvc: Vec<Measure>,
+}
+
+fn print_rows(rows: &[Row]) {
+    println!(
+        "\n{:<38} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "step (median of runs)", "dv s", "dv MiB", "dvc s", "dvc MiB", "dvc/dv"
+    );
+    for r in rows {
+        let t = |m: &[Measure]| median(m.iter().map(|x| x.secs).collect());
+        let mem =
+            |m: &[Measure]| m.iter().map(|x| x.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+        let (dvt, dvm) = (t(&r.dv), mem(&r.dv));
+        if r.dvc.is_empty() {
+            println!(
+                "{:<38} {:>10.3} {:>10.1} {:>10} {:>10} {:>8}",
+                r.name, dvt, dvm, "-", "-", "-"
+            );
+        } else {
+            let (ct, cm) = (t(&r.dvc), mem(&r.dvc));
+            println!(
+                "{:<38} {:>10.3} {:>10.1} {:>10.3} {:>10.1} {:>7.1}x",
+                r.name,
+                dvt,
+                dvm,
+                ct,
+                cm,
+                ct / dvt
+            );
+        }
+    }
+}
+
+fn main() {
+    let o = parse_opts();
+    let ctx = Ctx {
+        dv: PathBuf::from(env!("CARGO_BIN_EXE_dv")),
+        dvc: o.dvc.clone(),
+    };
+    fs::create_dir_all(&o.dir).unwrap();
+    println!("dv benchmark: {}", ctx.dv.display());
+    match &ctx.dvc {
+        Some(p) => println!("peer: {} (ratios are dvc time / dv time)", p.display()),
+        None => println!(
+            "peer: dvc not found (python3 -m venv /tmp/peers && /tmp/peers/bin/pip install dvc dvc-s3)"
+        ),
+    }
+    println!(
+        "runs per step: {}; peak memory is the largest of the runs",
+        o.runs
+    );
+    let mut rows = Vec::new();
+
+    if o.only.iter().any(|s| s == "big") {
+        let size = o.size_mib << 20;
+        eprintln!(
+            "generating {} MiB file and 4 edited versions...",
+            o.size_mib
+        );
+        let fixtures = o.dir.join("fixtures");
+        fs::create_dir_all(&fixtures).unwrap();
+        let mut v = mixed_file(1, size);
+        let mut logical = 0u64;
+        for i in 1..=5 {
+            let p = fixtures.join(format!("v{i}.bin"));
+            fs::write(&p, &v).unwrap();
+            logical += v.len() as u64;
+            if i < 5 {
+                v = edit(&v, 100 + i);
+            }
+        }
+        drop(v);
+        let mut first = Row {
+            name: format!("add {} MiB file (v1)", o.size_mib),
+            dv: vec![],
+            dvc: vec![],
+        };
+        let mut later = Row {
+            name: "add each later version (v2-v5)".into(),
+            dv: vec![],
+            dvc: vec![],
+        };
+        let mut stores = Vec::new();
+        for t in ctx.tools() {
+            let (mut s1, mut s5) = (0, 0);
+            for _run in 0..o.runs {
+                let repo = o.dir.join("big-repo");
+                ctx.new_repo(t, &repo);
+                for i in 1..=5 {
+                    fs::copy(fixtures.join(format!("v{i}.bin")), repo.join("big.bin")).unwrap();
+                    warm(&repo.join("big.bin"));
+                    let m = ctx.add(t, &repo, "big.bin");
+                    let row = if i == 1 { &mut first } else { &mut later };
+                    match t {
+                        Tool::Dv => row.dv.push(m),
+                        Tool::Dvc => row.dvc.push(m),
+                    }
+                    if i == 1 {
+                        s1 = ctx.store_bytes(t, &repo);
+                    }
+                }
+                s5 = ctx.store_bytes(t, &repo);
+            }
+            stores.push((t, s1, s5));
+        }
+        rows.push(first);
+        rows.push(later);
+        println!(
+            "\nstore bytes for the {} MiB file ({} logical bytes in 5 versions):",
+            o.size_mib, logical
+        );
+        for (t, s1, s5) in stores {
+            let name = if t == Tool::Dv { "dv" } else { "dvc" };
+            println!(
+                "  {name:<4} after v1: {s1:>14}  after v5: {s5:>14}  v5/v1 = {:.3}",
+                s5 as f64 / s1 as f64
+            );
+        }
+    }
+
+    if o.only.iter().any(|s| s == "small") {
+        eprintln!("generating {} small files...", o.small_files);
+        let src = o.dir.join("small-src");
+        let _ = fs::remove_dir_all(&src);
+        small_tree(&src, o.small_files);
+        let mut add = Row {
+            name: format!("add {} small files", o.small_files),
+            dv: vec![],
+            dvc: vec![],
+        };
+        let mut status = Row {
+            name: format!("status, {} unchanged files", o.small_files),
+            dv: vec![],
+            dvc: vec![],
+        };
+        for t in ctx.tools() {
+            for _run in 0..o.runs {
+                let repo = o.dir.join("small-repo");
+                ctx.new_repo(t, &repo);
+                let ok = Command::new("cp")
+                    .arg("-r")
+                    .arg(&src)
+                    .arg(repo.join("data"))
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+                warm(&repo.join("data"));
+                std::thread::sleep(std::time::Duration::from_millis(300)); // past the racy-clean window
+                let m = ctx.add(t, &repo, "data");
+                let s1 = ctx.status(t, &repo);
+                let s2 = ctx.status(t, &repo);
+                match t {
+                    Tool::Dv => {
+                        add.dv.push(m);
+                        status.dv.extend([s1, s2]);
+                    }
+                    Tool::Dvc => {
+                        add.dvc.push(m);
+                        status.dvc.extend([s1, s2]);
+                    }
+                }
+            }
+        }
+        rows.push(add);
+        rows.push(status);
+    }
+    print_rows(&rows);
+}
