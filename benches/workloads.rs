@@ -235,6 +235,11 @@ fn dir_bytes(p: &Path) -> u64 {
     n
 }
 
+/// Flushes dirty pages (our own fixture copies) so a measured step does not pay for writing them back.
+fn settle_disk() {
+    let _ = Command::new("sync").status();
+}
+
 fn warm(p: &Path) {
     if p.is_dir() {
         for e in fs::read_dir(p).unwrap().flatten() {
@@ -418,6 +423,7 @@ fn main() {
                 for i in 1..=5 {
                     fs::copy(fixtures.join(format!("v{i}.bin")), repo.join("big.bin")).unwrap();
                     warm(&repo.join("big.bin"));
+                    settle_disk();
                     let m = ctx.add(t, &repo, "big.bin");
                     let row = if i == 1 { &mut first } else { &mut later };
                     match t {
@@ -474,6 +480,7 @@ fn main() {
                     .unwrap();
                 assert!(ok.success());
                 warm(&repo.join("data"));
+                settle_disk();
                 std::thread::sleep(std::time::Duration::from_millis(300)); // past the racy-clean window
                 let m = ctx.add(t, &repo, "data");
                 let s1 = ctx.status(t, &repo);

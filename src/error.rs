@@ -22,6 +22,9 @@ pub enum Error {
     #[error("{path}: Git: {message}")]
     Git { path: PathBuf, message: String },
 
+    #[error("revision '{rev}' cannot be used: {message}")]
+    BadRevision { rev: String, message: String },
+
     #[error("{0} has no dv repository")]
     NotInitialized(PathBuf),
 
@@ -33,6 +36,9 @@ pub enum Error {
 
     #[error("'{0}' is not tracked by dv")]
     NotTracked(String),
+
+    #[error("'{path}' is not tracked by dv at revision '{rev}'")]
+    NotTrackedAt { path: String, rev: String },
 
     #[error("'{path}' cannot be added: {reason}")]
     CannotAdd { path: String, reason: String },

@@ -44,10 +44,179 @@ fn git_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// What `dv log` shows of a commit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub author: String,
+    pub email: String,
+    /// Seconds since the Unix epoch.
+    pub time: i64,
+    pub offset_seconds: i32,
+    pub summary: String,
+}
+
+/// A commit, resolved from a revision the user named.
+#[derive(Clone, Debug)]
+pub struct Commit {
+    pub id: gix::ObjectId,
+    /// The revision as the user wrote it, for messages.
+    pub rev: String,
+}
+
 impl GitRepo {
     pub fn open(work_tree: &Path) -> Result<GitRepo> {
         let repo = gix::open(work_tree).map_err(|e| git_err(work_tree, e))?;
         Ok(GitRepo { repo })
+    }
+
+    /// Resolves a revision (commit id, branch, tag, `HEAD~3`, …) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<Commit> {
+        let bad = |message: String| Error::BadRevision {
+            rev: rev.to_string(),
+            message,
+        };
+        let id = self
+            .repo
+            .rev_parse_single(rev)
+            .map_err(|e| bad(e.to_string()))?;
+        let commit = id
+            .object()
+            .map_err(|e| bad(e.to_string()))?
+            .peel_to_commit()
+            .map_err(|e| bad(format!("does not name a commit: {e}")))?;
+        Ok(Commit {
+            id: commit.id,
+            rev: rev.to_string(),
+        })
+    }
+
+    fn tree_of(&self, commit: &Commit) -> Result<gix::Tree<'_>> {
+        let bad = |e: gix::Error| Error::BadRevision {
+            rev: commit.rev.clone(),
+            message: e.to_string(),
+        };
+        self.repo
+            .find_commit(commit.id)
+            .map_err(bad)?
+            .tree()
+            .map_err(bad)
+    }
+
+    /// The content of the file at repository path `path` in `commit`, or `None` if there is no file there.
+    pub fn file_at(&self, commit: &Commit, path: &str) -> Result<Option<Vec<u8>>> {
+        let tree = self.tree_of(commit)?;
+        let entry = tree
+            .lookup_entry_by_path(path)
+            .map_err(|e| git_err(Path::new(path), e))?;
+        match entry {
+            Some(e) if e.mode().is_blob() => {
+                let obj = e.object().map_err(|e| git_err(Path::new(path), e))?;
+                Ok(Some(obj.data.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The commit HEAD points at, or `None` in a repository without commits.
+    pub fn head(&self) -> Result<Option<Commit>> {
+        match self.repo.head_id() {
+            Ok(id) => Ok(Some(Commit {
+                id: id.detach(),
+                rev: "HEAD".into(),
+            })),
+            Err(_) if self.repo.head().map(|h| h.is_unborn()).unwrap_or(false) => Ok(None),
+            Err(e) => Err(git_err(self.repo.git_dir(), e)),
+        }
+    }
+
+    /// Commits reachable from `start`, newest first, each with its parents.
+    pub fn history(&self, start: &Commit) -> Result<Vec<(gix::ObjectId, Vec<gix::ObjectId>)>> {
+        use gix::revision::walk::Sorting;
+        let walk = self
+            .repo
+            .rev_walk([start.id])
+            .sorting(Sorting::ByCommitTime(Default::default()))
+            .all()
+            .map_err(|e| git_err(self.repo.git_dir(), e))?;
+        let mut out = Vec::new();
+        for info in walk {
+            let info = info.map_err(|e| git_err(self.repo.git_dir(), e))?;
+            out.push((info.id, info.parent_ids.iter().copied().collect()));
+        }
+        Ok(out)
+    }
+
+    /// The blob id of the file at `path` in commit `id`, if there is one.
+    pub fn blob_id_at(&self, id: gix::ObjectId, path: &str) -> Result<Option<gix::ObjectId>> {
+        let tree = self
+            .repo
+            .find_commit(id)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_err(self.repo.git_dir(), e))?;
+        let entry = tree
+            .lookup_entry_by_path(path)
+            .map_err(|e| git_err(Path::new(path), e))?;
+        Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
+    }
+
+    pub fn blob(&self, id: gix::ObjectId) -> Result<Vec<u8>> {
+        Ok(self
+            .repo
+            .find_object(id)
+            .map_err(|e| git_err(self.repo.git_dir(), e))?
+            .data
+            .clone())
+    }
+
+    /// Author, time and message of a commit.
+    pub fn commit_info(&self, id: gix::ObjectId) -> Result<CommitInfo> {
+        let err = |e: gix::Error| git_err(self.repo.git_dir(), e);
+        let c = self.repo.find_commit(id).map_err(err)?;
+        let author = c.author().map_err(err)?;
+        let time = author.time().map_err(|e| git_err(self.repo.git_dir(), e))?;
+        let summary = c.message().map_err(err)?.summary().to_string();
+        Ok(CommitInfo {
+            id: id.to_string(),
+            author: author.name.to_string(),
+            email: author.email.to_string(),
+            time: time.seconds,
+            offset_seconds: time.offset,
+            summary,
+        })
+    }
+
+    /// Every file in `commit` whose repository path ends with `suffix` and lies at or below `dir`.
+    pub fn files_with_suffix_at(
+        &self,
+        commit: &Commit,
+        dir: &str,
+        suffix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let tree = self.tree_of(commit)?;
+        let records = tree
+            .traverse()
+            .breadthfirst
+            .files()
+            .map_err(|e| git_err(Path::new(dir), e))?;
+        let mut out = Vec::new();
+        for r in records {
+            if !r.mode.is_blob() {
+                continue;
+            }
+            let Ok(path) = std::str::from_utf8(&r.filepath) else {
+                continue;
+            };
+            if path.ends_with(suffix) && crate::paths::is_within(path, dir) {
+                let obj = self
+                    .repo
+                    .find_object(r.oid)
+                    .map_err(|e| git_err(Path::new(path), e))?;
+                out.push((path.to_string(), obj.data.clone()));
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// The first path Git's index tracks at or below repository path `path`, if any.

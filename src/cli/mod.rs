@@ -41,6 +41,8 @@ pub enum Command {
     Add(commands::add::Args),
     Status(commands::status::Args),
     Checkout(commands::checkout::Args),
+    Log(commands::log::Args),
+    Diff(commands::diff::Args),
 }
 
 /// Settings every command gets.
@@ -90,6 +92,8 @@ fn run(cli: Cli) -> crate::Result<Outcome> {
         Command::Add(args) => commands::add::run(&global, args),
         Command::Status(args) => commands::status::run(&global, args),
         Command::Checkout(args) => commands::checkout::run(&global, args),
+        Command::Log(args) => commands::log::run(&global, args),
+        Command::Diff(args) => commands::diff::run(&global, args),
     }
 }
 

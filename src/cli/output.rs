@@ -37,6 +37,8 @@ fn hint(e: &Error) -> Option<String> {
         Error::OutsideRepo { .. } => "dv only tracks paths inside the current Git work tree".into(),
         Error::NotFound(_) => "check the path; `dv status` lists what dv tracks".into(),
         Error::NotTracked(_) => "track it with `dv add PATH`; `dv status` lists what dv tracks".into(),
+        Error::NotTrackedAt { .. } => "`git show REV --stat` lists what that revision holds".into(),
+        Error::BadRevision { .. } => "name a commit, branch or tag that exists; `git log --oneline` lists them".into(),
         Error::LocalChanges { .. } => {
             "keep them with `dv add`, or run again with --force to discard them".into()
         }
@@ -80,6 +82,49 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// "+2 -1 ~3 files, 1 renamed, +1.5 MiB -20 B"
+pub fn summary_text(s: &crate::ops::treediff::Summary) -> String {
+    let mut t = format!(
+        "{} added, {} deleted, {} modified",
+        s.files_added, s.files_deleted, s.files_modified
+    );
+    if s.files_renamed > 0 {
+        t.push_str(&format!(", {} renamed", s.files_renamed));
+    }
+    t.push_str(&format!(
+        " (+{}, -{})",
+        human_bytes(s.bytes_added),
+        human_bytes(s.bytes_deleted)
+    ));
+    t
+}
+
+/// A commit time as `YYYY-MM-DD HH:MM +hhmm`, in the commit's own time zone.
+pub fn format_time(seconds: i64, offset_seconds: i32) -> String {
+    let local = seconds + offset_seconds as i64;
+    let days = local.div_euclid(86_400);
+    let secs = local.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let sign = if offset_seconds < 0 { '-' } else { '+' };
+    let off = offset_seconds.unsigned_abs();
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} {sign}{:02}{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        off / 3600,
+        off % 3600 / 60
+    )
+}
+
 /// A status line on stderr, unless quiet.
 pub fn status_line(quiet: bool, msg: &str) {
     if !quiet {
@@ -89,6 +134,19 @@ pub fn status_line(quiet: bool, msg: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_format_in_their_zone() {
+        assert_eq!(super::format_time(0, 0), "1970-01-01 00:00 +0000");
+        assert_eq!(
+            super::format_time(1_795_000_000, 3600),
+            "2026-11-18 12:06 +0100"
+        );
+        assert_eq!(
+            super::format_time(951_782_400, -18_000),
+            "2000-02-28 19:00 -0500"
+        );
+    }
+
     #[test]
     fn human_sizes() {
         assert_eq!(super::human_bytes(0), "0 B");

@@ -30,7 +30,85 @@ pub struct Target {
     pub scope: Option<String>,
 }
 
-/// Reads the pointer file of data path `path`, if there is one.
+/// Where pointer files are read from: the work tree, or a commit.
+pub enum Source<'a> {
+    WorkTree,
+    Rev {
+        git: &'a crate::git::GitRepo,
+        commit: crate::git::Commit,
+    },
+}
+
+impl Source<'_> {
+    /// The pointer of data path `path`, if there is one.
+    pub fn read_pointer(&self, repo: &Repo, path: &str) -> Result<Option<Dataset>> {
+        match self {
+            Source::WorkTree => read_pointer(repo, path),
+            Source::Rev { git, commit } => {
+                let pointer_path = format!("{path}{POINTER_SUFFIX}");
+                match git.file_at(commit, &pointer_path)? {
+                    None => Ok(None),
+                    Some(data) => Ok(Some(Dataset {
+                        path: path.to_string(),
+                        pointer: Pointer::decode(
+                            &data,
+                            &format!("{pointer_path} at {}", commit.rev),
+                        )?,
+                    })),
+                }
+            }
+        }
+    }
+
+    /// Every dataset at or below folder `dir`, sorted by path.
+    pub fn find_datasets(&self, repo: &Repo, dir: &str) -> Result<Vec<Dataset>> {
+        match self {
+            Source::WorkTree => {
+                if repo.abs(dir).is_dir() {
+                    find_datasets(repo, dir)
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Source::Rev { git, commit } => {
+                let mut out: Vec<Dataset> = Vec::new();
+                for (pointer_path, data) in git.files_with_suffix_at(commit, dir, POINTER_SUFFIX)? {
+                    let path = pointer_path
+                        .strip_suffix(POINTER_SUFFIX)
+                        .unwrap_or_default();
+                    if path.is_empty() || split(path).1.is_empty() {
+                        continue;
+                    }
+                    // Pointers inside a tracked folder are that folder's data, not datasets.
+                    if out.iter().any(|d| is_within(path, &d.path)) {
+                        continue;
+                    }
+                    out.push(Dataset {
+                        path: path.to_string(),
+                        pointer: Pointer::decode(
+                            &data,
+                            &format!("{pointer_path} at {}", commit.rev),
+                        )?,
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn not_tracked(&self, path: &str) -> Error {
+        let path = display(path);
+        match self {
+            Source::WorkTree => Error::NotTracked(path),
+            Source::Rev { commit, .. } => Error::NotTrackedAt {
+                path,
+                rev: commit.rev.clone(),
+            },
+        }
+    }
+}
+
+/// Reads the pointer file of data path `path` in the work tree, if there is one.
 pub fn read_pointer(repo: &Repo, path: &str) -> Result<Option<Dataset>> {
     let pointer_path = format!("{path}{POINTER_SUFFIX}");
     let abs = repo.abs(&pointer_path);
@@ -50,11 +128,15 @@ pub fn read_pointer(repo: &Repo, path: &str) -> Result<Option<Dataset>> {
 
 /// The tracked dataset that contains repository path `path` (a strict ancestor of it), if any.
 pub fn enclosing_dataset(repo: &Repo, path: &str) -> Result<Option<Dataset>> {
+    enclosing_dataset_in(&Source::WorkTree, repo, path)
+}
+
+fn enclosing_dataset_in(source: &Source<'_>, repo: &Repo, path: &str) -> Result<Option<Dataset>> {
     let mut cur = path;
     while !cur.is_empty() {
         let (parent, _) = split(cur);
         if !parent.is_empty()
-            && let Some(d) = read_pointer(repo, parent)?
+            && let Some(d) = source.read_pointer(repo, parent)?
         {
             return Ok(Some(d));
         }
@@ -105,10 +187,11 @@ fn find_into(repo: &Repo, abs: &Path, dir: &str, out: &mut Vec<Dataset>) -> Resu
 }
 
 /// Resolves what the user named: a pointer file, a tracked path, a path inside a tracked folder, or a folder
-/// containing pointer files. No paths means every dataset in the work tree.
-pub fn resolve_targets(repo: &Repo, paths: &[String]) -> Result<Vec<Target>> {
+/// containing pointer files. No paths means every dataset. Pointers are read from `source`.
+pub fn resolve_targets(repo: &Repo, source: &Source<'_>, paths: &[String]) -> Result<Vec<Target>> {
     if paths.is_empty() {
-        return Ok(find_datasets(repo, "")?
+        return Ok(source
+            .find_datasets(repo, "")?
             .into_iter()
             .map(|dataset| Target {
                 dataset,
@@ -120,33 +203,31 @@ pub fn resolve_targets(repo: &Repo, paths: &[String]) -> Result<Vec<Target>> {
     for p in paths {
         let p = p.as_str();
         if let Some(data) = p.strip_suffix(POINTER_SUFFIX)
-            && let Some(dataset) = read_pointer(repo, data)?
+            && let Some(dataset) = source.read_pointer(repo, data)?
         {
             out.push(Target {
                 dataset,
                 scope: None,
             });
-        } else if let Some(dataset) = read_pointer(repo, p)? {
+        } else if let Some(dataset) = source.read_pointer(repo, p)? {
             out.push(Target {
                 dataset,
                 scope: None,
             });
-        } else if let Some(dataset) = enclosing_dataset(repo, p)? {
+        } else if let Some(dataset) = enclosing_dataset_in(source, repo, p)? {
             out.push(Target {
                 dataset,
                 scope: Some(p.to_string()),
             });
-        } else if repo.abs(p).is_dir() {
-            let found = find_datasets(repo, p)?;
+        } else {
+            let found = source.find_datasets(repo, p)?;
             if found.is_empty() {
-                return Err(Error::NotTracked(display(p)));
+                return Err(source.not_tracked(p));
             }
             out.extend(found.into_iter().map(|dataset| Target {
                 dataset,
                 scope: None,
             }));
-        } else {
-            return Err(Error::NotTracked(display(p)));
         }
     }
     // One target per dataset: a whole-dataset target absorbs narrower ones.

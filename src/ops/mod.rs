@@ -5,7 +5,9 @@ pub mod add;
 pub mod checkout;
 pub mod compare;
 pub mod datasets;
+pub mod log;
 pub mod status;
+pub mod treediff;
 pub mod walk;
 
 /// Nanoseconds since the Unix epoch.

@@ -5,5 +5,6 @@ mod common;
 mod add;
 mod checkout;
 mod errors;
+mod history;
 mod init;
 mod status;

@@ -2,18 +2,24 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
+use crate::ops::datasets::Source;
 use crate::repo::Repo;
 
 /// Make tracked paths match their pointer files, restoring data from the cache.
 ///
 /// Every object is verified by its hash, and each file is written to a temporary file and renamed into place.
 /// Working files whose content dv has not stored are never overwritten or deleted unless --force is given.
+/// With --rev, the data is the version the pointer files at that Git revision name; Git's HEAD, the index and
+/// the pointer files in the work tree are left as they are.
 #[derive(clap::Args)]
 pub struct Args {
     /// Tracked paths, pointer files, paths inside tracked folders, or folders containing pointer files.
     /// Without PATHs, every pointer file in the work tree.
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Materialize the version named by the pointer files at this Git revision (commit, branch, tag, HEAD~2…).
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
     /// Overwrite or delete local changes that dv has not stored.
     #[arg(short, long)]
     force: bool,
@@ -27,7 +33,16 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let _lock = repo.lock()?;
     let store = repo.open_store()?;
-    let targets = crate::ops::datasets::resolve_targets(&repo, &paths)?;
+    let git;
+    let source = match &args.rev {
+        None => Source::WorkTree,
+        Some(rev) => {
+            git = crate::git::GitRepo::open(&repo.root)?;
+            let commit = git.resolve(rev)?;
+            Source::Rev { git: &git, commit }
+        }
+    };
+    let targets = crate::ops::datasets::resolve_targets(&repo, &source, &paths)?;
     let progress = progress::for_terminal(g.quiet);
     let report =
         crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;

@@ -2,7 +2,9 @@
 
 pub mod add;
 pub mod checkout;
+pub mod diff;
 pub mod init;
+pub mod log;
 pub mod status;
 
 use std::path::PathBuf;

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output};
 use crate::Result;
 use crate::ops::compare::ChangeKind;
+use crate::ops::datasets::Source;
 use crate::repo::Repo;
 
 /// Show tracked paths whose working copy differs from their pointer file.
@@ -26,7 +27,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = Repo::discover(&g.cwd)?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
-    let targets = crate::ops::datasets::resolve_targets(&repo, &paths)?;
+    let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
     let report = crate::ops::status::status(&repo, &store, &targets)?;
     if args.json {
         output::print_json(&report)?;

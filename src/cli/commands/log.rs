@@ -1,0 +1,106 @@
+use std::path::PathBuf;
+
+use super::super::{Global, Outcome, output};
+use crate::paths::POINTER_SUFFIX;
+use crate::repo::Repo;
+use crate::{Error, Result};
+
+/// List the commits that changed each dataset's pointer file, newest first, with what changed.
+///
+/// For each version: commit, date, author, message, the dataset's size and file count, and the files added,
+/// deleted, modified and renamed against the version before it (when the cache holds both versions' trees).
+#[derive(clap::Args)]
+pub struct Args {
+    /// Datasets (tracked paths or pointer files). Without PATHs, every dataset in the work tree.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Start from this revision instead of HEAD.
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let repo = Repo::discover(&g.cwd)?;
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    let store = repo.open_store()?;
+    let start = match &args.rev {
+        Some(rev) => git.resolve(rev)?,
+        None => match git.head()? {
+            Some(c) => c,
+            None => {
+                if args.json {
+                    output::print_json(&serde_json::json!([]))?;
+                } else {
+                    output::status_line(g.quiet, "No commits yet.");
+                }
+                return Ok(Outcome::Success);
+            }
+        },
+    };
+    let mut paths: Vec<String> = super::repo_paths(&repo, &g.cwd, &args.paths)?
+        .into_iter()
+        .map(|p| {
+            p.strip_suffix(POINTER_SUFFIX)
+                .map(str::to_string)
+                .unwrap_or(p)
+        })
+        .collect();
+    if paths.is_empty() {
+        paths = crate::ops::datasets::find_datasets(&repo, "")?
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
+    }
+    let logs = crate::ops::log::log(&git, &store, &start, &paths)?;
+    if let Some(l) = logs.iter().find(|l| l.versions.is_empty()) {
+        return Err(Error::NotTrackedAt {
+            path: l.path.clone(),
+            rev: start.rev,
+        });
+    }
+    if args.json {
+        output::print_json(&logs)?;
+        return Ok(Outcome::Success);
+    }
+    for (i, l) in logs.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{}", l.path);
+        for v in &l.versions {
+            let c = &v.commit;
+            println!(
+                "  {}  {}  {}  {}",
+                &c.id[..10],
+                output::format_time(c.time, c.offset_seconds),
+                c.author,
+                c.summary
+            );
+            let what = match (v.size, v.files, v.kind) {
+                (Some(size), Some(files), Some("tree")) => {
+                    format!("{files} files, {}", output::human_bytes(size))
+                }
+                (Some(size), _, _) => output::human_bytes(size),
+                _ => String::new(),
+            };
+            let changes = v
+                .changes
+                .as_ref()
+                .map(output::summary_text)
+                .unwrap_or_default();
+            println!(
+                "      {}{}{}",
+                v.state,
+                if what.is_empty() { "" } else { ": " },
+                what
+            );
+            if !changes.is_empty() {
+                println!("      {changes}");
+            }
+        }
+    }
+    Ok(Outcome::Success)
+}
