@@ -500,5 +500,85 @@ fn main() {
         rows.push(add);
         rows.push(status);
     }
+    if o.only.iter().any(|s| s == "log") {
+        rows.push(log_workload(&ctx, &o.dir, o.runs));
+    }
     print_rows(&rows);
+}
+
+/// `dv log` on a history of 10,000 commits of which 100 change the dataset (git log -- PATH as the reference).
+fn log_workload(ctx: &Ctx, dir: &Path, runs: usize) -> Row {
+    eprintln!("building a history of 10,000 commits with 100 dataset versions...");
+    let repo = dir.join("log-repo");
+    ctx.new_repo(Tool::Dv, &repo);
+    let mut pointers = Vec::new();
+    let mut rng = Rng(7);
+    for v in 0..100 {
+        for f in 0..3 {
+            let mut data = Vec::new();
+            rng.fill(&mut data, 2000 + v * 10 + f);
+            fs::create_dir_all(repo.join("data")).unwrap();
+            fs::write(repo.join(format!("data/f{f}.bin")), data).unwrap();
+        }
+        run(&repo, &ctx.dv, &["add", "--no-stage", "data"]);
+        pointers.push(fs::read(repo.join("data.dv")).unwrap());
+    }
+    let mut stream = Vec::new();
+    for i in 0..10_000usize {
+        stream.extend_from_slice(b"commit refs/heads/main\n");
+        stream.extend_from_slice(
+            format!(
+                "committer Bench <b@example.com> {} +0000\n",
+                1_700_000_000 + i
+            )
+            .as_bytes(),
+        );
+        let msg = format!("commit {i}");
+        stream.extend_from_slice(format!("data {}\n{msg}\n", msg.len()).as_bytes());
+        if i > 0 {
+            stream.extend_from_slice(b"from refs/heads/main^0\n");
+        }
+        if i % 100 == 0 {
+            let p = &pointers[i / 100];
+            stream.extend_from_slice(
+                format!("M 100644 inline data.dv\ndata {}\n", p.len()).as_bytes(),
+            );
+            stream.extend_from_slice(p);
+            stream.push(b'\n');
+        } else {
+            let body = format!("line {i}\n");
+            stream.extend_from_slice(
+                format!(
+                    "M 100644 inline notes/n{}.txt\ndata {}\n{body}\n",
+                    i % 50,
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    let mut child = Command::new("git")
+        .args(["fast-import", "--quiet", "--force"])
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&stream).unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    git(&repo, &["reset", "-q", "--hard", "main"]);
+    let mut row = Row {
+        name: "log of 10,000 commits, 100 versions".into(),
+        dv: vec![],
+        dvc: vec![],
+    };
+    for _ in 0..runs {
+        row.dv.push(run(&repo, &ctx.dv, &["log", "data"]));
+    }
+    let git_bin = PathBuf::from("git");
+    let g = run(&repo, &git_bin, &["log", "--oneline", "--", "data.dv"]);
+    println!("reference: git log -- data.dv took {:.3} s", g.secs);
+    row
 }

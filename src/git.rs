@@ -70,6 +70,20 @@ impl GitRepo {
         Ok(GitRepo { repo })
     }
 
+    /// The folder Git runs hooks from: `core.hooksPath` if set, else `hooks/` in the common Git folder.
+    pub fn hooks_dir(&self, work_tree: &Path) -> PathBuf {
+        let configured = self
+            .repo
+            .config_snapshot()
+            .string("core.hooksPath")
+            .map(|v| PathBuf::from(v.to_string()));
+        match configured {
+            Some(p) if p.is_absolute() => p,
+            Some(p) => work_tree.join(p),
+            None => self.repo.common_dir().join("hooks"),
+        }
+    }
+
     /// Resolves a revision (commit id, branch, tag, `HEAD~3`, …) to a commit.
     pub fn resolve(&self, rev: &str) -> Result<Commit> {
         let bad = |message: String| Error::BadRevision {

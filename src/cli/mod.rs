@@ -43,6 +43,8 @@ pub enum Command {
     Checkout(commands::checkout::Args),
     Log(commands::log::Args),
     Diff(commands::diff::Args),
+    Install(commands::hooks::InstallArgs),
+    Uninstall(commands::hooks::UninstallArgs),
 }
 
 /// Settings every command gets.
@@ -94,6 +96,8 @@ fn run(cli: Cli) -> crate::Result<Outcome> {
         Command::Checkout(args) => commands::checkout::run(&global, args),
         Command::Log(args) => commands::log::run(&global, args),
         Command::Diff(args) => commands::diff::run(&global, args),
+        Command::Install(args) => commands::hooks::install(&global, args),
+        Command::Uninstall(args) => commands::hooks::uninstall(&global, args),
     }
 }
 

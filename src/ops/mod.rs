@@ -5,6 +5,7 @@ pub mod add;
 pub mod checkout;
 pub mod compare;
 pub mod datasets;
+pub mod hooks;
 pub mod log;
 pub mod status;
 pub mod treediff;

@@ -160,7 +160,16 @@ fn damaged_pointer_file_is_a_clear_error() {
 #[test]
 fn help_exists_for_every_command() {
     let r = TestRepo::new();
-    for cmd in ["init", "add", "status", "checkout"] {
+    for cmd in [
+        "init",
+        "add",
+        "status",
+        "checkout",
+        "log",
+        "diff",
+        "install",
+        "uninstall",
+    ] {
         let out = r.ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: dv"), "{cmd}: {out}");
     }

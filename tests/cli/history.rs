@@ -294,3 +294,53 @@ fn diff_skips_unchanged_subtrees_of_a_large_folder() {
     );
     assert_eq!(d[0]["trees_read"], 4);
 }
+
+#[test]
+fn hooks_make_git_checkout_and_merge_move_the_data_and_keep_existing_hooks() {
+    let r = TestRepo::new();
+    let snaps = three_versions(&r);
+    let hooks = r.p(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(
+        hooks.join("post-merge"),
+        "#!/bin/sh\necho user-hook-ran > .user-hook\n",
+    )
+    .unwrap();
+    let installed = r.json(&["install"]);
+    let actions: Vec<&str> = installed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["created", "appended"]);
+    assert_eq!(r.json(&["install"])[0]["action"], "unchanged", "idempotent");
+
+    // A real `git checkout` of a branch runs the hook, and the data follows.
+    r.git(&["checkout", "-q", "-b", "old", "v1"]);
+    assert_eq!(snapshot(&r.p("data")), snaps[0]);
+    r.git(&["checkout", "-q", "main"]);
+    assert_eq!(snapshot(&r.p("data")), snaps[2]);
+    // A merge (fast-forward) runs post-merge: ours and the user's.
+    r.git(&["checkout", "-q", "old"]);
+    r.git(&["merge", "-q", "--ff-only", "main"]);
+    assert_eq!(snapshot(&r.p("data")), snaps[2]);
+    assert!(r.p(".user-hook").exists(), "the user's hook still runs");
+
+    let removed = r.json(&["uninstall"]);
+    let actions: Vec<&str> = removed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["removed", "emptied"]);
+    assert!(!hooks.join("post-checkout").exists());
+    assert_eq!(
+        std::fs::read_to_string(hooks.join("post-merge")).unwrap(),
+        "#!/bin/sh\necho user-hook-ran > .user-hook\n"
+    );
+    // Without hooks, git checkout leaves the data alone.
+    r.git(&["checkout", "-q", "v1"]);
+    assert_eq!(snapshot(&r.p("data")), snaps[2]);
+}

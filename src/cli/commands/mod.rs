@@ -3,6 +3,7 @@
 pub mod add;
 pub mod checkout;
 pub mod diff;
+pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod status;

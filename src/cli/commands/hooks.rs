@@ -1,0 +1,52 @@
+use super::super::{Global, Outcome, output};
+use crate::Result;
+use crate::repo::Repo;
+
+/// Install Git hooks that run `dv checkout` after `git checkout` of a branch and after `git merge`/`pull`.
+///
+/// Existing hooks are kept: dv adds a marked block to them and `dv uninstall` removes only that block.
+#[derive(clap::Args)]
+pub struct InstallArgs {
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Remove the hooks `dv install` added, leaving the rest of each hook as it was.
+#[derive(clap::Args)]
+pub struct UninstallArgs {
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
+    let repo = Repo::discover(&g.cwd)?;
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    let exe = std::env::current_exe().map_err(|e| crate::Error::io("dv", e))?;
+    let changes = crate::ops::hooks::install(&git.hooks_dir(&repo.root), &exe)?;
+    report(g, args.json, &changes)
+}
+
+pub fn uninstall(g: &Global, args: UninstallArgs) -> Result<Outcome> {
+    let repo = Repo::discover(&g.cwd)?;
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    let changes = crate::ops::hooks::uninstall(&git.hooks_dir(&repo.root))?;
+    report(g, args.json, &changes)
+}
+
+fn report(g: &Global, json: bool, changes: &[crate::ops::hooks::HookChange]) -> Result<Outcome> {
+    if json {
+        output::print_json(&changes)?;
+    } else if changes.is_empty() {
+        output::status_line(g.quiet, "No dv hooks were installed.");
+    } else {
+        for c in changes {
+            output::status_line(
+                g.quiet,
+                &format!("{}: {} ({})", c.hook, c.action, c.path.display()),
+            );
+        }
+    }
+    Ok(Outcome::Success)
+}

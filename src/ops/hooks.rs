@@ -1,0 +1,126 @@
+//! `dv install` / `dv uninstall`: Git hooks that keep the data in step with Git.
+//!
+//! dv's part of a hook is a block between two marker lines, so a hook the user already has is kept: dv appends
+//! its block to a shell hook, and `uninstall` removes only that block (and the file, if nothing else is left).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+const BEGIN: &str = "# >>> dv >>> (added by `dv install`; `dv uninstall` removes it)";
+const END: &str = "# <<< dv <<<";
+
+/// The hooks dv installs and what each runs.
+pub const HOOKS: &[(&str, &str)] = &[
+    // $3 is 1 for a branch checkout (not for `git checkout -- FILE`).
+    (
+        "post-checkout",
+        "if [ \"$3\" = \"1\" ]; then DV checkout --quiet; fi",
+    ),
+    ("post-merge", "DV checkout --quiet"),
+];
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HookChange {
+    pub hook: String,
+    pub path: PathBuf,
+    /// "created", "appended", "unchanged", "removed", "emptied"
+    pub action: &'static str,
+}
+
+fn block(command: &str, dv: &Path) -> String {
+    // Prefer `dv` on PATH at run time (upgrades keep working); fall back to the binary that installed the hook.
+    let exe = dv.display().to_string().replace('\'', "'\\''");
+    let run =
+        format!("{{ if command -v dv >/dev/null 2>&1; then dv \"$@\"; else '{exe}' \"$@\"; fi; }}");
+    format!(
+        "{BEGIN}\ndv_run() {run}\n{}\n{END}\n",
+        command.replace("DV ", "dv_run ")
+    )
+}
+
+/// Installs dv's hooks into `dir`, keeping whatever the hooks already do.
+pub fn install(dir: &Path, dv: &Path) -> Result<Vec<HookChange>> {
+    fs::create_dir_all(dir).at(dir)?;
+    let mut out = Vec::new();
+    for (name, command) in HOOKS {
+        let path = dir.join(name);
+        let ours = block(command, dv);
+        let (text, action) = match fs::read_to_string(&path) {
+            Ok(old) if old.contains(BEGIN) => (old, "unchanged"),
+            Ok(old) => {
+                let first = old.lines().next().unwrap_or("");
+                if !(first.starts_with("#!") && (first.contains("sh") || first.contains("bash"))) {
+                    return Err(Error::BadPath {
+                        path: path.display().to_string(),
+                        reason: "an existing hook that is not a shell script; add `dv checkout` to it by hand".into(),
+                    });
+                }
+                let mut t = old;
+                if !t.ends_with('\n') {
+                    t.push('\n');
+                }
+                t.push_str(&ours);
+                (t, "appended")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (format!("#!/bin/sh\n{ours}"), "created")
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        if action != "unchanged" {
+            crate::fsutil::write_atomic(&path, text.as_bytes())?;
+            set_executable(&path)?;
+        }
+        out.push(HookChange {
+            hook: name.to_string(),
+            path,
+            action,
+        });
+    }
+    Ok(out)
+}
+
+/// Removes dv's block from each hook; deletes a hook that holds nothing else.
+pub fn uninstall(dir: &Path) -> Result<Vec<HookChange>> {
+    let mut out = Vec::new();
+    for (name, _) in HOOKS {
+        let path = dir.join(name);
+        let Ok(old) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let (Some(start), Some(end)) = (old.find(BEGIN), old.find(END)) else {
+            continue;
+        };
+        let mut rest = old[..start].to_string();
+        rest.push_str(old[end + END.len()..].trim_start_matches('\n'));
+        let only_shebang = rest
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with("#!"));
+        let action = if only_shebang {
+            fs::remove_file(&path).at(&path)?;
+            "removed"
+        } else {
+            crate::fsutil::write_atomic(&path, rest.as_bytes())?;
+            set_executable(&path)?;
+            "emptied"
+        };
+        out.push(HookChange {
+            hook: name.to_string(),
+            path,
+            action,
+        });
+    }
+    Ok(out)
+}
+
+fn set_executable(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).at(path)?;
+    }
+    Ok(())
+}
