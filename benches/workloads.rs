@@ -535,9 +535,6 @@ fn log_workload(ctx: &Ctx, dir: &Path, runs: usize) -> Row {
         );
         let msg = format!("commit {i}");
         stream.extend_from_slice(format!("data {}\n{msg}\n", msg.len()).as_bytes());
-        if i > 0 {
-            stream.extend_from_slice(b"from refs/heads/main^0\n");
-        }
         if i % 100 == 0 {
             let p = &pointers[i / 100];
             stream.extend_from_slice(
