@@ -27,7 +27,7 @@ sha_v1=$(find data -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 echo "==> dv init && dv add data && git commit"
 "$DV" init
 "$DV" add data
-git add .dv data.dv .gitignore && git commit -q -m "data v1"
+git add .dv && git commit -q -m "data v1"   # dv add staged data.dv and .gitignore already
 cat data.dv
 
 echo "==> edit: overwrite 1 MiB inside the model, add and delete files; dv add && git commit"
@@ -36,12 +36,14 @@ echo "new" > data/labels/train/label_new.csv
 rm data/images/img_7.raw
 "$DV" status
 "$DV" add data
-git add data.dv && git commit -q -m "data v2"
+git commit -q -m "data v2"
 du -sh .dv/cache | sed 's/^/cache size after two versions: /'
 
-echo "==> back to v1: git checkout HEAD~1 -- data.dv && dv checkout"
-git checkout -q HEAD~1 -- data.dv
-"$DV" checkout
+"$DV" log data
+
+echo "==> back to v1: dv checkout --rev HEAD~1 (Git's HEAD stays where it is)"
+"$DV" diff --stat HEAD~1 HEAD
+"$DV" checkout --rev HEAD~1
 sha_back=$(find data -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 if [ "$sha_v1" = "$sha_back" ]; then
   echo "OK: version 1 restored bit for bit"

@@ -54,14 +54,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         ),
     );
     if report.datasets.iter().any(|d| d.changed) {
-        let pointers: Vec<&str> = report.datasets.iter().map(|d| d.pointer.as_str()).collect();
-        output::status_line(
-            g.quiet,
-            &format!(
-                "To record this version: git add {} .gitignore && git commit",
-                pointers.join(" ")
-            ),
-        );
+        if report.staged.is_empty() {
+            let pointers: Vec<&str> = report.datasets.iter().map(|d| d.pointer.as_str()).collect();
+            output::status_line(
+                g.quiet,
+                &format!(
+                    "To record this version: git add {} .gitignore && git commit",
+                    pointers.join(" ")
+                ),
+            );
+        } else {
+            output::status_line(g.quiet, "Staged in Git: `git commit` records this version.");
+        }
     }
     Ok(Outcome::Success)
 }
