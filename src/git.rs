@@ -4,8 +4,16 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-/// Finds the root of the Git work tree that contains `dir`.
-pub fn discover_work_tree(dir: &Path) -> Result<PathBuf> {
+/// A Git work tree, and for a linked work tree (`git worktree add`) the main one.
+pub struct WorkTree {
+    /// The work tree root, canonical.
+    pub root: PathBuf,
+    /// The main work tree of the repository, when `root` is a linked work tree of a non-bare repository.
+    pub main: Option<PathBuf>,
+}
+
+/// Finds the Git work tree that contains `dir`.
+pub fn discover_work_tree(dir: &Path) -> Result<WorkTree> {
     use gix::discover::upwards::Error as E;
     let (path, _trust) =
         gix::discover::upwards(dir).map_err(|e| match e.downcast_any_ref::<E>() {
@@ -19,17 +27,29 @@ pub fn discover_work_tree(dir: &Path) -> Result<PathBuf> {
                 message: e.to_string(),
             },
         })?;
+    let linked = matches!(path, gix::discover::repository::Path::LinkedWorkTree { .. });
     let (git_dir, work_tree) = path.into_repository_and_work_tree_directories();
     let work_tree = work_tree.ok_or_else(|| Error::Git {
         path: git_dir.clone(),
         message: "this is a bare repository: dv needs a work tree".into(),
     })?;
-    let abs = if work_tree.is_absolute() {
-        work_tree
+    let absolute = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
+    let abs = absolute(work_tree);
+    let root = abs.canonicalize().map_err(|e| Error::io(abs, e))?;
+    // A linked work tree's Git folder is `<common>/worktrees/<name>`; the main work tree holds `<common>` as `.git`.
+    let main = if linked {
+        let common = absolute(git_dir)
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf);
+        common
+            .filter(|c| c.file_name().is_some_and(|n| n == ".git"))
+            .and_then(|c| c.parent().map(Path::to_path_buf))
+            .and_then(|m| m.canonicalize().ok())
     } else {
-        dir.join(work_tree)
+        None
     };
-    abs.canonicalize().map_err(|e| Error::io(abs, e))
+    Ok(WorkTree { root, main })
 }
 
 /// An opened Git repository (through gix).

@@ -82,6 +82,9 @@ pub struct Repo {
     /// The Git work tree root, canonical.
     pub root: PathBuf,
     pub config: Config,
+    /// Where the object cache lives: this work tree's `.dv/cache`, or for a linked Git work tree the main
+    /// work tree's, so all work trees of one repository share one cache (as they share Git's objects).
+    cache_dir: PathBuf,
 }
 
 /// Holds the repository's write lock until dropped.
@@ -92,7 +95,8 @@ pub struct Lock {
 impl Repo {
     /// Finds the Git work tree containing `cwd` and its dv repository.
     pub fn discover(cwd: &Path) -> Result<Repo> {
-        let root = crate::git::discover_work_tree(cwd)?;
+        let tree = crate::git::discover_work_tree(cwd)?;
+        let root = tree.root;
         let config_path = root.join(DV_DIR).join(CONFIG_FILE);
         let text = match fs::read_to_string(&config_path) {
             Ok(t) => t,
@@ -102,12 +106,22 @@ impl Repo {
             Err(e) => return Err(Error::io(config_path, e)),
         };
         let config = Config::parse(&text, &config_path.display().to_string())?;
-        Ok(Repo { root, config })
+        let cache_dir = match tree.main {
+            Some(main) if main.join(DV_DIR).join(CONFIG_FILE).is_file() => {
+                main.join(DV_DIR).join("cache")
+            }
+            _ => root.join(DV_DIR).join("cache"),
+        };
+        Ok(Repo {
+            root,
+            config,
+            cache_dir,
+        })
     }
 
     /// Creates `.dv/` in the work tree containing `cwd`; returns the repo and whether anything was created.
     pub fn init(cwd: &Path) -> Result<(Repo, bool)> {
-        let root = crate::git::discover_work_tree(cwd)?;
+        let root = crate::git::discover_work_tree(cwd)?.root;
         let dv = root.join(DV_DIR);
         fs::create_dir_all(&dv).at(&dv)?;
         let mut created = false;
@@ -131,7 +145,7 @@ impl Repo {
     }
 
     pub fn cache_dir(&self) -> PathBuf {
-        self.dv_dir().join("cache")
+        self.cache_dir.clone()
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -344,3 +344,46 @@ fn hooks_make_git_checkout_and_merge_move_the_data_and_keep_existing_hooks() {
     r.git(&["checkout", "-q", "v1"]);
     assert_eq!(snapshot(&r.p("data")), snaps[2]);
 }
+
+#[test]
+fn linked_work_trees_share_the_main_work_trees_cache() {
+    let r = TestRepo::new();
+    let snaps = three_versions(&r);
+    let other = tempfile::tempdir().unwrap();
+    let wt = other.path().join("wt");
+    r.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "--detach",
+        wt.to_str().unwrap(),
+        "v1",
+    ]);
+    let out = std::process::Command::new(dv_bin())
+        .args(["checkout"])
+        .current_dir(&wt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(snapshot(&wt.join("data")), snaps[0]);
+    assert!(!wt.join(".dv/cache").exists(), "no second cache");
+    // A version added in the linked work tree is visible from the main one.
+    std::fs::write(wt.join("data/from-wt.txt"), b"made in the linked work tree").unwrap();
+    let out = std::process::Command::new(dv_bin())
+        .args(["add", "data"])
+        .current_dir(&wt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::copy(wt.join("data.dv"), r.p("data.dv")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/from-wt.txt"), b"made in the linked work tree");
+}
