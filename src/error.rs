@@ -71,6 +71,15 @@ pub enum Error {
     #[error("checkout would overwrite or delete local changes that are not stored by dv:\n{}", list_paths(.paths))]
     LocalChanges { paths: Vec<String> },
 
+    #[error("remote '{remote}': {message}")]
+    Remote { remote: String, message: String },
+
+    #[error("no remote is configured")]
+    NoRemote,
+
+    #[error("there is no remote named '{0}'")]
+    UnknownRemote(String),
+
     #[error("another dv process holds the repository lock ({0})")]
     Locked(PathBuf),
 

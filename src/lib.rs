@@ -14,6 +14,7 @@ pub mod ops;
 pub mod paths;
 pub mod pointer;
 pub mod progress;
+pub mod remote;
 pub mod repo;
 pub mod store;
 

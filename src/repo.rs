@@ -25,11 +25,27 @@ pub struct Config {
     pub compression_level: i32,
     /// Whether `dv add` stages pointer files in Git's index.
     pub stage: bool,
+    /// The remote `push`, `fetch` and `pull` use when none is named.
+    pub default_remote: Option<String>,
+    pub remotes: std::collections::BTreeMap<String, RemoteConfig>,
 }
+
+/// A remote's committed settings (never secrets: those belong in `config.local.toml` or the environment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteConfig {
+    pub url: String,
+    /// Backend options such as `endpoint`, `region`, `allow_http`, `profile`.
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+/// Remote settings `dv remote modify` accepts.
+pub const REMOTE_SETTINGS: &[&str] = &["endpoint", "region", "allow_http", "profile"];
 
 #[derive(serde::Deserialize, Default)]
 struct RawConfig {
     core: Option<RawCore>,
+    remote:
+        Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, toml::Value>>>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -38,6 +54,7 @@ struct RawCore {
     format: Option<u64>,
     compression_level: Option<i32>,
     stage: Option<bool>,
+    remote: Option<String>,
 }
 
 impl Config {
@@ -62,19 +79,109 @@ impl Config {
                 format!("`core.compression_level` must be -7 to 19, not {compression_level}"),
             ));
         }
+        let mut remotes = std::collections::BTreeMap::new();
+        for (name, table) in raw.remote.unwrap_or_default() {
+            check_remote_name(&name)
+                .map_err(|why| Error::format(what, format!("remote {name:?}: {why}")))?;
+            let mut url = None;
+            let mut settings = std::collections::BTreeMap::new();
+            for (key, value) in table {
+                let text = match &value {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    other => {
+                        return Err(Error::format(
+                            what,
+                            format!("remote.{name}.{key}: unsupported value {other}"),
+                        ));
+                    }
+                };
+                if key == "url" {
+                    url = Some(text);
+                } else if REMOTE_SETTINGS.contains(&key.as_str()) {
+                    settings.insert(key, text);
+                } else {
+                    return Err(Error::format(
+                        what,
+                        format!("remote.{name}: unknown setting `{key}`"),
+                    ));
+                }
+            }
+            let url =
+                url.ok_or_else(|| Error::format(what, format!("remote.{name}: missing `url`")))?;
+            remotes.insert(name, RemoteConfig { url, settings });
+        }
+        if let Some(d) = &core.remote
+            && !remotes.contains_key(d)
+        {
+            return Err(Error::format(
+                what,
+                format!("`core.remote` names {d:?}, which has no [remote.{d}] table"),
+            ));
+        }
         Ok(Config {
             format,
             compression_level,
             stage: core.stage.unwrap_or(true),
+            default_remote: core.remote,
+            remotes,
         })
     }
 
-    fn initial_text() -> String {
-        format!(
+    /// The file's text: canonical order, defaults left out.
+    pub fn to_text(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let mut t = String::from(
             "# dv repository settings (committed with the project).\n\
-             # Per-machine settings and secrets belong in config.local.toml beside this file.\n\
-             [core]\nformat = {REPO_FORMAT}\n"
-        )
+             # Per-machine settings and secrets belong in config.local.toml beside this file.\n[core]\n",
+        );
+        t.push_str(&format!("format = {}\n", self.format));
+        if self.compression_level != DEFAULT_COMPRESSION_LEVEL {
+            t.push_str(&format!("compression_level = {}\n", self.compression_level));
+        }
+        if !self.stage {
+            t.push_str("stage = false\n");
+        }
+        if let Some(d) = &self.default_remote {
+            t.push_str(&format!("remote = {}\n", q(d)));
+        }
+        for (name, r) in &self.remotes {
+            t.push_str(&format!("\n[remote.{name}]\nurl = {}\n", q(&r.url)));
+            for (k, v) in &r.settings {
+                t.push_str(&format!("{k} = {}\n", q(v)));
+            }
+        }
+        t
+    }
+
+    fn initial_text() -> String {
+        Config {
+            format: REPO_FORMAT,
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
+            stage: true,
+            default_remote: None,
+            remotes: Default::default(),
+        }
+        .to_text()
+    }
+}
+
+/// Remote names: letters, digits, `-`, `_` and `.`, starting with a letter or digit.
+pub fn check_remote_name(name: &str) -> std::result::Result<(), &'static str> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err("use letters, digits, '-', '_' and '.', starting with a letter or digit")
     }
 }
 
@@ -173,6 +280,14 @@ impl Repo {
         }
     }
 
+    /// Rewrites `.dv/config.toml` with `config`.
+    pub fn save_config(&mut self, config: Config) -> Result<()> {
+        let path = self.dv_dir().join(CONFIG_FILE);
+        crate::fsutil::write_atomic(&path, config.to_text().as_bytes())?;
+        self.config = config;
+        Ok(())
+    }
+
     /// Absolute path of a repository path.
     pub fn abs(&self, repo_path: &str) -> PathBuf {
         crate::paths::to_abs(&self.root, repo_path)
@@ -195,5 +310,24 @@ mod tests {
         assert!(Config::parse("[core]\nformat = 1\ncompresion_level = 3\n", "c").is_err());
         assert!(Config::parse("[core]\nformat = 1\ncompression_level = 99\n", "c").is_err());
         assert!(Config::parse("", "c").is_err());
+    }
+
+    #[test]
+    fn remotes_round_trip_through_the_text() {
+        let text = "[core]\nformat = 1\nremote = \"origin\"\n[remote.origin]\nurl = \"s3://b/p\"\nallow_http = true\n\
+                    [remote.backup]\nurl = \"/mnt/x y\"\n";
+        let c = Config::parse(text, "c").unwrap();
+        assert_eq!(c.default_remote.as_deref(), Some("origin"));
+        assert_eq!(c.remotes["origin"].settings["allow_http"], "true");
+        assert_eq!(Config::parse(&c.to_text(), "c").unwrap(), c);
+        assert!(Config::parse("[core]\nformat = 1\nremote = \"nope\"\n", "c").is_err());
+        assert!(
+            Config::parse(
+                "[core]\nformat = 1\n[remote.o]\nurl = \"x\"\nsecret = \"s\"\n",
+                "c"
+            )
+            .is_err()
+        );
+        assert!(Config::parse("[core]\nformat = 1\n[remote.o]\nregion = \"x\"\n", "c").is_err());
     }
 }

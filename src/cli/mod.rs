@@ -43,6 +43,10 @@ pub enum Command {
     Checkout(commands::checkout::Args),
     Log(commands::log::Args),
     Diff(commands::diff::Args),
+    Remote(commands::remote::Args),
+    Push(commands::transfer::PushArgs),
+    Fetch(commands::transfer::FetchArgs),
+    Pull(commands::transfer::PullArgs),
     Install(commands::hooks::InstallArgs),
     Uninstall(commands::hooks::UninstallArgs),
 }
@@ -96,6 +100,10 @@ fn run(cli: Cli) -> crate::Result<Outcome> {
         Command::Checkout(args) => commands::checkout::run(&global, args),
         Command::Log(args) => commands::log::run(&global, args),
         Command::Diff(args) => commands::diff::run(&global, args),
+        Command::Remote(args) => commands::remote::run(&global, args),
+        Command::Push(args) => commands::transfer::push(&global, args),
+        Command::Fetch(args) => commands::transfer::fetch(&global, args),
+        Command::Pull(args) => commands::transfer::pull(&global, args),
         Command::Install(args) => commands::hooks::install(&global, args),
         Command::Uninstall(args) => commands::hooks::uninstall(&global, args),
     }

@@ -45,6 +45,8 @@ fn hint(e: &Error) -> Option<String> {
         Error::MissingObjects { .. } => {
             "the cache lacks this version's data: add it again where it exists, or fetch it from a remote".into()
         }
+        Error::NoRemote => "add one with `dv remote add NAME URL --default`".into(),
+        Error::UnknownRemote(_) => "`dv remote list` shows the configured remotes".into(),
         Error::Locked(_) => "wait for the other dv command to finish, then try again".into(),
         Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
         Error::Corrupt { .. } => "the local cache is damaged: restore .dv/cache from a good copy".into(),

@@ -220,6 +220,18 @@ impl PackReader {
 
     /// Reads one object, checks its entry header, decompresses it within its stated size and verifies its hash.
     pub fn read(&self, loc: &Location) -> Result<Vec<u8>> {
+        let buf = self.read_entry(loc)?;
+        pack::decode_object(&loc.entry, &buf[ENTRY_HEADER_LEN as usize..])
+    }
+
+    /// Reads an object's entry (header and stored bytes) as it lies in its pack, after verifying the object.
+    pub fn read_verified_entry(&self, loc: &Location) -> Result<Vec<u8>> {
+        let buf = self.read_entry(loc)?;
+        pack::decode_object(&loc.entry, &buf[ENTRY_HEADER_LEN as usize..])?;
+        Ok(buf)
+    }
+
+    fn read_entry(&self, loc: &Location) -> Result<Vec<u8>> {
         let file = self.file(&loc.pack)?;
         let e = &loc.entry;
         let mut buf = vec![0u8; (ENTRY_HEADER_LEN + e.stored_len as u64) as usize];
@@ -234,7 +246,7 @@ impl PackReader {
             }
         })?;
         pack::check_entry_header(&buf, e)?;
-        pack::decode_object(e, &buf[ENTRY_HEADER_LEN as usize..])
+        Ok(buf)
     }
 }
 

@@ -169,6 +169,10 @@ fn help_exists_for_every_command() {
         "diff",
         "install",
         "uninstall",
+        "remote",
+        "push",
+        "fetch",
+        "pull",
     ] {
         let out = r.ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: dv"), "{cmd}: {out}");

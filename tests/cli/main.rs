@@ -7,4 +7,5 @@ mod checkout;
 mod errors;
 mod history;
 mod init;
+mod remote;
 mod status;

@@ -6,7 +6,9 @@ pub mod diff;
 pub mod hooks;
 pub mod init;
 pub mod log;
+pub mod remote;
 pub mod status;
+pub mod transfer;
 
 use std::path::PathBuf;
 

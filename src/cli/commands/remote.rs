@@ -1,0 +1,167 @@
+use super::super::{Global, Outcome, output};
+use crate::repo::{REMOTE_SETTINGS, RemoteConfig, Repo, check_remote_name};
+use crate::{Error, Result};
+
+/// Manage remotes: where `dv push` sends data and `dv pull` gets it.
+///
+/// A remote is a folder (a path, or file:///abs/path) holding packs and indexes. Remote settings are
+/// committed in .dv/config.toml; credentials never are.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Add a remote.
+    Add {
+        name: String,
+        url: String,
+        /// Make it the remote used when none is named.
+        #[arg(long)]
+        default: bool,
+    },
+    /// List remotes (never prints secrets).
+    List {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a remote (its data stays where it is).
+    Remove { name: String },
+    /// Set a remote setting: url, endpoint, region, allow_http or profile; `--unset` removes it.
+    Modify {
+        name: String,
+        key: String,
+        value: Option<String>,
+        #[arg(long)]
+        unset: bool,
+    },
+    /// Make a remote the default.
+    Default { name: String },
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let mut repo = Repo::discover(&g.cwd)?;
+    let mut config = repo.config.clone();
+    match args.command {
+        Sub::Add { name, url, default } => {
+            check_remote_name(&name).map_err(|why| Error::BadPath {
+                path: name.clone(),
+                reason: format!("not a valid remote name: {why}"),
+            })?;
+            if config.remotes.contains_key(&name) {
+                return Err(Error::BadPath {
+                    path: name,
+                    reason:
+                        "a remote with this name exists; use `dv remote modify` or remove it first"
+                            .into(),
+                });
+            }
+            crate::remote::check_url(&url).map_err(|why| Error::BadPath {
+                path: url.clone(),
+                reason: why,
+            })?;
+            config.remotes.insert(
+                name.clone(),
+                RemoteConfig {
+                    url,
+                    settings: Default::default(),
+                },
+            );
+            if default || config.default_remote.is_none() {
+                config.default_remote = Some(name.clone());
+            }
+            repo.save_config(config)?;
+            output::status_line(
+                g.quiet,
+                &format!("Added remote '{name}'. Commit .dv/config.toml to share it."),
+            );
+        }
+        Sub::List { json } => {
+            let rows: Vec<serde_json::Value> = config
+                .remotes
+                .iter()
+                .map(|(name, r)| {
+                    serde_json::json!({
+                        "name": name,
+                        "url": r.url,
+                        "default": config.default_remote.as_deref() == Some(name.as_str()),
+                        "settings": r.settings,
+                    })
+                })
+                .collect();
+            if json {
+                output::print_json(&rows)?;
+            } else {
+                for (name, r) in &config.remotes {
+                    let star = if config.default_remote.as_deref() == Some(name.as_str()) {
+                        " (default)"
+                    } else {
+                        ""
+                    };
+                    println!("{name}\t{}{star}", r.url);
+                }
+            }
+        }
+        Sub::Remove { name } => {
+            if config.remotes.remove(&name).is_none() {
+                return Err(Error::UnknownRemote(name));
+            }
+            if config.default_remote.as_deref() == Some(name.as_str()) {
+                config.default_remote = None;
+            }
+            repo.save_config(config)?;
+            let _ = std::fs::remove_dir_all(repo.dv_dir().join("remotes").join(&name));
+            output::status_line(g.quiet, &format!("Removed remote '{name}'."));
+        }
+        Sub::Modify {
+            name,
+            key,
+            value,
+            unset,
+        } => {
+            let r = config
+                .remotes
+                .get_mut(&name)
+                .ok_or_else(|| Error::UnknownRemote(name.clone()))?;
+            let bad = |reason: String| Error::BadPath {
+                path: key.clone(),
+                reason,
+            };
+            match (key.as_str(), value, unset) {
+                ("url", Some(v), false) => {
+                    crate::remote::check_url(&v).map_err(bad)?;
+                    r.url = v;
+                }
+                (k, Some(v), false) if REMOTE_SETTINGS.contains(&k) => {
+                    r.settings.insert(k.to_string(), v);
+                }
+                (k, None, true) if REMOTE_SETTINGS.contains(&k) => {
+                    r.settings.remove(k);
+                }
+                (k, _, _) if k != "url" && !REMOTE_SETTINGS.contains(&k) => {
+                    return Err(bad(format!(
+                        "unknown setting; one of: url, {}",
+                        REMOTE_SETTINGS.join(", ")
+                    )));
+                }
+                _ => {
+                    return Err(bad(
+                        "give a value, or --unset without one (url cannot be unset)".into(),
+                    ));
+                }
+            }
+            repo.save_config(config)?;
+        }
+        Sub::Default { name } => {
+            if !config.remotes.contains_key(&name) {
+                return Err(Error::UnknownRemote(name));
+            }
+            config.default_remote = Some(name);
+            repo.save_config(config)?;
+        }
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,132 @@
+use std::path::PathBuf;
+
+use super::super::{Global, Outcome, output, progress};
+use crate::Result;
+use crate::ops::datasets::{Source, Target, resolve_targets};
+use crate::ops::transfer::TransferReport;
+use crate::remote::Remote;
+use crate::repo::Repo;
+
+/// Options shared by push, fetch and pull.
+#[derive(clap::Args)]
+pub struct Common {
+    /// The remote (default: the configured default remote).
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Datasets, pointer files, paths inside datasets, or folders containing pointer files.
+    /// Without PATHs, every dataset.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Use the pointer files at this Git revision instead of the work tree's.
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Upload the objects the chosen pointer files reach and the remote lacks, packed.
+#[derive(clap::Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Download the objects the chosen pointer files reach and the cache lacks (verified), without checking out.
+#[derive(clap::Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Fetch, then check out: make the data match the pointer files, getting what is missing from the remote.
+#[derive(clap::Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Overwrite or delete local changes that dv has not stored.
+    #[arg(short, long)]
+    force: bool,
+}
+
+struct Ctx {
+    repo: Repo,
+    targets: Vec<Target>,
+}
+
+fn prepare(g: &Global, c: &Common) -> Result<(Ctx, Remote)> {
+    let repo = Repo::discover(&g.cwd)?;
+    let paths = super::repo_paths(&repo, &g.cwd, &c.paths)?;
+    let remote = Remote::open(&repo, c.remote.as_deref())?;
+    let targets = match &c.rev {
+        None => resolve_targets(&repo, &Source::WorkTree, &paths)?,
+        Some(rev) => {
+            let git = crate::git::GitRepo::open(&repo.root)?;
+            let commit = git.resolve(rev)?;
+            resolve_targets(&repo, &Source::Rev { git: &git, commit }, &paths)?
+        }
+    };
+    Ok((Ctx { repo, targets }, remote))
+}
+
+fn show(g: &Global, json: bool, verb: &str, r: &TransferReport) -> Result<()> {
+    if json {
+        return output::print_json(r);
+    }
+    output::status_line(
+        g.quiet,
+        &format!(
+            "{verb} {} object(s), {} in {} pack(s) ({} already there) [{}]",
+            r.objects,
+            output::human_bytes(r.bytes),
+            r.packs,
+            r.skipped,
+            r.remote
+        ),
+    );
+    Ok(())
+}
+
+pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
+    let (ctx, remote) = prepare(g, &args.common)?;
+    let store = ctx.repo.open_store()?;
+    let p = progress::for_terminal(g.quiet);
+    let report = crate::ops::transfer::push(&store, &remote, &ctx.targets, p.as_ref())?;
+    show(g, args.common.json, "Pushed", &report)?;
+    Ok(Outcome::Success)
+}
+
+pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
+    let (ctx, remote) = prepare(g, &args.common)?;
+    let _lock = ctx.repo.lock()?;
+    let store = ctx.repo.open_store()?;
+    let p = progress::for_terminal(g.quiet);
+    let report = crate::ops::transfer::fetch(&store, &remote, &ctx.targets, p.as_ref())?;
+    show(g, args.common.json, "Fetched", &report)?;
+    Ok(Outcome::Success)
+}
+
+pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
+    let (ctx, remote) = prepare(g, &args.common)?;
+    let _lock = ctx.repo.lock()?;
+    let store = ctx.repo.open_store()?;
+    let p = progress::for_terminal(g.quiet);
+    let fetched = crate::ops::transfer::fetch(&store, &remote, &ctx.targets, p.as_ref())?;
+    let checkout =
+        crate::ops::checkout::checkout(&ctx.repo, &store, &ctx.targets, args.force, p.as_ref())?;
+    if args.common.json {
+        output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
+    } else {
+        show(g, false, "Fetched", &fetched)?;
+        output::status_line(
+            g.quiet,
+            &format!(
+                "Checked out {} file(s) ({}), {} deleted.",
+                checkout.files_written,
+                output::human_bytes(checkout.bytes_written),
+                checkout.files_deleted
+            ),
+        );
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,318 @@
+//! `dv push`, `dv fetch`: move the objects the chosen pointers reach, and only those the other side lacks.
+//!
+//! Push packs the missing objects as they are stored locally (already compressed, verified on the way out)
+//! into new packs of up to 64 MiB and uploads each pack before its index. Fetch walks the datasets level by
+//! level (trees, then manifests, then chunks), reads only the objects the cache lacks with ranged reads merged
+//! per pack, verifies every object's hash, and appends them to new local packs.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+
+use super::datasets::Target;
+use crate::paths::is_within;
+use crate::progress::{Progress, Unit};
+use crate::remote::{Remote, RemoteLocation};
+use crate::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree};
+use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
+use crate::store::writer::PACK_TARGET_SIZE;
+use crate::store::{Location, Store};
+use crate::{Error, ObjectId, Result};
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TransferReport {
+    pub remote: String,
+    pub datasets: Vec<String>,
+    /// Objects moved.
+    pub objects: u64,
+    /// Bytes moved (as stored: compressed where it paid).
+    pub bytes: u64,
+    pub packs: u64,
+    /// Objects the other side already had.
+    pub skipped: u64,
+}
+
+/// The objects below the targets that the remote lacks, in upload order: chunks first, then manifests, then
+/// trees with every tree after its children. Pushes upload in that order (each pack's index committing it), so
+/// a tree or manifest on a remote implies everything below it is there too; the walk stops at such objects,
+/// and an object the cache lacks is fine when the remote has it.
+fn missing_on_remote(
+    store: &Store,
+    targets: &[Target],
+    on_remote: &HashMap<ObjectId, RemoteLocation>,
+) -> Result<(Vec<ObjectId>, u64)> {
+    let mut seen = HashSet::new();
+    let (mut chunks, mut manifests, mut trees) = (Vec::new(), Vec::new(), Vec::new());
+    let mut skipped = 0u64;
+    for t in targets {
+        // (node, children already visited)
+        let mut stack = vec![(t.dataset.pointer.node, false)];
+        while let Some((n, expanded)) = stack.pop() {
+            if expanded {
+                trees.push(n.id);
+                continue;
+            }
+            if !seen.insert(n.id) {
+                continue;
+            }
+            if on_remote.contains_key(&n.id) {
+                skipped += 1;
+                continue;
+            }
+            if !store.contains(&n.id)? {
+                return Err(Error::MissingObjects {
+                    path: t.dataset.path.clone(),
+                    count: 1,
+                    first: n.id,
+                });
+            }
+            match n.kind {
+                NodeKind::File => chunks.push(n.id),
+                NodeKind::Chunked => {
+                    manifests.push(n.id);
+                    for (c, len) in store.read_manifest(&n.id)?.chunks {
+                        stack.push((chunk_node(c, len), false));
+                    }
+                }
+                NodeKind::Tree => {
+                    stack.push((n, true));
+                    stack.extend(
+                        store
+                            .read_tree(&n.id)?
+                            .entries
+                            .into_iter()
+                            .map(|e| (e.node, false)),
+                    );
+                }
+            }
+        }
+    }
+    // Chunks in local pack order, for sequential reads.
+    let mut located = Vec::with_capacity(chunks.len());
+    for id in chunks {
+        let l = store
+            .locate(&id)?
+            .ok_or_else(|| Error::Internal(format!("{id} vanished")))?;
+        located.push((l.pack, l.entry.offset, id));
+    }
+    located.sort_unstable();
+    let mut order: Vec<ObjectId> = located.into_iter().map(|(_, _, id)| id).collect();
+    order.extend(manifests);
+    order.extend(trees);
+    Ok((order, skipped))
+}
+
+fn chunk_node(id: ObjectId, len: u32) -> Node {
+    Node {
+        kind: NodeKind::File,
+        id,
+        size: len as u64,
+        files: 1,
+        exec: false,
+    }
+}
+
+/// Pushes whole datasets (a path inside a dataset pushes all of it, so the remote's closure rule holds).
+pub fn push(
+    store: &Store,
+    remote: &Remote,
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let on_remote = remote.objects()?;
+    let (order, skipped) = missing_on_remote(store, targets, &on_remote)?;
+    let mut missing: Vec<Location> = Vec::with_capacity(order.len());
+    for id in &order {
+        missing.push(
+            store
+                .locate(id)?
+                .ok_or_else(|| Error::Internal(format!("{id} vanished")))?,
+        );
+    }
+    let mut report = TransferReport {
+        remote: remote.name.clone(),
+        datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
+        skipped,
+        ..Default::default()
+    };
+    let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();
+    progress.start("Pushing", Some(total), Unit::Bytes);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    for loc in &missing {
+        if buf.is_empty() {
+            buf.extend_from_slice(&pack::pack_header());
+        }
+        let entry_bytes = store.reader().read_verified_entry(loc)?;
+        let mut e = loc.entry;
+        e.offset = buf.len() as u64;
+        buf.extend_from_slice(&entry_bytes);
+        entries.push(e);
+        report.objects += 1;
+        report.bytes += e.stored_len as u64;
+        progress.inc(e.stored_len as u64);
+        if buf.len() as u64 >= PACK_TARGET_SIZE {
+            upload(remote, &mut buf, &mut entries)?;
+            report.packs += 1;
+        }
+    }
+    if !entries.is_empty() {
+        upload(remote, &mut buf, &mut entries)?;
+        report.packs += 1;
+    }
+    progress.finish();
+    Ok(report)
+}
+
+fn upload(remote: &Remote, buf: &mut Vec<u8>, entries: &mut Vec<IndexEntry>) -> Result<()> {
+    let index = PackIndex::new(std::mem::take(entries), buf.len() as u64);
+    remote.upload_pack(Bytes::from(std::mem::take(buf)), &index)
+}
+
+pub fn fetch(
+    store: &Store,
+    remote: &Remote,
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let on_remote = remote.objects()?;
+    let mut report = TransferReport {
+        remote: remote.name.clone(),
+        datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
+        ..Default::default()
+    };
+    let mut writer = store.pack_writer();
+    // Trees and manifests fetched in this run, needed to walk further before they are indexed locally.
+    let mut fetched: HashMap<ObjectId, Vec<u8>> = HashMap::new();
+    let mut done: HashSet<ObjectId> = HashSet::new();
+    // (node, its repository path, the target's scope)
+    let mut level: Vec<(Node, String, Option<&str>)> = targets
+        .iter()
+        .map(|t| {
+            (
+                t.dataset.pointer.node,
+                t.dataset.path.clone(),
+                t.scope.as_deref(),
+            )
+        })
+        .collect();
+    progress.start("Fetching", None, Unit::Bytes);
+    let result = (|| -> Result<()> {
+        while !level.is_empty() {
+            let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
+            for (n, path, _) in &level {
+                if !done.insert(n.id) || store.contains(&n.id)? {
+                    continue;
+                }
+                let loc = on_remote.get(&n.id).ok_or_else(|| Error::Remote {
+                    remote: remote.name.clone(),
+                    message: format!("object {} needed by '{path}' is not on the remote", n.id),
+                })?;
+                want.push((*loc, path));
+            }
+            for_each_object(remote, &want, |entry, stored, raw| {
+                report.objects += 1;
+                report.bytes += entry.stored_len as u64;
+                progress.inc(entry.stored_len as u64);
+                if matches!(entry.kind, ObjectKind::Tree | ObjectKind::Manifest) {
+                    fetched.insert(entry.id, raw);
+                }
+                writer.add(
+                    entry.id,
+                    entry.kind,
+                    entry.compression,
+                    entry.raw_len,
+                    stored,
+                )
+            })?;
+            let mut next = Vec::new();
+            for (n, path, scope) in &level {
+                match n.kind {
+                    NodeKind::File => {}
+                    NodeKind::Chunked => {
+                        let m = match fetched.get(&n.id) {
+                            Some(raw) => Manifest::decode(raw)?,
+                            None => store.read_manifest(&n.id)?,
+                        };
+                        for (c, len) in m.chunks {
+                            next.push((chunk_node(c, len), path.clone(), *scope));
+                        }
+                    }
+                    NodeKind::Tree => {
+                        let t = match fetched.get(&n.id) {
+                            Some(raw) => Tree::decode(raw)?,
+                            None => store.read_tree(&n.id)?,
+                        };
+                        for e in t.entries {
+                            let child = crate::paths::join(path, &e.name);
+                            // Only what lies inside the scope, or on the way to it.
+                            if scope.is_none_or(|s| is_within(&child, s) || is_within(s, &child)) {
+                                next.push((e.node, child, *scope));
+                            }
+                        }
+                    }
+                }
+            }
+            level = next;
+        }
+        Ok(())
+    })();
+    progress.finish();
+    // What arrived is kept even if something failed later: a re-run fetches only the rest.
+    let packs = writer.finish()?;
+    report.packs = packs.len() as u64;
+    store.register_packs(&packs)?;
+    result?;
+    report.skipped = done.len() as u64 - report.objects;
+    Ok(report)
+}
+
+/// How many stored bytes one round of ranged reads asks for: bounds memory whatever the dataset size.
+const READ_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads objects from the remote with ranged reads per pack, in batches, and hands each to `f` verified, as
+/// (index entry, stored bytes, raw bytes).
+fn for_each_object(
+    remote: &Remote,
+    want: &[(RemoteLocation, &str)],
+    mut f: impl FnMut(&IndexEntry, &[u8], Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let mut sorted: Vec<RemoteLocation> = want.iter().map(|(l, _)| *l).collect();
+    sorted.sort_by_key(|l| (l.pack, l.entry.offset));
+    let mut start = 0;
+    while start < sorted.len() {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < sorted.len() && (end == start || bytes < READ_BATCH_BYTES) {
+            bytes += sorted[end].entry.stored_len as u64;
+            end += 1;
+        }
+        let batch = &sorted[start..end];
+        let mut groups: Vec<(ObjectId, Vec<IndexEntry>)> = Vec::new();
+        for l in batch {
+            match groups.last_mut() {
+                Some((p, es)) if *p == l.pack => es.push(l.entry),
+                _ => groups.push((l.pack, vec![l.entry])),
+            }
+        }
+        let ranges: Vec<(ObjectId, Vec<std::ops::Range<u64>>)> = groups
+            .iter()
+            .map(|(p, es)| (*p, es.iter().map(IndexEntry::range).collect()))
+            .collect();
+        let data = remote.read_ranges(&ranges)?;
+        for ((pack_id, entries), chunks) in groups.iter().zip(data) {
+            for (e, bytes) in entries.iter().zip(chunks) {
+                let bad = |message: String| Error::Remote {
+                    remote: remote.name.clone(),
+                    message: format!("object {} in pack {}: {message}", e.id, pack_id.to_hex()),
+                };
+                pack::check_entry_header(&bytes, e).map_err(|err| bad(err.to_string()))?;
+                let stored = &bytes[ENTRY_HEADER_LEN as usize..];
+                let raw = pack::decode_object(e, stored).map_err(|err| bad(err.to_string()))?;
+                f(e, stored, raw)?;
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
