@@ -2,7 +2,7 @@
 //! indexes in the same layout as the local cache. There is no dv server: immutable, content-named files are the
 //! whole protocol, so many clones can push to one remote at once without coordination.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use crate::error::IoContext;
 use crate::repo::{RemoteConfig, Repo};
@@ -143,45 +143,143 @@ impl Remote {
         Ok(out)
     }
 
-    /// Uploads a pack, then its index: the index is the commit point, so an interrupted upload leaves at
-    /// worst an unreferenced pack, which a re-run overwrites with the same bytes.
-    pub fn upload_pack(&self, pack: Bytes, index: &PackIndex) -> Result<()> {
+    /// Uploads a pack whose bytes `pieces` yields in order, then its index: the index is the commit point, so
+    /// an interrupted upload leaves at worst an unreferenced pack, which a re-run overwrites with the same
+    /// bytes. Large packs go up as multipart uploads with parts in flight concurrently, so memory stays
+    /// bounded by the parts in flight whatever the pack size.
+    pub fn upload_pack(
+        &self,
+        index: &PackIndex,
+        pieces: impl Iterator<Item = Result<Vec<u8>>>,
+    ) -> Result<()> {
         let hex = index.pack_id.to_hex();
-        let pack_path = StorePath::from(format!("packs/{}/{hex}.pack", &hex[..2]));
+        let pack_path = pack_path(&index.pack_id);
         let index_bytes = index.encode();
-        self.rt
-            .block_on(async {
-                self.store.put(&pack_path, pack.into()).await?;
+        self.rt.block_on(async {
+            if index.pack_size <= SINGLE_PUT_MAX {
+                let mut buf = Vec::with_capacity(index.pack_size as usize);
+                for p in pieces {
+                    buf.extend_from_slice(&p?);
+                }
                 self.store
-                    .put(
-                        &StorePath::from(format!("index/{hex}.idx")),
-                        Bytes::from(index_bytes.clone()).into(),
-                    )
+                    .put(&pack_path, Bytes::from(buf).into())
                     .await
-            })
-            .map_err(|e| self.err(e))?;
+                    .map_err(|e| self.err(e))?;
+            } else {
+                let upload = self
+                    .store
+                    .put_multipart(&pack_path)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                let mut w = WriteMultipart::new_with_chunk_size(upload, part_size(index.pack_size));
+                for p in pieces {
+                    let p = match p {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = w.abort().await;
+                            return Err(e);
+                        }
+                    };
+                    if let Err(e) = w.wait_for_capacity(CONCURRENCY).await {
+                        return Err(self.err(e));
+                    }
+                    w.write(&p);
+                }
+                w.finish().await.map_err(|e| self.err(e))?;
+            }
+            self.store
+                .put(
+                    &StorePath::from(format!("index/{hex}.idx")),
+                    Bytes::from(index_bytes.clone()).into(),
+                )
+                .await
+                .map_err(|e| self.err(e))
+        })?;
         std::fs::create_dir_all(&self.index_cache).at(&self.index_cache)?;
         crate::fsutil::write_atomic(&self.index_cache.join(format!("{hex}.idx")), &index_bytes)
     }
 
-    /// Reads byte ranges of packs, many packs at once; returns the bytes in the order asked.
+    /// Reads byte ranges of packs; returns the bytes in the order asked. Ranges close together in one pack are
+    /// merged into one request of up to `READ_REQUEST_MAX` bytes, and requests run concurrently across packs.
     pub fn read_ranges(&self, wanted: &[(ObjectId, Vec<Range<u64>>)]) -> Result<Vec<Vec<Bytes>>> {
-        self.rt
+        // (pack, merged range, [(index in `wanted`, index in its ranges)])
+        let mut requests: Vec<(ObjectId, Range<u64>, Vec<(usize, usize)>)> = Vec::new();
+        for (i, (pack, ranges)) in wanted.iter().enumerate() {
+            let mut order: Vec<usize> = (0..ranges.len()).collect();
+            order.sort_by_key(|&j| ranges[j].start);
+            for j in order {
+                let r = &ranges[j];
+                match requests.last_mut() {
+                    Some((p, m, members))
+                        if p == pack
+                            && r.start >= m.start
+                            && r.start <= m.end + READ_GAP_MAX
+                            && r.end.max(m.end) - m.start <= READ_REQUEST_MAX =>
+                    {
+                        m.end = m.end.max(r.end);
+                        members.push((i, j));
+                    }
+                    _ => requests.push((*pack, r.clone(), vec![(i, j)])),
+                }
+            }
+        }
+        let fetched: Vec<Bytes> = self
+            .rt
             .block_on(async {
-                futures::stream::iter(wanted.iter())
-                    .map(|(pack, ranges)| async move {
-                        let hex = pack.to_hex();
-                        let path = StorePath::from(format!("packs/{}/{hex}.pack", &hex[..2]));
-                        // object_store merges nearby ranges into fewer requests.
-                        self.store.get_ranges(&path, ranges).await
+                futures::stream::iter(requests.iter())
+                    .map(|(pack, range, _)| async move {
+                        self.store.get_range(&pack_path(pack), range.clone()).await
                     })
                     .buffered(CONCURRENCY)
                     .try_collect()
                     .await
             })
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let mut out: Vec<Vec<Bytes>> = wanted
+            .iter()
+            .map(|(_, r)| vec![Bytes::new(); r.len()])
+            .collect();
+        for ((pack, merged, members), bytes) in requests.iter().zip(fetched) {
+            if bytes.len() as u64 != merged.end - merged.start {
+                return Err(self.err(format!(
+                    "pack {}: asked for {} bytes at {}, got {} (is the pack truncated?)",
+                    pack.to_hex(),
+                    merged.end - merged.start,
+                    merged.start,
+                    bytes.len()
+                )));
+            }
+            for &(i, j) in members {
+                let r = &wanted[i].1[j];
+                out[i][j] =
+                    bytes.slice((r.start - merged.start) as usize..(r.end - merged.start) as usize);
+            }
+        }
+        Ok(out)
     }
 }
+
+/// Where a pack lives on a remote.
+fn pack_path(pack: &ObjectId) -> StorePath {
+    let hex = pack.to_hex();
+    StorePath::from(format!("packs/{}/{hex}.pack", &hex[..2]))
+}
+
+/// Packs up to this size go up in one request; larger ones as multipart uploads.
+const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
+/// Ranged reads merge ranges separated by at most this many bytes...
+const READ_GAP_MAX: u64 = 1024 * 1024;
+/// ...into requests of at most this size, so a large read is spread over concurrent requests.
+const READ_REQUEST_MAX: u64 = 8 * 1024 * 1024;
+
+/// The part size of a multipart upload: 8 MiB, or more when needed to stay within S3's 10,000 parts.
+fn part_size(total: u64) -> usize {
+    const MIN: u64 = 8 * 1024 * 1024;
+    MIN.max(total.div_ceil(9_000)) as usize
+}
+
+/// Settings that are dv's own rather than the backend's.
+const DV_SETTINGS: &[&str] = &["profile", "max_retries", "retry_timeout"];
 
 /// The object store behind a remote URL.
 fn backend(repo: &Repo, name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn ObjectStore>> {
@@ -192,12 +290,192 @@ fn backend(repo: &Repo, name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn Object
             .map_err(|e| remote_err(name, e))?;
         return Ok(Arc::new(fs));
     }
-    Err(remote_err(
-        name,
-        format!(
-            "unsupported URL {url:?}: this build of dv supports folder remotes (a path or file:///path)"
+    let local = repo.local_remote_settings(name)?;
+    cloud_backend(name, cfg, &local)
+}
+
+/// An S3, GCS or Azure store. Settings apply in this order, later ones winning: the AWS profile's files, the
+/// cloud's environment variables, the committed settings, then `.dv/config.local.toml`.
+fn cloud_backend(
+    name: &str,
+    cfg: &RemoteConfig,
+    local: &BTreeMap<String, String>,
+) -> Result<Arc<dyn ObjectStore>> {
+    use object_store::{ObjectStoreScheme, aws, azure, gcp};
+    let err = |e: &dyn std::fmt::Display| remote_err(name, e);
+    let url = url::Url::parse(&cfg.url).map_err(|e| err(&format!("{:?}: {e}", cfg.url)))?;
+    let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|e| err(&e))?;
+    // reqwest is built without a TLS crypto provider of its own: ring serves (installing twice is harmless).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let retry = retry_config(name, cfg)?;
+    // The backend's own settings, in the order they apply.
+    let mut options: Vec<(String, String, &str)> = Vec::new();
+    let committed = cfg
+        .settings
+        .iter()
+        .filter(|(k, _)| !DV_SETTINGS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.toml"));
+    let local = local
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.local.toml"));
+    macro_rules! configure {
+        ($builder:expr, $key:ty) => {{
+            let mut b = $builder.with_url(cfg.url.as_str());
+            for (k, v, whence) in options.drain(..).chain(committed).chain(local) {
+                let key: $key = k
+                    .parse()
+                    .map_err(|_| err(&format!("unknown setting `{k}` {whence}")))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.with_retry(retry).build().map_err(|e| err(&e))?) as Arc<dyn ObjectStore>
+        }};
+    }
+    let store = match scheme {
+        ObjectStoreScheme::AmazonS3 => {
+            let profile = cfg
+                .settings
+                .get("profile")
+                .cloned()
+                .or_else(|| std::env::var("AWS_PROFILE").ok());
+            if let Some(profile) = profile {
+                options.extend(
+                    aws_profile(&profile)
+                        .map_err(|e| err(&e))?
+                        .into_iter()
+                        .map(|(k, v)| (k, v, "in the AWS profile")),
+                );
+            }
+            // The AWS_* environment variables the builder knows (AWS_ENDPOINT_URL, AWS_REGION, keys, ...).
+            for (k, v) in std::env::vars() {
+                if let Some(rest) = k.strip_prefix("AWS_")
+                    && rest
+                        .to_ascii_lowercase()
+                        .parse::<aws::AmazonS3ConfigKey>()
+                        .is_ok()
+                {
+                    options.push((k.to_ascii_lowercase(), v, "in the environment"));
+                }
+            }
+            configure!(aws::AmazonS3Builder::new(), aws::AmazonS3ConfigKey)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            configure!(
+                gcp::GoogleCloudStorageBuilder::from_env(),
+                gcp::GoogleConfigKey
+            )
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            configure!(
+                azure::MicrosoftAzureBuilder::from_env(),
+                azure::AzureConfigKey
+            )
+        }
+        _ => return Err(err(&format!("unsupported URL {:?}", cfg.url))),
+    };
+    Ok(if prefix.as_ref().is_empty() {
+        store
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    })
+}
+
+fn retry_config(name: &str, cfg: &RemoteConfig) -> Result<object_store::RetryConfig> {
+    let mut retry = object_store::RetryConfig::default();
+    if let Some(v) = cfg.settings.get("max_retries") {
+        retry.max_retries = v.parse().map_err(|_| {
+            remote_err(
+                name,
+                format!("max_retries must be a whole number, not {v:?}"),
+            )
+        })?;
+    }
+    if let Some(v) = cfg.settings.get("retry_timeout") {
+        let secs: f64 = v
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| remote_err(name, format!("retry_timeout must be seconds, not {v:?}")))?;
+        retry.retry_timeout = std::time::Duration::from_secs_f64(secs);
+    }
+    Ok(retry)
+}
+
+/// Credentials and region of an AWS profile, from the shared credentials and config files
+/// (`AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`, or `~/.aws/credentials` and `~/.aws/config`).
+fn aws_profile(profile: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    let mut out = Vec::new();
+    let mut found = false;
+    for (path, section) in [
+        (
+            file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            profile.to_string(),
         ),
-    ))
+        (
+            file("AWS_CONFIG_FILE", "config"),
+            if profile == "default" {
+                "default".to_string()
+            } else {
+                format!("profile {profile}")
+            },
+        ),
+    ] {
+        let Some(path) = path else { continue };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        if let Some(values) = ini_section(&text, &section) {
+            found = true;
+            for (k, v) in values {
+                let key = match k.as_str() {
+                    "aws_access_key_id" | "aws_secret_access_key" | "aws_session_token" => k,
+                    "region" => "aws_region".to_string(),
+                    "endpoint_url" => "aws_endpoint".to_string(),
+                    _ => continue,
+                };
+                out.push((key, v));
+            }
+        }
+    }
+    if !found {
+        return Err(format!(
+            "AWS profile {profile:?} is not in ~/.aws/credentials or ~/.aws/config"
+        ));
+    }
+    Ok(out)
+}
+
+/// The `key = value` pairs of one `[section]` of an INI file.
+fn ini_section(text: &str, section: &str) -> Option<Vec<(String, String)>> {
+    let mut current: Option<&str> = None;
+    let mut out: Option<Vec<(String, String)>> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = Some(name.trim());
+            if current == Some(section) {
+                out.get_or_insert_with(Vec::new);
+            }
+            continue;
+        }
+        if current == Some(section)
+            && let Some((k, v)) = line.split_once('=')
+        {
+            out.get_or_insert_with(Vec::new)
+                .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    out
 }
 
 /// The folder a `file://` URL or plain path names (relative paths are relative to the work tree root).
@@ -216,8 +494,12 @@ pub fn folder_path(repo: &Repo, url: &str) -> Option<PathBuf> {
     })
 }
 
+const SUPPORTED: &str = "use a folder path, file:///abs/path, s3://bucket/prefix, gs://bucket/prefix or \
+                         az://container/prefix";
+
 /// Checks a URL can be used as a remote, without connecting.
 pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    use object_store::ObjectStoreScheme;
     if url.is_empty() {
         return Err("the URL is empty".into());
     }
@@ -227,10 +509,59 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
         }
         return Ok(());
     }
-    if url.contains("://") {
-        return Err(format!(
-            "unsupported URL {url:?}: this build of dv supports folder remotes (a path or file:///path)"
-        ));
+    if !url.contains("://") {
+        return Ok(());
     }
-    Ok(())
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a valid URL ({e}); {SUPPORTED}"))?;
+    match ObjectStoreScheme::parse(&parsed) {
+        Ok((
+            ObjectStoreScheme::AmazonS3
+            | ObjectStoreScheme::GoogleCloudStorage
+            | ObjectStoreScheme::MicrosoftAzure,
+            _,
+        )) => Ok(()),
+        _ => Err(format!("unsupported URL; {SUPPORTED}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        for ok in [
+            "/srv/x",
+            "rel/dir",
+            "file:///abs",
+            "s3://bucket",
+            "s3://bucket/some/prefix",
+            "gs://b/p",
+            "az://container/p",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "file://rel",
+            "ftp://host/x",
+            "http://example.com/x",
+            "s3://",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ini_sections_are_read() {
+        let text = "[default]\naws_access_key_id = A\n\n[other]\n# comment\naws_access_key_id=B\nregion = eu\n";
+        assert_eq!(
+            ini_section(text, "other").unwrap(),
+            vec![
+                ("aws_access_key_id".to_string(), "B".to_string()),
+                ("region".to_string(), "eu".to_string())
+            ]
+        );
+        assert!(ini_section(text, "missing").is_none());
+    }
 }

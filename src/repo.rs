@@ -39,7 +39,17 @@ pub struct RemoteConfig {
 }
 
 /// Remote settings `dv remote modify` accepts.
-pub const REMOTE_SETTINGS: &[&str] = &["endpoint", "region", "allow_http", "profile"];
+pub const REMOTE_SETTINGS: &[&str] = &[
+    "endpoint",
+    "region",
+    "allow_http",
+    "profile",
+    "max_retries",
+    "retry_timeout",
+];
+
+/// Per-machine settings and secrets, beside `config.toml` and never committed.
+pub const LOCAL_CONFIG_FILE: &str = "config.local.toml";
 
 #[derive(serde::Deserialize, Default)]
 struct RawConfig {
@@ -286,6 +296,48 @@ impl Repo {
         crate::fsutil::write_atomic(&path, config.to_text().as_bytes())?;
         self.config = config;
         Ok(())
+    }
+
+    /// The `[remote.NAME]` table of `.dv/config.local.toml` (credentials and per-machine overrides), if any.
+    pub fn local_remote_settings(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let path = self.dv_dir().join(LOCAL_CONFIG_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let what = path.display().to_string();
+        let raw: RawConfig =
+            toml::from_str(&text).map_err(|e| Error::format(&what, e.message().to_string()))?;
+        let mut out = std::collections::BTreeMap::new();
+        for (key, value) in raw
+            .remote
+            .unwrap_or_default()
+            .remove(name)
+            .unwrap_or_default()
+        {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Integer(i) => i.to_string(),
+                other => {
+                    return Err(Error::format(
+                        &what,
+                        format!("remote.{name}.{key}: unsupported value {other}"),
+                    ));
+                }
+            };
+            out.insert(key, text);
+        }
+        Ok(out)
+    }
+
+    /// The names (never the values) of the local settings of remote `name`.
+    pub fn local_remote_setting_names(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self.local_remote_settings(name)?.into_keys().collect())
     }
 
     /// Absolute path of a repository path.

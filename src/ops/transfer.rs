@@ -7,8 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bytes::Bytes;
-
 use super::datasets::Target;
 use crate::paths::is_within;
 use crate::progress::{Progress, Unit};
@@ -137,36 +135,57 @@ pub fn push(
     };
     let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();
     progress.start("Pushing", Some(total), Unit::Bytes);
-    let mut buf: Vec<u8> = Vec::new();
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    for loc in &missing {
-        if buf.is_empty() {
-            buf.extend_from_slice(&pack::pack_header());
-        }
-        let entry_bytes = store.reader().read_verified_entry(loc)?;
-        let mut e = loc.entry;
-        e.offset = buf.len() as u64;
-        buf.extend_from_slice(&entry_bytes);
-        entries.push(e);
-        report.objects += 1;
-        report.bytes += e.stored_len as u64;
-        progress.inc(e.stored_len as u64);
-        if buf.len() as u64 >= PACK_TARGET_SIZE {
-            upload(remote, &mut buf, &mut entries)?;
-            report.packs += 1;
-        }
-    }
-    if !entries.is_empty() {
-        upload(remote, &mut buf, &mut entries)?;
+    for (index, locations) in plan_packs(&missing, pack_target_size()) {
+        let pieces = locations.iter().map(|loc| {
+            // Verified on the way out: a damaged local copy never reaches the remote.
+            let bytes = store.reader().read_verified_entry(loc)?;
+            progress.inc(loc.entry.stored_len as u64);
+            Ok(bytes)
+        });
+        remote.upload_pack(
+            &index,
+            std::iter::once(Ok(pack::pack_header().to_vec())).chain(pieces),
+        )?;
         report.packs += 1;
+        report.objects += index.entries.len() as u64;
+        report.bytes += locations
+            .iter()
+            .map(|l| l.entry.stored_len as u64)
+            .sum::<u64>();
     }
     progress.finish();
     Ok(report)
 }
 
-fn upload(remote: &Remote, buf: &mut Vec<u8>, entries: &mut Vec<IndexEntry>) -> Result<()> {
-    let index = PackIndex::new(std::mem::take(entries), buf.len() as u64);
-    remote.upload_pack(Bytes::from(std::mem::take(buf)), &index)
+/// How large a pushed pack grows before the next one starts (`DV_PACK_SIZE` overrides, for tests).
+fn pack_target_size() -> u64 {
+    std::env::var("DV_PACK_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&v: &u64| v > 0)
+        .unwrap_or(PACK_TARGET_SIZE)
+}
+
+/// Splits objects (in upload order) into packs of about `target` bytes, each with its index, so every pack's
+/// name is known before its bytes are read and a pack can stream to the remote.
+fn plan_packs(objects: &[Location], target: u64) -> Vec<(PackIndex, &[Location])> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < objects.len() {
+        let mut size = pack::PACK_HEADER_LEN;
+        let mut entries = Vec::new();
+        let mut end = start;
+        while end < objects.len() && (end == start || size < target) {
+            let mut e = objects[end].entry;
+            e.offset = size;
+            size += ENTRY_HEADER_LEN + e.stored_len as u64;
+            entries.push(e);
+            end += 1;
+        }
+        out.push((PackIndex::new(entries, size), &objects[start..end]));
+        start = end;
+    }
+    out
 }
 
 pub fn fetch(

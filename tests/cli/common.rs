@@ -12,6 +12,26 @@ pub fn dv_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dv")
 }
 
+/// A `dv` command in `dir`, with the test S3 server's credentials in the environment (as a user's shell
+/// would have them) and nothing else of the caller's AWS settings.
+pub fn dv_command(dir: &Path) -> Command {
+    let mut c = Command::new(dv_bin());
+    c.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("DV_LOG")
+        .env("AWS_ACCESS_KEY_ID", crate::s3_server::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", crate::s3_server::SECRET_KEY);
+    for var in [
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
 pub fn git_in(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -69,11 +89,8 @@ impl TestRepo {
     }
 
     pub fn dv_in(&self, sub: &str, args: &[&str]) -> Output {
-        Command::new(dv_bin())
+        dv_command(&self.p(sub))
             .args(args)
-            .current_dir(self.p(sub))
-            .env("NO_COLOR", "1")
-            .env_remove("DV_LOG")
             .output()
             .expect("dv runs")
     }

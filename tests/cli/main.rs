@@ -1,6 +1,8 @@
 //! CLI tests: the real `dv` binary in real Git repositories. One test binary, a module per command.
 
 mod common;
+#[path = "../support/s3_server.rs"]
+mod s3_server;
 
 mod add;
 mod checkout;

@@ -1,17 +1,16 @@
-//! Remotes through the folder backend (the same object_store code path as S3).
+//! Remotes: every scenario runs against a folder remote and against a real S3 server on 127.0.0.1 (s3s-fs,
+//! started inside the test process, checking request signatures), through the same object_store code path.
 
 use crate::common::*;
+use crate::s3_server::S3Server;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-fn run_dv(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(dv_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+fn run_dv(dir: &Path, args: &[&str]) -> std::process::Output {
+    dv_command(dir).args(args).output().unwrap()
 }
 
-fn ok_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+fn ok_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
     let out = run_dv(dir, &a);
@@ -23,10 +22,103 @@ fn ok_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// A repo with a dataset committed and a folder remote configured (committed too).
-fn origin_with_remote(remote: &std::path::Path) -> TestRepo {
+/// One S3 server for the whole test binary; each test gets its own bucket.
+fn shared_server() -> &'static S3Server {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    SERVER.get_or_init(S3Server::start)
+}
+
+fn new_bucket_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("bucket-{}", N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Where a test's remote lives.
+enum Backend {
+    Folder(tempfile::TempDir),
+    S3 {
+        server: &'static S3Server,
+        bucket: String,
+        /// A prefix inside the bucket, to check prefixes work.
+        prefix: &'static str,
+    },
+}
+
+impl Backend {
+    fn folder() -> Backend {
+        Backend::Folder(tempfile::tempdir().unwrap())
+    }
+
+    fn s3() -> Backend {
+        let server = shared_server();
+        let bucket = new_bucket_name();
+        server.bucket(&bucket);
+        Backend::S3 {
+            server,
+            bucket,
+            prefix: "team/datasets",
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Backend::Folder(d) => d.path().to_str().unwrap().to_string(),
+            Backend::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+
+    /// The folder where the remote's files are (for S3: s3s-fs keeps objects as files).
+    fn files(&self) -> PathBuf {
+        match self {
+            Backend::Folder(d) => d.path().to_path_buf(),
+            Backend::S3 {
+                server,
+                bucket,
+                prefix,
+            } => server.bucket_dir(bucket).join(prefix),
+        }
+    }
+
+    /// Adds the remote as `origin` (the default) with the settings it needs.
+    fn configure(&self, r: &TestRepo) {
+        r.ok(&["remote", "add", "origin", &self.url()]);
+        if let Backend::S3 { server, .. } = self {
+            configure_s3(r, &server.endpoint());
+        }
+    }
+}
+
+fn configure_s3(r: &TestRepo, endpoint: &str) {
+    r.ok(&["remote", "modify", "origin", "endpoint", endpoint]);
+    r.ok(&["remote", "modify", "origin", "allow_http", "true"]);
+    r.ok(&[
+        "remote",
+        "modify",
+        "origin",
+        "region",
+        crate::s3_server::REGION,
+    ]);
+}
+
+/// Runs a scenario against both backends.
+macro_rules! both_backends {
+    ($scenario:ident: $folder:ident, $s3:ident) => {
+        #[test]
+        fn $folder() {
+            $scenario(Backend::folder());
+        }
+        #[test]
+        fn $s3() {
+            $scenario(Backend::s3());
+        }
+    };
+}
+
+/// A repo with a dataset committed and the remote configured (committed too).
+fn origin_with_remote(b: &Backend) -> TestRepo {
     let r = TestRepo::new();
-    r.ok(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    b.configure(&r);
     r.git(&["add", ".dv"]);
     r.write("data/big.bin", &bytes(1, 3_000_000));
     r.write("data/small/a.txt", b"alpha");
@@ -80,10 +172,10 @@ fn remote_add_list_modify_remove() {
     assert!(err.contains("no remote named 'nope'"), "{err}");
 }
 
-#[test]
-fn push_then_clone_and_pull_gives_identical_bytes() {
-    let store = tempfile::tempdir().unwrap();
-    let r = origin_with_remote(store.path());
+both_backends!(push_then_clone_and_pull_gives_identical_bytes: push_clone_pull_folder, push_clone_pull_s3);
+
+fn push_then_clone_and_pull_gives_identical_bytes(b: Backend) {
+    let r = origin_with_remote(&b);
     let pushed = r.json(&["push"]);
     assert!(pushed["objects"].as_u64().unwrap() > 3);
     assert_eq!(pushed["packs"], 1);
@@ -105,10 +197,10 @@ fn push_then_clone_and_pull_gives_identical_bytes() {
     assert_eq!(status["datasets"][0]["in_cache"], true);
 }
 
-#[test]
-fn pulling_the_next_version_moves_only_changed_chunks() {
-    let store = tempfile::tempdir().unwrap();
-    let r = origin_with_remote(store.path());
+both_backends!(pulling_the_next_version_moves_only_changed_chunks: next_version_folder, next_version_s3);
+
+fn pulling_the_next_version_moves_only_changed_chunks(b: Backend) {
+    let r = origin_with_remote(&b);
     r.ok(&["push"]);
     let clone = clone_of(&r);
     ok_json(clone.path(), &["pull"]);
@@ -140,10 +232,10 @@ fn pulling_the_next_version_moves_only_changed_chunks() {
     );
 }
 
-#[test]
-fn partial_pull_fetches_about_one_file() {
-    let store = tempfile::tempdir().unwrap();
-    let r = origin_with_remote(store.path());
+both_backends!(partial_pull_fetches_about_one_file: partial_pull_folder, partial_pull_s3);
+
+fn partial_pull_fetches_about_one_file(b: Backend) {
+    let r = origin_with_remote(&b);
     r.ok(&["push"]);
     let clone = clone_of(&r);
     let pulled = ok_json(clone.path(), &["pull", "data/small/a.txt"]);
@@ -159,12 +251,12 @@ fn partial_pull_fetches_about_one_file() {
     );
 }
 
-#[test]
-fn a_corrupted_object_on_the_remote_is_detected_and_nothing_is_written() {
-    let store = tempfile::tempdir().unwrap();
-    let r = origin_with_remote(store.path());
+both_backends!(a_corrupted_object_on_the_remote_is_detected_and_nothing_is_written: corrupted_object_folder, corrupted_object_s3);
+
+fn a_corrupted_object_on_the_remote_is_detected_and_nothing_is_written(b: Backend) {
+    let r = origin_with_remote(&b);
     r.ok(&["push"]);
-    for pack in walk(&store.path().join("packs")) {
+    for pack in walk(&b.files().join("packs")) {
         let mut b = std::fs::read(&pack).unwrap();
         let n = b.len();
         b[n - 100] ^= 0x55; // inside the last object's stored bytes
@@ -187,10 +279,10 @@ fn a_corrupted_object_on_the_remote_is_detected_and_nothing_is_written() {
     assert_eq!(status["datasets"][0]["in_cache"], false);
 }
 
-#[test]
-fn two_clones_pushing_to_one_remote_lose_nothing() {
-    let store = tempfile::tempdir().unwrap();
-    let r = origin_with_remote(store.path());
+both_backends!(two_clones_pushing_to_one_remote_lose_nothing: two_clones_folder, two_clones_s3);
+
+fn two_clones_pushing_to_one_remote_lose_nothing(backend: Backend) {
+    let r = origin_with_remote(&backend);
     let a = clone_of(&r);
     let b = clone_of(&r);
     r.ok(&["push"]);
@@ -200,16 +292,8 @@ fn two_clones_pushing_to_one_remote_lose_nothing() {
         ok_json(dir.path(), &["add", name]);
     }
     // Both push at the same time.
-    let ha = std::process::Command::new(dv_bin())
-        .args(["push"])
-        .current_dir(a.path())
-        .spawn()
-        .unwrap();
-    let hb = std::process::Command::new(dv_bin())
-        .args(["push"])
-        .current_dir(b.path())
-        .spawn()
-        .unwrap();
+    let ha = dv_command(a.path()).args(["push"]).spawn().unwrap();
+    let hb = dv_command(b.path()).args(["push"]).spawn().unwrap();
     assert!(ha.wait_with_output().unwrap().status.success());
     assert!(hb.wait_with_output().unwrap().status.success());
     // A third clone gets both datasets.

@@ -1,0 +1,193 @@
+//! A real S3 server (s3s-fs: objects are plain files, requests are signed and checked) on 127.0.0.1, run on
+//! a runtime inside the test process, so tests and benchmarks need nothing installed. It can be stopped and
+//! restarted on the same port, or made to stop by itself after some uploads, to test interrupted pushes.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use s3s::service::S3Service;
+
+pub const ACCESS_KEY: &str = "dv-test-access-key";
+pub const SECRET_KEY: &str = "dv-test-secret-key-0123456789";
+pub const REGION: &str = "us-east-1";
+
+#[derive(Default)]
+struct State {
+    /// PUT requests received (simple and multipart part uploads).
+    puts: AtomicU64,
+    /// Stop serving at this many PUTs (0: never).
+    stop_at: AtomicU64,
+    tripped: tokio::sync::Notify,
+}
+
+pub struct S3Server {
+    pub addr: SocketAddr,
+    root: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    rt: tokio::runtime::Runtime,
+    state: Arc<State>,
+    running: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl S3Server {
+    /// A server over a new temporary folder, on a free port.
+    pub fn start() -> S3Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut s = S3Server::start_in(tmp.path());
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server storing its buckets as folders below `root`, on a free port.
+    pub fn start_in(root: &Path) -> S3Server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut s = S3Server {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            root: root.to_path_buf(),
+            _tmp: None,
+            rt,
+            state: Arc::default(),
+            running: None,
+        };
+        s.serve();
+        s
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a bucket (a folder) and returns its `s3://` URL.
+    pub fn bucket(&self, name: &str) -> String {
+        std::fs::create_dir_all(self.root.join(name)).expect("bucket folder");
+        format!("s3://{name}")
+    }
+
+    /// The folder holding a bucket's objects.
+    pub fn bucket_dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    pub fn puts(&self) -> u64 {
+        self.state.puts.load(Ordering::SeqCst)
+    }
+
+    /// Makes the server stop (dropping every connection) when it receives its `n`th PUT from now.
+    pub fn stop_after_puts(&self, n: u64) {
+        self.state.stop_at.store(self.puts() + n, Ordering::SeqCst);
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.as_ref().is_some_and(|(_, h)| !h.is_finished())
+    }
+
+    /// Stops serving: the port closes and open connections are dropped.
+    pub fn stop(&mut self) {
+        if let Some((tx, handle)) = self.running.take() {
+            let _ = tx.send(());
+            let _ = self.rt.block_on(handle);
+        }
+    }
+
+    /// Serves again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.state.stop_at.store(0, Ordering::SeqCst);
+        self.serve();
+    }
+
+    fn serve(&mut self) {
+        let service = {
+            let fs = s3s_fs::FileSystem::new(&self.root).expect("s3s-fs root");
+            let mut b = s3s::service::S3ServiceBuilder::new(fs);
+            b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            b.build()
+        };
+        let addr = self.addr;
+        let listener = self.rt.block_on(async {
+            // The port may take a moment to be free again after a stop.
+            let mut tries = 0;
+            loop {
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => break l,
+                    Err(e) if tries < 50 => {
+                        tries += 1;
+                        let _ = e;
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("cannot bind {addr}: {e}"),
+                }
+            }
+        });
+        self.addr = listener.local_addr().unwrap();
+        let state = self.state.clone();
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = self.rt.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            loop {
+                tokio::select! {
+                    r = listener.accept() => {
+                        let Ok((socket, _)) = r else { continue };
+                        let svc = Counting { inner: service.clone(), state: state.clone() };
+                        let conn = builder.serve_connection(TokioIo::new(socket), svc).into_owned();
+                        conns.spawn(async move { let _ = conn.await; });
+                    }
+                    _ = &mut rx => break,
+                    _ = state.tripped.notified() => break,
+                }
+            }
+            // Dropping the set aborts every open connection.
+            conns.abort_all();
+        });
+        self.running = Some((tx, handle));
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Clone)]
+struct Counting {
+    inner: S3Service,
+    state: Arc<State>,
+}
+
+type Resp = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Response;
+type Err = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Error;
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Counting {
+    type Response = Resp;
+    type Error = Err;
+    type Future = Pin<Box<dyn Future<Output = Result<Resp, Err>> + Send>>;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        if req.method() == hyper::Method::PUT {
+            let n = self.state.puts.fetch_add(1, Ordering::SeqCst) + 1;
+            let stop_at = self.state.stop_at.load(Ordering::SeqCst);
+            if stop_at != 0 && n >= stop_at {
+                self.state.tripped.notify_one();
+                return Box::pin(std::future::pending());
+            }
+        }
+        Box::pin(hyper::service::Service::call(&self.inner, req))
+    }
+}
