@@ -202,8 +202,7 @@ impl Remote {
     /// Reads byte ranges of packs; returns the bytes in the order asked. Ranges close together in one pack are
     /// merged into one request of up to `READ_REQUEST_MAX` bytes, and requests run concurrently across packs.
     pub fn read_ranges(&self, wanted: &[(ObjectId, Vec<Range<u64>>)]) -> Result<Vec<Vec<Bytes>>> {
-        // (pack, merged range, [(index in `wanted`, index in its ranges)])
-        let mut requests: Vec<(ObjectId, Range<u64>, Vec<(usize, usize)>)> = Vec::new();
+        let mut requests: Vec<RangeRequest> = Vec::new();
         for (i, (pack, ranges)) in wanted.iter().enumerate() {
             let mut order: Vec<usize> = (0..ranges.len()).collect();
             order.sort_by_key(|&j| ranges[j].start);
@@ -258,6 +257,9 @@ impl Remote {
         Ok(out)
     }
 }
+
+/// One ranged read: (pack, merged range, [(index in `wanted`, index in its ranges)]).
+type RangeRequest = (ObjectId, Range<u64>, Vec<(usize, usize)>);
 
 /// Where a pack lives on a remote.
 fn pack_path(pack: &ObjectId) -> StorePath {
