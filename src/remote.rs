@@ -66,7 +66,7 @@ impl Remote {
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the I/O runtime: {e}")))?;
         Ok(Remote {
-            index_cache: repo.dv_dir().join("remotes").join(&name).join("index"),
+            index_cache: repo.cache_dir().join("remotes").join(&name).join("index"),
             url: cfg.url.clone(),
             name,
             store,

@@ -24,6 +24,9 @@ pub struct DatasetStatus {
     /// False when objects the pointer names are missing from the local cache (`dv checkout` cannot restore it).
     pub in_cache: bool,
     pub changes: Vec<FileStatus>,
+    /// With `--remote`: what the remote lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<super::transfer::RemoteState>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -36,9 +39,9 @@ pub struct StatusReport {
 impl StatusReport {
     /// True when every dataset matches its pointer and is fully cached.
     pub fn is_clean(&self) -> bool {
-        self.datasets
-            .iter()
-            .all(|d| d.state == "unchanged" && d.in_cache)
+        self.datasets.iter().all(|d| {
+            d.state == "unchanged" && d.in_cache && d.remote.as_ref().is_none_or(|r| r.pushed)
+        })
     }
 }
 
@@ -83,6 +86,7 @@ pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusRe
             state,
             in_cache,
             changes,
+            remote: None,
         });
     }
     Ok(report)

@@ -100,6 +100,65 @@ fn missing_on_remote(
     Ok((order, skipped))
 }
 
+/// What a remote lacks of one dataset.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RemoteState {
+    pub remote: String,
+    /// True when the remote holds everything the pointer reaches.
+    pub pushed: bool,
+    /// Objects the remote lacks that the cache has (what a push would send)...
+    pub missing_objects: u64,
+    /// ...and their stored size.
+    pub missing_bytes: u64,
+    /// Objects neither the remote nor the cache has: nobody can restore these from here.
+    pub unavailable_objects: u64,
+}
+
+/// What `remote` lacks of each target (by the closure rule: an object on the remote brings all below it).
+pub fn remote_state(
+    store: &Store,
+    remote: &Remote,
+    targets: &[Target],
+) -> Result<Vec<RemoteState>> {
+    let on_remote = remote.objects()?;
+    let mut out = Vec::new();
+    for t in targets {
+        let mut st = RemoteState {
+            remote: remote.name.clone(),
+            ..Default::default()
+        };
+        let mut seen = HashSet::new();
+        let mut stack = vec![t.dataset.pointer.node];
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n.id) || on_remote.contains_key(&n.id) {
+                continue;
+            }
+            let Some(loc) = store.locate(&n.id)? else {
+                st.unavailable_objects += 1;
+                continue;
+            };
+            st.missing_objects += 1;
+            st.missing_bytes += loc.entry.stored_len as u64;
+            match n.kind {
+                NodeKind::File => {}
+                NodeKind::Chunked => stack.extend(
+                    store
+                        .read_manifest(&n.id)?
+                        .chunks
+                        .into_iter()
+                        .map(|(c, len)| chunk_node(c, len)),
+                ),
+                NodeKind::Tree => {
+                    stack.extend(store.read_tree(&n.id)?.entries.into_iter().map(|e| e.node))
+                }
+            }
+        }
+        st.pushed = st.missing_objects == 0 && st.unavailable_objects == 0;
+        out.push(st);
+    }
+    Ok(out)
+}
+
 fn chunk_node(id: ObjectId, len: u32) -> Node {
     Node {
         kind: NodeKind::File,

@@ -176,7 +176,30 @@ both_backends!(push_then_clone_and_pull_gives_identical_bytes: push_clone_pull_f
 
 fn push_then_clone_and_pull_gives_identical_bytes(b: Backend) {
     let r = origin_with_remote(&b);
+    let before = r.json(&["status", "--remote"]);
+    let st = &before["datasets"][0]["remote"];
+    assert_eq!(st["pushed"], false, "{before}");
+    assert!(
+        st["missing_bytes"].as_u64().unwrap() > 3_000_000,
+        "{before}"
+    );
+    let text = r.ok(&["status", "-c"]);
+    assert!(
+        text.contains("data: unchanged, not pushed to 'origin' ("),
+        "{text}"
+    );
+    assert_eq!(
+        r.dv(&["status", "-c", "--exit-code"]).status.code(),
+        Some(1)
+    );
     let pushed = r.json(&["push"]);
+    assert_eq!(pushed["objects"], st["missing_objects"]);
+    assert_eq!(pushed["bytes"], st["missing_bytes"]);
+    let text = r.ok(&["status", "--remote", "origin", "--exit-code"]);
+    assert!(
+        text.contains("data: unchanged, pushed to 'origin'"),
+        "{text}"
+    );
     assert!(pushed["objects"].as_u64().unwrap() > 3);
     assert_eq!(pushed["packs"], 1);
     // A second push has nothing to send.
@@ -327,4 +350,152 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A repo whose S3 remote points at `server`, with `data/` made of `len` random bytes in `files` files.
+fn s3_origin(server: &S3Server, bucket: &str, files: usize, len: usize) -> TestRepo {
+    server.bucket(bucket);
+    let r = TestRepo::new();
+    r.ok(&["remote", "add", "origin", &format!("s3://{bucket}")]);
+    configure_s3(&r, &server.endpoint());
+    r.git(&["add", ".dv"]);
+    for i in 0..files {
+        r.write(
+            &format!("data/f{i}.bin"),
+            &bytes(100 + i as u64, len / files),
+        );
+    }
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-m", "data"]);
+    r
+}
+
+#[test]
+fn s3_credentials_are_checked_and_can_come_from_config_local() {
+    let server = shared_server();
+    let bucket = new_bucket_name();
+    let r = s3_origin(server, &bucket, 1, 10_000);
+    // A wrong secret: the server refuses the signature, and dv says so.
+    let out = dv_command(r.path())
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+        .args(["push"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: remote 'origin': "), "{err}");
+    assert!(err.contains("SignatureDoesNotMatch"), "{err}");
+    assert!(
+        !walk(&server.bucket_dir(&bucket))
+            .iter()
+            .any(|p| p.to_string_lossy().contains("index")),
+        "nothing landed"
+    );
+
+    // Credentials in .dv/config.local.toml (ignored by Git), none in the environment.
+    r.write(
+        ".dv/config.local.toml",
+        format!(
+            "[remote.origin]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            crate::s3_server::ACCESS_KEY,
+            crate::s3_server::SECRET_KEY
+        )
+        .as_bytes(),
+    );
+    let out = dv_command(r.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["push", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pushed["objects"].as_u64().unwrap() >= 2, "{pushed}");
+    assert_eq!(
+        r.git(&["status", "--porcelain", ".dv"]),
+        "",
+        "config.local.toml is ignored"
+    );
+    // `remote list` names the local settings but never prints their values.
+    let list = r.ok(&["remote", "list", "--long"]);
+    assert!(list.contains("access_key_id"), "{list}");
+    assert!(!list.contains(crate::s3_server::SECRET_KEY), "{list}");
+    let json = serde_json::to_string(&r.json(&["remote", "list"])).unwrap();
+    assert!(!json.contains(crate::s3_server::SECRET_KEY), "{json}");
+    // An unknown key there is an error naming the file.
+    r.write(
+        ".dv/config.local.toml",
+        b"[remote.origin]\nsecret_acess_key = \"x\"\n",
+    );
+    let err = r.fails(&["push"]);
+    assert!(
+        err.contains("unknown setting `secret_acess_key` in .dv/config.local.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn large_packs_go_up_in_parts_and_come_back_whole() {
+    let server = shared_server();
+    let bucket = new_bucket_name();
+    // 20 MB of random data: one pack above the single-request limit, so a multipart upload.
+    let r = s3_origin(server, &bucket, 2, 20_000_000);
+    let puts = server.puts();
+    let pushed = r.json(&["push"]);
+    assert_eq!(pushed["packs"], 1, "{pushed}");
+    // Three 8 MiB parts and the index at least (a single PUT would be two requests).
+    assert!(server.puts() - puts >= 4, "{} PUTs", server.puts() - puts);
+    let clone = clone_of(&r);
+    ok_json(clone.path(), &["pull"]);
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
+}
+
+#[test]
+fn an_interrupted_push_is_finished_by_a_rerun_without_sending_twice() {
+    let mut server = S3Server::start();
+    let r = s3_origin(&server, "interrupted", 8, 8_000_000);
+    r.ok(&["remote", "modify", "origin", "max_retries", "1"]);
+    r.ok(&["remote", "modify", "origin", "retry_timeout", "2"]);
+    // Packs of about 1 MB: each is one PUT for the pack and one for its index.
+    let push = |r: &TestRepo| {
+        dv_command(r.path())
+            .env("DV_PACK_SIZE", "1000000")
+            .args(["push", "--json"])
+            .output()
+            .unwrap()
+    };
+    // The server goes away at its 7th PUT: three packs are committed, the fourth is cut off mid-way.
+    server.stop_after_puts(7);
+    let out = push(&r);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: remote 'origin': "), "{err}");
+    assert!(!server.is_running());
+    // A clone cannot pull yet: the remote has no root tree. It fails cleanly.
+    server.restart();
+    let clone = clone_of(&r);
+    let out = run_dv(clone.path(), &["pull"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!clone.path().join("data").exists());
+
+    let out = push(&r);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rerun: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent = rerun["bytes"].as_u64().unwrap();
+    assert!(
+        sent < 6_000_000,
+        "the three committed packs are not sent again: {rerun}"
+    );
+    assert!(rerun["skipped"].as_u64().unwrap() >= 3, "{rerun}");
+    let pulled = ok_json(clone.path(), &["pull"]);
+    assert!(pulled["fetch"]["bytes"].as_u64().unwrap() >= 8_000_000);
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
 }

@@ -24,6 +24,9 @@ enum Sub {
     },
     /// List remotes (never prints secrets).
     List {
+        /// Also show settings, and the names of local settings from .dv/config.local.toml.
+        #[arg(short, long)]
+        long: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -79,19 +82,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 &format!("Added remote '{name}'. Commit .dv/config.toml to share it."),
             );
         }
-        Sub::List { json } => {
-            let rows: Vec<serde_json::Value> = config
-                .remotes
-                .iter()
-                .map(|(name, r)| {
-                    serde_json::json!({
-                        "name": name,
-                        "url": r.url,
-                        "default": config.default_remote.as_deref() == Some(name.as_str()),
-                        "settings": r.settings,
-                    })
-                })
-                .collect();
+        Sub::List { long, json } => {
+            let mut rows: Vec<serde_json::Value> = Vec::new();
+            for (name, r) in &config.remotes {
+                rows.push(serde_json::json!({
+                    "name": name,
+                    "url": r.url,
+                    "default": config.default_remote.as_deref() == Some(name.as_str()),
+                    "settings": r.settings,
+                    // Names only: values there may be secrets.
+                    "local_settings": repo.local_remote_setting_names(name)?,
+                }));
+            }
             if json {
                 output::print_json(&rows)?;
             } else {
@@ -102,6 +104,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                         ""
                     };
                     println!("{name}\t{}{star}", r.url);
+                    if long {
+                        for (k, v) in &r.settings {
+                            println!("    {k} = {v}");
+                        }
+                        for k in repo.local_remote_setting_names(name)? {
+                            println!("    {k} = (set in .dv/config.local.toml)");
+                        }
+                    }
                 }
             }
         }
@@ -113,7 +123,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 config.default_remote = None;
             }
             repo.save_config(config)?;
-            let _ = std::fs::remove_dir_all(repo.dv_dir().join("remotes").join(&name));
+            let _ = std::fs::remove_dir_all(repo.cache_dir().join("remotes").join(&name));
             output::status_line(g.quiet, &format!("Removed remote '{name}'."));
         }
         Sub::Modify {

@@ -18,6 +18,9 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Also say what the remote (the default one, or NAME) lacks: what `dv push` would send.
+    #[arg(short = 'c', long = "remote", value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    remote: Option<String>,
     /// Exit with status 1 when anything differs or is missing from the cache.
     #[arg(long)]
     exit_code: bool,
@@ -28,7 +31,15 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
     let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
-    let report = crate::ops::status::status(&repo, &store, &targets)?;
+    let mut report = crate::ops::status::status(&repo, &store, &targets)?;
+    if let Some(name) = &args.remote {
+        let remote =
+            crate::remote::Remote::open(&repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
+        let states = crate::ops::transfer::remote_state(&store, &remote, &targets)?;
+        for (d, st) in report.datasets.iter_mut().zip(states) {
+            d.remote = Some(st);
+        }
+    }
     if args.json {
         output::print_json(&report)?;
     } else if report.datasets.is_empty() {
@@ -36,7 +47,20 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     } else {
         for d in &report.datasets {
             let cache = if d.in_cache { "" } else { ", not in cache" };
-            println!("{}: {}{cache}", d.path, d.state);
+            let remote = match &d.remote {
+                None => String::new(),
+                Some(r) if r.pushed => format!(", pushed to '{}'", r.remote),
+                Some(r) if r.missing_objects == 0 => {
+                    format!(", not on '{}' and not in cache", r.remote)
+                }
+                Some(r) => format!(
+                    ", not pushed to '{}' ({} object(s), {})",
+                    r.remote,
+                    r.missing_objects,
+                    output::human_bytes(r.missing_bytes)
+                ),
+            };
+            println!("{}: {}{cache}{remote}", d.path, d.state);
             if d.state == "deleted" {
                 continue;
             }
