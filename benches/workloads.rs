@@ -7,6 +7,12 @@
 //! Workloads (issue 2): one 1 GiB file of mixed content (half random, a quarter text, a quarter binary
 //! records); four more versions of it, each with three 100 KiB inserts, three 64 KiB overwrites and one 1 MiB
 //! deletion; 20,000 files of 1-32 KiB in nested folders, added and then `status`ed unchanged.
+//!
+//! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
+//! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
+
+#[path = "../tests/support/s3_server.rs"]
+mod s3_server;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -500,6 +506,9 @@ fn main() {
         rows.push(add);
         rows.push(status);
     }
+    if o.only.iter().any(|s| s.starts_with("remote-")) {
+        rows.extend(remote_workloads(&ctx, &o));
+    }
     if o.only.iter().any(|s| s == "log") {
         rows.push(log_workload(&ctx, &o.dir, o.runs));
     }
@@ -578,4 +587,203 @@ fn log_workload(ctx: &Ctx, dir: &Path, runs: usize) -> Row {
     let g = run(&repo, &git_bin, &["log", "--oneline", "--", "data.dv"]);
     println!("reference: git log -- data.dv took {:.3} s", g.secs);
     row
+}
+
+/// Push and pull through a real S3 server: the big file (v1, then the bytes four more versions add on the
+/// remote) and the small files.
+fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
+    // The tools read credentials from the environment, as users' shells have them.
+    // SAFETY: set before any thread of ours starts.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", s3_server::ACCESS_KEY);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", s3_server::SECRET_KEY);
+        std::env::set_var("AWS_DEFAULT_REGION", s3_server::REGION);
+    }
+    let root = o.dir.join("s3-root");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let server = s3_server::S3Server::start_in(&root);
+    println!("S3 server (s3s-fs) at {}", server.endpoint());
+    let mut rows = Vec::new();
+    let mut bucket_n = 0;
+    let mut new_bucket = |t: Tool| {
+        bucket_n += 1;
+        let name = format!("{}-{bucket_n}", if t == Tool::Dv { "dv" } else { "dvc" });
+        (server.bucket(&name), server.bucket_dir(&name))
+    };
+    let configure = |t: Tool, repo: &Path, url: &str| match t {
+        Tool::Dv => {
+            run(repo, &ctx.dv, &["remote", "add", "origin", url]);
+            for (k, v) in [
+                ("endpoint", server.endpoint()),
+                ("allow_http", "true".into()),
+                ("region", s3_server::REGION.into()),
+            ] {
+                run(repo, &ctx.dv, &["remote", "modify", "origin", k, &v]);
+            }
+        }
+        Tool::Dvc => {
+            let dvc = ctx.program(t);
+            run(repo, dvc, &["remote", "add", "-d", "origin", url]);
+            run(
+                repo,
+                dvc,
+                &[
+                    "remote",
+                    "modify",
+                    "origin",
+                    "endpointurl",
+                    &server.endpoint(),
+                ],
+            );
+        }
+    };
+    let push_args: &[&str] = &["push", "-q"];
+    let pull_args: &[&str] = &["pull", "-q"];
+    let push = |t: Tool, repo: &Path| match t {
+        Tool::Dv => run(repo, &ctx.dv, &["push", "--quiet"]),
+        Tool::Dvc => run(repo, ctx.program(t), push_args),
+    };
+    let pull = |t: Tool, repo: &Path| match t {
+        Tool::Dv => run(repo, &ctx.dv, &["pull", "--quiet"]),
+        Tool::Dvc => run(repo, ctx.program(t), pull_args),
+    };
+    let fresh_clone = |from: &Path, to: &Path| {
+        let _ = fs::remove_dir_all(to);
+        let ok = Command::new("git")
+            .args(["clone", "-q"])
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let commit = |repo: &Path, msg: &str| {
+        git(repo, &["add", "-A"]);
+        git(repo, &["commit", "-q", "-m", msg]);
+    };
+    let record = |row: &mut Row, t: Tool, m: Measure| match t {
+        Tool::Dv => row.dv.push(m),
+        Tool::Dvc => row.dvc.push(m),
+    };
+
+    if o.only.iter().any(|s| s == "remote-big") {
+        let size = o.size_mib << 20;
+        let fixtures = o.dir.join("fixtures");
+        fs::create_dir_all(&fixtures).unwrap();
+        if !fixtures.join("v5.bin").is_file()
+            || fs::metadata(fixtures.join("v1.bin")).unwrap().len() != size as u64
+        {
+            eprintln!(
+                "generating {} MiB file and 4 edited versions...",
+                o.size_mib
+            );
+            let mut v = mixed_file(1, size);
+            for i in 1..=5 {
+                fs::write(fixtures.join(format!("v{i}.bin")), &v).unwrap();
+                if i < 5 {
+                    v = edit(&v, 100 + i);
+                }
+            }
+        }
+        let mut push_row = Row {
+            name: format!("push {} MiB file to S3", o.size_mib),
+            dv: vec![],
+            dvc: vec![],
+        };
+        let mut pull_row = Row {
+            name: format!("pull {} MiB file into a clone", o.size_mib),
+            dv: vec![],
+            dvc: vec![],
+        };
+        let mut remote_bytes = Vec::new();
+        for t in ctx.tools() {
+            for run_i in 0..o.runs {
+                let repo = o.dir.join("rbig-repo");
+                ctx.new_repo(t, &repo);
+                let (url, bucket_dir) = new_bucket(t);
+                configure(t, &repo, &url);
+                fs::copy(fixtures.join("v1.bin"), repo.join("big.bin")).unwrap();
+                ctx.add(t, &repo, "big.bin");
+                commit(&repo, "v1");
+                settle_disk();
+                record(&mut push_row, t, push(t, &repo));
+                let b1 = dir_bytes(&bucket_dir);
+                let clone = o.dir.join("rbig-clone");
+                fresh_clone(&repo, &clone);
+                settle_disk();
+                record(&mut pull_row, t, pull(t, &clone));
+                assert_eq!(
+                    fs::metadata(clone.join("big.bin")).unwrap().len(),
+                    size as u64
+                );
+                let _ = fs::remove_dir_all(&clone);
+                if run_i == 0 {
+                    for i in 2..=5 {
+                        fs::remove_file(repo.join("big.bin")).unwrap();
+                        fs::copy(fixtures.join(format!("v{i}.bin")), repo.join("big.bin")).unwrap();
+                        ctx.add(t, &repo, "big.bin");
+                        commit(&repo, &format!("v{i}"));
+                        push(t, &repo);
+                    }
+                    remote_bytes.push((t, b1, dir_bytes(&bucket_dir)));
+                }
+                let _ = fs::remove_dir_all(&bucket_dir);
+            }
+        }
+        println!("\nbytes on the remote for the {} MiB file:", o.size_mib);
+        for (t, b1, b5) in remote_bytes {
+            let name = if t == Tool::Dv { "dv" } else { "dvc" };
+            println!(
+                "  {name:<4} after v1: {b1:>14}  after v5: {b5:>14}  v5/v1 = {:.3}",
+                b5 as f64 / b1 as f64
+            );
+        }
+        rows.push(push_row);
+        rows.push(pull_row);
+    }
+
+    if o.only.iter().any(|s| s == "remote-small") {
+        let src = o.dir.join("small-src");
+        let _ = fs::remove_dir_all(&src);
+        small_tree(&src, o.small_files);
+        let mut push_row = Row {
+            name: format!("push {} small files to S3", o.small_files),
+            dv: vec![],
+            dvc: vec![],
+        };
+        let mut pull_row = Row {
+            name: format!("pull {} small files", o.small_files),
+            dv: vec![],
+            dvc: vec![],
+        };
+        for t in ctx.tools() {
+            for _ in 0..o.runs {
+                let repo = o.dir.join("rsmall-repo");
+                ctx.new_repo(t, &repo);
+                let (url, bucket_dir) = new_bucket(t);
+                configure(t, &repo, &url);
+                let ok = Command::new("cp")
+                    .arg("-r")
+                    .arg(&src)
+                    .arg(repo.join("data"))
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+                ctx.add(t, &repo, "data");
+                commit(&repo, "data");
+                settle_disk();
+                record(&mut push_row, t, push(t, &repo));
+                let clone = o.dir.join("rsmall-clone");
+                fresh_clone(&repo, &clone);
+                settle_disk();
+                record(&mut pull_row, t, pull(t, &clone));
+                let _ = fs::remove_dir_all(&clone);
+                let _ = fs::remove_dir_all(&bucket_dir);
+            }
+        }
+        rows.push(push_row);
+        rows.push(pull_row);
+    }
+    rows
 }

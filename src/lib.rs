@@ -17,6 +17,7 @@ pub mod progress;
 pub mod remote;
 pub mod repo;
 pub mod store;
+pub mod table;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;

@@ -39,7 +39,24 @@ const MIGRATIONS: &[&str] = &[
         hashed_at_ns INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE TABLE complete_roots (id BLOB PRIMARY KEY) WITHOUT ROWID;",
+    // 2: row-change counts between table versions (by table header id), recorded by `dv add`.
+    "CREATE TABLE table_changes (
+        old_header BLOB NOT NULL,
+        new_header BLOB NOT NULL,
+        rows_added INTEGER NOT NULL,
+        rows_deleted INTEGER NOT NULL,
+        rows_modified INTEGER NOT NULL,
+        PRIMARY KEY (old_header, new_header)
+    ) WITHOUT ROWID;",
 ];
+
+/// Row-change counts between two table versions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    pub rows_added: u64,
+    pub rows_deleted: u64,
+    pub rows_modified: u64,
+}
 
 pub struct Meta {
     conn: Connection,
@@ -366,6 +383,42 @@ impl Meta {
             .prepare_cached("SELECT 1 FROM complete_roots WHERE id = ?1")
             .map_err(|e| self.err(e))?;
         stmt.exists([id.as_bytes()]).map_err(|e| self.err(e))
+    }
+
+    pub fn table_changes(&self, old: &ObjectId, new: &ObjectId) -> Result<Option<RowCounts>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .prepare_cached(
+                "SELECT rows_added, rows_deleted, rows_modified FROM table_changes
+                 WHERE old_header = ?1 AND new_header = ?2",
+            )
+            .and_then(|mut st| {
+                st.query_row([old.as_bytes(), new.as_bytes()], |r| {
+                    Ok(RowCounts {
+                        rows_added: r.get::<_, i64>(0)? as u64,
+                        rows_deleted: r.get::<_, i64>(1)? as u64,
+                        rows_modified: r.get::<_, i64>(2)? as u64,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn put_table_changes(&self, old: &ObjectId, new: &ObjectId, c: RowCounts) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO table_changes VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    old.as_bytes(),
+                    new.as_bytes(),
+                    c.rows_added as i64,
+                    c.rows_deleted as i64,
+                    c.rows_modified as i64
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     pub fn mark_complete(&self, id: &ObjectId) -> Result<()> {

@@ -13,6 +13,17 @@ pub const MAX_POINTER_SIZE: usize = 64 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pointer {
     pub node: Node,
+    /// For a file tracked as a table: its table header object, key and row count.
+    pub table: Option<TableRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableRef {
+    /// The table header object (format, key, columns, row tree root).
+    pub id: ObjectId,
+    /// Key columns; empty for a keyless table.
+    pub key: Vec<String>,
+    pub rows: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -24,6 +35,15 @@ struct Raw {
     size: u64,
     files: Option<u64>,
     executable: Option<bool>,
+    table: Option<RawTable>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    id: String,
+    key: Vec<String>,
+    rows: u64,
 }
 
 impl Pointer {
@@ -40,6 +60,19 @@ impl Pointer {
             s.push_str(&format!("files = {}\n", n.files));
         } else if n.exec {
             s.push_str("executable = true\n");
+        }
+        if let Some(t) = &self.table {
+            let key: Vec<String> = t
+                .key
+                .iter()
+                .map(|k| toml::Value::String(k.clone()).to_string())
+                .collect();
+            s.push_str(&format!(
+                "\n[table]\nid = \"{}\"\nkey = [{}]\nrows = {}\n",
+                t.id,
+                key.join(", "),
+                t.rows
+            ));
         }
         s
     }
@@ -91,6 +124,28 @@ impl Pointer {
                 (1, raw.executable.unwrap_or(false))
             }
         };
+        let table = match raw.table {
+            None => None,
+            Some(t) => {
+                if kind == NodeKind::Tree {
+                    return Err(Error::format(what, "a folder cannot be a table"));
+                }
+                if t.key.len() > crate::table::MAX_KEY_COLUMNS {
+                    return Err(Error::format(what, "too many key columns"));
+                }
+                let id = ObjectId::from_hex(&t.id).ok_or_else(|| {
+                    Error::format(
+                        what,
+                        format!("table.id {:?} is not 64 lower-case hex digits", t.id),
+                    )
+                })?;
+                Some(TableRef {
+                    id,
+                    key: t.key,
+                    rows: t.rows,
+                })
+            }
+        };
         Ok(Pointer {
             node: Node {
                 kind,
@@ -99,6 +154,7 @@ impl Pointer {
                 files,
                 exec,
             },
+            table,
         })
     }
 }
@@ -118,6 +174,7 @@ mod tests {
                 files: 3,
                 exec: false,
             },
+            table: None,
         };
         assert_eq!(
             p.encode(),
@@ -127,6 +184,36 @@ mod tests {
              size = 1234\nfiles = 3\n"
         );
         assert_eq!(Pointer::decode(p.encode().as_bytes(), "x").unwrap(), p);
+    }
+
+    #[test]
+    fn golden_table_pointer_text() {
+        let p = Pointer {
+            node: Node {
+                kind: NodeKind::File,
+                id: ObjectId([0x11; 32]),
+                size: 70,
+                files: 1,
+                exec: false,
+            },
+            table: Some(TableRef {
+                id: ObjectId([0x22; 32]),
+                key: vec!["region".into(), "id".into()],
+                rows: 3,
+            }),
+        };
+        let text = p.encode();
+        assert!(
+            text.ends_with(
+                "size = 70\n\n[table]\n\
+                 id = \"2222222222222222222222222222222222222222222222222222222222222222\"\n\
+                 key = [\"region\", \"id\"]\nrows = 3\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(Pointer::decode(text.as_bytes(), "x").unwrap(), p);
+        let folder = text.replace("kind = \"file\"", "kind = \"tree\"\nfiles = 1");
+        assert!(Pointer::decode(folder.as_bytes(), "x").is_err());
     }
 
     #[test]
@@ -154,7 +241,7 @@ mod tests {
         fn round_trips(kind in 0u8..3, seed in any::<[u8; 32]>(), size in 0..i64::MAX as u64, files in 0..i64::MAX as u64, exec in any::<bool>()) {
             let kind = NodeKind::from_u8(kind).unwrap();
             let tree = kind == NodeKind::Tree;
-            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree } };
+            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree }, table: None };
             prop_assert_eq!(Pointer::decode(p.encode().as_bytes(), "p").unwrap(), p);
         }
 

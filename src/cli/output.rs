@@ -62,8 +62,12 @@ fn hint(e: &Error) -> Option<String> {
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)
-        .map_err(|e| Error::Internal(format!("JSON output: {e}")))?;
+    match serde_json::to_writer_pretty(&mut out, value) {
+        Ok(()) => {}
+        // The reader went away (`| head`): nothing more to say.
+        Err(e) if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) => return Ok(()),
+        Err(e) => return Err(Error::Internal(format!("JSON output: {e}"))),
+    }
     let _ = writeln!(out);
     Ok(())
 }
@@ -132,6 +136,128 @@ pub fn status_line(quiet: bool, msg: &str) {
     if !quiet {
         eprintln!("{msg}");
     }
+}
+
+/// A cell as text: NULL for a null, an empty string quoted so it is told apart.
+fn cell_text(c: &crate::table::Cell) -> String {
+    match c {
+        None => "NULL".into(),
+        Some(s) if s.is_empty() => "\"\"".into(),
+        Some(s) => s.clone(),
+    }
+}
+
+fn key_text(key: &[crate::table::Cell], names: &[String]) -> String {
+    key.iter()
+        .zip(names)
+        .map(|(c, n)| format!("{n}={}", cell_text(c)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The text form of a table diff: counts, schema changes, then one line per changed row.
+pub fn table_diff_text(t: &crate::table::diff::TableDiff) -> String {
+    let mut out = format!(
+        "    rows: {} added, {} deleted, {} modified ({} -> {} rows)\n",
+        t.rows_added, t.rows_deleted, t.rows_modified, t.rows_before, t.rows_after
+    );
+    for s in &t.schema_changes {
+        let line = match s.change {
+            "added" => format!(
+                "column {} added ({})",
+                s.column,
+                s.new_type.as_deref().unwrap_or("")
+            ),
+            "dropped" => format!("column {} dropped", s.column),
+            "renamed" => format!(
+                "column {} renamed to {}",
+                s.old_name.as_deref().unwrap_or(""),
+                s.column
+            ),
+            "type_changed" => format!(
+                "column {} type {} -> {}",
+                s.column,
+                s.old_type.as_deref().unwrap_or(""),
+                s.new_type.as_deref().unwrap_or("")
+            ),
+            _ => format!("column {} moved", s.column),
+        };
+        out.push_str(&format!("    schema: {line}\n"));
+    }
+    for r in &t.rows {
+        let key = key_text(&r.key, &t.key);
+        match r.change {
+            "modified" => {
+                let cells: Vec<String> = r
+                    .cells
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}: {} -> {}",
+                            c.column,
+                            cell_text(&c.old),
+                            cell_text(&c.new)
+                        )
+                    })
+                    .collect();
+                out.push_str(&format!("    ~ {key}  {}\n", cells.join(", ")));
+            }
+            change => {
+                let sign = if change == "added" { '+' } else { '-' };
+                let cells: Vec<String> = r
+                    .row
+                    .iter()
+                    .map(|(n, c)| format!("{n}={}", cell_text(c)))
+                    .collect();
+                out.push_str(&format!("    {sign} {}\n", cells.join(" ")));
+            }
+        }
+    }
+    if t.truncated {
+        out.push_str("    ... (more rows: raise --limit)\n");
+    }
+    out
+}
+
+/// Quotes a CSV field when needed.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A table diff as CSV: `change,key...,column,old,new`, one line per changed cell, added or deleted row.
+pub fn table_diff_csv(t: &crate::table::diff::TableDiff) -> String {
+    let mut out = String::from("change");
+    for k in &t.key {
+        out.push(',');
+        out.push_str(&csv_field(k));
+    }
+    out.push_str(",column,old,new\n");
+    let cell = |c: &crate::table::Cell| c.as_deref().map(csv_field).unwrap_or_default();
+    for r in &t.rows {
+        let key: String = r.key.iter().map(|c| format!(",{}", cell(c))).collect();
+        if r.change == "modified" {
+            for c in &r.cells {
+                out.push_str(&format!(
+                    "modified{key},{},{},{}\n",
+                    csv_field(&c.column),
+                    cell(&c.old),
+                    cell(&c.new)
+                ));
+            }
+        } else {
+            out.push_str(&format!("{}{key},,,\n", r.change));
+        }
+    }
+    out
+}
+
+/// Writes text to stdout; a closed pipe (`| head`) ends the output quietly.
+pub fn print_text(s: &str) {
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
 }
 
 #[cfg(test)]

@@ -20,12 +20,14 @@ use crate::error::IoContext;
 use crate::meta::{Meta, Stat, StatEntry};
 use crate::paths::{POINTER_SUFFIX, is_reserved, join, split};
 use crate::pointer::Pointer;
+use crate::pointer::TableRef;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind, ObjectKind, Tree, TreeEntry};
 use crate::store::pack::{Compression, PackIndex};
 use crate::store::writer::compress;
 use crate::store::{PackWriter, Store, file_node};
+use crate::table::TableSpec;
 use crate::{Error, ObjectId, Result};
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -39,6 +41,18 @@ pub struct AddedDataset {
     pub files: u64,
     /// False when the pointer file already said this.
     pub changed: bool,
+    /// For a table: its rows, and the row changes against the version the pointer named before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableAdded>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TableAdded {
+    pub key: Vec<String>,
+    pub rows: u64,
+    /// Against the previous version (absent for a table's first version, or when the key changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::meta::RowCounts>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -69,10 +83,36 @@ pub fn add(
     store: &Store,
     paths: &[String],
     stage: bool,
+    table: Option<&TableSpec>,
     progress: &dyn Progress,
 ) -> Result<AddReport> {
     let started = now_ns();
     let inputs = collect_inputs(repo, paths)?;
+    // Which inputs are tables: asked for now, or tracked as tables before (their key is remembered).
+    let mut previous: Vec<Option<crate::pointer::Pointer>> = Vec::new();
+    let mut table_specs: Vec<Option<TableSpec>> = Vec::new();
+    for (path, input) in &inputs {
+        let prev = super::datasets::read_pointer(repo, path)?.map(|d| d.pointer);
+        let spec = match (table, prev.as_ref().and_then(|p| p.table.as_ref())) {
+            (Some(spec), _) => {
+                if !matches!(input, Input::File(_)) || crate::table::read::format_of(path).is_none()
+                {
+                    return Err(Error::CannotAdd {
+                        path: path.clone(),
+                        reason: "only a .csv, .tsv or .parquet file can be tracked as a table"
+                            .into(),
+                    });
+                }
+                Some(spec.clone())
+            }
+            (None, Some(t)) if matches!(input, Input::File(_)) => {
+                Some(TableSpec { key: t.key.clone() })
+            }
+            _ => None,
+        };
+        previous.push(prev);
+        table_specs.push(spec);
+    }
     let git = if stage {
         Some(crate::git::GitRepo::open(&repo.root)?)
     } else {
@@ -220,12 +260,95 @@ pub fn add(
     store.meta().put_stat_entries(stat_updates)?;
     tracing::debug!(ms = (now_ns() - started) / 1_000_000, "stat cache updated");
 
+    // Tables: their row trees, before any pointer names them. A table that fails to parse stops the add here,
+    // with no pointer written.
+    let mut tables: Vec<Option<(TableRef, TableAdded)>> = Vec::new();
+    {
+        let mut tsink: Option<crate::table::StoreSink> = None;
+        for (((path, _), node), (spec, prev)) in inputs
+            .iter()
+            .zip(&roots)
+            .zip(table_specs.iter().zip(&previous))
+        {
+            let Some(spec) = spec else {
+                tables.push(None);
+                continue;
+            };
+            let prev_table = prev
+                .as_ref()
+                .and_then(|p| p.table.as_ref().map(|t| (p.node.id, t)))
+                .filter(|(_, t)| t.key == spec.key);
+            if let Some((prev_id, t)) = prev_table
+                && prev_id == node.id
+                && store.contains(&t.id)?
+            {
+                // Same bytes, same key: the same table.
+                let added = TableAdded {
+                    key: spec.key.clone(),
+                    rows: t.rows,
+                    changes: None,
+                };
+                tables.push(Some((t.clone(), added)));
+                continue;
+            }
+            if tsink.is_none() {
+                tsink = Some(crate::table::StoreSink::new(store, level)?);
+            }
+            let sink = tsink.as_mut().expect("just made");
+            progress.start(
+                &format!("Reading table {path}"),
+                None,
+                crate::progress::Unit::Files,
+            );
+            let recorded = crate::table::record(&repo.abs(path), path, spec, sink);
+            progress.finish();
+            let (header, id) = recorded?;
+            let tref = TableRef {
+                id,
+                key: spec.key.clone(),
+                rows: header.rows,
+            };
+            tables.push(Some((
+                tref,
+                TableAdded {
+                    key: spec.key.clone(),
+                    rows: header.rows,
+                    changes: None,
+                },
+            )));
+        }
+        if let Some(sink) = tsink {
+            report.new_objects += sink.new_objects;
+            sink.finish()?;
+        }
+        // Row changes against the previous versions, recorded so `dv log` need not work them out.
+        for (t, prev) in tables.iter_mut().zip(&previous) {
+            let (Some((tref, added)), Some(prev)) = (t.as_mut(), prev) else {
+                continue;
+            };
+            let Some(old) = prev
+                .table
+                .as_ref()
+                .filter(|o| o.key == tref.key && o.id != tref.id)
+            else {
+                continue;
+            };
+            if store.contains(&old.id)? {
+                added.changes = Some(super::table::row_counts(store, &old.id, &tref.id)?);
+            }
+        }
+    }
+
     // Everything is stored: now the pointers and .gitignore entries.
     let mut to_stage = Vec::new();
-    for ((path, _), node) in inputs.iter().zip(roots) {
+    for (((path, _), node), table) in inputs.iter().zip(roots).zip(tables) {
         store.meta().mark_complete(&node.id)?;
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
-        let text = Pointer { node }.encode();
+        let (table, table_added) = match table {
+            Some((r, a)) => (Some(r), Some(a)),
+            None => (None, None),
+        };
+        let text = Pointer { node, table }.encode();
         let abs = repo.abs(&pointer_path);
         let changed = crate::fsutil::read_if_exists(&abs)?.as_deref() != Some(text.as_bytes());
         if changed {
@@ -242,6 +365,7 @@ pub fn add(
             size: node.size,
             files: node.files,
             changed,
+            table: table_added,
         });
     }
     if let Some(git) = &git {

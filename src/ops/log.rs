@@ -20,6 +20,32 @@ pub struct Version {
     pub files: Option<u64>,
     /// Against the previous (older) version; absent when the cache lacks the objects to tell.
     pub changes: Option<Summary>,
+    /// For a table: its rows and the row changes against the previous version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableVersion>,
+    /// With a row key asked for: what happened to that row in this version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<RowVersion>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TableVersion {
+    pub rows: u64,
+    /// Absent for the first version, a key change, or when the cache lacks a version's table objects.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::meta::RowCounts>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RowVersion {
+    /// `added`, `modified`, `deleted`, `unchanged` or `absent`.
+    pub change: &'static str,
+    /// The row in this version (column, value), when it has it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub row: Vec<(String, crate::table::Cell)>,
+    /// For `modified`: the cells that changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<crate::table::diff::CellChange>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -34,6 +60,7 @@ pub fn log(
     store: &Store,
     start: &Commit,
     paths: &[String],
+    row_key: Option<&[String]>,
 ) -> Result<Vec<DatasetLog>> {
     let history = git.history(start)?;
     let mut out = Vec::new();
@@ -74,19 +101,44 @@ pub fn log(
                 touched.push((*id, mine, before));
             }
         }
-        let mut nodes: HashMap<gix::ObjectId, Node> = HashMap::new();
-        let mut node_of = |blob: gix::ObjectId| -> Result<Node> {
-            if let Some(n) = nodes.get(&blob) {
-                return Ok(*n);
+        let mut pointers: HashMap<gix::ObjectId, Pointer> = HashMap::new();
+        let mut pointer_of = |blob: gix::ObjectId| -> Result<Pointer> {
+            if let Some(p) = pointers.get(&blob) {
+                return Ok(p.clone());
             }
-            let n = Pointer::decode(&git.blob(blob)?, &pointer_path)?.node;
-            nodes.insert(blob, n);
-            Ok(n)
+            let p = Pointer::decode(&git.blob(blob)?, &pointer_path)?;
+            pointers.insert(blob, p.clone());
+            Ok(p)
         };
         let mut versions = Vec::with_capacity(touched.len());
         for (id, blob, before) in &touched {
-            let node = blob.map(&mut node_of).transpose()?;
-            let older = before.map(&mut node_of).transpose()?;
+            let pointer = blob.map(&mut pointer_of).transpose()?;
+            let older_pointer = before.map(&mut pointer_of).transpose()?;
+            let node: Option<Node> = pointer.as_ref().map(|p| p.node);
+            let older: Option<Node> = older_pointer.as_ref().map(|p| p.node);
+            let (t_new, t_old) = (
+                pointer.as_ref().and_then(|p| p.table.as_ref()),
+                older_pointer.as_ref().and_then(|p| p.table.as_ref()),
+            );
+            let table = match (t_new, t_old) {
+                (Some(n), Some(o))
+                    if n.key == o.key && store.contains(&n.id)? && store.contains(&o.id)? =>
+                {
+                    Some(TableVersion {
+                        rows: n.rows,
+                        changes: Some(super::table::row_counts(store, &o.id, &n.id)?),
+                    })
+                }
+                (Some(n), _) => Some(TableVersion {
+                    rows: n.rows,
+                    changes: None,
+                }),
+                _ => None,
+            };
+            let row = match row_key {
+                Some(key) => row_version(store, t_old, t_new, key)?,
+                None => None,
+            };
             let state = match (&older, &node) {
                 (_, None) => "deleted",
                 (None, Some(_)) => "added",
@@ -100,6 +152,8 @@ pub fn log(
                 size: node.map(|n| n.size),
                 files: node.map(|n| n.files),
                 changes: diff.missing.is_empty().then(|| diff.summary()),
+                table,
+                row,
             });
         }
         out.push(DatasetLog {
@@ -108,4 +162,95 @@ pub fn log(
         });
     }
     Ok(out)
+}
+
+/// A table version's header and one of its rows.
+type HeaderRow = (crate::table::Header, Vec<crate::table::Cell>);
+
+/// What happened to the row with `key` between two table versions (None when the cache lacks either).
+fn row_version(
+    store: &Store,
+    older: Option<&crate::pointer::TableRef>,
+    newer: Option<&crate::pointer::TableRef>,
+    key: &[String],
+) -> Result<Option<RowVersion>> {
+    let keys: Vec<&str> = key.iter().map(String::as_str).collect();
+    let get = |t: Option<&crate::pointer::TableRef>| -> Result<Option<Option<HeaderRow>>> {
+        let Some(t) = t else { return Ok(Some(None)) };
+        if !store.contains(&t.id)? {
+            return Ok(None);
+        }
+        let h = crate::table::read_header(store, &t.id)?;
+        if h.key.len() != keys.len() {
+            return Err(crate::Error::format(
+                "--row",
+                format!(
+                    "the table's key has {} column(s) ({}); give that many values, separated by commas",
+                    h.key.len(),
+                    h.key.join(", ")
+                ),
+            ));
+        }
+        Ok(Some(
+            super::table::lookup_row(store, &h, &keys)?.map(|r| (h, r)),
+        ))
+    };
+    let (Some(old), Some(new)) = (get(older)?, get(newer)?) else {
+        return Ok(None);
+    };
+    let named = |h: &crate::table::Header,
+                 r: Vec<crate::table::Cell>|
+     -> Vec<(String, crate::table::Cell)> {
+        h.columns.iter().map(|c| c.name.clone()).zip(r).collect()
+    };
+    Ok(Some(match (old, new) {
+        (None, None) => RowVersion {
+            change: "absent",
+            row: vec![],
+            cells: vec![],
+        },
+        (None, Some((h, r))) => RowVersion {
+            change: "added",
+            row: named(&h, r),
+            cells: vec![],
+        },
+        (Some(_), None) => RowVersion {
+            change: "deleted",
+            row: vec![],
+            cells: vec![],
+        },
+        (Some((ho, ro)), Some((hn, rn))) => {
+            let old_row = named(&ho, ro);
+            let new_row = named(&hn, rn);
+            let cells: Vec<crate::table::diff::CellChange> = new_row
+                .iter()
+                .filter_map(|(n, v)| {
+                    let old = old_row.iter().find(|(o, _)| o == n).map(|(_, c)| c.clone());
+                    match old {
+                        Some(o) if &o == v => None,
+                        Some(o) => Some(crate::table::diff::CellChange {
+                            column: n.clone(),
+                            old: o,
+                            new: v.clone(),
+                        }),
+                        None => Some(crate::table::diff::CellChange {
+                            column: n.clone(),
+                            old: None,
+                            new: v.clone(),
+                        }),
+                    }
+                })
+                .collect();
+            let change = if cells.is_empty() {
+                "unchanged"
+            } else {
+                "modified"
+            };
+            RowVersion {
+                change,
+                row: new_row,
+                cells,
+            }
+        }
+    }))
 }

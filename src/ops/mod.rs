@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod hooks;
 pub mod log;
 pub mod status;
+pub mod table;
 pub mod transfer;
 pub mod treediff;
 pub mod walk;

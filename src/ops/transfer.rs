@@ -85,6 +85,12 @@ fn missing_on_remote(
             }
         }
     }
+    let mut tables = Vec::new();
+    for t in targets {
+        if let Some(r) = &t.dataset.pointer.table {
+            table_missing(store, r.id, on_remote, &mut seen, &mut tables)?;
+        }
+    }
     // Chunks in local pack order, for sequential reads.
     let mut located = Vec::with_capacity(chunks.len());
     for id in chunks {
@@ -97,7 +103,51 @@ fn missing_on_remote(
     let mut order: Vec<ObjectId> = located.into_iter().map(|(_, _, id)| id).collect();
     order.extend(manifests);
     order.extend(trees);
+    order.extend(tables);
     Ok((order, skipped))
+}
+
+/// What a table object is, as far as a walk knows before reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TableObject {
+    Header,
+    /// A row tree node of unknown level.
+    Node,
+    Leaf,
+}
+
+/// The objects of a table (header `id`) that the remote lacks, children before parents so that each
+/// upload keeps the closure rule; stops at anything the remote has.
+fn table_missing(
+    store: &Store,
+    id: ObjectId,
+    on_remote: &HashMap<ObjectId, RemoteLocation>,
+    seen: &mut HashSet<ObjectId>,
+    out: &mut Vec<ObjectId>,
+) -> Result<()> {
+    if on_remote.contains_key(&id) || !seen.insert(id) {
+        return Ok(());
+    }
+    let h = crate::table::read_header(store, &id)?;
+    // (id, children listed)
+    let mut stack: Vec<(ObjectId, bool)> = h.root.into_iter().map(|r| (r, false)).collect();
+    while let Some((n, expanded)) = stack.pop() {
+        if expanded {
+            out.push(n);
+            continue;
+        }
+        if on_remote.contains_key(&n) || !seen.insert(n) {
+            continue;
+        }
+        stack.push((n, true));
+        if let crate::table::rowtree::Node::Inner { children, .. } =
+            crate::table::rowtree::NodeSource::node(&crate::table::StoreNodes(store), &n)?
+        {
+            stack.extend(children.into_iter().map(|c| (c.1, false)));
+        }
+    }
+    out.push(id);
+    Ok(())
 }
 
 /// What a remote lacks of one dataset.
@@ -151,6 +201,20 @@ pub fn remote_state(
                 NodeKind::Tree => {
                     stack.extend(store.read_tree(&n.id)?.entries.into_iter().map(|e| e.node))
                 }
+            }
+        }
+        if let Some(r) = &t.dataset.pointer.table {
+            if store.contains(&r.id)? {
+                let mut objs = Vec::new();
+                table_missing(store, r.id, &on_remote, &mut seen, &mut objs)?;
+                for id in objs {
+                    if let Some(loc) = store.locate(&id)? {
+                        st.missing_objects += 1;
+                        st.missing_bytes += loc.entry.stored_len as u64;
+                    }
+                }
+            } else if !on_remote.contains_key(&r.id) {
+                st.unavailable_objects += 1;
             }
         }
         st.pushed = st.missing_objects == 0 && st.unavailable_objects == 0;
@@ -332,6 +396,81 @@ pub fn fetch(
                 }
             }
             level = next;
+        }
+        // Tables: the header, then the row tree level by level (leaves are fetched, never read).
+        let mut tlevel: Vec<(ObjectId, &str, TableObject)> = targets
+            .iter()
+            .filter(|t| {
+                t.scope
+                    .as_deref()
+                    .is_none_or(|s| is_within(&t.dataset.path, s))
+            })
+            .filter_map(|t| {
+                let r = t.dataset.pointer.table.as_ref()?;
+                Some((r.id, t.dataset.path.as_str(), TableObject::Header))
+            })
+            .collect();
+        while !tlevel.is_empty() {
+            let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
+            for (id, path, _) in &tlevel {
+                if !done.insert(*id) || store.contains(id)? {
+                    continue;
+                }
+                let loc = on_remote.get(id).ok_or_else(|| Error::Remote {
+                    remote: remote.name.clone(),
+                    message: format!("table object {id} needed by '{path}' is not on the remote"),
+                })?;
+                want.push((*loc, path));
+            }
+            let mut raws: HashMap<ObjectId, Vec<u8>> = HashMap::new();
+            for_each_object(remote, &want, |entry, stored, raw| {
+                report.objects += 1;
+                report.bytes += entry.stored_len as u64;
+                progress.inc(entry.stored_len as u64);
+                raws.insert(entry.id, raw);
+                writer.add(
+                    entry.id,
+                    entry.kind,
+                    entry.compression,
+                    entry.raw_len,
+                    stored,
+                )
+            })?;
+            let mut next = Vec::new();
+            for (id, path, what) in &tlevel {
+                if *what == TableObject::Leaf {
+                    continue;
+                }
+                let raw = match raws.remove(id) {
+                    Some(r) => r,
+                    None => store.read(id)?,
+                };
+                let corrupt = |e: Error| Error::Corrupt {
+                    id: *id,
+                    message: e.to_string(),
+                };
+                match what {
+                    TableObject::Header => {
+                        let h = crate::table::Header::decode(&raw).map_err(corrupt)?;
+                        if let Some(root) = h.root {
+                            next.push((root, *path, TableObject::Node));
+                        }
+                    }
+                    _ => {
+                        if let crate::table::rowtree::Node::Inner { level, children } =
+                            crate::table::rowtree::Node::decode(&raw).map_err(corrupt)?
+                        {
+                            let kind = if level == 1 {
+                                TableObject::Leaf
+                            } else {
+                                TableObject::Node
+                            };
+                            next.extend(children.into_iter().map(|c| (c.1, *path, kind)));
+                        }
+                    }
+                }
+            }
+            tlevel = next;
         }
         Ok(())
     })();

@@ -11,6 +11,8 @@ pub enum ObjectKind {
     Chunk = 0,
     Manifest = 1,
     Tree = 2,
+    /// Table objects: row tree nodes and table headers.
+    Rows = 3,
 }
 
 impl ObjectKind {
@@ -19,6 +21,7 @@ impl ObjectKind {
             0 => Some(ObjectKind::Chunk),
             1 => Some(ObjectKind::Manifest),
             2 => Some(ObjectKind::Tree),
+            3 => Some(ObjectKind::Rows),
             _ => None,
         }
     }

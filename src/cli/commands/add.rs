@@ -17,6 +17,13 @@ pub struct Args {
     /// Do not stage the pointer files and .gitignore files in Git's index (also: `core.stage = false`).
     #[arg(long)]
     no_stage: bool,
+    /// Also track a .csv, .tsv or .parquet file as a table, matching rows between versions by these key
+    /// columns (comma-separated for a composite key). Remembered in the pointer file.
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',')]
+    key: Vec<String>,
+    /// Track the file as a table without a key: rows are matched by their whole content.
+    #[arg(long, conflicts_with = "key")]
+    table: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -29,7 +36,17 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let store = repo.open_store()?;
     let progress = progress::for_terminal(g.quiet);
     let stage = repo.config.stage && !args.no_stage;
-    let report = crate::ops::add::add(&repo, &store, &paths, stage, progress.as_ref())?;
+    let spec = (args.table || !args.key.is_empty()).then(|| crate::table::TableSpec {
+        key: args.key.iter().map(|k| k.trim().to_string()).collect(),
+    });
+    let report = crate::ops::add::add(
+        &repo,
+        &store,
+        &paths,
+        stage,
+        spec.as_ref(),
+        progress.as_ref(),
+    )?;
     if args.json {
         output::print_json(&report)?;
         return Ok(Outcome::Success);
@@ -42,6 +59,20 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         };
         let verb = if d.changed { "Added" } else { "Unchanged" };
         println!("{verb} {} ({what}) -> {}", d.path, d.pointer);
+        if let Some(t) = &d.table {
+            let key = if t.key.is_empty() {
+                "no key".to_string()
+            } else {
+                format!("key {}", t.key.join(","))
+            };
+            match &t.changes {
+                Some(c) => println!(
+                    "    table: {} rows ({key}); {} added, {} deleted, {} modified",
+                    t.rows, c.rows_added, c.rows_deleted, c.rows_modified
+                ),
+                None => println!("    table: {} rows ({key})", t.rows),
+            }
+        }
     }
     output::status_line(
         g.quiet,

@@ -31,6 +31,21 @@ pub struct Args {
     /// Exit with status 1 when there are differences.
     #[arg(long)]
     exit_code: bool,
+    /// Tables: show at most N changed rows (counts stay complete).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Tables: compare and show only these columns.
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// Tables: only rows where COLUMN OP VALUE holds (OP: = != < <= > >=); repeat to require several.
+    #[arg(long = "where", value_name = "CONDITION")]
+    filters: Vec<String>,
+    /// Tables: numbers within this absolute difference count as equal (default: exact).
+    #[arg(long, value_name = "EPSILON")]
+    tolerance: Option<f64>,
+    /// Output format: table (text), json or csv (the changed rows of tables).
+    #[arg(long, value_name = "FORMAT", value_parser = ["table", "json", "csv"])]
+    format: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -43,6 +58,9 @@ struct DatasetDiff {
     trees_read: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     files: Option<Vec<treediff::FileDiff>>,
+    /// For a table: the row-level diff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<crate::table::diff::TableDiff>,
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
@@ -131,6 +149,28 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .find(|t| t.dataset.path == path)
             .map(|t| t.dataset.pointer.node)
     };
+    let table_in = |targets: &[crate::ops::datasets::Target], path: &str| {
+        targets
+            .iter()
+            .find(|t| t.dataset.path == path)
+            .and_then(|t| t.dataset.pointer.table.clone())
+    };
+    let opts = crate::table::diff::Options {
+        tolerance: args.tolerance,
+        limit: if args.stat { Some(0) } else { args.limit },
+        columns: args.columns.clone(),
+        filters: args
+            .filters
+            .iter()
+            .map(|f| {
+                crate::table::diff::Filter::parse(f).map_err(|why| Error::BadPath {
+                    path: f.clone(),
+                    reason: why,
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let json = args.json || args.format.as_deref() == Some("json");
     let mut results = Vec::new();
     let mut any = false;
     for (path, scope) in names {
@@ -156,16 +196,34 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             _ => "modified",
         };
         any |= state != "unchanged";
+        let (ta, tb) = (table_in(&a_targets, &path), table_in(&b_targets, &path));
+        let table = if ta.is_some() || tb.is_some() {
+            Some(crate::ops::table::diff(
+                &store,
+                ta.as_ref(),
+                tb.as_ref(),
+                &opts,
+            )?)
+        } else {
+            None
+        };
         results.push(DatasetDiff {
             path,
             state,
             summary: d.summary(),
             trees_read: d.trees_read,
             files: (!args.stat).then_some(d.files),
+            table,
         });
     }
-    if args.json {
+    if json {
         output::print_json(&results)?;
+    } else if args.format.as_deref() == Some("csv") {
+        for r in &results {
+            if let Some(t) = &r.table {
+                print!("{}", output::table_diff_csv(t));
+            }
+        }
     } else {
         for r in &results {
             if r.state == "unchanged" {
@@ -199,6 +257,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     FileChange::Deleted => println!("    deleted:  {}{sizes}", f.path),
                     FileChange::Modified => println!("    modified: {}{sizes}", f.path),
                 }
+            }
+            if let Some(t) = &r.table {
+                print!("{}", output::table_diff_text(t));
             }
         }
     }

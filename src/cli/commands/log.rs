@@ -17,6 +17,10 @@ pub struct Args {
     /// Start from this revision instead of HEAD.
     #[arg(long, value_name = "REV")]
     rev: Option<String>,
+    /// Tables: the history of the row with this key (comma-separated values for a composite key): each
+    /// version where it was added, changed or deleted, with the changed cells.
+    #[arg(long, value_name = "KEY")]
+    row: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -54,8 +58,24 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .map(|d| d.path)
             .collect();
     }
-    let logs = crate::ops::log::log(&git, &store, &start, &paths)?;
-    if let Some(l) = logs.iter().find(|l| l.versions.is_empty()) {
+    let row_key: Option<Vec<String>> = args
+        .row
+        .as_ref()
+        .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
+    let mut logs = crate::ops::log::log(&git, &store, &start, &paths, row_key.as_deref())?;
+    if row_key.is_some() {
+        for l in &mut logs {
+            l.versions.retain(|v| {
+                v.row
+                    .as_ref()
+                    .is_some_and(|r| !matches!(r.change, "unchanged" | "absent"))
+            });
+        }
+    }
+    if let Some(l) = logs
+        .iter()
+        .find(|l| l.versions.is_empty() && row_key.is_none())
+    {
         return Err(Error::NotTrackedAt {
             path: l.path.clone(),
             rev: start.rev,
@@ -97,8 +117,41 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 if what.is_empty() { "" } else { ": " },
                 what
             );
-            if !changes.is_empty() {
+            if !changes.is_empty() && v.table.is_none() {
                 println!("      {changes}");
+            }
+            if let Some(t) = &v.table {
+                match &t.changes {
+                    Some(c) => println!(
+                        "      {} rows: {} added, {} deleted, {} modified",
+                        t.rows, c.rows_added, c.rows_deleted, c.rows_modified
+                    ),
+                    None => println!("      {} rows", t.rows),
+                }
+            }
+            if let Some(r) = &v.row {
+                let detail = match r.change {
+                    "modified" => r
+                        .cells
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{}: {} -> {}",
+                                c.column,
+                                c.old.as_deref().unwrap_or("NULL"),
+                                c.new.as_deref().unwrap_or("NULL")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    _ => r
+                        .row
+                        .iter()
+                        .map(|(n, c)| format!("{n}={}", c.as_deref().unwrap_or("NULL")))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
+                println!("      row {}: {detail}", r.change);
             }
         }
     }

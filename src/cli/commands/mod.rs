@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod remote;
+pub mod show;
 pub mod status;
 pub mod transfer;
 
