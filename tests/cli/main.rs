@@ -11,3 +11,4 @@ mod history;
 mod init;
 mod remote;
 mod status;
+mod table;
