@@ -398,3 +398,124 @@ pub fn diff(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::rowtree::tests::MemNodes;
+    use crate::table::{Column, encode_key, encode_row};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Builds a keyed table (id, v) from a map.
+    fn table(m: &mut MemNodes, rows: &BTreeMap<i64, String>) -> Header {
+        let mut kv: Vec<(Vec<u8>, Vec<u8>)> = rows
+            .iter()
+            .map(|(k, v)| {
+                let ks = k.to_string();
+                (
+                    encode_key(std::iter::once(Some(ks.as_str()))),
+                    // Stored order is by column name: id, v.
+                    encode_row([Some(ks.as_str()), Some(v.as_str())].into_iter()),
+                )
+            })
+            .collect();
+        kv.sort();
+        let root = rowtree::build(kv.into_iter(), m).unwrap();
+        Header {
+            format: "csv".into(),
+            key: vec!["id".into()],
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    ty: "int".into(),
+                },
+                Column {
+                    name: "v".into(),
+                    ty: "string".into(),
+                },
+            ],
+            rows: root.rows,
+            root: root.id,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Update(usize, String),
+        Delete(usize),
+        Insert(i64, String),
+    }
+
+    fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        proptest::collection::vec(
+            prop_oneof![
+                (any::<usize>(), "[a-c]{0,3}").prop_map(|(i, v)| Edit::Update(i, v)),
+                any::<usize>().prop_map(Edit::Delete),
+                (-50i64..5000, "[a-c]{0,3}").prop_map(|(k, v)| Edit::Insert(k, v)),
+            ],
+            0..40,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn the_diff_is_the_edit_script(n in 0usize..3000, script in edits()) {
+            let mut m = MemNodes::default();
+            let before: BTreeMap<i64, String> = (0..n as i64).map(|i| (i * 3, format!("v{}", i % 7))).collect();
+            let mut after = before.clone();
+            for e in &script {
+                match e {
+                    Edit::Update(i, v) if !after.is_empty() => {
+                        let k = *after.keys().nth(i % after.len()).unwrap();
+                        after.insert(k, v.clone());
+                    }
+                    Edit::Delete(i) if !after.is_empty() => {
+                        let k = *after.keys().nth(i % after.len()).unwrap();
+                        after.remove(&k);
+                    }
+                    Edit::Insert(k, v) => {
+                        after.insert(*k, v.clone());
+                    }
+                    _ => {}
+                }
+            }
+            let (a, b) = (table(&mut m, &before), table(&mut m, &after));
+            let d = diff(&m, Some(&a), Some(&b), &Options::default()).unwrap();
+            // The reference, computed from the maps.
+            let mut want: Vec<(&str, String)> = Vec::new();
+            for (k, v) in &before {
+                match after.get(k) {
+                    None => want.push(("deleted", k.to_string())),
+                    Some(w) if w != v => want.push(("modified", k.to_string())),
+                    _ => {}
+                }
+            }
+            for k in after.keys().filter(|k| !before.contains_key(k)) {
+                want.push(("added", k.to_string()));
+            }
+            let mut got: Vec<(&str, String)> = d.rows.iter().map(|r| (r.change, r.key[0].clone().unwrap())).collect();
+            want.sort();
+            got.sort();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(d.rows_after, after.len() as u64);
+            // diff(a, a) is empty, and reads nothing but the headers.
+            let same = diff(&m, Some(&b), Some(&b), &Options::default()).unwrap();
+            prop_assert!(same.rows.is_empty());
+        }
+    }
+
+    #[test]
+    fn filters_parse_and_compare() {
+        let f = Filter::parse("age >= 30").unwrap();
+        assert!(f.matches(&Some("30".into())));
+        assert!(f.matches(&Some("100".into())), "numbers compare as numbers");
+        assert!(!f.matches(&Some("4".into())));
+        assert!(!f.matches(&None));
+        let g = Filter::parse("name!=bob").unwrap();
+        assert!(g.matches(&None));
+        assert!(Filter::parse("nothing").is_err());
+        assert!(Filter::parse("=3").is_err());
+    }
+}
