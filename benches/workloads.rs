@@ -8,6 +8,10 @@
 //! records); four more versions of it, each with three 100 KiB inserts, three 64 KiB overwrites and one 1 MiB
 //! deletion; 20,000 files of 1-32 KiB in nested folders, added and then `status`ed unchanged.
 //!
+//! Table workload (issue 5, `--only table`): a 1,000,000-row × 8-column CSV and a second version with 1,000 rows
+//! updated, 500 deleted and 2,000 appended: the extra cost of `add --key`, the row diff between the versions,
+//! and one-row diffs at 10^5, 10^6 and 10^7 rows (`--table-rows` sets the largest).
+//!
 //! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
 //! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
 
@@ -24,6 +28,8 @@ struct Opts {
     small_files: usize,
     runs: usize,
     only: Vec<String>,
+    /// Largest table in the diff-scaling workload.
+    table_rows: usize,
     dvc: Option<PathBuf>,
     dir: PathBuf,
 }
@@ -34,6 +40,7 @@ fn parse_opts() -> Opts {
         small_files: 20_000,
         runs: 3,
         only: vec!["big".into(), "small".into()],
+        table_rows: 10_000_000,
         dvc: find_dvc(),
         dir: std::env::temp_dir().join("dv-bench"),
     };
@@ -46,6 +53,7 @@ fn parse_opts() -> Opts {
             "--runs" => o.runs = val().parse().expect("number"),
             "--only" => o.only = val().split(',').map(String::from).collect(),
             "--no-dvc" => o.dvc = None,
+            "--table-rows" => o.table_rows = val().parse().expect("number"),
             "--dir" => o.dir = PathBuf::from(val()),
             "--bench" => {}
             other => panic!("unknown option {other}"),
@@ -512,6 +520,9 @@ fn main() {
     if o.only.iter().any(|s| s == "log") {
         rows.push(log_workload(&ctx, &o.dir, o.runs));
     }
+    if o.only.iter().any(|s| s == "table") {
+        rows.extend(table_workload(&ctx, &o.dir, o.runs, o.table_rows));
+    }
     print_rows(&rows);
 }
 
@@ -786,4 +797,177 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
         rows.push(pull_row);
     }
     rows
+}
+
+/// Writes a CSV of `n` rows × 8 columns (int key, strings, floats, dates, int, bool); `edit` may change,
+/// drop (None) or keep each row, and `extra` rows are appended with keys after the last.
+fn write_table(path: &Path, n: usize, edit: &dyn Fn(usize) -> Option<Option<u64>>, extra: usize) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).unwrap());
+    writeln!(w, "id,name,city,score,amount,day,age,active").unwrap();
+    let cities = [
+        "Oslo", "Lyon", "Porto", "Graz", "Turku", "Gent", "Bergen", "Malmo",
+    ];
+    let line = |w: &mut std::io::BufWriter<fs::File>, i: usize, salt: u64| {
+        let mut r = Rng(i as u64 * 7919 + salt);
+        writeln!(
+            w,
+            "{},{}{},{},{}.{:02},{}.{:03},2024-{:02}-{:02},{},{}",
+            i,
+            WORDS[r.below(WORDS.len() as u64) as usize],
+            r.below(1000),
+            cities[r.below(8) as usize],
+            r.below(100),
+            r.below(100),
+            r.below(100_000),
+            r.below(1000),
+            1 + r.below(12),
+            1 + r.below(28),
+            18 + r.below(60),
+            r.below(2) == 1
+        )
+        .unwrap();
+    };
+    for i in 0..n {
+        match edit(i) {
+            None => {}
+            Some(salt) => line(&mut w, i, salt.unwrap_or(0)),
+        }
+    }
+    for i in n..n + extra {
+        line(&mut w, i, 0);
+    }
+}
+
+fn table_workload(ctx: &Ctx, dir: &Path, runs: usize, max_rows: usize) -> Vec<Row> {
+    let n = 1_000_000;
+    let fixtures = dir.join("table-fixtures");
+    fs::create_dir_all(&fixtures).unwrap();
+    let (v1, v2) = (fixtures.join("v1.csv"), fixtures.join("v2.csv"));
+    eprintln!("generating a {n}-row table and its second version...");
+    write_table(&v1, n, &|_| Some(None), 0);
+    // 1,000 rows updated, 500 deleted, 2,000 appended.
+    write_table(
+        &v2,
+        n,
+        &|i| match i % 1000 {
+            7 => Some(Some(99)),
+            500 if i % 2000 == 500 => None,
+            _ => Some(None),
+        },
+        2000,
+    );
+    println!(
+        "table: {} rows, {:.1} MB; v2: 1000 updated, 500 deleted, 2000 appended",
+        n,
+        fs::metadata(&v1).unwrap().len() as f64 / 1e6
+    );
+    let mut plain = Row {
+        name: "add 1M-row CSV as a file".into(),
+        dv: vec![],
+        dvc: vec![],
+    };
+    let mut keyed = Row {
+        name: "add 1M-row CSV as a table (--key)".into(),
+        dv: vec![],
+        dvc: vec![],
+    };
+    let mut keyed2 = Row {
+        name: "add its second version (table)".into(),
+        dv: vec![],
+        dvc: vec![],
+    };
+    let mut diff = Row {
+        name: "row diff v1..v2 (3,500 rows, JSON)".into(),
+        dv: vec![],
+        dvc: vec![],
+    };
+    for _ in 0..runs {
+        let repo = dir.join("table-repo");
+        ctx.new_repo(Tool::Dv, &repo);
+        fs::copy(&v1, repo.join("t.csv")).unwrap();
+        settle_disk();
+        plain.dv.push(run(&repo, &ctx.dv, &["add", "t.csv"]));
+        ctx.new_repo(Tool::Dv, &repo);
+        fs::copy(&v1, repo.join("t.csv")).unwrap();
+        settle_disk();
+        keyed
+            .dv
+            .push(run(&repo, &ctx.dv, &["add", "t.csv", "--key", "id"]));
+        git(&repo, &["commit", "-q", "-m", "v1"]);
+        fs::remove_file(repo.join("t.csv")).unwrap();
+        fs::copy(&v2, repo.join("t.csv")).unwrap();
+        settle_disk();
+        keyed2.dv.push(run(&repo, &ctx.dv, &["add", "t.csv"]));
+        git(&repo, &["commit", "-q", "-m", "v2"]);
+        diff.dv.push(run(
+            &repo,
+            &ctx.dv,
+            &["diff", "HEAD~1", "HEAD", "t.csv", "--json"],
+        ));
+    }
+    let out = Command::new(&ctx.dv)
+        .args(["diff", "HEAD~1", "HEAD", "t.csv", "--json", "--stat"])
+        .current_dir(dir.join("table-repo"))
+        .output()
+        .unwrap();
+    let v: String = String::from_utf8_lossy(&out.stdout).to_string();
+    let grab = |k: &str| {
+        v.split(&format!("\"{k}\": "))
+            .nth(1)
+            .and_then(|t| t.split([',', '\n']).next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    println!(
+        "table diff check: rows_added {} rows_deleted {} rows_modified {} (want 2000, 500, 1000)",
+        grab("rows_added"),
+        grab("rows_deleted"),
+        grab("rows_modified")
+    );
+
+    // One changed row at growing sizes: the diff's cost should not grow with the table.
+    let mut scaling = Vec::new();
+    let mut size = 100_000;
+    while size <= max_rows {
+        eprintln!("one-row diff at {size} rows...");
+        let repo = dir.join("table-scale");
+        ctx.new_repo(Tool::Dv, &repo);
+        write_table(&repo.join("t.csv"), size, &|_| Some(None), 0);
+        run(&repo, &ctx.dv, &["add", "t.csv", "--key", "id"]);
+        git(&repo, &["commit", "-q", "-m", "v1"]);
+        write_table(
+            &repo.join("t.csv"),
+            size,
+            &|i| Some((i == size / 2).then_some(5)),
+            0,
+        );
+        run(&repo, &ctx.dv, &["add", "t.csv"]);
+        git(&repo, &["commit", "-q", "-m", "v2"]);
+        let mut times = Vec::new();
+        let mut mem = 0;
+        for _ in 0..runs.max(3) {
+            let m = run(
+                &repo,
+                &ctx.dv,
+                &["diff", "HEAD~1", "HEAD", "t.csv", "--json"],
+            );
+            times.push(m.secs);
+            mem = mem.max(m.max_rss_kib);
+        }
+        scaling.push((size, median(times), mem));
+        let _ = fs::remove_dir_all(&repo);
+        size *= 10;
+    }
+    println!("\none-row diff (median of runs):");
+    for (rows, secs, kib) in &scaling {
+        println!(
+            "  {rows:>10} rows: {secs:.3} s, {:.1} MiB",
+            *kib as f64 / 1024.0
+        );
+    }
+    let extra = median(keyed.dv.iter().map(|m| m.secs).collect())
+        - median(plain.dv.iter().map(|m| m.secs).collect());
+    println!("extra cost of tracking as a table: {extra:.2} s");
+    vec![plain, keyed, keyed2, diff]
 }
