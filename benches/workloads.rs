@@ -611,6 +611,14 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
         std::env::set_var("AWS_DEFAULT_REGION", s3_server::REGION);
     }
     let root = o.dir.join("s3-root");
+    if o.only.iter().any(|s| s == "remote-serve") {
+        // A debugging aid: serve the bench's S3 root until killed.
+        let server = s3_server::S3Server::start_in(&root);
+        println!("serving {} at {}", root.display(), server.endpoint());
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root).unwrap();
     let server = s3_server::S3Server::start_in(&root);
