@@ -80,8 +80,8 @@ pub enum Error {
     #[error("there is no remote named '{0}'")]
     UnknownRemote(String),
 
-    #[error("another dv process holds the repository lock ({0})")]
-    Locked(PathBuf),
+    #[error("another dv process{} holds the repository lock ({path})", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { path: PathBuf, holder: Option<u32> },
 
     #[error("state database {path}: {source}")]
     Db {

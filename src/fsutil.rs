@@ -103,3 +103,77 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) => Err(crate::Error::io(path, e)),
     }
 }
+
+/// True for a temporary name (see [`temp_path_beside`]) whose creating process is gone: a leftover of a
+/// crash, safe to delete.
+pub fn is_stale_temp(name: &str) -> bool {
+    if !is_temp_name(name) {
+        return false;
+    }
+    let Some(rest) = name.rsplit_once(".dv-tmp-").map(|(_, r)| r) else {
+        return false;
+    };
+    match rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
+        Some(pid) => !process_alive(pid),
+        None => false,
+    }
+}
+
+/// Whether process `pid` exists (on this machine).
+pub fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        if pid == std::process::id() {
+            return true;
+        }
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Deletes the stale temporary files (see [`is_stale_temp`]) directly inside `dir`; returns how many.
+pub fn remove_stale_temps(dir: &Path) -> Result<u64> {
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(crate::Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.at(dir)?;
+        if entry.file_name().to_str().is_some_and(is_stale_temp) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::Error::io(entry.path(), e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temps_are_those_of_dead_processes() {
+        let mine = temp_path_beside(Path::new("/x/data.bin"));
+        let name = mine.file_name().unwrap().to_str().unwrap();
+        assert!(is_temp_name(name));
+        assert!(!is_stale_temp(name), "this process is alive");
+        // Linux pids stay below 2^22.
+        assert!(is_stale_temp(".data.bin.dv-tmp-4999999-0"));
+        assert!(!is_stale_temp("data.bin"));
+        assert!(!is_stale_temp(".data.bin.dv-tmp-notapid-0"));
+    }
+}

@@ -181,6 +181,57 @@ impl GitRepo {
         Ok(out)
     }
 
+    /// The commits at the tips of the local branches (`all_refs`: of every reference: tags, remote branches
+    /// too) and at HEAD, each named by its reference; references that do not lead to a commit are skipped.
+    pub fn ref_tips(&self, all_refs: bool) -> Result<Vec<Commit>> {
+        let err = |e: gix::Error| git_err(self.repo.git_dir(), e);
+        let platform = self.repo.references().map_err(err)?;
+        let iter = if all_refs {
+            platform.all().map_err(err)?
+        } else {
+            platform.local_branches().map_err(err)?
+        };
+        let mut out: Vec<Commit> = Vec::new();
+        for r in iter {
+            let mut r = r.map_err(err)?;
+            let name = r.name().as_bstr().to_string();
+            if let Ok(c) = r.peel_to_commit() {
+                out.push(Commit {
+                    id: c.id,
+                    rev: name,
+                });
+            }
+        }
+        if let Some(head) = self.head()?
+            && !out.iter().any(|c| c.id == head.id)
+        {
+            out.push(head);
+        }
+        Ok(out)
+    }
+
+    /// Every commit reachable from any reference or HEAD, each once.
+    pub fn all_commits(&self) -> Result<Vec<Commit>> {
+        let tips = self.ref_tips(true)?;
+        if tips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let walk = self
+            .repo
+            .rev_walk(tips.iter().map(|c| c.id))
+            .all()
+            .map_err(|e| git_err(self.repo.git_dir(), e))?;
+        let mut out = Vec::new();
+        for info in walk {
+            let info = info.map_err(|e| git_err(self.repo.git_dir(), e))?;
+            out.push(Commit {
+                id: info.id,
+                rev: info.id.to_string(),
+            });
+        }
+        Ok(out)
+    }
+
     /// The blob id of the file at `path` in commit `id`, if there is one.
     pub fn blob_id_at(&self, id: gix::ObjectId, path: &str) -> Result<Option<gix::ObjectId>> {
         let tree = self

@@ -6,6 +6,7 @@
 pub mod chunk;
 pub mod cli;
 pub mod error;
+pub mod fault;
 pub mod fsutil;
 pub mod git;
 pub mod id;

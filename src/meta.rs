@@ -421,6 +421,14 @@ impl Meta {
         Ok(())
     }
 
+    /// Forgets which roots were complete (after objects were deleted).
+    pub fn clear_complete(&self) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM complete_roots", [])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     pub fn mark_complete(&self, id: &ObjectId) -> Result<()> {
         self.conn
             .execute(

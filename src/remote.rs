@@ -30,6 +30,12 @@ pub struct Remote {
     index_cache: PathBuf,
 }
 
+/// A pack whose index cannot be used, and why.
+pub type UnusableIndex = (ObjectId, String);
+
+/// A listed index: its pack, the parsed index or why it is unusable, and when it was written (Unix seconds).
+type ListedIndex = (ObjectId, std::result::Result<PackIndex, String>, i64);
+
 /// Where a remote object is.
 #[derive(Clone, Copy, Debug)]
 pub struct RemoteLocation {
@@ -80,8 +86,44 @@ impl Remote {
 
     /// Brings the local copies of the remote's indexes up to date and returns where each remote object is.
     pub fn objects(&self) -> Result<HashMap<ObjectId, RemoteLocation>> {
+        let mut out = HashMap::new();
+        for (id, index, _) in self.sync_indexes()? {
+            let index = index.map_err(|e| self.err(format!("index/{}.idx: {e}", id.to_hex())))?;
+            for entry in index.entries {
+                out.entry(entry.id)
+                    .or_insert(RemoteLocation { pack: id, entry });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every index on the remote that parses, and the packs whose index does not (with the reason).
+    pub fn indexes(&self) -> Result<(Vec<PackIndex>, Vec<UnusableIndex>)> {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for (id, index, _) in self.sync_indexes()? {
+            match index {
+                Ok(i) => good.push(i),
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        Ok((good, bad))
+    }
+
+    /// Every index on the remote with the time its index file was written (Unix seconds).
+    pub fn indexes_with_times(&self) -> Result<Vec<(PackIndex, i64)>> {
+        let mut out = Vec::new();
+        for (id, index, time) in self.sync_indexes()? {
+            let index = index.map_err(|e| self.err(format!("index/{}.idx: {e}", id.to_hex())))?;
+            out.push((index, time));
+        }
+        Ok(out)
+    }
+
+    /// Lists the remote's index files, copies the ones not yet cached (checked before they are kept), and
+    /// parses each: (pack id, the index or why it is unusable, when it was written).
+    fn sync_indexes(&self) -> Result<Vec<ListedIndex>> {
         std::fs::create_dir_all(&self.index_cache).at(&self.index_cache)?;
-        let listed: Vec<ObjectId> = self
+        let listed: Vec<(ObjectId, i64)> = self
             .rt
             .block_on(async {
                 let prefix = StorePath::from("index");
@@ -89,21 +131,20 @@ impl Remote {
                     .list(Some(&prefix))
                     .try_filter_map(|meta| async move {
                         let name = meta.location.filename().unwrap_or_default().to_string();
-                        Ok(name.strip_suffix(".idx").and_then(ObjectId::from_hex))
+                        Ok(name
+                            .strip_suffix(".idx")
+                            .and_then(ObjectId::from_hex)
+                            .map(|id| (id, meta.last_modified.timestamp())))
                     })
                     .try_collect()
                     .await
             })
             .map_err(|e| self.err(e))?;
+        let cached = |id: &ObjectId| self.index_cache.join(format!("{}.idx", id.to_hex()));
         let missing: Vec<ObjectId> = listed
             .iter()
-            .filter(|id| {
-                !self
-                    .index_cache
-                    .join(format!("{}.idx", id.to_hex()))
-                    .is_file()
-            })
-            .copied()
+            .map(|(id, _)| *id)
+            .filter(|id| !cached(id).is_file())
             .collect();
         let fetched: Vec<(ObjectId, Bytes)> = self
             .rt
@@ -119,28 +160,57 @@ impl Remote {
                     .await
             })
             .map_err(|e| self.err(e))?;
+        let mut fresh: HashMap<ObjectId, std::result::Result<PackIndex, String>> = HashMap::new();
         for (id, bytes) in fetched {
-            let index = PackIndex::decode(&bytes)
-                .map_err(|e| self.err(format!("index/{}.idx: {e}", id.to_hex())))?;
-            if index.pack_id != id {
-                return Err(self.err(format!("index/{}.idx names another pack", id.to_hex())));
+            let parsed = match PackIndex::decode(&bytes) {
+                Ok(index) if index.pack_id == id => Ok(index),
+                Ok(_) => Err("the index names another pack".to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            // Only sound indexes are kept: a damaged one is read again next time.
+            if parsed.is_ok() {
+                crate::fsutil::write_atomic(&cached(&id), &bytes)?;
             }
-            crate::fsutil::write_atomic(
-                &self.index_cache.join(format!("{}.idx", id.to_hex())),
-                &bytes,
-            )?;
+            fresh.insert(id, parsed);
         }
-        let mut out = HashMap::new();
-        for id in listed {
-            let path = self.index_cache.join(format!("{}.idx", id.to_hex()));
-            let index = PackIndex::decode(&std::fs::read(&path).at(&path)?)
-                .map_err(|e| self.err(format!("{}: {e}", path.display())))?;
-            for entry in index.entries {
-                out.entry(entry.id)
-                    .or_insert(RemoteLocation { pack: id, entry });
-            }
+        let mut out = Vec::new();
+        for (id, time) in listed {
+            let parsed = match fresh.remove(&id) {
+                Some(p) => p,
+                None => {
+                    let path = cached(&id);
+                    match PackIndex::decode(&std::fs::read(&path).at(&path)?) {
+                        Ok(index) if index.pack_id == id => Ok(index),
+                        Ok(_) => Err("the index names another pack".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            };
+            out.push((id, parsed, time));
         }
         Ok(out)
+    }
+
+    /// Deletes a pack from the remote: its index first (so no reader is sent to a missing pack), then the pack.
+    pub fn delete_pack(&self, pack: &ObjectId) -> Result<()> {
+        let hex = pack.to_hex();
+        self.rt.block_on(async {
+            let index = StorePath::from(format!("index/{hex}.idx"));
+            match self.store.delete(&index).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+            match self.store.delete(&pack_path(pack)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.err(e)),
+            }
+        })?;
+        let cached = self.index_cache.join(format!("{hex}.idx"));
+        match std::fs::remove_file(&cached) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(cached, e)),
+        }
     }
 
     /// Uploads a pack whose bytes `pieces` yields in order, then its index: the index is the commit point, so
@@ -187,6 +257,7 @@ impl Remote {
                 }
                 w.finish().await.map_err(|e| self.err(e))?;
             }
+            crate::fault::point("push-pack-before-index");
             self.store
                 .put(
                     &StorePath::from(format!("index/{hex}.idx")),

@@ -284,8 +284,21 @@ impl Repo {
             .open(&path)
             .at(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Lock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(path)),
+            Ok(()) => {
+                // Name the holder for whoever waits (the lock itself is the flock, not this text).
+                use std::io::{Seek, Write};
+                let mut f = &file;
+                let _ = f.set_len(0);
+                let _ = f.seek(std::io::SeekFrom::Start(0));
+                let _ = writeln!(f, "{}", std::process::id());
+                Ok(Lock { _file: file })
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u32>().ok());
+                Err(Error::Locked { path, holder })
+            }
             Err(fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
         }
     }

@@ -48,6 +48,8 @@ pub enum Command {
     Push(commands::transfer::PushArgs),
     Fetch(commands::transfer::FetchArgs),
     Pull(commands::transfer::PullArgs),
+    Fsck(commands::fsck::Args),
+    Gc(commands::gc::Args),
     Install(commands::hooks::InstallArgs),
     Uninstall(commands::hooks::UninstallArgs),
 }
@@ -106,6 +108,8 @@ fn run(cli: Cli) -> crate::Result<Outcome> {
         Command::Push(args) => commands::transfer::push(&global, args),
         Command::Fetch(args) => commands::transfer::fetch(&global, args),
         Command::Pull(args) => commands::transfer::pull(&global, args),
+        Command::Fsck(args) => commands::fsck::run(&global, args),
+        Command::Gc(args) => commands::gc::run(&global, args),
         Command::Install(args) => commands::hooks::install(&global, args),
         Command::Uninstall(args) => commands::hooks::uninstall(&global, args),
     }

@@ -47,9 +47,9 @@ fn hint(e: &Error) -> Option<String> {
         }
         Error::NoRemote => "add one with `dv remote add NAME URL --default`".into(),
         Error::UnknownRemote(_) => "`dv remote list` shows the configured remotes".into(),
-        Error::Locked(_) => "wait for the other dv command to finish, then try again".into(),
+        Error::Locked { .. } => "wait for the other dv command to finish, then try again (the lock is released when its process ends, however it ends)".into(),
         Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
-        Error::Corrupt { .. } => "the local cache is damaged: restore .dv/cache from a good copy".into(),
+        Error::Corrupt { .. } => "the local cache is damaged: `dv fsck` lists what, and `dv fsck --repair` fetches good copies from a remote".into(),
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             "check the permissions of that path".into()
         }

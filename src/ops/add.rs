@@ -351,9 +351,11 @@ pub fn add(
         let text = Pointer { node, table }.encode();
         let abs = repo.abs(&pointer_path);
         let changed = crate::fsutil::read_if_exists(&abs)?.as_deref() != Some(text.as_bytes());
+        crate::fault::point("add-before-pointer");
         if changed {
             crate::fsutil::write_atomic(&abs, text.as_bytes())?;
         }
+        crate::fault::point("add-pointer-written");
         let ignore_file = ensure_ignored(repo, path)?;
         to_stage.push(pointer_path.clone());
         to_stage.push(ignore_file);
@@ -371,6 +373,7 @@ pub fn add(
     if let Some(git) = &git {
         to_stage.sort();
         to_stage.dedup();
+        crate::fault::point("add-before-staging");
         git.stage(&repo.root, &to_stage)?;
         report.staged = to_stage;
     }

@@ -363,7 +363,9 @@ fn write_one(
             set_exec(&tmp_path, want_exec)?;
         }
     }
+    crate::fault::point("checkout-file-before-rename");
     tmp.persist(&target, false)?;
+    crate::fault::point("checkout-file-renamed");
     let m = fs::symlink_metadata(&target).at(&target)?;
     Ok(Stat::of(&m))
 }

@@ -272,6 +272,10 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
             reason: "dv needs UTF-8 file names".into(),
         })?;
         if crate::fsutil::is_temp_name(name) {
+            if crate::fsutil::is_stale_temp(name) {
+                // A killed checkout's half-written file: never user data.
+                let _ = fs::remove_file(abs.join(name));
+            }
             continue;
         }
         let m = entry.metadata().at(abs.join(name))?;

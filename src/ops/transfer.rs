@@ -13,7 +13,7 @@ use crate::progress::{Progress, Unit};
 use crate::remote::{Remote, RemoteLocation};
 use crate::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
-use crate::store::writer::PACK_TARGET_SIZE;
+use crate::store::writer::pack_target_size;
 use crate::store::{Location, Store};
 use crate::{Error, ObjectId, Result};
 
@@ -269,6 +269,7 @@ pub fn push(
             &index,
             std::iter::once(Ok(pack::pack_header().to_vec())).chain(pieces),
         )?;
+        crate::fault::point("push-pack-committed");
         report.packs += 1;
         report.objects += index.entries.len() as u64;
         report.bytes += locations
@@ -278,15 +279,6 @@ pub fn push(
     }
     progress.finish();
     Ok(report)
-}
-
-/// How large a pushed pack grows before the next one starts (`DV_PACK_SIZE` overrides, for tests).
-fn pack_target_size() -> u64 {
-    std::env::var("DV_PACK_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v: &u64| v > 0)
-        .unwrap_or(PACK_TARGET_SIZE)
 }
 
 /// Splits objects (in upload order) into packs of about `target` bytes, each with its index, so every pack's

@@ -39,6 +39,10 @@ impl Store {
         for sub in ["packs", "index", "tmp"] {
             fs::create_dir_all(dir.join(sub)).at(dir.join(sub))?;
         }
+        // Leftovers of a dv process that was killed: half-written packs and index files.
+        for sub in ["tmp", "index"] {
+            crate::fsutil::remove_stale_temps(&dir.join(sub))?;
+        }
         let store = Store {
             dir: dir.to_path_buf(),
             meta: Meta::open(db)?,
@@ -92,8 +96,20 @@ impl Store {
         let known: std::collections::HashSet<ObjectId> =
             self.meta.pack_ids()?.into_iter().collect();
         let on_disk_set: std::collections::HashSet<ObjectId> = on_disk.iter().copied().collect();
+        let mut removed = false;
         for gone in known.difference(&on_disk_set) {
             self.meta.remove_pack(gone)?;
+            removed = true;
+        }
+        if removed {
+            // An object also held by a remaining pack lost its location row with the removed pack.
+            self.meta.clear_complete()?;
+            for id in known.intersection(&on_disk_set) {
+                let path = Self::index_path(&self.dir, id);
+                let index = PackIndex::decode(&fs::read(&path).at(&path)?)
+                    .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
+                self.meta.add_pack(&index)?;
+            }
         }
         for new in on_disk_set.difference(&known) {
             let path = Self::index_path(&self.dir, new);
@@ -106,6 +122,64 @@ impl Store {
                 ));
             }
             self.meta.add_pack(&index)?;
+        }
+        Ok(())
+    }
+
+    /// Every pack index in the cache, read from disk and fully checked.
+    pub fn indexes(&self) -> Result<Vec<PackIndex>> {
+        let mut out = Vec::new();
+        for id in self.meta.pack_ids()? {
+            let path = Self::index_path(&self.dir, &id);
+            let index = PackIndex::decode(&fs::read(&path).at(&path)?)
+                .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
+            out.push(index);
+        }
+        Ok(out)
+    }
+
+    /// The pack indexes in the cache that can be read; unreadable ones are skipped.
+    pub fn indexes_lenient(&self) -> Result<Vec<PackIndex>> {
+        let mut out = Vec::new();
+        for id in self.meta.pack_ids()? {
+            let path = Self::index_path(&self.dir, &id);
+            if let Ok(index) = fs::read(&path)
+                .map_err(|e| Error::io(&path, e))
+                .and_then(|b| PackIndex::decode(&b))
+            {
+                out.push(index);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes packs from the cache: each index file first (the commit point), then the pack; then the database
+    /// forgets them and re-learns `keep`'s objects, which may have been located in a deleted pack.
+    pub fn delete_packs(&self, packs: &[ObjectId], keep: &[PackIndex]) -> Result<()> {
+        for p in packs {
+            for path in [
+                Self::index_path(&self.dir, p),
+                Self::pack_path(&self.dir, p),
+            ] {
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(path, e)),
+                }
+            }
+            crate::fault::point("gc-pack-deleted");
+        }
+        crate::fsutil::sync_dir(&self.dir.join("index"))?;
+        for p in packs {
+            self.meta.remove_pack(p)?;
+        }
+        self.meta.clear_complete()?;
+        // Objects that also lay in a deleted pack lost their location row with it.
+        let dropped: std::collections::HashSet<ObjectId> = packs.iter().copied().collect();
+        for p in keep {
+            if !dropped.contains(&p.pack_id) {
+                self.meta.add_pack(p)?;
+            }
         }
         Ok(())
     }

@@ -22,6 +22,16 @@ use crate::{Error, ObjectId, Result};
 /// Packs are sealed once they reach this size.
 pub const PACK_TARGET_SIZE: u64 = 64 * 1024 * 1024;
 
+/// How large a pack grows before the next one starts: `PACK_TARGET_SIZE`, or `DV_PACK_SIZE` bytes (a test
+/// hook, so small data makes many packs).
+pub fn pack_target_size() -> u64 {
+    std::env::var("DV_PACK_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&v: &u64| v > 0)
+        .unwrap_or(PACK_TARGET_SIZE)
+}
+
 /// Hand written bytes to the kernel for writeback every this many bytes.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
@@ -78,7 +88,7 @@ impl PackWriter {
     pub fn new(dir: &Path) -> PackWriter {
         PackWriter {
             dir: dir.to_path_buf(),
-            target_size: PACK_TARGET_SIZE,
+            target_size: pack_target_size(),
             current: None,
             syncer: None,
             objects: 0,
@@ -243,9 +253,11 @@ fn seal(
     fs::create_dir_all(pack_dir).at(pack_dir)?;
     tmp.persist(&pack_path, false)?; // synced above
     sync_dir(pack_dir)?;
+    crate::fault::point("pack-written-before-index");
     let index_path = Store::index_path(dir, &index.pack_id);
     crate::fsutil::write_atomic(&index_path, &index.encode())?;
     sync_dir(index_path.parent().expect("index/"))?;
+    crate::fault::point("pack-indexed");
     Ok(index)
 }
 

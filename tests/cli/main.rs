@@ -9,6 +9,7 @@ mod checkout;
 mod errors;
 mod history;
 mod init;
+mod maintain;
 mod remote;
 mod status;
 mod table;

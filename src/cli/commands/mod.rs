@@ -3,6 +3,8 @@
 pub mod add;
 pub mod checkout;
 pub mod diff;
+pub mod fsck;
+pub mod gc;
 pub mod hooks;
 pub mod init;
 pub mod log;

@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
-use crate::ops::datasets::{Source, Target, resolve_targets};
+use crate::ops::datasets::Target;
+use crate::ops::scope::{Scope, targets_in_scope};
 use crate::ops::transfer::TransferReport;
 use crate::remote::Remote;
 use crate::repo::Repo;
@@ -25,11 +26,24 @@ pub struct Common {
     json: bool,
 }
 
+/// Wider scopes than one revision, for push and fetch.
+#[derive(clap::Args)]
+pub struct History {
+    /// Also every local branch's tip (and HEAD), besides the work tree.
+    #[arg(long, conflicts_with_all = ["rev", "all_commits"])]
+    all_branches: bool,
+    /// Also every commit reachable from any reference, besides the work tree.
+    #[arg(long, conflicts_with = "rev")]
+    all_commits: bool,
+}
+
 /// Upload the objects the chosen pointer files reach and the remote lacks, packed.
 #[derive(clap::Args)]
 pub struct PushArgs {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    history: History,
 }
 
 /// Download the objects the chosen pointer files reach and the cache lacks (verified), without checking out.
@@ -37,6 +51,8 @@ pub struct PushArgs {
 pub struct FetchArgs {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    history: History,
 }
 
 /// Fetch, then check out: make the data match the pointer files, getting what is missing from the remote.
@@ -54,18 +70,16 @@ struct Ctx {
     targets: Vec<Target>,
 }
 
-fn prepare(g: &Global, c: &Common) -> Result<(Ctx, Remote)> {
+fn prepare(g: &Global, c: &Common, history: Option<&History>) -> Result<(Ctx, Remote)> {
     let repo = Repo::discover(&g.cwd)?;
     let paths = super::repo_paths(&repo, &g.cwd, &c.paths)?;
     let remote = Remote::open(&repo, c.remote.as_deref())?;
-    let targets = match &c.rev {
-        None => resolve_targets(&repo, &Source::WorkTree, &paths)?,
-        Some(rev) => {
-            let git = crate::git::GitRepo::open(&repo.root)?;
-            let commit = git.resolve(rev)?;
-            resolve_targets(&repo, &Source::Rev { git: &git, commit }, &paths)?
-        }
-    };
+    let scope = Scope::from_flags(
+        c.rev.clone(),
+        history.is_some_and(|h| h.all_branches),
+        history.is_some_and(|h| h.all_commits),
+    );
+    let targets = targets_in_scope(&repo, &scope, &paths)?;
     Ok((Ctx { repo, targets }, remote))
 }
 
@@ -88,7 +102,7 @@ fn show(g: &Global, json: bool, verb: &str, r: &TransferReport) -> Result<()> {
 }
 
 pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
-    let (ctx, remote) = prepare(g, &args.common)?;
+    let (ctx, remote) = prepare(g, &args.common, Some(&args.history))?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
     let report = crate::ops::transfer::push(&store, &remote, &ctx.targets, p.as_ref())?;
@@ -97,7 +111,7 @@ pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
 }
 
 pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
-    let (ctx, remote) = prepare(g, &args.common)?;
+    let (ctx, remote) = prepare(g, &args.common, Some(&args.history))?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
@@ -107,7 +121,7 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
 }
 
 pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
-    let (ctx, remote) = prepare(g, &args.common)?;
+    let (ctx, remote) = prepare(g, &args.common, None)?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);

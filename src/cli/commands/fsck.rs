@@ -1,0 +1,120 @@
+use std::path::PathBuf;
+
+use super::super::{Global, Outcome, output, progress};
+use crate::Result;
+use crate::ops::fsck::FsckReport;
+use crate::ops::scope::{Scope, targets_in_scope};
+use crate::repo::Repo;
+
+/// Verify the cache (or a remote): every pack against its index, every object by its hash, and every
+/// pointer in scope reaching only objects that are present and sound.
+///
+/// Exits 1 when anything is damaged or missing. With --repair, damaged and missing objects are fetched
+/// again from a remote that has good copies, and damaged packs are rewritten without them.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Datasets to check the reach of (default: every dataset in scope).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Verify this remote's packs instead of the cache.
+    #[arg(long, value_name = "NAME", conflicts_with = "repair")]
+    remote: Option<String>,
+    /// Fetch damaged or missing objects again from a remote (the default one, or NAME).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    repair: Option<String>,
+    /// Check the pointer files at this revision instead of the work tree's.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["all_branches", "all_commits"])]
+    rev: Option<String>,
+    /// Also check every local branch's pointer files.
+    #[arg(long, conflicts_with = "all_commits")]
+    all_branches: bool,
+    /// Also check the pointer files of every commit.
+    #[arg(long)]
+    all_commits: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let repo = Repo::discover(&g.cwd)?;
+    let p = progress::for_terminal(g.quiet);
+    let report = if let Some(name) = &args.remote {
+        let remote = crate::remote::Remote::open(&repo, Some(name.as_str()))?;
+        crate::ops::fsck::fsck_remote(&remote, p.as_ref())?
+    } else {
+        let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
+        let scope = Scope::from_flags(args.rev.clone(), args.all_branches, args.all_commits);
+        let targets = targets_in_scope(&repo, &scope, &paths)?;
+        let _lock = args.repair.as_ref().map(|_| repo.lock()).transpose()?;
+        let store = repo.open_store()?;
+        let mut report = crate::ops::fsck::fsck_cache(&store, &targets, p.as_ref())?;
+        if let Some(name) = &args.repair
+            && !report.is_clean()
+        {
+            let remote =
+                crate::remote::Remote::open(&repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
+            report = crate::ops::fsck::repair(&store, &remote, &targets, report, p.as_ref())?;
+        }
+        report
+    };
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        print_report(g, &report);
+    }
+    Ok(if report.is_clean() {
+        Outcome::Success
+    } else {
+        Outcome::Differences
+    })
+}
+
+fn print_report(g: &Global, r: &FsckReport) {
+    let mut text = String::new();
+    for p in &r.damaged_packs {
+        text.push_str(&format!("damaged pack {}: {}\n", p.pack, p.message));
+    }
+    for d in &r.damaged {
+        text.push_str(&format!(
+            "damaged object {} in pack {}: {}\n",
+            d.object, d.pack, d.message
+        ));
+    }
+    for p in &r.problems {
+        text.push_str(&format!(
+            "{} object {} under '{}': {}\n",
+            p.problem, p.object, p.dataset, p.message
+        ));
+    }
+    output::print_text(&text);
+    let mut summary = format!(
+        "Checked {} ({} pack(s), {} object(s), {}) and {} dataset(s): ",
+        r.checked,
+        r.packs,
+        r.objects,
+        output::human_bytes(r.bytes),
+        r.datasets_checked
+    );
+    if r.is_clean() {
+        summary.push_str("no problems");
+    } else {
+        summary.push_str(&format!(
+            "{} damaged pack(s), {} damaged object(s), {} problem(s) under pointers",
+            r.damaged_packs.len(),
+            r.damaged.len(),
+            r.problems.len()
+        ));
+    }
+    if r.repaired > 0 {
+        summary.push_str(&format!("; {} object(s) repaired", r.repaired));
+    }
+    if r.unindexed_packs > 0 {
+        summary.push_str(&format!(
+            "; {} pack file(s) without an index (left by an interrupted write; `dv gc` removes them)",
+            r.unindexed_packs
+        ));
+    }
+    summary.push('.');
+    output::status_line(g.quiet, &summary);
+}

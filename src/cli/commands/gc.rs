@@ -1,0 +1,100 @@
+use super::super::{Global, Outcome, output, progress};
+use crate::Result;
+use crate::ops::gc::{GcOptions, GcReport};
+use crate::ops::scope::{Scope, targets_in_scope};
+use crate::repo::Repo;
+
+/// Delete objects that no pointer file in scope reaches, from the cache or from a remote.
+///
+/// By default the scope is the work tree's pointer files: versions only older commits name are deleted too.
+/// Use --all-branches or --all-commits to keep those. Packs whose live share falls below --repack-below are
+/// rewritten; packs younger than --grace are never touched (a concurrent add or push may still name them).
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep only what the work tree's pointer files reach (the default).
+    #[arg(short, long, conflicts_with_all = ["all_branches", "all_commits"])]
+    workspace: bool,
+    /// Also keep what every local branch's tip reaches.
+    #[arg(short = 'a', long, conflicts_with = "all_commits")]
+    all_branches: bool,
+    /// Also keep what every commit reaches.
+    #[arg(short = 'A', long)]
+    all_commits: bool,
+    /// Collect this remote instead of the cache (the trees in scope must be in the cache).
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Say what would be deleted, and delete nothing.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+    /// Leave packs younger than this many seconds alone.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    grace: u64,
+    /// Rewrite packs whose live bytes are below this share (0 to 1).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.5)]
+    repack_below: f64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let repo = Repo::discover(&g.cwd)?;
+    if !(0.0..=1.0).contains(&args.repack_below) {
+        return Err(crate::Error::format(
+            "--repack-below",
+            format!("must be between 0 and 1, not {}", args.repack_below),
+        ));
+    }
+    let scope = Scope::from_flags(None, args.all_branches, args.all_commits);
+    let _lock = repo.lock()?;
+    let targets = targets_in_scope(&repo, &scope, &[])?;
+    let store = repo.open_store()?;
+    let opts = GcOptions {
+        dry_run: args.dry_run,
+        repack_below: args.repack_below,
+        grace_secs: args.grace,
+    };
+    let p = progress::for_terminal(g.quiet);
+    let report = match &args.remote {
+        None => crate::ops::gc::gc_cache(&store, &targets, &opts, p.as_ref())?,
+        Some(name) => {
+            let remote = crate::remote::Remote::open(&repo, Some(name.as_str()))?;
+            crate::ops::gc::gc_remote(&store, &remote, &targets, &opts, p.as_ref())?
+        }
+    };
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        print_report(g, &report, &scope);
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_report(g: &Global, r: &GcReport, scope: &Scope) {
+    let verb = if r.dry_run { "Would free" } else { "Freed" };
+    let mut s = format!(
+        "{verb} {} in the {}: {} pack(s) deleted, {} repacked into {}, {} object(s) deleted, {} kept \
+         (scope: {}).",
+        output::human_bytes(r.bytes_freed),
+        r.target,
+        r.packs_deleted,
+        r.packs_repacked,
+        r.packs_written,
+        r.objects_deleted,
+        r.objects_kept,
+        scope.describe()
+    );
+    if r.packs_in_grace > 0 {
+        s.push_str(&format!(
+            " {} pack(s) younger than the grace period were left alone.",
+            r.packs_in_grace
+        ));
+    }
+    if r.unindexed_removed > 0 {
+        s.push_str(&format!(
+            " {} pack file(s) without an index removed.",
+            r.unindexed_removed
+        ));
+    }
+    output::status_line(g.quiet, &s);
+}

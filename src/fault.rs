@@ -1,0 +1,38 @@
+//! Crash points, for the crash tests. Long operations call [`point`] between the steps whose order makes
+//! them crash-safe. Normally that is one relaxed atomic increment. With `DV_CRASH_AT=N` in the environment the
+//! N-th point reached kills the process with SIGKILL, exactly as an out-of-memory killer or a power cut would
+//! end it: no destructor runs, no buffer is flushed. The tests use it to crash each command at every point
+//! and check that the repository is still sound and a re-run finishes the job.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static REACHED: AtomicU64 = AtomicU64::new(0);
+
+fn crash_at() -> Option<u64> {
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    *AT.get_or_init(|| {
+        std::env::var("DV_CRASH_AT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+/// Marks a point where a crash must leave the repository sound; `name` says which, for the crash log.
+pub fn point(name: &str) {
+    let n = REACHED.fetch_add(1, Ordering::Relaxed) + 1;
+    if crash_at() == Some(n) {
+        crash(name);
+    }
+}
+
+#[cold]
+fn crash(name: &str) -> ! {
+    eprintln!("dv: crash point {name} reached: killing the process");
+    #[cfg(unix)]
+    // SAFETY: sends a signal to this very process.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
+}

@@ -1,0 +1,327 @@
+//! `dv fsck`: verify every pack against its index and every object by its hash, locally or on a remote, and
+//! check that every pointer in scope reaches only objects that are there and sound.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+
+use super::datasets::Target;
+use super::reach::{Problem, reach};
+use crate::error::IoContext;
+use crate::progress::{Progress, Unit};
+use crate::remote::Remote;
+use crate::store::Store;
+use crate::store::pack::{self, ENTRY_HEADER_LEN, PackIndex};
+use crate::{Error, ObjectId, Result};
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FsckReport {
+    /// `cache` or `remote NAME`.
+    pub checked: String,
+    pub packs: u64,
+    pub objects: u64,
+    pub bytes: u64,
+    /// Objects that fail verification, by pack.
+    pub damaged: Vec<DamagedObject>,
+    /// Packs or index files that cannot be used at all.
+    pub damaged_packs: Vec<DamagedPack>,
+    /// Pack files no index names (left by an interrupted write; harmless, `dv gc` removes them).
+    pub unindexed_packs: u64,
+    /// Problems reaching the datasets in scope: missing or corrupt objects under a pointer.
+    pub datasets_checked: u64,
+    pub problems: Vec<Problem>,
+    /// Objects `--repair` fetched again from a remote.
+    pub repaired: u64,
+}
+
+impl FsckReport {
+    pub fn is_clean(&self) -> bool {
+        self.damaged.is_empty() && self.damaged_packs.is_empty() && self.problems.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DamagedObject {
+    pub pack: String,
+    pub object: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DamagedPack {
+    pub pack: String,
+    pub message: String,
+}
+
+/// Verifies the local cache: every index file, every pack against its index, every object by its hash; then
+/// every dataset in `targets`.
+pub fn fsck_cache(
+    store: &Store,
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<FsckReport> {
+    let mut report = FsckReport {
+        checked: "cache".into(),
+        ..Default::default()
+    };
+    let dir = store.dir();
+    let index_dir = dir.join("index");
+    let mut indexes = Vec::new();
+    let mut names: Vec<_> = fs::read_dir(&index_dir)
+        .at(&index_dir)?
+        .collect::<std::io::Result<Vec<_>>>()
+        .at(&index_dir)?;
+    names.sort_by_key(|e| e.file_name());
+    for entry in names {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(hex) = name.strip_suffix(".idx") else {
+            continue;
+        };
+        let Some(id) = ObjectId::from_hex(hex) else {
+            continue;
+        };
+        let bytes = fs::read(entry.path()).at(entry.path())?;
+        match PackIndex::decode(&bytes) {
+            Ok(index) if index.pack_id == id => indexes.push(index),
+            Ok(_) => report.damaged_packs.push(DamagedPack {
+                pack: hex.to_string(),
+                message: "the index names another pack".into(),
+            }),
+            Err(e) => report.damaged_packs.push(DamagedPack {
+                pack: hex.to_string(),
+                message: format!("index: {e}"),
+            }),
+        }
+    }
+    let indexed: HashSet<ObjectId> = indexes.iter().map(|i| i.pack_id).collect();
+    report.unindexed_packs = list_pack_files(store)?
+        .into_iter()
+        .filter(|p| !indexed.contains(p))
+        .count() as u64;
+    let total: u64 = indexes.iter().map(|i| i.pack_size).sum();
+    progress.start("Verifying", Some(total), Unit::Bytes);
+    for index in &indexes {
+        report.packs += 1;
+        let path = Store::pack_path(dir, &index.pack_id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                report.damaged_packs.push(DamagedPack {
+                    pack: index.pack_id.to_hex(),
+                    message: format!("cannot read {}: {e}", path.display()),
+                });
+                continue;
+            }
+        };
+        verify_pack(index, &data, &mut report);
+        progress.inc(index.pack_size);
+    }
+    progress.finish();
+    let walked = reach(store, targets, false)?;
+    report.datasets_checked = targets.len() as u64;
+    report.problems = walked.problems;
+    Ok(report)
+}
+
+/// Checks a whole pack's bytes against its index.
+fn verify_pack(index: &PackIndex, data: &[u8], report: &mut FsckReport) {
+    let hex = index.pack_id.to_hex();
+    if let Err(e) = pack::check_pack_header(data, "pack") {
+        report.damaged_packs.push(DamagedPack {
+            pack: hex,
+            message: e.to_string(),
+        });
+        return;
+    }
+    if data.len() as u64 != index.pack_size {
+        report.damaged_packs.push(DamagedPack {
+            pack: hex.clone(),
+            message: format!(
+                "the pack has {} bytes, its index says {}",
+                data.len(),
+                index.pack_size
+            ),
+        });
+    }
+    for e in &index.entries {
+        report.objects += 1;
+        report.bytes += e.stored_len as u64;
+        let start = e.offset as usize;
+        let end = start + (ENTRY_HEADER_LEN as usize) + e.stored_len as usize;
+        let result = if end > data.len() {
+            Err(Error::Corrupt {
+                id: e.id,
+                message: "past the end of the pack".into(),
+            })
+        } else {
+            pack::check_entry_header(&data[start..end], e).and_then(|_| {
+                pack::decode_object(e, &data[start + ENTRY_HEADER_LEN as usize..end]).map(|_| ())
+            })
+        };
+        if let Err(err) = result {
+            report.damaged.push(DamagedObject {
+                pack: hex.clone(),
+                object: e.id.to_hex(),
+                message: err.to_string(),
+            });
+        }
+    }
+}
+
+/// The ids of the pack files in the cache (indexed or not).
+pub fn list_pack_files(store: &Store) -> Result<Vec<ObjectId>> {
+    let packs = store.dir().join("packs");
+    let mut out = Vec::new();
+    for sub in fs::read_dir(&packs).at(&packs)? {
+        let sub = sub.at(&packs)?;
+        if !sub.file_type().at(sub.path())?.is_dir() {
+            continue;
+        }
+        for f in fs::read_dir(sub.path()).at(sub.path())? {
+            let f = f.at(sub.path())?;
+            let name = f.file_name().to_string_lossy().to_string();
+            if let Some(id) = name.strip_suffix(".pack").and_then(ObjectId::from_hex) {
+                out.push(id);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Verifies a remote: every index, and every object of every pack, read back in ranged reads and hashed.
+pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckReport> {
+    let mut report = FsckReport {
+        checked: format!("remote {}", remote.name),
+        ..Default::default()
+    };
+    let (indexes, bad) = remote.indexes()?;
+    for (pack, message) in bad {
+        report.damaged_packs.push(DamagedPack {
+            pack: pack.to_hex(),
+            message,
+        });
+    }
+    let total: u64 = indexes.iter().map(|i| i.pack_size).sum();
+    progress.start("Verifying", Some(total), Unit::Bytes);
+    for index in &indexes {
+        report.packs += 1;
+        // Read in slices of about 8 MiB of entries, so memory stays bounded whatever the pack size.
+        let mut batch: Vec<&pack::IndexEntry> = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut entries: Vec<&pack::IndexEntry> = index.entries.iter().collect();
+        entries.sort_by_key(|e| e.offset);
+        let flush = |batch: &mut Vec<&pack::IndexEntry>, report: &mut FsckReport| -> Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let ranges: Vec<_> = batch
+                .iter()
+                .map(|e| e.offset..e.offset + ENTRY_HEADER_LEN + e.stored_len as u64)
+                .collect();
+            match remote.read_ranges(&[(index.pack_id, ranges)]) {
+                Ok(mut got) => {
+                    for (e, bytes) in batch.iter().zip(got.remove(0)) {
+                        report.objects += 1;
+                        report.bytes += e.stored_len as u64;
+                        let r = pack::check_entry_header(&bytes, e).and_then(|_| {
+                            pack::decode_object(e, &bytes[ENTRY_HEADER_LEN as usize..]).map(|_| ())
+                        });
+                        if let Err(err) = r {
+                            report.damaged.push(DamagedObject {
+                                pack: index.pack_id.to_hex(),
+                                object: e.id.to_hex(),
+                                message: err.to_string(),
+                            });
+                        }
+                    }
+                }
+                Err(err) => report.damaged_packs.push(DamagedPack {
+                    pack: index.pack_id.to_hex(),
+                    message: err.to_string(),
+                }),
+            }
+            batch.clear();
+            Ok(())
+        };
+        for e in entries {
+            batch_bytes += e.stored_len as u64;
+            batch.push(e);
+            if batch_bytes >= 8 << 20 {
+                flush(&mut batch, &mut report)?;
+                batch_bytes = 0;
+            }
+        }
+        flush(&mut batch, &mut report)?;
+        progress.inc(index.pack_size);
+    }
+    progress.finish();
+    Ok(report)
+}
+
+/// The damaged objects of a report, by id.
+pub fn damaged_ids(report: &FsckReport) -> HashMap<ObjectId, String> {
+    report
+        .damaged
+        .iter()
+        .filter_map(|d| ObjectId::from_hex(&d.object).map(|id| (id, d.pack.clone())))
+        .collect()
+}
+
+/// Repairs what `report` found: packs holding damaged objects are rewritten without them (the sound objects
+/// are copied into new packs first), unusable index files and packs are dropped, and then everything the
+/// datasets in scope reach that the cache lacks is fetched from `remote`, verified. Returns a fresh report.
+pub fn repair(
+    store: &Store,
+    remote: &Remote,
+    targets: &[Target],
+    report: FsckReport,
+    progress: &dyn Progress,
+) -> Result<FsckReport> {
+    let mut bad_packs: HashSet<ObjectId> = report
+        .damaged
+        .iter()
+        .filter_map(|d| ObjectId::from_hex(&d.pack))
+        .collect();
+    bad_packs.extend(
+        report
+            .damaged_packs
+            .iter()
+            .filter_map(|d| ObjectId::from_hex(&d.pack)),
+    );
+    let damaged = damaged_ids(&report);
+    let all = store.indexes_lenient()?;
+    let mut writer = store.pack_writer();
+    for index in all.iter().filter(|i| bad_packs.contains(&i.pack_id)) {
+        for e in &index.entries {
+            if damaged.contains_key(&e.id) {
+                continue;
+            }
+            let loc = crate::store::Location {
+                pack: index.pack_id,
+                entry: *e,
+            };
+            // Whatever still verifies is kept; the rest is fetched again below.
+            if let Ok(bytes) = store.reader().read_verified_entry(&loc) {
+                writer.add(
+                    e.id,
+                    e.kind,
+                    e.compression,
+                    e.raw_len,
+                    &bytes[ENTRY_HEADER_LEN as usize..],
+                )?;
+            }
+        }
+    }
+    let salvaged = writer.finish()?;
+    store.register_packs(&salvaged)?;
+    let doomed: Vec<ObjectId> = bad_packs.into_iter().collect();
+    let mut keep: Vec<PackIndex> = all
+        .into_iter()
+        .filter(|i| !doomed.contains(&i.pack_id))
+        .collect();
+    keep.extend(salvaged);
+    store.delete_packs(&doomed, &keep)?;
+    let fetched = super::transfer::fetch(store, remote, targets, progress)?;
+    let mut fresh = fsck_cache(store, targets, progress)?;
+    fresh.repaired = fetched.objects;
+    Ok(fresh)
+}

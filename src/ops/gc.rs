@@ -1,0 +1,454 @@
+//! `dv gc`: delete the objects no pointer in scope reaches, in the cache or on a remote.
+//!
+//! Packs are immutable, so gc works pack by pack: a pack with nothing live is deleted; a pack whose live share
+//! of bytes falls below a threshold is repacked (its live objects copied into a new pack, which is committed
+//! by its index before the old pack is deleted); other packs stay as they are. Packs younger than a grace
+//! period are never touched: a concurrent `add` (in a linked work tree sharing the cache) or `push` (from
+//! another clone) may be about to write a pointer that names them.
+//!
+//! Crash safety: new packs are complete and indexed before any old one goes; an old pack goes index first,
+//! so a crash leaves at worst a pack without index (reported by `fsck`, deleted by the next `gc`) or an
+//! object in two packs (harmless).
+
+use std::collections::HashSet;
+
+use super::datasets::Target;
+use super::reach::reach;
+use crate::progress::{Progress, Unit};
+use crate::remote::Remote;
+use crate::store::Store;
+use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
+use crate::{Error, ObjectId, Result};
+
+#[derive(Clone, Debug)]
+pub struct GcOptions {
+    pub dry_run: bool,
+    /// Repack a pack when its live bytes are below this share of its bytes (0.0 to 1.0).
+    pub repack_below: f64,
+    /// Packs younger than this many seconds are left alone.
+    pub grace_secs: u64,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            dry_run: false,
+            repack_below: 0.5,
+            grace_secs: 3600,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct GcReport {
+    /// `cache` or `remote NAME`.
+    pub target: String,
+    pub dry_run: bool,
+    pub packs_before: u64,
+    pub packs_deleted: u64,
+    pub packs_repacked: u64,
+    pub packs_written: u64,
+    /// Packs left alone because they are younger than the grace period.
+    pub packs_in_grace: u64,
+    /// Objects kept (live ones, and everything in packs still in grace).
+    pub objects_kept: u64,
+    pub objects_deleted: u64,
+    /// Bytes of pack files removed, less the bytes of the packs written in their place.
+    pub bytes_freed: u64,
+    /// Pack files without an index (left by an interrupted write) that were removed.
+    pub unindexed_removed: u64,
+}
+
+/// What to do with each pack.
+struct Plan {
+    delete: Vec<PackIndex>,
+    /// Packs to rewrite, with their live entries.
+    repack: Vec<(PackIndex, Vec<IndexEntry>)>,
+    live_objects: u64,
+    in_grace: u64,
+}
+
+fn plan(indexes: Vec<(PackIndex, bool)>, live: &HashSet<ObjectId>, opts: &GcOptions) -> Plan {
+    let mut p = Plan {
+        delete: Vec::new(),
+        repack: Vec::new(),
+        live_objects: 0,
+        in_grace: 0,
+    };
+    // An object kept once is dead everywhere else. Packs in grace keep all they hold.
+    let mut kept: HashSet<ObjectId> = HashSet::new();
+    let mut old = Vec::new();
+    for (index, young) in indexes {
+        if young {
+            p.in_grace += 1;
+            kept.extend(index.entries.iter().map(|e| e.id));
+        } else {
+            old.push(index);
+        }
+    }
+    // Fuller packs first, so duplicates are dropped from the emptier ones.
+    old.sort_by_key(|i| {
+        std::cmp::Reverse(
+            i.entries
+                .iter()
+                .filter(|e| live.contains(&e.id))
+                .map(|e| e.stored_len as u64)
+                .sum::<u64>(),
+        )
+    });
+    for index in old {
+        let live_entries: Vec<IndexEntry> = index
+            .entries
+            .iter()
+            .filter(|e| live.contains(&e.id) && kept.insert(e.id))
+            .copied()
+            .collect();
+        let live_bytes: u64 = live_entries.iter().map(|e| e.stored_len as u64).sum();
+        let all_bytes: u64 = index.entries.iter().map(|e| e.stored_len as u64).sum();
+        if live_entries.is_empty() {
+            p.delete.push(index);
+        } else if live_entries.len() < index.entries.len()
+            && (live_bytes as f64) < opts.repack_below * all_bytes as f64
+        {
+            p.repack.push((index, live_entries));
+        }
+    }
+    p.live_objects = kept.len() as u64;
+    p
+}
+
+fn refuse_if_damaged(problems: &[super::reach::Problem]) -> Result<()> {
+    if let Some(p) = problems.iter().find(|p| p.problem == "corrupt") {
+        return Err(Error::format(
+            format!("object {} under '{}'", p.object, p.dataset),
+            format!(
+                "{}; gc stops, since it cannot tell what a damaged object reaches (run `dv fsck`)",
+                p.message
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn is_young(mtime_secs: i64, opts: &GcOptions) -> bool {
+    let now = super::now_ns() / 1_000_000_000;
+    now - mtime_secs < opts.grace_secs as i64
+}
+
+fn mtime_secs(path: &std::path::Path) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(i64::MAX)
+}
+
+/// Collects the local cache. The caller holds the repository lock.
+pub fn gc_cache(
+    store: &Store,
+    targets: &[Target],
+    opts: &GcOptions,
+    progress: &dyn Progress,
+) -> Result<GcReport> {
+    let walked = reach(store, targets, false)?;
+    refuse_if_damaged(&walked.problems)?;
+    let indexes: Vec<(PackIndex, bool)> = store
+        .indexes()?
+        .into_iter()
+        .map(|i| {
+            let young = is_young(
+                mtime_secs(&Store::index_path(store.dir(), &i.pack_id)),
+                opts,
+            );
+            (i, young)
+        })
+        .collect();
+    let mut report = GcReport {
+        target: "cache".into(),
+        dry_run: opts.dry_run,
+        packs_before: indexes.len() as u64,
+        ..Default::default()
+    };
+    let indexed: HashSet<ObjectId> = indexes.iter().map(|(i, _)| i.pack_id).collect();
+    let all_indexes: Vec<PackIndex> = indexes.iter().map(|(i, _)| i.clone()).collect();
+    let p = plan(indexes, &walked.live, opts);
+    report.packs_in_grace = p.in_grace;
+    report.objects_kept = p.live_objects;
+    report.packs_deleted = p.delete.len() as u64;
+    report.packs_repacked = p.repack.len() as u64;
+    for i in &p.delete {
+        report.objects_deleted += i.entries.len() as u64;
+        report.bytes_freed += i.pack_size;
+    }
+    for (i, live) in &p.repack {
+        report.objects_deleted += (i.entries.len() - live.len()) as u64;
+        report.bytes_freed += i.pack_size;
+    }
+    // Pack files without an index: a crashed write's leftovers, once out of grace.
+    let orphans: Vec<ObjectId> = super::fsck::list_pack_files(store)?
+        .into_iter()
+        .filter(|id| !indexed.contains(id))
+        .filter(|id| !is_young(mtime_secs(&Store::pack_path(store.dir(), id)), opts))
+        .collect();
+    report.unindexed_removed = orphans.len() as u64;
+    for id in &orphans {
+        report.bytes_freed += std::fs::metadata(Store::pack_path(store.dir(), id))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    }
+    let repack_bytes: u64 = p
+        .repack
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|e| e.stored_len as u64))
+        .sum();
+    if opts.dry_run {
+        report.bytes_freed = report.bytes_freed.saturating_sub(repack_bytes);
+        return Ok(report);
+    }
+    // 1. Copy the live objects of sparse packs into new packs, committed by their indexes.
+    let mut new_packs = Vec::new();
+    if !p.repack.is_empty() {
+        progress.start("Repacking", Some(repack_bytes), Unit::Bytes);
+        let mut writer = store.pack_writer();
+        for (index, live) in &p.repack {
+            for e in live {
+                let loc = crate::store::Location {
+                    pack: index.pack_id,
+                    entry: *e,
+                };
+                let bytes = store.reader().read_verified_entry(&loc)?;
+                writer.add(
+                    e.id,
+                    e.kind,
+                    e.compression,
+                    e.raw_len,
+                    &bytes[ENTRY_HEADER_LEN as usize..],
+                )?;
+                progress.inc(e.stored_len as u64);
+            }
+        }
+        new_packs = writer.finish()?;
+        store.register_packs(&new_packs)?;
+        progress.finish();
+        crate::fault::point("gc-repacked");
+    }
+    report.packs_written = new_packs.len() as u64;
+    report.bytes_freed = report
+        .bytes_freed
+        .saturating_sub(new_packs.iter().map(|i| i.pack_size).sum());
+    // 2. Delete the dead and the repacked packs, each index before its pack.
+    let mut doomed: Vec<ObjectId> = p.delete.iter().map(|i| i.pack_id).collect();
+    doomed.extend(p.repack.iter().map(|(i, _)| i.pack_id));
+    let mut keep = all_indexes;
+    keep.extend(new_packs);
+    store.delete_packs(&doomed, &keep)?;
+    for id in orphans {
+        let path = Store::pack_path(store.dir(), &id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(report)
+}
+
+/// Collects a remote. Only objects the local cache can prove dead are deleted: the walk reads the trees,
+/// manifests and table nodes of every version in scope from the cache, so it refuses when the cache lacks
+/// one of those (fetch that scope first).
+pub fn gc_remote(
+    store: &Store,
+    remote: &Remote,
+    targets: &[Target],
+    opts: &GcOptions,
+    progress: &dyn Progress,
+) -> Result<GcReport> {
+    let walked = reach(store, targets, false)?;
+    refuse_if_damaged(&walked.problems)?;
+    let indexes = remote.indexes_with_times()?;
+    let on_remote: std::collections::HashMap<ObjectId, ObjectKindHint> = indexes
+        .iter()
+        .flat_map(|(i, _)| i.entries.iter().map(|e| (e.id, hint(e))))
+        .collect();
+    // A structural object the cache lacks but the remote has: its children are unknown, so nothing is safe.
+    if let Some(p) = walked
+        .problems
+        .iter()
+        .filter(|p| p.problem == "missing")
+        .find(|p| {
+            ObjectId::from_hex(&p.object)
+                .and_then(|id| on_remote.get(&id))
+                .is_some_and(|h| *h == ObjectKindHint::Structural)
+        })
+    {
+        return Err(Error::Remote {
+            remote: remote.name.clone(),
+            message: format!(
+                "gc needs every tree and manifest in scope in the local cache, and '{}' lacks {}; \
+                 run `dv fetch` with the same scope first",
+                p.dataset, p.object
+            ),
+        });
+    }
+    // Chunks the cache lacks are live if a walked manifest or tree names them.
+    let mut live = walked.live;
+    for p in &walked.problems {
+        if let Some(id) = ObjectId::from_hex(&p.object) {
+            live.insert(id);
+        }
+    }
+    let mut report = GcReport {
+        target: format!("remote {}", remote.name),
+        dry_run: opts.dry_run,
+        packs_before: indexes.len() as u64,
+        ..Default::default()
+    };
+    let p = plan(
+        indexes
+            .into_iter()
+            .map(|(i, t)| {
+                let young = is_young(t, opts);
+                (i, young)
+            })
+            .collect(),
+        &live,
+        opts,
+    );
+    report.packs_in_grace = p.in_grace;
+    report.objects_kept = p.live_objects;
+    report.packs_deleted = p.delete.len() as u64;
+    report.packs_repacked = p.repack.len() as u64;
+    for i in &p.delete {
+        report.objects_deleted += i.entries.len() as u64;
+        report.bytes_freed += i.pack_size;
+    }
+    for (i, live) in &p.repack {
+        report.objects_deleted += (i.entries.len() - live.len()) as u64;
+        report.bytes_freed += i.pack_size;
+    }
+    let repack_bytes: u64 = p
+        .repack
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|e| e.stored_len as u64 + ENTRY_HEADER_LEN))
+        .sum();
+    if opts.dry_run {
+        report.bytes_freed = report.bytes_freed.saturating_sub(repack_bytes);
+        return Ok(report);
+    }
+    progress.start("Collecting", None, Unit::Files);
+    // 1. Rewrite sparse packs: read the live entries back (verified), upload them as a new pack + index.
+    for (index, live_entries) in &p.repack {
+        let ranges: Vec<_> = live_entries
+            .iter()
+            .map(|e| e.offset..e.offset + ENTRY_HEADER_LEN + e.stored_len as u64)
+            .collect();
+        let got = remote.read_ranges(&[(index.pack_id, ranges)])?.remove(0);
+        let mut entries = Vec::with_capacity(live_entries.len());
+        let mut pieces = vec![pack::pack_header().to_vec()];
+        let mut offset = pack::PACK_HEADER_LEN;
+        for (e, bytes) in live_entries.iter().zip(got) {
+            pack::check_entry_header(&bytes, e)?;
+            pack::decode_object(e, &bytes[ENTRY_HEADER_LEN as usize..])?;
+            let mut moved = *e;
+            moved.offset = offset;
+            offset += bytes.len() as u64;
+            entries.push(moved);
+            pieces.push(bytes.to_vec());
+        }
+        let new_index = PackIndex::new(entries, offset);
+        remote.upload_pack(&new_index, pieces.into_iter().map(Ok))?;
+        report.packs_written += 1;
+        report.bytes_freed = report.bytes_freed.saturating_sub(offset);
+        crate::fault::point("gc-remote-repacked");
+        progress.inc(1);
+    }
+    // 2. Delete dead and rewritten packs, index first.
+    for id in p
+        .delete
+        .iter()
+        .map(|i| i.pack_id)
+        .chain(p.repack.iter().map(|(i, _)| i.pack_id))
+    {
+        remote.delete_pack(&id)?;
+        crate::fault::point("gc-remote-pack-deleted");
+        progress.inc(1);
+    }
+    progress.finish();
+    Ok(report)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ObjectKindHint {
+    Chunk,
+    Structural,
+}
+
+fn hint(e: &IndexEntry) -> ObjectKindHint {
+    match e.kind {
+        crate::store::object::ObjectKind::Chunk => ObjectKindHint::Chunk,
+        _ => ObjectKindHint::Structural,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::object::ObjectKind;
+    use crate::store::pack::Compression;
+
+    fn entry(n: u8, len: u32) -> IndexEntry {
+        IndexEntry {
+            id: ObjectId::of(&[n]),
+            offset: 8,
+            kind: ObjectKind::Chunk,
+            compression: Compression::None,
+            raw_len: len,
+            stored_len: len,
+        }
+    }
+
+    #[test]
+    fn plan_deletes_dead_packs_repacks_sparse_ones_and_spares_young_ones() {
+        let dead = PackIndex::new(vec![entry(1, 100)], 200);
+        let sparse = PackIndex::new(vec![entry(2, 10), entry(3, 1000)], 1100);
+        let full = PackIndex::new(vec![entry(4, 100), entry(5, 100)], 300);
+        let young = PackIndex::new(vec![entry(6, 100)], 200);
+        let live: HashSet<ObjectId> = [2u8, 4, 5].iter().map(|n| ObjectId::of(&[*n])).collect();
+        let p = plan(
+            vec![
+                (dead.clone(), false),
+                (sparse.clone(), false),
+                (full, false),
+                (young, true),
+            ],
+            &live,
+            &GcOptions::default(),
+        );
+        assert_eq!(
+            p.delete.iter().map(|i| i.pack_id).collect::<Vec<_>>(),
+            vec![dead.pack_id]
+        );
+        assert_eq!(p.repack.len(), 1);
+        assert_eq!(p.repack[0].0.pack_id, sparse.pack_id);
+        assert_eq!(p.repack[0].1, vec![entry(2, 10)]);
+        assert_eq!(p.in_grace, 1);
+    }
+
+    #[test]
+    fn a_duplicate_is_kept_once() {
+        let a = PackIndex::new(vec![entry(1, 100), entry(2, 100)], 300);
+        let b = PackIndex::new(vec![entry(1, 100)], 200);
+        let live: HashSet<ObjectId> = [1u8, 2].iter().map(|n| ObjectId::of(&[*n])).collect();
+        let p = plan(
+            vec![(b.clone(), false), (a, false)],
+            &live,
+            &GcOptions::default(),
+        );
+        assert_eq!(
+            p.delete.iter().map(|i| i.pack_id).collect::<Vec<_>>(),
+            vec![b.pack_id]
+        );
+        assert!(p.repack.is_empty());
+    }
+}

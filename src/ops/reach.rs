@@ -1,0 +1,112 @@
+//! The objects a set of dataset versions reaches: trees, manifests, chunks, and for tables the header and
+//! row tree. `fsck` checks that they are all there and sound; `gc` keeps exactly them.
+
+use std::collections::HashSet;
+
+use super::datasets::Target;
+use crate::store::Store;
+use crate::store::object::NodeKind;
+use crate::table::rowtree::{Node as RowNode, NodeSource};
+use crate::{Error, ObjectId, Result};
+
+/// A problem found while walking: the dataset it was found under and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub dataset: String,
+    pub object: String,
+    /// `missing` (the cache lacks it) or `corrupt` (it fails verification or does not parse).
+    pub problem: &'static str,
+    pub message: String,
+}
+
+#[derive(Default)]
+pub struct Reach {
+    /// Every object reached that the cache has and that read soundly (leaf chunks are only located, not read).
+    pub live: HashSet<ObjectId>,
+    pub problems: Vec<Problem>,
+}
+
+enum Item {
+    Node(NodeKind, ObjectId),
+    TableHeader(ObjectId),
+    RowNode(ObjectId),
+}
+
+/// Walks everything `targets` reach. Objects the cache lacks or cannot read are reported, not fatal; leaf
+/// chunks are checked for presence only (`verify_chunks` reads and verifies them too).
+pub fn reach(store: &Store, targets: &[Target], verify_chunks: bool) -> Result<Reach> {
+    let mut out = Reach::default();
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    for t in targets {
+        let dataset = t.dataset.path.clone();
+        let mut stack = vec![Item::Node(
+            t.dataset.pointer.node.kind,
+            t.dataset.pointer.node.id,
+        )];
+        if let Some(r) = &t.dataset.pointer.table {
+            stack.push(Item::TableHeader(r.id));
+        }
+        while let Some(item) = stack.pop() {
+            let id = match &item {
+                Item::Node(_, id) | Item::TableHeader(id) | Item::RowNode(id) => *id,
+            };
+            if !seen.insert(id) {
+                continue;
+            }
+            if !store.contains(&id)? {
+                out.problems.push(Problem {
+                    dataset: dataset.clone(),
+                    object: id.to_hex(),
+                    problem: "missing",
+                    message: "not in the cache".into(),
+                });
+                continue;
+            }
+            let read = match item {
+                Item::Node(NodeKind::File, _) => {
+                    if verify_chunks {
+                        store.read(&id).map(|_| ())
+                    } else {
+                        Ok(())
+                    }
+                }
+                Item::Node(NodeKind::Chunked, _) => store.read_manifest(&id).map(|m| {
+                    stack.extend(
+                        m.chunks
+                            .into_iter()
+                            .map(|(c, _)| Item::Node(NodeKind::File, c)),
+                    )
+                }),
+                Item::Node(NodeKind::Tree, _) => store.read_tree(&id).map(|tree| {
+                    stack.extend(
+                        tree.entries
+                            .into_iter()
+                            .map(|e| Item::Node(e.node.kind, e.node.id)),
+                    )
+                }),
+                Item::TableHeader(_) => crate::table::read_header(store, &id)
+                    .map(|h| stack.extend(h.root.map(Item::RowNode))),
+                Item::RowNode(_) => crate::table::StoreNodes(store).node(&id).map(|n| {
+                    if let RowNode::Inner { children, .. } = n {
+                        stack.extend(children.into_iter().map(|c| Item::RowNode(c.1)));
+                    }
+                }),
+            };
+            match read {
+                Ok(()) => {
+                    out.live.insert(id);
+                }
+                Err(e @ (Error::Corrupt { .. } | Error::Format { .. })) => {
+                    out.problems.push(Problem {
+                        dataset: dataset.clone(),
+                        object: id.to_hex(),
+                        problem: "corrupt",
+                        message: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
+}

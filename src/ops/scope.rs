@@ -1,0 +1,100 @@
+//! Which pointer files an operation looks at: the work tree's, one revision's, every branch tip's, or every
+//! commit's. `push`, `fetch`, `fsck` and `gc` share this, so "in scope" means the same thing everywhere.
+
+use std::collections::HashSet;
+
+use super::datasets::{Source, Target, resolve_targets};
+use crate::git::GitRepo;
+use crate::repo::Repo;
+use crate::{Error, ObjectId, Result};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The pointer files in the work tree.
+    Workspace,
+    /// The pointer files at one revision.
+    Rev(String),
+    /// The work tree and the tip of every local branch.
+    AllBranches,
+    /// The work tree and every commit reachable from any reference.
+    AllCommits,
+}
+
+impl Scope {
+    /// The scope chosen by the usual flags (at most one is set; clap enforces it).
+    pub fn from_flags(rev: Option<String>, all_branches: bool, all_commits: bool) -> Scope {
+        match (rev, all_branches, all_commits) {
+            (Some(r), _, _) => Scope::Rev(r),
+            (None, true, _) => Scope::AllBranches,
+            (None, false, true) => Scope::AllCommits,
+            (None, false, false) => Scope::Workspace,
+        }
+    }
+
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::Workspace => "the work tree".into(),
+            Scope::Rev(r) => format!("revision '{r}'"),
+            Scope::AllBranches => "the work tree and every branch".into(),
+            Scope::AllCommits => "the work tree and every commit".into(),
+        }
+    }
+}
+
+/// The targets `paths` name in `scope` (every dataset when `paths` is empty). Across several revisions a path
+/// only has to be tracked in one of them; the same dataset version seen at several revisions is listed once.
+pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<Vec<Target>> {
+    match scope {
+        Scope::Workspace => resolve_targets(repo, &Source::WorkTree, paths),
+        Scope::Rev(rev) => {
+            let git = GitRepo::open(&repo.root)?;
+            let commit = git.resolve(rev)?;
+            resolve_targets(repo, &Source::Rev { git: &git, commit }, paths)
+        }
+        Scope::AllBranches | Scope::AllCommits => {
+            let git = GitRepo::open(&repo.root)?;
+            let commits = if *scope == Scope::AllBranches {
+                git.ref_tips(false)?
+            } else {
+                git.all_commits()?
+            };
+            let mut out = Vec::new();
+            let mut seen: HashSet<(String, ObjectId, Option<ObjectId>, Option<String>)> =
+                HashSet::new();
+            let mut first_error = None;
+            let mut add = |found: Result<Vec<Target>>, out: &mut Vec<Target>| -> Result<()> {
+                match found {
+                    Ok(ts) => {
+                        for t in ts {
+                            let key = (
+                                t.dataset.path.clone(),
+                                t.dataset.pointer.node.id,
+                                t.dataset.pointer.table.as_ref().map(|r| r.id),
+                                t.scope.clone(),
+                            );
+                            if seen.insert(key) {
+                                out.push(t);
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e @ (Error::NotTracked(_) | Error::NotTrackedAt { .. })) => {
+                        first_error.get_or_insert(e);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            add(resolve_targets(repo, &Source::WorkTree, paths), &mut out)?;
+            for commit in commits {
+                let source = Source::Rev { git: &git, commit };
+                add(resolve_targets(repo, &source, paths), &mut out)?;
+            }
+            match first_error {
+                Some(e) if out.is_empty() => Err(e),
+                _ => Ok(out),
+            }
+        }
+    }
+}

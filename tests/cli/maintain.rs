@@ -1,0 +1,310 @@
+//! fsck, gc and the repository lock: damage is found and repaired, garbage is collected and nothing live is.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// Every pack file of a cache (or a folder remote), sorted.
+fn pack_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let packs = root.join("packs");
+    if let Ok(dirs) = fs::read_dir(&packs) {
+        for d in dirs {
+            for f in fs::read_dir(d.unwrap().path()).unwrap() {
+                out.push(f.unwrap().path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn cache(r: &TestRepo) -> PathBuf {
+    r.p(".dv/cache")
+}
+
+/// A repository with two committed versions of `data/` (a big file that changes, one that does not).
+fn two_versions() -> (TestRepo, Vec<u8>, Vec<u8>) {
+    let r = TestRepo::new();
+    // Two unrelated contents, so v1's chunks are dead once only v2 is in scope.
+    let v1 = bytes(1, 300_000);
+    let v2 = bytes(2, 400_000);
+    r.write("data/big.bin", &v1);
+    r.write("data/same.txt", b"unchanged");
+    r.ok(&["add", "data"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.write("data/big.bin", &v2);
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qm", "v2"]);
+    (r, v1, v2)
+}
+
+#[test]
+fn fsck_is_clean_on_a_sound_cache_and_finds_a_flipped_byte() {
+    let (r, _, _) = two_versions();
+    let out = r.dv(&["fsck"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = r.json(&["fsck"]);
+    assert!(report["objects"].as_u64().unwrap() > 3, "{report}");
+    assert_eq!(report["damaged"].as_array().unwrap().len(), 0);
+
+    // Flip one byte in the middle of the largest pack.
+    let mut packs = pack_files(&cache(&r));
+    packs.sort_by_key(|p| fs::metadata(p).unwrap().len());
+    let victim = packs.last().unwrap();
+    let mut data = fs::read(victim).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0x40;
+    fs::write(victim, &data).unwrap();
+
+    let out = r.dv(&["fsck", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "damage must give a non-zero exit"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let damaged = report["damaged"].as_array().unwrap();
+    assert_eq!(damaged.len(), 1, "{report}");
+    let name = victim.file_stem().unwrap().to_str().unwrap();
+    assert_eq!(damaged[0]["pack"], name);
+    let text = String::from_utf8(r.dv(&["fsck"]).stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "damaged object {}",
+            damaged[0]["object"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn fsck_repair_fetches_good_copies_from_a_remote() {
+    let (r, _, v2) = two_versions();
+    let remote = tempfile::tempdir().unwrap();
+    r.ok(&[
+        "remote",
+        "add",
+        "origin",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    r.ok(&["push"]);
+    let mut packs = pack_files(&cache(&r));
+    packs.sort_by_key(|p| fs::metadata(p).unwrap().len());
+    let victim = packs.last().unwrap().clone();
+    let mut data = fs::read(&victim).unwrap();
+    let at = data.len() - 100;
+    data[at] ^= 1;
+    fs::write(&victim, &data).unwrap();
+    fs::remove_dir_all(r.p("data")).unwrap();
+    let out = r.dv(&["checkout"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a damaged store is not the user's error: {err}"
+    );
+    assert!(err.contains("is corrupt"), "{err}");
+    assert!(err.contains("dv fsck --repair"), "{err}");
+
+    let out = r.dv(&["fsck", "--repair", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report["repaired"].as_u64().unwrap() >= 1, "{report}");
+    assert!(!victim.exists(), "the damaged pack is gone");
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/big.bin"), v2);
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+}
+
+#[test]
+fn fsck_reports_a_missing_object_under_a_pointer() {
+    let (r, _, _) = two_versions();
+    fs::remove_dir_all(cache(&r)).unwrap();
+    fs::remove_file(r.p(".dv/state.db")).unwrap();
+    let out = r.dv(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(
+        problems.len(),
+        1,
+        "the root is missing, nothing below it is known: {report}"
+    );
+    assert_eq!(problems[0]["problem"], "missing");
+    assert_eq!(problems[0]["dataset"], "data");
+}
+
+#[test]
+fn gc_keeps_what_the_scope_reaches_and_deletes_the_rest() {
+    let (r, v1, v2) = two_versions();
+    let before = pack_files(&cache(&r));
+
+    // Inside the grace period nothing goes.
+    let report = r.json(&["gc"]);
+    assert_eq!(report["packs_deleted"], 0, "{report}");
+    assert!(report["packs_in_grace"].as_u64().unwrap() >= 1, "{report}");
+
+    // --all-commits keeps both versions.
+    let report = r.json(&["gc", "--all-commits", "--grace", "0"]);
+    assert_eq!(report["objects_deleted"], 0, "{report}");
+    assert_eq!(pack_files(&cache(&r)), before);
+
+    // A dry run of the workspace scope says what it would free and deletes nothing.
+    let dry = r.json(&["gc", "--grace", "0", "--dry-run"]);
+    assert!(dry["objects_deleted"].as_u64().unwrap() >= 1, "{dry}");
+    assert!(dry["bytes_freed"].as_u64().unwrap() > 0, "{dry}");
+    assert_eq!(pack_files(&cache(&r)), before);
+
+    // The workspace scope drops v1's own objects (its tree and the old big file).
+    let report = r.json(&["gc", "--grace", "0"]);
+    assert_eq!(
+        report["objects_deleted"], dry["objects_deleted"],
+        "{report}"
+    );
+    assert_ne!(pack_files(&cache(&r)), before);
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_dir_all(r.p("data")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/big.bin"), v2);
+    assert_eq!(r.read("data/same.txt"), b"unchanged");
+    let err = r.fails(&["checkout", "--rev", "HEAD~1"]);
+    assert!(err.contains("not in the local cache"), "{err}");
+
+    // What gc removed comes back from a remote that has it.
+    let _ = v1;
+}
+
+#[test]
+fn gc_on_a_remote_deletes_dead_packs_and_a_clone_still_pulls() {
+    let (r, v1, v2) = two_versions();
+    let remote = tempfile::tempdir().unwrap();
+    r.ok(&[
+        "remote",
+        "add",
+        "origin",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    r.git(&["commit", "-qam", "remote"]);
+    // One pack per version: v1's pack holds only one live object once v1 is out of scope.
+    r.ok(&["push", "--rev", "HEAD~2"]);
+    r.ok(&["push"]);
+    let report = r.json(&["gc", "--remote", "origin", "--grace", "0"]);
+    assert!(report["objects_deleted"].as_u64().unwrap() >= 2, "{report}");
+    assert_eq!(report["packs_repacked"], 1, "{report}");
+    assert_eq!(report["packs_written"], 1, "{report}");
+    assert_eq!(r.dv(&["fsck", "--remote", "origin"]).status.code(), Some(0));
+
+    let clone = tempfile::tempdir().unwrap();
+    git_in(
+        clone.path(),
+        &["clone", "-q", r.path().to_str().unwrap(), "."],
+    );
+    let out = dv_command(clone.path()).args(["pull"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(clone.path().join("data/big.bin")).unwrap(), v2);
+    // ...but not after: v1's big file was only in v1.
+    let out = dv_command(clone.path())
+        .args(["fetch", "--rev", "HEAD~2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "v1 is gone from the remote");
+    let _ = v1;
+}
+
+#[test]
+fn the_lock_names_its_holder() {
+    let r = TestRepo::new();
+    r.write("a.bin", b"a");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(r.p(".dv/lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    fs::write(r.p(".dv/lock"), "4242\n").unwrap();
+    let err = r.fails(&["add", "a.bin"]);
+    assert!(
+        err.contains("another dv process (pid 4242) holds the repository lock"),
+        "{err}"
+    );
+    assert!(!r.p("a.bin.dv").exists());
+    drop(lock);
+    r.ok(&["add", "a.bin"]);
+    let holder = fs::read_to_string(r.p(".dv/lock")).unwrap();
+    assert!(
+        holder.trim().parse::<u32>().is_ok_and(|pid| pid != 4242),
+        "the last holder's pid: {holder}"
+    );
+}
+
+#[test]
+fn push_and_fetch_all_commits_move_every_version() {
+    let (r, v1, _) = two_versions();
+    let remote = tempfile::tempdir().unwrap();
+    r.ok(&[
+        "remote",
+        "add",
+        "origin",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    r.git(&["commit", "-qam", "remote"]);
+    r.ok(&["push"]);
+    // Only the work tree's version went; the first commit's big file did not.
+    let st = r.json(&["push", "--all-branches"]);
+    assert_eq!(
+        st["objects"], 0,
+        "the branch tip is the work tree's version: {st}"
+    );
+    let st = r.json(&["push", "--all-commits"]);
+    assert!(st["objects"].as_u64().unwrap() >= 2, "{st}");
+
+    let clone = tempfile::tempdir().unwrap();
+    git_in(
+        clone.path(),
+        &["clone", "-q", r.path().to_str().unwrap(), "."],
+    );
+    let out = dv_command(clone.path())
+        .args(["fetch", "--all-commits", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dv_command(clone.path())
+        .args(["checkout", "--rev", "HEAD~2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(clone.path().join("data/big.bin")).unwrap(), v1);
+    let err = dv_command(clone.path())
+        .args(["push", "--rev", "HEAD", "--all-commits"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        err.status.code(),
+        Some(2),
+        "clap refuses conflicting scopes"
+    );
+}
