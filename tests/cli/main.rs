@@ -6,6 +6,7 @@ mod s3_server;
 
 mod add;
 mod checkout;
+mod crash;
 mod errors;
 mod history;
 mod init;
