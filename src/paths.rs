@@ -88,6 +88,36 @@ pub fn is_reserved(path: &str) -> bool {
     first == ".git" || first == ".dv" || path.split('/').any(|c| c == ".git")
 }
 
+/// Refuses a repository path whose parent folders (inside the work tree) include a symbolic link: dv never
+/// reads or writes data through a link, which could lead outside the repository.
+pub fn check_no_linked_parents(root: &Path, path: &str) -> Result<()> {
+    let mut abs = root.to_path_buf();
+    let (parent, _) = split(path);
+    if parent.is_empty() {
+        return Ok(());
+    }
+    let mut sofar = String::new();
+    for comp in parent.split('/') {
+        abs.push(comp);
+        sofar = join(&sofar, comp);
+        match std::fs::symlink_metadata(&abs) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::BadPath {
+                    path: path.to_string(),
+                    reason: format!(
+                        "its parent folder '{sofar}' is a symbolic link, and dv never reads or writes data \
+                         through links"
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(abs, e)),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

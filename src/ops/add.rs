@@ -87,6 +87,9 @@ pub fn add(
     progress: &dyn Progress,
 ) -> Result<AddReport> {
     let started = now_ns();
+    for p in paths {
+        crate::paths::check_no_linked_parents(&repo.root, p)?;
+    }
     let inputs = collect_inputs(repo, paths)?;
     // Which inputs are tables: asked for now, or tracked as tables before (their key is remembered).
     let mut previous: Vec<Option<crate::pointer::Pointer>> = Vec::new();

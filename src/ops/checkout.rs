@@ -61,6 +61,9 @@ pub fn checkout(
     let mut plan = Plan::default();
     let mut refreshed = Vec::new();
     for t in targets {
+        crate::paths::check_no_linked_parents(&repo.root, &t.dataset.path)?;
+    }
+    for t in targets {
         let d = &t.dataset;
         let cache = store.meta().stat_entries_under(&d.path)?;
         let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());

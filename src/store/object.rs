@@ -167,7 +167,24 @@ pub fn check_name(name: &str) -> std::result::Result<(), &'static str> {
     if name.len() > 4096 {
         return Err("name longer than 4096 bytes");
     }
+    if name.eq_ignore_ascii_case(".git") {
+        return Err("'.git' is Git's own folder");
+    }
+    if is_windows_device_name(name) {
+        return Err("a name Windows reserves for a device (CON, PRN, AUX, NUL, COM1-9, LPT1-9)");
+    }
     Ok(())
+}
+
+/// Windows' reserved device names, with or without an extension, in any case: a file so named cannot be
+/// created there, so dv refuses it everywhere and a dataset checks out on every platform.
+fn is_windows_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or("").trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+            && upper.len() == 4
+            && matches!(upper.as_bytes()[3], b'1'..=b'9'))
 }
 
 impl Tree {
@@ -321,7 +338,21 @@ mod tests {
 
     #[test]
     fn tree_rejects_hostile_names_and_order() {
-        for bad in ["..", ".", "a/b", "", "a\\b", "x\0"] {
+        for bad in [
+            "..",
+            ".",
+            "a/b",
+            "",
+            "a\\b",
+            "x\0",
+            ".git",
+            ".GIT",
+            "con",
+            "NUL.txt",
+            "aux.tar.gz",
+            "Com1",
+            "lpt9.csv",
+        ] {
             let t = Tree {
                 entries: vec![TreeEntry {
                     name: bad.into(),
@@ -329,6 +360,16 @@ mod tests {
                 }],
             };
             assert!(Tree::decode(&t.encode()).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "console",
+            "com10",
+            "nul_",
+            "auxiliary.csv",
+            ".gitignore",
+            "12:30.csv",
+        ] {
+            assert!(check_name(good).is_ok(), "{good:?} refused");
         }
         let dup = Tree {
             entries: vec![

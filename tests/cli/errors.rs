@@ -178,3 +178,52 @@ fn help_exists_for_every_command() {
         assert!(out.contains("Usage: dv"), "{cmd}: {out}");
     }
 }
+
+#[test]
+fn checkout_never_writes_through_a_linked_parent_folder() {
+    // A later commit replaces the folder holding a dataset by a link to somewhere outside the repository;
+    // checking out the older version must not write there.
+    let r = TestRepo::new();
+    r.write("sub/data/a.txt", b"hello");
+    r.ok(&["add", "sub/data"]);
+    r.git(&["commit", "-qm", "v1"]);
+    std::fs::remove_dir_all(r.p("sub")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), r.p("sub")).unwrap();
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v2"]);
+    for args in [
+        &["checkout", "--rev", "HEAD~1"][..],
+        &["checkout", "--rev", "HEAD~1", "--force"][..],
+    ] {
+        let err = r.fails(args);
+        assert!(
+            err.contains("its parent folder 'sub' is a symbolic link"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+    // Adding through the link is refused too.
+    std::fs::create_dir(outside.path().join("data")).unwrap();
+    std::fs::write(outside.path().join("data/x"), b"x").unwrap();
+    let err = r.fails(&["add", "sub/data"]);
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(!outside.path().join("data.dv").exists());
+}
+
+#[test]
+fn names_git_and_windows_reserve_are_refused() {
+    let r = TestRepo::new();
+    r.write("data/ok.txt", b"x");
+    r.write("data/aux.csv", b"x");
+    let err = r.fails(&["add", "data"]);
+    assert!(
+        err.contains("'data/aux.csv'") && err.contains("Windows reserves"),
+        "{err}"
+    );
+    assert!(!r.p("data.dv").exists());
+}
