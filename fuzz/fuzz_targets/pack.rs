@@ -1,0 +1,34 @@
+//! Packs come from remotes, i.e. from anyone: reading an object out of arbitrary pack bytes with an arbitrary
+//! index must never panic, never allocate beyond the index's stated size (a decompression bomb is refused),
+//! and anything it returns must hash to the id it was asked for.
+#![no_main]
+use dv::store::pack::{self, ENTRY_HEADER_LEN, PackIndex};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // The first two bytes say how long the index is; the rest of the input is the pack.
+    if data.len() < 2 {
+        return;
+    }
+    let split = (u16::from_le_bytes([data[0], data[1]]) as usize).min(data.len() - 2);
+    let (index, pack_bytes) = data[2..].split_at(split);
+    let Ok(index) = PackIndex::decode(index) else {
+        return;
+    };
+    let _ = pack::check_pack_header(pack_bytes, "fuzz");
+    for e in &index.entries {
+        let start = e.offset as usize;
+        let end = start + ENTRY_HEADER_LEN as usize + e.stored_len as usize;
+        if end > pack_bytes.len() {
+            continue;
+        }
+        let entry = &pack_bytes[start..end];
+        if pack::check_entry_header(entry, e).is_err() {
+            continue;
+        }
+        if let Ok(raw) = pack::decode_object(e, &entry[ENTRY_HEADER_LEN as usize..]) {
+            assert_eq!(dv::ObjectId::of(&raw), e.id);
+            assert_eq!(raw.len(), e.raw_len as usize);
+        }
+    }
+});
