@@ -10,6 +10,9 @@ use std::process::Output;
 
 use crate::common::*;
 
+/// Files of a dataset version: (repository path, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
 /// Small packs, so that even small data crosses many pack boundaries (each a crash point or two).
 const PACK_SIZE: &str = "65536";
 
@@ -83,7 +86,7 @@ fn no_temp_files(dir: &Path, what: &str) {
 }
 
 /// The dataset: files of several chunks and small ones.
-fn write_data(root: &Path, seed: u64) -> Vec<(String, Vec<u8>)> {
+fn write_data(root: &Path, seed: u64) -> Files {
     let mut files = Vec::new();
     for i in 0..6u64 {
         let len = if i < 3 { 150_000 } else { 2_000 };
@@ -104,7 +107,7 @@ fn assert_files(root: &Path, files: &[(String, Vec<u8>)], what: &str) {
 }
 
 /// A repository with v1 and v2 of data/ committed (v2 in the work tree) and a folder remote configured.
-fn two_versions(remote: &Path) -> (TestRepo, Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+fn two_versions(remote: &Path) -> (TestRepo, Files, Files) {
     let r = TestRepo::new();
     r.ok(&[
         "remote",
@@ -129,7 +132,7 @@ fn killed_at_every_crash_point_the_repository_stays_sound() {
     let mut kills = std::collections::BTreeMap::new();
 
     // add: a fresh repository each time, killed at point n.
-    let current: RefCell<Option<(TestRepo, Vec<(String, Vec<u8>)>)>> = RefCell::new(None);
+    let current: RefCell<Option<(TestRepo, Files)>> = RefCell::new(None);
     let k = at_every_point(
         |n| {
             let r = TestRepo::new();
