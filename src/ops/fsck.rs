@@ -1,7 +1,7 @@
 //! `dv fsck`: verify every pack against its index and every object by its hash, locally or on a remote, and
 //! check that every pointer in scope reaches only objects that are there and sound.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 
 use super::datasets::Target;
@@ -257,15 +257,6 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
     Ok(report)
 }
 
-/// The damaged objects of a report, by id.
-pub fn damaged_ids(report: &FsckReport) -> HashMap<ObjectId, String> {
-    report
-        .damaged
-        .iter()
-        .filter_map(|d| ObjectId::from_hex(&d.object).map(|id| (id, d.pack.clone())))
-        .collect()
-}
-
 /// Repairs what `report` found: packs holding damaged objects are rewritten without them (the sound objects
 /// are copied into new packs first), unusable index files and packs are dropped, and then everything the
 /// datasets in scope reach that the cache lacks is fetched from `remote`, verified. Returns a fresh report.
@@ -287,12 +278,16 @@ pub fn repair(
             .iter()
             .filter_map(|d| ObjectId::from_hex(&d.pack)),
     );
-    let damaged = damaged_ids(&report);
+    let damaged: HashSet<ObjectId> = report
+        .damaged
+        .iter()
+        .filter_map(|d| ObjectId::from_hex(&d.object))
+        .collect();
     let all = store.indexes_lenient()?;
     let mut writer = store.pack_writer();
     for index in all.iter().filter(|i| bad_packs.contains(&i.pack_id)) {
         for e in &index.entries {
-            if damaged.contains_key(&e.id) {
+            if damaged.contains(&e.id) {
                 continue;
             }
             let loc = crate::store::Location {
@@ -301,13 +296,7 @@ pub fn repair(
             };
             // Whatever still verifies is kept; the rest is fetched again below.
             if let Ok(bytes) = store.reader().read_verified_entry(&loc) {
-                writer.add(
-                    e.id,
-                    e.kind,
-                    e.compression,
-                    e.raw_len,
-                    &bytes[ENTRY_HEADER_LEN as usize..],
-                )?;
+                writer.add_copy(e, &bytes)?;
             }
         }
     }

@@ -68,6 +68,24 @@ struct Plan {
     in_grace: u64,
 }
 
+impl Plan {
+    /// Adds what the plan deletes and keeps to `report` (before any new pack is written).
+    fn count_into(&self, report: &mut GcReport) {
+        report.packs_in_grace = self.in_grace;
+        report.objects_kept = self.live_objects;
+        report.packs_deleted = self.delete.len() as u64;
+        report.packs_repacked = self.repack.len() as u64;
+        for i in &self.delete {
+            report.objects_deleted += i.entries.len() as u64;
+            report.bytes_freed += i.pack_size;
+        }
+        for (i, live) in &self.repack {
+            report.objects_deleted += (i.entries.len() - live.len()) as u64;
+            report.bytes_freed += i.pack_size;
+        }
+    }
+}
+
 fn plan(indexes: Vec<(PackIndex, bool)>, live: &HashSet<ObjectId>, opts: &GcOptions) -> Plan {
     let mut p = Plan {
         delete: Vec::new(),
@@ -173,18 +191,7 @@ pub fn gc_cache(
     let indexed: HashSet<ObjectId> = indexes.iter().map(|(i, _)| i.pack_id).collect();
     let all_indexes: Vec<PackIndex> = indexes.iter().map(|(i, _)| i.clone()).collect();
     let p = plan(indexes, &walked.live, opts);
-    report.packs_in_grace = p.in_grace;
-    report.objects_kept = p.live_objects;
-    report.packs_deleted = p.delete.len() as u64;
-    report.packs_repacked = p.repack.len() as u64;
-    for i in &p.delete {
-        report.objects_deleted += i.entries.len() as u64;
-        report.bytes_freed += i.pack_size;
-    }
-    for (i, live) in &p.repack {
-        report.objects_deleted += (i.entries.len() - live.len()) as u64;
-        report.bytes_freed += i.pack_size;
-    }
+    p.count_into(&mut report);
     // Pack files without an index: a crashed write's leftovers, once out of grace.
     let orphans: Vec<ObjectId> = super::fsck::list_pack_files(store)?
         .into_iter()
@@ -217,14 +224,7 @@ pub fn gc_cache(
                     pack: index.pack_id,
                     entry: *e,
                 };
-                let bytes = store.reader().read_verified_entry(&loc)?;
-                writer.add(
-                    e.id,
-                    e.kind,
-                    e.compression,
-                    e.raw_len,
-                    &bytes[ENTRY_HEADER_LEN as usize..],
-                )?;
+                writer.add_copy(e, &store.reader().read_verified_entry(&loc)?)?;
                 progress.inc(e.stored_len as u64);
             }
         }
@@ -315,18 +315,7 @@ pub fn gc_remote(
         &live,
         opts,
     );
-    report.packs_in_grace = p.in_grace;
-    report.objects_kept = p.live_objects;
-    report.packs_deleted = p.delete.len() as u64;
-    report.packs_repacked = p.repack.len() as u64;
-    for i in &p.delete {
-        report.objects_deleted += i.entries.len() as u64;
-        report.bytes_freed += i.pack_size;
-    }
-    for (i, live) in &p.repack {
-        report.objects_deleted += (i.entries.len() - live.len()) as u64;
-        report.bytes_freed += i.pack_size;
-    }
+    p.count_into(&mut report);
     let repack_bytes: u64 = p
         .repack
         .iter()

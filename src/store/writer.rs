@@ -206,6 +206,18 @@ impl PackWriter {
         Ok(())
     }
 
+    /// Appends a copy of an object as another pack stores it: `entry_bytes` is its entry (header and stored
+    /// bytes, as `PackReader::read_verified_entry` returns it), kept as it is, without recompressing.
+    pub fn add_copy(&mut self, e: &IndexEntry, entry_bytes: &[u8]) -> Result<()> {
+        self.add(
+            e.id,
+            e.kind,
+            e.compression,
+            e.raw_len,
+            &entry_bytes[ENTRY_HEADER_LEN as usize..],
+        )
+    }
+
     /// Hands the open pack to the syncer to be sealed.
     fn close_pack(&mut self) -> Result<()> {
         let Some(p) = self.current.take() else {

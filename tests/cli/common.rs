@@ -50,6 +50,28 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A `git clone` of `r` in a new temporary folder.
+pub fn clone_of(r: &TestRepo) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git_in(
+        dir.path(),
+        &["clone", "-q", r.path().to_str().unwrap(), "."],
+    );
+    dir
+}
+
+/// Runs dv in `dir` and asserts success; returns stdout.
+pub fn ok_at(dir: &Path, args: &[&str]) -> String {
+    let out = dv_command(dir).args(args).output().expect("dv runs");
+    assert!(
+        out.status.success(),
+        "dv {args:?} failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Deterministic bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed;
@@ -101,14 +123,7 @@ impl TestRepo {
 
     /// Runs dv and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.dv(args);
-        assert!(
-            out.status.success(),
-            "dv {args:?} failed ({:?}):\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        ok_at(self.path(), args)
     }
 
     /// Runs dv, asserts exit code 1, returns stderr.

@@ -20,6 +20,19 @@ fn pack_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A folder remote `origin`, made the default; keep the returned folder alive.
+fn folder_remote(r: &TestRepo) -> tempfile::TempDir {
+    let remote = tempfile::tempdir().unwrap();
+    r.ok(&[
+        "remote",
+        "add",
+        "origin",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    remote
+}
+
 fn cache(r: &TestRepo) -> PathBuf {
     r.p(".dv/cache")
 }
@@ -88,14 +101,7 @@ fn fsck_is_clean_on_a_sound_cache_and_finds_a_flipped_byte() {
 #[test]
 fn fsck_repair_fetches_good_copies_from_a_remote() {
     let (r, _, v2) = two_versions();
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
+    let _remote = folder_remote(&r);
     r.ok(&["push"]);
     let mut packs = pack_files(&cache(&r));
     packs.sort_by_key(|p| fs::metadata(p).unwrap().len());
@@ -145,8 +151,15 @@ fn fsck_reports_a_missing_object_under_a_pointer() {
 
 #[test]
 fn gc_keeps_what_the_scope_reaches_and_deletes_the_rest() {
-    let (r, v1, v2) = two_versions();
+    let (r, _, v2) = two_versions();
     let before = pack_files(&cache(&r));
+
+    let err = r.fails(&["gc", "--repack-below", "2"]);
+    assert!(
+        err.contains("--repack-below: must be between 0 and 1"),
+        "{err}"
+    );
+    assert_eq!(pack_files(&cache(&r)), before);
 
     // Inside the grace period nothing goes.
     let report = r.json(&["gc"]);
@@ -178,22 +191,12 @@ fn gc_keeps_what_the_scope_reaches_and_deletes_the_rest() {
     assert_eq!(r.read("data/same.txt"), b"unchanged");
     let err = r.fails(&["checkout", "--rev", "HEAD~1"]);
     assert!(err.contains("not in the local cache"), "{err}");
-
-    // What gc removed comes back from a remote that has it.
-    let _ = v1;
 }
 
 #[test]
 fn gc_on_a_remote_deletes_dead_packs_and_a_clone_still_pulls() {
-    let (r, v1, v2) = two_versions();
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
+    let (r, _, v2) = two_versions();
+    let _remote = folder_remote(&r);
     r.git(&["commit", "-qam", "remote"]);
     // One pack per version: v1's pack holds only one live object once v1 is out of scope.
     r.ok(&["push", "--rev", "HEAD~2"]);
@@ -204,25 +207,15 @@ fn gc_on_a_remote_deletes_dead_packs_and_a_clone_still_pulls() {
     assert_eq!(report["packs_written"], 1, "{report}");
     assert_eq!(r.dv(&["fsck", "--remote", "origin"]).status.code(), Some(0));
 
-    let clone = tempfile::tempdir().unwrap();
-    git_in(
-        clone.path(),
-        &["clone", "-q", r.path().to_str().unwrap(), "."],
-    );
-    let out = dv_command(clone.path()).args(["pull"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let clone = clone_of(&r);
+    ok_at(clone.path(), &["pull"]);
     assert_eq!(fs::read(clone.path().join("data/big.bin")).unwrap(), v2);
-    // ...but not after: v1's big file was only in v1.
+    // v1's big file was only in v1, so gc deleted it from the remote.
     let out = dv_command(clone.path())
         .args(["fetch", "--rev", "HEAD~2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "v1 is gone from the remote");
-    let _ = v1;
 }
 
 #[test]
@@ -255,14 +248,7 @@ fn the_lock_names_its_holder() {
 #[test]
 fn push_and_fetch_all_commits_move_every_version() {
     let (r, v1, _) = two_versions();
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
+    let _remote = folder_remote(&r);
     r.git(&["commit", "-qam", "remote"]);
     r.ok(&["push"]);
     // Only the work tree's version went; the first commit's big file did not.
@@ -274,29 +260,9 @@ fn push_and_fetch_all_commits_move_every_version() {
     let st = r.json(&["push", "--all-commits"]);
     assert!(st["objects"].as_u64().unwrap() >= 2, "{st}");
 
-    let clone = tempfile::tempdir().unwrap();
-    git_in(
-        clone.path(),
-        &["clone", "-q", r.path().to_str().unwrap(), "."],
-    );
-    let out = dv_command(clone.path())
-        .args(["fetch", "--all-commits", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = dv_command(clone.path())
-        .args(["checkout", "--rev", "HEAD~2"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let clone = clone_of(&r);
+    ok_at(clone.path(), &["fetch", "--all-commits", "--json"]);
+    ok_at(clone.path(), &["checkout", "--rev", "HEAD~2"]);
     assert_eq!(fs::read(clone.path().join("data/big.bin")).unwrap(), v1);
     let err = dv_command(clone.path())
         .args(["push", "--rev", "HEAD", "--all-commits"])

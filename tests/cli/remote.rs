@@ -128,15 +128,6 @@ fn origin_with_remote(b: &Backend) -> TestRepo {
     r
 }
 
-fn clone_of(r: &TestRepo) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    git_in(
-        dir.path(),
-        &["clone", "-q", r.path().to_str().unwrap(), "."],
-    );
-    dir
-}
-
 #[test]
 fn remote_add_list_modify_remove() {
     let r = TestRepo::new();

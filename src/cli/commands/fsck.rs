@@ -16,8 +16,8 @@ pub struct Args {
     /// Datasets to check the reach of (default: every dataset in scope).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// Verify this remote's packs instead of the cache.
-    #[arg(long, value_name = "NAME", conflicts_with = "repair")]
+    /// Verify this remote's packs instead of the cache (no pointers are walked).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["repair", "paths", "rev", "all_branches", "all_commits"])]
     remote: Option<String>,
     /// Fetch damaged or missing objects again from a remote (the default one, or NAME).
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]

@@ -38,13 +38,13 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
     if !(0.0..=1.0).contains(&args.repack_below) {
         return Err(crate::Error::format(
             "--repack-below",
             format!("must be between 0 and 1, not {}", args.repack_below),
         ));
     }
+    let repo = Repo::discover(&g.cwd)?;
     let scope = Scope::from_flags(None, args.all_branches, args.all_commits);
     let _lock = repo.lock()?;
     let targets = targets_in_scope(&repo, &scope, &[])?;
