@@ -136,6 +136,7 @@ impl S3Server {
         });
         self.addr = listener.local_addr().unwrap();
         let state = self.state.clone();
+        let root = Arc::new(self.root.clone());
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let handle = self.rt.spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
@@ -144,7 +145,11 @@ impl S3Server {
                 tokio::select! {
                     r = listener.accept() => {
                         let Ok((socket, _)) = r else { continue };
-                        let svc = Counting { inner: service.clone(), state: state.clone() };
+                        let svc = Counting {
+                            inner: service.clone(),
+                            state: state.clone(),
+                            root: root.clone(),
+                        };
                         let conn = builder.serve_connection(TokioIo::new(socket), svc).into_owned();
                         conns.spawn(async move { let _ = conn.await; });
                     }
@@ -169,6 +174,25 @@ impl Drop for S3Server {
 struct Counting {
     inner: S3Service,
     state: Arc<State>,
+    root: Arc<PathBuf>,
+}
+
+impl Counting {
+    /// s3s-fs keeps a key's "folders" as real folders and answers a HEAD or GET on one with 500; S3 has no
+    /// folders and answers 404 (NoSuchKey). DVC probes such prefixes, so answer them as S3 would.
+    fn is_folder_key(&self, req: &hyper::Request<Incoming>) -> bool {
+        let path = req.uri().path().trim_start_matches('/');
+        if !matches!(*req.method(), hyper::Method::HEAD | hyper::Method::GET)
+            || path.contains('%')
+            || path
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+            || path.split('/').count() < 2
+        {
+            return false;
+        }
+        self.root.join(path).is_dir()
+    }
 }
 
 type Resp = <S3Service as hyper::service::Service<hyper::Request<Incoming>>>::Response;
@@ -187,6 +211,23 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Counting {
                 self.state.tripped.notify_one();
                 return Box::pin(std::future::pending());
             }
+        }
+        if self.is_folder_key(&req) {
+            let body = if req.method() == hyper::Method::HEAD {
+                s3s::Body::empty()
+            } else {
+                s3s::Body::from(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>\
+                     <Message>The specified key does not exist.</Message></Error>"
+                        .to_string(),
+                )
+            };
+            let resp = hyper::Response::builder()
+                .status(404)
+                .header("content-type", "application/xml")
+                .body(body)
+                .expect("response");
+            return Box::pin(std::future::ready(Ok(resp)));
         }
         Box::pin(hyper::service::Service::call(&self.inner, req))
     }
