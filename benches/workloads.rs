@@ -12,6 +12,10 @@
 //! updated, 500 deleted and 2,000 appended: the extra cost of `add --key`, the row diff between the versions,
 //! and one-row diffs at 10^5, 10^6 and 10^7 rows (`--table-rows` sets the largest).
 //!
+//! Model workload (issue 7, `--only model`): a safetensors file of `--model-mib` MiB (default 500) with 120 F32
+//! tensors, and a "fine-tuned" version whose last 12 tensors (10 %) are perturbed: the store growth of adding
+//! the second version (target ≤ 12 % of the model) and the tensor diff between the commits (target ≤ 1 s).
+//!
 //! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
 //! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
 
@@ -30,6 +34,8 @@ struct Opts {
     only: Vec<String>,
     /// Largest table in the diff-scaling workload.
     table_rows: usize,
+    /// Size of the model file in the model workload.
+    model_mib: usize,
     dvc: Option<PathBuf>,
     dir: PathBuf,
 }
@@ -41,6 +47,7 @@ fn parse_opts() -> Opts {
         runs: 3,
         only: vec!["big".into(), "small".into()],
         table_rows: 10_000_000,
+        model_mib: 500,
         dvc: find_dvc(),
         dir: std::env::temp_dir().join("dv-bench"),
     };
@@ -54,6 +61,7 @@ fn parse_opts() -> Opts {
             "--only" => o.only = val().split(',').map(String::from).collect(),
             "--no-dvc" => o.dvc = None,
             "--table-rows" => o.table_rows = val().parse().expect("number"),
+            "--model-mib" => o.model_mib = val().parse().expect("number"),
             "--dir" => o.dir = PathBuf::from(val()),
             "--bench" => {}
             other => panic!("unknown option {other}"),
@@ -523,6 +531,9 @@ fn main() {
     if o.only.iter().any(|s| s == "table") {
         rows.extend(table_workload(&ctx, &o.dir, o.runs, o.table_rows));
     }
+    if o.only.iter().any(|s| s == "model") {
+        rows.extend(model_workload(&ctx, &o.dir, o.runs, o.model_mib));
+    }
     print_rows(&rows);
 }
 
@@ -978,4 +989,131 @@ fn table_workload(ctx: &Ctx, dir: &Path, runs: usize, max_rows: usize) -> Vec<Ro
         - median(plain.dv.iter().map(|m| m.secs).collect());
     println!("extra cost of tracking as a table: {extra:.2} s");
     vec![plain, keyed, keyed2, diff]
+}
+
+/// Writes a safetensors file of about `mib` MiB: `count` F32 tensors `layers.NNN.weight` of equal size with
+/// seeded values in [-0.1, 0.1); tensors from index `tuned_from` on get a small perturbation of every value.
+fn write_model(path: &Path, mib: usize, count: usize, tuned_from: usize) -> u64 {
+    use std::io::Write;
+    let per = ((mib << 20) / count / 4096).max(1) * 1024; // elements per tensor, a multiple of 1024
+    let mut entries = Vec::new();
+    for i in 0..count {
+        let (b, e) = (i * per * 4, (i + 1) * per * 4);
+        entries.push(format!(
+            "\"layers.{i:03}.weight\":{{\"dtype\":\"F32\",\"shape\":[{},1024],\"data_offsets\":[{b},{e}]}}",
+            per / 1024
+        ));
+    }
+    let mut json = format!(
+        "{{\"__metadata__\":{{\"format\":\"pt\"}},{}}}",
+        entries.join(",")
+    );
+    while json.len() % 8 != 0 {
+        json.push(' ');
+    }
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).unwrap());
+    w.write_all(&(json.len() as u64).to_le_bytes()).unwrap();
+    w.write_all(json.as_bytes()).unwrap();
+    let mut buf = Vec::with_capacity(per * 4);
+    for i in 0..count {
+        let mut rng = Rng(1000 + i as u64);
+        let mut tune = Rng(5000 + i as u64);
+        buf.clear();
+        for _ in 0..per / 2 {
+            let r = rng.next();
+            for half in [r as u32, (r >> 32) as u32] {
+                let mut v = ((half >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.2;
+                if i >= tuned_from {
+                    v += ((tune.next() & 0xff) as f32 - 127.5) * 1e-6;
+                }
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        w.write_all(&buf).unwrap();
+    }
+    w.flush().unwrap();
+    fs::metadata(path).unwrap().len()
+}
+
+fn model_workload(ctx: &Ctx, dir: &Path, runs: usize, mib: usize) -> Vec<Row> {
+    let (count, tuned_from) = (120, 108);
+    let mut add1 = Row {
+        name: format!("add {mib} MiB safetensors (v1)"),
+        dv: vec![],
+        dvc: vec![],
+    };
+    let mut add2 = Row {
+        name: "add fine-tuned version (10% tensors)".into(),
+        dv: vec![],
+        dvc: vec![],
+    };
+    let mut diff = Row {
+        name: "tensor diff v1..v2 (JSON)".into(),
+        dv: vec![],
+        dvc: vec![],
+    };
+    let repo = dir.join("model-repo");
+    let mut growth = Vec::new();
+    let mut size = 0;
+    for _ in 0..runs {
+        ctx.new_repo(Tool::Dv, &repo);
+        let model = repo.join("model.safetensors");
+        eprintln!("writing a {mib} MiB model and its fine-tuned version...");
+        size = write_model(&model, mib, count, count);
+        settle_disk();
+        add1.dv
+            .push(run(&repo, &ctx.dv, &["add", "model.safetensors"]));
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "v1"]);
+        let s1 = ctx.store_bytes(Tool::Dv, &repo);
+        write_model(&model, mib, count, tuned_from);
+        settle_disk();
+        add2.dv
+            .push(run(&repo, &ctx.dv, &["add", "model.safetensors"]));
+        git(&repo, &["commit", "-q", "-m", "v2"]);
+        let s2 = ctx.store_bytes(Tool::Dv, &repo);
+        growth.push((s2 - s1) as f64 / size as f64 * 100.0);
+        for _ in 0..runs.max(3) {
+            diff.dv.push(run(
+                &repo,
+                &ctx.dv,
+                &["diff", "HEAD~1", "HEAD", "model.safetensors", "--json"],
+            ));
+        }
+    }
+    let out = Command::new(&ctx.dv)
+        .args([
+            "diff",
+            "HEAD~1",
+            "HEAD",
+            "model.safetensors",
+            "--json",
+            "--stat",
+        ])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let v = String::from_utf8_lossy(&out.stdout).to_string();
+    let grab = |k: &str| {
+        v.split(&format!("\"{k}\": "))
+            .nth(1)
+            .and_then(|t| t.split([',', '\n']).next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    println!(
+        "\nmodel: {size} bytes, {count} tensors; store growth for the fine-tuned version: {:.2} % of the model \
+         (target ≤ 12 %)",
+        median(growth)
+    );
+    println!(
+        "model diff check: changed {} unchanged {} (want {}, {}); tensor bytes compared per side: {}",
+        grab("changed"),
+        grab("unchanged"),
+        count - tuned_from,
+        tuned_from,
+        grab("bytes_compared")
+    );
+    let _ = fs::remove_dir_all(&repo);
+    vec![add1, add2, diff]
 }

@@ -49,6 +49,10 @@ pub enum Error {
     #[error("{what}: {message}")]
     Format { what: String, message: String },
 
+    /// An annotation (`dv add --meta`, `dv meta set`) that cannot be written.
+    #[error("{what}: {message}")]
+    BadAnnotation { what: String, message: String },
+
     #[error(
         "{what} uses format version {found}, newer than this dv understands (up to {supported})"
     )]
@@ -71,6 +75,17 @@ pub enum Error {
     #[error("checkout would overwrite or delete local changes that are not stored by dv:\n{}", list_paths(.paths))]
     LocalChanges { paths: Vec<String> },
 
+    #[error(
+        "{count} dataset version(s) were not pushed to '{remote}': objects they need are neither in the cache \
+         nor on the remote (first: '{path}', object {missing}); everything else was pushed"
+    )]
+    PushIncomplete {
+        remote: String,
+        count: usize,
+        path: String,
+        missing: ObjectId,
+    },
+
     #[error("remote '{remote}': {message}")]
     Remote { remote: String, message: String },
 
@@ -88,6 +103,16 @@ pub enum Error {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+
+    #[error("step '{name}': {message}")]
+    Step { name: String, message: String },
+
+    #[error("step '{name}' failed: {command} {status}; nothing was recorded")]
+    StepFailed {
+        name: String,
+        command: String,
+        status: String,
     },
 
     #[error("internal error: {0}")]

@@ -181,6 +181,15 @@ impl GitRepo {
         Ok(out)
     }
 
+    /// The parents of commit `id`, first parent first.
+    pub fn parents(&self, id: gix::ObjectId) -> Result<Vec<gix::ObjectId>> {
+        let c = self
+            .repo
+            .find_commit(id)
+            .map_err(|e| git_err(self.repo.git_dir(), e))?;
+        Ok(c.parent_ids().map(|p| p.detach()).collect())
+    }
+
     /// The commits at the tips of the local branches (`all_refs`: of every reference: tags, remote branches
     /// too) and at HEAD, each named by its reference; references that do not lead to a commit are skipped.
     pub fn ref_tips(&self, all_refs: bool) -> Result<Vec<Commit>> {

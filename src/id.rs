@@ -71,6 +71,13 @@ impl fmt::Debug for ObjectId {
     }
 }
 
+/// Serialized as its 64 hex digits (how every report prints ids).
+impl serde::Serialize for ObjectId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

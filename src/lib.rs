@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod git;
 pub mod id;
 pub mod meta;
+pub mod model;
 pub mod ops;
 pub mod paths;
 pub mod pointer;

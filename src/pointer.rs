@@ -3,18 +3,27 @@
 //! A pointer describes the path it sits beside, minus the `.dv` suffix; it holds no path, time or machine detail,
 //! so it is the same on every machine and a rename is a plain `git mv`. See docs/format.md, "Pointer files".
 
+use std::collections::BTreeMap;
+
 use crate::store::object::{Node, NodeKind};
 use crate::{Error, ObjectId, Result};
 
 pub const POINTER_VERSION: u64 = 1;
 /// Pointer files are tiny; anything larger is not one.
 pub const MAX_POINTER_SIZE: usize = 64 * 1024;
+/// Annotations (`[meta]`): at most this many entries, keys and values at most this many bytes.
+pub const MAX_META_ENTRIES: usize = 64;
+pub const MAX_META_KEY: usize = 128;
+pub const MAX_META_VALUE: usize = 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pointer {
     pub node: Node,
     /// For a file tracked as a table: its table header object, key and row count.
     pub table: Option<TableRef>,
+    /// Free-form annotations (owner, license, metrics, …): the `[meta]` table, sorted by key. Never secrets:
+    /// pointer files are committed.
+    pub meta: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +45,7 @@ struct Raw {
     files: Option<u64>,
     executable: Option<bool>,
     table: Option<RawTable>,
+    meta: Option<BTreeMap<String, String>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -74,7 +84,31 @@ impl Pointer {
                 t.rows
             ));
         }
+        if !self.meta.is_empty() {
+            s.push_str("\n[meta]\n");
+            for (k, v) in &self.meta {
+                let value = toml::Value::String(v.clone()).to_string();
+                s.push_str(&format!("{} = {value}\n", meta_key_text(k)));
+            }
+        }
         s
+    }
+
+    /// The pointer's text, checked to be one `decode` accepts: valid annotations, at most
+    /// [`MAX_POINTER_SIZE`] bytes. For pointers about to be written.
+    pub fn encode_checked(&self, what: &str) -> Result<String> {
+        check_meta(&self.meta).map_err(|m| Error::format(what, m))?;
+        let text = self.encode();
+        if text.len() > MAX_POINTER_SIZE {
+            return Err(Error::format(
+                what,
+                format!(
+                    "the pointer file would be {} bytes, more than {MAX_POINTER_SIZE}: shorten its annotations",
+                    text.len()
+                ),
+            ));
+        }
+        Ok(text)
     }
 
     /// Parses a pointer file; `what` names it in errors.
@@ -146,6 +180,8 @@ impl Pointer {
                 })
             }
         };
+        let meta = raw.meta.unwrap_or_default();
+        check_meta(&meta).map_err(|m| Error::format(what, m))?;
         Ok(Pointer {
             node: Node {
                 kind,
@@ -155,8 +191,137 @@ impl Pointer {
                 exec,
             },
             table,
+            meta,
         })
     }
+}
+
+/// A `[meta]` key as TOML: bare when it can be, else quoted (a key with a `.` would otherwise be dotted).
+fn meta_key_text(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        key.to_string()
+    } else {
+        toml::Value::String(key.to_string()).to_string()
+    }
+}
+
+/// Why an annotation key is not allowed, if it is not: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.`.
+pub fn meta_key_problem(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some("an annotation key cannot be empty".into());
+    }
+    if key.len() > MAX_META_KEY {
+        return Some(format!(
+            "annotation key '{}…' is longer than {MAX_META_KEY} bytes",
+            key.chars().take(32).collect::<String>()
+        ));
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Some(format!(
+            "annotation key {key:?} may only hold ASCII letters, digits, '_', '-' and '.'"
+        ));
+    }
+    None
+}
+
+/// Why an annotation value is not allowed, if it is not: at most 4 KiB, no control characters but tab and
+/// newline (values are shown on terminals).
+pub fn meta_value_problem(key: &str, value: &str) -> Option<String> {
+    if value.len() > MAX_META_VALUE {
+        return Some(format!(
+            "the value of annotation '{key}' is {} bytes, more than {MAX_META_VALUE}",
+            value.len()
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Some(format!(
+            "the value of annotation '{key}' holds control characters (only tab and newline are allowed)"
+        ));
+    }
+    None
+}
+
+/// Checks a whole `[meta]` table: entry count, keys and values.
+pub fn check_meta(meta: &BTreeMap<String, String>) -> std::result::Result<(), String> {
+    if meta.len() > MAX_META_ENTRIES {
+        return Err(format!(
+            "{} annotations, more than {MAX_META_ENTRIES}",
+            meta.len()
+        ));
+    }
+    for (k, v) in meta {
+        if let Some(m) = meta_key_problem(k).or_else(|| meta_value_problem(k, v)) {
+            return Err(m);
+        }
+    }
+    Ok(())
+}
+
+/// Why an annotation looks like a secret, if it does. Pointer files are committed to Git and pushed, so
+/// dv refuses to write credentials into them. A light check, not a scanner: it looks at key names
+/// (`password`, `secret`, `token`, `credential`, `…_key`, …) and at a few unmistakable value shapes (PEM
+/// private keys, AWS access key ids, GitHub and Slack tokens).
+pub fn secret_problem(key: &str, value: &str) -> Option<String> {
+    let k = key.to_ascii_lowercase();
+    let words: Vec<&str> = k.split(['_', '-', '.']).filter(|w| !w.is_empty()).collect();
+    let secret_word = [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "credential",
+        "credentials",
+        "apikey",
+        "privatekey",
+    ];
+    let named = k.contains("password")
+        || k.contains("secret")
+        || k.contains("token")
+        || k.contains("credential")
+        || words.iter().any(|w| secret_word.contains(w))
+        || (words.len() > 1 && words.last() == Some(&"key"));
+    if named {
+        return Some(format!(
+            "annotation '{key}' looks like a secret; pointer files are committed to Git, so they never hold \
+             credentials"
+        ));
+    }
+    let v = value.trim();
+    let aws_key_id = v.len() == 20
+        && (v.starts_with("AKIA") || v.starts_with("ASIA"))
+        && v.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    let token_prefix = [
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "xoxa-",
+    ]
+    .iter()
+    .any(|p| v.starts_with(p) && v.len() >= p.len() + 20);
+    if aws_key_id || token_prefix || (v.contains("-----BEGIN") && v.contains("PRIVATE KEY")) {
+        return Some(format!(
+            "the value of annotation '{key}' looks like a credential; pointer files are committed to Git, so \
+             they never hold secrets"
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -175,6 +340,7 @@ mod tests {
                 exec: false,
             },
             table: None,
+            meta: BTreeMap::new(),
         };
         assert_eq!(
             p.encode(),
@@ -201,6 +367,7 @@ mod tests {
                 key: vec!["region".into(), "id".into()],
                 rows: 3,
             }),
+            meta: BTreeMap::new(),
         };
         let text = p.encode();
         assert!(
@@ -236,13 +403,160 @@ mod tests {
         }
     }
 
+    fn meta_pointer() -> Pointer {
+        let mut meta = BTreeMap::new();
+        for (k, v) in [
+            ("owner", "Ana Lima"),
+            ("license", "CC-BY-4.0"),
+            ("metrics.f1", "0.91"),
+            ("description", "clicks, \"cleaned\"\nsecond line"),
+            ("note", "it's \\ fine"),
+        ] {
+            meta.insert(k.to_string(), v.to_string());
+        }
+        Pointer {
+            node: Node {
+                kind: NodeKind::File,
+                id: ObjectId([0x11; 32]),
+                size: 70,
+                files: 1,
+                exec: false,
+            },
+            table: Some(TableRef {
+                id: ObjectId([0x22; 32]),
+                key: vec!["id".into()],
+                rows: 3,
+            }),
+            meta,
+        }
+    }
+
+    #[test]
+    fn golden_meta_pointer_text() {
+        let p = meta_pointer();
+        let text = p.encode();
+        assert_eq!(
+            text,
+            "# Data versioned by dv: `dv checkout` restores it, `dv status` compares it.\n\
+             dv = 1\nkind = \"file\"\n\
+             id = \"1111111111111111111111111111111111111111111111111111111111111111\"\n\
+             size = 70\n\n[table]\n\
+             id = \"2222222222222222222222222222222222222222222222222222222222222222\"\n\
+             key = [\"id\"]\nrows = 3\n\n[meta]\n\
+             description = \"\"\"\nclicks, \"cleaned\"\nsecond line\"\"\"\n\
+             license = \"CC-BY-4.0\"\n\
+             \"metrics.f1\" = \"0.91\"\n\
+             note = '''it's \\ fine'''\n\
+             owner = \"Ana Lima\"\n"
+        );
+        assert_eq!(Pointer::decode(text.as_bytes(), "x").unwrap(), p);
+        // Without a table, [meta] follows the fields directly.
+        let mut q = p.clone();
+        q.table = None;
+        assert!(q.encode().contains("size = 70\n\n[meta]\ndescription = "));
+        assert_eq!(Pointer::decode(q.encode().as_bytes(), "x").unwrap(), q);
+        // An empty [meta] reads as no annotations, and is not written.
+        let mut r = q.clone();
+        r.meta.clear();
+        let with_empty = r.encode() + "\n[meta]\n";
+        assert_eq!(Pointer::decode(with_empty.as_bytes(), "x").unwrap(), r);
+        assert!(!r.encode().contains("[meta]"));
+    }
+
+    #[test]
+    fn rejects_bad_meta() {
+        let ok = meta_pointer().encode();
+        assert!(Pointer::decode(ok.as_bytes(), "x").is_ok());
+        let long_key = format!("{} = \"v\"\n", "k".repeat(MAX_META_KEY + 1));
+        let long_value = format!("big = \"{}\"\n", "v".repeat(MAX_META_VALUE + 1));
+        let many: String = (0..=MAX_META_ENTRIES)
+            .map(|i| format!("k{i} = \"v\"\n"))
+            .collect();
+        for (extra, why) in [
+            ("n = 3\n", "invalid type"),
+            ("t = { a = \"b\" }\n", "invalid type"),
+            ("\"\" = \"v\"\n", "cannot be empty"),
+            ("\"a b\" = \"v\"\n", "may only hold"),
+            ("\"ä\" = \"v\"\n", "may only hold"),
+            ("bell = \"\\u0007\"\n", "control characters"),
+            ("esc = \"\\u001b[31m\"\n", "control characters"),
+            (&long_key, "longer than 128"),
+            (&long_value, "more than 4096"),
+            (&many, "more than 64"),
+            ("owner = \"a\"\n", "duplicate key"),
+        ] {
+            let bad = ok.clone() + extra;
+            let err = Pointer::decode(bad.as_bytes(), "x")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{extra:?}: {err}");
+        }
+        // A pointer too large to read back is never written.
+        let mut p = meta_pointer();
+        for i in 0..MAX_META_ENTRIES - 5 {
+            p.meta.insert(format!("k{i}"), "v".repeat(MAX_META_VALUE));
+        }
+        let err = p.encode_checked("x").unwrap_err().to_string();
+        assert!(err.contains("more than 65536"), "{err}");
+        let mut p = meta_pointer();
+        p.meta.insert("a b".into(), "v".into());
+        assert!(p.encode_checked("x").is_err());
+    }
+
+    #[test]
+    fn secret_looking_annotations_are_refused() {
+        for key in [
+            "password",
+            "db_password",
+            "api_key",
+            "aws-secret-access-key",
+            "AccessToken",
+            "credentials",
+            "private.key",
+        ] {
+            assert!(secret_problem(key, "x").is_some(), "{key}");
+        }
+        for value in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nabc",
+        ] {
+            assert!(secret_problem("note", value).is_some(), "{value}");
+        }
+        for (key, value) in [
+            ("owner", "ana"),
+            ("key", "id"),
+            ("keywords", "clicks, web"),
+            ("license", "MIT"),
+            (
+                "description",
+                "tokenized text, AKIA-like ids are fine when short: AKIA12",
+            ),
+        ] {
+            assert!(secret_problem(key, value).is_none(), "{key}={value}");
+        }
+    }
+
     proptest! {
         #[test]
         fn round_trips(kind in 0u8..3, seed in any::<[u8; 32]>(), size in 0..i64::MAX as u64, files in 0..i64::MAX as u64, exec in any::<bool>()) {
             let kind = NodeKind::from_u8(kind).unwrap();
             let tree = kind == NodeKind::Tree;
-            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree }, table: None };
+            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree }, table: None, meta: BTreeMap::new() };
             prop_assert_eq!(Pointer::decode(p.encode().as_bytes(), "p").unwrap(), p);
+        }
+
+        #[test]
+        fn meta_round_trips(
+            entries in proptest::collection::btree_map("[A-Za-z0-9_.-]{1,20}", "[^\\p{Cc}]{0,40}|[ -~\t\n'\"\\\\]{0,40}", 0..8),
+        ) {
+            let p = Pointer {
+                node: Node { kind: NodeKind::File, id: ObjectId([7; 32]), size: 5, files: 1, exec: false },
+                table: None,
+                meta: entries,
+            };
+            let text = p.encode_checked("p").unwrap();
+            prop_assert_eq!(Pointer::decode(text.as_bytes(), "p").unwrap(), p);
         }
 
         #[test]

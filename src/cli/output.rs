@@ -45,6 +45,8 @@ fn hint(e: &Error) -> Option<String> {
         Error::MissingObjects { .. } => {
             "the cache lacks this version's data: add it again where it exists, or fetch it from a remote".into()
         }
+        Error::PushIncomplete { .. } => "those versions can only be pushed from a clone that still has their data (`dv gc` deletes what its scope does not keep; `dv fsck --all-commits` lists what is missing)".into(),
+        Error::StepFailed { .. } => "fix the command and run `dv run` again; its outputs were not added".into(),
         Error::NoRemote => "add one with `dv remote add NAME URL --default`".into(),
         Error::UnknownRemote(_) => "`dv remote list` shows the configured remotes".into(),
         Error::Locked { .. } => "wait for the other dv command to finish, then try again (the lock is released when its process ends, however it ends)".into(),
@@ -54,6 +56,7 @@ fn hint(e: &Error) -> Option<String> {
             "check the permissions of that path".into()
         }
         Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
+        Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),
         Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
         _ => return None,
     })
@@ -258,6 +261,21 @@ pub fn table_diff_csv(t: &crate::table::diff::TableDiff) -> String {
 /// Writes text to stdout; a closed pipe (`| head`) ends the output quietly.
 pub fn print_text(s: &str) {
     let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
+/// An annotation value on one line: as is when that is unambiguous, else quoted with escapes (newlines,
+/// tabs, quotes, leading or trailing spaces, empty). At most `max_chars` characters of it, then `…`.
+pub fn meta_value_text(v: &str, max_chars: usize) -> String {
+    let cut: String = v.chars().take(max_chars).collect();
+    let more = if cut.len() < v.len() { "…" } else { "" };
+    let plain = !v.is_empty()
+        && v.trim() == v
+        && !v.chars().any(|c| c.is_control() || c == '"' || c == '\\');
+    if plain {
+        format!("{cut}{more}")
+    } else {
+        format!("\"{}\"{more}", cut.escape_debug())
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,9 @@ pub struct AddedDataset {
     /// For a table: its rows, and the row changes against the version the pointer named before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<TableAdded>,
+    /// The pointer's annotations (`[meta]`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -86,6 +89,20 @@ pub fn add(
     table: Option<&TableSpec>,
     progress: &dyn Progress,
 ) -> Result<AddReport> {
+    add_annotated(repo, store, paths, stage, table, &[], progress)
+}
+
+/// [`add`], also setting annotations (`[meta]` entries) on every path. The annotations a pointer already
+/// has are kept; `meta` entries are merged into them (a key given again takes the new value).
+pub fn add_annotated(
+    repo: &Repo,
+    store: &Store,
+    paths: &[String],
+    stage: bool,
+    table: Option<&TableSpec>,
+    meta: &[(String, String)],
+    progress: &dyn Progress,
+) -> Result<AddReport> {
     let started = now_ns();
     for p in paths {
         crate::paths::check_no_linked_parents(&repo.root, p)?;
@@ -115,6 +132,17 @@ pub fn add(
         };
         previous.push(prev);
         table_specs.push(spec);
+    }
+    // Annotations: the previous pointer's, with `meta` merged in; checked before any data is read.
+    let mut metas: Vec<BTreeMap<String, String>> = Vec::with_capacity(inputs.len());
+    for ((path, _), prev) in inputs.iter().zip(&previous) {
+        let merged = super::meta::merged(
+            path,
+            prev.as_ref().map(|p| p.meta.clone()).unwrap_or_default(),
+            meta,
+        )?;
+        super::meta::check_fits(path, prev.as_ref().and_then(|p| p.table.clone()), &merged)?;
+        metas.push(merged);
     }
     let git = if stage {
         Some(crate::git::GitRepo::open(&repo.root)?)
@@ -344,14 +372,19 @@ pub fn add(
 
     // Everything is stored: now the pointers and .gitignore entries.
     let mut to_stage = Vec::new();
-    for (((path, _), node), table) in inputs.iter().zip(roots).zip(tables) {
+    for ((((path, _), node), table), meta) in inputs.iter().zip(roots).zip(tables).zip(metas) {
         store.meta().mark_complete(&node.id)?;
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
         let (table, table_added) = match table {
             Some((r, a)) => (Some(r), Some(a)),
             None => (None, None),
         };
-        let text = Pointer { node, table }.encode();
+        let text = Pointer {
+            node,
+            table,
+            meta: meta.clone(),
+        }
+        .encode_checked(&pointer_path)?;
         let abs = repo.abs(&pointer_path);
         let changed = crate::fsutil::read_if_exists(&abs)?.as_deref() != Some(text.as_bytes());
         crate::fault::point("add-before-pointer");
@@ -371,6 +404,7 @@ pub fn add(
             files: node.files,
             changed,
             table: table_added,
+            meta,
         });
     }
     if let Some(git) = &git {

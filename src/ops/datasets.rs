@@ -115,7 +115,15 @@ pub fn read_pointer(repo: &Repo, path: &str) -> Result<Option<Dataset>> {
     match fs::symlink_metadata(&abs) {
         Ok(m) if m.is_file() => {}
         Ok(_) => return Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // A path below a file (`f.bin/x`) has no pointer either.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(Error::io(abs, e)),
     }
     let data = fs::read(&abs).at(&abs)?;

@@ -26,6 +26,9 @@ pub struct Version {
     /// With a row key asked for: what happened to that row in this version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row: Option<RowVersion>,
+    /// The pointer's annotations (`[meta]`) in this version.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub meta: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -154,6 +157,7 @@ pub fn log(
                 changes: diff.missing.is_empty().then(|| diff.summary()),
                 table,
                 row,
+                meta: pointer.map(|p| p.meta).unwrap_or_default(),
             });
         }
         out.push(DatasetLog {

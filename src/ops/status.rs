@@ -34,6 +34,9 @@ pub struct StatusReport {
     pub datasets: Vec<DatasetStatus>,
     /// Files whose content had to be read (the stat cache could not vouch for them).
     pub hashed_files: u64,
+    /// Steps recorded by `dv run`, in dependency order, and whether each is up to date.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<super::run::StepState>,
 }
 
 impl StatusReport {
@@ -41,7 +44,7 @@ impl StatusReport {
     pub fn is_clean(&self) -> bool {
         self.datasets.iter().all(|d| {
             d.state == "unchanged" && d.in_cache && d.remote.as_ref().is_none_or(|r| r.pushed)
-        })
+        }) && self.steps.iter().all(|s| !s.is_stale())
     }
 }
 

@@ -28,46 +28,64 @@ pub struct TransferReport {
     pub packs: u64,
     /// Objects the other side already had.
     pub skipped: u64,
+    /// Push only: dataset versions that could not be sent because objects they need are neither in the cache
+    /// nor on the remote (for example deleted by `dv gc` before they were pushed). Everything else was sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<Incomplete>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Incomplete {
+    pub path: String,
+    /// The dataset version (its pointer's id).
+    pub id: ObjectId,
+    /// The first object found missing.
+    pub missing: ObjectId,
 }
 
 /// The objects below the targets that the remote lacks, in upload order: chunks first, then manifests, then
 /// trees with every tree after its children. Pushes upload in that order (each pack's index committing it), so
 /// a tree or manifest on a remote implies everything below it is there too; the walk stops at such objects,
-/// and an object the cache lacks is fine when the remote has it.
+/// and an object the cache lacks is fine when the remote has it. A target that needs an object neither side has
+/// is left out whole (its trees and manifests must not go up without what lies below) and listed as incomplete.
 fn missing_on_remote(
     store: &Store,
     targets: &[Target],
     on_remote: &HashMap<ObjectId, RemoteLocation>,
-) -> Result<(Vec<ObjectId>, u64)> {
+) -> Result<(Vec<ObjectId>, u64, Vec<Incomplete>)> {
     let mut seen = HashSet::new();
     let (mut chunks, mut manifests, mut trees) = (Vec::new(), Vec::new(), Vec::new());
     let mut skipped = 0u64;
+    let mut incomplete = Vec::new();
     for t in targets {
+        // This target's findings, kept only if it turns out complete.
+        let (mut t_seen, mut t_chunks, mut t_manifests, mut t_trees) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut t_skipped = 0u64;
+        let mut missing = None;
         // (node, children already visited)
         let mut stack = vec![(t.dataset.pointer.node, false)];
         while let Some((n, expanded)) = stack.pop() {
             if expanded {
-                trees.push(n.id);
+                t_trees.push(n.id);
                 continue;
             }
             if !seen.insert(n.id) {
                 continue;
             }
+            t_seen.push(n.id);
             if on_remote.contains_key(&n.id) {
-                skipped += 1;
+                t_skipped += 1;
                 continue;
             }
             if !store.contains(&n.id)? {
-                return Err(Error::MissingObjects {
-                    path: t.dataset.path.clone(),
-                    count: 1,
-                    first: n.id,
-                });
+                missing = Some(n.id);
+                break;
             }
             match n.kind {
-                NodeKind::File => chunks.push(n.id),
+                NodeKind::File => t_chunks.push(n.id),
                 NodeKind::Chunked => {
-                    manifests.push(n.id);
+                    t_manifests.push(n.id);
                     for (c, len) in store.read_manifest(&n.id)?.chunks {
                         stack.push((chunk_node(c, len), false));
                     }
@@ -84,9 +102,34 @@ fn missing_on_remote(
                 }
             }
         }
+        match missing {
+            Some(first) => {
+                // Another target may share these objects and be complete: let it walk them again.
+                for id in t_seen {
+                    seen.remove(&id);
+                }
+                incomplete.push(Incomplete {
+                    path: t.dataset.path.clone(),
+                    id: t.dataset.pointer.node.id,
+                    missing: first,
+                });
+            }
+            None => {
+                chunks.extend(t_chunks);
+                manifests.extend(t_manifests);
+                trees.extend(t_trees);
+                skipped += t_skipped;
+            }
+        }
     }
     let mut tables = Vec::new();
     for t in targets {
+        let left_out = incomplete
+            .iter()
+            .any(|i| i.path == t.dataset.path && i.id == t.dataset.pointer.node.id);
+        if left_out {
+            continue;
+        }
         if let Some(r) = &t.dataset.pointer.table {
             table_missing(store, r.id, on_remote, &mut seen, &mut tables)?;
         }
@@ -104,7 +147,7 @@ fn missing_on_remote(
     order.extend(manifests);
     order.extend(trees);
     order.extend(tables);
-    Ok((order, skipped))
+    Ok((order, skipped, incomplete))
 }
 
 /// What a table object is, as far as a walk knows before reading it.
@@ -241,7 +284,7 @@ pub fn push(
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     let on_remote = remote.objects()?;
-    let (order, skipped) = missing_on_remote(store, targets, &on_remote)?;
+    let (order, skipped, incomplete) = missing_on_remote(store, targets, &on_remote)?;
     let mut missing: Vec<Location> = Vec::with_capacity(order.len());
     for id in &order {
         missing.push(
@@ -254,6 +297,7 @@ pub fn push(
         remote: remote.name.clone(),
         datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
         skipped,
+        incomplete,
         ..Default::default()
     };
     let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();

@@ -24,12 +24,21 @@ pub struct Args {
     /// Track the file as a table without a key: rows are matched by their whole content.
     #[arg(long, conflicts_with = "key")]
     table: bool,
+    /// Annotate the dataset (repeatable): owner, license, metrics, a description… Kept in the pointer file
+    /// with the ones it has; never secrets. See `dv meta`.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    meta: Vec<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let meta = args
+        .meta
+        .iter()
+        .map(|e| crate::ops::meta::parse_entry(e))
+        .collect::<Result<Vec<_>>>()?;
     let repo = Repo::discover(&g.cwd)?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let _lock = repo.lock()?;
@@ -39,12 +48,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let spec = (args.table || !args.key.is_empty()).then(|| crate::table::TableSpec {
         key: args.key.iter().map(|k| k.trim().to_string()).collect(),
     });
-    let report = crate::ops::add::add(
+    let report = crate::ops::add::add_annotated(
         &repo,
         &store,
         &paths,
         stage,
         spec.as_ref(),
+        &meta,
         progress.as_ref(),
     )?;
     if args.json {

@@ -61,6 +61,9 @@ struct DatasetDiff {
     /// For a table: the row-level diff.
     #[serde(skip_serializing_if = "Option::is_none")]
     table: Option<crate::table::diff::TableDiff>,
+    /// For a `.safetensors` file: the tensor-level diff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<crate::model::ModelDiff>,
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
@@ -207,6 +210,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         } else {
             None
         };
+        let mut model = model_diff(&store, &path, (&from, a.as_ref()), (&to, b.as_ref()))?;
+        if let Some(m) = model.as_mut().filter(|_| args.stat) {
+            m.tensors.clear();
+        }
         results.push(DatasetDiff {
             path,
             state,
@@ -214,6 +221,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             trees_read: d.trees_read,
             files: (!args.stat).then_some(d.files),
             table,
+            model,
         });
     }
     if json {
@@ -261,10 +269,155 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             if let Some(t) = &r.table {
                 print!("{}", output::table_diff_text(t));
             }
+            if let Some(m) = &r.model {
+                output::print_text(&model_diff_text(m));
+            }
         }
     }
     if args.exit_code && any {
         return Ok(Outcome::Differences);
     }
     Ok(Outcome::Success)
+}
+
+/// The tensor diff of a `.safetensors` file whose two versions differ; `None` for other paths, folders and
+/// unchanged files.
+fn model_diff(
+    store: &crate::store::Store,
+    path: &str,
+    (from, a): (&Source<'_>, Option<&Node>),
+    (to, b): (&Source<'_>, Option<&Node>),
+) -> Result<Option<crate::model::ModelDiff>> {
+    if !crate::model::is_model_path(path)
+        || a == b
+        || a.is_some_and(|n| !n.kind.is_file())
+        || b.is_some_and(|n| !n.kind.is_file())
+    {
+        return Ok(None);
+    }
+    let label = |s: &Source<'_>| match s {
+        Source::Rev { commit, .. } => format!("{path} at {}", commit.rev),
+        Source::WorkTree => path.to_string(),
+    };
+    let (la, lb) = (label(from), label(to));
+    crate::model::diff_stored(
+        store,
+        path,
+        a.map(|n| (n, la.as_str())),
+        b.map(|n| (n, lb.as_str())),
+    )
+    .map(Some)
+}
+
+/// 1234567 as "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A magnitude with six significant digits: 0.0123, 2, 1.5e-7.
+fn magnitude(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !(1e-4..1e7).contains(&v) {
+        let t = format!("{v:.5e}");
+        let (mantissa, exp) = t.split_once('e').unwrap_or((&t, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exp}");
+    }
+    let decimals = (5 - v.log10().floor() as i64).max(0) as usize;
+    let t = format!("{v:.decimals$}");
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    }
+}
+
+/// The text form of a model diff: counts, then one line per added, removed or changed tensor.
+fn model_diff_text(m: &crate::model::ModelDiff) -> String {
+    use crate::model::safetensors::shape_text;
+    let mut out = format!(
+        "    tensors: {} added, {} removed, {} changed, {} unchanged ({} -> {} tensors)\n",
+        m.added, m.removed, m.changed, m.unchanged, m.tensors_before, m.tensors_after
+    );
+    let shape = |s: &Option<Vec<u64>>| shape_text(s.as_deref().unwrap_or_default());
+    for t in &m.tensors {
+        let (od, nd) = (t.old_dtype.unwrap_or(""), t.new_dtype.unwrap_or(""));
+        let line = match t.status {
+            "added" => format!("+ {}  {nd} {}", t.name, shape(&t.new_shape)),
+            "removed" => format!("- {}  {od} {}", t.name, shape(&t.old_shape)),
+            _ => match (od == nd, t.old_shape == t.new_shape) {
+                (true, true) => {
+                    let mut l = format!(
+                        "~ {}  {nd} {}  changed {} of {} elements",
+                        t.name,
+                        shape(&t.new_shape),
+                        thousands(t.changed_elements.unwrap_or(0)),
+                        thousands(t.elements)
+                    );
+                    if let Some(d) = t.max_abs_change {
+                        l.push_str(&format!(", max |Δ| {}", magnitude(d)));
+                    }
+                    if t.non_finite_changes > 0 {
+                        l.push_str(&format!(
+                            ", {} to or from NaN/inf",
+                            thousands(t.non_finite_changes)
+                        ));
+                    }
+                    l
+                }
+                (false, true) => format!("~ {}  {od} → {nd} {}", t.name, shape(&t.new_shape)),
+                (true, false) => format!(
+                    "~ {}  {nd} {} → {}",
+                    t.name,
+                    shape(&t.old_shape),
+                    shape(&t.new_shape)
+                ),
+                (false, false) => format!(
+                    "~ {}  {od} {} → {nd} {}",
+                    t.name,
+                    shape(&t.old_shape),
+                    shape(&t.new_shape)
+                ),
+            },
+        };
+        out.push_str(&format!("    {line}\n"));
+    }
+    for c in &m.metadata {
+        let v = |s: &Option<String>| s.as_deref().map_or("(none)".into(), |s| format!("{s:?}"));
+        out.push_str(&format!(
+            "    metadata: {} {} → {}\n",
+            c.key,
+            v(&c.old),
+            v(&c.new)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod model_text_tests {
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1234), "1,234");
+        assert_eq!(super::thousands(16_777_216), "16,777,216");
+        assert_eq!(super::magnitude(0.0), "0");
+        assert_eq!(super::magnitude(2.0), "2");
+        assert_eq!(super::magnitude(0.0123), "0.0123");
+        assert_eq!(super::magnitude(0.10000002384185791), "0.1");
+        assert_eq!(super::magnitude(123456.7), "123457");
+        assert_eq!(super::magnitude(1.5e-7), "1.5e-7");
+        assert_eq!(super::magnitude(3e9), "3e9");
+    }
 }

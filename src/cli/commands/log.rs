@@ -129,6 +129,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     None => println!("      {} rows", t.rows),
                 }
             }
+            if !v.meta.is_empty() {
+                let entries: Vec<String> = v
+                    .meta
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", output::meta_value_text(v, 60)))
+                    .collect();
+                println!("      meta: {}", entries.join(" "));
+            }
             if let Some(r) = &v.row {
                 let detail = match r.change {
                     "modified" => r

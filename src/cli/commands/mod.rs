@@ -3,12 +3,15 @@
 pub mod add;
 pub mod checkout;
 pub mod diff;
+pub mod du;
 pub mod fsck;
 pub mod gc;
 pub mod hooks;
 pub mod init;
 pub mod log;
+pub mod meta;
 pub mod remote;
+pub mod run;
 pub mod show;
 pub mod status;
 pub mod transfer;

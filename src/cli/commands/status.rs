@@ -32,6 +32,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let store = repo.open_store()?;
     let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
     let mut report = crate::ops::status::status(&repo, &store, &targets)?;
+    if paths.is_empty() {
+        report.steps = crate::ops::run::step_states(&repo, &store)?;
+    }
     if let Some(name) = &args.remote {
         let remote =
             crate::remote::Remote::open(&repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
@@ -42,7 +45,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     }
     if args.json {
         output::print_json(&report)?;
-    } else if report.datasets.is_empty() {
+    } else if report.datasets.is_empty() && report.steps.is_empty() {
         output::status_line(g.quiet, "No data tracked yet: start with `dv add PATH`.");
     } else {
         for d in &report.datasets {
@@ -72,6 +75,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 };
                 let slash = if c.folder { "/" } else { "" };
                 println!("    {label:<10} {}{slash}", c.path);
+            }
+        }
+        for s in report.steps.iter().filter(|s| s.is_stale()) {
+            println!("step {}: {}", s.name, s.state);
+            for r in &s.reasons {
+                println!("    {r}");
             }
         }
     }

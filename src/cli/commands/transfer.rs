@@ -107,6 +107,14 @@ pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
     let p = progress::for_terminal(g.quiet);
     let report = crate::ops::transfer::push(&store, &remote, &ctx.targets, p.as_ref())?;
     show(g, args.common.json, "Pushed", &report)?;
+    if let Some(first) = report.incomplete.first() {
+        return Err(crate::Error::PushIncomplete {
+            remote: report.remote.clone(),
+            count: report.incomplete.len(),
+            path: first.path.clone(),
+            missing: first.missing,
+        });
+    }
     Ok(Outcome::Success)
 }
 
