@@ -52,6 +52,16 @@ fn hint(e: &Error) -> Option<String> {
         Error::Locked { .. } => "wait for the other dv command to finish, then try again (the lock is released when its process ends, however it ends)".into(),
         Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
         Error::Corrupt { .. } => "the local cache is damaged: `dv fsck` lists what, and `dv fsck --repair` fetches good copies from a remote".into(),
+        Error::Io { source, .. }
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::FileTooLarge
+                    | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            "free some disk space (or raise the file size limit) and run the command again: nothing half-written was kept".into()
+        }
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             "check the permissions of that path".into()
         }

@@ -232,7 +232,12 @@ pub fn add_annotated(
         Err(e) => {
             drop(sink);
             drop(write_tx);
-            let _ = writer.join();
+            // A stopped writer is only the symptom: its own error (a full disk, …) is the cause.
+            if let Ok(Err(cause)) = writer.join()
+                && is_writer_stopped(&e)
+            {
+                return Err(cause);
+            }
             return Err(e);
         }
     };
@@ -278,8 +283,9 @@ pub fn add_annotated(
     let written = writer
         .join()
         .map_err(|_| Error::Internal("pack writer thread panicked".into()))?;
-    tree_result?;
+    // The writer's error first: when it stops, the trees' sends fail only because of it.
     let (packs, objects, stored_bytes) = written?;
+    tree_result?;
     tracing::debug!(
         ms = (now_ns() - started) / 1_000_000,
         packs = packs.len(),
@@ -707,7 +713,7 @@ fn process_block(
             data,
         };
         if write_tx.send(obj).is_err() {
-            return Err(Error::Internal("pack writer stopped".into()));
+            return Err(writer_stopped());
         }
     }
     progress.inc(job.block.data.len() as u64);
@@ -746,7 +752,15 @@ fn send_object(
         raw_len: raw.len() as u32,
         data,
     })
-    .map_err(|_| Error::Internal("pack writer stopped".into()))
+    .map_err(|_| writer_stopped())
+}
+
+fn writer_stopped() -> Error {
+    Error::Internal("pack writer stopped".into())
+}
+
+fn is_writer_stopped(e: &Error) -> bool {
+    matches!(e, Error::Internal(m) if m == "pack writer stopped")
 }
 
 /// Stores manifests and trees the cache does not have yet, from the main thread.

@@ -7,6 +7,7 @@ mod s3_server;
 mod add;
 mod checkout;
 mod crash;
+mod diskfull;
 mod errors;
 mod history;
 mod hostile;
