@@ -19,6 +19,7 @@ use super::steps::{
 use super::walk::{Child, walk};
 use crate::error::IoContext;
 use crate::git::GitRepo;
+use crate::meta::{Meta, Stat, StatEntry};
 use crate::progress::Progress;
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind, Tree, TreeEntry};
@@ -390,7 +391,7 @@ pub fn fingerprint(repo: &Repo, store: &Store, path: &str) -> Result<Option<Node
     {
         return Ok(Some(d.pointer.node));
     }
-    hash_path(&abs, path).map(Some)
+    hash_path(&abs, path, Some(store.meta())).map(Some)
 }
 
 /// True when tracked data matches its pointer file (checked through the stat cache, as `dv status` does).
@@ -405,62 +406,87 @@ fn matches_pointer(repo: &Repo, store: &Store, d: &Dataset) -> Result<bool> {
     Ok(out.changes.is_empty() && out.missing.is_empty())
 }
 
-/// Hashes the file or folder at `abs` the way `dv add` would store it (same ids), storing nothing. `path`
-/// names it in errors.
-pub fn hash_path(abs: &Path, path: &str) -> Result<Node> {
+/// Hashes the file or folder at `abs` (repository path `path`) the way `dv add` would store it (same ids),
+/// storing nothing. With a stat cache, files whose stat it vouches for are not read, and the files read are
+/// remembered, so checking a large untracked input again is as cheap as `dv status`.
+pub fn hash_path(abs: &Path, path: &str, cache: Option<&Meta>) -> Result<Node> {
+    let started = super::now_ns();
+    let known = match cache {
+        Some(meta) => meta.stat_entries_under(path)?,
+        None => Default::default(),
+    };
+    let mut refreshed: Vec<(String, StatEntry)> = Vec::new();
+    let mut file = |fabs: &Path, repo_path: &str, m: &fs::Metadata| -> Result<Node> {
+        let stat = Stat::of(m);
+        let (kind, id, size) = match known.get(repo_path) {
+            Some(e) if e.matches(&stat) => (e.kind, e.id, stat.size),
+            _ => {
+                let (kind, id, size) = hash_file(fabs)?;
+                refreshed.push((
+                    repo_path.to_string(),
+                    StatEntry {
+                        stat,
+                        kind,
+                        id,
+                        hashed_at_ns: started,
+                    },
+                ));
+                (kind, id, size)
+            }
+        };
+        Ok(Node {
+            kind,
+            id,
+            size,
+            files: 1,
+            exec: stat.exec,
+        })
+    };
     let m = fs::symlink_metadata(abs).at(abs)?;
-    if m.is_file() {
-        return file_fingerprint(abs, &m);
-    }
-    if !m.is_dir() {
+    let node = if m.is_file() {
+        file(abs, path, &m)?
+    } else if m.is_dir() {
+        let w = walk(abs, path)?;
+        let mut files = Vec::with_capacity(w.files.len());
+        for f in &w.files {
+            let rel = f.path.strip_prefix(path).unwrap_or(&f.path);
+            let fabs = abs.join(rel.trim_start_matches('/'));
+            let m = fs::symlink_metadata(&fabs).at(&fabs)?;
+            files.push(file(&fabs, &f.path, &m)?);
+        }
+        let mut dirs: Vec<Option<Node>> = vec![None; w.dirs.len()];
+        for (i, dir) in w.dirs.iter().enumerate().rev() {
+            let mut tree = Tree::default();
+            for (name, child) in &dir.entries {
+                let node = match child {
+                    Child::File(f) => Some(files[*f]),
+                    Child::Dir(d) => dirs[*d],
+                }
+                .ok_or_else(|| Error::Internal(format!("no node below {}", dir.path)))?;
+                tree.entries.push(TreeEntry {
+                    name: name.clone(),
+                    node,
+                });
+            }
+            dirs[i] = Some(Node {
+                kind: NodeKind::Tree,
+                id: ObjectId::of(&tree.encode()),
+                size: tree.size(),
+                files: tree.files(),
+                exec: false,
+            });
+        }
+        dirs[0].ok_or_else(|| Error::Internal("walk without a root folder".into()))?
+    } else {
         return Err(Error::BadPath {
             path: path.to_string(),
             reason: "not a regular file or folder".into(),
         });
+    };
+    if let Some(meta) = cache {
+        meta.put_stat_entries(refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
     }
-    let w = walk(abs, path)?;
-    let mut files = Vec::with_capacity(w.files.len());
-    for f in &w.files {
-        let rel = f.path.strip_prefix(path).unwrap_or(&f.path);
-        let fabs = abs.join(rel.trim_start_matches('/'));
-        let m = fs::symlink_metadata(&fabs).at(&fabs)?;
-        files.push(file_fingerprint(&fabs, &m)?);
-    }
-    let mut dirs: Vec<Option<Node>> = vec![None; w.dirs.len()];
-    for (i, dir) in w.dirs.iter().enumerate().rev() {
-        let mut tree = Tree::default();
-        for (name, child) in &dir.entries {
-            let node = match child {
-                Child::File(f) => Some(files[*f]),
-                Child::Dir(d) => dirs[*d],
-            }
-            .ok_or_else(|| Error::Internal(format!("no node below {}", dir.path)))?;
-            tree.entries.push(TreeEntry {
-                name: name.clone(),
-                node,
-            });
-        }
-        dirs[i] = Some(Node {
-            kind: NodeKind::Tree,
-            id: ObjectId::of(&tree.encode()),
-            size: tree.size(),
-            files: tree.files(),
-            exec: false,
-        });
-    }
-    dirs[0].ok_or_else(|| Error::Internal("walk without a root folder".into()))
-}
-
-fn file_fingerprint(abs: &Path, m: &fs::Metadata) -> Result<Node> {
-    use std::os::unix::fs::PermissionsExt;
-    let (kind, id, size) = hash_file(abs)?;
-    Ok(Node {
-        kind,
-        id,
-        size,
-        files: 1,
-        exec: m.permissions().mode() & 0o111 != 0,
-    })
+    Ok(node)
 }
 
 /// Whether a step is up to date, and if not, why.
@@ -775,7 +801,7 @@ pub fn check(repo: &Repo, store: &Store, out: &str, opts: &RunOptions<'_>) -> Re
     for o in &step.outs {
         let abs = tmp.0.join(&o.path);
         let got = if fs::symlink_metadata(&abs).is_ok() {
-            Some(NodeRecord::of(&hash_path(&abs, &o.path)?))
+            Some(NodeRecord::of(&hash_path(&abs, &o.path, None)?))
         } else {
             None
         };
