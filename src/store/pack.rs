@@ -16,7 +16,7 @@ pub const ENTRY_HEADER_LEN: u64 = 32 + 1 + 1 + 2 + 4 + 4;
 
 pub const INDEX_MAGIC: &[u8; 4] = b"DVIX";
 pub const INDEX_VERSION: u32 = 1;
-const INDEX_ENTRY_LEN: usize = 32 + 8 + 1 + 1 + 2 + 4 + 4;
+pub const INDEX_ENTRY_LEN: usize = 32 + 8 + 1 + 1 + 2 + 4 + 4;
 const INDEX_HEADER_LEN: usize = 4 + 4 + 32 + 8 + 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
