@@ -175,8 +175,10 @@ fn get_str(r: &mut Reader) -> Result<String> {
 }
 
 /// A row's cells as stored: per cell a tag (0 NULL, 1 value) and, for a value, its length and UTF-8 bytes.
-pub fn encode_row<'a>(cells: impl Iterator<Item = Option<&'a str>>) -> Vec<u8> {
-    let mut out = Vec::new();
+pub fn encode_row<'a>(cells: impl Iterator<Item = Option<&'a str>> + Clone) -> Vec<u8> {
+    // Sized first: one allocation of the exact size (rows are held by the million while a table is sorted).
+    let len = cells.clone().map(|c| c.map_or(1, |s| 5 + s.len())).sum();
+    let mut out = Vec::with_capacity(len);
     for c in cells {
         match c {
             None => out.push(0),
@@ -206,8 +208,13 @@ pub fn decode_row(data: &[u8]) -> Result<Vec<Cell>> {
 /// bit flipped for a canonical integer (so integer keys sort numerically); 0x02 and the UTF-8 bytes with 0x00
 /// escaped as 0x00 0xFF, ended by 0x00 0x01, for any other text (so text keys sort as text). The encoding depends
 /// on the value alone, never on a column's type, so the same key encodes the same way in every version.
-pub fn encode_key<'a>(cells: impl Iterator<Item = Option<&'a str>>) -> Vec<u8> {
-    let mut out = Vec::new();
+pub fn encode_key<'a>(cells: impl Iterator<Item = Option<&'a str>> + Clone) -> Vec<u8> {
+    // Sized first (exactly, unless a text holds 0x00 bytes), as rows are.
+    let len = cells
+        .clone()
+        .map(|c| c.map_or(1, |s| (s.len() + 3).max(9)))
+        .sum();
+    let mut out = Vec::with_capacity(len);
     for c in cells {
         match c {
             None => out.push(0),
@@ -374,8 +381,29 @@ pub fn record(
     spec: &TableSpec,
     sink: &mut StoreSink,
 ) -> Result<(Header, ObjectId)> {
-    let table = read::read_table(path, what, spec)?;
-    let root = rowtree::build(table.rows.into_iter(), sink)?;
+    let sort = read::SortOptions::new(read::sort_memory(), sink.store.tmp_dir());
+    record_to(path, what, spec, &sort, sink)
+}
+
+/// [`record`] into any node sink, sorting within `sort`'s budget.
+fn record_to(
+    path: &std::path::Path,
+    what: &str,
+    spec: &TableSpec,
+    sort: &read::SortOptions,
+    sink: &mut dyn rowtree::NodeSink,
+) -> Result<(Header, ObjectId)> {
+    let table = read::read_table(path, what, spec, sort)?;
+    let root = match table.rows {
+        read::SortedRows::Memory(rows) => rowtree::build(rows.into_iter(), sink)?,
+        read::SortedRows::Merge(mut merge) => {
+            // Duplicate keys show only as the merge reaches them. The nodes written before are then unreferenced:
+            // an unsealed pack is discarded with the sink, a sealed one is garbage for `dv gc`.
+            let root = rowtree::build(&mut merge, sink)?;
+            merge.finish()?;
+            root
+        }
+    };
     let header = Header {
         format: table.format,
         key: spec.key.clone(),
@@ -385,7 +413,7 @@ pub fn record(
     };
     let bytes = header.encode();
     let id = ObjectId::of(&bytes);
-    rowtree::NodeSink::put(sink, id, ObjectKind::Rows, bytes)?;
+    sink.put(id, ObjectKind::Rows, bytes)?;
     Ok((header, id))
 }
 

@@ -616,3 +616,145 @@ fn a_table_diff_is_the_same_after_push_clone_and_pull() {
     assert_eq!(there[0]["table"], here);
     assert_eq!(here["rows_modified"], 1);
 }
+
+/// Runs dv in `r`, with `DV_TABLE_SORT_MEMORY` set when `memory` is; returns (exit code, stdout, stderr).
+fn dv_sorting_in(r: &TestRepo, memory: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut c = dv_command(r.path());
+    match memory {
+        Some(m) => c.env("DV_TABLE_SORT_MEMORY", m),
+        None => c.env_remove("DV_TABLE_SORT_MEMORY"),
+    };
+    let out = c.args(args).output().expect("dv runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// How many of each row a table holds.
+fn row_counts(t: &T) -> BTreeMap<Vec<Option<String>>, i64> {
+    let mut m = BTreeMap::new();
+    for r in &t.rows {
+        *m.entry(r.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Issue #5: a table larger than the sort budget is sorted in spilled runs merged from disk; its row tree, and so
+/// its header id, pointer file and diffs, are exactly those of an in-memory sort, duplicate keys are reported
+/// the same way, and no run file is left behind.
+#[test]
+fn tables_sorted_on_disk_match_tables_sorted_in_memory() {
+    let n = 20_000;
+    let base = people(n, 5);
+    // Rows in scrambled key order, so that every run spans the whole key range.
+    let mut v1 = base.clone();
+    v1.rows = (0..n).map(|i| base.rows[(i * 7919) % n].clone()).collect();
+    let mut v2 = v1.clone();
+    let mut modified = 0;
+    for i in (0..n).step_by(101) {
+        v2.rows[i][2] = Some("123.4".into());
+        modified += 1;
+    }
+    let deleted: Vec<usize> = (5..n)
+        .step_by(397)
+        .filter(|i| !i.is_multiple_of(101))
+        .collect();
+    for &i in deleted.iter().rev() {
+        v2.rows.remove(i);
+    }
+    for k in 0..50 {
+        let id = (100_000 + k).to_string();
+        v2 = v2.row(&[&id, "new", "1.0", "2025-01-01"]);
+    }
+    // Keyless versions: the same rows, 500 of them twice.
+    let keyless = |t: &T| {
+        let mut k = t.clone();
+        k.rows.extend(t.rows[..500].iter().cloned());
+        k
+    };
+    let (k1, k2) = (keyless(&v1), keyless(&v2));
+
+    let spill = TestRepo::new();
+    let plain = TestRepo::new();
+    for (r, memory) in [(&spill, Some("65536")), (&plain, None)] {
+        let add = |args: &[&str]| {
+            let (code, _, err) = dv_sorting_in(r, memory, args);
+            assert_eq!(code, 0, "dv {args:?} ({memory:?}): {err}");
+        };
+        r.write("p.csv", &v1.csv());
+        r.write("k.csv", &k1.csv());
+        // The budget is passed: the rows are spilled and merged (and without it, not).
+        let (code, _, log) = dv_sorting_in(r, memory, &["-vv", "add", "p.csv", "--key", "id"]);
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(
+            log.contains("table rows spilled"),
+            memory.is_some(),
+            "{log}"
+        );
+        add(&["add", "k.csv", "--table"]);
+        commit(r, "v1");
+        r.write("p.csv", &v2.csv());
+        r.write("k.csv", &k2.csv());
+        add(&["add", "p.csv", "k.csv"]);
+        commit(r, "v2");
+    }
+    for pointer in ["p.csv.dv", "k.csv.dv"] {
+        assert_eq!(
+            String::from_utf8(spill.read(pointer)).unwrap(),
+            String::from_utf8(plain.read(pointer)).unwrap(),
+            "{pointer}: the same table ids whether or not the sort spilled"
+        );
+    }
+    let counts = |t: &serde_json::Value| {
+        (
+            t["rows_added"].as_u64().unwrap(),
+            t["rows_deleted"].as_u64().unwrap(),
+            t["rows_modified"].as_u64().unwrap(),
+        )
+    };
+    let p = table_diff(&spill, &["HEAD~1", "HEAD", "p.csv"]);
+    assert_eq!(p, table_diff(&plain, &["HEAD~1", "HEAD", "p.csv"]));
+    assert_eq!(counts(&p), (50, deleted.len() as u64, modified));
+    let k = table_diff(&spill, &["HEAD~1", "HEAD", "k.csv"]);
+    assert_eq!(k, table_diff(&plain, &["HEAD~1", "HEAD", "k.csv"]));
+    let (c1, c2) = (row_counts(&k1), row_counts(&k2));
+    let more = |a: &BTreeMap<_, i64>, b: &BTreeMap<_, i64>| {
+        a.iter()
+            .map(|(r, n)| (n - b.get(r).copied().unwrap_or(0)).max(0) as u64)
+            .sum::<u64>()
+    };
+    assert_eq!(counts(&k), (more(&c2, &c1), more(&c1, &c2), 0));
+
+    // Duplicate keys far apart (in different runs): the same error, and nothing recorded.
+    let mut dup = v1.clone();
+    for i in (0..n).step_by(1500) {
+        let again = dup.rows[i].clone();
+        dup.rows.push(again);
+    }
+    let mut errors = Vec::new();
+    for (r, memory) in [(&spill, Some("65536")), (&plain, None)] {
+        r.write("d.csv", &dup.csv());
+        let (code, _, err) = dv_sorting_in(r, memory, &["add", "d.csv", "--key", "id"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(!r.p("d.csv.dv").exists(), "no pointer written");
+        errors.push(err);
+    }
+    assert_eq!(errors[0], errors[1]);
+    assert!(
+        errors[0].contains("duplicate keys in key column(s) id: ")
+            && errors[0].contains(" and 9 more"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        spill.git(&["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    let left: Vec<String> = std::fs::read_dir(spill.p(".dv/cache/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+}
