@@ -520,8 +520,9 @@ pub fn fetch(
     Ok(report)
 }
 
-/// How many stored bytes one round of ranged reads asks for: bounds memory whatever the dataset size.
-const READ_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// How many stored bytes one round of ranged reads asks for: bounds memory whatever the dataset size (three
+/// rounds at most are held at once: one being read, one queued, one being verified).
+const READ_BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Reads objects from the remote with ranged reads per pack, in batches, and hands each to `f` verified, as
 /// (index entry, stored bytes, raw bytes).
@@ -532,6 +533,8 @@ fn for_each_object(
 ) -> Result<()> {
     let mut sorted: Vec<RemoteLocation> = want.iter().map(|(l, _)| *l).collect();
     sorted.sort_by_key(|l| (l.pack, l.entry.offset));
+    // Batches of about READ_BATCH_BYTES, each grouped by pack.
+    let mut batches: Vec<Vec<(ObjectId, Vec<IndexEntry>)>> = Vec::new();
     let mut start = 0;
     while start < sorted.len() {
         let mut end = start;
@@ -540,32 +543,51 @@ fn for_each_object(
             bytes += sorted[end].entry.stored_len as u64;
             end += 1;
         }
-        let batch = &sorted[start..end];
         let mut groups: Vec<(ObjectId, Vec<IndexEntry>)> = Vec::new();
-        for l in batch {
+        for l in &sorted[start..end] {
             match groups.last_mut() {
                 Some((p, es)) if *p == l.pack => es.push(l.entry),
                 _ => groups.push((l.pack, vec![l.entry])),
             }
         }
-        let ranges: Vec<(ObjectId, Vec<std::ops::Range<u64>>)> = groups
-            .iter()
-            .map(|(p, es)| (*p, es.iter().map(IndexEntry::range).collect()))
-            .collect();
-        let data = remote.read_ranges(&ranges)?;
-        for ((pack_id, entries), chunks) in groups.iter().zip(data) {
-            for (e, bytes) in entries.iter().zip(chunks) {
-                let bad = |message: String| Error::Remote {
-                    remote: remote.name.clone(),
-                    message: format!("object {} in pack {}: {message}", e.id, pack_id.to_hex()),
-                };
-                pack::check_entry_header(&bytes, e).map_err(|err| bad(err.to_string()))?;
-                let stored = &bytes[ENTRY_HEADER_LEN as usize..];
-                let raw = pack::decode_object(e, stored).map_err(|err| bad(err.to_string()))?;
-                f(e, stored, raw)?;
-            }
-        }
+        batches.push(groups);
         start = end;
     }
-    Ok(())
+    // One thread reads the next batch while this one verifies and stores the last: the network and the
+    // hashing overlap instead of taking turns.
+    std::thread::scope(|s| {
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<Vec<bytes::Bytes>>>>(1);
+        let batches = &batches;
+        s.spawn(move || {
+            for groups in batches {
+                let ranges: Vec<(ObjectId, Vec<std::ops::Range<u64>>)> = groups
+                    .iter()
+                    .map(|(p, es)| (*p, es.iter().map(IndexEntry::range).collect()))
+                    .collect();
+                let data = remote.read_ranges(&ranges);
+                let failed = data.is_err();
+                if tx.send(data).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for groups in batches {
+            let data = rx
+                .recv()
+                .map_err(|_| Error::Internal("the remote reader stopped".into()))??;
+            for ((pack_id, entries), chunks) in groups.iter().zip(data) {
+                for (e, bytes) in entries.iter().zip(chunks) {
+                    let bad = |message: String| Error::Remote {
+                        remote: remote.name.clone(),
+                        message: format!("object {} in pack {}: {message}", e.id, pack_id.to_hex()),
+                    };
+                    pack::check_entry_header(&bytes, e).map_err(|err| bad(err.to_string()))?;
+                    let stored = &bytes[ENTRY_HEADER_LEN as usize..];
+                    let raw = pack::decode_object(e, stored).map_err(|err| bad(err.to_string()))?;
+                    f(e, stored, raw)?;
+                }
+            }
+        }
+        Ok(())
+    })
 }
