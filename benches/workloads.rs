@@ -18,6 +18,7 @@
 //!
 //! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
 //! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
+//! `--moto PATH/moto_server` runs them against moto instead (remote bytes are then not measured).
 
 #[path = "../tests/support/s3_server.rs"]
 mod s3_server;
@@ -38,6 +39,8 @@ struct Opts {
     model_mib: usize,
     dvc: Option<PathBuf>,
     dir: PathBuf,
+    /// Run the remote workloads against moto (this `moto_server`) instead of the in-process s3s-fs.
+    moto: Option<PathBuf>,
 }
 
 fn parse_opts() -> Opts {
@@ -50,6 +53,7 @@ fn parse_opts() -> Opts {
         model_mib: 500,
         dvc: find_dvc(),
         dir: std::env::temp_dir().join("dv-bench"),
+        moto: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -62,6 +66,7 @@ fn parse_opts() -> Opts {
             "--no-dvc" => o.dvc = None,
             "--table-rows" => o.table_rows = val().parse().expect("number"),
             "--model-mib" => o.model_mib = val().parse().expect("number"),
+            "--moto" => o.moto = Some(PathBuf::from(val())),
             "--dir" => o.dir = PathBuf::from(val()),
             "--bench" => {}
             other => panic!("unknown option {other}"),
@@ -239,6 +244,63 @@ fn small_tree(root: &Path, count: usize) {
             data.truncate(len);
         }
         fs::write(dir.join(format!("f{i:05}.bin")), data).unwrap();
+    }
+}
+
+/// A moto S3 server on a free port of 127.0.0.1, stopped when dropped.
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+    port: u16,
+}
+
+impl Moto {
+    fn start(program: &Path) -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+        }
+    }
+
+    /// Creates a bucket (moto takes an unsigned PUT) and returns its `s3://` URL.
+    fn bucket(&self, name: &str) -> String {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            c,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut resp = String::new();
+        let _ = c.read_to_string(&mut resp);
+        assert!(resp.starts_with("HTTP/1.1 200"), "moto bucket: {resp}");
+        format!("s3://{name}")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -633,19 +695,33 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root).unwrap();
     let server = s3_server::S3Server::start_in(&root);
-    println!("S3 server (s3s-fs) at {}", server.endpoint());
+    let moto = o.moto.as_deref().map(Moto::start);
+    let endpoint = match &moto {
+        Some(m) => {
+            println!("S3 server (moto) at {}", m.endpoint);
+            m.endpoint.clone()
+        }
+        None => {
+            println!("S3 server (s3s-fs) at {}", server.endpoint());
+            server.endpoint()
+        }
+    };
     let mut rows = Vec::new();
     let mut bucket_n = 0;
     let mut new_bucket = |t: Tool| {
         bucket_n += 1;
         let name = format!("{}-{bucket_n}", if t == Tool::Dv { "dv" } else { "dvc" });
-        (server.bucket(&name), server.bucket_dir(&name))
+        match &moto {
+            // moto keeps objects in memory: no folder to measure.
+            Some(m) => (m.bucket(&name), o.dir.join("no-such-folder")),
+            None => (server.bucket(&name), server.bucket_dir(&name)),
+        }
     };
     let configure = |t: Tool, repo: &Path, url: &str| match t {
         Tool::Dv => {
             run(repo, &ctx.dv, &["remote", "add", "origin", url]);
             for (k, v) in [
-                ("endpoint", server.endpoint()),
+                ("endpoint", endpoint.clone()),
                 ("allow_http", "true".into()),
                 ("region", s3_server::REGION.into()),
             ] {
@@ -663,7 +739,7 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
                     "modify",
                     "origin",
                     "endpointurl",
-                    &server.endpoint(),
+                    &endpoint,
                 ],
             );
         }
