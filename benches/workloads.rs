@@ -734,13 +734,7 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
             run(
                 repo,
                 dvc,
-                &[
-                    "remote",
-                    "modify",
-                    "origin",
-                    "endpointurl",
-                    &endpoint,
-                ],
+                &["remote", "modify", "origin", "endpointurl", &endpoint],
             );
         }
     };
