@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use super::walk::{Child, Walk, WalkFile, walk};
+use super::walk::{Walk, WalkFile, walk};
 use super::{now_ns, worker_count};
 use crate::chunk::{Block, Chunker};
 use crate::error::IoContext;
@@ -23,7 +23,7 @@ use crate::pointer::Pointer;
 use crate::pointer::TableRef;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
-use crate::store::object::{Node, NodeKind, ObjectKind, Tree, TreeEntry};
+use crate::store::object::{Node, NodeKind, ObjectKind, Tree};
 use crate::store::pack::{Compression, PackIndex};
 use crate::store::writer::compress;
 use crate::store::{PackWriter, Store, file_node};
@@ -267,7 +267,9 @@ pub fn add_annotated(
                 offset += 1;
             }
             Input::Dir(w) => {
-                match build_trees(w, &nodes[offset..offset + w.files.len()], &mut sink) {
+                match w.build_trees(&nodes[offset..offset + w.files.len()], |t| {
+                    sink.store_tree(t)
+                }) {
                     Ok(root) => roots.push(root),
                     Err(e) => {
                         tree_result = Err(e);
@@ -785,34 +787,6 @@ impl ObjectSink<'_> {
         self.store(id, ObjectKind::Tree, &bytes)?;
         Ok(id)
     }
-}
-
-/// Builds and stores the trees of a walked folder (children before parents); returns the root's node.
-fn build_trees(w: &Walk, file_nodes: &[Option<Node>], ts: &mut ObjectSink<'_>) -> Result<Node> {
-    let mut dir_nodes: Vec<Option<Node>> = vec![None; w.dirs.len()];
-    for (i, dir) in w.dirs.iter().enumerate().rev() {
-        let mut tree = Tree::default();
-        for (name, child) in &dir.entries {
-            let node = match child {
-                Child::File(f) => file_nodes[*f],
-                Child::Dir(d) => dir_nodes[*d],
-            }
-            .ok_or_else(|| Error::Internal(format!("no node for {}", join(&dir.path, name))))?;
-            tree.entries.push(TreeEntry {
-                name: name.clone(),
-                node,
-            });
-        }
-        let id = ts.store_tree(&tree)?;
-        dir_nodes[i] = Some(Node {
-            kind: NodeKind::Tree,
-            id,
-            size: tree.size(),
-            files: tree.files(),
-            exec: false,
-        });
-    }
-    dir_nodes[0].ok_or_else(|| Error::Internal("walk without a root folder".into()))
 }
 
 /// Adds `/name` to the `.gitignore` beside `path`, unless a line already says exactly that. Returns the

@@ -16,13 +16,13 @@ use super::steps::{
     NodeRecord, Param, PathRecord, RunRecord, STEPS_DIR, Step, Steps, check_param_key,
     check_step_name, check_step_path, param_values,
 };
-use super::walk::{Child, walk};
+use super::walk::walk;
 use crate::error::IoContext;
 use crate::git::GitRepo;
 use crate::meta::{Meta, Stat, StatEntry};
 use crate::progress::Progress;
 use crate::repo::Repo;
-use crate::store::object::{Node, NodeKind, Tree, TreeEntry};
+use crate::store::object::Node;
 use crate::store::{Store, hash_file};
 use crate::{Error, ObjectId, Result};
 
@@ -452,31 +452,10 @@ pub fn hash_path(abs: &Path, path: &str, cache: Option<&Meta>) -> Result<Node> {
             let rel = f.path.strip_prefix(path).unwrap_or(&f.path);
             let fabs = abs.join(rel.trim_start_matches('/'));
             let m = fs::symlink_metadata(&fabs).at(&fabs)?;
-            files.push(file(&fabs, &f.path, &m)?);
+            files.push(Some(file(&fabs, &f.path, &m)?));
         }
-        let mut dirs: Vec<Option<Node>> = vec![None; w.dirs.len()];
-        for (i, dir) in w.dirs.iter().enumerate().rev() {
-            let mut tree = Tree::default();
-            for (name, child) in &dir.entries {
-                let node = match child {
-                    Child::File(f) => Some(files[*f]),
-                    Child::Dir(d) => dirs[*d],
-                }
-                .ok_or_else(|| Error::Internal(format!("no node below {}", dir.path)))?;
-                tree.entries.push(TreeEntry {
-                    name: name.clone(),
-                    node,
-                });
-            }
-            dirs[i] = Some(Node {
-                kind: NodeKind::Tree,
-                id: ObjectId::of(&tree.encode()),
-                size: tree.size(),
-                files: tree.files(),
-                exec: false,
-            });
-        }
-        dirs[0].ok_or_else(|| Error::Internal("walk without a root folder".into()))?
+        // The same trees `add` would store, hashed only.
+        w.build_trees(&files, |t| Ok(ObjectId::of(&t.encode())))?
     } else {
         return Err(Error::BadPath {
             path: path.to_string(),

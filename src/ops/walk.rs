@@ -6,8 +6,8 @@ use std::path::Path;
 use crate::error::IoContext;
 use crate::meta::Stat;
 use crate::paths::join;
-use crate::store::object::check_name;
-use crate::{Error, Result};
+use crate::store::object::{Node, NodeKind, Tree, TreeEntry, check_name};
+use crate::{Error, ObjectId, Result};
 
 pub struct WalkFile {
     /// Repository path.
@@ -99,4 +99,39 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
     }
     w.dirs[me].entries = entries;
     Ok(me)
+}
+
+impl Walk {
+    /// The trees of the walked folder, children before parents, given each file's node (by index in
+    /// `files`); `store` keeps a tree and returns its id. Returns the root folder's node.
+    pub fn build_trees(
+        &self,
+        file_nodes: &[Option<Node>],
+        mut store: impl FnMut(&Tree) -> Result<ObjectId>,
+    ) -> Result<Node> {
+        let mut dir_nodes: Vec<Option<Node>> = vec![None; self.dirs.len()];
+        for (i, dir) in self.dirs.iter().enumerate().rev() {
+            let mut tree = Tree::default();
+            for (name, child) in &dir.entries {
+                let node = match child {
+                    Child::File(f) => file_nodes[*f],
+                    Child::Dir(d) => dir_nodes[*d],
+                }
+                .ok_or_else(|| Error::Internal(format!("no node for {}", join(&dir.path, name))))?;
+                tree.entries.push(TreeEntry {
+                    name: name.clone(),
+                    node,
+                });
+            }
+            let id = store(&tree)?;
+            dir_nodes[i] = Some(Node {
+                kind: NodeKind::Tree,
+                id,
+                size: tree.size(),
+                files: tree.files(),
+                exec: false,
+            });
+        }
+        dir_nodes[0].ok_or_else(|| Error::Internal("walk without a root folder".into()))
+    }
 }

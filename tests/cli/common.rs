@@ -87,6 +87,35 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// A folder remote `origin`, made the default; keep the returned folder alive.
+pub fn folder_remote(r: &TestRepo) -> tempfile::TempDir {
+    let remote = tempfile::tempdir().unwrap();
+    r.ok(&[
+        "remote",
+        "add",
+        "origin",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    remote
+}
+
+/// Every file below `dir`, recursively (folders named `.git` are not entered).
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            if !p.ends_with(".git") {
+                out.extend(files_below(&p));
+            }
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 impl TestRepo {
     /// A new Git repository with `dv init` done.
     pub fn new() -> TestRepo {

@@ -41,7 +41,7 @@ fn fails_full(dir: &Path, args: &[&str]) -> String {
 }
 
 fn no_temp_files(root: &Path) {
-    for p in walk_files(root) {
+    for p in files_below(root) {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         assert!(
             !name.contains(".dv-tmp-"),
@@ -49,19 +49,6 @@ fn no_temp_files(root: &Path) {
             p.display()
         );
     }
-}
-
-fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() && !p.ends_with(".git") {
-            out.extend(walk_files(&p));
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -101,14 +88,7 @@ fn checkout_on_a_full_disk_leaves_no_half_file_and_a_rerun_finishes() {
 #[test]
 fn pull_on_a_full_disk_writes_nothing_and_a_rerun_finishes() {
     let r = TestRepo::new();
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
+    let _remote = folder_remote(&r);
     let data = bytes(9, 6 << 20);
     r.write("big.bin", &data);
     r.ok(&["add", "big.bin"]);

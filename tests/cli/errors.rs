@@ -160,22 +160,32 @@ fn damaged_pointer_file_is_a_clear_error() {
 #[test]
 fn help_exists_for_every_command() {
     let r = TestRepo::new();
+    // Every command `dv --help` lists, so a new one cannot be missed.
+    let top = r.ok(&["--help"]);
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
     for cmd in [
-        "init",
-        "add",
-        "status",
-        "checkout",
-        "log",
-        "diff",
-        "install",
-        "uninstall",
-        "remote",
-        "push",
-        "fetch",
-        "pull",
+        "init", "add", "push", "run", "repro", "lineage", "meta", "du", "gc",
     ] {
+        assert!(
+            commands.contains(&cmd),
+            "{cmd} missing from dv --help: {top}"
+        );
+    }
+    for cmd in commands {
         let out = r.ok(&[cmd, "--help"]);
         assert!(out.contains("Usage: dv"), "{cmd}: {out}");
+        let about = out.lines().next().unwrap_or("");
+        assert!(
+            !about.starts_with("Usage"),
+            "{cmd} has no description: {out}"
+        );
     }
 }
 

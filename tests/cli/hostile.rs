@@ -59,16 +59,12 @@ fn entry(name: &str, node: Node) -> TreeEntry {
 }
 
 fn pointer_text(n: &Node) -> String {
-    let mut s = format!(
-        "dv = 1\nkind = \"{}\"\nid = \"{}\"\nsize = {}\n",
-        n.kind.name(),
-        n.id,
-        n.size
-    );
-    if n.kind == NodeKind::Tree {
-        s.push_str(&format!("files = {}\n", n.files));
+    dv::pointer::Pointer {
+        node: *n,
+        table: None,
+        meta: Default::default(),
     }
-    s
+    .encode()
 }
 
 /// A repository whose commit names `node` at `data`, with the folder remote `remote` as its default, and a

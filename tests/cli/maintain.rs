@@ -20,19 +20,6 @@ fn pack_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A folder remote `origin`, made the default; keep the returned folder alive.
-fn folder_remote(r: &TestRepo) -> tempfile::TempDir {
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
-    remote
-}
-
 fn cache(r: &TestRepo) -> PathBuf {
     r.p(".dv/cache")
 }

@@ -84,14 +84,7 @@ fn add_checkout_and_pull_stop_cleanly_on_permission_errors() {
     assert_eq!(r.read("data/big.bin"), data);
 
     // pull: a clone whose cache cannot take the fetched pack.
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
+    let _remote = folder_remote(&r);
     r.git(&["add", "."]);
     r.git(&["commit", "-q", "-m", "remote"]);
     r.ok(&["push"]);

@@ -270,7 +270,7 @@ both_backends!(a_corrupted_object_on_the_remote_is_detected_and_nothing_is_writt
 fn a_corrupted_object_on_the_remote_is_detected_and_nothing_is_written(b: Backend) {
     let r = origin_with_remote(&b);
     r.ok(&["push"]);
-    for pack in walk(&b.files().join("packs")) {
+    for pack in files_below(&b.files().join("packs")) {
         let mut b = std::fs::read(&pack).unwrap();
         let n = b.len();
         b[n - 100] ^= 0x55; // inside the last object's stored bytes
@@ -330,19 +330,6 @@ fn two_clones_pushing_to_one_remote_lose_nothing(backend: Backend) {
     );
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// A repo whose S3 remote points at `server`, with `data/` made of `len` random bytes in `files` files.
 fn s3_origin(server: &S3Server, bucket: &str, files: usize, len: usize) -> TestRepo {
     server.bucket(bucket);
@@ -377,7 +364,7 @@ fn s3_credentials_are_checked_and_can_come_from_config_local() {
     assert!(err.starts_with("error: remote 'origin': "), "{err}");
     assert!(err.contains("SignatureDoesNotMatch"), "{err}");
     assert!(
-        !walk(&server.bucket_dir(&bucket))
+        !files_below(&server.bucket_dir(&bucket))
             .iter()
             .any(|p| p.to_string_lossy().contains("index")),
         "nothing landed"

@@ -66,14 +66,7 @@ fn data_snapshot(r: &TestRepo) -> Snapshot {
 
 fn run_ops(ops: &[Op]) {
     let r = TestRepo::new();
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
+    let _remote = folder_remote(&r);
     r.write(FILES[0], b"first");
     r.git(&["add", ".dv"]);
     let mut m = Model {
