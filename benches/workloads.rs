@@ -89,6 +89,10 @@ fn find_dvc() -> Option<PathBuf> {
 struct Measure {
     secs: f64,
     max_rss_kib: u64,
+    /// CPU time of the command and the children it waited for (user + system), from GNU time.
+    cpu_secs: f64,
+    /// Remote steps: CPU time the S3 server spent meanwhile.
+    server_cpu_secs: Option<f64>,
 }
 
 /// Runs a command and measures it. Peak memory comes from GNU time (`/usr/bin/time -f %M`): its child is forked
@@ -98,7 +102,11 @@ fn run(dir: &Path, program: &Path, args: &[&str]) -> Measure {
     let rss_file = dir.parent().unwrap_or(dir).join(".bench-rss");
     let mut cmd = if time.exists() {
         let mut c = Command::new(time);
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(program);
+        c.arg("-f")
+            .arg("%M %U %S")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(program);
         c
     } else {
         Command::new(program)
@@ -117,11 +125,49 @@ fn run(dir: &Path, program: &Path, args: &[&str]) -> Measure {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let max_rss_kib = fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or(0);
-    Measure { secs, max_rss_kib }
+    let report = fs::read_to_string(&rss_file).unwrap_or_default();
+    let fields: Vec<f64> = report
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let (max_rss_kib, cpu_secs) = match fields[..] {
+        [rss, user, sys] => (rss as u64, user + sys),
+        _ => (0, f64::NAN),
+    };
+    Measure {
+        secs,
+        max_rss_kib,
+        cpu_secs,
+        server_cpu_secs: None,
+    }
+}
+
+/// This process's CPU time so far (user + system, all threads).
+fn own_cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
+/// Another process's CPU time so far, from /proc (user + system).
+fn proc_cpu_secs(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    f.iter().sum::<f64>() / ticks
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -280,6 +326,11 @@ impl Moto {
         }
     }
 
+    /// The CPU time moto has used so far.
+    fn cpu_secs(&self) -> f64 {
+        proc_cpu_secs(self.child.id())
+    }
+
     /// Creates a bucket (moto takes an unsigned PUT) and returns its `s3://` URL.
     fn bucket(&self, name: &str) -> String {
         use std::io::{Read, Write};
@@ -401,7 +452,7 @@ impl Ctx {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     if v.is_empty() {
         return f64::NAN;
     }
@@ -445,6 +496,42 @@ fn print_rows(rows: &[Row]) {
                 cm,
                 ct / dvt
             );
+        }
+    }
+    // Remote steps: where the CPU time went. On a small machine the local server competes with the client
+    // for the same cores, so the client's own CPU time is the figure that carries over to a real remote.
+    let remote: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.dv.iter().any(|m| m.server_cpu_secs.is_some()))
+        .collect();
+    if !remote.is_empty() {
+        println!(
+            "\n{:<38} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "CPU seconds (median of runs)", "dv", "server", "dvc", "server", "dvc/dv"
+        );
+        for r in remote {
+            let cpu = |m: &[Measure]| median(m.iter().map(|x| x.cpu_secs).collect());
+            let server = |m: &[Measure]| {
+                median(
+                    m.iter()
+                        .map(|x| x.server_cpu_secs.unwrap_or(f64::NAN))
+                        .collect(),
+                )
+            };
+            let (dc, ds) = (cpu(&r.dv), server(&r.dv));
+            if r.dvc.is_empty() {
+                println!(
+                    "{:<38} {dc:>10.2} {ds:>10.2} {:>10} {:>10} {:>8}",
+                    r.name, "-", "-", "-"
+                );
+            } else {
+                let (cc, cs) = (cpu(&r.dvc), server(&r.dvc));
+                println!(
+                    "{:<38} {dc:>10.2} {ds:>10.2} {cc:>10.2} {cs:>10.2} {:>7.1}x",
+                    r.name,
+                    cc / dc
+                );
+            }
         }
     }
 }
@@ -740,13 +827,28 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
     };
     let push_args: &[&str] = &["push", "-q"];
     let pull_args: &[&str] = &["pull", "-q"];
-    let push = |t: Tool, repo: &Path| match t {
-        Tool::Dv => run(repo, &ctx.dv, &["push", "--quiet"]),
-        Tool::Dvc => run(repo, ctx.program(t), push_args),
+    // The server's CPU time so far: this process's own (s3s-fs runs on its threads), or moto's.
+    let server_cpu = || match &moto {
+        Some(m) => m.cpu_secs(),
+        None => own_cpu_secs(),
     };
-    let pull = |t: Tool, repo: &Path| match t {
-        Tool::Dv => run(repo, &ctx.dv, &["pull", "--quiet"]),
-        Tool::Dvc => run(repo, ctx.program(t), pull_args),
+    let with_server_cpu = |step: &dyn Fn() -> Measure| {
+        let before = server_cpu();
+        let mut m = step();
+        m.server_cpu_secs = Some(server_cpu() - before);
+        m
+    };
+    let push = |t: Tool, repo: &Path| {
+        with_server_cpu(&|| match t {
+            Tool::Dv => run(repo, &ctx.dv, &["push", "--quiet"]),
+            Tool::Dvc => run(repo, ctx.program(t), push_args),
+        })
+    };
+    let pull = |t: Tool, repo: &Path| {
+        with_server_cpu(&|| match t {
+            Tool::Dv => run(repo, &ctx.dv, &["pull", "--quiet"]),
+            Tool::Dvc => run(repo, ctx.program(t), pull_args),
+        })
     };
     let fresh_clone = |from: &Path, to: &Path| {
         let _ = fs::remove_dir_all(to);

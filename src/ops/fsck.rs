@@ -153,9 +153,8 @@ fn verify_pack(index: &PackIndex, data: &[u8], report: &mut FsckReport) {
                 message: "past the end of the pack".into(),
             })
         } else {
-            pack::check_entry_header(&data[start..end], e).and_then(|_| {
-                pack::decode_object(e, &data[start + ENTRY_HEADER_LEN as usize..end]).map(|_| ())
-            })
+            pack::check_entry_header(&data[start..end], e)
+                .and_then(|_| pack::verify_object(e, &data[start + ENTRY_HEADER_LEN as usize..end]))
         };
         if let Err(err) = result {
             report.damaged.push(DamagedObject {
@@ -223,7 +222,7 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
                         report.objects += 1;
                         report.bytes += e.stored_len as u64;
                         let r = pack::check_entry_header(&bytes, e).and_then(|_| {
-                            pack::decode_object(e, &bytes[ENTRY_HEADER_LEN as usize..]).map(|_| ())
+                            pack::verify_object(e, &bytes[ENTRY_HEADER_LEN as usize..])
                         });
                         if let Err(err) = r {
                             report.damaged.push(DamagedObject {

@@ -338,7 +338,7 @@ pub fn gc_remote(
         let mut offset = pack::PACK_HEADER_LEN;
         for (e, bytes) in live_entries.iter().zip(got) {
             pack::check_entry_header(&bytes, e)?;
-            pack::decode_object(e, &bytes[ENTRY_HEADER_LEN as usize..])?;
+            pack::verify_object(e, &bytes[ENTRY_HEADER_LEN as usize..])?;
             let mut moved = *e;
             moved.offset = offset;
             offset += bytes.len() as u64;

@@ -302,12 +302,18 @@ pub fn push(
     };
     let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();
     progress.start("Pushing", Some(total), Unit::Bytes);
+    let reader = store.reader();
     for (index, locations) in plan_packs(&missing, pack_target_size()) {
-        let pieces = locations.iter().map(|loc| {
-            // Verified on the way out: a damaged local copy never reaches the remote.
-            let bytes = store.reader().read_verified_entry(loc)?;
-            progress.inc(loc.entry.stored_len as u64);
-            Ok(bytes)
+        // Verified on the way out (a damaged local copy never reaches the remote), a run of objects at a time
+        // spread over the cores.
+        let pieces = locations.chunks(PUSH_VERIFY_RUN).map(|run| {
+            let entries = super::par_map(run, |loc| reader.read_verified_entry(loc));
+            let mut piece = Vec::new();
+            for (loc, entry) in run.iter().zip(entries) {
+                piece.extend_from_slice(&entry?);
+                progress.inc(loc.entry.stored_len as u64);
+            }
+            Ok(piece)
         });
         remote.upload_pack(
             &index,
@@ -324,6 +330,9 @@ pub fn push(
     progress.finish();
     Ok(report)
 }
+
+/// How many objects push reads and verifies at a time (a few MiB of chunks).
+const PUSH_VERIFY_RUN: usize = 64;
 
 /// Splits objects (in upload order) into packs of about `target` bytes, each with its index, so every pack's
 /// name is known before its bytes are read and a pack can stream to the remote.
@@ -388,11 +397,12 @@ pub fn fetch(
                 })?;
                 want.push((*loc, path));
             }
-            for_each_object(remote, &want, |entry, stored, raw| {
+            let walked = |k| matches!(k, ObjectKind::Tree | ObjectKind::Manifest);
+            for_each_object(remote, &want, walked, |entry, stored, raw| {
                 report.objects += 1;
                 report.bytes += entry.stored_len as u64;
                 progress.inc(entry.stored_len as u64);
-                if matches!(entry.kind, ObjectKind::Tree | ObjectKind::Manifest) {
+                if let Some(raw) = raw {
                     fetched.insert(entry.id, raw);
                 }
                 writer.add(
@@ -459,19 +469,24 @@ pub fn fetch(
                 want.push((*loc, path));
             }
             let mut raws: HashMap<ObjectId, Vec<u8>> = HashMap::new();
-            for_each_object(remote, &want, |entry, stored, raw| {
-                report.objects += 1;
-                report.bytes += entry.stored_len as u64;
-                progress.inc(entry.stored_len as u64);
-                raws.insert(entry.id, raw);
-                writer.add(
-                    entry.id,
-                    entry.kind,
-                    entry.compression,
-                    entry.raw_len,
-                    stored,
-                )
-            })?;
+            for_each_object(
+                remote,
+                &want,
+                |_| true,
+                |entry, stored, raw| {
+                    report.objects += 1;
+                    report.bytes += entry.stored_len as u64;
+                    progress.inc(entry.stored_len as u64);
+                    raws.extend(raw.map(|r| (entry.id, r)));
+                    writer.add(
+                        entry.id,
+                        entry.kind,
+                        entry.compression,
+                        entry.raw_len,
+                        stored,
+                    )
+                },
+            )?;
             let mut next = Vec::new();
             for (id, path, what) in &tlevel {
                 if *what == TableObject::Leaf {
@@ -525,11 +540,12 @@ pub fn fetch(
 const READ_BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Reads objects from the remote with ranged reads per pack, in batches, and hands each to `f` verified, as
-/// (index entry, stored bytes, raw bytes).
+/// (index entry, stored bytes, raw bytes if `keep` asks for that kind).
 fn for_each_object(
     remote: &Remote,
     want: &[(RemoteLocation, &str)],
-    mut f: impl FnMut(&IndexEntry, &[u8], Vec<u8>) -> Result<()>,
+    keep: fn(ObjectKind) -> bool,
+    mut f: impl FnMut(&IndexEntry, &[u8], Option<Vec<u8>>) -> Result<()>,
 ) -> Result<()> {
     let mut sorted: Vec<RemoteLocation> = want.iter().map(|(l, _)| *l).collect();
     sorted.sort_by_key(|l| (l.pack, l.entry.offset));
@@ -575,17 +591,30 @@ fn for_each_object(
             let data = rx
                 .recv()
                 .map_err(|_| Error::Internal("the remote reader stopped".into()))??;
-            for ((pack_id, entries), chunks) in groups.iter().zip(data) {
-                for (e, bytes) in entries.iter().zip(chunks) {
-                    let bad = |message: String| Error::Remote {
-                        remote: remote.name.clone(),
-                        message: format!("object {} in pack {}: {message}", e.id, pack_id.to_hex()),
-                    };
-                    pack::check_entry_header(&bytes, e).map_err(|err| bad(err.to_string()))?;
-                    let stored = &bytes[ENTRY_HEADER_LEN as usize..];
-                    let raw = pack::decode_object(e, stored).map_err(|err| bad(err.to_string()))?;
-                    f(e, stored, raw)?;
+            let items: Vec<(&ObjectId, &IndexEntry, bytes::Bytes)> = groups
+                .iter()
+                .zip(data)
+                .flat_map(|((pack, entries), chunks)| {
+                    entries.iter().zip(chunks).map(move |(e, b)| (pack, e, b))
+                })
+                .collect();
+            // Verifying (decompressing and hashing) is the costly part: spread it over the cores.
+            let checked = super::par_map(&items, |(pack, e, bytes)| {
+                let bad = |message: String| Error::Remote {
+                    remote: remote.name.clone(),
+                    message: format!("object {} in pack {}: {message}", e.id, pack.to_hex()),
+                };
+                pack::check_entry_header(bytes, e).map_err(|err| bad(err.to_string()))?;
+                let stored = &bytes[ENTRY_HEADER_LEN as usize..];
+                if keep(e.kind) {
+                    pack::decode_object(e, stored).map(Some)
+                } else {
+                    pack::verify_object(e, stored).map(|()| None)
                 }
+                .map_err(|err| bad(err.to_string()))
+            });
+            for ((_, e, bytes), raw) in items.iter().zip(checked) {
+                f(e, &bytes[ENTRY_HEADER_LEN as usize..], raw?)?;
             }
         }
         Ok(())

@@ -301,7 +301,7 @@ impl PackReader {
     /// Reads an object's entry (header and stored bytes) as it lies in its pack, after verifying the object.
     pub fn read_verified_entry(&self, loc: &Location) -> Result<Vec<u8>> {
         let buf = self.read_entry(loc)?;
-        pack::decode_object(&loc.entry, &buf[ENTRY_HEADER_LEN as usize..])?;
+        pack::verify_object(&loc.entry, &buf[ENTRY_HEADER_LEN as usize..])?;
         Ok(buf)
     }
 

@@ -253,6 +253,44 @@ fn encode_entries(entries: &[IndexEntry]) -> Vec<u8> {
 
 /// Turns stored bytes back into the object, bounded by the index's raw length, and verifies the hash.
 pub fn decode_object(e: &IndexEntry, stored: &[u8]) -> Result<Vec<u8>> {
+    check_stored_len(e, stored)?;
+    let raw = match e.compression {
+        Compression::None => stored.to_vec(),
+        Compression::Zstd => {
+            let mut out = Vec::new();
+            decompress_into(e, stored, &mut out)?;
+            out
+        }
+    };
+    check_content(e, &raw)?;
+    Ok(raw)
+}
+
+/// Checks what `decode_object` checks without keeping the content: a stored-as-is object is hashed where it
+/// lies, a compressed one is decompressed into a buffer this thread reuses.
+pub fn verify_object(e: &IndexEntry, stored: &[u8]) -> Result<()> {
+    check_stored_len(e, stored)?;
+    match e.compression {
+        Compression::None => check_content(e, stored),
+        Compression::Zstd => {
+            thread_local! {
+                static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            }
+            SCRATCH.with(|cell| {
+                let mut out = cell.borrow_mut();
+                decompress_into(e, stored, &mut out)?;
+                let checked = check_content(e, &out);
+                // Keep the buffer for the next object, unless one outsized object grew it.
+                if out.capacity() > 16 << 20 {
+                    *out = Vec::new();
+                }
+                checked
+            })
+        }
+    }
+}
+
+fn check_stored_len(e: &IndexEntry, stored: &[u8]) -> Result<()> {
     if stored.len() != e.stored_len as usize {
         return Err(Error::Corrupt {
             id: e.id,
@@ -263,45 +301,50 @@ pub fn decode_object(e: &IndexEntry, stored: &[u8]) -> Result<Vec<u8>> {
             ),
         });
     }
-    let raw = match e.compression {
-        Compression::None => stored.to_vec(),
-        Compression::Zstd => {
-            thread_local! {
-                // Creating a decompression context costs more than decompressing a small tree: reuse one.
-                static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-                    const { std::cell::RefCell::new(None) };
+    Ok(())
+}
+
+/// Decompresses one zstd frame into `out` (cleared first), never past the declared raw length.
+fn decompress_into(e: &IndexEntry, stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    thread_local! {
+        // Creating a decompression context costs more than decompressing a small tree: reuse one.
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    out.clear();
+    out.reserve(e.raw_len as usize);
+    DECOMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new()?);
             }
-            let mut out = Vec::with_capacity(e.raw_len as usize);
-            DECOMPRESSOR
-                .with(|cell| {
-                    let mut slot = cell.borrow_mut();
-                    if slot.is_none() {
-                        *slot = Some(zstd::bulk::Decompressor::new()?);
-                    }
-                    slot.as_mut()
-                        .expect("set above")
-                        .decompress_to_buffer(stored, &mut out)
-                })
-                .map_err(|err| Error::Corrupt {
-                    id: e.id,
-                    message: format!("zstd: {err}"),
-                })?;
-            out
-        }
-    };
+            slot.as_mut()
+                .expect("set above")
+                .decompress_to_buffer(stored, out)
+        })
+        .map_err(|err| Error::Corrupt {
+            id: e.id,
+            message: format!("zstd: {err}"),
+        })?;
+    Ok(())
+}
+
+/// The decoded content has the declared length and hashes to the object's id.
+fn check_content(e: &IndexEntry, raw: &[u8]) -> Result<()> {
     if raw.len() != e.raw_len as usize {
         return Err(Error::Corrupt {
             id: e.id,
             message: format!("expected {} bytes, decoded {}", e.raw_len, raw.len()),
         });
     }
-    if ObjectId::of(&raw) != e.id {
+    if ObjectId::of(raw) != e.id {
         return Err(Error::Corrupt {
             id: e.id,
             message: "content does not match its hash".into(),
         });
     }
-    Ok(raw)
+    Ok(())
 }
 
 #[cfg(test)]
