@@ -215,16 +215,26 @@ impl Remote {
 
     /// Uploads a pack whose bytes `pieces` yields in order, then its index: the index is the commit point, so
     /// an interrupted upload leaves at worst an unreferenced pack, which a re-run overwrites with the same
-    /// bytes. Large packs go up as multipart uploads with parts in flight concurrently, so memory stays
-    /// bounded by the parts in flight whatever the pack size.
+    /// bytes.
     pub fn upload_pack(
         &self,
         index: &PackIndex,
         pieces: impl Iterator<Item = Result<Vec<u8>>>,
     ) -> Result<()> {
-        let hex = index.pack_id.to_hex();
+        self.upload_pack_data(index, pieces, CONCURRENCY)?;
+        self.commit_pack(index)
+    }
+
+    /// Uploads a pack's bytes (not its index: see `commit_pack`). Large packs go up as multipart uploads with
+    /// up to `parts_in_flight` parts at once, so memory stays bounded by the parts in flight whatever the
+    /// pack size.
+    pub fn upload_pack_data(
+        &self,
+        index: &PackIndex,
+        pieces: impl Iterator<Item = Result<Vec<u8>>>,
+        parts_in_flight: usize,
+    ) -> Result<()> {
         let pack_path = pack_path(&index.pack_id);
-        let index_bytes = index.encode();
         self.rt.block_on(async {
             if index.pack_size <= SINGLE_PUT_MAX {
                 let mut buf = Vec::with_capacity(index.pack_size as usize);
@@ -250,14 +260,23 @@ impl Remote {
                             return Err(e);
                         }
                     };
-                    if let Err(e) = w.wait_for_capacity(CONCURRENCY).await {
+                    if let Err(e) = w.wait_for_capacity(parts_in_flight.max(1)).await {
                         return Err(self.err(e));
                     }
                     w.write(&p);
                 }
                 w.finish().await.map_err(|e| self.err(e))?;
             }
-            crate::fault::point("push-pack-before-index");
+            Ok(())
+        })
+    }
+
+    /// Uploads a pack's index once the pack is there: from then on the remote has the pack's objects.
+    pub fn commit_pack(&self, index: &PackIndex) -> Result<()> {
+        crate::fault::point("push-pack-before-index");
+        let hex = index.pack_id.to_hex();
+        let index_bytes = index.encode();
+        self.rt.block_on(async {
             self.store
                 .put(
                     &StorePath::from(format!("index/{hex}.idx")),

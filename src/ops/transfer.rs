@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use super::datasets::Target;
 use crate::paths::is_within;
 use crate::progress::{Progress, Unit};
-use crate::remote::{Remote, RemoteLocation};
+use crate::remote::{self, Remote, RemoteLocation};
 use crate::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
 use crate::store::writer::pack_target_size;
@@ -52,7 +52,7 @@ fn missing_on_remote(
     store: &Store,
     targets: &[Target],
     on_remote: &HashMap<ObjectId, RemoteLocation>,
-) -> Result<(Vec<ObjectId>, u64, Vec<Incomplete>)> {
+) -> Result<(Vec<Location>, u64, Vec<Incomplete>)> {
     let mut seen = HashSet::new();
     let (mut chunks, mut manifests, mut trees) = (Vec::new(), Vec::new(), Vec::new());
     let mut skipped = 0u64;
@@ -63,11 +63,11 @@ fn missing_on_remote(
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut t_skipped = 0u64;
         let mut missing = None;
-        // (node, children already visited)
-        let mut stack = vec![(t.dataset.pointer.node, false)];
+        // (node, where it is once its children have been visited)
+        let mut stack: Vec<(Node, Option<Location>)> = vec![(t.dataset.pointer.node, None)];
         while let Some((n, expanded)) = stack.pop() {
-            if expanded {
-                t_trees.push(n.id);
+            if let Some(loc) = expanded {
+                t_trees.push(loc);
                 continue;
             }
             if !seen.insert(n.id) {
@@ -78,26 +78,27 @@ fn missing_on_remote(
                 t_skipped += 1;
                 continue;
             }
-            if !store.contains(&n.id)? {
+            // One lookup tells both whether the cache has it and where, for the upload.
+            let Some(loc) = store.locate(&n.id)? else {
                 missing = Some(n.id);
                 break;
-            }
+            };
             match n.kind {
-                NodeKind::File => t_chunks.push(n.id),
+                NodeKind::File => t_chunks.push(loc),
                 NodeKind::Chunked => {
-                    t_manifests.push(n.id);
+                    t_manifests.push(loc);
                     for (c, len) in store.read_manifest(&n.id)?.chunks {
-                        stack.push((chunk_node(c, len), false));
+                        stack.push((chunk_node(c, len), None));
                     }
                 }
                 NodeKind::Tree => {
-                    stack.push((n, true));
+                    stack.push((n, Some(loc)));
                     stack.extend(
                         store
                             .read_tree(&n.id)?
                             .entries
                             .into_iter()
-                            .map(|e| (e.node, false)),
+                            .map(|e| (e.node, None)),
                     );
                 }
             }
@@ -135,18 +136,17 @@ fn missing_on_remote(
         }
     }
     // Chunks in local pack order, for sequential reads.
-    let mut located = Vec::with_capacity(chunks.len());
-    for id in chunks {
-        let l = store
-            .locate(&id)?
-            .ok_or_else(|| Error::Internal(format!("{id} vanished")))?;
-        located.push((l.pack, l.entry.offset, id));
-    }
-    located.sort_unstable();
-    let mut order: Vec<ObjectId> = located.into_iter().map(|(_, _, id)| id).collect();
+    chunks.sort_unstable_by_key(|l| (l.pack, l.entry.offset));
+    let mut order = chunks;
     order.extend(manifests);
     order.extend(trees);
-    order.extend(tables);
+    for id in tables {
+        order.push(
+            store
+                .locate(&id)?
+                .ok_or_else(|| Error::Internal(format!("{id} vanished")))?,
+        );
+    }
     Ok((order, skipped, incomplete))
 }
 
@@ -283,16 +283,12 @@ pub fn push(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
+    let started = super::now_ns();
+    let ms = || (super::now_ns() - started) / 1_000_000;
     let on_remote = remote.objects()?;
-    let (order, skipped, incomplete) = missing_on_remote(store, targets, &on_remote)?;
-    let mut missing: Vec<Location> = Vec::with_capacity(order.len());
-    for id in &order {
-        missing.push(
-            store
-                .locate(id)?
-                .ok_or_else(|| Error::Internal(format!("{id} vanished")))?,
-        );
-    }
+    tracing::debug!(ms = ms(), objects = on_remote.len(), "remote index listed");
+    let (missing, skipped, incomplete) = missing_on_remote(store, targets, &on_remote)?;
+    tracing::debug!(ms = ms(), missing = missing.len(), "walked");
     let mut report = TransferReport {
         remote: remote.name.clone(),
         datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
@@ -303,33 +299,102 @@ pub fn push(
     let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();
     progress.start("Pushing", Some(total), Unit::Bytes);
     let reader = store.reader();
-    for (index, locations) in plan_packs(&missing, pack_target_size()) {
-        // Verified on the way out (a damaged local copy never reaches the remote), a run of objects at a time
-        // spread over the cores.
-        let pieces = locations.chunks(PUSH_VERIFY_RUN).map(|run| {
-            let entries = super::par_map(run, |loc| reader.read_verified_entry(loc));
-            let mut piece = Vec::new();
-            for (loc, entry) in run.iter().zip(entries) {
-                piece.extend_from_slice(&entry?);
-                progress.inc(loc.entry.stored_len as u64);
+    let plan = plan_packs(&missing, pack_target_size());
+    // Two packs go up at once, so one pack's last parts, its completion and its index overlap the next pack's
+    // bytes. Indexes still commit in plan order: a pack's index goes up only after every earlier pack's, so
+    // a tree or manifest is never on the remote before what lies below it, even if the push is cut off.
+    let lanes = PUSH_PACKS_IN_FLIGHT.min(plan.len()).max(1);
+    let turn = std::sync::Mutex::new(0usize);
+    let turn_changed = std::sync::Condvar::new();
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let fail = || {
+        let _turn = turn.lock().expect("poisoned");
+        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+        turn_changed.notify_all();
+    };
+    let results: Vec<Result<Vec<usize>>> = std::thread::scope(|s| {
+        let lane = |first: usize| {
+            let mut committed = Vec::new();
+            for i in (first..plan.len()).step_by(lanes) {
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let (index, locations) = &plan[i];
+                let header = std::iter::once(Ok(pack::pack_header().to_vec()));
+                // Verified on the way out (a damaged local copy never reaches the remote), a run of objects
+                // at a time spread over the cores.
+                let pieces = locations.chunks(PUSH_VERIFY_RUN).map(|run| {
+                    let entries = super::par_map(run, |loc| reader.read_verified_entry(loc));
+                    let mut piece = Vec::new();
+                    for (loc, entry) in run.iter().zip(entries) {
+                        piece.extend_from_slice(&entry?);
+                        progress.inc(loc.entry.stored_len as u64);
+                    }
+                    Ok(piece)
+                });
+                if let Err(e) = remote.upload_pack_data(
+                    index,
+                    header.chain(pieces),
+                    (remote::CONCURRENCY / lanes).max(1),
+                ) {
+                    fail();
+                    return Err(e);
+                }
+                let mut next = turn.lock().expect("poisoned");
+                while *next != i && !failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    next = turn_changed.wait(next).expect("poisoned");
+                }
+                if *next != i {
+                    break; // an earlier pack failed: this one must not commit
+                }
+                if let Err(e) = remote.commit_pack(index) {
+                    drop(next);
+                    fail();
+                    return Err(e);
+                }
+                crate::fault::point("push-pack-committed");
+                tracing::debug!(ms = ms(), bytes = index.pack_size, "pack committed");
+                *next += 1;
+                turn_changed.notify_all();
+                committed.push(i);
             }
-            Ok(piece)
-        });
-        remote.upload_pack(
-            &index,
-            std::iter::once(Ok(pack::pack_header().to_vec())).chain(pieces),
-        )?;
-        crate::fault::point("push-pack-committed");
-        report.packs += 1;
-        report.objects += index.entries.len() as u64;
-        report.bytes += locations
-            .iter()
-            .map(|l| l.entry.stored_len as u64)
-            .sum::<u64>();
+            Ok(committed)
+        };
+        let handles: Vec<_> = (0..lanes).map(|l| s.spawn(move || lane(l))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut first_err = None;
+    for r in results {
+        match r {
+            Ok(committed) => {
+                for i in committed {
+                    let (index, locations) = &plan[i];
+                    report.packs += 1;
+                    report.objects += index.entries.len() as u64;
+                    report.bytes += locations
+                        .iter()
+                        .map(|l| l.entry.stored_len as u64)
+                        .sum::<u64>();
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        progress.finish();
+        return Err(e);
     }
     progress.finish();
     Ok(report)
 }
+
+/// How many packs a push uploads at once.
+const PUSH_PACKS_IN_FLIGHT: usize = 2;
 
 /// How many objects push reads and verifies at a time (a few MiB of chunks).
 const PUSH_VERIFY_RUN: usize = 64;
