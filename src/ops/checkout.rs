@@ -324,6 +324,9 @@ fn write_files(
         .collect())
 }
 
+/// How many chunks of one file are decoded at a time (a few MiB).
+const CHUNKS_PER_RUN: usize = 64;
+
 fn write_one(
     repo: &Repo,
     reader: &PackReader,
@@ -340,11 +343,15 @@ fn write_one(
     let mut size = 0u64;
     {
         let mut out = BufWriter::with_capacity(1 << 20, tmp.file());
-        for loc in &job.chunks {
-            let data = reader.read(loc)?; // verified against its id
-            out.write_all(&data).at(&tmp_path)?;
-            size += data.len() as u64;
-            progress.inc(data.len() as u64);
+        // A run of chunks at a time is read, decompressed and verified against its ids on every core, then
+        // written in order: a large file is not limited to one core.
+        for run in job.chunks.chunks(CHUNKS_PER_RUN) {
+            for data in super::par_map(run, |loc| reader.read(loc)) {
+                let data = data?;
+                out.write_all(&data).at(&tmp_path)?;
+                size += data.len() as u64;
+                progress.inc(data.len() as u64);
+            }
         }
         out.flush().at(&tmp_path)?;
     }

@@ -299,7 +299,7 @@ pub fn push(
     let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();
     progress.start("Pushing", Some(total), Unit::Bytes);
     let reader = store.reader();
-    let plan = plan_packs(&missing, pack_target_size());
+    let plan = plan_packs(&missing, pack_target_size().min(PUSH_PACK_SIZE));
     // Two packs go up at once, so one pack's last parts, its completion and its index overlap the next pack's
     // bytes. Indexes still commit in plan order: a pack's index goes up only after every earlier pack's, so
     // a tree or manifest is never on the remote before what lies below it, even if the push is cut off.
@@ -392,6 +392,10 @@ pub fn push(
     progress.finish();
     Ok(report)
 }
+
+/// The size of the packs a push builds: each goes up in one request (see `remote::SINGLE_PUT_MAX`), two at a
+/// time, so a push holds about twice this in memory.
+const PUSH_PACK_SIZE: u64 = 32 * 1024 * 1024;
 
 /// How many packs a push uploads at once.
 const PUSH_PACKS_IN_FLIGHT: usize = 2;

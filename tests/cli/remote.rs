@@ -420,10 +420,20 @@ fn s3_credentials_are_checked_and_can_come_from_config_local() {
 fn large_packs_go_up_in_parts_and_come_back_whole() {
     let server = shared_server();
     let bucket = new_bucket_name();
-    // 20 MB of random data: one pack above the single-request limit, so a multipart upload.
+    // 20 MB of random data: one pack, above the single-request limit set here, so a multipart upload.
     let r = s3_origin(server, &bucket, 2, 20_000_000);
     let puts = server.puts();
-    let pushed = r.json(&["push"]);
+    let out = dv_command(r.path())
+        .env("DV_SINGLE_PUT_MAX", "10000000")
+        .args(["push", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pushed["packs"], 1, "{pushed}");
     // Three 8 MiB parts and the index at least (a single PUT would be two requests).
     assert!(server.puts() - puts >= 4, "{} PUTs", server.puts() - puts);
@@ -446,13 +456,18 @@ fn an_interrupted_push_is_finished_by_a_rerun_without_sending_twice() {
             .output()
             .unwrap()
     };
-    // The server goes away at its 7th PUT: three packs are committed, the fourth is cut off mid-way.
+    // The server goes away at its 7th PUT. Two packs go up at a time and indexes commit in order, so two or
+    // three packs are committed by then, and the rest are cut off.
     server.stop_after_puts(7);
     let out = push(&r);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.starts_with("error: remote 'origin': "), "{err}");
     assert!(!server.is_running());
+    let committed = std::fs::read_dir(server.bucket_dir("interrupted").join("index"))
+        .unwrap()
+        .count() as u64;
+    assert!((2..=3).contains(&committed), "{committed} packs committed");
     // A clone cannot pull yet: the remote has no root tree. It fails cleanly.
     server.restart();
     let clone = clone_of(&r);
@@ -468,11 +483,12 @@ fn an_interrupted_push_is_finished_by_a_rerun_without_sending_twice() {
     );
     let rerun: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sent = rerun["bytes"].as_u64().unwrap();
+    // Every committed pack holds at least 1 MB (the pack size set above) and is not sent again.
     assert!(
-        sent < 6_000_000,
-        "the three committed packs are not sent again: {rerun}"
+        sent < 8_100_000 - committed * 1_000_000,
+        "the {committed} committed packs are not sent again: {rerun}"
     );
-    assert!(rerun["skipped"].as_u64().unwrap() >= 3, "{rerun}");
+    assert!(rerun["skipped"].as_u64().unwrap() >= committed, "{rerun}");
     let pulled = ok_json(clone.path(), &["pull"]);
     assert!(pulled["fetch"]["bytes"].as_u64().unwrap() >= 8_000_000);
     assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
