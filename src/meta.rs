@@ -280,11 +280,15 @@ impl Meta {
             return Ok(None);
         };
         let bad = || Error::Internal(format!("bad location row for object {id}"));
-        let pack: Vec<u8> = self
+        let pack: Option<Vec<u8>> = self
             .conn
             .prepare_cached(PACK_ID_SQL)
-            .and_then(|mut s| s.query_row([seq], |r| r.get(0)))
+            .and_then(|mut s| s.query_row([seq], |r| r.get(0)).optional())
             .map_err(|e| self.err(e))?;
+        // The pack was forgotten between the two lookups (a gc in another process): so is the object.
+        let Some(pack) = pack else {
+            return Ok(None);
+        };
         Ok(Some((
             ObjectId::from_slice(&pack).ok_or_else(bad)?,
             IndexEntry {

@@ -46,6 +46,7 @@ pub const REMOTE_SETTINGS: &[&str] = &[
     "profile",
     "max_retries",
     "retry_timeout",
+    "unsigned_payload",
 ];
 
 /// Per-machine settings and secrets, beside `config.toml` and never committed.

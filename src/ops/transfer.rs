@@ -360,7 +360,18 @@ pub fn push(
             }
             Ok(committed)
         };
-        let handles: Vec<_> = (0..lanes).map(|l| s.spawn(move || lane(l))).collect();
+        let handles: Vec<_> = (0..lanes)
+            .map(|l| {
+                s.spawn(move || {
+                    // A lane that panics must still release one waiting for its turn.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lane(l)))
+                        .unwrap_or_else(|p| {
+                            fail();
+                            std::panic::resume_unwind(p)
+                        })
+                })
+            })
+            .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
@@ -608,6 +619,9 @@ pub fn fetch(
 /// rounds at most are held at once: one being read, one queued, one being verified).
 const READ_BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Objects up to this size are verified on any core as they arrive; larger ones one at a time.
+const PARALLEL_DECODE_MAX: u32 = 16 << 20;
+
 /// Reads objects from the remote with ranged reads per pack, in batches, and hands each to `f` verified, as
 /// (index entry, stored bytes, raw bytes if `keep` asks for that kind).
 fn for_each_object(
@@ -667,8 +681,7 @@ fn for_each_object(
                     entries.iter().zip(chunks).map(move |(e, b)| (pack, e, b))
                 })
                 .collect();
-            // Verifying (decompressing and hashing) is the costly part: spread it over the cores.
-            let checked = super::par_map(&items, |(pack, e, bytes)| {
+            let check = |pack: &ObjectId, e: &IndexEntry, bytes: &[u8]| {
                 let bad = |message: String| Error::Remote {
                     remote: remote.name.clone(),
                     message: format!("object {} in pack {}: {message}", e.id, pack.to_hex()),
@@ -681,9 +694,19 @@ fn for_each_object(
                     pack::verify_object(e, stored).map(|()| None)
                 }
                 .map_err(|err| bad(err.to_string()))
+            };
+            // Verifying (decompressing and hashing) is the costly part: spread it over the cores. Objects
+            // declaring more than PARALLEL_DECODE_MAX are left to this thread, so a hostile index cannot make
+            // every core hold a huge object at once.
+            let checked = super::par_map(&items, |(pack, e, bytes)| {
+                (e.raw_len <= PARALLEL_DECODE_MAX).then(|| check(pack, e, bytes))
             });
-            for ((_, e, bytes), raw) in items.iter().zip(checked) {
-                f(e, &bytes[ENTRY_HEADER_LEN as usize..], raw?)?;
+            for ((pack, e, bytes), raw) in items.iter().zip(checked) {
+                let raw = match raw {
+                    Some(raw) => raw?,
+                    None => check(pack, e, bytes)?,
+                };
+                f(e, &bytes[ENTRY_HEADER_LEN as usize..], raw)?;
             }
         }
         Ok(())

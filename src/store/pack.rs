@@ -267,28 +267,33 @@ pub fn decode_object(e: &IndexEntry, stored: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Checks what `decode_object` checks without keeping the content: a stored-as-is object is hashed where it
-/// lies, a compressed one is decompressed into a buffer this thread reuses.
+/// lies; a compressed one up to `SCRATCH_MAX` is decompressed into a buffer this thread reuses, exactly as long
+/// as the declared length (so a bomb stops there), and a larger one as `decode_object` does.
 pub fn verify_object(e: &IndexEntry, stored: &[u8]) -> Result<()> {
     check_stored_len(e, stored)?;
     match e.compression {
         Compression::None => check_content(e, stored),
+        Compression::Zstd if e.raw_len as usize > SCRATCH_MAX => decode_object(e, stored).map(drop),
         Compression::Zstd => {
             thread_local! {
                 static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
             }
             SCRATCH.with(|cell| {
-                let mut out = cell.borrow_mut();
-                decompress_into(e, stored, &mut out)?;
-                let checked = check_content(e, &out);
-                // Keep the buffer for the next object, unless one outsized object grew it.
-                if out.capacity() > 16 << 20 {
-                    *out = Vec::new();
+                let mut buf = cell.borrow_mut();
+                let want = e.raw_len as usize;
+                if buf.len() < want {
+                    buf.resize(want, 0);
                 }
-                checked
+                let out = &mut buf[..want];
+                let n = decompressor_run(e, |d| d.decompress_to_buffer(stored, &mut *out))?;
+                check_content(e, &out[..n])
             })
         }
     }
 }
+
+/// Objects up to this size are verified in a reused buffer.
+const SCRATCH_MAX: usize = 4 << 20;
 
 fn check_stored_len(e: &IndexEntry, stored: &[u8]) -> Result<()> {
     if stored.len() != e.stored_len as usize {
@@ -304,30 +309,36 @@ fn check_stored_len(e: &IndexEntry, stored: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Decompresses one zstd frame into `out` (cleared first), never past the declared raw length.
+/// Decompresses one zstd frame into `out` (cleared first, with room for exactly the declared length), so a
+/// frame that decodes to more is an error, not an allocation.
 fn decompress_into(e: &IndexEntry, stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    out.clear();
+    out.reserve_exact(e.raw_len as usize);
+    decompressor_run(e, |d| d.decompress_to_buffer(stored, out)).map(drop)
+}
+
+/// Runs `f` with this thread's zstd decompression context.
+fn decompressor_run(
+    e: &IndexEntry,
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<usize>,
+) -> Result<usize> {
     thread_local! {
         // Creating a decompression context costs more than decompressing a small tree: reuse one.
         static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
-    out.clear();
-    out.reserve(e.raw_len as usize);
     DECOMPRESSOR
         .with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot.is_none() {
                 *slot = Some(zstd::bulk::Decompressor::new()?);
             }
-            slot.as_mut()
-                .expect("set above")
-                .decompress_to_buffer(stored, out)
+            f(slot.as_mut().expect("set above"))
         })
         .map_err(|err| Error::Corrupt {
             id: e.id,
             message: format!("zstd: {err}"),
-        })?;
-    Ok(())
+        })
 }
 
 /// The decoded content has the declared length and hashes to the object's id.
@@ -431,6 +442,49 @@ mod tests {
                 .to_string()
                 .contains("does not match")
         );
+    }
+
+    #[test]
+    fn verify_object_checks_what_decode_object_checks() {
+        let big = vec![5u8; 3 << 20];
+        let raw = vec![7u8; 100_000];
+        let entry = |raw: &[u8], stored: &[u8], compression| IndexEntry {
+            id: ObjectId::of(raw),
+            offset: 8,
+            kind: ObjectKind::Chunk,
+            compression,
+            raw_len: raw.len() as u32,
+            stored_len: stored.len() as u32,
+        };
+        // A large object first, so this thread's buffer is already longer than what follows declares.
+        let big_stored = zstd::bulk::compress(&big, 3).unwrap();
+        verify_object(&entry(&big, &big_stored, Compression::Zstd), &big_stored).unwrap();
+        let stored = zstd::bulk::compress(&raw, 3).unwrap();
+        let mut e = entry(&raw, &stored, Compression::Zstd);
+        verify_object(&e, &stored).unwrap();
+        e.raw_len = 1000; // the stream expands past what the entry declares
+        assert!(verify_object(&e, &stored).is_err());
+        e.raw_len = 200_000; // ...or falls short of it
+        assert!(verify_object(&e, &stored).is_err());
+        e.raw_len = raw.len() as u32;
+        e.id = ObjectId([0; 32]);
+        let err = verify_object(&e, &stored).unwrap_err().to_string();
+        assert!(err.contains("does not match"), "{err}");
+        // Stored as is: hashed where it lies.
+        let mut e = entry(&raw, &raw, Compression::None);
+        verify_object(&e, &raw).unwrap();
+        let mut flipped = raw.clone();
+        flipped[500] ^= 1;
+        assert!(verify_object(&e, &flipped).is_err());
+        e.stored_len -= 1;
+        assert!(verify_object(&e, &raw).is_err());
+        // Larger than the reused buffer: the same checks through decode_object.
+        let huge = vec![9u8; 5 << 20];
+        let huge_stored = zstd::bulk::compress(&huge, 3).unwrap();
+        let mut e = entry(&huge, &huge_stored, Compression::Zstd);
+        verify_object(&e, &huge_stored).unwrap();
+        e.raw_len = 5 << 19;
+        assert!(verify_object(&e, &huge_stored).is_err());
     }
 
     proptest! {

@@ -349,6 +349,54 @@ fn s3_origin(server: &S3Server, bucket: &str, files: usize, len: usize) -> TestR
 }
 
 #[test]
+fn s3_payloads_are_unsigned_unless_a_setting_says_otherwise() {
+    let server = shared_server();
+    let bucket = new_bucket_name();
+    let r = s3_origin(server, &bucket, 2, 40_000);
+    // dv's default: every byte is checked against its BLAKE3 id anyway, so no SHA-256 over the body.
+    let (puts, unsigned) = (server.puts(), server.unsigned_puts());
+    let pushed = r.json(&["push"]);
+    assert!(pushed["packs"].as_u64().unwrap() >= 1, "{pushed}");
+    assert!(server.puts() > puts);
+    assert_eq!(server.unsigned_puts() - unsigned, server.puts() - puts);
+    // The committed setting turns signed payloads back on (the server checks the body's hash then).
+    r.ok(&["remote", "modify", "origin", "unsigned_payload", "false"]);
+    r.write("data/f9.bin", &bytes(9, 30_000));
+    r.ok(&["add", "data"]);
+    let (puts, unsigned) = (server.puts(), server.unsigned_puts());
+    r.json(&["push"]);
+    assert!(server.puts() > puts);
+    assert_eq!(server.unsigned_puts(), unsigned, "signed payloads when set");
+    // So does the standard environment variable, over dv's default.
+    r.ok(&["remote", "modify", "origin", "unsigned_payload", "--unset"]);
+    r.write("data/f10.bin", &bytes(10, 30_000));
+    r.ok(&["add", "data"]);
+    let (puts, unsigned) = (server.puts(), server.unsigned_puts());
+    let out = dv_command(r.path())
+        .env("AWS_UNSIGNED_PAYLOAD", "false")
+        .args(["push"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.puts() > puts);
+    assert_eq!(
+        server.unsigned_puts(),
+        unsigned,
+        "signed payloads from the environment"
+    );
+    // Everything pushed either way comes back whole.
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "more"]);
+    let clone = clone_of(&r);
+    ok_json(clone.path(), &["pull"]);
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
+}
+
+#[test]
 fn s3_credentials_are_checked_and_can_come_from_config_local() {
     let server = shared_server();
     let bucket = new_bucket_name();

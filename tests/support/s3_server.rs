@@ -23,6 +23,8 @@ pub const REGION: &str = "us-east-1";
 struct State {
     /// PUT requests received (simple and multipart part uploads).
     puts: AtomicU64,
+    /// ...of which sent with an unsigned payload (`x-amz-content-sha256: UNSIGNED-PAYLOAD`).
+    unsigned_puts: AtomicU64,
     /// Stop serving at this many PUTs (0: never).
     stop_at: AtomicU64,
     tripped: tokio::sync::Notify,
@@ -85,6 +87,11 @@ impl S3Server {
 
     pub fn puts(&self) -> u64 {
         self.state.puts.load(Ordering::SeqCst)
+    }
+
+    /// PUTs received whose payload was not signed.
+    pub fn unsigned_puts(&self) -> u64 {
+        self.state.unsigned_puts.load(Ordering::SeqCst)
     }
 
     /// Makes the server stop (dropping every connection) when it receives its `n`th PUT from now.
@@ -206,6 +213,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Counting {
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         if req.method() == hyper::Method::PUT {
             let n = self.state.puts.fetch_add(1, Ordering::SeqCst) + 1;
+            if req
+                .headers()
+                .get("x-amz-content-sha256")
+                .is_some_and(|v| v == "UNSIGNED-PAYLOAD")
+            {
+                self.state.unsigned_puts.fetch_add(1, Ordering::SeqCst);
+            }
             let stop_at = self.state.stop_at.load(Ordering::SeqCst);
             if stop_at != 0 && n >= stop_at {
                 self.state.tripped.notify_one();

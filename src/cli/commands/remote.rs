@@ -33,7 +33,8 @@ enum Sub {
     },
     /// Remove a remote (its data stays where it is).
     Remove { name: String },
-    /// Set a remote setting: url, endpoint, region, allow_http or profile; `--unset` removes it.
+    /// Set a remote setting: url, endpoint, region, allow_http, profile, max_retries, retry_timeout or
+    /// unsigned_payload; `--unset` removes it.
     Modify {
         name: String,
         key: String,
