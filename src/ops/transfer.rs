@@ -464,11 +464,24 @@ pub fn fetch(
         })
         .collect();
     progress.start("Fetching", None, Unit::Bytes);
+    let started = super::now_ns();
     let result = (|| -> Result<()> {
         while !level.is_empty() {
+            tracing::debug!(
+                ms = (super::now_ns() - started) / 1_000_000,
+                nodes = level.len(),
+                "fetching a level"
+            );
+            // Whole-file chunks wait until no trees or manifests are left to read, so that every chunk comes in
+            // one round, in pack order: read in two rounds, the ranges merged around the first round's gaps
+            // read the second round's chunks too.
+            let only_chunks = level.iter().all(|(n, _, _)| n.kind == NodeKind::File);
             let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
             for (n, path, _) in &level {
-                if !done.insert(n.id) || store.contains(&n.id)? {
+                if (n.kind == NodeKind::File && !only_chunks)
+                    || !done.insert(n.id)
+                    || store.contains(&n.id)?
+                {
                     continue;
                 }
                 let loc = on_remote.get(&n.id).ok_or_else(|| Error::Remote {
@@ -496,6 +509,7 @@ pub fn fetch(
             let mut next = Vec::new();
             for (n, path, scope) in &level {
                 match n.kind {
+                    NodeKind::File if !only_chunks => next.push((*n, path.clone(), *scope)),
                     NodeKind::File => {}
                     NodeKind::Chunked => {
                         let m = match fetched.get(&n.id) {
@@ -606,10 +620,14 @@ pub fn fetch(
         Ok(())
     })();
     progress.finish();
+    let ms = || (super::now_ns() - started) / 1_000_000;
+    tracing::debug!(ms = ms(), "objects fetched");
     // What arrived is kept even if something failed later: a re-run fetches only the rest.
     let packs = writer.finish()?;
+    tracing::debug!(ms = ms(), "packs written");
     report.packs = packs.len() as u64;
     store.register_packs(&packs)?;
+    tracing::debug!(ms = ms(), "packs registered");
     result?;
     report.skipped = done.len() as u64 - report.objects;
     Ok(report)
