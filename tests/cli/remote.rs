@@ -349,6 +349,42 @@ fn s3_origin(server: &S3Server, bucket: &str, files: usize, len: usize) -> TestR
 }
 
 #[test]
+fn a_pull_reads_each_pack_byte_at_most_once() {
+    let server = S3Server::start();
+    server.bucket("once");
+    let r = TestRepo::new();
+    r.ok(&["remote", "add", "origin", "s3://once"]);
+    configure_s3(&r, &server.endpoint());
+    // Small single-chunk files between files of several chunks: their objects interleave in the pack, and
+    // the several-chunk files' chunks are only known once their manifests have been read.
+    for i in 0..24u64 {
+        let len = if i % 2 == 0 { 3_000 } else { 300_000 };
+        r.write(&format!("data/f{i:02}.bin"), &bytes(500 + i, len));
+    }
+    r.ok(&["add", "data"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "data"]);
+    r.json(&["push"]);
+    let stored: u64 = files_below(&server.bucket_dir("once").join("packs"))
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let clone = clone_of(&r);
+    let before = server.pack_bytes_read();
+    ok_json(clone.path(), &["pull"]);
+    let read = server.pack_bytes_read() - before;
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
+    assert!(
+        read >= stored / 2,
+        "{read} of {stored} bytes read: is the counter working?"
+    );
+    assert!(
+        read <= stored,
+        "{read} bytes read from {stored} bytes of packs"
+    );
+}
+
+#[test]
 fn s3_payloads_are_unsigned_unless_a_setting_says_otherwise() {
     let server = shared_server();
     let bucket = new_bucket_name();

@@ -25,6 +25,8 @@ struct State {
     puts: AtomicU64,
     /// ...of which sent with an unsigned payload (`x-amz-content-sha256: UNSIGNED-PAYLOAD`).
     unsigned_puts: AtomicU64,
+    /// Body bytes answered to GETs of keys below `packs/` (by Content-Length).
+    pack_bytes_read: AtomicU64,
     /// Stop serving at this many PUTs (0: never).
     stop_at: AtomicU64,
     tripped: tokio::sync::Notify,
@@ -87,6 +89,11 @@ impl S3Server {
 
     pub fn puts(&self) -> u64 {
         self.state.puts.load(Ordering::SeqCst)
+    }
+
+    /// Bytes of packs served to GETs so far.
+    pub fn pack_bytes_read(&self) -> u64 {
+        self.state.pack_bytes_read.load(Ordering::SeqCst)
     }
 
     /// PUTs received whose payload was not signed.
@@ -243,6 +250,22 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Counting {
                 .expect("response");
             return Box::pin(std::future::ready(Ok(resp)));
         }
-        Box::pin(hyper::service::Service::call(&self.inner, req))
+        let counts_pack_bytes =
+            req.method() == hyper::Method::GET && req.uri().path().contains("/packs/");
+        let response = hyper::service::Service::call(&self.inner, req);
+        if !counts_pack_bytes {
+            return Box::pin(response);
+        }
+        let state = self.state.clone();
+        Box::pin(async move {
+            let resp = response.await?;
+            let len = resp
+                .headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            state.pack_bytes_read.fetch_add(len, Ordering::SeqCst);
+            Ok(resp)
+        })
     }
 }
