@@ -348,6 +348,93 @@ fn s3_origin(server: &S3Server, bucket: &str, files: usize, len: usize) -> TestR
     r
 }
 
+/// What committed trees and manifests in an S3 test bucket name that no committed index lists. The closure rule
+/// says nothing, at any moment of a push: indexes commit in order, and children go up before their parents.
+fn closure_violations(bucket_dir: &Path) -> Vec<String> {
+    use dv::ObjectId;
+    use dv::store::object::{Manifest, ObjectKind, Tree};
+    use dv::store::pack::{self, IndexEntry, PackIndex};
+    let mut committed: std::collections::HashMap<ObjectId, (ObjectId, IndexEntry)> =
+        std::collections::HashMap::new();
+    let index_dir = bucket_dir.join("index");
+    if index_dir.is_dir() {
+        for path in files_below(&index_dir) {
+            let index = PackIndex::decode(&std::fs::read(&path).unwrap()).unwrap();
+            for e in index.entries {
+                committed.insert(e.id, (index.pack_id, e));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (id, (pack_id, e)) in &committed {
+        if !matches!(e.kind, ObjectKind::Tree | ObjectKind::Manifest) {
+            continue;
+        }
+        let hex = pack_id.to_hex();
+        let data =
+            std::fs::read(bucket_dir.join(format!("packs/{}/{hex}.pack", &hex[..2]))).unwrap();
+        let start = (e.offset + pack::ENTRY_HEADER_LEN) as usize;
+        let raw = pack::decode_object(e, &data[start..start + e.stored_len as usize]).unwrap();
+        let children: Vec<ObjectId> = if e.kind == ObjectKind::Tree {
+            Tree::decode(&raw)
+                .unwrap()
+                .entries
+                .iter()
+                .map(|t| t.node.id)
+                .collect()
+        } else {
+            Manifest::decode(&raw)
+                .unwrap()
+                .chunks
+                .iter()
+                .map(|c| c.0)
+                .collect()
+        };
+        for c in children {
+            if !committed.contains_key(&c) {
+                out.push(format!("{id} names {c}, which is not on the remote"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_push_cut_off_at_any_request_leaves_no_tree_or_manifest_without_what_it_names() {
+    let mut server = S3Server::start();
+    // One file of several chunks: its chunks fill the first pack, and the second holds the last chunks,
+    // the manifest and the trees. Two packs go up at once, so the second is usually done first.
+    for stop in 1..=4u64 {
+        let bucket = format!("cut-{stop}");
+        server.bucket(&bucket);
+        let r = TestRepo::new();
+        r.ok(&["remote", "add", "origin", &format!("s3://{bucket}")]);
+        configure_s3(&r, &server.endpoint());
+        r.ok(&["remote", "modify", "origin", "max_retries", "0"]);
+        r.ok(&["remote", "modify", "origin", "retry_timeout", "1"]);
+        r.write("data/big.bin", &bytes(stop, 1_300_000));
+        r.ok(&["add", "data"]);
+        server.stop_after_puts(stop);
+        let out = dv_command(r.path())
+            .env("DV_PACK_SIZE", "1000000")
+            .args(["push"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "push cut off at PUT {stop}");
+        let bad = closure_violations(&server.bucket_dir(&bucket));
+        assert!(
+            bad.is_empty(),
+            "cut off at PUT {stop}: {} objects named but missing, e.g. {:?}",
+            bad.len(),
+            bad.first()
+        );
+        server.restart();
+        // A re-run completes the remote, which is then closed too.
+        r.ok(&["push"]);
+        assert!(closure_violations(&server.bucket_dir(&bucket)).is_empty());
+    }
+}
+
 #[test]
 fn a_pull_reads_each_pack_byte_at_most_once() {
     let server = S3Server::start();
