@@ -10,6 +10,7 @@ use crate::error::IoContext;
 use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
 use crate::store::Store;
+use crate::store::object::{Manifest, ObjectKind, Tree};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, PackIndex};
 use crate::{Error, ObjectId, Result};
 
@@ -186,7 +187,9 @@ pub fn list_pack_files(store: &Store) -> Result<Vec<ObjectId>> {
     Ok(out)
 }
 
-/// Verifies a remote: every index, and every object of every pack, read back in ranged reads and hashed.
+/// Verifies a remote: every index, and every object of every pack, read back in ranged reads and hashed; and
+/// the closure rule: every tree and manifest names only objects the remote has (a push sends children before
+/// parents and commits indexes in order, so a missing one means damage, not an interrupted push).
 pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckReport> {
     let mut report = FsckReport {
         checked: format!("remote {}", remote.name),
@@ -199,6 +202,10 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
             message,
         });
     }
+    let on_remote: HashSet<ObjectId> = indexes
+        .iter()
+        .flat_map(|i| i.entries.iter().map(|e| e.id))
+        .collect();
     let total: u64 = indexes.iter().map(|i| i.pack_size).sum();
     progress.start("Verifying", Some(total), Unit::Bytes);
     for index in &indexes {
@@ -221,8 +228,33 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
                     for (e, bytes) in batch.iter().zip(got.remove(0)) {
                         report.objects += 1;
                         report.bytes += e.stored_len as u64;
-                        let r = pack::check_entry_header(&bytes, e).and_then(|_| {
-                            pack::verify_object(e, &bytes[ENTRY_HEADER_LEN as usize..])
+                        let stored = &bytes[ENTRY_HEADER_LEN as usize..];
+                        let r = pack::check_entry_header(&bytes, e).and_then(|_| match e.kind {
+                            ObjectKind::Tree | ObjectKind::Manifest => {
+                                let raw = pack::decode_object(e, stored)?;
+                                let named = children(e.kind, &raw).map_err(|m| Error::Corrupt {
+                                    id: e.id,
+                                    message: m.to_string(),
+                                })?;
+                                for child in named.into_iter().filter(|c| !on_remote.contains(c)) {
+                                    report.problems.push(Problem {
+                                        dataset: format!("remote {}", remote.name),
+                                        object: child.to_hex(),
+                                        problem: "missing",
+                                        message: format!(
+                                            "named by {} {}, which the remote has",
+                                            if e.kind == ObjectKind::Tree {
+                                                "tree"
+                                            } else {
+                                                "manifest"
+                                            },
+                                            e.id
+                                        ),
+                                    });
+                                }
+                                Ok(())
+                            }
+                            _ => pack::verify_object(e, stored),
                         });
                         if let Err(err) = r {
                             report.damaged.push(DamagedObject {
@@ -254,6 +286,23 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
     }
     progress.finish();
     Ok(report)
+}
+
+/// The objects a tree or manifest names.
+fn children(kind: ObjectKind, raw: &[u8]) -> Result<Vec<ObjectId>> {
+    Ok(if kind == ObjectKind::Tree {
+        Tree::decode(raw)?
+            .entries
+            .into_iter()
+            .map(|e| e.node.id)
+            .collect()
+    } else {
+        Manifest::decode(raw)?
+            .chunks
+            .into_iter()
+            .map(|c| c.0)
+            .collect()
+    })
 }
 
 /// Repairs what `report` found: packs holding damaged objects are rewritten without them (the sound objects

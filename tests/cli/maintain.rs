@@ -261,3 +261,52 @@ fn push_and_fetch_all_commits_move_every_version() {
         "clap refuses conflicting scopes"
     );
 }
+
+#[test]
+fn fsck_remote_reports_what_a_tree_or_manifest_names_that_the_remote_lacks() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    r.write("data/big.bin", &bytes(77, 3_000_000));
+    r.write("data/small.txt", b"small");
+    r.ok(&["add", "data"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "data"]);
+    // Packs of about 1 MB: the first to be committed holds only chunks of big.bin.
+    let out = dv_command(r.path())
+        .env("DV_PACK_SIZE", "1000000")
+        .args(["push"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r.dv(&["fsck", "--remote", "origin"]).status.code(), Some(0));
+    let mut indexes = files_below(&remote.path().join("index"));
+    assert!(indexes.len() >= 3, "{indexes:?}");
+    indexes.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
+    // Damage: the first pack's index is lost, so the manifest names chunks the remote no longer lists.
+    fs::remove_file(&indexes[0]).unwrap();
+    let out = r.dv(&["fsck", "--remote", "origin", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert!(!problems.is_empty(), "{report}");
+    for p in problems {
+        assert_eq!(p["problem"], "missing", "{p}");
+        let message = p["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("named by manifest ") || message.starts_with("named by tree "),
+            "{p}"
+        );
+    }
+    assert!(
+        problems.iter().any(|p| p["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("named by manifest ")),
+        "{report}"
+    );
+    assert!(report["damaged"].as_array().unwrap().is_empty(), "{report}");
+}
