@@ -62,7 +62,16 @@ pub fn clone_of(r: &TestRepo) -> tempfile::TempDir {
 
 /// Runs dv in `dir` and asserts success; returns stdout.
 pub fn ok_at(dir: &Path, args: &[&str]) -> String {
-    let out = dv_command(dir).args(args).output().expect("dv runs");
+    ok_at_with(dir, &[], args)
+}
+
+/// `ok_at` with extra environment variables (test hooks such as `DV_PACK_SIZE`).
+pub fn ok_at_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = dv_command(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("dv runs");
     assert!(
         out.status.success(),
         "dv {args:?} failed ({:?}):\n{}",
@@ -153,6 +162,11 @@ impl TestRepo {
     /// Runs dv and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         ok_at(self.path(), args)
+    }
+
+    /// `ok` with extra environment variables.
+    pub fn ok_with(&self, env: &[(&str, &str)], args: &[&str]) -> String {
+        ok_at_with(self.path(), env, args)
     }
 
     /// Runs dv, asserts exit code 1, returns stderr.

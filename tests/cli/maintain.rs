@@ -272,16 +272,7 @@ fn fsck_remote_reports_what_a_tree_or_manifest_names_that_the_remote_lacks() {
     r.git(&["add", "-A"]);
     r.git(&["commit", "-qm", "data"]);
     // Packs of about 1 MB: the first to be committed holds only chunks of big.bin.
-    let out = dv_command(r.path())
-        .env("DV_PACK_SIZE", "1000000")
-        .args(["push"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    r.ok_with(&[("DV_PACK_SIZE", "1000000")], &["push"]);
     assert_eq!(r.dv(&["fsck", "--remote", "origin"]).status.code(), Some(0));
     let mut indexes = files_below(&remote.path().join("index"));
     assert!(indexes.len() >= 3, "{indexes:?}");

@@ -495,16 +495,7 @@ fn s3_payloads_are_unsigned_unless_a_setting_says_otherwise() {
     r.write("data/f10.bin", &bytes(10, 30_000));
     r.ok(&["add", "data"]);
     let (puts, unsigned) = (server.puts(), server.unsigned_puts());
-    let out = dv_command(r.path())
-        .env("AWS_UNSIGNED_PAYLOAD", "false")
-        .args(["push"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    r.ok_with(&[("AWS_UNSIGNED_PAYLOAD", "false")], &["push"]);
     assert!(server.puts() > puts);
     assert_eq!(
         server.unsigned_puts(),
@@ -594,17 +585,8 @@ fn large_packs_go_up_in_parts_and_come_back_whole() {
     // 20 MB of random data: one pack, above the single-request limit set here, so a multipart upload.
     let r = s3_origin(server, &bucket, 2, 20_000_000);
     let puts = server.puts();
-    let out = dv_command(r.path())
-        .env("DV_SINGLE_PUT_MAX", "10000000")
-        .args(["push", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = r.ok_with(&[("DV_SINGLE_PUT_MAX", "10000000")], &["push", "--json"]);
+    let pushed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(pushed["packs"], 1, "{pushed}");
     // Three 8 MiB parts and the index at least (a single PUT would be two requests).
     assert!(server.puts() - puts >= 4, "{} PUTs", server.puts() - puts);
