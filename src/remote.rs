@@ -289,63 +289,105 @@ impl Remote {
         crate::fsutil::write_atomic(&self.index_cache.join(format!("{hex}.idx")), &index_bytes)
     }
 
-    /// Reads byte ranges of packs; returns the bytes in the order asked. Ranges close together in one pack are
-    /// merged into one request of up to `READ_REQUEST_MAX` bytes, and requests run concurrently across packs.
+    /// Reads byte ranges of packs; returns the bytes in the order asked.
     pub fn read_ranges(&self, wanted: &[(ObjectId, Vec<Range<u64>>)]) -> Result<Vec<Vec<Bytes>>> {
-        let mut requests: Vec<RangeRequest> = Vec::new();
-        for (i, (pack, ranges)) in wanted.iter().enumerate() {
-            let mut order: Vec<usize> = (0..ranges.len()).collect();
-            order.sort_by_key(|&j| ranges[j].start);
-            for j in order {
-                let r = &ranges[j];
-                match requests.last_mut() {
-                    Some((p, m, members))
-                        if p == pack
-                            && r.start >= m.start
-                            && r.start <= m.end + READ_GAP_MAX
-                            && r.end.max(m.end) - m.start <= READ_REQUEST_MAX =>
-                    {
-                        m.end = m.end.max(r.end);
-                        members.push((i, j));
-                    }
-                    _ => requests.push((*pack, r.clone(), vec![(i, j)])),
-                }
-            }
-        }
-        let fetched: Vec<Bytes> = self
-            .rt
-            .block_on(async {
-                futures::stream::iter(requests.iter())
-                    .map(|(pack, range, _)| async move {
-                        self.store.get_range(&pack_path(pack), range.clone()).await
-                    })
-                    .buffered(CONCURRENCY)
-                    .try_collect()
-                    .await
-            })
-            .map_err(|e| self.err(e))?;
         let mut out: Vec<Vec<Bytes>> = wanted
             .iter()
             .map(|(_, r)| vec![Bytes::new(); r.len()])
             .collect();
-        for ((pack, merged, members), bytes) in requests.iter().zip(fetched) {
-            if bytes.len() as u64 != merged.end - merged.start {
-                return Err(self.err(format!(
-                    "pack {}: asked for {} bytes at {}, got {} (is the pack truncated?)",
-                    pack.to_hex(),
-                    merged.end - merged.start,
-                    merged.start,
-                    bytes.len()
-                )));
+        self.read_ranges_each(wanted, |got| {
+            for ((i, j), bytes) in got {
+                out[i][j] = bytes;
             }
-            for &(i, j) in members {
-                let r = &wanted[i].1[j];
-                out[i][j] =
-                    bytes.slice((r.start - merged.start) as usize..(r.end - merged.start) as usize);
-            }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
+
+    /// Reads byte ranges of packs and hands them to `f` one request at a time, in the order of `wanted` (packs
+    /// in the order given, ranges by offset), as `((index in wanted, index in its ranges), bytes)`.
+    ///
+    /// Ranges close together in one pack are merged into one request of up to `READ_REQUEST_MAX` bytes.
+    /// `CONCURRENCY` requests run at once on the I/O runtime while `f` works on earlier ones on this thread, so
+    /// the network never waits for the slowest request of a batch; at most `CONCURRENCY + READ_QUEUE` requests'
+    /// bytes are held at once. The first error (from the remote or from `f`) stops the reading and is returned.
+    pub fn read_ranges_each(
+        &self,
+        wanted: &[(ObjectId, Vec<Range<u64>>)],
+        mut f: impl FnMut(Vec<((usize, usize), Bytes)>) -> Result<()>,
+    ) -> Result<()> {
+        let requests = merge_ranges(wanted);
+        std::thread::scope(|s| {
+            let (tx, rx) = crossbeam_channel::bounded::<Result<Bytes>>(READ_QUEUE);
+            let requests = &requests;
+            s.spawn(move || {
+                self.rt.block_on(async {
+                    let mut stream = futures::stream::iter(requests.iter())
+                        .map(|(pack, range, _)| async move {
+                            self.store.get_range(&pack_path(pack), range.clone()).await
+                        })
+                        .buffered(CONCURRENCY);
+                    while let Some(got) = stream.next().await {
+                        let failed = got.is_err();
+                        // A closed channel means the reader's user stopped: stop too.
+                        if tx.send(got.map_err(|e| self.err(e))).is_err() || failed {
+                            break;
+                        }
+                    }
+                })
+            });
+            for (pack, merged, members) in requests {
+                let bytes = rx
+                    .recv()
+                    .map_err(|_| Error::Internal("the remote reader stopped".into()))??;
+                if bytes.len() as u64 != merged.end - merged.start {
+                    return Err(self.err(format!(
+                        "pack {}: asked for {} bytes at {}, got {} (is the pack truncated?)",
+                        pack.to_hex(),
+                        merged.end - merged.start,
+                        merged.start,
+                        bytes.len()
+                    )));
+                }
+                let got = members
+                    .iter()
+                    .map(|&(i, j)| {
+                        let r = &wanted[i].1[j];
+                        let at = (r.start - merged.start) as usize..(r.end - merged.start) as usize;
+                        ((i, j), bytes.slice(at))
+                    })
+                    .collect();
+                f(got)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Merges the ranges of `wanted` into requests: ranges of one pack separated by at most `READ_GAP_MAX` bytes
+/// share a request of at most `READ_REQUEST_MAX` bytes.
+fn merge_ranges(wanted: &[(ObjectId, Vec<Range<u64>>)]) -> Vec<RangeRequest> {
+    let mut requests: Vec<RangeRequest> = Vec::new();
+    for (i, (pack, ranges)) in wanted.iter().enumerate() {
+        let mut order: Vec<usize> = (0..ranges.len()).collect();
+        order.sort_by_key(|&j| ranges[j].start);
+        for j in order {
+            let r = &ranges[j];
+            match requests.last_mut() {
+                Some((p, m, members))
+                    if p == pack
+                        && r.start >= m.start
+                        && r.start <= m.end + READ_GAP_MAX
+                        && r.end.max(m.end) - m.start <= READ_REQUEST_MAX =>
+                {
+                    m.end = m.end.max(r.end);
+                    members.push((i, j));
+                }
+                _ => requests.push((*pack, r.clone(), vec![(i, j)])),
+            }
+        }
+    }
+    requests
 }
 
 /// One ranged read: (pack, merged range, [(index in `wanted`, index in its ranges)]).
@@ -374,6 +416,8 @@ fn single_put_max() -> u64 {
 const READ_GAP_MAX: u64 = 1024 * 1024;
 /// ...into requests of at most this size, so a large read is spread over concurrent requests.
 const READ_REQUEST_MAX: u64 = 8 * 1024 * 1024;
+/// How many finished requests may wait for the reader's user.
+const READ_QUEUE: usize = 2;
 
 /// The part size of a multipart upload: 8 MiB, or more when needed to stay within S3's 10,000 parts.
 fn part_size(total: u64) -> usize {

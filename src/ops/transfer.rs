@@ -633,99 +633,64 @@ pub fn fetch(
     Ok(report)
 }
 
-/// How many stored bytes one round of ranged reads asks for: bounds memory whatever the dataset size (three
-/// rounds at most are held at once: one being read, one queued, one being verified).
-const READ_BATCH_BYTES: u64 = 32 * 1024 * 1024;
-
 /// Objects up to this size are verified on any core as they arrive; larger ones one at a time.
 const PARALLEL_DECODE_MAX: u32 = 16 << 20;
 
-/// Reads objects from the remote with ranged reads per pack, in batches, and hands each to `f` verified, as
-/// (index entry, stored bytes, raw bytes if `keep` asks for that kind).
+/// Reads objects from the remote with ranged reads per pack and hands each to `f` verified, as (index entry,
+/// stored bytes, raw bytes if `keep` asks for that kind). Packs are read in the order `want` first names them,
+/// each pack's objects by offset.
 fn for_each_object(
     remote: &Remote,
     want: &[(RemoteLocation, &str)],
     keep: fn(ObjectKind) -> bool,
     mut f: impl FnMut(&IndexEntry, &[u8], Option<Vec<u8>>) -> Result<()>,
 ) -> Result<()> {
-    let mut sorted: Vec<RemoteLocation> = want.iter().map(|(l, _)| *l).collect();
-    sorted.sort_by_key(|l| (l.pack, l.entry.offset));
-    // Batches of about READ_BATCH_BYTES, each grouped by pack.
-    let mut batches: Vec<Vec<(ObjectId, Vec<IndexEntry>)>> = Vec::new();
-    let mut start = 0;
-    while start < sorted.len() {
-        let mut end = start;
-        let mut bytes = 0u64;
-        while end < sorted.len() && (end == start || bytes < READ_BATCH_BYTES) {
-            bytes += sorted[end].entry.stored_len as u64;
-            end += 1;
-        }
-        let mut groups: Vec<(ObjectId, Vec<IndexEntry>)> = Vec::new();
-        for l in &sorted[start..end] {
-            match groups.last_mut() {
-                Some((p, es)) if *p == l.pack => es.push(l.entry),
-                _ => groups.push((l.pack, vec![l.entry])),
-            }
-        }
-        batches.push(groups);
-        start = end;
-    }
-    // One thread reads the next batch while this one verifies and stores the last: the network and the
-    // hashing overlap instead of taking turns.
-    std::thread::scope(|s| {
-        let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<Vec<bytes::Bytes>>>>(1);
-        let batches = &batches;
-        s.spawn(move || {
-            for groups in batches {
-                let ranges: Vec<(ObjectId, Vec<std::ops::Range<u64>>)> = groups
-                    .iter()
-                    .map(|(p, es)| (*p, es.iter().map(IndexEntry::range).collect()))
-                    .collect();
-                let data = remote.read_ranges(&ranges);
-                let failed = data.is_err();
-                if tx.send(data).is_err() || failed {
-                    break;
-                }
-            }
+    let mut packs: Vec<(ObjectId, Vec<IndexEntry>)> = Vec::new();
+    let mut pack_at: HashMap<ObjectId, usize> = HashMap::new();
+    for (l, _) in want {
+        let at = *pack_at.entry(l.pack).or_insert_with(|| {
+            packs.push((l.pack, Vec::new()));
+            packs.len() - 1
         });
-        for groups in batches {
-            let data = rx
-                .recv()
-                .map_err(|_| Error::Internal("the remote reader stopped".into()))??;
-            let items: Vec<(&ObjectId, &IndexEntry, bytes::Bytes)> = groups
-                .iter()
-                .zip(data)
-                .flat_map(|((pack, entries), chunks)| {
-                    entries.iter().zip(chunks).map(move |(e, b)| (pack, e, b))
-                })
-                .collect();
-            let check = |pack: &ObjectId, e: &IndexEntry, bytes: &[u8]| {
-                let bad = |message: String| Error::Remote {
-                    remote: remote.name.clone(),
-                    message: format!("object {} in pack {}: {message}", e.id, pack.to_hex()),
-                };
-                pack::check_entry_header(bytes, e).map_err(|err| bad(err.to_string()))?;
-                let stored = &bytes[ENTRY_HEADER_LEN as usize..];
-                if keep(e.kind) {
-                    pack::decode_object(e, stored).map(Some)
-                } else {
-                    pack::verify_object(e, stored).map(|()| None)
-                }
-                .map_err(|err| bad(err.to_string()))
+        packs[at].1.push(l.entry);
+    }
+    let ranges: Vec<(ObjectId, Vec<std::ops::Range<u64>>)> = packs
+        .iter()
+        .map(|(p, es)| (*p, es.iter().map(IndexEntry::range).collect()))
+        .collect();
+    let check = |pack: &ObjectId, e: &IndexEntry, bytes: &[u8]| {
+        let bad = |message: String| Error::Remote {
+            remote: remote.name.clone(),
+            message: format!("object {} in pack {}: {message}", e.id, pack.to_hex()),
+        };
+        pack::check_entry_header(bytes, e).map_err(|err| bad(err.to_string()))?;
+        let stored = &bytes[ENTRY_HEADER_LEN as usize..];
+        if keep(e.kind) {
+            pack::decode_object(e, stored).map(Some)
+        } else {
+            pack::verify_object(e, stored).map(|()| None)
+        }
+        .map_err(|err| bad(err.to_string()))
+    };
+    // The remote reads the next requests while this thread verifies and stores what has come: the network
+    // and the hashing overlap instead of taking turns.
+    remote.read_ranges_each(&ranges, |got| {
+        let items: Vec<(&ObjectId, &IndexEntry, bytes::Bytes)> = got
+            .into_iter()
+            .map(|((i, j), b)| (&packs[i].0, &packs[i].1[j], b))
+            .collect();
+        // Verifying (decompressing and hashing) is the costly part: spread it over the cores. Objects declaring
+        // more than PARALLEL_DECODE_MAX are left to this thread, so a hostile index cannot make every core hold
+        // a huge object at once.
+        let checked = super::par_map(&items, |(pack, e, bytes)| {
+            (e.raw_len <= PARALLEL_DECODE_MAX).then(|| check(pack, e, bytes))
+        });
+        for ((pack, e, bytes), raw) in items.iter().zip(checked) {
+            let raw = match raw {
+                Some(raw) => raw?,
+                None => check(pack, e, bytes)?,
             };
-            // Verifying (decompressing and hashing) is the costly part: spread it over the cores. Objects
-            // declaring more than PARALLEL_DECODE_MAX are left to this thread, so a hostile index cannot make
-            // every core hold a huge object at once.
-            let checked = super::par_map(&items, |(pack, e, bytes)| {
-                (e.raw_len <= PARALLEL_DECODE_MAX).then(|| check(pack, e, bytes))
-            });
-            for ((pack, e, bytes), raw) in items.iter().zip(checked) {
-                let raw = match raw {
-                    Some(raw) => raw?,
-                    None => check(pack, e, bytes)?,
-                };
-                f(e, &bytes[ENTRY_HEADER_LEN as usize..], raw)?;
-            }
+            f(e, &bytes[ENTRY_HEADER_LEN as usize..], raw)?;
         }
         Ok(())
     })
