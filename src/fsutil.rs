@@ -57,16 +57,24 @@ impl TempFile {
     }
 
     pub fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("open until persisted")
+        self.file.as_mut().expect("open until closed")
     }
 
-    /// Flushes to disk and renames over `target`: readers see the old file or the whole new one.
+    /// Closes the file but keeps it for [`TempFile::persist`] (or for deleting on drop), so that many finished
+    /// temporary files need not hold a descriptor each.
+    pub fn close(&mut self) {
+        self.file = None;
+    }
+
+    /// Flushes to disk when `sync` (a closed file is not flushed again) and renames over `target`: readers see
+    /// the old file or the whole new one.
     pub fn persist(mut self, target: &Path, sync: bool) -> Result<()> {
-        let file = self.file.take().expect("persisted once");
-        if sync {
+        // Dropping the file (if still open) closes it before the rename.
+        if let Some(file) = self.file.take()
+            && sync
+        {
             file.sync_all().at(&self.path)?;
         }
-        drop(file);
         fs::rename(&self.path, target).at(target)?;
         self.path = PathBuf::new();
         Ok(())

@@ -4,6 +4,10 @@
 //! the cache) and the safety check (no working file whose content dv has not stored is overwritten or deleted
 //! without `force`). Each file is written to a temporary file beside it, verified chunk by chunk, and renamed
 //! into place, so an interrupted checkout leaves either the old file or the new one.
+//!
+//! `dv pull` plans its checkout once the fetch has brought the trees and manifests, and a [`DirectWriter`] then
+//! writes the files the fetch brings straight from the chunks it verifies, instead of reading, decompressing and
+//! hashing them a second time from the cache.
 
 use std::collections::HashMap;
 use std::fs;
@@ -13,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::compare::{Change, ChangeKind, Comparer, Have, list_dir};
 use super::datasets::Target;
+use super::transfer::ChunkSink;
 use super::{now_ns, worker_count};
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
@@ -38,7 +43,15 @@ pub struct CheckoutReport {
 struct WriteJob {
     path: String,
     node: Node,
-    chunks: Vec<Location>,
+    chunks: Vec<Piece>,
+}
+
+/// One chunk of a file to write: its id, its length, and where it is in the cache (unless a fetch is still
+/// bringing it).
+struct Piece {
+    id: ObjectId,
+    len: u64,
+    at: Option<Location>,
 }
 
 #[derive(Default)]
@@ -57,6 +70,26 @@ pub fn checkout(
     force: bool,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
+    prepare(repo, store, targets, false)?.apply(repo, store, force, Vec::new(), progress)
+}
+
+/// A checkout planned and not yet done: see [`prepare`].
+pub struct Prepared {
+    plan: Plan,
+    refreshed: Vec<(String, StatEntry)>,
+    datasets: Vec<String>,
+    started: i64,
+}
+
+/// Compares the working copy with the targets and plans the checkout, touching nothing. File chunks the cache
+/// lacks are an error unless `chunks_to_come` (a fetch is about to bring them); trees and manifests must be in
+/// the cache.
+pub fn prepare(
+    repo: &Repo,
+    store: &Store,
+    targets: &[Target],
+    chunks_to_come: bool,
+) -> Result<Prepared> {
     let started = now_ns();
     let mut plan = Plan::default();
     let mut refreshed = Vec::new();
@@ -78,62 +111,116 @@ pub fn checkout(
         }
         refreshed.extend(out.refreshed);
         for c in out.changes {
-            plan_change(repo, store, &cache, c, &mut plan)?;
+            plan_change(repo, store, &cache, c, chunks_to_come, &mut plan)?;
         }
     }
-    if !plan.unsafe_paths.is_empty() && !force {
-        plan.unsafe_paths.sort();
-        return Err(Error::LocalChanges {
-            paths: plan.unsafe_paths,
-        });
-    }
-    store
-        .meta()
-        .put_stat_entries(refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
-
-    let mut report = CheckoutReport {
+    plan.unsafe_paths.sort();
+    Ok(Prepared {
+        plan,
+        refreshed,
         datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
-        ..Default::default()
-    };
-    for (path, is_dir) in &plan.removes {
-        let abs = repo.abs(path);
-        if *is_dir {
-            report.files_deleted += count_files(&abs)?;
-            fs::remove_dir_all(&abs).at(&abs)?;
-        } else {
-            fs::remove_file(&abs).at(&abs)?;
-            report.files_deleted += 1;
+        started,
+    })
+}
+
+impl Prepared {
+    /// Working files the checkout would overwrite or delete although dv has not stored their content.
+    pub fn unsafe_paths(&self) -> &[String] {
+        &self.plan.unsafe_paths
+    }
+
+    /// A writer for the files whose chunks a fetch is about to bring: see [`DirectWriter`].
+    pub fn direct_writer<'p>(&'p self, repo: &'p Repo) -> DirectWriter<'p> {
+        DirectWriter::new(repo, &self.plan)
+    }
+
+    /// Does the checkout. `written` holds, by the plan's order of writes, the files a [`DirectWriter`] finished
+    /// (empty, or `None`, for the rest, which are written from the cache).
+    pub fn apply(
+        self,
+        repo: &Repo,
+        store: &Store,
+        force: bool,
+        mut written: Vec<Option<TempFile>>,
+        progress: &dyn Progress,
+    ) -> Result<CheckoutReport> {
+        let Prepared {
+            mut plan,
+            refreshed,
+            datasets,
+            started,
+        } = self;
+        if !plan.unsafe_paths.is_empty() && !force {
+            return Err(Error::LocalChanges {
+                paths: plan.unsafe_paths,
+            });
         }
+        written.resize_with(plan.writes.len(), || None);
+        // Chunks fetched since the plan was made: every file not written already needs all of its chunks.
+        for (job, done) in plan.writes.iter_mut().zip(&written) {
+            if done.is_some() {
+                continue;
+            }
+            for piece in job.chunks.iter_mut().filter(|p| p.at.is_none()) {
+                piece.at = Some(
+                    store
+                        .locate(&piece.id)?
+                        .ok_or_else(|| Error::MissingObjects {
+                            path: job.path.clone(),
+                            count: 1,
+                            first: piece.id,
+                        })?,
+                );
+            }
+        }
+        store
+            .meta()
+            .put_stat_entries(refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
+
+        let mut report = CheckoutReport {
+            datasets,
+            ..Default::default()
+        };
+        for (path, is_dir) in &plan.removes {
+            let abs = repo.abs(path);
+            if *is_dir {
+                report.files_deleted += count_files(&abs)?;
+                fs::remove_dir_all(&abs).at(&abs)?;
+            } else {
+                fs::remove_file(&abs).at(&abs)?;
+                report.files_deleted += 1;
+            }
+        }
+        for dir in &plan.mkdirs {
+            let abs = repo.abs(dir);
+            fs::create_dir_all(&abs).at(&abs)?;
+        }
+        for (path, exec) in &plan.chmods {
+            set_exec(&repo.abs(path), *exec)?;
+            report.modes_changed += 1;
+        }
+        let total: u64 = plan.writes.iter().map(|w| w.node.size).sum();
+        progress.start("Checking out", Some(total), Unit::Bytes);
+        let stats = write_files(repo, store.reader(), &plan.writes, written, progress);
+        progress.finish();
+        let stats = stats?;
+        report.files_written = stats.len() as u64;
+        report.bytes_written = total;
+        store
+            .meta()
+            .put_stat_entries(stats.iter().zip(&plan.writes).map(|(stat, w)| {
+                (
+                    w.path.as_str(),
+                    StatEntry {
+                        stat: *stat,
+                        kind: w.node.kind,
+                        id: w.node.id,
+                        hashed_at_ns: started,
+                    },
+                )
+            }))?;
+        Ok(report)
     }
-    for dir in &plan.mkdirs {
-        let abs = repo.abs(dir);
-        fs::create_dir_all(&abs).at(&abs)?;
-    }
-    for (path, exec) in &plan.chmods {
-        set_exec(&repo.abs(path), *exec)?;
-        report.modes_changed += 1;
-    }
-    let total: u64 = plan.writes.iter().map(|w| w.node.size).sum();
-    progress.start("Checking out", Some(total), Unit::Bytes);
-    let written = write_files(repo, store.reader(), &plan.writes, progress);
-    progress.finish();
-    let written = written?;
-    report.files_written = written.len() as u64;
-    report.bytes_written = plan.writes.iter().map(|w| w.node.size).sum();
-    store
-        .meta()
-        .put_stat_entries(written.iter().zip(&plan.writes).map(|(stat, w)| {
-            (
-                w.path.as_str(),
-                StatEntry {
-                    stat: *stat,
-                    kind: w.node.kind,
-                    id: w.node.id,
-                    hashed_at_ns: started,
-                },
-            )
-        }))?;
-    Ok(report)
 }
 
 fn plan_change(
@@ -141,6 +228,7 @@ fn plan_change(
     store: &Store,
     cache: &HashMap<String, crate::meta::StatEntry>,
     c: Change,
+    chunks_to_come: bool,
     plan: &mut Plan,
 ) -> Result<()> {
     if c.mode_only {
@@ -169,37 +257,58 @@ fn plan_change(
         }
     }
     if let Some(want) = c.want {
-        plan_node(store, &c.path, &want, plan)?;
+        plan_node(store, &c.path, &want, chunks_to_come, plan)?;
     }
     Ok(())
 }
 
 /// Plans writing `node` (a file, or a whole tree) at `path`.
-fn plan_node(store: &Store, path: &str, node: &Node, plan: &mut Plan) -> Result<()> {
-    match node.kind {
+fn plan_node(
+    store: &Store,
+    path: &str,
+    node: &Node,
+    chunks_to_come: bool,
+    plan: &mut Plan,
+) -> Result<()> {
+    let missing = |first| Error::MissingObjects {
+        path: path.to_string(),
+        count: 1,
+        first,
+    };
+    let ids: Vec<(ObjectId, u64)> = match node.kind {
         NodeKind::Tree => {
             plan.mkdirs.push(path.to_string());
             let tree = store.read_tree(&node.id).map_err(|e| missing_as(path, e))?;
             for e in &tree.entries {
-                plan_node(store, &join(path, &e.name), &e.node, plan)?;
+                plan_node(store, &join(path, &e.name), &e.node, chunks_to_come, plan)?;
             }
+            return Ok(());
         }
-        _ => {
-            let chunks =
-                store
-                    .file_chunks(node.kind, &node.id)?
-                    .map_err(|first| Error::MissingObjects {
-                        path: path.to_string(),
-                        count: 1,
-                        first,
-                    })?;
-            plan.writes.push(WriteJob {
-                path: path.to_string(),
-                node: *node,
-                chunks,
-            });
+        NodeKind::File => vec![(node.id, node.size)],
+        NodeKind::Chunked => {
+            if !store.contains(&node.id)? {
+                return Err(missing(node.id));
+            }
+            let m = store.read_manifest(&node.id)?;
+            m.chunks
+                .into_iter()
+                .map(|(c, len)| (c, len.into()))
+                .collect()
         }
+    };
+    let mut chunks = Vec::with_capacity(ids.len());
+    for (id, len) in ids {
+        let at = store.locate(&id)?;
+        if at.is_none() && !chunks_to_come {
+            return Err(missing(id));
+        }
+        chunks.push(Piece { id, len, at });
     }
+    plan.writes.push(WriteJob {
+        path: path.to_string(),
+        node: *node,
+        chunks,
+    });
     Ok(())
 }
 
@@ -283,14 +392,17 @@ fn set_exec(abs: &std::path::Path, exec: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes the files on worker threads; returns each file's stat after the write, in order.
+/// Writes the files on worker threads (renaming those in `written` into place); returns each file's stat
+/// after the write, in order.
 fn write_files(
     repo: &Repo,
     reader: &PackReader,
     jobs: &[WriteJob],
+    written: Vec<Option<TempFile>>,
     progress: &dyn Progress,
 ) -> Result<Vec<Stat>> {
     let next = AtomicUsize::new(0);
+    let written: Vec<Mutex<Option<TempFile>>> = written.into_iter().map(Mutex::new).collect();
     let results: Mutex<Vec<Option<Stat>>> = Mutex::new(vec![None; jobs.len()]);
     let first_err: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -302,7 +414,10 @@ fn write_files(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return };
-                    match write_one(repo, reader, job, progress) {
+                    let done = written
+                        .get(i)
+                        .and_then(|w| w.lock().expect("poisoned").take());
+                    match write_one(repo, reader, job, done, progress) {
                         Ok(stat) => results.lock().expect("poisoned")[i] = Some(stat),
                         Err(e) => {
                             first_err.lock().expect("poisoned").get_or_insert(e);
@@ -327,42 +442,62 @@ fn write_files(
 /// How many chunks of one file are decoded at a time (a few MiB).
 const CHUNKS_PER_RUN: usize = 64;
 
+/// A temporary file beside `target` with permission bits `mode`, creating its folder if needed.
+fn temp_beside(target: &std::path::Path, mode: u32) -> Result<TempFile> {
+    // The folder is usually there already (the plan makes each tree's folder first): create it only when the
+    // temporary file cannot be, which saves two system calls per file on a checkout of many small files.
+    match TempFile::beside(target, mode) {
+        Ok(tmp) => Ok(tmp),
+        Err(first) => match target.parent() {
+            Some(parent) if !parent.is_dir() => {
+                fs::create_dir_all(parent).at(parent)?;
+                TempFile::beside(target, mode)
+            }
+            _ => Err(first),
+        },
+    }
+}
+
+fn file_mode(node: &Node) -> u32 {
+    if node.exec { 0o777 } else { 0o666 }
+}
+
+/// Writes one file from the cache, or renames `done` (the file a [`DirectWriter`] wrote) into place.
 fn write_one(
     repo: &Repo,
     reader: &PackReader,
     job: &WriteJob,
+    done: Option<TempFile>,
     progress: &dyn Progress,
 ) -> Result<Stat> {
     let target = repo.abs(&job.path);
-    let mode = if job.node.exec { 0o777 } else { 0o666 };
-    // The folder is usually there already (the plan makes each tree's folder first): create it only when the
-    // temporary file cannot be, which saves two system calls per file on a checkout of many small files.
-    let mut tmp = match TempFile::beside(&target, mode) {
-        Ok(tmp) => tmp,
-        Err(first) => match target.parent() {
-            Some(parent) if !parent.is_dir() => {
-                fs::create_dir_all(parent).at(parent)?;
-                TempFile::beside(&target, mode)?
+    let (mut tmp, size) = match done {
+        Some(tmp) => {
+            progress.inc(job.node.size);
+            (tmp, job.chunks.iter().map(|p| p.len).sum())
+        }
+        None => {
+            let mut tmp = temp_beside(&target, file_mode(&job.node))?;
+            let tmp_path = tmp.path().to_path_buf();
+            let mut size = 0u64;
+            let out = tmp.file();
+            // A run of chunks at a time is read, decompressed and verified against its ids on every core, then
+            // written in order: a large file is not limited to one core. Chunks are large enough to write as
+            // they are, without a buffer.
+            for run in job.chunks.chunks(CHUNKS_PER_RUN) {
+                for data in super::par_map(run, |p| {
+                    reader.read(p.at.as_ref().expect("located before writing"))
+                }) {
+                    let data = data?;
+                    out.write_all(&data).at(&tmp_path)?;
+                    size += data.len() as u64;
+                    progress.inc(data.len() as u64);
+                }
             }
-            _ => return Err(first),
-        },
+            (tmp, size)
+        }
     };
     let tmp_path = tmp.path().to_path_buf();
-    let mut size = 0u64;
-    {
-        let out = tmp.file();
-        // A run of chunks at a time is read, decompressed and verified against its ids on every core, then
-        // written in order: a large file is not limited to one core. Chunks are large enough to write as
-        // they are, without a buffer.
-        for run in job.chunks.chunks(CHUNKS_PER_RUN) {
-            for data in super::par_map(run, |loc| reader.read(loc)) {
-                let data = data?;
-                out.write_all(&data).at(&tmp_path)?;
-                size += data.len() as u64;
-                progress.inc(data.len() as u64);
-            }
-        }
-    }
     if size != job.node.size {
         return Err(Error::Corrupt {
             id: job.node.id,
@@ -376,17 +511,194 @@ fn write_one(
     // created with 0o666 never has one, so only executables need the check.)
     #[cfg(unix)]
     if job.node.exec {
-        let m = tmp.file().metadata().at(&tmp_path)?;
-        let want_exec = job.node.exec;
-        if (m.mode_exec() != 0) != want_exec {
-            set_exec(&tmp_path, want_exec)?;
+        let m = fs::metadata(&tmp_path).at(&tmp_path)?;
+        if m.mode_exec() == 0 {
+            set_exec(&tmp_path, true)?;
         }
     }
+    tmp.close();
     crate::fault::point("checkout-file-before-rename");
     tmp.persist(&target, false)?;
     crate::fault::point("checkout-file-renamed");
     let m = fs::symlink_metadata(&target).at(&target)?;
     Ok(Stat::of(&m))
+}
+
+/// How many files a [`DirectWriter`] keeps open at once; a file that would need more is left to the cache.
+const DIRECT_OPEN_MAX: usize = 64;
+
+/// Writes the files of a planned checkout straight from the chunks a fetch verifies (a [`ChunkSink`]), each
+/// chunk at its offset in a temporary file beside its target, in whatever order the chunks come. Nothing is
+/// renamed into place here: [`Prepared::apply`] does that once the fetch has stored the chunks, and writes the
+/// files left over (a chunk already cached, a folder to delete first, too many files open) from the cache.
+///
+/// Only files whose chunks all come from the fetch are written this way, and none below a path the checkout
+/// must delete first (a file or link where a folder goes), so nothing is created outside a real folder.
+pub struct DirectWriter<'p> {
+    repo: &'p Repo,
+    jobs: &'p [WriteJob],
+    /// Each chunk to come: where it goes, as (job, offset, length).
+    places: HashMap<ObjectId, Vec<(usize, u64, u64)>>,
+    files: Vec<Mutex<Direct>>,
+    open: AtomicUsize,
+    /// Folders made for temporary files, removed again (when empty) if the fetch fails.
+    made_dirs: Mutex<Vec<std::path::PathBuf>>,
+}
+
+enum Direct {
+    /// Left to the cache.
+    No,
+    /// This many chunks still to come.
+    Waiting(usize),
+    Open(TempFile, usize),
+    Done(TempFile),
+}
+
+impl<'p> DirectWriter<'p> {
+    fn new(repo: &'p Repo, plan: &'p Plan) -> DirectWriter<'p> {
+        let removed: std::collections::HashSet<&str> =
+            plan.removes.iter().map(|(p, _)| p.as_str()).collect();
+        let below_removed = |path: &str| {
+            path.match_indices('/')
+                .any(|(i, _)| removed.contains(&path[..i]))
+        };
+        let mut places: HashMap<ObjectId, Vec<(usize, u64, u64)>> = HashMap::new();
+        let mut files = Vec::with_capacity(plan.writes.len());
+        for (j, job) in plan.writes.iter().enumerate() {
+            let direct = cfg!(unix)
+                && !job.chunks.is_empty()
+                && job.chunks.iter().all(|p| p.at.is_none())
+                && !below_removed(&job.path);
+            if !direct {
+                files.push(Mutex::new(Direct::No));
+                continue;
+            }
+            let mut offset = 0;
+            for p in &job.chunks {
+                places.entry(p.id).or_default().push((j, offset, p.len));
+                offset += p.len;
+            }
+            files.push(Mutex::new(Direct::Waiting(job.chunks.len())));
+        }
+        DirectWriter {
+            repo,
+            jobs: &plan.writes,
+            places,
+            files,
+            open: AtomicUsize::new(0),
+            made_dirs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The files finished, by the plan's order of writes, for [`Prepared::apply`]. Unfinished ones are deleted.
+    pub fn finish(mut self) -> Vec<Option<TempFile>> {
+        self.made_dirs.lock().expect("poisoned").clear();
+        std::mem::take(&mut self.files)
+            .into_iter()
+            .map(|f| match f.into_inner().expect("poisoned") {
+                Direct::Done(tmp) => Some(tmp),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A temporary file for job `j`, making the folders it needs (and recording them).
+    fn temp_for(&self, j: usize) -> Result<TempFile> {
+        let job = &self.jobs[j];
+        let target = self.repo.abs(&job.path);
+        if let Some(parent) = target.parent()
+            && !parent.is_dir()
+        {
+            let mut missing = Vec::new();
+            let mut at = parent;
+            while !at.exists() {
+                missing.push(at.to_path_buf());
+                match at.parent() {
+                    Some(up) => at = up,
+                    None => break,
+                }
+            }
+            for dir in missing.into_iter().rev() {
+                match fs::create_dir(&dir) {
+                    Ok(()) => self.made_dirs.lock().expect("poisoned").push(dir),
+                    // Another thread made it for another file.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e).at(&dir),
+                }
+            }
+        }
+        TempFile::beside(&target, file_mode(&job.node))
+    }
+
+    /// Writes `raw` at one place; a file that cannot be opened here is left to the cache.
+    fn place(&self, j: usize, offset: u64, raw: &[u8]) -> Result<()> {
+        let mut state = self.files[j].lock().expect("poisoned");
+        if let Direct::Waiting(left) = *state {
+            let opened = if self.open.fetch_add(1, Ordering::Relaxed) < DIRECT_OPEN_MAX {
+                self.temp_for(j).ok()
+            } else {
+                None
+            };
+            match opened {
+                Some(tmp) => *state = Direct::Open(tmp, left),
+                None => {
+                    self.open.fetch_sub(1, Ordering::Relaxed);
+                    *state = Direct::No;
+                }
+            }
+        }
+        let Direct::Open(tmp, left) = &mut *state else {
+            return Ok(());
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            let path = tmp.path().to_path_buf();
+            tmp.file().write_all_at(raw, offset).at(&path)?;
+        }
+        *left -= 1;
+        if *left == 0 {
+            tmp.close();
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            let Direct::Open(tmp, _) = std::mem::replace(&mut *state, Direct::No) else {
+                unreachable!("matched above")
+            };
+            *state = Direct::Done(tmp);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DirectWriter<'_> {
+    /// Unless finished: deletes the temporary files, then the folders made for them, so that a failed fetch
+    /// leaves the working copy as it was.
+    fn drop(&mut self) {
+        self.files.clear();
+        let made = std::mem::take(&mut *self.made_dirs.lock().expect("poisoned"));
+        for dir in made.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+impl ChunkSink for DirectWriter<'_> {
+    /// Called once per chunk (a fetch brings each object once), already verified against its id.
+    fn chunk(&self, id: &ObjectId, raw: &[u8]) -> Result<()> {
+        for &(j, offset, len) in self.places.get(id).into_iter().flatten() {
+            if raw.len() as u64 != len {
+                return Err(Error::Corrupt {
+                    id: self.jobs[j].node.id,
+                    message: format!(
+                        "chunk {id} of '{}' is {} bytes, the file's manifest says {len}",
+                        self.jobs[j].path,
+                        raw.len()
+                    ),
+                });
+            }
+            self.place(j, offset, raw)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(unix)]

@@ -1,7 +1,7 @@
 //! `dv push`, `dv fetch`: move the objects the chosen pointers reach, and only those the other side lacks.
 //!
 //! Push packs the missing objects as they are stored locally (already compressed, verified on the way out)
-//! into new packs of up to 64 MiB and uploads each pack before its index. Fetch walks the datasets level by
+//! into new packs of up to 32 MiB and uploads each pack before its index. Fetch walks the datasets level by
 //! level (trees, then manifests, then chunks), reads only the objects the cache lacks with ranged reads merged
 //! per pack, verifies every object's hash, and appends them to new local packs.
 
@@ -442,94 +442,195 @@ pub fn fetch(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
-    let on_remote = remote.objects()?;
-    let mut report = TransferReport {
-        remote: remote.name.clone(),
-        datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
-        ..Default::default()
-    };
-    let mut writer = store.pack_writer();
-    // Trees and manifests fetched in this run, needed to walk further before they are indexed locally.
-    let mut fetched: HashMap<ObjectId, Vec<u8>> = HashMap::new();
-    let mut done: HashSet<ObjectId> = HashSet::new();
-    // (node, its repository path, the target's scope)
-    let mut level: Vec<(Node, String, Option<&str>)> = targets
-        .iter()
-        .map(|t| {
-            (
-                t.dataset.pointer.node,
-                t.dataset.path.clone(),
-                t.scope.as_deref(),
-            )
-        })
-        .collect();
+    let mut fetch = Fetch::new(store, remote, targets)?;
     progress.start("Fetching", None, Unit::Bytes);
-    let started = super::now_ns();
+    let result = fetch
+        .structure(progress)
+        .and_then(|chunks| fetch.contents(chunks, None, progress));
+    progress.finish();
+    fetch.finish(result)
+}
+
+/// `dv pull`: fetch, then checkout. The checkout is planned as soon as the trees and manifests are in, so the
+/// files the fetch brings are written straight from the chunks it verifies (see `checkout::DirectWriter`): each
+/// chunk is decompressed and hashed once, not again from the cache. The working copy is changed only after
+/// everything has arrived and been stored, as with a fetch followed by a checkout.
+pub fn pull(
+    repo: &crate::repo::Repo,
+    store: &Store,
+    remote: &Remote,
+    targets: &[Target],
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<(TransferReport, super::checkout::CheckoutReport)> {
+    use super::checkout::{self, DirectWriter};
+    let mut fetch = Fetch::new(store, remote, targets)?;
+    let mut planned = None;
+    progress.start("Fetching", None, Unit::Bytes);
     let result = (|| -> Result<()> {
+        let chunks = fetch.structure(progress)?;
+        fetch.commit()?;
+        // A checkout that cannot go ahead (local changes, say) still lets the fetch finish, as without it.
+        let prepared = checkout::prepare(repo, store, targets, true);
+        let direct = match &prepared {
+            Ok(p) if force || p.unsafe_paths().is_empty() => Some(p.direct_writer(repo)),
+            _ => None,
+        };
+        fetch.contents(
+            chunks,
+            direct.as_ref().map(|d| d as &dyn ChunkSink),
+            progress,
+        )?;
+        let written = direct.map(DirectWriter::finish).unwrap_or_default();
+        tracing::debug!(
+            direct = written.iter().flatten().count(),
+            "files written straight from the fetch"
+        );
+        planned = Some((prepared?, written));
+        Ok(())
+    })();
+    progress.finish();
+    let fetched = fetch.finish(result)?;
+    let (prepared, written) = planned.expect("planned when the fetch succeeded");
+    let checkout = prepared.apply(repo, store, force, written, progress)?;
+    Ok((fetched, checkout))
+}
+
+/// What a fetch does with each file chunk it has verified, besides storing it: `dv pull` writes the work tree
+/// from it (see `checkout::DirectWriter`). Called on any thread, in any order.
+pub trait ChunkSink: Sync {
+    fn chunk(&self, id: &ObjectId, raw: &[u8]) -> Result<()>;
+}
+
+/// One fetch, in steps: [`Fetch::structure`] brings the trees and manifests (and [`Fetch::commit`] makes them
+/// readable from the cache), [`Fetch::contents`] the file chunks and tables, [`Fetch::finish`] stores the
+/// rest. `dv pull` plans its checkout between the first two steps.
+pub struct Fetch<'a> {
+    store: &'a Store,
+    remote: &'a Remote,
+    targets: &'a [Target],
+    on_remote: HashMap<ObjectId, RemoteLocation>,
+    report: TransferReport,
+    writer: crate::store::PackWriter,
+    /// Objects seen in this run (fetched, or found in the cache).
+    done: HashSet<ObjectId>,
+    started: i64,
+}
+
+/// A node to fetch, its repository path, and the target's scope.
+pub type Pending<'t> = (Node, String, Option<&'t str>);
+
+impl<'a> Fetch<'a> {
+    pub fn new(store: &'a Store, remote: &'a Remote, targets: &'a [Target]) -> Result<Fetch<'a>> {
+        Ok(Fetch {
+            on_remote: remote.objects()?,
+            report: TransferReport {
+                remote: remote.name.clone(),
+                datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
+                ..Default::default()
+            },
+            writer: store.pack_writer(),
+            done: HashSet::new(),
+            started: super::now_ns(),
+            store,
+            remote,
+            targets,
+        })
+    }
+
+    fn ms(&self) -> i64 {
+        (super::now_ns() - self.started) / 1_000_000
+    }
+
+    /// Where on the remote `id` (needed by `path`) is, unless it is in the cache or already fetched.
+    fn wanted(&mut self, id: &ObjectId, path: &str, what: &str) -> Result<Option<RemoteLocation>> {
+        if !self.done.insert(*id) || self.store.contains(id)? {
+            return Ok(None);
+        }
+        let loc = self.on_remote.get(id).ok_or_else(|| Error::Remote {
+            remote: self.remote.name.clone(),
+            message: format!("{what} {id} needed by '{path}' is not on the remote"),
+        })?;
+        Ok(Some(*loc))
+    }
+
+    /// Fetches `want` into the new pack; `sink` sees the raw bytes of the kinds `keep` does not ask to return.
+    fn get(
+        &mut self,
+        want: &[(RemoteLocation, &str)],
+        keep: fn(ObjectKind) -> bool,
+        sink: Option<&dyn ChunkSink>,
+        progress: &dyn Progress,
+    ) -> Result<HashMap<ObjectId, Vec<u8>>> {
+        let mut raws = HashMap::new();
+        let (report, writer) = (&mut self.report, &mut self.writer);
+        for_each_object(self.remote, want, keep, sink, |entry, stored, raw| {
+            report.objects += 1;
+            report.bytes += entry.stored_len as u64;
+            progress.inc(entry.stored_len as u64);
+            raws.extend(raw.map(|r| (entry.id, r)));
+            writer.add(
+                entry.id,
+                entry.kind,
+                entry.compression,
+                entry.raw_len,
+                stored,
+            )
+        })?;
+        Ok(raws)
+    }
+
+    /// Fetches the trees and manifests below the targets, level by level; returns the file chunks they name,
+    /// which wait so that every chunk comes in one round, in pack order (read in two rounds, the ranges merged
+    /// around the first round's gaps would read the second round's chunks too).
+    pub fn structure(&mut self, progress: &dyn Progress) -> Result<Vec<Pending<'a>>> {
+        let targets = self.targets;
+        let mut level: Vec<Pending<'a>> = targets
+            .iter()
+            .map(|t| {
+                (
+                    t.dataset.pointer.node,
+                    t.dataset.path.clone(),
+                    t.scope.as_deref(),
+                )
+            })
+            .collect();
+        let mut chunks = Vec::new();
         while !level.is_empty() {
-            tracing::debug!(
-                ms = (super::now_ns() - started) / 1_000_000,
-                nodes = level.len(),
-                "fetching a level"
-            );
-            // Whole-file chunks wait until no trees or manifests are left to read, so that every chunk comes in
-            // one round, in pack order: read in two rounds, the ranges merged around the first round's gaps
-            // read the second round's chunks too.
-            let only_chunks = level.iter().all(|(n, _, _)| n.kind == NodeKind::File);
+            tracing::debug!(ms = self.ms(), nodes = level.len(), "fetching a level");
             let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
             for (n, path, _) in &level {
-                if (n.kind == NodeKind::File && !only_chunks)
-                    || !done.insert(n.id)
-                    || store.contains(&n.id)?
+                if n.kind != NodeKind::File
+                    && let Some(loc) = self.wanted(&n.id, path, "object")?
                 {
-                    continue;
+                    want.push((loc, path));
                 }
-                let loc = on_remote.get(&n.id).ok_or_else(|| Error::Remote {
-                    remote: remote.name.clone(),
-                    message: format!("object {} needed by '{path}' is not on the remote", n.id),
-                })?;
-                want.push((*loc, path));
             }
             let walked = |k| matches!(k, ObjectKind::Tree | ObjectKind::Manifest);
-            for_each_object(remote, &want, walked, |entry, stored, raw| {
-                report.objects += 1;
-                report.bytes += entry.stored_len as u64;
-                progress.inc(entry.stored_len as u64);
-                if let Some(raw) = raw {
-                    fetched.insert(entry.id, raw);
-                }
-                writer.add(
-                    entry.id,
-                    entry.kind,
-                    entry.compression,
-                    entry.raw_len,
-                    stored,
-                )
-            })?;
+            let fetched = self.get(&want, walked, None, progress)?;
             let mut next = Vec::new();
-            for (n, path, scope) in &level {
+            for (n, path, scope) in level {
                 match n.kind {
-                    NodeKind::File if !only_chunks => next.push((*n, path.clone(), *scope)),
-                    NodeKind::File => {}
+                    NodeKind::File => chunks.push((n, path, scope)),
                     NodeKind::Chunked => {
                         let m = match fetched.get(&n.id) {
                             Some(raw) => Manifest::decode(raw)?,
-                            None => store.read_manifest(&n.id)?,
+                            None => self.store.read_manifest(&n.id)?,
                         };
                         for (c, len) in m.chunks {
-                            next.push((chunk_node(c, len), path.clone(), *scope));
+                            next.push((chunk_node(c, len), path.clone(), scope));
                         }
                     }
                     NodeKind::Tree => {
                         let t = match fetched.get(&n.id) {
                             Some(raw) => Tree::decode(raw)?,
-                            None => store.read_tree(&n.id)?,
+                            None => self.store.read_tree(&n.id)?,
                         };
                         for e in t.entries {
-                            let child = crate::paths::join(path, &e.name);
+                            let child = crate::paths::join(&path, &e.name);
                             // Only what lies inside the scope, or on the way to it.
                             if scope.is_none_or(|s| is_within(&child, s) || is_within(s, &child)) {
-                                next.push((e.node, child, *scope));
+                                next.push((e.node, child, scope));
                             }
                         }
                     }
@@ -537,7 +638,41 @@ pub fn fetch(
             }
             level = next;
         }
-        // Tables: the header, then the row tree level by level (leaves are fetched, never read).
+        Ok(chunks)
+    }
+
+    /// Stores what has been fetched so far, so that the cache can read it.
+    pub fn commit(&mut self) -> Result<()> {
+        let packs = std::mem::replace(&mut self.writer, self.store.pack_writer()).finish()?;
+        self.report.packs += packs.len() as u64;
+        self.store.register_packs(&packs)
+    }
+
+    /// Fetches the file chunks `structure` returned, handing each to `sink` as well, then the tables.
+    pub fn contents(
+        &mut self,
+        chunks: Vec<Pending<'a>>,
+        sink: Option<&dyn ChunkSink>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        tracing::debug!(
+            ms = self.ms(),
+            nodes = chunks.len(),
+            "fetching file contents"
+        );
+        let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
+        for (n, path, _) in &chunks {
+            if let Some(loc) = self.wanted(&n.id, path, "object")? {
+                want.push((loc, path));
+            }
+        }
+        self.get(&want, |_| false, sink, progress)?;
+        self.tables(progress)
+    }
+
+    /// Tables: the header, then the row tree level by level (leaves are fetched, never read).
+    fn tables(&mut self, progress: &dyn Progress) -> Result<()> {
+        let targets = self.targets;
         let mut tlevel: Vec<(ObjectId, &str, TableObject)> = targets
             .iter()
             .filter(|t| {
@@ -553,34 +688,11 @@ pub fn fetch(
         while !tlevel.is_empty() {
             let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
             for (id, path, _) in &tlevel {
-                if !done.insert(*id) || store.contains(id)? {
-                    continue;
+                if let Some(loc) = self.wanted(id, path, "table object")? {
+                    want.push((loc, path));
                 }
-                let loc = on_remote.get(id).ok_or_else(|| Error::Remote {
-                    remote: remote.name.clone(),
-                    message: format!("table object {id} needed by '{path}' is not on the remote"),
-                })?;
-                want.push((*loc, path));
             }
-            let mut raws: HashMap<ObjectId, Vec<u8>> = HashMap::new();
-            for_each_object(
-                remote,
-                &want,
-                |_| true,
-                |entry, stored, raw| {
-                    report.objects += 1;
-                    report.bytes += entry.stored_len as u64;
-                    progress.inc(entry.stored_len as u64);
-                    raws.extend(raw.map(|r| (entry.id, r)));
-                    writer.add(
-                        entry.id,
-                        entry.kind,
-                        entry.compression,
-                        entry.raw_len,
-                        stored,
-                    )
-                },
-            )?;
+            let mut raws = self.get(&want, |_| true, None, progress)?;
             let mut next = Vec::new();
             for (id, path, what) in &tlevel {
                 if *what == TableObject::Leaf {
@@ -588,7 +700,7 @@ pub fn fetch(
                 }
                 let raw = match raws.remove(id) {
                     Some(r) => r,
-                    None => store.read(id)?,
+                    None => self.store.read(id)?,
                 };
                 let corrupt = |e: Error| Error::Corrupt {
                     id: *id,
@@ -618,19 +730,18 @@ pub fn fetch(
             tlevel = next;
         }
         Ok(())
-    })();
-    progress.finish();
-    let ms = || (super::now_ns() - started) / 1_000_000;
-    tracing::debug!(ms = ms(), "objects fetched");
-    // What arrived is kept even if something failed later: a re-run fetches only the rest.
-    let packs = writer.finish()?;
-    tracing::debug!(ms = ms(), "packs written");
-    report.packs = packs.len() as u64;
-    store.register_packs(&packs)?;
-    tracing::debug!(ms = ms(), "packs registered");
-    result?;
-    report.skipped = done.len() as u64 - report.objects;
-    Ok(report)
+    }
+
+    /// Stores what arrived, even if `result` is an error (a re-run then fetches only the rest), and returns the
+    /// report, or the error.
+    pub fn finish(mut self, result: Result<()>) -> Result<TransferReport> {
+        tracing::debug!(ms = self.ms(), "objects fetched");
+        self.commit()?;
+        tracing::debug!(ms = self.ms(), "packs stored");
+        result?;
+        self.report.skipped = self.done.len() as u64 - self.report.objects;
+        Ok(self.report)
+    }
 }
 
 /// Objects up to this size are verified on any core as they arrive; larger ones one at a time.
@@ -643,6 +754,7 @@ fn for_each_object(
     remote: &Remote,
     want: &[(RemoteLocation, &str)],
     keep: fn(ObjectKind) -> bool,
+    sink: Option<&dyn ChunkSink>,
     mut f: impl FnMut(&IndexEntry, &[u8], Option<Vec<u8>>) -> Result<()>,
 ) -> Result<()> {
     let mut packs: Vec<(ObjectId, Vec<IndexEntry>)> = Vec::new();
@@ -666,11 +778,18 @@ fn for_each_object(
         pack::check_entry_header(bytes, e).map_err(|err| bad(err.to_string()))?;
         let stored = &bytes[ENTRY_HEADER_LEN as usize..];
         if keep(e.kind) {
-            pack::decode_object(e, stored).map(Some)
-        } else {
-            pack::verify_object(e, stored).map(|()| None)
+            return pack::decode_object(e, stored)
+                .map(Some)
+                .map_err(|err| bad(err.to_string()));
         }
-        .map_err(|err| bad(err.to_string()))
+        match sink {
+            Some(sink) if e.kind == ObjectKind::Chunk => {
+                pack::verify_object_then(e, stored, |raw| sink.chunk(&e.id, raw))
+                    .map_err(|err| bad(err.to_string()))??
+            }
+            _ => pack::verify_object(e, stored).map_err(|err| bad(err.to_string()))?,
+        }
+        Ok(None)
     };
     // The remote reads the next requests while this thread verifies and stores what has come: the network
     // and the hashing overlap instead of taking turns.

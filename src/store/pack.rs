@@ -270,10 +270,21 @@ pub fn decode_object(e: &IndexEntry, stored: &[u8]) -> Result<Vec<u8>> {
 /// lies; a compressed one up to `SCRATCH_MAX` is decompressed into a buffer this thread reuses, exactly as long
 /// as the declared length (so a bomb stops there), and a larger one as `decode_object` does.
 pub fn verify_object(e: &IndexEntry, stored: &[u8]) -> Result<()> {
+    verify_object_then(e, stored, |_| ())
+}
+
+/// [`verify_object`], then `f` with the verified content (borrowed: a copy only if `f` makes one).
+pub fn verify_object_then<R>(
+    e: &IndexEntry,
+    stored: &[u8],
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R> {
     check_stored_len(e, stored)?;
     match e.compression {
-        Compression::None => check_content(e, stored),
-        Compression::Zstd if e.raw_len as usize > SCRATCH_MAX => decode_object(e, stored).map(drop),
+        Compression::None => check_content(e, stored).map(|()| f(stored)),
+        Compression::Zstd if e.raw_len as usize > SCRATCH_MAX => {
+            decode_object(e, stored).map(|raw| f(&raw))
+        }
         Compression::Zstd => {
             thread_local! {
                 static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -286,7 +297,7 @@ pub fn verify_object(e: &IndexEntry, stored: &[u8]) -> Result<()> {
                 }
                 let out = &mut buf[..want];
                 let n = decompressor_run(e, |d| d.decompress_to_buffer(stored, &mut *out))?;
-                check_content(e, &out[..n])
+                check_content(e, &out[..n]).map(|()| f(&out[..n]))
             })
         }
     }

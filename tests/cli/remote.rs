@@ -270,27 +270,114 @@ both_backends!(a_corrupted_object_on_the_remote_is_detected_and_nothing_is_writt
 fn a_corrupted_object_on_the_remote_is_detected_and_nothing_is_written(b: Backend) {
     let r = origin_with_remote(&b);
     r.ok(&["push"]);
-    for pack in files_below(&b.files().join("packs")) {
-        let mut b = std::fs::read(&pack).unwrap();
-        let n = b.len();
-        b[n - 100] ^= 0x55; // inside the last object's stored bytes
-        std::fs::write(&pack, b).unwrap();
+    let packs = files_below(&b.files().join("packs"));
+    let originals: Vec<Vec<u8>> = packs.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    // Near the end, the root tree (read before any file is written); in the middle, a chunk of big.bin (read
+    // while the pull writes files straight from the fetch).
+    let ats: [fn(usize) -> usize; 2] = [|n| n - 100, |n| n / 2];
+    for at in ats {
+        for (pack, original) in packs.iter().zip(&originals) {
+            let mut b = original.clone();
+            b[at(original.len())] ^= 0x55;
+            std::fs::write(pack, b).unwrap();
+        }
+        let clone = clone_of(&r);
+        let out = run_dv(clone.path(), &["pull"]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("remote 'origin': object ") && err.contains(" in pack "),
+            "{err}"
+        );
+        assert!(
+            !clone.path().join("data").exists(),
+            "nothing written into the work tree, not even a folder"
+        );
+        // The cache holds only verified objects: a status check reports the dataset incomplete, not corrupt.
+        let status = ok_json(clone.path(), &["status"]);
+        assert_eq!(status["datasets"][0]["in_cache"], false);
     }
+}
+
+both_backends!(a_pull_writes_every_file_bit_for_bit_straight_from_the_fetch_or_from_the_cache: direct_pull_folder, direct_pull_s3);
+
+/// A pull writes the files it fetches straight from the fetched chunks, and the rest from the cache: files
+/// sharing chunks with each other, a chunk repeated within a file, an empty file, an executable, a file that
+/// becomes a folder, a file that shares chunks with the version already there.
+fn a_pull_writes_every_file_bit_for_bit_straight_from_the_fetch_or_from_the_cache(b: Backend) {
+    let r = TestRepo::new();
+    b.configure(&r);
+    r.git(&["add", ".dv"]);
+    let big = bytes(7, 2_000_000);
+    let block = bytes(8, 700_000);
+    r.write("data/big.bin", &big);
+    r.write("data/copy-of-big.bin", &big);
+    r.write("data/repeats.bin", &[&block[..], &block, &block].concat());
+    r.write("data/empty", b"");
+    r.write("data/tool.sh", b"#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(
+        r.p("data/tool.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    r.write("data/x", b"a file, then a folder");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.ok(&["push"]);
+
+    let pull = |dir: &Path| {
+        let out = dv_command(dir)
+            .args(["pull", "--json"])
+            .env("DV_LOG", "dv=debug")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        let direct = err
+            .lines()
+            .find(|l| l.contains("files written straight from the fetch"))
+            .and_then(|l| l.split("direct=").nth(1))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no count of files written from the fetch in: {err}"));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (direct, report)
+    };
     let clone = clone_of(&r);
-    let out = run_dv(clone.path(), &["pull"]);
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("remote 'origin': object ") && err.contains(" in pack "),
-        "{err}"
+    let (direct, report) = pull(clone.path());
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
+    assert_eq!(report["checkout"]["files_written"], 6);
+    assert_eq!(direct, 6, "every file came straight from the fetch");
+    assert_no_temp_files(clone.path());
+
+    // v2: big.bin keeps most of its chunks (in the clone's cache already), x becomes a folder, a new file.
+    let mut big2 = big.clone();
+    big2[1_000_000..1_000_010].fill(0);
+    r.write("data/big.bin", &big2);
+    std::fs::remove_file(r.p("data/x")).unwrap();
+    r.write("data/x/inside.txt", b"now a folder");
+    r.write("data/new.bin", &bytes(9, 300_000));
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-m", "v2"]);
+    r.ok(&["push"]);
+    git_in(clone.path(), &["pull", "-q"]);
+    let (direct, report) = pull(clone.path());
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
+    assert_eq!(report["checkout"]["files_written"], 3);
+    assert_eq!(
+        direct, 1,
+        "new.bin from the fetch; big.bin (chunks cached) and x/inside.txt (below a file to delete) from the cache"
     );
-    assert!(
-        !clone.path().join("data").exists(),
-        "nothing written into the work tree"
-    );
-    // The cache holds only verified objects: a status check reports the dataset incomplete, not corrupt.
+    assert_no_temp_files(clone.path());
     let status = ok_json(clone.path(), &["status"]);
-    assert_eq!(status["datasets"][0]["in_cache"], false);
+    assert_eq!(status["datasets"][0]["state"], "unchanged", "{status}");
+}
+
+fn assert_no_temp_files(root: &Path) {
+    let temps: Vec<PathBuf> = files_below(root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".dv-tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
 }
 
 both_backends!(two_clones_pushing_to_one_remote_lose_nothing: two_clones_folder, two_clones_s3);

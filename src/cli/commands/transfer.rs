@@ -133,9 +133,14 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
-    let fetched = crate::ops::transfer::fetch(&store, &remote, &ctx.targets, p.as_ref())?;
-    let checkout =
-        crate::ops::checkout::checkout(&ctx.repo, &store, &ctx.targets, args.force, p.as_ref())?;
+    let (fetched, checkout) = crate::ops::transfer::pull(
+        &ctx.repo,
+        &store,
+        &remote,
+        &ctx.targets,
+        args.force,
+        p.as_ref(),
+    )?;
     if args.common.json {
         output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
     } else {
