@@ -309,35 +309,74 @@ impl Remote {
     ///
     /// Ranges close together in one pack are merged into one request of up to `READ_REQUEST_MAX` bytes.
     /// `CONCURRENCY` requests run at once on the I/O runtime while `f` works on earlier ones on this thread, so
-    /// the network never waits for the slowest request of a batch; at most `CONCURRENCY + READ_QUEUE` requests'
-    /// bytes are held at once. The first error (from the remote or from `f`) stops the reading and is returned.
+    /// the network never waits for the slowest request of a batch. Each request takes its size from a budget of
+    /// `READ_BUDGET_MIB` MiB before it starts and gives it back once `f` is done with it, so no more than that
+    /// is held at once however large the objects (a request larger than the whole budget waits for all of it).
+    /// The first error (from the remote or from `f`) stops the reading and is returned.
     pub fn read_ranges_each(
         &self,
         wanted: &[(ObjectId, Vec<Range<u64>>)],
+        f: impl FnMut(Vec<((usize, usize), Bytes)>) -> Result<()>,
+    ) -> Result<()> {
+        self.read_ranges_within(wanted, READ_BUDGET_MIB, f)
+    }
+
+    fn read_ranges_within(
+        &self,
+        wanted: &[(ObjectId, Vec<Range<u64>>)],
+        budget_mib: u64,
         mut f: impl FnMut(Vec<((usize, usize), Bytes)>) -> Result<()>,
     ) -> Result<()> {
+        type Read = Result<(Bytes, tokio::sync::OwnedSemaphorePermit)>;
         let requests = merge_ranges(wanted);
+        let budget = Arc::new(tokio::sync::Semaphore::new(budget_mib as usize));
         std::thread::scope(|s| {
-            let (tx, rx) = crossbeam_channel::bounded::<Result<Bytes>>(READ_QUEUE);
+            let (tx, rx) = crossbeam_channel::bounded::<Read>(CONCURRENCY);
             let requests = &requests;
             s.spawn(move || {
                 self.rt.block_on(async {
-                    let mut stream = futures::stream::iter(requests.iter())
-                        .map(|(pack, range, _)| async move {
-                            self.store.get_range(&pack_path(pack), range.clone()).await
-                        })
-                        .buffered(CONCURRENCY);
+                    let mut stream = std::pin::pin!(
+                        futures::stream::iter(requests.iter())
+                            // In order, one at a time: a request waiting for budget holds up the later ones.
+                            .then(|(pack, range, _)| {
+                                let budget = budget.clone();
+                                async move {
+                                    let mib = (range.end - range.start)
+                                        .div_ceil(1 << 20)
+                                        .clamp(1, budget_mib);
+                                    let permit = budget
+                                        .acquire_many_owned(mib as u32)
+                                        .await
+                                        .expect("the budget is never closed");
+                                    let store = self.store.clone();
+                                    let (path, range) = (pack_path(pack), range.clone());
+                                    // A task of its own, so the response is read while this thread waits to
+                                    // hand over an earlier one; aborted if the reading stops.
+                                    let task = AbortOnDrop(tokio::spawn(async move {
+                                        store.get_range(&path, range).await
+                                    }));
+                                    (task, permit)
+                                }
+                            })
+                            .map(|(mut task, permit)| async move {
+                                match (&mut task.0).await {
+                                    Ok(got) => got.map(|b| (b, permit)).map_err(|e| self.err(e)),
+                                    Err(e) => Err(self.err(format!("a read stopped: {e}"))),
+                                }
+                            })
+                            .buffered(CONCURRENCY)
+                    );
                     while let Some(got) = stream.next().await {
                         let failed = got.is_err();
                         // A closed channel means the reader's user stopped: stop too.
-                        if tx.send(got.map_err(|e| self.err(e))).is_err() || failed {
+                        if tx.send(got).is_err() || failed {
                             break;
                         }
                     }
                 })
             });
             for (pack, merged, members) in requests {
-                let bytes = rx
+                let (bytes, _permit) = rx
                     .recv()
                     .map_err(|_| Error::Internal("the remote reader stopped".into()))??;
                 if bytes.len() as u64 != merged.end - merged.start {
@@ -361,6 +400,15 @@ impl Remote {
             }
             Ok(())
         })
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -416,8 +464,8 @@ fn single_put_max() -> u64 {
 const READ_GAP_MAX: u64 = 1024 * 1024;
 /// ...into requests of at most this size, so a large read is spread over concurrent requests.
 const READ_REQUEST_MAX: u64 = 8 * 1024 * 1024;
-/// How many finished requests may wait for the reader's user.
-const READ_QUEUE: usize = 2;
+/// How many MiB of ranged reads may be in flight or waiting to be used at once.
+const READ_BUDGET_MIB: u64 = 96;
 
 /// The part size of a multipart upload: 8 MiB, or more when needed to stay within S3's 10,000 parts.
 fn part_size(total: u64) -> usize {
@@ -701,6 +749,100 @@ mod tests {
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A remote over a folder, without a repository.
+    fn folder_remote(dir: &Path) -> Remote {
+        Remote {
+            name: "test".into(),
+            url: dir.display().to_string(),
+            store: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap()),
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+            index_cache: dir.join("index-cache"),
+        }
+    }
+
+    /// Runs `f` on a thread of its own and fails if it has not finished within a minute (a hang, not a pass).
+    fn within_a_minute(f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("still running after a minute")
+            }
+            Err(_) => std::panic::resume_unwind(handle.join().unwrap_err()),
+        }
+    }
+
+    #[test]
+    fn ranged_reads_come_in_order_within_a_budget_smaller_than_a_request() {
+        within_a_minute(ranged_reads_in_order);
+    }
+
+    fn ranged_reads_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = folder_remote(dir.path());
+        let mib = 1u64 << 20;
+        let packs: Vec<(ObjectId, Vec<u8>)> = (0..3u8)
+            .map(|p| {
+                let data: Vec<u8> = (0..20 * mib).map(|i| (i * 7 + p as u64) as u8).collect();
+                let id = ObjectId::of(&data);
+                let path = dir.path().join(pack_path(&id).as_ref());
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, &data).unwrap();
+                (id, data)
+            })
+            .collect();
+        // Packs out of id order; ranges out of offset order, some far apart, one longer than a request.
+        let wanted: Vec<(ObjectId, Vec<Range<u64>>)> = vec![
+            (packs[2].0, vec![5 * mib..6 * mib, 0..100, 200..300]),
+            (packs[0].0, vec![0..17 * mib + 5, 18 * mib..19 * mib]),
+            (packs[1].0, vec![19 * mib..20 * mib, 9 * mib..9 * mib + 1]),
+        ];
+        let pack_data = |id: &ObjectId| &packs.iter().find(|p| p.0 == *id).unwrap().1;
+        for budget in [1, 96] {
+            let mut seen = Vec::new();
+            remote
+                .read_ranges_within(&wanted, budget, |got| {
+                    for ((i, j), bytes) in got {
+                        let r = &wanted[i].1[j];
+                        let want = &pack_data(&wanted[i].0)[r.start as usize..r.end as usize];
+                        assert!(
+                            bytes == want,
+                            "pack {i} range {j} differs (budget {budget})"
+                        );
+                        seen.push((i, r.start));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            // Packs in the order asked, each pack's ranges by offset.
+            let mut expected: Vec<(usize, u64)> = wanted
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (_, rs))| rs.iter().map(move |r| (i, r.start)))
+                .collect();
+            expected.sort();
+            assert_eq!(seen, expected, "budget {budget}");
+        }
+        // An error from the reader's user stops the reading and comes back.
+        let mut calls = 0;
+        let err = remote
+            .read_ranges_within(&wanted, 1, |_| {
+                calls += 1;
+                Err(Error::Internal("stop here".into()))
+            })
+            .unwrap_err();
+        assert_eq!(calls, 1);
+        assert!(err.to_string().contains("stop here"), "{err}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::paths::join;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind};
-use crate::store::{Location, PackReader, Store, hash_file};
+use crate::store::{PackReader, Piece, Store, hash_file};
 use crate::{Error, ObjectId, Result};
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -44,14 +44,8 @@ struct WriteJob {
     path: String,
     node: Node,
     chunks: Vec<Piece>,
-}
-
-/// One chunk of a file to write: its id, its length, and where it is in the cache (unless a fetch is still
-/// bringing it).
-struct Piece {
-    id: ObjectId,
-    len: u64,
-    at: Option<Location>,
+    /// Something is at `path` now (a file to replace, or a folder or link to delete first).
+    replaces: bool,
 }
 
 #[derive(Default)]
@@ -70,7 +64,7 @@ pub fn checkout(
     force: bool,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    prepare(repo, store, targets, false)?.apply(repo, store, force, Vec::new(), progress)
+    prepare(repo, store, targets, false)?.apply(repo, store, force, Written::default(), progress)
 }
 
 /// A checkout planned and not yet done: see [`prepare`].
@@ -134,14 +128,14 @@ impl Prepared {
         DirectWriter::new(repo, &self.plan)
     }
 
-    /// Does the checkout. `written` holds, by the plan's order of writes, the files a [`DirectWriter`] finished
-    /// (empty, or `None`, for the rest, which are written from the cache).
+    /// Does the checkout. Files in `written` (from a [`DirectWriter`]) that the plan still wants as they are
+    /// are renamed into place; the rest are written from the cache.
     pub fn apply(
         self,
         repo: &Repo,
         store: &Store,
         force: bool,
-        mut written: Vec<Option<TempFile>>,
+        mut written: Written,
         progress: &dyn Progress,
     ) -> Result<CheckoutReport> {
         let Prepared {
@@ -155,9 +149,16 @@ impl Prepared {
                 paths: plan.unsafe_paths,
             });
         }
-        written.resize_with(plan.writes.len(), || None);
+        let done: Vec<Option<TempFile>> = plan
+            .writes
+            .iter()
+            .map(|job| {
+                let (node, tmp) = written.files.remove(&job.path)?;
+                (node == job.node).then_some(tmp)
+            })
+            .collect();
         // Chunks fetched since the plan was made: every file not written already needs all of its chunks.
-        for (job, done) in plan.writes.iter_mut().zip(&written) {
+        for (job, done) in plan.writes.iter_mut().zip(&done) {
             if done.is_some() {
                 continue;
             }
@@ -201,9 +202,11 @@ impl Prepared {
         }
         let total: u64 = plan.writes.iter().map(|w| w.node.size).sum();
         progress.start("Checking out", Some(total), Unit::Bytes);
-        let stats = write_files(repo, store.reader(), &plan.writes, written, progress);
+        let stats = write_files(repo, store.reader(), &plan.writes, done, progress);
         progress.finish();
         let stats = stats?;
+        // The folders made for the files written are in use now.
+        written.made_dirs.clear();
         report.files_written = stats.len() as u64;
         report.bytes_written = total;
         store
@@ -257,7 +260,8 @@ fn plan_change(
         }
     }
     if let Some(want) = c.want {
-        plan_node(store, &c.path, &want, chunks_to_come, plan)?;
+        let replaces = c.have.is_some();
+        plan_node(store, &c.path, &want, chunks_to_come, replaces, plan)?;
     }
     Ok(())
 }
@@ -268,6 +272,7 @@ fn plan_node(
     path: &str,
     node: &Node,
     chunks_to_come: bool,
+    replaces: bool,
     plan: &mut Plan,
 ) -> Result<()> {
     let missing = |first| Error::MissingObjects {
@@ -275,39 +280,26 @@ fn plan_node(
         count: 1,
         first,
     };
-    let ids: Vec<(ObjectId, u64)> = match node.kind {
-        NodeKind::Tree => {
-            plan.mkdirs.push(path.to_string());
-            let tree = store.read_tree(&node.id).map_err(|e| missing_as(path, e))?;
-            for e in &tree.entries {
-                plan_node(store, &join(path, &e.name), &e.node, chunks_to_come, plan)?;
-            }
-            return Ok(());
+    if node.kind == NodeKind::Tree {
+        plan.mkdirs.push(path.to_string());
+        let tree = store.read_tree(&node.id).map_err(|e| missing_as(path, e))?;
+        for e in &tree.entries {
+            let child = join(path, &e.name);
+            plan_node(store, &child, &e.node, chunks_to_come, false, plan)?;
         }
-        NodeKind::File => vec![(node.id, node.size)],
-        NodeKind::Chunked => {
-            if !store.contains(&node.id)? {
-                return Err(missing(node.id));
-            }
-            let m = store.read_manifest(&node.id)?;
-            m.chunks
-                .into_iter()
-                .map(|(c, len)| (c, len.into()))
-                .collect()
-        }
-    };
-    let mut chunks = Vec::with_capacity(ids.len());
-    for (id, len) in ids {
-        let at = store.locate(&id)?;
-        if at.is_none() && !chunks_to_come {
-            return Err(missing(id));
-        }
-        chunks.push(Piece { id, len, at });
+        return Ok(());
+    }
+    let chunks = store
+        .file_pieces(node.kind, &node.id, node.size)?
+        .map_err(missing)?;
+    if !chunks_to_come && let Some(p) = chunks.iter().find(|p| p.at.is_none()) {
+        return Err(missing(p.id));
     }
     plan.writes.push(WriteJob {
         path: path.to_string(),
         node: *node,
         chunks,
+        replaces,
     });
     Ok(())
 }
@@ -527,31 +519,74 @@ fn write_one(
 /// How many files a [`DirectWriter`] keeps open at once; a file that would need more is left to the cache.
 const DIRECT_OPEN_MAX: usize = 64;
 
+/// How many bytes of files that replace something in the working copy a [`DirectWriter`] writes: until the
+/// checkout, the new files sit beside what they replace, so this bounds the extra disk space a pull needs.
+const DIRECT_REPLACE_MAX: u64 = 1 << 30;
+
 /// Writes the files of a planned checkout straight from the chunks a fetch verifies (a [`ChunkSink`]), each
 /// chunk at its offset in a temporary file beside its target, in whatever order the chunks come. Nothing is
 /// renamed into place here: [`Prepared::apply`] does that once the fetch has stored the chunks, and writes the
-/// files left over (a chunk already cached, a folder to delete first, too many files open) from the cache.
+/// files left over (a chunk already cached, a folder to delete first, too many files open, a write that failed)
+/// from the cache.
 ///
 /// Only files whose chunks all come from the fetch are written this way, and none below a path the checkout
 /// must delete first (a file or link where a folder goes), so nothing is created outside a real folder.
 pub struct DirectWriter<'p> {
     repo: &'p Repo,
     jobs: &'p [WriteJob],
-    /// Each chunk to come: where it goes, as (job, offset, length).
-    places: HashMap<ObjectId, Vec<(usize, u64, u64)>>,
+    /// Each chunk to come: where it goes, as (job, slot in the job's chunks, offset).
+    places: HashMap<ObjectId, Vec<(usize, usize, u64)>>,
     files: Vec<Mutex<Direct>>,
     open: AtomicUsize,
-    /// Folders made for temporary files, removed again (when empty) if the fetch fails.
     made_dirs: Mutex<Vec<std::path::PathBuf>>,
 }
 
 enum Direct {
     /// Left to the cache.
     No,
-    /// This many chunks still to come.
-    Waiting(usize),
-    Open(TempFile, usize),
+    /// Not opened yet.
+    Waiting,
+    /// Open, with the slots written so far and how many are left.
+    Open {
+        tmp: TempFile,
+        seen: Vec<bool>,
+        left: usize,
+    },
     Done(TempFile),
+}
+
+/// Files a [`DirectWriter`] finished, by path (with the node written), for [`Prepared::apply`]. Dropping it
+/// deletes the files not taken, then the folders made for them if they are empty.
+#[derive(Default)]
+pub struct Written {
+    files: HashMap<String, (Node, TempFile)>,
+    made_dirs: Vec<std::path::PathBuf>,
+}
+
+impl Written {
+    /// How many files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        self.files.clear();
+        remove_made_dirs(&mut self.made_dirs);
+    }
+}
+
+/// Removes folders made for temporary files, deepest first, where they are empty.
+fn remove_made_dirs(dirs: &mut Vec<std::path::PathBuf>) {
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in dirs.drain(..) {
+        let _ = fs::remove_dir(dir);
+    }
 }
 
 impl<'p> DirectWriter<'p> {
@@ -562,23 +597,28 @@ impl<'p> DirectWriter<'p> {
             path.match_indices('/')
                 .any(|(i, _)| removed.contains(&path[..i]))
         };
-        let mut places: HashMap<ObjectId, Vec<(usize, u64, u64)>> = HashMap::new();
+        let mut replacing = 0u64;
+        let mut places: HashMap<ObjectId, Vec<(usize, usize, u64)>> = HashMap::new();
         let mut files = Vec::with_capacity(plan.writes.len());
         for (j, job) in plan.writes.iter().enumerate() {
-            let direct = cfg!(unix)
+            let mut direct = cfg!(unix)
                 && !job.chunks.is_empty()
                 && job.chunks.iter().all(|p| p.at.is_none())
                 && !below_removed(&job.path);
+            if direct && job.replaces {
+                direct = replacing + job.node.size <= DIRECT_REPLACE_MAX;
+                replacing += if direct { job.node.size } else { 0 };
+            }
             if !direct {
                 files.push(Mutex::new(Direct::No));
                 continue;
             }
             let mut offset = 0;
-            for p in &job.chunks {
-                places.entry(p.id).or_default().push((j, offset, p.len));
+            for (slot, p) in job.chunks.iter().enumerate() {
+                places.entry(p.id).or_default().push((j, slot, offset));
                 offset += p.len;
             }
-            files.push(Mutex::new(Direct::Waiting(job.chunks.len())));
+            files.push(Mutex::new(Direct::Waiting));
         }
         DirectWriter {
             repo,
@@ -590,83 +630,125 @@ impl<'p> DirectWriter<'p> {
         }
     }
 
-    /// The files finished, by the plan's order of writes, for [`Prepared::apply`]. Unfinished ones are deleted.
-    pub fn finish(mut self) -> Vec<Option<TempFile>> {
-        self.made_dirs.lock().expect("poisoned").clear();
-        std::mem::take(&mut self.files)
-            .into_iter()
-            .map(|f| match f.into_inner().expect("poisoned") {
-                Direct::Done(tmp) => Some(tmp),
-                _ => None,
-            })
-            .collect()
+    /// The files finished. Unfinished ones are deleted.
+    pub fn finish(mut self) -> Written {
+        let mut written = Written {
+            files: HashMap::new(),
+            made_dirs: std::mem::take(&mut *self.made_dirs.lock().expect("poisoned")),
+        };
+        for (job, f) in self.jobs.iter().zip(std::mem::take(&mut self.files)) {
+            if let Direct::Done(tmp) = f.into_inner().expect("poisoned") {
+                written.files.insert(job.path.clone(), (job.node, tmp));
+            }
+        }
+        written
     }
 
     /// A temporary file for job `j`, making the folders it needs (and recording them).
     fn temp_for(&self, j: usize) -> Result<TempFile> {
         let job = &self.jobs[j];
         let target = self.repo.abs(&job.path);
-        if let Some(parent) = target.parent()
-            && !parent.is_dir()
-        {
-            let mut missing = Vec::new();
-            let mut at = parent;
-            while !at.exists() {
-                missing.push(at.to_path_buf());
-                match at.parent() {
-                    Some(up) => at = up,
-                    None => break,
-                }
-            }
-            for dir in missing.into_iter().rev() {
-                match fs::create_dir(&dir) {
-                    Ok(()) => self.made_dirs.lock().expect("poisoned").push(dir),
-                    // Another thread made it for another file.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(e).at(&dir),
-                }
+        let mode = file_mode(&job.node);
+        // Usually the folder is there (or was made for an earlier file): try first, as `temp_beside` does.
+        let first = match TempFile::beside(&target, mode) {
+            Ok(tmp) => return Ok(tmp),
+            Err(e) => e,
+        };
+        let Some(parent) = target.parent().filter(|p| !p.is_dir()) else {
+            return Err(first);
+        };
+        let mut missing = Vec::new();
+        let mut at = parent;
+        while !at.exists() {
+            missing.push(at.to_path_buf());
+            match at.parent() {
+                Some(up) => at = up,
+                None => break,
             }
         }
-        TempFile::beside(&target, file_mode(&job.node))
+        for dir in missing.into_iter().rev() {
+            match fs::create_dir(&dir) {
+                Ok(()) => self.made_dirs.lock().expect("poisoned").push(dir),
+                // Another thread made it for another file.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).at(&dir),
+            }
+        }
+        TempFile::beside(&target, mode)
     }
 
-    /// Writes `raw` at one place; a file that cannot be opened here is left to the cache.
-    fn place(&self, j: usize, offset: u64, raw: &[u8]) -> Result<()> {
+    /// Writes `raw` into slot `slot` of job `j`. Whatever goes wrong (the file cannot be made or written, the
+    /// chunk is not the length the manifest says) leaves the file to the cache, which reports real errors.
+    fn place(&self, j: usize, slot: usize, offset: u64, raw: &[u8]) {
+        let job = &self.jobs[j];
         let mut state = self.files[j].lock().expect("poisoned");
-        if let Direct::Waiting(left) = *state {
-            let opened = if self.open.fetch_add(1, Ordering::Relaxed) < DIRECT_OPEN_MAX {
-                self.temp_for(j).ok()
-            } else {
-                None
-            };
-            match opened {
-                Some(tmp) => *state = Direct::Open(tmp, left),
-                None => {
+        if matches!(*state, Direct::Waiting) {
+            *state = Direct::No;
+            if self.open.fetch_add(1, Ordering::Relaxed) >= DIRECT_OPEN_MAX {
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            match self.temp_for(j) {
+                Ok(tmp) => {
+                    *state = Direct::Open {
+                        tmp,
+                        seen: vec![false; job.chunks.len()],
+                        left: job.chunks.len(),
+                    }
+                }
+                Err(e) => {
                     self.open.fetch_sub(1, Ordering::Relaxed);
-                    *state = Direct::No;
+                    tracing::debug!(path = job.path, error = %e, "left to the cache");
+                    return;
                 }
             }
         }
-        let Direct::Open(tmp, left) = &mut *state else {
-            return Ok(());
+        let Direct::Open { tmp, seen, left } = &mut *state else {
+            return;
         };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileExt;
-            let path = tmp.path().to_path_buf();
-            tmp.file().write_all_at(raw, offset).at(&path)?;
+        if seen[slot] {
+            return;
         }
+        let wrote = if raw.len() as u64 != job.chunks[slot].len {
+            Err(format!(
+                "chunk {} is {} bytes, the manifest says {}",
+                job.chunks[slot].id,
+                raw.len(),
+                job.chunks[slot].len
+            ))
+        } else {
+            write_at(tmp.file(), raw, offset).map_err(|e| e.to_string())
+        };
+        if let Err(error) = wrote {
+            tracing::debug!(path = job.path, error, "left to the cache");
+            // Dropping the temporary file deletes it.
+            *state = Direct::No;
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        seen[slot] = true;
         *left -= 1;
         if *left == 0 {
-            tmp.close();
             self.open.fetch_sub(1, Ordering::Relaxed);
-            let Direct::Open(tmp, _) = std::mem::replace(&mut *state, Direct::No) else {
-                unreachable!("matched above")
-            };
-            *state = Direct::Done(tmp);
+            if let Direct::Open { mut tmp, .. } = std::mem::replace(&mut *state, Direct::No) {
+                tmp.close();
+                *state = Direct::Done(tmp);
+            }
         }
-        Ok(())
     }
+}
+
+#[cfg(unix)]
+fn write_at(file: &fs::File, raw: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, raw, offset)
+}
+
+#[cfg(not(unix))]
+fn write_at(_: &fs::File, _: &[u8], _: u64) -> std::io::Result<()> {
+    // `DirectWriter::new` writes nothing directly on other systems.
+    Err(std::io::Error::other(
+        "positional writes are not supported here",
+    ))
 }
 
 impl Drop for DirectWriter<'_> {
@@ -674,30 +756,16 @@ impl Drop for DirectWriter<'_> {
     /// leaves the working copy as it was.
     fn drop(&mut self) {
         self.files.clear();
-        let made = std::mem::take(&mut *self.made_dirs.lock().expect("poisoned"));
-        for dir in made.iter().rev() {
-            let _ = fs::remove_dir(dir);
-        }
+        remove_made_dirs(&mut self.made_dirs.lock().expect("poisoned"));
     }
 }
 
 impl ChunkSink for DirectWriter<'_> {
-    /// Called once per chunk (a fetch brings each object once), already verified against its id.
-    fn chunk(&self, id: &ObjectId, raw: &[u8]) -> Result<()> {
-        for &(j, offset, len) in self.places.get(id).into_iter().flatten() {
-            if raw.len() as u64 != len {
-                return Err(Error::Corrupt {
-                    id: self.jobs[j].node.id,
-                    message: format!(
-                        "chunk {id} of '{}' is {} bytes, the file's manifest says {len}",
-                        self.jobs[j].path,
-                        raw.len()
-                    ),
-                });
-            }
-            self.place(j, offset, raw)?;
+    /// Writes a chunk, already verified against its id, to every place that needs it.
+    fn chunk(&self, id: &ObjectId, raw: &[u8]) {
+        for &(j, slot, offset) in self.places.get(id).into_iter().flatten() {
+            self.place(j, slot, offset, raw);
         }
-        Ok(())
     }
 }
 

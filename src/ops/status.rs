@@ -110,7 +110,12 @@ pub fn is_complete(store: &Store, node: &Node) -> Result<bool> {
 /// The first object below `node` that the cache lacks.
 pub fn first_missing(store: &Store, node: &Node) -> Result<Option<ObjectId>> {
     match node.kind {
-        NodeKind::File | NodeKind::Chunked => Ok(store.file_chunks(node.kind, &node.id)?.err()),
+        NodeKind::File | NodeKind::Chunked => {
+            Ok(match store.file_pieces(node.kind, &node.id, node.size)? {
+                Ok(pieces) => pieces.iter().find(|p| p.at.is_none()).map(|p| p.id),
+                Err(manifest) => Some(manifest),
+            })
+        }
         NodeKind::Tree => {
             if !store.contains(&node.id)? {
                 return Ok(Some(node.id));

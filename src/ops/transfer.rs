@@ -463,35 +463,36 @@ pub fn pull(
     force: bool,
     progress: &dyn Progress,
 ) -> Result<(TransferReport, super::checkout::CheckoutReport)> {
-    use super::checkout::{self, DirectWriter};
+    use super::checkout::{self, DirectWriter, Written};
     let mut fetch = Fetch::new(store, remote, targets)?;
-    let mut planned = None;
+    let mut written = Written::default();
     progress.start("Fetching", None, Unit::Bytes);
     let result = (|| -> Result<()> {
         let chunks = fetch.structure(progress)?;
         fetch.commit()?;
-        // A checkout that cannot go ahead (local changes, say) still lets the fetch finish, as without it.
-        let prepared = checkout::prepare(repo, store, targets, true);
-        let direct = match &prepared {
-            Ok(p) if force || p.unsafe_paths().is_empty() => Some(p.direct_writer(repo)),
-            _ => None,
-        };
+        // Planned now only to know which files the chunks to come make. Anything in the way (local changes, an
+        // error) just means no file is written from the fetch: the real plan is made after it.
+        let early = checkout::prepare(repo, store, targets, true)
+            .ok()
+            .filter(|p| force || p.unsafe_paths().is_empty());
+        let direct = early.as_ref().map(|p| p.direct_writer(repo));
         fetch.contents(
             chunks,
             direct.as_ref().map(|d| d as &dyn ChunkSink),
             progress,
         )?;
-        let written = direct.map(DirectWriter::finish).unwrap_or_default();
-        tracing::debug!(
-            direct = written.iter().flatten().count(),
-            "files written straight from the fetch"
-        );
-        planned = Some((prepared?, written));
+        written = direct.map(DirectWriter::finish).unwrap_or_default();
         Ok(())
     })();
     progress.finish();
     let fetched = fetch.finish(result)?;
-    let (prepared, written) = planned.expect("planned when the fetch succeeded");
+    tracing::debug!(
+        direct = written.len(),
+        "files written straight from the fetch"
+    );
+    // The working copy may have changed during the fetch: plan again (cheap where the stat cache vouches for
+    // files), and use only the files written from the fetch that the new plan wants as they are.
+    let prepared = checkout::prepare(repo, store, targets, false)?;
     let checkout = prepared.apply(repo, store, force, written, progress)?;
     Ok((fetched, checkout))
 }
@@ -499,7 +500,7 @@ pub fn pull(
 /// What a fetch does with each file chunk it has verified, besides storing it: `dv pull` writes the work tree
 /// from it (see `checkout::DirectWriter`). Called on any thread, in any order.
 pub trait ChunkSink: Sync {
-    fn chunk(&self, id: &ObjectId, raw: &[u8]) -> Result<()>;
+    fn chunk(&self, id: &ObjectId, raw: &[u8]);
 }
 
 /// One fetch, in steps: [`Fetch::structure`] brings the trees and manifests (and [`Fetch::commit`] makes them
@@ -785,7 +786,7 @@ fn for_each_object(
         match sink {
             Some(sink) if e.kind == ObjectKind::Chunk => {
                 pack::verify_object_then(e, stored, |raw| sink.chunk(&e.id, raw))
-                    .map_err(|err| bad(err.to_string()))??
+                    .map_err(|err| bad(err.to_string()))?
             }
             _ => pack::verify_object(e, stored).map_err(|err| bad(err.to_string()))?,
         }

@@ -26,6 +26,14 @@ pub struct Location {
     pub entry: IndexEntry,
 }
 
+/// One chunk of a file: its id, its length, and where it is in the cache (if it is there).
+#[derive(Clone, Copy, Debug)]
+pub struct Piece {
+    pub id: ObjectId,
+    pub len: u64,
+    pub at: Option<Location>,
+}
+
 pub struct Store {
     dir: PathBuf,
     meta: Meta,
@@ -213,14 +221,16 @@ impl Store {
         Manifest::decode(&self.read(id)?).map_err(|e| corrupt(id, e))
     }
 
-    /// The chunks a file node consists of, with their locations; `None` lists the first missing object.
-    pub fn file_chunks(
+    /// The chunks of a file node, in order, each with where it is in the cache (`None` for a chunk the cache
+    /// lacks); `Err(id)` when the manifest itself is missing.
+    pub fn file_pieces(
         &self,
         kind: NodeKind,
         id: &ObjectId,
-    ) -> Result<Result<Vec<Location>, ObjectId>> {
-        let ids: Vec<ObjectId> = match kind {
-            NodeKind::File => vec![*id],
+        size: u64,
+    ) -> Result<Result<Vec<Piece>, ObjectId>> {
+        let ids: Vec<(ObjectId, u64)> = match kind {
+            NodeKind::File => vec![(*id, size)],
             NodeKind::Chunked => {
                 if !self.contains(id)? {
                     return Ok(Err(*id));
@@ -228,17 +238,18 @@ impl Store {
                 self.read_manifest(id)?
                     .chunks
                     .into_iter()
-                    .map(|(c, _)| c)
+                    .map(|(c, len)| (c, len.into()))
                     .collect()
             }
-            NodeKind::Tree => return Err(Error::Internal("file_chunks of a tree".into())),
+            NodeKind::Tree => return Err(Error::Internal("file_pieces of a tree".into())),
         };
         let mut out = Vec::with_capacity(ids.len());
-        for c in ids {
-            match self.locate(&c)? {
-                Some(l) => out.push(l),
-                None => return Ok(Err(c)),
-            }
+        for (id, len) in ids {
+            out.push(Piece {
+                id,
+                len,
+                at: self.locate(&id)?,
+            });
         }
         Ok(Ok(out))
     }

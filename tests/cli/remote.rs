@@ -372,6 +372,69 @@ fn a_pull_writes_every_file_bit_for_bit_straight_from_the_fetch_or_from_the_cach
     assert_eq!(status["datasets"][0]["state"], "unchanged", "{status}");
 }
 
+/// A pull plans its checkout before the bulk of the data arrives, to write files straight from the fetch; a
+/// file the user edits meanwhile must still count as a local change when the checkout happens.
+#[test]
+fn a_file_edited_while_a_pull_fetches_is_not_overwritten() {
+    // A server of its own: this test holds its reads.
+    let server = S3Server::start();
+    server.bucket("held");
+    let r = TestRepo::new();
+    r.ok(&["remote", "add", "origin", "s3://held"]);
+    configure_s3(&r, &server.endpoint());
+    r.git(&["add", ".dv"]);
+    r.write("data/a.txt", b"version 1");
+    r.write("data/big.bin", &bytes(3, 1_000_000));
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.ok(&["push"]);
+    let clone = clone_of(&r);
+    ok_at(clone.path(), &["pull"]);
+
+    r.write("data/a.txt", b"version 2");
+    r.write("data/big.bin", &bytes(4, 1_000_000));
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-m", "v2"]);
+    r.ok(&["push"]);
+    git_in(clone.path(), &["pull", "-q"]);
+
+    // The fetch reads the root tree, then big.bin's manifest, then the file contents: hold those.
+    server.hold_pack_gets_from(3);
+    let child = dv_command(clone.path())
+        .args(["pull"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.held_pack_gets() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull never asked for the file contents"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(clone.path().join("data/a.txt"), b"edited during the pull").unwrap();
+    server.release_pack_gets();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("would overwrite or delete local changes") && err.contains("data/a.txt"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(clone.path().join("data/a.txt")).unwrap(),
+        b"edited during the pull"
+    );
+    assert_no_temp_files(clone.path());
+    // Everything was fetched all the same: --force needs no remote.
+    server.hold_pack_gets_from(1);
+    ok_at(clone.path(), &["checkout", "--force"]);
+    server.release_pack_gets();
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
+}
+
 fn assert_no_temp_files(root: &Path) {
     let temps: Vec<PathBuf> = files_below(root)
         .into_iter()

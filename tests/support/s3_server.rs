@@ -29,6 +29,13 @@ struct State {
     pack_bytes_read: AtomicU64,
     /// Stop serving at this many PUTs (0: never).
     stop_at: AtomicU64,
+    /// GETs of keys below `packs/` received.
+    pack_gets: AtomicU64,
+    /// Hold GETs of packs from this many on (0: never) until released; how many are held.
+    hold_from: AtomicU64,
+    held: AtomicU64,
+    released: std::sync::atomic::AtomicBool,
+    release: tokio::sync::Notify,
     tripped: tokio::sync::Notify,
 }
 
@@ -104,6 +111,26 @@ impl S3Server {
     /// Makes the server stop (dropping every connection) when it receives its `n`th PUT from now.
     pub fn stop_after_puts(&self, n: u64) {
         self.state.stop_at.store(self.puts() + n, Ordering::SeqCst);
+    }
+
+    /// Makes the server hold GETs of packs, from the `n`th from now on, until [`S3Server::release_pack_gets`].
+    pub fn hold_pack_gets_from(&self, n: u64) {
+        self.state.released.store(false, Ordering::SeqCst);
+        self.state.hold_from.store(
+            self.state.pack_gets.load(Ordering::SeqCst) + n,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// GETs of packs being held now.
+    pub fn held_pack_gets(&self) -> u64 {
+        self.state.held.load(Ordering::SeqCst)
+    }
+
+    pub fn release_pack_gets(&self) {
+        self.state.hold_from.store(0, Ordering::SeqCst);
+        self.state.released.store(true, Ordering::SeqCst);
+        self.state.release.notify_waiters();
     }
 
     pub fn is_running(&self) -> bool {
@@ -252,13 +279,27 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Counting {
         }
         let counts_pack_bytes =
             req.method() == hyper::Method::GET && req.uri().path().contains("/packs/");
-        let response = hyper::service::Service::call(&self.inner, req);
         if !counts_pack_bytes {
-            return Box::pin(response);
+            return Box::pin(hyper::service::Service::call(&self.inner, req));
         }
+        let n = self.state.pack_gets.fetch_add(1, Ordering::SeqCst) + 1;
+        let hold_from = self.state.hold_from.load(Ordering::SeqCst);
+        let hold = hold_from != 0 && n >= hold_from;
         let state = self.state.clone();
+        let inner = self.inner.clone();
         Box::pin(async move {
-            let resp = response.await?;
+            if hold {
+                state.held.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    let released = state.release.notified();
+                    if state.released.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    released.await;
+                }
+                state.held.fetch_sub(1, Ordering::SeqCst);
+            }
+            let resp = hyper::service::Service::call(&inner, req).await?;
             let len = resp
                 .headers()
                 .get(hyper::header::CONTENT_LENGTH)
