@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and installs dv, then runs its main job end to end on the embedded default (no remote, no account):
-# version a generated dataset in a temporary Git repository, change it, and get the old version back bit for bit.
+# Builds and installs dv, then runs its main job end to end on the embedded default (a folder remote, no
+# account): version a generated dataset in a temporary Git repository, change it, share it through a folder
+# remote with a clone, and get the old version back bit for bit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +25,10 @@ for i in $(seq 1 200); do
 done
 sha_v1=$(find data -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 
-echo "==> dv init && dv add data && git commit"
+echo "==> dv init && dv remote add (a folder) && dv add data && git commit"
 "$DV" init
+mkdir "$work/remote"
+"$DV" remote add origin "$work/remote" --default
 "$DV" add data
 git add .dv && git commit -q -m "data v1"   # dv add staged data.dv and .gitignore already
 cat data.dv
@@ -40,6 +43,18 @@ git commit -q -m "data v2"
 du -sh .dv/cache | sed 's/^/cache size after two versions: /'
 
 "$DV" log data
+
+echo "==> share it: push to a folder remote (the embedded default: no server, no account), clone, pull"
+"$DV" push --all-commits
+sha_v2=$(find data -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+git clone -q "$work/demo" "$work/clone"
+sha_clone=$(cd "$work/clone" && "$DV" pull >&2 && find data -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+if [ "$sha_v2" = "$sha_clone" ]; then
+  echo "OK: the clone pulled version 2 bit for bit"
+else
+  echo "FAILED: the clone's data differs from version 2" >&2
+  exit 1
+fi
 
 echo "==> back to v1: dv checkout --rev HEAD~1 (Git's HEAD stays where it is)"
 "$DV" diff --stat HEAD~1 HEAD
