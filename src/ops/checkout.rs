@@ -70,7 +70,6 @@ pub fn checkout(
 /// A checkout planned and not yet done: see [`prepare`].
 pub struct Prepared {
     plan: Plan,
-    refreshed: Vec<(String, StatEntry)>,
     datasets: Vec<String>,
     started: i64,
 }
@@ -109,9 +108,13 @@ pub fn prepare(
         }
     }
     plan.unsafe_paths.sort();
+    // What was hashed is worth remembering whatever happens next (a pull plans twice: the second plan, and a
+    // status after a refusal, need not hash these files again).
+    store
+        .meta()
+        .put_stat_entries(refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
     Ok(Prepared {
         plan,
-        refreshed,
         datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
         started,
     })
@@ -140,7 +143,6 @@ impl Prepared {
     ) -> Result<CheckoutReport> {
         let Prepared {
             mut plan,
-            refreshed,
             datasets,
             started,
         } = self;
@@ -174,10 +176,6 @@ impl Prepared {
                 );
             }
         }
-        store
-            .meta()
-            .put_stat_entries(refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
-
         let mut report = CheckoutReport {
             datasets,
             ..Default::default()
