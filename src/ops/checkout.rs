@@ -432,20 +432,41 @@ fn write_files(
 /// How many chunks of one file are decoded at a time (a few MiB).
 const CHUNKS_PER_RUN: usize = 64;
 
-/// A temporary file beside `target` with permission bits `mode`, creating its folder if needed.
-fn temp_beside(target: &std::path::Path, mode: u32) -> Result<TempFile> {
-    // The folder is usually there already (the plan makes each tree's folder first): create it only when the
-    // temporary file cannot be, which saves two system calls per file on a checkout of many small files.
-    match TempFile::beside(target, mode) {
-        Ok(tmp) => Ok(tmp),
-        Err(first) => match target.parent() {
-            Some(parent) if !parent.is_dir() => {
-                fs::create_dir_all(parent).at(parent)?;
-                TempFile::beside(target, mode)
-            }
-            _ => Err(first),
-        },
+/// A temporary file beside `target` with permission bits `mode`, creating its folders if needed (each one made
+/// is passed to `made`).
+fn temp_beside(
+    target: &std::path::Path,
+    mode: u32,
+    made: &mut dyn FnMut(std::path::PathBuf),
+) -> Result<TempFile> {
+    // The folder is usually there already (the plan makes each tree's folder first, or it was made for an
+    // earlier file): create it only when the temporary file cannot be, which saves two system calls per file on
+    // a checkout of many small files.
+    let first = match TempFile::beside(target, mode) {
+        Ok(tmp) => return Ok(tmp),
+        Err(e) => e,
+    };
+    let Some(parent) = target.parent().filter(|p| !p.is_dir()) else {
+        return Err(first);
+    };
+    let mut missing = Vec::new();
+    let mut at = parent;
+    while !at.exists() {
+        missing.push(at.to_path_buf());
+        match at.parent() {
+            Some(up) => at = up,
+            None => break,
+        }
     }
+    for dir in missing.into_iter().rev() {
+        match fs::create_dir(&dir) {
+            Ok(()) => made(dir),
+            // Another thread made it for another file.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).at(&dir),
+        }
+    }
+    TempFile::beside(target, mode)
 }
 
 fn file_mode(node: &Node) -> u32 {
@@ -467,7 +488,7 @@ fn write_one(
             (tmp, job.chunks.iter().map(|p| p.len).sum())
         }
         None => {
-            let mut tmp = temp_beside(&target, file_mode(&job.node))?;
+            let mut tmp = temp_beside(&target, file_mode(&job.node), &mut drop)?;
             let tmp_path = tmp.path().to_path_buf();
             let mut size = 0u64;
             let out = tmp.file();
@@ -645,34 +666,11 @@ impl<'p> DirectWriter<'p> {
     /// A temporary file for job `j`, making the folders it needs (and recording them).
     fn temp_for(&self, j: usize) -> Result<TempFile> {
         let job = &self.jobs[j];
-        let target = self.repo.abs(&job.path);
-        let mode = file_mode(&job.node);
-        // Usually the folder is there (or was made for an earlier file): try first, as `temp_beside` does.
-        let first = match TempFile::beside(&target, mode) {
-            Ok(tmp) => return Ok(tmp),
-            Err(e) => e,
-        };
-        let Some(parent) = target.parent().filter(|p| !p.is_dir()) else {
-            return Err(first);
-        };
-        let mut missing = Vec::new();
-        let mut at = parent;
-        while !at.exists() {
-            missing.push(at.to_path_buf());
-            match at.parent() {
-                Some(up) => at = up,
-                None => break,
-            }
-        }
-        for dir in missing.into_iter().rev() {
-            match fs::create_dir(&dir) {
-                Ok(()) => self.made_dirs.lock().expect("poisoned").push(dir),
-                // Another thread made it for another file.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).at(&dir),
-            }
-        }
-        TempFile::beside(&target, mode)
+        temp_beside(
+            &self.repo.abs(&job.path),
+            file_mode(&job.node),
+            &mut |dir| self.made_dirs.lock().expect("poisoned").push(dir),
+        )
     }
 
     /// Writes `raw` into slot `slot` of job `j`. Whatever goes wrong (the file cannot be made or written, the

@@ -125,6 +125,19 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Asserts no temporary file of dv's (`.NAME.dv-tmp-…`) is left anywhere below `root` (`.git` aside); `what`
+/// says which step left it.
+pub fn assert_no_temp_files(root: &Path, what: &str) {
+    for p in files_below(root) {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            !name.contains(".dv-tmp-"),
+            "{what}: a temporary file was left: {}",
+            p.display()
+        );
+    }
+}
+
 impl TestRepo {
     /// A new Git repository with `dv init` done.
     pub fn new() -> TestRepo {

@@ -71,20 +71,6 @@ fn fsck_clean(dir: &Path, extra: &[&str], what: &str) {
     );
 }
 
-fn no_temp_files(dir: &Path, what: &str) {
-    for e in fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().to_string();
-        assert!(
-            !name.contains(".dv-tmp-"),
-            "{what}: a temp file was left: {name}"
-        );
-        if e.file_type().unwrap().is_dir() && name != ".git" {
-            no_temp_files(&e.path(), what);
-        }
-    }
-}
-
 /// The dataset: files of several chunks and small ones.
 fn write_data(root: &Path, seed: u64) -> Files {
     let mut files = Vec::new();
@@ -153,7 +139,7 @@ fn killed_at_every_crash_point_the_repository_stays_sound() {
             assert_files(r.path(), files, &what);
             let staged = r.git(&["diff", "--cached", "--name-only"]);
             assert!(staged.contains("data.dv"), "{what}: not staged: {staged}");
-            no_temp_files(r.path(), &what);
+            assert_no_temp_files(r.path(), &what);
         },
     );
     kills.insert("add", k);
@@ -173,7 +159,7 @@ fn killed_at_every_crash_point_the_repository_stays_sound() {
             fsck_clean(r.path(), &[], &what);
             ok_in(r.path(), &["checkout", "--rev", "HEAD~1"]);
             assert_files(r.path(), &v1, &what);
-            no_temp_files(r.path(), &what);
+            assert_no_temp_files(r.path(), &what);
             ok_in(r.path(), &["checkout", "--force"]);
             assert_files(r.path(), &v2, &what);
         },
@@ -234,7 +220,7 @@ fn killed_at_every_crash_point_the_repository_stays_sound() {
             ok_in(c, &["pull"]);
             assert_files(c, &v2, &what);
             fsck_clean(c, &[], &what);
-            no_temp_files(c, &what);
+            assert_no_temp_files(c, &what);
         },
     );
     kills.insert("pull", k);

@@ -40,17 +40,6 @@ fn fails_full(dir: &Path, args: &[&str]) -> String {
     err
 }
 
-fn no_temp_files(root: &Path) {
-    for p in files_below(root) {
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        assert!(
-            !name.contains(".dv-tmp-"),
-            "temporary file left behind: {}",
-            p.display()
-        );
-    }
-}
-
 #[test]
 fn add_on_a_full_disk_writes_no_pointer_and_a_rerun_finishes() {
     let r = TestRepo::new();
@@ -59,7 +48,7 @@ fn add_on_a_full_disk_writes_no_pointer_and_a_rerun_finishes() {
     fails_full(r.path(), &["add", "big.bin"]);
     assert!(!r.p("big.bin.dv").exists(), "a pointer was written");
     assert_eq!(r.read("big.bin"), data, "the data was touched");
-    no_temp_files(&r.p(".dv"));
+    assert_no_temp_files(&r.p(".dv"), "the full disk");
     r.ok(&["add", "big.bin"]);
     r.ok(&["fsck"]);
     std::fs::remove_file(r.p("big.bin")).unwrap();
@@ -79,7 +68,7 @@ fn checkout_on_a_full_disk_leaves_no_half_file_and_a_rerun_finishes() {
         !r.p("big.bin").exists(),
         "a partial file was left in the work tree"
     );
-    no_temp_files(r.path());
+    assert_no_temp_files(r.path(), "the full disk");
     r.ok(&["checkout"]);
     assert_eq!(r.read("big.bin"), data);
     r.ok(&["fsck"]);
@@ -101,7 +90,7 @@ fn pull_on_a_full_disk_writes_nothing_and_a_rerun_finishes() {
         !clone.path().join("big.bin").exists(),
         "a partial file was left in the work tree"
     );
-    no_temp_files(clone.path());
+    assert_no_temp_files(clone.path(), "the full disk");
     // The cache holds nothing damaged (the dataset is just not fetched yet).
     let fsck = dv_command(clone.path()).args(["fsck"]).output().unwrap();
     let text = String::from_utf8_lossy(&fsck.stderr);

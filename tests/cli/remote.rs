@@ -347,7 +347,7 @@ fn a_pull_writes_every_file_bit_for_bit_straight_from_the_fetch_or_from_the_cach
     assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
     assert_eq!(report["checkout"]["files_written"], 6);
     assert_eq!(direct, 6, "every file came straight from the fetch");
-    assert_no_temp_files(clone.path());
+    assert_no_temp_files(clone.path(), "pull");
 
     // v2: big.bin keeps most of its chunks (in the clone's cache already), x becomes a folder, a new file.
     let mut big2 = big.clone();
@@ -367,7 +367,7 @@ fn a_pull_writes_every_file_bit_for_bit_straight_from_the_fetch_or_from_the_cach
         direct, 1,
         "new.bin from the fetch; big.bin (chunks cached) and x/inside.txt (below a file to delete) from the cache"
     );
-    assert_no_temp_files(clone.path());
+    assert_no_temp_files(clone.path(), "pull");
     let status = ok_json(clone.path(), &["status"]);
     assert_eq!(status["datasets"][0]["state"], "unchanged", "{status}");
 }
@@ -427,20 +427,12 @@ fn a_file_edited_while_a_pull_fetches_is_not_overwritten() {
         std::fs::read(clone.path().join("data/a.txt")).unwrap(),
         b"edited during the pull"
     );
-    assert_no_temp_files(clone.path());
+    assert_no_temp_files(clone.path(), "pull");
     // Everything was fetched all the same: --force needs no remote.
     server.hold_pack_gets_from(1);
     ok_at(clone.path(), &["checkout", "--force"]);
     server.release_pack_gets();
     assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
-}
-
-fn assert_no_temp_files(root: &Path) {
-    let temps: Vec<PathBuf> = files_below(root)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".dv-tmp-"))
-        .collect();
-    assert!(temps.is_empty(), "{temps:?}");
 }
 
 both_backends!(two_clones_pushing_to_one_remote_lose_nothing: two_clones_folder, two_clones_s3);
