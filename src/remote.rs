@@ -331,6 +331,9 @@ impl Remote {
         let requests = merge_ranges(wanted);
         let budget = Arc::new(tokio::sync::Semaphore::new(budget_mib as usize));
         std::thread::scope(|s| {
+            // However this side stops (done, an error, a panic), close the budget: reads already handed over
+            // but not taken keep their share of it, so a request waiting for budget would wait forever.
+            let _close = CloseOnDrop(budget.clone());
             let (tx, rx) = crossbeam_channel::bounded::<Read>(CONCURRENCY);
             let requests = &requests;
             s.spawn(move || {
@@ -344,10 +347,9 @@ impl Remote {
                                     let mib = (range.end - range.start)
                                         .div_ceil(1 << 20)
                                         .clamp(1, budget_mib);
-                                    let permit = budget
-                                        .acquire_many_owned(mib as u32)
-                                        .await
-                                        .expect("the budget is never closed");
+                                    // Closed: the reader's user has stopped.
+                                    let permit =
+                                        budget.acquire_many_owned(mib as u32).await.ok()?;
                                     let store = self.store.clone();
                                     let (path, range) = (pack_path(pack), range.clone());
                                     // A task of its own, so the response is read while this thread waits to
@@ -355,10 +357,13 @@ impl Remote {
                                     let task = AbortOnDrop(tokio::spawn(async move {
                                         store.get_range(&path, range).await
                                     }));
-                                    (task, permit)
+                                    Some((task, permit))
                                 }
                             })
-                            .map(|(mut task, permit)| async move {
+                            .map(|started| async move {
+                                let Some((mut task, permit)) = started else {
+                                    return Err(Error::Internal("the reading stopped".into()));
+                                };
                                 match (&mut task.0).await {
                                     Ok(got) => got.map(|b| (b, permit)).map_err(|e| self.err(e)),
                                     Err(e) => Err(self.err(format!("a read stopped: {e}"))),
@@ -400,6 +405,15 @@ impl Remote {
             }
             Ok(())
         })
+    }
+}
+
+/// Closes a semaphore when dropped.
+struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
