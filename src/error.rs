@@ -46,6 +46,22 @@ pub enum Error {
     #[error("'{path}': {reason}")]
     BadPath { path: String, reason: String },
 
+    /// Sound data that is not what the pointer file (or a tree) naming it declares: a hand-edited pointer, or
+    /// one written by an older dv for a file that changed while it was added.
+    #[error(
+        "'{path}' is declared as {declared} bytes, but the data stored for it holds {holds}: its pointer file \
+         (or a tree) disagrees with its data"
+    )]
+    SizeMismatch {
+        path: String,
+        declared: u64,
+        holds: u64,
+    },
+
+    /// A file written to while `dv add` read it: its size or id could not describe one content.
+    #[error("{} changed while dv was reading it, so nothing was recorded for it", path.display())]
+    ChangedWhileReading { path: PathBuf },
+
     #[error("{what}: {message}")]
     Format { what: String, message: String },
 

@@ -36,3 +36,31 @@ fn crash(name: &str) -> ! {
     }
     std::process::abort()
 }
+
+/// A pause point, for tests that must act at one exact moment of a command (edit a file while `add` reads
+/// it). With `DV_PAUSE_AT=NAME:FILE` in the environment, reaching point NAME creates `FILE.reached` and waits
+/// until `FILE.go` exists (at most a minute), then goes on. Otherwise one cached lookup.
+pub fn pause(name: &str) {
+    static AT: OnceLock<Option<(String, std::path::PathBuf)>> = OnceLock::new();
+    let Some((at, file)) = AT.get_or_init(|| {
+        let v = std::env::var("DV_PAUSE_AT").ok()?;
+        let (n, f) = v.split_once(':')?;
+        Some((n.to_string(), f.into()))
+    }) else {
+        return;
+    };
+    if at != name {
+        return;
+    }
+    let with = |ext: &str| {
+        let mut p = file.clone().into_os_string();
+        p.push(ext);
+        std::path::PathBuf::from(p)
+    };
+    let _ = std::fs::write(with(".reached"), b"");
+    let go = with(".go");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !go.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -214,9 +214,9 @@ pub fn add_annotated(
     let hashed = if to_hash.is_empty() {
         Ok(Vec::new())
     } else {
-        let files: Vec<(PathBuf, u64)> = to_hash
+        let files: Vec<(PathBuf, Stat)> = to_hash
             .iter()
-            .map(|&i| (repo.abs(&all_files[i].path), all_files[i].stat.size))
+            .map(|&i| (repo.abs(&all_files[i].path), all_files[i].stat))
             .collect();
         progress.start("Adding", Some(report.hashed_bytes), Unit::Bytes);
         let r = hash_and_store(&files, store.meta().path(), level, &mut sink, progress);
@@ -541,7 +541,7 @@ struct Done {
 
 /// Chunks, hashes and stores `files`; returns each file's node kind and id, in order.
 fn hash_and_store(
-    files: &[(PathBuf, u64)],
+    files: &[(PathBuf, Stat)],
     db: &std::path::Path,
     level: i32,
     sink: &mut ObjectSink<'_>,
@@ -652,17 +652,18 @@ fn hash_and_store(
 }
 
 fn read_files(
-    files: &[(PathBuf, u64)],
+    files: &[(PathBuf, Stat)],
     job_tx: &Sender<Job>,
     failed: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
-    for (i, (path, size)) in files.iter().enumerate() {
+    for (i, (path, walked)) in files.iter().enumerate() {
         if failed.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
         let file = File::open(path).at(path)?;
-        let mut chunker = Chunker::new(file).size_hint(*size);
+        let mut chunker = Chunker::new(&file).size_hint(walked.size);
         let mut seq = 0u32;
+        let mut read = 0u64;
         let mut pending = chunker.next_block().at(path)?;
         if pending.is_none() {
             // An empty file: one empty chunk.
@@ -674,6 +675,12 @@ fn read_files(
         }
         while let Some(block) = pending {
             let next = chunker.next_block().at(path)?;
+            read += block.data.len() as u64;
+            if next.is_none() {
+                // The pointer records the walk's size and the id of the bytes read: both must describe one
+                // content, so a file written to while it was read is refused before its last block is used.
+                check_unchanged(path, walked, read, &file)?;
+            }
             let job = Job {
                 file: i,
                 seq,
@@ -688,6 +695,24 @@ fn read_files(
         }
     }
     Ok(())
+}
+
+/// Refuses a file whose bytes read, or whose `stat` after reading, differ from what the walk saw.
+fn check_unchanged(path: &std::path::Path, walked: &Stat, read: u64, file: &File) -> Result<()> {
+    crate::fault::pause("add-read-done");
+    let now = Stat::of(&file.metadata().at(path)?);
+    let same = read == walked.size
+        && now.size == walked.size
+        && now.mtime_ns == walked.mtime_ns
+        && now.ctime_ns == walked.ctime_ns
+        && now.ino == walked.ino;
+    if same {
+        Ok(())
+    } else {
+        Err(Error::ChangedWhileReading {
+            path: path.to_path_buf(),
+        })
+    }
 }
 
 fn process_block(

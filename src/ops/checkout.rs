@@ -510,12 +510,10 @@ fn write_one(
     };
     let tmp_path = tmp.path().to_path_buf();
     if size != job.node.size {
-        return Err(Error::Corrupt {
-            id: job.node.id,
-            message: format!(
-                "'{}' should be {} bytes, its chunks make {size}",
-                job.path, job.node.size
-            ),
+        return Err(Error::SizeMismatch {
+            path: job.path.clone(),
+            declared: job.node.size,
+            holds: size,
         });
     }
     // The umask may have cleared bits an executable must have; make the mode exact for the exec bit. (A file

@@ -172,7 +172,7 @@ pub fn du(repo: &Repo, store: &Store, scope: &Scope, paths: &[String]) -> Result
                     report.objects += 1;
                 }
             }
-            for p in &reached.problems {
+            for p in reached.problems.iter().filter(|p| p.problem != "mismatch") {
                 unknown.insert(p.object.clone());
             }
             let v = VersionUsage {
@@ -183,7 +183,11 @@ pub fn du(repo: &Repo, store: &Store, scope: &Scope, paths: &[String]) -> Result
                 files: pointer.node.files,
                 adds,
                 new_objects: reached.live.len() as u64,
-                unknown_objects: reached.problems.len() as u64,
+                unknown_objects: reached
+                    .problems
+                    .iter()
+                    .filter(|p| p.problem != "mismatch")
+                    .count() as u64,
             };
             usage.logical_bytes += v.size;
             usage.stored_bytes += v.adds;

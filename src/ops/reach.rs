@@ -1,7 +1,7 @@
 //! The objects a set of dataset versions reaches: trees, manifests, chunks, and for tables the header and
 //! row tree. `fsck` checks that they are all there and sound; `gc` keeps exactly them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::datasets::Target;
 use crate::pointer::Pointer;
@@ -15,7 +15,8 @@ use crate::{Error, ObjectId, Result};
 pub struct Problem {
     pub dataset: String,
     pub object: String,
-    /// `missing` (the cache lacks it) or `corrupt` (it fails verification or does not parse).
+    /// `missing` (the cache lacks it), `corrupt` (it fails verification or does not parse) or `mismatch` (it
+    /// is sound, but the pointer or tree naming it declares another size or file count).
     pub problem: &'static str,
     pub message: String,
 }
@@ -27,8 +28,16 @@ pub struct Reach {
     pub problems: Vec<Problem>,
 }
 
+/// What the pointer or tree naming an object declares of it: its bytes and files, checked against the object.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Declared {
+    size: u64,
+    files: u64,
+}
+
 enum Item {
-    Node(NodeKind, ObjectId),
+    /// A node and what its parent declares of it (`by`: "a tree", "a manifest", or "" for the pointer file).
+    Node(NodeKind, ObjectId, Declared, &'static str),
     TableHeader(ObjectId),
     RowNode(ObjectId),
 }
@@ -47,10 +56,17 @@ pub fn reach(store: &Store, targets: &[Target], verify_chunks: bool) -> Result<R
 /// A walk over several pointers in turn that never walks an object twice. Objects are content-addressed, so
 /// everything below an object walked before was walked with it: each `walk` adds exactly the objects no
 /// earlier one reached (what `dv du` charges to a version).
+///
+/// Every node is also checked against what names it: a pointer's or tree entry's size and file count must be
+/// those of the object, or a checkout of it could never succeed (a file that changed while it was added, a
+/// hand-edited pointer). What each node object holds is remembered, so a second, disagreeing reference to an
+/// object walked before is caught too.
 pub struct Walker<'a> {
     store: &'a Store,
     verify_chunks: bool,
     seen: HashSet<ObjectId>,
+    /// Size and file count of each node object walked (trees, manifests, chunks).
+    holds: HashMap<ObjectId, Declared>,
 }
 
 impl<'a> Walker<'a> {
@@ -59,25 +75,59 @@ impl<'a> Walker<'a> {
             store,
             verify_chunks,
             seen: HashSet::new(),
+            holds: HashMap::new(),
         }
     }
 
     /// Walks what `pointer` (of dataset `dataset`) reaches and no earlier walk did, into `out`.
     pub fn walk(&mut self, dataset: &str, pointer: &Pointer, out: &mut Reach) -> Result<()> {
-        let (store, verify_chunks, seen) = (self.store, self.verify_chunks, &mut self.seen);
+        let (store, verify_chunks, seen, holds) = (
+            self.store,
+            self.verify_chunks,
+            &mut self.seen,
+            &mut self.holds,
+        );
         let dataset = dataset.to_string();
-        let mut stack = vec![Item::Node(pointer.node.kind, pointer.node.id)];
+        let root = Declared {
+            size: pointer.node.size,
+            files: pointer.node.files,
+        };
+        let mut stack = vec![Item::Node(pointer.node.kind, pointer.node.id, root, "")];
         if let Some(r) = &pointer.table {
             stack.push(Item::TableHeader(r.id));
         }
+        let pointer_file = format!("{dataset}{}", crate::paths::POINTER_SUFFIX);
+        let mismatch =
+            |out: &mut Reach, id: ObjectId, by: &str, declared: Declared, holds: Declared| {
+                let by = if by.is_empty() {
+                    pointer_file.as_str()
+                } else {
+                    by
+                };
+                out.problems.push(Problem {
+                dataset: dataset.clone(),
+                object: id.to_hex(),
+                problem: "mismatch",
+                message: format!(
+                    "{by} says {} bytes in {} file(s), but the object holds {} bytes in {} file(s)",
+                    declared.size, declared.files, holds.size, holds.files
+                ),
+            });
+            };
         while let Some(item) = stack.pop() {
             let id = match &item {
-                Item::Node(_, id) | Item::TableHeader(id) | Item::RowNode(id) => *id,
+                Item::Node(_, id, ..) | Item::TableHeader(id) | Item::RowNode(id) => *id,
             };
+            if let Item::Node(_, _, declared, by) = &item
+                && let Some(h) = holds.get(&id)
+                && h != declared
+            {
+                mismatch(out, id, by, *declared, *h);
+            }
             if !seen.insert(id) {
                 continue;
             }
-            if !store.contains(&id)? {
+            let Some(loc) = store.locate(&id)? else {
                 out.problems.push(Problem {
                     dataset: dataset.clone(),
                     object: id.to_hex(),
@@ -85,28 +135,58 @@ impl<'a> Walker<'a> {
                     message: "not in the cache".into(),
                 });
                 continue;
-            }
+            };
             let read = match item {
-                Item::Node(NodeKind::File, _) => {
+                Item::Node(NodeKind::File, _, declared, by) => {
+                    let h = Declared {
+                        size: loc.entry.raw_len as u64,
+                        files: 1,
+                    };
+                    holds.insert(id, h);
+                    if h != declared {
+                        mismatch(out, id, by, declared, h);
+                    }
                     if verify_chunks {
                         store.read(&id).map(|_| ())
                     } else {
                         Ok(())
                     }
                 }
-                Item::Node(NodeKind::Chunked, _) => store.read_manifest(&id).map(|m| {
-                    stack.extend(
-                        m.chunks
-                            .into_iter()
-                            .map(|(c, _)| Item::Node(NodeKind::File, c)),
-                    )
-                }),
-                Item::Node(NodeKind::Tree, _) => store.read_tree(&id).map(|tree| {
-                    stack.extend(
-                        tree.entries
-                            .into_iter()
-                            .map(|e| Item::Node(e.node.kind, e.node.id)),
-                    )
+                Item::Node(NodeKind::Chunked, _, declared, by) => {
+                    store.read_manifest(&id).map(|m| {
+                        let h = Declared {
+                            size: m.size(),
+                            files: 1,
+                        };
+                        holds.insert(id, h);
+                        if h != declared {
+                            mismatch(out, id, by, declared, h);
+                        }
+                        stack.extend(m.chunks.into_iter().map(|(c, len)| {
+                            let d = Declared {
+                                size: len as u64,
+                                files: 1,
+                            };
+                            Item::Node(NodeKind::File, c, d, "a manifest")
+                        }))
+                    })
+                }
+                Item::Node(NodeKind::Tree, _, declared, by) => store.read_tree(&id).map(|tree| {
+                    let h = Declared {
+                        size: tree.entries.iter().map(|e| e.node.size).sum(),
+                        files: tree.entries.iter().map(|e| e.node.files).sum(),
+                    };
+                    holds.insert(id, h);
+                    if h != declared {
+                        mismatch(out, id, by, declared, h);
+                    }
+                    stack.extend(tree.entries.into_iter().map(|e| {
+                        let d = Declared {
+                            size: e.node.size,
+                            files: e.node.files,
+                        };
+                        Item::Node(e.node.kind, e.node.id, d, "a tree")
+                    }))
                 }),
                 Item::TableHeader(_) => crate::table::read_header(store, &id)
                     .map(|h| stack.extend(h.root.map(Item::RowNode))),

@@ -223,3 +223,140 @@ fn count_files(dir: &std::path::Path) -> usize {
     }
     n
 }
+
+/// Runs `dv add` paused once it has read a file's last block (the `add-read-done` pause point), calls
+/// `meanwhile`, lets it go on, and returns its output.
+fn add_paused_after_reading(
+    r: &TestRepo,
+    path: &str,
+    meanwhile: impl FnOnce(),
+) -> std::process::Output {
+    let flags = tempfile::tempdir().unwrap();
+    let flag = flags.path().join("flag");
+    let child = dv_command(r.path())
+        .env("DV_PAUSE_AT", format!("add-read-done:{}", flag.display()))
+        .args(["add", path])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reached = flags.path().join("flag.reached");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !reached.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dv add never reached its pause point"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    meanwhile();
+    std::fs::write(flags.path().join("flag.go"), b"").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_file_written_while_add_reads_it_gets_no_pointer() {
+    let r = TestRepo::new();
+    let original = bytes(7, 3 << 20);
+    // Rewritten with other bytes of the same size (only its times change), or grown.
+    let same_size = bytes(8, 3 << 20);
+    let mut grown = original.clone();
+    grown.extend_from_slice(b"more");
+    for (case, edit) in [("rewritten", &same_size), ("grown", &grown)] {
+        r.write("model.bin", &original);
+        let out = add_paused_after_reading(&r, "model.bin", || r.write("model.bin", edit));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{case}: {stderr}");
+        assert!(
+            stderr.contains("model.bin changed while dv was reading it")
+                && stderr.contains("hint:"),
+            "{case}: {stderr}"
+        );
+        assert!(
+            !r.p("model.bin.dv").exists(),
+            "{case}: a pointer was written"
+        );
+        assert!(
+            !r.git(&["status", "--porcelain"]).contains(".gitignore"),
+            "{case}"
+        );
+    }
+    // Once the file is still, it adds and checks out bit for bit, and fsck is clean.
+    r.ok(&["add", "model.bin"]);
+    std::fs::remove_file(r.p("model.bin")).unwrap();
+    r.ok(&["checkout", "model.bin"]);
+    assert_eq!(r.read("model.bin"), grown);
+    r.ok(&["fsck"]);
+}
+
+#[test]
+fn a_file_left_alone_while_add_pauses_is_added() {
+    // The pause hook itself changes nothing: the same add, paused but not edited, succeeds.
+    let r = TestRepo::new();
+    r.write("model.bin", &bytes(9, 1 << 20));
+    let out = add_paused_after_reading(&r, "model.bin", || {});
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(r.p("model.bin.dv").exists());
+}
+
+#[test]
+fn fsck_names_a_pointer_that_disagrees_with_its_object() {
+    let r = TestRepo::new();
+    r.write("model.bin", &bytes(1, 300_000));
+    r.write("small.txt", b"hello");
+    r.write("data/a.txt", b"aaaa");
+    r.write("data/sub/b.txt", b"bbbbbb");
+    r.ok(&["add", "model.bin", "small.txt", "data"]);
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    let edit = |rel: &str, from: &str, to: &str| {
+        let text = String::from_utf8(r.read(rel)).unwrap();
+        assert!(text.contains(from), "{rel}: {text}");
+        r.write(rel, text.replace(from, to).as_bytes());
+    };
+    // A chunked file, a one-chunk file and a folder, each declared one byte or one file off.
+    edit("model.bin.dv", "size = 300000\n", "size = 300001\n");
+    edit("small.txt.dv", "size = 5\n", "size = 4\n");
+    edit("data.dv", "files = 2\n", "files = 3\n");
+    let out = r.dv(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    let mut said: Vec<(String, String)> = problems
+        .iter()
+        .map(|p| {
+            assert_eq!(p["problem"], "mismatch", "{p}");
+            (
+                p["dataset"].as_str().unwrap().to_string(),
+                p["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    said.sort();
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert!(
+        said[0].1.starts_with("data.dv says 10 bytes in 3 file(s)"),
+        "{said:?}"
+    );
+    assert!(
+        said[1].1.starts_with("model.bin.dv says 300001 bytes"),
+        "{said:?}"
+    );
+    assert!(
+        said[2].1.starts_with("small.txt.dv says 4 bytes"),
+        "{said:?}"
+    );
+    let text = String::from_utf8(r.dv(&["fsck"]).stdout).unwrap();
+    assert!(text.contains("mismatch object"), "{text}");
+    // Checkout says the pointer disagrees with its data, not that the cache is damaged.
+    std::fs::remove_file(r.p("small.txt")).unwrap();
+    let err = r.fails(&["checkout", "small.txt"]);
+    assert!(
+        err.contains("'small.txt' is declared as 4 bytes, but the data stored for it holds 5")
+            && err.contains("`dv fsck` names the pointer file"),
+        "{err}"
+    );
+}
