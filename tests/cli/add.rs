@@ -38,7 +38,7 @@ fn add_then_commit_leaves_git_clean_and_consistent() {
     let files = r.git(&["ls-files"]);
     assert_eq!(
         files,
-        ".dv/.gitignore\n.dv/config.toml\n.gitignore\ndata.dv\nsub/.gitignore\nsub/model.bin.dv\n"
+        ".dv/.gitignore\n.dv/config.toml\n.gitattributes\n.gitignore\ndata.dv\nsub/.gitignore\nsub/model.bin.dv\n"
     );
     r.git(&["fsck", "--strict"]);
     // The blob Git stored is the pointer file, byte for byte.

@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
 use crate::ops::datasets::Source;
-use crate::repo::Repo;
 
 /// Make tracked paths match their pointer files, restoring data from the cache.
 ///
@@ -29,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let _lock = repo.lock()?;
     let store = repo.open_store()?;
@@ -46,6 +45,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let progress = progress::for_terminal(g.quiet);
     let report =
         crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;
+    // A pointer renamed with `git mv` (or added by hand) names data its .gitignore does not ignore yet.
+    let data_paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
+    for file in crate::ops::ignore::ensure_all_ignored(&repo, &data_paths)? {
+        output::status_line(
+            g.quiet,
+            &format!("Added the data's ignore line to {file} (commit it with Git)."),
+        );
+    }
     if args.json {
         output::print_json(&report)?;
     } else {

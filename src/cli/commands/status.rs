@@ -4,7 +4,6 @@ use super::super::{Global, Outcome, output};
 use crate::Result;
 use crate::ops::compare::ChangeKind;
 use crate::ops::datasets::Source;
-use crate::repo::Repo;
 
 /// Show tracked paths whose working copy differs from their pointer file.
 ///
@@ -27,10 +26,27 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
     let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
+    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: add the line, so Git
+    // never offers to commit the data (under the lock, as add edits the same files).
+    let mut unignored = Vec::new();
+    for t in &targets {
+        if crate::ops::ignore::missing(&repo, &t.dataset.path)? {
+            unignored.push(t.dataset.path.clone());
+        }
+    }
+    if !unignored.is_empty() {
+        let _lock = repo.lock()?;
+        for file in crate::ops::ignore::ensure_all_ignored(&repo, &unignored)? {
+            output::status_line(
+                g.quiet,
+                &format!("Added the data's ignore line to {file} (commit it with Git)."),
+            );
+        }
+    }
     let mut report = crate::ops::status::status(&repo, &store, &targets)?;
     if paths.is_empty() {
         report.steps = crate::ops::run::step_states(&repo, &store)?;
