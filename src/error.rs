@@ -105,13 +105,14 @@ pub enum Error {
     UnknownRemote(String),
 
     #[error(
-        "another dv process ({holder}) holds the cache lock ({}); gave up after waiting {waited_secs} s",
-        path.display()
+        "another dv process ({holder}) holds the cache lock ({}); gave up after waiting {:.1} s",
+        path.display(),
+        waited.as_secs_f64()
     )]
     Locked {
         path: PathBuf,
         holder: crate::repo::LockHolder,
-        waited_secs: u64,
+        waited: std::time::Duration,
     },
 
     #[error("state database {path}: {source}")]

@@ -382,7 +382,7 @@ impl Repo {
                         return Err(Error::Locked {
                             path,
                             holder,
-                            waited_secs: waited.as_secs(),
+                            waited,
                         });
                     }
                     if !told {

@@ -102,9 +102,9 @@ fn lock_wait(command: &str, quiet: bool) -> crate::Result<crate::repo::LockWait>
         Some(std::sync::Arc::new(
             |holder: &crate::repo::LockHolder, timeout: std::time::Duration| {
                 eprintln!(
-                    "Waiting for another dv process ({holder}) to release the cache lock (up to {} s; \
+                    "Waiting for another dv process ({holder}) to release the cache lock (up to {:.1} s; \
                  DV_LOCK_TIMEOUT sets how long)...",
-                    timeout.as_secs()
+                    timeout.as_secs_f64()
                 );
             },
         ))
