@@ -7,7 +7,7 @@
 //! merge keeps both lines instead of reporting a conflict. A line dv no longer needs (after a rename or a
 //! removal) stays: ignoring a name that does not exist costs nothing, and a union merge may bring it back
 //! anyway. Renames: a pointer moved with `git mv` is ignored under its new name the next time `dv checkout`
-//! or `dv status` runs (see [`ensure_ignored`] and [`missing`]).
+//! or `dv status` runs (see [`ensure_all_ignored`]).
 
 use crate::Result;
 use crate::paths::{join, split};
@@ -26,10 +26,21 @@ fn line_of(path: &str) -> String {
     format!("/{}", escape_ignore(split(path).1))
 }
 
-/// True when dataset `path`'s `.gitignore` lacks its line.
-pub fn missing(repo: &Repo, path: &str) -> Result<bool> {
-    let old = crate::fsutil::read_own(&repo.abs(&ignore_file_of(path)))?.unwrap_or_default();
-    Ok(!has_line(&String::from_utf8_lossy(&old), &line_of(path)))
+/// The datasets among `paths` whose `.gitignore` lacks their line (each `.gitignore` is read once).
+pub fn unignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
+    let mut texts: std::collections::HashMap<String, String> = Default::default();
+    let mut out = Vec::new();
+    for p in paths {
+        let file = ignore_file_of(p);
+        if !texts.contains_key(&file) {
+            let old = crate::fsutil::read_own(&repo.abs(&file))?.unwrap_or_default();
+            texts.insert(file.clone(), String::from_utf8_lossy(&old).into_owned());
+        }
+        if !has_line(&texts[&file], &line_of(p)) {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn has_line(text: &str, line: &str) -> bool {
@@ -150,11 +161,9 @@ fn escape_ignore(name: &str) -> String {
 /// `.gitignore` files that gained a line.
 pub fn ensure_all_ignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
     let mut changed = Vec::new();
-    for p in paths {
-        if missing(repo, p)? {
-            let file = ensure_ignored(repo, p)?;
-            changed.push(file[0].clone());
-        }
+    for p in unignored(repo, paths)? {
+        let file = ensure_ignored(repo, &p)?;
+        changed.push(file[0].clone());
     }
     changed.sort();
     changed.dedup();

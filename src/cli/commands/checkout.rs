@@ -45,14 +45,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let progress = progress::for_terminal(g.quiet);
     let report =
         crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;
-    // A pointer renamed with `git mv` (or added by hand) names data its .gitignore does not ignore yet.
-    let data_paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
-    for file in crate::ops::ignore::ensure_all_ignored(&repo, &data_paths)? {
-        output::status_line(
-            g.quiet,
-            &format!("Added the data's ignore line to {file} (commit it with Git)."),
-        );
-    }
+    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet.
+    super::ignore_datasets(g, &repo, &targets)?;
     if args.json {
         output::print_json(&report)?;
     } else {

@@ -32,20 +32,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
     // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: add the line, so Git
     // never offers to commit the data (under the lock, as add edits the same files).
-    let mut unignored = Vec::new();
-    for t in &targets {
-        if crate::ops::ignore::missing(&repo, &t.dataset.path)? {
-            unignored.push(t.dataset.path.clone());
-        }
-    }
-    if !unignored.is_empty() {
+    let data_paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
+    if !crate::ops::ignore::unignored(&repo, &data_paths)?.is_empty() {
         let _lock = repo.lock()?;
-        for file in crate::ops::ignore::ensure_all_ignored(&repo, &unignored)? {
-            output::status_line(
-                g.quiet,
-                &format!("Added the data's ignore line to {file} (commit it with Git)."),
-            );
-        }
+        super::ignore_datasets(g, &repo, &targets)?;
     }
     let mut report = crate::ops::status::status(&repo, &store, &targets)?;
     if paths.is_empty() {

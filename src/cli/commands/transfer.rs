@@ -143,6 +143,7 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
         args.force,
         p.as_ref(),
     )?;
+    super::ignore_datasets(g, &ctx.repo, &ctx.targets)?;
     if args.common.json {
         output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
     } else {
