@@ -62,6 +62,15 @@ pub enum Error {
     #[error("{} changed while dv was reading it, so nothing was recorded for it", path.display())]
     ChangedWhileReading { path: PathBuf },
 
+    /// A file dv would write or stage is a symbolic link: dv never follows one (a committed `.gitignore ->
+    /// ~/.aws/credentials` must not put the credentials into Git).
+    #[error(
+        "'{}' is a symbolic link (to '{}'): dv never writes or stages a file through a link",
+        path.display(),
+        target.display()
+    )]
+    Link { path: PathBuf, target: PathBuf },
+
     #[error("{what}: {message}")]
     Format { what: String, message: String },
 
@@ -111,8 +120,16 @@ pub enum Error {
     #[error("there is no remote named '{0}'")]
     UnknownRemote(String),
 
-    #[error("another dv process{} holds the repository lock ({path})", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
-    Locked { path: PathBuf, holder: Option<u32> },
+    #[error(
+        "another dv process ({holder}) holds the cache lock ({}); gave up after waiting {:.1} s",
+        path.display(),
+        waited.as_secs_f64()
+    )]
+    Locked {
+        path: PathBuf,
+        holder: crate::repo::LockHolder,
+        waited: std::time::Duration,
+    },
 
     #[error("state database {path}: {source}")]
     Db {

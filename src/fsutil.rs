@@ -89,8 +89,53 @@ impl Drop for TempFile {
     }
 }
 
-/// Writes `data` to `path` atomically (temporary file + rename).
+/// Refuses a path that is a symbolic link. Every file dv writes (pointer files, `.gitignore`, `.gitattributes`,
+/// its config, step files, Git hooks) goes through [`write_atomic`] and every file it stages through
+/// [`read_own`], and both call this first: dv never follows a link to a file it writes or stages, so a
+/// repository cannot make dv copy what a link points to (`.gitignore -> ~/.aws/credentials`) into Git.
+pub fn refuse_link(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(crate::Error::Link {
+            path: path.to_path_buf(),
+            target: fs::read_link(path).unwrap_or_default(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(crate::Error::io(path, e)),
+    }
+}
+
+/// Reads a file dv owns and may rewrite or stage (a pointer file, a `.gitignore`, a hook), never through a
+/// link: `None` when it is absent, [`crate::Error::Link`] when it is a symbolic link. The file is opened
+/// without following links, so a link swapped in after the check is refused too.
+pub fn read_own(path: &Path) -> Result<Option<Vec<u8>>> {
+    refuse_link(path)?;
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            refuse_link(path)?;
+            return Err(crate::Error::io(path, e));
+        }
+        Err(e) => return Err(crate::Error::io(path, e)),
+    };
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut data).at(path)?;
+    Ok(Some(data))
+}
+
+/// Writes `data` to `path` atomically (temporary file + rename). A `path` that is a symbolic link is refused
+/// (see [`refuse_link`]), not replaced.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    refuse_link(path)?;
     let mut tmp = TempFile::beside(path, 0o666)?;
     tmp.file().write_all(data).at(tmp.path().to_path_buf())?;
     tmp.persist(path, true)

@@ -90,6 +90,23 @@ impl GitRepo {
         Ok(GitRepo { repo })
     }
 
+    /// Every work tree of this repository that Git knows: the main one (unless the repository is bare) and
+    /// each linked one (`git worktree add`), whether or not its folder still exists.
+    pub fn work_trees(&self) -> Result<Vec<PathBuf>> {
+        let path = self.repo.git_dir().to_path_buf();
+        let mut out = Vec::new();
+        let main = self.repo.main_repo().map_err(|e| git_err(&path, e))?;
+        if let Some(w) = main.workdir() {
+            out.push(w.to_path_buf());
+        }
+        for proxy in self.repo.worktrees().map_err(|e| git_err(&path, e))? {
+            if let Ok(base) = proxy.base() {
+                out.push(base);
+            }
+        }
+        Ok(out)
+    }
+
     /// The folder Git runs hooks from: `core.hooksPath` if set, else `hooks/` in the common Git folder.
     pub fn hooks_dir(&self, work_tree: &Path) -> PathBuf {
         let configured = self
@@ -351,7 +368,10 @@ impl GitRepo {
         };
         for path in paths {
             let abs = work_tree.join(path);
-            let data = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
+            // Never through a link: staging a link's target would put whatever it names into Git.
+            let data = crate::fsutil::read_own(&abs)?.ok_or_else(|| {
+                Error::io(&abs, std::io::Error::from(std::io::ErrorKind::NotFound))
+            })?;
             let id = self
                 .repo
                 .write_blob(&data)

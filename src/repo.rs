@@ -203,11 +203,87 @@ pub struct Repo {
     /// Where the object cache lives: this work tree's `.dv/cache`, or for a linked Git work tree the main
     /// work tree's, so all work trees of one repository share one cache (as they share Git's objects).
     cache_dir: PathBuf,
+    /// How [`Repo::lock`] waits (the CLI sets it from `DV_LOCK_TIMEOUT` and the command it runs).
+    pub lock_wait: LockWait,
 }
 
-/// Holds the repository's write lock until dropped.
+/// Holds the cache's write lock until dropped.
 pub struct Lock {
     _file: File,
+}
+
+/// The default time [`Repo::lock`] waits for another dv process.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Called once when [`Repo::lock`] has to wait: the holder, and how long it will wait at most.
+pub type OnLockWait = std::sync::Arc<dyn Fn(&LockHolder, std::time::Duration) + Send + Sync>;
+
+/// How [`Repo::lock`] waits for a lock another process holds.
+#[derive(Clone)]
+pub struct LockWait {
+    pub timeout: std::time::Duration,
+    /// The command this process runs, recorded in the lock file for whoever waits (`gc`, `push`, …).
+    pub command: String,
+    pub on_wait: Option<OnLockWait>,
+}
+
+impl Default for LockWait {
+    fn default() -> Self {
+        LockWait {
+            timeout: DEFAULT_LOCK_TIMEOUT,
+            command: "dv".into(),
+            on_wait: None,
+        }
+    }
+}
+
+/// Who holds a lock, as its holder wrote it into the lock file (`pid N`, `command C`, `work_tree PATH`
+/// lines; older dv versions wrote the pid alone). Informative only: the lock is the flock.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockHolder {
+    pub pid: Option<u32>,
+    pub command: Option<String>,
+    pub work_tree: Option<PathBuf>,
+}
+
+impl LockHolder {
+    fn read(path: &Path) -> LockHolder {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        let mut h = LockHolder::default();
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("pid", v)) => h.pid = v.trim().parse().ok(),
+                Some(("command", v)) => h.command = Some(v.to_string()),
+                Some(("work_tree", v)) => h.work_tree = Some(PathBuf::from(v)),
+                _ => {
+                    if let Ok(pid) = line.trim().parse() {
+                        h.pid = Some(pid);
+                    }
+                }
+            }
+        }
+        h
+    }
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(p) = self.pid {
+            parts.push(format!("pid {p}"));
+        }
+        if let Some(c) = &self.command {
+            parts.push(format!("`dv {c}`"));
+        }
+        if let Some(w) = &self.work_tree {
+            parts.push(format!("in {}", w.display()));
+        }
+        if parts.is_empty() {
+            f.write_str("unknown")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
 }
 
 impl Repo {
@@ -234,6 +310,7 @@ impl Repo {
             root,
             config,
             cache_dir,
+            lock_wait: LockWait::default(),
         })
     }
 
@@ -274,34 +351,156 @@ impl Repo {
         Store::open(&self.cache_dir(), &self.db_path())
     }
 
-    /// Takes the repository's write lock, failing at once if another dv process holds it. The lock is released
-    /// when the process exits, however it exits, so a crash never leaves a stale lock.
+    /// The file whose advisory lock guards the cache: `lock` inside the cache folder, so every work tree (and
+    /// later every repository) that shares a cache shares its lock.
+    pub fn lock_path(&self) -> PathBuf {
+        self.cache_dir.join("lock")
+    }
+
+    /// Takes the write lock of the cache this work tree uses, waiting up to `lock_wait.timeout` for another dv
+    /// process to release it (calling `lock_wait.on_wait` once with the holder when it has to wait). The lock
+    /// is released when the process exits, however it exits, so a crash never leaves a stale lock. Holding it,
+    /// this work tree is recorded as a user of the cache (see [`Repo::cache_users`]).
     pub fn lock(&self) -> Result<Lock> {
-        let path = self.dv_dir().join("lock");
+        fs::create_dir_all(&self.cache_dir).at(&self.cache_dir)?;
+        let path = self.lock_path();
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .at(&path)?;
-        match file.try_lock() {
-            Ok(()) => {
-                // Name the holder for whoever waits (the lock itself is the flock, not this text).
-                use std::io::{Seek, Write};
-                let mut f = &file;
-                let _ = f.set_len(0);
-                let _ = f.seek(std::io::SeekFrom::Start(0));
-                let _ = writeln!(f, "{}", std::process::id());
-                Ok(Lock { _file: file })
+        let started = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = LockHolder::read(&path);
+                    let waited = started.elapsed();
+                    if waited >= self.lock_wait.timeout {
+                        return Err(Error::Locked {
+                            path,
+                            holder,
+                            waited,
+                        });
+                    }
+                    if !told {
+                        if let Some(f) = &self.lock_wait.on_wait {
+                            f(&holder, self.lock_wait.timeout);
+                        }
+                        told = true;
+                    }
+                    let left = self.lock_wait.timeout - waited;
+                    std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
             }
-            Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<u32>().ok());
-                Err(Error::Locked { path, holder })
-            }
-            Err(fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
         }
+        // Name the holder for whoever waits (the lock itself is the flock, not this text).
+        {
+            use std::io::{Seek, Write};
+            let mut f = &file;
+            let _ = f.set_len(0);
+            let _ = f.seek(std::io::SeekFrom::Start(0));
+            let _ = write!(
+                f,
+                "pid {}\ncommand {}\nwork_tree {}\n",
+                std::process::id(),
+                self.lock_wait.command,
+                self.root.display()
+            );
+        }
+        let lock = Lock { _file: file };
+        self.register_user()?;
+        Ok(lock)
+    }
+
+    /// The folder of the cache's list of the work trees that use it: one file each, named by a hash of the
+    /// work tree's path and holding that path.
+    fn users_dir(&self) -> PathBuf {
+        self.cache_dir.join("worktrees")
+    }
+
+    fn user_file(&self, root: &Path) -> PathBuf {
+        let hash = blake3::hash(root.as_os_str().as_encoded_bytes());
+        self.users_dir().join(&hash.to_hex().as_str()[..16])
+    }
+
+    /// Records this work tree in its cache's list of users (the caller holds the lock).
+    fn register_user(&self) -> Result<()> {
+        let file = self.user_file(&self.root);
+        let text = format!("{}\n", self.root.display());
+        if fs::read(&file).ok().as_deref() != Some(text.as_bytes()) {
+            let dir = self.users_dir();
+            fs::create_dir_all(&dir).at(&dir)?;
+            crate::fsutil::write_atomic(&file, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The other work trees that use this work tree's cache: those recorded in the cache's list (when they
+    /// took its lock) and Git's work trees of this repository (main and linked), each opened as a dv repository.
+    /// Recorded work trees that are gone (deleted, no longer dv repositories, or using another cache now) are
+    /// pruned from the list. The caller holds the lock.
+    pub fn cache_users(&self) -> Result<Vec<Repo>> {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        let dir = self.users_dir();
+        let mut recorded: Vec<(PathBuf, PathBuf)> = Vec::new();
+        match fs::read_dir(&dir) {
+            Ok(entries) => {
+                for e in entries {
+                    let e = e.at(&dir)?;
+                    let name = e.file_name();
+                    if name.to_str().is_some_and(crate::fsutil::is_temp_name) {
+                        continue;
+                    }
+                    let text = fs::read_to_string(e.path()).at(e.path())?;
+                    let root = PathBuf::from(text.trim_end_matches('\n'));
+                    recorded.push((e.path(), root.clone()));
+                    candidates.push(root);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+        candidates.extend(crate::git::GitRepo::open(&self.root)?.work_trees()?);
+        let mine = self.cache_dir.canonicalize().ok();
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(self.root.clone());
+        let mut out = Vec::new();
+        let mut live = std::collections::HashSet::new();
+        for root in candidates {
+            let Ok(root) = root.canonicalize() else {
+                continue;
+            };
+            if !seen.insert(root.clone()) {
+                live.insert(root);
+                continue;
+            }
+            let other = match Repo::discover(&root) {
+                Ok(r) => r,
+                Err(Error::NotAGitRepo(_) | Error::NotInitialized(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if other.root != root || other.cache_dir.canonicalize().ok() != mine {
+                continue;
+            }
+            live.insert(root);
+            out.push(other);
+        }
+        live.insert(self.root.clone());
+        for (file, root) in recorded {
+            let root = root.canonicalize().unwrap_or(root);
+            if !live.contains(&root) {
+                match fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(file, e)),
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Rewrites `.dv/config.toml` with `config`.

@@ -63,6 +63,57 @@ pub enum Command {
 pub struct Global {
     pub cwd: PathBuf,
     pub quiet: bool,
+    /// How a command waits for the cache lock (`DV_LOCK_TIMEOUT`, the command's name, a message on stderr).
+    pub lock_wait: crate::repo::LockWait,
+}
+
+impl Global {
+    /// The dv repository of the work tree containing the working folder, set up to wait for its lock as
+    /// the user asked.
+    pub fn repo(&self) -> crate::Result<crate::repo::Repo> {
+        let mut repo = crate::repo::Repo::discover(&self.cwd)?;
+        repo.lock_wait = self.lock_wait.clone();
+        Ok(repo)
+    }
+}
+
+/// `DV_LOCK_TIMEOUT`: how many seconds to wait for another dv process's lock (default 60; 0 fails at once).
+fn lock_wait(command: &str, quiet: bool) -> crate::Result<crate::repo::LockWait> {
+    let timeout = match std::env::var("DV_LOCK_TIMEOUT") {
+        Err(_) => crate::repo::DEFAULT_LOCK_TIMEOUT,
+        Ok(v) => {
+            let secs: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s < 1e9)
+                .ok_or_else(|| {
+                    Error::format(
+                        "DV_LOCK_TIMEOUT",
+                        format!("must be a number of seconds (0 or more), not {v:?}"),
+                    )
+                })?;
+            std::time::Duration::from_secs_f64(secs)
+        }
+    };
+    let on_wait: Option<crate::repo::OnLockWait> = if quiet {
+        None
+    } else {
+        Some(std::sync::Arc::new(
+            |holder: &crate::repo::LockHolder, timeout: std::time::Duration| {
+                eprintln!(
+                    "Waiting for another dv process ({holder}) to release the cache lock (up to {:.1} s; \
+                 DV_LOCK_TIMEOUT sets how long)...",
+                    timeout.as_secs_f64()
+                );
+            },
+        ))
+    };
+    Ok(crate::repo::LockWait {
+        timeout,
+        command: command.to_string(),
+        on_wait,
+    })
 }
 
 /// How a command ended, if it did not fail.
@@ -97,9 +148,32 @@ fn run(cli: Cli) -> crate::Result<Outcome> {
             .canonicalize()
             .map_err(|e| Error::io(".", e))?,
     };
+    let command = match &cli.command {
+        Command::Init(_) => "init",
+        Command::Add(_) => "add",
+        Command::Status(_) => "status",
+        Command::Checkout(_) => "checkout",
+        Command::Log(_) => "log",
+        Command::Meta(_) => "meta",
+        Command::Du(_) => "du",
+        Command::Diff(_) => "diff",
+        Command::Show(_) => "show",
+        Command::Remote(_) => "remote",
+        Command::Push(_) => "push",
+        Command::Fetch(_) => "fetch",
+        Command::Pull(_) => "pull",
+        Command::Fsck(_) => "fsck",
+        Command::Gc(_) => "gc",
+        Command::Run(_) => "run",
+        Command::Repro(_) => "repro",
+        Command::Lineage(_) => "lineage",
+        Command::Install(_) => "install",
+        Command::Uninstall(_) => "uninstall",
+    };
     let global = Global {
         cwd,
         quiet: cli.quiet,
+        lock_wait: lock_wait(command, cli.quiet)?,
     };
     match cli.command {
         Command::Init(args) => commands::init::run(&global, args),

@@ -49,7 +49,8 @@ fn hint(e: &Error) -> Option<String> {
         Error::StepFailed { .. } => "fix the command and run `dv run` again; its outputs were not added".into(),
         Error::NoRemote => "add one with `dv remote add NAME URL --default`".into(),
         Error::UnknownRemote(_) => "`dv remote list` shows the configured remotes".into(),
-        Error::Locked { .. } => "wait for the other dv command to finish, then try again (the lock is released when its process ends, however it ends)".into(),
+        Error::Locked { .. } => "wait for the other dv command to finish, then try again, or wait longer with DV_LOCK_TIMEOUT=SECONDS (the lock is released when its process ends, however it ends)".into(),
+        Error::Link { .. } => "replace the link with a regular file (or remove it) and run the command again; nothing was written or staged through it".into(),
         Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
         Error::Corrupt { .. } => "the local cache is damaged: `dv fsck` lists what, and `dv fsck --repair` fetches good copies from a remote".into(),
         Error::Io { source, .. }

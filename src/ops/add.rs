@@ -18,7 +18,7 @@ use super::{now_ns, worker_count};
 use crate::chunk::{Block, Chunker};
 use crate::error::IoContext;
 use crate::meta::{Meta, Stat, StatEntry};
-use crate::paths::{POINTER_SUFFIX, is_reserved, join, split};
+use crate::paths::{POINTER_SUFFIX, is_reserved};
 use crate::pointer::Pointer;
 use crate::pointer::TableRef;
 use crate::progress::{Progress, Unit};
@@ -108,6 +108,12 @@ pub fn add_annotated(
         crate::paths::check_no_linked_parents(&repo.root, p)?;
     }
     let inputs = collect_inputs(repo, paths)?;
+    // The files add writes last must not be links (write_atomic and staging refuse them too); checked now so
+    // that nothing is stored or half-written first.
+    for (path, _) in &inputs {
+        crate::fsutil::refuse_link(&repo.abs(&format!("{path}{POINTER_SUFFIX}")))?;
+        crate::fsutil::refuse_link(&repo.abs(&super::ignore::ignore_file_of(path)))?;
+    }
     // Which inputs are tables: asked for now, or tracked as tables before (their key is remembered).
     let mut previous: Vec<Option<crate::pointer::Pointer>> = Vec::new();
     let mut table_specs: Vec<Option<TableSpec>> = Vec::new();
@@ -394,15 +400,14 @@ pub fn add_annotated(
         }
         .encode_checked(&pointer_path)?;
         let abs = repo.abs(&pointer_path);
-        let changed = crate::fsutil::read_if_exists(&abs)?.as_deref() != Some(text.as_bytes());
+        let changed = crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes());
         crate::fault::point("add-before-pointer");
         if changed {
             crate::fsutil::write_atomic(&abs, text.as_bytes())?;
         }
         crate::fault::point("add-pointer-written");
-        let ignore_file = ensure_ignored(repo, path)?;
         to_stage.push(pointer_path.clone());
-        to_stage.push(ignore_file);
+        to_stage.extend(super::ignore::ensure_ignored(repo, path)?);
         report.datasets.push(AddedDataset {
             path: path.clone(),
             pointer: pointer_path,
@@ -699,7 +704,7 @@ fn read_files(
 
 /// Refuses a file whose bytes read, or whose `stat` after reading, differ from what the walk saw.
 fn check_unchanged(path: &std::path::Path, walked: &Stat, read: u64, file: &File) -> Result<()> {
-    crate::fault::pause("add-read-done");
+    crate::fault::hold("add-read-done");
     let now = Stat::of(&file.metadata().at(path)?);
     let same = read == walked.size
         && now.size == walked.size
@@ -811,59 +816,5 @@ impl ObjectSink<'_> {
         let id = ObjectId::of(&bytes);
         self.store(id, ObjectKind::Tree, &bytes)?;
         Ok(id)
-    }
-}
-
-/// Adds `/name` to the `.gitignore` beside `path`, unless a line already says exactly that. Returns the
-/// repository path of that `.gitignore`.
-pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<String> {
-    let (parent, name) = split(path);
-    let ignore_path = join(parent, ".gitignore");
-    let ignore = repo.abs(&ignore_path);
-    let line = format!("/{}", escape_ignore(name));
-    let old = crate::fsutil::read_if_exists(&ignore)?.unwrap_or_default();
-    let text = String::from_utf8_lossy(&old);
-    if text.lines().any(|l| l.trim_end() == line) {
-        return Ok(ignore_path);
-    }
-    let mut new = old.clone();
-    if !new.is_empty() && !new.ends_with(b"\n") {
-        new.push(b'\n');
-    }
-    new.extend_from_slice(line.as_bytes());
-    new.push(b'\n');
-    crate::fsutil::write_atomic(&ignore, &new)?;
-    Ok(ignore_path)
-}
-
-/// Escapes the characters .gitignore treats specially so a name matches only itself.
-fn escape_ignore(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for (i, c) in name.chars().enumerate() {
-        match c {
-            '*' | '?' | '[' | ']' | '\\' => out.push('\\'),
-            '!' | '#' if i == 0 => out.push('\\'),
-            _ => {}
-        }
-        out.push(c);
-    }
-    if out.ends_with(' ') {
-        out.pop();
-        out.push_str("\\ ");
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_ignore;
-
-    #[test]
-    fn ignore_lines_escape_specials() {
-        assert_eq!(escape_ignore("data"), "data");
-        assert_eq!(escape_ignore("#x"), "\\#x");
-        assert_eq!(escape_ignore("a*b?[c]"), "a\\*b\\?\\[c\\]");
-        assert_eq!(escape_ignore("sp "), "sp\\ ");
-        assert_eq!(escape_ignore("ü ñ"), "ü ñ");
     }
 }

@@ -57,6 +57,8 @@ pub struct GcReport {
     pub bytes_freed: u64,
     /// Pack files without an index (left by an interrupted write) that were removed.
     pub unindexed_removed: u64,
+    /// The other work trees sharing the cache whose pointers were kept too (local gc; set by the caller).
+    pub other_work_trees: Vec<String>,
 }
 
 /// What to do with each pack.
@@ -162,7 +164,8 @@ fn mtime_secs(path: &std::path::Path) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// Collects the local cache. The caller holds the repository lock.
+/// Collects the local cache. The caller holds the cache lock; `targets` include every work tree that uses
+/// the cache (`scope::targets_for_cache`).
 pub fn gc_cache(
     store: &Store,
     targets: &[Target],

@@ -48,9 +48,19 @@ pub fn install(dir: &Path, dv: &Path) -> Result<Vec<HookChange>> {
     for (name, command) in HOOKS {
         let path = dir.join(name);
         let ours = block(command, dv);
-        let (text, action) = match fs::read_to_string(&path) {
-            Ok(old) if old.contains(BEGIN) => (old, "unchanged"),
-            Ok(old) => {
+        let existing = crate::fsutil::read_own(&path)?
+            .map(|b| {
+                String::from_utf8(b).map_err(|_| Error::BadPath {
+                    path: path.display().to_string(),
+                    reason:
+                        "an existing hook that is not UTF-8 text; add `dv checkout` to it by hand"
+                            .into(),
+                })
+            })
+            .transpose()?;
+        let (text, action) = match existing {
+            Some(old) if old.contains(BEGIN) => (old, "unchanged"),
+            Some(old) => {
                 let first = old.lines().next().unwrap_or("");
                 if !(first.starts_with("#!") && (first.contains("sh") || first.contains("bash"))) {
                     return Err(Error::BadPath {
@@ -65,10 +75,7 @@ pub fn install(dir: &Path, dv: &Path) -> Result<Vec<HookChange>> {
                 t.push_str(&ours);
                 (t, "appended")
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (format!("#!/bin/sh\n{ours}"), "created")
-            }
-            Err(e) => return Err(Error::io(path, e)),
+            None => (format!("#!/bin/sh\n{ours}"), "created"),
         };
         if action != "unchanged" {
             crate::fsutil::write_atomic(&path, text.as_bytes())?;
@@ -88,9 +95,10 @@ pub fn uninstall(dir: &Path) -> Result<Vec<HookChange>> {
     let mut out = Vec::new();
     for (name, _) in HOOKS {
         let path = dir.join(name);
-        let Ok(old) = fs::read_to_string(&path) else {
+        let Some(old) = crate::fsutil::read_own(&path)? else {
             continue;
         };
+        let old = String::from_utf8_lossy(&old).into_owned();
         let (Some(start), Some(end)) = (old.find(BEGIN), old.find(END)) else {
             continue;
         };

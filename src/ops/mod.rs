@@ -9,6 +9,7 @@ pub mod du;
 pub mod fsck;
 pub mod gc;
 pub mod hooks;
+pub mod ignore;
 pub mod log;
 pub mod meta;
 pub mod reach;

@@ -98,3 +98,31 @@ pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<
         }
     }
 }
+
+/// What `gc` of the local cache must keep: the targets of `scope` in this work tree, and the work-tree pointer
+/// files (and, beyond the work-tree scope, the `HEAD`) of every other work tree that uses the same cache
+/// (linked Git work trees share one), so data added there, committed or not, is never collected from under
+/// them. Returns the targets and the roots of those other work trees. The caller holds the cache lock.
+pub fn targets_for_cache(
+    repo: &Repo,
+    scope: &Scope,
+) -> Result<(Vec<Target>, Vec<std::path::PathBuf>)> {
+    let mut targets = targets_in_scope(repo, scope, &[])?;
+    let mut roots = Vec::new();
+    for other in repo.cache_users()? {
+        targets.extend(resolve_targets(&other, &Source::WorkTree, &[])?);
+        if *scope != Scope::Workspace {
+            let git = GitRepo::open(&other.root)?;
+            // An unborn HEAD has no pointers to keep.
+            if let Ok(commit) = git.resolve("HEAD") {
+                targets.extend(resolve_targets(
+                    &other,
+                    &Source::Rev { git: &git, commit },
+                    &[],
+                )?);
+            }
+        }
+        roots.push(other.root.clone());
+    }
+    Ok((targets, roots))
+}

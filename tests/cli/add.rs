@@ -38,7 +38,7 @@ fn add_then_commit_leaves_git_clean_and_consistent() {
     let files = r.git(&["ls-files"]);
     assert_eq!(
         files,
-        ".dv/.gitignore\n.dv/config.toml\n.gitignore\ndata.dv\nsub/.gitignore\nsub/model.bin.dv\n"
+        ".dv/.gitignore\n.dv/config.toml\n.gitattributes\n.gitignore\ndata.dv\nsub/.gitignore\nsub/model.bin.dv\n"
     );
     r.git(&["fsck", "--strict"]);
     // The blob Git stored is the pointer file, byte for byte.
@@ -224,7 +224,7 @@ fn count_files(dir: &std::path::Path) -> usize {
     n
 }
 
-/// Runs `dv add` paused once it has read a file's last block (the `add-read-done` pause point), calls
+/// Runs `dv add` paused once it has read a file's last block (the `add-read-done` hold point), calls
 /// `meanwhile`, lets it go on, and returns its output.
 fn add_paused_after_reading(
     r: &TestRepo,
@@ -234,7 +234,7 @@ fn add_paused_after_reading(
     let flags = tempfile::tempdir().unwrap();
     let flag = flags.path().join("flag");
     let child = dv_command(r.path())
-        .env("DV_PAUSE_AT", format!("add-read-done:{}", flag.display()))
+        .env("DV_HOLD_AT", format!("add-read-done:{}", flag.display()))
         .args(["add", path])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -245,7 +245,7 @@ fn add_paused_after_reading(
     while !reached.exists() {
         assert!(
             std::time::Instant::now() < deadline,
-            "dv add never reached its pause point"
+            "dv add never reached its hold point"
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

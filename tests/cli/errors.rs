@@ -119,12 +119,18 @@ fn a_second_writer_is_refused_while_the_lock_is_held() {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(r.p(".dv/lock"))
+        .open(r.p(".dv/cache/lock"))
         .unwrap();
     lock.lock().unwrap();
-    let err = r.fails(&["add", "a.bin"]);
+    let out = dv_command(r.path())
+        .env("DV_LOCK_TIMEOUT", "0")
+        .args(["add", "a.bin"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("another dv process holds the repository lock"),
+        err.contains("another dv process (unknown) holds the cache lock"),
         "{err}"
     );
     assert!(!r.p("a.bin.dv").exists());

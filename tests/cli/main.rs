@@ -9,6 +9,7 @@ mod checkout;
 mod crash;
 mod diskfull;
 mod errors;
+mod gitside;
 mod history;
 mod hostile;
 mod init;

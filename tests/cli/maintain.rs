@@ -213,23 +213,35 @@ fn the_lock_names_its_holder() {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(r.p(".dv/lock"))
+        .open(r.p(".dv/cache/lock"))
         .unwrap();
     lock.try_lock().unwrap();
-    fs::write(r.p(".dv/lock"), "4242\n").unwrap();
-    let err = r.fails(&["add", "a.bin"]);
+    // The pid alone, as older dv versions wrote it.
+    fs::write(r.p(".dv/cache/lock"), "4242\n").unwrap();
+    let out = dv_command(r.path())
+        .env("DV_LOCK_TIMEOUT", "0")
+        .args(["add", "a.bin"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("another dv process (pid 4242) holds the repository lock"),
+        err.contains("another dv process (pid 4242) holds the cache lock"),
         "{err}"
     );
     assert!(!r.p("a.bin.dv").exists());
     drop(lock);
     r.ok(&["add", "a.bin"]);
-    let holder = fs::read_to_string(r.p(".dv/lock")).unwrap();
+    let holder = fs::read_to_string(r.p(".dv/cache/lock")).unwrap();
+    let pid = holder
+        .lines()
+        .find_map(|l| l.strip_prefix("pid "))
+        .and_then(|p| p.parse::<u32>().ok());
     assert!(
-        holder.trim().parse::<u32>().is_ok_and(|pid| pid != 4242),
+        pid.is_some_and(|pid| pid != 4242),
         "the last holder's pid: {holder}"
     );
+    assert!(holder.contains("command add\n"), "{holder}");
 }
 
 #[test]

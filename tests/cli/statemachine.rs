@@ -54,7 +54,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<bool>().prop_map(|all| Op::Gc { all }),
         2 => Just(Op::Push),
         1 => any::<u8>().prop_map(|version| Op::PullFresh { version }),
-        0 => (any::<u64>(), prop_oneof![1u32..2000, 20_000u32..300_000])
+        1 => (any::<u64>(), prop_oneof![1u32..2000, 20_000u32..300_000])
             .prop_map(|(seed, len)| Op::LinkedAdd { seed, len }),
     ]
 }

@@ -2,7 +2,6 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
-use crate::repo::Repo;
 
 /// Version files or folders: store their content in the cache and write a pointer file (PATH.dv) for Git.
 ///
@@ -39,7 +38,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .iter()
         .map(|e| crate::ops::meta::parse_entry(e))
         .collect::<Result<Vec<_>>>()?;
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let _lock = repo.lock()?;
     let store = repo.open_store()?;

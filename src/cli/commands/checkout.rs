@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
 use crate::ops::datasets::Source;
-use crate::repo::Repo;
 
 /// Make tracked paths match their pointer files, restoring data from the cache.
 ///
@@ -29,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let _lock = repo.lock()?;
     let store = repo.open_store()?;
@@ -46,6 +45,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let progress = progress::for_terminal(g.quiet);
     let report =
         crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;
+    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet.
+    super::ignore_datasets(g, &repo, &targets)?;
     if args.json {
         output::print_json(&report)?;
     } else {

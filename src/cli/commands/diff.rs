@@ -4,7 +4,6 @@ use super::super::{Global, Outcome, output};
 use crate::ops::datasets::{Source, resolve_targets};
 use crate::ops::treediff::{self, FileChange};
 use crate::paths::is_within;
-use crate::repo::Repo;
 use crate::store::object::Node;
 use crate::{Error, Result};
 
@@ -67,7 +66,7 @@ struct DatasetDiff {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let git = crate::git::GitRepo::open(&repo.root)?;
     let store = repo.open_store()?;
     let mut revs = Vec::new();

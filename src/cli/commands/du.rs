@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output};
 use crate::Result;
 use crate::ops::scope::Scope;
-use crate::repo::Repo;
 
 /// Show what each dataset version costs: its logical size, and the bytes it adds to the store after dedup
 /// and compression.
@@ -31,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let scope = Scope::from_flags(args.rev.clone(), args.all_branches, args.all_commits);
     let store = repo.open_store()?;

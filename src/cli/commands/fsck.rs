@@ -4,7 +4,6 @@ use super::super::{Global, Outcome, output, progress};
 use crate::Result;
 use crate::ops::fsck::FsckReport;
 use crate::ops::scope::{Scope, targets_in_scope};
-use crate::repo::Repo;
 
 /// Verify the cache (or a remote): every pack against its index, every object by its hash, and every
 /// pointer in scope reaching only objects that are present and sound.
@@ -37,7 +36,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let p = progress::for_terminal(g.quiet);
     let report = if let Some(name) = &args.remote {
         let remote = crate::remote::Remote::open(&repo, Some(name.as_str()))?;

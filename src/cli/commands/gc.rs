@@ -1,8 +1,7 @@
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
 use crate::ops::gc::{GcOptions, GcReport};
-use crate::ops::scope::{Scope, targets_in_scope};
-use crate::repo::Repo;
+use crate::ops::scope::{Scope, targets_for_cache};
 
 /// Delete objects that no pointer file in scope reaches, from the cache or from a remote.
 ///
@@ -44,10 +43,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             format!("must be between 0 and 1, not {}", args.repack_below),
         ));
     }
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let scope = Scope::from_flags(None, args.all_branches, args.all_commits);
     let _lock = repo.lock()?;
-    let targets = targets_in_scope(&repo, &scope, &[])?;
+    // Every work tree sharing the cache keeps what its pointers name (see `targets_for_cache`).
+    let (targets, others) = targets_for_cache(&repo, &scope)?;
     let store = repo.open_store()?;
     let opts = GcOptions {
         dry_run: args.dry_run,
@@ -55,13 +55,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         grace_secs: args.grace,
     };
     let p = progress::for_terminal(g.quiet);
-    let report = match &args.remote {
+    let mut report = match &args.remote {
         None => crate::ops::gc::gc_cache(&store, &targets, &opts, p.as_ref())?,
         Some(name) => {
             let remote = crate::remote::Remote::open(&repo, Some(name.as_str()))?;
             crate::ops::gc::gc_remote(&store, &remote, &targets, &opts, p.as_ref())?
         }
     };
+    report.other_work_trees = others.iter().map(|p| p.display().to_string()).collect();
     if args.json {
         output::print_json(&report)?;
     } else {
@@ -74,7 +75,7 @@ fn print_report(g: &Global, r: &GcReport, scope: &Scope) {
     let verb = if r.dry_run { "Would free" } else { "Freed" };
     let mut s = format!(
         "{verb} {} in the {}: {} pack(s) deleted, {} repacked into {}, {} object(s) deleted, {} kept \
-         (scope: {}).",
+         (scope: {}{}).",
         output::human_bytes(r.bytes_freed),
         r.target,
         r.packs_deleted,
@@ -82,7 +83,12 @@ fn print_report(g: &Global, r: &GcReport, scope: &Scope) {
         r.packs_written,
         r.objects_deleted,
         r.objects_kept,
-        scope.describe()
+        scope.describe(),
+        match r.other_work_trees.len() {
+            0 => String::new(),
+            n =>
+                format!(", and the work tree pointers of {n} other work tree(s) sharing the cache"),
+        }
     );
     if r.packs_in_grace > 0 {
         s.push_str(&format!(

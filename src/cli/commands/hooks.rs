@@ -1,6 +1,5 @@
 use super::super::{Global, Outcome, output};
 use crate::Result;
-use crate::repo::Repo;
 
 /// Install Git hooks that run `dv checkout` after `git checkout` of a branch and after `git merge`/`pull`.
 ///
@@ -21,7 +20,7 @@ pub struct UninstallArgs {
 }
 
 pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let git = crate::git::GitRepo::open(&repo.root)?;
     let exe = std::env::current_exe().map_err(|e| crate::Error::io("dv", e))?;
     let changes = crate::ops::hooks::install(&git.hooks_dir(&repo.root), &exe)?;
@@ -29,7 +28,7 @@ pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
 }
 
 pub fn uninstall(g: &Global, args: UninstallArgs) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let git = crate::git::GitRepo::open(&repo.root)?;
     let changes = crate::ops::hooks::uninstall(&git.hooks_dir(&repo.root))?;
     report(g, args.json, &changes)

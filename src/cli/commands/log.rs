@@ -2,7 +2,6 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
 use crate::paths::POINTER_SUFFIX;
-use crate::repo::Repo;
 use crate::{Error, Result};
 
 /// List the commits that changed each dataset's pointer file, newest first, with what changed.
@@ -27,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let git = crate::git::GitRepo::open(&repo.root)?;
     let store = repo.open_store()?;
     let start = match &args.rev {

@@ -4,7 +4,6 @@ use super::super::{Global, Outcome, output};
 use crate::Result;
 use crate::ops::datasets::Source;
 use crate::ops::meta::MetaReport;
-use crate::repo::Repo;
 
 /// Annotate datasets: small KEY=VALUE notes (owner, license, metrics, a description) kept in the pointer file.
 ///
@@ -65,7 +64,7 @@ enum Sub {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let one_path = |p: &PathBuf| -> Result<String> {
         Ok(super::repo_paths(&repo, &g.cwd, std::slice::from_ref(p))?.remove(0))
     };

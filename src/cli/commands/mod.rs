@@ -28,3 +28,21 @@ pub fn repo_paths(repo: &Repo, cwd: &std::path::Path, paths: &[PathBuf]) -> Resu
         .map(|p| crate::paths::to_repo_path(&repo.root, cwd, p))
         .collect()
 }
+
+/// After a command wrote datasets into the work tree (checkout, pull), or found them there (status): adds the
+/// ignore line each lacks, so Git never offers to commit the data of a pointer renamed with `git mv` (or written
+/// by hand). The caller holds the cache lock.
+pub fn ignore_datasets(
+    g: &super::Global,
+    repo: &Repo,
+    targets: &[crate::ops::datasets::Target],
+) -> Result<()> {
+    let paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
+    for file in crate::ops::ignore::ensure_all_ignored(repo, &paths)? {
+        super::output::status_line(
+            g.quiet,
+            &format!("Added the data's ignore line to {file} (commit it with Git)."),
+        );
+    }
+    Ok(())
+}

@@ -1,5 +1,5 @@
 use super::super::{Global, Outcome, output};
-use crate::repo::{REMOTE_SETTINGS, RemoteConfig, Repo, check_remote_name};
+use crate::repo::{REMOTE_SETTINGS, RemoteConfig, check_remote_name};
 use crate::{Error, Result};
 
 /// Manage remotes: where `dv push` sends data and `dv pull` gets it.
@@ -47,7 +47,7 @@ enum Sub {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let mut repo = Repo::discover(&g.cwd)?;
+    let mut repo = g.repo()?;
     let mut config = repo.config.clone();
     match args.command {
         Sub::Add { name, url, default } => {

@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output, progress};
 use crate::ops::datasets::Source;
 use crate::ops::run::{ChildOutput, Direction, RunOptions, RunSpec};
-use crate::repo::Repo;
 use crate::{Error, Result};
 
 /// Run a command as a recorded step: its inputs, parameters and outputs are versioned with it.
@@ -38,7 +37,7 @@ pub struct RunArgs {
 }
 
 pub fn run(g: &Global, args: RunArgs) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let store = repo.open_store()?;
     let deps = super::repo_paths(&repo, &g.cwd, &args.deps)?;
     let outs = super::repo_paths(&repo, &g.cwd, &args.outs)?;
@@ -125,7 +124,7 @@ pub struct ReproArgs {
 }
 
 pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let store = repo.open_store()?;
     let progress = progress::for_terminal(g.quiet);
     let opts = RunOptions {
@@ -241,7 +240,7 @@ enum Format {
 }
 
 pub fn lineage(g: &Global, args: LineageArgs) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let path = crate::paths::to_repo_path(&repo.root, &g.cwd, &args.path)?;
     let steps = match &args.rev {
         None => crate::ops::run::load_steps(&repo, &Source::WorkTree)?,

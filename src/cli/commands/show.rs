@@ -2,7 +2,6 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
 use crate::ops::datasets::{Source, resolve_targets};
-use crate::repo::Repo;
 use crate::table::Cell;
 use crate::table::diff::Filter;
 use crate::{Error, Result};
@@ -33,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let store = repo.open_store()?;
     let paths = super::repo_paths(&repo, &g.cwd, std::slice::from_ref(&args.path))?;
     let git;

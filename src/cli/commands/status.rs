@@ -4,7 +4,6 @@ use super::super::{Global, Outcome, output};
 use crate::Result;
 use crate::ops::compare::ChangeKind;
 use crate::ops::datasets::Source;
-use crate::repo::Repo;
 
 /// Show tracked paths whose working copy differs from their pointer file.
 ///
@@ -27,10 +26,17 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
     let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
+    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: add the line, so Git
+    // never offers to commit the data (under the lock, as add edits the same files).
+    let data_paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
+    if !crate::ops::ignore::unignored(&repo, &data_paths)?.is_empty() {
+        let _lock = repo.lock()?;
+        super::ignore_datasets(g, &repo, &targets)?;
+    }
     let mut report = crate::ops::status::status(&repo, &store, &targets)?;
     if paths.is_empty() {
         report.steps = crate::ops::run::step_states(&repo, &store)?;

@@ -71,7 +71,7 @@ struct Ctx {
 }
 
 fn prepare(g: &Global, c: &Common, history: Option<&History>) -> Result<(Ctx, Remote)> {
-    let repo = Repo::discover(&g.cwd)?;
+    let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &c.paths)?;
     let remote = Remote::open(&repo, c.remote.as_deref())?;
     let scope = Scope::from_flags(
@@ -103,6 +103,8 @@ fn show(g: &Global, json: bool, verb: &str, r: &TransferReport) -> Result<()> {
 
 pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
     let (ctx, remote) = prepare(g, &args.common, Some(&args.history))?;
+    // Push reads packs that a gc (in this or another work tree sharing the cache) could delete.
+    let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
     let report = crate::ops::transfer::push(&store, &remote, &ctx.targets, p.as_ref())?;
@@ -141,6 +143,7 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
         args.force,
         p.as_ref(),
     )?;
+    super::ignore_datasets(g, &ctx.repo, &ctx.targets)?;
     if args.common.json {
         output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
     } else {

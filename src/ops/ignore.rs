@@ -1,0 +1,198 @@
+//! The Git ignore rules that keep a dataset's data out of Git.
+//!
+//! Dataset `DIR/NAME` is ignored by the line `/NAME` in `DIR/.gitignore`, beside its pointer file `NAME.dv`.
+//! dv inserts its lines in sorted order (after the last of them when the new one sorts last), so two clones
+//! that add different datasets to one folder usually edit different places of the file; and the repository's
+//! root `.gitattributes` says `.gitignore merge=union`, so that when their lines do end up side by side Git's
+//! merge keeps both lines instead of reporting a conflict. A line dv no longer needs (after a rename or a
+//! removal) stays: ignoring a name that does not exist costs nothing, and a union merge may bring it back
+//! anyway. Renames: a pointer moved with `git mv` is ignored under its new name the next time `dv checkout`
+//! or `dv status` runs (see [`ensure_all_ignored`]).
+
+use crate::Result;
+use crate::paths::{join, split};
+use crate::repo::Repo;
+
+/// The root `.gitattributes` line that makes Git merge `.gitignore` files by keeping both sides' lines.
+pub const UNION_ATTRIBUTE: &str = ".gitignore merge=union";
+
+/// The repository path of the `.gitignore` that ignores dataset `path`.
+pub fn ignore_file_of(path: &str) -> String {
+    join(split(path).0, ".gitignore")
+}
+
+/// The line that ignores dataset `path` in [`ignore_file_of`]`(path)`.
+fn line_of(path: &str) -> String {
+    format!("/{}", escape_ignore(split(path).1))
+}
+
+/// The datasets among `paths` whose `.gitignore` lacks their line (each `.gitignore` is read once).
+pub fn unignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
+    let mut texts: std::collections::HashMap<String, String> = Default::default();
+    let mut out = Vec::new();
+    for p in paths {
+        let file = ignore_file_of(p);
+        if !texts.contains_key(&file) {
+            let old = crate::fsutil::read_own(&repo.abs(&file))?.unwrap_or_default();
+            texts.insert(file.clone(), String::from_utf8_lossy(&old).into_owned());
+        }
+        if !has_line(&texts[&file], &line_of(p)) {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l.trim_end() == line)
+}
+
+/// Makes sure Git ignores dataset `path`: adds its line to the `.gitignore` beside it (sorted among dv's
+/// lines) and, once per repository, the union merge attribute to the root `.gitattributes`. Returns the
+/// repository paths of the files to stage: that `.gitignore`, and `.gitattributes` when it was changed.
+pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
+    // Never write a .gitignore through a linked folder (it would land outside the work tree).
+    crate::paths::check_no_linked_parents(&repo.root, path)?;
+    let ignore_path = ignore_file_of(path);
+    let ignore = repo.abs(&ignore_path);
+    let line = line_of(path);
+    let old = crate::fsutil::read_own(&ignore)?.unwrap_or_default();
+    let text = String::from_utf8_lossy(&old);
+    if !has_line(&text, &line) {
+        crate::fsutil::write_atomic(&ignore, &insert_sorted(&old, &line))?;
+    }
+    let mut out = vec![ignore_path];
+    if ensure_union_attribute(repo)? {
+        out.push(".gitattributes".into());
+    }
+    Ok(out)
+}
+
+/// Adds [`UNION_ATTRIBUTE`] to the root `.gitattributes` unless a line already says it; true if it wrote.
+fn ensure_union_attribute(repo: &Repo) -> Result<bool> {
+    let path = repo.abs(".gitattributes");
+    let old = crate::fsutil::read_own(&path)?.unwrap_or_default();
+    if has_line(&String::from_utf8_lossy(&old), UNION_ATTRIBUTE) {
+        return Ok(false);
+    }
+    let mut new = old;
+    if !new.is_empty() && !new.ends_with(b"\n") {
+        new.push(b'\n');
+    }
+    new.extend_from_slice(
+        format!(
+            "# dv: merge .gitignore files by keeping both sides' lines (dv adds one line per dataset).\n\
+             {UNION_ATTRIBUTE}\n"
+        )
+        .as_bytes(),
+    );
+    crate::fsutil::write_atomic(&path, &new)?;
+    Ok(true)
+}
+
+/// True for the lines dv writes: `/NAME`, one anchored name without a further `/`.
+fn is_dataset_line(l: &str) -> bool {
+    l.len() > 1 && l.starts_with('/') && !l[1..].contains('/')
+}
+
+/// `old` with `line` inserted before the first dataset line that sorts after it, or after the last dataset
+/// line, or at the end when there is none; every other byte is kept as it was.
+fn insert_sorted(old: &[u8], line: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(old);
+    // Byte offsets of each line's start, and the lines themselves (without their newline).
+    let mut starts = Vec::new();
+    let mut pos = 0;
+    for l in text.split_inclusive('\n') {
+        starts.push((pos, l.trim_end_matches(['\n', '\r'])));
+        pos += l.len();
+    }
+    let mut at = None;
+    for (start, l) in &starts {
+        if is_dataset_line(l) && l.trim_end() > line {
+            at = Some(*start);
+            break;
+        }
+    }
+    let at = at.or_else(|| {
+        starts
+            .iter()
+            .rposition(|(_, l)| is_dataset_line(l))
+            .map(|i| starts.get(i + 1).map(|(s, _)| *s).unwrap_or(old.len()))
+    });
+    let mut new = Vec::with_capacity(old.len() + line.len() + 2);
+    match at {
+        Some(at) if at < old.len() => {
+            new.extend_from_slice(&old[..at]);
+            new.extend_from_slice(line.as_bytes());
+            new.push(b'\n');
+            new.extend_from_slice(&old[at..]);
+        }
+        _ => {
+            new.extend_from_slice(old);
+            if !new.is_empty() && !new.ends_with(b"\n") {
+                new.push(b'\n');
+            }
+            new.extend_from_slice(line.as_bytes());
+            new.push(b'\n');
+        }
+    }
+    new
+}
+
+/// Escapes the characters .gitignore treats specially so a name matches only itself.
+fn escape_ignore(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in name.chars().enumerate() {
+        match c {
+            '*' | '?' | '[' | ']' | '\\' => out.push('\\'),
+            '!' | '#' if i == 0 => out.push('\\'),
+            _ => {}
+        }
+        out.push(c);
+    }
+    if out.ends_with(' ') {
+        out.pop();
+        out.push_str("\\ ");
+    }
+    out
+}
+
+/// [`ensure_ignored`] for each of `paths`, for commands that do not stage (checkout, status): returns the
+/// `.gitignore` files that gained a line.
+pub fn ensure_all_ignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    for p in unignored(repo, paths)? {
+        let file = ensure_ignored(repo, &p)?;
+        changed.push(file[0].clone());
+    }
+    changed.sort();
+    changed.dedup();
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape_ignore, insert_sorted};
+
+    #[test]
+    fn ignore_lines_escape_specials() {
+        assert_eq!(escape_ignore("data"), "data");
+        assert_eq!(escape_ignore("#x"), "\\#x");
+        assert_eq!(escape_ignore("a*b?[c]"), "a\\*b\\?\\[c\\]");
+        assert_eq!(escape_ignore("sp "), "sp\\ ");
+        assert_eq!(escape_ignore("ü ñ"), "ü ñ");
+    }
+
+    #[test]
+    fn lines_go_in_sorted_order_and_keep_the_rest() {
+        let ins = |old: &str, l: &str| String::from_utf8(insert_sorted(old.as_bytes(), l)).unwrap();
+        assert_eq!(ins("", "/b"), "/b\n");
+        assert_eq!(ins("/a\n/c\n", "/b"), "/a\n/b\n/c\n");
+        assert_eq!(ins("/a\n/c\n", "/d"), "/a\n/c\n/d\n");
+        assert_eq!(ins("*.log\n", "/d"), "*.log\n/d\n");
+        assert_eq!(ins("/a\n# mine\n*.tmp", "/b"), "/a\n/b\n# mine\n*.tmp");
+        assert_eq!(ins("/c\n*.tmp", "/a"), "/a\n/c\n*.tmp");
+        assert_eq!(ins("*.tmp", "/a"), "*.tmp\n/a\n");
+        assert_eq!(ins("x/y\n", "/a"), "x/y\n/a\n");
+    }
+}

@@ -1,0 +1,314 @@
+//! What dv writes into Git's work tree, linked work trees and the cache lock: never through a link, never
+//! collecting what another work tree needs, merges without ignore conflicts, and two processes at once.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::*;
+
+/// A file outside the repository standing for a secret a hostile link could point at.
+fn secret() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials");
+    fs::write(&path, "[default]\naws_secret_access_key = SECRET\n").unwrap();
+    (dir, path)
+}
+
+fn staged(r: &TestRepo) -> String {
+    r.git(&["ls-files", "--stage"])
+}
+
+#[test]
+fn a_symlinked_gitignore_is_refused_and_never_staged() {
+    let r = TestRepo::new();
+    let (_dir, secret) = secret();
+    symlink(&secret, r.p(".gitignore")).unwrap();
+    r.write("data.bin", &bytes(1, 5000));
+    let err = r.fails(&["add", "data.bin"]);
+    assert!(err.contains(".gitignore' is a symbolic link"), "{err}");
+    assert!(
+        err.contains("credentials"),
+        "the error names the link's target: {err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(
+        fs::symlink_metadata(r.p(".gitignore"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(!r.p("data.bin.dv").exists(), "nothing half-written");
+    assert!(!staged(&r).contains(".gitignore"), "{}", staged(&r));
+    assert_eq!(
+        fs::read_to_string(&secret).unwrap(),
+        "[default]\naws_secret_access_key = SECRET\n"
+    );
+}
+
+#[test]
+fn a_symlinked_gitignore_that_needs_no_edit_is_not_staged_either() {
+    // The link's target already holds the line, so nothing needs writing: only staging would follow it.
+    let r = TestRepo::new();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("leak");
+    fs::write(&target, "/data.bin\nSECRET=1\n").unwrap();
+    symlink(&target, r.p(".gitignore")).unwrap();
+    r.write("data.bin", &bytes(2, 5000));
+    let err = r.fails(&["add", "data.bin"]);
+    assert!(err.contains("is a symbolic link"), "{err}");
+    let out = r.git(&["ls-files", "--stage"]);
+    assert!(!out.contains(".gitignore"), "{out}");
+}
+
+#[test]
+fn a_symlinked_pointer_file_is_refused() {
+    let r = TestRepo::new();
+    let (_dir, secret) = secret();
+    r.write("data.bin", &bytes(3, 5000));
+    symlink(&secret, r.p("data.bin.dv")).unwrap();
+    let err = r.fails(&["add", "data.bin"]);
+    assert!(err.contains("data.bin.dv' is a symbolic link"), "{err}");
+    assert!(
+        fs::symlink_metadata(r.p("data.bin.dv"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(!staged(&r).contains("data.bin.dv"));
+    assert!(!r.p(".gitignore").exists(), "nothing half-written");
+}
+
+#[test]
+fn a_symlinked_hook_is_refused() {
+    let r = TestRepo::new();
+    // A shared hook script linked into the repository: dv must neither edit it nor replace the link.
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared-hook");
+    fs::write(&shared, "#!/bin/sh\necho shared\n").unwrap();
+    symlink(&shared, r.p(".git/hooks/post-checkout")).unwrap();
+    let err = r.fails(&["install"]);
+    assert!(err.contains("post-checkout' is a symbolic link"), "{err}");
+    assert_eq!(
+        fs::read_to_string(&shared).unwrap(),
+        "#!/bin/sh\necho shared\n"
+    );
+    assert!(
+        fs::symlink_metadata(r.p(".git/hooks/post-checkout"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn gc_keeps_what_a_linked_work_tree_added_and_has_not_committed() {
+    let r = TestRepo::new();
+    r.write("main.bin", &bytes(10, 100_000));
+    r.ok(&["add", "main.bin"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let wt_parent = tempfile::tempdir().unwrap();
+    let wt = wt_parent.path().join("linked");
+    r.git(&["worktree", "add", "-q", wt.to_str().unwrap(), "-b", "side"]);
+    let data = bytes(11, 300_000);
+    fs::write(wt.join("side.bin"), &data).unwrap();
+    ok_at(&wt, &["add", "side.bin"]);
+    // Collected in the main work tree, with no grace: the linked tree's uncommitted data must stay.
+    r.ok(&["gc", "--grace", "0"]);
+    ok_at(&wt, &["fsck"]);
+    fs::remove_file(wt.join("side.bin")).unwrap();
+    ok_at(&wt, &["checkout"]);
+    assert_eq!(fs::read(wt.join("side.bin")).unwrap(), data);
+    let out = r.json(&["gc", "--grace", "0", "--dry-run"]);
+    assert_eq!(
+        out["other_work_trees"].as_array().unwrap().len(),
+        1,
+        "{out}"
+    );
+    // And the other way round: gc in the linked tree keeps the main tree's data.
+    ok_at(&wt, &["gc", "--grace", "0"]);
+    r.ok(&["fsck"]);
+    // A removed work tree is pruned from the cache's list, and its data is then collected.
+    r.git(&["worktree", "remove", "--force", wt.to_str().unwrap()]);
+    let out = r.json(&["gc", "--grace", "0"]);
+    assert_eq!(
+        out["other_work_trees"].as_array().unwrap().len(),
+        0,
+        "{out}"
+    );
+    assert_eq!(fs::read_dir(r.p(".dv/cache/worktrees")).unwrap().count(), 1);
+}
+
+#[test]
+fn a_renamed_pointer_is_ignored_after_checkout_and_status() {
+    let r = TestRepo::new();
+    r.write("sets/a/x.bin", &bytes(20, 1000));
+    r.ok(&["add", "sets/a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "a"]);
+    r.git(&["mv", "sets/a.dv", "sets/b.dv"]);
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("sets/b/x.bin"), bytes(20, 1000));
+    let st = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(!st.contains("sets/b/"), "b's data is visible to Git: {st}");
+    // The old line stays (harmless); the new one is there.
+    let ignore = String::from_utf8(r.read("sets/.gitignore")).unwrap();
+    assert!(
+        ignore.lines().any(|l| l == "/a") && ignore.lines().any(|l| l == "/b"),
+        "{ignore}"
+    );
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "renamed"]);
+    // dv status alone is enough too.
+    r.git(&["mv", "sets/b.dv", "sets/c.dv"]);
+    fs::rename(r.p("sets/b"), r.p("sets/c")).unwrap();
+    r.ok(&["status"]);
+    let st = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(!st.contains("sets/c/"), "c's data is visible to Git: {st}");
+}
+
+#[test]
+fn two_clones_adding_datasets_in_one_folder_merge_without_conflict() {
+    let origin = TestRepo::new();
+    origin.write("sets/a.bin", &bytes(30, 1000));
+    origin.ok(&["add", "sets/a.bin"]);
+    origin.git(&["add", "-A"]);
+    origin.git(&["commit", "-qm", "a"]);
+    // A repository made before the merge attribute: the clones' own adds bring it in.
+    if origin.p(".gitattributes").exists() {
+        origin.git(&["rm", "-q", ".gitattributes"]);
+        origin.git(&["commit", "-qm", "old layout"]);
+    }
+    let clone_a = clone_of(&origin);
+    let clone_b = clone_of(&origin);
+    for (dir, name, seed) in [(&clone_a, "b", 31), (&clone_b, "c", 32)] {
+        let d = dir.path();
+        fs::write(d.join(format!("sets/{name}.bin")), bytes(seed, 1000)).unwrap();
+        ok_at(d, &["add", &format!("sets/{name}.bin")]);
+        git_in(d, &["add", "-A"]);
+        git_in(d, &["commit", "-qm", name]);
+    }
+    let a = clone_a.path();
+    git_in(
+        a,
+        &[
+            "pull",
+            "-q",
+            "--no-rebase",
+            "--no-edit",
+            clone_b.path().to_str().unwrap(),
+            "main",
+        ],
+    );
+    let ignore = fs::read_to_string(a.join("sets/.gitignore")).unwrap();
+    for l in ["/a.bin", "/b.bin", "/c.bin"] {
+        assert!(ignore.lines().any(|x| x == l), "{l} missing: {ignore}");
+    }
+    let st = git_in(a, &["status", "--porcelain"]);
+    assert!(st.is_empty(), "{st}");
+    // And a third dataset added on each side again merges cleanly both ways.
+    git_in(
+        clone_b.path(),
+        &[
+            "pull",
+            "-q",
+            "--no-rebase",
+            "--no-edit",
+            a.to_str().unwrap(),
+            "main",
+        ],
+    );
+}
+
+/// Starts `dv args` in `dir` with `env`, not waiting for it.
+fn spawn(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Child {
+    dv_command(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dv starts")
+}
+
+#[test]
+fn gc_waits_for_a_push_that_holds_the_cache_lock() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("big.bin", &bytes(40, 200_000));
+    r.ok(&["add", "big.bin"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.write("big.bin", &bytes(41, 200_000));
+    r.ok(&["add", "big.bin"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v2"]);
+    // The push of every version pauses after its first pack, holding the lock.
+    let push = spawn(
+        r.path(),
+        &[("DV_PAUSE_AT", "1:2500")],
+        &["push", "--all-commits"],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let gc = spawn(r.path(), &[], &["gc", "--grace", "0"]);
+    let push = push.wait_with_output().unwrap();
+    let gc = gc.wait_with_output().unwrap();
+    let gc_err = String::from_utf8_lossy(&gc.stderr);
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    assert!(gc.status.success(), "{gc_err}");
+    assert!(
+        gc_err.contains("Waiting for another dv process (pid ") && gc_err.contains("`dv push`"),
+        "gc says whom it waits for: {gc_err}"
+    );
+    // The push finished whole: a clone pulls both versions.
+    let clone = clone_of(&r);
+    ok_at(clone.path(), &["fetch", "--all-commits"]);
+    ok_at(clone.path(), &["fsck", "--all-commits"]);
+}
+
+#[test]
+fn a_lock_timeout_names_the_holder() {
+    let r = TestRepo::new();
+    r.write("a.bin", &bytes(50, 100_000));
+    let add = spawn(r.path(), &[("DV_PAUSE_AT", "1:4000")], &["add", "a.bin"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    let out = dv_command(r.path())
+        .env("DV_LOCK_TIMEOUT", "0.5")
+        .args(["gc"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "another dv process (pid {}, `dv add`, in ",
+            add.id()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(r.path().canonicalize().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    assert!(err.contains("DV_LOCK_TIMEOUT"), "{err}");
+    let add = add.wait_with_output().unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    // A bad setting is refused, not ignored.
+    let out = dv_command(r.path())
+        .env("DV_LOCK_TIMEOUT", "soon")
+        .args(["gc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DV_LOCK_TIMEOUT"));
+}
