@@ -446,7 +446,8 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
             path: if path.is_empty() {
                 ".".into()
             } else {
-                path.clone()
+                // A name with a newline or another control character is shown escaped.
+                path.escape_debug().to_string()
             },
             reason: reason.into(),
         };
@@ -457,6 +458,10 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
         }
         if is_reserved(path) {
             return Err(cannot("it is inside .git or .dv"));
+        }
+        // Every name accepted here must be one a pointer file can describe (and check out) again.
+        if let Some(why) = crate::paths::dataset_path_problem(path) {
+            return Err(cannot(&why));
         }
         if path.ends_with(POINTER_SUFFIX)
             && super::datasets::read_pointer(repo, path.trim_end_matches(POINTER_SUFFIX))

@@ -30,8 +30,16 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = Repo::discover(&g.cwd)?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
-    let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
+    let mut skipped = Vec::new();
+    let targets = crate::ops::datasets::resolve_targets_noting(
+        &repo,
+        &Source::WorkTree,
+        &paths,
+        &mut skipped,
+    )?;
+    output::warn_not_pointers(&skipped);
     let mut report = crate::ops::status::status(&repo, &store, &targets)?;
+    report.not_pointers = skipped;
     if paths.is_empty() {
         report.steps = crate::ops::run::step_states(&repo, &store)?;
     }
