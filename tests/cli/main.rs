@@ -15,6 +15,7 @@ mod init;
 mod maintain;
 mod meta;
 mod model;
+mod paths;
 mod permissions;
 mod pipeline;
 mod remote;
