@@ -426,6 +426,49 @@ fn a_killed_checkout_of_a_file_dataset_leaves_nothing_for_git_and_the_next_run_c
 }
 
 #[test]
+fn a_killed_pull_of_a_file_dataset_leaves_nothing_for_git_and_the_next_run_cleans_up() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    let big = bytes(12, 300_000);
+    r.write("big.bin", &big);
+    r.write("deep/er/file.bin", &bytes(13, 1000));
+    r.ok(&["add", "big.bin", "deep/er/file.bin"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.ok(&["push"]);
+    let mut kills = 0;
+    for n in 1..100 {
+        let clone = clone_of(&r);
+        let out = dv_command(clone.path())
+            .args(["pull"])
+            .env("DV_CRASH_AT", n.to_string())
+            .output()
+            .unwrap();
+        if out.status.signal() != Some(9) {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        kills += 1;
+        assert_eq!(
+            git_in(clone.path(), &["status", "--porcelain"]),
+            "",
+            "killed at point {n}: Git sees a leftover"
+        );
+        ok_at(clone.path(), &["pull"]);
+        assert_no_temp_files(
+            clone.path(),
+            &format!("after the pull following a kill at {n}"),
+        );
+        assert_eq!(fs::read(clone.path().join("big.bin")).unwrap(), big);
+    }
+    assert!(kills >= 2, "the pull passed its crash points");
+}
+
+#[test]
 fn pointer_sizes_from_2_pow_63_are_refused() {
     let r = repo_with_data();
     let text = String::from_utf8(r.read("data.dv")).unwrap();
