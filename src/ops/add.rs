@@ -463,6 +463,15 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
         if let Some(why) = crate::paths::dataset_path_problem(path) {
             return Err(cannot(&why));
         }
+        // Its pointer file must not replace a file that is not one (a DV video named `NAME.dv`, say).
+        let pointer_abs = repo.abs(&format!("{path}{POINTER_SUFFIX}"));
+        if let Ok(m) = fs::symlink_metadata(&pointer_abs)
+            && (!m.is_file() || !Pointer::looks_like(&fs::read(&pointer_abs).at(&pointer_abs)?))
+        {
+            return Err(cannot(&format!(
+                "its pointer file would replace '{path}{POINTER_SUFFIX}', which is not a dv pointer file"
+            )));
+        }
         if path.ends_with(POINTER_SUFFIX)
             && super::datasets::read_pointer(repo, path.trim_end_matches(POINTER_SUFFIX))
                 .is_ok_and(|d| d.is_some())

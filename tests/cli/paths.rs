@@ -365,6 +365,16 @@ fn a_dv_file_that_is_not_a_pointer_is_skipped_with_a_warning() {
     assert!(err.contains("clip.dv"), "{err}");
     r.fails(&["checkout", "notes"]);
 
+    // `dv add clip` would put its pointer file in the video's place: refused, the video untouched.
+    r.write("clip", b"other data");
+    let err = r.fails(&["add", "clip"]);
+    assert!(
+        err.contains("'clip.dv', which is not a dv pointer file"),
+        "{err}"
+    );
+    assert_eq!(r.read("clip.dv"), bytes(8, 3000));
+    fs::remove_file(r.p("clip")).unwrap();
+
     // Tracked by dv (its pointer is clip.dv.dv), it is data and no longer warned about.
     r.ok(&["add", "clip.dv"]);
     fs::remove_file(r.p("notes/readme.dv")).unwrap();
