@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::Result;
 use crate::error::IoContext;
 
-/// A name for a temporary file beside `path`, unique within this machine: `.<name>.dv-tmp-<pid>-<n>`.
-/// `dv` removes leftovers of this shape it finds (see `is_temp_name`).
+/// A name for a temporary file beside `path`, unique within this machine: `.<name>.dv-tmp-<pid>-<n>`, with
+/// `<name>` shortened (at a character boundary) when the whole would pass the 255-byte limit of file names,
+/// so a file whose name is near the limit still has one. `dv` removes leftovers of this shape it finds (see
+/// `is_temp_name`).
 pub fn temp_path_beside(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -17,8 +19,13 @@ pub fn temp_path_beside(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = format!(".{name}.dv-tmp-{}-{n}", std::process::id());
-    path.with_file_name(tmp)
+    let tail = format!(".dv-tmp-{}-{n}", std::process::id());
+    let room = crate::paths::NAME_MAX - 1 - tail.len();
+    let mut end = name.len().min(room);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    path.with_file_name(format!(".{}{tail}", &name[..end]))
 }
 
 /// True for names made by [`temp_path_beside`].
@@ -228,5 +235,18 @@ mod tests {
         assert!(is_stale_temp(".data.bin.dv-tmp-4999999-0"));
         assert!(!is_stale_temp("data.bin"));
         assert!(!is_stale_temp(".data.bin.dv-tmp-notapid-0"));
+    }
+
+    #[test]
+    fn temp_names_fit_the_name_limit() {
+        for len in [1, 200, 240, 250, 255] {
+            for unit in ["n", "é", "日"] {
+                let name = unit.repeat(len / unit.len());
+                let tmp = temp_path_beside(&Path::new("/x").join(&name));
+                let tmp = tmp.file_name().unwrap().to_str().unwrap();
+                assert!(tmp.len() <= 255, "{} bytes", tmp.len());
+                assert!(is_temp_name(tmp) && !is_stale_temp(tmp));
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::store::object::check_name;
 use crate::{Error, Result};
 
 /// The suffix of pointer files.
@@ -88,6 +89,56 @@ pub fn is_reserved(path: &str) -> bool {
     first == ".git" || first == ".dv" || path.split('/').any(|c| c == ".git")
 }
 
+/// The longest file name dv assumes every file system takes (Linux's and macOS's `NAME_MAX`, in bytes).
+pub const NAME_MAX: usize = 255;
+
+/// Why `path` is not a normal repository path, if it is not: "" (the work tree root), a component that is
+/// empty, `.`, `..` or otherwise not a safe name (see [`check_name`]), or a path inside `.git` or `.dv`.
+/// Every path read from a committed file (pointer file names, step files) goes through this.
+pub fn repo_path_problem(path: &str) -> Option<String> {
+    if path.is_empty() {
+        return Some("it is empty (the root of the work tree)".into());
+    }
+    for part in path.split('/') {
+        if let Err(why) = check_name(part) {
+            return Some(format!("component {part:?}: {why}"));
+        }
+    }
+    let first = path.split('/').next().unwrap_or("");
+    if first.eq_ignore_ascii_case(".dv") || first.eq_ignore_ascii_case(".git") {
+        return Some("it is inside .git or .dv".into());
+    }
+    None
+}
+
+/// Why `path` cannot be a dataset's path (the data a pointer file `PATH.dv` describes), if it cannot: it must
+/// be a normal repository path (see [`repo_path_problem`]) whose components hold no control characters (its
+/// name goes into a `.gitignore` line, and Git's ignore syntax cannot escape a newline), whose last name leaves
+/// room for the `.dv` suffix within [`NAME_MAX`] bytes, and which is not `.gitignore` (dv writes that file).
+/// Checked by `dv add` and wherever a pointer file is read ([`crate::ops::datasets::Dataset::from_pointer`]).
+pub fn dataset_path_problem(path: &str) -> Option<String> {
+    if let Some(why) = repo_path_problem(path) {
+        return Some(why);
+    }
+    if let Some(c) = path.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "it holds the control character {c:?}, which a .gitignore line cannot hold"
+        ));
+    }
+    let (_, name) = split(path);
+    if name.len() + POINTER_SUFFIX.len() > NAME_MAX {
+        return Some(format!(
+            "its name is {} bytes, and with the pointer file's '{POINTER_SUFFIX}' it would pass the {NAME_MAX}-byte \
+             limit of file names",
+            name.len()
+        ));
+    }
+    if name.eq_ignore_ascii_case(".gitignore") {
+        return Some("dv writes the .gitignore files itself".into());
+    }
+    None
+}
+
 /// Refuses a repository path whose parent folders (inside the work tree) include a symbolic link: dv never
 /// reads or writes data through a link, which could lead outside the repository.
 pub fn check_no_linked_parents(root: &Path, path: &str) -> Result<()> {
@@ -151,5 +202,50 @@ mod tests {
         assert!(!is_reserved("data/.gitignore"));
         assert_eq!(split("a/b/c"), ("a/b", "c"));
         assert_eq!(split("c"), ("", "c"));
+    }
+
+    #[test]
+    fn dataset_paths_are_normal_repository_paths() {
+        for good in [
+            "data",
+            "a/b.csv",
+            "sp ace/ x ",
+            "#hash",
+            "!bang",
+            "a*b?[c]",
+            "ü",
+            ".hidden",
+        ] {
+            assert_eq!(dataset_path_problem(good), None, "{good:?}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/..",
+            "./a",
+            "a//b",
+            "a/",
+            "/a",
+            ".git",
+            "x/.git/y",
+            ".GIT",
+            ".dv",
+            ".dv/x",
+            ".DV/x",
+            "a\nb",
+            "tab\t",
+            "del\u{7f}",
+            "x/.gitignore",
+            "a\\b",
+        ] {
+            assert!(dataset_path_problem(bad).is_some(), "{bad:?} accepted");
+        }
+        assert!(dataset_path_problem(&"n".repeat(252)).is_none());
+        assert!(dataset_path_problem(&"n".repeat(253)).is_some());
+        assert!(
+            repo_path_problem("x/.dv").is_none(),
+            "only the top .dv is dv's"
+        );
     }
 }

@@ -111,6 +111,21 @@ impl Pointer {
         Ok(text)
     }
 
+    /// True when `data` is meant as a pointer file, valid or not: it starts with the comment dv writes, or it
+    /// is TOML with a `dv` field. False for other files that happen to be named `*.dv` (`.dv` is also a video
+    /// format), which dv skips when it lists datasets.
+    pub fn looks_like(data: &[u8]) -> bool {
+        const HEADER: &[u8] = b"# Data versioned by dv";
+        if data.starts_with(HEADER) {
+            return true;
+        }
+        data.len() <= MAX_POINTER_SIZE
+            && std::str::from_utf8(data)
+                .ok()
+                .and_then(|text| text.parse::<toml::Table>().ok())
+                .is_some_and(|t| t.contains_key("dv"))
+    }
+
     /// Parses a pointer file; `what` names it in errors.
     pub fn decode(data: &[u8], what: &str) -> Result<Pointer> {
         if data.len() > MAX_POINTER_SIZE {
@@ -124,6 +139,19 @@ impl Pointer {
             toml::from_str(text).map_err(|e| Error::format(what, e.message().to_string()))?;
         if raw.dv == 0 {
             return Err(Error::format(what, "format version 0 is invalid"));
+        }
+        // TOML integers are 64-bit signed: sizes and counts from 2^63 up are not ones dv writes.
+        let counts = [("size", Some(raw.size)), ("files", raw.files)];
+        let rows = [("table.rows", raw.table.as_ref().map(|t| t.rows))];
+        for (field, value) in counts.into_iter().chain(rows) {
+            if let Some(v) = value
+                && v > i64::MAX as u64
+            {
+                return Err(Error::format(
+                    what,
+                    format!("{field} = {v} is out of range (at most 2^63 - 1)"),
+                ));
+            }
         }
         if raw.dv > POINTER_VERSION {
             return Err(Error::NewerFormat {
@@ -394,6 +422,14 @@ mod tests {
             (ok.replace(&"0".repeat(64), "../../etc/passwd"), "not 64"),
             (ok.clone() + "path = \"../x\"\n", "unknown field"),
             (ok.replace("size = 1", "size = -1"), "invalid value"),
+            (
+                ok.replace("size = 1", "size = 9223372036854775808"),
+                "out of range",
+            ),
+            (
+                ok.replace("size = 1", "size = 18446744073709551615"),
+                "out of range",
+            ),
             ("\u{0}\u{0}".to_string(), ""),
         ] {
             let err = Pointer::decode(bad.as_bytes(), "x")
@@ -401,6 +437,23 @@ mod tests {
                 .to_string();
             assert!(err.contains(why), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn tells_pointer_files_from_other_dv_files() {
+        let ok =
+            "dv = 1\nkind = \"file\"\nid = \"".to_string() + &"0".repeat(64) + "\"\nsize = 1\n";
+        assert!(Pointer::looks_like(ok.as_bytes()));
+        assert!(
+            Pointer::looks_like(b"dv = 99\n"),
+            "a newer pointer is a pointer"
+        );
+        assert!(Pointer::looks_like(
+            b"# Data versioned by dv: ...\n<<<<<<< HEAD\n"
+        ));
+        assert!(!Pointer::looks_like(b"\x00\x01DV video frames"));
+        assert!(!Pointer::looks_like(b"title = \"not dv\"\n"));
+        assert!(!Pointer::looks_like(b"some = = text"));
     }
 
     fn meta_pointer() -> Pointer {

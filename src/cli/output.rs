@@ -147,6 +147,18 @@ pub fn format_time(seconds: i64, offset_seconds: i32) -> String {
     )
 }
 
+/// One warning line on stderr per file named like a pointer file that is not one (skipped when datasets were
+/// listed), shown even when quiet.
+pub fn warn_not_pointers(skipped: &[crate::ops::datasets::NotPointer]) {
+    for s in skipped {
+        eprintln!(
+            "warning: skipped '{}': not a dv pointer file ({})",
+            s.path.escape_debug(),
+            s.reason
+        );
+    }
+}
+
 /// A status line on stderr, unless quiet.
 pub fn status_line(quiet: bool, msg: &str) {
     if !quiet {

@@ -451,7 +451,8 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
             path: if path.is_empty() {
                 ".".into()
             } else {
-                path.clone()
+                // A name with a newline or another control character is shown escaped.
+                path.escape_debug().to_string()
             },
             reason: reason.into(),
         };
@@ -462,6 +463,23 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
         }
         if is_reserved(path) {
             return Err(cannot("it is inside .git or .dv"));
+        }
+        // Every name accepted here must be one a pointer file can describe (and check out) again.
+        if let Some(why) = crate::paths::dataset_path_problem(path) {
+            return Err(cannot(&why));
+        }
+        // Its pointer file must not replace a file that is not one (a DV video named `NAME.dv`, say).
+        let pointer_abs = repo.abs(&format!("{path}{POINTER_SUFFIX}"));
+        if let Ok(m) = fs::symlink_metadata(&pointer_abs)
+            && (m.file_type().is_symlink()
+                || !m.is_file()
+                || !Pointer::looks_like(&fs::read(&pointer_abs).at(&pointer_abs)?))
+        {
+            // A link is refused as one, never read or written through.
+            crate::fsutil::refuse_link(&pointer_abs)?;
+            return Err(cannot(&format!(
+                "its pointer file would replace '{path}{POINTER_SUFFIX}', which is not a dv pointer file"
+            )));
         }
         if path.ends_with(POINTER_SUFFIX)
             && super::datasets::read_pointer(repo, path.trim_end_matches(POINTER_SUFFIX))

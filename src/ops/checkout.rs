@@ -15,7 +15,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::compare::{Change, ChangeKind, Comparer, Have, list_dir};
+use super::compare::{Change, Comparer, Have, list_dir};
 use super::datasets::Target;
 use super::transfer::ChunkSink;
 use super::{now_ns, worker_count};
@@ -46,6 +46,9 @@ struct WriteJob {
     chunks: Vec<Piece>,
     /// Something is at `path` now (a file to replace, or a folder or link to delete first).
     replaces: bool,
+    /// For a file that is a whole dataset: the cache's temporary folder, where its temporary file is made
+    /// (when on the same file system), since beside it, Git would see one left by a killed run.
+    tmp_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -86,8 +89,15 @@ pub fn prepare(
     let started = now_ns();
     let mut plan = Plan::default();
     let mut refreshed = Vec::new();
+    let mut parents = std::collections::HashSet::new();
     for t in targets {
         crate::paths::check_no_linked_parents(&repo.root, &t.dataset.path)?;
+        // A killed run's temporary file beside a dataset (written there when the cache is on another file
+        // system) is removed here, as `list_dir` removes those inside folders.
+        let parent = crate::paths::split(&t.dataset.path).0;
+        if parents.insert(parent) {
+            let _ = crate::fsutil::remove_stale_temps(&repo.abs(parent));
+        }
     }
     for t in targets {
         let d = &t.dataset;
@@ -104,7 +114,14 @@ pub fn prepare(
         }
         refreshed.extend(out.refreshed);
         for c in out.changes {
+            let top = c.path == d.path;
             plan_change(repo, store, &cache, c, chunks_to_come, &mut plan)?;
+            if top
+                && let Some(job) = plan.writes.last_mut()
+                && job.path == d.path
+            {
+                job.tmp_dir = Some(store.tmp_dir());
+            }
         }
     }
     plan.unsafe_paths.sort();
@@ -244,7 +261,8 @@ fn plan_change(
             if !is_stored(repo, store, cache, &c.path, stat, content)? {
                 plan.unsafe_paths.push(c.path.clone());
             }
-            if c.kind == ChangeKind::New {
+            // A file that is not replaced by a file (nothing belongs there, or a folder does) goes first.
+            if c.want.is_none_or(|w| w.kind == NodeKind::Tree) {
                 plan.removes.push((c.path.clone(), false));
             }
         }
@@ -298,6 +316,7 @@ fn plan_node(
         node: *node,
         chunks,
         replaces,
+        tmp_dir: None,
     });
     Ok(())
 }
@@ -433,12 +452,20 @@ fn write_files(
 const CHUNKS_PER_RUN: usize = 64;
 
 /// A temporary file beside `target` with permission bits `mode`, creating its folders if needed (each one made
-/// is passed to `made`).
+/// is passed to `made`); or in folder `elsewhere`, when given and on the same file system as `target`'s
+/// folder (so that the file can be renamed into place).
 fn temp_beside(
     target: &std::path::Path,
     mode: u32,
     made: &mut dyn FnMut(std::path::PathBuf),
+    elsewhere: Option<&std::path::Path>,
 ) -> Result<TempFile> {
+    if let Some(dir) = elsewhere
+        && let Some(parent) = target.parent()
+        && same_device(dir, parent)
+    {
+        return TempFile::beside(&dir.join(target.file_name().unwrap_or_default()), mode);
+    }
     // The folder is usually there already (the plan makes each tree's folder first, or it was made for an
     // earlier file): create it only when the temporary file cannot be, which saves two system calls per file on
     // a checkout of many small files.
@@ -469,6 +496,23 @@ fn temp_beside(
     TempFile::beside(target, mode)
 }
 
+/// True when folders `a` and `b` exist on the same file system (a rename between them works).
+fn same_device(a: &std::path::Path, b: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (fs::metadata(a), fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.is_dir() && b.is_dir() && a.dev() == b.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
 fn file_mode(node: &Node) -> u32 {
     if node.exec { 0o777 } else { 0o666 }
 }
@@ -488,7 +532,12 @@ fn write_one(
             (tmp, job.chunks.iter().map(|p| p.len).sum())
         }
         None => {
-            let mut tmp = temp_beside(&target, file_mode(&job.node), &mut drop)?;
+            let mut tmp = temp_beside(
+                &target,
+                file_mode(&job.node),
+                &mut drop,
+                job.tmp_dir.as_deref(),
+            )?;
             let tmp_path = tmp.path().to_path_buf();
             let mut size = 0u64;
             let out = tmp.file();
@@ -668,6 +717,7 @@ impl<'p> DirectWriter<'p> {
             &self.repo.abs(&job.path),
             file_mode(&job.node),
             &mut |dir| self.made_dirs.lock().expect("poisoned").push(dir),
+            job.tmp_dir.as_deref(),
         )
     }
 

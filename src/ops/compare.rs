@@ -129,13 +129,10 @@ impl<'a> Comparer<'a> {
                 self.compare_dir(path, w, items)?
             }
             (Some(w), Some(h)) => {
-                // A file where a folder belongs or the reverse: what is there goes, what belongs comes.
-                if h == Have::Dir {
-                    self.compare_dir_against_nothing(path)?;
-                } else {
-                    self.push(path, ChangeKind::New, None, Some(h));
-                }
-                self.push(path, ChangeKind::Deleted, Some(*w), None);
+                // A file where a folder belongs or the reverse (or a link or special file): one change, so that
+                // a checkout removes what is there as a whole (a folder with everything in it) before it
+                // writes what belongs.
+                self.push(path, ChangeKind::Modified, Some(*w), Some(h));
             }
         }
         Ok(())
@@ -149,14 +146,6 @@ impl<'a> Comparer<'a> {
             have,
             mode_only: false,
         });
-    }
-
-    /// Every entry of a folder that should not be there is new.
-    fn compare_dir_against_nothing(&mut self, path: &str) -> Result<()> {
-        for item in list_dir(&self.repo.abs(path))? {
-            self.compare_have(&join(path, &item.name), None, Some(item.have))?;
-        }
-        Ok(())
     }
 
     /// True when the scope lies strictly below `path`.

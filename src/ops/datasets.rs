@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::IoContext;
-use crate::paths::{POINTER_SUFFIX, is_within, join, split};
+use crate::paths::{POINTER_SUFFIX, dataset_path_problem, is_within, join, split};
 use crate::pointer::Pointer;
 use crate::repo::Repo;
 use crate::{Error, Result};
@@ -18,8 +18,71 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The dataset that the pointer file of data path `path` describes, from the file's bytes `data` (`what`
+    /// names the file in errors). The one way datasets are made from pointer files, wherever they are read
+    /// (work tree, revision): a pointer file planted with a name such as `..dv` would make `.` or `..` a
+    /// dataset, so `path` must pass [`dataset_path_problem`], or this is an error naming the pointer file.
+    pub fn from_pointer(path: &str, data: &[u8], what: &str) -> Result<Dataset> {
+        if let Some(why) = dataset_path_problem(path) {
+            return Err(Error::format(
+                what,
+                format!("a pointer file cannot describe {path:?}: {why}"),
+            ));
+        }
+        Ok(Dataset {
+            path: path.to_string(),
+            pointer: Pointer::decode(data, what)?,
+        })
+    }
+
     pub fn pointer_path(&self) -> String {
         format!("{}{POINTER_SUFFIX}", self.path)
+    }
+}
+
+/// A file named like a pointer file (`*.dv`) that is not one (`.dv` is also a video format), skipped when
+/// datasets are listed; naming it is still an error.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NotPointer {
+    /// Repository path of the file.
+    pub path: String,
+    /// Why it was not read as a pointer file.
+    pub reason: String,
+}
+
+/// What the pointer file of a data path holds.
+enum Found {
+    None,
+    Dataset(Dataset),
+    /// A file is there, but it is not a pointer file (the error reading it as one).
+    NotPointer(Error),
+}
+
+impl Found {
+    /// A pointer file's bytes: a dataset, an error, or (for bytes that are no pointer file at all) not one.
+    fn of(path: &str, data: &[u8], what: &str) -> Result<Found> {
+        match Dataset::from_pointer(path, data, what) {
+            Ok(d) => Ok(Found::Dataset(d)),
+            Err(e) if !Pointer::looks_like(data) => Ok(Found::NotPointer(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// For a path the user named: a file that is not a pointer is an error.
+    fn named(self) -> Result<Option<Dataset>> {
+        match self {
+            Found::None => Ok(None),
+            Found::Dataset(d) => Ok(Some(d)),
+            Found::NotPointer(e) => Err(e),
+        }
+    }
+
+    /// For a path dv looks at on its own (a parent folder's pointer): a file that is not a pointer is none.
+    fn lenient(self) -> Option<Dataset> {
+        match self {
+            Found::Dataset(d) => Some(d),
+            _ => None,
+        }
     }
 }
 
@@ -42,54 +105,70 @@ pub enum Source<'a> {
 impl Source<'_> {
     /// The pointer of data path `path`, if there is one.
     pub fn read_pointer(&self, repo: &Repo, path: &str) -> Result<Option<Dataset>> {
+        self.find_pointer(repo, path)?.named()
+    }
+
+    fn find_pointer(&self, repo: &Repo, path: &str) -> Result<Found> {
         match self {
-            Source::WorkTree => read_pointer(repo, path),
+            Source::WorkTree => find_pointer(repo, path),
             Source::Rev { git, commit } => {
                 let pointer_path = format!("{path}{POINTER_SUFFIX}");
                 match git.file_at(commit, &pointer_path)? {
-                    None => Ok(None),
-                    Some(data) => Ok(Some(Dataset {
-                        path: path.to_string(),
-                        pointer: Pointer::decode(
-                            &data,
-                            &format!("{pointer_path} at {}", commit.rev),
-                        )?,
-                    })),
+                    None => Ok(Found::None),
+                    Some(data) => {
+                        Found::of(path, &data, &format!("{pointer_path} at {}", commit.rev))
+                    }
                 }
             }
         }
     }
 
-    /// Every dataset at or below folder `dir`, sorted by path.
-    pub fn find_datasets(&self, repo: &Repo, dir: &str) -> Result<Vec<Dataset>> {
+    /// Every dataset at or below folder `dir`, sorted by path. Files named like pointer files that are not
+    /// pointer files are skipped and added to `skipped`.
+    pub fn find_datasets(
+        &self,
+        repo: &Repo,
+        dir: &str,
+        skipped: &mut Vec<NotPointer>,
+    ) -> Result<Vec<Dataset>> {
         match self {
             Source::WorkTree => {
                 if repo.abs(dir).is_dir() {
-                    find_datasets(repo, dir)
+                    find_datasets_noting(repo, dir, skipped)
                 } else {
                     Ok(Vec::new())
                 }
             }
             Source::Rev { git, commit } => {
                 let mut out: Vec<Dataset> = Vec::new();
+                let mut not_pointers = Vec::new();
                 for (pointer_path, data) in git.files_with_suffix_at(commit, dir, POINTER_SUFFIX)? {
                     let path = pointer_path
                         .strip_suffix(POINTER_SUFFIX)
                         .unwrap_or_default();
-                    if path.is_empty() || split(path).1.is_empty() {
+                    // `.dv` (at the root, dv's own folder) is not searched, as in the work tree.
+                    if split(&pointer_path).1 == POINTER_SUFFIX || is_within(&pointer_path, ".dv") {
                         continue;
                     }
                     // Pointers inside a tracked folder are that folder's data, not datasets.
                     if out.iter().any(|d| is_within(path, &d.path)) {
                         continue;
                     }
-                    out.push(Dataset {
-                        path: path.to_string(),
-                        pointer: Pointer::decode(
-                            &data,
-                            &format!("{pointer_path} at {}", commit.rev),
-                        )?,
-                    });
+                    let what = format!("{pointer_path} at {}", commit.rev);
+                    match Found::of(path, &data, &what)? {
+                        Found::Dataset(d) => out.push(d),
+                        Found::NotPointer(e) => not_pointers.push((pointer_path, e)),
+                        Found::None => {}
+                    }
+                }
+                // A `*.dv` file that is itself tracked data (its own pointer is `NAME.dv.dv`) is not skipped.
+                for (pointer_path, e) in not_pointers {
+                    if !out.iter().any(|d| is_within(&pointer_path, &d.path)) {
+                        skipped.push(NotPointer {
+                            path: pointer_path,
+                            reason: e.to_string(),
+                        });
+                    }
                 }
                 Ok(out)
             }
@@ -108,13 +187,18 @@ impl Source<'_> {
     }
 }
 
-/// Reads the pointer file of data path `path` in the work tree, if there is one.
+/// Reads the pointer file of data path `path` in the work tree, if there is one. A file there that is not a
+/// pointer file is an error.
 pub fn read_pointer(repo: &Repo, path: &str) -> Result<Option<Dataset>> {
+    find_pointer(repo, path)?.named()
+}
+
+fn find_pointer(repo: &Repo, path: &str) -> Result<Found> {
     let pointer_path = format!("{path}{POINTER_SUFFIX}");
     let abs = repo.abs(&pointer_path);
     match fs::symlink_metadata(&abs) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => return Ok(None),
+        Ok(_) => return Ok(Found::None),
         // A path below a file (`f.bin/x`) has no pointer either.
         Err(e)
             if matches!(
@@ -122,16 +206,12 @@ pub fn read_pointer(repo: &Repo, path: &str) -> Result<Option<Dataset>> {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
             ) =>
         {
-            return Ok(None);
+            return Ok(Found::None);
         }
         Err(e) => return Err(Error::io(abs, e)),
     }
     let data = fs::read(&abs).at(&abs)?;
-    let pointer = Pointer::decode(&data, &pointer_path)?;
-    Ok(Some(Dataset {
-        path: path.to_string(),
-        pointer,
-    }))
+    Found::of(path, &data, &pointer_path)
 }
 
 /// The tracked dataset that contains repository path `path` (a strict ancestor of it), if any.
@@ -144,7 +224,7 @@ fn enclosing_dataset_in(source: &Source<'_>, repo: &Repo, path: &str) -> Result<
     while !cur.is_empty() {
         let (parent, _) = split(cur);
         if !parent.is_empty()
-            && let Some(d) = source.read_pointer(repo, parent)?
+            && let Some(d) = source.find_pointer(repo, parent)?.lenient()
         {
             return Ok(Some(d));
         }
@@ -154,17 +234,34 @@ fn enclosing_dataset_in(source: &Source<'_>, repo: &Repo, path: &str) -> Result<
 }
 
 /// Every dataset whose pointer file lies at or below folder `dir` (a repository path), sorted by path.
-/// Does not descend into `.git`, `.dv` or tracked data folders.
+/// Does not descend into `.git`, `.dv` or tracked data folders. Files named like pointer files that are not
+/// pointer files are skipped.
 pub fn find_datasets(repo: &Repo, dir: &str) -> Result<Vec<Dataset>> {
+    find_datasets_noting(repo, dir, &mut Vec::new())
+}
+
+fn find_datasets_noting(
+    repo: &Repo,
+    dir: &str,
+    skipped: &mut Vec<NotPointer>,
+) -> Result<Vec<Dataset>> {
     let mut out = Vec::new();
-    find_into(repo, &repo.abs(dir), dir, &mut out)?;
+    find_into(repo, &repo.abs(dir), dir, &mut out, skipped)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
-fn find_into(repo: &Repo, abs: &Path, dir: &str, out: &mut Vec<Dataset>) -> Result<()> {
+fn find_into(
+    repo: &Repo,
+    abs: &Path,
+    dir: &str,
+    out: &mut Vec<Dataset>,
+    skipped: &mut Vec<NotPointer>,
+) -> Result<()> {
     let mut subdirs = Vec::new();
     let mut tracked = std::collections::HashSet::new();
+    let mut not_pointers = Vec::new();
     for entry in fs::read_dir(abs).at(abs)? {
         let entry = entry.at(abs)?;
         let Ok(name) = entry.file_name().into_string() else {
@@ -179,16 +276,28 @@ fn find_into(repo: &Repo, abs: &Path, dir: &str, out: &mut Vec<Dataset>) -> Resu
             && let Some(data) = name.strip_suffix(POINTER_SUFFIX)
             && !data.is_empty()
         {
-            let path = join(dir, data);
-            if let Some(d) = read_pointer(repo, &path)? {
-                tracked.insert(data.to_string());
-                out.push(d);
+            match find_pointer(repo, &join(dir, data))? {
+                Found::Dataset(d) => {
+                    tracked.insert(data.to_string());
+                    out.push(d);
+                }
+                Found::NotPointer(e) => not_pointers.push((name, e)),
+                Found::None => {}
             }
+        }
+    }
+    // A `*.dv` file that is itself tracked data (its pointer is `NAME.dv.dv`) is not skipped: it is data.
+    for (name, e) in not_pointers {
+        if !tracked.contains(&name) {
+            skipped.push(NotPointer {
+                path: join(dir, &name),
+                reason: e.to_string(),
+            });
         }
     }
     for name in subdirs {
         if !tracked.contains(&name) {
-            find_into(repo, &abs.join(&name), &join(dir, &name), out)?;
+            find_into(repo, &abs.join(&name), &join(dir, &name), out, skipped)?;
         }
     }
     Ok(())
@@ -197,9 +306,20 @@ fn find_into(repo: &Repo, abs: &Path, dir: &str, out: &mut Vec<Dataset>) -> Resu
 /// Resolves what the user named: a pointer file, a tracked path, a path inside a tracked folder, or a folder
 /// containing pointer files. No paths means every dataset. Pointers are read from `source`.
 pub fn resolve_targets(repo: &Repo, source: &Source<'_>, paths: &[String]) -> Result<Vec<Target>> {
+    resolve_targets_noting(repo, source, paths, &mut Vec::new())
+}
+
+/// [`resolve_targets`], adding the files named like pointer files that are not pointer files, and were
+/// skipped, to `skipped`.
+pub fn resolve_targets_noting(
+    repo: &Repo,
+    source: &Source<'_>,
+    paths: &[String],
+    skipped: &mut Vec<NotPointer>,
+) -> Result<Vec<Target>> {
     if paths.is_empty() {
         return Ok(source
-            .find_datasets(repo, "")?
+            .find_datasets(repo, "", skipped)?
             .into_iter()
             .map(|dataset| Target {
                 dataset,
@@ -210,14 +330,22 @@ pub fn resolve_targets(repo: &Repo, source: &Source<'_>, paths: &[String]) -> Re
     let mut out: Vec<Target> = Vec::new();
     for p in paths {
         let p = p.as_str();
-        if let Some(data) = p.strip_suffix(POINTER_SUFFIX)
-            && let Some(dataset) = source.read_pointer(repo, data)?
-        {
-            out.push(Target {
-                dataset,
-                scope: None,
-            });
-        } else if let Some(dataset) = source.read_pointer(repo, p)? {
+        // `NAME.dv` names the dataset `NAME`, unless that file is no pointer file (it may be data itself).
+        let mut not_pointer = None;
+        if let Some(data) = p.strip_suffix(POINTER_SUFFIX) {
+            match source.find_pointer(repo, data)? {
+                Found::Dataset(dataset) => {
+                    out.push(Target {
+                        dataset,
+                        scope: None,
+                    });
+                    continue;
+                }
+                Found::NotPointer(e) => not_pointer = Some(e),
+                Found::None => {}
+            }
+        }
+        if let Some(dataset) = source.read_pointer(repo, p)? {
             out.push(Target {
                 dataset,
                 scope: None,
@@ -227,8 +355,10 @@ pub fn resolve_targets(repo: &Repo, source: &Source<'_>, paths: &[String]) -> Re
                 dataset,
                 scope: Some(p.to_string()),
             });
+        } else if let Some(e) = not_pointer {
+            return Err(e);
         } else {
-            let found = source.find_datasets(repo, p)?;
+            let found = source.find_datasets(repo, p, skipped)?;
             if found.is_empty() {
                 return Err(source.not_tracked(p));
             }

@@ -44,7 +44,21 @@ pub fn unignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
 }
 
 fn has_line(text: &str, line: &str) -> bool {
-    text.lines().any(|l| l.trim_end() == line)
+    text.lines().any(|l| trim_unescaped_end(l) == line)
+}
+
+/// A line as Git reads it: trailing spaces (and a CR) dropped, except a space escaped with a backslash, which
+/// is part of the name (`/trail\ ` ignores `trail `).
+fn trim_unescaped_end(l: &str) -> &str {
+    let b = l.as_bytes();
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b' ' | b'\t' | b'\r') {
+        if b[end - 1] == b' ' && end >= 2 && b[end - 2] == b'\\' {
+            break;
+        }
+        end -= 1;
+    }
+    &l[..end]
 }
 
 /// Makes sure Git ignores dataset `path`: adds its line to the `.gitignore` beside it (sorted among dv's
@@ -173,6 +187,15 @@ pub fn ensure_all_ignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> 
 #[cfg(test)]
 mod tests {
     use super::{escape_ignore, insert_sorted};
+
+    #[test]
+    fn a_line_for_a_name_ending_in_a_space_is_found_again() {
+        // Its escaped space is part of the name: trimming it would add the line again on every run.
+        let line = format!("/{}", escape_ignore("trail "));
+        assert!(super::has_line(&format!("/x\n{line}\n"), &line));
+        assert!(super::has_line(&format!("{line}  \r\n"), &line));
+        assert!(!super::has_line("/trail\n", &line));
+    }
 
     #[test]
     fn ignore_lines_escape_specials() {

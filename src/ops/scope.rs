@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::datasets::{Source, Target, resolve_targets};
+use super::datasets::{NotPointer, Source, Target, resolve_targets_noting};
 use crate::git::GitRepo;
 use crate::repo::Repo;
 use crate::{Error, ObjectId, Result};
@@ -45,12 +45,30 @@ impl Scope {
 /// The targets `paths` name in `scope` (every dataset when `paths` is empty). Across several revisions a path
 /// only has to be tracked in one of them; the same dataset version seen at several revisions is listed once.
 pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<Vec<Target>> {
+    targets_in_scope_noting(repo, scope, paths, &mut Vec::new())
+}
+
+/// [`targets_in_scope`], adding the files named like pointer files that are not pointer files, and were
+/// skipped, to `skipped` (each once).
+pub fn targets_in_scope_noting(
+    repo: &Repo,
+    scope: &Scope,
+    paths: &[String],
+    skipped: &mut Vec<NotPointer>,
+) -> Result<Vec<Target>> {
+    let resolve_targets =
+        |repo: &Repo, source: &Source<'_>, paths: &[String], skipped: &mut Vec<NotPointer>| {
+            let found = resolve_targets_noting(repo, source, paths, skipped);
+            skipped.sort_by(|a, b| a.path.cmp(&b.path));
+            skipped.dedup_by(|a, b| a.path == b.path);
+            found
+        };
     match scope {
-        Scope::Workspace => resolve_targets(repo, &Source::WorkTree, paths),
+        Scope::Workspace => resolve_targets(repo, &Source::WorkTree, paths, skipped),
         Scope::Rev(rev) => {
             let git = GitRepo::open(&repo.root)?;
             let commit = git.resolve(rev)?;
-            resolve_targets(repo, &Source::Rev { git: &git, commit }, paths)
+            resolve_targets(repo, &Source::Rev { git: &git, commit }, paths, skipped)
         }
         Scope::AllBranches | Scope::AllCommits => {
             let git = GitRepo::open(&repo.root)?;
@@ -86,10 +104,13 @@ pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<
                     Err(e) => Err(e),
                 }
             };
-            add(resolve_targets(repo, &Source::WorkTree, paths), &mut out)?;
+            add(
+                resolve_targets(repo, &Source::WorkTree, paths, skipped),
+                &mut out,
+            )?;
             for commit in commits {
                 let source = Source::Rev { git: &git, commit };
-                add(resolve_targets(repo, &source, paths), &mut out)?;
+                add(resolve_targets(repo, &source, paths, skipped), &mut out)?;
             }
             match first_error {
                 Some(e) if out.is_empty() => Err(e),
@@ -110,12 +131,16 @@ pub fn targets_for_cache(
     let mut targets = targets_in_scope(repo, scope, &[])?;
     let mut roots = Vec::new();
     for other in repo.cache_users()? {
-        targets.extend(resolve_targets(&other, &Source::WorkTree, &[])?);
+        targets.extend(super::datasets::resolve_targets(
+            &other,
+            &Source::WorkTree,
+            &[],
+        )?);
         if *scope != Scope::Workspace {
             let git = GitRepo::open(&other.root)?;
             // An unborn HEAD has no pointers to keep.
             if let Ok(commit) = git.resolve("HEAD") {
-                targets.extend(resolve_targets(
+                targets.extend(super::datasets::resolve_targets(
                     &other,
                     &Source::Rev { git: &git, commit },
                     &[],

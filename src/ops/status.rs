@@ -37,6 +37,9 @@ pub struct StatusReport {
     /// Steps recorded by `dv run`, in dependency order, and whether each is up to date.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<super::run::StepState>,
+    /// Files named like pointer files (`*.dv`) that are not pointer files, skipped (`path`, `reason`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_pointers: Vec<super::datasets::NotPointer>,
 }
 
 impl StatusReport {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::paths::is_within;
-use crate::store::object::{Node, NodeKind, check_name};
+use crate::store::object::{Node, NodeKind};
 use crate::{Error, ObjectId, Result};
 
 pub const STEP_VERSION: u64 = 1;
@@ -149,21 +149,13 @@ pub fn check_step_name(name: &str) -> std::result::Result<(), &'static str> {
 /// Checks a repository path read from a step file: relative, '/'-separated, each part a safe name, and not
 /// inside `.git` or `.dv`. "" (the root) only where `allow_root`.
 pub fn check_step_path(path: &str, allow_root: bool) -> std::result::Result<(), String> {
-    if path.is_empty() {
-        return if allow_root {
-            Ok(())
-        } else {
-            Err("an empty path".into())
-        };
+    if path.is_empty() && allow_root {
+        return Ok(());
     }
-    for part in path.split('/') {
-        check_name(part).map_err(|e| format!("path '{path}': {e}"))?;
+    match crate::paths::repo_path_problem(path) {
+        None => Ok(()),
+        Some(why) => Err(format!("path '{path}': {why}")),
     }
-    let first = path.split('/').next().unwrap_or("");
-    if first == ".dv" || first.eq_ignore_ascii_case(".git") {
-        return Err(format!("path '{path}' is inside .git or .dv"));
-    }
-    Ok(())
 }
 
 fn quote(s: &str) -> String {

@@ -16,6 +16,7 @@ mod init;
 mod maintain;
 mod meta;
 mod model;
+mod paths;
 mod permissions;
 mod pipeline;
 mod remote;

@@ -41,7 +41,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             Source::Rev { git: &git, commit }
         }
     };
-    let targets = crate::ops::datasets::resolve_targets(&repo, &source, &paths)?;
+    let mut skipped = Vec::new();
+    let targets =
+        crate::ops::datasets::resolve_targets_noting(&repo, &source, &paths, &mut skipped)?;
+    output::warn_not_pointers(&skipped);
     let progress = progress::for_terminal(g.quiet);
     let report =
         crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;

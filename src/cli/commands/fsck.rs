@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
 use crate::ops::fsck::FsckReport;
-use crate::ops::scope::{Scope, targets_in_scope};
+use crate::ops::scope::{Scope, targets_in_scope_noting};
 
 /// Verify the cache (or a remote): every pack against its index, every object by its hash, and every
 /// pointer in scope reaching only objects that are present and sound.
@@ -44,7 +44,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     } else {
         let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
         let scope = Scope::from_flags(args.rev.clone(), args.all_branches, args.all_commits);
-        let targets = targets_in_scope(&repo, &scope, &paths)?;
+        let mut skipped = Vec::new();
+        let targets = targets_in_scope_noting(&repo, &scope, &paths, &mut skipped)?;
+        output::warn_not_pointers(&skipped);
         let _lock = args.repair.as_ref().map(|_| repo.lock()).transpose()?;
         let store = repo.open_store()?;
         let mut report = crate::ops::fsck::fsck_cache(&store, &targets, p.as_ref())?;

@@ -29,7 +29,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
-    let targets = crate::ops::datasets::resolve_targets(&repo, &Source::WorkTree, &paths)?;
+    let mut skipped = Vec::new();
+    let targets = crate::ops::datasets::resolve_targets_noting(
+        &repo,
+        &Source::WorkTree,
+        &paths,
+        &mut skipped,
+    )?;
+    output::warn_not_pointers(&skipped);
     // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: add the line, so Git
     // never offers to commit the data (under the lock, as add edits the same files).
     let data_paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
@@ -38,6 +45,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         super::ignore_datasets(g, &repo, &targets)?;
     }
     let mut report = crate::ops::status::status(&repo, &store, &targets)?;
+    report.not_pointers = skipped;
     if paths.is_empty() {
         report.steps = crate::ops::run::step_states(&repo, &store)?;
     }

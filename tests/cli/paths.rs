@@ -1,0 +1,497 @@
+//! Dataset paths, names and files dv does not own: planted pointer files that name `.`, `..` or `.git`, a folder
+//! replaced by a file (and the reverse) on checkout, names at the limits, `*.dv` files that are not pointers,
+//! temporary files of killed runs, sizes out of range.
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+
+use crate::common::*;
+
+/// Every file and folder of the work tree outside `.git` and `.dv`, with contents.
+fn work_snapshot(root: &std::path::Path) -> Snapshot {
+    snapshot(root)
+        .into_iter()
+        .filter(|(p, _)| {
+            let first = p.split('/').next().unwrap_or("");
+            first != ".git" && first != ".dv"
+        })
+        .collect()
+}
+
+/// A repository with dataset `data` (a folder) committed.
+fn repo_with_data() -> TestRepo {
+    let r = TestRepo::new();
+    r.write("data/planted-a.bin", &bytes(1, 5000));
+    r.write("data/planted-sub/b.txt", b"b");
+    r.ok(&["add", "data"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r
+}
+
+#[test]
+fn a_planted_pointer_naming_dot_dotdot_or_git_is_refused_and_nothing_is_touched() {
+    let r = repo_with_data();
+    let pointer = r.read("data.dv");
+    let before = work_snapshot(r.path());
+    let outside = r.path().parent().unwrap();
+    for planted in [
+        "..dv",
+        "...dv",
+        ".git.dv",
+        ".dv.dv",
+        "sub/..dv",
+        "sub/...dv",
+    ] {
+        r.write(planted, &pointer);
+        let listed = work_snapshot(r.path());
+        for args in [&["status"][..], &["checkout", "--force"], &["fsck"]] {
+            let err = r.fails(args);
+            assert!(
+                err.contains(&format!("error: {planted}:")),
+                "{planted} {args:?}: the error names the pointer file: {err}"
+            );
+            assert_eq!(
+                work_snapshot(r.path()),
+                listed,
+                "{planted} {args:?} touched files"
+            );
+        }
+        assert!(r.p(".git/HEAD").exists() && r.p(".dv/config.toml").exists());
+        fs::remove_file(r.p(planted)).unwrap();
+        let _ = fs::remove_dir(r.p("sub"));
+    }
+    assert_eq!(work_snapshot(r.path()), before);
+
+    // Committed, it is refused at a revision too (`--rev`), and nothing is written into the parent folder.
+    r.write("..dv", &pointer);
+    r.write("...dv", &pointer);
+    r.git(&["add", "-f", "..dv", "...dv"]);
+    r.git(&["commit", "-q", "-m", "planted"]);
+    fs::remove_file(r.p("..dv")).unwrap();
+    fs::remove_file(r.p("...dv")).unwrap();
+    let listed = work_snapshot(r.path());
+    for args in [
+        &["checkout", "--force", "--rev", "HEAD"][..],
+        &["fsck", "--rev", "HEAD"],
+        &["du", "--rev", "HEAD"],
+    ] {
+        let err = r.fails(args);
+        assert!(err.contains("..dv at HEAD"), "{args:?}: {err}");
+        assert_eq!(work_snapshot(r.path()), listed, "{args:?} touched files");
+    }
+    for name in ["planted-a.bin", "planted-sub"] {
+        assert!(
+            !outside.join(name).exists(),
+            "{name} written beside the repository"
+        );
+    }
+}
+
+/// Commits `v1` with `d/x` a file and `v2` with `d/x` a folder (and the top-level dataset `t` a folder in
+/// `v1` and a file in `v2`); returns the bytes of `d/x` and `t` at `v1`.
+fn file_and_folder_versions(r: &TestRepo) -> (Vec<u8>, Vec<u8>) {
+    let x1 = bytes(3, 4000);
+    let t2 = bytes(4, 3000);
+    r.write("d/x", &x1);
+    r.write("d/y", b"y");
+    r.write("t/inner/f", b"t was a folder");
+    r.ok(&["add", "d", "t"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.git(&["tag", "v1"]);
+    fs::remove_file(r.p("d/x")).unwrap();
+    r.write("d/x/inside/deep.bin", &bytes(5, 2000));
+    r.write("d/x/top.txt", b"top");
+    fs::remove_dir_all(r.p("t")).unwrap();
+    r.write("t", &t2);
+    r.ok(&["add", "d", "t"]);
+    r.git(&["commit", "-q", "-m", "v2"]);
+    (x1, t2)
+}
+
+#[test]
+fn checkout_replaces_a_folder_by_a_file_and_back() {
+    let r = TestRepo::new();
+    let (x1, t2) = file_and_folder_versions(&r);
+    let v2 = work_snapshot(r.path());
+
+    // Everything in the folders is stored, so no --force is needed.
+    r.ok(&["checkout", "--rev", "v1"]);
+    assert_eq!(r.read("d/x"), x1);
+    assert_eq!(r.read("t/inner/f"), b"t was a folder");
+    assert_eq!(r.json(&["status"])["datasets"][0]["state"], "modified");
+    r.ok(&["checkout"]);
+    assert_eq!(
+        work_snapshot(r.path()),
+        v2,
+        "back to the work tree's pointers"
+    );
+    assert_eq!(r.read("t"), t2);
+
+    // Through Git: the old pointers, then `dv checkout`.
+    r.git(&["checkout", "-q", "v1"]);
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("d/x"), x1);
+    assert!(r.p("t/inner/f").is_file());
+    let s = r.json(&["status"]);
+    assert!(
+        s["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "unchanged"),
+        "{s}"
+    );
+
+    // An empty folder where a file goes.
+    fs::remove_file(r.p("d/x")).unwrap();
+    fs::create_dir(r.p("d/x")).unwrap();
+    fs::remove_dir_all(r.p("t")).unwrap();
+    fs::create_dir(r.p("t")).unwrap();
+    r.git(&["checkout", "-q", "main"]);
+    r.ok(&["checkout", "--rev", "v1"]);
+    assert_eq!(r.read("d/x"), x1);
+    assert_eq!(r.read("t/inner/f"), b"t was a folder");
+}
+
+#[test]
+fn checkout_over_a_folder_with_unstored_files_refuses_and_deletes_nothing() {
+    let r = TestRepo::new();
+    let (x1, _) = file_and_folder_versions(&r);
+    r.write("d/x/new-unstored.txt", b"precious");
+    let before = work_snapshot(r.path());
+    let err = r.fails(&["checkout", "--rev", "v1"]);
+    assert!(err.contains("d/x/new-unstored.txt"), "{err}");
+    assert_eq!(
+        work_snapshot(r.path()),
+        before,
+        "a refused checkout deletes nothing"
+    );
+
+    // The same through pull's direct writer (a clone fetching from a folder remote).
+    let _remote = folder_remote(&r);
+    r.git(&["commit", "-q", "-am", "remote"]);
+    r.ok(&["push", "--all-commits"]);
+    let clone = clone_of(&r);
+    ok_at(clone.path(), &["pull"]);
+    fs::write(clone.path().join("d/x/mine.txt"), b"mine").unwrap();
+    let before = work_snapshot(clone.path());
+    let out = dv_command(clone.path())
+        .args(["pull", "--rev", "v1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(work_snapshot(clone.path()), before);
+    ok_at(clone.path(), &["pull", "--rev", "v1", "--force"]);
+    assert_eq!(fs::read(clone.path().join("d/x")).unwrap(), x1);
+    assert_eq!(
+        fs::read(clone.path().join("t/inner/f")).unwrap(),
+        b"t was a folder"
+    );
+    assert_no_temp_files(clone.path(), "pull over folders");
+}
+
+#[test]
+fn pull_replaces_a_folder_by_a_file_in_a_fresh_clone() {
+    let r = TestRepo::new();
+    let (x1, t2) = file_and_folder_versions(&r);
+    let _remote = folder_remote(&r);
+    r.git(&["commit", "-q", "-am", "remote"]);
+    r.ok(&["push", "--all-commits"]);
+    let clone = clone_of(&r);
+    git_in(
+        clone.path(),
+        &["checkout", "-q", "v1", "--", "d.dv", "t.dv"],
+    );
+    ok_at(clone.path(), &["pull"]);
+    assert_eq!(fs::read(clone.path().join("d/x")).unwrap(), x1);
+    git_in(
+        clone.path(),
+        &["checkout", "-q", "main", "--", "d.dv", "t.dv"],
+    );
+    ok_at(clone.path(), &["pull"]);
+    assert_eq!(fs::read(clone.path().join("t")).unwrap(), t2);
+    assert!(clone.path().join("d/x/inside/deep.bin").is_file());
+    git_in(
+        clone.path(),
+        &["checkout", "-q", "v1", "--", "d.dv", "t.dv"],
+    );
+    ok_at(clone.path(), &["pull"]);
+    assert_eq!(fs::read(clone.path().join("d/x")).unwrap(), x1);
+    assert_no_temp_files(clone.path(), "pull");
+}
+
+/// `dv add`, commit, `rm -rf`, `dv checkout`: the same bytes come back and Git sees nothing to commit.
+fn round_trip(r: &TestRepo, paths: &[&str]) {
+    let mut args = vec!["add"];
+    args.extend_from_slice(paths);
+    r.ok(&args);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-q", "-m", "names"]);
+    assert_eq!(r.git(&["status", "--porcelain"]), "");
+    let before = work_snapshot(r.path());
+    for p in paths {
+        let abs = r.p(p);
+        if abs.is_dir() {
+            fs::remove_dir_all(abs).unwrap();
+        } else {
+            fs::remove_file(abs).unwrap();
+        }
+    }
+    r.ok(&["checkout"]);
+    assert_eq!(work_snapshot(r.path()), before, "bit for bit");
+    assert_eq!(r.git(&["status", "--porcelain"]), "");
+    let s = r.json(&["status"]);
+    assert!(
+        s["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "unchanged"),
+        "{s}"
+    );
+}
+
+#[test]
+fn names_at_the_length_limit_check_out_again() {
+    let r = TestRepo::new();
+    // The longest dataset name (its pointer file is 255 bytes), and files of 255 bytes inside a folder.
+    let long = "n".repeat(252);
+    let utf8_long = "é".repeat(126);
+    r.write(&long, &bytes(6, 1000));
+    r.write(&format!("folder/{}", "f".repeat(255)), &bytes(7, 1000));
+    r.write(&format!("folder/{}", "日".repeat(85)), b"wide");
+    r.write(&format!("sub/{utf8_long}"), b"two-byte characters");
+    round_trip(&r, &[&long, "folder", &format!("sub/{utf8_long}")]);
+
+    // One byte longer is refused at add, clearly, and nothing is written.
+    let too_long = "n".repeat(253);
+    r.write(&too_long, b"x");
+    let err = r.fails(&["add", &too_long]);
+    assert!(err.contains("255-byte"), "{err}");
+    let ignored = String::from_utf8(r.read(".gitignore")).unwrap();
+    assert!(!ignored.contains(&too_long), "nothing written for it");
+}
+
+#[test]
+fn names_git_treats_specially_round_trip() {
+    let r = TestRepo::new();
+    let names = [
+        "#hash",
+        "!bang",
+        "star*",
+        "q?mark",
+        "[br]acket",
+        " lead",
+        "trail ",
+        "two  ",
+        "sp ace",
+        "ü ñ",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        r.write(&format!("names/{n}"), &bytes(i as u64, 100));
+    }
+    // Unrelated files Git must keep seeing: an ignore line that matched too much would hide them.
+    r.write("names/hash", b"keep");
+    r.write("names/bang", b"keep");
+    r.write("names/stars", b"keep");
+    r.write("names/trail", b"keep");
+    r.git(&[
+        "add",
+        "names/hash",
+        "names/bang",
+        "names/stars",
+        "names/trail",
+    ]);
+    r.git(&["commit", "-q", "-m", "kept"]);
+    let paths: Vec<String> = names.iter().map(|n| format!("names/{n}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    round_trip(&r, &paths);
+    let tracked = r.git(&["ls-files", "names"]);
+    for kept in ["names/hash", "names/bang", "names/stars", "names/trail"] {
+        assert!(tracked.contains(kept), "{tracked}");
+    }
+}
+
+#[test]
+fn names_with_control_characters_are_refused_at_add() {
+    let r = TestRepo::new();
+    r.write("other", b"unrelated, must stay visible to Git");
+    for name in ["new\nline", "other\n*", "tab\there", "cr\r", "bell\u{7}"] {
+        r.write(name, b"x");
+        let err = r.fails(&["add", name]);
+        assert!(err.contains("control character"), "{name:?}: {err}");
+        assert!(!err.contains('\r') && err.lines().count() >= 1);
+        assert!(!r.p(".gitignore").exists(), "{name:?}: .gitignore written");
+        assert!(!r.p(&format!("{name}.dv")).exists());
+        fs::remove_file(r.p(name)).unwrap();
+    }
+    assert!(r.git(&["status", "--porcelain"]).contains("?? other"));
+    fs::remove_file(r.p("other")).unwrap();
+    // Inside a folder such names are data, not .gitignore lines: they round-trip.
+    r.write("folder/new\nline", b"nl");
+    r.write("folder/tab\t", b"tab");
+    round_trip(&r, &["folder"]);
+}
+
+#[test]
+fn a_dv_file_that_is_not_a_pointer_is_skipped_with_a_warning() {
+    let r = repo_with_data();
+    // A DV video (any bytes), and a text file that is not TOML.
+    r.write("clip.dv", &bytes(8, 3000));
+    r.write("notes/readme.dv", b"just some text = = =\n");
+    for args in [&["status"][..], &["checkout"], &["fsck"]] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("warning: skipped 'clip.dv': not a dv pointer file")
+                && err.contains("'notes/readme.dv'"),
+            "{args:?}: {err}"
+        );
+    }
+    let s = r.json(&["status"]);
+    assert_eq!(s["datasets"].as_array().unwrap().len(), 1);
+    assert_eq!(s["not_pointers"][0]["path"], "clip.dv");
+    assert_eq!(r.read("clip.dv"), bytes(8, 3000), "not touched");
+    // Naming it is an error.
+    let err = r.fails(&["status", "clip.dv"]);
+    assert!(err.contains("clip.dv"), "{err}");
+    r.fails(&["checkout", "notes"]);
+
+    // `dv add clip` would put its pointer file in the video's place: refused, the video untouched.
+    r.write("clip", b"other data");
+    let err = r.fails(&["add", "clip"]);
+    assert!(
+        err.contains("'clip.dv', which is not a dv pointer file"),
+        "{err}"
+    );
+    assert_eq!(r.read("clip.dv"), bytes(8, 3000));
+    fs::remove_file(r.p("clip")).unwrap();
+
+    // Tracked by dv (its pointer is clip.dv.dv), it is data and no longer warned about.
+    r.ok(&["add", "clip.dv"]);
+    fs::remove_file(r.p("notes/readme.dv")).unwrap();
+    let out = r.dv(&["status"]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    assert_eq!(
+        r.json(&["status", "clip.dv"])["datasets"][0]["path"],
+        "clip.dv"
+    );
+    fs::remove_file(r.p("clip.dv")).unwrap();
+    r.ok(&["checkout", "clip.dv"]);
+    assert_eq!(r.read("clip.dv"), bytes(8, 3000));
+
+    // A damaged pointer (dv's header, broken TOML) is still an error, not skipped.
+    r.write(
+        "broken.dv",
+        b"# Data versioned by dv: `dv checkout` restores it\ndv = \n",
+    );
+    let err = r.fails(&["status"]);
+    assert!(err.contains("broken.dv"), "{err}");
+}
+
+#[test]
+fn a_killed_checkout_of_a_file_dataset_leaves_nothing_for_git_and_the_next_run_cleans_up() {
+    let r = TestRepo::new();
+    let v1 = bytes(9, 300_000);
+    r.write("big.bin", &v1);
+    r.write("deep/er/file.bin", &bytes(10, 1000));
+    r.ok(&["add", "big.bin", "deep/er/file.bin"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.write("big.bin", &bytes(11, 200_000));
+    r.write("deep/er/file.bin", b"changed");
+    r.ok(&["add", "big.bin", "deep/er/file.bin"]);
+    r.git(&["commit", "-q", "-m", "v2"]);
+    let mut kills = 0;
+    for n in 1..50 {
+        let out = dv_command(r.path())
+            .args(["checkout", "--rev", "HEAD~1"])
+            .env("DV_CRASH_AT", n.to_string())
+            .output()
+            .unwrap();
+        if out.status.signal() != Some(9) {
+            assert!(out.status.success());
+            break;
+        }
+        kills += 1;
+        assert_eq!(
+            r.git(&["status", "--porcelain"]),
+            "",
+            "killed at point {n}: Git sees a leftover"
+        );
+        r.ok(&["checkout"]);
+        assert_no_temp_files(r.path(), &format!("after the run following a kill at {n}"));
+    }
+    assert!(kills >= 2, "the checkout passed its crash points");
+    assert_eq!(r.read("big.bin"), v1);
+}
+
+#[test]
+fn a_killed_pull_of_a_file_dataset_leaves_nothing_for_git_and_the_next_run_cleans_up() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    let big = bytes(12, 300_000);
+    r.write("big.bin", &big);
+    r.write("deep/er/file.bin", &bytes(13, 1000));
+    r.ok(&["add", "big.bin", "deep/er/file.bin"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.ok(&["push"]);
+    let mut kills = 0;
+    for n in 1..100 {
+        let clone = clone_of(&r);
+        let out = dv_command(clone.path())
+            .args(["pull"])
+            .env("DV_CRASH_AT", n.to_string())
+            .output()
+            .unwrap();
+        if out.status.signal() != Some(9) {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        kills += 1;
+        assert_eq!(
+            git_in(clone.path(), &["status", "--porcelain"]),
+            "",
+            "killed at point {n}: Git sees a leftover"
+        );
+        ok_at(clone.path(), &["pull"]);
+        assert_no_temp_files(
+            clone.path(),
+            &format!("after the pull following a kill at {n}"),
+        );
+        assert_eq!(fs::read(clone.path().join("big.bin")).unwrap(), big);
+    }
+    assert!(kills >= 2, "the pull passed its crash points");
+}
+
+#[test]
+fn pointer_sizes_from_2_pow_63_are_refused() {
+    let r = repo_with_data();
+    let text = String::from_utf8(r.read("data.dv")).unwrap();
+    for big in ["9223372036854775808", "18446744073709551615"] {
+        let size_line = text.lines().find(|l| l.starts_with("size = ")).unwrap();
+        r.write(
+            "data.dv",
+            text.replace(size_line, &format!("size = {big}")).as_bytes(),
+        );
+        let err = r.fails(&["status"]);
+        assert!(
+            err.contains("data.dv") && err.contains("out of range"),
+            "{err}"
+        );
+    }
+}
