@@ -18,6 +18,7 @@ mod model;
 mod permissions;
 mod pipeline;
 mod remote;
+mod remoteerr;
 mod statemachine;
 mod status;
 mod table;
