@@ -114,6 +114,14 @@ pub enum Error {
     #[error("remote '{remote}': {message}")]
     Remote { remote: String, message: String },
 
+    /// A remote failed in a way dv can explain, with the next step to take.
+    #[error("remote '{remote}': {message}")]
+    RemoteFailed {
+        remote: String,
+        message: String,
+        hint: String,
+    },
+
     #[error("no remote is configured")]
     NoRemote,
 

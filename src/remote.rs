@@ -28,6 +28,10 @@ pub struct Remote {
     rt: tokio::runtime::Runtime,
     /// Copies of the remote's (immutable) index files.
     index_cache: PathBuf,
+    /// What turns the store's errors into messages that say what to do.
+    explain: Explain,
+    /// The folder this open created (a folder remote whose folder did not exist yet), for the CLI to say so.
+    pub created_folder: Option<PathBuf>,
 }
 
 /// A pack whose index cannot be used, and why.
@@ -44,10 +48,153 @@ pub struct RemoteLocation {
 }
 
 fn remote_err(name: &str, e: impl std::fmt::Display) -> Error {
+    explain(name, &Explain::default(), e.to_string())
+}
+
+/// What dv knows about a remote that explains its errors.
+#[derive(Clone, Debug, Default)]
+struct Explain {
+    /// The S3 bucket, for "the bucket X does not exist".
+    bucket: Option<String>,
+    /// When no credentials were configured for S3, so that the store asks the instance metadata endpoint: that
+    /// endpoint, and where dv looked before.
+    no_credentials: Option<(String, String)>,
+    /// The `response_timeout` in force, for the hint.
+    response_timeout: Option<std::time::Duration>,
+}
+
+/// S3 error codes that mean the credentials are wrong, missing or not allowed.
+const S3_CREDENTIAL_CODES: &[&str] = &[
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidSecurity",
+    "AuthorizationHeaderMalformed",
+    "AccountProblem",
+    "AllAccessDisabled",
+    "NotSignedUp",
+];
+
+/// The one place a remote's error text becomes dv's error: URLs lose their secrets, a raw S3 XML body becomes
+/// its code and message, and known situations (no credentials, a server that never answers, a missing bucket,
+/// refused credentials) get a message that says so and a hint.
+fn explain(name: &str, x: &Explain, text: String) -> Error {
+    let text = crate::redact::redact(&text);
+    let hinted = |message: String, hint: String| Error::RemoteFailed {
+        remote: name.to_string(),
+        message,
+        hint,
+    };
+    if let Some((endpoint, looked)) = &x.no_credentials
+        && text.contains(&format!("{}/latest/", endpoint.trim_end_matches('/')))
+    {
+        return hinted(
+            format!("no credentials found (looked in: {looked})"),
+            format!(
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name an AWS profile (AWS_PROFILE, or \
+                 `dv remote modify {name} profile NAME`), or put access_key_id and secret_access_key under \
+                 [remote.{name}] in .dv/config.local.toml"
+            ),
+        );
+    }
+    if let Some(at) = ["no answer from ", "cannot connect to "]
+        .iter()
+        .filter_map(|p| text.find(p))
+        .min()
+    {
+        let waited = x
+            .response_timeout
+            .map(|t| format!(" (now {})", crate::remote_http::seconds(t)))
+            .unwrap_or_default();
+        return hinted(
+            text[at..].to_string(),
+            format!(
+                "check the remote's URL and endpoint (`dv remote list --long`) and the network; a server that \
+                 is slow to answer needs a longer wait: `dv remote modify {name} response_timeout SECONDS`{waited}"
+            ),
+        );
+    }
+    let credentials_hint = || {
+        format!(
+            "check the credentials dv uses for '{name}' (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the AWS \
+             profile, or access_key_id and secret_access_key in .dv/config.local.toml) and that they may use \
+             this bucket"
+        )
+    };
+    // A refusal without S3's XML body (some servers send `Code: message`, some nothing).
+    if s3_error(&text).is_none()
+        && let Some(said) = refused(&text)
+    {
+        let said = said
+            .split_once(": ")
+            .map(|(_, body)| body)
+            .filter(|b| !b.trim().is_empty())
+            .unwrap_or(said);
+        return hinted(
+            format!("the server refused the credentials ({said})"),
+            credentials_hint(),
+        );
+    }
+    if let Some((code, message, whole)) = s3_error(&text) {
+        let said = if message.is_empty() {
+            code.to_string()
+        } else {
+            format!("{code}: {message}")
+        };
+        if code == "NoSuchBucket" {
+            let bucket = x.bucket.as_deref().unwrap_or("named in the URL");
+            return hinted(
+                format!("the bucket '{bucket}' does not exist ({said})"),
+                "create it, or check the remote's URL (`dv remote list`)".into(),
+            );
+        }
+        if S3_CREDENTIAL_CODES.contains(&code) || refused(&text).is_some() {
+            return hinted(
+                format!("the server refused the credentials ({said})"),
+                credentials_hint(),
+            );
+        }
+        return Error::Remote {
+            remote: name.to_string(),
+            message: text.replace(whole, &said),
+        };
+    }
     Error::Remote {
         remote: name.to_string(),
-        message: e.to_string(),
+        message: text,
     }
+}
+
+/// What follows the status of a 401 or 403 answer in an error's text (`403 Forbidden: …`), if it is one.
+fn refused(text: &str) -> Option<&str> {
+    const STATUS: &str = "status code: ";
+    let said = &text[text.find(STATUS)? + STATUS.len()..];
+    (said.starts_with("401 ") || said.starts_with("403 ")).then_some(said)
+}
+
+/// The code and message of an S3 XML error body in `text`, and the body's text as it appears there.
+fn s3_error(text: &str) -> Option<(&str, &str, &str)> {
+    let element = |name: &str| -> Option<(usize, &str, usize)> {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{name}>"))?;
+        Some((
+            start,
+            &text[start..start + len],
+            start + len + name.len() + 3,
+        ))
+    };
+    let (code_at, code, _) = element("Code")?;
+    let message = element("Message").map(|(_, m, _)| m).unwrap_or_default();
+    // The body: from the XML declaration (or the <Error> element) to the end of </Error>.
+    let start = text[..code_at]
+        .rfind("<?xml")
+        .or_else(|| text[..code_at].rfind("<Error>"))?;
+    let end = text[code_at..].find("</Error>").map(|e| code_at + e + 8)?;
+    Some((code, message, &text[start..end]))
 }
 
 impl Remote {
@@ -65,7 +212,7 @@ impl Remote {
             .remotes
             .get(&name)
             .ok_or_else(|| Error::UnknownRemote(name.clone()))?;
-        let store = backend(repo, &name, cfg)?;
+        let (store, explain, created_folder) = backend(repo, &name, cfg)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -77,11 +224,13 @@ impl Remote {
             name,
             store,
             rt,
+            explain,
+            created_folder,
         })
     }
 
     fn err(&self, e: impl std::fmt::Display) -> Error {
-        remote_err(&self.name, e)
+        explain(&self.name, &self.explain, e.to_string())
     }
 
     /// Brings the local copies of the remote's indexes up to date and returns where each remote object is.
@@ -488,19 +637,74 @@ fn part_size(total: u64) -> usize {
 }
 
 /// Settings that are dv's own rather than the backend's.
-const DV_SETTINGS: &[&str] = &["profile", "max_retries", "retry_timeout"];
+const DV_SETTINGS: &[&str] = &[
+    "profile",
+    "max_retries",
+    "retry_timeout",
+    "connect_timeout",
+    "response_timeout",
+];
 
-/// The object store behind a remote URL.
-fn backend(repo: &Repo, name: &str, cfg: &RemoteConfig) -> Result<Arc<dyn ObjectStore>> {
+/// How long dv waits for a connection to a cloud remote, unless `connect_timeout` says otherwise.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long dv waits for a server to begin answering a request without a body, unless `response_timeout`
+/// says otherwise.
+pub const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The object store behind a remote URL, what explains its errors, and the folder this created (if any).
+fn backend(
+    repo: &Repo,
+    name: &str,
+    cfg: &RemoteConfig,
+) -> Result<(Arc<dyn ObjectStore>, Explain, Option<PathBuf>)> {
     let url = cfg.url.as_str();
     if let Some(dir) = folder_path(repo, url) {
-        std::fs::create_dir_all(&dir).at(&dir)?;
+        let created = make_folder(name, &dir)?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| remote_err(name, e))?;
-        return Ok(Arc::new(fs));
+        return Ok((Arc::new(fs), Explain::default(), created));
     }
     let local = repo.local_remote_settings(name)?;
-    cloud_backend(name, cfg, &local)
+    let (store, explain) = cloud_backend(name, cfg, &local)?;
+    Ok((store, explain, None))
+}
+
+/// Makes a folder remote's folder when it is missing and its parent is there (returned, so the CLI can say
+/// so). A missing parent is an error: it is most likely a typo, and a typo must not become a new store.
+fn make_folder(name: &str, dir: &Path) -> Result<Option<PathBuf>> {
+    if dir.is_dir() {
+        return Ok(None);
+    }
+    let hint = format!(
+        "check the remote's URL (`dv remote list`; `dv remote modify {name} url PATH` changes it)"
+    );
+    if dir.exists() {
+        return Err(Error::RemoteFailed {
+            remote: name.to_string(),
+            message: format!("{} is not a folder", dir.display()),
+            hint,
+        });
+    }
+    match dir.parent() {
+        Some(parent) if parent.is_dir() => {}
+        parent => {
+            return Err(Error::RemoteFailed {
+                remote: name.to_string(),
+                message: format!(
+                    "the folder {} does not exist, and neither does its parent {}",
+                    dir.display(),
+                    parent.unwrap_or(dir).display()
+                ),
+                hint: format!("{hint}; if the path is right, create its parent folder first"),
+            });
+        }
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(Some(dir.to_path_buf())),
+        // Made by someone else in the meantime: fine.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(None),
+        Err(e) => Err(Error::io(dir, e)),
+    }
 }
 
 /// An S3, GCS or Azure store. Settings apply in this order, later ones winning: the AWS profile's files, the
@@ -509,7 +713,7 @@ fn cloud_backend(
     name: &str,
     cfg: &RemoteConfig,
     local: &BTreeMap<String, String>,
-) -> Result<Arc<dyn ObjectStore>> {
+) -> Result<(Arc<dyn ObjectStore>, Explain)> {
     use object_store::{ObjectStoreScheme, aws, azure, gcp};
     let err = |e: &dyn std::fmt::Display| remote_err(name, e);
     let url = url::Url::parse(&cfg.url).map_err(|e| err(&format!("{:?}: {e}", cfg.url)))?;
@@ -517,19 +721,39 @@ fn cloud_backend(
     // reqwest is built without a TLS crypto provider of its own: ring serves (installing twice is harmless).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let retry = retry_config(name, cfg)?;
+    let wait = |key: &str, default| -> Result<std::time::Duration> {
+        match seconds_setting(name, cfg, key)? {
+            Some(t) if t.is_zero() => Err(remote_err(name, format!("{key} must be more than 0"))),
+            t => Ok(t.unwrap_or(default)),
+        }
+    };
+    let connect_timeout = wait("connect_timeout", CONNECT_TIMEOUT)?;
+    let response_timeout = wait("response_timeout", RESPONSE_TIMEOUT)?;
+    let mut explain = Explain {
+        response_timeout: Some(response_timeout),
+        ..Explain::default()
+    };
     // The backend's own settings, in the order they apply.
-    let mut options: Vec<(String, String, &str)> = Vec::new();
-    let committed = cfg
+    let mut options: Vec<(String, String, &str)> = vec![(
+        "connect_timeout".into(),
+        format!("{}ms", connect_timeout.as_millis().max(1)),
+        "as dv's default",
+    )];
+    let committed: Vec<_> = cfg
         .settings
         .iter()
         .filter(|(k, _)| !DV_SETTINGS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.toml"));
-    let local = local
+        .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.toml"))
+        .collect();
+    let local: Vec<_> = local
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.local.toml"));
+        .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.local.toml"))
+        .collect();
     macro_rules! configure {
         ($builder:expr, $key:ty) => {{
-            let mut b = $builder.with_url(cfg.url.as_str());
+            let mut b = $builder
+                .with_url(cfg.url.as_str())
+                .with_http_connector(crate::remote_http::Connector { response_timeout });
             for (k, v, whence) in options.drain(..).chain(committed).chain(local) {
                 let key: $key = k
                     .parse()
@@ -550,9 +774,9 @@ fn cloud_backend(
             // request signature. Integrity is end to end without it: every object is checked against its
             // BLAKE3 id when it is read back, and TLS protects real endpoints in transit.
             options.push(("unsigned_payload".into(), "true".into(), "as dv's default"));
-            if let Some(profile) = profile {
+            if let Some(profile) = &profile {
                 options.extend(
-                    aws_profile(&profile)
+                    aws_profile(profile)
                         .map_err(|e| err(&e))?
                         .into_iter()
                         .map(|(k, v)| (k, v, "in the AWS profile")),
@@ -569,6 +793,11 @@ fn cloud_backend(
                     options.push((k.to_ascii_lowercase(), v, "in the environment"));
                 }
             }
+            explain.bucket = url.host_str().map(str::to_string);
+            explain.no_credentials = s3_credential_search(
+                profile.as_deref(),
+                options.iter().chain(&committed).chain(&local),
+            );
             configure!(aws::AmazonS3Builder::new(), aws::AmazonS3ConfigKey)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
@@ -585,11 +814,70 @@ fn cloud_backend(
         }
         _ => return Err(err(&format!("unsupported URL {:?}", cfg.url))),
     };
-    Ok(if prefix.as_ref().is_empty() {
+    let store = if prefix.as_ref().is_empty() {
         store
     } else {
-        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
-    })
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix)) as Arc<dyn ObjectStore>
+    };
+    Ok((store, explain))
+}
+
+/// When the S3 settings name no credentials (no keys, no web identity, no container credentials, no
+/// unsigned requests), object_store asks the instance metadata endpoint: that endpoint, and where dv looked
+/// before, for the error if that fails too.
+fn s3_credential_search<'a>(
+    profile: Option<&str>,
+    settings: impl Iterator<Item = &'a (String, String, &'a str)>,
+) -> Option<(String, String)> {
+    let mut metadata = "http://169.254.169.254".to_string();
+    let mut keys = std::collections::BTreeSet::new();
+    for (k, v, _) in settings {
+        let k = k.strip_prefix("aws_").unwrap_or(k);
+        if k == "metadata_endpoint" {
+            metadata = v.clone();
+        }
+        if k == "skip_signature" && v != "true" {
+            continue;
+        }
+        keys.insert(k.to_string());
+    }
+    let found = ["access_key_id", "secret_access_key", "skip_signature"]
+        .iter()
+        .any(|k| keys.contains(*k))
+        || (keys.contains("web_identity_token_file") && keys.contains("role_arn"))
+        || keys.contains("container_credentials_relative_uri")
+        || keys.contains("container_credentials_full_uri");
+    if found {
+        return None;
+    }
+    let profile = match profile {
+        Some(p) => format!("the AWS profile '{p}' (~/.aws/credentials, ~/.aws/config), "),
+        None => String::new(),
+    };
+    Some((
+        metadata.clone(),
+        format!(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, {profile}.dv/config.local.toml, \
+             web identity and container credentials (AWS_WEB_IDENTITY_TOKEN_FILE, \
+             AWS_CONTAINER_CREDENTIALS_RELATIVE_URI), instance metadata at {metadata}"
+        ),
+    ))
+}
+
+/// A setting in seconds (a positive number), if set.
+fn seconds_setting(
+    name: &str,
+    cfg: &RemoteConfig,
+    key: &str,
+) -> Result<Option<std::time::Duration>> {
+    let Some(v) = cfg.settings.get(key) else {
+        return Ok(None);
+    };
+    v.parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .map(|s| Some(std::time::Duration::from_secs_f64(s)))
+        .ok_or_else(|| remote_err(name, format!("{key} must be seconds, not {v:?}")))
 }
 
 fn retry_config(name: &str, cfg: &RemoteConfig) -> Result<object_store::RetryConfig> {
@@ -602,13 +890,8 @@ fn retry_config(name: &str, cfg: &RemoteConfig) -> Result<object_store::RetryCon
             )
         })?;
     }
-    if let Some(v) = cfg.settings.get("retry_timeout") {
-        let secs: f64 = v
-            .parse()
-            .ok()
-            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-            .ok_or_else(|| remote_err(name, format!("retry_timeout must be seconds, not {v:?}")))?;
-        retry.retry_timeout = std::time::Duration::from_secs_f64(secs);
+    if let Some(t) = seconds_setting(name, cfg, "retry_timeout")? {
+        retry.retry_timeout = t;
     }
     Ok(retry)
 }
@@ -716,6 +999,7 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     if url.is_empty() {
         return Err("the URL is empty".into());
     }
+    crate::repo::check_remote_setting("url", url)?;
     if let Some(rest) = url.strip_prefix("file://") {
         if !rest.starts_with('/') {
             return Err("a file:// URL needs an absolute path (file:///abs/path)".into());
@@ -777,6 +1061,8 @@ mod tests {
                 .build()
                 .unwrap(),
             index_cache: dir.join("index-cache"),
+            explain: Explain::default(),
+            created_folder: None,
         }
     }
 
@@ -857,6 +1143,43 @@ mod tests {
             .unwrap_err();
         assert_eq!(calls, 1);
         assert!(err.to_string().contains("stop here"), "{err}");
+    }
+
+    #[test]
+    fn errors_are_explained_without_secrets_or_xml() {
+        let x = Explain {
+            bucket: Some("b".into()),
+            ..Explain::default()
+        };
+        let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Reduce your rate.</Message></Error>";
+        let e = explain(
+            "o",
+            &x,
+            format!(
+                "GET http://u:pw@h/b?sig=s1 - Server returned non-2xx status code: 503: {body}"
+            ),
+        );
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "remote 'o': GET http://***@h/b?sig=*** - Server returned non-2xx status code: 503: SlowDown: \
+             Reduce your rate."
+        );
+        let e = explain(
+            "o",
+            &x,
+            format!("403 {}", body.replace("SlowDown", "AccessDenied")),
+        );
+        assert!(matches!(e, Error::RemoteFailed { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("refused the credentials (AccessDenied: ")
+        );
+        let e = explain("o", &x, body.replace("SlowDown", "NoSuchBucket"));
+        assert!(
+            e.to_string().contains("the bucket 'b' does not exist"),
+            "{e}"
+        );
     }
 
     #[test]

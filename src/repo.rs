@@ -46,6 +46,8 @@ pub const REMOTE_SETTINGS: &[&str] = &[
     "profile",
     "max_retries",
     "retry_timeout",
+    "connect_timeout",
+    "response_timeout",
     "unsigned_payload",
 ];
 
@@ -108,6 +110,8 @@ impl Config {
                         ));
                     }
                 };
+                check_remote_setting(&key, &text)
+                    .map_err(|why| Error::format(what, format!("remote.{name}.{key}: {why}")))?;
                 if key == "url" {
                     url = Some(text);
                 } else if REMOTE_SETTINGS.contains(&key.as_str()) {
@@ -175,6 +179,19 @@ impl Config {
             remotes: Default::default(),
         }
         .to_text()
+    }
+}
+
+/// Refuses a committed remote setting (the URL included) that carries a secret: a URL with a password or with
+/// a credential in its query string. The message never repeats the value.
+pub fn check_remote_setting(key: &str, value: &str) -> std::result::Result<(), String> {
+    match crate::redact::url_secret(value) {
+        None => Ok(()),
+        Some(what) => Err(format!(
+            "the {} holds {what}, and .dv/config.toml is committed: put credentials in the environment \
+             (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or in .dv/config.local.toml, never in a URL",
+            if key == "url" { "URL" } else { key }
+        )),
     }
 }
 

@@ -125,7 +125,7 @@ pub enum Outcome {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Differences) => ExitCode::from(1),
@@ -199,8 +199,11 @@ fn run(cli: Cli) -> crate::Result<Outcome> {
     }
 }
 
-fn init_logging(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
+/// Log output (`-v`, `DV_LOG`), and, unless quiet, a line on stderr each time a remote request is retried, so
+/// a slow or failing remote is never silent.
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, filter::Targets};
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -208,10 +211,74 @@ fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("DV_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(output::color_enabled())
         .without_time()
+        .with_filter(filter);
+    let retries = (!quiet).then(|| {
+        RetryNotices.with_filter(Targets::new().with_target(RETRY_TARGET, tracing::Level::INFO))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(retries)
         .try_init();
+}
+
+/// Where object_store reports the retries of its requests.
+const RETRY_TARGET: &str = "object_store::client::retry";
+
+/// Prints object_store's retry events as `remote: …; retrying in 0.4 s (attempt 2 of 11)`.
+struct RetryNotices;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RetryNotices {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        eprintln!("{}", crate::redact::redact(&retry_notice(&m.0)));
+    }
+}
+
+/// object_store's "Encountered WHAT, backing off for S seconds, retry N of M[: ERROR]" as dv says it.
+fn retry_notice(msg: &str) -> String {
+    let parsed = (|| {
+        let (what, rest) = msg
+            .strip_prefix("Encountered ")?
+            .split_once(", backing off for ")?;
+        let (secs, rest) = rest.split_once(" seconds, retry ")?;
+        let (counts, error) = rest.split_once(": ").unwrap_or((rest, ""));
+        let (n, m) = counts.split_once(" of ")?;
+        let (n, m, secs): (usize, usize, f64) =
+            (n.parse().ok()?, m.parse().ok()?, secs.parse().ok()?);
+        let what = match what.strip_prefix("transport error of kind ") {
+            Some("Connect") => "cannot connect",
+            Some("Timeout") => "timed out",
+            Some("Interrupted") => "the connection dropped",
+            Some("Request") => "the request failed",
+            _ => what,
+        };
+        let error = error.strip_prefix("HTTP error: ").unwrap_or(error);
+        // dv's own account of a server that does not answer says it all.
+        let said = if error.starts_with("no answer from ") {
+            error.to_string()
+        } else if error.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what} ({error})")
+        };
+        Some(format!(
+            "remote: {said}; retrying in {secs:.1} s (attempt {} of {})",
+            n + 1,
+            m + 1
+        ))
+    })();
+    parsed.unwrap_or_else(|| format!("remote: retrying: {msg}"))
 }

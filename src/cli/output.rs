@@ -15,13 +15,16 @@ pub fn print_error(e: &Error) {
     } else {
         ("", "", "")
     };
+    // Whatever reached the message (a URL from the configuration, the environment or a request), its
+    // passwords and query-string secrets are never shown.
+    use crate::redact::redact;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{red}error{reset}: {e}");
+    let _ = writeln!(err, "{red}error{reset}: {}", redact(&e.to_string()));
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         // Io and Db errors already print their source in the message.
         if !matches!(e, Error::Io { .. } | Error::Db { .. }) {
-            let _ = writeln!(err, "  caused by: {s}");
+            let _ = writeln!(err, "  caused by: {}", redact(&s.to_string()));
         }
         source = s.source();
     }
@@ -47,6 +50,7 @@ fn hint(e: &Error) -> Option<String> {
         }
         Error::PushIncomplete { .. } => "those versions can only be pushed from a clone that still has their data (`dv gc` deletes what its scope does not keep; `dv fsck --all-commits` lists what is missing)".into(),
         Error::StepFailed { .. } => "fix the command and run `dv run` again; its outputs were not added".into(),
+        Error::RemoteFailed { hint, .. } => hint.clone(),
         Error::NoRemote => "add one with `dv remote add NAME URL --default`".into(),
         Error::UnknownRemote(_) => "`dv remote list` shows the configured remotes".into(),
         Error::Locked { .. } => "wait for the other dv command to finish, then try again, or wait longer with DV_LOCK_TIMEOUT=SECONDS (the lock is released when its process ends, however it ends)".into(),

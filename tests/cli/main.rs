@@ -20,6 +20,7 @@ mod paths;
 mod permissions;
 mod pipeline;
 mod remote;
+mod remoteerr;
 mod statemachine;
 mod status;
 mod table;

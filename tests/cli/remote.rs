@@ -757,7 +757,12 @@ fn an_interrupted_push_is_finished_by_a_rerun_without_sending_twice() {
     let out = push(&r);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.starts_with("error: remote 'origin': "), "{err}");
+    // (After a line for each retry.)
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error: remote 'origin': ")),
+        "{err}"
+    );
     assert!(!server.is_running());
     let committed = std::fs::read_dir(server.bucket_dir("interrupted").join("index"))
         .unwrap()

@@ -39,7 +39,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = g.repo()?;
     let p = progress::for_terminal(g.quiet);
     let report = if let Some(name) = &args.remote {
-        let remote = crate::remote::Remote::open(&repo, Some(name.as_str()))?;
+        let remote = super::open_remote(g, &repo, Some(name.as_str()))?;
         crate::ops::fsck::fsck_remote(&remote, p.as_ref())?
     } else {
         let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
@@ -54,7 +54,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             && !report.is_clean()
         {
             let remote =
-                crate::remote::Remote::open(&repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
+                super::open_remote(g, &repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
             report = crate::ops::fsck::repair(&store, &remote, &targets, report, p.as_ref())?;
         }
         report

@@ -46,3 +46,23 @@ pub fn ignore_datasets(
     }
     Ok(())
 }
+
+/// Opens a remote (the default one for `None`), and says so when that created a folder remote's folder.
+pub fn open_remote(
+    g: &super::Global,
+    repo: &Repo,
+    name: Option<&str>,
+) -> Result<crate::remote::Remote> {
+    let remote = crate::remote::Remote::open(repo, name)?;
+    if let Some(dir) = &remote.created_folder {
+        super::output::status_line(
+            g.quiet,
+            &format!(
+                "Created the folder {} for remote '{}'.",
+                dir.display(),
+                remote.name
+            ),
+        );
+    }
+    Ok(remote)
+}

@@ -1,5 +1,5 @@
 use super::super::{Global, Outcome, output};
-use crate::repo::{REMOTE_SETTINGS, RemoteConfig, check_remote_name};
+use crate::repo::{REMOTE_SETTINGS, RemoteConfig, check_remote_name, check_remote_setting};
 use crate::{Error, Result};
 
 /// Manage remotes: where `dv push` sends data and `dv pull` gets it.
@@ -33,8 +33,8 @@ enum Sub {
     },
     /// Remove a remote (its data stays where it is).
     Remove { name: String },
-    /// Set a remote setting: url, endpoint, region, allow_http, profile, max_retries, retry_timeout or
-    /// unsigned_payload; `--unset` removes it.
+    /// Set a remote setting: url, endpoint, region, allow_http, profile, max_retries, retry_timeout,
+    /// connect_timeout, response_timeout or unsigned_payload; `--unset` removes it.
     Modify {
         name: String,
         key: String,
@@ -64,7 +64,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 });
             }
             crate::remote::check_url(&url).map_err(|why| Error::BadPath {
-                path: url.clone(),
+                path: crate::redact::redact(&url),
                 reason: why,
             })?;
             config.remotes.insert(
@@ -147,6 +147,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     r.url = v;
                 }
                 (k, Some(v), false) if REMOTE_SETTINGS.contains(&k) => {
+                    check_remote_setting(k, &v).map_err(bad)?;
                     r.settings.insert(k.to_string(), v);
                 }
                 (k, None, true) if REMOTE_SETTINGS.contains(&k) => {

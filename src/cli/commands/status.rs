@@ -50,8 +50,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         report.steps = crate::ops::run::step_states(&repo, &store)?;
     }
     if let Some(name) = &args.remote {
-        let remote =
-            crate::remote::Remote::open(&repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
+        let remote = super::open_remote(g, &repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
         let states = crate::ops::transfer::remote_state(&store, &remote, &targets)?;
         for (d, st) in report.datasets.iter_mut().zip(states) {
             d.remote = Some(st);

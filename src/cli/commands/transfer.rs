@@ -73,7 +73,7 @@ struct Ctx {
 fn prepare(g: &Global, c: &Common, history: Option<&History>) -> Result<(Ctx, Remote)> {
     let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &c.paths)?;
-    let remote = Remote::open(&repo, c.remote.as_deref())?;
+    let remote = super::open_remote(g, &repo, c.remote.as_deref())?;
     let scope = Scope::from_flags(
         c.rev.clone(),
         history.is_some_and(|h| h.all_branches),
