@@ -18,6 +18,7 @@ mod model;
 mod permissions;
 mod pipeline;
 mod remote;
+mod remotegc;
 mod statemachine;
 mod status;
 mod table;
