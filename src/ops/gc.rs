@@ -632,6 +632,39 @@ mod tests {
     }
 
     #[test]
+    fn on_a_remote_a_duplicate_stays_in_the_old_pack_with_the_smallest_id() {
+        let a = PackIndex::new(vec![entry(1, 100), entry(2, 100)], 300);
+        let b = PackIndex::new(vec![entry(1, 100)], 200);
+        let young = PackIndex::new(vec![entry(1, 100)], 200);
+        let live: HashSet<ObjectId> = [1u8, 2].iter().map(|n| ObjectId::of(&[*n])).collect();
+        let (small, large) = if a.pack_id < b.pack_id {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        // Whatever the order given and whatever a young pack holds, two gcs keep the same copy.
+        for order in [vec![a.clone(), b.clone()], vec![b.clone(), a.clone()]] {
+            let mut indexes: Vec<(PackIndex, bool)> =
+                order.into_iter().map(|i| (i, false)).collect();
+            indexes.push((young.clone(), true));
+            let p = plan(indexes, &live, &GcOptions::default(), Dedup::SmallestPackId);
+            let dropped: Vec<ObjectId> = p
+                .delete
+                .iter()
+                .map(|i| i.pack_id)
+                .chain(p.repack.iter().map(|(i, _)| i.pack_id))
+                .collect();
+            assert!(
+                !dropped.contains(&small.pack_id),
+                "the smallest id keeps its copy"
+            );
+            if large.entries.len() == 1 {
+                assert_eq!(dropped, vec![large.pack_id]);
+            }
+        }
+    }
+
+    #[test]
     fn a_duplicate_is_kept_once() {
         let a = PackIndex::new(vec![entry(1, 100), entry(2, 100)], 300);
         let b = PackIndex::new(vec![entry(1, 100)], 200);
