@@ -233,23 +233,32 @@ impl Remote {
         explain(&self.name, &self.explain, e.to_string())
     }
 
-    /// Brings the local copies of the remote's indexes up to date and returns where each remote object is.
-    pub fn objects(&self) -> Result<HashMap<ObjectId, RemoteLocation>> {
+    /// Brings the local copies of the remote's indexes up to date and returns where each remote object is, and
+    /// the indexes that cannot be read (skipped: their objects count as absent).
+    pub fn objects(&self) -> Result<(HashMap<ObjectId, RemoteLocation>, Vec<UnusableIndex>)> {
         let mut out = HashMap::new();
+        let mut bad = Vec::new();
         for (id, index, _) in self.sync_indexes()? {
-            let index = index.map_err(|e| self.err(format!("index/{}.idx: {e}", id.to_hex())))?;
+            let index = match index {
+                Ok(i) => i,
+                Err(e) => {
+                    bad.push((id, e));
+                    continue;
+                }
+            };
             for entry in index.entries {
                 out.entry(entry.id)
                     .or_insert(RemoteLocation { pack: id, entry });
             }
         }
-        Ok(out)
+        Ok((out, bad))
     }
 
-    /// Every index on the remote that parses, and the packs whose index does not (with the reason).
+    /// Every index on the remote that parses, and the packs whose index does not (with the reason). Each index
+    /// file is read from the remote itself, not from the local copies: this is what `fsck --remote` checks.
     pub fn indexes(&self) -> Result<(Vec<PackIndex>, Vec<UnusableIndex>)> {
         let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (id, index, _) in self.sync_indexes()? {
+        for (id, index, _) in self.sync_indexes_from(false)? {
             match index {
                 Ok(i) => good.push(i),
                 Err(e) => bad.push((id, e)),
@@ -262,7 +271,14 @@ impl Remote {
     pub fn indexes_with_times(&self) -> Result<Vec<(PackIndex, i64)>> {
         let mut out = Vec::new();
         for (id, index, time) in self.sync_indexes()? {
-            let index = index.map_err(|e| self.err(format!("index/{}.idx: {e}", id.to_hex())))?;
+            let index = index.map_err(|e| {
+                self.err(format!(
+                    "index/{}.idx cannot be read ({e}); gc cannot tell what its pack holds \
+                     (`dv fsck --remote {} --repair` rebuilds it from its pack)",
+                    id.to_hex(),
+                    self.name
+                ))
+            })?;
             out.push((index, time));
         }
         Ok(out)
@@ -271,29 +287,18 @@ impl Remote {
     /// Lists the remote's index files, copies the ones not yet cached (checked before they are kept), and
     /// parses each: (pack id, the index or why it is unusable, when it was written).
     fn sync_indexes(&self) -> Result<Vec<ListedIndex>> {
+        self.sync_indexes_from(true)
+    }
+
+    /// `sync_indexes`, reading every index from the remote when `use_copies` is false.
+    fn sync_indexes_from(&self, use_copies: bool) -> Result<Vec<ListedIndex>> {
         std::fs::create_dir_all(&self.index_cache).at(&self.index_cache)?;
-        let listed: Vec<(ObjectId, i64)> = self
-            .rt
-            .block_on(async {
-                let prefix = StorePath::from("index");
-                self.store
-                    .list(Some(&prefix))
-                    .try_filter_map(|meta| async move {
-                        let name = meta.location.filename().unwrap_or_default().to_string();
-                        Ok(name
-                            .strip_suffix(".idx")
-                            .and_then(ObjectId::from_hex)
-                            .map(|id| (id, meta.last_modified.timestamp())))
-                    })
-                    .try_collect()
-                    .await
-            })
-            .map_err(|e| self.err(e))?;
+        let listed = self.list_named("index", ".idx")?;
         let cached = |id: &ObjectId| self.index_cache.join(format!("{}.idx", id.to_hex()));
         let missing: Vec<ObjectId> = listed
             .iter()
             .map(|(id, _)| *id)
-            .filter(|id| !cached(id).is_file())
+            .filter(|id| !use_copies || !cached(id).is_file())
             .collect();
         let fetched: Vec<(ObjectId, Bytes)> = self
             .rt
@@ -338,6 +343,104 @@ impl Remote {
             out.push((id, parsed, time));
         }
         Ok(out)
+    }
+
+    /// The files below `prefix` named `<64 hex digits><suffix>`, with when each was written (Unix seconds, by
+    /// the remote's clock).
+    fn list_named(&self, prefix: &str, suffix: &'static str) -> Result<Vec<(ObjectId, i64)>> {
+        self.rt
+            .block_on(async {
+                let prefix = StorePath::from(prefix);
+                self.store
+                    .list(Some(&prefix))
+                    .try_filter_map(|meta| async move {
+                        let name = meta.location.filename().unwrap_or_default().to_string();
+                        Ok(name
+                            .strip_suffix(suffix)
+                            .and_then(ObjectId::from_hex)
+                            .map(|id| (id, meta.last_modified.timestamp())))
+                    })
+                    .try_collect()
+                    .await
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every pack file on the remote (indexed or not), with when it was written.
+    pub fn pack_files(&self) -> Result<Vec<(ObjectId, i64)>> {
+        self.list_named("packs", ".pack")
+    }
+
+    /// Records that a push relies on objects in `packs` that it does not upload again (see `store::uses`).
+    /// Equal sets of packs make the same file, written again (its time refreshed) rather than added.
+    pub fn record_uses(&self, packs: &[ObjectId]) -> Result<()> {
+        let bytes = crate::store::uses::encode(packs);
+        let path = use_path(&crate::store::uses::name(&bytes));
+        self.rt
+            .block_on(self.store.put(&path, Bytes::from(bytes).into()))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The use records on the remote, with when each was written.
+    pub fn use_records(&self) -> Result<Vec<(ObjectId, i64)>> {
+        self.list_named("uses", ".use")
+    }
+
+    /// The packs a use record names, or why it cannot be read.
+    pub fn read_use_record(
+        &self,
+        name: &ObjectId,
+    ) -> Result<std::result::Result<Vec<ObjectId>, String>> {
+        let got = self.rt.block_on(async {
+            match self.store.get(&use_path(name)).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        match got.map_err(|e| self.err(e))? {
+            // Deleted since it was listed (by another gc, as too old): it names nothing young.
+            None => Ok(Ok(Vec::new())),
+            Some(bytes) if crate::store::uses::name(&bytes) != *name => {
+                Ok(Err("the record's bytes do not match its name".into()))
+            }
+            Some(bytes) => Ok(crate::store::uses::decode(&bytes).map_err(|e| e.to_string())),
+        }
+    }
+
+    /// Deletes a use record (gc does, once it is older than the grace period).
+    pub fn delete_use_record(&self, name: &ObjectId) -> Result<()> {
+        match self.rt.block_on(self.store.delete(&use_path(name))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// The remote's clock now (Unix seconds): the time it gives a file written now (an empty use record, which
+    /// names nothing). gc measures ages with it, so a client's wrong clock cannot make a young pack look old.
+    pub fn server_now(&self) -> Result<i64> {
+        let bytes = crate::store::uses::encode(&[]);
+        let path = use_path(&crate::store::uses::name(&bytes));
+        self.rt
+            .block_on(async {
+                self.store.put(&path, Bytes::from(bytes).into()).await?;
+                self.store.head(&path).await
+            })
+            .map(|meta| meta.last_modified.timestamp())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Reads a whole pack file; `None` when there is no such file.
+    pub fn read_pack(&self, pack: &ObjectId) -> Result<Option<Bytes>> {
+        let got = self.rt.block_on(async {
+            match self.store.get(&pack_path(pack)).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        got.map_err(|e| self.err(e))
     }
 
     /// Deletes a pack from the remote: its index first (so no reader is sent to a missing pack), then the pack.
@@ -603,6 +706,11 @@ fn merge_ranges(wanted: &[(ObjectId, Vec<Range<u64>>)]) -> Vec<RangeRequest> {
 
 /// One ranged read: (pack, merged range, [(index in `wanted`, index in its ranges)]).
 type RangeRequest = (ObjectId, Range<u64>, Vec<(usize, usize)>);
+
+/// Where a use record lives on a remote.
+fn use_path(name: &ObjectId) -> StorePath {
+    StorePath::from(format!("uses/{}.use", name.to_hex()))
+}
 
 /// Where a pack lives on a remote.
 fn pack_path(pack: &ObjectId) -> StorePath {

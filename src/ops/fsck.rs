@@ -196,12 +196,20 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
         ..Default::default()
     };
     let (indexes, bad) = remote.indexes()?;
+    let mut indexed: HashSet<ObjectId> = indexes.iter().map(|i| i.pack_id).collect();
     for (pack, message) in bad {
+        indexed.insert(pack);
         report.damaged_packs.push(DamagedPack {
             pack: pack.to_hex(),
-            message,
+            message: format!("index: {message}"),
         });
     }
+    // Listed after the indexes, so a pack committed meanwhile is not taken for one without an index.
+    report.unindexed_packs = remote
+        .pack_files()?
+        .into_iter()
+        .filter(|(id, _)| !indexed.contains(id))
+        .count() as u64;
     let on_remote: HashSet<ObjectId> = indexes
         .iter()
         .flat_map(|i| i.entries.iter().map(|e| e.id))
@@ -360,5 +368,129 @@ pub fn repair(
     let fetched = super::transfer::fetch(store, remote, targets, progress)?;
     let mut fresh = fsck_cache(store, targets, progress)?;
     fresh.repaired = fetched.objects;
+    Ok(fresh)
+}
+
+/// Repairs a remote from the cache's good copies: an unreadable index is rebuilt from its pack (when the pack's
+/// own entry headers give back exactly the entry table the pack is named after); every damaged object, every
+/// object of a pack that cannot be read, and every object a tree or manifest on the remote names but the remote
+/// lacks is uploaded again from the cache (verified, chunks before manifests and trees), as new packs; then each
+/// pack holding damaged objects is rewritten without them (its sound objects copied to a new pack, committed
+/// first) and deleted, and a pack file that is gone has its index deleted. Returns a fresh report of the
+/// remote, whose `repaired` counts the objects uploaded and the indexes rebuilt.
+pub fn repair_remote(
+    store: &Store,
+    remote: &Remote,
+    progress: &dyn Progress,
+) -> Result<FsckReport> {
+    let mut repaired = 0u64;
+    // 1. Indexes that cannot be read: rebuilt from their packs where possible.
+    let (_, bad) = remote.indexes()?;
+    for (pack_id, _) in bad {
+        let Some(data) = remote.read_pack(&pack_id)? else {
+            continue;
+        };
+        if let Ok(index) = pack::reindex(&data)
+            && index.pack_id == pack_id
+        {
+            remote.commit_pack(&index)?;
+            repaired += 1;
+        }
+    }
+    let report = fsck_remote(remote, progress)?;
+    let (indexes, _) = remote.indexes()?;
+    let by_pack: std::collections::HashMap<ObjectId, &PackIndex> =
+        indexes.iter().map(|i| (i.pack_id, i)).collect();
+    let mut damaged: HashSet<ObjectId> = report
+        .damaged
+        .iter()
+        .filter_map(|d| ObjectId::from_hex(&d.object))
+        .collect();
+    let mut suspect_packs: HashSet<ObjectId> = report
+        .damaged
+        .iter()
+        .filter_map(|d| ObjectId::from_hex(&d.pack))
+        .collect();
+    for d in &report.damaged_packs {
+        if let Some(i) = ObjectId::from_hex(&d.pack).and_then(|id| by_pack.get(&id)) {
+            suspect_packs.insert(i.pack_id);
+            damaged.extend(i.entries.iter().map(|e| e.id));
+        }
+    }
+    damaged.extend(
+        report
+            .problems
+            .iter()
+            .filter_map(|p| ObjectId::from_hex(&p.object)),
+    );
+    // 2. Upload the cache's good copies, children before parents.
+    let mut upload: Vec<crate::store::Location> = Vec::new();
+    for id in &damaged {
+        if let Some(loc) = store.locate(id)? {
+            upload.push(loc);
+        }
+    }
+    let rank = |k: ObjectKind| match k {
+        ObjectKind::Chunk => 0,
+        ObjectKind::Rows => 1,
+        ObjectKind::Manifest => 2,
+        ObjectKind::Tree => 3,
+    };
+    upload.sort_by_key(|l| (rank(l.entry.kind), l.pack, l.entry.offset));
+    let plan = super::transfer::plan_packs(&upload, super::transfer::PUSH_PACK_SIZE);
+    progress.start("Repairing", None, Unit::Files);
+    for (index, locations) in &plan {
+        let mut pieces = vec![Ok(pack::pack_header().to_vec())];
+        for loc in locations.iter() {
+            pieces.push(store.reader().read_verified_entry(loc));
+        }
+        remote.upload_pack(index, pieces.into_iter())?;
+        repaired += index.entries.len() as u64;
+        progress.inc(1);
+    }
+    // 3. Rewrite the packs that hold damaged objects without them; drop the indexes of packs that are gone.
+    //    Each pack is read again whole first: one that now reads and verifies completely (the fault was in
+    //    the reading) is left as it is.
+    for pack_id in suspect_packs {
+        let Some(index) = by_pack.get(&pack_id) else {
+            continue;
+        };
+        let Some(data) = remote.read_pack(&pack_id)? else {
+            remote.delete_pack(&pack_id)?;
+            continue;
+        };
+        let mut sound = Vec::new();
+        for e in &index.entries {
+            let (start, end) = (e.offset as usize, e.range().end as usize);
+            if end <= data.len()
+                && pack::check_entry_header(&data[start..end], e).is_ok()
+                && pack::verify_object(e, &data[start + ENTRY_HEADER_LEN as usize..end]).is_ok()
+            {
+                sound.push((*e, &data[start..end]));
+            }
+        }
+        if sound.len() == index.entries.len() && data.len() as u64 == index.pack_size {
+            continue;
+        }
+        if !sound.is_empty() {
+            let mut entries = Vec::with_capacity(sound.len());
+            let mut pieces = vec![pack::pack_header().to_vec()];
+            let mut offset = pack::PACK_HEADER_LEN;
+            for (e, bytes) in &sound {
+                let mut moved = *e;
+                moved.offset = offset;
+                offset += bytes.len() as u64;
+                entries.push(moved);
+                pieces.push(bytes.to_vec());
+            }
+            let new_index = PackIndex::new(entries, offset);
+            remote.upload_pack(&new_index, pieces.into_iter().map(Ok))?;
+        }
+        remote.delete_pack(&pack_id)?;
+        progress.inc(1);
+    }
+    progress.finish();
+    let mut fresh = fsck_remote(remote, progress)?;
+    fresh.repaired = repaired;
     Ok(fresh)
 }

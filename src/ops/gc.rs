@@ -4,13 +4,15 @@
 //! of bytes falls below a threshold is repacked (its live objects copied into a new pack, which is committed
 //! by its index before the old pack is deleted); other packs stay as they are. Packs younger than a grace
 //! period are never touched: a concurrent `add` (in a linked work tree sharing the cache) or `push` (from
-//! another clone) may be about to write a pointer that names them.
+//! another clone) may be about to write a pointer that names them. On a remote, gc follows the remote gc
+//! protocol of docs/format.md: a young pack (by the remote's clock, or named by a young use record) also keeps
+//! everything it reaches, duplicates are resolved by pack id, and use records are listed again before deleting.
 //!
 //! Crash safety: new packs are complete and indexed before any old one goes; an old pack goes index first,
 //! so a crash leaves at worst a pack without index (reported by `fsck`, deleted by the next `gc`) or an
 //! object in two packs (harmless).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::datasets::Target;
 use super::reach::reach;
@@ -88,7 +90,24 @@ impl Plan {
     }
 }
 
-fn plan(indexes: Vec<(PackIndex, bool)>, live: &HashSet<ObjectId>, opts: &GcOptions) -> Plan {
+/// How a plan chooses which copy of a duplicated object to keep.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dedup {
+    /// The cache (one gc at a time, under the repository lock): a copy in a pack in grace wins, then the copy
+    /// in the fuller pack, so duplicates are dropped from the emptier ones.
+    Fullest,
+    /// A remote, which two gcs (with different scopes, at different moments of a pack's grace) may collect at
+    /// once: the copy in the old pack with the smallest id wins, whatever is live and whatever is young, so two
+    /// gcs never each keep the copy the other drops.
+    SmallestPackId,
+}
+
+fn plan(
+    indexes: Vec<(PackIndex, bool)>,
+    live: &HashSet<ObjectId>,
+    opts: &GcOptions,
+    dedup: Dedup,
+) -> Plan {
     let mut p = Plan {
         delete: Vec::new(),
         repack: Vec::new(),
@@ -97,25 +116,32 @@ fn plan(indexes: Vec<(PackIndex, bool)>, live: &HashSet<ObjectId>, opts: &GcOpti
     };
     // An object kept once is dead everywhere else. Packs in grace keep all they hold.
     let mut kept: HashSet<ObjectId> = HashSet::new();
+    let mut young_objects: HashSet<ObjectId> = HashSet::new();
     let mut old = Vec::new();
     for (index, young) in indexes {
         if young {
             p.in_grace += 1;
-            kept.extend(index.entries.iter().map(|e| e.id));
+            young_objects.extend(index.entries.iter().map(|e| e.id));
+            if dedup == Dedup::Fullest {
+                kept.extend(index.entries.iter().map(|e| e.id));
+            }
         } else {
             old.push(index);
         }
     }
-    // Fuller packs first, so duplicates are dropped from the emptier ones.
-    old.sort_by_key(|i| {
-        std::cmp::Reverse(
-            i.entries
-                .iter()
-                .filter(|e| live.contains(&e.id))
-                .map(|e| e.stored_len as u64)
-                .sum::<u64>(),
-        )
-    });
+    match dedup {
+        // Fuller packs first, so duplicates are dropped from the emptier ones.
+        Dedup::Fullest => old.sort_by_key(|i| {
+            std::cmp::Reverse(
+                i.entries
+                    .iter()
+                    .filter(|e| live.contains(&e.id))
+                    .map(|e| e.stored_len as u64)
+                    .sum::<u64>(),
+            )
+        }),
+        Dedup::SmallestPackId => old.sort_by_key(|i| i.pack_id),
+    }
     for index in old {
         let live_entries: Vec<IndexEntry> = index
             .entries
@@ -133,6 +159,7 @@ fn plan(indexes: Vec<(PackIndex, bool)>, live: &HashSet<ObjectId>, opts: &GcOpti
             p.repack.push((index, live_entries));
         }
     }
+    kept.extend(young_objects);
     p.live_objects = kept.len() as u64;
     p
 }
@@ -193,7 +220,7 @@ pub fn gc_cache(
     };
     let indexed: HashSet<ObjectId> = indexes.iter().map(|(i, _)| i.pack_id).collect();
     let all_indexes: Vec<PackIndex> = indexes.iter().map(|(i, _)| i.clone()).collect();
-    let p = plan(indexes, &walked.live, opts);
+    let p = plan(indexes, &walked.live, opts, Dedup::Fullest);
     p.count_into(&mut report);
     // Pack files without an index: a crashed write's leftovers, once out of grace.
     let orphans: Vec<ObjectId> = super::fsck::list_pack_files(store)?
@@ -257,9 +284,13 @@ pub fn gc_cache(
     Ok(report)
 }
 
-/// Collects a remote. Only objects the local cache can prove dead are deleted: the walk reads the trees,
-/// manifests and table nodes of every version in scope from the cache, so it refuses when the cache lacks
-/// one of those (fetch that scope first).
+/// Collects a remote, following the remote gc protocol of docs/format.md. Only objects the local cache can
+/// prove dead are deleted: the walk reads the trees, manifests and table nodes of every version in scope from
+/// the cache, so it refuses when the cache lacks one of those (fetch that scope first). Besides the scope,
+/// everything is kept that a pack younger than the grace period holds or reaches (read from the cache or the
+/// remote), where a pack named by a use record younger than the grace period counts as that young: so what
+/// another clone pushed, or relied on when it pushed, within the grace period is never collected. Ages are
+/// measured by the remote's clock. Pack files without an index older than the grace period are removed.
 pub fn gc_remote(
     store: &Store,
     remote: &Remote,
@@ -269,10 +300,13 @@ pub fn gc_remote(
 ) -> Result<GcReport> {
     let walked = reach(store, targets, false)?;
     refuse_if_damaged(&walked.problems)?;
+    let now = remote.server_now()?;
+    let young = |t: i64| now - t < opts.grace_secs as i64;
+    let (used, old_records) = used_packs(remote, &young)?;
     let indexes = remote.indexes_with_times()?;
-    let on_remote: std::collections::HashMap<ObjectId, ObjectKindHint> = indexes
+    let on_remote: HashMap<ObjectId, (ObjectId, IndexEntry)> = indexes
         .iter()
-        .flat_map(|(i, _)| i.entries.iter().map(|e| (e.id, hint(e))))
+        .flat_map(|(i, _)| i.entries.iter().map(|e| (e.id, (i.pack_id, *e))))
         .collect();
     // A structural object the cache lacks but the remote has: its children are unknown, so nothing is safe.
     if let Some(p) = walked
@@ -282,7 +316,7 @@ pub fn gc_remote(
         .find(|p| {
             ObjectId::from_hex(&p.object)
                 .and_then(|id| on_remote.get(&id))
-                .is_some_and(|h| *h == ObjectKindHint::Structural)
+                .is_some_and(|(_, e)| hint(e) == ObjectKindHint::Structural)
         })
     {
         return Err(Error::Remote {
@@ -301,24 +335,41 @@ pub fn gc_remote(
             live.insert(id);
         }
     }
+    let young_packs: HashSet<ObjectId> = indexes
+        .iter()
+        .filter(|(i, t)| young(*t) || used.contains(&i.pack_id))
+        .map(|(i, _)| i.pack_id)
+        .collect();
+    keep_young_closure(store, remote, &indexes, &young_packs, &on_remote, &mut live)?;
     let mut report = GcReport {
         target: format!("remote {}", remote.name),
         dry_run: opts.dry_run,
         packs_before: indexes.len() as u64,
         ..Default::default()
     };
+    let indexed: HashSet<ObjectId> = indexes.iter().map(|(i, _)| i.pack_id).collect();
     let p = plan(
         indexes
             .into_iter()
-            .map(|(i, t)| {
-                let young = is_young(t, opts);
+            .map(|(i, _)| {
+                let young = young_packs.contains(&i.pack_id);
                 (i, young)
             })
             .collect(),
         &live,
         opts,
+        Dedup::SmallestPackId,
     );
     p.count_into(&mut report);
+    // Pack files without an index (a push or gc killed between a pack and its index), once out of grace.
+    // Listed after the indexes, so a pack committed meanwhile is young, never an orphan.
+    let orphans: Vec<ObjectId> = remote
+        .pack_files()?
+        .into_iter()
+        .filter(|(id, t)| !indexed.contains(id) && !young(*t))
+        .map(|(id, _)| id)
+        .collect();
+    report.unindexed_removed = orphans.len() as u64;
     let repack_bytes: u64 = p
         .repack
         .iter()
@@ -355,19 +406,174 @@ pub fn gc_remote(
         crate::fault::point("gc-remote-repacked");
         progress.inc(1);
     }
-    // 2. Delete dead and rewritten packs, index first.
-    for id in p
+    // 2. Delete dead and rewritten packs, index first. The use records are listed again first: a push that
+    // began to rely on a pack since the plan was made has recorded it by now, and that pack stays.
+    let (mut used_now, _) = used_packs(remote, &young)?;
+    let mut listed_at = std::time::Instant::now();
+    let doomed: Vec<&PackIndex> = p
         .delete
         .iter()
-        .map(|i| i.pack_id)
-        .chain(p.repack.iter().map(|(i, _)| i.pack_id))
-    {
-        remote.delete_pack(&id)?;
+        .chain(p.repack.iter().map(|(i, _)| i))
+        .collect();
+    for index in doomed {
+        // Listed again at least every second, so the window in which a push's new record goes unseen stays
+        // shorter than a push's own record-then-list step (docs/format.md).
+        if listed_at.elapsed() > USES_RELIST {
+            used_now = used_packs(remote, &young)?.0;
+            listed_at = std::time::Instant::now();
+        }
+        if used_now.contains(&index.pack_id) {
+            report.packs_in_grace += 1;
+            report.bytes_freed = report.bytes_freed.saturating_sub(index.pack_size);
+            if p.delete.iter().any(|d| d.pack_id == index.pack_id) {
+                report.packs_deleted -= 1;
+                report.objects_deleted = report
+                    .objects_deleted
+                    .saturating_sub(index.entries.len() as u64);
+            } else {
+                report.packs_repacked -= 1;
+            }
+            continue;
+        }
+        remote.delete_pack(&index.pack_id)?;
         crate::fault::point("gc-remote-pack-deleted");
         progress.inc(1);
     }
+    for id in orphans {
+        remote.delete_pack(&id)?;
+        progress.inc(1);
+    }
+    // 3. Use records older than the grace period protect nothing any more.
+    for name in old_records {
+        remote.delete_use_record(&name)?;
+    }
     progress.finish();
     Ok(report)
+}
+
+/// How often gc lists the use records again while it deletes packs.
+const USES_RELIST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The packs named by use records younger than the grace period, and the records older than it.
+fn used_packs(
+    remote: &Remote,
+    young: &dyn Fn(i64) -> bool,
+) -> Result<(HashSet<ObjectId>, Vec<ObjectId>)> {
+    let (mut used, mut old) = (HashSet::new(), Vec::new());
+    for (name, time) in remote.use_records()? {
+        if !young(time) {
+            old.push(name);
+            continue;
+        }
+        match remote.read_use_record(&name)? {
+            Ok(packs) => used.extend(packs),
+            Err(message) => {
+                return Err(Error::Remote {
+                    remote: remote.name.clone(),
+                    message: format!(
+                        "use record uses/{}.use cannot be read ({message}); gc stops, since it cannot tell \
+                         which packs a recent push relies on",
+                        name.to_hex()
+                    ),
+                });
+            }
+        }
+    }
+    Ok((used, old))
+}
+
+/// Adds to `live` every object in the `young` packs and everything those objects reach: a push within the
+/// grace period may have committed a version no pointer in scope names, on top of objects that older packs
+/// hold. Trees, manifests and table nodes are read from the cache, or from the remote when the cache lacks
+/// them (verified); an object `live` held already was walked with everything below it.
+fn keep_young_closure(
+    store: &Store,
+    remote: &Remote,
+    indexes: &[(PackIndex, i64)],
+    young: &HashSet<ObjectId>,
+    on_remote: &HashMap<ObjectId, (ObjectId, IndexEntry)>,
+    live: &mut HashSet<ObjectId>,
+) -> Result<()> {
+    use crate::store::object::{Manifest, NodeKind, ObjectKind, Tree};
+    let mut level: Vec<(ObjectId, ObjectKind)> = indexes
+        .iter()
+        .filter(|(i, _)| young.contains(&i.pack_id))
+        .flat_map(|(i, _)| i.entries.iter().map(|e| (e.id, e.kind)))
+        .collect();
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    while !level.is_empty() {
+        let mut expand: Vec<(ObjectId, ObjectKind)> = Vec::new();
+        for (id, kind) in level.drain(..) {
+            if !seen.insert(id) {
+                continue;
+            }
+            // Live already: the scope's walk went below it (or it is a chunk, with nothing below).
+            if !live.insert(id) && store.contains(&id)? {
+                continue;
+            }
+            if kind != ObjectKind::Chunk {
+                expand.push((id, kind));
+            }
+        }
+        // The bytes of each object to expand: from the cache, else read from the remote.
+        let mut raws: Vec<(ObjectId, ObjectKind, Vec<u8>)> = Vec::new();
+        let mut from_remote: HashMap<ObjectId, Vec<(ObjectKind, IndexEntry)>> = HashMap::new();
+        for (id, kind) in expand {
+            if store.contains(&id)? {
+                raws.push((id, kind, store.read(&id)?));
+            } else if let Some((pack, e)) = on_remote.get(&id) {
+                from_remote.entry(*pack).or_default().push((kind, *e));
+            }
+            // Neither: nothing below it can be kept (fsck reports such a gap).
+        }
+        let wanted: Vec<(ObjectId, Vec<std::ops::Range<u64>>)> = from_remote
+            .iter()
+            .map(|(pack, es)| (*pack, es.iter().map(|(_, e)| e.range()).collect()))
+            .collect();
+        let got = remote.read_ranges(&wanted)?;
+        for ((pack, _), bytes) in wanted.iter().zip(got) {
+            for ((kind, e), b) in from_remote[pack].iter().zip(bytes) {
+                pack::check_entry_header(&b, e)?;
+                let raw = pack::decode_object(e, &b[ENTRY_HEADER_LEN as usize..])?;
+                raws.push((e.id, *kind, raw));
+            }
+        }
+        for (id, kind, raw) in raws {
+            let corrupt = |e: Error| Error::Corrupt {
+                id,
+                message: format!("{e}; gc stops, since it cannot tell what this object reaches"),
+            };
+            match kind {
+                ObjectKind::Tree => {
+                    for e in Tree::decode(&raw).map_err(corrupt)?.entries {
+                        let k = match e.node.kind {
+                            NodeKind::File => ObjectKind::Chunk,
+                            NodeKind::Chunked => ObjectKind::Manifest,
+                            NodeKind::Tree => ObjectKind::Tree,
+                        };
+                        level.push((e.node.id, k));
+                    }
+                }
+                ObjectKind::Manifest => {
+                    for (c, _) in Manifest::decode(&raw).map_err(corrupt)?.chunks {
+                        level.push((c, ObjectKind::Chunk));
+                    }
+                }
+                ObjectKind::Rows => {
+                    if raw.starts_with(b"DVTH") {
+                        let h = crate::table::Header::decode(&raw).map_err(corrupt)?;
+                        level.extend(h.root.map(|r| (r, ObjectKind::Rows)));
+                    } else if let crate::table::rowtree::Node::Inner { children, .. } =
+                        crate::table::rowtree::Node::decode(&raw).map_err(corrupt)?
+                    {
+                        level.extend(children.into_iter().map(|c| (c.1, ObjectKind::Rows)));
+                    }
+                }
+                ObjectKind::Chunk => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -416,6 +622,7 @@ mod tests {
             ],
             &live,
             &GcOptions::default(),
+            Dedup::Fullest,
         );
         assert_eq!(
             p.delete.iter().map(|i| i.pack_id).collect::<Vec<_>>(),
@@ -428,6 +635,39 @@ mod tests {
     }
 
     #[test]
+    fn on_a_remote_a_duplicate_stays_in_the_old_pack_with_the_smallest_id() {
+        let a = PackIndex::new(vec![entry(1, 100), entry(2, 100)], 300);
+        let b = PackIndex::new(vec![entry(1, 100)], 200);
+        let young = PackIndex::new(vec![entry(1, 100)], 200);
+        let live: HashSet<ObjectId> = [1u8, 2].iter().map(|n| ObjectId::of(&[*n])).collect();
+        let (small, large) = if a.pack_id < b.pack_id {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        // Whatever the order given and whatever a young pack holds, two gcs keep the same copy.
+        for order in [vec![a.clone(), b.clone()], vec![b.clone(), a.clone()]] {
+            let mut indexes: Vec<(PackIndex, bool)> =
+                order.into_iter().map(|i| (i, false)).collect();
+            indexes.push((young.clone(), true));
+            let p = plan(indexes, &live, &GcOptions::default(), Dedup::SmallestPackId);
+            let dropped: Vec<ObjectId> = p
+                .delete
+                .iter()
+                .map(|i| i.pack_id)
+                .chain(p.repack.iter().map(|(i, _)| i.pack_id))
+                .collect();
+            assert!(
+                !dropped.contains(&small.pack_id),
+                "the smallest id keeps its copy"
+            );
+            if large.entries.len() == 1 {
+                assert_eq!(dropped, vec![large.pack_id]);
+            }
+        }
+    }
+
+    #[test]
     fn a_duplicate_is_kept_once() {
         let a = PackIndex::new(vec![entry(1, 100), entry(2, 100)], 300);
         let b = PackIndex::new(vec![entry(1, 100)], 200);
@@ -436,6 +676,7 @@ mod tests {
             vec![(b.clone(), false), (a, false)],
             &live,
             &GcOptions::default(),
+            Dedup::Fullest,
         );
         assert_eq!(
             p.delete.iter().map(|i| i.pack_id).collect::<Vec<_>>(),

@@ -32,7 +32,33 @@ pub struct TransferReport {
     /// nor on the remote (for example deleted by `dv gc` before they were pushed). Everything else was sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<Incomplete>,
+    /// Remote index files that could not be read, skipped: their objects counted as absent (a push sends them
+    /// again; a fetch fails only if it needs an object no readable index names).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_indexes: Vec<UnreadableIndex>,
 }
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UnreadableIndex {
+    /// The pack the index file is named after.
+    pub pack: String,
+    pub message: String,
+}
+
+fn unreadable_list(bad: &[remote::UnusableIndex]) -> Vec<UnreadableIndex> {
+    bad.iter()
+        .map(|(pack, message)| UnreadableIndex {
+            pack: pack.to_hex(),
+            message: message.clone(),
+        })
+        .collect()
+}
+
+/// How often a long push refreshes its use record (docs/format.md: a gc's grace period must be longer).
+const USE_REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How many times a push records uses and lists the remote again before it records what it found last.
+const USE_ROUNDS: usize = 3;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Incomplete {
@@ -43,29 +69,47 @@ pub struct Incomplete {
     pub missing: ObjectId,
 }
 
+/// What a push must send, in upload order, and what it relies on.
+struct PushPlan {
+    /// Objects the remote lacks, in upload order.
+    upload: Vec<Location>,
+    /// Objects found on the remote with nothing uploaded above them (not uploaded; what lies below them is
+    /// checked, not counted).
+    skipped: u64,
+    incomplete: Vec<Incomplete>,
+    /// Packs holding the objects on the remote that the push relies on without uploading anything above them
+    /// (a target itself, or a child of an object it uploads): what its use record names.
+    relied_on: HashSet<ObjectId>,
+}
+
 /// The objects below the targets that the remote lacks, in upload order: chunks first, then manifests, then
 /// trees with every tree after its children. Pushes upload in that order (each pack's index committing it), so
-/// a tree or manifest on a remote implies everything below it is there too; the walk stops at such objects,
-/// and an object the cache lacks is fine when the remote has it. A target that needs an object neither side has
-/// is left out whole (its trees and manifests must not go up without what lies below) and listed as incomplete.
+/// a tree or manifest on a remote implies everything below it is there too. The walk still goes below objects
+/// the remote has whenever the cache can read them, so an object lost from the remote (damage, or a gc by an
+/// older dv) is found and sent again; below an object only the remote has, the closure rule is trusted. A
+/// target that needs an object neither side has is left out whole (its trees and manifests must not go up
+/// without what lies below) and listed as incomplete.
 fn missing_on_remote(
     store: &Store,
     targets: &[Target],
     on_remote: &HashMap<ObjectId, RemoteLocation>,
-) -> Result<(Vec<Location>, u64, Vec<Incomplete>)> {
+) -> Result<PushPlan> {
     let mut seen = HashSet::new();
     let (mut chunks, mut manifests, mut trees) = (Vec::new(), Vec::new(), Vec::new());
     let mut skipped = 0u64;
     let mut incomplete = Vec::new();
+    let mut relied_on = HashSet::new();
     for t in targets {
         // This target's findings, kept only if it turns out complete.
         let (mut t_seen, mut t_chunks, mut t_manifests, mut t_trees) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut t_relied = Vec::new();
         let mut t_skipped = 0u64;
         let mut missing = None;
-        // (node, where it is once its children have been visited)
-        let mut stack: Vec<(Node, Option<Location>)> = vec![(t.dataset.pointer.node, None)];
-        while let Some((n, expanded)) = stack.pop() {
+        // (node, where it is once its children have been visited, whether its parent is on the remote)
+        let mut stack: Vec<(Node, Option<Location>, bool)> =
+            vec![(t.dataset.pointer.node, None, false)];
+        while let Some((n, expanded, under_remote)) = stack.pop() {
             if let Some(loc) = expanded {
                 t_trees.push(loc);
                 continue;
@@ -74,31 +118,47 @@ fn missing_on_remote(
                 continue;
             }
             t_seen.push(n.id);
-            if on_remote.contains_key(&n.id) {
-                t_skipped += 1;
-                continue;
-            }
             // One lookup tells both whether the cache has it and where, for the upload.
-            let Some(loc) = store.locate(&n.id)? else {
-                missing = Some(n.id);
-                break;
+            let local = store.locate(&n.id)?;
+            let remote_loc = on_remote.get(&n.id);
+            if let Some(r) = remote_loc
+                && !under_remote
+            {
+                t_skipped += 1;
+                t_relied.push(r.pack);
+            }
+            let Some(loc) = local else {
+                if remote_loc.is_none() {
+                    missing = Some(n.id);
+                    break;
+                }
+                continue; // only the remote has it: trust what lies below
             };
+            let here = remote_loc.is_some();
             match n.kind {
-                NodeKind::File => t_chunks.push(loc),
+                NodeKind::File => {
+                    if !here {
+                        t_chunks.push(loc)
+                    }
+                }
                 NodeKind::Chunked => {
-                    t_manifests.push(loc);
+                    if !here {
+                        t_manifests.push(loc);
+                    }
                     for (c, len) in store.read_manifest(&n.id)?.chunks {
-                        stack.push((chunk_node(c, len), None));
+                        stack.push((chunk_node(c, len), None, here));
                     }
                 }
                 NodeKind::Tree => {
-                    stack.push((n, Some(loc)));
+                    if !here {
+                        stack.push((n, Some(loc), false));
+                    }
                     stack.extend(
                         store
                             .read_tree(&n.id)?
                             .entries
                             .into_iter()
-                            .map(|e| (e.node, None)),
+                            .map(|e| (e.node, None, here)),
                     );
                 }
             }
@@ -119,6 +179,7 @@ fn missing_on_remote(
                 chunks.extend(t_chunks);
                 manifests.extend(t_manifests);
                 trees.extend(t_trees);
+                relied_on.extend(t_relied);
                 skipped += t_skipped;
             }
         }
@@ -132,7 +193,14 @@ fn missing_on_remote(
             continue;
         }
         if let Some(r) = &t.dataset.pointer.table {
-            table_missing(store, r.id, on_remote, &mut seen, &mut tables)?;
+            table_missing(
+                store,
+                r.id,
+                on_remote,
+                &mut seen,
+                &mut tables,
+                &mut relied_on,
+            )?;
         }
     }
     // Chunks in local pack order, for sequential reads.
@@ -147,7 +215,12 @@ fn missing_on_remote(
                 .ok_or_else(|| Error::Internal(format!("{id} vanished")))?,
         );
     }
-    Ok((order, skipped, incomplete))
+    Ok(PushPlan {
+        upload: order,
+        skipped,
+        incomplete,
+        relied_on,
+    })
 }
 
 /// What a table object is, as far as a walk knows before reading it.
@@ -160,36 +233,47 @@ enum TableObject {
 }
 
 /// The objects of a table (header `id`) that the remote lacks, children before parents so that each
-/// upload keeps the closure rule; stops at anything the remote has.
+/// upload keeps the closure rule. Like `missing_on_remote`, it goes below objects the remote has when the cache
+/// can read them, and adds to `relied_on` the packs of remote objects nothing uploaded lies above.
 fn table_missing(
     store: &Store,
     id: ObjectId,
     on_remote: &HashMap<ObjectId, RemoteLocation>,
     seen: &mut HashSet<ObjectId>,
     out: &mut Vec<ObjectId>,
+    relied_on: &mut HashSet<ObjectId>,
 ) -> Result<()> {
-    if on_remote.contains_key(&id) || !seen.insert(id) {
-        return Ok(());
-    }
-    let h = crate::table::read_header(store, &id)?;
-    // (id, children listed)
-    let mut stack: Vec<(ObjectId, bool)> = h.root.into_iter().map(|r| (r, false)).collect();
-    while let Some((n, expanded)) = stack.pop() {
+    // (id, children listed, whether its parent is on the remote)
+    let mut stack: Vec<(ObjectId, bool, bool)> = vec![(id, false, false)];
+    while let Some((n, expanded, under_remote)) = stack.pop() {
         if expanded {
             out.push(n);
             continue;
         }
-        if on_remote.contains_key(&n) || !seen.insert(n) {
+        if !seen.insert(n) {
             continue;
         }
-        stack.push((n, true));
-        if let crate::table::rowtree::Node::Inner { children, .. } =
+        let here = on_remote.get(&n);
+        if let Some(r) = here
+            && !under_remote
+        {
+            relied_on.insert(r.pack);
+        }
+        if here.is_some() && !store.contains(&n)? {
+            continue; // only the remote has it: trust what lies below
+        }
+        if here.is_none() {
+            stack.push((n, true, false));
+        }
+        if n == id {
+            let h = crate::table::read_header(store, &id)?;
+            stack.extend(h.root.map(|r| (r, false, here.is_some())));
+        } else if let crate::table::rowtree::Node::Inner { children, .. } =
             crate::table::rowtree::NodeSource::node(&crate::table::StoreNodes(store), &n)?
         {
-            stack.extend(children.into_iter().map(|c| (c.1, false)));
+            stack.extend(children.into_iter().map(|c| (c.1, false, here.is_some())));
         }
     }
-    out.push(id);
     Ok(())
 }
 
@@ -207,13 +291,14 @@ pub struct RemoteState {
     pub unavailable_objects: u64,
 }
 
-/// What `remote` lacks of each target (by the closure rule: an object on the remote brings all below it).
+/// What `remote` lacks of each target: everything below the target that the remote's current index listing
+/// does not name, walked through the cache (below an object only the remote has, the closure rule is trusted).
 pub fn remote_state(
     store: &Store,
     remote: &Remote,
     targets: &[Target],
 ) -> Result<Vec<RemoteState>> {
-    let on_remote = remote.objects()?;
+    let (on_remote, _unreadable) = remote.objects()?;
     let mut out = Vec::new();
     for t in targets {
         let mut st = RemoteState {
@@ -223,15 +308,20 @@ pub fn remote_state(
         let mut seen = HashSet::new();
         let mut stack = vec![t.dataset.pointer.node];
         while let Some(n) = stack.pop() {
-            if !seen.insert(n.id) || on_remote.contains_key(&n.id) {
+            if !seen.insert(n.id) {
                 continue;
             }
+            let here = on_remote.contains_key(&n.id);
             let Some(loc) = store.locate(&n.id)? else {
-                st.unavailable_objects += 1;
+                if !here {
+                    st.unavailable_objects += 1;
+                }
                 continue;
             };
-            st.missing_objects += 1;
-            st.missing_bytes += loc.entry.stored_len as u64;
+            if !here {
+                st.missing_objects += 1;
+                st.missing_bytes += loc.entry.stored_len as u64;
+            }
             match n.kind {
                 NodeKind::File => {}
                 NodeKind::Chunked => stack.extend(
@@ -249,7 +339,14 @@ pub fn remote_state(
         if let Some(r) = &t.dataset.pointer.table {
             if store.contains(&r.id)? {
                 let mut objs = Vec::new();
-                table_missing(store, r.id, &on_remote, &mut seen, &mut objs)?;
+                table_missing(
+                    store,
+                    r.id,
+                    &on_remote,
+                    &mut seen,
+                    &mut objs,
+                    &mut HashSet::new(),
+                )?;
                 for id in objs {
                     if let Some(loc) = store.locate(&id)? {
                         st.missing_objects += 1;
@@ -285,15 +382,46 @@ pub fn push(
 ) -> Result<TransferReport> {
     let started = super::now_ns();
     let ms = || (super::now_ns() - started) / 1_000_000;
-    let on_remote = remote.objects()?;
+    let (on_remote, mut unreadable) = remote.objects()?;
     tracing::debug!(ms = ms(), objects = on_remote.len(), "remote index listed");
-    let (missing, skipped, incomplete) = missing_on_remote(store, targets, &on_remote)?;
-    tracing::debug!(ms = ms(), missing = missing.len(), "walked");
+    let mut walked = missing_on_remote(store, targets, &on_remote)?;
+    tracing::debug!(ms = ms(), missing = walked.upload.len(), "walked");
+    // The remote gc protocol (docs/format.md): before anything relies on objects already on the remote, record
+    // their packs in a use record, so that a gc listing after this keeps them; then list again and walk again,
+    // so that whatever a gc deleted before the record was written is found missing and sent. A pack newly
+    // relied on in that walk (pushed meanwhile by someone else) is recorded in turn.
+    let mut recorded: HashSet<ObjectId> = HashSet::new();
+    for _ in 0..USE_ROUNDS {
+        if walked.relied_on.is_subset(&recorded) {
+            break;
+        }
+        recorded.extend(walked.relied_on.iter().copied());
+        let packs: Vec<ObjectId> = recorded.iter().copied().collect();
+        remote.record_uses(&packs)?;
+        let (fresh, bad) = remote.objects()?;
+        unreadable = bad;
+        walked = missing_on_remote(store, targets, &fresh)?;
+        tracing::debug!(
+            ms = ms(),
+            missing = walked.upload.len(),
+            "uses recorded, walked again"
+        );
+    }
+    if !walked.relied_on.is_subset(&recorded) {
+        recorded.extend(walked.relied_on.iter().copied());
+        remote.record_uses(&recorded.iter().copied().collect::<Vec<_>>())?;
+    }
+    let recorded: Vec<ObjectId> = recorded.into_iter().collect();
+    // A long push writes its record again (the same file, its time refreshed) before committing a pack once
+    // the record is older than USE_REFRESH, so it stays younger than any sensible grace period.
+    let last_recorded = std::sync::Mutex::new(std::time::Instant::now());
+    let missing = walked.upload;
     let mut report = TransferReport {
         remote: remote.name.clone(),
         datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
-        skipped,
-        incomplete,
+        skipped: walked.skipped,
+        incomplete: walked.incomplete,
+        unreadable_indexes: unreadable_list(&unreadable),
         ..Default::default()
     };
     let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();
@@ -346,6 +474,19 @@ pub fn push(
                 }
                 if *next != i {
                     break; // an earlier pack failed: this one must not commit
+                }
+                let refresh = {
+                    let mut last = last_recorded.lock().expect("poisoned");
+                    let due = !recorded.is_empty() && last.elapsed() > USE_REFRESH;
+                    if due {
+                        *last = std::time::Instant::now();
+                    }
+                    due
+                };
+                if refresh && let Err(e) = remote.record_uses(&recorded) {
+                    drop(next);
+                    fail();
+                    return Err(e);
                 }
                 if let Err(e) = remote.commit_pack(index) {
                     drop(next);
@@ -406,7 +547,7 @@ pub fn push(
 
 /// The size of the packs a push builds: each goes up in one request (see `remote::SINGLE_PUT_MAX`), two at a
 /// time, so a push holds about twice this in memory.
-const PUSH_PACK_SIZE: u64 = 32 * 1024 * 1024;
+pub(crate) const PUSH_PACK_SIZE: u64 = 32 * 1024 * 1024;
 
 /// How many packs a push uploads at once.
 const PUSH_PACKS_IN_FLIGHT: usize = 2;
@@ -416,7 +557,7 @@ const PUSH_VERIFY_RUN: usize = 64;
 
 /// Splits objects (in upload order) into packs of about `target` bytes, each with its index, so every pack's
 /// name is known before its bytes are read and a pack can stream to the remote.
-fn plan_packs(objects: &[Location], target: u64) -> Vec<(PackIndex, &[Location])> {
+pub(crate) fn plan_packs(objects: &[Location], target: u64) -> Vec<(PackIndex, &[Location])> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < objects.len() {
@@ -523,11 +664,13 @@ pub type Pending<'t> = (Node, String, Option<&'t str>);
 
 impl<'a> Fetch<'a> {
     pub fn new(store: &'a Store, remote: &'a Remote, targets: &'a [Target]) -> Result<Fetch<'a>> {
+        let (on_remote, unreadable) = remote.objects()?;
         Ok(Fetch {
-            on_remote: remote.objects()?,
+            on_remote,
             report: TransferReport {
                 remote: remote.name.clone(),
                 datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
+                unreadable_indexes: unreadable_list(&unreadable),
                 ..Default::default()
             },
             writer: store.pack_writer(),
@@ -548,9 +691,19 @@ impl<'a> Fetch<'a> {
         if !self.done.insert(*id) || self.store.contains(id)? {
             return Ok(None);
         }
-        let loc = self.on_remote.get(id).ok_or_else(|| Error::Remote {
-            remote: self.remote.name.clone(),
-            message: format!("{what} {id} needed by '{path}' is not on the remote"),
+        let loc = self.on_remote.get(id).ok_or_else(|| {
+            let mut message = format!("{what} {id} needed by '{path}' is not on the remote");
+            if let Some(bad) = self.report.unreadable_indexes.first() {
+                message.push_str(&format!(
+                    " (it may be in a pack whose index cannot be read: index/{}.idx: {}; \
+                     `dv fsck --remote {} --repair` rebuilds it)",
+                    bad.pack, bad.message, self.remote.name
+                ));
+            }
+            Error::Remote {
+                remote: self.remote.name.clone(),
+                message,
+            }
         })?;
         Ok(Some(*loc))
     }

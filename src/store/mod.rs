@@ -4,6 +4,7 @@
 pub mod bytes;
 pub mod object;
 pub mod pack;
+pub mod uses;
 pub mod writer;
 
 use std::collections::HashMap;

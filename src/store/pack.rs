@@ -237,6 +237,46 @@ impl PackIndex {
     }
 }
 
+/// Rebuilds a pack's index from the pack's own bytes (each entry header repeats its index entry). The result
+/// is checked as a decoded index is, and names the pack by its entry table, so when that name is the pack's
+/// name the rebuilt index is byte for byte the one written with the pack. Objects are not verified here.
+pub fn reindex(data: &[u8]) -> Result<PackIndex> {
+    check_pack_header(data, "pack")?;
+    let mut entries = Vec::new();
+    let mut at = PACK_HEADER_LEN as usize;
+    while at < data.len() {
+        let mut r = Reader::new(&data[at..], "pack entry");
+        let id = r.id()?;
+        let kind = r.u8()?;
+        let kind = ObjectKind::from_u8(kind)
+            .ok_or_else(|| r.error(format!("unknown object kind {kind}")))?;
+        let compression = r.u8()?;
+        let compression = Compression::from_u8(compression)
+            .ok_or_else(|| r.error(format!("unknown compression {compression}")))?;
+        if r.u16()? != 0 {
+            return Err(r.error("reserved field is not zero"));
+        }
+        let raw_len = r.u32()?;
+        let stored_len = r.u32()?;
+        entries.push(IndexEntry {
+            id,
+            offset: at as u64,
+            kind,
+            compression,
+            raw_len,
+            stored_len,
+        });
+        at = at
+            .checked_add(ENTRY_HEADER_LEN as usize + stored_len as usize)
+            .ok_or_else(|| Error::format("pack", "entry length overflows"))?;
+    }
+    if at != data.len() {
+        return Err(Error::format("pack", "the last entry runs past the end"));
+    }
+    // Repeated ids or out-of-range lengths are refused as in a decoded index.
+    PackIndex::decode(&PackIndex::new(entries, data.len() as u64).encode())
+}
+
 fn encode_entries(entries: &[IndexEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * INDEX_ENTRY_LEN);
     for e in entries {
@@ -383,6 +423,30 @@ mod tests {
             raw_len: stored_len,
             stored_len,
         }
+    }
+
+    #[test]
+    fn a_pack_is_reindexed_from_its_own_bytes() {
+        let objects: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10 + i as usize * 7]).collect();
+        let mut data = pack_header().to_vec();
+        let mut entries = Vec::new();
+        for o in &objects {
+            let e = IndexEntry {
+                id: ObjectId::of(o),
+                offset: data.len() as u64,
+                kind: ObjectKind::Chunk,
+                compression: Compression::None,
+                raw_len: o.len() as u32,
+                stored_len: o.len() as u32,
+            };
+            data.extend_from_slice(&entry_header(&e));
+            data.extend_from_slice(o);
+            entries.push(e);
+        }
+        let index = PackIndex::new(entries, data.len() as u64);
+        assert_eq!(reindex(&data).unwrap(), index);
+        assert!(reindex(&data[..data.len() - 1]).is_err());
+        assert!(reindex(&data[4..]).is_err());
     }
 
     #[test]

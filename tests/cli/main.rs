@@ -21,6 +21,7 @@ mod permissions;
 mod pipeline;
 mod remote;
 mod remoteerr;
+mod remotegc;
 mod statemachine;
 mod status;
 mod table;

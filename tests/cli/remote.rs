@@ -6,11 +6,11 @@ use crate::s3_server::S3Server;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-fn run_dv(dir: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn run_dv(dir: &Path, args: &[&str]) -> std::process::Output {
     dv_command(dir).args(args).output().unwrap()
 }
 
-fn ok_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+pub(crate) fn ok_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
     let out = run_dv(dir, &a);
@@ -35,7 +35,7 @@ fn new_bucket_name() -> String {
 }
 
 /// Where a test's remote lives.
-enum Backend {
+pub(crate) enum Backend {
     Folder(tempfile::TempDir),
     S3 {
         server: &'static S3Server,
@@ -46,11 +46,11 @@ enum Backend {
 }
 
 impl Backend {
-    fn folder() -> Backend {
+    pub(crate) fn folder() -> Backend {
         Backend::Folder(tempfile::tempdir().unwrap())
     }
 
-    fn s3() -> Backend {
+    pub(crate) fn s3() -> Backend {
         let server = shared_server();
         let bucket = new_bucket_name();
         server.bucket(&bucket);
@@ -69,7 +69,7 @@ impl Backend {
     }
 
     /// The folder where the remote's files are (for S3: s3s-fs keeps objects as files).
-    fn files(&self) -> PathBuf {
+    pub(crate) fn files(&self) -> PathBuf {
         match self {
             Backend::Folder(d) => d.path().to_path_buf(),
             Backend::S3 {
@@ -81,7 +81,7 @@ impl Backend {
     }
 
     /// Adds the remote as `origin` (the default) with the settings it needs.
-    fn configure(&self, r: &TestRepo) {
+    pub(crate) fn configure(&self, r: &TestRepo) {
         r.ok(&["remote", "add", "origin", &self.url()]);
         if let Backend::S3 { server, .. } = self {
             configure_s3(r, &server.endpoint());
@@ -114,9 +114,10 @@ macro_rules! both_backends {
         }
     };
 }
+pub(crate) use both_backends;
 
 /// A repo with a dataset committed and the remote configured (committed too).
-fn origin_with_remote(b: &Backend) -> TestRepo {
+pub(crate) fn origin_with_remote(b: &Backend) -> TestRepo {
     let r = TestRepo::new();
     b.configure(&r);
     r.git(&["add", ".dv"]);

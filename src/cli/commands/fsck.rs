@@ -9,14 +9,16 @@ use crate::ops::scope::{Scope, targets_in_scope_noting};
 /// pointer in scope reaching only objects that are present and sound.
 ///
 /// Exits 1 when anything is damaged or missing. With --repair, damaged and missing objects are fetched
-/// again from a remote that has good copies, and damaged packs are rewritten without them.
+/// again from a remote that has good copies, and damaged packs are rewritten without them; with --remote NAME
+/// --repair, the remote is repaired from the cache's good copies instead.
 #[derive(clap::Args)]
 pub struct Args {
     /// Datasets to check the reach of (default: every dataset in scope).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// Verify this remote's packs instead of the cache (no pointers are walked).
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["repair", "paths", "rev", "all_branches", "all_commits"])]
+    /// Verify this remote's packs instead of the cache (no pointers are walked); with --repair, upload good
+    /// copies from the cache of what is damaged or missing there.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["paths", "rev", "all_branches", "all_commits"])]
     remote: Option<String>,
     /// Fetch damaged or missing objects again from a remote (the default one, or NAME).
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
@@ -39,8 +41,27 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = g.repo()?;
     let p = progress::for_terminal(g.quiet);
     let report = if let Some(name) = &args.remote {
+        if let Some(other) = args
+            .repair
+            .as_deref()
+            .filter(|r| !r.is_empty() && r != name)
+        {
+            return Err(crate::Error::format(
+                "--repair",
+                format!(
+                    "with --remote {name}, --repair repairs that remote; drop the name {other:?}"
+                ),
+            ));
+        }
         let remote = super::open_remote(g, &repo, Some(name.as_str()))?;
-        crate::ops::fsck::fsck_remote(&remote, p.as_ref())?
+        let report = crate::ops::fsck::fsck_remote(&remote, p.as_ref())?;
+        if args.repair.is_some() && !report.is_clean() {
+            let _lock = repo.lock()?;
+            let store = repo.open_store()?;
+            crate::ops::fsck::repair_remote(&store, &remote, p.as_ref())?
+        } else {
+            report
+        }
     } else {
         let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
         let scope = Scope::from_flags(args.rev.clone(), args.all_branches, args.all_commits);

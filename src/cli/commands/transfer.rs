@@ -83,7 +83,19 @@ fn prepare(g: &Global, c: &Common, history: Option<&History>) -> Result<(Ctx, Re
     Ok((Ctx { repo, targets }, remote))
 }
 
+/// Warnings go to stderr whatever the output format: an unreadable index was skipped, not trusted.
+fn warn_unreadable(r: &TransferReport) {
+    for bad in &r.unreadable_indexes {
+        eprintln!(
+            "warning: skipped the remote's index/{}.idx, which cannot be read ({}); `dv fsck --remote {} \
+             --repair` rebuilds it",
+            bad.pack, bad.message, r.remote
+        );
+    }
+}
+
 fn show(g: &Global, json: bool, verb: &str, r: &TransferReport) -> Result<()> {
+    warn_unreadable(r);
     if json {
         return output::print_json(r);
     }
@@ -145,6 +157,7 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     )?;
     super::ignore_datasets(g, &ctx.repo, &ctx.targets)?;
     if args.common.json {
+        warn_unreadable(&fetched);
         output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
     } else {
         show(g, false, "Fetched", &fetched)?;

@@ -1,0 +1,308 @@
+//! The shared remote never loses what anyone pushed: gc against a second clone's pushes, push and status against
+//! a remote that lost objects, `fsck --remote --repair`, unreadable indexes, packs left without an index. Every
+//! scenario runs against a folder remote and the real S3 test server, and ends with `fsck` and
+//! `fsck --remote` clean.
+
+use crate::common::*;
+use crate::remote::{Backend, both_backends, ok_json, origin_with_remote, run_dv};
+use std::fs;
+use std::path::Path;
+
+/// Makes every file of the remote look `secs` older (both backends report a file's mtime as its time).
+fn age(root: &Path, secs: u64) {
+    for p in files_below(root) {
+        let m = fs::metadata(&p).unwrap().modified().unwrap();
+        let f = fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(m - std::time::Duration::from_secs(secs))
+            .unwrap();
+    }
+}
+
+/// `dv fsck` and `dv fsck --remote origin` are clean in `dir`.
+fn assert_clean(dir: &Path) {
+    for args in [&["fsck"][..], &["fsck", "--remote", "origin"][..]] {
+        let out = run_dv(dir, args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "dv {args:?} in {}:\n{}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A fresh `git clone` of the repository in `dir`.
+fn git_clone(dir: &Path) -> tempfile::TempDir {
+    let c = tempfile::tempdir().unwrap();
+    git_in(c.path(), &["clone", "-q", dir.to_str().unwrap(), "."]);
+    c
+}
+
+/// What `dv status --remote` says of the dataset at `path`: (pushed, missing objects).
+fn remote_state(dir: &Path, path: &str) -> (bool, u64) {
+    let st = ok_json(dir, &["status", "--remote"]);
+    let d = st["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == path)
+        .unwrap_or_else(|| panic!("no {path} in {st}"))
+        .clone();
+    (
+        d["remote"]["pushed"].as_bool().unwrap(),
+        d["remote"]["missing_objects"].as_u64().unwrap(),
+    )
+}
+
+both_backends!(gc_keeps_what_another_clone_pushed_on_top_of_old_packs: gc_keeps_other_clones_push_folder, gc_keeps_other_clones_push_s3);
+
+/// The reported bug: B pushes a version that reuses objects of A's old packs; A changes its data and collects
+/// the remote; B's version must still be whole.
+fn gc_keeps_what_another_clone_pushed_on_top_of_old_packs(b: Backend) {
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    // A's packs are older than the grace period.
+    age(&b.files(), 7200);
+    let bc = clone_of(&a);
+    ok_at(bc.path(), &["pull"]);
+    fs::write(bc.path().join("data/new.txt"), b"from clone B").unwrap();
+    ok_at(bc.path(), &["add", "data"]);
+    git_in(bc.path(), &["commit", "-qam", "B's version"]);
+    let pushed = ok_json(bc.path(), &["push"]);
+    assert!(pushed["skipped"].as_u64().unwrap() > 0, "{pushed}");
+    // A moves on and collects: its scope no longer reaches v1.
+    a.write("data/big.bin", &bytes(2, 3_000_000));
+    fs::remove_dir_all(a.p("data/small")).unwrap();
+    a.ok(&["add", "data"]);
+    a.git(&["commit", "-qam", "A's v2"]);
+    a.ok(&["push"]);
+    a.json(&["gc", "--remote", "origin"]);
+    // B's version is whole on the remote: a fresh clone of B pulls it bit for bit.
+    let fresh = git_clone(bc.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(
+        snapshot(&fresh.path().join("data")),
+        snapshot(&bc.path().join("data"))
+    );
+    assert_eq!(remote_state(bc.path(), "data"), (true, 0));
+    assert_clean(a.path());
+    assert_clean(bc.path());
+    assert_clean(fresh.path());
+}
+
+both_backends!(gc_keeps_what_a_push_reused_without_sending_anything: gc_keeps_reuse_folder, gc_keeps_reuse_s3);
+
+/// B pushes a dataset the remote already holds whole (from A's old packs): nothing is sent, but the push relies
+/// on those packs, and A's gc (whose scope dropped the dataset) must keep them.
+fn gc_keeps_what_a_push_reused_without_sending_anything(b: Backend) {
+    let a = origin_with_remote(&b);
+    a.ok(&["push", "data"]);
+    a.write("extra/e.bin", &bytes(3, 400_000));
+    a.ok(&["add", "extra"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "extra"]);
+    a.ok(&["push", "extra"]);
+    age(&b.files(), 7200);
+    let bc = clone_of(&a);
+    let pushed = ok_json(bc.path(), &["push", "extra"]);
+    assert_eq!(pushed["objects"], 0, "{pushed}");
+    ok_at(bc.path(), &["pull", "data"]);
+    // A drops the dataset and collects.
+    a.git(&["rm", "-q", "extra.dv"]);
+    a.git(&["commit", "-qm", "no extra"]);
+    fs::remove_dir_all(a.p("extra")).unwrap();
+    a.json(&["gc", "--remote", "origin"]);
+    ok_at(bc.path(), &["pull", "extra"]);
+    assert_eq!(
+        fs::read(bc.path().join("extra/e.bin")).unwrap(),
+        bytes(3, 400_000)
+    );
+    assert_clean(a.path());
+    assert_clean(bc.path());
+    // Once the grace period is over for the push too, the dataset no scope names is collected.
+    age(&b.files(), 7200);
+    let report = a.json(&["gc", "--remote", "origin"]);
+    assert!(report["objects_deleted"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        files_below(&b.files().join("uses")).len() <= 1,
+        "old use records are deleted"
+    );
+    assert_clean(a.path());
+}
+
+both_backends!(push_sends_again_what_the_remote_lost_and_status_says_so: push_repairs_folder, push_repairs_s3);
+
+/// A pack of chunks is lost from the remote (as a gc by an older dv would lose it): the trees above are still
+/// there, so the closure rule alone would call the version pushed. Status must not, and push must send it.
+fn push_sends_again_what_the_remote_lost_and_status_says_so(b: Backend) {
+    let a = origin_with_remote(&b);
+    a.ok_with(&[("DV_PACK_SIZE", "1000000")], &["push"]);
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    // The first pack committed holds only chunks of big.bin: lose it, index and pack.
+    let mut indexes = files_below(&b.files().join("index"));
+    assert!(indexes.len() >= 3, "{indexes:?}");
+    indexes.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
+    let hex = indexes[0]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    fs::remove_file(&indexes[0]).unwrap();
+    fs::remove_file(b.files().join(format!("packs/{}/{hex}.pack", &hex[..2]))).unwrap();
+    let (pushed, missing) = remote_state(a.path(), "data");
+    assert!(!pushed && missing > 0, "status says pushed: {missing}");
+    let report = ok_json(a.path(), &["push"]);
+    assert!(report["objects"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    let fresh = clone_of(&a);
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    assert_clean(a.path());
+}
+
+both_backends!(fsck_remote_repair_uploads_good_copies_from_the_cache: remote_repair_folder, remote_repair_s3);
+
+/// A flipped byte in one remote pack, another pack file gone, a third pack's index garbled: `fsck --remote`
+/// finds all three and `fsck --remote --repair` mends them from the clone's good copies.
+fn fsck_remote_repair_uploads_good_copies_from_the_cache(b: Backend) {
+    let a = origin_with_remote(&b);
+    a.ok_with(&[("DV_PACK_SIZE", "700000")], &["push"]);
+    let mut indexes = files_below(&b.files().join("index"));
+    assert!(indexes.len() >= 4, "{indexes:?}");
+    indexes.sort();
+    let pack_of = |idx: &Path| {
+        let hex = idx.file_stem().unwrap().to_str().unwrap().to_string();
+        b.files().join(format!("packs/{}/{hex}.pack", &hex[..2]))
+    };
+    // 1. A flipped byte in the middle of a pack.
+    let p0 = pack_of(&indexes[0]);
+    let mut data = fs::read(&p0).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0x55;
+    fs::write(&p0, &data).unwrap();
+    // 2. A pack file gone (its index still there).
+    fs::remove_file(pack_of(&indexes[1])).unwrap();
+    // 3. An index garbled (its pack still there).
+    let mut idx = fs::read(&indexes[2]).unwrap();
+    idx[20] ^= 0xFF;
+    fs::write(&indexes[2], &idx).unwrap();
+    let out = run_dv(a.path(), &["fsck", "--remote", "origin", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !report["damaged"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert!(
+        report["damaged_packs"].as_array().unwrap().len() >= 2,
+        "{report}"
+    );
+    let out = run_dv(
+        a.path(),
+        &["fsck", "--remote", "origin", "--repair", "--json"],
+    );
+    let repaired: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{repaired}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(repaired["repaired"].as_u64().unwrap() > 0, "{repaired}");
+    assert_clean(a.path());
+    let fresh = clone_of(&a);
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+}
+
+both_backends!(an_unreadable_index_does_not_block_pulls_of_other_datasets: unreadable_index_folder, unreadable_index_s3);
+
+/// One remote index is damaged: a pull of a dataset that does not need it works (with a warning), a pull that
+/// does fails naming the index, and `fsck --remote --repair` rebuilds it from its pack.
+fn an_unreadable_index_does_not_block_pulls_of_other_datasets(b: Backend) {
+    let a = origin_with_remote(&b);
+    a.ok(&["push", "data"]);
+    let before: Vec<_> = files_below(&b.files().join("index"));
+    a.write("other/o.bin", &bytes(9, 100_000));
+    a.ok(&["add", "other"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "other"]);
+    a.ok(&["push", "other"]);
+    let other_index: Vec<_> = files_below(&b.files().join("index"))
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(other_index.len(), 1, "{other_index:?}");
+    fs::write(
+        &other_index[0],
+        b"not an index at all, just some bytes long enough to be read",
+    )
+    .unwrap();
+    let fresh = clone_of(&a);
+    let out = run_dv(fresh.path(), &["pull", "data"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: skipped the remote's index/"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    let out = run_dv(fresh.path(), &["pull", "other"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{err}{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        err.contains("is not on the remote") && err.contains("cannot be read"),
+        "{err}"
+    );
+    // gc refuses rather than guess what that pack holds (A's own verified copy of the index would do).
+    let out = run_dv(fresh.path(), &["gc", "--remote", "origin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot be read") && err.contains("--repair"),
+        "{err}"
+    );
+    ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+    ok_at(fresh.path(), &["pull", "other"]);
+    assert_eq!(
+        fs::read(fresh.path().join("other/o.bin")).unwrap(),
+        bytes(9, 100_000)
+    );
+    assert_clean(a.path());
+    assert_clean(fresh.path());
+}
+
+both_backends!(packs_left_without_an_index_are_reported_and_collected_after_grace: unindexed_packs_folder, unindexed_packs_s3);
+
+/// A push killed between a pack and its index leaves a pack no index names: `fsck --remote` reports it (not as
+/// damage), `gc --remote` leaves it alone within the grace period and removes it after.
+fn packs_left_without_an_index_are_reported_and_collected_after_grace(b: Backend) {
+    let a = origin_with_remote(&b);
+    let out = dv_command(a.path())
+        .env("DV_CRASH_AT", "1")
+        .args(["push"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let index_dir = b.files().join("index");
+    assert!(!index_dir.exists() || files_below(&index_dir).is_empty());
+    let report = ok_json(a.path(), &["fsck", "--remote", "origin"]);
+    assert_eq!(report["unindexed_packs"], 1, "{report}");
+    let gc = a.json(&["gc", "--remote", "origin"]);
+    assert_eq!(gc["unindexed_removed"], 0, "{gc}");
+    age(&b.files(), 7200);
+    let gc = a.json(&["gc", "--remote", "origin"]);
+    assert_eq!(gc["unindexed_removed"], 1, "{gc}");
+    let report = ok_json(a.path(), &["fsck", "--remote", "origin"]);
+    assert_eq!(report["unindexed_packs"], 0, "{report}");
+    a.ok(&["push"]);
+    assert_clean(a.path());
+}
