@@ -527,11 +527,18 @@ fn cloud_backend(
     let local = local
         .iter()
         .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.local.toml"));
+    // dv's setting names that a backend spells its own way.
+    fn gcs_name(k: &str) -> &str {
+        if k == "endpoint" { "base_url" } else { k }
+    }
+    fn same_name(k: &str) -> &str {
+        k
+    }
     macro_rules! configure {
-        ($builder:expr, $key:ty) => {{
+        ($builder:expr, $key:ty, $name:expr) => {{
             let mut b = $builder.with_url(cfg.url.as_str());
             for (k, v, whence) in options.drain(..).chain(committed).chain(local) {
-                let key: $key = k
+                let key: $key = $name(k.as_str())
                     .parse()
                     .map_err(|_| err(&format!("unknown setting `{k}` {whence}")))?;
                 b = b.with_config(key, v);
@@ -569,18 +576,24 @@ fn cloud_backend(
                     options.push((k.to_ascii_lowercase(), v, "in the environment"));
                 }
             }
-            configure!(aws::AmazonS3Builder::new(), aws::AmazonS3ConfigKey)
+            configure!(
+                aws::AmazonS3Builder::new(),
+                aws::AmazonS3ConfigKey,
+                same_name
+            )
         }
         ObjectStoreScheme::GoogleCloudStorage => {
             configure!(
                 gcp::GoogleCloudStorageBuilder::from_env(),
-                gcp::GoogleConfigKey
+                gcp::GoogleConfigKey,
+                gcs_name
             )
         }
         ObjectStoreScheme::MicrosoftAzure => {
             configure!(
                 azure::MicrosoftAzureBuilder::from_env(),
-                azure::AzureConfigKey
+                azure::AzureConfigKey,
+                same_name
             )
         }
         _ => return Err(err(&format!("unsupported URL {:?}", cfg.url))),
