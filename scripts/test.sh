@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v git >/dev/null || { echo "error: the tests need git on PATH" >&2; exit 1; }
+# The Azure tests run against Azurite, started by the tests; install it first (quick when already there).
+bash scripts/install-emulators.sh
 exec cargo test --locked "$@"

@@ -857,13 +857,20 @@ fn cloud_backend(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.local.toml"))
         .collect();
+    // dv's setting names that a backend spells its own way.
+    fn gcs_name(k: &str) -> &str {
+        if k == "endpoint" { "base_url" } else { k }
+    }
+    fn same_name(k: &str) -> &str {
+        k
+    }
     macro_rules! configure {
-        ($builder:expr, $key:ty) => {{
+        ($builder:expr, $key:ty, $name:expr) => {{
             let mut b = $builder
                 .with_url(cfg.url.as_str())
                 .with_http_connector(crate::remote_http::Connector { response_timeout });
             for (k, v, whence) in options.drain(..).chain(committed).chain(local) {
-                let key: $key = k
+                let key: $key = $name(k.as_str())
                     .parse()
                     .map_err(|_| err(&format!("unknown setting `{k}` {whence}")))?;
                 b = b.with_config(key, v);
@@ -906,18 +913,24 @@ fn cloud_backend(
                 profile.as_deref(),
                 options.iter().chain(&committed).chain(&local),
             );
-            configure!(aws::AmazonS3Builder::new(), aws::AmazonS3ConfigKey)
+            configure!(
+                aws::AmazonS3Builder::new(),
+                aws::AmazonS3ConfigKey,
+                same_name
+            )
         }
         ObjectStoreScheme::GoogleCloudStorage => {
             configure!(
                 gcp::GoogleCloudStorageBuilder::from_env(),
-                gcp::GoogleConfigKey
+                gcp::GoogleConfigKey,
+                gcs_name
             )
         }
         ObjectStoreScheme::MicrosoftAzure => {
             configure!(
                 azure::MicrosoftAzureBuilder::from_env(),
-                azure::AzureConfigKey
+                azure::AzureConfigKey,
+                same_name
             )
         }
         _ => return Err(err(&format!("unsupported URL {:?}", cfg.url))),

@@ -1,10 +1,13 @@
 //! CLI tests: the real `dv` binary in real Git repositories. One test binary, a module per command.
 
 mod common;
+#[path = "../support/emulators.rs"]
+mod emulators;
 #[path = "../support/s3_server.rs"]
 mod s3_server;
 
 mod add;
+mod backends;
 mod checkout;
 mod crash;
 mod diskfull;
