@@ -47,7 +47,7 @@ failed=()
 for t in $targets; do
     mkdir -p "corpus/$t"
     if [[ -d "seeds/$t" ]]; then
-        cp -n "seeds/$t"/* "corpus/$t/"
+        cp "seeds/$t"/* "corpus/$t/"
     fi
     echo "fuzzing $t for $seconds s" >&2
     if ! cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$seconds" -print_final_stats=1 \
