@@ -473,17 +473,7 @@ pub fn repair_remote(
             continue;
         }
         if !sound.is_empty() {
-            let mut entries = Vec::with_capacity(sound.len());
-            let mut pieces = vec![pack::pack_header().to_vec()];
-            let mut offset = pack::PACK_HEADER_LEN;
-            for (e, bytes) in &sound {
-                let mut moved = *e;
-                moved.offset = offset;
-                offset += bytes.len() as u64;
-                entries.push(moved);
-                pieces.push(bytes.to_vec());
-            }
-            let new_index = PackIndex::new(entries, offset);
+            let (new_index, pieces) = pack::repacked(sound);
             remote.upload_pack(&new_index, pieces.into_iter().map(Ok))?;
         }
         remote.delete_pack(&pack_id)?;

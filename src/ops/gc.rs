@@ -387,19 +387,13 @@ pub fn gc_remote(
             .map(|e| e.offset..e.offset + ENTRY_HEADER_LEN + e.stored_len as u64)
             .collect();
         let got = remote.read_ranges(&[(index.pack_id, ranges)])?.remove(0);
-        let mut entries = Vec::with_capacity(live_entries.len());
-        let mut pieces = vec![pack::pack_header().to_vec()];
-        let mut offset = pack::PACK_HEADER_LEN;
-        for (e, bytes) in live_entries.iter().zip(got) {
-            pack::check_entry_header(&bytes, e)?;
+        for (e, bytes) in live_entries.iter().zip(&got) {
+            pack::check_entry_header(bytes, e)?;
             pack::verify_object(e, &bytes[ENTRY_HEADER_LEN as usize..])?;
-            let mut moved = *e;
-            moved.offset = offset;
-            offset += bytes.len() as u64;
-            entries.push(moved);
-            pieces.push(bytes.to_vec());
         }
-        let new_index = PackIndex::new(entries, offset);
+        let (new_index, pieces) =
+            pack::repacked(live_entries.iter().copied().zip(got.iter().map(|b| &b[..])));
+        let offset = new_index.pack_size;
         remote.upload_pack(&new_index, pieces.into_iter().map(Ok))?;
         report.packs_written += 1;
         report.bytes_freed = report.bytes_freed.saturating_sub(offset);

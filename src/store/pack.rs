@@ -55,6 +55,23 @@ impl IndexEntry {
     }
 }
 
+/// A new pack made of whole entries (each its header and stored bytes, as they lie in another pack): its index,
+/// with every entry moved to its new offset, and its bytes in pieces (the pack header first). Used to rewrite a
+/// pack without some of its objects.
+pub fn repacked<'a>(
+    entries: impl IntoIterator<Item = (IndexEntry, &'a [u8])>,
+) -> (PackIndex, Vec<Vec<u8>>) {
+    let mut moved = Vec::new();
+    let mut pieces = vec![pack_header().to_vec()];
+    let mut offset = PACK_HEADER_LEN;
+    for (e, bytes) in entries {
+        moved.push(IndexEntry { offset, ..e });
+        offset += bytes.len() as u64;
+        pieces.push(bytes.to_vec());
+    }
+    (PackIndex::new(moved, offset), pieces)
+}
+
 pub fn pack_header() -> [u8; 8] {
     let mut h = [0u8; 8];
     h[..4].copy_from_slice(PACK_MAGIC);

@@ -89,7 +89,8 @@ impl Backend {
     }
 }
 
-fn configure_s3(r: &TestRepo, endpoint: &str) {
+/// Points remote `origin` at the test S3 server at `endpoint` (plain HTTP, its region).
+pub(crate) fn configure_s3(r: &TestRepo, endpoint: &str) {
     r.ok(&["remote", "modify", "origin", "endpoint", endpoint]);
     r.ok(&["remote", "modify", "origin", "allow_http", "true"]);
     r.ok(&[

@@ -19,15 +19,7 @@ fn repo_with_data() -> TestRepo {
 /// Adds `url` as the S3 remote `origin` at `endpoint` (plain HTTP).
 fn s3_remote(r: &TestRepo, url: &str, endpoint: &str) {
     r.ok(&["remote", "add", "origin", url]);
-    r.ok(&["remote", "modify", "origin", "endpoint", endpoint]);
-    r.ok(&["remote", "modify", "origin", "allow_http", "true"]);
-    r.ok(&[
-        "remote",
-        "modify",
-        "origin",
-        "region",
-        crate::s3_server::REGION,
-    ]);
+    crate::remote::configure_s3(r, endpoint);
 }
 
 /// A TCP listener on 127.0.0.1 that accepts every connection and never answers.
