@@ -114,7 +114,8 @@ pub fn repo_path_problem(path: &str) -> Option<String> {
 /// Why `path` cannot be a dataset's path (the data a pointer file `PATH.dv` describes), if it cannot: it must
 /// be a normal repository path (see [`repo_path_problem`]) whose components hold no control characters (its
 /// name goes into a `.gitignore` line, and Git's ignore syntax cannot escape a newline), whose last name leaves
-/// room for the `.dv` suffix within [`NAME_MAX`] bytes, and which is not `.gitignore` (dv writes that file).
+/// room for the `.dv` suffix within [`NAME_MAX`] bytes, and which is not `.gitignore` or `.gitattributes` (dv
+/// writes those files).
 /// Checked by `dv add` and wherever a pointer file is read ([`crate::ops::datasets::Dataset::from_pointer`]).
 pub fn dataset_path_problem(path: &str) -> Option<String> {
     if let Some(why) = repo_path_problem(path) {
@@ -135,6 +136,11 @@ pub fn dataset_path_problem(path: &str) -> Option<String> {
     }
     if name.eq_ignore_ascii_case(".gitignore") {
         return Some("dv writes the .gitignore files itself".into());
+    }
+    if name.eq_ignore_ascii_case(".gitattributes") {
+        return Some(
+            "dv writes the root .gitattributes itself, and Git reads every one of them".into(),
+        );
     }
     None
 }

@@ -42,6 +42,9 @@ fn a_planted_pointer_naming_dot_dotdot_or_git_is_refused_and_nothing_is_touched(
         ".dv.dv",
         "sub/..dv",
         "sub/...dv",
+        // Found by the adversarial review: it replaced dv's own .gitattributes with a folder.
+        ".gitattributes.dv",
+        "sub/.gitignore.dv",
     ] {
         r.write(planted, &pointer);
         let listed = work_snapshot(r.path());
