@@ -58,6 +58,14 @@ pub enum Error {
         holds: u64,
     },
 
+    /// A linked work tree that shares the cache is listed by Git but its folder is gone: what it needs is
+    /// unknown, so gc cannot run.
+    #[error(
+        "the work tree {} shares this cache, but its folder is missing, so gc cannot tell what it needs",
+        .0.display()
+    )]
+    MissingWorkTree(PathBuf),
+
     /// A file written to while `dv add` read it: its size or id could not describe one content.
     #[error("{} changed while dv was reading it, so nothing was recorded for it", path.display())]
     ChangedWhileReading { path: PathBuf },

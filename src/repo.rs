@@ -481,7 +481,15 @@ impl Repo {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(dir, e)),
         }
-        candidates.extend(crate::git::GitRepo::open(&self.root)?.work_trees()?);
+        // A work tree Git still lists but whose folder is gone (moved, on an unmounted drive: Git calls it
+        // prunable) may hold data only this cache has: its pointers cannot be read, so nothing is safe to
+        // collect until it is back or pruned.
+        for root in crate::git::GitRepo::open(&self.root)?.work_trees()? {
+            if !root.exists() {
+                return Err(Error::MissingWorkTree(root));
+            }
+            candidates.push(root);
+        }
         let mine = self.cache_dir.canonicalize().ok();
         let mut seen = std::collections::HashSet::new();
         seen.insert(self.root.clone());

@@ -70,6 +70,7 @@ fn hint(e: &Error) -> Option<String> {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             "check the permissions of that path".into()
         }
+        Error::MissingWorkTree(_) => "bring the work tree back (or mount its drive) and run gc again; if it is gone for good, `git worktree prune` forgets it".into(),
         Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),
         Error::ChangedWhileReading { .. } => "wait until whatever writes the file has finished, then run `dv add` again (nothing else of this add was recorded either)".into(),
         Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),

@@ -141,6 +141,46 @@ fn gc_keeps_what_a_linked_work_tree_added_and_has_not_committed() {
     assert_eq!(fs::read_dir(r.p(".dv/cache/worktrees")).unwrap().count(), 1);
 }
 
+/// Found by the adversarial review: a linked work tree whose folder was moved away (Git lists it as
+/// prunable) lost its committed, never-pushed data to a gc in the main work tree.
+#[test]
+fn gc_refuses_while_a_linked_work_tree_is_missing() {
+    let r = TestRepo::new();
+    r.write("main.bin", &bytes(12, 50_000));
+    r.ok(&["add", "main.bin"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let wt_parent = tempfile::tempdir().unwrap();
+    let wt = wt_parent.path().join("linked");
+    r.git(&["worktree", "add", "-q", wt.to_str().unwrap(), "-b", "side"]);
+    let data = bytes(13, 200_000);
+    fs::write(wt.join("only.bin"), &data).unwrap();
+    ok_at(&wt, &["add", "only.bin"]);
+    git_in(&wt, &["commit", "-qm", "side only"]);
+    let away = wt_parent.path().join("away");
+    fs::rename(&wt, &away).unwrap();
+    for args in [
+        &["gc", "--grace", "0"][..],
+        &["gc", "--grace", "0", "--all-commits"],
+    ] {
+        let err = r.fails(args);
+        assert!(
+            err.contains("shares this cache, but its folder is missing")
+                && err.contains("git worktree prune"),
+            "{args:?}: {err}"
+        );
+    }
+    // Back in place, nothing was lost.
+    fs::rename(&away, &wt).unwrap();
+    fs::remove_file(wt.join("only.bin")).unwrap();
+    ok_at(&wt, &["checkout"]);
+    assert_eq!(fs::read(wt.join("only.bin")).unwrap(), data);
+    // Gone for good and pruned: gc runs again.
+    fs::remove_dir_all(&wt).unwrap();
+    r.git(&["worktree", "prune"]);
+    r.ok(&["gc", "--grace", "0"]);
+}
+
 #[test]
 fn a_renamed_pointer_is_ignored_after_checkout_and_status() {
     let r = TestRepo::new();
