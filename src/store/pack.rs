@@ -217,13 +217,14 @@ impl PackIndex {
         }
         r.finish()?;
         // Entries must lie after the header, inside the pack, and not overlap.
-        let mut spans: Vec<(u64, u64)> = entries
+        // An end past 2^64 is `None`: it is past the end of any pack (saturating it to 2^64 - 1 once let an
+        // entry through that every later `offset + length` overflowed on; found by the `pack` fuzz target).
+        let mut spans: Vec<(u64, Option<u64>)> = entries
             .iter()
             .map(|e| {
                 (
                     e.offset,
-                    e.offset
-                        .saturating_add(ENTRY_HEADER_LEN + e.stored_len as u64),
+                    e.offset.checked_add(ENTRY_HEADER_LEN + e.stored_len as u64),
                 )
             })
             .collect();
@@ -236,14 +237,14 @@ impl PackIndex {
                     format!("entries overlap at offset {start}"),
                 ));
             }
-            if stop > pack_size {
+            let Some(stop) = stop.filter(|&stop| stop <= pack_size) else {
                 return Err(Error::format(
                     what,
                     format!(
                         "entry at offset {start} runs past the end of the pack ({pack_size} bytes)"
                     ),
                 ));
-            }
+            };
             end = stop;
         }
         Ok(PackIndex {
@@ -481,6 +482,19 @@ mod tests {
             "f1bb1c648f3f4c88f062d74aa7eee9364985a20abc7f71d8ef56531982e5a60e"
         );
         assert_eq!(PackIndex::decode(&bytes).unwrap(), idx);
+    }
+
+    #[test]
+    fn an_entry_ending_past_2_pow_64_is_refused() {
+        // Its end saturated to u64::MAX once, inside a pack of u64::MAX bytes: accepted, and then every
+        // `offset + length` overflowed (a hostile remote index could make fsck panic).
+        let e = IndexEntry {
+            offset: u64::MAX - 8,
+            ..entry(1, 8, 10)
+        };
+        let bytes = PackIndex::new(vec![e], u64::MAX).encode();
+        let err = PackIndex::decode(&bytes).unwrap_err().to_string();
+        assert!(err.contains("past the end"), "{err}");
     }
 
     #[test]
