@@ -22,7 +22,9 @@ fn secret_param(name: &str) -> bool {
 /// What secret a URL carries, if any: `"a password"` or `"a secret in its query string (`sig`)"`. Only
 /// URLs (`scheme://…`) are checked; a folder path is never a URL.
 pub fn url_secret(url: &str) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
+    let Some((_, rest)) = url.split_once("://") else {
+        return mistyped_url_password(url);
+    };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     if let Some((userinfo, _)) = rest[..authority_end].rsplit_once('@')
         && userinfo.contains(':')
@@ -38,9 +40,36 @@ pub fn url_secret(url: &str) -> Option<String> {
         .map(|name| format!("a secret in its query string (`{name}`)"))
 }
 
+/// A value without `://` that still starts like a URL (`https:/u:pw@host`, `s3:u:pw@bucket`) would be taken for
+/// a folder path, password and all: found the same way.
+fn mistyped_url_password(value: &str) -> Option<String> {
+    let (scheme, rest) = value.split_once(':')?;
+    let looks_like_scheme = scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'));
+    let rest = rest.trim_start_matches('/');
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) if looks_like_scheme && userinfo.contains(':') => {
+            Some("a password".into())
+        }
+        _ => None,
+    }
+}
+
 /// `text` with every URL's `user:password@` replaced by `***@` and the values of its secret query parameters
 /// replaced by `***`. Anything that is not a URL is left as it is.
 pub fn redact(text: &str) -> String {
+    // A whole value that is a mistyped URL with a password (`https:/u:pw@host`): mask its user part.
+    if !text.contains("://")
+        && mistyped_url_password(text).is_some()
+        && let Some((_, host)) = text.rsplit_once('@')
+        && let Some((scheme, _)) = text.split_once(':')
+    {
+        return format!("{scheme}:***@{host}");
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -111,7 +140,21 @@ mod tests {
         );
         assert!(url_secret("https://h/b?X-Amz-Signature=1").is_some());
         assert!(url_secret("https://h/b?x-amz-security-token=1").is_some());
+        // Mistyped URLs that would pass for folder paths (found by the adversarial review).
+        for mistyped in [
+            "https:/u:hunter2@127.0.0.1/x",
+            "s3:u:hunter2@bkt",
+            "http:u:p@h",
+        ] {
+            assert_eq!(
+                url_secret(mistyped).as_deref(),
+                Some("a password"),
+                "{mistyped}"
+            );
+        }
         for fine in [
+            "relative/dir:with@sign",
+            "c:u:p@x",
             "s3://bucket/prefix",
             "abfss://container@account.dfs.core.windows.net/p",
             "/srv/with:colon@sign/dir",

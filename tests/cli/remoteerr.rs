@@ -301,3 +301,22 @@ fn s3_errors_give_the_code_and_message_with_a_hint() {
     // And with the right ones, it all works.
     r.ok(&["push"]);
 }
+
+/// Found by the adversarial review: a URL missing a slash (`https:/…`, `s3:…`) was taken for a folder path, so
+/// its password went into the committed config and into every error naming the folder.
+#[test]
+fn a_mistyped_url_with_a_password_is_refused_too() {
+    let r = TestRepo::new();
+    for url in ["https:/u:hunter2pass@127.0.0.1/x", "s3:u:hunter2pass@bkt"] {
+        let out = r.dv(&["remote", "add", "pwx", url]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(err.contains("a password"), "{url}: {err}");
+        assert!(
+            !err.contains("hunter2pass"),
+            "{url}: the password was echoed: {err}"
+        );
+        let config = String::from_utf8(r.read(".dv/config.toml")).unwrap();
+        assert!(!config.contains("hunter2pass"), "{url}: {config}");
+    }
+}
