@@ -143,7 +143,7 @@ pub enum Error {
     )]
     Locked {
         path: PathBuf,
-        holder: crate::repo::LockHolder,
+        holder: crate::lock::LockHolder,
         waited: std::time::Duration,
     },
 

@@ -10,6 +10,7 @@ pub mod fault;
 pub mod fsutil;
 pub mod git;
 pub mod id;
+pub mod lock;
 pub mod meta;
 pub mod model;
 pub mod ops;

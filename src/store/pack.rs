@@ -184,17 +184,7 @@ impl PackIndex {
         for _ in 0..count {
             let id = r.id()?;
             let offset = r.u64()?;
-            let kind = r.u8()?;
-            let kind = ObjectKind::from_u8(kind)
-                .ok_or_else(|| r.error(format!("unknown object kind {kind}")))?;
-            let compression = r.u8()?;
-            let compression = Compression::from_u8(compression)
-                .ok_or_else(|| r.error(format!("unknown compression {compression}")))?;
-            if r.u16()? != 0 {
-                return Err(r.error("reserved field is not zero"));
-            }
-            let raw_len = r.u32()?;
-            let stored_len = r.u32()?;
+            let (kind, compression, raw_len, stored_len) = entry_fields(&mut r)?;
             if raw_len as u64 > MAX_OBJECT_SIZE || stored_len as u64 > MAX_OBJECT_SIZE {
                 return Err(r.error("object larger than the format allows"));
             }
@@ -255,6 +245,21 @@ impl PackIndex {
     }
 }
 
+/// The fields an index entry and a pack entry header share, after the id (and, in an index, the offset):
+/// kind, compression, a reserved zero, raw and stored lengths.
+fn entry_fields(r: &mut Reader<'_>) -> Result<(ObjectKind, Compression, u32, u32)> {
+    let kind = r.u8()?;
+    let kind =
+        ObjectKind::from_u8(kind).ok_or_else(|| r.error(format!("unknown object kind {kind}")))?;
+    let compression = r.u8()?;
+    let compression = Compression::from_u8(compression)
+        .ok_or_else(|| r.error(format!("unknown compression {compression}")))?;
+    if r.u16()? != 0 {
+        return Err(r.error("reserved field is not zero"));
+    }
+    Ok((kind, compression, r.u32()?, r.u32()?))
+}
+
 /// Rebuilds a pack's index from the pack's own bytes (each entry header repeats its index entry). The result
 /// is checked as a decoded index is, and names the pack by its entry table, so when that name is the pack's
 /// name the rebuilt index is byte for byte the one written with the pack. Objects are not verified here.
@@ -265,17 +270,7 @@ pub fn reindex(data: &[u8]) -> Result<PackIndex> {
     while at < data.len() {
         let mut r = Reader::new(&data[at..], "pack entry");
         let id = r.id()?;
-        let kind = r.u8()?;
-        let kind = ObjectKind::from_u8(kind)
-            .ok_or_else(|| r.error(format!("unknown object kind {kind}")))?;
-        let compression = r.u8()?;
-        let compression = Compression::from_u8(compression)
-            .ok_or_else(|| r.error(format!("unknown compression {compression}")))?;
-        if r.u16()? != 0 {
-            return Err(r.error("reserved field is not zero"));
-        }
-        let raw_len = r.u32()?;
-        let stored_len = r.u32()?;
+        let (kind, compression, raw_len, stored_len) = entry_fields(&mut r)?;
         entries.push(IndexEntry {
             id,
             offset: at as u64,
