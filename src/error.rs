@@ -172,7 +172,7 @@ fn list_paths(paths: &[String]) -> String {
     let mut s = String::new();
     for p in paths.iter().take(20) {
         s.push_str("    ");
-        s.push_str(p);
+        s.push_str(&crate::paths::quoted(p));
         s.push('\n');
     }
     if paths.len() > 20 {

@@ -22,6 +22,7 @@ use super::{now_ns, worker_count};
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
 use crate::meta::{Stat, StatEntry};
+use crate::paths::is_within;
 use crate::paths::join;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
@@ -121,6 +122,23 @@ pub fn prepare(
                 && job.path == d.path
             {
                 job.tmp_dir = Some(store.tmp_dir());
+            }
+        }
+    }
+    // A file Git tracks inside a dataset's folder (a pointer file committed there, say) is Git's, not dv's:
+    // replacing or deleting it needs --force, whatever the cache holds.
+    if targets.iter().any(|t| repo.abs(&t.dataset.path).is_dir()) {
+        let git = crate::git::GitRepo::open(&repo.root)?;
+        for t in targets {
+            for tracked in git.tracked_under(&t.dataset.path)? {
+                let touched = plan.removes.iter().any(|(p, _)| is_within(&tracked, p))
+                    || plan
+                        .writes
+                        .iter()
+                        .any(|w| w.replaces && is_within(&tracked, &w.path));
+                if touched && !plan.unsafe_paths.contains(&tracked) {
+                    plan.unsafe_paths.push(tracked);
+                }
             }
         }
     }

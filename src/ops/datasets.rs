@@ -40,14 +40,51 @@ impl Dataset {
     }
 }
 
-/// A file named like a pointer file (`*.dv`) that is not one (`.dv` is also a video format), skipped when
-/// datasets are listed; naming it is still an error.
+/// A file named like a pointer file (`*.dv`) that describes no dataset, skipped when datasets are listed (with a
+/// warning); naming it is still an error. `problem` says which kind: `not-pointer` (not a pointer file at all:
+/// `.dv` is also a video format) or `nested` (a pointer file Git tracks inside another dataset's folder, which
+/// `status` and `fsck` report as a problem). A pointer file dv cannot read (damaged, newer) is an error.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct NotPointer {
     /// Repository path of the file.
     pub path: String,
     /// Why it was not read as a pointer file.
     pub reason: String,
+    /// `not-pointer` or `nested`.
+    pub problem: &'static str,
+    /// For a pointer file that Git tracks inside another dataset's folder: that dataset's path. Such a file is
+    /// no dataset (a dataset's folder holds only its data), and checkout refuses to replace it without --force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inside: Option<String>,
+}
+
+impl NotPointer {
+    /// A file named like a pointer file whose bytes are no pointer file (`e` says why).
+    fn not_pointer(path: String, e: &Error) -> NotPointer {
+        NotPointer {
+            path,
+            reason: e.to_string(),
+            problem: "not-pointer",
+            inside: None,
+        }
+    }
+
+    /// True for what `status` and `fsck` report as a problem (a file that is no pointer file at all is not).
+    pub fn is_problem(&self) -> bool {
+        self.problem != "not-pointer"
+    }
+
+    /// The pointer file `path`, which lies inside dataset `dataset`'s folder.
+    fn nested(path: String, dataset: &str) -> NotPointer {
+        NotPointer {
+            reason: format!(
+                "a pointer file inside the folder of dataset '{dataset}', which holds only that dataset's data"
+            ),
+            path,
+            problem: "nested",
+            inside: Some(dataset.to_string()),
+        }
+    }
 }
 
 /// What the pointer file of a data path holds.
@@ -150,8 +187,10 @@ impl Source<'_> {
                     if split(&pointer_path).1 == POINTER_SUFFIX || is_within(&pointer_path, ".dv") {
                         continue;
                     }
-                    // Pointers inside a tracked folder are that folder's data, not datasets.
-                    if out.iter().any(|d| is_within(path, &d.path)) {
+                    // Pointers inside a tracked folder are no datasets (a dataset's folder holds only its data);
+                    // they are reported, so checkout does not replace them unasked.
+                    if let Some(d) = out.iter().find(|d| is_within(path, &d.path)) {
+                        skipped.push(NotPointer::nested(pointer_path.clone(), &d.path));
                         continue;
                     }
                     let what = format!("{pointer_path} at {}", commit.rev);
@@ -164,10 +203,7 @@ impl Source<'_> {
                 // A `*.dv` file that is itself tracked data (its own pointer is `NAME.dv.dv`) is not skipped.
                 for (pointer_path, e) in not_pointers {
                     if !out.iter().any(|d| is_within(&pointer_path, &d.path)) {
-                        skipped.push(NotPointer {
-                            path: pointer_path,
-                            reason: e.to_string(),
-                        });
+                        skipped.push(NotPointer::not_pointer(pointer_path, &e));
                     }
                 }
                 Ok(out)
@@ -248,8 +284,38 @@ fn find_datasets_noting(
     let mut out = Vec::new();
     find_into(repo, &repo.abs(dir), dir, &mut out, skipped)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    note_nested_pointers(repo, &out, skipped)?;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// Adds to `skipped` every pointer file inside the folder of one of `datasets` that Git's index tracks (one
+/// committed there on another branch, or added with `git add -f`): discovery does not descend into a dataset's
+/// folder, so such a file is no dataset, but it is Git's, and checkout must not replace it unasked. Files there
+/// that Git does not track are simply data.
+fn note_nested_pointers(
+    repo: &Repo,
+    datasets: &[Dataset],
+    skipped: &mut Vec<NotPointer>,
+) -> Result<()> {
+    let folders: Vec<&Dataset> = datasets
+        .iter()
+        .filter(|d| d.pointer.node.kind == crate::store::object::NodeKind::Tree)
+        .collect();
+    if folders.is_empty() {
+        return Ok(());
+    }
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    for path in git.tracked_with_suffix(POINTER_SUFFIX)? {
+        if let Some(d) = folders.iter().find(|d| is_within(&path, &d.path))
+            && path != d.pointer_path()
+            && repo.abs(&path).is_file()
+        {
+            skipped.push(NotPointer::nested(path, &d.path));
+        }
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
 }
 
 fn find_into(
@@ -289,10 +355,7 @@ fn find_into(
     // A `*.dv` file that is itself tracked data (its pointer is `NAME.dv.dv`) is not skipped: it is data.
     for (name, e) in not_pointers {
         if !tracked.contains(&name) {
-            skipped.push(NotPointer {
-                path: join(dir, &name),
-                reason: e.to_string(),
-            });
+            skipped.push(NotPointer::not_pointer(join(dir, &name), &e));
         }
     }
     for name in subdirs {
@@ -330,6 +393,15 @@ pub fn resolve_targets_noting(
     let mut out: Vec<Target> = Vec::new();
     for p in paths {
         let p = p.as_str();
+        // A path inside a tracked folder is part of that dataset, whatever its name: a pointer file there
+        // (`data/inner.dv`) describes no dataset of its own, since a dataset's folder holds only its data.
+        if let Some(dataset) = enclosing_dataset_in(source, repo, p)? {
+            out.push(Target {
+                dataset,
+                scope: Some(p.to_string()),
+            });
+            continue;
+        }
         // `NAME.dv` names the dataset `NAME`, unless that file is no pointer file (it may be data itself).
         let mut not_pointer = None;
         if let Some(data) = p.strip_suffix(POINTER_SUFFIX) {
@@ -349,11 +421,6 @@ pub fn resolve_targets_noting(
             out.push(Target {
                 dataset,
                 scope: None,
-            });
-        } else if let Some(dataset) = enclosing_dataset_in(source, repo, p)? {
-            out.push(Target {
-                dataset,
-                scope: Some(p.to_string()),
             });
         } else if let Some(e) = not_pointer {
             return Err(e);

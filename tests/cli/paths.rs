@@ -498,3 +498,183 @@ fn pointer_sizes_from_2_pow_63_are_refused() {
         );
     }
 }
+
+/// A pointer file committed inside a tracked folder (`git add -f`, or from a branch where that folder was no
+/// dataset yet) is no dataset: status reports it, a path naming it means the folder's dataset, and checkout
+/// neither writes the data it describes nor deletes it without --force, even when the cache holds its bytes.
+#[test]
+fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unasked() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.write("other", b"other data");
+    r.ok(&["add", "data", "other"]);
+    r.git(&["commit", "-qm", "one"]);
+    // The pointer's bytes are in the cache too (as a file tracked elsewhere), so "dv stored it" cannot be
+    // what keeps it.
+    let pointer = r.read("other.dv");
+    r.write("spare", &pointer);
+    r.ok(&["add", "spare"]);
+    r.write("data/inner.dv", &pointer);
+    r.write("data/x/y.dv", &pointer);
+    r.git(&["add", "-f", "data/inner.dv", "data/x/y.dv"]);
+    r.git(&["commit", "-qm", "nested"]);
+
+    let out = r.dv(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let nested: Vec<(&str, &str)> = status["not_pointers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["path"].as_str().unwrap(), n["inside"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        nested,
+        [("data/inner.dv", "data"), ("data/x/y.dv", "data")],
+        "{status}"
+    );
+    assert!(
+        stderr.contains("data/inner.dv") && stderr.contains("inside the folder of dataset 'data'"),
+        "{stderr}"
+    );
+    let paths: Vec<&str> = status["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["data", "other", "spare"]);
+    // Named, it is part of the folder's dataset, never a dataset of its own.
+    let named = r.json(&["status", "data/inner.dv"]);
+    assert_eq!(named["datasets"][0]["path"], "data", "{named}");
+    let named = r.json(&["status", "data/x/y"]);
+    assert_eq!(named["datasets"][0]["path"], "data", "{named}");
+
+    // Checkout refuses to delete what Git tracks there, and writes nothing the nested pointer describes.
+    let out = r.dv(&["checkout"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: checkout would overwrite or delete")
+            && err.contains("    data/inner.dv\n")
+            && err.contains("    data/x/y.dv\n"),
+        "{err}"
+    );
+    // Named, the nested pointer's data path is a path inside `data`: its pointer file is still not replaced.
+    let out = r.dv(&["checkout", "data/x/y"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("    data/x/y.dv\n"), "{err}");
+    assert_eq!(r.read("data/inner.dv"), pointer);
+    assert_eq!(r.read("data/x/y.dv"), pointer);
+    assert!(!r.p("data/inner").exists() && !r.p("data/x/y").exists());
+    // --force makes the folder its version.
+    r.ok(&["checkout", "--force"]);
+    assert!(!r.p("data/inner.dv").exists() && !r.p("data/x").exists());
+    assert_eq!(r.read("data/a"), b"a");
+}
+
+/// `dv add` of a folder that holds another dataset's pointer file is refused, naming it: one dataset per folder.
+#[test]
+fn add_refuses_a_folder_holding_another_dataset() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.write("data/x/y", b"y");
+    r.ok(&["add", "--no-stage", "data/x/y"]);
+    let err = r.fails(&["add", "--no-stage", "data"]);
+    assert!(
+        err.contains("'data' cannot be added") && err.contains("holds the dataset 'data/x/y'"),
+        "{err}"
+    );
+    assert!(!r.p("data.dv").exists());
+}
+
+/// Names inside a folder dataset may hold control characters (Git never sees them), but human output shows
+/// them quoted and escaped as Git does, so a name cannot forge an output line or send a terminal escape; `--json`
+/// keeps them exact.
+#[test]
+fn names_with_a_newline_or_an_escape_are_quoted_in_human_output() {
+    let r = TestRepo::new();
+    r.write("data/ok", b"ok");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qm", "one"]);
+    let forged = "a\nother: unchanged";
+    let esc = "e\u{1b}[31mred";
+    r.write(&format!("data/{forged}"), b"1");
+    r.write(&format!("data/{esc}"), b"2");
+    let check = |out: &str, what: &str| {
+        assert!(!out.contains('\u{1b}'), "{what}: raw ESC in {out:?}");
+        assert!(
+            !out.lines().any(|l| l.starts_with("other: unchanged")),
+            "{what}: forged line in {out:?}"
+        );
+        assert!(
+            out.contains("\"data/a\\nother: unchanged\"") && out.contains("\"data/e\\x1b[31mred\""),
+            "{what}: {out:?}"
+        );
+    };
+    check(&r.ok(&["status"]), "status");
+    let json = r.json(&["status"]);
+    let changes: Vec<&str> = json["datasets"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        changes.contains(&"data/a\nother: unchanged") && changes.contains(&"data/e\u{1b}[31mred"),
+        "{json}"
+    );
+    r.ok(&["add", "data"]);
+    check(&r.ok(&["diff"]), "diff");
+    // A checkout that would discard them lists them the same way.
+    r.settle();
+    r.write(&format!("data/{forged}"), b"changed");
+    r.write(&format!("data/{esc}"), b"changed");
+    let out = r.dv(&["checkout", "--rev", "HEAD"]);
+    assert_eq!(out.status.code(), Some(1));
+    check(&String::from_utf8_lossy(&out.stderr), "checkout");
+}
+
+/// A killed `dv add` leaves its temporary files beside the pointer file and `.gitignore` (Git shows them); the
+/// next add cleans them up, and only dv's own names of processes that are gone.
+#[test]
+fn add_cleans_up_temporary_files_a_killed_add_left() {
+    let r = TestRepo::new();
+    r.write("sub/data.bin", b"x");
+    // Linux pids stay below 2^22: 4999999 is a process that is gone.
+    for stale in [
+        "sub/.data.bin.dv.dv-tmp-4999999-0",
+        "sub/..gitignore.dv-tmp-4999999-1",
+        "..gitattributes.dv-tmp-4999999-2",
+    ] {
+        r.write(stale, b"half");
+    }
+    // Not dv's leftovers: a user's file, and one of a live process (this test's).
+    let live = format!("sub/.data.bin.dv.dv-tmp-{}-0", std::process::id());
+    r.write("sub/.keep.dv-tmp-mine", b"user");
+    r.write(&live, b"live");
+    r.ok(&["add", "sub/data.bin"]);
+    assert!(!r.p("sub/.data.bin.dv.dv-tmp-4999999-0").exists());
+    assert!(!r.p("sub/..gitignore.dv-tmp-4999999-1").exists());
+    assert!(!r.p("..gitattributes.dv-tmp-4999999-2").exists());
+    assert!(r.p("sub/.keep.dv-tmp-mine").exists() && r.p(&live).exists());
+}
+
+/// `dv gc` warns about a `*.dv` file that is not a pointer file, as status does (it skipped it silently).
+#[test]
+fn gc_warns_about_a_dv_file_that_is_not_a_pointer() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"f");
+    r.ok(&["add", "f.bin"]);
+    r.write("clip.dv", &bytes(8, 300));
+    for args in [&["gc"][..], &["status"]] {
+        let out = r.dv(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("warning: skipped 'clip.dv': not a dv pointer file"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

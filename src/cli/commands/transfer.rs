@@ -29,7 +29,7 @@ pub struct Common {
 /// Wider scopes than one revision, for push and fetch.
 #[derive(clap::Args)]
 pub struct History {
-    /// Also every local branch's tip (and HEAD), besides the work tree.
+    /// Also every branch tip, local and remote-tracking (and HEAD), besides the work tree.
     #[arg(long, conflicts_with_all = ["rev", "all_commits"])]
     all_branches: bool,
     /// Also every commit reachable from any reference, besides the work tree.
