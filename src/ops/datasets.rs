@@ -60,7 +60,7 @@ pub struct NotPointer {
 
 impl NotPointer {
     /// A file named like a pointer file whose bytes are no pointer file (`e` says why).
-    fn not_pointer(path: String, e: &Error) -> NotPointer {
+    fn unreadable(path: String, e: &Error) -> NotPointer {
         NotPointer {
             path,
             reason: e.to_string(),
@@ -203,7 +203,7 @@ impl Source<'_> {
                 // A `*.dv` file that is itself tracked data (its own pointer is `NAME.dv.dv`) is not skipped.
                 for (pointer_path, e) in not_pointers {
                     if !out.iter().any(|d| is_within(&pointer_path, &d.path)) {
-                        skipped.push(NotPointer::not_pointer(pointer_path, &e));
+                        skipped.push(NotPointer::unreadable(pointer_path, &e));
                     }
                 }
                 Ok(out)
@@ -355,7 +355,7 @@ fn find_into(
     // A `*.dv` file that is itself tracked data (its pointer is `NAME.dv.dv`) is not skipped: it is data.
     for (name, e) in not_pointers {
         if !tracked.contains(&name) {
-            skipped.push(NotPointer::not_pointer(join(dir, &name), &e));
+            skipped.push(NotPointer::unreadable(join(dir, &name), &e));
         }
     }
     for name in subdirs {
