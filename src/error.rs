@@ -82,6 +82,10 @@ pub enum Error {
     #[error("{what}: {message}")]
     Format { what: String, message: String },
 
+    /// A pointer file in scope that cannot be read, for a command that acts on every pointer.
+    #[error("{message}")]
+    MalformedPointer { message: String },
+
     /// An annotation (`dv add --meta`, `dv meta set`) that cannot be written.
     #[error("{what}: {message}")]
     BadAnnotation { what: String, message: String },

@@ -42,15 +42,17 @@ impl Dataset {
 
 /// A file named like a pointer file (`*.dv`) that describes no dataset, skipped when datasets are listed (with a
 /// warning); naming it is still an error. `problem` says which kind: `not-pointer` (not a pointer file at all:
-/// `.dv` is also a video format) or `nested` (a pointer file Git tracks inside another dataset's folder, which
-/// `status` and `fsck` report as a problem). A pointer file dv cannot read (damaged, newer) is an error.
+/// `.dv` is also a video format), `malformed` (a pointer file dv cannot read: damaged, from a newer dv, or naming
+/// a path no dataset may have, such as `..dv`), or `nested` (a pointer file Git tracks inside another dataset's
+/// folder). `status` and `fsck` report the last two as problems; commands that would act on every pointer
+/// (`checkout`, `pull`, `gc`) refuse while a malformed one is in scope (see [`refuse_malformed`]).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct NotPointer {
     /// Repository path of the file.
     pub path: String,
     /// Why it was not read as a pointer file.
     pub reason: String,
-    /// `not-pointer` or `nested`.
+    /// `not-pointer`, `malformed` or `nested`.
     pub problem: &'static str,
     /// For a pointer file that Git tracks inside another dataset's folder: that dataset's path. Such a file is
     /// no dataset (a dataset's folder holds only its data), and checkout refuses to replace it without --force.
@@ -65,6 +67,16 @@ impl NotPointer {
             path,
             reason: e.to_string(),
             problem: "not-pointer",
+            inside: None,
+        }
+    }
+
+    /// A pointer file that cannot be read (`e` says why).
+    fn malformed(path: String, e: &Error) -> NotPointer {
+        NotPointer {
+            path,
+            reason: e.to_string(),
+            problem: "malformed",
             inside: None,
         }
     }
@@ -93,6 +105,8 @@ enum Found {
     Dataset(Dataset),
     /// A file is there, but it is not a pointer file (the error reading it as one).
     NotPointer(Error),
+    /// A pointer file that cannot be read (damaged, a newer format, a path no dataset may have).
+    Malformed(Error),
 }
 
 impl Found {
@@ -101,7 +115,7 @@ impl Found {
         match Dataset::from_pointer(path, data, what) {
             Ok(d) => Ok(Found::Dataset(d)),
             Err(e) if !Pointer::looks_like(data) => Ok(Found::NotPointer(e)),
-            Err(e) => Err(e),
+            Err(e) => Ok(Found::Malformed(e)),
         }
     }
 
@@ -110,7 +124,7 @@ impl Found {
         match self {
             Found::None => Ok(None),
             Found::Dataset(d) => Ok(Some(d)),
-            Found::NotPointer(e) => Err(e),
+            Found::NotPointer(e) | Found::Malformed(e) => Err(e),
         }
     }
 
@@ -197,6 +211,9 @@ impl Source<'_> {
                     match Found::of(path, &data, &what)? {
                         Found::Dataset(d) => out.push(d),
                         Found::NotPointer(e) => not_pointers.push((pointer_path, e)),
+                        Found::Malformed(e) => {
+                            skipped.push(NotPointer::malformed(pointer_path, &e))
+                        }
                         Found::None => {}
                     }
                 }
@@ -348,6 +365,7 @@ fn find_into(
                     out.push(d);
                 }
                 Found::NotPointer(e) => not_pointers.push((name, e)),
+                Found::Malformed(e) => skipped.push(NotPointer::malformed(join(dir, &name), &e)),
                 Found::None => {}
             }
         }
@@ -368,8 +386,13 @@ fn find_into(
 
 /// Resolves what the user named: a pointer file, a tracked path, a path inside a tracked folder, or a folder
 /// containing pointer files. No paths means every dataset. Pointers are read from `source`.
+/// A pointer file in scope that cannot be read is an error here (for commands that have no way to report it);
+/// [`resolve_targets_noting`] hands it to the caller instead.
 pub fn resolve_targets(repo: &Repo, source: &Source<'_>, paths: &[String]) -> Result<Vec<Target>> {
-    resolve_targets_noting(repo, source, paths, &mut Vec::new())
+    let mut skipped = Vec::new();
+    let targets = resolve_targets_noting(repo, source, paths, &mut skipped)?;
+    refuse_malformed(&skipped)?;
+    Ok(targets)
 }
 
 /// [`resolve_targets`], adding the files named like pointer files that are not pointer files, and were
@@ -414,6 +437,7 @@ pub fn resolve_targets_noting(
                     continue;
                 }
                 Found::NotPointer(e) => not_pointer = Some(e),
+                Found::Malformed(e) => return Err(e),
                 Found::None => {}
             }
         }
@@ -454,6 +478,18 @@ pub fn resolve_targets_noting(
         merged.push(t);
     }
     Ok(merged)
+}
+
+/// Refuses when `skipped` holds a malformed pointer file: a command that acts on every pointer in scope
+/// (`checkout` and `pull` write what they name, `gc` deletes what none names) must not go on without one it
+/// cannot read. Commands that only read or report go on, warning about it.
+pub fn refuse_malformed(skipped: &[NotPointer]) -> Result<()> {
+    match skipped.iter().find(|s| s.problem == "malformed") {
+        Some(s) => Err(Error::MalformedPointer {
+            message: s.reason.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn display(p: &str) -> String {

@@ -44,8 +44,12 @@ impl Scope {
 
 /// The targets `paths` name in `scope` (every dataset when `paths` is empty). Across several revisions a path
 /// only has to be tracked in one of them; the same dataset version seen at several revisions is listed once.
+/// A pointer file in scope that cannot be read is an error here.
 pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<Vec<Target>> {
-    targets_in_scope_noting(repo, scope, paths, &mut Vec::new())
+    let mut skipped = Vec::new();
+    let targets = targets_in_scope_noting(repo, scope, paths, &mut skipped)?;
+    super::datasets::refuse_malformed(&skipped)?;
+    Ok(targets)
 }
 
 /// [`targets_in_scope`], adding the files named like pointer files that are not pointer files, and were
@@ -133,22 +137,31 @@ pub fn targets_for_cache(
     let mut targets = targets_in_scope_noting(repo, scope, &[], skipped)?;
     let mut roots = Vec::new();
     for other in repo.cache_users()? {
-        targets.extend(super::datasets::resolve_targets(
+        // The other work tree's problems count too (named by their full path): gc refuses over a pointer file
+        // it cannot read there as here.
+        let mut theirs = Vec::new();
+        targets.extend(resolve_targets_noting(
             &other,
             &Source::WorkTree,
             &[],
+            &mut theirs,
         )?);
         if *scope != Scope::Workspace {
             let git = GitRepo::open(&other.root)?;
             // An unborn HEAD has no pointers to keep.
             if let Ok(commit) = git.resolve("HEAD") {
-                targets.extend(super::datasets::resolve_targets(
+                targets.extend(resolve_targets_noting(
                     &other,
                     &Source::Rev { git: &git, commit },
                     &[],
+                    &mut theirs,
                 )?);
             }
         }
+        skipped.extend(theirs.into_iter().map(|mut s| {
+            s.path = other.root.join(&s.path).display().to_string();
+            s
+        }));
         roots.push(other.root.clone());
     }
     Ok((targets, roots))

@@ -48,11 +48,25 @@ fn a_planted_pointer_naming_dot_dotdot_or_git_is_refused_and_nothing_is_touched(
     ] {
         r.write(planted, &pointer);
         let listed = work_snapshot(r.path());
-        for args in [&["status"][..], &["checkout", "--force"], &["fsck"]] {
-            let err = r.fails(args);
+        // Commands acting on every pointer refuse, naming it; status and fsck go on and report it (fsck
+        // exits 1).
+        for (args, code) in [
+            (&["status"][..], 0),
+            (&["checkout", "--force"], 1),
+            (&["fsck"], 1),
+            (&["gc"], 1),
+        ] {
+            let out = r.dv(args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{planted} {args:?}: {err}");
+            let named = if code == 0 || args == ["fsck"] {
+                format!("warning: skipped '{planted}': {planted}:")
+            } else {
+                format!("error: {planted}:")
+            };
             assert!(
-                err.contains(&format!("error: {planted}:")),
-                "{planted} {args:?}: the error names the pointer file: {err}"
+                err.contains(&named),
+                "{planted} {args:?}: the message names the pointer file: {err}"
             );
             assert_eq!(
                 work_snapshot(r.path()),
@@ -79,7 +93,10 @@ fn a_planted_pointer_naming_dot_dotdot_or_git_is_refused_and_nothing_is_touched(
         &["fsck", "--rev", "HEAD"],
         &["du", "--rev", "HEAD"],
     ] {
-        let err = r.fails(args);
+        // fsck reports it (exit 1, a warning naming it); the others refuse with an error naming it.
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("..dv at HEAD"), "{args:?}: {err}");
         assert_eq!(work_snapshot(r.path()), listed, "{args:?} touched files");
     }
@@ -392,13 +409,63 @@ fn a_dv_file_that_is_not_a_pointer_is_skipped_with_a_warning() {
     r.ok(&["checkout", "clip.dv"]);
     assert_eq!(r.read("clip.dv"), bytes(8, 3000));
 
-    // A damaged pointer (dv's header, broken TOML) is still an error, not skipped.
+    // A damaged pointer (dv's header, broken TOML) is a problem, not a file to skip quietly: see
+    // `a_malformed_pointer_blocks_only_the_commands_that_would_act_on_it`.
     r.write(
         "broken.dv",
         b"# Data versioned by dv: `dv checkout` restores it\ndv = \n",
     );
-    let err = r.fails(&["status"]);
+    let err = r.fails(&["status", "broken.dv"]);
     assert!(err.contains("broken.dv"), "{err}");
+}
+
+/// One malformed pointer file (damaged, or from a newer dv) no longer blocks every command: status, fsck,
+/// push and fetch go on with a warning naming it (status and fsck report it as a problem: `--exit-code` and
+/// fsck exit 1); checkout, pull and gc, which act on every pointer, refuse, naming it; naming it is an error.
+#[test]
+fn a_malformed_pointer_blocks_only_the_commands_that_would_act_on_it() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("good.bin", b"good");
+    r.ok(&["add", "good.bin"]);
+    r.write(
+        "broken.dv",
+        b"# Data versioned by dv: `dv checkout` restores it\ndv = \n",
+    );
+    let warned = "warning: skipped 'broken.dv': broken.dv:";
+    let st = r.dv(&["status", "--json"]);
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success() && err.contains(warned), "{err}");
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["datasets"][0]["path"], "good.bin", "{st}");
+    assert_eq!(st["not_pointers"][0]["path"], "broken.dv", "{st}");
+    assert_eq!(st["not_pointers"][0]["problem"], "malformed", "{st}");
+    for (args, code) in [
+        (&["status", "--exit-code"][..], 1),
+        (&["fsck"], 1),
+        (&["push"], 0),
+        (&["fetch"], 0),
+    ] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(warned), "{args:?}: {err}");
+    }
+    for args in [
+        &["checkout"][..],
+        &["pull"],
+        &["gc"],
+        &["status", "broken.dv"],
+    ] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("error: broken.dv:"), "{args:?}: {err}");
+    }
+    // Named datasets still check out.
+    std::fs::remove_file(r.p("good.bin")).unwrap();
+    r.ok(&["checkout", "good.bin"]);
+    assert_eq!(r.read("good.bin"), b"good");
 }
 
 #[test]
@@ -491,7 +558,7 @@ fn pointer_sizes_from_2_pow_63_are_refused() {
             "data.dv",
             text.replace(size_line, &format!("size = {big}")).as_bytes(),
         );
-        let err = r.fails(&["status"]);
+        let err = r.fails(&["status", "data"]);
         assert!(
             err.contains("data.dv") && err.contains("out of range"),
             "{err}"

@@ -124,8 +124,8 @@ fn print_report(g: &Global, r: &FsckReport) {
         summary.push_str("no problems");
     } else {
         summary.push_str(&format!(
-            "{} damaged pack(s), {} damaged object(s), {} problem(s) under pointers, {} pointer file(s) \
-             inside another dataset's folder",
+            "{} damaged pack(s), {} damaged object(s), {} problem(s) under pointers, {} pointer file \
+             problem(s)",
             r.damaged_packs.len(),
             r.damaged.len(),
             r.problems.len(),

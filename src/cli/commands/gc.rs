@@ -50,6 +50,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let mut skipped = Vec::new();
     let (targets, others) = targets_for_cache(&repo, &scope, &mut skipped)?;
     output::warn_not_pointers(&skipped);
+    // gc cannot tell what a pointer it cannot read keeps.
+    crate::ops::datasets::refuse_malformed(&skipped)?;
     // A remote is usually shared: say what the work tree scope leaves to be collected there.
     if args.remote.is_some() && scope == Scope::Workspace {
         let left = crate::ops::scope::versions_only_branches_name(&repo, &targets);
