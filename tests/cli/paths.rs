@@ -627,11 +627,9 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
             && err.contains("    data/x/y.dv\n"),
         "{err}"
     );
-    // Named, the nested pointer's data path is a path inside `data`: its pointer file is still not replaced.
-    let out = r.dv(&["checkout", "data/x/y"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("    data/x/y.dv\n"), "{err}");
+    // Named, the nested pointer's data path is a path inside `data`, which has nothing there: nothing is
+    // written, and its pointer file stays.
+    r.ok(&["checkout", "data/x/y"]);
     assert_eq!(r.read("data/inner.dv"), pointer);
     assert_eq!(r.read("data/x/y.dv"), pointer);
     assert!(!r.p("data/inner").exists() && !r.p("data/x/y").exists());
@@ -744,4 +742,23 @@ fn gc_warns_about_a_dv_file_that_is_not_a_pointer() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// `dv checkout data/x/y`, a path inside a dataset whose version has no folder `data/x`, removed all of
+/// `data/x` (files outside the named path, silently when the cache held their bytes): only the path named is
+/// in scope.
+#[test]
+fn checkout_of_a_path_the_version_lacks_touches_nothing_beside_it() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.ok(&["add", "data"]);
+    r.write("data/x/y", b"a");
+    r.write("data/x/z", b"a");
+    r.ok(&["checkout", "data/x/y"]);
+    assert!(!r.p("data/x/y").exists(), "the path named goes");
+    assert_eq!(r.read("data/x/z"), b"a", "what lies beside it stays");
+    assert_eq!(
+        r.json(&["status", "data/x/y"])["datasets"][0]["state"],
+        "unchanged"
+    );
 }
