@@ -128,9 +128,14 @@ pub fn prepare(
     // A file Git tracks inside a dataset's folder (a pointer file committed there, say) is Git's, not dv's:
     // replacing or deleting it needs --force, whatever the cache holds.
     if targets.iter().any(|t| repo.abs(&t.dataset.path).is_dir()) {
-        let git = crate::git::GitRepo::open(&repo.root)?;
+        // Git's index is read once, whatever the number of datasets.
+        let all_tracked = crate::git::GitRepo::open(&repo.root)?.tracked_under("")?;
         for t in targets {
-            for tracked in git.tracked_under(&t.dataset.path)? {
+            for tracked in all_tracked
+                .iter()
+                .filter(|p| is_within(p, &t.dataset.path))
+                .cloned()
+            {
                 let touched = plan.removes.iter().any(|(p, _)| is_within(&tracked, p))
                     || plan
                         .writes
