@@ -82,6 +82,10 @@ pub enum Error {
     #[error("{what}: {message}")]
     Format { what: String, message: String },
 
+    /// A pointer file in scope that cannot be read, for a command that acts on every pointer.
+    #[error("{message}")]
+    MalformedPointer { message: String },
+
     /// An annotation (`dv add --meta`, `dv meta set`) that cannot be written.
     #[error("{what}: {message}")]
     BadAnnotation { what: String, message: String },
@@ -172,7 +176,7 @@ fn list_paths(paths: &[String]) -> String {
     let mut s = String::new();
     for p in paths.iter().take(20) {
         s.push_str("    ");
-        s.push_str(p);
+        s.push_str(&crate::paths::quoted(p));
         s.push('\n');
     }
     if paths.len() > 20 {

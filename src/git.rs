@@ -107,6 +107,11 @@ impl GitRepo {
         Ok(out)
     }
 
+    /// The Git folder that linked work trees share (`.git` of the main work tree).
+    pub fn common_dir(&self) -> &Path {
+        self.repo.common_dir()
+    }
+
     /// The folder Git runs hooks from: `core.hooksPath` if set, else `hooks/` in the common Git folder.
     pub fn hooks_dir(&self, work_tree: &Path) -> PathBuf {
         let configured = self
@@ -207,21 +212,27 @@ impl GitRepo {
         Ok(c.parent_ids().map(|p| p.detach()).collect())
     }
 
-    /// The commits at the tips of the local branches (`all_refs`: of every reference: tags, remote branches
-    /// too) and at HEAD, each named by its reference; references that do not lead to a commit are skipped.
+    /// The commits at the tips of the branches, local (`refs/heads/*`) and remote-tracking (`refs/remotes/*`:
+    /// a branch another clone pushed is as much a branch as a local one), or (`all_refs`) of every reference
+    /// (tags too), and at HEAD, each named by its reference and each commit once; references that do not lead
+    /// to a commit are skipped.
     pub fn ref_tips(&self, all_refs: bool) -> Result<Vec<Commit>> {
         let err = |e: gix::Error| git_err(self.repo.git_dir(), e);
         let platform = self.repo.references().map_err(err)?;
-        let iter = if all_refs {
-            platform.all().map_err(err)?
+        let mut refs = Vec::new();
+        if all_refs {
+            refs.extend(platform.all().map_err(err)?);
         } else {
-            platform.local_branches().map_err(err)?
-        };
+            refs.extend(platform.local_branches().map_err(err)?);
+            refs.extend(platform.remote_branches().map_err(err)?);
+        }
         let mut out: Vec<Commit> = Vec::new();
-        for r in iter {
+        for r in refs {
             let mut r = r.map_err(err)?;
             let name = r.name().as_bstr().to_string();
-            if let Ok(c) = r.peel_to_commit() {
+            if let Ok(c) = r.peel_to_commit()
+                && !out.iter().any(|o| o.id == c.id)
+            {
                 out.push(Commit {
                     id: c.id,
                     rev: name,
@@ -348,6 +359,45 @@ impl GitRepo {
             }
         }
         Ok(None)
+    }
+
+    /// Every path Git's index tracks at or below repository path `path`.
+    pub fn tracked_under(&self, path: &str) -> Result<Vec<String>> {
+        let index_path = self.repo.index_path();
+        if !index_path.exists() {
+            return Ok(Vec::new());
+        }
+        let index = self
+            .repo
+            .open_index()
+            .map_err(|e| git_err(&index_path, e))?;
+        Ok(index
+            .entries()
+            .iter()
+            .map(|e| e.path(&index))
+            .filter_map(|p| std::str::from_utf8(p).ok())
+            .filter(|p| crate::paths::is_within(p, path))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Every path Git's index tracks that ends with `suffix`.
+    pub fn tracked_with_suffix(&self, suffix: &str) -> Result<Vec<String>> {
+        let index_path = self.repo.index_path();
+        if !index_path.exists() {
+            return Ok(Vec::new());
+        }
+        let index = self
+            .repo
+            .open_index()
+            .map_err(|e| git_err(&index_path, e))?;
+        Ok(index
+            .entries()
+            .iter()
+            .map(|e| e.path(&index))
+            .filter(|p| p.ends_with(suffix.as_bytes()))
+            .filter_map(|p| std::str::from_utf8(p).ok().map(str::to_string))
+            .collect())
     }
 
     /// Stages files of the work tree in Git's index, as `git add` would: writes each file's blob and

@@ -145,6 +145,36 @@ pub fn dataset_path_problem(path: &str) -> Option<String> {
     None
 }
 
+/// A path as shown to a person (human output, error messages): unchanged when it holds no control character,
+/// double quote or backslash; otherwise in double quotes with those escaped C-style (`\n`, `\t`, `\r`, `\"`,
+/// `\\`, `\x1b`, `\u{85}`), as Git shows such names (core.quotePath), so a file name can neither forge an
+/// output line nor send a terminal escape. Names inside folder datasets may hold any of these (Git never sees
+/// them); `--json` output keeps them exact (JSON escapes them itself).
+pub fn quoted(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut s = String::with_capacity(path.len() + 2);
+    s.push('"');
+    for c in path.chars() {
+        match c {
+            '\n' => s.push_str("\\n"),
+            '\t' => s.push_str("\\t"),
+            '\r' => s.push_str("\\r"),
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if (c as u32) < 0x80 && c.is_control() => s.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    std::borrow::Cow::Owned(s)
+}
+
 /// Refuses a repository path whose parent folders (inside the work tree) include a symbolic link: dv never
 /// reads or writes data through a link, which could lead outside the repository.
 pub fn check_no_linked_parents(root: &Path, path: &str) -> Result<()> {
@@ -195,6 +225,14 @@ mod tests {
             Err(Error::OutsideRepo { .. })
         ));
         assert!(to_repo_path(root, cwd, Path::new("/rr/z")).is_err());
+    }
+
+    #[test]
+    fn quoting_escapes_what_could_forge_a_line() {
+        assert_eq!(quoted("a b/ü.csv"), "a b/ü.csv");
+        assert_eq!(quoted("x\ny"), "\"x\\ny\"");
+        assert_eq!(quoted("e\u{1b}[31m"), "\"e\\x1b[31m\"");
+        assert_eq!(quoted("q\"\\\t\r\u{85}"), "\"q\\\"\\\\\\t\\r\\u{85}\"");
     }
 
     #[test]

@@ -87,7 +87,20 @@ impl HttpService for Watched {
             {
                 let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if n < SILENT_ATTEMPTS {
-                    return Err(e);
+                    // Retried; the message counts against the real limit (not object_store's
+                    // `max_retries`, which a server that never answered does not get).
+                    let what = if e.kind() == HttpErrorKind::Timeout {
+                        format!(
+                            "no answer from {origin} within {}",
+                            seconds(self.response_timeout)
+                        )
+                    } else {
+                        format!("cannot connect to {origin}: {}", causes(&e))
+                    };
+                    return Err(HttpError::new(
+                        e.kind(),
+                        NoAnswer(format!("{what} (attempt {n} of {SILENT_ATTEMPTS})")),
+                    ));
                 }
                 let what = if e.kind() == HttpErrorKind::Timeout {
                     format!(

@@ -287,6 +287,8 @@ impl Repo {
     pub fn init(cwd: &Path) -> Result<(Repo, bool)> {
         let root = crate::git::discover_work_tree(cwd)?.root;
         let dv = root.join(DV_DIR);
+        // `.dv` (committed, so anyone can make it a link) must not lead dv's own files out of the work tree.
+        crate::paths::check_no_linked_parents(&root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
         fs::create_dir_all(&dv).at(&dv)?;
         let mut created = false;
         let config_path = dv.join(CONFIG_FILE);
@@ -483,6 +485,7 @@ impl Repo {
     /// Rewrites `.dv/config.toml` with `config`.
     pub fn save_config(&mut self, config: Config) -> Result<()> {
         let path = self.dv_dir().join(CONFIG_FILE);
+        crate::paths::check_no_linked_parents(&self.root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
         crate::fsutil::write_atomic(&path, config.to_text().as_bytes())?;
         self.config = config;
         Ok(())

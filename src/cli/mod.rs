@@ -266,7 +266,13 @@ fn retry_notice(msg: &str) -> String {
             _ => what,
         };
         let error = error.strip_prefix("HTTP error: ").unwrap_or(error);
-        // dv's own account of a server that does not answer says it all.
+        // dv's own account of a server that has not answered says it all, with the attempt counted
+        // against the limit that really applies (`remote_http::SILENT_ATTEMPTS`).
+        if (error.starts_with("no answer from ") || error.starts_with("cannot connect to "))
+            && error.ends_with(&format!(" of {})", crate::remote_http::SILENT_ATTEMPTS))
+        {
+            return Some(format!("remote: {error}; retrying in {secs:.1} s"));
+        }
         let said = if error.starts_with("no answer from ") {
             error.to_string()
         } else if error.is_empty() {

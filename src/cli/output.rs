@@ -9,6 +9,26 @@ pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
+/// How a path is shown in human output (one rule for every command): see [`crate::paths::quoted`].
+pub use crate::paths::quoted as quote_path;
+
+/// `msg` with every control character but the newline escaped (`\x1b`): the last guard on stderr, so that
+/// whatever reaches an error message (a path in an I/O error, a server's answer) cannot send terminal escapes.
+fn without_escapes(msg: &str) -> std::borrow::Cow<'_, str> {
+    if !msg.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(msg);
+    }
+    std::borrow::Cow::Owned(
+        msg.chars()
+            .map(|c| match c {
+                '\n' => "\n".to_string(),
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
 pub fn print_error(e: &Error) {
     let (red, yellow, reset) = if color_enabled() {
         ("\x1b[1;31m", "\x1b[1;33m", "\x1b[0m")
@@ -19,12 +39,20 @@ pub fn print_error(e: &Error) {
     // passwords and query-string secrets are never shown.
     use crate::redact::redact;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{red}error{reset}: {}", redact(&e.to_string()));
+    let _ = writeln!(
+        err,
+        "{red}error{reset}: {}",
+        without_escapes(&redact(&e.to_string()))
+    );
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         // Io and Db errors already print their source in the message.
         if !matches!(e, Error::Io { .. } | Error::Db { .. }) {
-            let _ = writeln!(err, "  caused by: {}", redact(&s.to_string()));
+            let _ = writeln!(
+                err,
+                "  caused by: {}",
+                without_escapes(&redact(&s.to_string()))
+            );
         }
         source = s.source();
     }
@@ -73,6 +101,7 @@ fn hint(e: &Error) -> Option<String> {
         Error::MissingWorkTree(_) => "bring the work tree back (or mount its drive) and run gc again; if it is gone for good, `git worktree prune` forgets it".into(),
         Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),
         Error::ChangedWhileReading { .. } => "wait until whatever writes the file has finished, then run `dv add` again (nothing else of this add was recorded either)".into(),
+        Error::MalformedPointer { .. } => "fix or remove that pointer file (`git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
         Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
         Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),
         Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
@@ -156,11 +185,15 @@ pub fn format_time(seconds: i64, offset_seconds: i32) -> String {
 /// listed), shown even when quiet.
 pub fn warn_not_pointers(skipped: &[crate::ops::datasets::NotPointer]) {
     for s in skipped {
-        eprintln!(
-            "warning: skipped '{}': not a dv pointer file ({})",
-            s.path.escape_debug(),
-            s.reason
-        );
+        if s.is_problem() {
+            eprintln!("warning: skipped '{}': {}", quote_path(&s.path), s.reason);
+        } else {
+            eprintln!(
+                "warning: skipped '{}': not a dv pointer file ({})",
+                quote_path(&s.path),
+                s.reason
+            );
+        }
     }
 }
 

@@ -108,6 +108,13 @@ pub fn add_annotated(
         crate::paths::check_no_linked_parents(&repo.root, p)?;
     }
     let inputs = collect_inputs(repo, paths)?;
+    // A killed add's temporary files beside the files it writes (the pointer file and `.gitignore` beside each
+    // dataset, the root `.gitattributes`) go now: only dv's own names, of processes that are gone.
+    let mut parents: std::collections::BTreeSet<&str> = std::collections::BTreeSet::from([""]);
+    parents.extend(inputs.iter().map(|(p, _)| crate::paths::split(p).0));
+    for parent in parents {
+        let _ = crate::fsutil::remove_stale_temps(&repo.abs(parent));
+    }
     // The files add writes last must not be links (write_atomic and staging refuse them too); checked now so
     // that nothing is stored or half-written first.
     for (path, _) in &inputs {
@@ -514,6 +521,16 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
                 stat: Stat::of(&meta),
             })
         } else if meta.is_dir() {
+            // A dataset's folder holds only its data: one holding another dataset's pointer file is refused.
+            if let Some(inner) = super::datasets::find_datasets(repo, path)?.first() {
+                return Err(cannot(&format!(
+                    "it holds the dataset '{}' (pointer file '{}'), and a dataset cannot hold another; add the \
+                     folders beside it instead, or remove that dataset first (`git rm {}`)",
+                    inner.path,
+                    inner.pointer_path(),
+                    inner.pointer_path()
+                )));
+            }
             Input::Dir(walk(&abs, path)?)
         } else if meta.file_type().is_symlink() {
             return Err(cannot(

@@ -22,6 +22,7 @@ use super::{now_ns, worker_count};
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
 use crate::meta::{Stat, StatEntry};
+use crate::paths::is_within;
 use crate::paths::join;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
@@ -121,6 +122,28 @@ pub fn prepare(
                 && job.path == d.path
             {
                 job.tmp_dir = Some(store.tmp_dir());
+            }
+        }
+    }
+    // A file Git tracks inside a dataset's folder (a pointer file committed there, say) is Git's, not dv's:
+    // replacing or deleting it needs --force, whatever the cache holds.
+    if targets.iter().any(|t| repo.abs(&t.dataset.path).is_dir()) {
+        // Git's index is read once, whatever the number of datasets.
+        let all_tracked = crate::git::GitRepo::open(&repo.root)?.tracked_under("")?;
+        for t in targets {
+            for tracked in all_tracked
+                .iter()
+                .filter(|p| is_within(p, &t.dataset.path))
+                .cloned()
+            {
+                let touched = plan.removes.iter().any(|(p, _)| is_within(&tracked, p))
+                    || plan
+                        .writes
+                        .iter()
+                        .any(|w| w.replaces && is_within(&tracked, &w.path));
+                if touched && !plan.unsafe_paths.contains(&tracked) {
+                    plan.unsafe_paths.push(tracked);
+                }
             }
         }
     }

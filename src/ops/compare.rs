@@ -120,6 +120,13 @@ impl<'a> Comparer<'a> {
                 self.compare_dir(path, w, Vec::new())?
             }
             (Some(w), None) => self.push(path, ChangeKind::Deleted, Some(*w), None),
+            (None, Some(Have::Dir)) if self.scope_is_below(path) => {
+                // Only part of this folder the version lacks is in scope: descend to it, so that a checkout
+                // of `data/x/y` never removes the rest of `data/x`.
+                for item in list_dir(&self.repo.abs(path))? {
+                    self.compare_have(&join(path, &item.name), None, Some(item.have))?;
+                }
+            }
             (None, Some(h)) => self.push(path, ChangeKind::New, None, Some(h)),
             (Some(w), Some(Have::File { stat, .. })) if w.kind.is_file() => {
                 self.compare_file(path, w, stat)?

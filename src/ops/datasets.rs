@@ -40,14 +40,63 @@ impl Dataset {
     }
 }
 
-/// A file named like a pointer file (`*.dv`) that is not one (`.dv` is also a video format), skipped when
-/// datasets are listed; naming it is still an error.
+/// A file named like a pointer file (`*.dv`) that describes no dataset, skipped when datasets are listed (with a
+/// warning); naming it is still an error. `problem` says which kind: `not-pointer` (not a pointer file at all:
+/// `.dv` is also a video format), `malformed` (a pointer file dv cannot read: damaged, from a newer dv, or naming
+/// a path no dataset may have, such as `..dv`), or `nested` (a pointer file Git tracks inside another dataset's
+/// folder). `status` and `fsck` report the last two as problems; commands that would act on every pointer
+/// (`checkout`, `pull`, `gc`) refuse while a malformed one is in scope (see [`refuse_malformed`]).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct NotPointer {
     /// Repository path of the file.
     pub path: String,
     /// Why it was not read as a pointer file.
     pub reason: String,
+    /// `not-pointer`, `malformed` or `nested`.
+    pub problem: &'static str,
+    /// For a pointer file that Git tracks inside another dataset's folder: that dataset's path. Such a file is
+    /// no dataset (a dataset's folder holds only its data), and checkout refuses to replace it without --force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inside: Option<String>,
+}
+
+impl NotPointer {
+    /// A file named like a pointer file whose bytes are no pointer file (`e` says why).
+    fn unreadable(path: String, e: &Error) -> NotPointer {
+        NotPointer {
+            path,
+            reason: e.to_string(),
+            problem: "not-pointer",
+            inside: None,
+        }
+    }
+
+    /// A pointer file that cannot be read (`e` says why).
+    fn malformed(path: String, e: &Error) -> NotPointer {
+        NotPointer {
+            path,
+            reason: e.to_string(),
+            problem: "malformed",
+            inside: None,
+        }
+    }
+
+    /// True for what `status` and `fsck` report as a problem (a file that is no pointer file at all is not).
+    pub fn is_problem(&self) -> bool {
+        self.problem != "not-pointer"
+    }
+
+    /// The pointer file `path`, which lies inside dataset `dataset`'s folder.
+    fn nested(path: String, dataset: &str) -> NotPointer {
+        NotPointer {
+            reason: format!(
+                "a pointer file inside the folder of dataset '{dataset}', which holds only that dataset's data"
+            ),
+            path,
+            problem: "nested",
+            inside: Some(dataset.to_string()),
+        }
+    }
 }
 
 /// What the pointer file of a data path holds.
@@ -56,6 +105,8 @@ enum Found {
     Dataset(Dataset),
     /// A file is there, but it is not a pointer file (the error reading it as one).
     NotPointer(Error),
+    /// A pointer file that cannot be read (damaged, a newer format, a path no dataset may have).
+    Malformed(Error),
 }
 
 impl Found {
@@ -64,7 +115,7 @@ impl Found {
         match Dataset::from_pointer(path, data, what) {
             Ok(d) => Ok(Found::Dataset(d)),
             Err(e) if !Pointer::looks_like(data) => Ok(Found::NotPointer(e)),
-            Err(e) => Err(e),
+            Err(e) => Ok(Found::Malformed(e)),
         }
     }
 
@@ -73,7 +124,7 @@ impl Found {
         match self {
             Found::None => Ok(None),
             Found::Dataset(d) => Ok(Some(d)),
-            Found::NotPointer(e) => Err(e),
+            Found::NotPointer(e) | Found::Malformed(e) => Err(e),
         }
     }
 
@@ -150,24 +201,26 @@ impl Source<'_> {
                     if split(&pointer_path).1 == POINTER_SUFFIX || is_within(&pointer_path, ".dv") {
                         continue;
                     }
-                    // Pointers inside a tracked folder are that folder's data, not datasets.
-                    if out.iter().any(|d| is_within(path, &d.path)) {
+                    // Pointers inside a tracked folder are no datasets (a dataset's folder holds only its data);
+                    // they are reported, so checkout does not replace them unasked.
+                    if let Some(d) = out.iter().find(|d| is_within(path, &d.path)) {
+                        skipped.push(NotPointer::nested(pointer_path.clone(), &d.path));
                         continue;
                     }
                     let what = format!("{pointer_path} at {}", commit.rev);
                     match Found::of(path, &data, &what)? {
                         Found::Dataset(d) => out.push(d),
                         Found::NotPointer(e) => not_pointers.push((pointer_path, e)),
+                        Found::Malformed(e) => {
+                            skipped.push(NotPointer::malformed(pointer_path, &e))
+                        }
                         Found::None => {}
                     }
                 }
                 // A `*.dv` file that is itself tracked data (its own pointer is `NAME.dv.dv`) is not skipped.
                 for (pointer_path, e) in not_pointers {
                     if !out.iter().any(|d| is_within(&pointer_path, &d.path)) {
-                        skipped.push(NotPointer {
-                            path: pointer_path,
-                            reason: e.to_string(),
-                        });
+                        skipped.push(NotPointer::unreadable(pointer_path, &e));
                     }
                 }
                 Ok(out)
@@ -248,8 +301,38 @@ fn find_datasets_noting(
     let mut out = Vec::new();
     find_into(repo, &repo.abs(dir), dir, &mut out, skipped)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    note_nested_pointers(repo, &out, skipped)?;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// Adds to `skipped` every pointer file inside the folder of one of `datasets` that Git's index tracks (one
+/// committed there on another branch, or added with `git add -f`): discovery does not descend into a dataset's
+/// folder, so such a file is no dataset, but it is Git's, and checkout must not replace it unasked. Files there
+/// that Git does not track are simply data.
+fn note_nested_pointers(
+    repo: &Repo,
+    datasets: &[Dataset],
+    skipped: &mut Vec<NotPointer>,
+) -> Result<()> {
+    let folders: Vec<&Dataset> = datasets
+        .iter()
+        .filter(|d| d.pointer.node.kind == crate::store::object::NodeKind::Tree)
+        .collect();
+    if folders.is_empty() {
+        return Ok(());
+    }
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    for path in git.tracked_with_suffix(POINTER_SUFFIX)? {
+        if let Some(d) = folders.iter().find(|d| is_within(&path, &d.path))
+            && path != d.pointer_path()
+            && repo.abs(&path).is_file()
+        {
+            skipped.push(NotPointer::nested(path, &d.path));
+        }
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
 }
 
 fn find_into(
@@ -282,6 +365,7 @@ fn find_into(
                     out.push(d);
                 }
                 Found::NotPointer(e) => not_pointers.push((name, e)),
+                Found::Malformed(e) => skipped.push(NotPointer::malformed(join(dir, &name), &e)),
                 Found::None => {}
             }
         }
@@ -289,10 +373,7 @@ fn find_into(
     // A `*.dv` file that is itself tracked data (its pointer is `NAME.dv.dv`) is not skipped: it is data.
     for (name, e) in not_pointers {
         if !tracked.contains(&name) {
-            skipped.push(NotPointer {
-                path: join(dir, &name),
-                reason: e.to_string(),
-            });
+            skipped.push(NotPointer::unreadable(join(dir, &name), &e));
         }
     }
     for name in subdirs {
@@ -305,8 +386,13 @@ fn find_into(
 
 /// Resolves what the user named: a pointer file, a tracked path, a path inside a tracked folder, or a folder
 /// containing pointer files. No paths means every dataset. Pointers are read from `source`.
+/// A pointer file in scope that cannot be read is an error here (for commands that have no way to report it);
+/// [`resolve_targets_noting`] hands it to the caller instead.
 pub fn resolve_targets(repo: &Repo, source: &Source<'_>, paths: &[String]) -> Result<Vec<Target>> {
-    resolve_targets_noting(repo, source, paths, &mut Vec::new())
+    let mut skipped = Vec::new();
+    let targets = resolve_targets_noting(repo, source, paths, &mut skipped)?;
+    refuse_malformed(&skipped)?;
+    Ok(targets)
 }
 
 /// [`resolve_targets`], adding the files named like pointer files that are not pointer files, and were
@@ -330,6 +416,15 @@ pub fn resolve_targets_noting(
     let mut out: Vec<Target> = Vec::new();
     for p in paths {
         let p = p.as_str();
+        // A path inside a tracked folder is part of that dataset, whatever its name: a pointer file there
+        // (`data/inner.dv`) describes no dataset of its own, since a dataset's folder holds only its data.
+        if let Some(dataset) = enclosing_dataset_in(source, repo, p)? {
+            out.push(Target {
+                dataset,
+                scope: Some(p.to_string()),
+            });
+            continue;
+        }
         // `NAME.dv` names the dataset `NAME`, unless that file is no pointer file (it may be data itself).
         let mut not_pointer = None;
         if let Some(data) = p.strip_suffix(POINTER_SUFFIX) {
@@ -342,6 +437,7 @@ pub fn resolve_targets_noting(
                     continue;
                 }
                 Found::NotPointer(e) => not_pointer = Some(e),
+                Found::Malformed(e) => return Err(e),
                 Found::None => {}
             }
         }
@@ -349,11 +445,6 @@ pub fn resolve_targets_noting(
             out.push(Target {
                 dataset,
                 scope: None,
-            });
-        } else if let Some(dataset) = enclosing_dataset_in(source, repo, p)? {
-            out.push(Target {
-                dataset,
-                scope: Some(p.to_string()),
             });
         } else if let Some(e) = not_pointer {
             return Err(e);
@@ -387,6 +478,18 @@ pub fn resolve_targets_noting(
         merged.push(t);
     }
     Ok(merged)
+}
+
+/// Refuses when `skipped` holds a malformed pointer file: a command that acts on every pointer in scope
+/// (`checkout` and `pull` write what they name, `gc` deletes what none names) must not go on without one it
+/// cannot read. Commands that only read or report go on, warning about it.
+pub fn refuse_malformed(skipped: &[NotPointer]) -> Result<()> {
+    match skipped.iter().find(|s| s.problem == "malformed") {
+        Some(s) => Err(Error::MalformedPointer {
+            message: s.reason.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn display(p: &str) -> String {

@@ -32,11 +32,18 @@ pub struct FsckReport {
     pub problems: Vec<Problem>,
     /// Objects `--repair` fetched again from a remote.
     pub repaired: u64,
+    /// Pointer files in scope that describe no dataset although they should be read as one (a pointer file Git
+    /// tracks inside another dataset's folder); absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pointer_problems: Vec<super::datasets::NotPointer>,
 }
 
 impl FsckReport {
     pub fn is_clean(&self) -> bool {
-        self.damaged.is_empty() && self.damaged_packs.is_empty() && self.problems.is_empty()
+        self.damaged.is_empty()
+            && self.damaged_packs.is_empty()
+            && self.problems.is_empty()
+            && self.pointer_problems.is_empty()
     }
 }
 

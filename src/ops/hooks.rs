@@ -41,8 +41,25 @@ fn block(command: &str, dv: &Path) -> String {
     )
 }
 
-/// Installs dv's hooks into `dir`, keeping whatever the hooks already do.
-pub fn install(dir: &Path, dv: &Path) -> Result<Vec<HookChange>> {
+/// Refuses a hooks folder `dir` that is a symbolic link, or lies below one inside any of `roots` (the work
+/// tree, the Git folder): dv never writes a file through a link, and a linked `.git/hooks` would make it write
+/// scripts wherever the link leads. A `core.hooksPath` the user set is respected: point it at the real folder.
+pub fn check_hooks_dir(dir: &Path, roots: &[&Path]) -> Result<()> {
+    crate::fsutil::refuse_link(dir)?;
+    let mut cur = dir.parent();
+    while let Some(p) = cur {
+        if !roots.iter().any(|r| p.starts_with(r) && p != *r) {
+            break;
+        }
+        crate::fsutil::refuse_link(p)?;
+        cur = p.parent();
+    }
+    Ok(())
+}
+
+/// Installs dv's hooks into `dir`, keeping whatever the hooks already do. `roots` as for [`check_hooks_dir`].
+pub fn install(dir: &Path, roots: &[&Path], dv: &Path) -> Result<Vec<HookChange>> {
+    check_hooks_dir(dir, roots)?;
     fs::create_dir_all(dir).at(dir)?;
     let mut out = Vec::new();
     for (name, command) in HOOKS {
@@ -91,7 +108,8 @@ pub fn install(dir: &Path, dv: &Path) -> Result<Vec<HookChange>> {
 }
 
 /// Removes dv's block from each hook; deletes a hook that holds nothing else.
-pub fn uninstall(dir: &Path) -> Result<Vec<HookChange>> {
+pub fn uninstall(dir: &Path, roots: &[&Path]) -> Result<Vec<HookChange>> {
+    check_hooks_dir(dir, roots)?;
     let mut out = Vec::new();
     for (name, _) in HOOKS {
         let path = dir.join(name);

@@ -192,6 +192,7 @@ fn rewrite(
             ..d.pointer
         };
         let text = p.encode_checked(&pointer_path)?;
+        crate::paths::check_no_linked_parents(&repo.root, &pointer_path)?;
         crate::fsutil::write_atomic(&repo.abs(&pointer_path), text.as_bytes())?;
         if stage {
             crate::git::GitRepo::open(&repo.root)?

@@ -237,6 +237,7 @@ pub fn execute(repo: &Repo, store: &Store, step: &Step, opts: &RunOptions<'_>) -
     };
     let file = Step::file_path(&step.name);
     let abs = repo.abs(&file);
+    crate::paths::check_no_linked_parents(&repo.root, &file)?;
     fs::create_dir_all(abs.parent().expect("step files are in a folder")).at(repo.abs(STEPS_DIR))?;
     crate::fsutil::write_atomic(&abs, recorded.encode().as_bytes())?;
     let mut staged = added.staged;

@@ -14,7 +14,7 @@ pub enum Scope {
     Workspace,
     /// The pointer files at one revision.
     Rev(String),
-    /// The work tree and the tip of every local branch.
+    /// The work tree and the tip of every branch, local and remote-tracking.
     AllBranches,
     /// The work tree and every commit reachable from any reference.
     AllCommits,
@@ -44,8 +44,12 @@ impl Scope {
 
 /// The targets `paths` name in `scope` (every dataset when `paths` is empty). Across several revisions a path
 /// only has to be tracked in one of them; the same dataset version seen at several revisions is listed once.
+/// A pointer file in scope that cannot be read is an error here.
 pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<Vec<Target>> {
-    targets_in_scope_noting(repo, scope, paths, &mut Vec::new())
+    let mut skipped = Vec::new();
+    let targets = targets_in_scope_noting(repo, scope, paths, &mut skipped)?;
+    super::datasets::refuse_malformed(&skipped)?;
+    Ok(targets)
 }
 
 /// [`targets_in_scope`], adding the files named like pointer files that are not pointer files, and were
@@ -123,31 +127,59 @@ pub fn targets_in_scope_noting(
 /// What `gc` of the local cache must keep: the targets of `scope` in this work tree, and the work-tree pointer
 /// files (and, beyond the work-tree scope, the `HEAD`) of every other work tree that uses the same cache
 /// (linked Git work trees share one), so data added there, committed or not, is never collected from under
-/// them. Returns the targets and the roots of those other work trees. The caller holds the cache lock.
+/// them. Returns the targets and the roots of those other work trees; files named like pointer files that are
+/// not pointer files in this work tree's scope are added to `skipped`. The caller holds the cache lock.
 pub fn targets_for_cache(
     repo: &Repo,
     scope: &Scope,
+    skipped: &mut Vec<NotPointer>,
 ) -> Result<(Vec<Target>, Vec<std::path::PathBuf>)> {
-    let mut targets = targets_in_scope(repo, scope, &[])?;
+    let mut targets = targets_in_scope_noting(repo, scope, &[], skipped)?;
     let mut roots = Vec::new();
     for other in repo.cache_users()? {
-        targets.extend(super::datasets::resolve_targets(
+        // The other work tree's problems count too (named by their full path): gc refuses over a pointer file
+        // it cannot read there as here.
+        let mut theirs = Vec::new();
+        targets.extend(resolve_targets_noting(
             &other,
             &Source::WorkTree,
             &[],
+            &mut theirs,
         )?);
         if *scope != Scope::Workspace {
             let git = GitRepo::open(&other.root)?;
             // An unborn HEAD has no pointers to keep.
             if let Ok(commit) = git.resolve("HEAD") {
-                targets.extend(super::datasets::resolve_targets(
+                targets.extend(resolve_targets_noting(
                     &other,
                     &Source::Rev { git: &git, commit },
                     &[],
+                    &mut theirs,
                 )?);
             }
         }
+        skipped.extend(theirs.into_iter().map(|mut s| {
+            s.path = other.root.join(&s.path).display().to_string();
+            s
+        }));
         roots.push(other.root.clone());
     }
     Ok((targets, roots))
+}
+
+/// The paths of the datasets whose versions at some branch tip (local or remote-tracking) `targets` do not
+/// name: what a gc in the work tree scope would not keep. Best effort: empty when the branches cannot be read.
+pub fn versions_only_branches_name(repo: &Repo, targets: &[Target]) -> Vec<String> {
+    let kept: HashSet<ObjectId> = targets.iter().map(|t| t.dataset.pointer.node.id).collect();
+    let Ok(wider) = targets_in_scope(repo, &Scope::AllBranches, &[]) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = wider
+        .into_iter()
+        .filter(|t| !kept.contains(&t.dataset.pointer.node.id))
+        .map(|t| t.dataset.path)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

@@ -48,6 +48,7 @@ impl StatusReport {
         self.datasets.iter().all(|d| {
             d.state == "unchanged" && d.in_cache && d.remote.as_ref().is_none_or(|r| r.pushed)
         }) && self.steps.iter().all(|s| !s.is_stale())
+            && !self.not_pointers.iter().any(|s| s.is_problem())
     }
 }
 

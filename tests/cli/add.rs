@@ -360,3 +360,21 @@ fn fsck_names_a_pointer_that_disagrees_with_its_object() {
         "{err}"
     );
 }
+
+/// `-q` means no output but errors: `dv add -q` printed its "Added …" lines on stdout.
+#[test]
+fn add_quiet_prints_nothing() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.write("f.bin", b"f");
+    let out = r.dv(&["-q", "add", "data", "f.bin"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // And the JSON report is still printed when asked for.
+    r.write("f.bin", b"g");
+    assert_eq!(
+        r.json(&["-q", "add", "f.bin"])["datasets"][0]["changed"],
+        true
+    );
+}

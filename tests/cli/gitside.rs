@@ -352,3 +352,55 @@ fn a_lock_timeout_names_the_holder() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DV_LOCK_TIMEOUT"));
 }
+
+/// A linked hooks folder (`.git/hooks -> elsewhere`, or a `core.hooksPath` folder inside the work tree that is
+/// a link) is refused: dv would write scripts wherever the link leads. The folder `core.hooksPath` names is used
+/// when it is a real folder.
+#[test]
+fn a_symlinked_hooks_folder_is_refused_and_hooks_path_is_respected() {
+    let r = TestRepo::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    fs::remove_dir_all(r.p(".git/hooks")).unwrap();
+    symlink(elsewhere.path(), r.p(".git/hooks")).unwrap();
+    let err = r.fails(&["install"]);
+    assert!(
+        err.contains(".git/hooks' is a symbolic link") && err.contains("through a link"),
+        "{err}"
+    );
+    assert!(
+        files_below(elsewhere.path()).is_empty(),
+        "nothing written there"
+    );
+    let err = r.fails(&["uninstall"]);
+    assert!(err.contains(".git/hooks' is a symbolic link"), "{err}");
+
+    // A hooks folder inside the work tree, reached through a linked parent.
+    symlink(elsewhere.path(), r.p("tools")).unwrap();
+    r.git(&["config", "core.hooksPath", "tools/hooks"]);
+    let err = r.fails(&["install"]);
+    assert!(err.contains("tools' is a symbolic link"), "{err}");
+    assert!(
+        files_below(elsewhere.path()).is_empty(),
+        "nothing written there"
+    );
+
+    // A real folder named by core.hooksPath gets the hooks.
+    r.git(&["config", "core.hooksPath", "githooks"]);
+    let installed = r.json(&["install"]);
+    assert_eq!(installed[0]["action"], "created", "{installed}");
+    assert!(r.p("githooks/post-checkout").is_file());
+}
+
+/// dv's own folder `.dv` made a link (it is committed, so anyone can) is refused before a file is written in it.
+#[test]
+fn a_symlinked_dv_folder_is_refused() {
+    let r = TestRepo::bare_git();
+    let elsewhere = tempfile::tempdir().unwrap();
+    symlink(elsewhere.path(), r.p(".dv")).unwrap();
+    let err = r.fails(&["init"]);
+    assert!(err.contains("'.dv' is a symbolic link"), "{err}");
+    assert!(
+        files_below(elsewhere.path()).is_empty(),
+        "nothing written there"
+    );
+}

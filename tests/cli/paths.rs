@@ -48,11 +48,25 @@ fn a_planted_pointer_naming_dot_dotdot_or_git_is_refused_and_nothing_is_touched(
     ] {
         r.write(planted, &pointer);
         let listed = work_snapshot(r.path());
-        for args in [&["status"][..], &["checkout", "--force"], &["fsck"]] {
-            let err = r.fails(args);
+        // Commands acting on every pointer refuse, naming it; status and fsck go on and report it (fsck
+        // exits 1).
+        for (args, code) in [
+            (&["status"][..], 0),
+            (&["checkout", "--force"], 1),
+            (&["fsck"], 1),
+            (&["gc"], 1),
+        ] {
+            let out = r.dv(args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{planted} {args:?}: {err}");
+            let named = if code == 0 || args == ["fsck"] {
+                format!("warning: skipped '{planted}': {planted}:")
+            } else {
+                format!("error: {planted}:")
+            };
             assert!(
-                err.contains(&format!("error: {planted}:")),
-                "{planted} {args:?}: the error names the pointer file: {err}"
+                err.contains(&named),
+                "{planted} {args:?}: the message names the pointer file: {err}"
             );
             assert_eq!(
                 work_snapshot(r.path()),
@@ -79,7 +93,10 @@ fn a_planted_pointer_naming_dot_dotdot_or_git_is_refused_and_nothing_is_touched(
         &["fsck", "--rev", "HEAD"],
         &["du", "--rev", "HEAD"],
     ] {
-        let err = r.fails(args);
+        // fsck reports it (exit 1, a warning naming it); the others refuse with an error naming it.
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("..dv at HEAD"), "{args:?}: {err}");
         assert_eq!(work_snapshot(r.path()), listed, "{args:?} touched files");
     }
@@ -392,13 +409,63 @@ fn a_dv_file_that_is_not_a_pointer_is_skipped_with_a_warning() {
     r.ok(&["checkout", "clip.dv"]);
     assert_eq!(r.read("clip.dv"), bytes(8, 3000));
 
-    // A damaged pointer (dv's header, broken TOML) is still an error, not skipped.
+    // A damaged pointer (dv's header, broken TOML) is a problem, not a file to skip quietly: see
+    // `a_malformed_pointer_blocks_only_the_commands_that_would_act_on_it`.
     r.write(
         "broken.dv",
         b"# Data versioned by dv: `dv checkout` restores it\ndv = \n",
     );
-    let err = r.fails(&["status"]);
+    let err = r.fails(&["status", "broken.dv"]);
     assert!(err.contains("broken.dv"), "{err}");
+}
+
+/// One malformed pointer file (damaged, or from a newer dv) no longer blocks every command: status, fsck,
+/// push and fetch go on with a warning naming it (status and fsck report it as a problem: `--exit-code` and
+/// fsck exit 1); checkout, pull and gc, which act on every pointer, refuse, naming it; naming it is an error.
+#[test]
+fn a_malformed_pointer_blocks_only_the_commands_that_would_act_on_it() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("good.bin", b"good");
+    r.ok(&["add", "good.bin"]);
+    r.write(
+        "broken.dv",
+        b"# Data versioned by dv: `dv checkout` restores it\ndv = \n",
+    );
+    let warned = "warning: skipped 'broken.dv': broken.dv:";
+    let st = r.dv(&["status", "--json"]);
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success() && err.contains(warned), "{err}");
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["datasets"][0]["path"], "good.bin", "{st}");
+    assert_eq!(st["not_pointers"][0]["path"], "broken.dv", "{st}");
+    assert_eq!(st["not_pointers"][0]["problem"], "malformed", "{st}");
+    for (args, code) in [
+        (&["status", "--exit-code"][..], 1),
+        (&["fsck"], 1),
+        (&["push"], 0),
+        (&["fetch"], 0),
+    ] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(warned), "{args:?}: {err}");
+    }
+    for args in [
+        &["checkout"][..],
+        &["pull"],
+        &["gc"],
+        &["status", "broken.dv"],
+    ] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("error: broken.dv:"), "{args:?}: {err}");
+    }
+    // Named datasets still check out.
+    std::fs::remove_file(r.p("good.bin")).unwrap();
+    r.ok(&["checkout", "good.bin"]);
+    assert_eq!(r.read("good.bin"), b"good");
 }
 
 #[test]
@@ -491,10 +558,207 @@ fn pointer_sizes_from_2_pow_63_are_refused() {
             "data.dv",
             text.replace(size_line, &format!("size = {big}")).as_bytes(),
         );
-        let err = r.fails(&["status"]);
+        let err = r.fails(&["status", "data"]);
         assert!(
             err.contains("data.dv") && err.contains("out of range"),
             "{err}"
         );
     }
+}
+
+/// A pointer file committed inside a tracked folder (`git add -f`, or from a branch where that folder was no
+/// dataset yet) is no dataset: status reports it, a path naming it means the folder's dataset, and checkout
+/// neither writes the data it describes nor deletes it without --force, even when the cache holds its bytes.
+#[test]
+fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unasked() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.write("other", b"other data");
+    r.ok(&["add", "data", "other"]);
+    r.git(&["commit", "-qm", "one"]);
+    // The pointer's bytes are in the cache too (as a file tracked elsewhere), so "dv stored it" cannot be
+    // what keeps it.
+    let pointer = r.read("other.dv");
+    r.write("spare", &pointer);
+    r.ok(&["add", "spare"]);
+    r.write("data/inner.dv", &pointer);
+    r.write("data/x/y.dv", &pointer);
+    r.git(&["add", "-f", "data/inner.dv", "data/x/y.dv"]);
+    r.git(&["commit", "-qm", "nested"]);
+
+    let out = r.dv(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let nested: Vec<(&str, &str)> = status["not_pointers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["path"].as_str().unwrap(), n["inside"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        nested,
+        [("data/inner.dv", "data"), ("data/x/y.dv", "data")],
+        "{status}"
+    );
+    assert!(
+        stderr.contains("data/inner.dv") && stderr.contains("inside the folder of dataset 'data'"),
+        "{stderr}"
+    );
+    let paths: Vec<&str> = status["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["data", "other", "spare"]);
+    // Named, it is part of the folder's dataset, never a dataset of its own.
+    let named = r.json(&["status", "data/inner.dv"]);
+    assert_eq!(named["datasets"][0]["path"], "data", "{named}");
+    let named = r.json(&["status", "data/x/y"]);
+    assert_eq!(named["datasets"][0]["path"], "data", "{named}");
+
+    // Checkout refuses to delete what Git tracks there, and writes nothing the nested pointer describes.
+    let out = r.dv(&["checkout"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: checkout would overwrite or delete")
+            && err.contains("    data/inner.dv\n")
+            && err.contains("    data/x/y.dv\n"),
+        "{err}"
+    );
+    // Named, the nested pointer's data path is a path inside `data`, which has nothing there: nothing is
+    // written, and its pointer file stays.
+    r.ok(&["checkout", "data/x/y"]);
+    assert_eq!(r.read("data/inner.dv"), pointer);
+    assert_eq!(r.read("data/x/y.dv"), pointer);
+    assert!(!r.p("data/inner").exists() && !r.p("data/x/y").exists());
+    // --force makes the folder its version.
+    r.ok(&["checkout", "--force"]);
+    assert!(!r.p("data/inner.dv").exists() && !r.p("data/x").exists());
+    assert_eq!(r.read("data/a"), b"a");
+}
+
+/// `dv add` of a folder that holds another dataset's pointer file is refused, naming it: one dataset per folder.
+#[test]
+fn add_refuses_a_folder_holding_another_dataset() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.write("data/x/y", b"y");
+    r.ok(&["add", "--no-stage", "data/x/y"]);
+    let err = r.fails(&["add", "--no-stage", "data"]);
+    assert!(
+        err.contains("'data' cannot be added") && err.contains("holds the dataset 'data/x/y'"),
+        "{err}"
+    );
+    assert!(!r.p("data.dv").exists());
+}
+
+/// Names inside a folder dataset may hold control characters (Git never sees them), but human output shows
+/// them quoted and escaped as Git does, so a name cannot forge an output line or send a terminal escape; `--json`
+/// keeps them exact.
+#[test]
+fn names_with_a_newline_or_an_escape_are_quoted_in_human_output() {
+    let r = TestRepo::new();
+    r.write("data/ok", b"ok");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qm", "one"]);
+    let forged = "a\nother: unchanged";
+    let esc = "e\u{1b}[31mred";
+    r.write(&format!("data/{forged}"), b"1");
+    r.write(&format!("data/{esc}"), b"2");
+    let check = |out: &str, what: &str| {
+        assert!(!out.contains('\u{1b}'), "{what}: raw ESC in {out:?}");
+        assert!(
+            !out.lines().any(|l| l.starts_with("other: unchanged")),
+            "{what}: forged line in {out:?}"
+        );
+        assert!(
+            out.contains("\"data/a\\nother: unchanged\"") && out.contains("\"data/e\\x1b[31mred\""),
+            "{what}: {out:?}"
+        );
+    };
+    check(&r.ok(&["status"]), "status");
+    let json = r.json(&["status"]);
+    let changes: Vec<&str> = json["datasets"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        changes.contains(&"data/a\nother: unchanged") && changes.contains(&"data/e\u{1b}[31mred"),
+        "{json}"
+    );
+    r.ok(&["add", "data"]);
+    check(&r.ok(&["diff"]), "diff");
+    // A checkout that would discard them lists them the same way.
+    r.settle();
+    r.write(&format!("data/{forged}"), b"changed");
+    r.write(&format!("data/{esc}"), b"changed");
+    let out = r.dv(&["checkout", "--rev", "HEAD"]);
+    assert_eq!(out.status.code(), Some(1));
+    check(&String::from_utf8_lossy(&out.stderr), "checkout");
+}
+
+/// A killed `dv add` leaves its temporary files beside the pointer file and `.gitignore` (Git shows them); the
+/// next add cleans them up, and only dv's own names of processes that are gone.
+#[test]
+fn add_cleans_up_temporary_files_a_killed_add_left() {
+    let r = TestRepo::new();
+    r.write("sub/data.bin", b"x");
+    // Linux pids stay below 2^22: 4999999 is a process that is gone.
+    for stale in [
+        "sub/.data.bin.dv.dv-tmp-4999999-0",
+        "sub/..gitignore.dv-tmp-4999999-1",
+        "..gitattributes.dv-tmp-4999999-2",
+    ] {
+        r.write(stale, b"half");
+    }
+    // Not dv's leftovers: a user's file, and one of a live process (this test's).
+    let live = format!("sub/.data.bin.dv.dv-tmp-{}-0", std::process::id());
+    r.write("sub/.keep.dv-tmp-mine", b"user");
+    r.write(&live, b"live");
+    r.ok(&["add", "sub/data.bin"]);
+    assert!(!r.p("sub/.data.bin.dv.dv-tmp-4999999-0").exists());
+    assert!(!r.p("sub/..gitignore.dv-tmp-4999999-1").exists());
+    assert!(!r.p("..gitattributes.dv-tmp-4999999-2").exists());
+    assert!(r.p("sub/.keep.dv-tmp-mine").exists() && r.p(&live).exists());
+}
+
+/// `dv gc` warns about a `*.dv` file that is not a pointer file, as status does (it skipped it silently).
+#[test]
+fn gc_warns_about_a_dv_file_that_is_not_a_pointer() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"f");
+    r.ok(&["add", "f.bin"]);
+    r.write("clip.dv", &bytes(8, 300));
+    for args in [&["gc"][..], &["status"]] {
+        let out = r.dv(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("warning: skipped 'clip.dv': not a dv pointer file"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// `dv checkout data/x/y`, a path inside a dataset whose version has no folder `data/x`, removed all of
+/// `data/x` (files outside the named path, silently when the cache held their bytes): only the path named is
+/// in scope.
+#[test]
+fn checkout_of_a_path_the_version_lacks_touches_nothing_beside_it() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.ok(&["add", "data"]);
+    r.write("data/x/y", b"a");
+    r.write("data/x/z", b"a");
+    r.ok(&["checkout", "data/x/y"]);
+    assert!(!r.p("data/x/y").exists(), "the path named goes");
+    assert_eq!(r.read("data/x/z"), b"a", "what lies beside it stays");
+    assert_eq!(
+        r.json(&["status", "data/x/y"])["datasets"][0]["state"],
+        "unchanged"
+    );
 }

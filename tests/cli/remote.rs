@@ -795,3 +795,16 @@ fn an_interrupted_push_is_finished_by_a_rerun_without_sending_twice() {
     assert!(pulled["fetch"]["bytes"].as_u64().unwrap() >= 8_000_000);
     assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
 }
+
+/// `dv remote add --json`, as `remote list --json`: `name`, `url`, `default`.
+#[test]
+fn remote_add_json() {
+    let r = TestRepo::new();
+    let out = r.json(&["remote", "add", "origin", "/srv/dv-store"]);
+    assert_eq!(
+        out,
+        serde_json::json!({"name": "origin", "url": "/srv/dv-store", "default": true})
+    );
+    let out = r.json(&["remote", "add", "backup", "file:///mnt/backup"]);
+    assert_eq!(out["default"], false, "{out}");
+}

@@ -75,9 +75,9 @@ fn an_endpoint_that_never_answers_fails_in_seconds_with_a_hint() {
         err.contains("\nhint: ") && err.contains("response_timeout SECONDS` (now 5 s)"),
         "{err}"
     );
-    // Each retry is said as it happens.
+    // Each retry is said as it happens, counted against the limit that applies.
     assert!(
-        err.contains("retrying in") && err.contains("(attempt 2 of 11)"),
+        err.contains("retrying in") && err.contains("(attempt 2 of 3)"),
         "{err}"
     );
     // The wait is a setting.
@@ -318,5 +318,35 @@ fn a_mistyped_url_with_a_password_is_refused_too() {
         );
         let config = String::from_utf8(r.read(".dv/config.toml")).unwrap();
         assert!(!config.contains("hunter2pass"), "{url}: {config}");
+    }
+}
+
+/// The retry notices count against the limit that really applies to a server that has never answered (three
+/// attempts, then the error), not object_store's `max_retries`: "attempt 2 of 11" was followed by the error.
+/// Both for a server that accepts connections and never answers, and for one that refuses them.
+#[test]
+fn retry_notices_count_the_attempts_that_are_made() {
+    let silent = silent_listener();
+    let r = repo_with_data();
+    s3_remote(&r, "s3://bucket/p", &format!("http://{silent}"));
+    r.ok(&["remote", "modify", "origin", "response_timeout", "0.3"]);
+    r.ok(&["remote", "modify", "origin", "connect_timeout", "0.3"]);
+    for endpoint in [
+        format!("http://{silent}"),
+        format!("http://{}", closed_port()),
+    ] {
+        r.ok(&["remote", "modify", "origin", "endpoint", &endpoint]);
+        let (err, took) = failing(dv_args(r.path(), &["fetch"]));
+        assert!(took < Duration::from_secs(15), "took {took:?}:\n{err}");
+        let notices: Vec<&str> = err.lines().filter(|l| l.contains("retrying in")).collect();
+        assert!(!notices.is_empty(), "{err}");
+        for (i, line) in notices.iter().enumerate() {
+            assert!(
+                line.contains(&format!("(attempt {} of 3); retrying in", i + 1)),
+                "{endpoint}: {line}\n{err}"
+            );
+        }
+        assert!(!err.contains(" of 11)"), "{err}");
+        assert!(err.contains("(3 attempts)"), "{endpoint}: {err}");
     }
 }

@@ -306,3 +306,53 @@ fn packs_left_without_an_index_are_reported_and_collected_after_grace(b: Backend
     a.ok(&["push"]);
     assert_clean(a.path());
 }
+
+/// A branch another clone pushed (with `git push`) that this clone knows only as a remote-tracking branch
+/// (`origin/feature`, no local `feature`) is a branch for `--all-branches`: `gc --remote --all-branches` keeps its
+/// version after the grace period, and a plain `gc --remote` warns that it will not keep it.
+#[test]
+fn gc_all_branches_keeps_what_remote_tracking_branches_name() {
+    let a = TestRepo::new();
+    let remote = folder_remote(&a);
+    a.write("data/x", b"from clone A");
+    a.ok(&["add", "data"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "A's version"]);
+    a.ok(&["push"]);
+    let bare = tempfile::tempdir().unwrap();
+    git_in(bare.path(), &["init", "-q", "--bare", "-b", "main"]);
+    a.git(&["remote", "add", "origin", bare.path().to_str().unwrap()]);
+    a.git(&["push", "-q", "origin", "main"]);
+
+    // Clone B pushes a new version on branch `feature`, data and Git both.
+    let b = git_clone(bare.path());
+    ok_at(b.path(), &["pull"]);
+    git_in(b.path(), &["checkout", "-q", "-b", "feature"]);
+    fs::write(b.path().join("data/y"), bytes(7, 5000)).unwrap();
+    ok_at(b.path(), &["add", "data"]);
+    git_in(b.path(), &["commit", "-qm", "B's feature"]);
+    ok_at(b.path(), &["push"]);
+    git_in(b.path(), &["push", "-q", "origin", "feature"]);
+
+    // A only fetches Git's refs: `origin/feature`, and no local `feature`.
+    a.git(&["fetch", "-q", "origin"]);
+    age(remote.path(), 7200);
+    let out = a.dv(&["gc", "--remote", "origin", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: gc --remote keeps only what this work tree's pointer files name")
+            && stderr.contains("'data'")
+            && stderr.contains("--all-branches"),
+        "{stderr}"
+    );
+    a.ok(&["fetch", "--all-branches"]);
+    a.ok(&["gc", "--remote", "origin", "--all-branches"]);
+
+    // The feature branch's version is still whole on the remote.
+    let c = git_clone(bare.path());
+    git_in(c.path(), &["checkout", "-q", "feature"]);
+    ok_at(c.path(), &["pull"]);
+    assert_eq!(fs::read(c.path().join("data/y")).unwrap(), bytes(7, 5000));
+    assert_clean(c.path());
+}

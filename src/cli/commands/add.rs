@@ -60,7 +60,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         output::print_json(&report)?;
         return Ok(Outcome::Success);
     }
-    for d in &report.datasets {
+    // Quiet means no output but errors: the per-dataset lines go too.
+    for d in report.datasets.iter().filter(|_| !g.quiet) {
         let what = if d.kind == "tree" {
             format!("{} files, {}", d.files, output::human_bytes(d.size))
         } else {

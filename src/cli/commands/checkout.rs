@@ -45,6 +45,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let targets =
         crate::ops::datasets::resolve_targets_noting(&repo, &source, &paths, &mut skipped)?;
     output::warn_not_pointers(&skipped);
+    crate::ops::datasets::refuse_malformed(&skipped)?;
     let progress = progress::for_terminal(g.quiet);
     let report =
         crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;

@@ -257,12 +257,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 match f.change {
                     FileChange::Renamed => println!(
                         "    renamed:  {} -> {}{sizes}",
-                        f.old_path.as_deref().unwrap_or_default(),
-                        f.path
+                        output::quote_path(f.old_path.as_deref().unwrap_or_default()),
+                        output::quote_path(&f.path)
                     ),
-                    FileChange::Added => println!("    added:    {}{sizes}", f.path),
-                    FileChange::Deleted => println!("    deleted:  {}{sizes}", f.path),
-                    FileChange::Modified => println!("    modified: {}{sizes}", f.path),
+                    FileChange::Added => {
+                        println!("    added:    {}{sizes}", output::quote_path(&f.path))
+                    }
+                    FileChange::Deleted => {
+                        println!("    deleted:  {}{sizes}", output::quote_path(&f.path))
+                    }
+                    FileChange::Modified => {
+                        println!("    modified: {}{sizes}", output::quote_path(&f.path))
+                    }
                 }
             }
             if let Some(t) = &r.table {

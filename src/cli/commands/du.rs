@@ -18,7 +18,7 @@ pub struct Args {
     /// The versions the pointer files at this revision name, instead of the work tree's.
     #[arg(long, value_name = "REV", conflicts_with_all = ["all_branches", "all_commits"])]
     rev: Option<String>,
-    /// Every version the tip of a local branch (or the work tree) names.
+    /// Every version the tip of a branch, local or remote-tracking (or the work tree), names.
     #[arg(short = 'a', long, conflicts_with = "all_commits")]
     all_branches: bool,
     /// Every version any commit (or the work tree) names, in history order.

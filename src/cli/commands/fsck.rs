@@ -26,7 +26,7 @@ pub struct Args {
     /// Check the pointer files at this revision instead of the work tree's.
     #[arg(long, value_name = "REV", conflicts_with_all = ["all_branches", "all_commits"])]
     rev: Option<String>,
-    /// Also check every local branch's pointer files.
+    /// Also check the pointer files of every branch, local and remote-tracking.
     #[arg(long, conflicts_with = "all_commits")]
     all_branches: bool,
     /// Also check the pointer files of every commit.
@@ -78,6 +78,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 super::open_remote(g, &repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
             report = crate::ops::fsck::repair(&store, &remote, &targets, report, p.as_ref())?;
         }
+        // A pointer file Git tracks inside a dataset's folder is a problem (warned about above).
+        report.pointer_problems = skipped.into_iter().filter(|s| s.is_problem()).collect();
         report
     };
     if args.json {
@@ -122,10 +124,12 @@ fn print_report(g: &Global, r: &FsckReport) {
         summary.push_str("no problems");
     } else {
         summary.push_str(&format!(
-            "{} damaged pack(s), {} damaged object(s), {} problem(s) under pointers",
+            "{} damaged pack(s), {} damaged object(s), {} problem(s) under pointers, {} pointer file \
+             problem(s)",
             r.damaged_packs.len(),
             r.damaged.len(),
-            r.problems.len()
+            r.problems.len(),
+            r.pointer_problems.len()
         ));
     }
     if r.repaired > 0 {

@@ -13,7 +13,7 @@ pub struct Args {
     /// Keep only what the work tree's pointer files reach (the default).
     #[arg(short, long, conflicts_with_all = ["all_branches", "all_commits"])]
     workspace: bool,
-    /// Also keep what every local branch's tip reaches.
+    /// Also keep what every branch's tip reaches, local and remote-tracking (`origin/feature`).
     #[arg(short = 'a', long, conflicts_with = "all_commits")]
     all_branches: bool,
     /// Also keep what every commit reaches.
@@ -47,7 +47,28 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let scope = Scope::from_flags(None, args.all_branches, args.all_commits);
     let _lock = repo.lock()?;
     // Every work tree sharing the cache keeps what its pointers name (see `targets_for_cache`).
-    let (targets, others) = targets_for_cache(&repo, &scope)?;
+    let mut skipped = Vec::new();
+    let (targets, others) = targets_for_cache(&repo, &scope, &mut skipped)?;
+    output::warn_not_pointers(&skipped);
+    // gc cannot tell what a pointer it cannot read keeps.
+    crate::ops::datasets::refuse_malformed(&skipped)?;
+    // A remote is usually shared: say what the work tree scope leaves to be collected there.
+    if args.remote.is_some() && scope == Scope::Workspace {
+        let left = crate::ops::scope::versions_only_branches_name(&repo, &targets);
+        if !left.is_empty() {
+            eprintln!(
+                "warning: gc --remote keeps only what this work tree's pointer files name; the versions of {} \
+                 that branches (local or remote-tracking) name are not kept, and go once older than the grace \
+                 period\n\nhint: on a remote others push to, run `dv gc --remote {} --all-branches` (or \
+                 --all-commits)",
+                left.iter()
+                    .map(|p| format!("'{}'", output::quote_path(p)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                args.remote.as_deref().unwrap_or_default()
+            );
+        }
+    }
     let store = repo.open_store()?;
     let opts = GcOptions {
         dry_run: args.dry_run,

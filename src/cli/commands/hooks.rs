@@ -23,14 +23,19 @@ pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
     let repo = g.repo()?;
     let git = crate::git::GitRepo::open(&repo.root)?;
     let exe = std::env::current_exe().map_err(|e| crate::Error::io("dv", e))?;
-    let changes = crate::ops::hooks::install(&git.hooks_dir(&repo.root), &exe)?;
+    let changes = crate::ops::hooks::install(
+        &git.hooks_dir(&repo.root),
+        &[&repo.root, git.common_dir()],
+        &exe,
+    )?;
     report(g, args.json, &changes)
 }
 
 pub fn uninstall(g: &Global, args: UninstallArgs) -> Result<Outcome> {
     let repo = g.repo()?;
     let git = crate::git::GitRepo::open(&repo.root)?;
-    let changes = crate::ops::hooks::uninstall(&git.hooks_dir(&repo.root))?;
+    let changes =
+        crate::ops::hooks::uninstall(&git.hooks_dir(&repo.root), &[&repo.root, git.common_dir()])?;
     report(g, args.json, &changes)
 }
 

@@ -21,6 +21,9 @@ enum Sub {
         /// Make it the remote used when none is named.
         #[arg(long)]
         default: bool,
+        /// Print the result as JSON: `name`, `url`, `default` (whether it is now the default remote).
+        #[arg(long)]
+        json: bool,
     },
     /// List remotes (never prints secrets).
     List {
@@ -50,7 +53,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let mut repo = g.repo()?;
     let mut config = repo.config.clone();
     match args.command {
-        Sub::Add { name, url, default } => {
+        Sub::Add {
+            name,
+            url,
+            default,
+            json,
+        } => {
             check_remote_name(&name).map_err(|why| Error::BadPath {
                 path: name.clone(),
                 reason: format!("not a valid remote name: {why}"),
@@ -70,18 +78,27 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             config.remotes.insert(
                 name.clone(),
                 RemoteConfig {
-                    url,
+                    url: url.clone(),
                     settings: Default::default(),
                 },
             );
             if default || config.default_remote.is_none() {
                 config.default_remote = Some(name.clone());
             }
+            let is_default = config.default_remote.as_deref() == Some(name.as_str());
             repo.save_config(config)?;
-            output::status_line(
-                g.quiet,
-                &format!("Added remote '{name}'. Commit .dv/config.toml to share it."),
-            );
+            if json {
+                output::print_json(&serde_json::json!({
+                    "name": name,
+                    "url": crate::redact::redact(&url),
+                    "default": is_default,
+                }))?;
+            } else {
+                output::status_line(
+                    g.quiet,
+                    &format!("Added remote '{name}'. Commit .dv/config.toml to share it."),
+                );
+            }
         }
         Sub::List { long, json } => {
             let mut rows: Vec<serde_json::Value> = Vec::new();

@@ -87,7 +87,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     ChangeKind::Deleted => "deleted:",
                 };
                 let slash = if c.folder { "/" } else { "" };
-                println!("    {label:<10} {}{slash}", c.path);
+                println!("    {label:<10} {}{slash}", output::quote_path(&c.path));
             }
         }
         for s in report.steps.iter().filter(|s| s.is_stale()) {

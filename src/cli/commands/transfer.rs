@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output, progress};
 use crate::Result;
 use crate::ops::datasets::Target;
-use crate::ops::scope::{Scope, targets_in_scope};
+use crate::ops::scope::{Scope, targets_in_scope_noting};
 use crate::ops::transfer::TransferReport;
 use crate::remote::Remote;
 use crate::repo::Repo;
@@ -29,7 +29,7 @@ pub struct Common {
 /// Wider scopes than one revision, for push and fetch.
 #[derive(clap::Args)]
 pub struct History {
-    /// Also every local branch's tip (and HEAD), besides the work tree.
+    /// Also every branch tip, local and remote-tracking (and HEAD), besides the work tree.
     #[arg(long, conflicts_with_all = ["rev", "all_commits"])]
     all_branches: bool,
     /// Also every commit reachable from any reference, besides the work tree.
@@ -68,6 +68,8 @@ pub struct PullArgs {
 struct Ctx {
     repo: Repo,
     targets: Vec<Target>,
+    /// Files named like pointer files that describe no dataset (warned about).
+    skipped: Vec<crate::ops::datasets::NotPointer>,
 }
 
 fn prepare(g: &Global, c: &Common, history: Option<&History>) -> Result<(Ctx, Remote)> {
@@ -79,8 +81,17 @@ fn prepare(g: &Global, c: &Common, history: Option<&History>) -> Result<(Ctx, Re
         history.is_some_and(|h| h.all_branches),
         history.is_some_and(|h| h.all_commits),
     );
-    let targets = targets_in_scope(&repo, &scope, &paths)?;
-    Ok((Ctx { repo, targets }, remote))
+    let mut skipped = Vec::new();
+    let targets = targets_in_scope_noting(&repo, &scope, &paths, &mut skipped)?;
+    output::warn_not_pointers(&skipped);
+    Ok((
+        Ctx {
+            repo,
+            targets,
+            skipped,
+        },
+        remote,
+    ))
 }
 
 /// Warnings go to stderr whatever the output format: an unreadable index was skipped, not trusted.
@@ -144,6 +155,7 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
 
 pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     let (ctx, remote) = prepare(g, &args.common, None)?;
+    crate::ops::datasets::refuse_malformed(&ctx.skipped)?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
