@@ -77,10 +77,9 @@ pub fn split(path: &str) -> (&str, &str) {
 /// True when `path` is `prefix` or below it.
 pub fn is_within(path: &str, prefix: &str) -> bool {
     prefix.is_empty()
-        || path == prefix
-        || (path.len() > prefix.len()
-            && path.starts_with(prefix)
-            && path.as_bytes()[prefix.len()] == b'/')
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// True for paths dv must never track or write through: the repository's own `.git` and `.dv` folders.
@@ -208,6 +207,32 @@ pub fn check_no_linked_parents(root: &Path, path: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_linked_parent_is_refused_a_missing_one_is_not_and_other_errors_stay_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("real/sub")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        std::fs::write(root.join("file"), b"x").unwrap();
+
+        assert!(check_no_linked_parents(root, "top.bin").is_ok());
+        assert!(check_no_linked_parents(root, "real/sub/x.bin").is_ok());
+        // Parents that do not exist yet are fine: dv creates them.
+        assert!(check_no_linked_parents(root, "real/new/deeper/x.bin").is_ok());
+        match check_no_linked_parents(root, "link/sub/x.bin") {
+            Err(Error::BadPath { path, reason }) => {
+                assert_eq!(path, "link/sub/x.bin");
+                assert!(reason.contains("'link'"), "{reason}");
+            }
+            other => panic!("a linked parent must be refused, got {other:?}"),
+        }
+        // A parent that is a file is not "missing": the error is kept, not taken for a folder to create.
+        assert!(matches!(
+            check_no_linked_parents(root, "file/sub/x.bin"),
+            Err(Error::Io { .. })
+        ));
+    }
 
     #[test]
     fn normalizes_and_refuses_outside() {
