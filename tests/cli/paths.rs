@@ -762,3 +762,114 @@ fn checkout_of_a_path_the_version_lacks_touches_nothing_beside_it() {
         "unchanged"
     );
 }
+
+/// Every changed path `dv status ARGS --json` reports, across all its entries, sorted (duplicates kept).
+fn changed_paths(r: &TestRepo, args: &[&str]) -> Vec<String> {
+    let mut full = vec!["status"];
+    full.extend_from_slice(args);
+    let s = r.json(&full);
+    let mut out = Vec::new();
+    for d in s["datasets"].as_array().unwrap() {
+        assert_eq!(d["path"], "data", "{s}");
+        for c in d["changes"].as_array().unwrap() {
+            out.push(c["path"].as_str().unwrap().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn several_paths_inside_one_dataset_are_merged_into_the_widest_scope_each_once() {
+    let r = repo_with_data();
+    r.write("data/planted-a.bin", b"changed a");
+    r.write("data/planted-sub/b.txt", b"changed b");
+    let both = changed_paths(&r, &[]);
+    assert_eq!(both.len(), 2, "{both:?}");
+    let (a, b) = (both[0].clone(), both[1].clone());
+    assert!(
+        a.ends_with("planted-a.bin") && b.ends_with("b.txt"),
+        "{both:?}"
+    );
+    // A whole dataset absorbs a path inside it, in either order.
+    assert_eq!(changed_paths(&r, &["data", "data/planted-sub"]), both);
+    assert_eq!(changed_paths(&r, &["data/planted-sub", "data"]), both);
+    // A wider path inside the dataset absorbs a narrower one, in either order.
+    assert_eq!(
+        changed_paths(&r, &["data/planted-sub", "data/planted-sub/b.txt"]),
+        [b.clone()]
+    );
+    assert_eq!(
+        changed_paths(&r, &["data/planted-sub/b.txt", "data/planted-sub"]),
+        [b.clone()]
+    );
+    // Paths beside each other are both kept.
+    assert_eq!(
+        changed_paths(&r, &["data/planted-a.bin", "data/planted-sub"]),
+        both
+    );
+    assert_eq!(
+        changed_paths(&r, &["data/planted-sub", "data/planted-a.bin"]),
+        both
+    );
+}
+
+#[test]
+fn pointer_like_names_dv_does_not_own_are_not_datasets_in_the_work_tree_or_at_a_revision() {
+    let r = repo_with_data();
+    let pointer = r.read("data.dv");
+    // Copies of a real pointer where no dataset can be: a file named just `.dv`, one in dv's own folder, one
+    // in Git's folder; a folder named like a pointer file; a DV video outside any dataset.
+    r.write("sub/.dv", &pointer);
+    r.write(".dv/extra.dv", &pointer);
+    r.write(".git/planted.dv", &pointer);
+    r.write("clips.dv/a.txt", b"a folder named like a pointer");
+    r.write("clip.dv", &bytes(8, 3000));
+    r.git(&[
+        "add",
+        "-f",
+        "sub/.dv",
+        ".dv/extra.dv",
+        "clips.dv",
+        "clip.dv",
+    ]);
+    r.git(&["commit", "-q", "-m", "pointer-like names"]);
+
+    let s = r.json(&["status"]);
+    let datasets: Vec<_> = s["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(datasets, ["data"], "{s}");
+    let skipped: Vec<_> = s["not_pointers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(skipped, ["clip.dv"], "{s}");
+
+    for args in [&["fsck"][..], &["fsck", "--rev", "HEAD"]] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("skipped 'clip.dv'"),
+            "{args:?} warns about the video: {err}"
+        );
+        for name in ["sub/.dv", "extra.dv", "planted.dv", "clips.dv"] {
+            assert!(!err.contains(name), "{args:?} mentions {name}: {err}");
+        }
+    }
+    assert_eq!(r.read("clip.dv"), bytes(8, 3000), "not touched");
+}
+
+#[test]
+fn a_name_too_long_for_the_file_system_is_an_error_saying_so() {
+    let r = repo_with_data();
+    let long = "n".repeat(300);
+    let err = r.fails(&["status", &long]);
+    assert!(err.contains("too long"), "{err}");
+}
