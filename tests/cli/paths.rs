@@ -833,6 +833,9 @@ fn pointer_like_names_dv_does_not_own_are_not_datasets_in_the_work_tree_or_at_a_
         "clips.dv",
         "clip.dv",
     ]);
+    // And a real dataset in a subfolder, which discovery must still find.
+    r.write("deep/inner.bin", b"inner");
+    r.ok(&["add", "deep/inner.bin"]);
     r.git(&["commit", "-q", "-m", "pointer-like names"]);
 
     let s = r.json(&["status"]);
@@ -842,7 +845,10 @@ fn pointer_like_names_dv_does_not_own_are_not_datasets_in_the_work_tree_or_at_a_
         .iter()
         .map(|d| d["path"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(datasets, ["data"], "{s}");
+    assert_eq!(datasets, ["data", "deep/inner.bin"], "{s}");
+    // A folder named like a pointer file is no pointer file of `clips`.
+    let err = r.fails(&["status", "clips"]);
+    assert!(err.contains("'clips' is not tracked"), "{err}");
     let skipped: Vec<_> = s["not_pointers"]
         .as_array()
         .unwrap()
