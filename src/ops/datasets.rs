@@ -370,10 +370,26 @@ fn find_into(
             }
         }
     }
-    // A `*.dv` file that is itself tracked data (its pointer is `NAME.dv.dv`) is not skipped: it is data.
+    // A `*.dv` file that is itself tracked data (its pointer is `NAME.dv.dv`) is not skipped: it is data. One
+    // whose data path exists (`X.dv` beside `X`) may be that dataset's damaged pointer file (emptied, garbage, or
+    // re-encoded): a problem, so that gc never collects X's data as unreachable.
     for (name, e) in not_pointers {
         if !tracked.contains(&name) {
-            skipped.push(NotPointer::unreadable(join(dir, &name), &e));
+            let path = join(dir, &name);
+            let data = name.strip_suffix(POINTER_SUFFIX).unwrap_or_default();
+            if fs::symlink_metadata(abs.join(data)).is_ok() {
+                skipped.push(NotPointer {
+                    reason: format!(
+                        "{e}; '{}' beside it may be its data, so it is taken for a damaged pointer file",
+                        join(dir, data)
+                    ),
+                    path,
+                    problem: "malformed",
+                    inside: None,
+                });
+            } else {
+                skipped.push(NotPointer::unreadable(path, &e));
+            }
         }
     }
     for name in subdirs {

@@ -879,3 +879,25 @@ fn a_name_too_long_for_the_file_system_is_an_error_saying_so() {
     let err = r.fails(&["status", &long]);
     assert!(err.contains("too long"), "{err}");
 }
+
+#[test]
+fn an_emptied_pointer_beside_its_data_is_a_problem_and_gc_keeps_the_data() {
+    let r = repo_with_data();
+    let before = r.read("data/planted-a.bin");
+    // Emptied (or garbage, or re-encoded) it has no dv header, like a video; but `data/` beside it says what it was.
+    for damaged in [&b""[..], b"garbage{", b"\xff\xfe#\x00 \x00D\x00"] {
+        r.write("data.dv", damaged);
+        for args in [&["gc", "--grace", "0"][..], &["fsck"]] {
+            let out = r.dv(args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains("'data.dv'"), "{args:?}: {err}");
+        }
+        let s = r.json(&["status"]);
+        assert_eq!(s["not_pointers"][0]["problem"], "malformed", "{s}");
+    }
+    r.git(&["checkout", "data.dv"]);
+    fs::remove_dir_all(r.p("data")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/planted-a.bin"), before);
+}
