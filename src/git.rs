@@ -341,8 +341,8 @@ impl GitRepo {
         Ok(out)
     }
 
-    /// The first path Git's index tracks at or below repository path `path`, if any.
-    pub fn first_tracked_under(&self, path: &str) -> Result<Option<String>> {
+    /// Git's index, or None in a repository that has none yet (nothing staged ever).
+    fn index(&self) -> Result<Option<gix::index::File>> {
         let index_path = self.repo.index_path();
         if !index_path.exists() {
             return Ok(None);
@@ -351,6 +351,14 @@ impl GitRepo {
             .repo
             .open_index()
             .map_err(|e| git_err(&index_path, e))?;
+        Ok(Some(index))
+    }
+
+    /// The first path Git's index tracks at or below repository path `path`, if any.
+    pub fn first_tracked_under(&self, path: &str) -> Result<Option<String>> {
+        let Some(index) = self.index()? else {
+            return Ok(None);
+        };
         let prefix = format!("{path}/");
         for e in index.entries() {
             let p = e.path(&index);
@@ -363,14 +371,9 @@ impl GitRepo {
 
     /// Every path Git's index tracks at or below repository path `path`.
     pub fn tracked_under(&self, path: &str) -> Result<Vec<String>> {
-        let index_path = self.repo.index_path();
-        if !index_path.exists() {
+        let Some(index) = self.index()? else {
             return Ok(Vec::new());
-        }
-        let index = self
-            .repo
-            .open_index()
-            .map_err(|e| git_err(&index_path, e))?;
+        };
         Ok(index
             .entries()
             .iter()
@@ -383,14 +386,9 @@ impl GitRepo {
 
     /// Every path Git's index tracks that ends with `suffix`.
     pub fn tracked_with_suffix(&self, suffix: &str) -> Result<Vec<String>> {
-        let index_path = self.repo.index_path();
-        if !index_path.exists() {
+        let Some(index) = self.index()? else {
             return Ok(Vec::new());
-        }
-        let index = self
-            .repo
-            .open_index()
-            .map_err(|e| git_err(&index_path, e))?;
+        };
         Ok(index
             .entries()
             .iter()
