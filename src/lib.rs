@@ -21,6 +21,7 @@ pub mod redact;
 pub mod remote;
 pub mod remote_http;
 pub mod repo;
+pub mod secret;
 pub mod store;
 pub mod table;
 

@@ -296,60 +296,20 @@ pub fn check_meta(meta: &BTreeMap<String, String>) -> std::result::Result<(), St
 }
 
 /// Why an annotation looks like a secret, if it does. Pointer files are committed to Git and pushed, so
-/// dv refuses to write credentials into them. A light check, not a scanner: it looks at key names
-/// (`password`, `secret`, `token`, `credential`, `…_key`, …) and at a few unmistakable value shapes (PEM
-/// private keys, AWS access key ids, GitHub and Slack tokens).
+/// dv refuses to write credentials into them; [`crate::secret`] is the one detector.
 pub fn secret_problem(key: &str, value: &str) -> Option<String> {
-    let k = key.to_ascii_lowercase();
-    let words: Vec<&str> = k.split(['_', '-', '.']).filter(|w| !w.is_empty()).collect();
-    let secret_word = [
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "credential",
-        "credentials",
-        "apikey",
-        "privatekey",
-    ];
-    let named = k.contains("password")
-        || k.contains("secret")
-        || k.contains("token")
-        || k.contains("credential")
-        || words.iter().any(|w| secret_word.contains(w))
-        || (words.len() > 1 && words.last() == Some(&"key"));
-    if named {
+    if crate::secret::is_secret_name(key) {
         return Some(format!(
             "annotation '{key}' looks like a secret; pointer files are committed to Git, so they never hold \
              credentials"
         ));
     }
-    let v = value.trim();
-    let aws_key_id = v.len() == 20
-        && (v.starts_with("AKIA") || v.starts_with("ASIA"))
-        && v.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    let token_prefix = [
-        "ghp_",
-        "gho_",
-        "ghu_",
-        "ghs_",
-        "ghr_",
-        "github_pat_",
-        "xoxb-",
-        "xoxp-",
-        "xoxa-",
-    ]
-    .iter()
-    .any(|p| v.starts_with(p) && v.len() >= p.len() + 20);
-    if aws_key_id || token_prefix || (v.contains("-----BEGIN") && v.contains("PRIVATE KEY")) {
-        return Some(format!(
-            "the value of annotation '{key}' looks like a credential; pointer files are committed to Git, so \
-             they never hold secrets"
-        ));
-    }
-    None
+    crate::secret::value_secret(value).map(|what| {
+        format!(
+            "the value of annotation '{key}' looks like a credential ({what}); pointer files are committed to \
+             Git, so they never hold secrets"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -186,7 +186,8 @@ impl Config {
 /// Refuses a committed remote setting (the URL included) that carries a secret: a URL with a password or with
 /// a credential in its query string. The message never repeats the value.
 pub fn check_remote_setting(key: &str, value: &str) -> std::result::Result<(), String> {
-    match crate::redact::url_secret(value) {
+    let found = crate::secret::url_secret(value).or_else(|| crate::secret::value_secret(value));
+    match found {
         None => Ok(()),
         Some(what) => Err(format!(
             "the {} holds {what}, and .dv/config.toml is committed: put credentials in the environment \

@@ -80,10 +80,10 @@ pub fn run(repo: &Repo, store: &Store, spec: RunSpec, opts: &RunOptions<'_>) -> 
     if spec.outs.is_empty() {
         return Err(bad("a step needs at least one output (-o PATH)".into()));
     }
-    if let Some(i) = secret_argument(&spec.command) {
+    if let Some((i, what)) = secret_argument(&spec.command) {
         return Err(bad(format!(
-            "argument {i} of the command looks like a credential; step files are committed to Git, so pass \
-             secrets through the environment instead"
+            "argument {i} of the command looks like a credential ({what}); step files are committed to Git, \
+             so pass secrets through the environment instead"
         )));
     }
     check_step_path(&spec.workdir, true).map_err(bad)?;
@@ -172,6 +172,13 @@ pub fn execute(repo: &Repo, store: &Store, step: &Step, opts: &RunOptions<'_>) -
                 p.key
             ))
         })?;
+        if let Some(what) = secret_param_value(&p.key, &value) {
+            return Err(bad(format!(
+                "parameter '{}' looks like a credential ({what}); step files record parameter values and are \
+                 committed to Git, so pass secrets through the environment instead",
+                p.label()
+            )));
+        }
         params.push(Param {
             value: Some(value),
             ..p.clone()
@@ -252,40 +259,32 @@ pub fn execute(repo: &Repo, store: &Store, step: &Step, opts: &RunOptions<'_>) -
     })
 }
 
-/// The position (1-based) of the first argument that looks like a secret: a credential-shaped value, or an
-/// option named like one (`--password=…`, `--api-key VALUE`). Option names are matched by whole words, so
-/// `--tokenizer` is fine.
-fn secret_argument(command: &[String]) -> Option<usize> {
-    let secret_flag = |flag: &str| {
-        let lower = flag.to_ascii_lowercase();
-        let words: Vec<&str> = lower
-            .split(['-', '_', '.'])
-            .filter(|w| !w.is_empty())
-            .collect();
-        words.iter().any(|w| {
-            matches!(
-                *w,
-                "password"
-                    | "passwd"
-                    | "secret"
-                    | "token"
-                    | "credential"
-                    | "credentials"
-                    | "apikey"
-            )
-        }) || (words.len() > 1 && words.last() == Some(&"key") && words[0] != "sort")
-    };
+/// The position (1-based) of the first argument that looks like a secret, and what it looks like: a
+/// credential-shaped value (anywhere in it: `--db=postgres://u:pw@h`), or an option named like one
+/// (`--password=…`, `--api-key VALUE`; names are matched by whole words, so `--tokenizer` is fine).
+fn secret_argument(command: &[String]) -> Option<(usize, String)> {
     command.iter().enumerate().skip(1).find_map(|(i, a)| {
-        let value_looks = |v: &str| crate::pointer::secret_problem("argument", v).is_some();
-        let looks = match a.strip_prefix('-').map(|f| f.trim_start_matches('-')) {
-            Some(flag) => match flag.split_once('=') {
-                Some((k, v)) => secret_flag(k) || value_looks(v),
-                None => secret_flag(flag),
-            },
-            None => value_looks(a),
-        };
-        looks.then_some(i)
+        let flag = a.strip_prefix('-').map(|f| f.trim_start_matches('-'));
+        let name = flag.map(|f| f.split_once('=').map_or(f, |(k, _)| k));
+        if name.is_some_and(crate::secret::is_secret_name) {
+            return Some((i, "an option named like a credential".to_string()));
+        }
+        crate::secret::value_secret(a).map(|what| (i, what))
     })
+}
+
+/// What credential a parameter would write into the step file, if any: its key names one (`db.password`), or
+/// a string anywhere in its value holds one.
+fn secret_param_value(key: &str, value: &toml::Value) -> Option<String> {
+    if key.split('.').any(crate::secret::is_secret_name) {
+        return Some("a parameter named like a credential".into());
+    }
+    match value {
+        toml::Value::String(s) => crate::secret::value_secret(s),
+        toml::Value::Array(items) => items.iter().find_map(|v| secret_param_value("", v)),
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| secret_param_value(k, v)),
+        _ => None,
+    }
 }
 
 fn spawn(

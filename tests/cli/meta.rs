@@ -252,6 +252,108 @@ fn bad_annotations_and_paths_are_clear_errors() {
     assert!(err.contains("data.dv"), "{err}");
 }
 
+/// Everything dv writes into a committed file (annotations in a pointer, a step's command line, a remote's
+/// settings) is checked by one secret detector, so a secret that one of them refuses, all of them refuse
+/// (adversarial review: `meta set` and `run` took URL passwords, signed URLs, JWTs and Slack tokens that
+/// `remote add` refused).
+#[test]
+fn every_committed_file_refuses_the_same_secrets() {
+    let r = TestRepo::new();
+    r.write("data/a.bin", &bytes(1, 1000));
+    r.ok(&["add", "data"]);
+    let store = r.path().join("store");
+    r.ok(&["remote", "add", "origin", store.to_str().unwrap()]);
+    let config = r.read(".dv/config.toml");
+    let pointer = r.read("data.dv");
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz";
+    let secrets = [
+        "postgres://ana:hunter2@db.example/prod".to_string(),
+        "https://acct.blob.core.windows.net/c/x?sv=2022-11-02&sig=abcd".to_string(),
+        "https://bucket.s3.amazonaws.com/k?X-Amz-Credential=A%2Fb&X-Amz-Signature=0a1b".to_string(),
+        jwt.to_string(),
+        format!("Bearer {jwt}"),
+        "xoxb-1234567890-0987654321-abcdefghijABCDEFGHIJ".to_string(),
+        "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXX".to_string(),
+        "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH".to_string(),
+    ];
+    for secret in &secrets {
+        let note = format!("note={secret}");
+        for args in [
+            vec!["meta", "set", "data", note.as_str()],
+            vec!["add", "data", "--meta", note.as_str()],
+        ] {
+            let err = r.fails(&args);
+            assert!(err.contains("looks like a credential"), "{args:?}: {err}");
+            assert!(
+                !err.contains(secret.as_str()),
+                "the error repeats the secret: {err}"
+            );
+        }
+        let as_option = format!("--source={secret}");
+        for arg in [secret.as_str(), as_option.as_str()] {
+            let err = r.fails(&["run", "-n", "leak", "-o", "out", "--", "echo", arg]);
+            assert!(err.contains("looks like a credential"), "{arg}: {err}");
+            assert!(
+                !err.contains(secret.as_str()),
+                "the error repeats the secret: {err}"
+            );
+        }
+        let err = r.fails(&["remote", "modify", "origin", "endpoint", secret]);
+        assert!(err.contains("is committed"), "{secret}: {err}");
+        assert!(
+            !err.contains(secret.as_str()),
+            "the error repeats the secret: {err}"
+        );
+        if secret.contains("://") {
+            let err = r.fails(&["remote", "add", "leak", secret]);
+            assert!(err.contains("is committed"), "{secret}: {err}");
+        }
+    }
+    // A step records its parameters' values: a parameter named like a credential, or holding one, is refused
+    // before the command runs (`dv run` and `dv repro` record through the same code).
+    r.write(
+        "params.toml",
+        format!("[db]\npassword = \"x\"\nurl = \"postgres://ana:hunter2@db/prod\"\n[train]\nlr = 0.1\nsecrets = {{ k = \"{jwt}\" }}\n").as_bytes(),
+    );
+    for param in [
+        "params.toml:db.password",
+        "params.toml:db.url",
+        "params.toml:train",
+    ] {
+        let err = r.fails(&[
+            "run", "-n", "leak", "-p", param, "-o", "out", "--", "touch", "out",
+        ]);
+        assert!(err.contains("looks like a credential"), "{param}: {err}");
+        assert!(!err.contains("hunter2") && !err.contains(jwt), "{err}");
+    }
+    // Nothing was written: the pointer is as it was, no step file, no output.
+    assert_eq!(r.read("data.dv"), pointer);
+    assert_eq!(r.read(".dv/config.toml"), config);
+    assert!(!r.path().join(".dv/steps/leak.toml").exists());
+    assert!(!r.path().join("out").exists());
+    // Names are matched by whole words, and values that only look alike are fine.
+    r.ok(&[
+        "meta",
+        "set",
+        "data",
+        "tokenizer=bert-base",
+        "sort_key=user_id",
+        "source=https://example.org/d?row=3",
+    ]);
+    r.ok(&[
+        "run",
+        "-n",
+        "fine",
+        "-o",
+        "fine.txt",
+        "--",
+        "sh",
+        "-c",
+        "echo ok > fine.txt",
+        "--max-tokens=5",
+    ]);
+}
+
 #[test]
 fn du_charges_each_version_what_it_adds_to_the_cache() {
     let r = TestRepo::new();
