@@ -93,6 +93,8 @@ pub fn prepare(
     let mut parents = std::collections::HashSet::new();
     for t in targets {
         crate::paths::check_no_linked_parents(&repo.root, &t.dataset.path)?;
+        // A named path limits what the checkout may touch.
+        t.check_to_write(repo, store)?;
         // A killed run's temporary file beside a dataset (written there when the cache is on another file
         // system) is removed here, as `list_dir` removes those inside folders.
         let parent = crate::paths::split(&t.dataset.path).0;

@@ -55,6 +55,7 @@ impl StatusReport {
 pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusReport> {
     let mut report = StatusReport::default();
     for t in targets {
+        t.check_to_compare(repo, store)?;
         let d = &t.dataset;
         let cache = store.meta().stat_entries_under(&d.path)?;
         let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
