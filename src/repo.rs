@@ -405,7 +405,8 @@ impl Repo {
         if fs::read(&file).ok().as_deref() != Some(text.as_bytes()) {
             let dir = self.users_dir();
             fs::create_dir_all(&dir).at(&dir)?;
-            crate::fsutil::write_atomic(&file, text.as_bytes())?;
+            // In the cache's tmp/ too, so a killed run's temporary file is cleaned with the rest.
+            self.write_file(&file, text.as_bytes())?;
         }
         Ok(())
     }
@@ -482,11 +483,20 @@ impl Repo {
         Ok(out)
     }
 
+    /// Writes `path`, a file dv keeps in the work tree, `.dv/` or the cache, atomically, its temporary file
+    /// made where Git never looks and every dv command cleans: the cache's `tmp/` (see
+    /// [`crate::fsutil::write_atomic_via`]).
+    pub fn write_file(&self, path: &Path, data: &[u8]) -> Result<()> {
+        let tmp = self.cache_dir.join("tmp");
+        let _ = fs::create_dir_all(&tmp);
+        crate::fsutil::write_atomic_via(path, data, Some(&tmp))
+    }
+
     /// Rewrites `.dv/config.toml` with `config`.
     pub fn save_config(&mut self, config: Config) -> Result<()> {
         let path = self.dv_dir().join(CONFIG_FILE);
         crate::paths::check_no_linked_parents(&self.root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
-        crate::fsutil::write_atomic(&path, config.to_text().as_bytes())?;
+        self.write_file(&path, config.to_text().as_bytes())?;
         self.config = config;
         Ok(())
     }

@@ -410,7 +410,7 @@ pub fn add_annotated(
         let changed = crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes());
         crate::fault::point("add-before-pointer");
         if changed {
-            crate::fsutil::write_atomic(&abs, text.as_bytes())?;
+            repo.write_file(&abs, text.as_bytes())?;
         }
         crate::fault::point("add-pointer-written");
         to_stage.push(pointer_path.clone());

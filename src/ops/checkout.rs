@@ -487,7 +487,7 @@ fn temp_beside(
 ) -> Result<TempFile> {
     if let Some(dir) = elsewhere
         && let Some(parent) = target.parent()
-        && same_device(dir, parent)
+        && crate::fsutil::same_device(dir, parent)
     {
         return TempFile::beside(&dir.join(target.file_name().unwrap_or_default()), mode);
     }
@@ -519,23 +519,6 @@ fn temp_beside(
         }
     }
     TempFile::beside(target, mode)
-}
-
-/// True when folders `a` and `b` exist on the same file system (a rename between them works).
-fn same_device(a: &std::path::Path, b: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        match (fs::metadata(a), fs::metadata(b)) {
-            (Ok(a), Ok(b)) => a.is_dir() && b.is_dir() && a.dev() == b.dev(),
-            _ => false,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (a, b);
-        false
-    }
 }
 
 fn file_mode(node: &Node) -> u32 {

@@ -128,7 +128,7 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
     let old = crate::fsutil::read_own(&ignore)?.unwrap_or_default();
     let text = String::from_utf8_lossy(&old);
     if !has_line(&text, &line) {
-        crate::fsutil::write_atomic(&ignore, &insert_sorted(&old, &line))?;
+        repo.write_file(&ignore, &insert_sorted(&old, &line))?;
     }
     let mut out = vec![ignore_path];
     if ensure_union_attribute(repo)? {
@@ -155,7 +155,7 @@ fn ensure_union_attribute(repo: &Repo) -> Result<bool> {
         )
         .as_bytes(),
     );
-    crate::fsutil::write_atomic(&path, &new)?;
+    repo.write_file(&path, &new)?;
     Ok(true)
 }
 
