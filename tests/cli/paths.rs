@@ -662,6 +662,32 @@ fn add_refuses_a_folder_holding_another_dataset() {
     assert!(!r.p("data.dv").exists());
 }
 
+/// `dv add` of a folder holding `x.dv` with no dv header beside `x` (the malformed-pointer rule: taken for x's
+/// damaged pointer file) added it as data. The rule for a pointer file inside a folder applies: refused, naming
+/// it, and nothing is written. A `*.dv` file with nothing of its name beside it (a video) is still data.
+#[test]
+fn add_refuses_a_folder_holding_a_damaged_pointer_file() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.write("data/x/y", b"y");
+    r.write("data/x/y.dv", b"");
+    let err = r.fails(&["add", "--no-stage", "data"]);
+    assert!(
+        err.contains("'data' cannot be added")
+            && err.contains("it holds 'data/x/y.dv', a pointer file dv cannot read"),
+        "{err}"
+    );
+    assert!(!r.p("data.dv").exists() && !r.p(".gitignore").exists());
+    // With the damaged file gone, and a video named like a pointer file, the folder is data.
+    std::fs::remove_file(r.p("data/x/y.dv")).unwrap();
+    r.write("data/clip.dv", &bytes(9, 300));
+    r.ok(&["add", "--no-stage", "data"]);
+    assert_eq!(r.json(&["status"])["datasets"][0]["path"], "data");
+    std::fs::remove_dir_all(r.p("data")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/clip.dv"), bytes(9, 300));
+}
+
 /// Names inside a folder dataset may hold control characters (Git never sees them), but human output shows
 /// them quoted and escaped as Git does, so a name cannot forge an output line or send a terminal escape; `--json`
 /// keeps them exact.
