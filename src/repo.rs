@@ -291,14 +291,21 @@ impl Repo {
         crate::paths::check_no_linked_parents(&root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
         fs::create_dir_all(&dv).at(&dv)?;
         let mut created = false;
-        let config_path = dv.join(CONFIG_FILE);
-        if !config_path.exists() {
-            crate::fsutil::write_atomic(&config_path, Config::initial_text().as_bytes())?;
-            created = true;
-        }
+        // The temporary files go where the next command cleans them (see `write_file`).
+        let tmp = dv.join("cache").join("tmp");
+        fs::create_dir_all(&tmp).at(&tmp)?;
         let ignore_path = dv.join(".gitignore");
         if !ignore_path.exists() {
-            crate::fsutil::write_atomic(&ignore_path, DV_GITIGNORE.as_bytes())?;
+            crate::fsutil::write_atomic_via(&ignore_path, DV_GITIGNORE.as_bytes(), Some(&tmp))?;
+            created = true;
+        }
+        let config_path = dv.join(CONFIG_FILE);
+        if !config_path.exists() {
+            crate::fsutil::write_atomic_via(
+                &config_path,
+                Config::initial_text().as_bytes(),
+                Some(&tmp),
+            )?;
             created = true;
         }
         let repo = Repo::discover(&root)?;
