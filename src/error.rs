@@ -40,6 +40,30 @@ pub enum Error {
     #[error("'{path}' is not tracked by dv at revision '{rev}'")]
     NotTrackedAt { path: String, rev: String },
 
+    /// A path named inside a dataset that the version (`version` describes it: "the version 'data.dv' names",
+    /// "revision 'v1'") does not hold; `above` is the path above it that is a file there, if that is why.
+    #[error(
+        "'{path}' does not exist in {version}{}",
+        above.as_ref().map(|a| format!(": '{a}' is a file there")).unwrap_or_default()
+    )]
+    NotInVersion {
+        path: String,
+        version: String,
+        above: Option<String>,
+    },
+
+    /// A path named inside a dataset that cannot be checked out alone: `blocker`, above it, is a file (or a
+    /// link) in the work tree where the version has a folder, and replacing it would touch more than the path.
+    #[error(
+        "'{path}' cannot be checked out alone: '{blocker}' is a file in the work tree, where {version} has a \
+         folder"
+    )]
+    BlockedByFile {
+        path: String,
+        version: String,
+        blocker: String,
+    },
+
     #[error("'{path}' cannot be added: {reason}")]
     CannotAdd { path: String, reason: String },
 

@@ -140,12 +140,50 @@ pub fn read_own(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// Writes `data` to `path` atomically (temporary file + rename). A `path` that is a symbolic link is refused
-/// (see [`refuse_link`]), not replaced.
+/// (see [`refuse_link`]), not replaced. The temporary file is made beside `path`: for a file Git may see, use
+/// [`write_atomic_via`].
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_via(path, data, None)
+}
+
+/// [`write_atomic`], making the temporary file in folder `tmp_dir` when given and on the same file system as
+/// `path`'s folder (so the rename works). The one rule for temporary files of files Git may see (pointer
+/// files, `.gitignore`, `.gitattributes`, `.dv/config.toml`, step files): they are made where Git never looks
+/// (the cache's `tmp/`, which Git ignores and every dv command cleans when it opens the cache), so a killed dv
+/// leaves nothing for `git status` to show. Only when that folder is on another file system is the file made
+/// beside `path`, and then the stale temporary files of killed processes there are removed first.
+pub fn write_atomic_via(path: &Path, data: &[u8], tmp_dir: Option<&Path>) -> Result<()> {
     refuse_link(path)?;
-    let mut tmp = TempFile::beside(path, 0o666)?;
+    let elsewhere = tmp_dir.filter(|dir| path.parent().is_some_and(|p| same_device(dir, p)));
+    let mut tmp = match elsewhere {
+        Some(dir) => TempFile::beside(&dir.join(path.file_name().unwrap_or_default()), 0o666)?,
+        None => {
+            if let Some(parent) = path.parent() {
+                let _ = remove_stale_temps(parent);
+            }
+            TempFile::beside(path, 0o666)?
+        }
+    };
     tmp.file().write_all(data).at(tmp.path().to_path_buf())?;
+    crate::fault::point("write-before-rename");
     tmp.persist(path, true)
+}
+
+/// True when folders `a` and `b` exist on the same file system (a rename between them works).
+pub fn same_device(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (fs::metadata(a), fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.is_dir() && b.is_dir() && a.dev() == b.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
 }
 
 /// Flushes a directory's entries (after renames into it).

@@ -292,14 +292,21 @@ impl Repo {
         crate::paths::check_no_linked_parents(&root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
         fs::create_dir_all(&dv).at(&dv)?;
         let mut created = false;
-        let config_path = dv.join(CONFIG_FILE);
-        if !config_path.exists() {
-            crate::fsutil::write_atomic(&config_path, Config::initial_text().as_bytes())?;
-            created = true;
-        }
+        // The temporary files go where the next command cleans them (see `write_file`).
+        let tmp = dv.join("cache").join("tmp");
+        fs::create_dir_all(&tmp).at(&tmp)?;
         let ignore_path = dv.join(".gitignore");
         if !ignore_path.exists() {
-            crate::fsutil::write_atomic(&ignore_path, DV_GITIGNORE.as_bytes())?;
+            crate::fsutil::write_atomic_via(&ignore_path, DV_GITIGNORE.as_bytes(), Some(&tmp))?;
+            created = true;
+        }
+        let config_path = dv.join(CONFIG_FILE);
+        if !config_path.exists() {
+            crate::fsutil::write_atomic_via(
+                &config_path,
+                Config::initial_text().as_bytes(),
+                Some(&tmp),
+            )?;
             created = true;
         }
         let repo = Repo::discover(&root)?;
@@ -406,7 +413,8 @@ impl Repo {
         if fs::read(&file).ok().as_deref() != Some(text.as_bytes()) {
             let dir = self.users_dir();
             fs::create_dir_all(&dir).at(&dir)?;
-            crate::fsutil::write_atomic(&file, text.as_bytes())?;
+            // In the cache's tmp/ too, so a killed run's temporary file is cleaned with the rest.
+            self.write_file(&file, text.as_bytes())?;
         }
         Ok(())
     }
@@ -483,11 +491,20 @@ impl Repo {
         Ok(out)
     }
 
+    /// Writes `path`, a file dv keeps in the work tree, `.dv/` or the cache, atomically, its temporary file
+    /// made where Git never looks and every dv command cleans: the cache's `tmp/` (see
+    /// [`crate::fsutil::write_atomic_via`]).
+    pub fn write_file(&self, path: &Path, data: &[u8]) -> Result<()> {
+        let tmp = self.cache_dir.join("tmp");
+        let _ = fs::create_dir_all(&tmp);
+        crate::fsutil::write_atomic_via(path, data, Some(&tmp))
+    }
+
     /// Rewrites `.dv/config.toml` with `config`.
     pub fn save_config(&mut self, config: Config) -> Result<()> {
         let path = self.dv_dir().join(CONFIG_FILE);
         crate::paths::check_no_linked_parents(&self.root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
-        crate::fsutil::write_atomic(&path, config.to_text().as_bytes())?;
+        self.write_file(&path, config.to_text().as_bytes())?;
         self.config = config;
         Ok(())
     }

@@ -69,6 +69,15 @@ fn hint(e: &Error) -> Option<String> {
         Error::NotFound(_) => "check the path; `dv status` lists what dv tracks".into(),
         Error::NotTracked(_) => "track it with `dv add PATH`; `dv status` lists what dv tracks".into(),
         Error::NotTrackedAt { .. } => "`git show REV --stat` lists what that revision holds".into(),
+        Error::NotInVersion { above: Some(above), .. } => {
+            format!("check out '{above}' as a whole instead (what is in the work tree there is checked first)")
+        }
+        Error::NotInVersion { .. } => {
+            "check the path; `dv checkout DATASET` brings back all of a dataset, and `dv diff` lists what changed".into()
+        }
+        Error::BlockedByFile { blocker, .. } => {
+            format!("check out '{blocker}' as a whole instead: it replaces that file (after checking it is stored)")
+        }
         Error::BadRevision { .. } => "name a commit, branch or tag that exists; `git log --oneline` lists them".into(),
         Error::LocalChanges { .. } => {
             "keep them with `dv add`, or run again with --force to discard them".into()

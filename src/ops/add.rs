@@ -410,7 +410,7 @@ pub fn add_annotated(
         let changed = crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes());
         crate::fault::point("add-before-pointer");
         if changed {
-            crate::fsutil::write_atomic(&abs, text.as_bytes())?;
+            repo.write_file(&abs, text.as_bytes())?;
         }
         crate::fault::point("add-pointer-written");
         to_stage.push(pointer_path.clone());
@@ -521,8 +521,20 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
                 stat: Stat::of(&meta),
             })
         } else if meta.is_dir() {
-            // A dataset's folder holds only its data: one holding another dataset's pointer file is refused.
-            if let Some(inner) = super::datasets::find_datasets(repo, path)?.first() {
+            // A dataset's folder holds only its data: one holding another dataset's pointer file is refused, and
+            // so is one holding a pointer file dv cannot read (damaged, from a newer dv, or a `X.dv` with no dv
+            // header beside `X`, taken for X's damaged pointer file), which would otherwise become data.
+            let mut skipped = Vec::new();
+            let inner =
+                super::datasets::Source::WorkTree.find_datasets(repo, path, &mut skipped)?;
+            if let Some(bad) = skipped.iter().find(|s| s.problem == "malformed") {
+                return Err(cannot(&format!(
+                    "it holds '{}', a pointer file dv cannot read ({}), and a dataset cannot hold another; fix \
+                     or remove that file first (`git checkout -- {}` restores a committed one)",
+                    bad.path, bad.reason, bad.path
+                )));
+            }
+            if let Some(inner) = inner.first() {
                 return Err(cannot(&format!(
                     "it holds the dataset '{}' (pointer file '{}'), and a dataset cannot hold another; add the \
                      folders beside it instead, or remove that dataset first (`git rm {}`)",

@@ -93,6 +93,8 @@ pub fn prepare(
     let mut parents = std::collections::HashSet::new();
     for t in targets {
         crate::paths::check_no_linked_parents(&repo.root, &t.dataset.path)?;
+        // A named path limits what the checkout may touch.
+        t.check_to_write(repo, store)?;
         // A killed run's temporary file beside a dataset (written there when the cache is on another file
         // system) is removed here, as `list_dir` removes those inside folders.
         let parent = crate::paths::split(&t.dataset.path).0;
@@ -485,7 +487,7 @@ fn temp_beside(
 ) -> Result<TempFile> {
     if let Some(dir) = elsewhere
         && let Some(parent) = target.parent()
-        && same_device(dir, parent)
+        && crate::fsutil::same_device(dir, parent)
     {
         return TempFile::beside(&dir.join(target.file_name().unwrap_or_default()), mode);
     }
@@ -517,23 +519,6 @@ fn temp_beside(
         }
     }
     TempFile::beside(target, mode)
-}
-
-/// True when folders `a` and `b` exist on the same file system (a rename between them works).
-fn same_device(a: &std::path::Path, b: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        match (fs::metadata(a), fs::metadata(b)) {
-            (Ok(a), Ok(b)) => a.is_dir() && b.is_dir() && a.dev() == b.dev(),
-            _ => false,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (a, b);
-        false
-    }
 }
 
 fn file_mode(node: &Node) -> u32 {

@@ -7,6 +7,8 @@ use crate::error::IoContext;
 use crate::paths::{POINTER_SUFFIX, dataset_path_problem, is_within, join, split};
 use crate::pointer::Pointer;
 use crate::repo::Repo;
+use crate::store::Store;
+use crate::store::object::{Node, NodeKind};
 use crate::{Error, Result};
 
 /// A tracked path and the pointer file that describes it.
@@ -15,6 +17,8 @@ pub struct Dataset {
     /// Repository path of the data (the pointer's path minus `.dv`).
     pub path: String,
     pub pointer: Pointer,
+    /// The revision the pointer file was read at (as the user named it), or `None` for the work tree's.
+    pub rev: Option<String>,
 }
 
 impl Dataset {
@@ -32,12 +36,62 @@ impl Dataset {
         Ok(Dataset {
             path: path.to_string(),
             pointer: Pointer::decode(data, what)?,
+            rev: None,
         })
     }
 
     pub fn pointer_path(&self) -> String {
         format!("{}{POINTER_SUFFIX}", self.path)
     }
+
+    /// Which version this is, for messages: "revision 'v1'", or "the version 'data.dv' names".
+    pub fn version(&self) -> String {
+        match &self.rev {
+            Some(rev) => format!("revision '{rev}'"),
+            None => format!("the version '{}' names", self.pointer_path()),
+        }
+    }
+
+    /// What this version holds at `path` (a repository path at or inside the dataset's), read from the
+    /// cache's trees; a tree the cache lacks is [`Error::MissingObjects`].
+    pub fn node_at(&self, store: &Store, path: &str) -> Result<InVersion> {
+        let Some(rest) = path
+            .strip_prefix(self.path.as_str())
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        else {
+            return Ok(InVersion::Absent);
+        };
+        let mut node = self.pointer.node;
+        let mut at = self.path.clone();
+        for name in rest.split('/').filter(|n| !n.is_empty()) {
+            if node.kind != NodeKind::Tree {
+                return Ok(InVersion::BelowFile(at));
+            }
+            if !store.contains(&node.id)? {
+                return Err(Error::MissingObjects {
+                    path: at,
+                    count: 1,
+                    first: node.id,
+                });
+            }
+            let tree = store.read_tree(&node.id)?;
+            match tree.entries.iter().find(|e| e.name == name) {
+                Some(e) => node = e.node,
+                None => return Ok(InVersion::Absent),
+            }
+            at = join(&at, name);
+        }
+        Ok(InVersion::Node(node))
+    }
+}
+
+/// What a version holds at a path: see [`Dataset::node_at`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InVersion {
+    Node(Node),
+    Absent,
+    /// Nothing, since this path above it is a file in the version.
+    BelowFile(String),
 }
 
 /// A file named like a pointer file (`*.dv`) that describes no dataset, skipped when datasets are listed (with a
@@ -119,6 +173,17 @@ impl Found {
         }
     }
 
+    /// A dataset read at revision `rev` says so.
+    fn at_rev(self, rev: &str) -> Found {
+        match self {
+            Found::Dataset(mut d) => {
+                d.rev = Some(rev.to_string());
+                Found::Dataset(d)
+            }
+            other => other,
+        }
+    }
+
     /// For a path the user named: a file that is not a pointer is an error.
     fn named(self) -> Result<Option<Dataset>> {
         match self {
@@ -142,6 +207,82 @@ impl Found {
 pub struct Target {
     pub dataset: Dataset,
     pub scope: Option<String>,
+}
+
+impl Target {
+    /// The rule for a path named inside a dataset that a command writes (checkout, pull): a named path limits
+    /// what may be touched. The version must hold the path, so a folder at every level above it, and the work
+    /// tree must not have a file (or link) at one of those levels: checking the path out would replace that
+    /// file whole, and with it more than the path named. Either is an error naming the path that is in the way,
+    /// checked before anything is planned.
+    pub fn check_to_write(&self, repo: &Repo, store: &Store) -> Result<()> {
+        let Some(scope) = &self.scope else {
+            return Ok(());
+        };
+        let d = &self.dataset;
+        let above = match d.node_at(store, scope)? {
+            InVersion::Node(_) => None,
+            InVersion::Absent => Some(None),
+            InVersion::BelowFile(file) => Some(Some(file)),
+        };
+        if let Some(above) = above {
+            return Err(Error::NotInVersion {
+                path: scope.clone(),
+                version: d.version(),
+                above,
+            });
+        }
+        let mut at = d.path.clone();
+        let rest = scope[d.path.len()..].trim_start_matches('/');
+        let mut names = rest.split('/').peekable();
+        loop {
+            let abs = repo.abs(&at);
+            match fs::symlink_metadata(&abs) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::BlockedByFile {
+                        path: scope.clone(),
+                        version: d.version(),
+                        blocker: at,
+                    });
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(());
+                }
+                Err(e) => return Err(Error::io(abs, e)),
+            }
+            match names.next() {
+                // The last name is the path itself: what is there may be replaced.
+                Some(name) if names.peek().is_some() => at = join(&at, name),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The rule for a path named inside a dataset that a command compares (status): the version or the work
+    /// tree must hold it, else it is an error naming it (a typo must not read as "unchanged"). A version whose
+    /// trees the cache lacks cannot tell, and passes.
+    pub fn check_to_compare(&self, repo: &Repo, store: &Store) -> Result<()> {
+        let Some(scope) = &self.scope else {
+            return Ok(());
+        };
+        let d = &self.dataset;
+        match d.node_at(store, scope) {
+            Ok(InVersion::Node(_)) | Err(Error::MissingObjects { .. }) => Ok(()),
+            Ok(_) if fs::symlink_metadata(repo.abs(scope)).is_ok() => Ok(()),
+            Ok(_) => Err(Error::NotInVersion {
+                path: scope.clone(),
+                version: format!("{} or in the work tree", d.version()),
+                above: None,
+            }),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Where pointer files are read from: the work tree, or a commit.
@@ -168,6 +309,7 @@ impl Source<'_> {
                     None => Ok(Found::None),
                     Some(data) => {
                         Found::of(path, &data, &format!("{pointer_path} at {}", commit.rev))
+                            .map(|f| f.at_rev(&commit.rev))
                     }
                 }
             }
@@ -208,7 +350,7 @@ impl Source<'_> {
                         continue;
                     }
                     let what = format!("{pointer_path} at {}", commit.rev);
-                    match Found::of(path, &data, &what)? {
+                    match Found::of(path, &data, &what)?.at_rev(&commit.rev) {
                         Found::Dataset(d) => out.push(d),
                         Found::NotPointer(e) => not_pointers.push((pointer_path, e)),
                         Found::Malformed(e) => {

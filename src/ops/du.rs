@@ -126,7 +126,7 @@ pub fn du(repo: &Repo, store: &Store, scope: &Scope, paths: &[String]) -> Result
     let mut by_path: BTreeMap<String, Versions> = BTreeMap::new();
     for (info, targets) in snapshots {
         for t in targets {
-            let Dataset { path, pointer } = t.dataset;
+            let Dataset { path, pointer, .. } = t.dataset;
             let key = (pointer.node.id, pointer.table.as_ref().map(|t| t.id));
             let (seen, versions) = by_path.entry(path).or_default();
             if seen.insert(key) {

@@ -7,7 +7,8 @@
 //! merge keeps both lines instead of reporting a conflict. A line dv no longer needs (after a rename or a
 //! removal) stays: ignoring a name that does not exist costs nothing, and a union merge may bring it back
 //! anyway. Renames: a pointer moved with `git mv` is ignored under its new name the next time `dv checkout`
-//! or `dv status` runs (see [`ensure_all_ignored`]).
+//! (or `pull`) runs (see [`ensure_all_ignored`]); `dv status` reports the missing line (see
+//! [`ignore_problems`]) and writes nothing.
 
 use crate::Result;
 use crate::paths::{join, split};
@@ -43,6 +44,60 @@ pub fn unignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Why Git may not ignore a dataset's data, as `dv status` reports it (it never writes the line itself).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IgnoreProblem {
+    /// The `.gitignore` that should ignore the dataset (repository path).
+    pub file: String,
+    /// The line it should hold.
+    pub line: String,
+    /// `missing-line` (the file lacks it: a pointer renamed with `git mv`, or written by hand) or `unreadable`
+    /// (the file is a symbolic link, which dv never reads or writes through, or cannot be read).
+    pub problem: &'static str,
+    pub message: String,
+    /// What fixes it.
+    pub fix: String,
+}
+
+/// For each of `paths` (datasets), what keeps Git from ignoring its data, if anything; reads only. Each
+/// `.gitignore` is read once; one that cannot be read (a symbolic link) is reported, not an error.
+pub fn ignore_problems(repo: &Repo, paths: &[String]) -> Vec<Option<IgnoreProblem>> {
+    let mut texts: std::collections::HashMap<String, std::result::Result<String, String>> =
+        Default::default();
+    paths
+        .iter()
+        .map(|p| {
+            let file = ignore_file_of(p);
+            let text = texts.entry(file.clone()).or_insert_with(|| {
+                match crate::fsutil::read_own(&repo.abs(&file)) {
+                    Ok(t) => Ok(String::from_utf8_lossy(&t.unwrap_or_default()).into_owned()),
+                    Err(e) => Err(e.to_string()),
+                }
+            });
+            let line = line_of(p);
+            match text {
+                Ok(t) if has_line(t, &line) => None,
+                Ok(_) => Some(IgnoreProblem {
+                    message: format!(
+                        "'{file}' lacks the line '{line}', so Git does not ignore the data of '{p}'"
+                    ),
+                    fix: format!("dv checkout {p}"),
+                    file,
+                    line,
+                    problem: "missing-line",
+                }),
+                Err(e) => Some(IgnoreProblem {
+                    message: format!("dv cannot tell whether Git ignores the data of '{p}': {e}"),
+                    fix: format!("make '{file}' a regular file holding the line '{line}'"),
+                    file,
+                    line,
+                    problem: "unreadable",
+                }),
+            }
+        })
+        .collect()
+}
+
 fn has_line(text: &str, line: &str) -> bool {
     text.lines().any(|l| trim_unescaped_end(l) == line)
 }
@@ -73,7 +128,7 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
     let old = crate::fsutil::read_own(&ignore)?.unwrap_or_default();
     let text = String::from_utf8_lossy(&old);
     if !has_line(&text, &line) {
-        crate::fsutil::write_atomic(&ignore, &insert_sorted(&old, &line))?;
+        repo.write_file(&ignore, &insert_sorted(&old, &line))?;
     }
     let mut out = vec![ignore_path];
     if ensure_union_attribute(repo)? {
@@ -100,7 +155,7 @@ fn ensure_union_attribute(repo: &Repo) -> Result<bool> {
         )
         .as_bytes(),
     );
-    crate::fsutil::write_atomic(&path, &new)?;
+    repo.write_file(&path, &new)?;
     Ok(true)
 }
 
@@ -171,7 +226,7 @@ fn escape_ignore(name: &str) -> String {
     out
 }
 
-/// [`ensure_ignored`] for each of `paths`, for commands that do not stage (checkout, status): returns the
+/// [`ensure_ignored`] for each of `paths`, for commands that do not stage (checkout, pull): returns the
 /// `.gitignore` files that gained a line.
 pub fn ensure_all_ignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
     let mut changed = Vec::new();

@@ -193,7 +193,7 @@ fn rewrite(
         };
         let text = p.encode_checked(&pointer_path)?;
         crate::paths::check_no_linked_parents(&repo.root, &pointer_path)?;
-        crate::fsutil::write_atomic(&repo.abs(&pointer_path), text.as_bytes())?;
+        repo.write_file(&repo.abs(&pointer_path), text.as_bytes())?;
         if stage {
             crate::git::GitRepo::open(&repo.root)?
                 .stage(&repo.root, std::slice::from_ref(&pointer_path))?;

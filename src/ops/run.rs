@@ -246,7 +246,7 @@ pub fn execute(repo: &Repo, store: &Store, step: &Step, opts: &RunOptions<'_>) -
     let abs = repo.abs(&file);
     crate::paths::check_no_linked_parents(&repo.root, &file)?;
     fs::create_dir_all(abs.parent().expect("step files are in a folder")).at(repo.abs(STEPS_DIR))?;
-    crate::fsutil::write_atomic(&abs, recorded.encode().as_bytes())?;
+    repo.write_file(&abs, recorded.encode().as_bytes())?;
     let mut staged = added.staged;
     if opts.stage {
         git.stage(&repo.root, std::slice::from_ref(&file))?;

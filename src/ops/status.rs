@@ -24,6 +24,10 @@ pub struct DatasetStatus {
     /// False when objects the pointer names are missing from the local cache (`dv checkout` cannot restore it).
     pub in_cache: bool,
     pub changes: Vec<FileStatus>,
+    /// What keeps Git from ignoring the data (its `.gitignore` lacks the line, or cannot be read), if anything:
+    /// a problem, which `status` reports and never fixes itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<super::ignore::IgnoreProblem>,
     /// With `--remote`: what the remote lacks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<super::transfer::RemoteState>,
@@ -46,7 +50,10 @@ impl StatusReport {
     /// True when every dataset matches its pointer and is fully cached.
     pub fn is_clean(&self) -> bool {
         self.datasets.iter().all(|d| {
-            d.state == "unchanged" && d.in_cache && d.remote.as_ref().is_none_or(|r| r.pushed)
+            d.state == "unchanged"
+                && d.in_cache
+                && d.ignore.is_none()
+                && d.remote.as_ref().is_none_or(|r| r.pushed)
         }) && self.steps.iter().all(|s| !s.is_stale())
             && !self.not_pointers.iter().any(|s| s.is_problem())
     }
@@ -54,7 +61,10 @@ impl StatusReport {
 
 pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusReport> {
     let mut report = StatusReport::default();
+    let paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
+    let mut ignore = super::ignore::ignore_problems(repo, &paths).into_iter();
     for t in targets {
+        t.check_to_compare(repo, store)?;
         let d = &t.dataset;
         let cache = store.meta().stat_entries_under(&d.path)?;
         let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
@@ -93,6 +103,7 @@ pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusRe
             state,
             in_cache,
             changes,
+            ignore: ignore.next().flatten(),
             remote: None,
         });
     }

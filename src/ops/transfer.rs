@@ -613,9 +613,13 @@ pub fn pull(
         fetch.commit()?;
         // Planned now only to know which files the chunks to come make. Anything in the way (local changes, an
         // error) just means no file is written from the fetch: the real plan is made after it.
-        let early = checkout::prepare(repo, store, targets, true)
-            .ok()
-            .filter(|p| force || p.unsafe_paths().is_empty());
+        let early = match checkout::prepare(repo, store, targets, true) {
+            // A named path the version does not hold (or cannot take alone) is refused before its files are
+            // fetched, as checkout refuses it.
+            Err(e @ (Error::NotInVersion { .. } | Error::BlockedByFile { .. })) => return Err(e),
+            early => early.ok(),
+        }
+        .filter(|p| force || p.unsafe_paths().is_empty());
         let direct = early.as_ref().map(|p| p.direct_writer(repo));
         fetch.contents(
             chunks,

@@ -182,3 +182,107 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `dv checkout --rev OLD data/a/b`, where OLD has `data/a` as a file and the work tree a folder `data/a/`
+/// holding `b` and `c`, replaced `data/a` whole: `c` beside the named path was deleted (with `--force`, its
+/// unsaved edit too). A named path limits what checkout touches: the version has no `data/a/b`, which is an
+/// error naming `data/a`; and the mirror case (the version has a folder where the work tree has a file above
+/// the named path) is refused too. Pull refuses the same, before fetching the files.
+#[test]
+fn checkout_of_a_path_below_a_file_of_the_version_touches_nothing_beside_it() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    r.write("data/a", b"old file");
+    r.ok(&["add", "data"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-qm", "v1"]);
+    std::fs::remove_file(r.p("data/a")).unwrap();
+    r.write("data/a/b", b"b");
+    r.write("data/a/c", b"c");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qm", "v2"]);
+    r.ok(&["push", "--all-commits"]);
+    r.settle();
+    r.write("data/a/c", b"c edited, not stored");
+    let before = snapshot(&r.p("data"));
+    for force in [false, true] {
+        let mut args = vec!["checkout", "--rev", "HEAD~1", "data/a/b"];
+        if force {
+            args.push("--force");
+        }
+        let err = r.fails(&args);
+        assert!(
+            err.contains(
+                "error: 'data/a/b' does not exist in revision 'HEAD~1': 'data/a' is a file there"
+            ) && err.contains("hint: check out 'data/a' as a whole"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            snapshot(&r.p("data")),
+            before,
+            "{args:?} touched the work tree"
+        );
+    }
+    // The mirror case: the work tree has the file `data/a` where the version has a folder.
+    r.ok(&["checkout", "--force", "--rev", "HEAD~1", "data/a"]);
+    assert_eq!(r.read("data/a"), b"old file");
+    let err = r.fails(&["checkout", "data/a/b"]);
+    assert!(
+        err.contains("'data/a/b' cannot be checked out alone: 'data/a' is a file in the work tree")
+            && err.contains("hint: check out 'data/a' as a whole"),
+        "{err}"
+    );
+    assert_eq!(r.read("data/a"), b"old file");
+    // Pull (in a clone whose work tree has the same layout) refuses both the same way.
+    let clone = clone_of(&r);
+    let c = clone.path();
+    std::fs::create_dir_all(c.join("data/a")).unwrap();
+    std::fs::write(c.join("data/a/c"), b"mine").unwrap();
+    let out = dv_command(c)
+        .args(["pull", "--rev", "HEAD~1", "data/a/b"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("'data/a' is a file there"), "{err}");
+    assert_eq!(std::fs::read(c.join("data/a/c")).unwrap(), b"mine");
+    drop(remote);
+}
+
+/// `dv checkout data/nonexist`, a path inside a dataset that neither the version nor the work tree has, said
+/// "Checked out … 0 files" and exited 0. A named path the version does not hold is an error naming it, for
+/// checkout (also with --rev) and pull; status and diff, which compare, refuse a path neither side holds.
+#[test]
+fn a_named_path_no_version_holds_is_an_error() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("data/x", b"x");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.ok(&["push"]);
+    for args in [
+        &["checkout", "data/nonexist"][..],
+        &["checkout", "--rev", "HEAD", "data/nonexist"],
+        &["pull", "data/nonexist"],
+        &["status", "data/nonexist"],
+        &["diff", "data/nonexist"],
+        &["diff", "HEAD", "HEAD", "data/nonexist"],
+    ] {
+        let err = r.fails(args);
+        assert!(
+            err.contains("error: 'data/nonexist' does not exist in "),
+            "{args:?}: {err}"
+        );
+    }
+    let err = r.fails(&["checkout", "--rev", "HEAD", "data/nonexist"]);
+    assert!(err.contains("in revision 'HEAD'"), "{err}");
+    assert!(!r.p("data/nonexist").exists());
+    // A path only the work tree has is new to status, and still no path for checkout to write.
+    r.write("data/new", b"new");
+    assert_eq!(
+        r.json(&["status", "data/new"])["datasets"][0]["changes"][0]["change"],
+        "new"
+    );
+    r.fails(&["checkout", "data/new"]);
+    assert_eq!(r.read("data/new"), b"new");
+}

@@ -260,3 +260,37 @@ fn killed_at_every_crash_point_the_repository_stays_sound() {
     }
     assert!(total >= 50, "only {total} kill points: {kills:?}");
 }
+
+/// kill -9 during `dv add` left `..gitattributes.dv-tmp-PID-N` (and the like beside `.gitignore` or a pointer
+/// file) for `git status` to show until the next add. The temporary files of files Git may see are made in the
+/// cache's `tmp/`, which Git ignores and the next dv command cleans: after a kill at any point, `git status`
+/// shows no temporary file, before any other dv command runs.
+#[test]
+fn a_killed_add_leaves_nothing_for_git_status_to_show() {
+    let mut killed_in_write = 0;
+    let k = at_every_point(
+        |n| {
+            let r = TestRepo::new();
+            write_data(r.path(), 3);
+            r.write("sub/one.bin", b"one");
+            let out = dv_at(r.path(), &["add", "data", "sub/one.bin"], Some(n));
+            if String::from_utf8_lossy(&out.stderr).contains("crash point write-before-rename") {
+                killed_in_write += 1;
+            }
+            let st = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+            assert!(
+                !st.contains(".dv-tmp-"),
+                "add killed at point {n}: Git sees a temporary file:\n{st}"
+            );
+            // The next command cleans the cache's leftovers.
+            ok_in(r.path(), &["status"]);
+            assert_no_temp_files(r.path(), &format!("add killed at point {n}"));
+            out
+        },
+        |_| {},
+    );
+    assert!(
+        k >= 3 && killed_in_write >= 3,
+        "{k} kills, {killed_in_write} in a write"
+    );
+}

@@ -182,7 +182,7 @@ fn gc_refuses_while_a_linked_work_tree_is_missing() {
 }
 
 #[test]
-fn a_renamed_pointer_is_ignored_after_checkout_and_status() {
+fn a_renamed_pointer_is_ignored_after_checkout() {
     let r = TestRepo::new();
     r.write("sets/a/x.bin", &bytes(20, 1000));
     r.ok(&["add", "sets/a"]);
@@ -201,12 +201,77 @@ fn a_renamed_pointer_is_ignored_after_checkout_and_status() {
     );
     r.git(&["add", "-A"]);
     r.git(&["commit", "-qm", "renamed"]);
-    // dv status alone is enough too.
+    // dv status reports the missing line (and writes nothing: see
+    // status_reports_a_missing_ignore_line_and_writes_nothing); checkout adds it.
     r.git(&["mv", "sets/b.dv", "sets/c.dv"]);
     fs::rename(r.p("sets/b"), r.p("sets/c")).unwrap();
-    r.ok(&["status"]);
+    assert!(r.ok(&["status"]).contains("fix: dv checkout sets/c"));
+    r.ok(&["checkout", "sets/c"]);
     let st = r.git(&["status", "--porcelain", "--untracked-files=all"]);
     assert!(!st.contains("sets/c/"), "c's data is visible to Git: {st}");
+    assert!(!r.ok(&["status"]).contains("ignore:"));
+}
+
+/// `dv status` wrote a missing ignore line into `data/.gitignore` (a read-only command writing), and failed
+/// without printing any status when that `.gitignore` was a symbolic link. Status writes nothing: it reports
+/// both, per dataset (`ignore` in `--json`, with the command that fixes it), and `--exit-code` counts them.
+#[test]
+fn status_reports_a_missing_ignore_line_and_writes_nothing() {
+    let r = TestRepo::new();
+    r.write("sets/a/x.bin", &bytes(21, 1000));
+    r.ok(&["add", "sets/a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "a"]);
+    r.git(&["mv", "sets/a.dv", "sets/b.dv"]);
+    fs::rename(r.p("sets/a"), r.p("sets/b")).unwrap();
+    let before = snapshot(r.path());
+    let text = r.ok(&["status"]);
+    assert!(
+        text.contains("sets/b: unchanged\n    ignore:    'sets/.gitignore' lacks the line '/b'")
+            && text.contains("(fix: dv checkout sets/b)"),
+        "{text}"
+    );
+    let json = r.json(&["status"]);
+    let ignore = &json["datasets"][0]["ignore"];
+    assert_eq!(ignore["problem"], "missing-line", "{json}");
+    assert_eq!(ignore["file"], "sets/.gitignore", "{json}");
+    assert_eq!(ignore["line"], "/b", "{json}");
+    assert_eq!(ignore["fix"], "dv checkout sets/b", "{json}");
+    assert_eq!(json["datasets"][0]["state"], "unchanged", "{json}");
+    assert_eq!(r.dv(&["status", "--exit-code"]).status.code(), Some(1));
+    // Nothing in the work tree changed (the stat cache lives in .dv/, which Git ignores).
+    let now: Snapshot = snapshot(r.path())
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".git") && !p.starts_with(".dv/"))
+        .collect();
+    let before: Snapshot = before
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".git") && !p.starts_with(".dv/"))
+        .collect();
+    assert_eq!(now, before, "status wrote to the work tree");
+
+    // A symbolic link as the .gitignore: reported, never read through, and the status is still printed.
+    let elsewhere = tempfile::tempdir().unwrap();
+    fs::write(elsewhere.path().join("ignore"), "/b\n").unwrap();
+    fs::remove_file(r.p("sets/.gitignore")).unwrap();
+    symlink(elsewhere.path().join("ignore"), r.p("sets/.gitignore")).unwrap();
+    let out = r.dv(&["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ignore = &json["datasets"][0]["ignore"];
+    assert_eq!(ignore["problem"], "unreadable", "{json}");
+    assert!(
+        ignore["message"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link"),
+        "{json}"
+    );
+    assert!(r.ok(&["status"]).contains("sets/b: unchanged"));
 }
 
 #[test]

@@ -531,5 +531,11 @@ fn a_path_below_a_tracked_file_is_not_an_io_error() {
     assert!(err.contains("inside dataset 'f.bin'"), "{err}");
     assert!(!err.contains("Not a directory"), "{err}");
     assert_eq!(r.json(&["du", "f.bin/x"])["datasets"][0]["path"], "f.bin");
-    r.ok(&["status", "f.bin/x"]);
+    // A path below a file that neither the version nor the work tree holds: an error naming it.
+    let err = r.fails(&["status", "f.bin/x"]);
+    assert!(
+        err.contains("'f.bin/x' does not exist in the version"),
+        "{err}"
+    );
+    assert!(!err.contains("Not a directory"), "{err}");
 }

@@ -614,8 +614,12 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
     // Named, it is part of the folder's dataset, never a dataset of its own.
     let named = r.json(&["status", "data/inner.dv"]);
     assert_eq!(named["datasets"][0]["path"], "data", "{named}");
-    let named = r.json(&["status", "data/x/y"]);
-    assert_eq!(named["datasets"][0]["path"], "data", "{named}");
+    // `data/x/y` is a path inside `data` that neither its version nor the work tree holds: an error.
+    let err = r.fails(&["status", "data/x/y"]);
+    assert!(
+        err.contains("'data/x/y' does not exist in the version 'data.dv' names"),
+        "{err}"
+    );
 
     // Checkout refuses to delete what Git tracks there, and writes nothing the nested pointer describes.
     let out = r.dv(&["checkout"]);
@@ -627,9 +631,13 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
             && err.contains("    data/x/y.dv\n"),
         "{err}"
     );
-    // Named, the nested pointer's data path is a path inside `data`, which has nothing there: nothing is
-    // written, and its pointer file stays.
-    r.ok(&["checkout", "data/x/y"]);
+    // Named, the nested pointer's data path is a path inside `data`, which has nothing there: an error, nothing
+    // is written, and its pointer file stays.
+    let err = r.fails(&["checkout", "data/x/y"]);
+    assert!(
+        err.contains("'data/x/y' does not exist in the version"),
+        "{err}"
+    );
     assert_eq!(r.read("data/inner.dv"), pointer);
     assert_eq!(r.read("data/x/y.dv"), pointer);
     assert!(!r.p("data/inner").exists() && !r.p("data/x/y").exists());
@@ -652,6 +660,32 @@ fn add_refuses_a_folder_holding_another_dataset() {
         "{err}"
     );
     assert!(!r.p("data.dv").exists());
+}
+
+/// `dv add` of a folder holding `x.dv` with no dv header beside `x` (the malformed-pointer rule: taken for x's
+/// damaged pointer file) added it as data. The rule for a pointer file inside a folder applies: refused, naming
+/// it, and nothing is written. A `*.dv` file with nothing of its name beside it (a video) is still data.
+#[test]
+fn add_refuses_a_folder_holding_a_damaged_pointer_file() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.write("data/x/y", b"y");
+    r.write("data/x/y.dv", b"");
+    let err = r.fails(&["add", "--no-stage", "data"]);
+    assert!(
+        err.contains("'data' cannot be added")
+            && err.contains("it holds 'data/x/y.dv', a pointer file dv cannot read"),
+        "{err}"
+    );
+    assert!(!r.p("data.dv").exists() && !r.p(".gitignore").exists());
+    // With the damaged file gone, and a video named like a pointer file, the folder is data.
+    std::fs::remove_file(r.p("data/x/y.dv")).unwrap();
+    r.write("data/clip.dv", &bytes(9, 300));
+    r.ok(&["add", "--no-stage", "data"]);
+    assert_eq!(r.json(&["status"])["datasets"][0]["path"], "data");
+    std::fs::remove_dir_all(r.p("data")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/clip.dv"), bytes(9, 300));
 }
 
 /// Names inside a folder dataset may hold control characters (Git never sees them), but human output shows
@@ -746,7 +780,7 @@ fn gc_warns_about_a_dv_file_that_is_not_a_pointer() {
 
 /// `dv checkout data/x/y`, a path inside a dataset whose version has no folder `data/x`, removed all of
 /// `data/x` (files outside the named path, silently when the cache held their bytes): only the path named is
-/// in scope.
+/// in scope, and a path the version does not hold is an error that touches nothing.
 #[test]
 fn checkout_of_a_path_the_version_lacks_touches_nothing_beside_it() {
     let r = TestRepo::new();
@@ -754,12 +788,17 @@ fn checkout_of_a_path_the_version_lacks_touches_nothing_beside_it() {
     r.ok(&["add", "data"]);
     r.write("data/x/y", b"a");
     r.write("data/x/z", b"a");
-    r.ok(&["checkout", "data/x/y"]);
-    assert!(!r.p("data/x/y").exists(), "the path named goes");
+    let err = r.fails(&["checkout", "data/x/y"]);
+    assert!(
+        err.contains("'data/x/y' does not exist in the version 'data.dv' names"),
+        "{err}"
+    );
+    assert_eq!(r.read("data/x/y"), b"a", "the path named stays");
     assert_eq!(r.read("data/x/z"), b"a", "what lies beside it stays");
+    // Status says what is there: a new path.
     assert_eq!(
-        r.json(&["status", "data/x/y"])["datasets"][0]["state"],
-        "unchanged"
+        r.json(&["status", "data/x/y"])["datasets"][0]["changes"][0]["path"],
+        "data/x/y"
     );
 }
 

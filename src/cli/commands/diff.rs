@@ -186,6 +186,31 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             });
         }
         if let Some(scope) = &scope {
+            // A path named inside a dataset must be in one of the versions compared, as status and checkout
+            // require: a typo must not read as "unchanged".
+            let sides: Vec<&crate::ops::datasets::Dataset> = [&a_targets, &b_targets]
+                .into_iter()
+                .filter_map(|ts| ts.iter().find(|t| t.dataset.path == path))
+                .map(|t| &t.dataset)
+                .collect();
+            let mut held = false;
+            for side in &sides {
+                held |= matches!(
+                    side.node_at(&store, scope)?,
+                    crate::ops::datasets::InVersion::Node(_)
+                );
+            }
+            if !held {
+                return Err(Error::NotInVersion {
+                    path: scope.clone(),
+                    version: sides
+                        .iter()
+                        .map(|d| d.version())
+                        .collect::<Vec<_>>()
+                        .join(" or in "),
+                    above: None,
+                });
+            }
             d.files.retain(|f| {
                 is_within(&f.path, scope)
                     || f.old_path.as_deref().is_some_and(|o| is_within(o, scope))

@@ -37,13 +37,6 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         &mut skipped,
     )?;
     output::warn_not_pointers(&skipped);
-    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: add the line, so Git
-    // never offers to commit the data (under the lock, as add edits the same files).
-    let data_paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
-    if !crate::ops::ignore::unignored(&repo, &data_paths)?.is_empty() {
-        let _lock = repo.lock()?;
-        super::ignore_datasets(g, &repo, &targets)?;
-    }
     let mut report = crate::ops::status::status(&repo, &store, &targets)?;
     report.not_pointers = skipped;
     if paths.is_empty() {
@@ -77,6 +70,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 ),
             };
             println!("{}: {}{cache}{remote}", d.path, d.state);
+            // Status writes nothing: a missing ignore line is reported, with what adds it.
+            if let Some(i) = &d.ignore {
+                println!("    ignore:    {} (fix: {})", i.message, i.fix);
+            }
             if d.state == "deleted" {
                 continue;
             }
