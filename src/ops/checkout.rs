@@ -162,6 +162,8 @@ pub fn prepare(
 
 impl Prepared {
     /// Working files the checkout would overwrite or delete although dv has not stored their content.
+    /// (`pull` asks, so as not to write files from the fetch for a checkout that will refuse: returning none
+    /// here only wastes that work and disk space, since `apply` refuses on the plan itself; no test tells.)
     pub fn unsafe_paths(&self) -> &[String] {
         &self.plan.unsafe_paths
     }
@@ -196,6 +198,9 @@ impl Prepared {
             .iter()
             .map(|job| {
                 let (node, tmp) = written.files.remove(&job.path)?;
+                // Both plans of a pull come from the same targets, so a path's node is the same in both today:
+                // this guards a caller that plans from other targets (no test can make the nodes differ, and
+                // `!=` here only writes every file from the cache again).
                 (node == job.node).then_some(tmp)
             })
             .collect();
@@ -367,6 +372,9 @@ fn is_stored(
     let id = match content {
         Some((_, id)) => id,
         None => match cache.get(path) {
+            // Trusting the stat cache only saves reading the file: hashing it gives the same id (a file whose
+            // content changed keeps neither its ctime nor its stat entry), so no test tells this guard from
+            // `false`.
             Some(e) if e.matches(&stat) => e.id,
             _ => hash_file(&repo.abs(path))?.1,
         },

@@ -182,3 +182,48 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn checkout_reports_what_it_wrote_deleted_and_changed() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"alpha");
+    r.write("data/run.sh", b"#!/bin/sh\n");
+    r.write("keep/k.txt", b"k");
+    r.ok(&["add", "data", "keep"]);
+    r.write("data/a.txt", b"edited");
+    r.write("data/extra.txt", b"extra");
+    r.write("data/newdir/p", b"p");
+    r.write("data/newdir/q/r", b"r");
+    std::fs::set_permissions(r.p("data/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let report = r.json(&["checkout", "--force"]);
+    assert_eq!(
+        report["datasets"],
+        serde_json::json!(["data", "keep"]),
+        "{report}"
+    );
+    // extra.txt, and the two files of newdir.
+    assert_eq!(report["files_deleted"], 3, "{report}");
+    assert_eq!(report["modes_changed"], 1, "{report}");
+    assert_eq!(report["files_written"], 1, "{report}");
+    assert_eq!(report["bytes_written"], 5, "{report}");
+    assert_eq!(r.read("data/a.txt"), b"alpha");
+    assert!(!r.p("data/newdir").exists() && !r.p("data/extra.txt").exists());
+}
+
+/// A file Git tracks inside a dataset's folder (and in the dataset too) only needs --force when the checkout
+/// replaces or deletes it, not when it replaces another file.
+#[test]
+fn a_file_git_tracks_in_the_folder_does_not_block_a_checkout_that_leaves_it() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"v1");
+    r.write("data/notes.txt", b"notes");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.write("data/a.txt", b"v2");
+    r.ok(&["add", "data"]);
+    r.git(&["add", "-f", "data/notes.txt"]);
+    r.git(&["checkout", "HEAD", "--", "data.dv"]);
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/a.txt"), b"v1");
+    assert_eq!(r.read("data/notes.txt"), b"notes");
+}
