@@ -420,7 +420,8 @@ fn set_exec(abs: &std::path::Path, exec: bool) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let mut perms = fs::metadata(abs).at(abs)?.permissions();
         let mode = perms.mode();
-        // Give execute to whoever may read, as Git does.
+        // Give execute to whoever may read, as Git does. (Only a file with no execute bit is made executable,
+        // so `^` in place of the first `|` gives the same mode: an equivalent mutant.)
         let new = if exec {
             mode | ((mode & 0o444) >> 2)
         } else {

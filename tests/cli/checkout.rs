@@ -227,3 +227,25 @@ fn a_file_git_tracks_in_the_folder_does_not_block_a_checkout_that_leaves_it() {
     assert_eq!(r.read("data/a.txt"), b"v1");
     assert_eq!(r.read("data/notes.txt"), b"notes");
 }
+
+#[test]
+fn checkout_sets_the_executable_bit_for_whoever_may_read_and_clears_it_for_all() {
+    let r = TestRepo::new();
+    r.write("data/run.sh", b"#!/bin/sh\n");
+    r.write("data/notes.txt", b"notes");
+    let mode = |p: &str| std::fs::metadata(r.p(p)).unwrap().permissions().mode() & 0o7777;
+    let set = |p: &str, m: u32| {
+        std::fs::set_permissions(r.p(p), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    set("data/run.sh", 0o755);
+    set("data/notes.txt", 0o644);
+    r.ok(&["add", "data"]);
+    // A private file gets execute for its owner only; an executable loses every execute bit, and nothing else.
+    set("data/run.sh", 0o600);
+    set("data/notes.txt", 0o751);
+    let report = r.json(&["checkout"]);
+    assert_eq!(report["modes_changed"], 2, "{report}");
+    assert_eq!(report["files_written"], 0, "{report}");
+    assert_eq!(mode("data/run.sh"), 0o700);
+    assert_eq!(mode("data/notes.txt"), 0o640);
+}
