@@ -425,7 +425,8 @@ pub fn gc_remote(
         .collect();
     for index in doomed {
         // Listed again at least every second, so the window in which a push's new record goes unseen stays
-        // shorter than a push's own record-then-list step (docs/format.md).
+        // shorter than a push's own record-then-list step (docs/format.md). (`>=` would do the same: an elapsed
+        // time of exactly one second, to the nanosecond, is not a case anyone can test.)
         if listed_at.elapsed() > USES_RELIST {
             used_now = used_packs(remote, &young)?.0;
             listed_at = std::time::Instant::now();
