@@ -520,7 +520,9 @@ fn temp_beside(
     for dir in missing.into_iter().rev() {
         match fs::create_dir(&dir) {
             Ok(()) => made(dir),
-            // Another thread made it for another file.
+            // Another thread made it for another file. (Only threads racing can get here, so no test pins this
+            // guard: taken for an error, that file is left to the cache; any other error taken for success
+            // fails on the temporary file below instead.)
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e).at(&dir),
         }
@@ -533,6 +535,8 @@ fn same_device(a: &std::path::Path, b: &std::path::Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
+        // (`a.is_dir() && b.is_dir() || same device` differs only for a file where the cache's temporary folder
+        // or a target's folder belongs, which the checkout then fails on anyway: an equivalent mutant.)
         match (fs::metadata(a), fs::metadata(b)) {
             (Ok(a), Ok(b)) => a.is_dir() && b.is_dir() && a.dev() == b.dev(),
             _ => false,
