@@ -535,8 +535,9 @@ fn same_device(a: &std::path::Path, b: &std::path::Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        // (`a.is_dir() && b.is_dir() || same device` differs only for a file where the cache's temporary folder
-        // or a target's folder belongs, which the checkout then fails on anyway: an equivalent mutant.)
+        // (`a.is_dir() && b.is_dir() || same device` is an equivalent mutant: the cache's temporary folder is a
+        // folder, or opening the cache fails first, and a target's folder is one, made by the plan or holding
+        // the file replaced.)
         match (fs::metadata(a), fs::metadata(b)) {
             (Ok(a), Ok(b)) => a.is_dir() && b.is_dir() && a.dev() == b.dev(),
             _ => false,
@@ -623,6 +624,7 @@ const DIRECT_OPEN_MAX: usize = 64;
 
 /// How many bytes of files that replace something in the working copy a [`DirectWriter`] writes: until the
 /// checkout, the new files sit beside what they replace, so this bounds the extra disk space a pull needs.
+/// (A smaller bound only leaves more files to the cache: no test of what a pull writes tells `1 >> 30`.)
 const DIRECT_REPLACE_MAX: u64 = 1 << 30;
 
 /// Writes the files of a planned checkout straight from the chunks a fetch verifies (a [`ChunkSink`]), each

@@ -249,3 +249,28 @@ fn checkout_sets_the_executable_bit_for_whoever_may_read_and_clears_it_for_all()
     assert_eq!(mode("data/run.sh"), 0o700);
     assert_eq!(mode("data/notes.txt"), 0o640);
 }
+
+/// Under a umask that clears every execute bit, an executable is still checked out executable (for whoever
+/// may read it), and other files are not.
+#[test]
+fn an_executable_is_checked_out_executable_whatever_the_umask() {
+    let r = TestRepo::new();
+    r.write("data/run.sh", b"#!/bin/sh\n");
+    r.write("data/notes.txt", b"notes");
+    std::fs::set_permissions(r.p("data/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.ok(&["add", "data"]);
+    std::fs::remove_dir_all(r.p("data")).unwrap();
+    let out = std::process::Command::new("sh")
+        .current_dir(r.path())
+        .args(["-c", "umask 0133 && exec \"$0\" checkout", dv_bin()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |p: &str| std::fs::metadata(r.p(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("data/run.sh"), 0o755);
+    assert_eq!(mode("data/notes.txt"), 0o644);
+}
