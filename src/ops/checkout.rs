@@ -662,6 +662,8 @@ enum Direct {
 /// Files a [`DirectWriter`] finished, by path (with the node written), for [`Prepared::apply`]. Dropping it
 /// deletes the files not taken, then the folders made for them if they are empty.
 #[derive(Default)]
+// `len` is for a log line; an `is_empty` nobody calls would only be an untested method (mutation testing).
+#[allow(clippy::len_without_is_empty)]
 pub struct Written {
     files: HashMap<String, (Node, TempFile)>,
     made_dirs: Vec<std::path::PathBuf>,
@@ -671,10 +673,6 @@ impl Written {
     /// How many files.
     pub fn len(&self) -> usize {
         self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
     }
 }
 
