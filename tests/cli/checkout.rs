@@ -259,18 +259,25 @@ fn an_executable_is_checked_out_executable_whatever_the_umask() {
     r.write("data/notes.txt", b"notes");
     std::fs::set_permissions(r.p("data/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     r.ok(&["add", "data"]);
-    std::fs::remove_dir_all(r.p("data")).unwrap();
-    let out = std::process::Command::new("sh")
-        .current_dir(r.path())
-        .args(["-c", "umask 0133 && exec \"$0\" checkout", dv_bin()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mode = |p: &str| std::fs::metadata(r.p(p)).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode("data/run.sh"), 0o755);
-    assert_eq!(mode("data/notes.txt"), 0o644);
+    // (umask, mode of run.sh, mode of notes.txt): an execute bit the umask leaves is not added to.
+    for (umask, exec, plain) in [("0133", 0o755, 0o644), ("0011", 0o766, 0o666)] {
+        std::fs::remove_dir_all(r.p("data")).unwrap();
+        let out = std::process::Command::new("sh")
+            .current_dir(r.path())
+            .args([
+                "-c",
+                &format!("umask {umask} && exec \"$0\" checkout"),
+                dv_bin(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(mode("data/run.sh"), exec, "umask {umask}");
+        assert_eq!(mode("data/notes.txt"), plain, "umask {umask}");
+    }
 }
