@@ -174,6 +174,9 @@ pub fn same_device(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
+        // (`a.is_dir() && b.is_dir() || same device` is an equivalent mutant: the cache's temporary folder is a
+        // folder, or opening the cache fails first, and a target's folder is one, made by the plan or holding
+        // the file replaced.)
         match (fs::metadata(a), fs::metadata(b)) {
             (Ok(a), Ok(b)) => a.is_dir() && b.is_dir() && a.dev() == b.dev(),
             _ => false,

@@ -164,6 +164,8 @@ pub fn prepare(
 
 impl Prepared {
     /// Working files the checkout would overwrite or delete although dv has not stored their content.
+    /// (`pull` asks, so as not to write files from the fetch for a checkout that will refuse: returning none
+    /// here only wastes that work and disk space, since `apply` refuses on the plan itself; no test tells.)
     pub fn unsafe_paths(&self) -> &[String] {
         &self.plan.unsafe_paths
     }
@@ -198,6 +200,9 @@ impl Prepared {
             .iter()
             .map(|job| {
                 let (node, tmp) = written.files.remove(&job.path)?;
+                // Both plans of a pull come from the same targets, so a path's node is the same in both today:
+                // this guards a caller that plans from other targets (no test can make the nodes differ, and
+                // `!=` here only writes every file from the cache again).
                 (node == job.node).then_some(tmp)
             })
             .collect();
@@ -369,6 +374,9 @@ fn is_stored(
     let id = match content {
         Some((_, id)) => id,
         None => match cache.get(path) {
+            // Trusting the stat cache only saves reading the file: hashing it gives the same id (a file whose
+            // content changed keeps neither its ctime nor its stat entry), so no test tells this guard from
+            // `false`.
             Some(e) if e.matches(&stat) => e.id,
             _ => hash_file(&repo.abs(path))?.1,
         },
@@ -414,7 +422,8 @@ fn set_exec(abs: &std::path::Path, exec: bool) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let mut perms = fs::metadata(abs).at(abs)?.permissions();
         let mode = perms.mode();
-        // Give execute to whoever may read, as Git does.
+        // Give execute to whoever may read, as Git does. (Only a file with no execute bit is made executable,
+        // so `^` in place of the first `|` gives the same mode: an equivalent mutant.)
         let new = if exec {
             mode | ((mode & 0o444) >> 2)
         } else {
@@ -513,7 +522,9 @@ fn temp_beside(
     for dir in missing.into_iter().rev() {
         match fs::create_dir(&dir) {
             Ok(()) => made(dir),
-            // Another thread made it for another file.
+            // Another thread made it for another file. (Only threads racing can get here, so no test pins this
+            // guard: taken for an error, that file is left to the cache; any other error taken for success
+            // fails on the temporary file below instead.)
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e).at(&dir),
         }
@@ -595,6 +606,7 @@ const DIRECT_OPEN_MAX: usize = 64;
 
 /// How many bytes of files that replace something in the working copy a [`DirectWriter`] writes: until the
 /// checkout, the new files sit beside what they replace, so this bounds the extra disk space a pull needs.
+/// (A smaller bound only leaves more files to the cache: no test of what a pull writes tells `1 >> 30`.)
 const DIRECT_REPLACE_MAX: u64 = 1 << 30;
 
 /// Writes the files of a planned checkout straight from the chunks a fetch verifies (a [`ChunkSink`]), each
@@ -632,6 +644,8 @@ enum Direct {
 /// Files a [`DirectWriter`] finished, by path (with the node written), for [`Prepared::apply`]. Dropping it
 /// deletes the files not taken, then the folders made for them if they are empty.
 #[derive(Default)]
+// `len` is for a log line; an `is_empty` nobody calls would only be an untested method (mutation testing).
+#[allow(clippy::len_without_is_empty)]
 pub struct Written {
     files: HashMap<String, (Node, TempFile)>,
     made_dirs: Vec<std::path::PathBuf>,
@@ -641,10 +655,6 @@ impl Written {
     /// How many files.
     pub fn len(&self) -> usize {
         self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
     }
 }
 
@@ -795,6 +805,7 @@ fn write_at(file: &fs::File, raw: &[u8], offset: u64) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, raw, offset)
 }
 
+// (Not compiled on Unix, where mutation testing runs: its mutants build and pass untested.)
 #[cfg(not(unix))]
 fn write_at(_: &fs::File, _: &[u8], _: u64) -> std::io::Result<()> {
     // `DirectWriter::new` writes nothing directly on other systems.

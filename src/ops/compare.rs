@@ -102,6 +102,11 @@ impl<'a> Comparer<'a> {
         let abs = self.repo.abs(path);
         let have = match fs::symlink_metadata(&abs) {
             Ok(m) => Some(Have::of(&m)),
+            // Any other error stays an error. No test tells this guard from `true` (mutation testing): `compare`
+            // stats a dataset whose pointer file was just read in the same folder (or whose parents checkout
+            // has just checked one by one), or a tree entry a listing of its folder lacked, so as root only a
+            // race with another program can fail here otherwise; and for a user without search permission on
+            // the folder, a checkout taking the path for absent fails on creating it, before writing anything.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(crate::Error::io(abs, e)),
         };

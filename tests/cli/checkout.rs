@@ -286,3 +286,102 @@ fn a_named_path_no_version_holds_is_an_error() {
     r.fails(&["checkout", "data/new"]);
     assert_eq!(r.read("data/new"), b"new");
 }
+
+#[test]
+fn checkout_reports_what_it_wrote_deleted_and_changed() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"alpha");
+    r.write("data/run.sh", b"#!/bin/sh\n");
+    r.write("keep/k.txt", b"k");
+    r.ok(&["add", "data", "keep"]);
+    r.write("data/a.txt", b"edited");
+    r.write("data/extra.txt", b"extra");
+    r.write("data/newdir/p", b"p");
+    r.write("data/newdir/q/r", b"r");
+    std::fs::set_permissions(r.p("data/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let report = r.json(&["checkout", "--force"]);
+    assert_eq!(
+        report["datasets"],
+        serde_json::json!(["data", "keep"]),
+        "{report}"
+    );
+    // extra.txt, and the two files of newdir.
+    assert_eq!(report["files_deleted"], 3, "{report}");
+    assert_eq!(report["modes_changed"], 1, "{report}");
+    assert_eq!(report["files_written"], 1, "{report}");
+    assert_eq!(report["bytes_written"], 5, "{report}");
+    assert_eq!(r.read("data/a.txt"), b"alpha");
+    assert!(!r.p("data/newdir").exists() && !r.p("data/extra.txt").exists());
+}
+
+/// A file Git tracks inside a dataset's folder (and in the dataset too) only needs --force when the checkout
+/// replaces or deletes it, not when it replaces another file.
+#[test]
+fn a_file_git_tracks_in_the_folder_does_not_block_a_checkout_that_leaves_it() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"v1");
+    r.write("data/notes.txt", b"notes");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.write("data/a.txt", b"v2");
+    r.ok(&["add", "data"]);
+    r.git(&["add", "-f", "data/notes.txt"]);
+    r.git(&["checkout", "HEAD", "--", "data.dv"]);
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/a.txt"), b"v1");
+    assert_eq!(r.read("data/notes.txt"), b"notes");
+}
+
+#[test]
+fn checkout_sets_the_executable_bit_for_whoever_may_read_and_clears_it_for_all() {
+    let r = TestRepo::new();
+    r.write("data/run.sh", b"#!/bin/sh\n");
+    r.write("data/notes.txt", b"notes");
+    let mode = |p: &str| std::fs::metadata(r.p(p)).unwrap().permissions().mode() & 0o7777;
+    let set = |p: &str, m: u32| {
+        std::fs::set_permissions(r.p(p), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    set("data/run.sh", 0o755);
+    set("data/notes.txt", 0o644);
+    r.ok(&["add", "data"]);
+    // A private file gets execute for its owner only; an executable loses every execute bit, and nothing else.
+    set("data/run.sh", 0o600);
+    set("data/notes.txt", 0o751);
+    let report = r.json(&["checkout"]);
+    assert_eq!(report["modes_changed"], 2, "{report}");
+    assert_eq!(report["files_written"], 0, "{report}");
+    assert_eq!(mode("data/run.sh"), 0o700);
+    assert_eq!(mode("data/notes.txt"), 0o640);
+}
+
+/// Under a umask that clears every execute bit, an executable is still checked out executable (for whoever
+/// may read it), and other files are not.
+#[test]
+fn an_executable_is_checked_out_executable_whatever_the_umask() {
+    let r = TestRepo::new();
+    r.write("data/run.sh", b"#!/bin/sh\n");
+    r.write("data/notes.txt", b"notes");
+    std::fs::set_permissions(r.p("data/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.ok(&["add", "data"]);
+    let mode = |p: &str| std::fs::metadata(r.p(p)).unwrap().permissions().mode() & 0o777;
+    // (umask, mode of run.sh, mode of notes.txt): an execute bit the umask leaves is not added to.
+    for (umask, exec, plain) in [("0133", 0o755, 0o644), ("0011", 0o766, 0o666)] {
+        std::fs::remove_dir_all(r.p("data")).unwrap();
+        let out = std::process::Command::new("sh")
+            .current_dir(r.path())
+            .args([
+                "-c",
+                &format!("umask {umask} && exec \"$0\" checkout"),
+                dv_bin(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(mode("data/run.sh"), exec, "umask {umask}");
+        assert_eq!(mode("data/notes.txt"), plain, "umask {umask}");
+    }
+}

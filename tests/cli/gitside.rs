@@ -469,3 +469,33 @@ fn a_symlinked_dv_folder_is_refused() {
         "nothing written there"
     );
 }
+
+/// A file dataset's temporary file goes in the cache's temporary folder only when that is on the same file
+/// system: a linked work tree on another one (here /dev/shm, where it is a file system of its own) gets it
+/// beside the file, so the rename into place works.
+#[test]
+fn a_linked_work_tree_on_another_file_system_checks_out_a_file_dataset() {
+    use std::os::unix::fs::MetadataExt;
+    let shm = std::path::Path::new("/dev/shm");
+    let r = TestRepo::new();
+    let data = bytes(12, 200_000);
+    r.write("model.bin", &data);
+    r.ok(&["add", "model.bin"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let Ok(wt_parent) = tempfile::tempdir_in(shm) else {
+        eprintln!("no /dev/shm here: the checkout across file systems is not tested");
+        return;
+    };
+    if fs::metadata(shm).unwrap().dev() == fs::metadata(r.path()).unwrap().dev() {
+        eprintln!(
+            "/dev/shm is on the test folder's file system: the checkout across them is not tested"
+        );
+    }
+    let wt = wt_parent.path().join("linked");
+    r.git(&["worktree", "add", "-q", wt.to_str().unwrap(), "-b", "side"]);
+    ok_at(&wt, &["checkout"]);
+    assert_eq!(fs::read(wt.join("model.bin")).unwrap(), data);
+    assert_no_temp_files(&wt, "checkout");
+    r.git(&["worktree", "remove", "--force", wt.to_str().unwrap()]);
+}

@@ -188,7 +188,20 @@ fn gc_on_a_remote_deletes_dead_packs_and_a_clone_still_pulls() {
     // One pack per version: v1's pack holds only one live object once v1 is out of scope.
     r.ok(&["push", "--rev", "HEAD~2"]);
     r.ok(&["push"]);
+    let dry = r.json(&["gc", "--remote", "origin", "--grace", "0", "--dry-run"]);
+    assert_eq!(dry["target"], "remote origin", "{dry}");
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(dry["packs_before"], 2, "{dry}");
     let report = r.json(&["gc", "--remote", "origin", "--grace", "0"]);
+    assert_eq!(report["dry_run"], false, "{report}");
+    for key in [
+        "objects_deleted",
+        "objects_kept",
+        "bytes_freed",
+        "packs_repacked",
+    ] {
+        assert_eq!(report[key], dry[key], "{key}: {report} {dry}");
+    }
     assert!(report["objects_deleted"].as_u64().unwrap() >= 2, "{report}");
     assert_eq!(report["packs_repacked"], 1, "{report}");
     assert_eq!(report["packs_written"], 1, "{report}");
@@ -312,4 +325,201 @@ fn fsck_remote_reports_what_a_tree_or_manifest_names_that_the_remote_lacks() {
         "{report}"
     );
     assert!(report["damaged"].as_array().unwrap().is_empty(), "{report}");
+}
+
+/// Makes every file and folder below `dir` look `secs` older (gc judges a pack's age by its index's mtime).
+fn age(dir: &Path, secs: u64) {
+    for p in files_below(dir) {
+        let m = fs::metadata(&p).unwrap().modified().unwrap();
+        let f = fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(m - std::time::Duration::from_secs(secs))
+            .unwrap();
+    }
+}
+
+/// The total size of the pack files of a cache.
+fn pack_bytes(r: &TestRepo) -> u64 {
+    pack_files(&cache(r))
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// How many objects the pack indexes of a cache list, in all (`count` of each `index/*.idx`).
+fn indexed_objects(r: &TestRepo) -> u64 {
+    fs::read_dir(cache(r).join("index"))
+        .unwrap()
+        .map(|e| {
+            let idx = fs::read(e.unwrap().path()).unwrap();
+            // magic, version, pack id, pack size, then the count.
+            u32::from_le_bytes(idx[48..52].try_into().unwrap()) as u64
+        })
+        .sum()
+}
+
+/// Flips a byte in the stored bytes of the first object of `kind` (2 = tree, docs/format.md) in `pack`.
+fn damage_first_of_kind(pack: &Path, kind: u8) {
+    let mut data = fs::read(pack).unwrap();
+    let mut at = 8;
+    while at < data.len() {
+        let stored = u32::from_le_bytes(data[at + 40..at + 44].try_into().unwrap()) as usize;
+        if data[at + 32] == kind {
+            data[at + 44 + stored / 2] ^= 0x40;
+            fs::write(pack, &data).unwrap();
+            return;
+        }
+        at += 44 + stored;
+    }
+    panic!("no object of kind {kind} in {}", pack.display());
+}
+
+#[test]
+fn gc_reports_exactly_what_it_deletes_repacks_and_frees() {
+    let (r, _, v2) = two_versions();
+    let before = pack_bytes(&r);
+    let objects = indexed_objects(&r);
+    let dry = r.json(&["gc", "--grace", "0", "--dry-run"]);
+    assert_eq!(dry["target"], "cache", "{dry}");
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(dry["packs_before"], 2, "{dry}");
+    // v1's pack keeps one live object (same.txt) and is repacked; each object is counted once.
+    assert_eq!(dry["packs_repacked"], 1, "{dry}");
+    assert_eq!(
+        dry["objects_kept"].as_u64().unwrap() + dry["objects_deleted"].as_u64().unwrap(),
+        objects,
+        "{dry}"
+    );
+    assert_eq!(pack_bytes(&r), before, "a dry run deletes nothing");
+
+    let report = r.json(&["gc", "--grace", "0"]);
+    assert_eq!(report["dry_run"], false, "{report}");
+    assert_eq!(
+        report["objects_deleted"], dry["objects_deleted"],
+        "{report}"
+    );
+    assert_eq!(report["bytes_freed"], dry["bytes_freed"], "{report}");
+    assert_eq!(report["packs_written"], 1, "{report}");
+    // What the report says it freed is what the pack files lost.
+    assert_eq!(
+        report["bytes_freed"].as_u64().unwrap(),
+        before - pack_bytes(&r),
+        "{report}"
+    );
+    assert_eq!(indexed_objects(&r), dry["objects_kept"].as_u64().unwrap());
+    fs::remove_dir_all(r.p("data")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/big.bin"), v2);
+}
+
+#[test]
+fn gc_repacks_a_pack_below_the_share_and_leaves_the_others_alone() {
+    let r = TestRepo::new();
+    r.write("data/big.bin", &bytes(1, 200_000));
+    r.write("data/small.txt", b"small v1");
+    r.ok(&["add", "data"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.write("data/small.txt", b"small v2");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qam", "v2"]);
+    let before = pack_files(&cache(&r));
+    // v1's pack lost only a few bytes (its tree and small.txt): above any reasonable share, it stays as it is.
+    let report = r.json(&["gc", "--grace", "0", "--repack-below", "0.5"]);
+    assert_eq!(report["packs_repacked"], 0, "{report}");
+    assert_eq!(report["packs_deleted"], 0, "{report}");
+    assert_eq!(report["objects_deleted"], 0, "{report}");
+    assert_eq!(pack_files(&cache(&r)), before);
+    // At a share of 1, a pack with anything dead is rewritten, and a pack with nothing dead (v2's) is not.
+    let report = r.json(&["gc", "--grace", "0", "--repack-below", "1"]);
+    assert_eq!(report["packs_repacked"], 1, "{report}");
+    assert_eq!(report["objects_deleted"], 2, "{report}");
+    let report = r.json(&["gc", "--grace", "0", "--repack-below", "1"]);
+    assert_eq!(report["packs_repacked"], 0, "{report}");
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+}
+
+#[test]
+fn gc_refuses_when_a_tree_in_scope_is_damaged_and_deletes_nothing() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"alpha");
+    r.write("data/b.txt", b"beta");
+    r.ok(&["add", "data"]);
+    let packs = pack_files(&cache(&r));
+    assert_eq!(packs.len(), 1);
+    damage_first_of_kind(&packs[0], 2);
+    let out = r.dv(&["gc", "--grace", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("gc stops"), "{err}");
+    assert_eq!(pack_files(&cache(&r)), packs, "nothing is deleted");
+}
+
+#[test]
+fn after_a_gc_killed_mid_repack_the_next_drops_the_old_copies_a_young_pack_holds() {
+    let (r, _, v2) = two_versions();
+    age(&cache(&r), 7200);
+    // Killed once the sparse pack's live object is copied to a new pack, before the old pack goes.
+    let out = dv_command(r.path())
+        .env("DV_CRASH_AT", "3")
+        .args(["gc", "--grace", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("crash point gc-repacked"), "{err}");
+    assert_eq!(pack_files(&cache(&r)).len(), 3);
+    let before = pack_bytes(&r);
+    // The new pack is in grace (default one hour), the two old ones are not: v1's pack holds nothing live that
+    // the new pack does not, so it goes whole, and nothing is repacked.
+    let report = r.json(&["gc"]);
+    assert_eq!(report["packs_before"], 3, "{report}");
+    assert_eq!(report["packs_in_grace"], 1, "{report}");
+    assert_eq!(report["packs_deleted"], 1, "{report}");
+    assert_eq!(report["packs_repacked"], 0, "{report}");
+    assert_eq!(
+        report["bytes_freed"].as_u64().unwrap(),
+        before - pack_bytes(&r),
+        "{report}"
+    );
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_dir_all(r.p("data")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/big.bin"), v2);
+    assert_eq!(r.read("data/same.txt"), b"unchanged");
+}
+
+#[test]
+fn gc_removes_a_pack_file_without_index_once_out_of_grace() {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"alpha");
+    r.ok(&["add", "data"]);
+    let packs = pack_files(&cache(&r));
+    // A pack file no index names, as a write killed between pack and index leaves.
+    let orphan = cache(&r).join(format!("packs/00/{}.pack", "0".repeat(64)));
+    fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    fs::write(&orphan, bytes(7, 5000)).unwrap();
+    let report = r.json(&["gc"]);
+    assert_eq!(report["unindexed_removed"], 0, "in grace: {report}");
+    assert!(orphan.exists());
+    age(&cache(&r), 7200);
+    let report = r.json(&["gc"]);
+    assert_eq!(report["unindexed_removed"], 1, "{report}");
+    assert_eq!(report["bytes_freed"], 5000, "{report}");
+    assert!(!orphan.exists());
+    assert_eq!(pack_files(&cache(&r)), packs);
+
+    // Something there that cannot be removed as a file is an error, never counted as removed.
+    fs::create_dir_all(&orphan).unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(&orphan)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let out = r.dv(&["gc", "--json"]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(orphan.is_dir());
 }

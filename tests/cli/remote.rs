@@ -808,3 +808,51 @@ fn remote_add_json() {
     let out = r.json(&["remote", "add", "backup", "file:///mnt/backup"]);
     assert_eq!(out["default"], false, "{out}");
 }
+
+/// A pull whose checkout refuses (a file edited while it fetched) removes the files it wrote straight from the
+/// fetch and the folders it made for them: the work tree is left as it was, but for the edit.
+#[test]
+fn a_pull_refused_after_its_fetch_leaves_no_folder_it_made() {
+    let b = Backend::folder();
+    let r = origin_with_remote(&b);
+    r.ok(&["push"]);
+    let clone = clone_of(&r);
+    ok_at(clone.path(), &["pull"]);
+    r.write("data/small/a.txt", b"alpha 2");
+    r.write("data/new/sub/f.bin", &bytes(5, 10_000));
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-qam", "v2"]);
+    r.ok(&["push"]);
+    git_in(clone.path(), &["pull", "-q"]);
+    // Paused once the fetch has stored everything (the fourth crash point: the second pack indexed), before
+    // the checkout is planned again.
+    let child = dv_command(clone.path())
+        .env("DV_PAUSE_AT", "4:1500")
+        .args(["pull"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !clone.path().join("data/new").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull never made data/new"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::fs::write(clone.path().join("data/small/a.txt"), b"edited").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("data/small/a.txt"), "{err}");
+    assert!(
+        !clone.path().join("data/new").exists(),
+        "the folders made for the files written from the fetch are removed"
+    );
+    assert_eq!(
+        std::fs::read(clone.path().join("data/small/a.txt")).unwrap(),
+        b"edited"
+    );
+    assert_no_temp_files(clone.path(), "pull");
+}

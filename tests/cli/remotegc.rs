@@ -356,3 +356,221 @@ fn gc_all_branches_keeps_what_remote_tracking_branches_name() {
     assert_eq!(fs::read(c.path().join("data/y")).unwrap(), bytes(7, 5000));
     assert_clean(c.path());
 }
+
+/// The packs on the remote at `dir` (their ids, from the index files).
+fn remote_packs(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = files_below(&dir.join("index"))
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn gc_on_a_remote_refuses_while_the_cache_lacks_a_tree_in_scope() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let bc = clone_of(&a);
+    ok_at(bc.path(), &["pull"]);
+    fs::write(bc.path().join("data/small/c.txt"), b"from B").unwrap();
+    ok_at(bc.path(), &["add", "data"]);
+    git_in(bc.path(), &["commit", "-qam", "B's version"]);
+    ok_at(bc.path(), &["push"]);
+    age(&b.files(), 7200);
+    // A gets B's commit through Git, not B's trees through dv: it cannot tell what B's version reaches.
+    a.git(&["pull", "-q", bc.path().to_str().unwrap(), "main"]);
+    let before = files_below(&b.files());
+    let out = run_dv(a.path(), &["gc", "--remote", "origin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("run `dv fetch`"), "{err}");
+    let mut after = files_below(&b.files());
+    after.retain(|p| !p.starts_with(b.files().join("uses")));
+    let mut kept = before.clone();
+    kept.retain(|p| !p.starts_with(b.files().join("uses")));
+    assert_eq!(after, kept, "nothing is deleted");
+    // Fetched, the same gc goes on, and B's version stays whole.
+    a.ok(&["fetch"]);
+    a.json(&["gc", "--remote", "origin"]);
+    let fresh = git_clone(bc.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(
+        fs::read(fresh.path().join("data/small/c.txt")).unwrap(),
+        b"from B"
+    );
+    assert_clean(a.path());
+}
+
+#[test]
+fn gc_on_a_remote_goes_on_when_the_cache_lacks_only_file_contents() {
+    let b = Backend::folder();
+    let a = TestRepo::new();
+    b.configure(&a);
+    a.git(&["add", ".dv"]);
+    a.write("data/a.txt", b"alpha");
+    a.write("data/b.txt", b"beta");
+    a.ok(&["add", "data"]);
+    a.git(&["commit", "-qm", "v1"]);
+    a.ok(&["push"]);
+    let c = clone_of(&a);
+    // A partial pull brings the tree and a.txt, not b.txt: what the tree names and the cache lacks is kept.
+    ok_at(c.path(), &["pull", "data/a.txt"]);
+    let report = ok_json(c.path(), &["gc", "--remote", "origin", "--grace", "0"]);
+    assert_eq!(report["objects_deleted"], 0, "{report}");
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(fs::read(fresh.path().join("data/b.txt")).unwrap(), b"beta");
+}
+
+#[test]
+fn a_young_pack_keeps_what_it_reaches_in_old_packs_after_the_use_records_expire() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    age(&b.files(), 7200);
+    // v2 reuses v1's big.bin: its push sends the new trees and c.txt, and relies on v1's pack for the rest.
+    a.write("data/small/c.txt", b"gamma");
+    a.ok(&["add", "data"]);
+    a.git(&["commit", "-qam", "v2"]);
+    a.ok(&["push"]);
+    // The push's use record is past the grace period; v2's pack is not.
+    age(&b.files().join("uses"), 7200);
+    // A moves on without big.bin and collects: v2's pack still keeps big.bin, in v1's old pack, through v2's trees.
+    fs::remove_file(a.p("data/big.bin")).unwrap();
+    a.ok(&["add", "data"]);
+    a.git(&["commit", "-qam", "v3"]);
+    a.json(&["gc", "--remote", "origin"]);
+    let out = run_dv(a.path(), &["fsck", "--remote", "origin"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let fresh = git_clone(a.path());
+    git_in(fresh.path(), &["checkout", "-q", "HEAD~1"]);
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(
+        fs::read(fresh.path().join("data/big.bin")).unwrap(),
+        bytes(1, 3_000_000)
+    );
+}
+
+/// A use record naming `packs` (hex ids), written on the folder remote at `dir` as a push writes it.
+fn write_use_record(dir: &Path, packs: &[String]) {
+    let mut ids: Vec<Vec<u8>> = packs
+        .iter()
+        .map(|h| {
+            (0..32)
+                .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+                .collect()
+        })
+        .collect();
+    ids.sort();
+    let mut rec = b"DVUS".to_vec();
+    rec.extend(1u32.to_le_bytes());
+    rec.extend((ids.len() as u32).to_le_bytes());
+    for id in &ids {
+        rec.extend(id);
+    }
+    let sum = blake3::hash(&rec);
+    rec.extend(sum.as_bytes());
+    let name = blake3::hash(&rec).to_hex().to_string();
+    fs::create_dir_all(dir.join("uses")).unwrap();
+    fs::write(dir.join(format!("uses/{name}.use")), rec).unwrap();
+}
+
+#[test]
+fn gc_spares_the_packs_a_push_begins_to_rely_on_while_it_deletes() {
+    let b = Backend::folder();
+    let a = TestRepo::new();
+    b.configure(&a);
+    a.git(&["add", ".dv"]);
+    // `keep` loses its big file (its pack is repacked); d1 to d3 go whole (their packs are deleted).
+    a.write("keep/a.txt", b"alpha");
+    a.write("keep/big.bin", &bytes(1, 100_000));
+    a.ok(&["add", "keep"]);
+    a.ok(&["push", "keep"]);
+    let mut dead = Vec::new();
+    for (seed, d) in [(11, "d1"), (12, "d2"), (13, "d3")] {
+        a.write(&format!("{d}/x.bin"), &bytes(seed, 20_000));
+        let before = remote_packs(&b.files());
+        a.ok(&["add", d]);
+        a.ok(&["push", d]);
+        let mut new = remote_packs(&b.files());
+        new.retain(|p| !before.contains(p));
+        assert_eq!(new.len(), 1);
+        dead.extend(new);
+    }
+    let keep_pack: Vec<String> = remote_packs(&b.files())
+        .into_iter()
+        .filter(|p| !dead.contains(p))
+        .collect();
+    fs::remove_file(a.p("keep/big.bin")).unwrap();
+    a.ok(&["add", "keep"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "only keep/a.txt"]);
+    for d in ["d1", "d2", "d3"] {
+        fs::remove_dir_all(a.p(d)).unwrap();
+        fs::remove_file(a.p(&format!("{d}.dv"))).unwrap();
+    }
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "no d"]);
+    age(&b.files(), 7200);
+    let objects = |pack: &str| {
+        let idx = fs::read(b.files().join(format!("index/{pack}.idx"))).unwrap();
+        u32::from_le_bytes(idx[48..52].try_into().unwrap()) as u64
+    };
+    let counts: std::collections::HashMap<&String, u64> =
+        dead.iter().map(|p| (p, objects(p))).collect();
+    let dry = a.json(&["gc", "--remote", "origin", "--dry-run"]);
+    assert_eq!(dry["packs_deleted"], 3, "{dry}");
+    assert_eq!(dry["packs_repacked"], 1, "{dry}");
+    // gc pauses after its first deletion (the third crash point: the repacked pack's upload reaches two), long
+    // enough that it lists the use records again before the next; meanwhile a push starts relying on the
+    // other doomed packs.
+    let child = dv_command(a.path())
+        .env("DV_PAUSE_AT", "3:3000")
+        .args(["gc", "--remote", "origin", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let first = loop {
+        let gone: Vec<&String> = dead
+            .iter()
+            .filter(|p| !remote_packs(&b.files()).contains(p))
+            .collect();
+        if let Some(g) = gone.first() {
+            break (*g).clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "gc deleted nothing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let first_objects = counts[&first];
+    let mut relied: Vec<String> = dead.iter().filter(|p| **p != first).cloned().collect();
+    relied.extend(keep_pack.clone());
+    write_use_record(&b.files(), &relied);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["packs_deleted"], 1, "{report}");
+    assert_eq!(report["packs_repacked"], 0, "{report}");
+    assert_eq!(report["packs_in_grace"], 3, "{report}");
+    assert_eq!(report["packs_written"], 1, "{report}");
+    // Only the first dead pack's objects are gone.
+    assert_eq!(report["objects_deleted"], first_objects, "{report}");
+    let left = remote_packs(&b.files());
+    for p in &relied {
+        assert!(left.contains(p), "{p} is relied on and must stay");
+    }
+    assert!(!left.contains(&first));
+    assert_clean(a.path());
+}

@@ -108,3 +108,45 @@ fn status_without_tracked_data_and_from_a_subfolder() {
     assert_eq!(v["datasets"].as_array().unwrap().len(), 1);
     assert_eq!(v["datasets"][0]["path"], "a/b/data");
 }
+
+#[test]
+fn a_new_folder_inside_the_scope_is_one_change() {
+    let r = TestRepo::new();
+    r.write("data/sub/a.txt", b"a");
+    r.write("data/gone/b.txt", b"b");
+    r.write("data/other.txt", b"o");
+    r.ok(&["add", "data"]);
+    r.write("data/sub/newdir/x", b"x");
+    r.write("data/sub/newdir/y", b"y");
+    std::fs::remove_dir_all(r.p("data/gone")).unwrap();
+    // The scope lies below `data`, not below `data/sub/newdir`: that folder is one change, as without a scope.
+    let s = r.json(&["status", "data/sub"]);
+    assert_eq!(
+        changes(&s["datasets"][0]),
+        vec![("data/sub/newdir".to_string(), "new".to_string())]
+    );
+    let s = r.json(&["status", "data/gone"]);
+    assert_eq!(
+        changes(&s["datasets"][0]),
+        vec![("data/gone".to_string(), "deleted".to_string())]
+    );
+}
+
+#[test]
+fn a_file_where_a_folder_belongs_is_one_change_and_is_not_read() {
+    let r = TestRepo::new();
+    r.write("data/sub/x", b"hello");
+    r.write("data/keep", b"keep");
+    r.settle();
+    r.ok(&["add", "data"]);
+    std::fs::remove_dir_all(r.p("data/sub")).unwrap();
+    // As long as the folder's files together: only reading it could tell it from them, and it is no folder.
+    r.write("data/sub", b"world");
+    r.settle();
+    let s = r.json(&["status"]);
+    assert_eq!(
+        changes(&s["datasets"][0]),
+        vec![("data/sub".to_string(), "modified".to_string())]
+    );
+    assert_eq!(s["hashed_files"], 0, "{s}");
+}
