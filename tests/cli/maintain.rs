@@ -460,7 +460,7 @@ fn after_a_gc_killed_mid_repack_the_next_drops_the_old_copies_a_young_pack_holds
     age(&cache(&r), 7200);
     // Killed once the sparse pack's live object is copied to a new pack, before the old pack goes.
     let out = dv_command(r.path())
-        .env("DV_CRASH_AT", "3")
+        .env("DV_CRASH_AT", "gc-repacked")
         .args(["gc", "--grace", "0"])
         .output()
         .unwrap();

@@ -528,11 +528,11 @@ fn gc_spares_the_packs_a_push_begins_to_rely_on_while_it_deletes() {
     let dry = a.json(&["gc", "--remote", "origin", "--dry-run"]);
     assert_eq!(dry["packs_deleted"], 3, "{dry}");
     assert_eq!(dry["packs_repacked"], 1, "{dry}");
-    // gc pauses after its first deletion (the third crash point: the repacked pack's upload reaches two), long
+    // gc pauses after its first deletion (the first time it reaches point gc-remote-pack-deleted), long
     // enough that it lists the use records again before the next; meanwhile a push starts relying on the
     // other doomed packs.
     let child = dv_command(a.path())
-        .env("DV_PAUSE_AT", "3:3000")
+        .env("DV_PAUSE_AT", "gc-remote-pack-deleted:3000")
         .args(["gc", "--remote", "origin", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
