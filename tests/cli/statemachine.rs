@@ -15,8 +15,9 @@
 //! `gc --remote` runs with the default grace period, which must delete nothing pushed in the test, or with
 //! `--grace 0 --repack-below 1`, which must leave the remote holding exactly what the scope reaches (docs/
 //! format.md, "Remote gc protocol"): the scope is the clone's work-tree pointer (and the linked work tree's),
-//! with `--all-commits` every commit the clone's refs reach, its own branch and the other clone's as last
-//! fetched; a version in scope whose root the cache lacks but the remote holds makes gc refuse (it cannot
+//! with `--all-branches` the tip of every ref the clone has (its branches, the linked work tree's, and the
+//! remote-tracking ones, as last fetched), with `--all-commits` every commit the clone's refs reach, its own
+//! branch and the other clone's as last fetched; a version in scope whose root the cache lacks but the remote holds makes gc refuse (it cannot
 //! see what the version reaches), and one that neither holds keeps nothing. After each `gc --remote`, `fsck`
 //! and `fsck --remote` must be clean and every version must come back from the remote bit for bit or fail
 //! cleanly, as predicted. Failing cases are kept in `tests/cli/statemachine.proptest-regressions` and
@@ -51,21 +52,50 @@ enum Op {
     /// `dv checkout --rev` of a version whose commit the clone has (or `dv pull --rev` when only the remote
     /// has its data).
     Checkout { b: InB, version: u8 },
-    /// `dv gc`: with `all`, keeping every commit's data; otherwise only the work trees'.
-    Gc { b: InB, all: bool },
+    /// `dv gc`, keeping the work trees' data and, as `scope` says, every branch tip's or every commit's.
+    Gc { b: InB, scope: Scope },
     /// `dv push --all-commits`.
     Push { b: InB },
     /// One clone pushes its branch to the hub and the other fetches it (`to_b`: A's `main` to B).
     GitSync { to_b: bool },
-    /// `dv gc --remote origin`, with `--all-commits` when `all`, with `--grace 0 --repack-below 1` when
-    /// `now`, else with the default grace period.
-    RemoteGc { b: InB, all: bool, now: bool },
+    /// `dv gc --remote origin` with the `scope` flag, with `--grace 0 --repack-below 1` when `now`, else with
+    /// the default grace period.
+    RemoteGc { b: InB, scope: Scope, now: bool },
     /// `dv pull --rev` of a version in a clone with an empty cache: it must come back exactly when the remote
     /// holds it.
     PullFresh { version: u8 },
     /// In the linked work tree of A (made by the first such op): write its file and `dv add` it, without
     /// committing. Its data must survive every gc run from A.
     LinkedAdd { seed: u64, len: u32 },
+}
+
+/// What a gc keeps besides the work trees' versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// Nothing more (no flag).
+    WorkTrees,
+    /// `--all-branches`: the versions at the tip of every ref, remote-tracking ones included.
+    Branches,
+    /// `--all-commits`: every version the refs reach.
+    Commits,
+}
+
+impl Scope {
+    fn flag(self) -> Option<&'static str> {
+        match self {
+            Scope::WorkTrees => None,
+            Scope::Branches => Some("--all-branches"),
+            Scope::Commits => Some("--all-commits"),
+        }
+    }
+}
+
+fn gc_scope() -> impl Strategy<Value = Scope> {
+    prop_oneof![
+        Just(Scope::WorkTrees),
+        Just(Scope::Branches),
+        Just(Scope::Commits)
+    ]
 }
 
 const FILES: [&str; 4] = [
@@ -86,11 +116,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (in_b(), 1u8..4).prop_map(|(b, file)| Op::Delete { b, file }),
         3 => in_b().prop_map(|b| Op::Commit { b }),
         3 => (in_b(), any::<u8>()).prop_map(|(b, version)| Op::Checkout { b, version }),
-        2 => (in_b(), any::<bool>()).prop_map(|(b, all)| Op::Gc { b, all }),
+        2 => (in_b(), gc_scope()).prop_map(|(b, scope)| Op::Gc { b, scope }),
         3 => in_b().prop_map(|b| Op::Push { b }),
         1 => any::<bool>().prop_map(|to_b| Op::GitSync { to_b }),
-        3 => (in_b(), any::<bool>(), prop::bool::weighted(0.75))
-            .prop_map(|(b, all, now)| Op::RemoteGc { b, all, now }),
+        3 => (in_b(), gc_scope(), prop::bool::weighted(0.75))
+            .prop_map(|(b, scope, now)| Op::RemoteGc { b, scope, now }),
         1 => any::<u8>().prop_map(|version| Op::PullFresh { version }),
         1 => (any::<u64>(), prop_oneof![1u32..2000, 20_000u32..300_000])
             .prop_map(|(seed, len)| Op::LinkedAdd { seed, len }),
@@ -162,6 +192,8 @@ struct CloneModel {
     known: BTreeSet<usize>,
     /// The version the clone's work-tree `data.dv` names.
     pointer: usize,
+    /// The version at the tip of each of the clone's refs (`heads/main`, `remotes/hub/b`, …).
+    refs: std::collections::BTreeMap<String, usize>,
 }
 
 struct Model {
@@ -246,6 +278,7 @@ fn run_ops(ops: &[Op]) {
             cache: BTreeSet::new(),
             known: BTreeSet::new(),
             pointer: 0,
+            refs: Default::default(),
         }],
         remote: BTreeSet::new(),
         linked: None,
@@ -328,7 +361,14 @@ fn clone_index(w: &mut World, m: &mut Model, b: InB) -> usize {
             cache: BTreeSet::new(),
             known,
             pointer: m.clones[0].pointer,
+            // `git clone` made `main` and `origin/main` at A's last commit, and `b` starts there.
+            refs: ["heads/main", "heads/b", "remotes/origin/main"]
+                .into_iter()
+                .map(|r| (r.to_string(), m.clones[0].pointer))
+                .collect(),
         });
+        let a_head = m.clones[0].pointer;
+        m.clones[0].refs.insert("remotes/hub/main".into(), a_head);
         w.hub = Some((hub, b));
     }
     1
@@ -358,6 +398,8 @@ fn apply(w: &mut World, m: &mut Model, op: &Op, ops: &[Op]) {
             clone.cache.extend(keys.iter().cloned());
             clone.known.insert(m.versions.len());
             clone.pointer = m.versions.len();
+            let branch = if c == 0 { "heads/main" } else { "heads/b" };
+            clone.refs.insert(branch.into(), m.versions.len());
             m.versions.push(Version {
                 sha,
                 clone: c,
@@ -372,16 +414,14 @@ fn apply(w: &mut World, m: &mut Model, op: &Op, ops: &[Op]) {
             let v = known[version as usize % known.len()];
             check_version(m, c, v, &format!("after {ops:?}"));
         }
-        Op::Gc { b, all } => {
+        Op::Gc { b, scope } => {
             let c = clone_index(w, m, b);
             let mut args = vec!["gc", "--grace", "0", "--repack-below", "1"];
-            if all {
-                args.push("--all-commits");
-            }
+            args.extend(scope.flag());
             ok_at(&m.clones[c].dir, &args);
             // The cache now holds exactly what the scope reaches: every work tree's pointer (the clone's
             // and, in A, the linked one's), and with `all` every commit's the clone has.
-            let keep = scope_keys(m, c, all, |_| true);
+            let keep = scope_keys(m, c, scope, |_| true);
             let clone = &mut m.clones[c];
             clone.cache = clone.cache.intersection(&keep).cloned().collect();
             check_linked(&w.linked, m, &format!("after gc in {ops:?}"));
@@ -423,25 +463,31 @@ fn apply(w: &mut World, m: &mut Model, op: &Op, ops: &[Op]) {
             clone_index(w, m, true);
             let (a, b) = (m.clones[0].dir.clone(), m.clones[1].dir.clone());
             let (from, into) = if to_b { (0, 1) } else { (1, 0) };
+            // (A clone's work-tree pointer is always its last commit's: checkout --rev leaves data.dv alone.)
+            let (a_head, b_head) = (m.clones[0].pointer, m.clones[1].pointer);
             if to_b {
                 git_in(&a, &["push", "-q", "hub", "main"]);
                 git_in(&b, &["fetch", "-q", "origin"]);
+                m.clones[0].refs.insert("remotes/hub/main".into(), a_head);
+                m.clones[1]
+                    .refs
+                    .insert("remotes/origin/main".into(), a_head);
             } else {
                 git_in(&b, &["push", "-q", "origin", "b"]);
                 git_in(&a, &["fetch", "-q", "hub"]);
+                m.clones[1].refs.insert("remotes/origin/b".into(), b_head);
+                m.clones[0].refs.insert("remotes/hub/b".into(), b_head);
             }
             let theirs: Vec<usize> = (0..m.versions.len())
                 .filter(|&v| m.versions[v].clone == from)
                 .collect();
             m.clones[into].known.extend(theirs);
         }
-        Op::RemoteGc { b, all, now } => {
+        Op::RemoteGc { b, scope, now } => {
             let c = clone_index(w, m, b);
             let dir = m.clones[c].dir.clone();
             let mut args = vec!["gc", "--remote", "origin"];
-            if all {
-                args.push("--all-commits");
-            }
+            args.extend(scope.flag());
             if now {
                 args.extend(["--grace", "0", "--repack-below", "1"]);
             }
@@ -450,7 +496,7 @@ fn apply(w: &mut World, m: &mut Model, op: &Op, ops: &[Op]) {
             let when = format!("after {ops:?}");
             // gc reads what a version in scope reaches from the cache: one the cache lacks but the remote
             // holds makes it refuse, before deleting anything.
-            let blind = scope(m, c, all)
+            let blind = versions_in_scope(m, c, scope)
                 .into_iter()
                 .find(|&v| !m.in_cache(c, v) && m.on_remote(v));
             if let Some(v) = blind {
@@ -467,7 +513,7 @@ fn apply(w: &mut World, m: &mut Model, op: &Op, ops: &[Op]) {
                 );
                 if now {
                     // Nothing is young: the remote keeps exactly what the scope reaches.
-                    let keep = scope_keys(m, c, all, |v| m.in_cache(c, v));
+                    let keep = scope_keys(m, c, scope, |v| m.in_cache(c, v));
                     m.remote = m.remote.intersection(&keep).cloned().collect();
                 }
                 // With the default grace period, everything pushed in the test is young and stays.
@@ -483,6 +529,8 @@ fn apply(w: &mut World, m: &mut Model, op: &Op, ops: &[Op]) {
         Op::LinkedAdd { seed, len } => {
             let linked = &w.linked;
             if m.linked.is_none() {
+                let a_head = m.clones[0].pointer;
+                m.clones[0].refs.insert("heads/linked".into(), a_head);
                 w.a.git(&[
                     "worktree",
                     "add",
@@ -504,20 +552,28 @@ fn apply(w: &mut World, m: &mut Model, op: &Op, ops: &[Op]) {
     }
 }
 
-/// The versions gc in clone `c` keeps: its work-tree pointer's, and with `all` every commit's it has.
-fn scope(m: &Model, c: usize, all: bool) -> BTreeSet<usize> {
+/// The versions gc in clone `c` keeps: its work-tree pointer's, and every ref tip's or every commit's it has
+/// as `scope` says.
+fn versions_in_scope(m: &Model, c: usize, scope: Scope) -> BTreeSet<usize> {
     let mut s = BTreeSet::from([m.clones[c].pointer]);
-    if all {
-        s.extend(m.clones[c].known.iter().copied());
+    match scope {
+        Scope::WorkTrees => {}
+        Scope::Branches => s.extend(m.clones[c].refs.values().copied()),
+        Scope::Commits => s.extend(m.clones[c].known.iter().copied()),
     }
     s
 }
 
-/// The object keys of the versions in `scope(m, c, all)` that `counts` accepts, and in A the linked work
-/// tree's.
-fn scope_keys(m: &Model, c: usize, all: bool, counts: impl Fn(usize) -> bool) -> BTreeSet<String> {
+/// The object keys of the versions in `versions_in_scope(m, c, scope)` that `counts` accepts, and in A the
+/// linked work tree's.
+fn scope_keys(
+    m: &Model,
+    c: usize,
+    scope: Scope,
+    counts: impl Fn(usize) -> bool,
+) -> BTreeSet<String> {
     let mut keep = BTreeSet::new();
-    for v in scope(m, c, all) {
+    for v in versions_in_scope(m, c, scope) {
         if counts(v) {
             keep.extend(m.versions[v].keys.iter().cloned());
         }
