@@ -197,9 +197,17 @@ fn s3_error(text: &str) -> Option<(&str, &str, &str)> {
     Some((code, message, &text[start..end]))
 }
 
+/// What an operation does with a remote: only reading it (status, fetch, pull, fsck, gc) never creates
+/// anything; writing (push) creates a folder remote's missing folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
 impl Remote {
     /// Opens the remote `name` of `repo`: the default remote when `name` is `None`.
-    pub fn open(repo: &Repo, name: Option<&str>) -> Result<Remote> {
+    pub fn open(repo: &Repo, name: Option<&str>, access: Access) -> Result<Remote> {
         let name = match name.or(repo.config.default_remote.as_deref()) {
             Some(n) => n.to_string(),
             None if repo.config.remotes.len() == 1 => {
@@ -212,7 +220,7 @@ impl Remote {
             .remotes
             .get(&name)
             .ok_or_else(|| Error::UnknownRemote(name.clone()))?;
-        let (store, explain, created_folder) = backend(repo, &name, cfg)?;
+        let (store, explain, created_folder) = backend(repo, &name, cfg, access)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -764,10 +772,11 @@ fn backend(
     repo: &Repo,
     name: &str,
     cfg: &RemoteConfig,
+    access: Access,
 ) -> Result<(Arc<dyn ObjectStore>, Explain, Option<PathBuf>)> {
     let url = cfg.url.as_str();
     if let Some(dir) = folder_path(repo, url) {
-        let created = make_folder(name, &dir)?;
+        let created = make_folder(name, &dir, access)?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| remote_err(name, e))?;
         return Ok((Arc::new(fs), Explain::default(), created));
@@ -777,9 +786,10 @@ fn backend(
     Ok((store, explain, None))
 }
 
-/// Makes a folder remote's folder when it is missing and its parent is there (returned, so the CLI can say
-/// so). A missing parent is an error: it is most likely a typo, and a typo must not become a new store.
-fn make_folder(name: &str, dir: &Path) -> Result<Option<PathBuf>> {
+/// Makes a folder remote's folder when it is missing, its parent is there and `access` writes (returned, so the
+/// CLI can say so). A missing parent is an error: it is most likely a typo, and a typo must not become a new
+/// store. Reading a missing folder is an error too: a read-only command creates nothing.
+fn make_folder(name: &str, dir: &Path, access: Access) -> Result<Option<PathBuf>> {
     if dir.is_dir() {
         return Ok(None);
     }
@@ -806,6 +816,16 @@ fn make_folder(name: &str, dir: &Path) -> Result<Option<PathBuf>> {
                 hint: format!("{hint}; if the path is right, create its parent folder first"),
             });
         }
+    }
+    if access == Access::Read {
+        return Err(Error::RemoteFailed {
+            remote: name.to_string(),
+            message: format!(
+                "the folder {} does not exist: nothing has been pushed to it",
+                dir.display()
+            ),
+            hint: format!("{hint}; if the path is right, `dv push` creates it"),
+        });
     }
     match std::fs::create_dir(dir) {
         Ok(()) => Ok(Some(dir.to_path_buf())),

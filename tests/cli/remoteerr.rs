@@ -234,9 +234,29 @@ fn a_folder_remote_whose_parent_is_missing_is_an_error_naming_it() {
         assert!(err.contains("\nhint: check the remote's URL"), "{err}");
         assert!(!typo.parent().unwrap().exists(), "nothing created");
     }
-    // Only the last folder missing: made, and said.
+    // Only the last folder missing: a read-only command creates nothing and says the folder is missing (a
+    // mistyped last component must not become an empty store that reads as "nothing pushed"); push makes it
+    // and says so.
     let store = base.path().join("store");
     r.ok(&["remote", "modify", "origin", "url", store.to_str().unwrap()]);
+    for args in [
+        &["status", "--remote"][..],
+        &["fsck", "--remote", "origin"],
+        &["fetch"],
+        &["pull"],
+        &["gc", "--remote", "origin"],
+    ] {
+        let err = r.fails(args);
+        assert!(
+            err.contains(&format!(
+                "the folder {} does not exist: nothing has been pushed to it",
+                store.display()
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("`dv push` creates it"), "{err}");
+        assert!(!store.exists(), "{args:?} created the remote's folder");
+    }
     let out = dv_args(r.path(), &["push"]).output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{err}");

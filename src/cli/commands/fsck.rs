@@ -53,7 +53,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 ),
             ));
         }
-        let remote = super::open_remote(g, &repo, Some(name.as_str()))?;
+        let remote =
+            super::open_remote(g, &repo, Some(name.as_str()), crate::remote::Access::Read)?;
         let report = crate::ops::fsck::fsck_remote(&remote, p.as_ref())?;
         if args.repair.is_some() && !report.is_clean() {
             let _lock = repo.lock()?;
@@ -74,8 +75,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         if let Some(name) = &args.repair
             && !report.is_clean()
         {
-            let remote =
-                super::open_remote(g, &repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
+            let remote = super::open_remote(
+                g,
+                &repo,
+                Some(name.as_str()).filter(|n| !n.is_empty()),
+                crate::remote::Access::Read,
+            )?;
             report = crate::ops::fsck::repair(&store, &remote, &targets, report, p.as_ref())?;
         }
         // A pointer file Git tracks inside a dataset's folder is a problem (warned about above).

@@ -79,7 +79,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let mut report = match &args.remote {
         None => crate::ops::gc::gc_cache(&store, &targets, &opts, p.as_ref())?,
         Some(name) => {
-            let remote = super::open_remote(g, &repo, Some(name.as_str()))?;
+            let remote =
+                super::open_remote(g, &repo, Some(name.as_str()), crate::remote::Access::Read)?;
             crate::ops::gc::gc_remote(&store, &remote, &targets, &opts, p.as_ref())?
         }
     };

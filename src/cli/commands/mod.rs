@@ -47,13 +47,15 @@ pub fn ignore_datasets(
     Ok(())
 }
 
-/// Opens a remote (the default one for `None`), and says so when that created a folder remote's folder.
+/// Opens a remote (the default one for `None`), and says so when that created a folder remote's folder (only
+/// writing does).
 pub fn open_remote(
     g: &super::Global,
     repo: &Repo,
     name: Option<&str>,
+    access: crate::remote::Access,
 ) -> Result<crate::remote::Remote> {
-    let remote = crate::remote::Remote::open(repo, name)?;
+    let remote = crate::remote::Remote::open(repo, name, access)?;
     if let Some(dir) = &remote.created_folder {
         super::output::status_line(
             g.quiet,

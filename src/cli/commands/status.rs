@@ -43,7 +43,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         report.steps = crate::ops::run::step_states(&repo, &store)?;
     }
     if let Some(name) = &args.remote {
-        let remote = super::open_remote(g, &repo, Some(name.as_str()).filter(|n| !n.is_empty()))?;
+        let remote = super::open_remote(
+            g,
+            &repo,
+            Some(name.as_str()).filter(|n| !n.is_empty()),
+            crate::remote::Access::Read,
+        )?;
         let states = crate::ops::transfer::remote_state(&store, &remote, &targets)?;
         for (d, st) in report.datasets.iter_mut().zip(states) {
             d.remote = Some(st);

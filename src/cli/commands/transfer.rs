@@ -72,10 +72,15 @@ struct Ctx {
     skipped: Vec<crate::ops::datasets::NotPointer>,
 }
 
-fn prepare(g: &Global, c: &Common, history: Option<&History>) -> Result<(Ctx, Remote)> {
+fn prepare(
+    g: &Global,
+    c: &Common,
+    history: Option<&History>,
+    access: crate::remote::Access,
+) -> Result<(Ctx, Remote)> {
     let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &c.paths)?;
-    let remote = super::open_remote(g, &repo, c.remote.as_deref())?;
+    let remote = super::open_remote(g, &repo, c.remote.as_deref(), access)?;
     let scope = Scope::from_flags(
         c.rev.clone(),
         history.is_some_and(|h| h.all_branches),
@@ -125,7 +130,12 @@ fn show(g: &Global, json: bool, verb: &str, r: &TransferReport) -> Result<()> {
 }
 
 pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
-    let (ctx, remote) = prepare(g, &args.common, Some(&args.history))?;
+    let (ctx, remote) = prepare(
+        g,
+        &args.common,
+        Some(&args.history),
+        crate::remote::Access::Write,
+    )?;
     // Push reads packs that a gc (in this or another work tree sharing the cache) could delete.
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
@@ -144,7 +154,12 @@ pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
 }
 
 pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
-    let (ctx, remote) = prepare(g, &args.common, Some(&args.history))?;
+    let (ctx, remote) = prepare(
+        g,
+        &args.common,
+        Some(&args.history),
+        crate::remote::Access::Read,
+    )?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
@@ -154,7 +169,7 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
 }
 
 pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
-    let (ctx, remote) = prepare(g, &args.common, None)?;
+    let (ctx, remote) = prepare(g, &args.common, None, crate::remote::Access::Read)?;
     crate::ops::datasets::refuse_malformed(&ctx.skipped)?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
