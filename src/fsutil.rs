@@ -151,14 +151,18 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// files, `.gitignore`, `.gitattributes`, `.dv/config.toml`, step files): they are made where Git never looks
 /// (the cache's `tmp/`, which Git ignores and every dv command cleans when it opens the cache), so a killed dv
 /// leaves nothing for `git status` to show. Only when that folder is on another file system is the file made
-/// beside `path`, and then the stale temporary files of killed processes there are removed first.
+/// beside `path`.
 pub fn write_atomic_via(path: &Path, data: &[u8], tmp_dir: Option<&Path>) -> Result<()> {
     refuse_link(path)?;
     let elsewhere = tmp_dir.filter(|dir| path.parent().is_some_and(|p| same_device(dir, p)));
     let mut tmp = match elsewhere {
         Some(dir) => TempFile::beside(&dir.join(path.file_name().unwrap_or_default()), 0o666)?,
         None => {
-            if let Some(parent) = path.parent() {
+            // Beside a file Git may see (`tmp_dir` given, on another file system), stale ones are removed by
+            // `Repo::remove_stale_temps_beside`, which spares what Git tracks; dv's own folders are cleaned here.
+            if tmp_dir.is_none()
+                && let Some(parent) = path.parent()
+            {
                 let _ = remove_stale_temps(parent);
             }
             TempFile::beside(path, 0o666)?
@@ -243,6 +247,12 @@ pub fn process_alive(pid: u32) -> bool {
 
 /// Deletes the stale temporary files (see [`is_stale_temp`]) directly inside `dir`; returns how many.
 pub fn remove_stale_temps(dir: &Path) -> Result<u64> {
+    remove_stale_temps_except(dir, &|_| false)
+}
+
+/// [`remove_stale_temps`], sparing the files `keep` names: beside files Git may see, a file Git tracks is the
+/// user's, whatever its name (a committed `.notes.dv-tmp-4000000-1` is not dv's leftover).
+pub fn remove_stale_temps_except(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64> {
     let mut removed = 0;
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -251,7 +261,7 @@ pub fn remove_stale_temps(dir: &Path) -> Result<u64> {
     };
     for entry in entries {
         let entry = entry.at(dir)?;
-        if entry.file_name().to_str().is_some_and(is_stale_temp) {
+        if entry.file_name().to_str().is_some_and(is_stale_temp) && !keep(&entry.path()) {
             match fs::remove_file(entry.path()) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -500,6 +500,30 @@ impl Repo {
         crate::fsutil::write_atomic_via(path, data, Some(&tmp))
     }
 
+    /// Removes the temporary files that killed dv processes left in the folders `parents` (repository paths)
+    /// beside files Git may see (made there only when the cache is on another file system, or by an older
+    /// dv), sparing any file Git tracks: a committed file with a temporary-looking name is the user's.
+    pub fn remove_stale_temps_beside<'a>(
+        &self,
+        parents: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        let tracked: std::collections::HashSet<PathBuf> =
+            match crate::git::GitRepo::open(&self.root) {
+                Ok(git) => git
+                    .tracked_named(crate::fsutil::is_temp_name)?
+                    .iter()
+                    .map(|p| self.abs(p))
+                    .collect(),
+                Err(_) => return Ok(()),
+            };
+        for parent in parents {
+            let _ = crate::fsutil::remove_stale_temps_except(&self.abs(parent), &|p| {
+                tracked.contains(p)
+            });
+        }
+        Ok(())
+    }
+
     /// Rewrites `.dv/config.toml` with `config`.
     pub fn save_config(&mut self, config: Config) -> Result<()> {
         let path = self.dv_dir().join(CONFIG_FILE);

@@ -112,9 +112,7 @@ pub fn add_annotated(
     // dataset, the root `.gitattributes`) go now: only dv's own names, of processes that are gone.
     let mut parents: std::collections::BTreeSet<&str> = std::collections::BTreeSet::from([""]);
     parents.extend(inputs.iter().map(|(p, _)| crate::paths::split(p).0));
-    for parent in parents {
-        let _ = crate::fsutil::remove_stale_temps(&repo.abs(parent));
-    }
+    repo.remove_stale_temps_beside(parents)?;
     // The files add writes last must not be links (write_atomic and staging refuse them too); checked now so
     // that nothing is stored or half-written first.
     for (path, _) in &inputs {

@@ -97,11 +97,9 @@ pub fn prepare(
         t.check_to_write(repo, store)?;
         // A killed run's temporary file beside a dataset (written there when the cache is on another file
         // system) is removed here, as `list_dir` removes those inside folders.
-        let parent = crate::paths::split(&t.dataset.path).0;
-        if parents.insert(parent) {
-            let _ = crate::fsutil::remove_stale_temps(&repo.abs(parent));
-        }
+        parents.insert(crate::paths::split(&t.dataset.path).0);
     }
+    repo.remove_stale_temps_beside(parents)?;
     for t in targets {
         let d = &t.dataset;
         let cache = store.meta().stat_entries_under(&d.path)?;
