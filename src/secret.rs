@@ -13,7 +13,6 @@ const SECRET_WORDS: &[&str] = &[
     "passphrase",
     "pwd",
     "secret",
-    "token",
     "credential",
     "credentials",
     "apikey",
@@ -22,21 +21,41 @@ const SECRET_WORDS: &[&str] = &[
     "signature",
 ];
 
-/// `X_key` names that are not credentials: the keys of tables, sorts and joins.
-const HARMLESS_KEYS: &[&str] = &[
-    "sort",
-    "primary",
-    "foreign",
-    "partition",
-    "join",
-    "group",
-    "index",
-    "cluster",
-    "shard",
-    "row",
-    "unique",
-    "public",
-    "lookup",
+/// Words that make `X_key` (`api_key`, `AccessKey`, `X-Api-Key`) a credential's name. Any other `X_key` is
+/// taken for a data key (`sort_key`, `label_key`, `text_key`, `cache_key`: Hugging Face and pandas names).
+const CREDENTIAL_KEYS: &[&str] = &[
+    "api",
+    "access",
+    "secret",
+    "private",
+    "signing",
+    "encryption",
+    "auth",
+    "client",
+    "master",
+    "account",
+    "storage",
+    "sas",
+    "session",
+    "ssh",
+    "gpg",
+    "pgp",
+    "service",
+    "app",
+    "consumer",
+    "shared",
+    "subscription",
+    "admin",
+    "deploy",
+    "license",
+    "openai",
+    "anthropic",
+    "aws",
+    "gcp",
+    "azure",
+    "stripe",
+    "hf",
+    "wandb",
 ];
 
 /// `name` split into lower-case words at `-`, `_`, `.` and lower-to-upper case changes (`AccessToken`).
@@ -64,17 +83,23 @@ fn words(name: &str) -> Vec<String> {
     out
 }
 
-/// Whether `name` names a credential: it holds one of [`SECRET_WORDS`] as a word (so `tokenizer` and
-/// `keywords` are fine), or it is `X_key` / `XKey` for an `X` that is not a table's key (`api_key`,
-/// `private.key`, `aws-secret-access-key`; not `sort_key`, not `key` alone).
+/// Whether `name` names a credential: it holds one of [`SECRET_WORDS`] as a word (so `keywords` is fine), ends
+/// in `token` (`access_token`, `HF_TOKEN`; not `token_count`, not `tokenizer`), or is `X_key` / `XKey` for a
+/// credential's X (`api_key`, `private.key`, `aws-secret-access-key`; not `sort_key`, `label_key`, `key`).
 pub fn is_secret_name(name: &str) -> bool {
     let words = words(name);
     if words.iter().any(|w| SECRET_WORDS.contains(&w.as_str())) {
         return true;
     }
-    words.len() > 1
-        && words.last().is_some_and(|w| w == "key")
-        && !HARMLESS_KEYS.contains(&words[words.len() - 2].as_str())
+    let last = words.last().map(String::as_str);
+    if last == Some("token") || last == Some("apikey") {
+        return true;
+    }
+    last == Some("key")
+        && words.len() > 1
+        && words[..words.len() - 1]
+            .iter()
+            .any(|w| CREDENTIAL_KEYS.contains(&w.as_str()))
 }
 
 /// Whether a URL's query parameter carries a credential: Azure SAS signatures (`sig`), S3 presigned URLs'
@@ -187,11 +212,56 @@ pub fn value_secret(value: &str) -> Option<String> {
         }
         rest = &rest[end..];
     }
+    if let Some(what) = assigned_secret(value) {
+        return Some(what);
+    }
+    // `user:password@host:path` (scp-style, no scheme).
+    for word in value.split_whitespace() {
+        if !word.contains("://")
+            && let Some((user, _)) = word.split_once('@')
+            && let Some((name, pass)) = user.split_once(':')
+            && !name.is_empty()
+            && !pass.is_empty()
+            && !user.contains('/')
+        {
+            return Some("a password (user:password@host)".into());
+        }
+    }
     // Tokens: the runs of characters that tokens are made of.
     for token in value.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
         if let Some(what) = token_secret(token) {
             return Some(what.into());
+        }
+    }
+    None
+}
+
+/// A credential's name assigned a value inside `value`: `DB_PASSWORD=hunter2` (as in `env …` or `export …`),
+/// `#access_token=…` in a URL, `X-Api-Key: 8f3a…` (a header: after `:` only a value of 8 or more characters
+/// with a digit counts, so prose like "password: see the docs" passes).
+fn assigned_secret(value: &str) -> Option<String> {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    for (at, sep) in value.match_indices(['=', ':']) {
+        let before = &value[..at];
+        let name_start = before.rfind(|c: char| !name_char(c)).map_or(0, |i| i + 1);
+        let name = &before[name_start..];
+        if name.is_empty() || !is_secret_name(name) {
+            continue;
+        }
+        let after = &value[at + sep.len()..];
+        let given = if sep == "=" {
+            after.starts_with(|c: char| !c.is_whitespace() && c != '&' && c != ';')
+        } else {
+            let v = after
+                .trim_start()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default();
+            v.len() >= 8 && v.bytes().any(|b| b.is_ascii_digit())
+        };
+        if given {
+            return Some(format!("a value given to `{name}`"));
         }
     }
     None
@@ -242,6 +312,8 @@ mod tests {
             "AccessToken",
             "credentials",
             "private.key",
+            "HF_TOKEN",
+            "access_token",
             "--api-key",
             "X-Amz-Signature",
             "passphrase",
@@ -253,6 +325,14 @@ mod tests {
             "keywords",
             "tokenizer",
             "sort_key",
+            "label_key",
+            "text_key",
+            "image_key",
+            "cache_key",
+            "hash_key",
+            "token_count",
+            "max_tokens",
+            "keypoints",
             "primary-key",
             "owner",
             "license",
@@ -282,6 +362,12 @@ mod tests {
             "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
             "https:/u:hunter2@127.0.0.1/x",
             "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+            "password=hunter2",
+            "env DB_PASSWORD=hunter2 sh -c x",
+            "echo > y; export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "X-Api-Key: 8f3a9c1b2d4e5f60718293a4b5c6d7e8",
+            "https://example.com/x#access_token=abcdef0123456789",
+            "user:Hunter2Secret@host:/data",
         ] {
             assert!(value_secret(value).is_some(), "{value}");
         }
@@ -293,6 +379,10 @@ mod tests {
             "https://huggingface.co/datasets/x?row=3",
             "sk-learn",
             "the bearer of this data",
+            "reset the password: see the docs",
+            "git@github.com:org/repo.git",
+            "password=",
+            "label_key=label",
             "eyJ.not.a-token",
             "relative/dir:with@sign",
             "https://h/b?list-type=2&prefix=p",

@@ -275,6 +275,12 @@ fn every_committed_file_refuses_the_same_secrets() {
         "xoxb-1234567890-0987654321-abcdefghijABCDEFGHIJ".to_string(),
         "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXX".to_string(),
         "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH".to_string(),
+        // Second adversarial pass: assignments, headers, fragments, scp-style logins.
+        "DB_PASSWORD=hunter2".to_string(),
+        "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string(),
+        "X-Api-Key: 8f3a9c1b2d4e5f60718293a4b5c6d7e8".to_string(),
+        "https://example.com/cb#access_token=abcdef0123456789".to_string(),
+        "ana:Hunter2Secret@host:/data".to_string(),
     ];
     for secret in &secrets {
         let note = format!("note={secret}");
@@ -338,6 +344,8 @@ fn every_committed_file_refuses_the_same_secrets() {
         "data",
         "tokenizer=bert-base",
         "sort_key=user_id",
+        "label_key=label",
+        "token_count=512",
         "source=https://example.org/d?row=3",
     ]);
     r.ok(&[
@@ -351,6 +359,8 @@ fn every_committed_file_refuses_the_same_secrets() {
         "-c",
         "echo ok > fine.txt",
         "--max-tokens=5",
+        "--text-key",
+        "text",
     ]);
 }
 
