@@ -426,6 +426,9 @@ pub fn add_annotated(
         });
     }
     if let Some(git) = &git {
+        if !report.datasets.is_empty() && super::ignore::union_attribute_untracked(repo, git)? {
+            to_stage.push(".gitattributes".into());
+        }
         to_stage.sort();
         to_stage.dedup();
         crate::fault::point("add-before-staging");

@@ -137,6 +137,15 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// True when the root `.gitattributes` holds [`UNION_ATTRIBUTE`] but Git does not track the file: written by an
+/// add that was stopped before staging (killed, or the index locked), so the next add stages it, as it stages
+/// a `.gitignore` it finds already holding its line.
+pub fn union_attribute_untracked(repo: &Repo, git: &crate::git::GitRepo) -> Result<bool> {
+    let old = crate::fsutil::read_own(&repo.abs(".gitattributes"))?.unwrap_or_default();
+    Ok(has_line(&String::from_utf8_lossy(&old), UNION_ATTRIBUTE)
+        && git.first_tracked_under(".gitattributes")?.is_none())
+}
+
 /// Adds [`UNION_ATTRIBUTE`] to the root `.gitattributes` unless a line already says it; true if it wrote.
 fn ensure_union_attribute(repo: &Repo) -> Result<bool> {
     let path = repo.abs(".gitattributes");

@@ -526,3 +526,25 @@ fn a_committed_file_named_like_a_temporary_file_is_never_removed() {
     let status = r.git(&["status", "--porcelain"]);
     assert!(!status.contains("D "), "{status}");
 }
+
+/// An add stopped before staging (here: Git's index locked by another program) has written the pointer file,
+/// `.gitignore` and `.gitattributes`; the next add must stage all three, `.gitattributes` too although it
+/// finds its line already there (adversarial review: it stayed untracked for good).
+#[test]
+fn an_add_stopped_before_staging_is_finished_by_the_next_including_gitattributes() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"data");
+    let lock = r.path().join(".git/index.lock");
+    fs::write(&lock, b"").unwrap();
+    r.fails(&["add", "f.bin"]);
+    fs::remove_file(&lock).unwrap();
+    r.ok(&["add", "f.bin"]);
+    let status = r.git(&["status", "--porcelain"]);
+    for file in ["f.bin.dv", ".gitignore", ".gitattributes"] {
+        assert!(
+            status.contains(&format!("A  {file}")),
+            "{file} not staged:\n{status}"
+        );
+    }
+    assert!(!status.contains("?? .gitattributes"), "{status}");
+}
