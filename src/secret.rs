@@ -253,11 +253,7 @@ fn assigned_secret(value: &str) -> Option<String> {
         let given = if sep == "=" {
             after.starts_with(|c: char| !c.is_whitespace() && c != '&' && c != ';')
         } else {
-            let v = after
-                .trim_start()
-                .split_whitespace()
-                .next()
-                .unwrap_or_default();
+            let v = after.split_whitespace().next().unwrap_or_default();
             v.len() >= 8 && v.bytes().any(|b| b.is_ascii_digit())
         };
         if given {
