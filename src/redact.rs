@@ -1,19 +1,13 @@
 //! Hiding secrets in URLs in any text that is shown (error messages and their causes), wherever a URL was
 //! copied into it. Finding them is [`crate::secret`]'s job.
 
-use crate::secret::{is_secret_param, mistyped_url_password, url_end};
+use crate::secret::{is_secret_param, url_end};
 
 /// `text` with every URL's `user:password@` replaced by `***@` and the values of its secret query parameters
 /// replaced by `***`. Anything that is not a URL is left as it is.
 pub fn redact(text: &str) -> String {
-    // A whole value that is a mistyped URL with a password (`https:/u:pw@host`): mask its user part.
-    if !text.contains("://")
-        && mistyped_url_password(text)
-        && let Some((_, host)) = text.rsplit_once('@')
-        && let Some((scheme, _)) = text.split_once(':')
-    {
-        return format!("{scheme}:***@{host}");
-    }
+    let text = redact_logins(text);
+    let text = text.as_str();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -26,6 +20,43 @@ pub fn redact(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `text` with the password of every word that holds a login without `://` (`NAME:PASSWORD@HOST`): a mistyped URL
+/// (`https:/u:pw@host`, also what a path made of a URL becomes once its `//` is collapsed) or an scp-style
+/// `user:pw@host:path`.
+fn redact_logins(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word_start = 0;
+    let delimiter =
+        |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '(' | ')' | '<' | '>');
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        if !delimiter(c) {
+            continue;
+        }
+        let word = &text[word_start..i];
+        out.push_str(&redact_login(word));
+        if i < text.len() {
+            out.push(c);
+        }
+        word_start = i + c.len_utf8();
+    }
+    out
+}
+
+fn redact_login(word: &str) -> String {
+    if word.contains("://") {
+        return word.to_string();
+    }
+    let Some((user, host)) = word.rsplit_once('@') else {
+        return word.to_string();
+    };
+    match user.rsplit_once(':') {
+        Some((name, pass)) if !name.is_empty() && !pass.is_empty() && !pass.contains('/') => {
+            format!("{name}:***@{host}")
+        }
+        _ => word.to_string(),
+    }
 }
 
 /// Redacts the part of a URL after `scheme://`.
@@ -75,7 +106,24 @@ mod tests {
             redact("\"s3://AKIA:hunter2@bucket\": bad, and (https://h/x?X-Amz-Credential=A%2Fb)"),
             "\"s3://***@bucket\": bad, and (https://h/x?X-Amz-Credential=***)"
         );
-        let plain = "no URL here: /srv/a@b:c, or ://";
+        // Logins without `://`: a URL path whose `//` was collapsed, an scp-style login.
+        assert_eq!(
+            redact("error: 'postgres:/user:Hunter2Secret@h/x' is not a file"),
+            "error: 'postgres:/user:***@h/x' is not a file"
+        );
+        assert_eq!(
+            redact("cannot read ana:Hunter2Secret@host:/data"),
+            "cannot read ana:***@host:/data"
+        );
+        assert_eq!(
+            redact("https:/u:hunter2@127.0.0.1/x"),
+            "https:/u:***@127.0.0.1/x"
+        );
+        assert_eq!(
+            redact("'/tmp/w/postgres:/user:Hunter2Secret@h/x': no such file"),
+            "'/tmp/w/postgres:/user:***@h/x': no such file"
+        );
+        let plain = "no URL here: /srv/a@b:c, or ://, git@github.com:org/repo";
         assert_eq!(redact(plain), plain);
     }
 }

@@ -549,3 +549,38 @@ fn a_path_below_a_tracked_file_is_not_an_io_error() {
     );
     assert!(!err.contains("Not a directory"), "{err}");
 }
+
+/// A path argument that is a URL with a password is never echoed with its password, whatever the command
+/// does with it (adversarial review: `dv add 'postgres://u:pw@h/x'` printed the password in its error).
+#[test]
+fn a_password_in_a_path_argument_is_never_printed() {
+    let r = TestRepo::new();
+    for args in [
+        vec!["add", "postgres://user:Hunter2Secret@h/x"],
+        vec!["checkout", "https://user:Hunter2Secret@h/x"],
+        vec!["status", "ana:Hunter2Secret@host:/data"],
+        vec![
+            "run",
+            "-n",
+            "s",
+            "-d",
+            "https://user:Hunter2Secret@h/x",
+            "-o",
+            "o",
+            "--",
+            "true",
+        ],
+    ] {
+        let out = dv_command(r.path()).args(&args).output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{args:?}: {all}");
+        assert!(
+            !all.contains("Hunter2Secret"),
+            "{args:?} printed the password: {all}"
+        );
+    }
+}
