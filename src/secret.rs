@@ -83,7 +83,7 @@ fn words(name: &str) -> Vec<String> {
     out
 }
 
-/// Whether `name` names a credential: it holds one of [`SECRET_WORDS`] as a word (so `keywords` is fine), ends
+/// Whether `name` names a credential: it holds one of `SECRET_WORDS` as a word (so `keywords` is fine), ends
 /// in `token` (`access_token`, `HF_TOKEN`; not `token_count`, not `tokenizer`), or is `X_key` / `XKey` for a
 /// credential's X (`api_key`, `private.key`, `aws-secret-access-key`; not `sort_key`, `label_key`, `key`).
 pub fn is_secret_name(name: &str) -> bool {
