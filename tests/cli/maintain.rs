@@ -523,3 +523,29 @@ fn gc_removes_a_pack_file_without_index_once_out_of_grace() {
     );
     assert!(orphan.is_dir());
 }
+
+/// A plain local gc keeps only what the work trees name; a committed version that the work tree moved on from
+/// (maybe never pushed, so its only copy) goes silently (adversarial review). gc now says so, as gc --remote
+/// does, and says nothing when the branches name nothing else.
+#[test]
+fn local_gc_warns_when_a_branch_names_a_version_it_will_not_keep() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"version one");
+    r.ok(&["add", "f.bin"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let out = r.dv(&["gc", "--grace", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("warning"), "{err}");
+    r.write("f.bin", b"version two");
+    r.ok(&["add", "f.bin"]);
+    let out = r.dv(&["gc", "--grace", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: gc keeps only what the work trees' pointer files name; the versions of 'f.bin'"),
+        "{err}"
+    );
+    assert!(err.contains("dv gc --all-branches"), "{err}");
+    let out = r.dv(&["gc", "--grace", "0", "--all-branches"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}

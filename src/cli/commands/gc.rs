@@ -52,21 +52,30 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     output::warn_not_pointers(&skipped);
     // gc cannot tell what a pointer it cannot read keeps.
     crate::ops::datasets::refuse_malformed(&skipped)?;
-    // A remote is usually shared: say what the work tree scope leaves to be collected there.
-    if args.remote.is_some() && scope == Scope::Workspace {
+    // Say what the work tree scope leaves to be collected: on a remote (usually shared) and in the cache (where
+    // a committed version not yet pushed is the only copy).
+    if scope == Scope::Workspace {
         let left = crate::ops::scope::versions_only_branches_name(&repo, &targets);
         if !left.is_empty() {
-            eprintln!(
-                "warning: gc --remote keeps only what this work tree's pointer files name; the versions of {} \
-                 that branches (local or remote-tracking) name are not kept, and go once older than the grace \
-                 period\n\nhint: on a remote others push to, run `dv gc --remote {} --all-branches` (or \
-                 --all-commits)",
-                left.iter()
-                    .map(|p| format!("'{}'", output::quote_path(p)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                args.remote.as_deref().unwrap_or_default()
-            );
+            let names = left
+                .iter()
+                .map(|p| format!("'{}'", output::quote_path(p)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            match args.remote.as_deref() {
+                Some(remote) => eprintln!(
+                    "warning: gc --remote keeps only what this work tree's pointer files name; the versions of \
+                     {names} that branches (local or remote-tracking) name are not kept, and go once older than \
+                     the grace period\n\nhint: on a remote others push to, run `dv gc --remote {remote} \
+                     --all-branches` (or --all-commits)"
+                ),
+                None => eprintln!(
+                    "warning: gc keeps only what the work trees' pointer files name; the versions of {names} \
+                     that branches name (the last commit's included) are not kept in the cache, and go once \
+                     older than the grace period\n\nhint: `dv push --all-branches` first if the remote lacks \
+                     them, or run `dv gc --all-branches` (or --all-commits)"
+                ),
+            }
         }
     }
     let store = repo.open_store()?;
