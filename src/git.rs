@@ -384,20 +384,6 @@ impl GitRepo {
             .collect())
     }
 
-    /// Every path Git's index tracks whose file name `name` accepts.
-    pub fn tracked_named(&self, name: impl Fn(&str) -> bool) -> Result<Vec<String>> {
-        let Some(index) = self.index()? else {
-            return Ok(Vec::new());
-        };
-        Ok(index
-            .entries()
-            .iter()
-            .filter_map(|e| std::str::from_utf8(e.path(&index)).ok())
-            .filter(|p| name(crate::paths::split(p).1))
-            .map(str::to_string)
-            .collect())
-    }
-
     /// Every path Git's index tracks that ends with `suffix`.
     pub fn tracked_with_suffix(&self, suffix: &str) -> Result<Vec<String>> {
         let Some(index) = self.index()? else {

@@ -507,19 +507,19 @@ impl Repo {
         &self,
         parents: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        let tracked: std::collections::HashSet<PathBuf> =
-            match crate::git::GitRepo::open(&self.root) {
-                Ok(git) => git
-                    .tracked_named(crate::fsutil::is_temp_name)?
-                    .iter()
-                    .map(|p| self.abs(p))
-                    .collect(),
-                Err(_) => return Ok(()),
-            };
+        // Git is asked only about a leftover found (rare), so the common run reads no index; when Git cannot
+        // say, the file stays.
+        let git = std::cell::OnceCell::new();
+        let tracked = |abs: &Path| {
+            let git = git.get_or_init(|| crate::git::GitRepo::open(&self.root).ok());
+            let rel = abs.strip_prefix(&self.root).ok().and_then(|p| p.to_str());
+            match (git, rel) {
+                (Some(git), Some(rel)) => !matches!(git.first_tracked_under(rel), Ok(None)),
+                _ => true,
+            }
+        };
         for parent in parents {
-            let _ = crate::fsutil::remove_stale_temps_except(&self.abs(parent), &|p| {
-                tracked.contains(p)
-            });
+            let _ = crate::fsutil::remove_stale_temps_except(&self.abs(parent), &tracked);
         }
         Ok(())
     }
