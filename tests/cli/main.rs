@@ -16,6 +16,7 @@ mod gitside;
 mod history;
 mod hostile;
 mod init;
+mod jsonshape;
 mod maintain;
 mod meta;
 mod model;
