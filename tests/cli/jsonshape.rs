@@ -450,6 +450,20 @@ fn local_commands_json_and_exit_codes_are_pinned() {
     pin.case("install-again", r.path(), &["install", "--json"]);
     pin.case("uninstall", r.path(), &["uninstall", "--json"]);
     pin.case("uninstall-again", r.path(), &["uninstall", "--json"]);
+    // The checkouts above hashed what they wrote right away (inside the stat cache's racy window or not,
+    // depending on the machine's speed): a status after `settle` reads those files once more, for good.
+    r.settle();
+    r.ok(&["status"]);
+    // A file named like a pointer file that is none: skipped with a warning, listed in `not_pointers`.
+    r.write("clip.dv", b"not a pointer file\n");
+    r.write("clip", b"a video\n");
+    r.settle();
+    pin.case(
+        "status-not-pointer",
+        r.path(),
+        &["status", "--json", "--exit-code"],
+    );
+    pin.case("fsck-not-pointer", r.path(), &["fsck", "--json"]);
     pin.finish();
 }
 
@@ -564,6 +578,33 @@ fn remote_commands_json_and_exit_codes_are_pinned() {
         "fetch-all-commits-after-remote-gc",
         clone.path(),
         &["fetch", "--all-commits", "--json"],
+    );
+
+    // A committed version never pushed and then collected by a local gc: push leaves it out (`incomplete`).
+    r.write("data/b.txt", b"bee, third\n");
+    r.ok(&["add", "data"]);
+    commit(r.path(), "v3", 3);
+    r.write("data/b.txt", b"bee, fourth\n");
+    r.ok(&["add", "data"]);
+    commit(r.path(), "v4", 4);
+    r.ok(&["gc", "--grace", "0"]);
+    pin.case(
+        "push-all-commits-incomplete",
+        r.path(),
+        &["push", "--all-commits", "--json"],
+    );
+
+    // A remote index that cannot be read: skipped with a warning, listed in `unreadable_indexes`.
+    for idx in crate::common::files_below(&remote.path().join("index")) {
+        if idx.extension().is_some_and(|e| e == "idx") {
+            std::fs::write(&idx, b"garbage").unwrap();
+        }
+    }
+    pin.case("push-unreadable-indexes", r.path(), &["push", "--json"]);
+    pin.case(
+        "fetch-unreadable-indexes",
+        clone.path(),
+        &["fetch", "--json"],
     );
     pin.finish();
 }
