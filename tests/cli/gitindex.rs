@@ -254,3 +254,51 @@ fn a_pointer_git_ignores_is_not_staged() {
             .contains("scratch/g.bin.dv")
     );
 }
+
+/// F3 and F10 for `dv run`: it adds the step's outputs and then stages its step file; both must be possible
+/// before either is written (a locked index, or a step file Git ignores, left the outputs added and staged but
+/// no step recorded).
+#[test]
+fn run_checks_its_staging_before_recording_anything() {
+    let r = TestRepo::new();
+    let step = [
+        "run",
+        "-n",
+        "s",
+        "-o",
+        "out.txt",
+        "--",
+        "sh",
+        "-c",
+        "echo x > out.txt",
+    ];
+    let lock = r.p(".git/index.lock");
+    fs::write(&lock, b"").unwrap();
+    let err = r.fails(&step);
+    assert!(err.contains(lock.to_str().unwrap()), "{err}");
+    assert!(!r.p("out.txt.dv").exists() && !r.p(".dv/steps/s.toml").exists());
+    fs::remove_file(&lock).unwrap();
+    let mut exclude = fs::read_to_string(r.p(".git/info/exclude")).unwrap_or_default();
+    exclude.push_str("/.dv/steps/\n");
+    fs::write(r.p(".git/info/exclude"), &exclude).unwrap();
+    let err = r.fails(&step);
+    assert!(
+        err.contains(".dv/steps/s.toml") && err.contains("'/.dv/steps/' at .git/info/exclude:"),
+        "{err}"
+    );
+    assert!(!r.p("out.txt.dv").exists() && !r.p(".dv/steps/s.toml").exists());
+    assert_eq!(
+        r.git(&["ls-files"])
+            .lines()
+            .filter(|l| l.contains("out.txt"))
+            .count(),
+        0
+    );
+    fs::write(r.p(".git/info/exclude"), "").unwrap();
+    r.ok(&step);
+    let staged = r.git(&["diff", "--cached", "--name-only"]);
+    assert!(
+        staged.contains("out.txt.dv") && staged.contains(".dv/steps/s.toml"),
+        "{staged}"
+    );
+}
