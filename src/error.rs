@@ -22,6 +22,15 @@ pub enum Error {
     #[error("{path}: Git: {message}")]
     Git { path: PathBuf, message: String },
 
+    #[error("Git's index is locked: {} exists", lock.display())]
+    IndexLocked { lock: PathBuf },
+
+    #[error("Git ignores '{path}' by the rule {rule}, so dv will not stage it")]
+    IgnoredByGit { path: String, rule: String },
+
+    #[error("Git would not ignore the data of '{path}': the rule {rule} re-includes it")]
+    DataNotIgnored { path: String, rule: String },
+
     #[error("revision '{rev}' cannot be used: {message}")]
     BadRevision { rev: String, message: String },
 

@@ -398,11 +398,98 @@ impl GitRepo {
             .collect())
     }
 
+    /// The lock file Git takes to change the index (`index.lock` beside it; a linked work tree has its own).
+    fn index_lock_path(&self) -> PathBuf {
+        let mut p = self.repo.index_path().into_os_string();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+
+    /// Takes Git's index lock, as `git add` does: refused, naming the lock file, while another process holds
+    /// it (or a crashed one left it). Dropping the lock without committing removes it.
+    fn lock_index(&self) -> Result<gix::lock::File> {
+        use gix::lock::acquire::Fail;
+        gix::lock::File::acquire_to_update_resource(
+            self.repo.index_path(),
+            Fail::Immediately,
+            None,
+            0,
+        )
+        .map_err(|e| {
+            let lock = self.index_lock_path();
+            if lock.symlink_metadata().is_ok() {
+                Error::IndexLocked { lock }
+            } else {
+                git_err(&lock, e)
+            }
+        })
+    }
+
+    /// Checks, before a command writes anything it will stage, that staging can succeed: Git's index can be
+    /// locked now (the lock is taken and released at once) and Git ignores none of `paths` (repository paths
+    /// of files to stage; see [`GitRepo::check_not_ignored`]). A command that stages calls this before it
+    /// writes the files, so a refusal leaves nothing half-done.
+    pub fn check_stageable(&self, paths: &[String]) -> Result<()> {
+        drop(self.lock_index()?);
+        self.check_not_ignored(paths)
+    }
+
+    /// Refuses to stage a path Git ignores and does not track (Git itself would need `git add -f`), naming the
+    /// rule and where it is written: a pointer file the user told Git to ignore is not dv's to commit.
+    pub fn check_not_ignored(&self, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let mut ignores = self.ignores()?;
+        for path in paths {
+            if ignores.is_tracked(path) {
+                continue;
+            }
+            if let Some(rule) = ignores.rule_for(path, false)?
+                && !rule.negated
+            {
+                return Err(Error::IgnoredByGit {
+                    path: path.clone(),
+                    rule: rule.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Git's ignore rules as `git check-ignore` applies them: `.gitignore` files of the work tree,
+    /// `info/exclude` and `core.excludesFile`.
+    pub fn ignores(&self) -> Result<Ignores<'_>> {
+        let index = self
+            .repo
+            .index_or_empty()
+            .map_err(|e| git_err(&self.repo.index_path(), e))?;
+        let stack = self
+            .repo
+            .excludes(
+                &index,
+                None,
+                gix::worktree::stack::state::ignore::Source::WorktreeThenIdMappingIfNotSkipped,
+            )
+            .map_err(|e| git_err(self.repo.git_dir(), e))?;
+        let root = self
+            .repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok(Ignores { stack, index, root })
+    }
+
     /// Stages files of the work tree in Git's index, as `git add` would: writes each file's blob and
-    /// updates (or creates) its index entry. `paths` are repository paths.
+    /// updates (or creates) its index entry. `paths` are repository paths. Git's index lock is held from
+    /// reading the index to writing it; a path Git ignores and does not track is refused (see
+    /// [`GitRepo::check_not_ignored`]). Every command that stages goes through here.
     pub fn stage(&self, work_tree: &Path, paths: &[String]) -> Result<()> {
         use gix::bstr::BStr;
         use gix::index::entry::{Flags, Mode, Stage, Stat};
+        use std::io::Write;
+        let lock = self.lock_index()?;
+        self.check_not_ignored(paths)?;
         let index_path = self.repo.index_path();
         let mut index = if index_path.exists() {
             self.repo
@@ -448,9 +535,76 @@ impl GitRepo {
         }
         // gix does not update the cached-tree extension; a stale one could make Git commit old trees.
         index.remove_tree();
+        let lock_path = self.index_lock_path();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, lock);
         index
-            .write(gix::index::write::Options::default())
-            .map_err(|e| git_err(&index_path, e))?;
+            .write_to(&mut out, gix::index::write::Options::default())
+            .map_err(|e| git_err(&lock_path, e))?;
+        out.flush().map_err(|e| Error::io(&lock_path, e))?;
+        let lock = out
+            .into_inner()
+            .map_err(|e| Error::io(&lock_path, e.into_error()))?;
+        lock.commit().map_err(|e| git_err(&index_path, e))?;
         Ok(())
+    }
+}
+
+/// A rule of Git's ignore files that matches a path.
+#[derive(Clone, Debug)]
+pub struct IgnoreRule {
+    /// The pattern as Git reads it (`!/d`, `data/`).
+    pub pattern: String,
+    /// Where it is written: a repository path, or the path of a file outside the work tree.
+    pub source: String,
+    /// Its line in that file (1-based).
+    pub line: usize,
+    /// A negation (`!…`): the path is not ignored.
+    pub negated: bool,
+}
+
+impl std::fmt::Display for IgnoreRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}' at {}:{}", self.pattern, self.source, self.line)
+    }
+}
+
+/// Git's ignore rules, for asking about paths one by one ([`GitRepo::ignores`]).
+pub struct Ignores<'r> {
+    stack: gix::AttributeStack<'r>,
+    index: gix::worktree::Index,
+    root: PathBuf,
+}
+
+impl Ignores<'_> {
+    /// The rule that decides whether Git ignores repository path `path` (a folder when `is_dir`), as `git
+    /// check-ignore -v` finds it: the last matching pattern, or the one that ignores a folder above it (which
+    /// no rule below can undo). `None` when no rule matches: Git does not ignore it.
+    pub fn rule_for(&mut self, path: &str, is_dir: bool) -> Result<Option<IgnoreRule>> {
+        let mode = is_dir.then_some(gix::index::entry::Mode::DIR);
+        let platform = self
+            .stack
+            .at_entry(path, mode)
+            .map_err(|e| git_err(Path::new(path), e))?;
+        Ok(platform.matching_exclude_pattern().map(|m| {
+            let source = match m.source {
+                Some(s) => match s.strip_prefix(&self.root) {
+                    Ok(rel) => rel.to_string_lossy().into_owned(),
+                    Err(_) => s.display().to_string(),
+                },
+                None => "?".into(),
+            };
+            IgnoreRule {
+                pattern: m.pattern.to_string(),
+                source,
+                line: m.sequence_number,
+                negated: m.pattern.is_negative(),
+            }
+        }))
+    }
+
+    /// True when Git's index tracks the file `path` (ignore rules do not apply to it then).
+    pub fn is_tracked(&self, path: &str) -> bool {
+        let key: &gix::bstr::BStr = path.as_bytes().into();
+        self.index.entry_by_path(key).is_some()
     }
 }

@@ -113,6 +113,14 @@ fn hint(e: &Error) -> Option<String> {
         Error::MalformedPointer { .. } => "fix or remove that pointer file (`git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
         Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
         Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),
+        Error::IndexLocked { lock } => format!(
+            "another git process seems to be running in this repository: wait for it to finish and try again; if none is running, a crashed one left the lock behind: remove {} (nothing was written)",
+            lock.display()
+        ),
+        Error::IgnoredByGit { path, .. } => format!(
+            "dv stages pointer files for Git to commit: remove that rule, or run with --no-stage and stage it yourself with `git add -f {path}`; nothing was written"
+        ),
+        Error::DataNotIgnored { .. } => "dv keeps a dataset's data out of Git with an ignore line, and that rule would let `git add .` commit the data: remove it and run again (nothing was written)".into(),
         Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
         _ => return None,
     })

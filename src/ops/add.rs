@@ -172,6 +172,32 @@ pub fn add_annotated(
             }
         }
     }
+    // Whatever would stop the add after its data is stored is checked now, before anything is written: a rule
+    // that takes the data back from Git's ignore (`!/d`), and for staging Git's index lock and ignore rules
+    // that ignore a file it stages (checked again just before the pointers are written).
+    let data: Vec<super::ignore::DataPath> = inputs
+        .iter()
+        .map(|(path, input)| super::ignore::DataPath {
+            path,
+            is_dir: matches!(input, Input::Dir(_)),
+        })
+        .collect();
+    super::ignore::check_not_negated(repo, &data)?;
+    // The pointer files first, so that a refusal names the file that matters most.
+    let mut staged_files: Vec<String> = inputs
+        .iter()
+        .map(|(path, _)| format!("{path}{POINTER_SUFFIX}"))
+        .collect();
+    for (path, _) in &inputs {
+        let file = super::ignore::ignore_file_of(path);
+        if !staged_files.contains(&file) {
+            staged_files.push(file);
+        }
+    }
+    staged_files.push(".gitattributes".into());
+    if let Some(git) = &git {
+        git.check_stageable(&staged_files)?;
+    }
 
     // Everything to hash, in input order; files the stat cache vouches for get their node right away.
     let mut all_files: Vec<&WalkFile> = Vec::new();
@@ -389,7 +415,10 @@ pub fn add_annotated(
         }
     }
 
-    // Everything is stored: now the pointers and .gitignore entries.
+    // Everything is stored: now the pointers and .gitignore entries, once staging them is sure to start.
+    if let Some(git) = &git {
+        git.check_stageable(&staged_files)?;
+    }
     let mut to_stage = Vec::new();
     for ((((path, _), node), table), meta) in inputs.iter().zip(roots).zip(tables).zip(metas) {
         store.meta().mark_complete(&node.id)?;

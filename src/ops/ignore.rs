@@ -9,6 +9,10 @@
 //! anyway. Renames: a pointer moved with `git mv` is ignored under its new name the next time `dv checkout`
 //! (or `pull`) runs (see [`ensure_all_ignored`]); `dv status` reports the missing line (see
 //! [`ignore_problems`]) and writes nothing.
+//!
+//! Whether the data is ignored is asked of Git's own rules ([`verdict`], through gix's exclude stack), never
+//! by looking for dv's line: an equivalent rule (`/d/`, `*.bin`, `info/exclude`) ignores the data as well,
+//! and a later negation (`!/d`) takes it back whatever lines precede it.
 
 use crate::Result;
 use crate::paths::{join, split};
@@ -27,75 +31,131 @@ fn line_of(path: &str) -> String {
     format!("/{}", escape_ignore(split(path).1))
 }
 
-/// The datasets among `paths` whose `.gitignore` lacks their line (each `.gitignore` is read once).
-pub fn unignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
-    let mut texts: std::collections::HashMap<String, String> = Default::default();
-    let mut out = Vec::new();
-    for p in paths {
-        let file = ignore_file_of(p);
-        if !texts.contains_key(&file) {
-            let old = crate::fsutil::read_own(&repo.abs(&file))?.unwrap_or_default();
-            texts.insert(file.clone(), String::from_utf8_lossy(&old).into_owned());
-        }
-        if !has_line(&texts[&file], &line_of(p)) {
-            out.push(p.clone());
+/// A dataset as the ignore check sees it: its repository path, and whether its data is a folder (a rule such
+/// as `/d/` ignores only a folder).
+#[derive(Clone, Copy, Debug)]
+pub struct DataPath<'a> {
+    pub path: &'a str,
+    pub is_dir: bool,
+}
+
+impl<'a> DataPath<'a> {
+    pub fn of(d: &'a super::datasets::Dataset) -> DataPath<'a> {
+        DataPath {
+            path: &d.path,
+            is_dir: d.pointer.node.kind == crate::store::object::NodeKind::Tree,
         }
     }
-    Ok(out)
+}
+
+/// Git's verdict on a dataset's data.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Git ignores it (through dv's line or any equivalent rule).
+    Ignored,
+    /// No rule matches it: it lacks its line.
+    NoRule,
+    /// A negation re-includes it (`!/d` after `/d`): `git add .` would commit the data.
+    Negated(crate::git::IgnoreRule),
+}
+
+/// Whether Git ignores the data of `d`, asked of Git's own rules ([`crate::git::Ignores`]: every `.gitignore`,
+/// `info/exclude`, `core.excludesFile`), as `git check-ignore` would decide: the rule is "Git ignores the
+/// data"; the line dv writes is only its means.
+pub fn verdict(ignores: &mut crate::git::Ignores<'_>, d: DataPath<'_>) -> Result<Verdict> {
+    Ok(match ignores.rule_for(d.path, d.is_dir)? {
+        None => Verdict::NoRule,
+        Some(r) if r.negated => Verdict::Negated(r),
+        Some(_) => Verdict::Ignored,
+    })
+}
+
+/// Refuses to add datasets whose data a negation rule makes Git take back (`!/d`): dv's line would not keep
+/// the data out of Git. Checked before anything is written; a missing line is fine (add writes it).
+pub fn check_not_negated(repo: &Repo, data: &[DataPath<'_>]) -> Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    let mut ignores = git.ignores()?;
+    for d in data {
+        if let Verdict::Negated(rule) = verdict(&mut ignores, *d)? {
+            return Err(crate::Error::DataNotIgnored {
+                path: d.path.to_string(),
+                rule: rule.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Why Git may not ignore a dataset's data, as `dv status` reports it (it never writes the line itself).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IgnoreProblem {
-    /// The `.gitignore` that should ignore the dataset (repository path).
+    /// The `.gitignore` that should ignore the dataset (repository path), or for `negated` the file holding
+    /// the negation.
     pub file: String,
-    /// The line it should hold.
+    /// The line it should hold (for `negated`: the negation that re-includes the data).
     pub line: String,
-    /// `missing-line` (the file lacks it: a pointer renamed with `git mv`, or written by hand) or `unreadable`
-    /// (the file is a symbolic link, which dv never reads or writes through, or cannot be read).
+    /// `missing-line` (no rule ignores the data: a pointer renamed with `git mv`, or written by hand),
+    /// `negated` (a later `!` rule re-includes the data, so `git add .` would commit it) or `unreadable` (the
+    /// `.gitignore` is a symbolic link, which dv never reads or writes through, or cannot be read).
     pub problem: &'static str,
     pub message: String,
     /// What fixes it.
     pub fix: String,
 }
 
-/// For each of `paths` (datasets), what keeps Git from ignoring its data, if anything; reads only. Each
-/// `.gitignore` is read once; one that cannot be read (a symbolic link) is reported, not an error.
-pub fn ignore_problems(repo: &Repo, paths: &[String]) -> Vec<Option<IgnoreProblem>> {
-    let mut texts: std::collections::HashMap<String, std::result::Result<String, String>> =
-        Default::default();
-    paths
-        .iter()
-        .map(|p| {
-            let file = ignore_file_of(p);
-            let text = texts.entry(file.clone()).or_insert_with(|| {
-                match crate::fsutil::read_own(&repo.abs(&file)) {
-                    Ok(t) => Ok(String::from_utf8_lossy(&t.unwrap_or_default()).into_owned()),
-                    Err(e) => Err(e.to_string()),
-                }
-            });
-            let line = line_of(p);
-            match text {
-                Ok(t) if has_line(t, &line) => None,
-                Ok(_) => Some(IgnoreProblem {
-                    message: format!(
-                        "'{file}' lacks the line '{line}', so Git does not ignore the data of '{p}'"
-                    ),
-                    fix: format!("dv checkout {p}"),
-                    file,
-                    line,
-                    problem: "missing-line",
-                }),
-                Err(e) => Some(IgnoreProblem {
-                    message: format!("dv cannot tell whether Git ignores the data of '{p}': {e}"),
-                    fix: format!("make '{file}' a regular file holding the line '{line}'"),
-                    file,
-                    line,
-                    problem: "unreadable",
-                }),
-            }
-        })
-        .collect()
+/// For each of `data` (datasets), what keeps Git from ignoring its data, if anything; reads only. Git's own
+/// rules decide ([`verdict`]); a `.gitignore` beside a pointer that is a symbolic link is reported, not an
+/// error.
+pub fn ignore_problems(repo: &Repo, data: &[DataPath<'_>]) -> Result<Vec<Option<IgnoreProblem>>> {
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    let mut ignores = git.ignores()?;
+    let mut out = Vec::with_capacity(data.len());
+    for d in data {
+        let p = d.path;
+        let file = ignore_file_of(p);
+        let line = line_of(p);
+        if let Err(e) = crate::fsutil::read_own(&repo.abs(&file)) {
+            out.push(Some(IgnoreProblem {
+                message: format!("dv cannot tell whether Git ignores the data of '{p}': {e}"),
+                fix: format!("make '{file}' a regular file holding the line '{line}'"),
+                file,
+                line,
+                problem: "unreadable",
+            }));
+            continue;
+        }
+        out.push(match verdict(&mut ignores, *d)? {
+            Verdict::Ignored => None,
+            Verdict::NoRule => Some(IgnoreProblem {
+                message: format!(
+                    "'{file}' lacks the line '{line}', so Git does not ignore the data of '{p}'"
+                ),
+                fix: format!("dv checkout {p}"),
+                file,
+                line,
+                problem: "missing-line",
+            }),
+            Verdict::Negated(rule) => Some(IgnoreProblem {
+                message: format!(
+                    "the rule {rule} re-includes the data of '{p}', so `git add .` would commit it"
+                ),
+                fix: format!(
+                    "remove line {} ('{}') from '{}'",
+                    rule.line, rule.pattern, rule.source
+                ),
+                file: rule.source,
+                line: rule.pattern,
+                problem: "negated",
+            }),
+        });
+    }
+    Ok(out)
 }
 
 fn has_line(text: &str, line: &str) -> bool {
@@ -235,13 +295,32 @@ fn escape_ignore(name: &str) -> String {
     out
 }
 
-/// [`ensure_ignored`] for each of `paths`, for commands that do not stage (checkout, pull): returns the
-/// `.gitignore` files that gained a line.
-pub fn ensure_all_ignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
+/// For commands that do not stage (checkout, pull): adds the line of each of `data` that no rule of Git
+/// ignores ([`Verdict::NoRule`]; a negation is the user's, reported by `dv status`, never undone here), and
+/// returns the `.gitignore` files that gained a line.
+pub fn ensure_all_ignored(repo: &Repo, data: &[DataPath<'_>]) -> Result<Vec<String>> {
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    let mut missing = Vec::new();
+    {
+        let mut ignores = git.ignores()?;
+        for d in data {
+            if matches!(verdict(&mut ignores, *d)?, Verdict::NoRule) {
+                missing.push(d.path);
+            }
+        }
+    }
     let mut changed = Vec::new();
-    for p in unignored(repo, paths)? {
-        let file = ensure_ignored(repo, &p)?;
-        changed.push(file[0].clone());
+    for p in missing {
+        let file = ignore_file_of(p);
+        let old = crate::fsutil::read_own(&repo.abs(&file))?.unwrap_or_default();
+        let had = has_line(&String::from_utf8_lossy(&old), &line_of(p));
+        ensure_ignored(repo, p)?;
+        if !had {
+            changed.push(file);
+        }
     }
     changed.sort();
     changed.dedup();

@@ -193,10 +193,18 @@ fn rewrite(
         };
         let text = p.encode_checked(&pointer_path)?;
         crate::paths::check_no_linked_parents(&repo.root, &pointer_path)?;
+        let pointer = std::slice::from_ref(&pointer_path);
+        // Staging must be possible before the pointer changes (Git's index not locked, the pointer not ignored).
+        let git = match stage {
+            true => Some(crate::git::GitRepo::open(&repo.root)?),
+            false => None,
+        };
+        if let Some(git) = &git {
+            git.check_stageable(pointer)?;
+        }
         repo.write_file(&repo.abs(&pointer_path), text.as_bytes())?;
-        if stage {
-            crate::git::GitRepo::open(&repo.root)?
-                .stage(&repo.root, std::slice::from_ref(&pointer_path))?;
+        if let Some(git) = &git {
+            git.stage(&repo.root, pointer)?;
             staged = true;
         }
     }

@@ -209,6 +209,10 @@ pub fn execute(repo: &Repo, store: &Store, step: &Step, opts: &RunOptions<'_>) -
 
     let _lock = repo.lock()?;
     let out_paths: Vec<String> = step.outs.iter().map(|o| o.path.clone()).collect();
+    if opts.stage {
+        // The step file is staged after the outputs' add: check it can be before anything is written.
+        git.check_stageable(&[Step::file_path(&step.name)])?;
+    }
     let added = super::add::add(repo, store, &out_paths, opts.stage, None, opts.progress)?;
     let mut outs = Vec::with_capacity(step.outs.len());
     for o in &step.outs {

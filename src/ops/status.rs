@@ -61,8 +61,11 @@ impl StatusReport {
 
 pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusReport> {
     let mut report = StatusReport::default();
-    let paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
-    let mut ignore = super::ignore::ignore_problems(repo, &paths).into_iter();
+    let data: Vec<_> = targets
+        .iter()
+        .map(|t| super::ignore::DataPath::of(&t.dataset))
+        .collect();
+    let mut ignore = super::ignore::ignore_problems(repo, &data)?.into_iter();
     for t in targets {
         t.check_to_compare(repo, store)?;
         let d = &t.dataset;

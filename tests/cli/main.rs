@@ -12,6 +12,7 @@ mod checkout;
 mod crash;
 mod diskfull;
 mod errors;
+mod gitindex;
 mod gitside;
 mod history;
 mod hostile;

@@ -37,8 +37,11 @@ pub fn ignore_datasets(
     repo: &Repo,
     targets: &[crate::ops::datasets::Target],
 ) -> Result<()> {
-    let paths: Vec<String> = targets.iter().map(|t| t.dataset.path.clone()).collect();
-    for file in crate::ops::ignore::ensure_all_ignored(repo, &paths)? {
+    let data: Vec<_> = targets
+        .iter()
+        .map(|t| crate::ops::ignore::DataPath::of(&t.dataset))
+        .collect();
+    for file in crate::ops::ignore::ensure_all_ignored(repo, &data)? {
         super::output::status_line(
             g.quiet,
             &format!("Added the data's ignore line to {file} (commit it with Git)."),
