@@ -245,3 +245,45 @@ fn names_git_and_windows_reserve_are_refused() {
     );
     assert!(!r.p("data.dv").exists());
 }
+
+/// One test per exit code class (docs/cli.md): 0 success (and --help, --version), 1 a user error, including
+/// a usage error that clap would exit 2 with, 1 differences found, 2 a damaged cache.
+#[test]
+fn exit_codes_by_class() {
+    let r = TestRepo::new();
+    r.write("data.bin", &bytes(2, 3000));
+    let code = |args: &[&str]| r.dv(args).status.code();
+    // 0
+    assert_eq!(code(&["add", "data.bin"]), Some(0));
+    assert_eq!(code(&["--help"]), Some(0));
+    assert_eq!(code(&["status", "--help"]), Some(0));
+    assert_eq!(code(&["--version"]), Some(0));
+    // 1: a user error.
+    assert_eq!(code(&["status", "missing.bin"]), Some(1));
+    // 1: usage errors, with clap's message and usage line on stderr, nothing on stdout.
+    for args in [
+        &["status", "--no-such-flag"][..],
+        &["no-such-command"],
+        &["meta", "set"],
+        &["show", "data.bin", "--limit", "many"],
+        &[],
+    ] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "dv {args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") || err.contains("Usage:"),
+            "dv {args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "dv {args:?}");
+    }
+    // 1: differences found, when asked.
+    r.write("data.bin", &bytes(3, 3000));
+    assert_eq!(code(&["status", "--exit-code"]), Some(1));
+    // 2: a damaged cache.
+    std::fs::write(r.p(".dv/state.db"), [7u8; 4096]).unwrap();
+    for name in ["state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(r.p(&format!(".dv/{name}")));
+    }
+    assert_eq!(code(&["status"]), Some(2));
+}
