@@ -114,6 +114,14 @@ fn hint(e: &Error) -> Option<String> {
         Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
         Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),
         Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
+        Error::Db { path, source } if crate::meta::is_damaged(source) => {
+            let p = path.display();
+            format!(
+                "{p} is a cache: dv rebuilds it from the pack indexes and the work tree (losing it costs time, \
+                 never data). Move it aside, with its `-wal` and `-shm` files if they are there (`mv {p} \
+                 {p}.damaged`), and run the command again"
+            )
+        }
         _ => return None,
     })
 }
