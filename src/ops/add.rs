@@ -390,7 +390,7 @@ pub fn add_annotated(
     }
 
     // Everything is stored: now the pointers and .gitignore entries.
-    let mut to_stage = Vec::new();
+    let mut staging = super::pointers::Staging::default();
     for ((((path, _), node), table), meta) in inputs.iter().zip(roots).zip(tables).zip(metas) {
         store.meta().mark_complete(&node.id)?;
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
@@ -398,21 +398,17 @@ pub fn add_annotated(
             Some((r, a)) => (Some(r), Some(a)),
             None => (None, None),
         };
-        let text = Pointer {
+        let pointer = Pointer {
             node,
             table,
             meta: meta.clone(),
-        }
-        .encode_checked(&pointer_path)?;
-        let abs = repo.abs(&pointer_path);
-        let changed = crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes());
+        };
         crate::fault::point("add-before-pointer");
-        if changed {
-            repo.write_file(&abs, text.as_bytes())?;
-        }
+        let changed = staging.write_pointer(repo, &pointer_path, &pointer)?;
         crate::fault::point("add-pointer-written");
-        to_stage.push(pointer_path.clone());
-        to_stage.extend(super::ignore::ensure_ignored(repo, path)?);
+        for written in super::ignore::ensure_ignored(repo, path)? {
+            staging.also(written);
+        }
         report.datasets.push(AddedDataset {
             path: path.clone(),
             pointer: pointer_path,
@@ -425,16 +421,16 @@ pub fn add_annotated(
             meta,
         });
     }
-    if let Some(git) = &git {
-        if !report.datasets.is_empty() && super::ignore::union_attribute_untracked(repo, git)? {
-            to_stage.push(".gitattributes".into());
-        }
-        to_stage.sort();
-        to_stage.dedup();
-        crate::fault::point("add-before-staging");
-        git.stage(&repo.root, &to_stage)?;
-        report.staged = to_stage;
+    if let Some(git) = &git
+        && !report.datasets.is_empty()
+        && super::ignore::union_attribute_untracked(repo, git)?
+    {
+        staging.also(".gitattributes");
     }
+    if git.is_some() {
+        crate::fault::point("add-before-staging");
+    }
+    report.staged = staging.stage(repo, git.as_ref())?;
     Ok(report)
 }
 

@@ -584,3 +584,31 @@ fn a_password_in_a_path_argument_is_never_printed() {
         );
     }
 }
+
+/// `meta set` of the value a key already has still stages the pointer file, as every command that writes a
+/// pointer leaves it staged whether or not it changed its bytes (adversarial review: a pointer modified but not
+/// staged stayed unstaged, because the unchanged value returned early). `unset` of a key that is not set too.
+#[test]
+fn meta_set_of_an_unchanged_value_stages_an_unstaged_pointer() {
+    let r = TestRepo::new();
+    r.write("data.bin", &bytes(40, 2000));
+    r.ok(&["add", "data.bin"]);
+    r.git(&["commit", "-qm", "data"]);
+    // The pointer gains an annotation without staging it.
+    r.ok(&["meta", "set", "data.bin", "owner=ana", "--no-stage"]);
+    let unstaged = r.git(&["status", "--porcelain", "data.bin.dv"]);
+    assert_eq!(unstaged.trim_end(), " M data.bin.dv", "{unstaged}");
+    let report = r.json(&["meta", "set", "data.bin", "owner=ana"]);
+    assert_eq!(report["changed"], false, "{report}");
+    assert_eq!(report["staged"], true, "{report}");
+    let staged = r.git(&["status", "--porcelain", "data.bin.dv"]);
+    assert_eq!(staged.trim_end(), "M  data.bin.dv", "{staged}");
+
+    r.git(&["commit", "-qm", "owner"]);
+    r.ok(&["meta", "unset", "data.bin", "owner", "--no-stage"]);
+    let report = r.json(&["meta", "unset", "data.bin", "owner"]);
+    assert_eq!(report["changed"], false, "{report}");
+    assert_eq!(report["staged"], true, "{report}");
+    let staged = r.git(&["status", "--porcelain", "data.bin.dv"]);
+    assert_eq!(staged.trim_end(), "M  data.bin.dv", "{staged}");
+}
