@@ -117,7 +117,7 @@ pub fn add_annotated(
     // that nothing is stored or half-written first.
     for (path, _) in &inputs {
         crate::fsutil::refuse_link(&repo.abs(&format!("{path}{POINTER_SUFFIX}")))?;
-        crate::fsutil::refuse_link(&repo.abs(&super::ignore::ignore_file_of(path)))?;
+        super::ignore::check_can_ignore(repo, path)?;
     }
     // Which inputs are tables: asked for now, or tracked as tables before (their key is remembered).
     let mut previous: Vec<Option<crate::pointer::Pointer>> = Vec::new();

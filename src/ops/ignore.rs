@@ -7,7 +7,7 @@
 //! merge keeps both lines instead of reporting a conflict. A line dv no longer needs (after a rename or a
 //! removal) stays: ignoring a name that does not exist costs nothing, and a union merge may bring it back
 //! anyway. Renames: a pointer moved with `git mv` is ignored under its new name the next time `dv checkout`
-//! (or `pull`) runs (see [`ensure_all_ignored`]); `dv status` reports the missing line (see
+//! (or `pull`) runs (see [`IgnorePlan`]); `dv status` reports the missing line (see
 //! [`ignore_problems`]) and writes nothing.
 
 use crate::Result;
@@ -120,8 +120,7 @@ fn trim_unescaped_end(l: &str) -> &str {
 /// lines) and, once per repository, the union merge attribute to the root `.gitattributes`. Returns the
 /// repository paths of the files to stage: that `.gitignore`, and `.gitattributes` when it was changed.
 pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
-    // Never write a .gitignore through a linked folder (it would land outside the work tree).
-    crate::paths::check_no_linked_parents(&repo.root, path)?;
+    check_can_ignore(repo, path)?;
     let ignore_path = ignore_file_of(path);
     let ignore = repo.abs(&ignore_path);
     let line = line_of(path);
@@ -135,6 +134,15 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
         out.push(".gitattributes".into());
     }
     Ok(out)
+}
+
+/// What [`ensure_ignored`] refuses for dataset `path`, checked without writing anything, so a command can
+/// refuse before it writes data: a linked folder above the `.gitignore` (it would land outside the work tree),
+/// a `.gitignore` or root `.gitattributes` that is a symbolic link (dv never writes through one).
+pub fn check_can_ignore(repo: &Repo, path: &str) -> Result<()> {
+    crate::paths::check_no_linked_parents(&repo.root, path)?;
+    crate::fsutil::refuse_link(&repo.abs(&ignore_file_of(path)))?;
+    crate::fsutil::refuse_link(&repo.abs(".gitattributes"))
 }
 
 /// True when the root `.gitattributes` holds [`UNION_ATTRIBUTE`] but Git does not track the file: written by an
@@ -235,17 +243,35 @@ fn escape_ignore(name: &str) -> String {
     out
 }
 
-/// [`ensure_ignored`] for each of `paths`, for commands that do not stage (checkout, pull): returns the
-/// `.gitignore` files that gained a line.
-pub fn ensure_all_ignored(repo: &Repo, paths: &[String]) -> Result<Vec<String>> {
-    let mut changed = Vec::new();
-    for p in unignored(repo, paths)? {
-        let file = ensure_ignored(repo, &p)?;
-        changed.push(file[0].clone());
+/// The ignore lines a command that writes datasets into the work tree (checkout, pull) will add: for the
+/// datasets whose `.gitignore` lacks theirs (a pointer renamed with `git mv`, or written by hand). Made, and
+/// checked as [`ensure_ignored`] would refuse, before the command writes any data, so that a refusal (a
+/// `.gitignore` or `.gitattributes` that is a symbolic link, a linked folder) leaves the work tree as it was;
+/// [`IgnorePlan::apply`] writes the lines after.
+pub struct IgnorePlan {
+    missing: Vec<String>,
+}
+
+impl IgnorePlan {
+    pub fn new(repo: &Repo, paths: &[String]) -> Result<IgnorePlan> {
+        let missing = unignored(repo, paths)?;
+        for p in &missing {
+            check_can_ignore(repo, p)?;
+        }
+        Ok(IgnorePlan { missing })
     }
-    changed.sort();
-    changed.dedup();
-    Ok(changed)
+
+    /// Adds the missing lines; returns the `.gitignore` files changed (repository paths, sorted).
+    pub fn apply(self, repo: &Repo) -> Result<Vec<String>> {
+        let mut changed = Vec::new();
+        for p in unignored(repo, &self.missing)? {
+            let file = ensure_ignored(repo, &p)?;
+            changed.push(file[0].clone());
+        }
+        changed.sort();
+        changed.dedup();
+        Ok(changed)
+    }
 }
 
 #[cfg(test)]
