@@ -455,6 +455,15 @@ impl Meta {
     }
 }
 
+/// True when SQLite says the state database is damaged (not a database at all, or malformed): the one test
+/// for "the file must be set aside", which the CLI's hint and the tests share.
+pub fn is_damaged(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
 fn db_err(path: &Path, source: rusqlite::Error) -> Error {
     Error::Db {
         path: path.to_path_buf(),

@@ -124,7 +124,10 @@ pub enum Outcome {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
@@ -137,6 +140,18 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// What clap could not parse. `--help` and `--version` print on stdout and succeed; a usage error (an unknown
+/// flag, a missing argument, a bad value) is the user's error and exits 1, as every other user error does (clap
+/// would exit 2, which docs/cli.md reserves for internal errors and a damaged cache).
+fn usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

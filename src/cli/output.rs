@@ -122,6 +122,14 @@ fn hint(e: &Error) -> Option<String> {
         ),
         Error::DataNotIgnored { .. } => "dv keeps a dataset's data out of Git with an ignore line, and that rule would let `git add .` commit the data: remove it and run again (nothing was written)".into(),
         Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
+        Error::Db { path, source } if crate::meta::is_damaged(source) => {
+            let p = path.display();
+            format!(
+                "{p} is a cache: dv rebuilds it from the pack indexes and the work tree (losing it costs time, \
+                 never data). Move it aside, with its `-wal` and `-shm` files if they are there (`mv {p} \
+                 {p}.damaged`), and run the command again"
+            )
+        }
         _ => return None,
     })
 }

@@ -117,7 +117,7 @@ pub fn add_annotated(
     // that nothing is stored or half-written first.
     for (path, _) in &inputs {
         crate::fsutil::refuse_link(&repo.abs(&format!("{path}{POINTER_SUFFIX}")))?;
-        crate::fsutil::refuse_link(&repo.abs(&super::ignore::ignore_file_of(path)))?;
+        super::ignore::check_can_ignore(repo, path)?;
     }
     // Which inputs are tables: asked for now, or tracked as tables before (their key is remembered).
     let mut previous: Vec<Option<crate::pointer::Pointer>> = Vec::new();
@@ -419,7 +419,7 @@ pub fn add_annotated(
     if let Some(git) = &git {
         git.check_stageable(&staged_files)?;
     }
-    let mut to_stage = Vec::new();
+    let mut staging = super::pointers::Staging::default();
     for ((((path, _), node), table), meta) in inputs.iter().zip(roots).zip(tables).zip(metas) {
         store.meta().mark_complete(&node.id)?;
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
@@ -427,21 +427,17 @@ pub fn add_annotated(
             Some((r, a)) => (Some(r), Some(a)),
             None => (None, None),
         };
-        let text = Pointer {
+        let pointer = Pointer {
             node,
             table,
             meta: meta.clone(),
-        }
-        .encode_checked(&pointer_path)?;
-        let abs = repo.abs(&pointer_path);
-        let changed = crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes());
+        };
         crate::fault::point("add-before-pointer");
-        if changed {
-            repo.write_file(&abs, text.as_bytes())?;
-        }
+        let changed = staging.write_pointer(repo, &pointer_path, &pointer)?;
         crate::fault::point("add-pointer-written");
-        to_stage.push(pointer_path.clone());
-        to_stage.extend(super::ignore::ensure_ignored(repo, path)?);
+        for written in super::ignore::ensure_ignored(repo, path)? {
+            staging.also(written);
+        }
         report.datasets.push(AddedDataset {
             path: path.clone(),
             pointer: pointer_path,
@@ -454,16 +450,16 @@ pub fn add_annotated(
             meta,
         });
     }
-    if let Some(git) = &git {
-        if !report.datasets.is_empty() && super::ignore::union_attribute_untracked(repo, git)? {
-            to_stage.push(".gitattributes".into());
-        }
-        to_stage.sort();
-        to_stage.dedup();
-        crate::fault::point("add-before-staging");
-        git.stage(&repo.root, &to_stage)?;
-        report.staged = to_stage;
+    if let Some(git) = &git
+        && !report.datasets.is_empty()
+        && super::ignore::union_attribute_untracked(repo, git)?
+    {
+        staging.also(".gitattributes");
     }
+    if git.is_some() {
+        crate::fault::point("add-before-staging");
+    }
+    report.staged = staging.stage(repo, git.as_ref())?;
     Ok(report)
 }
 

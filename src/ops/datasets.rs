@@ -285,6 +285,38 @@ impl Target {
     }
 }
 
+/// The rule for paths named inside a dataset by a command that reads versions rather than the work tree
+/// (`fetch`, `push`, `fsck`, `du`, `show`): the version of at least one target naming the path (a history
+/// scope may have several) must hold it, else it is an error naming the path, as `checkout`
+/// ([`Target::check_to_write`]) and `status` ([`Target::check_to_compare`]) refuse one: a typo must never pass
+/// as done. A version whose trees the cache lacks (or cannot read) cannot tell, and passes (`fetch` asks once it
+/// has them).
+pub fn check_named_held(targets: &[Target], store: &Store) -> Result<()> {
+    let mut scopes: Vec<&str> = targets.iter().filter_map(|t| t.scope.as_deref()).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    'scopes: for scope in scopes {
+        let mut missing = None;
+        for t in targets.iter().filter(|t| t.scope.as_deref() == Some(scope)) {
+            match t.dataset.node_at(store, scope) {
+                // A tree the cache lacks or cannot read: the command itself reports that (fsck as damage).
+                Ok(InVersion::Node(_)) | Err(_) => continue 'scopes,
+                Ok(InVersion::Absent | InVersion::BelowFile(_)) => {
+                    missing.get_or_insert_with(|| t.dataset.version());
+                }
+            }
+        }
+        if let Some(version) = missing {
+            return Err(Error::NotInVersion {
+                path: scope.to_string(),
+                version,
+                above: None,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Where pointer files are read from: the work tree, or a commit.
 pub enum Source<'a> {
     WorkTree,

@@ -122,6 +122,12 @@ pub fn du(repo: &Repo, store: &Store, scope: &Scope, paths: &[String]) -> Result
         _ => return Err(Error::Internal("du: no Git repository opened".into())),
     }
 
+    let named: Vec<Target> = snapshots
+        .iter()
+        .flat_map(|(_, t)| t.iter().filter(|t| t.scope.is_some()).cloned())
+        .collect();
+    super::datasets::check_named_held(&named, store)?;
+
     // The distinct versions of each dataset, in the order they first appear.
     let mut by_path: BTreeMap<String, Versions> = BTreeMap::new();
     for (info, targets) in snapshots {

@@ -67,6 +67,7 @@ pub fn fsck_cache(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<FsckReport> {
+    super::datasets::check_named_held(targets, store)?;
     let mut report = FsckReport {
         checked: "cache".into(),
         ..Default::default()

@@ -7,7 +7,7 @@
 //! merge keeps both lines instead of reporting a conflict. A line dv no longer needs (after a rename or a
 //! removal) stays: ignoring a name that does not exist costs nothing, and a union merge may bring it back
 //! anyway. Renames: a pointer moved with `git mv` is ignored under its new name the next time `dv checkout`
-//! (or `pull`) runs (see [`ensure_all_ignored`]); `dv status` reports the missing line (see
+//! (or `pull`) runs (see [`IgnorePlan`]); `dv status` reports the missing line (see
 //! [`ignore_problems`]) and writes nothing.
 //!
 //! Whether the data is ignored is asked of Git's own rules ([`verdict`], through gix's exclude stack), never
@@ -180,8 +180,7 @@ fn trim_unescaped_end(l: &str) -> &str {
 /// lines) and, once per repository, the union merge attribute to the root `.gitattributes`. Returns the
 /// repository paths of the files to stage: that `.gitignore`, and `.gitattributes` when it was changed.
 pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
-    // Never write a .gitignore through a linked folder (it would land outside the work tree).
-    crate::paths::check_no_linked_parents(&repo.root, path)?;
+    check_can_ignore(repo, path)?;
     let ignore_path = ignore_file_of(path);
     let ignore = repo.abs(&ignore_path);
     let line = line_of(path);
@@ -195,6 +194,15 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
         out.push(".gitattributes".into());
     }
     Ok(out)
+}
+
+/// What [`ensure_ignored`] refuses for dataset `path`, checked without writing anything, so a command can
+/// refuse before it writes data: a linked folder above the `.gitignore` (it would land outside the work tree),
+/// a `.gitignore` or root `.gitattributes` that is a symbolic link (dv never writes through one).
+pub fn check_can_ignore(repo: &Repo, path: &str) -> Result<()> {
+    crate::paths::check_no_linked_parents(&repo.root, path)?;
+    crate::fsutil::refuse_link(&repo.abs(&ignore_file_of(path)))?;
+    crate::fsutil::refuse_link(&repo.abs(".gitattributes"))
 }
 
 /// True when the root `.gitattributes` holds [`UNION_ATTRIBUTE`] but Git does not track the file: written by an
@@ -295,36 +303,50 @@ fn escape_ignore(name: &str) -> String {
     out
 }
 
-/// For commands that do not stage (checkout, pull): adds the line of each of `data` that no rule of Git
-/// ignores ([`Verdict::NoRule`]; a negation is the user's, reported by `dv status`, never undone here), and
-/// returns the `.gitignore` files that gained a line.
-pub fn ensure_all_ignored(repo: &Repo, data: &[DataPath<'_>]) -> Result<Vec<String>> {
-    if data.is_empty() {
-        return Ok(Vec::new());
-    }
-    let git = crate::git::GitRepo::open(&repo.root)?;
-    let mut missing = Vec::new();
-    {
-        let mut ignores = git.ignores()?;
-        for d in data {
-            if matches!(verdict(&mut ignores, *d)?, Verdict::NoRule) {
-                missing.push(d.path);
+/// The ignore lines a command that writes datasets into the work tree (checkout, pull) will add: for the
+/// datasets of `data` that no rule of Git ignores ([`Verdict::NoRule`]: a pointer renamed with `git mv`, or
+/// written by hand; a negation is the user's, reported by `dv status`, never undone here). Made, and checked as
+/// [`ensure_ignored`] would refuse, before the command writes any data, so that a refusal (a `.gitignore` or
+/// `.gitattributes` that is a symbolic link, a linked folder) leaves the work tree as it was;
+/// [`IgnorePlan::apply`] writes the lines after.
+pub struct IgnorePlan {
+    missing: Vec<String>,
+}
+
+impl IgnorePlan {
+    pub fn new(repo: &Repo, data: &[DataPath<'_>]) -> Result<IgnorePlan> {
+        let mut missing = Vec::new();
+        if !data.is_empty() {
+            let git = crate::git::GitRepo::open(&repo.root)?;
+            let mut ignores = git.ignores()?;
+            for d in data {
+                if matches!(verdict(&mut ignores, *d)?, Verdict::NoRule) {
+                    missing.push(d.path.to_string());
+                }
             }
         }
-    }
-    let mut changed = Vec::new();
-    for p in missing {
-        let file = ignore_file_of(p);
-        let old = crate::fsutil::read_own(&repo.abs(&file))?.unwrap_or_default();
-        let had = has_line(&String::from_utf8_lossy(&old), &line_of(p));
-        ensure_ignored(repo, p)?;
-        if !had {
-            changed.push(file);
+        for p in &missing {
+            check_can_ignore(repo, p)?;
         }
+        Ok(IgnorePlan { missing })
     }
-    changed.sort();
-    changed.dedup();
-    Ok(changed)
+
+    /// Adds the missing lines; returns the `.gitignore` files that gained one (repository paths, sorted).
+    pub fn apply(self, repo: &Repo) -> Result<Vec<String>> {
+        let mut changed = Vec::new();
+        for p in &self.missing {
+            let file = ignore_file_of(p);
+            let old = crate::fsutil::read_own(&repo.abs(&file))?.unwrap_or_default();
+            let had = has_line(&String::from_utf8_lossy(&old), &line_of(p));
+            ensure_ignored(repo, p)?;
+            if !had {
+                changed.push(file);
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        Ok(changed)
+    }
 }
 
 #[cfg(test)]

@@ -175,7 +175,8 @@ pub fn unset(repo: &Repo, path: &str, keys: &[String], stage: bool) -> Result<Me
     rewrite(repo, d, meta, absent, stage)
 }
 
-/// Writes the pointer of `d` with `meta` (only when that changes it) and stages it.
+/// Writes the pointer of `d` with `meta` (only when that changes it) and, with `stage`, stages it, changed or
+/// not (see [`super::pointers::Staging::write_pointer`]).
 fn rewrite(
     repo: &Repo,
     d: Dataset,
@@ -184,30 +185,21 @@ fn rewrite(
     stage: bool,
 ) -> Result<MetaReport> {
     let pointer_path = d.pointer_path();
-    let changed = meta != d.pointer.meta;
-    let mut staged = false;
-    if changed {
-        let p = Pointer {
-            meta: meta.clone(),
-            ..d.pointer
-        };
-        let text = p.encode_checked(&pointer_path)?;
-        crate::paths::check_no_linked_parents(&repo.root, &pointer_path)?;
-        let pointer = std::slice::from_ref(&pointer_path);
-        // Staging must be possible before the pointer changes (Git's index not locked, the pointer not ignored).
-        let git = match stage {
-            true => Some(crate::git::GitRepo::open(&repo.root)?),
-            false => None,
-        };
-        if let Some(git) = &git {
-            git.check_stageable(pointer)?;
-        }
-        repo.write_file(&repo.abs(&pointer_path), text.as_bytes())?;
-        if let Some(git) = &git {
-            git.stage(&repo.root, pointer)?;
-            staged = true;
-        }
+    let p = Pointer {
+        meta: meta.clone(),
+        ..d.pointer
+    };
+    // Staging must be possible before the pointer changes (Git's index not locked, the pointer not ignored).
+    let git = match stage {
+        true => Some(crate::git::GitRepo::open(&repo.root)?),
+        false => None,
+    };
+    if let Some(git) = &git {
+        git.check_stageable(std::slice::from_ref(&pointer_path))?;
     }
+    let mut staging = super::pointers::Staging::default();
+    let changed = staging.write_pointer(repo, &pointer_path, &p)?;
+    let staged = !staging.stage(repo, git.as_ref())?.is_empty();
     Ok(MetaReport {
         path: d.path,
         pointer: pointer_path,

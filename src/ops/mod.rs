@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod ignore;
 pub mod log;
 pub mod meta;
+pub mod pointers;
 pub mod reach;
 pub mod run;
 pub mod scope;

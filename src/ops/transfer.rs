@@ -380,6 +380,7 @@ pub fn push(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
+    super::datasets::check_named_held(targets, store)?;
     let started = super::now_ns();
     let ms = || (super::now_ns() - started) / 1_000_000;
     let (on_remote, mut unreadable) = remote.objects()?;
@@ -585,9 +586,14 @@ pub fn fetch(
 ) -> Result<TransferReport> {
     let mut fetch = Fetch::new(store, remote, targets)?;
     progress.start("Fetching", None, Unit::Bytes);
-    let result = fetch
-        .structure(progress)
-        .and_then(|chunks| fetch.contents(chunks, None, progress));
+    let result = (|| -> Result<()> {
+        let chunks = fetch.structure(progress)?;
+        // A named path no version holds is refused once the trees that tell are in, before its files are
+        // fetched, as checkout and pull refuse it.
+        fetch.commit()?;
+        super::datasets::check_named_held(targets, store)?;
+        fetch.contents(chunks, None, progress)
+    })();
     progress.finish();
     fetch.finish(result)
 }

@@ -245,3 +245,86 @@ fn names_git_and_windows_reserve_are_refused() {
     );
     assert!(!r.p("data.dv").exists());
 }
+
+/// A damaged `.dv/state.db` (a cache of what dv can recompute) is named, with a hint to set it aside, and exits
+/// 2 ("a damaged cache"); once set aside, dv rebuilds it and finds every version again (adversarial review: the
+/// error said only "file is not a database").
+#[test]
+fn a_damaged_state_database_is_named_with_a_hint_and_rebuilt_once_set_aside() {
+    let r = TestRepo::new();
+    r.write("data/a", &bytes(1, 5000));
+    r.ok(&["add", "data"]);
+    let db = r.p(".dv/state.db");
+    for name in ["state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(r.p(&format!(".dv/{name}")));
+    }
+    std::fs::write(
+        &db,
+        b"this is no SQLite file, but it is long enough to be read as one",
+    )
+    .unwrap();
+    let out = r.dv(&["status"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!("error: state database {}", db.display())),
+        "{err}"
+    );
+    assert!(err.contains("\nhint: "), "{err}");
+    assert!(
+        err.contains("is a cache") && err.contains(&format!("mv {0} {0}.damaged", db.display())),
+        "{err}"
+    );
+    // What the hint says works: the data is still there, and dv rebuilds the rest.
+    std::fs::rename(&db, r.p(".dv/state.db.damaged")).unwrap();
+    let json = r.json(&["status"]);
+    assert_eq!(json["datasets"][0]["state"], "unchanged", "{json}");
+    assert_eq!(json["datasets"][0]["in_cache"], true, "{json}");
+    r.ok(&["fsck"]);
+    assert!(
+        r.p(".dv/state.db.damaged").exists(),
+        "the damaged file is kept"
+    );
+}
+
+/// One test per exit code class (docs/cli.md): 0 success (and --help, --version), 1 a user error, including
+/// a usage error that clap would exit 2 with, 1 differences found, 2 a damaged cache.
+#[test]
+fn exit_codes_by_class() {
+    let r = TestRepo::new();
+    r.write("data.bin", &bytes(2, 3000));
+    let code = |args: &[&str]| r.dv(args).status.code();
+    // 0
+    assert_eq!(code(&["add", "data.bin"]), Some(0));
+    assert_eq!(code(&["--help"]), Some(0));
+    assert_eq!(code(&["status", "--help"]), Some(0));
+    assert_eq!(code(&["--version"]), Some(0));
+    // 1: a user error.
+    assert_eq!(code(&["status", "missing.bin"]), Some(1));
+    // 1: usage errors, with clap's message and usage line on stderr, nothing on stdout.
+    for args in [
+        &["status", "--no-such-flag"][..],
+        &["no-such-command"],
+        &["meta", "set"],
+        &["show", "data.bin", "--limit", "many"],
+        &[],
+    ] {
+        let out = r.dv(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "dv {args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") || err.contains("Usage:"),
+            "dv {args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "dv {args:?}");
+    }
+    // 1: differences found, when asked.
+    r.write("data.bin", &bytes(3, 3000));
+    assert_eq!(code(&["status", "--exit-code"]), Some(1));
+    // 2: a damaged cache.
+    std::fs::write(r.p(".dv/state.db"), [7u8; 4096]).unwrap();
+    for name in ["state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(r.p(&format!(".dv/{name}")));
+    }
+    assert_eq!(code(&["status"]), Some(2));
+}

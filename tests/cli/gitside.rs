@@ -553,3 +553,85 @@ fn an_add_stopped_before_staging_is_finished_by_the_next_including_gitattributes
     }
     assert!(!status.contains("?? .gitattributes"), "{status}");
 }
+
+/// The data files of the work tree (outside `.git` and `.dv`), with contents.
+fn work_files(root: &std::path::Path) -> Snapshot {
+    snapshot(root)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".git") && !p.starts_with(".dv"))
+        .collect()
+}
+
+/// checkout and pull must edit the `.gitignore` of a dataset whose line is missing (a pointer renamed with
+/// `git mv`); when that `.gitignore` is a symbolic link they refuse, and do so before writing any data, so the
+/// work tree is left as it was (adversarial review: both wrote the data, then failed).
+#[test]
+fn checkout_and_pull_refuse_a_symlinked_gitignore_before_writing_data() {
+    let r = TestRepo::new();
+    r.write("sets/a.bin", &bytes(60, 4000));
+    r.ok(&["add", "sets/a.bin"]);
+    let _remote = folder_remote(&r);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "a"]);
+    r.ok(&["push"]);
+    // Renamed with Git: sets/b.bin is named by a pointer, but no line ignores it yet.
+    r.git(&["mv", "sets/a.bin.dv", "sets/b.bin.dv"]);
+    r.git(&["commit", "-qm", "rename"]);
+    let (_dir, secret) = secret();
+    fs::remove_file(r.p("sets/.gitignore")).unwrap();
+    symlink(&secret, r.p("sets/.gitignore")).unwrap();
+    let before = work_files(r.path());
+    let err = r.fails(&["checkout", "sets/b.bin"]);
+    assert!(err.contains("sets/.gitignore' is a symbolic link"), "{err}");
+    assert_eq!(
+        work_files(r.path()),
+        before,
+        "checkout wrote before refusing"
+    );
+    assert!(!r.p("sets/b.bin").exists());
+
+    // pull in a clone, whose fetch could write the files straight from the remote.
+    let clone = clone_of(&r);
+    fs::remove_file(clone.path().join("sets/.gitignore")).unwrap();
+    symlink(&secret, clone.path().join("sets/.gitignore")).unwrap();
+    let before = work_files(clone.path());
+    let out = dv_command(clone.path()).args(["pull"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("sets/.gitignore' is a symbolic link"), "{err}");
+    assert_eq!(
+        work_files(clone.path()),
+        before,
+        "pull wrote before refusing"
+    );
+    assert_eq!(
+        fs::read_to_string(&secret).unwrap(),
+        "[default]\naws_secret_access_key = SECRET\n"
+    );
+
+    // A regular .gitignore again: both work, and add the line.
+    fs::remove_file(r.p("sets/.gitignore")).unwrap();
+    r.git(&["checkout", "--", "sets/.gitignore"]);
+    r.ok(&["checkout", "sets/b.bin"]);
+    assert_eq!(r.read("sets/b.bin"), bytes(60, 4000));
+    assert!(
+        String::from_utf8(r.read("sets/.gitignore"))
+            .unwrap()
+            .contains("/b.bin")
+    );
+}
+
+/// `add` refuses a root `.gitattributes` that is a symbolic link (it adds the merge attribute there) before it
+/// stores anything or writes a pointer: before, the pointer and `.gitignore` were written, then it failed.
+#[test]
+fn add_refuses_a_symlinked_gitattributes_before_writing_anything() {
+    let r = TestRepo::new();
+    let (_dir, secret) = secret();
+    symlink(&secret, r.p(".gitattributes")).unwrap();
+    r.write("data.bin", &bytes(61, 4000));
+    let before = work_files(r.path());
+    let err = r.fails(&["add", "data.bin"]);
+    assert!(err.contains(".gitattributes' is a symbolic link"), "{err}");
+    assert_eq!(work_files(r.path()), before, "add wrote before refusing");
+    assert!(!staged(&r).contains("data.bin"), "{}", staged(&r));
+}

@@ -282,8 +282,8 @@ fn push_and_fetch_all_commits_move_every_version() {
         .unwrap();
     assert_eq!(
         err.status.code(),
-        Some(2),
-        "clap refuses conflicting scopes"
+        Some(1),
+        "clap refuses conflicting scopes: a usage error, a user error (docs/cli.md)"
     );
 }
 

@@ -940,3 +940,87 @@ fn an_emptied_pointer_beside_its_data_is_a_problem_and_gc_keeps_the_data() {
     r.ok(&["checkout"]);
     assert_eq!(r.read("data/planted-a.bin"), before);
 }
+
+/// Every command taking a dataset PATH resolves one named inside a dataset by one rule: some version in scope
+/// must hold it, else an error names it (adversarial review: `dv fetch data/typo` and `dv du data/typo` exited
+/// 0, fetch doing nothing and du reporting the whole dataset). A path that is there passes.
+#[test]
+fn a_named_path_no_version_holds_is_refused_by_every_command() {
+    let r = TestRepo::new();
+    r.write("data/a/x", &bytes(50, 3000));
+    r.write("data/b", &bytes(51, 3000));
+    r.write("t.csv", b"id,v\n1,a\n2,b\n");
+    r.ok(&["add", "data"]);
+    r.ok(&["add", "t.csv", "--key", "id"]);
+    let _remote = folder_remote(&r);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.ok(&["push"]);
+    let missing = |err: &str, path: &str| {
+        assert!(
+            err.contains(&format!("error: '{path}' does not exist in ")),
+            "{err}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+    };
+    // In a clone, whose cache lacks the trees: fetch asks once it has them, and fetches no file.
+    let clone = clone_of(&r);
+    let out = dv_command(clone.path())
+        .args(["fetch", "data/typo"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    missing(&err, "data/typo");
+    let out = dv_command(clone.path())
+        .args(["fetch", "data/a/x/deeper"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    missing(&err, "data/a/x/deeper");
+    // Named right, it works, and then the cache holds what it fetched.
+    ok_at(clone.path(), &["fetch", "data/a"]);
+    for args in [
+        &["fetch", "data/typo"][..],
+        &["fetch", "--all-branches", "data/typo"],
+        &["push", "data/typo"],
+        &["du", "data/typo"],
+        &["du", "--all-commits", "data/typo"],
+        &["du", "--rev", "HEAD", "data/a/typo"],
+        &["fsck", "data/typo"],
+        &["show", "t.csv/typo"],
+        &["show", "--rev", "HEAD", "t.csv/x"],
+    ] {
+        let err = r.fails(args);
+        missing(&err, args.last().unwrap());
+    }
+    // Commands that already refused one keep doing so.
+    for args in [
+        &["checkout", "data/typo"][..],
+        &["status", "data/typo"],
+        &["diff", "HEAD", "--", "data/typo"],
+        &["pull", "data/typo"],
+    ] {
+        let err = r.fails(args);
+        missing(&err, "data/typo");
+    }
+    // `log` and `meta` name whole datasets: a path inside one is refused as not tracked / inside a dataset.
+    assert!(
+        r.fails(&["log", "data/typo"])
+            .contains("'data/typo' is not tracked")
+    );
+    assert!(
+        r.fails(&["meta", "show", "data/typo"])
+            .contains("data/typo")
+    );
+    // Paths a version holds pass.
+    for args in [
+        &["push", "data/a"][..],
+        &["du", "data/a/x"],
+        &["fsck", "data/b"],
+        &["show", "t.csv"],
+    ] {
+        r.ok(args);
+    }
+}

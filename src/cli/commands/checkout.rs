@@ -46,11 +46,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         crate::ops::datasets::resolve_targets_noting(&repo, &source, &paths, &mut skipped)?;
     output::warn_not_pointers(&skipped);
     crate::ops::datasets::refuse_malformed(&skipped)?;
+    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: checked before any data
+    // is written, the line added after.
+    let ignores = super::plan_ignores(&repo, &targets)?;
     let progress = progress::for_terminal(g.quiet);
     let report =
         crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;
-    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet.
-    super::ignore_datasets(g, &repo, &targets)?;
+    super::ignore_datasets(g, &repo, ignores)?;
     if args.json {
         output::print_json(&report)?;
     } else {

@@ -29,19 +29,28 @@ pub fn repo_paths(repo: &Repo, cwd: &std::path::Path, paths: &[PathBuf]) -> Resu
         .collect()
 }
 
-/// After a command wrote datasets into the work tree (checkout, pull), or found them there (status): adds the
-/// ignore line each lacks, so Git never offers to commit the data of a pointer renamed with `git mv` (or written
-/// by hand). The caller holds the cache lock.
-pub fn ignore_datasets(
-    g: &super::Global,
+/// Before a command writes datasets into the work tree (checkout, pull): the ignore lines it will add after,
+/// checked now (a `.gitignore` that is a link is refused before any data is written). Each dataset whose
+/// `.gitignore` lacks its line gets it, so Git never offers to commit the data of a pointer renamed with
+/// `git mv` (or written by hand). The caller holds the cache lock.
+pub fn plan_ignores(
     repo: &Repo,
     targets: &[crate::ops::datasets::Target],
-) -> Result<()> {
+) -> Result<crate::ops::ignore::IgnorePlan> {
     let data: Vec<_> = targets
         .iter()
         .map(|t| crate::ops::ignore::DataPath::of(&t.dataset))
         .collect();
-    for file in crate::ops::ignore::ensure_all_ignored(repo, &data)? {
+    crate::ops::ignore::IgnorePlan::new(repo, &data)
+}
+
+/// After the command wrote the datasets: adds the lines [`plan_ignores`] found missing, saying where.
+pub fn ignore_datasets(
+    g: &super::Global,
+    repo: &Repo,
+    plan: crate::ops::ignore::IgnorePlan,
+) -> Result<()> {
+    for file in plan.apply(repo)? {
         super::output::status_line(
             g.quiet,
             &format!("Added the data's ignore line to {file} (commit it with Git)."),

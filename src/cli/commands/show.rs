@@ -44,6 +44,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             resolve_targets(&repo, &Source::Rev { git: &git, commit }, &paths)?
         }
     };
+    crate::ops::datasets::check_named_held(&targets, &store)?;
     let dataset = &targets[0].dataset;
     let table = dataset
         .pointer

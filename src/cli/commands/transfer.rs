@@ -173,6 +173,8 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     crate::ops::datasets::refuse_malformed(&ctx.skipped)?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
+    // Checked before the fetch, which may write files straight into the work tree.
+    let ignores = super::plan_ignores(&ctx.repo, &ctx.targets)?;
     let p = progress::for_terminal(g.quiet);
     let (fetched, checkout) = crate::ops::transfer::pull(
         &ctx.repo,
@@ -182,7 +184,7 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
         args.force,
         p.as_ref(),
     )?;
-    super::ignore_datasets(g, &ctx.repo, &ctx.targets)?;
+    super::ignore_datasets(g, &ctx.repo, ignores)?;
     if args.common.json {
         warn_unreadable(&fetched);
         output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
