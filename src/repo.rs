@@ -297,16 +297,12 @@ impl Repo {
         fs::create_dir_all(&tmp).at(&tmp)?;
         let ignore_path = dv.join(".gitignore");
         if !ignore_path.exists() {
-            crate::fsutil::write_atomic_via(&ignore_path, DV_GITIGNORE.as_bytes(), Some(&tmp))?;
+            crate::fsutil::write_atomic_via(&ignore_path, DV_GITIGNORE.as_bytes(), &tmp)?;
             created = true;
         }
         let config_path = dv.join(CONFIG_FILE);
         if !config_path.exists() {
-            crate::fsutil::write_atomic_via(
-                &config_path,
-                Config::initial_text().as_bytes(),
-                Some(&tmp),
-            )?;
+            crate::fsutil::write_atomic_via(&config_path, Config::initial_text().as_bytes(), &tmp)?;
             created = true;
         }
         let repo = Repo::discover(&root)?;
@@ -391,6 +387,10 @@ impl Repo {
             );
         }
         let lock = Lock { _file: file };
+        // The temporary files that killed dv processes made beside files Git may see (the cache being on
+        // another file system) go now, as recorded: every command that writes the work tree takes this lock,
+        // and a read-only one (status) never removes anything there.
+        crate::fsutil::remove_recorded_temps(&self.cache_dir.join("tmp"))?;
         self.register_user()?;
         Ok(lock)
     }
@@ -497,31 +497,7 @@ impl Repo {
     pub fn write_file(&self, path: &Path, data: &[u8]) -> Result<()> {
         let tmp = self.cache_dir.join("tmp");
         let _ = fs::create_dir_all(&tmp);
-        crate::fsutil::write_atomic_via(path, data, Some(&tmp))
-    }
-
-    /// Removes the temporary files that killed dv processes left in the folders `parents` (repository paths)
-    /// beside files Git may see (made there only when the cache is on another file system, or by an older
-    /// dv), sparing any file Git tracks: a committed file with a temporary-looking name is the user's.
-    pub fn remove_stale_temps_beside<'a>(
-        &self,
-        parents: impl IntoIterator<Item = &'a str>,
-    ) -> Result<()> {
-        // Git is asked only about a leftover found (rare), so the common run reads no index; when Git cannot
-        // say, the file stays.
-        let git = std::cell::OnceCell::new();
-        let tracked = |abs: &Path| {
-            let git = git.get_or_init(|| crate::git::GitRepo::open(&self.root).ok());
-            let rel = abs.strip_prefix(&self.root).ok().and_then(|p| p.to_str());
-            match (git, rel) {
-                (Some(git), Some(rel)) => !matches!(git.first_tracked_under(rel), Ok(None)),
-                _ => true,
-            }
-        };
-        for parent in parents {
-            let _ = crate::fsutil::remove_stale_temps_except(&self.abs(parent), &tracked);
-        }
-        Ok(())
+        crate::fsutil::write_atomic_via(path, data, &tmp)
     }
 
     /// Rewrites `.dv/config.toml` with `config`.

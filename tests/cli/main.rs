@@ -28,3 +28,4 @@ mod remotegc;
 mod statemachine;
 mod status;
 mod table;
+mod tempnames;
