@@ -291,6 +291,70 @@ fn path_of_bytes(bytes: &[u8]) -> Option<PathBuf> {
     }
 }
 
+/// Creates `path` holding `data` unless it exists, such that no other process (Git) ever sees it with less
+/// than all of `data`: on Linux the file is written unnamed (`O_TMPFILE`) and then linked into place; where
+/// that is not supported, it is created and written in one `write` (a kill between the two can leave it
+/// empty, which the caller must repair). Returns false when `path` already existed.
+pub fn create_whole(path: &Path, data: &[u8]) -> Result<bool> {
+    refuse_link(path)?;
+    #[cfg(target_os = "linux")]
+    if let Some(made) = link_unnamed(path, data)? {
+        return Ok(made);
+    }
+    let mut f = match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(crate::Error::io(path, e)),
+    };
+    f.write_all(data).at(path)?;
+    f.sync_all().at(path)?;
+    Ok(true)
+}
+
+/// [`create_whole`] through an unnamed file; `None` when the file system or kernel cannot make one.
+#[cfg(target_os = "linux")]
+fn link_unnamed(path: &Path, data: &[u8]) -> Result<Option<bool>> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut f = match OpenOptions::new()
+        .write(true)
+        .mode(0o666)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+    {
+        Ok(f) => f,
+        Err(_) => return Ok(None),
+    };
+    f.write_all(data).at(path)?;
+    f.sync_all().at(path)?;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .expect("no NUL in a number");
+    let Ok(to) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Ok(None);
+    };
+    // SAFETY: both are NUL-terminated C strings that live across the call.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        return Ok(Some(true));
+    }
+    match std::io::Error::last_os_error() {
+        e if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(false)),
+        // No /proc: the caller writes it the portable way.
+        e if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => Ok(None),
+        e => Err(crate::Error::io(path, e)),
+    }
+}
+
 /// True when folders `a` and `b` exist on the same file system (a rename between them works).
 pub fn same_device(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]

@@ -15,6 +15,9 @@ pub const REPO_FORMAT: u64 = 1;
 /// The default zstd level: fast enough that compression keeps up with chunking on two cores.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 
+/// `.dv/cache/.gitignore`: the cache hides itself from Git (itself included), whatever folder it is in.
+const CACHE_GITIGNORE: &str = "*\n";
+
 const DV_GITIGNORE: &str =
     "# Per-machine dv state: never committed.\n/cache/\n/state.db*\n/config.local.toml\n/lock\n";
 
@@ -292,8 +295,21 @@ impl Repo {
         crate::paths::check_no_linked_parents(&root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
         fs::create_dir_all(&dv).at(&dv)?;
         let mut created = false;
-        // The temporary files go where the next command cleans them (see `write_file`).
-        let tmp = dv.join("cache").join("tmp");
+        // Git must never see a temporary file of init's, yet `.dv/.gitignore`, which hides the cache, does not
+        // exist before init writes it: so the cache hides itself first, with a `.gitignore` of its own made
+        // whole in one step (see `create_whole`), and only then is a temporary file made in its `tmp/`.
+        let cache = dv.join("cache");
+        fs::create_dir_all(&cache).at(&cache)?;
+        let cache_ignore = cache.join(".gitignore");
+        if !crate::fsutil::create_whole(&cache_ignore, CACHE_GITIGNORE.as_bytes())?
+            && crate::fsutil::read_own(&cache_ignore)?.as_deref()
+                != Some(CACHE_GITIGNORE.as_bytes())
+        {
+            // Left empty by a kill where a file cannot be made whole in one step: written again in place.
+            fs::write(&cache_ignore, CACHE_GITIGNORE).at(&cache_ignore)?;
+        }
+        crate::fault::point("init-cache-hidden");
+        let tmp = cache.join("tmp");
         fs::create_dir_all(&tmp).at(&tmp)?;
         let ignore_path = dv.join(".gitignore");
         if !ignore_path.exists() {
