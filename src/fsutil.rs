@@ -10,8 +10,9 @@ use crate::error::IoContext;
 
 /// A name for a temporary file beside `path`, unique within this machine: `.<name>.dv-tmp-<pid>-<n>`, with
 /// `<name>` shortened (at a character boundary) when the whole would pass the 255-byte limit of file names,
-/// so a file whose name is near the limit still has one. `dv` removes leftovers of this shape it finds (see
-/// `is_temp_name`).
+/// so a file whose name is near the limit still has one. dv removes leftovers of this shape only where it can
+/// prove it made them: in its own folders (the cache's `tmp/` and `index/`), and beside files Git may see only
+/// those recorded in a journal (see [`TempFile::for_target`]).
 pub fn temp_path_beside(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -28,7 +29,8 @@ pub fn temp_path_beside(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{}{tail}", &name[..end]))
 }
 
-/// True for names made by [`temp_path_beside`].
+/// True for names of the shape [`temp_path_beside`] makes (which a user's file may have too: only in dv's own
+/// folders does the shape alone say a file is dv's).
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(".dv-tmp-")
 }
@@ -42,7 +44,10 @@ pub struct TempFile {
 impl TempFile {
     /// A new temporary file beside `target`, created with permission bits `mode` (before the umask).
     pub fn beside(target: &Path, mode: u32) -> Result<TempFile> {
-        let path = temp_path_beside(target);
+        TempFile::create(temp_path_beside(target), mode)
+    }
+
+    fn create(path: PathBuf, mode: u32) -> Result<TempFile> {
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -57,6 +62,30 @@ impl TempFile {
             path,
             file: Some(file),
         })
+    }
+
+    /// A new temporary file for `target`, a file Git may see, with permission bits `mode`. The one rule for
+    /// such files: it is made in the cache's temporary folder `tmp_dir`, where Git never looks and every dv
+    /// command cleans, whenever that is on the same file system as `target`'s folder (so that the rename into
+    /// place works). Only when it is not is the file made beside `target`, and then its name is first recorded
+    /// in this process's journal in `tmp_dir`, so that the next command that takes the lock removes it if this
+    /// process is killed ([`remove_recorded_temps`]): dv removes only files it can prove it made, never a file
+    /// of the user's that merely looks like a temporary one. An error (`NotFound`) when `target`'s folder does
+    /// not exist.
+    pub fn for_target(target: &Path, mode: u32, tmp_dir: &Path) -> Result<TempFile> {
+        let parent = target.parent().unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(crate::Error::io(
+                parent,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        if same_device(tmp_dir, parent) {
+            return TempFile::beside(&tmp_dir.join(target.file_name().unwrap_or_default()), mode);
+        }
+        let path = temp_path_beside(target);
+        record_temp(tmp_dir, &path)?;
+        TempFile::create(path, mode)
     }
 
     pub fn path(&self) -> &Path {
@@ -139,38 +168,191 @@ pub fn read_own(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(data))
 }
 
-/// Writes `data` to `path` atomically (temporary file + rename). A `path` that is a symbolic link is refused
-/// (see [`refuse_link`]), not replaced. The temporary file is made beside `path`: for a file Git may see, use
-/// [`write_atomic_via`].
+/// Writes `data` to `path` atomically (temporary file + rename), the temporary file made beside `path`. A `path`
+/// that is a symbolic link is refused (see [`refuse_link`]), not replaced. Nothing else in `path`'s folder is
+/// touched: for a file Git may see, use [`write_atomic_via`]; in a folder of the cache, [`write_atomic_in_cache`].
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    write_atomic_via(path, data, None)
+    refuse_link(path)?;
+    let tmp = TempFile::beside(path, 0o666)?;
+    write_and_persist(tmp, path, data)
 }
 
-/// [`write_atomic`], making the temporary file in folder `tmp_dir` when given and on the same file system as
-/// `path`'s folder (so the rename works). The one rule for temporary files of files Git may see (pointer
-/// files, `.gitignore`, `.gitattributes`, `.dv/config.toml`, step files): they are made where Git never looks
-/// (the cache's `tmp/`, which Git ignores and every dv command cleans when it opens the cache), so a killed dv
-/// leaves nothing for `git status` to show. Only when that folder is on another file system is the file made
-/// beside `path`.
-pub fn write_atomic_via(path: &Path, data: &[u8], tmp_dir: Option<&Path>) -> Result<()> {
+/// [`write_atomic`] for a file in a folder of the cache (`index/`, a remote's index cache): a folder only dv
+/// writes, so the temporary files that killed dv processes left there are removed first.
+pub fn write_atomic_in_cache(path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        let _ = remove_stale_temps(parent);
+    }
+    write_atomic(path, data)
+}
+
+/// [`write_atomic`] for a file Git may see (pointer files, `.gitignore`, `.gitattributes`, `.dv/config.toml`,
+/// step files, the cache's list of work trees), its temporary file made by [`TempFile::for_target`] (in the
+/// cache's temporary folder `tmp_dir`, where Git never looks).
+pub fn write_atomic_via(path: &Path, data: &[u8], tmp_dir: &Path) -> Result<()> {
     refuse_link(path)?;
-    let elsewhere = tmp_dir.filter(|dir| path.parent().is_some_and(|p| same_device(dir, p)));
-    let mut tmp = match elsewhere {
-        Some(dir) => TempFile::beside(&dir.join(path.file_name().unwrap_or_default()), 0o666)?,
-        None => {
-            // Beside a file Git may see (`tmp_dir` given, on another file system), stale ones are removed by
-            // `Repo::remove_stale_temps_beside`, which spares what Git tracks; dv's own folders are cleaned here.
-            if tmp_dir.is_none()
-                && let Some(parent) = path.parent()
-            {
-                let _ = remove_stale_temps(parent);
-            }
-            TempFile::beside(path, 0o666)?
-        }
-    };
+    let tmp = TempFile::for_target(path, 0o666, tmp_dir)?;
+    write_and_persist(tmp, path, data)
+}
+
+fn write_and_persist(mut tmp: TempFile, path: &Path, data: &[u8]) -> Result<()> {
     tmp.file().write_all(data).at(tmp.path().to_path_buf())?;
     crate::fault::point("write-before-rename");
     tmp.persist(path, true)
+}
+
+/// The name of the journal in which process `pid` records the temporary files it makes outside the cache's
+/// temporary folder (see [`TempFile::for_target`]).
+fn journal_name(pid: u32) -> String {
+    format!("beside-{pid}.journal")
+}
+
+/// The process whose journal `name` is (see [`journal_name`]).
+fn journal_pid(name: &str) -> Option<u32> {
+    name.strip_prefix("beside-")?
+        .strip_suffix(".journal")?
+        .parse()
+        .ok()
+}
+
+/// Records, in this process's journal in `tmp_dir`, that `temp` is about to be made: made first and flushed to
+/// the operating system before the file exists, so that a kill at any moment after leaves a record.
+fn record_temp(tmp_dir: &Path, temp: &Path) -> Result<()> {
+    let journal = tmp_dir.join(journal_name(std::process::id()));
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&journal)
+        .at(&journal)?;
+    let mut entry = temp.as_os_str().as_encoded_bytes().to_vec();
+    entry.push(0);
+    f.write_all(&entry).at(&journal)
+}
+
+/// Removes the temporary files that processes now gone recorded in their journals in `tmp_dir` (made beside
+/// files Git may see, when the cache was on another file system; see [`TempFile::for_target`]), then the
+/// journals; returns how many files went. Only recorded names are removed, and only names of dv's shape: a
+/// file that merely looks like a temporary file is the user's. A journal of a live process is left alone.
+pub fn remove_recorded_temps(tmp_dir: &Path) -> Result<u64> {
+    let entries = match fs::read_dir(tmp_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(crate::Error::io(tmp_dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.at(tmp_dir)?;
+        let Some(pid) = entry.file_name().to_str().and_then(journal_pid) else {
+            continue;
+        };
+        if process_alive(pid) {
+            continue;
+        }
+        let journal = entry.path();
+        let Some(text) = read_if_exists(&journal)? else {
+            continue;
+        };
+        for recorded in text.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+            let Some(path) = path_of_bytes(recorded) else {
+                continue;
+            };
+            if !path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_temp_name)
+            {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::Error::io(path, e)),
+            }
+        }
+        match fs::remove_file(&journal) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::io(journal, e)),
+        }
+    }
+    Ok(removed)
+}
+
+/// A path from the bytes [`record_temp`] wrote.
+fn path_of_bytes(bytes: &[u8]) -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        std::str::from_utf8(bytes).ok().map(PathBuf::from)
+    }
+}
+
+/// Creates `path` holding `data` unless it exists, such that no other process (Git) ever sees it with less
+/// than all of `data`: on Linux the file is written unnamed (`O_TMPFILE`) and then linked into place; where
+/// that is not supported, it is created and written in one `write` (a kill between the two can leave it
+/// empty, which the caller must repair). Returns false when `path` already existed.
+pub fn create_whole(path: &Path, data: &[u8]) -> Result<bool> {
+    refuse_link(path)?;
+    #[cfg(target_os = "linux")]
+    if let Some(made) = link_unnamed(path, data)? {
+        return Ok(made);
+    }
+    let mut f = match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(crate::Error::io(path, e)),
+    };
+    f.write_all(data).at(path)?;
+    f.sync_all().at(path)?;
+    Ok(true)
+}
+
+/// [`create_whole`] through an unnamed file; `None` when the file system or kernel cannot make one.
+#[cfg(target_os = "linux")]
+fn link_unnamed(path: &Path, data: &[u8]) -> Result<Option<bool>> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut f = match OpenOptions::new()
+        .write(true)
+        .mode(0o666)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+    {
+        Ok(f) => f,
+        Err(_) => return Ok(None),
+    };
+    f.write_all(data).at(path)?;
+    f.sync_all().at(path)?;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .expect("no NUL in a number");
+    let Ok(to) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Ok(None);
+    };
+    // SAFETY: both are NUL-terminated C strings that live across the call.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        return Ok(Some(true));
+    }
+    match std::io::Error::last_os_error() {
+        e if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(false)),
+        // No /proc: the caller writes it the portable way.
+        e if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => Ok(None),
+        e => Err(crate::Error::io(path, e)),
+    }
 }
 
 /// True when folders `a` and `b` exist on the same file system (a rename between them works).
@@ -245,14 +427,10 @@ pub fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Deletes the stale temporary files (see [`is_stale_temp`]) directly inside `dir`; returns how many.
+/// Deletes the stale temporary files (see [`is_stale_temp`]) directly inside `dir`, a folder only dv writes
+/// (the cache's `tmp/`, `index/`); returns how many. Never for a folder the user may write in: there, a file of
+/// this shape may be the user's (see [`remove_recorded_temps`]).
 pub fn remove_stale_temps(dir: &Path) -> Result<u64> {
-    remove_stale_temps_except(dir, &|_| false)
-}
-
-/// [`remove_stale_temps`], sparing the files `keep` names: beside files Git may see, a file Git tracks is the
-/// user's, whatever its name (a committed `.notes.dv-tmp-4000000-1` is not dv's leftover).
-pub fn remove_stale_temps_except(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64> {
     let mut removed = 0;
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -261,7 +439,7 @@ pub fn remove_stale_temps_except(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Re
     };
     for entry in entries {
         let entry = entry.at(dir)?;
-        if entry.file_name().to_str().is_some_and(is_stale_temp) && !keep(&entry.path()) {
+        if entry.file_name().to_str().is_some_and(is_stale_temp) {
             match fs::remove_file(entry.path()) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -299,5 +477,31 @@ mod tests {
                 assert!(is_temp_name(tmp) && !is_stale_temp(tmp));
             }
         }
+    }
+
+    #[test]
+    fn only_recorded_temps_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        fs::create_dir(&tmp).unwrap();
+        let recorded = dir.path().join(".a.bin.dv-tmp-4999999-0");
+        let not_temp = dir.path().join("a.bin");
+        let lookalike = dir.path().join(".b.bin.dv-tmp-4999999-1");
+        for p in [&recorded, &not_temp, &lookalike] {
+            fs::write(p, b"x").unwrap();
+        }
+        let mut journal = Vec::new();
+        for p in [&recorded, &not_temp] {
+            journal.extend_from_slice(p.as_os_str().as_encoded_bytes());
+            journal.push(0);
+        }
+        fs::write(tmp.join(journal_name(4999999)), &journal).unwrap();
+        // This process's own journal is a live one.
+        record_temp(&tmp, &lookalike).unwrap();
+        assert_eq!(remove_recorded_temps(&tmp).unwrap(), 1);
+        assert!(!recorded.exists());
+        assert!(not_temp.exists() && lookalike.exists());
+        assert!(!tmp.join(journal_name(4999999)).exists());
+        assert!(tmp.join(journal_name(std::process::id())).exists());
     }
 }

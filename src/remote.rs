@@ -331,7 +331,7 @@ impl Remote {
             };
             // Only sound indexes are kept: a damaged one is read again next time.
             if parsed.is_ok() {
-                crate::fsutil::write_atomic(&cached(&id), &bytes)?;
+                crate::fsutil::write_atomic_in_cache(&cached(&id), &bytes)?;
             }
             fresh.insert(id, parsed);
         }
@@ -546,7 +546,10 @@ impl Remote {
                 .map_err(|e| self.err(e))
         })?;
         std::fs::create_dir_all(&self.index_cache).at(&self.index_cache)?;
-        crate::fsutil::write_atomic(&self.index_cache.join(format!("{hex}.idx")), &index_bytes)
+        crate::fsutil::write_atomic_in_cache(
+            &self.index_cache.join(format!("{hex}.idx")),
+            &index_bytes,
+        )
     }
 
     /// Reads byte ranges of packs; returns the bytes in the order asked.

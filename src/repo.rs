@@ -15,6 +15,9 @@ pub const REPO_FORMAT: u64 = 1;
 /// The default zstd level: fast enough that compression keeps up with chunking on two cores.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 
+/// `.dv/cache/.gitignore`: the cache hides itself from Git (itself included), whatever folder it is in.
+const CACHE_GITIGNORE: &str = "*\n";
+
 const DV_GITIGNORE: &str =
     "# Per-machine dv state: never committed.\n/cache/\n/state.db*\n/config.local.toml\n/lock\n";
 
@@ -292,21 +295,30 @@ impl Repo {
         crate::paths::check_no_linked_parents(&root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
         fs::create_dir_all(&dv).at(&dv)?;
         let mut created = false;
-        // The temporary files go where the next command cleans them (see `write_file`).
-        let tmp = dv.join("cache").join("tmp");
+        // Git must never see a temporary file of init's, yet `.dv/.gitignore`, which hides the cache, does not
+        // exist before init writes it: so the cache hides itself first, with a `.gitignore` of its own made
+        // whole in one step (see `create_whole`), and only then is a temporary file made in its `tmp/`.
+        let cache = dv.join("cache");
+        fs::create_dir_all(&cache).at(&cache)?;
+        let cache_ignore = cache.join(".gitignore");
+        if !crate::fsutil::create_whole(&cache_ignore, CACHE_GITIGNORE.as_bytes())?
+            && crate::fsutil::read_own(&cache_ignore)?.as_deref()
+                != Some(CACHE_GITIGNORE.as_bytes())
+        {
+            // Left empty by a kill where a file cannot be made whole in one step: written again in place.
+            fs::write(&cache_ignore, CACHE_GITIGNORE).at(&cache_ignore)?;
+        }
+        crate::fault::point("init-cache-hidden");
+        let tmp = cache.join("tmp");
         fs::create_dir_all(&tmp).at(&tmp)?;
         let ignore_path = dv.join(".gitignore");
         if !ignore_path.exists() {
-            crate::fsutil::write_atomic_via(&ignore_path, DV_GITIGNORE.as_bytes(), Some(&tmp))?;
+            crate::fsutil::write_atomic_via(&ignore_path, DV_GITIGNORE.as_bytes(), &tmp)?;
             created = true;
         }
         let config_path = dv.join(CONFIG_FILE);
         if !config_path.exists() {
-            crate::fsutil::write_atomic_via(
-                &config_path,
-                Config::initial_text().as_bytes(),
-                Some(&tmp),
-            )?;
+            crate::fsutil::write_atomic_via(&config_path, Config::initial_text().as_bytes(), &tmp)?;
             created = true;
         }
         let repo = Repo::discover(&root)?;
@@ -391,6 +403,10 @@ impl Repo {
             );
         }
         let lock = Lock { _file: file };
+        // The temporary files that killed dv processes made beside files Git may see (the cache being on
+        // another file system) go now, as recorded: every command that writes the work tree takes this lock,
+        // and a read-only one (status) never removes anything there.
+        crate::fsutil::remove_recorded_temps(&self.cache_dir.join("tmp"))?;
         self.register_user()?;
         Ok(lock)
     }
@@ -497,31 +513,7 @@ impl Repo {
     pub fn write_file(&self, path: &Path, data: &[u8]) -> Result<()> {
         let tmp = self.cache_dir.join("tmp");
         let _ = fs::create_dir_all(&tmp);
-        crate::fsutil::write_atomic_via(path, data, Some(&tmp))
-    }
-
-    /// Removes the temporary files that killed dv processes left in the folders `parents` (repository paths)
-    /// beside files Git may see (made there only when the cache is on another file system, or by an older
-    /// dv), sparing any file Git tracks: a committed file with a temporary-looking name is the user's.
-    pub fn remove_stale_temps_beside<'a>(
-        &self,
-        parents: impl IntoIterator<Item = &'a str>,
-    ) -> Result<()> {
-        // Git is asked only about a leftover found (rare), so the common run reads no index; when Git cannot
-        // say, the file stays.
-        let git = std::cell::OnceCell::new();
-        let tracked = |abs: &Path| {
-            let git = git.get_or_init(|| crate::git::GitRepo::open(&self.root).ok());
-            let rel = abs.strip_prefix(&self.root).ok().and_then(|p| p.to_str());
-            match (git, rel) {
-                (Some(git), Some(rel)) => !matches!(git.first_tracked_under(rel), Ok(None)),
-                _ => true,
-            }
-        };
-        for parent in parents {
-            let _ = crate::fsutil::remove_stale_temps_except(&self.abs(parent), &tracked);
-        }
-        Ok(())
+        crate::fsutil::write_atomic_via(path, data, &tmp)
     }
 
     /// Rewrites `.dv/config.toml` with `config`.

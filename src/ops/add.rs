@@ -108,11 +108,6 @@ pub fn add_annotated(
         crate::paths::check_no_linked_parents(&repo.root, p)?;
     }
     let inputs = collect_inputs(repo, paths)?;
-    // A killed add's temporary files beside the files it writes (the pointer file and `.gitignore` beside each
-    // dataset, the root `.gitattributes`) go now: only dv's own names, of processes that are gone.
-    let mut parents: std::collections::BTreeSet<&str> = std::collections::BTreeSet::from([""]);
-    parents.extend(inputs.iter().map(|(p, _)| crate::paths::split(p).0));
-    repo.remove_stale_temps_beside(parents)?;
     // The files add writes last must not be links (write_atomic and staging refuse them too); checked now so
     // that nothing is stored or half-written first.
     for (path, _) in &inputs {

@@ -47,9 +47,6 @@ struct WriteJob {
     chunks: Vec<Piece>,
     /// Something is at `path` now (a file to replace, or a folder or link to delete first).
     replaces: bool,
-    /// For a file that is a whole dataset: the cache's temporary folder, where its temporary file is made
-    /// (when on the same file system), since beside it, Git would see one left by a killed run.
-    tmp_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -90,16 +87,11 @@ pub fn prepare(
     let started = now_ns();
     let mut plan = Plan::default();
     let mut refreshed = Vec::new();
-    let mut parents = std::collections::HashSet::new();
     for t in targets {
         crate::paths::check_no_linked_parents(&repo.root, &t.dataset.path)?;
         // A named path limits what the checkout may touch.
         t.check_to_write(repo, store)?;
-        // A killed run's temporary file beside a dataset (written there when the cache is on another file
-        // system) is removed here, as `list_dir` removes those inside folders.
-        parents.insert(crate::paths::split(&t.dataset.path).0);
     }
-    repo.remove_stale_temps_beside(parents)?;
     for t in targets {
         let d = &t.dataset;
         let cache = store.meta().stat_entries_under(&d.path)?;
@@ -115,14 +107,7 @@ pub fn prepare(
         }
         refreshed.extend(out.refreshed);
         for c in out.changes {
-            let top = c.path == d.path;
             plan_change(repo, store, &cache, c, chunks_to_come, &mut plan)?;
-            if top
-                && let Some(job) = plan.writes.last_mut()
-                && job.path == d.path
-            {
-                job.tmp_dir = Some(store.tmp_dir());
-            }
         }
     }
     // A file Git tracks inside a dataset's folder (a pointer file committed there, say) is Git's, not dv's:
@@ -344,7 +329,6 @@ fn plan_node(
         node: *node,
         chunks,
         replaces,
-        tmp_dir: None,
     });
     Ok(())
 }
@@ -483,25 +467,20 @@ fn write_files(
 /// How many chunks of one file are decoded at a time (a few MiB).
 const CHUNKS_PER_RUN: usize = 64;
 
-/// A temporary file beside `target` with permission bits `mode`, creating its folders if needed (each one made
-/// is passed to `made`); or in folder `elsewhere`, when given and on the same file system as `target`'s
-/// folder (so that the file can be renamed into place).
+/// A temporary file for `target` with permission bits `mode` (see `fsutil::TempFile::for_target`: in the
+/// cache's `tmp/`, or beside `target` and recorded), creating `target`'s folders if needed (each one made is
+/// passed to `made`).
 fn temp_beside(
+    repo: &Repo,
     target: &std::path::Path,
     mode: u32,
     made: &mut dyn FnMut(std::path::PathBuf),
-    elsewhere: Option<&std::path::Path>,
 ) -> Result<TempFile> {
-    if let Some(dir) = elsewhere
-        && let Some(parent) = target.parent()
-        && crate::fsutil::same_device(dir, parent)
-    {
-        return TempFile::beside(&dir.join(target.file_name().unwrap_or_default()), mode);
-    }
+    let tmp_dir = repo.cache_dir().join("tmp");
     // The folder is usually there already (the plan makes each tree's folder first, or it was made for an
-    // earlier file): create it only when the temporary file cannot be, which saves two system calls per file on
-    // a checkout of many small files.
-    let first = match TempFile::beside(target, mode) {
+    // earlier file): create it only when the temporary file cannot be, which saves system calls per file on a
+    // checkout of many small files.
+    let first = match TempFile::for_target(target, mode, &tmp_dir) {
         Ok(tmp) => return Ok(tmp),
         Err(e) => e,
     };
@@ -527,7 +506,7 @@ fn temp_beside(
             Err(e) => return Err(e).at(&dir),
         }
     }
-    TempFile::beside(target, mode)
+    TempFile::for_target(target, mode, &tmp_dir)
 }
 
 fn file_mode(node: &Node) -> u32 {
@@ -549,12 +528,7 @@ fn write_one(
             (tmp, job.chunks.iter().map(|p| p.len).sum())
         }
         None => {
-            let mut tmp = temp_beside(
-                &target,
-                file_mode(&job.node),
-                &mut drop,
-                job.tmp_dir.as_deref(),
-            )?;
+            let mut tmp = temp_beside(repo, &target, file_mode(&job.node), &mut drop)?;
             let tmp_path = tmp.path().to_path_buf();
             let mut size = 0u64;
             let out = tmp.file();
@@ -730,10 +704,10 @@ impl<'p> DirectWriter<'p> {
     fn temp_for(&self, j: usize) -> Result<TempFile> {
         let job = &self.jobs[j];
         temp_beside(
+            self.repo,
             &self.repo.abs(&job.path),
             file_mode(&job.node),
             &mut |dir| self.made_dirs.lock().expect("poisoned").push(dir),
-            job.tmp_dir.as_deref(),
         )
     }
 

@@ -262,7 +262,9 @@ impl Have {
 }
 
 /// The entries of a folder with their stat (taken relative to the folder, which is cheaper than a path walk per
-/// file), sorted bytewise by name, without dv's temporary files.
+/// file), sorted bytewise by name. Every file is listed, one named like a temporary file of dv's too: dv makes
+/// its temporary files in the cache's `tmp/` (or records them, see `fsutil::TempFile::for_target`), so a name
+/// alone never makes a file dv's.
 pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
     let mut items = Vec::new();
     for entry in fs::read_dir(abs).at(abs)? {
@@ -272,13 +274,6 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
             path: abs.join(&name).display().to_string(),
             reason: "dv needs UTF-8 file names".into(),
         })?;
-        if crate::fsutil::is_temp_name(name) {
-            if crate::fsutil::is_stale_temp(name) {
-                // A killed checkout's half-written file: never user data.
-                let _ = fs::remove_file(abs.join(name));
-            }
-            continue;
-        }
         let m = entry.metadata().at(abs.join(name))?;
         items.push(DirItem {
             name: name.to_string(),

@@ -349,9 +349,7 @@ pub fn load_steps(repo: &Repo, source: &Source<'_>) -> Result<Steps> {
             for e in entries {
                 let e = e.at(&dir)?;
                 let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(stem) = name.strip_suffix(".toml")
-                    && !crate::fsutil::is_temp_name(&name)
-                {
+                if let Some(stem) = name.strip_suffix(".toml") {
                     names.push(stem.to_string());
                 }
             }

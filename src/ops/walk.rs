@@ -55,9 +55,6 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
             path: abs.join(&name).display().to_string(),
             reason: "dv needs UTF-8 file names".into(),
         })?;
-        if crate::fsutil::is_temp_name(name) {
-            continue;
-        }
         check_name(name).map_err(|why| Error::BadPath {
             path: join(dir, name),
             reason: why.into(),

@@ -267,7 +267,7 @@ fn seal(
     sync_dir(pack_dir)?;
     crate::fault::point("pack-written-before-index");
     let index_path = Store::index_path(dir, &index.pack_id);
-    crate::fsutil::write_atomic(&index_path, &index.encode())?;
+    crate::fsutil::write_atomic_in_cache(&index_path, &index.encode())?;
     sync_dir(index_path.parent().expect("index/"))?;
     crate::fault::point("pack-indexed");
     Ok(index)

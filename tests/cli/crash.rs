@@ -294,3 +294,70 @@ fn a_killed_add_leaves_nothing_for_git_status_to_show() {
         "{k} kills, {killed_in_write} in a write"
     );
 }
+
+/// kill -9 during the very first `dv init` left `.dv/cache/tmp/..gitignore.dv-tmp-PID-N` for `git status` to
+/// show: `.dv/.gitignore`, which hides the cache, was not there yet when its own temporary file was made. The
+/// cache now hides itself first (with a `.gitignore` made whole in one step): after a kill at any point, Git
+/// sees nothing but (some of) the two files init is meant to leave for a commit, each whole, and the next init
+/// finishes the job.
+#[test]
+fn a_killed_first_init_leaves_nothing_for_git_status_to_show() {
+    let meant = [".dv/.gitignore", ".dv/config.toml"];
+    let done = TestRepo::bare_git();
+    ok_in(done.path(), &["init"]);
+    let k = at_every_point(
+        |n| {
+            let r = TestRepo::bare_git();
+            let out = dv_at(r.path(), &["init"], Some(n));
+            let st = r.git(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=all",
+                "--ignored",
+            ]);
+            for line in st.lines() {
+                let (state, path) = line.split_at(3);
+                match state {
+                    "?? " => {
+                        assert!(
+                            meant.contains(&path),
+                            "init killed at point {n}: Git sees {path}:\n{st}"
+                        );
+                        assert_eq!(
+                            fs::read(r.p(path)).unwrap(),
+                            fs::read(done.p(path)).unwrap(),
+                            "init killed at point {n}: {path} is not whole"
+                        );
+                    }
+                    "!! " => assert!(
+                        path.starts_with(".dv/cache/") || path.starts_with(".dv/state.db"),
+                        "init killed at point {n}: {line}"
+                    ),
+                    _ => panic!("init killed at point {n}: {line}"),
+                }
+            }
+            if out.status.signal() == Some(9) {
+                ok_in(r.path(), &["init"]);
+                let st = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+                assert_eq!(
+                    st, "?? .dv/.gitignore\n?? .dv/config.toml\n",
+                    "init killed at point {n}, then run again"
+                );
+            }
+            out
+        },
+        |_| {},
+    );
+    assert!(k >= 3, "{k} kills");
+}
+
+/// A cache `.gitignore` that a kill left empty (where a file cannot be made whole in one step) is written
+/// again by the next init.
+#[test]
+fn init_repairs_an_empty_cache_gitignore() {
+    let r = TestRepo::bare_git();
+    fs::create_dir_all(r.p(".dv/cache")).unwrap();
+    fs::write(r.p(".dv/cache/.gitignore"), b"").unwrap();
+    ok_in(r.path(), &["init"]);
+    assert_eq!(fs::read(r.p(".dv/cache/.gitignore")).unwrap(), b"*\n");
+}

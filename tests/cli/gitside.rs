@@ -502,7 +502,8 @@ fn a_linked_work_tree_on_another_file_system_checks_out_a_file_dataset() {
 
 /// A file Git tracks is the user's, whatever its name: the cleanup of killed runs' temporary files beside
 /// pointer files (`.NAME.dv-tmp-PID-N`, PID dead) deleted a committed file of that shape on every add and
-/// checkout (adversarial review). Untracked leftovers of that shape still go.
+/// checkout (adversarial review). An untracked file of that shape is the user's too: dv removes only the
+/// temporary files it recorded (tempnames::a_users_file_named_like_a_temporary_file_is_data).
 #[test]
 fn a_committed_file_named_like_a_temporary_file_is_never_removed() {
     let r = TestRepo::new();
@@ -512,17 +513,14 @@ fn a_committed_file_named_like_a_temporary_file_is_never_removed() {
     r.write("sub/.keep.dv-tmp-4000001-0", b"kept");
     r.git(&["add", "-A"]);
     r.git(&["commit", "-qm", "c"]);
-    r.write(".stale.dv-tmp-4000002-0", b"a leftover");
+    r.write(".stale.dv-tmp-4000002-0", b"untracked");
     r.ok(&["checkout"]);
     r.write("sub/f.bin", b"x");
     r.ok(&["add", "sub/f.bin", "data.csv"]);
     r.ok(&["checkout", "--force"]);
     assert_eq!(r.read(".notes.dv-tmp-4000000-1"), b"my notes");
     assert_eq!(r.read("sub/.keep.dv-tmp-4000001-0"), b"kept");
-    assert!(
-        !r.path().join(".stale.dv-tmp-4000002-0").exists(),
-        "the untracked leftover stays"
-    );
+    assert_eq!(r.read(".stale.dv-tmp-4000002-0"), b"untracked");
     let status = r.git(&["status", "--porcelain"]);
     assert!(!status.contains("D "), "{status}");
 }

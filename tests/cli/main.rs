@@ -30,3 +30,4 @@ mod remotegc;
 mod statemachine;
 mod status;
 mod table;
+mod tempnames;

@@ -735,29 +735,29 @@ fn names_with_a_newline_or_an_escape_are_quoted_in_human_output() {
     check(&String::from_utf8_lossy(&out.stderr), "checkout");
 }
 
-/// A killed `dv add` leaves its temporary files beside the pointer file and `.gitignore` (Git shows them); the
-/// next add cleans them up, and only dv's own names of processes that are gone.
+/// A killed `dv add` left its temporary files beside the pointer file and `.gitignore`, and the next add
+/// removed every file of that shape of a process that is gone, a user's file too. Now add makes them in the
+/// cache's `tmp/` (or records them), and a file beside the data that merely looks like one stays, whatever its
+/// process number (tempnames::a_users_file_named_like_a_temporary_file_is_data).
 #[test]
-fn add_cleans_up_temporary_files_a_killed_add_left() {
+fn add_removes_no_file_that_only_looks_like_a_temporary_file() {
     let r = TestRepo::new();
     r.write("sub/data.bin", b"x");
     // Linux pids stay below 2^22: 4999999 is a process that is gone.
-    for stale in [
-        "sub/.data.bin.dv.dv-tmp-4999999-0",
-        "sub/..gitignore.dv-tmp-4999999-1",
-        "..gitattributes.dv-tmp-4999999-2",
-    ] {
-        r.write(stale, b"half");
+    let lookalikes = [
+        "sub/.data.bin.dv.dv-tmp-4999999-0".to_string(),
+        "sub/..gitignore.dv-tmp-4999999-1".to_string(),
+        "..gitattributes.dv-tmp-4999999-2".to_string(),
+        "sub/.keep.dv-tmp-mine".to_string(),
+        format!("sub/.data.bin.dv.dv-tmp-{}-0", std::process::id()),
+    ];
+    for p in &lookalikes {
+        r.write(p, b"user");
     }
-    // Not dv's leftovers: a user's file, and one of a live process (this test's).
-    let live = format!("sub/.data.bin.dv.dv-tmp-{}-0", std::process::id());
-    r.write("sub/.keep.dv-tmp-mine", b"user");
-    r.write(&live, b"live");
     r.ok(&["add", "sub/data.bin"]);
-    assert!(!r.p("sub/.data.bin.dv.dv-tmp-4999999-0").exists());
-    assert!(!r.p("sub/..gitignore.dv-tmp-4999999-1").exists());
-    assert!(!r.p("..gitattributes.dv-tmp-4999999-2").exists());
-    assert!(r.p("sub/.keep.dv-tmp-mine").exists() && r.p(&live).exists());
+    for p in &lookalikes {
+        assert_eq!(r.read(p), b"user", "{p}");
+    }
 }
 
 /// `dv gc` warns about a `*.dv` file that is not a pointer file, as status does (it skipped it silently).

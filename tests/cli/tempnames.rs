@@ -1,0 +1,154 @@
+//! dv's temporary files and the user's files that look like them (adversarial review, issue 15: a user's
+//! `d/.notes.dv-tmp-999999-0` was left out by `dv add` and deleted by `dv status`).
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use crate::common::*;
+
+/// A name of the shape of dv's temporary files (`.NAME.dv-tmp-PID-N`), of a process that cannot exist (Linux
+/// pids stay below 2^22).
+const LOOKALIKE: &str = ".notes.dv-tmp-4999999-0";
+
+/// A user's files named like dv's temporary files of a dead process, inside a dataset's folder and beside its
+/// pointer file, are ordinary data: `add` stores them, `status` (read-only) deletes nothing and reports one
+/// made later as a change, checkout restores them, and fsck and gc leave them alone.
+#[test]
+fn a_users_file_named_like_a_temporary_file_is_data() {
+    let r = TestRepo::new();
+    r.write("d/a.bin", &bytes(1, 5_000));
+    r.write(&format!("d/{LOOKALIKE}"), b"my notes");
+    r.write(".d.dv.dv-tmp-4999999-1", b"beside the pointer file");
+    r.ok(&["add", "d"]);
+    assert_eq!(r.read(&format!("d/{LOOKALIKE}")), b"my notes");
+    assert_eq!(
+        r.read(".d.dv.dv-tmp-4999999-1"),
+        b"beside the pointer file",
+        "add deleted a user's file beside the pointer file"
+    );
+    let s = r.json(&["status"]);
+    assert_eq!(s["datasets"][0]["state"], "unchanged", "{s}");
+    assert_eq!(r.read(&format!("d/{LOOKALIKE}")), b"my notes");
+
+    // It is in the version: checkout brings it back.
+    fs::remove_dir_all(r.p("d")).unwrap();
+    r.ok(&["checkout", "d"]);
+    assert_eq!(r.read(&format!("d/{LOOKALIKE}")), b"my notes");
+
+    // One made after the add is a change, and status leaves it where it is.
+    let later = "d/.later.dv-tmp-4999999-2";
+    r.write(later, b"later");
+    let s = r.json(&["status"]);
+    assert_eq!(s["datasets"][0]["state"], "modified", "{s}");
+    assert!(
+        s["datasets"][0]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == later),
+        "{s}"
+    );
+    assert_eq!(r.read(later), b"later", "status deleted a user's file");
+
+    r.ok(&["fsck"]);
+    r.ok(&["gc", "--grace", "0"]);
+    for p in [
+        format!("d/{LOOKALIKE}"),
+        later.to_string(),
+        ".d.dv.dv-tmp-4999999-1".to_string(),
+    ] {
+        assert!(r.p(&p).is_file(), "{p} is gone");
+    }
+    r.ok(&["add", "d"]);
+    fs::remove_dir_all(r.p("d")).unwrap();
+    r.ok(&["checkout", "d"]);
+    assert_eq!(r.read(later), b"later");
+}
+
+/// When the cache is on another file system than the data (here: a linked work tree in the temporary folder,
+/// using the cache of a main work tree in /dev/shm), checkout makes its temporary files beside the data, and
+/// records each first: after a kill, `status` (read-only) leaves the leftover, the next checkout removes it
+/// (as recorded), and a user's look-alike file beside it stays.
+#[test]
+fn a_temporary_file_made_beside_the_data_is_recorded_and_only_it_is_removed() {
+    let shm = Path::new("/dev/shm");
+    let Ok(main_parent) = tempfile::tempdir_in(shm) else {
+        eprintln!("skipped: no /dev/shm");
+        return;
+    };
+    let wt_parent = tempfile::tempdir().unwrap();
+    if fs::metadata(main_parent.path()).unwrap().dev()
+        == fs::metadata(wt_parent.path()).unwrap().dev()
+    {
+        eprintln!("skipped: /dev/shm is on the same file system as the temporary folder");
+        return;
+    }
+    let main = main_parent.path();
+    git_in(main, &["init", "-q", "-b", "main"]);
+    ok_at(main, &["init"]);
+    fs::write(main.join("README"), b"x").unwrap();
+    git_in(main, &["add", "-A"]);
+    git_in(main, &["commit", "-qm", "init"]);
+    let wt = wt_parent.path().join("linked");
+    git_in(
+        main,
+        &["worktree", "add", "-q", wt.to_str().unwrap(), "-b", "side"],
+    );
+    fs::create_dir_all(wt.join("d")).unwrap();
+    fs::write(wt.join("d/a.bin"), bytes(2, 50_000)).unwrap();
+    fs::write(wt.join("d").join(LOOKALIKE), b"my notes").unwrap();
+    ok_at(&wt, &["add", "d"]);
+    fs::remove_file(wt.join("d/a.bin")).unwrap();
+
+    let out = dv_command(&wt)
+        .args(["checkout", "d"])
+        .env("DV_CRASH_AT", "checkout-file-before-rename")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{out:?}");
+    let leftovers = |dir: &Path| -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".dv-tmp-") && n != LOOKALIKE)
+            .collect()
+    };
+    assert_eq!(
+        leftovers(&wt.join("d")).len(),
+        1,
+        "the temporary file beside its target"
+    );
+    let journals = || {
+        fs::read_dir(main.join(".dv/cache/tmp"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".journal")
+            })
+            .count()
+    };
+    assert_eq!(journals(), 1, "recorded before it was made");
+
+    // Status removes nothing.
+    ok_at(&wt, &["status"]);
+    assert_eq!(leftovers(&wt.join("d")).len(), 1, "status removed a file");
+
+    ok_at(&wt, &["checkout", "d"]);
+    assert!(
+        leftovers(&wt.join("d")).is_empty(),
+        "the recorded leftover stays"
+    );
+    // (This checkout recorded its own temporary file too; its journal goes with the next command's lock.)
+    assert!(journals() <= 1);
+    assert_eq!(fs::read(wt.join("d").join(LOOKALIKE)).unwrap(), b"my notes");
+    assert_eq!(fs::read(wt.join("d/a.bin")).unwrap(), bytes(2, 50_000));
+    git_in(
+        main,
+        &["worktree", "remove", "--force", wt.to_str().unwrap()],
+    );
+}
