@@ -589,9 +589,11 @@ pub fn fetch(
     let result = (|| -> Result<()> {
         let chunks = fetch.structure(progress)?;
         // A named path no version holds is refused once the trees that tell are in, before its files are
-        // fetched, as checkout and pull refuse it.
-        fetch.commit()?;
-        super::datasets::check_named_held(targets, store)?;
+        // fetched, as checkout and pull refuse it (only then are the trees written apart from the files).
+        if targets.iter().any(|t| t.scope.is_some()) {
+            fetch.commit()?;
+            super::datasets::check_named_held(targets, store)?;
+        }
         fetch.contents(chunks, None, progress)
     })();
     progress.finish();
