@@ -406,13 +406,16 @@ pub fn add_annotated(
         .encode_checked(&pointer_path)?;
         let abs = repo.abs(&pointer_path);
         let changed = crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes());
+        // The ignore line first: killed at any point, a pointer file never sits beside data Git would add
+        // (`git add -A` after a killed add must not commit the data).
+        let ignore_files = super::ignore::ensure_ignored(repo, path)?;
         crate::fault::point("add-before-pointer");
         if changed {
             repo.write_file(&abs, text.as_bytes())?;
         }
         crate::fault::point("add-pointer-written");
         to_stage.push(pointer_path.clone());
-        to_stage.extend(super::ignore::ensure_ignored(repo, path)?);
+        to_stage.extend(ignore_files);
         report.datasets.push(AddedDataset {
             path: path.clone(),
             pointer: pointer_path,

@@ -47,10 +47,17 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     output::warn_not_pointers(&skipped);
     crate::ops::datasets::refuse_malformed(&skipped)?;
     let progress = progress::for_terminal(g.quiet);
-    let report =
-        crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;
-    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet.
-    super::ignore_datasets(g, &repo, &targets)?;
+    // A pointer renamed with `git mv` names data its .gitignore does not ignore yet. The ignore lines are
+    // added before any data is written: killed at any point, or stopped by a file edited meanwhile, the
+    // checkout never leaves data Git would add.
+    let report = crate::ops::checkout::checkout(
+        &repo,
+        &store,
+        &targets,
+        args.force,
+        &mut || super::ignore_datasets(g, &repo, &targets),
+        progress.as_ref(),
+    )?;
     if args.json {
         output::print_json(&report)?;
     } else {

@@ -102,10 +102,12 @@ fn prepare(
 /// Warnings go to stderr whatever the output format: an unreadable index was skipped, not trusted.
 fn warn_unreadable(r: &TransferReport) {
     for bad in &r.unreadable_indexes {
-        eprintln!(
+        errln!(
             "warning: skipped the remote's index/{}.idx, which cannot be read ({}); `dv fsck --remote {} \
              --repair` rebuilds it",
-            bad.pack, bad.message, r.remote
+            bad.pack,
+            bad.message,
+            r.remote
         );
     }
 }
@@ -174,15 +176,16 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
+    // The ignore lines before any data is written, as `checkout` adds them.
     let (fetched, checkout) = crate::ops::transfer::pull(
         &ctx.repo,
         &store,
         &remote,
         &ctx.targets,
         args.force,
+        &mut || super::ignore_datasets(g, &ctx.repo, &ctx.targets),
         p.as_ref(),
     )?;
-    super::ignore_datasets(g, &ctx.repo, &ctx.targets)?;
     if args.common.json {
         warn_unreadable(&fetched);
         output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
