@@ -308,7 +308,7 @@ impl Prepared {
                 None => changed.push(w.path.clone()),
             }
         }
-        store.meta().put_stat_entries(entries.into_iter())?;
+        store.meta().put_stat_entries(entries)?;
         if !changed.is_empty() {
             changed.sort();
             changed.dedup();
