@@ -19,6 +19,7 @@
 //! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
 //! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
 //! `--moto PATH/moto_server` runs them against moto instead (remote bytes are then not measured).
+#![allow(clippy::disallowed_macros)] // prints as it likes: clippy.toml's rule is for src/cli
 
 #[path = "../tests/support/s3_server.rs"]
 mod s3_server;

@@ -146,6 +146,13 @@ pub enum Error {
     LocalChanges { paths: Vec<String> },
 
     #[error(
+        "these files changed while the checkout ran, and were left as they are (everything else was checked \
+         out):\n{}",
+        list_paths(.paths)
+    )]
+    ChangedDuringCheckout { paths: Vec<String> },
+
+    #[error(
         "{count} dataset version(s) were not pushed to '{remote}': objects they need are neither in the cache \
          nor on the remote (first: '{path}', object {missing}); everything else was pushed"
     )]

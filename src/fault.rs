@@ -4,6 +4,7 @@
 //! end it: no destructor runs, no buffer is flushed. The tests use it to crash each command at every point
 //! and check that the repository is still sound and a re-run finishes the job. `DV_PAUSE_AT=N:MILLIS` pauses
 //! at the N-th point instead, for tests of two processes at once.
+#![allow(clippy::disallowed_macros)] // the crash tests read its last words on stderr
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -32,6 +32,37 @@ pub struct Remote {
     explain: Explain,
     /// The folder this open created (a folder remote whose folder did not exist yet), for the CLI to say so.
     pub created_folder: Option<PathBuf>,
+    /// Where the requests go in place of the service's own address, when an `endpoint` is set.
+    pub endpoint: Option<Endpoint>,
+}
+
+/// A remote's `endpoint` setting: the server its requests (signed with the user's credentials) go to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Endpoint {
+    pub url: String,
+    /// Set in the committed `.dv/config.toml` (by whoever made the commit) and not in the user's own
+    /// `.dv/config.local.toml`, which takes precedence.
+    pub committed: bool,
+}
+
+impl Endpoint {
+    /// The `endpoint` setting of remote `name` (`cfg`), local first, as the backend applies them.
+    pub fn of(
+        repo: &Repo,
+        name: &str,
+        cfg: &crate::repo::RemoteConfig,
+    ) -> Result<Option<Endpoint>> {
+        if let Some(url) = repo.local_remote_settings(name)?.remove("endpoint") {
+            return Ok(Some(Endpoint {
+                url,
+                committed: false,
+            }));
+        }
+        Ok(cfg.settings.get("endpoint").map(|url| Endpoint {
+            url: url.clone(),
+            committed: true,
+        }))
+    }
 }
 
 /// A pack whose index cannot be used, and why.
@@ -221,6 +252,7 @@ impl Remote {
             .get(&name)
             .ok_or_else(|| Error::UnknownRemote(name.clone()))?;
         let (store, explain, created_folder) = backend(repo, &name, cfg, access)?;
+        let endpoint = Endpoint::of(repo, &name, cfg)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -234,6 +266,7 @@ impl Remote {
             rt,
             explain,
             created_folder,
+            endpoint,
         })
     }
 
@@ -1207,6 +1240,7 @@ mod tests {
             index_cache: dir.join("index-cache"),
             explain: Explain::default(),
             created_folder: None,
+            endpoint: None,
         }
     }
 

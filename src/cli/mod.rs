@@ -1,6 +1,33 @@
 //! The command line: argument parsing, dispatch, output and error rendering. The only module that prints,
 //! reads the environment or looks at the terminal.
 
+/// `println!` for what a command prints on stdout: through [`output::write_out`], so that a reader that went
+/// away (`dv log | head -1`) ends the output quietly instead of a panic. (`println!` itself is refused by
+/// clippy.toml.)
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for stdout: see [`outln`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` for status lines and warnings on stderr: a closed stderr (`dv status 2>&1 | head -1`) is not
+/// an error either.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod commands;
 mod output;
 mod progress;
@@ -101,7 +128,7 @@ fn lock_wait(command: &str, quiet: bool) -> crate::Result<crate::repo::LockWait>
     } else {
         Some(std::sync::Arc::new(
             |holder: &crate::repo::LockHolder, timeout: std::time::Duration| {
-                eprintln!(
+                errln!(
                     "Waiting for another dv process ({holder}) to release the cache lock (up to {:.1} s; \
                  DV_LOCK_TIMEOUT sets how long)...",
                     timeout.as_secs_f64()
@@ -129,7 +156,8 @@ pub fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     init_logging(cli.verbose, cli.quiet);
-    match run(cli) {
+    let result = run(cli).and_then(|outcome| output::flush_out().map(|()| outcome));
+    match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Differences) => ExitCode::from(1),
         Err(e) => {
@@ -227,7 +255,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = EnvFilter::try_from_env("DV_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let log = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactedStderr)
         .with_ansi(output::color_enabled())
         .without_time()
         .with_filter(filter);
@@ -238,6 +266,26 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with(log)
         .with(retries)
         .try_init();
+}
+
+/// Stderr for log lines, each passed through the same redaction as errors ([`crate::redact::redact`]): the
+/// crates below dv log what they like (hyper's connection pool logs `user:password@host` at trace level), so
+/// the one place every log line goes through is where secrets are hidden. The fmt layer writes each event with
+/// one `write_all`, so a whole line is redacted at once.
+struct RedactedStderr;
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = crate::redact::redact(&String::from_utf8_lossy(buf));
+        // A closed stderr loses the log line, and nothing else.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().lock().flush();
+        Ok(())
+    }
 }
 
 /// Where object_store reports the retries of its requests.
@@ -258,7 +306,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RetryNotices {
         }
         let mut m = Message(String::new());
         event.record(&mut m);
-        eprintln!("{}", crate::redact::redact(&retry_notice(&m.0)));
+        errln!("{}", crate::redact::redact(&retry_notice(&m.0)));
     }
 }
 

@@ -82,6 +82,9 @@ fn hint(e: &Error) -> Option<String> {
         Error::LocalChanges { .. } => {
             "keep them with `dv add`, or run again with --force to discard them".into()
         }
+        Error::ChangedDuringCheckout { .. } => {
+            "keep an edit with `dv add`, or run the checkout again to replace them (it checks again that nothing unstored is lost)".into()
+        }
         Error::MissingObjects { .. } => {
             "the cache lacks this version's data: add it again where it exists, or fetch it from a remote".into()
         }
@@ -136,14 +139,10 @@ fn hint(e: &Error) -> Option<String> {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match serde_json::to_writer_pretty(&mut out, value) {
-        Ok(()) => {}
-        // The reader went away (`| head`): nothing more to say.
-        Err(e) if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) => return Ok(()),
-        Err(e) => return Err(Error::Internal(format!("JSON output: {e}"))),
-    }
-    let _ = writeln!(out);
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Internal(format!("JSON output: {e}")))?;
+    // A reader that went away (`| head`) ends the output quietly.
+    write_out(format_args!("{text}\n"));
     Ok(())
 }
 
@@ -211,9 +210,9 @@ pub fn format_time(seconds: i64, offset_seconds: i32) -> String {
 pub fn warn_not_pointers(skipped: &[crate::ops::datasets::NotPointer]) {
     for s in skipped {
         if s.is_problem() {
-            eprintln!("warning: skipped '{}': {}", quote_path(&s.path), s.reason);
+            errln!("warning: skipped '{}': {}", quote_path(&s.path), s.reason);
         } else {
-            eprintln!(
+            errln!(
                 "warning: skipped '{}': not a dv pointer file ({})",
                 quote_path(&s.path),
                 s.reason
@@ -225,7 +224,7 @@ pub fn warn_not_pointers(skipped: &[crate::ops::datasets::NotPointer]) {
 /// A status line on stderr, unless quiet.
 pub fn status_line(quiet: bool, msg: &str) {
     if !quiet {
-        eprintln!("{msg}");
+        errln!("{msg}");
     }
 }
 
@@ -348,7 +347,61 @@ pub fn table_diff_csv(t: &crate::table::diff::TableDiff) -> String {
 
 /// Writes text to stdout; a closed pipe (`| head`) ends the output quietly.
 pub fn print_text(s: &str) {
-    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+    write_out(format_args!("{s}"));
+}
+
+/// Set once stdout's reader has gone away (`dv log | head -1`): the rest of the output is dropped and the
+/// command finishes as it would have (its work is never cut short by where its output goes), with its own exit
+/// code, as ripgrep does, rather than dying of SIGPIPE as git does: a command that changes the repository is
+/// never stopped halfway by a closed pipe.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The first error writing stdout other than a closed pipe (a full disk under `> file`): reported at the end.
+static STDOUT_ERROR: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+
+/// Everything the CLI prints on stdout goes through here (the `outln!` and `out!` macros, [`print_text`],
+/// [`print_json`]).
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        out_failed(e);
+    }
+}
+
+fn out_failed(e: std::io::Error) {
+    STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        STDOUT_ERROR
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+    }
+}
+
+/// Flushes stdout at the end of a command: an error writing it, other than a closed pipe, fails the command.
+pub fn flush_out() -> crate::Result<()> {
+    if !STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+        && let Err(e) = std::io::stdout().lock().flush()
+    {
+        out_failed(e);
+    }
+    match STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        Some(e) => Err(Error::io("standard output", e)),
+        None => Ok(()),
+    }
+}
+
+/// Everything the CLI prints on stderr but errors goes through here (the `errln!` macro): a closed stderr is
+/// not worth a panic, nor anything else.
+pub fn write_err(args: std::fmt::Arguments) {
+    let _ = std::io::stderr().lock().write_fmt(args);
 }
 
 /// An annotation value on one line: as is when that is unambiguous, else quoted with escapes (newlines,

@@ -427,10 +427,13 @@ pub fn add_annotated(
             table,
             meta: meta.clone(),
         };
+        // The ignore line first: killed at any point, a pointer file never sits beside data Git would add
+        // (`git add -A` after a killed add must not commit the data).
+        let ignore_files = super::ignore::ensure_ignored(repo, path)?;
         crate::fault::point("add-before-pointer");
         let changed = staging.write_pointer(repo, &pointer_path, &pointer)?;
         crate::fault::point("add-pointer-written");
-        for written in super::ignore::ensure_ignored(repo, path)? {
+        for written in ignore_files {
             staging.also(written);
         }
         report.datasets.push(AddedDataset {

@@ -52,20 +52,34 @@ struct WriteJob {
 #[derive(Default)]
 struct Plan {
     removes: Vec<(String, bool)>,
+    /// What the plan saw of each file it replaces or deletes (those inside folders it deletes too): right
+    /// before replacing or deleting one, the checkout looks again, and leaves alone a file that changed since
+    /// (`None`: something that is neither a file nor a folder, which only `force` replaces, not checked again).
+    seen: HashMap<String, Option<Stat>>,
     mkdirs: Vec<String>,
     writes: Vec<WriteJob>,
     chmods: Vec<(String, bool)>,
     unsafe_paths: Vec<String>,
 }
 
+/// `before_writing` runs once the checkout is known to go ahead, right before it touches the work tree (the
+/// CLI adds the datasets' ignore lines there, so that no data it writes is ever addable by Git).
 pub fn checkout(
     repo: &Repo,
     store: &Store,
     targets: &[Target],
     force: bool,
+    before_writing: &mut dyn FnMut() -> Result<()>,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    prepare(repo, store, targets, false)?.apply(repo, store, force, Written::default(), progress)
+    prepare(repo, store, targets, false)?.apply(
+        repo,
+        store,
+        force,
+        Written::default(),
+        before_writing,
+        progress,
+    )
 }
 
 /// A checkout planned and not yet done: see [`prepare`].
@@ -159,13 +173,15 @@ impl Prepared {
     }
 
     /// Does the checkout. Files in `written` (from a [`DirectWriter`]) that the plan still wants as they are
-    /// are renamed into place; the rest are written from the cache.
+    /// are renamed into place; the rest are written from the cache. `before_writing` runs right before the
+    /// first change to the work tree (see [`checkout`]).
     pub fn apply(
         self,
         repo: &Repo,
         store: &Store,
         force: bool,
         mut written: Written,
+        before_writing: &mut dyn FnMut() -> Result<()>,
         progress: &dyn Progress,
     ) -> Result<CheckoutReport> {
         let Prepared {
@@ -210,14 +226,30 @@ impl Prepared {
             datasets,
             ..Default::default()
         };
+        before_writing()?;
+        // Files changed since the plan saw them: left as they are.
+        let mut changed = Vec::new();
         for (path, is_dir) in &plan.removes {
             let abs = repo.abs(path);
             if *is_dir {
+                let before = changed.len();
+                changed_in_dir(repo, path, &plan.seen, &mut changed)?;
+                if changed.len() > before {
+                    continue;
+                }
                 report.files_deleted += count_files(&abs)?;
                 fs::remove_dir_all(&abs).at(&abs)?;
             } else {
-                fs::remove_file(&abs).at(&abs)?;
-                report.files_deleted += 1;
+                if changed_since_plan(&abs, plan.seen.get(path))? {
+                    changed.push(path.clone());
+                    continue;
+                }
+                match fs::remove_file(&abs) {
+                    Ok(()) => report.files_deleted += 1,
+                    // Deleted meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).at(&abs),
+                }
             }
         }
         for dir in &plan.mkdirs {
@@ -230,26 +262,43 @@ impl Prepared {
         }
         let total: u64 = plan.writes.iter().map(|w| w.node.size).sum();
         progress.start("Checking out", Some(total), Unit::Bytes);
-        let stats = write_files(repo, store.reader(), &plan.writes, done, progress);
+        let stats = write_files(
+            repo,
+            store.reader(),
+            &plan.writes,
+            &plan.seen,
+            done,
+            progress,
+        );
         progress.finish();
         let stats = stats?;
         // The folders made for the files written are in use now.
         written.made_dirs.clear();
-        report.files_written = stats.len() as u64;
-        report.bytes_written = total;
-        store
-            .meta()
-            .put_stat_entries(stats.iter().zip(&plan.writes).map(|(stat, w)| {
-                (
-                    w.path.as_str(),
-                    StatEntry {
-                        stat: *stat,
-                        kind: w.node.kind,
-                        id: w.node.id,
-                        hashed_at_ns: started,
-                    },
-                )
-            }))?;
+        let mut entries = Vec::new();
+        for (stat, w) in stats.iter().zip(&plan.writes) {
+            match stat {
+                Some(stat) => {
+                    report.files_written += 1;
+                    report.bytes_written += w.node.size;
+                    entries.push((
+                        w.path.as_str(),
+                        StatEntry {
+                            stat: *stat,
+                            kind: w.node.kind,
+                            id: w.node.id,
+                            hashed_at_ns: started,
+                        },
+                    ));
+                }
+                None => changed.push(w.path.clone()),
+            }
+        }
+        store.meta().put_stat_entries(entries)?;
+        if !changed.is_empty() {
+            changed.sort();
+            changed.dedup();
+            return Err(Error::ChangedDuringCheckout { paths: changed });
+        }
         Ok(report)
     }
 }
@@ -271,6 +320,7 @@ fn plan_change(
     match c.have {
         None => {}
         Some(Have::File { stat, content }) => {
+            plan.seen.insert(c.path.clone(), Some(stat));
             if !is_stored(repo, store, cache, &c.path, stat, content)? {
                 plan.unsafe_paths.push(c.path.clone());
             }
@@ -284,6 +334,7 @@ fn plan_change(
             plan.removes.push((c.path.clone(), true));
         }
         Some(Have::Other) => {
+            plan.seen.insert(c.path.clone(), None);
             plan.unsafe_paths.push(c.path.clone());
             plan.removes.push((c.path.clone(), false));
         }
@@ -377,9 +428,71 @@ fn check_dir_stored(
     for item in list_dir(&abs)? {
         let child = join(path, &item.name);
         match item.have {
+            Have::File { stat, .. } => plan.seen.insert(child.clone(), Some(stat)),
+            Have::Other => plan.seen.insert(child.clone(), None),
+            Have::Dir => None,
+        };
+        match item.have {
             Have::Dir => check_dir_stored(repo, store, cache, &child, plan)?,
             Have::File { stat, .. } if is_stored(repo, store, cache, &child, stat, None)? => {}
             _ => plan.unsafe_paths.push(child),
+        }
+    }
+    Ok(())
+}
+
+/// True when the file at `abs` is no longer what the plan saw (`seen`; `None`: nothing was there): it was
+/// edited, replaced or created while the checkout ran (not when it was deleted), so replacing or deleting it could lose the edit. Size,
+/// mtime, ctime and inode are compared, as the stat cache compares them; a hashed file's stat is what was
+/// hashed. (A change between this look and the rename that follows it, microseconds later, is not seen: no
+/// program can close that window without a lock the editor would have to take.)
+fn changed_since_plan(abs: &std::path::Path, seen: Option<&Option<Stat>>) -> Result<bool> {
+    let now = match fs::symlink_metadata(abs) {
+        Ok(m) => Some(Stat::of(&m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).at(abs),
+    };
+    // Deleted meanwhile: nothing there can be lost.
+    Ok(now.is_some_and(|now| stat_changed(seen, &now)))
+}
+
+/// True when a file is there now as `now` and the plan saw something else (or nothing) there.
+fn stat_changed(seen: Option<&Option<Stat>>, now: &Stat) -> bool {
+    match seen {
+        None => true,
+        // Neither a file nor a folder: replaced only with `force`, not checked again.
+        Some(None) => false,
+        Some(Some(a)) => {
+            a.size != now.size
+                || a.mtime_ns != now.mtime_ns
+                || a.ctime_ns != now.ctime_ns
+                || a.ino != now.ino
+        }
+    }
+}
+
+/// Adds to `changed` every file in the folder `path` (about to be deleted) that the plan did not see as it is
+/// now: edited, or new since the plan. A folder with any is left as it is.
+fn changed_in_dir(
+    repo: &Repo,
+    path: &str,
+    seen: &HashMap<String, Option<Stat>>,
+    changed: &mut Vec<String>,
+) -> Result<()> {
+    for item in list_dir(&repo.abs(path))? {
+        let child = join(path, &item.name);
+        match item.have {
+            Have::Dir => changed_in_dir(repo, &child, seen, changed)?,
+            Have::File { stat, .. } => {
+                if stat_changed(seen.get(&child), &stat) {
+                    changed.push(child);
+                }
+            }
+            Have::Other => {
+                if !seen.contains_key(&child) {
+                    changed.push(child);
+                }
+            }
         }
     }
     Ok(())
@@ -418,17 +531,18 @@ fn set_exec(abs: &std::path::Path, exec: bool) -> Result<()> {
 }
 
 /// Writes the files on worker threads (renaming those in `written` into place); returns each file's stat
-/// after the write, in order.
+/// after the write, in order, or `None` for a file left alone because it changed since the plan saw it.
 fn write_files(
     repo: &Repo,
     reader: &PackReader,
     jobs: &[WriteJob],
+    seen: &HashMap<String, Option<Stat>>,
     written: Vec<Option<TempFile>>,
     progress: &dyn Progress,
-) -> Result<Vec<Stat>> {
+) -> Result<Vec<Option<Stat>>> {
     let next = AtomicUsize::new(0);
     let written: Vec<Mutex<Option<TempFile>>> = written.into_iter().map(Mutex::new).collect();
-    let results: Mutex<Vec<Option<Stat>>> = Mutex::new(vec![None; jobs.len()]);
+    let results: Mutex<Vec<Option<Option<Stat>>>> = Mutex::new(vec![None; jobs.len()]);
     let first_err: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..worker_count().min(jobs.len().max(1)) {
@@ -442,7 +556,7 @@ fn write_files(
                     let done = written
                         .get(i)
                         .and_then(|w| w.lock().expect("poisoned").take());
-                    match write_one(repo, reader, job, done, progress) {
+                    match write_one(repo, reader, job, seen.get(&job.path), done, progress) {
                         Ok(stat) => results.lock().expect("poisoned")[i] = Some(stat),
                         Err(e) => {
                             first_err.lock().expect("poisoned").get_or_insert(e);
@@ -513,14 +627,16 @@ fn file_mode(node: &Node) -> u32 {
     if node.exec { 0o777 } else { 0o666 }
 }
 
-/// Writes one file from the cache, or renames `done` (the file a [`DirectWriter`] wrote) into place.
+/// Writes one file from the cache, or renames `done` (the file a [`DirectWriter`] wrote) into place; `None`
+/// when what is at its path is no longer what the plan saw there (`seen`), which is then left as it is.
 fn write_one(
     repo: &Repo,
     reader: &PackReader,
     job: &WriteJob,
+    seen: Option<&Option<Stat>>,
     done: Option<TempFile>,
     progress: &dyn Progress,
-) -> Result<Stat> {
+) -> Result<Option<Stat>> {
     let target = repo.abs(&job.path);
     let (mut tmp, size) = match done {
         Some(tmp) => {
@@ -567,10 +683,15 @@ fn write_one(
     }
     tmp.close();
     crate::fault::point("checkout-file-before-rename");
+    // The plan checked that what is there is safe to replace; the user may have edited it since (the temporary
+    // file is deleted when dropped).
+    if changed_since_plan(&target, seen)? {
+        return Ok(None);
+    }
     tmp.persist(&target, false)?;
     crate::fault::point("checkout-file-renamed");
     let m = fs::symlink_metadata(&target).at(&target)?;
-    Ok(Stat::of(&m))
+    Ok(Some(Stat::of(&m)))
 }
 
 /// How many files a [`DirectWriter`] keeps open at once; a file that would need more is left to the cache.

@@ -610,6 +610,7 @@ pub fn pull(
     remote: &Remote,
     targets: &[Target],
     force: bool,
+    before_writing: &mut dyn FnMut() -> Result<()>,
     progress: &dyn Progress,
 ) -> Result<(TransferReport, super::checkout::CheckoutReport)> {
     use super::checkout::{self, DirectWriter, Written};
@@ -646,7 +647,7 @@ pub fn pull(
     // The working copy may have changed during the fetch: plan again (cheap where the stat cache vouches for
     // files), and use only the files written from the fetch that the new plan wants as they are.
     let prepared = checkout::prepare(repo, store, targets, false)?;
-    let checkout = prepared.apply(repo, store, force, written, progress)?;
+    let checkout = prepared.apply(repo, store, force, written, before_writing, progress)?;
     Ok((fetched, checkout))
 }
 

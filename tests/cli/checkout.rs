@@ -385,3 +385,75 @@ fn an_executable_is_checked_out_executable_whatever_the_umask() {
         assert_eq!(mode("data/notes.txt"), plain, "umask {umask}");
     }
 }
+
+/// Checkout checked for unstored changes once, up front, then renamed over whatever was there: an edit made
+/// while it ran was lost. Now each file is looked at again right before it is replaced or deleted: the edited
+/// one is left as it is, the rest is checked out, and the checkout ends with an error naming it.
+#[test]
+fn checkout_leaves_alone_a_file_edited_while_it_runs() {
+    let r = TestRepo::new();
+    r.write("d/x", b"v1\n");
+    r.write("d/y", b"y\n");
+    r.ok(&["add", "d"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.write("d/x", b"v2\n");
+    r.write("d/w", b"only in v2\n");
+    r.ok(&["add", "d"]);
+    r.git(&["commit", "-qam", "v2"]);
+    // The only file written (d/x) pauses right before its rename; the file deleted (d/w) goes first.
+    let child = dv_command(r.path())
+        .env("DV_PAUSE_AT", "checkout-file-before-rename@1:3000")
+        .args(["checkout", "--rev", "HEAD~1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    r.write("d/x", b"edit made meanwhile\n");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(r.read("d/x"), b"edit made meanwhile\n", "the edit is kept");
+    assert!(
+        err.contains("these files changed while the checkout ran, and were left as they are")
+            && err.contains("    d/x\n"),
+        "{err}"
+    );
+    assert!(!r.p("d/w").exists(), "the rest was checked out");
+    assert_eq!(r.read("d/y"), b"y\n");
+    assert_no_temp_files(r.path(), "after the checkout");
+    // Nothing was lost: the edit is still there to add, and a checkout now refuses to replace it.
+    let err = r.fails(&["checkout", "--rev", "HEAD~1"]);
+    assert!(err.contains("local changes"), "{err}");
+}
+
+/// `pull` checks out through the same code: an edit made while it runs is kept too.
+#[test]
+fn a_pull_leaves_alone_a_file_edited_while_it_runs() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("d/x", b"v1\n");
+    r.ok(&["add", "d"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.ok(&["push"]);
+    r.write("d/x", b"v2\n");
+    r.ok(&["add", "d"]);
+    r.git(&["commit", "-qam", "v2"]);
+    r.ok(&["push"]);
+    let child = dv_command(r.path())
+        .env("DV_PAUSE_AT", "checkout-file-before-rename@1:3000")
+        .args(["pull", "--rev", "HEAD~1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    r.write("d/x", b"edit made meanwhile\n");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(r.read("d/x"), b"edit made meanwhile\n", "the edit is kept");
+    assert!(err.contains("    d/x\n"), "{err}");
+}

@@ -264,7 +264,8 @@ fn killed_at_every_crash_point_the_repository_stays_sound() {
 /// kill -9 during `dv add` left `..gitattributes.dv-tmp-PID-N` (and the like beside `.gitignore` or a pointer
 /// file) for `git status` to show until the next add. The temporary files of files Git may see are made in the
 /// cache's `tmp/`, which Git ignores and the next dv command cleans: after a kill at any point, `git status`
-/// shows no temporary file, before any other dv command runs.
+/// shows no temporary file, before any other dv command runs. Nor the data of a pointer file already written
+/// (the pointer was written before its ignore line: killed between the two, `git add -A` committed the data).
 #[test]
 fn a_killed_add_leaves_nothing_for_git_status_to_show() {
     let mut killed_in_write = 0;
@@ -282,6 +283,18 @@ fn a_killed_add_leaves_nothing_for_git_status_to_show() {
                 !st.contains(".dv-tmp-"),
                 "add killed at point {n}: Git sees a temporary file:\n{st}"
             );
+            // A pointer file never sits beside data Git would add (the ignore line is written first):
+            // `git add -A` after the kill commits no data.
+            for (data, pointer) in [("data/", "data.dv"), ("sub/one.bin", "sub/one.bin.dv")] {
+                if r.p(pointer).exists() {
+                    assert!(
+                        !st.lines().any(|l| l.strip_prefix("?? ").is_some_and(
+                            |p| p == data || (data.ends_with('/') && p.starts_with(data))
+                        )),
+                        "add killed at point {n}: {pointer} is written and Git sees its data:\n{st}"
+                    );
+                }
+            }
             // The next command cleans the cache's leftovers.
             ok_in(r.path(), &["status"]);
             assert_no_temp_files(r.path(), &format!("add killed at point {n}"));
@@ -360,4 +373,29 @@ fn init_repairs_an_empty_cache_gitignore() {
     fs::write(r.p(".dv/cache/.gitignore"), b"").unwrap();
     ok_in(r.path(), &["init"]);
     assert_eq!(fs::read(r.p(".dv/cache/.gitignore")).unwrap(), b"*\n");
+}
+
+/// Checkout (and pull) add a dataset's missing ignore line (its pointer renamed with `git mv`) only after
+/// writing its data: killed in between, `git add -A` committed the data. The line now comes first.
+#[test]
+fn a_killed_checkout_never_leaves_data_git_would_add() {
+    let k = at_every_point(
+        |n| {
+            let r = TestRepo::new();
+            write_data(r.path(), 5);
+            ok_in(r.path(), &["add", "data"]);
+            r.git(&["add", "-A"]);
+            r.git(&["commit", "-qm", "v1"]);
+            r.git(&["mv", "data.dv", "moved.dv"]);
+            let out = dv_at(r.path(), &["checkout", "moved"], Some(n));
+            let st = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+            assert!(
+                !st.lines().any(|l| l.starts_with("?? moved/")),
+                "checkout killed at point {n}: Git sees the data:\n{st}"
+            );
+            out
+        },
+        |_| {},
+    );
+    assert!(k >= 2, "{k} kills");
 }

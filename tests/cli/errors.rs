@@ -328,3 +328,46 @@ fn exit_codes_by_class() {
     }
     assert_eq!(code(&["status"]), Some(2));
 }
+
+/// `dv status | head -1` (and log, diff, …) panicked with exit 101 ("failed printing to stdout: Broken pipe").
+/// A reader that goes away ends the output quietly: no panic, no message, the command's own exit code.
+#[test]
+fn a_closed_stdout_is_no_panic_for_any_command() {
+    let r = TestRepo::new();
+    r.write("d/a", b"one");
+    r.ok(&["add", "d"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.write("d/a", b"two");
+    r.write("d/b", b"new");
+    r.ok(&["add", "d"]);
+    r.git(&["commit", "-qam", "v2"]);
+    r.write("d/c", b"unstored");
+    for args in [
+        &["status"][..],
+        &["log"],
+        &["diff", "HEAD~1"],
+        &["du"],
+        &["fsck"],
+        &["status", "--json"],
+        &["add", "d"],
+    ] {
+        for closed in ["stdout", "both"] {
+            let mut c = dv_command(r.path());
+            c.args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = c.spawn().unwrap();
+            // The reader goes away before dv writes anything.
+            drop(child.stdout.take());
+            if closed == "both" {
+                drop(child.stderr.take());
+            }
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{args:?} ({closed}): {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+        }
+    }
+}

@@ -387,3 +387,25 @@ fn linked_work_trees_share_the_main_work_trees_cache() {
     r.ok(&["checkout"]);
     assert_eq!(r.read("data/from-wt.txt"), b"made in the linked work tree");
 }
+
+/// `dv uninstall` said `post-merge: emptied` while the user's own lines correctly stayed in the hook.
+#[test]
+fn uninstall_says_the_users_hook_lines_stay() {
+    let r = TestRepo::new();
+    let hooks = r.p(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("post-merge"), "#!/bin/sh\necho mine\n").unwrap();
+    r.ok(&["install"]);
+    let out = r.dv(&["uninstall"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("post-merge: dv's block removed, the hook's other lines kept ("),
+        "{err}"
+    );
+    assert!(!err.contains("emptied"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(hooks.join("post-merge")).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
+}

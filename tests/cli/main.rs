@@ -1,4 +1,6 @@
 //! CLI tests: the real `dv` binary in real Git repositories. One test binary, a module per command.
+// Tests, benchmarks and examples print as they like (clippy.toml's rule is for src/cli).
+#![allow(clippy::disallowed_macros)]
 
 mod common;
 #[path = "../support/emulators.rs"]

@@ -277,7 +277,7 @@ fn s3_errors_give_the_code_and_message_with_a_hint() {
     let server = S3Server::start();
     let r = repo_with_data();
     s3_remote(&r, "s3://missing-bucket/p", &server.endpoint());
-    let err = r.fails(&["push"]);
+    let err = r.fails(&["-q", "push"]);
     assert!(
         err.contains(
             "error: remote 'origin': the bucket 'missing-bucket' does not exist (NoSuchBucket"
@@ -369,4 +369,79 @@ fn retry_notices_count_the_attempts_that_are_made() {
         assert!(!err.contains(" of 11)"), "{err}");
         assert!(err.contains("(3 attempts)"), "{endpoint}: {err}");
     }
+}
+
+/// With `DV_LOG=trace`, hyper's connection pool printed an endpoint's `user:password@` as it is. Every log line
+/// now passes the redaction errors pass.
+#[test]
+fn trace_logs_never_show_a_password() {
+    let r = TestRepo::new();
+    let server = S3Server::start();
+    server.bucket("pw");
+    s3_remote(&r, "s3://pw/p", &server.endpoint());
+    r.write("data/a.bin", b"x");
+    r.ok(&["add", "data"]);
+    r.ok(&["remote", "modify", "origin", "endpoint", "--unset"]);
+    let out = dv_args(r.path(), &["push"])
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://admin:hunter2@{}", closed_port()),
+        )
+        .env("DV_LOG", "trace")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    // The trace did show the login (so the test sees what it guards), without its password.
+    assert!(err.contains("admin:***@"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// A committed `endpoint` silently sent the user's signed pushes to the server the commit named. It is named
+/// in `dv remote list` (and its JSON), and every push warns until the user's own config.local.toml sets it.
+#[test]
+fn a_committed_endpoint_is_named_and_push_warns_until_confirmed() {
+    let r = TestRepo::new();
+    let server = S3Server::start();
+    server.bucket("company-bucket");
+    s3_remote(&r, "s3://company-bucket/p", &server.endpoint());
+    let list = r.ok(&["remote", "list"]);
+    assert!(
+        list.contains(&format!(
+            "    requests go to {} (set in the committed .dv/config.toml)",
+            server.endpoint()
+        )),
+        "{list}"
+    );
+    let json = r.json(&["remote", "list"]);
+    assert_eq!(json[0]["endpoint"]["url"], server.endpoint().as_str());
+    assert_eq!(json[0]["endpoint"]["committed"], true);
+    r.write("a.bin", b"x");
+    r.ok(&["add", "a.bin"]);
+    let out = r.dv(&["push"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: remote 'origin' sends your requests to {}, an endpoint set in the committed \
+             .dv/config.toml",
+            server.endpoint()
+        )),
+        "{err}"
+    );
+    // Confirmed in the user's own file: named as theirs, no warning.
+    r.write(
+        ".dv/config.local.toml",
+        format!("[remote.origin]\nendpoint = \"{}\"\n", server.endpoint()).as_bytes(),
+    );
+    let list = r.ok(&["remote", "list"]);
+    assert!(
+        list.contains("    requests go to the endpoint set in .dv/config.local.toml"),
+        "{list}"
+    );
+    assert!(!list.contains(&server.endpoint()), "{list}");
+    let out = r.dv(&["push"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("warning"), "{err}");
 }

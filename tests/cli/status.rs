@@ -150,3 +150,25 @@ fn a_file_where_a_folder_belongs_is_one_change_and_is_not_read() {
     );
     assert_eq!(s["hashed_files"], 0, "{s}");
 }
+
+/// When the only pointer files were malformed, `dv status` said "No data tracked yet".
+#[test]
+fn status_with_only_damaged_pointers_says_so() {
+    let r = TestRepo::new();
+    r.write("a.bin", b"data");
+    r.ok(&["add", "a.bin"]);
+    let text = String::from_utf8(r.read("a.bin.dv")).unwrap();
+    r.write(
+        "a.bin.dv",
+        format!("<<<<<<< HEAD\n{text}=======\n>>>>>>> b\n").as_bytes(),
+    );
+    let out = r.dv(&["status"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("No data tracked yet"), "{err}");
+    assert!(
+        err.contains("No dataset can be read: 1 pointer file(s) are damaged"),
+        "{err}"
+    );
+    assert!(err.contains("a.bin.dv"), "{err}");
+    assert_eq!(r.dv(&["status", "--exit-code"]).status.code(), Some(1));
+}

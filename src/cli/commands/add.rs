@@ -68,7 +68,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             output::human_bytes(d.size)
         };
         let verb = if d.changed { "Added" } else { "Unchanged" };
-        println!("{verb} {} ({what}) -> {}", d.path, d.pointer);
+        outln!("{verb} {} ({what}) -> {}", d.path, d.pointer);
         if let Some(t) = &d.table {
             let key = if t.key.is_empty() {
                 "no key".to_string()
@@ -76,11 +76,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 format!("key {}", t.key.join(","))
             };
             match &t.changes {
-                Some(c) => println!(
+                Some(c) => outln!(
                     "    table: {} rows ({key}); {} added, {} deleted, {} modified",
-                    t.rows, c.rows_added, c.rows_deleted, c.rows_modified
+                    t.rows,
+                    c.rows_added,
+                    c.rows_deleted,
+                    c.rows_modified
                 ),
-                None => println!("    table: {} rows ({key})", t.rows),
+                None => outln!("    table: {} rows ({key})", t.rows),
             }
         }
     }

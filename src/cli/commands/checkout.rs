@@ -50,9 +50,20 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     // is written, the line added after.
     let ignores = super::plan_ignores(&repo, &targets)?;
     let progress = progress::for_terminal(g.quiet);
-    let report =
-        crate::ops::checkout::checkout(&repo, &store, &targets, args.force, progress.as_ref())?;
-    super::ignore_datasets(g, &repo, ignores)?;
+    // The ignore lines are added right before any data is written: killed at any point, or stopped by a file
+    // edited meanwhile, the checkout never leaves data Git would add.
+    let mut ignores = Some(ignores);
+    let report = crate::ops::checkout::checkout(
+        &repo,
+        &store,
+        &targets,
+        args.force,
+        &mut || match ignores.take() {
+            Some(plan) => super::ignore_datasets(g, &repo, plan),
+            None => Ok(()),
+        },
+        progress.as_ref(),
+    )?;
     if args.json {
         output::print_json(&report)?;
     } else {

@@ -253,7 +253,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     } else if args.format.as_deref() == Some("csv") {
         for r in &results {
             if let Some(t) = &r.table {
-                print!("{}", output::table_diff_csv(t));
+                out!("{}", output::table_diff_csv(t));
             }
         }
     } else {
@@ -261,7 +261,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             if r.state == "unchanged" {
                 continue;
             }
-            println!(
+            outln!(
                 "{} ({}): {}",
                 r.path,
                 r.state,
@@ -280,24 +280,24 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     _ => String::new(),
                 };
                 match f.change {
-                    FileChange::Renamed => println!(
+                    FileChange::Renamed => outln!(
                         "    renamed:  {} -> {}{sizes}",
                         output::quote_path(f.old_path.as_deref().unwrap_or_default()),
                         output::quote_path(&f.path)
                     ),
                     FileChange::Added => {
-                        println!("    added:    {}{sizes}", output::quote_path(&f.path))
+                        outln!("    added:    {}{sizes}", output::quote_path(&f.path))
                     }
                     FileChange::Deleted => {
-                        println!("    deleted:  {}{sizes}", output::quote_path(&f.path))
+                        outln!("    deleted:  {}{sizes}", output::quote_path(&f.path))
                     }
                     FileChange::Modified => {
-                        println!("    modified: {}{sizes}", output::quote_path(&f.path))
+                        outln!("    modified: {}{sizes}", output::quote_path(&f.path))
                     }
                 }
             }
             if let Some(t) = &r.table {
-                print!("{}", output::table_diff_text(t));
+                out!("{}", output::table_diff_text(t));
             }
             if let Some(m) = &r.model {
                 output::print_text(&model_diff_text(m));

@@ -40,10 +40,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     } else {
         let h = output::human_bytes;
         for d in &report.datasets {
-            println!("{}", d.path);
-            println!(
+            outln!("{}", d.path);
+            outln!(
                 "  {:>10}  {:>7}  {:>10}  VERSION",
-                "LOGICAL", "FILES", "ADDS"
+                "LOGICAL",
+                "FILES",
+                "ADDS"
             );
             for v in &d.versions {
                 let what = match &v.commit {
@@ -63,7 +65,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 } else {
                     String::new()
                 };
-                println!(
+                outln!(
                     "  {:>10}  {:>7}  {:>10}  {what}{unknown}",
                     h(v.size),
                     v.files,
@@ -71,7 +73,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 );
             }
             if d.versions.len() > 1 {
-                println!(
+                outln!(
                     "  {:>10}  {:>7}  {:>10}  {} versions",
                     h(d.logical_bytes),
                     "",
@@ -83,7 +85,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         if report.datasets.is_empty() {
             output::status_line(g.quiet, "No datasets in scope.");
         } else {
-            println!(
+            outln!(
                 "Total: {} version(s) of {} dataset(s): {} logical, {} stored after dedup and compression \
                  (the cache holds {} in {} pack(s)).",
                 report.versions,
@@ -96,7 +98,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
     }
     if report.unknown_objects > 0 {
-        eprintln!(
+        errln!(
             "note: {} object(s) reached are not in the local cache (or cannot be read): their size, and that of \
              whatever lies below them, is not counted. `dv fetch` with the same scope brings them.",
             report.unknown_objects

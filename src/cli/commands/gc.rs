@@ -63,13 +63,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 .collect::<Vec<_>>()
                 .join(", ");
             match args.remote.as_deref() {
-                Some(remote) => eprintln!(
+                Some(remote) => errln!(
                     "warning: gc --remote keeps only what this work tree's pointer files name; the versions of \
                      {names} that branches (local or remote-tracking) name are not kept, and go once older than \
                      the grace period\n\nhint: on a remote others push to, run `dv gc --remote {remote} \
                      --all-branches` (or --all-commits)"
                 ),
-                None => eprintln!(
+                None => errln!(
                     "warning: gc keeps only what the work trees' pointer files name; the versions of {names} \
                      that branches name (the last commit's included) are not kept in the cache, and go once \
                      older than the grace period\n\nhint: `dv push --all-branches` first if the remote lacks \

@@ -46,9 +46,14 @@ fn report(g: &Global, json: bool, changes: &[crate::ops::hooks::HookChange]) -> 
         output::status_line(g.quiet, "No dv hooks were installed.");
     } else {
         for c in changes {
+            // "emptied" (its JSON name) said the hook was empty, while the user's own lines stay in it.
+            let action = match c.action {
+                "emptied" => "dv's block removed, the hook's other lines kept",
+                a => a,
+            };
             output::status_line(
                 g.quiet,
-                &format!("{}: {} ({})", c.hook, c.action, c.path.display()),
+                &format!("{}: {action} ({})", c.hook, c.path.display()),
             );
         }
     }

@@ -86,12 +86,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     }
     for (i, l) in logs.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
-        println!("{}", l.path);
+        outln!("{}", l.path);
         for v in &l.versions {
             let c = &v.commit;
-            println!(
+            outln!(
                 "  {}  {}  {}  {}",
                 &c.id[..10],
                 output::format_time(c.time, c.offset_seconds),
@@ -110,22 +110,25 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 .as_ref()
                 .map(output::summary_text)
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "      {}{}{}",
                 v.state,
                 if what.is_empty() { "" } else { ": " },
                 what
             );
             if !changes.is_empty() && v.table.is_none() {
-                println!("      {changes}");
+                outln!("      {changes}");
             }
             if let Some(t) = &v.table {
                 match &t.changes {
-                    Some(c) => println!(
+                    Some(c) => outln!(
                         "      {} rows: {} added, {} deleted, {} modified",
-                        t.rows, c.rows_added, c.rows_deleted, c.rows_modified
+                        t.rows,
+                        c.rows_added,
+                        c.rows_deleted,
+                        c.rows_modified
                     ),
-                    None => println!("      {} rows", t.rows),
+                    None => outln!("      {} rows", t.rows),
                 }
             }
             if !v.meta.is_empty() {
@@ -134,7 +137,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     .iter()
                     .map(|(k, v)| format!("{k}={}", output::meta_value_text(v, 60)))
                     .collect();
-                println!("      meta: {}", entries.join(" "));
+                outln!("      meta: {}", entries.join(" "));
             }
             if let Some(r) = &v.row {
                 let detail = match r.change {
@@ -158,7 +161,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                         .collect::<Vec<_>>()
                         .join(" "),
                 };
-                println!("      row {}: {detail}", r.change);
+                outln!("      row {}: {detail}", r.change);
             }
         }
     }

@@ -115,7 +115,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 output::print_json(&report)?;
             } else {
                 for (k, v) in &report.meta {
-                    println!("{k} = {}", output::meta_value_text(v, usize::MAX));
+                    outln!("{k} = {}", output::meta_value_text(v, usize::MAX));
                 }
                 if report.meta.is_empty() {
                     output::status_line(g.quiet, &format!("{} has no annotations.", report.path));

@@ -68,6 +68,24 @@ pub fn open_remote(
     access: crate::remote::Access,
 ) -> Result<crate::remote::Remote> {
     let remote = crate::remote::Remote::open(repo, name, access)?;
+    // A committed endpoint is the commit author's choice of server, which then receives the user's signed
+    // writes (and sees their access key id): said on every push, until the user confirms it (or chooses
+    // another) in their own `.dv/config.local.toml`.
+    if access == crate::remote::Access::Write
+        && let Some(e) = remote.endpoint.as_ref().filter(|e| e.committed)
+    {
+        super::output::status_line(
+            g.quiet,
+            &format!(
+                "warning: remote '{}' sends your requests to {}, an endpoint set in the committed \
+                 .dv/config.toml; to confirm it (and silence this), set `endpoint` under [remote.{}] in \
+                 .dv/config.local.toml",
+                remote.name,
+                crate::redact::redact(&e.url),
+                remote.name
+            ),
+        );
+    }
     if let Some(dir) = &remote.created_folder {
         super::output::status_line(
             g.quiet,

@@ -102,10 +102,20 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
         Sub::List { long, json } => {
             let mut rows: Vec<serde_json::Value> = Vec::new();
+            // A local endpoint is named as local, without its value (values from config.local.toml are
+            // never printed).
+            let endpoint_of = |name: &str, r| -> Result<Option<(Option<String>, bool)>> {
+                Ok(crate::remote::Endpoint::of(&repo, name, r)?
+                    .map(|e| (e.committed.then_some(e.url), e.committed)))
+            };
             for (name, r) in &config.remotes {
                 rows.push(serde_json::json!({
                     "name": name,
                     "url": r.url,
+                    "endpoint": endpoint_of(name, r)?.map(|(url, committed)| serde_json::json!({
+                        "url": url,
+                        "committed": committed,
+                    })),
                     "default": config.default_remote.as_deref() == Some(name.as_str()),
                     "settings": r.settings,
                     // Names only: values there may be secrets.
@@ -121,13 +131,24 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     } else {
                         ""
                     };
-                    println!("{name}\t{}{star}", r.url);
+                    outln!("{name}\t{}{star}", r.url);
+                    // Where its requests really go is never hidden behind `--long`: a committed endpoint
+                    // sends the user's signed requests to whatever server the commit named.
+                    match endpoint_of(name, r)? {
+                        Some((Some(url), _)) => outln!(
+                            "    requests go to {url} (set in the committed .dv/config.toml)"
+                        ),
+                        Some((None, _)) => {
+                            outln!("    requests go to the endpoint set in .dv/config.local.toml")
+                        }
+                        None => {}
+                    }
                     if long {
                         for (k, v) in &r.settings {
-                            println!("    {k} = {v}");
+                            outln!("    {k} = {v}");
                         }
                         for k in repo.local_remote_setting_names(name)? {
-                            println!("    {k} = (set in .dv/config.local.toml)");
+                            outln!("    {k} = (set in .dv/config.local.toml)");
                         }
                     }
                 }

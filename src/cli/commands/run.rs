@@ -149,7 +149,7 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
             output::print_json(&report)?;
         } else {
             if let Some(f) = &report.failure {
-                println!("step '{}' does not reproduce: {f}", report.step);
+                outln!("step '{}' does not reproduce: {f}", report.step);
             }
             for o in &report.outs {
                 let short = |n: &Option<crate::ops::steps::NodeRecord>| {
@@ -158,13 +158,13 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
                     })
                 };
                 if o.same {
-                    println!(
+                    outln!(
                         "{}: reproduced bit for bit ({})",
                         o.path,
                         short(&o.recorded)
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{}: differs (recorded {}, now {})",
                         o.path,
                         short(&o.recorded),
@@ -173,7 +173,7 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
                 }
             }
             if report.reproduces {
-                println!("step '{}' reproduces its outputs.", report.step);
+                outln!("step '{}' reproduces its outputs.", report.step);
             }
         }
         return Ok(if report.reproduces {
@@ -193,9 +193,9 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
     }
     for s in &report.steps {
         match s.action {
-            "up-to-date" => println!("{}: up to date", s.name),
-            "would-run" => println!("{}: would run ({})", s.name, s.reasons.join("; ")),
-            _ => println!(
+            "up-to-date" => outln!("{}: up to date", s.name),
+            "would-run" => outln!("{}: would run ({})", s.name, s.reasons.join("; ")),
+            _ => outln!(
                 "{}: ran in {:.1} s ({})",
                 s.name,
                 s.duration_ms.unwrap_or(0) as f64 / 1000.0,

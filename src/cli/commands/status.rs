@@ -57,7 +57,23 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     if args.json {
         output::print_json(&report)?;
     } else if report.datasets.is_empty() && report.steps.is_empty() {
-        output::status_line(g.quiet, "No data tracked yet: start with `dv add PATH`.");
+        let damaged = report
+            .not_pointers
+            .iter()
+            .filter(|s| s.is_problem())
+            .count();
+        if damaged > 0 {
+            // Not "nothing tracked": the pointer files are there, and none can be read (warnings above).
+            output::status_line(
+                g.quiet,
+                &format!(
+                    "No dataset can be read: {damaged} pointer file(s) are damaged (listed above; \
+                     `git checkout -- PATH.dv` brings back a committed one, `git diff` shows what changed)."
+                ),
+            );
+        } else {
+            output::status_line(g.quiet, "No data tracked yet: start with `dv add PATH`.");
+        }
     } else {
         for d in &report.datasets {
             let cache = if d.in_cache { "" } else { ", not in cache" };
@@ -74,10 +90,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     output::human_bytes(r.missing_bytes)
                 ),
             };
-            println!("{}: {}{cache}{remote}", d.path, d.state);
+            outln!("{}: {}{cache}{remote}", d.path, d.state);
             // Status writes nothing: a missing ignore line is reported, with what adds it.
             if let Some(i) = &d.ignore {
-                println!("    ignore:    {} (fix: {})", i.message, i.fix);
+                outln!("    ignore:    {} (fix: {})", i.message, i.fix);
             }
             if d.state == "deleted" {
                 continue;
@@ -89,13 +105,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     ChangeKind::Deleted => "deleted:",
                 };
                 let slash = if c.folder { "/" } else { "" };
-                println!("    {label:<10} {}{slash}", output::quote_path(&c.path));
+                outln!("    {label:<10} {}{slash}", output::quote_path(&c.path));
             }
         }
         for s in report.steps.iter().filter(|s| s.is_stale()) {
-            println!("step {}: {}", s.name, s.state);
+            outln!("step {}: {}", s.name, s.state);
             for r in &s.reasons {
-                println!("    {r}");
+                outln!("    {r}");
             }
         }
     }

@@ -102,10 +102,12 @@ fn prepare(
 /// Warnings go to stderr whatever the output format: an unreadable index was skipped, not trusted.
 fn warn_unreadable(r: &TransferReport) {
     for bad in &r.unreadable_indexes {
-        eprintln!(
+        errln!(
             "warning: skipped the remote's index/{}.idx, which cannot be read ({}); `dv fsck --remote {} \
              --repair` rebuilds it",
-            bad.pack, bad.message, r.remote
+            bad.pack,
+            bad.message,
+            r.remote
         );
     }
 }
@@ -176,15 +178,20 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     // Checked before the fetch, which may write files straight into the work tree.
     let ignores = super::plan_ignores(&ctx.repo, &ctx.targets)?;
     let p = progress::for_terminal(g.quiet);
+    // The ignore lines before any data is written, as `checkout` adds them.
+    let mut ignores = Some(ignores);
     let (fetched, checkout) = crate::ops::transfer::pull(
         &ctx.repo,
         &store,
         &remote,
         &ctx.targets,
         args.force,
+        &mut || match ignores.take() {
+            Some(plan) => super::ignore_datasets(g, &ctx.repo, plan),
+            None => Ok(()),
+        },
         p.as_ref(),
     )?;
-    super::ignore_datasets(g, &ctx.repo, ignores)?;
     if args.common.json {
         warn_unreadable(&fetched);
         output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
