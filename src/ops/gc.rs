@@ -187,8 +187,14 @@ fn refuse_if_damaged(problems: &[super::reach::Problem]) -> Result<()> {
 }
 
 fn is_young(mtime_secs: i64, opts: &GcOptions) -> bool {
-    let now = super::now_ns() / 1_000_000_000;
-    now - mtime_secs < opts.grace_secs as i64
+    within_grace(super::now_ns() / 1_000_000_000, mtime_secs, opts.grace_secs)
+}
+
+/// Whether a file written at `time` is younger than `grace_secs` at `now` (Unix seconds). The one age test of
+/// gc, local and remote: computed in i128, so no grace (up to `u64::MAX`) and no time wraps around, and a
+/// bigger grace never protects less.
+fn within_grace(now: i64, time: i64, grace_secs: u64) -> bool {
+    (now as i128) - (time as i128) < grace_secs as i128
 }
 
 fn mtime_secs(path: &std::path::Path) -> i64 {
@@ -318,7 +324,7 @@ pub fn gc_remote(
     let walked = reach(store, targets, false)?;
     refuse_if_damaged(&walked.problems)?;
     let now = remote.server_now()?;
-    let young = |t: i64| now - t < opts.grace_secs as i64;
+    let young = |t: i64| within_grace(now, t, opts.grace_secs);
     let (used, old_records) = used_packs(remote, &young)?;
     let indexes = remote.indexes_with_times()?;
     let on_remote: HashMap<ObjectId, (ObjectId, IndexEntry)> = indexes

@@ -26,6 +26,7 @@ mod pipeline;
 mod remote;
 mod remoteerr;
 mod remotegc;
+mod sharedremote;
 mod statemachine;
 mod status;
 mod table;
