@@ -380,9 +380,9 @@ impl Remote {
     }
 
     /// Records that a push relies on objects in `packs` that it does not upload again (see `store::uses`).
-    /// Equal sets of packs make the same file, written again (its time refreshed) rather than added.
+    /// Every call writes a new file (a fresh nonce), never one a gc may have listed as old and be deleting.
     pub fn record_uses(&self, packs: &[ObjectId]) -> Result<()> {
-        let bytes = crate::store::uses::encode(packs);
+        let bytes = crate::store::uses::encode(packs, &crate::store::uses::fresh_nonce());
         let path = use_path(&crate::store::uses::name(&bytes));
         self.rt
             .block_on(self.store.put(&path, Bytes::from(bytes).into()))
@@ -428,7 +428,7 @@ impl Remote {
     /// The remote's clock now (Unix seconds): the time it gives a file written now (an empty use record, which
     /// names nothing). gc measures ages with it, so a client's wrong clock cannot make a young pack look old.
     pub fn server_now(&self) -> Result<i64> {
-        let bytes = crate::store::uses::encode(&[]);
+        let bytes = crate::store::uses::encode(&[], &[0; crate::store::uses::NONCE_LEN]);
         let path = use_path(&crate::store::uses::name(&bytes));
         self.rt
             .block_on(async {

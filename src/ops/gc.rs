@@ -461,9 +461,17 @@ pub fn gc_remote(
         remote.delete_pack(&id)?;
         progress.inc(1);
     }
-    // 3. Use records older than the grace period protect nothing any more.
-    for name in old_records {
-        remote.delete_use_record(&name)?;
+    // 3. Use records older than the grace period protect nothing any more. A push never writes a file gc listed
+    // (each record has a nonce of its own), but a dv writing version 1 records (named by their packs alone)
+    // writes the same file again: listed again here, such a record that is young again stays.
+    let still_old: HashSet<ObjectId> = remote
+        .use_records()?
+        .into_iter()
+        .filter(|(_, t)| !young(*t))
+        .map(|(name, _)| name)
+        .collect();
+    for name in old_records.iter().filter(|n| still_old.contains(n)) {
+        remote.delete_use_record(name)?;
     }
     progress.finish();
     Ok(report)

@@ -412,8 +412,9 @@ pub fn push(
         remote.record_uses(&recorded.iter().copied().collect::<Vec<_>>())?;
     }
     let recorded: Vec<ObjectId> = recorded.into_iter().collect();
-    // A long push writes its record again (the same file, its time refreshed) before committing a pack once
-    // the record is older than USE_REFRESH, so it stays younger than any sensible grace period.
+    // A long push writes its record again before committing a pack once
+    // the record is older than USE_REFRESH (a new file, with a nonce of its own), so some record naming its
+    // packs stays younger than any sensible grace period.
     let last_recorded = std::sync::Mutex::new(std::time::Instant::now());
     let missing = walked.upload;
     let mut report = TransferReport {
