@@ -244,7 +244,16 @@ impl Remote {
     /// Brings the local copies of the remote's indexes up to date and returns where each remote object is, and
     /// the indexes that cannot be read (skipped: their objects count as absent).
     pub fn objects(&self) -> Result<(HashMap<ObjectId, RemoteLocation>, Vec<UnusableIndex>)> {
-        let mut out = HashMap::new();
+        let (all, bad) = self.locations()?;
+        Ok((all.into_iter().map(|(id, l)| (id, l[0])).collect(), bad))
+    }
+
+    /// `objects`, with every copy of each object (concurrent pushes may leave one object in several packs):
+    /// the first is the one `objects` gives, the others are where a fetch turns when a copy fails its check.
+    pub fn locations(
+        &self,
+    ) -> Result<(HashMap<ObjectId, Vec<RemoteLocation>>, Vec<UnusableIndex>)> {
+        let mut out: HashMap<ObjectId, Vec<RemoteLocation>> = HashMap::new();
         let mut bad = Vec::new();
         for (id, index, _) in self.sync_indexes()? {
             let index = match index {
@@ -256,7 +265,8 @@ impl Remote {
             };
             for entry in index.entries {
                 out.entry(entry.id)
-                    .or_insert(RemoteLocation { pack: id, entry });
+                    .or_default()
+                    .push(RemoteLocation { pack: id, entry });
             }
         }
         Ok((out, bad))

@@ -106,3 +106,107 @@ fn gc_never_deletes_the_use_record_a_concurrent_push_writes() {
     );
     assert_clean(bc.path());
 }
+
+/// Every (object id, pack id, offset, stored length) the remote's index files at `dir` list, in hex.
+fn remote_entries(dir: &std::path::Path) -> Vec<(String, String, u64, u64)> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut out = Vec::new();
+    for p in files_below(&dir.join("index")) {
+        let b = fs::read(&p).unwrap();
+        let pack = hex(&b[8..40]);
+        let n = u32::from_le_bytes(b[48..52].try_into().unwrap()) as usize;
+        for k in 0..n {
+            let e = &b[52 + k * 52..52 + (k + 1) * 52];
+            let off = u64::from_le_bytes(e[32..40].try_into().unwrap());
+            let stored = u32::from_le_bytes(e[48..52].try_into().unwrap()) as u64;
+            out.push((hex(&e[..32]), pack.clone(), off, stored));
+        }
+    }
+    out
+}
+
+/// Concurrent pushes leave one object in two packs; the copy in the pack with the smaller id is damaged. A pull
+/// reads the intact copy instead, and gc keeps the intact copy, never the damaged one alone.
+#[test]
+fn a_damaged_duplicate_is_neither_read_nor_kept_when_an_intact_copy_exists() {
+    let b = Backend::folder();
+    let a = TestRepo::new();
+    b.configure(&a);
+    a.write("seed.txt", b"seed");
+    a.ok(&["add", "seed.txt"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "seed"]);
+    a.ok(&["push"]);
+    let bc = clone_of(&a);
+    let x = bytes(41, 100_000);
+    a.write("d/x.bin", &x);
+    a.write("d/a.bin", &bytes(42, 50_000));
+    a.ok(&["add", "d"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "d"]);
+    fs::create_dir_all(bc.path().join("e")).unwrap();
+    fs::write(bc.path().join("e/x.bin"), &x).unwrap();
+    fs::write(bc.path().join("e/b.bin"), bytes(43, 50_000)).unwrap();
+    ok_at(bc.path(), &["add", "e"]);
+    git_in(bc.path(), &["add", "-A"]);
+    git_in(bc.path(), &["commit", "-qm", "e"]);
+    // A's pack is up but not yet indexed while B pushes: both send x.bin.
+    let child = dv_command(a.path())
+        .env("DV_PAUSE_AT", "push-pack-before-index:3000")
+        .args(["push"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    ok_at(bc.path(), &["push"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries = remote_entries(&b.files());
+    let mut dups: Vec<&(String, String, u64, u64)> = entries
+        .iter()
+        .filter(|e| entries.iter().filter(|f| f.0 == e.0).count() > 1)
+        .collect();
+    dups.sort_by(|p, q| (&p.0, &p.1).cmp(&(&q.0, &q.1)));
+    assert!(!dups.is_empty(), "no object in two packs: {entries:?}");
+    // Damage the first duplicated object's copy in the smaller pack id (the one gc used to keep).
+    let (_, pack, off, stored) = dups[0].clone();
+    let path = files_below(&b.files().join("packs"))
+        .into_iter()
+        .find(|p| p.to_str().unwrap().contains(&pack))
+        .unwrap();
+    let mut data = fs::read(&path).unwrap();
+    data[(off + 44 + stored / 2) as usize] ^= 0xff;
+    fs::write(&path, data).unwrap();
+    // A merges B's work: its gc scope holds both versions.
+    a.git(&[
+        "pull",
+        "-q",
+        "--no-rebase",
+        "--no-edit",
+        bc.path().to_str().unwrap(),
+        "HEAD",
+    ]);
+    a.ok(&["pull"]);
+    // Before any gc: a pull reads the other copy.
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(fs::read(fresh.path().join("d/x.bin")).unwrap(), x);
+    assert_eq!(snapshot(&fresh.path().join("d")), snapshot(&a.p("d")));
+    assert_eq!(snapshot(&fresh.path().join("e")), snapshot(&a.p("e")));
+    // gc keeps the intact copy: a fresh clone still pulls everything.
+    age(&b.files(), 3 * 3600);
+    let report = a.json(&["gc", "--remote", "origin"]);
+    assert!(
+        report["packs_deleted"].as_u64().unwrap() + report["packs_repacked"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("d")), snapshot(&a.p("d")));
+    assert_eq!(snapshot(&fresh.path().join("e")), snapshot(&a.p("e")));
+}
