@@ -210,3 +210,100 @@ fn a_damaged_duplicate_is_neither_read_nor_kept_when_an_intact_copy_exists() {
     assert_eq!(snapshot(&fresh.path().join("d")), snapshot(&a.p("d")));
     assert_eq!(snapshot(&fresh.path().join("e")), snapshot(&a.p("e")));
 }
+
+/// Flips one byte of the file at `path` (`at` from the end when negative).
+fn flip(path: &std::path::Path, at: i64) {
+    let mut data = fs::read(path).unwrap();
+    let i = if at < 0 { data.len() as i64 + at } else { at } as usize;
+    data[i] ^= 0xff;
+    fs::write(path, data).unwrap();
+}
+
+/// The remote's own index is damaged and so is its pack (so the index cannot be rebuilt from it): the clone's
+/// local copy of the index must not make the data look pushed. Status says not pushed, gc refuses, push sends
+/// it again and says which index it skipped, another clone pulls, and `fsck --remote --repair` cleans up.
+#[test]
+fn a_damaged_remote_index_is_not_hidden_by_the_local_copy() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    // The local copies are now in step with the remote.
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    let idx = files_below(&b.files().join("index"));
+    let packs = files_below(&b.files().join("packs"));
+    assert_eq!((idx.len(), packs.len()), (1, 1));
+    flip(&idx[0], -1);
+    flip(&packs[0], 48);
+    assert_eq!(remote_state(a.path(), "data").0, false);
+    let out = run_dv(a.path(), &["gc", "--remote", "origin"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pushed = ok_json(a.path(), &["push"]);
+    assert!(pushed["objects"].as_u64().unwrap() > 0, "{pushed}");
+    assert_eq!(
+        pushed["unreadable_indexes"].as_array().unwrap().len(),
+        1,
+        "{pushed}"
+    );
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    // Repair drops the pack nothing can read, since all it held is elsewhere now; then gc runs again.
+    ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_clean(a.path());
+    a.json(&["gc", "--remote", "origin"]);
+    assert_clean(a.path());
+}
+
+/// Repair without a push first: the index is written again from the local copy when the pack is intact, and
+/// the objects are uploaded again from the cache when it is not.
+#[test]
+fn fsck_remote_repair_restores_a_damaged_index_from_the_local_copy_or_the_cache() {
+    for damage_pack in [false, true] {
+        let b = Backend::folder();
+        let a = origin_with_remote(&b);
+        a.ok(&["push"]);
+        let idx = files_below(&b.files().join("index"));
+        let packs = files_below(&b.files().join("packs"));
+        // Damage the index beyond rebuilding from the pack's entry headers too: the pack's first entry header.
+        flip(&idx[0], -1);
+        if damage_pack {
+            flip(&packs[0], 48);
+        }
+        ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+        assert_clean(a.path());
+        assert_eq!(
+            remote_state(a.path(), "data"),
+            (true, 0),
+            "damaged pack: {damage_pack}"
+        );
+        let fresh = git_clone(a.path());
+        ok_at(fresh.path(), &["pull"]);
+        assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    }
+}
+
+/// The milder case: the remote's pack file is gone, its index still there.
+#[test]
+fn a_lost_remote_pack_is_not_pushed_even_though_its_index_is() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    for p in files_below(&b.files().join("packs")) {
+        fs::remove_file(p).unwrap();
+    }
+    assert_eq!(remote_state(a.path(), "data").0, false);
+    let pushed = ok_json(a.path(), &["push"]);
+    assert!(pushed["objects"].as_u64().unwrap() > 0, "{pushed}");
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_clean(a.path());
+}
