@@ -36,6 +36,8 @@ pub struct Remote {
 
 /// A pack whose index cannot be used, and why.
 pub type UnusableIndex = (ObjectId, String);
+/// Every copy of each object on a remote: the packs holding it, where.
+pub type Copies = HashMap<ObjectId, Vec<RemoteLocation>>;
 
 /// A listed index: its pack, the parsed index or why it is unusable, and when it was written (Unix seconds).
 type ListedIndex = (ObjectId, std::result::Result<PackIndex, String>, i64);
@@ -258,9 +260,7 @@ impl Remote {
 
     /// `objects`, with every copy of each object (concurrent pushes may leave one object in several packs):
     /// the first is the one `objects` gives, the others are where a fetch turns when a copy fails its check.
-    pub fn locations(
-        &self,
-    ) -> Result<(HashMap<ObjectId, Vec<RemoteLocation>>, Vec<UnusableIndex>)> {
+    pub fn locations(&self) -> Result<(Copies, Vec<UnusableIndex>)> {
         let mut out: HashMap<ObjectId, Vec<RemoteLocation>> = HashMap::new();
         let mut bad = Vec::new();
         for (id, index, _) in self.sync_indexes()? {

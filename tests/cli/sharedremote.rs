@@ -234,7 +234,7 @@ fn a_damaged_remote_index_is_not_hidden_by_the_local_copy() {
     assert_eq!((idx.len(), packs.len()), (1, 1));
     flip(&idx[0], -1);
     flip(&packs[0], 48);
-    assert_eq!(remote_state(a.path(), "data").0, false);
+    assert!(!remote_state(a.path(), "data").0);
     let out = run_dv(a.path(), &["gc", "--remote", "origin"]);
     assert_eq!(
         out.status.code(),
@@ -298,7 +298,7 @@ fn a_lost_remote_pack_is_not_pushed_even_though_its_index_is() {
     for p in files_below(&b.files().join("packs")) {
         fs::remove_file(p).unwrap();
     }
-    assert_eq!(remote_state(a.path(), "data").0, false);
+    assert!(!remote_state(a.path(), "data").0);
     let pushed = ok_json(a.path(), &["push"]);
     assert!(pushed["objects"].as_u64().unwrap() > 0, "{pushed}");
     let fresh = git_clone(a.path());
