@@ -300,7 +300,7 @@ impl Remote {
             let index = index.map_err(|e| {
                 self.err(format!(
                     "index/{}.idx cannot be read ({e}); gc cannot tell what its pack holds \
-                     (`dv fsck --remote {} --repair` rebuilds it from its pack)",
+                     (`dv fsck --remote {} --repair` repairs it)",
                     id.to_hex(),
                     self.name
                 ))

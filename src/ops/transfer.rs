@@ -712,7 +712,7 @@ impl<'a> Fetch<'a> {
             if let Some(bad) = self.report.unreadable_indexes.first() {
                 message.push_str(&format!(
                     " (it may be in a pack whose index cannot be read: index/{}.idx: {}; \
-                     `dv fsck --remote {} --repair` rebuilds it)",
+                     `dv fsck --remote {} --repair` repairs it)",
                     bad.pack, bad.message, self.remote.name
                 ));
             }
