@@ -67,9 +67,19 @@ impl Endpoint {
 
 /// A pack whose index cannot be used, and why.
 pub type UnusableIndex = (ObjectId, String);
+/// Every copy of each object on a remote: the packs holding it, where.
+pub type Copies = HashMap<ObjectId, Vec<RemoteLocation>>;
 
 /// A listed index: its pack, the parsed index or why it is unusable, and when it was written (Unix seconds).
 type ListedIndex = (ObjectId, std::result::Result<PackIndex, String>, i64);
+
+/// A file a listing names: its id, its time (Unix seconds, and exact) and its size.
+struct Listed {
+    id: ObjectId,
+    secs: i64,
+    time: std::time::SystemTime,
+    size: u64,
+}
 
 /// Where a remote object is.
 #[derive(Clone, Copy, Debug)]
@@ -277,7 +287,14 @@ impl Remote {
     /// Brings the local copies of the remote's indexes up to date and returns where each remote object is, and
     /// the indexes that cannot be read (skipped: their objects count as absent).
     pub fn objects(&self) -> Result<(HashMap<ObjectId, RemoteLocation>, Vec<UnusableIndex>)> {
-        let mut out = HashMap::new();
+        let (all, bad) = self.locations()?;
+        Ok((all.into_iter().map(|(id, l)| (id, l[0])).collect(), bad))
+    }
+
+    /// `objects`, with every copy of each object (concurrent pushes may leave one object in several packs):
+    /// the first is the one `objects` gives, the others are where a fetch turns when a copy fails its check.
+    pub fn locations(&self) -> Result<(Copies, Vec<UnusableIndex>)> {
+        let mut out: HashMap<ObjectId, Vec<RemoteLocation>> = HashMap::new();
         let mut bad = Vec::new();
         for (id, index, _) in self.sync_indexes()? {
             let index = match index {
@@ -289,7 +306,8 @@ impl Remote {
             };
             for entry in index.entries {
                 out.entry(entry.id)
-                    .or_insert(RemoteLocation { pack: id, entry });
+                    .or_default()
+                    .push(RemoteLocation { pack: id, entry });
             }
         }
         Ok((out, bad))
@@ -315,7 +333,7 @@ impl Remote {
             let index = index.map_err(|e| {
                 self.err(format!(
                     "index/{}.idx cannot be read ({e}); gc cannot tell what its pack holds \
-                     (`dv fsck --remote {} --repair` rebuilds it from its pack)",
+                     (`dv fsck --remote {} --repair` repairs it)",
                     id.to_hex(),
                     self.name
                 ))
@@ -332,15 +350,29 @@ impl Remote {
     }
 
     /// `sync_indexes`, reading every index from the remote when `use_copies` is false.
+    ///
+    /// A local copy is used only while the remote's index file is the one it was copied from: the listing's
+    /// size and time must be the copy's length and modification time (set to the remote's time when the copy
+    /// is made), so an index rewritten or damaged on the remote since is read again. With `use_copies`, the
+    /// pack files are listed too (one more listing), and an index whose pack file is gone or not the size the
+    /// index gives is unusable: its objects count as absent, so a push sends them again and gc refuses.
     fn sync_indexes_from(&self, use_copies: bool) -> Result<Vec<ListedIndex>> {
         std::fs::create_dir_all(&self.index_cache).at(&self.index_cache)?;
-        let listed = self.list_named("index", ".idx")?;
+        let listed_meta = self.list_named_meta("index", ".idx")?;
+        let listed: Vec<(ObjectId, i64)> = listed_meta.iter().map(|l| (l.id, l.secs)).collect();
         let cached = |id: &ObjectId| self.index_cache.join(format!("{}.idx", id.to_hex()));
-        let missing: Vec<ObjectId> = listed
+        let copy_matches = |l: &Listed| {
+            std::fs::metadata(cached(&l.id)).is_ok_and(|m| {
+                m.is_file() && m.len() == l.size && m.modified().ok() == Some(l.time)
+            })
+        };
+        let missing: Vec<ObjectId> = listed_meta
             .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| !use_copies || !cached(id).is_file())
+            .filter(|l| !use_copies || !copy_matches(l))
+            .map(|l| l.id)
             .collect();
+        let listed_time: HashMap<ObjectId, std::time::SystemTime> =
+            listed_meta.iter().map(|l| (l.id, l.time)).collect();
         let fetched: Vec<(ObjectId, Bytes)> = self
             .rt
             .block_on(async {
@@ -362,9 +394,18 @@ impl Remote {
                 Ok(_) => Err("the index names another pack".to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            // Only sound indexes are kept: a damaged one is read again next time.
+            // Only sound indexes are kept: a damaged one is read again next time. The copy takes the remote
+            // file's time, by which later listings tell that it is still the same file.
             if parsed.is_ok() {
-                crate::fsutil::write_atomic_in_cache(&cached(&id), &bytes)?;
+                let path = cached(&id);
+                crate::fsutil::write_atomic_in_cache(&path, &bytes)?;
+                if let Some(t) = listed_time.get(&id) {
+                    std::fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(*t))
+                        .at(&path)?;
+                }
             }
             fresh.insert(id, parsed);
         }
@@ -383,7 +424,64 @@ impl Remote {
             };
             out.push((id, parsed, time));
         }
+        if use_copies {
+            // Listed after the indexes: a pack is written before its index, so a pack listed above is here.
+            let packs: HashMap<ObjectId, u64> = self
+                .list_named_meta("packs", ".pack")?
+                .into_iter()
+                .map(|l| (l.id, l.size))
+                .collect();
+            for (id, parsed, _) in &mut out {
+                if let Ok(index) = parsed {
+                    match packs.get(id) {
+                        None => *parsed = Err("its pack file is missing".to_string()),
+                        Some(size) if *size != index.pack_size => {
+                            *parsed = Err(format!(
+                                "its pack file has {size} bytes, the index says {}",
+                                index.pack_size
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
         Ok(out)
+    }
+
+    /// This clone's local copy of the index of `pack` (kept from when the remote's index was sound), if it has
+    /// one that reads: what `fsck --remote --repair` restores or re-uploads when the remote's own is damaged.
+    pub fn cached_index(&self, pack: &ObjectId) -> Option<PackIndex> {
+        let path = self.index_cache.join(format!("{}.idx", pack.to_hex()));
+        let bytes = std::fs::read(path).ok()?;
+        PackIndex::decode(&bytes)
+            .ok()
+            .filter(|i| i.pack_id == *pack)
+    }
+
+    /// The files below `prefix` named `<64 hex digits><suffix>`, with their size and time.
+    fn list_named_meta(&self, prefix: &str, suffix: &'static str) -> Result<Vec<Listed>> {
+        self.rt
+            .block_on(async {
+                let prefix = StorePath::from(prefix);
+                self.store
+                    .list(Some(&prefix))
+                    .try_filter_map(|meta| async move {
+                        let name = meta.location.filename().unwrap_or_default().to_string();
+                        Ok(name
+                            .strip_suffix(suffix)
+                            .and_then(ObjectId::from_hex)
+                            .map(|id| Listed {
+                                id,
+                                secs: meta.last_modified.timestamp(),
+                                time: meta.last_modified.into(),
+                                size: meta.size,
+                            }))
+                    })
+                    .try_collect()
+                    .await
+            })
+            .map_err(|e| self.err(e))
     }
 
     /// The files below `prefix` named `<64 hex digits><suffix>`, with when each was written (Unix seconds, by
@@ -413,9 +511,9 @@ impl Remote {
     }
 
     /// Records that a push relies on objects in `packs` that it does not upload again (see `store::uses`).
-    /// Equal sets of packs make the same file, written again (its time refreshed) rather than added.
+    /// Every call writes a new file (a fresh nonce), never one a gc may have listed as old and be deleting.
     pub fn record_uses(&self, packs: &[ObjectId]) -> Result<()> {
-        let bytes = crate::store::uses::encode(packs);
+        let bytes = crate::store::uses::encode(packs, &crate::store::uses::fresh_nonce());
         let path = use_path(&crate::store::uses::name(&bytes));
         self.rt
             .block_on(self.store.put(&path, Bytes::from(bytes).into()))
@@ -461,7 +559,7 @@ impl Remote {
     /// The remote's clock now (Unix seconds): the time it gives a file written now (an empty use record, which
     /// names nothing). gc measures ages with it, so a client's wrong clock cannot make a young pack look old.
     pub fn server_now(&self) -> Result<i64> {
-        let bytes = crate::store::uses::encode(&[]);
+        let bytes = crate::store::uses::encode(&[], &[0; crate::store::uses::NONCE_LEN]);
         let path = use_path(&crate::store::uses::name(&bytes));
         self.rt
             .block_on(async {

@@ -392,18 +392,32 @@ pub fn repair_remote(
     progress: &dyn Progress,
 ) -> Result<FsckReport> {
     let mut repaired = 0u64;
-    // 1. Indexes that cannot be read: rebuilt from their packs where possible.
+    // 1. Indexes that cannot be read: rebuilt from their packs where possible, else written again from this
+    //    clone's local copy when the pack holds what the copy says. Otherwise the objects the copy lists are
+    //    uploaded again from the cache (step 2), and the pack goes once every one of them is elsewhere.
     let (_, bad) = remote.indexes()?;
+    let mut lost: Vec<PackIndex> = Vec::new();
     for (pack_id, _) in bad {
-        let Some(data) = remote.read_pack(&pack_id)? else {
-            continue;
-        };
-        if let Ok(index) = pack::reindex(&data)
+        let data = remote.read_pack(&pack_id)?;
+        if let Some(data) = &data
+            && let Ok(index) = pack::reindex(data)
             && index.pack_id == pack_id
         {
             remote.commit_pack(&index)?;
             repaired += 1;
+            continue;
         }
+        let Some(copy) = remote.cached_index(&pack_id) else {
+            continue;
+        };
+        if let Some(data) = &data
+            && pack_holds(&copy, data)
+        {
+            remote.commit_pack(&copy)?;
+            repaired += 1;
+            continue;
+        }
+        lost.push(copy);
     }
     let report = fsck_remote(remote, progress)?;
     let (indexes, _) = remote.indexes()?;
@@ -431,6 +445,9 @@ pub fn repair_remote(
             .iter()
             .filter_map(|p| ObjectId::from_hex(&p.object)),
     );
+    for copy in &lost {
+        damaged.extend(copy.entries.iter().map(|e| e.id));
+    }
     // 2. Upload the cache's good copies, children before parents.
     let mut upload: Vec<crate::store::Location> = Vec::new();
     for id in &damaged {
@@ -487,8 +504,38 @@ pub fn repair_remote(
         remote.delete_pack(&pack_id)?;
         progress.inc(1);
     }
+    // 4. A pack whose index could be neither read nor rebuilt: once every object its local copy lists is in a
+    //    readable index, nothing of it is lost, and it goes (index first).
+    if !lost.is_empty() {
+        let (indexes, _) = remote.indexes()?;
+        let readable: HashSet<ObjectId> = indexes
+            .iter()
+            .flat_map(|i| i.entries.iter().map(|e| e.id))
+            .collect();
+        // A pack uploaded again whole has the same id (a pack is named by its entries): its index reads now.
+        let sound: HashSet<ObjectId> = indexes.iter().map(|i| i.pack_id).collect();
+        for copy in lost {
+            if !sound.contains(&copy.pack_id)
+                && copy.entries.iter().all(|e| readable.contains(&e.id))
+            {
+                remote.delete_pack(&copy.pack_id)?;
+                progress.inc(1);
+            }
+        }
+    }
     progress.finish();
     let mut fresh = fsck_remote(remote, progress)?;
     fresh.repaired = repaired;
     Ok(fresh)
+}
+
+/// Whether `data` is the pack `index` describes: its size, and every entry's header and object verified.
+fn pack_holds(index: &PackIndex, data: &[u8]) -> bool {
+    data.len() as u64 == index.pack_size
+        && index.entries.iter().all(|e| {
+            let (start, end) = (e.offset as usize, e.range().end as usize);
+            end <= data.len()
+                && pack::check_entry_header(&data[start..end], e).is_ok()
+                && pack::verify_object(e, &data[start + ENTRY_HEADER_LEN as usize..end]).is_ok()
+        })
 }

@@ -91,15 +91,16 @@ impl Plan {
 }
 
 /// How a plan chooses which copy of a duplicated object to keep.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dedup {
+#[derive(Clone, Copy)]
+enum Dedup<'d> {
     /// The cache (one gc at a time, under the repository lock): a copy in a pack in grace wins, then the copy
     /// in the fuller pack, so duplicates are dropped from the emptier ones.
     Fullest,
     /// A remote, which two gcs (with different scopes, at different moments of a pack's grace) may collect at
     /// once: the copy in the old pack with the smallest id wins, whatever is live and whatever is young, so two
-    /// gcs never each keep the copy the other drops.
-    SmallestPackId,
+    /// gcs never each keep the copy the other drops. A copy in the set, (pack, object), is damaged while
+    /// another copy verifies (`damaged_duplicates`): it is never the one kept.
+    SmallestPackId(&'d HashSet<(ObjectId, ObjectId)>),
 }
 
 fn plan(
@@ -108,6 +109,11 @@ fn plan(
     opts: &GcOptions,
     dedup: Dedup,
 ) -> Plan {
+    let no_damage = HashSet::new();
+    let damaged = match dedup {
+        Dedup::SmallestPackId(d) => d,
+        Dedup::Fullest => &no_damage,
+    };
     let mut p = Plan {
         delete: Vec::new(),
         repack: Vec::new(),
@@ -122,7 +128,7 @@ fn plan(
         if young {
             p.in_grace += 1;
             young_objects.extend(index.entries.iter().map(|e| e.id));
-            if dedup == Dedup::Fullest {
+            if matches!(dedup, Dedup::Fullest) {
                 kept.extend(index.entries.iter().map(|e| e.id));
             }
         } else {
@@ -140,13 +146,17 @@ fn plan(
                     .sum::<u64>(),
             )
         }),
-        Dedup::SmallestPackId => old.sort_by_key(|i| i.pack_id),
+        Dedup::SmallestPackId(_) => old.sort_by_key(|i| i.pack_id),
     }
     for index in old {
         let live_entries: Vec<IndexEntry> = index
             .entries
             .iter()
-            .filter(|e| live.contains(&e.id) && kept.insert(e.id))
+            .filter(|e| {
+                live.contains(&e.id)
+                    && !damaged.contains(&(index.pack_id, e.id))
+                    && kept.insert(e.id)
+            })
             .copied()
             .collect();
         let live_bytes: u64 = live_entries.iter().map(|e| e.stored_len as u64).sum();
@@ -187,8 +197,14 @@ fn refuse_if_damaged(problems: &[super::reach::Problem]) -> Result<()> {
 }
 
 fn is_young(mtime_secs: i64, opts: &GcOptions) -> bool {
-    let now = super::now_ns() / 1_000_000_000;
-    now - mtime_secs < opts.grace_secs as i64
+    within_grace(super::now_ns() / 1_000_000_000, mtime_secs, opts.grace_secs)
+}
+
+/// Whether a file written at `time` is younger than `grace_secs` at `now` (Unix seconds). The one age test of
+/// gc, local and remote: computed in i128, so no grace (up to `u64::MAX`) and no time wraps around, and a
+/// bigger grace never protects less.
+fn within_grace(now: i64, time: i64, grace_secs: u64) -> bool {
+    (now as i128) - (time as i128) < grace_secs as i128
 }
 
 fn mtime_secs(path: &std::path::Path) -> i64 {
@@ -318,7 +334,7 @@ pub fn gc_remote(
     let walked = reach(store, targets, false)?;
     refuse_if_damaged(&walked.problems)?;
     let now = remote.server_now()?;
-    let young = |t: i64| now - t < opts.grace_secs as i64;
+    let young = |t: i64| within_grace(now, t, opts.grace_secs);
     let (used, old_records) = used_packs(remote, &young)?;
     let indexes = remote.indexes_with_times()?;
     let on_remote: HashMap<ObjectId, (ObjectId, IndexEntry)> = indexes
@@ -365,6 +381,7 @@ pub fn gc_remote(
         ..Default::default()
     };
     let indexed: HashSet<ObjectId> = indexes.iter().map(|(i, _)| i.pack_id).collect();
+    let damaged = damaged_duplicates(remote, &indexes, &young_packs, &live)?;
     let p = plan(
         indexes
             .into_iter()
@@ -375,7 +392,7 @@ pub fn gc_remote(
             .collect(),
         &live,
         opts,
-        Dedup::SmallestPackId,
+        Dedup::SmallestPackId(&damaged),
     );
     p.count_into(&mut report);
     // Pack files without an index (a push or gc killed between a pack and its index), once out of grace.
@@ -455,12 +472,80 @@ pub fn gc_remote(
         remote.delete_pack(&id)?;
         progress.inc(1);
     }
-    // 3. Use records older than the grace period protect nothing any more.
-    for name in old_records {
-        remote.delete_use_record(&name)?;
+    // 3. Use records older than the grace period protect nothing any more. A push never writes a file gc listed
+    // (each record has a nonce of its own), but a dv writing version 1 records (named by their packs alone)
+    // writes the same file again: listed again here, such a record that is young again stays.
+    let still_old: HashSet<ObjectId> = remote
+        .use_records()?
+        .into_iter()
+        .filter(|(_, t)| !young(*t))
+        .map(|(name, _)| name)
+        .collect();
+    for name in old_records.iter().filter(|n| still_old.contains(n)) {
+        remote.delete_use_record(name)?;
     }
     progress.finish();
     Ok(report)
+}
+
+/// The damaged copies of live objects that several old packs hold, as (pack, object): each such object's copies
+/// are read from the remote and verified in order of pack id until one verifies, and the copies before it are
+/// damaged (then the plan keeps the first that verifies, still the same choice for every gc). When none
+/// verifies, none is called damaged, and the copy in the smallest pack id stays, as before.
+fn damaged_duplicates(
+    remote: &Remote,
+    indexes: &[(PackIndex, i64)],
+    young: &HashSet<ObjectId>,
+    live: &HashSet<ObjectId>,
+) -> Result<HashSet<(ObjectId, ObjectId)>> {
+    let mut copies: HashMap<ObjectId, Vec<(ObjectId, IndexEntry)>> = HashMap::new();
+    for (i, _) in indexes.iter().filter(|(i, _)| !young.contains(&i.pack_id)) {
+        for e in i.entries.iter().filter(|e| live.contains(&e.id)) {
+            copies.entry(e.id).or_default().push((i.pack_id, *e));
+        }
+    }
+    copies.retain(|_, c| c.len() > 1);
+    let mut suspects: HashSet<(ObjectId, ObjectId)> = HashSet::new();
+    let mut settled: HashSet<ObjectId> = HashSet::new();
+    for c in copies.values_mut() {
+        c.sort_by_key(|(pack, _)| *pack);
+    }
+    // Round k reads the k-th copy of every object not settled yet.
+    for k in 0.. {
+        let round: Vec<(ObjectId, IndexEntry)> = copies
+            .iter()
+            .filter(|(id, _)| !settled.contains(*id))
+            .filter_map(|(_, c)| c.get(k).copied())
+            .collect();
+        if round.is_empty() {
+            break;
+        }
+        let mut by_pack: HashMap<ObjectId, Vec<IndexEntry>> = HashMap::new();
+        for (pack, e) in round {
+            by_pack.entry(pack).or_default().push(e);
+        }
+        let wanted: Vec<(ObjectId, Vec<std::ops::Range<u64>>)> = by_pack
+            .iter()
+            .map(|(pack, es)| (*pack, es.iter().map(|e| e.range()).collect()))
+            .collect();
+        let got = remote.read_ranges(&wanted)?;
+        for ((pack, _), bytes) in wanted.iter().zip(got) {
+            for (e, b) in by_pack[pack].iter().zip(bytes) {
+                let sound = pack::check_entry_header(&b, e).is_ok()
+                    && pack::verify_object(e, &b[ENTRY_HEADER_LEN as usize..]).is_ok();
+                if sound {
+                    settled.insert(e.id);
+                } else {
+                    suspects.insert((*pack, e.id));
+                }
+            }
+        }
+    }
+    // Only a copy with a sound one after it is damaged for the plan.
+    Ok(suspects
+        .into_iter()
+        .filter(|(_, id)| settled.contains(id))
+        .collect())
 }
 
 /// How often gc lists the use records again while it deletes packs.
@@ -662,7 +747,12 @@ mod tests {
             let mut indexes: Vec<(PackIndex, bool)> =
                 order.into_iter().map(|i| (i, false)).collect();
             indexes.push((young.clone(), true));
-            let p = plan(indexes, &live, &GcOptions::default(), Dedup::SmallestPackId);
+            let p = plan(
+                indexes,
+                &live,
+                &GcOptions::default(),
+                Dedup::SmallestPackId(&HashSet::new()),
+            );
             let dropped: Vec<ObjectId> = p
                 .delete
                 .iter()

@@ -413,8 +413,9 @@ pub fn push(
         remote.record_uses(&recorded.iter().copied().collect::<Vec<_>>())?;
     }
     let recorded: Vec<ObjectId> = recorded.into_iter().collect();
-    // A long push writes its record again (the same file, its time refreshed) before committing a pack once
-    // the record is older than USE_REFRESH, so it stays younger than any sensible grace period.
+    // A long push writes its record again before committing a pack once
+    // the record is older than USE_REFRESH (a new file, with a nonce of its own), so some record naming its
+    // packs stays younger than any sensible grace period.
     let last_recorded = std::sync::Mutex::new(std::time::Instant::now());
     let missing = walked.upload;
     let mut report = TransferReport {
@@ -665,6 +666,8 @@ pub struct Fetch<'a> {
     remote: &'a Remote,
     targets: &'a [Target],
     on_remote: HashMap<ObjectId, RemoteLocation>,
+    /// The other copies of objects held by several packs, tried in turn when a copy fails its check.
+    other_copies: HashMap<ObjectId, Vec<RemoteLocation>>,
     report: TransferReport,
     writer: crate::store::PackWriter,
     /// Objects seen in this run (fetched, or found in the cache).
@@ -677,9 +680,18 @@ pub type Pending<'t> = (Node, String, Option<&'t str>);
 
 impl<'a> Fetch<'a> {
     pub fn new(store: &'a Store, remote: &'a Remote, targets: &'a [Target]) -> Result<Fetch<'a>> {
-        let (on_remote, unreadable) = remote.objects()?;
+        let (locations, unreadable) = remote.locations()?;
+        let mut on_remote = HashMap::with_capacity(locations.len());
+        let mut other_copies = HashMap::new();
+        for (id, mut copies) in locations {
+            on_remote.insert(id, copies.remove(0));
+            if !copies.is_empty() {
+                other_copies.insert(id, copies);
+            }
+        }
         Ok(Fetch {
             on_remote,
+            other_copies,
             report: TransferReport {
                 remote: remote.name.clone(),
                 datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
@@ -709,7 +721,7 @@ impl<'a> Fetch<'a> {
             if let Some(bad) = self.report.unreadable_indexes.first() {
                 message.push_str(&format!(
                     " (it may be in a pack whose index cannot be read: index/{}.idx: {}; \
-                     `dv fsck --remote {} --repair` rebuilds it)",
+                     `dv fsck --remote {} --repair` repairs it)",
                     bad.pack, bad.message, self.remote.name
                 ));
             }
@@ -731,19 +743,39 @@ impl<'a> Fetch<'a> {
     ) -> Result<HashMap<ObjectId, Vec<u8>>> {
         let mut raws = HashMap::new();
         let (report, writer) = (&mut self.report, &mut self.writer);
-        for_each_object(self.remote, want, keep, sink, |entry, stored, raw| {
-            report.objects += 1;
-            report.bytes += entry.stored_len as u64;
-            progress.inc(entry.stored_len as u64);
-            raws.extend(raw.map(|r| (entry.id, r)));
-            writer.add(
-                entry.id,
-                entry.kind,
-                entry.compression,
-                entry.raw_len,
-                stored,
-            )
-        })?;
+        let mut want: Vec<(RemoteLocation, &str)> = want.to_vec();
+        // A copy that fails its check is read again from another pack holding the object, if there is one;
+        // the error is the last copy's.
+        while !want.is_empty() {
+            let failed = for_each_object(self.remote, &want, keep, sink, |entry, stored, raw| {
+                report.objects += 1;
+                report.bytes += entry.stored_len as u64;
+                progress.inc(entry.stored_len as u64);
+                raws.extend(raw.map(|r| (entry.id, r)));
+                writer.add(
+                    entry.id,
+                    entry.kind,
+                    entry.compression,
+                    entry.raw_len,
+                    stored,
+                )
+            })?;
+            let mut retry = Vec::new();
+            for (loc, error) in failed {
+                let path = want
+                    .iter()
+                    .find(|(l, _)| l.pack == loc.pack && l.entry.id == loc.entry.id)
+                    .map_or("", |(_, p)| *p);
+                match self.other_copies.get_mut(&loc.entry.id) {
+                    Some(others) if !others.is_empty() => {
+                        tracing::warn!("{error}; reading another copy");
+                        retry.push((others.remove(0), path));
+                    }
+                    _ => return Err(error),
+                }
+            }
+            want = retry;
+        }
         Ok(raws)
     }
 
@@ -916,14 +948,15 @@ const PARALLEL_DECODE_MAX: u32 = 16 << 20;
 
 /// Reads objects from the remote with ranged reads per pack and hands each to `f` verified, as (index entry,
 /// stored bytes, raw bytes if `keep` asks for that kind). Packs are read in the order `want` first names them,
-/// each pack's objects by offset.
+/// each pack's objects by offset. Returns the copies that failed their check (damaged on the remote), with why.
 fn for_each_object(
     remote: &Remote,
     want: &[(RemoteLocation, &str)],
     keep: fn(ObjectKind) -> bool,
     sink: Option<&dyn ChunkSink>,
     mut f: impl FnMut(&IndexEntry, &[u8], Option<Vec<u8>>) -> Result<()>,
-) -> Result<()> {
+) -> Result<Vec<(RemoteLocation, Error)>> {
+    let mut failed = Vec::new();
     let mut packs: Vec<(ObjectId, Vec<IndexEntry>)> = Vec::new();
     let mut pack_at: HashMap<ObjectId, usize> = HashMap::new();
     for (l, _) in want {
@@ -972,12 +1005,20 @@ fn for_each_object(
             (e.raw_len <= PARALLEL_DECODE_MAX).then(|| check(pack, e, bytes))
         });
         for ((pack, e, bytes), raw) in items.iter().zip(checked) {
-            let raw = match raw {
-                Some(raw) => raw?,
-                None => check(pack, e, bytes)?,
+            let raw = match raw.unwrap_or_else(|| check(pack, e, bytes)) {
+                Ok(raw) => raw,
+                Err(err) => {
+                    let loc = RemoteLocation {
+                        pack: **pack,
+                        entry: **e,
+                    };
+                    failed.push((loc, err));
+                    continue;
+                }
             };
             f(e, &bytes[ENTRY_HEADER_LEN as usize..], raw)?;
         }
         Ok(())
-    })
+    })?;
+    Ok(failed)
 }

@@ -29,6 +29,7 @@ mod pipeline;
 mod remote;
 mod remoteerr;
 mod remotegc;
+mod sharedremote;
 mod statemachine;
 mod status;
 mod table;

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 /// Makes every file of the remote look `secs` older (both backends report a file's mtime as its time).
-fn age(root: &Path, secs: u64) {
+pub(crate) fn age(root: &Path, secs: u64) {
     for p in files_below(root) {
         let m = fs::metadata(&p).unwrap().modified().unwrap();
         let f = fs::File::options().write(true).open(&p).unwrap();
@@ -19,7 +19,7 @@ fn age(root: &Path, secs: u64) {
 }
 
 /// `dv fsck` and `dv fsck --remote origin` are clean in `dir`.
-fn assert_clean(dir: &Path) {
+pub(crate) fn assert_clean(dir: &Path) {
     for args in [&["fsck"][..], &["fsck", "--remote", "origin"][..]] {
         let out = run_dv(dir, args);
         assert_eq!(
@@ -34,14 +34,14 @@ fn assert_clean(dir: &Path) {
 }
 
 /// A fresh `git clone` of the repository in `dir`.
-fn git_clone(dir: &Path) -> tempfile::TempDir {
+pub(crate) fn git_clone(dir: &Path) -> tempfile::TempDir {
     let c = tempfile::tempdir().unwrap();
     git_in(c.path(), &["clone", "-q", dir.to_str().unwrap(), "."]);
     c
 }
 
 /// What `dv status --remote` says of the dataset at `path`: (pushed, missing objects).
-fn remote_state(dir: &Path, path: &str) -> (bool, u64) {
+pub(crate) fn remote_state(dir: &Path, path: &str) -> (bool, u64) {
     let st = ok_json(dir, &["status", "--remote"]);
     let d = st["datasets"]
         .as_array()
@@ -358,7 +358,7 @@ fn gc_all_branches_keeps_what_remote_tracking_branches_name() {
 }
 
 /// The packs on the remote at `dir` (their ids, from the index files).
-fn remote_packs(dir: &Path) -> Vec<String> {
+pub(crate) fn remote_packs(dir: &Path) -> Vec<String> {
     let mut ids: Vec<String> = files_below(&dir.join("index"))
         .iter()
         .map(|p| p.file_stem().unwrap().to_str().unwrap().to_string())
@@ -459,7 +459,7 @@ fn a_young_pack_keeps_what_it_reaches_in_old_packs_after_the_use_records_expire(
 }
 
 /// A use record naming `packs` (hex ids), written on the folder remote at `dir` as a push writes it.
-fn write_use_record(dir: &Path, packs: &[String]) {
+pub(crate) fn write_use_record(dir: &Path, packs: &[String]) {
     let mut ids: Vec<Vec<u8>> = packs
         .iter()
         .map(|h| {

@@ -104,7 +104,7 @@ fn warn_unreadable(r: &TransferReport) {
     for bad in &r.unreadable_indexes {
         errln!(
             "warning: skipped the remote's index/{}.idx, which cannot be read ({}); `dv fsck --remote {} \
-             --repair` rebuilds it",
+             --repair` repairs it",
             bad.pack,
             bad.message,
             r.remote

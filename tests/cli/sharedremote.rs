@@ -1,0 +1,309 @@
+//! Data-loss paths on a remote several clones share: a huge `--grace`, a use record refreshed while gc runs,
+//! an object duplicated in two packs of which one copy is damaged, and a clone trusting its local copies of
+//! the remote's indexes when the remote's own are damaged or its packs gone.
+
+use crate::common::*;
+use crate::remote::{Backend, ok_json, origin_with_remote, run_dv};
+use crate::remotegc::{age, assert_clean, git_clone, remote_packs, remote_state};
+use std::fs;
+
+/// `--grace` is a number of seconds up to `u64::MAX`: the largest grace protects the most, never nothing.
+#[test]
+fn a_huge_grace_keeps_everything_young_instead_of_wrapping_to_none() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let bc = clone_of(&a);
+    ok_at(bc.path(), &["pull"]);
+    fs::write(bc.path().join("data/new.bin"), bytes(7, 100_000)).unwrap();
+    ok_at(bc.path(), &["add", "data"]);
+    git_in(bc.path(), &["commit", "-qam", "B's work"]);
+    ok_at(bc.path(), &["push"]);
+    let max = u64::MAX.to_string();
+    for grace in [max.as_str(), "9223372036854775808", "9223372036854775807"] {
+        let report = a.json(&["gc", "--remote", "origin", "--grace", grace]);
+        assert_eq!(report["objects_deleted"], 0, "--grace {grace}: {report}");
+        assert_eq!(
+            remote_state(bc.path(), "data"),
+            (true, 0),
+            "--grace {grace}"
+        );
+        // The local cache too: an object no pointer names stays while in grace.
+        a.write("loose/x.bin", &bytes(8, 50_000));
+        a.ok(&["add", "loose"]);
+        fs::remove_file(a.p("loose.dv")).unwrap();
+        let report = a.json(&["gc", "--grace", grace]);
+        assert_eq!(
+            report["objects_deleted"], 0,
+            "local --grace {grace}: {report}"
+        );
+    }
+    let report = a.json(&["gc", "--grace", "0"]);
+    assert!(report["objects_deleted"].as_u64().unwrap() > 0, "{report}");
+    assert_clean(bc.path());
+}
+
+/// The reported loss: B's push relies on A's old pack and writes a use record; later, while A's gc deletes
+/// packs, B pushes again. Its record must survive that gc, so a second gc still keeps the pack B relies on.
+#[test]
+fn gc_never_deletes_the_use_record_a_concurrent_push_writes() {
+    let b = Backend::folder();
+    let a = TestRepo::new();
+    b.configure(&a);
+    a.git(&["add", ".dv"]);
+    a.write("data/f1.bin", &bytes(31, 300_000));
+    a.write("data/f2.bin", &bytes(32, 300_000));
+    a.ok(&["add", "data"]);
+    a.git(&["commit", "-qm", "v1"]);
+    a.ok(&["push"]);
+    let v1_packs = remote_packs(&b.files());
+    let bc = clone_of(&a);
+    ok_at(bc.path(), &["pull"]);
+    let pushed = ok_json(bc.path(), &["push"]);
+    assert_eq!(pushed["objects"], 0, "{pushed}");
+    // A replaces its data three times: v1's pack and the next two are dead to A's gc.
+    for seed in [21, 22, 23, 24] {
+        fs::remove_dir_all(a.p("data")).unwrap();
+        a.write("data/x.bin", &bytes(seed, 100_000));
+        a.ok(&["add", "data"]);
+        a.git(&["commit", "-qam", "A moves on"]);
+        a.ok(&["push"]);
+    }
+    let packs = remote_packs(&b.files());
+    // gc deletes dead packs by increasing id: the pause after its first deletion must come before v1's.
+    assert!(
+        packs.iter().any(|p| *p < v1_packs[0]),
+        "{v1_packs:?} {packs:?}"
+    );
+    age(&b.files(), 3 * 3600);
+    let child = dv_command(a.path())
+        .env("DV_PAUSE_AT", "gc-remote-pack-deleted@1:5000")
+        .args(["gc", "--remote", "origin", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while remote_packs(&b.files()).len() == packs.len() {
+        assert!(std::time::Instant::now() < deadline, "gc deleted nothing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // gc is paused after its first deletion: B pushes the same version again, relying on the same pack.
+    ok_at(bc.path(), &["push"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    a.json(&["gc", "--remote", "origin"]);
+    assert_eq!(remote_state(bc.path(), "data"), (true, 0));
+    let fresh = git_clone(bc.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(
+        snapshot(&fresh.path().join("data")),
+        snapshot(&bc.path().join("data"))
+    );
+    assert_clean(bc.path());
+}
+
+/// Every (object id, pack id, offset, stored length) the remote's index files at `dir` list, in hex.
+fn remote_entries(dir: &std::path::Path) -> Vec<(String, String, u64, u64)> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut out = Vec::new();
+    for p in files_below(&dir.join("index")) {
+        let b = fs::read(&p).unwrap();
+        let pack = hex(&b[8..40]);
+        let n = u32::from_le_bytes(b[48..52].try_into().unwrap()) as usize;
+        for k in 0..n {
+            let e = &b[52 + k * 52..52 + (k + 1) * 52];
+            let off = u64::from_le_bytes(e[32..40].try_into().unwrap());
+            let stored = u32::from_le_bytes(e[48..52].try_into().unwrap()) as u64;
+            out.push((hex(&e[..32]), pack.clone(), off, stored));
+        }
+    }
+    out
+}
+
+/// Concurrent pushes leave one object in two packs; the copy in the pack with the smaller id is damaged. A pull
+/// reads the intact copy instead, and gc keeps the intact copy, never the damaged one alone.
+#[test]
+fn a_damaged_duplicate_is_neither_read_nor_kept_when_an_intact_copy_exists() {
+    let b = Backend::folder();
+    let a = TestRepo::new();
+    b.configure(&a);
+    a.write("seed.txt", b"seed");
+    a.ok(&["add", "seed.txt"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "seed"]);
+    a.ok(&["push"]);
+    let bc = clone_of(&a);
+    let x = bytes(41, 100_000);
+    a.write("d/x.bin", &x);
+    a.write("d/a.bin", &bytes(42, 50_000));
+    a.ok(&["add", "d"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "d"]);
+    fs::create_dir_all(bc.path().join("e")).unwrap();
+    fs::write(bc.path().join("e/x.bin"), &x).unwrap();
+    fs::write(bc.path().join("e/b.bin"), bytes(43, 50_000)).unwrap();
+    ok_at(bc.path(), &["add", "e"]);
+    git_in(bc.path(), &["add", "-A"]);
+    git_in(bc.path(), &["commit", "-qm", "e"]);
+    // A's pack is up but not yet indexed while B pushes: both send x.bin.
+    let child = dv_command(a.path())
+        .env("DV_PAUSE_AT", "push-pack-before-index:3000")
+        .args(["push"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    ok_at(bc.path(), &["push"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries = remote_entries(&b.files());
+    let mut dups: Vec<&(String, String, u64, u64)> = entries
+        .iter()
+        .filter(|e| entries.iter().filter(|f| f.0 == e.0).count() > 1)
+        .collect();
+    dups.sort_by(|p, q| (&p.0, &p.1).cmp(&(&q.0, &q.1)));
+    assert!(!dups.is_empty(), "no object in two packs: {entries:?}");
+    // Damage the first duplicated object's copy in the smaller pack id (the one gc used to keep).
+    let (_, pack, off, stored) = dups[0].clone();
+    let path = files_below(&b.files().join("packs"))
+        .into_iter()
+        .find(|p| p.to_str().unwrap().contains(&pack))
+        .unwrap();
+    let mut data = fs::read(&path).unwrap();
+    data[(off + 44 + stored / 2) as usize] ^= 0xff;
+    fs::write(&path, data).unwrap();
+    // A merges B's work: its gc scope holds both versions.
+    a.git(&[
+        "pull",
+        "-q",
+        "--no-rebase",
+        "--no-edit",
+        bc.path().to_str().unwrap(),
+        "HEAD",
+    ]);
+    a.ok(&["pull"]);
+    // Before any gc: a pull reads the other copy.
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(fs::read(fresh.path().join("d/x.bin")).unwrap(), x);
+    assert_eq!(snapshot(&fresh.path().join("d")), snapshot(&a.p("d")));
+    assert_eq!(snapshot(&fresh.path().join("e")), snapshot(&a.p("e")));
+    // gc keeps the intact copy: a fresh clone still pulls everything.
+    age(&b.files(), 3 * 3600);
+    let report = a.json(&["gc", "--remote", "origin"]);
+    assert!(
+        report["packs_deleted"].as_u64().unwrap() + report["packs_repacked"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("d")), snapshot(&a.p("d")));
+    assert_eq!(snapshot(&fresh.path().join("e")), snapshot(&a.p("e")));
+}
+
+/// Flips one byte of the file at `path` (`at` from the end when negative).
+fn flip(path: &std::path::Path, at: i64) {
+    let mut data = fs::read(path).unwrap();
+    let i = if at < 0 { data.len() as i64 + at } else { at } as usize;
+    data[i] ^= 0xff;
+    fs::write(path, data).unwrap();
+}
+
+/// The remote's own index is damaged and so is its pack (so the index cannot be rebuilt from it): the clone's
+/// local copy of the index must not make the data look pushed. Status says not pushed, gc refuses, push sends
+/// it again and says which index it skipped, another clone pulls, and `fsck --remote --repair` cleans up.
+#[test]
+fn a_damaged_remote_index_is_not_hidden_by_the_local_copy() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    // The local copies are now in step with the remote.
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    let idx = files_below(&b.files().join("index"));
+    let packs = files_below(&b.files().join("packs"));
+    assert_eq!((idx.len(), packs.len()), (1, 1));
+    flip(&idx[0], -1);
+    flip(&packs[0], 48);
+    assert!(!remote_state(a.path(), "data").0);
+    let out = run_dv(a.path(), &["gc", "--remote", "origin"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pushed = ok_json(a.path(), &["push"]);
+    assert!(pushed["objects"].as_u64().unwrap() > 0, "{pushed}");
+    assert_eq!(
+        pushed["unreadable_indexes"].as_array().unwrap().len(),
+        1,
+        "{pushed}"
+    );
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    // Repair drops the pack nothing can read, since all it held is elsewhere now; then gc runs again.
+    ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_clean(a.path());
+    a.json(&["gc", "--remote", "origin"]);
+    assert_clean(a.path());
+}
+
+/// Repair without a push first: the index is written again from the local copy when the pack is intact, and
+/// the objects are uploaded again from the cache when it is not.
+#[test]
+fn fsck_remote_repair_restores_a_damaged_index_from_the_local_copy_or_the_cache() {
+    for damage_pack in [false, true] {
+        let b = Backend::folder();
+        let a = origin_with_remote(&b);
+        a.ok(&["push"]);
+        let idx = files_below(&b.files().join("index"));
+        let packs = files_below(&b.files().join("packs"));
+        // Damage the index beyond rebuilding from the pack's entry headers too: the pack's first entry header.
+        flip(&idx[0], -1);
+        if damage_pack {
+            flip(&packs[0], 48);
+        }
+        ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+        assert_clean(a.path());
+        assert_eq!(
+            remote_state(a.path(), "data"),
+            (true, 0),
+            "damaged pack: {damage_pack}"
+        );
+        let fresh = git_clone(a.path());
+        ok_at(fresh.path(), &["pull"]);
+        assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    }
+}
+
+/// The milder case: the remote's pack file is gone, its index still there.
+#[test]
+fn a_lost_remote_pack_is_not_pushed_even_though_its_index_is() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    assert_eq!(remote_state(a.path(), "data"), (true, 0));
+    for p in files_below(&b.files().join("packs")) {
+        fs::remove_file(p).unwrap();
+    }
+    assert!(!remote_state(a.path(), "data").0);
+    let pushed = ok_json(a.path(), &["push"]);
+    assert!(pushed["objects"].as_u64().unwrap() > 0, "{pushed}");
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+    ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_clean(a.path());
+}
