@@ -162,6 +162,51 @@ impl Store {
         Ok(out)
     }
 
+    /// Rebuilds the index file of pack `id` from the pack's own entry headers ([`pack::rebuild_index`]) and
+    /// commits it, replacing a damaged one; `None` (nothing written) when the pack is missing or cannot give
+    /// the index back.
+    pub fn rebuild_index(&self, id: &ObjectId) -> Result<Option<PackIndex>> {
+        let path = Self::pack_path(&self.dir, id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let Some(index) = pack::rebuild_index(&data, id) else {
+            return Ok(None);
+        };
+        let index_path = Self::index_path(&self.dir, id);
+        crate::fsutil::write_atomic(&index_path, &index.encode())?;
+        // The index takes the pack's time, as if written with it: gc's grace counts from the pack's write.
+        if let Ok(t) = fs::metadata(&path).and_then(|m| m.modified()) {
+            let _ = fs::File::options()
+                .write(true)
+                .open(&index_path)
+                .and_then(|f| f.set_modified(t));
+        }
+        crate::fsutil::sync_dir(&self.dir.join("index"))?;
+        self.meta.add_pack(&index)?;
+        Ok(Some(index))
+    }
+
+    /// The entries of pack `id` that can be read and verify without its index ([`pack::readable_entries`]),
+    /// each with its bytes (entry header and stored bytes), to be copied elsewhere before the pack is deleted.
+    pub fn readable_entries(&self, id: &ObjectId) -> Result<Vec<(pack::IndexEntry, Vec<u8>)>> {
+        let path = Self::pack_path(&self.dir, id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        Ok(pack::readable_entries(&data)
+            .into_iter()
+            .map(|e| {
+                let bytes = data[e.range().start as usize..e.range().end as usize].to_vec();
+                (e, bytes)
+            })
+            .collect())
+    }
+
     /// Deletes packs from the cache: each index file first (the commit point), then the pack; then the database
     /// forgets them and re-learns `keep`'s objects, which may have been located in a deleted pack.
     pub fn delete_packs(&self, packs: &[ObjectId], keep: &[PackIndex]) -> Result<()> {

@@ -549,3 +549,101 @@ fn local_gc_warns_when_a_branch_names_a_version_it_will_not_keep() {
     let out = r.dv(&["gc", "--grace", "0", "--all-branches"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+/// Flips the last byte (its checksum) of every index file of a cache.
+fn damage_indexes(r: &TestRepo) {
+    for e in fs::read_dir(cache(r).join("index")).unwrap() {
+        let p = e.unwrap().path();
+        let mut b = fs::read(&p).unwrap();
+        *b.last_mut().unwrap() ^= 1;
+        fs::write(&p, b).unwrap();
+    }
+}
+
+/// A damaged index of an intact pack is "index damaged", not "a pack without an index", and `fsck --repair`
+/// rebuilds it from the pack, with no remote: the pack (the only copy of the version) is never deleted.
+#[test]
+fn fsck_repair_rebuilds_a_damaged_index_from_its_intact_pack_without_a_remote() {
+    let r = TestRepo::new();
+    let data = bytes(5, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let packs = pack_files(&cache(&r));
+    damage_indexes(&r);
+
+    let out = r.dv(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["unindexed_packs"], 0, "{report}");
+    let message = report["damaged_packs"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the pack is intact") && message.contains("rebuilds its index"),
+        "{report}"
+    );
+
+    let out = r.dv(&["fsck", "--repair", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["repaired"], 1, "{report}");
+    assert_eq!(pack_files(&cache(&r)), packs, "the pack stays");
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}
+
+/// `fsck --repair` with a remote configured that never got the data: the damaged index is rebuilt, not the
+/// pack deleted in favour of a fetch that cannot succeed.
+#[test]
+fn fsck_repair_never_deletes_an_intact_pack_whose_index_is_damaged() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    let _ = &remote;
+    let data = bytes(6, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    damage_indexes(&r);
+    let out = r.dv(&["fsck", "--repair"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}
+
+/// A pack without an index, out of grace, that holds the only copy of a committed version (its index lost):
+/// gc rebuilds the index and keeps the pack, never deletes it as a crashed write's leftover.
+#[test]
+fn gc_rebuilds_the_index_of_a_pack_without_one_and_keeps_what_is_live_in_it() {
+    let r = TestRepo::new();
+    let data = bytes(8, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let packs = pack_files(&cache(&r));
+    for e in fs::read_dir(cache(&r).join("index")).unwrap() {
+        fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    age(&cache(&r), 7200);
+    let report = r.json(&["gc"]);
+    assert_eq!(report["unindexed_removed"], 0, "{report}");
+    assert_eq!(pack_files(&cache(&r)), packs, "the pack stays");
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}
