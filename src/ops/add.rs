@@ -160,6 +160,8 @@ pub fn add_annotated(
     } else {
         None
     };
+    // dv's own ignore lines first, so the cache this add fills is never offered to Git.
+    let own_ignore = repo.ensure_own_ignore()?;
     if let Some(git) = &git {
         for (path, _) in &inputs {
             if let Some(tracked) = git.first_tracked_under(path)? {
@@ -428,6 +430,9 @@ pub fn add_annotated(
     if let Some(git) = &git {
         if !report.datasets.is_empty() && super::ignore::union_attribute_untracked(repo, git)? {
             to_stage.push(".gitattributes".into());
+        }
+        if own_ignore {
+            to_stage.push(crate::repo::DV_IGNORE_FILE.into());
         }
         to_stage.sort();
         to_stage.dedup();

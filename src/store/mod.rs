@@ -259,12 +259,32 @@ impl Store {
         self.reader.read(&loc)
     }
 
+    /// Reads an object that a pointer or tree says is of kind `want`: one the index lists as another kind is a
+    /// [`Error::KindMismatch`] (the naming is wrong, not the cache), never read as the wrong kind.
+    fn read_kind(&self, id: &ObjectId, want: object::ObjectKind) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?.ok_or(Error::MissingObjects {
+            path: String::new(),
+            count: 1,
+            first: *id,
+        })?;
+        if loc.entry.kind != want {
+            return Err(Error::KindMismatch {
+                path: String::new(),
+                id: *id,
+                declared: want.name(),
+                holds: loc.entry.kind.name(),
+            });
+        }
+        self.reader.read(&loc)
+    }
+
     pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
-        Tree::decode(&self.read(id)?).map_err(|e| corrupt(id, e))
+        Tree::decode(&self.read_kind(id, object::ObjectKind::Tree)?).map_err(|e| corrupt(id, e))
     }
 
     pub fn read_manifest(&self, id: &ObjectId) -> Result<Manifest> {
-        Manifest::decode(&self.read(id)?).map_err(|e| corrupt(id, e))
+        Manifest::decode(&self.read_kind(id, object::ObjectKind::Manifest)?)
+            .map_err(|e| corrupt(id, e))
     }
 
     /// The chunks of a file node, in order, each with where it is in the cache (`None` for a chunk the cache
@@ -291,11 +311,18 @@ impl Store {
         };
         let mut out = Vec::with_capacity(ids.len());
         for (id, len) in ids {
-            out.push(Piece {
-                id,
-                len,
-                at: self.locate(&id)?,
-            });
+            let at = self.locate(&id)?;
+            if let Some(l) = at
+                && l.entry.kind != object::ObjectKind::Chunk
+            {
+                return Err(Error::KindMismatch {
+                    path: String::new(),
+                    id,
+                    declared: object::ObjectKind::Chunk.name(),
+                    holds: l.entry.kind.name(),
+                });
+            }
+            out.push(Piece { id, len, at });
         }
         Ok(Ok(out))
     }

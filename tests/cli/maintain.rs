@@ -647,3 +647,72 @@ fn gc_rebuilds_the_index_of_a_pack_without_one_and_keeps_what_is_live_in_it() {
     r.ok(&["checkout"]);
     assert_eq!(r.read("a"), data);
 }
+
+/// A pointer naming the same object as another, correct one, but as another kind: fsck checks every pointer
+/// against its object and names the wrong one, whichever is walked first.
+#[test]
+fn fsck_checks_every_pointer_even_one_sharing_its_object_with_a_correct_one() {
+    let r = TestRepo::new();
+    r.write("d/x", b"x\n");
+    r.ok(&["add", "d"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v"]);
+    let text = String::from_utf8(r.read("d.dv")).unwrap();
+    let wrong: String = text
+        .lines()
+        .filter(|l| !l.starts_with("files"))
+        .map(|l| {
+            if l.starts_with("kind") {
+                "kind = \"file\"\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    for name in ["0.dv", "e.dv"] {
+        r.write(name, wrong.as_bytes());
+        let out = r.dv(&["fsck", "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems = report["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{report}");
+        assert_eq!(problems[0]["problem"], "mismatch", "{report}");
+        assert_eq!(
+            problems[0]["dataset"],
+            name.trim_end_matches(".dv"),
+            "{report}"
+        );
+        fs::remove_file(r.p(name)).unwrap();
+    }
+}
+
+/// A pointer that says `kind = "tree"` for a file's chunk: checkout is a user error (exit 1) naming the
+/// pointer, not "the local cache is damaged".
+#[test]
+fn checkout_of_a_pointer_of_the_wrong_kind_names_the_pointer_not_the_cache() {
+    let r = TestRepo::new();
+    r.write("a", b"some data\n");
+    r.ok(&["add", "a"]);
+    let text = String::from_utf8(r.read("a.dv")).unwrap();
+    let wrong: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("kind") {
+                "kind = \"tree\"\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    r.write("c.dv", format!("{wrong}files = 1\n").as_bytes());
+    let out = r.dv(&["checkout", "c"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("'c' is declared as a tree"), "{err}");
+    assert!(!err.contains("cache is damaged"), "{err}");
+    let out = r.dv(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"][0]["problem"], "mismatch", "{report}");
+    assert_eq!(report["problems"][0]["dataset"], "c", "{report}");
+}
