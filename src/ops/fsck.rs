@@ -426,10 +426,16 @@ pub fn repair(
     }
     let salvaged = writer.finish()?;
     store.register_packs(&salvaged)?;
-    let doomed: Vec<ObjectId> = bad_packs.into_iter().collect();
+    // A salvaged pack holding every entry of a damaged one at the same offsets is named like it, and its
+    // sound bytes replaced the damaged file: that name is kept, not deleted.
+    let rewritten: HashSet<ObjectId> = salvaged.iter().map(|i| i.pack_id).collect();
+    let doomed: Vec<ObjectId> = bad_packs
+        .into_iter()
+        .filter(|p| !rewritten.contains(p))
+        .collect();
     let mut keep: Vec<PackIndex> = all
         .into_iter()
-        .filter(|i| !doomed.contains(&i.pack_id))
+        .filter(|i| !doomed.contains(&i.pack_id) && !rewritten.contains(&i.pack_id))
         .collect();
     keep.extend(salvaged);
     store.delete_packs(&doomed, &keep)?;

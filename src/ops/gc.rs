@@ -214,6 +214,15 @@ pub fn gc_cache(
     // be read is in another pack; otherwise it stays (and `dv fsck` reports it).
     let mut orphans: Vec<ObjectId> = Vec::new();
     let with_index = super::fsck::names_with_index(&store.dir().join("index"))?;
+    // An index file the cache could not read: what its pack holds is unknown, so nothing is collected.
+    let readable: HashSet<ObjectId> = store.indexes_lenient()?.iter().map(|i| i.pack_id).collect();
+    if let Some(bad) = with_index.iter().find(|id| !readable.contains(id)) {
+        return Err(Error::format(
+            Store::index_path(store.dir(), bad).display().to_string(),
+            "this index cannot be read, so gc cannot tell what its pack holds; run `dv fsck --repair`, which \
+             rebuilds it from its pack",
+        ));
+    }
     for id in super::fsck::list_pack_files(store)? {
         if with_index.contains(&id)
             || is_young(mtime_secs(&Store::pack_path(store.dir(), &id)), opts)
@@ -233,7 +242,7 @@ pub fn gc_cache(
         }
         let mut elsewhere = true;
         for (e, _) in store.readable_entries(&id)? {
-            if !store.locate(&e.id)?.is_some_and(|l| l.pack != id) {
+            if store.locate(&e.id)?.is_none_or(|l| l.pack == id) {
                 elsewhere = false;
                 break;
             }

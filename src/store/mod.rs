@@ -122,15 +122,12 @@ impl Store {
         }
         for new in on_disk_set.difference(&known) {
             let path = Self::index_path(&self.dir, new);
-            let index = PackIndex::decode(&fs::read(&path).at(&path)?)
-                .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
-            if index.pack_id != *new {
-                return Err(Error::format(
-                    path.display().to_string(),
-                    "index names a different pack",
-                ));
+            // A damaged index is left out (its objects count as absent) rather than stopping every command:
+            // `dv fsck` reports it and `dv fsck --repair` rebuilds it from its pack; gc refuses while it stays.
+            match PackIndex::decode(&fs::read(&path).at(&path)?) {
+                Ok(index) if index.pack_id == *new => self.meta.add_pack(&index)?,
+                _ => {}
             }
-            self.meta.add_pack(&index)?;
         }
         Ok(())
     }

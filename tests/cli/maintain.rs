@@ -716,3 +716,60 @@ fn checkout_of_a_pointer_of_the_wrong_kind_names_the_pointer_not_the_cache() {
     assert_eq!(report["problems"][0]["problem"], "mismatch", "{report}");
     assert_eq!(report["problems"][0]["dataset"], "c", "{report}");
 }
+
+/// Index lost or damaged and the pack header damaged too, so the index cannot be rebuilt: the pack's entries
+/// can still be read. gc keeps such a pack (its entries are nowhere else), and `fsck --repair` copies them to a
+/// new pack before it deletes it: the version can still be checked out.
+#[test]
+fn a_pack_whose_index_cannot_be_rebuilt_is_salvaged_never_just_deleted() {
+    let r = TestRepo::new();
+    let data = bytes(9, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let packs = pack_files(&cache(&r));
+    let mut pack = fs::read(&packs[0]).unwrap();
+    pack[0] ^= 0xff;
+    fs::write(&packs[0], pack).unwrap();
+    let index = fs::read_dir(cache(&r).join("index"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let saved = fs::read(&index).unwrap();
+    fs::remove_file(&index).unwrap();
+    age(&cache(&r), 7200);
+    let report = r.json(&["gc"]);
+    assert_eq!(report["unindexed_removed"], 0, "{report}");
+    assert_eq!(pack_files(&cache(&r)), packs, "the pack stays");
+
+    // The index back, but damaged: fsck --repair salvages the entries.
+    let mut damaged = saved;
+    *damaged.last_mut().unwrap() ^= 1;
+    fs::write(&index, damaged).unwrap();
+    let out = r.dv(&["fsck", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["damaged_packs"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be rebuilt"),
+        "{report}"
+    );
+    let out = r.dv(&["fsck", "--repair"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every entry was sound, so the new pack holds them at the same offsets: it has the same name and took
+    // the damaged file's place.
+    assert_eq!(&fs::read(&packs[0]).unwrap()[..4], b"DVPK");
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}
