@@ -91,6 +91,21 @@ pub enum Error {
         holds: u64,
     },
 
+    /// A sound object of another kind than the pointer file (or tree) naming it declares: a hand-edited pointer
+    /// (`kind = "tree"` naming a file's chunk). The cache is fine; the pointer is wrong. `path` is empty until
+    /// the caller that knows it fills it in ([`Error::at_path`]).
+    #[error(
+        "{} declared as a {declared}, but the object {id} stored for it is a {holds}: its pointer file (or a \
+         tree) disagrees with its data",
+        if path.is_empty() { "an object is".to_string() } else { format!("'{path}' is") }
+    )]
+    KindMismatch {
+        path: String,
+        id: ObjectId,
+        declared: &'static str,
+        holds: &'static str,
+    },
+
     /// A linked work tree that shares the cache is listed by Git but its folder is gone: what it needs is
     /// unknown, so gc cannot run.
     #[error(
@@ -111,6 +126,16 @@ pub enum Error {
         target.display()
     )]
     Link { path: PathBuf, target: PathBuf },
+
+    /// A file or folder of dv's own under `.dv/` (or in the cache) that is a symbolic link: `.dv/` is
+    /// committed, so a commit can carry a link there that would lead dv's reads, writes and deletions out of
+    /// the repository (into another repository's cache, onto another program's database).
+    #[error(
+        "'{}' is a symbolic link: dv never reads, writes or deletes its own files through a link (one committed \
+         to Git could lead them anywhere)",
+        path.display()
+    )]
+    OwnFileLink { path: PathBuf },
 
     #[error("{what}: {message}")]
     Format { what: String, message: String },
@@ -238,6 +263,24 @@ impl Error {
         Error::Format {
             what: what.into(),
             message: message.into(),
+        }
+    }
+
+    /// Names the dataset path an error without one is about (a [`Error::KindMismatch`] found below the store).
+    pub fn at_path(self, at: &str) -> Error {
+        match self {
+            Error::KindMismatch {
+                path,
+                id,
+                declared,
+                holds,
+            } if path.is_empty() => Error::KindMismatch {
+                path: at.to_string(),
+                id,
+                declared,
+                holds,
+            },
+            other => other,
         }
     }
 

@@ -18,8 +18,23 @@ pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 /// `.dv/cache/.gitignore`: the cache hides itself from Git (itself included), whatever folder it is in.
 const CACHE_GITIGNORE: &str = "*\n";
 
+/// `.dv/.gitignore` as `dv init` writes it.
 const DV_GITIGNORE: &str =
     "# Per-machine dv state: never committed.\n/cache/\n/state.db*\n/config.local.toml\n/lock\n";
+/// The lines of `.dv/.gitignore` that keep dv's per-machine files (the cache, the state database, local
+/// settings and secrets, the lock) out of Git.
+pub const DV_IGNORE_LINES: &[&str] = &["/cache/", "/state.db*", "/config.local.toml", "/lock"];
+/// `.dv/.gitignore`, as a repository path.
+pub const DV_IGNORE_FILE: &str = ".dv/.gitignore";
+
+/// dv's own lines that the text of a `.dv/.gitignore` lacks (a line as Git reads it: trailing spaces dropped).
+pub fn missing_own_ignore_lines(text: &str) -> Vec<&'static str> {
+    DV_IGNORE_LINES
+        .iter()
+        .copied()
+        .filter(|want| !text.lines().any(|l| l.trim_end() == *want))
+        .collect()
+}
 
 /// Settings from `.dv/config.toml` (committed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,6 +233,70 @@ pub fn check_remote_name(name: &str) -> std::result::Result<(), &'static str> {
     }
 }
 
+/// The files dv keeps in `.dv/` beside the cache (each opened, written or replaced by some command).
+const OWN_FILES: &[&str] = &[
+    CONFIG_FILE,
+    LOCAL_CONFIG_FILE,
+    ".gitignore",
+    "state.db",
+    "state.db-wal",
+    "state.db-shm",
+    "state.db-journal",
+    "lock",
+    "cache",
+];
+
+/// The one rule for dv's own paths: nothing dv reads, writes or deletes under `.dv/` may be a symbolic link
+/// (`.dv/` is committed, so a commit can carry one). With `whole` false, checks `dir` (a `.dv` folder) and the
+/// files dv keeps in it; with `whole` true, `dir` is a cache folder, checked with everything below it, so no
+/// pack, index or folder of it is reached through a link. A path that does not exist yet is fine.
+fn check_own_files(dir: &Path, whole: bool) -> Result<()> {
+    let is_link = |p: &Path| -> Result<bool> {
+        match fs::symlink_metadata(p) {
+            Ok(m) => Ok(m.file_type().is_symlink()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(false),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    };
+    let refuse = |p: &Path| {
+        Err(Error::OwnFileLink {
+            path: p.to_path_buf(),
+        })
+    };
+    if is_link(dir)? {
+        return refuse(dir);
+    }
+    if !whole {
+        for name in OWN_FILES {
+            let p = dir.join(name);
+            if is_link(&p)? {
+                return refuse(&p);
+            }
+        }
+        return Ok(());
+    }
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = match fs::read_dir(&folder) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(folder, e)),
+        };
+        for e in entries {
+            let e = e.at(&folder)?;
+            let kind = e.file_type().at(e.path())?;
+            if kind.is_symlink() {
+                return refuse(&e.path());
+            }
+            if kind.is_dir() {
+                folders.push(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 pub struct Repo {
     /// The Git work tree root, canonical.
     pub root: PathBuf,
@@ -264,6 +343,7 @@ impl Repo {
     pub fn discover(cwd: &Path) -> Result<Repo> {
         let tree = crate::git::discover_work_tree(cwd)?;
         let root = tree.root;
+        check_own_files(&root.join(DV_DIR), false)?;
         let config_path = root.join(DV_DIR).join(CONFIG_FILE);
         let text = match fs::read_to_string(&config_path) {
             Ok(t) => t,
@@ -279,6 +359,7 @@ impl Repo {
             }
             _ => root.join(DV_DIR).join("cache"),
         };
+        check_own_files(&cache_dir, true)?;
         Ok(Repo {
             root,
             config,
@@ -293,6 +374,8 @@ impl Repo {
         let dv = root.join(DV_DIR);
         // `.dv` (committed, so anyone can make it a link) must not lead dv's own files out of the work tree.
         crate::paths::check_no_linked_parents(&root, &format!("{DV_DIR}/{CONFIG_FILE}"))?;
+        check_own_files(&dv, false)?;
+        check_own_files(&dv.join("cache"), true)?;
         fs::create_dir_all(&dv).at(&dv)?;
         let mut created = false;
         // Git must never see a temporary file of init's, yet `.dv/.gitignore`, which hides the cache, does not
@@ -311,19 +394,42 @@ impl Repo {
         crate::fault::point("init-cache-hidden");
         let tmp = cache.join("tmp");
         fs::create_dir_all(&tmp).at(&tmp)?;
-        let ignore_path = dv.join(".gitignore");
-        if !ignore_path.exists() {
-            crate::fsutil::write_atomic_via(&ignore_path, DV_GITIGNORE.as_bytes(), &tmp)?;
-            created = true;
-        }
         let config_path = dv.join(CONFIG_FILE);
         if !config_path.exists() {
             crate::fsutil::write_atomic_via(&config_path, Config::initial_text().as_bytes(), &tmp)?;
             created = true;
         }
         let repo = Repo::discover(&root)?;
+        created |= repo.ensure_own_ignore()?;
         drop(repo.open_store()?);
         Ok((repo, created))
+    }
+
+    /// Makes `.dv/.gitignore` hold dv's own lines ([`DV_IGNORE_LINES`]): written whole when missing, the
+    /// lines it lacks appended otherwise (the user's lines stay). Returns whether it was written.
+    pub fn ensure_own_ignore(&self) -> Result<bool> {
+        let path = self.dv_dir().join(".gitignore");
+        let new = match crate::fsutil::read_own(&path)? {
+            None => DV_GITIGNORE.to_string(),
+            Some(old) => {
+                let old = String::from_utf8_lossy(&old).into_owned();
+                let missing = missing_own_ignore_lines(&old);
+                if missing.is_empty() {
+                    return Ok(false);
+                }
+                let mut text = old;
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                for line in missing {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+                text
+            }
+        };
+        self.write_file(&path, new.as_bytes())?;
+        Ok(true)
     }
 
     pub fn dv_dir(&self) -> PathBuf {

@@ -95,6 +95,10 @@ fn hint(e: &Error) -> Option<String> {
         Error::UnknownRemote(_) => "`dv remote list` shows the configured remotes".into(),
         Error::Locked { .. } => "wait for the other dv command to finish, then try again, or wait longer with DV_LOCK_TIMEOUT=SECONDS (the lock is released when its process ends, however it ends)".into(),
         Error::Link { .. } => "replace the link with a regular file (or remove it) and run the command again; nothing was written or staged through it".into(),
+        Error::OwnFileLink { path } => format!(
+            "remove the link (`rm {0}`; if Git tracks it, also `git rm --cached {0}` and commit), then run `dv init` to make what dv needs again",
+            path.display()
+        ),
         Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
         Error::Corrupt { .. } => "the local cache is damaged: `dv fsck` lists what, and `dv fsck --repair` fetches good copies from a remote".into(),
         Error::Io { source, .. }
@@ -111,6 +115,7 @@ fn hint(e: &Error) -> Option<String> {
             "check the permissions of that path".into()
         }
         Error::MissingWorkTree(_) => "bring the work tree back (or mount its drive) and run gc again; if it is gone for good, `git worktree prune` forgets it".into(),
+        Error::KindMismatch { .. } => "the cache is fine: the pointer file is wrong (`dv fsck` names it; `git checkout -- PATH.dv` restores the committed one)".into(),
         Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),
         Error::ChangedWhileReading { .. } => "wait until whatever writes the file has finished, then run `dv add` again (nothing else of this add was recorded either)".into(),
         Error::MalformedPointer { .. } => "fix or remove that pointer file (`git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),

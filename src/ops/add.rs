@@ -155,6 +155,8 @@ pub fn add_annotated(
     } else {
         None
     };
+    // dv's own ignore lines first, so the cache this add fills is never offered to Git.
+    let own_ignore = repo.ensure_own_ignore()?;
     if let Some(git) = &git {
         for (path, _) in &inputs {
             if let Some(tracked) = git.first_tracked_under(path)? {
@@ -453,6 +455,9 @@ pub fn add_annotated(
         && super::ignore::union_attribute_untracked(repo, git)?
     {
         staging.also(".gitattributes");
+    }
+    if own_ignore {
+        staging.also(crate::repo::DV_IGNORE_FILE);
     }
     if git.is_some() {
         crate::fault::point("add-before-staging");

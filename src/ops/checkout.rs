@@ -370,7 +370,8 @@ fn plan_node(
         return Ok(());
     }
     let chunks = store
-        .file_pieces(node.kind, &node.id, node.size)?
+        .file_pieces(node.kind, &node.id, node.size)
+        .map_err(|e| e.at_path(path))?
         .map_err(missing)?;
     if !chunks_to_come && let Some(p) = chunks.iter().find(|p| p.at.is_none()) {
         return Err(missing(p.id));
@@ -391,7 +392,7 @@ fn missing_as(path: &str, e: Error) -> Error {
             count,
             first,
         },
-        other => other,
+        other => other.at_path(path),
     }
 }
 

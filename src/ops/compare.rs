@@ -171,7 +171,10 @@ impl<'a> Comparer<'a> {
             self.out.missing.push(want.id);
             return Ok(());
         }
-        let tree = self.store.read_tree(&want.id)?;
+        let tree = self
+            .store
+            .read_tree(&want.id)
+            .map_err(|e| e.at_path(path))?;
         // Merge the two sorted lists.
         let (mut i, mut j) = (0, 0);
         while i < tree.entries.len() || j < names.len() {

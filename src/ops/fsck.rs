@@ -89,19 +89,33 @@ pub fn fsck_cache(
             continue;
         };
         let bytes = fs::read(entry.path()).at(entry.path())?;
-        match PackIndex::decode(&bytes) {
-            Ok(index) if index.pack_id == id => indexes.push(index),
-            Ok(_) => report.damaged_packs.push(DamagedPack {
-                pack: hex.to_string(),
-                message: "the index names another pack".into(),
-            }),
-            Err(e) => report.damaged_packs.push(DamagedPack {
-                pack: hex.to_string(),
-                message: format!("index: {e}"),
-            }),
-        }
+        let why = match PackIndex::decode(&bytes) {
+            Ok(index) if index.pack_id == id => {
+                indexes.push(index);
+                continue;
+            }
+            Ok(_) => "the index names another pack".to_string(),
+            Err(e) => format!("index: {e}"),
+        };
+        // A damaged index is not a missing one: say whether the pack can give it back.
+        let pack_path = Store::pack_path(dir, &id);
+        let fixable = fs::read(&pack_path)
+            .ok()
+            .is_some_and(|data| pack::rebuild_index(&data, &id).is_some());
+        report.damaged_packs.push(DamagedPack {
+            pack: hex.to_string(),
+            message: if fixable {
+                format!("{why}; the pack is intact: `dv fsck --repair` rebuilds its index from it")
+            } else {
+                format!(
+                    "{why}; the index cannot be rebuilt from the pack: `dv fsck --repair` keeps what can \
+                     still be read of it"
+                )
+            },
+        });
     }
-    let indexed: HashSet<ObjectId> = indexes.iter().map(|i| i.pack_id).collect();
+    // A pack with an index file, even a damaged one, is not a pack without an index.
+    let indexed: HashSet<ObjectId> = names_with_index(&index_dir)?;
     report.unindexed_packs = list_pack_files(store)?
         .into_iter()
         .filter(|p| !indexed.contains(p))
@@ -173,6 +187,23 @@ fn verify_pack(index: &PackIndex, data: &[u8], report: &mut FsckReport) {
             });
         }
     }
+}
+
+/// The packs that have an index file in `index_dir`, readable or not.
+pub(crate) fn names_with_index(index_dir: &std::path::Path) -> Result<HashSet<ObjectId>> {
+    let mut out = HashSet::new();
+    for entry in fs::read_dir(index_dir).at(index_dir)? {
+        let entry = entry.at(index_dir)?;
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".idx"))
+            .and_then(ObjectId::from_hex)
+        {
+            out.insert(id);
+        }
+    }
+    Ok(out)
 }
 
 /// The ids of the pack files in the cache (indexed or not).
@@ -321,16 +352,37 @@ fn children(kind: ObjectKind, raw: &[u8]) -> Result<Vec<ObjectId>> {
     })
 }
 
-/// Repairs what `report` found: packs holding damaged objects are rewritten without them (the sound objects
-/// are copied into new packs first), unusable index files and packs are dropped, and then everything the
-/// datasets in scope reach that the cache lacks is fetched from `remote`, verified. Returns a fresh report.
+/// Repairs what `report` found: a damaged index file is rebuilt from its pack when the pack's entry headers
+/// give it back; packs holding damaged objects are rewritten without them (the sound objects are copied into
+/// new packs first); a pack whose index cannot be had is deleted only after every entry of it that can still
+/// be read and verifies is copied into a new pack; and then everything the datasets in scope reach that the
+/// cache lacks is fetched from `remote` (when there is one), verified. Returns a fresh report, whose
+/// `repaired` counts the indexes rebuilt and the objects fetched.
 pub fn repair(
     store: &Store,
-    remote: &Remote,
+    remote: Option<&Remote>,
     targets: &[Target],
-    report: FsckReport,
+    mut report: FsckReport,
     progress: &dyn Progress,
 ) -> Result<FsckReport> {
+    // 1. Damaged index files of intact packs: rebuilt, then the cache is checked again with them.
+    let mut rebuilt = 0u64;
+    for d in &report.damaged_packs {
+        let Some(id) = ObjectId::from_hex(&d.pack) else {
+            continue;
+        };
+        let path = Store::index_path(store.dir(), &id);
+        let readable = fs::read(&path)
+            .ok()
+            .and_then(|b| PackIndex::decode(&b).ok())
+            .is_some_and(|i| i.pack_id == id);
+        if path.exists() && !readable && store.rebuild_index(&id)?.is_some() {
+            rebuilt += 1;
+        }
+    }
+    if rebuilt > 0 {
+        report = fsck_cache(store, targets, progress)?;
+    }
     let mut bad_packs: HashSet<ObjectId> = report
         .damaged
         .iter()
@@ -364,18 +416,36 @@ pub fn repair(
             }
         }
     }
+    // A pack whose index cannot be read nor rebuilt: what can still be read of it is kept.
+    let readable_index: HashSet<ObjectId> = all.iter().map(|i| i.pack_id).collect();
+    for id in bad_packs.iter().filter(|p| !readable_index.contains(p)) {
+        for (e, bytes) in store.readable_entries(id)? {
+            if !damaged.contains(&e.id) {
+                writer.add_copy(&e, &bytes)?;
+            }
+        }
+    }
     let salvaged = writer.finish()?;
     store.register_packs(&salvaged)?;
-    let doomed: Vec<ObjectId> = bad_packs.into_iter().collect();
+    // A salvaged pack holding every entry of a damaged one at the same offsets is named like it, and its
+    // sound bytes replaced the damaged file: that name is kept, not deleted.
+    let rewritten: HashSet<ObjectId> = salvaged.iter().map(|i| i.pack_id).collect();
+    let doomed: Vec<ObjectId> = bad_packs
+        .into_iter()
+        .filter(|p| !rewritten.contains(p))
+        .collect();
     let mut keep: Vec<PackIndex> = all
         .into_iter()
-        .filter(|i| !doomed.contains(&i.pack_id))
+        .filter(|i| !doomed.contains(&i.pack_id) && !rewritten.contains(&i.pack_id))
         .collect();
     keep.extend(salvaged);
     store.delete_packs(&doomed, &keep)?;
-    let fetched = super::transfer::fetch(store, remote, targets, progress)?;
+    let fetched = match remote {
+        Some(remote) => super::transfer::fetch(store, remote, targets, progress)?.objects,
+        None => 0,
+    };
     let mut fresh = fsck_cache(store, targets, progress)?;
-    fresh.repaired = fetched.objects;
+    fresh.repaired = rebuilt + fetched;
     Ok(fresh)
 }
 
@@ -400,8 +470,7 @@ pub fn repair_remote(
     for (pack_id, _) in bad {
         let data = remote.read_pack(&pack_id)?;
         if let Some(data) = &data
-            && let Ok(index) = pack::reindex(data)
-            && index.pack_id == pack_id
+            && let Some(index) = pack::rebuild_index(data, &pack_id)
         {
             remote.commit_pack(&index)?;
             repaired += 1;

@@ -224,6 +224,49 @@ pub fn gc_cache(
     opts: &GcOptions,
     progress: &dyn Progress,
 ) -> Result<GcReport> {
+    // Pack files without an index, once out of grace: a write killed between a pack and its index leaves a
+    // whole pack, whose index is rebuilt from it, so the plan below keeps what is live in it like in any
+    // other pack. One that cannot give its index back is deleted only when every entry of it that can still
+    // be read is in another pack; otherwise it stays (and `dv fsck` reports it).
+    let mut orphans: Vec<ObjectId> = Vec::new();
+    let with_index = super::fsck::names_with_index(&store.dir().join("index"))?;
+    // An index file the cache could not read: what its pack holds is unknown, so nothing is collected.
+    let readable: HashSet<ObjectId> = store.indexes_lenient()?.iter().map(|i| i.pack_id).collect();
+    if let Some(bad) = with_index.iter().find(|id| !readable.contains(id)) {
+        return Err(Error::format(
+            Store::index_path(store.dir(), bad).display().to_string(),
+            "this index cannot be read, so gc cannot tell what its pack holds; run `dv fsck --repair`, which \
+             rebuilds it from its pack",
+        ));
+    }
+    for id in super::fsck::list_pack_files(store)? {
+        if with_index.contains(&id)
+            || is_young(mtime_secs(&Store::pack_path(store.dir(), &id)), opts)
+        {
+            continue;
+        }
+        if opts.dry_run {
+            let path = Store::pack_path(store.dir(), &id);
+            if std::fs::read(&path)
+                .ok()
+                .is_some_and(|d| pack::rebuild_index(&d, &id).is_some())
+            {
+                continue;
+            }
+        } else if store.rebuild_index(&id)?.is_some() {
+            continue;
+        }
+        let mut elsewhere = true;
+        for (e, _) in store.readable_entries(&id)? {
+            if store.locate(&e.id)?.is_none_or(|l| l.pack == id) {
+                elsewhere = false;
+                break;
+            }
+        }
+        if elsewhere {
+            orphans.push(id);
+        }
+    }
     let walked = reach(store, targets, false)?;
     refuse_if_damaged(&walked.problems)?;
     let indexes: Vec<(PackIndex, bool)> = store
@@ -243,16 +286,9 @@ pub fn gc_cache(
         packs_before: indexes.len() as u64,
         ..Default::default()
     };
-    let indexed: HashSet<ObjectId> = indexes.iter().map(|(i, _)| i.pack_id).collect();
     let all_indexes: Vec<PackIndex> = indexes.iter().map(|(i, _)| i.clone()).collect();
     let p = plan(indexes, &walked.live, opts, Dedup::Fullest);
     p.count_into(&mut report);
-    // Pack files without an index: a crashed write's leftovers, once out of grace.
-    let orphans: Vec<ObjectId> = super::fsck::list_pack_files(store)?
-        .into_iter()
-        .filter(|id| !indexed.contains(id))
-        .filter(|id| !is_young(mtime_secs(&Store::pack_path(store.dir(), id)), opts))
-        .collect();
     report.unindexed_removed = orphans.len() as u64;
     for id in &orphans {
         report.bytes_freed += std::fs::metadata(Store::pack_path(store.dir(), id))

@@ -99,7 +99,8 @@ pub struct IgnoreProblem {
     pub line: String,
     /// `missing-line` (no rule ignores the data: a pointer renamed with `git mv`, or written by hand),
     /// `negated` (a later `!` rule re-includes the data, so `git add .` would commit it) or `unreadable` (the
-    /// `.gitignore` is a symbolic link, which dv never reads or writes through, or cannot be read).
+    /// `.gitignore` is a symbolic link, which dv never reads or writes through, or cannot be read); for dv's own
+    /// files under `.dv/` also `tracked` (Git tracks one already, so no ignore line keeps it out).
     pub problem: &'static str,
     pub message: String,
     /// What fixes it.
@@ -156,6 +157,97 @@ pub fn ignore_problems(repo: &Repo, data: &[DataPath<'_>]) -> Result<Vec<Option<
         });
     }
     Ok(out)
+}
+
+/// What keeps Git from ignoring dv's own per-machine files: Git tracks one already (`tracked`),
+/// `.dv/.gitignore` lacks a line of [`crate::repo::DV_IGNORE_LINES`] (`missing-line`) or cannot be read
+/// (`unreadable`); reads only.
+pub fn own_ignore_problems(repo: &Repo) -> Vec<IgnoreProblem> {
+    let file = crate::repo::DV_IGNORE_FILE;
+    let mut out = tracked_own_files(repo);
+    out.extend(missing_own_lines(repo, file));
+    out
+}
+
+/// dv's per-machine files that Git already tracks (committed before their ignore line was there, or added with
+/// `git add -f`): an ignore line no longer keeps them out, and a commit would carry them (a cache, a database,
+/// secrets) to every clone. One entry per ignore line, naming what Git tracks.
+fn tracked_own_files(repo: &Repo) -> Vec<IgnoreProblem> {
+    let Ok(tracked) = crate::git::GitRepo::open(&repo.root).and_then(|g| g.tracked_under(".dv"))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for line in crate::repo::DV_IGNORE_LINES {
+        let stem = format!(
+            ".dv/{}",
+            line.trim_start_matches('/').trim_end_matches(['/', '*'])
+        );
+        let hits: Vec<&String> = tracked
+            .iter()
+            .filter(|p| {
+                if line.ends_with('/') {
+                    crate::paths::is_within(p, &stem)
+                } else if line.ends_with('*') {
+                    p.starts_with(&stem) && !p[stem.len()..].contains('/')
+                } else {
+                    **p == stem
+                }
+            })
+            .collect();
+        let Some(first) = hits.first() else {
+            continue;
+        };
+        let (what, fix) = if line.ends_with('/') {
+            (
+                format!("'{first}' ({} file(s) under '{stem}')", hits.len()),
+                format!("git rm -r --cached {stem}"),
+            )
+        } else {
+            let names: Vec<&str> = hits.iter().map(|h| h.as_str()).collect();
+            (
+                format!("'{}'", names.join("', '")),
+                format!("git rm --cached {}", names.join(" ")),
+            )
+        };
+        out.push(IgnoreProblem {
+            message: format!(
+                "Git tracks {what}, which dv keeps per machine: a commit carries it to every clone"
+            ),
+            fix,
+            file: crate::repo::DV_IGNORE_FILE.into(),
+            line: (*line).into(),
+            problem: "tracked",
+        });
+    }
+    out
+}
+
+fn missing_own_lines(repo: &Repo, file: &str) -> Vec<IgnoreProblem> {
+    match crate::fsutil::read_own(&repo.abs(file)) {
+        Ok(text) => {
+            let text = String::from_utf8_lossy(&text.unwrap_or_default()).into_owned();
+            crate::repo::missing_own_ignore_lines(&text)
+                .into_iter()
+                .map(|line| IgnoreProblem {
+                    message: format!(
+                        "'{file}' lacks the line '{line}', so Git does not ignore dv's per-machine files there"
+                    ),
+                    fix: "dv init".into(),
+                    file: file.into(),
+                    line: line.into(),
+                    problem: "missing-line",
+                })
+                .collect()
+        }
+        Err(e) => vec![IgnoreProblem {
+            message: format!("dv cannot tell whether Git ignores dv's per-machine files: {e}"),
+            fix: format!("make '{file}' a regular file, then run `dv init`"),
+            file: file.into(),
+            line: String::new(),
+            problem: "unreadable",
+        }],
+    }
 }
 
 fn has_line(text: &str, line: &str) -> bool {

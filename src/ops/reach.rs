@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use super::datasets::Target;
 use crate::pointer::Pointer;
 use crate::store::Store;
-use crate::store::object::NodeKind;
+use crate::store::object::{NodeKind, ObjectKind};
 use crate::table::rowtree::{Node as RowNode, NodeSource};
 use crate::{Error, ObjectId, Result};
 
@@ -36,10 +36,20 @@ struct Declared {
 }
 
 enum Item {
-    /// A node and what its parent declares of it (`by`: "a tree", "a manifest", or "" for the pointer file).
-    Node(NodeKind, ObjectId, Declared, &'static str),
+    /// A node and what its parent declares of it (`by`: "a tree", "a manifest", or "" for the pointer file);
+    /// `None` when what is declared is not to be checked (a node walked as the kind its object really is).
+    Node(NodeKind, ObjectId, Option<Declared>, &'static str),
     TableHeader(ObjectId),
     RowNode(ObjectId),
+}
+
+/// The kind of object a node of `kind` names.
+fn object_kind(kind: NodeKind) -> ObjectKind {
+    match kind {
+        NodeKind::File => ObjectKind::Chunk,
+        NodeKind::Chunked => ObjectKind::Manifest,
+        NodeKind::Tree => ObjectKind::Tree,
+    }
 }
 
 /// Walks everything `targets` reach. Objects the cache lacks or cannot read are reported, not fatal; leaf
@@ -65,8 +75,8 @@ pub struct Walker<'a> {
     store: &'a Store,
     verify_chunks: bool,
     seen: HashSet<ObjectId>,
-    /// Size and file count of each node object walked (trees, manifests, chunks).
-    holds: HashMap<ObjectId, Declared>,
+    /// Kind, size and file count of each node object walked (trees, manifests, chunks).
+    holds: HashMap<ObjectId, (ObjectKind, Declared)>,
 }
 
 impl<'a> Walker<'a> {
@@ -92,7 +102,12 @@ impl<'a> Walker<'a> {
             size: pointer.node.size,
             files: pointer.node.files,
         };
-        let mut stack = vec![Item::Node(pointer.node.kind, pointer.node.id, root, "")];
+        let mut stack = vec![Item::Node(
+            pointer.node.kind,
+            pointer.node.id,
+            Some(root),
+            "",
+        )];
         if let Some(r) = &pointer.table {
             stack.push(Item::TableHeader(r.id));
         }
@@ -114,15 +129,37 @@ impl<'a> Walker<'a> {
                 ),
             });
             };
+        let kind_mismatch =
+            |out: &mut Reach, id: ObjectId, by: &str, declared: NodeKind, holds: ObjectKind| {
+                let by = if by.is_empty() {
+                    pointer_file.as_str()
+                } else {
+                    by
+                };
+                out.problems.push(Problem {
+                    dataset: dataset.clone(),
+                    object: id.to_hex(),
+                    problem: "mismatch",
+                    message: format!(
+                        "{by} says it is a {}, but the object is a {}",
+                        object_kind(declared).name(),
+                        holds.name()
+                    ),
+                });
+            };
         while let Some(item) = stack.pop() {
             let id = match &item {
                 Item::Node(_, id, ..) | Item::TableHeader(id) | Item::RowNode(id) => *id,
             };
-            if let Item::Node(_, _, declared, by) = &item
-                && let Some(h) = holds.get(&id)
-                && h != declared
+            // Every reference to a node is checked, also one to an object walked before.
+            if let Item::Node(kind, _, Some(declared), by) = &item
+                && let Some((k, h)) = holds.get(&id)
             {
-                mismatch(out, id, by, *declared, *h);
+                if *k != object_kind(*kind) {
+                    kind_mismatch(out, id, by, *kind, *k);
+                } else if h != declared {
+                    mismatch(out, id, by, *declared, *h);
+                }
             }
             if !seen.insert(id) {
                 continue;
@@ -136,14 +173,35 @@ impl<'a> Walker<'a> {
                 });
                 continue;
             };
+            // A node its object is not (a hand-edited pointer): reported, then walked as what the object is,
+            // so that what it reaches stays live.
+            let item = match item {
+                Item::Node(kind, _, declared, by) if object_kind(kind) != loc.entry.kind => {
+                    if declared.is_some() {
+                        kind_mismatch(out, id, by, kind, loc.entry.kind);
+                    }
+                    match loc.entry.kind {
+                        ObjectKind::Chunk => Item::Node(NodeKind::File, id, None, by),
+                        ObjectKind::Manifest => Item::Node(NodeKind::Chunked, id, None, by),
+                        ObjectKind::Tree => Item::Node(NodeKind::Tree, id, None, by),
+                        ObjectKind::Rows => {
+                            out.live.insert(id);
+                            continue;
+                        }
+                    }
+                }
+                other => other,
+            };
             let read = match item {
                 Item::Node(NodeKind::File, _, declared, by) => {
                     let h = Declared {
                         size: loc.entry.raw_len as u64,
                         files: 1,
                     };
-                    holds.insert(id, h);
-                    if h != declared {
+                    holds.insert(id, (ObjectKind::Chunk, h));
+                    if let Some(declared) = declared
+                        && h != declared
+                    {
                         mismatch(out, id, by, declared, h);
                     }
                     if verify_chunks {
@@ -158,8 +216,10 @@ impl<'a> Walker<'a> {
                             size: m.size(),
                             files: 1,
                         };
-                        holds.insert(id, h);
-                        if h != declared {
+                        holds.insert(id, (ObjectKind::Manifest, h));
+                        if let Some(declared) = declared
+                            && h != declared
+                        {
                             mismatch(out, id, by, declared, h);
                         }
                         stack.extend(m.chunks.into_iter().map(|(c, len)| {
@@ -167,7 +227,7 @@ impl<'a> Walker<'a> {
                                 size: len as u64,
                                 files: 1,
                             };
-                            Item::Node(NodeKind::File, c, d, "a manifest")
+                            Item::Node(NodeKind::File, c, Some(d), "a manifest")
                         }))
                     })
                 }
@@ -176,8 +236,10 @@ impl<'a> Walker<'a> {
                         size: tree.entries.iter().map(|e| e.node.size).sum(),
                         files: tree.entries.iter().map(|e| e.node.files).sum(),
                     };
-                    holds.insert(id, h);
-                    if h != declared {
+                    holds.insert(id, (ObjectKind::Tree, h));
+                    if let Some(declared) = declared
+                        && h != declared
+                    {
                         mismatch(out, id, by, declared, h);
                     }
                     stack.extend(tree.entries.into_iter().map(|e| {
@@ -185,7 +247,7 @@ impl<'a> Walker<'a> {
                             size: e.node.size,
                             files: e.node.files,
                         };
-                        Item::Node(e.node.kind, e.node.id, d, "a tree")
+                        Item::Node(e.node.kind, e.node.id, Some(d), "a tree")
                     }))
                 }),
                 Item::TableHeader(_) => crate::table::read_header(store, &id)

@@ -44,6 +44,10 @@ pub struct StatusReport {
     /// Files named like pointer files (`*.dv`) that are not pointer files, skipped (`path`, `reason`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_pointers: Vec<super::datasets::NotPointer>,
+    /// What keeps Git from ignoring dv's own per-machine files under `.dv/` (the cache, `state.db`): the
+    /// lines `.dv/.gitignore` lacks; absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<super::ignore::IgnoreProblem>,
 }
 
 impl StatusReport {
@@ -54,13 +58,17 @@ impl StatusReport {
                 && d.in_cache
                 && d.ignore.is_none()
                 && d.remote.as_ref().is_none_or(|r| r.pushed)
-        }) && self.steps.iter().all(|s| !s.is_stale())
+        }) && self.ignore.is_empty()
+            && self.steps.iter().all(|s| !s.is_stale())
             && !self.not_pointers.iter().any(|s| s.is_problem())
     }
 }
 
 pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusReport> {
-    let mut report = StatusReport::default();
+    let mut report = StatusReport {
+        ignore: super::ignore::own_ignore_problems(repo),
+        ..Default::default()
+    };
     let data: Vec<_> = targets
         .iter()
         .map(|t| super::ignore::DataPath::of(&t.dataset))

@@ -122,15 +122,12 @@ impl Store {
         }
         for new in on_disk_set.difference(&known) {
             let path = Self::index_path(&self.dir, new);
-            let index = PackIndex::decode(&fs::read(&path).at(&path)?)
-                .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
-            if index.pack_id != *new {
-                return Err(Error::format(
-                    path.display().to_string(),
-                    "index names a different pack",
-                ));
+            // A damaged index is left out (its objects count as absent) rather than stopping every command:
+            // `dv fsck` reports it and `dv fsck --repair` rebuilds it from its pack; gc refuses while it stays.
+            match PackIndex::decode(&fs::read(&path).at(&path)?) {
+                Ok(index) if index.pack_id == *new => self.meta.add_pack(&index)?,
+                _ => {}
             }
-            self.meta.add_pack(&index)?;
         }
         Ok(())
     }
@@ -160,6 +157,51 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Rebuilds the index file of pack `id` from the pack's own entry headers ([`pack::rebuild_index`]) and
+    /// commits it, replacing a damaged one; `None` (nothing written) when the pack is missing or cannot give
+    /// the index back.
+    pub fn rebuild_index(&self, id: &ObjectId) -> Result<Option<PackIndex>> {
+        let path = Self::pack_path(&self.dir, id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let Some(index) = pack::rebuild_index(&data, id) else {
+            return Ok(None);
+        };
+        let index_path = Self::index_path(&self.dir, id);
+        crate::fsutil::write_atomic(&index_path, &index.encode())?;
+        // The index takes the pack's time, as if written with it: gc's grace counts from the pack's write.
+        if let Ok(t) = fs::metadata(&path).and_then(|m| m.modified()) {
+            let _ = fs::File::options()
+                .write(true)
+                .open(&index_path)
+                .and_then(|f| f.set_modified(t));
+        }
+        crate::fsutil::sync_dir(&self.dir.join("index"))?;
+        self.meta.add_pack(&index)?;
+        Ok(Some(index))
+    }
+
+    /// The entries of pack `id` that can be read and verify without its index ([`pack::readable_entries`]),
+    /// each with its bytes (entry header and stored bytes), to be copied elsewhere before the pack is deleted.
+    pub fn readable_entries(&self, id: &ObjectId) -> Result<Vec<(pack::IndexEntry, Vec<u8>)>> {
+        let path = Self::pack_path(&self.dir, id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        Ok(pack::readable_entries(&data)
+            .into_iter()
+            .map(|e| {
+                let bytes = data[e.range().start as usize..e.range().end as usize].to_vec();
+                (e, bytes)
+            })
+            .collect())
     }
 
     /// Deletes packs from the cache: each index file first (the commit point), then the pack; then the database
@@ -214,12 +256,32 @@ impl Store {
         self.reader.read(&loc)
     }
 
+    /// Reads an object that a pointer or tree says is of kind `want`: one the index lists as another kind is a
+    /// [`Error::KindMismatch`] (the naming is wrong, not the cache), never read as the wrong kind.
+    fn read_kind(&self, id: &ObjectId, want: object::ObjectKind) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?.ok_or(Error::MissingObjects {
+            path: String::new(),
+            count: 1,
+            first: *id,
+        })?;
+        if loc.entry.kind != want {
+            return Err(Error::KindMismatch {
+                path: String::new(),
+                id: *id,
+                declared: want.name(),
+                holds: loc.entry.kind.name(),
+            });
+        }
+        self.reader.read(&loc)
+    }
+
     pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
-        Tree::decode(&self.read(id)?).map_err(|e| corrupt(id, e))
+        Tree::decode(&self.read_kind(id, object::ObjectKind::Tree)?).map_err(|e| corrupt(id, e))
     }
 
     pub fn read_manifest(&self, id: &ObjectId) -> Result<Manifest> {
-        Manifest::decode(&self.read(id)?).map_err(|e| corrupt(id, e))
+        Manifest::decode(&self.read_kind(id, object::ObjectKind::Manifest)?)
+            .map_err(|e| corrupt(id, e))
     }
 
     /// The chunks of a file node, in order, each with where it is in the cache (`None` for a chunk the cache
@@ -246,11 +308,18 @@ impl Store {
         };
         let mut out = Vec::with_capacity(ids.len());
         for (id, len) in ids {
-            out.push(Piece {
-                id,
-                len,
-                at: self.locate(&id)?,
-            });
+            let at = self.locate(&id)?;
+            if let Some(l) = at
+                && l.entry.kind != object::ObjectKind::Chunk
+            {
+                return Err(Error::KindMismatch {
+                    path: String::new(),
+                    id,
+                    declared: object::ObjectKind::Chunk.name(),
+                    holds: l.entry.kind.name(),
+                });
+            }
+            out.push(Piece { id, len, at });
         }
         Ok(Ok(out))
     }

@@ -16,6 +16,16 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// How messages name the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Chunk => "file chunk",
+            ObjectKind::Manifest => "manifest",
+            ObjectKind::Tree => "tree",
+            ObjectKind::Rows => "table object",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<ObjectKind> {
         match v {
             0 => Some(ObjectKind::Chunk),

@@ -290,6 +290,48 @@ pub fn reindex(data: &[u8]) -> Result<PackIndex> {
     PackIndex::decode(&PackIndex::new(entries, data.len() as u64).encode())
 }
 
+/// The index of the pack named `pack_id`, rebuilt from its bytes ([`reindex`]) when its entry headers give
+/// back exactly the entry table it is named after; `None` otherwise. The one rule for rebuilding a damaged
+/// index, locally (`fsck --repair`, gc) and on remotes (`fsck --remote --repair`).
+pub fn rebuild_index(data: &[u8], pack_id: &ObjectId) -> Option<PackIndex> {
+    reindex(data).ok().filter(|i| i.pack_id == *pack_id)
+}
+
+/// The entries of a pack whose index cannot be had that can still be read and verify: walks the entry headers
+/// from the start and stops at the first that cannot be read or lies past the end (what follows it cannot be
+/// found); an entry whose object fails verification is skipped. Used to salvage a pack before it is deleted.
+pub fn readable_entries(data: &[u8]) -> Vec<IndexEntry> {
+    // The pack header is not needed to find the entries after it, so a damaged one stops nothing.
+    let mut out = Vec::new();
+    let mut at = PACK_HEADER_LEN as usize;
+    while at < data.len() {
+        let mut r = Reader::new(&data[at..], "pack entry");
+        let Ok(id) = r.id() else { break };
+        let Ok((kind, compression, raw_len, stored_len)) = entry_fields(&mut r) else {
+            break;
+        };
+        let e = IndexEntry {
+            id,
+            offset: at as u64,
+            kind,
+            compression,
+            raw_len,
+            stored_len,
+        };
+        let Some(end) = at
+            .checked_add(ENTRY_HEADER_LEN as usize + stored_len as usize)
+            .filter(|end| *end <= data.len())
+        else {
+            break;
+        };
+        if verify_object(&e, &data[at + ENTRY_HEADER_LEN as usize..end]).is_ok() {
+            out.push(e);
+        }
+        at = end;
+    }
+    out
+}
+
 fn encode_entries(entries: &[IndexEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * INDEX_ENTRY_LEN);
     for e in entries {

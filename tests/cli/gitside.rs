@@ -633,3 +633,168 @@ fn add_refuses_a_symlinked_gitattributes_before_writing_anything() {
     assert_eq!(work_files(r.path()), before, "add wrote before refusing");
     assert!(!staged(&r).contains("data.bin"), "{}", staged(&r));
 }
+
+/// A `.dv/cache` committed as a link into another repository's cache: dv refuses to use it (gc would delete
+/// the other repository's packs, add would write into them) and names it, with what to do.
+#[test]
+fn a_committed_cache_link_is_refused_and_the_other_cache_is_untouched() {
+    let victim = TestRepo::new();
+    victim.write("big", &bytes(3, 200_000));
+    victim.ok(&["add", "big"]);
+    victim.git(&["add", "-A"]);
+    victim.git(&["commit", "-qm", "v"]);
+    let before = files_below(&victim.p(".dv/cache"));
+
+    let evil = TestRepo::new();
+    fs::remove_dir_all(evil.p(".dv/cache")).unwrap();
+    symlink(victim.p(".dv/cache"), evil.p(".dv/cache")).unwrap();
+    evil.git(&["add", "-f", ".dv/cache"]);
+    evil.git(&["add", "-A"]);
+    evil.git(&["commit", "-qm", "innocent"]);
+    let clone = clone_of(&evil);
+    for args in [
+        &["gc", "--grace", "0"][..],
+        &["status"],
+        &["init"],
+        &["fsck"],
+    ] {
+        let out = dv_command(clone.path()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(".dv/cache' is a symbolic link") && err.contains("hint:"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(files_below(&victim.p(".dv/cache")), before);
+    // A link deeper in the cache (a pack folder) is refused too.
+    let r = TestRepo::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    symlink(elsewhere.path(), r.p(".dv/cache/packs/ab")).unwrap();
+    let err = r.fails(&["status"]);
+    assert!(err.contains("packs/ab' is a symbolic link"), "{err}");
+}
+
+/// A `.dv/state.db` committed as a link to another program's SQLite database: `dv status` refuses it and
+/// neither creates nor migrates anything there.
+#[test]
+fn a_committed_state_db_link_is_refused_and_nothing_is_written_through_it() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("app.sqlite");
+    let evil = TestRepo::new();
+    for f in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = fs::remove_file(evil.p(&format!(".dv/{f}")));
+    }
+    symlink(&target, evil.p(".dv/state.db")).unwrap();
+    evil.git(&["add", "-f", ".dv"]);
+    evil.git(&["commit", "-qm", "x"]);
+    let clone = clone_of(&evil);
+    let out = dv_command(clone.path()).args(["status"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(".dv/state.db' is a symbolic link"), "{err}");
+    assert!(
+        files_below(outside.path()).is_empty(),
+        "nothing created there"
+    );
+    // The same for the other files dv keeps in .dv/.
+    for f in ["state.db-wal", "config.local.toml", "lock"] {
+        let r = TestRepo::new();
+        let _ = fs::remove_file(r.p(&format!(".dv/{f}")));
+        symlink(outside.path().join(f), r.p(&format!(".dv/{f}"))).unwrap();
+        let err = r.fails(&["status"]);
+        assert!(
+            err.contains(&format!(".dv/{f}' is a symbolic link")),
+            "{err}"
+        );
+        assert!(files_below(outside.path()).is_empty(), "{f}");
+    }
+}
+
+/// dv's own ignore lines (`.dv/.gitignore`) emptied and committed: status reports each missing line with its
+/// fix, and `dv add` and `dv init` put them back, so Git never offers the cache or the state database.
+#[test]
+fn missing_dv_ignore_lines_are_reported_and_restored() {
+    let r = TestRepo::new();
+    fs::write(r.p(".dv/.gitignore"), "").unwrap();
+    r.git(&["add", ".dv/.gitignore", ".dv/config.toml"]);
+    r.git(&["commit", "-qm", "init"]);
+    let report = r.json(&["status"]);
+    let ignore = report["ignore"].as_array().expect("an ignore list");
+    assert!(
+        ignore.iter().any(|i| i["line"] == "/cache/"
+            && i["problem"] == "missing-line"
+            && i["fix"] == "dv init"),
+        "{report}"
+    );
+    assert!(ignore.iter().any(|i| i["line"] == "/state.db*"), "{report}");
+    assert_eq!(r.dv(&["status", "--exit-code"]).status.code(), Some(1));
+    let text = r.ok(&["status"]);
+    assert!(
+        text.contains(".dv/.gitignore' lacks the line '/cache/'"),
+        "{text}"
+    );
+
+    r.write("a", b"data\n");
+    r.ok(&["add", "a"]);
+    let status = r.git(&["status", "--short", "--untracked-files=all"]);
+    assert!(
+        !status.contains(".dv/cache") && !status.contains("state.db"),
+        "{status}"
+    );
+    assert!(r.json(&["status"]).get("ignore").is_none());
+
+    // Missing altogether (deleted): init writes it again.
+    fs::remove_file(r.p(".dv/.gitignore")).unwrap();
+    assert!(r.json(&["status"])["ignore"].as_array().is_some());
+    r.ok(&["init"]);
+    assert!(r.json(&["status"]).get("ignore").is_none());
+    let status = r.git(&["status", "--short", "--untracked-files=all"]);
+    assert!(
+        !status.contains(".dv/cache") && !status.contains("state.db"),
+        "{status}"
+    );
+}
+
+/// dv's per-machine files already tracked by Git (`git add .dv` while `.dv/.gitignore` was empty): no ignore
+/// line keeps them out any more, so status names them with the `git rm --cached` that stops it.
+#[test]
+fn a_tracked_state_db_or_cache_is_reported() {
+    let r = TestRepo::new();
+    fs::write(r.p(".dv/.gitignore"), "").unwrap();
+    r.write("a", b"data\n");
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-f", ".dv"]);
+    r.git(&["commit", "-qm", "everything"]);
+    let report = r.json(&["status"]);
+    let ignore = report["ignore"].as_array().expect("an ignore list");
+    let tracked: Vec<_> = ignore
+        .iter()
+        .filter(|i| i["problem"] == "tracked")
+        .collect();
+    assert!(
+        tracked
+            .iter()
+            .any(|i| i["fix"] == "git rm -r --cached .dv/cache"),
+        "{report}"
+    );
+    assert!(
+        tracked.iter().any(|i| i["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("git rm --cached .dv/state.db")),
+        "{report}"
+    );
+    r.git(&[
+        "rm",
+        "-rq",
+        "--cached",
+        "--ignore-unmatch",
+        ".dv/cache",
+        ".dv/state.db",
+        ".dv/state.db-wal",
+        ".dv/state.db-shm",
+    ]);
+    r.git(&["commit", "-qm", "untrack"]);
+    assert!(r.json(&["status"]).get("ignore").is_none());
+}

@@ -549,3 +549,227 @@ fn local_gc_warns_when_a_branch_names_a_version_it_will_not_keep() {
     let out = r.dv(&["gc", "--grace", "0", "--all-branches"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+/// Flips the last byte (its checksum) of every index file of a cache.
+fn damage_indexes(r: &TestRepo) {
+    for e in fs::read_dir(cache(r).join("index")).unwrap() {
+        let p = e.unwrap().path();
+        let mut b = fs::read(&p).unwrap();
+        *b.last_mut().unwrap() ^= 1;
+        fs::write(&p, b).unwrap();
+    }
+}
+
+/// A damaged index of an intact pack is "index damaged", not "a pack without an index", and `fsck --repair`
+/// rebuilds it from the pack, with no remote: the pack (the only copy of the version) is never deleted.
+#[test]
+fn fsck_repair_rebuilds_a_damaged_index_from_its_intact_pack_without_a_remote() {
+    let r = TestRepo::new();
+    let data = bytes(5, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let packs = pack_files(&cache(&r));
+    damage_indexes(&r);
+
+    let out = r.dv(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["unindexed_packs"], 0, "{report}");
+    let message = report["damaged_packs"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the pack is intact") && message.contains("rebuilds its index"),
+        "{report}"
+    );
+
+    let out = r.dv(&["fsck", "--repair", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["repaired"], 1, "{report}");
+    assert_eq!(pack_files(&cache(&r)), packs, "the pack stays");
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}
+
+/// `fsck --repair` with a remote configured that never got the data: the damaged index is rebuilt, not the
+/// pack deleted in favour of a fetch that cannot succeed.
+#[test]
+fn fsck_repair_never_deletes_an_intact_pack_whose_index_is_damaged() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    let _ = &remote;
+    let data = bytes(6, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    damage_indexes(&r);
+    let out = r.dv(&["fsck", "--repair"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}
+
+/// A pack without an index, out of grace, that holds the only copy of a committed version (its index lost):
+/// gc rebuilds the index and keeps the pack, never deletes it as a crashed write's leftover.
+#[test]
+fn gc_rebuilds_the_index_of_a_pack_without_one_and_keeps_what_is_live_in_it() {
+    let r = TestRepo::new();
+    let data = bytes(8, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let packs = pack_files(&cache(&r));
+    for e in fs::read_dir(cache(&r).join("index")).unwrap() {
+        fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    age(&cache(&r), 7200);
+    let report = r.json(&["gc"]);
+    assert_eq!(report["unindexed_removed"], 0, "{report}");
+    assert_eq!(pack_files(&cache(&r)), packs, "the pack stays");
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}
+
+/// A pointer naming the same object as another, correct one, but as another kind: fsck checks every pointer
+/// against its object and names the wrong one, whichever is walked first.
+#[test]
+fn fsck_checks_every_pointer_even_one_sharing_its_object_with_a_correct_one() {
+    let r = TestRepo::new();
+    r.write("d/x", b"x\n");
+    r.ok(&["add", "d"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v"]);
+    let text = String::from_utf8(r.read("d.dv")).unwrap();
+    let wrong: String = text
+        .lines()
+        .filter(|l| !l.starts_with("files"))
+        .map(|l| {
+            if l.starts_with("kind") {
+                "kind = \"file\"\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    for name in ["0.dv", "e.dv"] {
+        r.write(name, wrong.as_bytes());
+        let out = r.dv(&["fsck", "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems = report["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{report}");
+        assert_eq!(problems[0]["problem"], "mismatch", "{report}");
+        assert_eq!(
+            problems[0]["dataset"],
+            name.trim_end_matches(".dv"),
+            "{report}"
+        );
+        fs::remove_file(r.p(name)).unwrap();
+    }
+}
+
+/// A pointer that says `kind = "tree"` for a file's chunk: checkout is a user error (exit 1) naming the
+/// pointer, not "the local cache is damaged".
+#[test]
+fn checkout_of_a_pointer_of_the_wrong_kind_names_the_pointer_not_the_cache() {
+    let r = TestRepo::new();
+    r.write("a", b"some data\n");
+    r.ok(&["add", "a"]);
+    let text = String::from_utf8(r.read("a.dv")).unwrap();
+    let wrong: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("kind") {
+                "kind = \"tree\"\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    r.write("c.dv", format!("{wrong}files = 1\n").as_bytes());
+    let out = r.dv(&["checkout", "c"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("'c' is declared as a tree"), "{err}");
+    assert!(!err.contains("cache is damaged"), "{err}");
+    let out = r.dv(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"][0]["problem"], "mismatch", "{report}");
+    assert_eq!(report["problems"][0]["dataset"], "c", "{report}");
+}
+
+/// Index lost or damaged and the pack header damaged too, so the index cannot be rebuilt: the pack's entries
+/// can still be read. gc keeps such a pack (its entries are nowhere else), and `fsck --repair` copies them to a
+/// new pack before it deletes it: the version can still be checked out.
+#[test]
+fn a_pack_whose_index_cannot_be_rebuilt_is_salvaged_never_just_deleted() {
+    let r = TestRepo::new();
+    let data = bytes(9, 300_000);
+    r.write("a", &data);
+    r.ok(&["add", "a"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let packs = pack_files(&cache(&r));
+    let mut pack = fs::read(&packs[0]).unwrap();
+    pack[0] ^= 0xff;
+    fs::write(&packs[0], pack).unwrap();
+    let index = fs::read_dir(cache(&r).join("index"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let saved = fs::read(&index).unwrap();
+    fs::remove_file(&index).unwrap();
+    age(&cache(&r), 7200);
+    let report = r.json(&["gc"]);
+    assert_eq!(report["unindexed_removed"], 0, "{report}");
+    assert_eq!(pack_files(&cache(&r)), packs, "the pack stays");
+
+    // The index back, but damaged: fsck --repair salvages the entries.
+    let mut damaged = saved;
+    *damaged.last_mut().unwrap() ^= 1;
+    fs::write(&index, damaged).unwrap();
+    let out = r.dv(&["fsck", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["damaged_packs"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be rebuilt"),
+        "{report}"
+    );
+    let out = r.dv(&["fsck", "--repair"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every entry was sound, so the new pack holds them at the same offsets: it has the same name and took
+    // the damaged file's place.
+    assert_eq!(&fs::read(&packs[0]).unwrap()[..4], b"DVPK");
+    assert_eq!(r.dv(&["fsck"]).status.code(), Some(0));
+    fs::remove_file(r.p("a")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("a"), data);
+}

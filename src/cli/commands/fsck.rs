@@ -75,13 +75,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         if let Some(name) = &args.repair
             && !report.is_clean()
         {
-            let remote = super::open_remote(
+            // Without a remote, what the cache can fix alone (indexes rebuilt, damaged packs rewritten) is done.
+            let remote = match super::open_remote(
                 g,
                 &repo,
                 Some(name.as_str()).filter(|n| !n.is_empty()),
                 crate::remote::Access::Read,
-            )?;
-            report = crate::ops::fsck::repair(&store, &remote, &targets, report, p.as_ref())?;
+            ) {
+                Err(crate::Error::NoRemote) if name.is_empty() => None,
+                r => Some(r?),
+            };
+            report =
+                crate::ops::fsck::repair(&store, remote.as_ref(), &targets, report, p.as_ref())?;
         }
         // A pointer file Git tracks inside a dataset's folder is a problem (warned about above).
         report.pointer_problems = skipped.into_iter().filter(|s| s.is_problem()).collect();

@@ -54,6 +54,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             d.remote = Some(st);
         }
     }
+    if !args.json {
+        for i in &report.ignore {
+            outln!("ignore: {} (fix: {})", i.message, i.fix);
+        }
+    }
     if args.json {
         output::print_json(&report)?;
     } else if report.datasets.is_empty() && report.steps.is_empty() {
