@@ -231,14 +231,18 @@ fn record_temp(tmp_dir: &Path, temp: &Path) -> Result<()> {
 
 /// Removes the temporary files that processes now gone recorded in their journals in `tmp_dir` (made beside
 /// files Git may see, when the cache was on another file system; see [`TempFile::for_target`]), then the
-/// journals; returns how many files went. Only recorded names are removed, and only names of dv's shape: a
-/// file that merely looks like a temporary file is the user's. A journal of a live process is left alone.
-pub fn remove_recorded_temps(tmp_dir: &Path) -> Result<u64> {
+/// journals; returns how many files went. Only recorded names are removed, and only those
+/// [`recorded_temp_is_ours`] accepts (a file that merely looks like a temporary file is the user's, and a
+/// journal may have come with a commit). `roots` gives the (resolved) work trees that use this cache: asked
+/// only when a dead process's journal is there. A live process's journal is left alone.
+pub fn remove_recorded_temps(tmp_dir: &Path, roots: impl FnOnce() -> Vec<PathBuf>) -> Result<u64> {
     let entries = match fs::read_dir(tmp_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(crate::Error::io(tmp_dir, e)),
     };
+    let mut roots = Some(roots);
+    let mut known: Vec<PathBuf> = Vec::new();
     let mut removed = 0;
     for entry in entries {
         let entry = entry.at(tmp_dir)?;
@@ -252,15 +256,14 @@ pub fn remove_recorded_temps(tmp_dir: &Path) -> Result<u64> {
         let Some(text) = read_if_exists(&journal)? else {
             continue;
         };
+        if let Some(f) = roots.take() {
+            known = f();
+        }
         for recorded in text.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let Some(path) = path_of_bytes(recorded) else {
                 continue;
             };
-            if !path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(is_temp_name)
-            {
+            if !recorded_temp_is_ours(&path, pid, &known) {
                 continue;
             }
             match fs::remove_file(&path) {
@@ -276,6 +279,43 @@ pub fn remove_recorded_temps(tmp_dir: &Path) -> Result<u64> {
         }
     }
     Ok(removed)
+}
+
+/// The one rule for a path read from process `pid`'s journal: it is a temporary file that process made (and so
+/// dv's to remove) only when it is what [`TempFile::for_target`] records: an absolute path without `.` or `..`,
+/// a name of the temporary shape carrying `pid` itself, in a folder reached without links, inside one of
+/// `roots` (the work trees that use this cache) and not in their `.git`. Anything else is left alone: a
+/// journal is a file in the cache that a commit can carry (`git add -f`), so its entries may be anybody's.
+fn recorded_temp_is_ours(path: &Path, pid: u32, roots: &[PathBuf]) -> bool {
+    use std::path::Component;
+    if !path.is_absolute()
+        || !path.components().all(|c| {
+            matches!(
+                c,
+                Component::RootDir | Component::Prefix(_) | Component::Normal(_)
+            )
+        })
+    {
+        return false;
+    }
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if temp_name_pid(name) != Some(pid) {
+        return false;
+    }
+    let Some(parent) = path.parent() else {
+        return false;
+    };
+    // Resolving the folder changes nothing only when no link leads there.
+    if parent.canonicalize().ok().as_deref() != Some(parent) {
+        return false;
+    }
+    roots.iter().any(|root| {
+        parent
+            .strip_prefix(root)
+            .is_ok_and(|rel| !rel.starts_with(".git"))
+    })
 }
 
 /// A path from the bytes [`record_temp`] wrote.
@@ -394,16 +434,17 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
 /// True for a temporary name (see [`temp_path_beside`]) whose creating process is gone: a leftover of a
 /// crash, safe to delete.
 pub fn is_stale_temp(name: &str) -> bool {
+    temp_name_pid(name).is_some_and(|pid| !process_alive(pid))
+}
+
+/// The process that made the temporary file named `name` (see [`temp_path_beside`]); `None` for a name not of
+/// that shape.
+fn temp_name_pid(name: &str) -> Option<u32> {
     if !is_temp_name(name) {
-        return false;
+        return None;
     }
-    let Some(rest) = name.rsplit_once(".dv-tmp-").map(|(_, r)| r) else {
-        return false;
-    };
-    match rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
-        Some(pid) => !process_alive(pid),
-        None => false,
-    }
+    let rest = name.rsplit_once(".dv-tmp-")?.1;
+    rest.split('-').next()?.parse().ok()
 }
 
 /// Whether process `pid` exists (on this machine).
@@ -498,7 +539,8 @@ mod tests {
         fs::write(tmp.join(journal_name(4999999)), &journal).unwrap();
         // This process's own journal is a live one.
         record_temp(&tmp, &lookalike).unwrap();
-        assert_eq!(remove_recorded_temps(&tmp).unwrap(), 1);
+        let root = dir.path().canonicalize().unwrap();
+        assert_eq!(remove_recorded_temps(&tmp, || vec![root]).unwrap(), 1);
         assert!(!recorded.exists());
         assert!(not_temp.exists() && lookalike.exists());
         assert!(!tmp.join(journal_name(4999999)).exists());

@@ -512,9 +512,24 @@ impl Repo {
         // The temporary files that killed dv processes made beside files Git may see (the cache being on
         // another file system) go now, as recorded: every command that writes the work tree takes this lock,
         // and a read-only one (status) never removes anything there.
-        crate::fsutil::remove_recorded_temps(&self.cache_dir.join("tmp"))?;
+        crate::fsutil::remove_recorded_temps(&self.cache_dir.join("tmp"), || self.journal_roots())?;
         self.register_user()?;
         Ok(lock)
+    }
+
+    /// The work trees (resolved) in which a journal of this cache may name temporary files: this one and the
+    /// others that use its cache (only this one when those cannot be listed: a leftover then stays, which loses
+    /// nothing). The caller holds the lock.
+    fn journal_roots(&self) -> Vec<PathBuf> {
+        let mut roots = vec![
+            self.root
+                .canonicalize()
+                .unwrap_or_else(|_| self.root.clone()),
+        ];
+        if let Ok(users) = self.cache_users() {
+            roots.extend(users.into_iter().map(|u| u.root));
+        }
+        roots
     }
 
     /// The folder of the cache's list of the work trees that use it: one file each, named by a hash of the

@@ -152,3 +152,76 @@ fn a_temporary_file_made_beside_the_data_is_recorded_and_only_it_is_removed() {
         &["worktree", "remove", "--force", wt.to_str().unwrap()],
     );
 }
+
+/// A journal is a file in the cache, which a commit can carry (`git add -f`; fourth adversarial review, item 3).
+/// In a clone, the commands that take the lock read it as a dead process's journal, and must remove nothing it
+/// names but the temporary files that process could have made: not a file outside the work tree (another
+/// repository's included), not a relative path, not one reached through `..` or a link, not a name carrying
+/// another process's id.
+#[test]
+fn a_committed_journal_removes_nothing_dv_did_not_make() {
+    const PID: &str = "4999999";
+    let outside = tempfile::tempdir().unwrap();
+    let outside_file = outside.path().join(format!(".notes.dv-tmp-{PID}-0"));
+    fs::write(&outside_file, b"precious").unwrap();
+    let r = TestRepo::new();
+    r.write("a", b"x");
+    r.ok(&["add", "a"]);
+    // The committer's own work tree is another repository's to the clone.
+    let committers = r.p(&format!(".theirs.dv-tmp-{PID}-0"));
+    fs::write(&committers, b"theirs").unwrap();
+    let journal = |entries: &[&Path]| {
+        let mut text = Vec::new();
+        for p in entries {
+            text.extend_from_slice(p.as_os_str().as_encoded_bytes());
+            text.push(0);
+        }
+        text
+    };
+    let rel = format!("sub/.rel.dv-tmp-{PID}-0");
+    r.write(
+        &format!(".dv/cache/tmp/beside-{PID}.journal"),
+        &journal(&[&outside_file, &committers, Path::new(&rel)]),
+    );
+    r.git(&["add", "-A"]);
+    r.git(&["add", "-f", &format!(".dv/cache/tmp/beside-{PID}.journal")]);
+    r.git(&["commit", "-qm", "a journal"]);
+
+    let clone = clone_of(&r);
+    let c = clone.path().canonicalize().unwrap();
+    assert!(
+        c.join(format!(".dv/cache/tmp/beside-{PID}.journal"))
+            .is_file()
+    );
+    // The clone's user's own files of the temporary shape, named as a hostile commit could name them: through
+    // `..`, through a link in the work tree, and with another process's id.
+    fs::create_dir_all(c.join("sub")).unwrap();
+    let users = [
+        c.join(&rel),
+        c.join(format!("sub/.dots.dv-tmp-{PID}-1")),
+        c.join(format!("sub/.other.dv-tmp-{PID}8-0")),
+        outside.path().join(format!(".linked.dv-tmp-{PID}-0")),
+    ];
+    for p in &users {
+        fs::write(p, b"mine").unwrap();
+    }
+    std::os::unix::fs::symlink(outside.path(), c.join("link")).unwrap();
+    let committed = c.join(format!(".dv/cache/tmp/beside-{PID}.journal"));
+    let more = journal(&[
+        &c.join(format!("sub/../sub/.dots.dv-tmp-{PID}-1")),
+        &c.join(format!("link/.linked.dv-tmp-{PID}-0")),
+        &c.join(format!("sub/.other.dv-tmp-{PID}8-0")),
+    ]);
+    fs::write(&committed, [fs::read(&committed).unwrap(), more].concat()).unwrap();
+
+    // Commands that take the lock.
+    ok_at(&c, &["status"]);
+    fs::write(c.join("b"), b"y").unwrap();
+    ok_at(&c, &["add", "b"]);
+    ok_at(&c, &["gc"]);
+    assert_eq!(fs::read(&outside_file).unwrap(), b"precious");
+    assert_eq!(fs::read(&committers).unwrap(), b"theirs");
+    for p in &users {
+        assert_eq!(fs::read(p).unwrap(), b"mine", "{} was deleted", p.display());
+    }
+}
