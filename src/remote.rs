@@ -910,6 +910,7 @@ fn backend(
 ) -> Result<(Arc<dyn ObjectStore>, Explain, Option<PathBuf>)> {
     let url = cfg.url.as_str();
     if let Some(dir) = folder_path(repo, url) {
+        refuse_dv_folder(name, &dir)?;
         let created = make_folder(name, &dir, access)?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| remote_err(name, e))?;
@@ -918,6 +919,50 @@ fn backend(
     let local = repo.local_remote_settings(name)?;
     let (store, explain) = cloud_backend(name, cfg, &local)?;
     Ok((store, explain, None))
+}
+
+/// The one rule for where a folder remote may be: never in a `.dv/` folder (a repository's own files: its
+/// cache, this one's or another's), judged on the path with links resolved (as far as it exists) and as
+/// written. Such a "remote" is no second copy (push finds everything "already there"), and `gc --remote` on
+/// it deletes the packs of a repository that has no other copy. A committed `.dv/config.toml` can set any
+/// URL, so this is checked each time the remote is opened.
+fn refuse_dv_folder(name: &str, dir: &Path) -> Result<()> {
+    let mut resolved = dir.to_path_buf();
+    let mut rest = Vec::new();
+    // The longest part of the path that exists, resolved, and the rest as written.
+    let mut at = dir;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            resolved = rest.iter().rev().fold(real, |p: PathBuf, n| p.join(n));
+            break;
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(up), Some(n)) => {
+                rest.push(n.to_os_string());
+                at = up;
+            }
+            _ => break,
+        }
+    }
+    let in_dv = |p: &Path| p.components().any(|c| c.as_os_str() == crate::repo::DV_DIR);
+    if !in_dv(&resolved) && !in_dv(dir) {
+        return Ok(());
+    }
+    let shown = if resolved == dir {
+        dir.display().to_string()
+    } else {
+        format!("{} (that is {})", dir.display(), resolved.display())
+    };
+    Err(Error::RemoteFailed {
+        remote: name.to_string(),
+        message: format!(
+            "the folder {shown} is inside a `.dv/` folder, a repository's own files (its cache), not a remote"
+        ),
+        hint: format!(
+            "give the remote a folder of its own (`dv remote modify {name} url PATH`); a remote inside a \
+             cache is no second copy, and gc on it would delete that repository's data"
+        ),
+    })
 }
 
 /// Makes a folder remote's folder when it is missing, its parent is there and `access` writes (returned, so the

@@ -574,3 +574,98 @@ fn gc_spares_the_packs_a_push_begins_to_rely_on_while_it_deletes() {
     assert!(!left.contains(&first));
     assert_clean(a.path());
 }
+
+/// A folder remote inside a `.dv/` folder is refused wherever a remote is opened, links resolved (fourth
+/// adversarial review, item 4): a committed config pointing a clone's remote at another repository's cache let
+/// `gc --remote` delete that repository's only copy of its data, and one pointing at the repository's own
+/// cache made push find everything "already there" while nothing left the machine.
+#[test]
+fn a_folder_remote_inside_a_dv_folder_is_refused() {
+    let parent = tempfile::tempdir().unwrap();
+    let parent = parent.path();
+    let victim = parent.join("victim");
+    fs::create_dir(&victim).unwrap();
+    git_in(&victim, &["init", "-q", "-b", "main"]);
+    ok_at(&victim, &["init"]);
+    fs::write(victim.join("big"), bytes(7, 100_000)).unwrap();
+    ok_at(&victim, &["add", "big"]);
+    git_in(&victim, &["add", "-A"]);
+    git_in(&victim, &["commit", "-qm", "v"]);
+    let cache = victim.join(".dv/cache");
+    age(&cache.join("packs"), 3 * 3600);
+    age(&cache.join("index"), 3 * 3600);
+
+    // A repository whose committed config names the victim's cache as its default remote.
+    let evil = parent.join("evil");
+    fs::create_dir(&evil).unwrap();
+    git_in(&evil, &["init", "-q", "-b", "main"]);
+    ok_at(&evil, &["init"]);
+    ok_at(
+        &evil,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "../victim/.dv/cache",
+            "--default",
+        ],
+    );
+    fs::write(evil.join("s"), b"x").unwrap();
+    ok_at(&evil, &["add", "s"]);
+    git_in(&evil, &["add", "-A"]);
+    git_in(&evil, &["commit", "-qm", "s"]);
+    let clone = parent.join("clone");
+    git_in(
+        parent,
+        &[
+            "clone",
+            "-q",
+            evil.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+
+    let refused = |dir: &Path, args: &[&str], named: &str| {
+        let out = dv_command(dir).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "dv {args:?}: {err}");
+        assert!(
+            err.starts_with("error: ")
+                && err.contains("inside a `.dv/` folder")
+                && err.contains(named),
+            "dv {args:?}: {err}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+    };
+    refused(&clone, &["gc", "--remote", "origin"], "victim/.dv/cache");
+    refused(&clone, &["push"], "victim/.dv/cache");
+    refused(
+        &clone,
+        &["status", "--remote", "origin"],
+        "victim/.dv/cache",
+    );
+    refused(&clone, &["fsck", "--remote", "origin"], "victim/.dv/cache");
+
+    // Through a link, and into a folder of the cache that does not exist yet.
+    std::os::unix::fs::symlink(&cache, parent.join("innocent")).unwrap();
+    ok_at(
+        &clone,
+        &["remote", "modify", "origin", "url", "../innocent"],
+    );
+    refused(&clone, &["gc", "--remote", "origin"], "victim/.dv/cache");
+    ok_at(
+        &clone,
+        &["remote", "modify", "origin", "url", "../innocent/new"],
+    );
+    refused(&clone, &["push"], "victim/.dv/cache/new");
+    assert!(!cache.join("new").exists());
+
+    // The repository's own cache.
+    ok_at(&clone, &["remote", "modify", "origin", "url", ".dv/cache"]);
+    refused(&clone, &["push"], ".dv/cache");
+
+    // The victim kept its data.
+    fs::remove_file(victim.join("big")).unwrap();
+    ok_at(&victim, &["checkout"]);
+    assert_eq!(fs::read(victim.join("big")).unwrap(), bytes(7, 100_000));
+}
