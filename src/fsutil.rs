@@ -233,16 +233,16 @@ fn record_temp(tmp_dir: &Path, temp: &Path) -> Result<()> {
 /// files Git may see, when the cache was on another file system; see [`TempFile::for_target`]), then the
 /// journals; returns how many files went. Only recorded names are removed, and only those
 /// [`recorded_temp_is_ours`] accepts (a file that merely looks like a temporary file is the user's, and a
-/// journal may have come with a commit). `roots` gives the (resolved) work trees that use this cache: asked
-/// only when a dead process's journal is there. A live process's journal is left alone.
-pub fn remove_recorded_temps(tmp_dir: &Path, roots: impl FnOnce() -> Vec<PathBuf>) -> Result<u64> {
+/// journal may have come with a commit). `scope` is asked only when a dead process's journal is there. A live
+/// process's journal is left alone, and so is one Git tracks (a commit brought it: it is never read).
+pub fn remove_recorded_temps(tmp_dir: &Path, scope: impl FnOnce() -> JournalScope) -> Result<u64> {
     let entries = match fs::read_dir(tmp_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(crate::Error::io(tmp_dir, e)),
     };
-    let mut roots = Some(roots);
-    let mut known: Vec<PathBuf> = Vec::new();
+    let mut scope = Some(scope);
+    let mut known = JournalScope::default();
     let mut removed = 0;
     for entry in entries {
         let entry = entry.at(tmp_dir)?;
@@ -253,17 +253,20 @@ pub fn remove_recorded_temps(tmp_dir: &Path, roots: impl FnOnce() -> Vec<PathBuf
             continue;
         }
         let journal = entry.path();
+        if let Some(f) = scope.take() {
+            known = f();
+        }
+        if known.tracked.contains(&journal) {
+            continue;
+        }
         let Some(text) = read_if_exists(&journal)? else {
             continue;
         };
-        if let Some(f) = roots.take() {
-            known = f();
-        }
         for recorded in text.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let Some(path) = path_of_bytes(recorded) else {
                 continue;
             };
-            if !recorded_temp_is_ours(&path, pid, &known) {
+            if !recorded_temp_is_ours(&path, pid, &known.roots) {
                 continue;
             }
             match fs::remove_file(&path) {
@@ -279,6 +282,15 @@ pub fn remove_recorded_temps(tmp_dir: &Path, roots: impl FnOnce() -> Vec<PathBuf
         }
     }
     Ok(removed)
+}
+
+/// Where the journals in a cache's `tmp/` may name files (see [`remove_recorded_temps`]).
+#[derive(Default)]
+pub struct JournalScope {
+    /// The work trees (resolved) that use the cache.
+    pub roots: Vec<PathBuf>,
+    /// The journals Git tracks, as paths below the cache's `tmp/`: a commit brought them, they are never read.
+    pub tracked: Vec<PathBuf>,
 }
 
 /// The one rule for a path read from process `pid`'s journal: it is a temporary file that process made (and so
@@ -540,7 +552,11 @@ mod tests {
         // This process's own journal is a live one.
         record_temp(&tmp, &lookalike).unwrap();
         let root = dir.path().canonicalize().unwrap();
-        assert_eq!(remove_recorded_temps(&tmp, || vec![root]).unwrap(), 1);
+        let scope = || JournalScope {
+            roots: vec![root],
+            tracked: Vec::new(),
+        };
+        assert_eq!(remove_recorded_temps(&tmp, scope).unwrap(), 1);
         assert!(!recorded.exists());
         assert!(not_temp.exists() && lookalike.exists());
         assert!(!tmp.join(journal_name(4999999)).exists());

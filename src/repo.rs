@@ -512,15 +512,16 @@ impl Repo {
         // The temporary files that killed dv processes made beside files Git may see (the cache being on
         // another file system) go now, as recorded: every command that writes the work tree takes this lock,
         // and a read-only one (status) never removes anything there.
-        crate::fsutil::remove_recorded_temps(&self.cache_dir.join("tmp"), || self.journal_roots())?;
+        crate::fsutil::remove_recorded_temps(&self.cache_dir.join("tmp"), || self.journal_scope())?;
         self.register_user()?;
         Ok(lock)
     }
 
-    /// The work trees (resolved) in which a journal of this cache may name temporary files: this one and the
-    /// others that use its cache (only this one when those cannot be listed: a leftover then stays, which loses
-    /// nothing). The caller holds the lock.
-    fn journal_roots(&self) -> Vec<PathBuf> {
+    /// Where a journal of this cache may name temporary files: this work tree and the others that use its
+    /// cache, resolved (only this one when those cannot be listed: a leftover then stays, which loses nothing);
+    /// and the journals Git tracks in the work tree holding the cache, which are never read. The caller holds
+    /// the lock.
+    fn journal_scope(&self) -> crate::fsutil::JournalScope {
         let mut roots = vec![
             self.root
                 .canonicalize()
@@ -529,7 +530,21 @@ impl Repo {
         if let Ok(users) = self.cache_users() {
             roots.extend(users.into_iter().map(|u| u.root));
         }
-        roots
+        // The cache is `<work tree>/.dv/cache`: this one's or the main work tree's. When Git's index cannot be
+        // read, the rule for each entry still holds.
+        let tmp = format!("{DV_DIR}/cache/tmp");
+        let tracked = self
+            .cache_dir
+            .parent()
+            .and_then(Path::parent)
+            .and_then(|holder| {
+                let paths = crate::git::GitRepo::open(holder)
+                    .and_then(|g| g.tracked_under(&tmp))
+                    .ok()?;
+                Some(paths.into_iter().map(|p| holder.join(p)).collect())
+            })
+            .unwrap_or_default();
+        crate::fsutil::JournalScope { roots, tracked }
     }
 
     /// The folder of the cache's list of the work trees that use it: one file each, named by a hash of the

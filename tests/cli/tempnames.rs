@@ -154,16 +154,19 @@ fn a_temporary_file_made_beside_the_data_is_recorded_and_only_it_is_removed() {
 }
 
 /// A journal is a file in the cache, which a commit can carry (`git add -f`; fourth adversarial review, item 3).
-/// In a clone, the commands that take the lock read it as a dead process's journal, and must remove nothing it
-/// names but the temporary files that process could have made: not a file outside the work tree (another
-/// repository's included), not a relative path, not one reached through `..` or a link, not a name carrying
-/// another process's id.
+/// In a clone, the commands that take the lock must not read a journal Git tracks, even one naming a file of the
+/// clone's own shape at its very path; and from any journal of a dead process they remove only what that
+/// process could have made: not a file outside the work tree (another repository's included), not a relative
+/// path, not one reached through `..` or a link, not a name carrying another process's id.
 #[test]
 fn a_committed_journal_removes_nothing_dv_did_not_make() {
     const PID: &str = "4999999";
+    const OTHER: &str = "4999998";
     let outside = tempfile::tempdir().unwrap();
     let outside_file = outside.path().join(format!(".notes.dv-tmp-{PID}-0"));
     fs::write(&outside_file, b"precious").unwrap();
+    let clone_parent = tempfile::tempdir().unwrap();
+    let c = clone_parent.path().canonicalize().unwrap().join("c");
     let r = TestRepo::new();
     r.write("a", b"x");
     r.ok(&["add", "a"]);
@@ -179,40 +182,52 @@ fn a_committed_journal_removes_nothing_dv_did_not_make() {
         text
     };
     let rel = format!("sub/.rel.dv-tmp-{PID}-0");
+    let guessed = c.join(format!("sub/.guessed.dv-tmp-{PID}-0"));
+    let committed = format!(".dv/cache/tmp/beside-{PID}.journal");
     r.write(
-        &format!(".dv/cache/tmp/beside-{PID}.journal"),
-        &journal(&[&outside_file, &committers, Path::new(&rel)]),
+        &committed,
+        &journal(&[&outside_file, &committers, Path::new(&rel), &guessed]),
     );
     r.git(&["add", "-A"]);
-    r.git(&["add", "-f", &format!(".dv/cache/tmp/beside-{PID}.journal")]);
+    r.git(&["add", "-f", &committed]);
     r.git(&["commit", "-qm", "a journal"]);
-
-    let clone = clone_of(&r);
-    let c = clone.path().canonicalize().unwrap();
-    assert!(
-        c.join(format!(".dv/cache/tmp/beside-{PID}.journal"))
-            .is_file()
+    git_in(
+        clone_parent.path(),
+        &[
+            "clone",
+            "-q",
+            r.path().to_str().unwrap(),
+            c.to_str().unwrap(),
+        ],
     );
-    // The clone's user's own files of the temporary shape, named as a hostile commit could name them: through
-    // `..`, through a link in the work tree, and with another process's id.
+    assert!(c.join(&committed).is_file());
+
+    // The clone's user's own files of the temporary shape, named in a journal Git does not track as a hostile
+    // one could name them: through `..`, through a link in the work tree, and with another process's id.
     fs::create_dir_all(c.join("sub")).unwrap();
     let users = [
         c.join(&rel),
-        c.join(format!("sub/.dots.dv-tmp-{PID}-1")),
-        c.join(format!("sub/.other.dv-tmp-{PID}8-0")),
-        outside.path().join(format!(".linked.dv-tmp-{PID}-0")),
+        guessed.clone(),
+        c.join(format!("sub/.dots.dv-tmp-{OTHER}-1")),
+        c.join(format!("sub/.other.dv-tmp-{PID}-1")),
+        outside.path().join(format!(".linked.dv-tmp-{OTHER}-0")),
+        outside.path().join(format!(".far.dv-tmp-{OTHER}-0")),
     ];
     for p in &users {
         fs::write(p, b"mine").unwrap();
     }
     std::os::unix::fs::symlink(outside.path(), c.join("link")).unwrap();
-    let committed = c.join(format!(".dv/cache/tmp/beside-{PID}.journal"));
-    let more = journal(&[
-        &c.join(format!("sub/../sub/.dots.dv-tmp-{PID}-1")),
-        &c.join(format!("link/.linked.dv-tmp-{PID}-0")),
-        &c.join(format!("sub/.other.dv-tmp-{PID}8-0")),
-    ]);
-    fs::write(&committed, [fs::read(&committed).unwrap(), more].concat()).unwrap();
+    let untracked = c.join(format!(".dv/cache/tmp/beside-{OTHER}.journal"));
+    fs::write(
+        &untracked,
+        journal(&[
+            &c.join(format!("sub/../sub/.dots.dv-tmp-{OTHER}-1")),
+            &c.join(format!("link/.linked.dv-tmp-{OTHER}-0")),
+            &c.join(format!("sub/.other.dv-tmp-{PID}-1")),
+            &outside.path().join(format!(".far.dv-tmp-{OTHER}-0")),
+        ]),
+    )
+    .unwrap();
 
     // Commands that take the lock.
     ok_at(&c, &["status"]);
@@ -224,4 +239,12 @@ fn a_committed_journal_removes_nothing_dv_did_not_make() {
     for p in &users {
         assert_eq!(fs::read(p).unwrap(), b"mine", "{} was deleted", p.display());
     }
+    assert!(
+        c.join(&committed).is_file(),
+        "a file Git tracks is left alone"
+    );
+    assert!(
+        !untracked.exists(),
+        "a dead process's journal goes once read"
+    );
 }
