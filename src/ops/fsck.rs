@@ -476,17 +476,41 @@ pub fn repair_remote(
             repaired += 1;
             continue;
         }
-        let Some(copy) = remote.cached_index(&pack_id) else {
-            continue;
-        };
-        if let Some(data) = &data
-            && pack_holds(&copy, data)
+        let copy = remote.cached_index(&pack_id);
+        if let (Some(copy), Some(data)) = (&copy, &data)
+            && pack_holds(copy, data)
         {
-            remote.commit_pack(&copy)?;
+            remote.commit_pack(copy)?;
             repaired += 1;
             continue;
         }
-        lost.push(copy);
+        // What can still be read of the pack goes up again as a new pack (named like the old one, which it
+        // replaces, when every entry is sound), found where the damaged index's entry table or this clone's
+        // copy of it says, or by walking the pack's entry headers.
+        let table = remote
+            .read_index_file(&pack_id)?
+            .and_then(|b| PackIndex::decode_table(&b).ok())
+            .filter(|i| i.pack_id == pack_id);
+        let mut known: Vec<pack::IndexEntry> = Vec::new();
+        known.extend(copy.iter().flat_map(|c| c.entries.iter().copied()));
+        known.extend(table.iter().flat_map(|t| t.entries.iter().copied()));
+        if let Some(data) = &data {
+            let found = pack::readable_entries(data, &known);
+            if !found.is_empty() {
+                let pieces: Vec<Vec<u8>> = found
+                    .iter()
+                    .map(|e| pack::salvaged_entry(data, e))
+                    .collect();
+                let (index, pieces) =
+                    pack::repacked(found.iter().copied().zip(pieces.iter().map(|p| &p[..])));
+                remote.upload_pack(&index, pieces.into_iter().map(Ok))?;
+                repaired += index.entries.len() as u64;
+            }
+        }
+        // Without a table nobody can tell what else the pack held: it stays, reported.
+        if let Some(list) = copy.or(table) {
+            lost.push(list);
+        }
     }
     let report = fsck_remote(remote, progress)?;
     let (indexes, _) = remote.indexes()?;
@@ -514,8 +538,19 @@ pub fn repair_remote(
             .iter()
             .filter_map(|p| ObjectId::from_hex(&p.object)),
     );
+    // What was salvaged above from a pack whose index was lost is on the remote again; the rest comes from the
+    // cache.
+    let readable: HashSet<ObjectId> = indexes
+        .iter()
+        .flat_map(|i| i.entries.iter().map(|e| e.id))
+        .collect();
     for copy in &lost {
-        damaged.extend(copy.entries.iter().map(|e| e.id));
+        damaged.extend(
+            copy.entries
+                .iter()
+                .map(|e| e.id)
+                .filter(|id| !readable.contains(id)),
+        );
     }
     // 2. Upload the cache's good copies, children before parents.
     let mut upload: Vec<crate::store::Location> = Vec::new();
