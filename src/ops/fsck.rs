@@ -467,6 +467,8 @@ pub fn repair_remote(
     //    uploaded again from the cache (step 2), and the pack goes once every one of them is elsewhere.
     let (_, bad) = remote.indexes()?;
     let mut lost: Vec<PackIndex> = Vec::new();
+    // Packs left in place because something in them could not be had again, with what to do about it.
+    let mut kept: std::collections::HashMap<ObjectId, String> = std::collections::HashMap::new();
     for (pack_id, _) in bad {
         let data = remote.read_pack(&pack_id)?;
         if let Some(data) = &data
@@ -508,8 +510,19 @@ pub fn repair_remote(
             }
         }
         // Without a table nobody can tell what else the pack held: it stays, reported.
-        if let Some(list) = copy.or(table) {
-            lost.push(list);
+        match copy.or(table) {
+            Some(list) => lost.push(list),
+            None => {
+                kept.insert(
+                    pack_id,
+                    format!(
+                        "kept: neither its index nor a copy of it says what else it holds; push from every \
+                         clone that has data on this remote (`dv push {}`; each sends what the remote lacks), \
+                         then run `dv fsck --remote {} --repair` again",
+                        remote.name, remote.name
+                    ),
+                );
+            }
         }
     }
     let report = fsck_remote(remote, progress)?;
@@ -619,16 +632,41 @@ pub fn repair_remote(
         // A pack uploaded again whole has the same id (a pack is named by its entries): its index reads now.
         let sound: HashSet<ObjectId> = indexes.iter().map(|i| i.pack_id).collect();
         for copy in lost {
-            if !sound.contains(&copy.pack_id)
-                && copy.entries.iter().all(|e| readable.contains(&e.id))
-            {
-                remote.delete_pack(&copy.pack_id)?;
-                progress.inc(1);
+            if sound.contains(&copy.pack_id) {
+                continue;
             }
+            let missing: Vec<&ObjectId> = copy
+                .entries
+                .iter()
+                .map(|e| &e.id)
+                .filter(|id| !readable.contains(id))
+                .collect();
+            if let Some(first) = missing.first() {
+                kept.insert(
+                    copy.pack_id,
+                    format!(
+                        "kept: {} object(s) its index lists (first {}) could be neither read from it nor found \
+                         in this clone's cache; run `dv push {}` from a clone that has them, then \
+                         `dv fsck --remote {} --repair` again",
+                        missing.len(),
+                        first.to_hex(),
+                        remote.name,
+                        remote.name
+                    ),
+                );
+                continue;
+            }
+            remote.delete_pack(&copy.pack_id)?;
+            progress.inc(1);
         }
     }
     progress.finish();
     let mut fresh = fsck_remote(remote, progress)?;
+    for d in &mut fresh.damaged_packs {
+        if let Some(note) = ObjectId::from_hex(&d.pack).and_then(|id| kept.get(&id)) {
+            d.message = format!("{}; {note}", d.message);
+        }
+    }
     fresh.repaired = repaired;
     Ok(fresh)
 }

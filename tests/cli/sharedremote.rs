@@ -349,3 +349,42 @@ fn fsck_remote_repair_salvages_the_entries_of_a_pack_whose_index_is_damaged() {
         );
     }
 }
+
+/// What repair cannot salvage it says: an object of the pack that neither verifies in it nor is in the
+/// repairing clone's cache keeps the pack, and the report names it and what to do (push from a clone that has
+/// it, then repair again), which then works.
+#[test]
+fn fsck_remote_repair_says_what_it_could_not_salvage_and_where_it_can_come_from() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let c = git_clone(a.path());
+    // C has a copy of the remote's index but none of the data.
+    ok_at(c.path(), &["status", "--remote"]);
+    let idx = files_below(&b.files().join("index"));
+    let packs = files_below(&b.files().join("packs"));
+    assert_eq!((idx.len(), packs.len()), (1, 1));
+    flip(&idx[0], -1);
+    flip(&packs[0], 48);
+    flip(&packs[0], 200);
+    let out = run_dv(c.path(), &["fsck", "--remote", "origin", "--repair"]);
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 object(s) its index lists")
+            && err.contains("could be neither read from it nor found in this clone's cache")
+            && err.contains("`dv push origin` from a clone that has them"),
+        "{err}"
+    );
+    assert_eq!(packs[0].exists(), true, "the pack is kept");
+    a.ok(&["push"]);
+    ok_at(c.path(), &["fsck", "--remote", "origin", "--repair"]);
+    ok_at(c.path(), &["fsck", "--remote", "origin"]);
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+}
