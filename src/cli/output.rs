@@ -436,6 +436,23 @@ pub fn meta_value_text(v: &str, max_chars: usize) -> String {
     }
 }
 
+/// A path as one word a POSIX shell reads back as it is: bare when it holds only safe characters, else in
+/// single quotes.
+fn shell_word(p: &str) -> String {
+    if p.chars().any(char::is_control) {
+        // Never a terminal escape on the screen: shown escaped, as output shows such names elsewhere.
+        return crate::paths::quoted(p).into_owned();
+    }
+    if !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-+,=@%".contains(c))
+    {
+        p.to_string()
+    } else {
+        format!("'{}'", p.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -457,22 +474,5 @@ mod tests {
         assert_eq!(super::human_bytes(1023), "1023 B");
         assert_eq!(super::human_bytes(1536), "1.5 KiB");
         assert_eq!(super::human_bytes(1 << 30), "1.0 GiB");
-    }
-}
-
-/// A path as one word a POSIX shell reads back as it is: bare when it holds only safe characters, else in
-/// single quotes.
-fn shell_word(p: &str) -> String {
-    if p.chars().any(char::is_control) {
-        // Never a terminal escape on the screen: shown escaped, as output shows such names elsewhere.
-        return crate::paths::quoted(p).into_owned();
-    }
-    if !p.is_empty()
-        && p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._/-+,=@%".contains(c))
-    {
-        p.to_string()
-    } else {
-        format!("'{}'", p.replace('\'', r"'\''"))
     }
 }

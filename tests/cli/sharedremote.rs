@@ -380,7 +380,7 @@ fn fsck_remote_repair_says_what_it_could_not_salvage_and_where_it_can_come_from(
             && err.contains("`dv push origin` from a clone that has them"),
         "{err}"
     );
-    assert_eq!(packs[0].exists(), true, "the pack is kept");
+    assert!(packs[0].exists(), "the pack is kept");
     a.ok(&["push"]);
     ok_at(c.path(), &["fsck", "--remote", "origin", "--repair"]);
     ok_at(c.path(), &["fsck", "--remote", "origin"]);
