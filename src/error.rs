@@ -167,6 +167,19 @@ pub enum Error {
         first: ObjectId,
     },
 
+    /// Several datasets were to be checked out and some lack objects: nothing was written. `missing` is the
+    /// first one's error, `lacking` every dataset that lacks objects, `whole` those that could be checked out.
+    #[error(
+        "{missing}{}; nothing was checked out, though {} other dataset(s) are whole",
+        if lacking.len() > 1 { format!(" (and {} more dataset(s) lack objects)", lacking.len() - 1) } else { String::new() },
+        whole.len()
+    )]
+    MissingInSome {
+        missing: Box<Error>,
+        lacking: Vec<String>,
+        whole: Vec<String>,
+    },
+
     #[error("checkout would overwrite or delete local changes that are not stored by dv:\n{}", list_paths(.paths))]
     LocalChanges { paths: Vec<String> },
 

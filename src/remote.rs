@@ -582,6 +582,19 @@ impl Remote {
         got.map_err(|e| self.err(e))
     }
 
+    /// Reads a pack's index file as it is on the remote, unparsed; `None` when there is no such file.
+    pub fn read_index_file(&self, pack: &ObjectId) -> Result<Option<Bytes>> {
+        let path = StorePath::from(format!("index/{}.idx", pack.to_hex()));
+        let got = self.rt.block_on(async {
+            match self.store.get(&path).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        got.map_err(|e| self.err(e))
+    }
+
     /// Deletes a pack from the remote: its index first (so no reader is sent to a missing pack), then the pack.
     pub fn delete_pack(&self, pack: &ObjectId) -> Result<()> {
         let hex = pack.to_hex();

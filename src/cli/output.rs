@@ -88,6 +88,18 @@ fn hint(e: &Error) -> Option<String> {
         Error::MissingObjects { .. } => {
             "the cache lacks this version's data: add it again where it exists, or fetch it from a remote".into()
         }
+        Error::MissingInSome { whole, .. } => {
+            const SHOWN: usize = 10;
+            let mut names: Vec<String> = whole.iter().take(SHOWN).map(|p| shell_word(p)).collect();
+            if whole.len() > SHOWN {
+                names.push(format!("... ({} more)", whole.len() - SHOWN));
+            }
+            format!(
+                "the cache lacks those datasets' data: add it again where it exists, or fetch it from a remote; \
+                 to check out the whole ones now, name them: `dv checkout {}`",
+                names.join(" ")
+            )
+        }
         Error::PushIncomplete { .. } => "those versions can only be pushed from a clone that still has their data (`dv gc` deletes what its scope does not keep; `dv fsck --all-commits` lists what is missing)".into(),
         Error::StepFailed { .. } => "fix the command and run `dv run` again; its outputs were not added".into(),
         Error::RemoteFailed { hint, .. } => hint.clone(),
@@ -421,6 +433,23 @@ pub fn meta_value_text(v: &str, max_chars: usize) -> String {
         format!("{cut}{more}")
     } else {
         format!("\"{}\"{more}", cut.escape_debug())
+    }
+}
+
+/// A path as one word a POSIX shell reads back as it is: bare when it holds only safe characters, else in
+/// single quotes.
+fn shell_word(p: &str) -> String {
+    if p.chars().any(char::is_control) {
+        // Never a terminal escape on the screen: shown escaped, as output shows such names elsewhere.
+        return crate::paths::quoted(p).into_owned();
+    }
+    if !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-+,=@%".contains(c))
+    {
+        p.to_string()
+    } else {
+        format!("'{}'", p.replace('\'', r"'\''"))
     }
 }
 

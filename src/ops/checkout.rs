@@ -106,23 +106,49 @@ pub fn prepare(
         // A named path limits what the checkout may touch.
         t.check_to_write(repo, store)?;
     }
+    // A dataset that lacks objects stops the whole checkout, but every dataset is looked at first, so that the
+    // error can say which are whole (and could be checked out on their own).
+    let mut missing: Option<Error> = None;
+    let (mut lacking, mut whole) = (Vec::new(), Vec::new());
     for t in targets {
         let d = &t.dataset;
-        let cache = store.meta().stat_entries_under(&d.path)?;
-        let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
-        cmp.compare(&d.path, Some(&d.pointer.node))?;
-        let out = cmp.out;
-        if let Some(first) = out.missing.first() {
-            return Err(Error::MissingObjects {
-                path: d.path.clone(),
-                count: out.missing.len(),
-                first: *first,
-            });
+        let planned = (|| -> Result<()> {
+            let cache = store.meta().stat_entries_under(&d.path)?;
+            let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
+            cmp.compare(&d.path, Some(&d.pointer.node))?;
+            let out = cmp.out;
+            if let Some(first) = out.missing.first() {
+                return Err(Error::MissingObjects {
+                    path: d.path.clone(),
+                    count: out.missing.len(),
+                    first: *first,
+                });
+            }
+            refreshed.extend(out.refreshed);
+            for c in out.changes {
+                plan_change(repo, store, &cache, c, chunks_to_come, &mut plan)?;
+            }
+            Ok(())
+        })();
+        match planned {
+            Ok(()) => whole.push(d.path.clone()),
+            Err(e @ Error::MissingObjects { .. }) => {
+                missing.get_or_insert(e);
+                lacking.push(d.path.clone());
+            }
+            Err(e) => return Err(e),
         }
-        refreshed.extend(out.refreshed);
-        for c in out.changes {
-            plan_change(repo, store, &cache, c, chunks_to_come, &mut plan)?;
-        }
+    }
+    if let Some(e) = missing {
+        return Err(if whole.is_empty() {
+            e
+        } else {
+            Error::MissingInSome {
+                missing: Box::new(e),
+                lacking,
+                whole,
+            }
+        });
     }
     // A file Git tracks inside a dataset's folder (a pointer file committed there, say) is Git's, not dv's:
     // replacing or deleting it needs --force, whatever the cache holds.

@@ -467,6 +467,8 @@ pub fn repair_remote(
     //    uploaded again from the cache (step 2), and the pack goes once every one of them is elsewhere.
     let (_, bad) = remote.indexes()?;
     let mut lost: Vec<PackIndex> = Vec::new();
+    // Packs left in place because something in them could not be had again, with what to do about it.
+    let mut kept: std::collections::HashMap<ObjectId, String> = std::collections::HashMap::new();
     for (pack_id, _) in bad {
         let data = remote.read_pack(&pack_id)?;
         if let Some(data) = &data
@@ -476,17 +478,52 @@ pub fn repair_remote(
             repaired += 1;
             continue;
         }
-        let Some(copy) = remote.cached_index(&pack_id) else {
-            continue;
-        };
-        if let Some(data) = &data
-            && pack_holds(&copy, data)
+        let copy = remote.cached_index(&pack_id);
+        if let (Some(copy), Some(data)) = (&copy, &data)
+            && pack_holds(copy, data)
         {
-            remote.commit_pack(&copy)?;
+            remote.commit_pack(copy)?;
             repaired += 1;
             continue;
         }
-        lost.push(copy);
+        // What can still be read of the pack goes up again as a new pack (named like the old one, which it
+        // replaces, when every entry is sound), found where the damaged index's entry table or this clone's
+        // copy of it says, or by walking the pack's entry headers.
+        let table = remote
+            .read_index_file(&pack_id)?
+            .and_then(|b| PackIndex::decode_table(&b).ok())
+            .filter(|i| i.pack_id == pack_id);
+        let mut known: Vec<pack::IndexEntry> = Vec::new();
+        known.extend(copy.iter().flat_map(|c| c.entries.iter().copied()));
+        known.extend(table.iter().flat_map(|t| t.entries.iter().copied()));
+        if let Some(data) = &data {
+            let found = pack::readable_entries(data, &known);
+            if !found.is_empty() {
+                let pieces: Vec<Vec<u8>> = found
+                    .iter()
+                    .map(|e| pack::salvaged_entry(data, e))
+                    .collect();
+                let (index, pieces) =
+                    pack::repacked(found.iter().copied().zip(pieces.iter().map(|p| &p[..])));
+                remote.upload_pack(&index, pieces.into_iter().map(Ok))?;
+                repaired += index.entries.len() as u64;
+            }
+        }
+        // Without a table nobody can tell what else the pack held: it stays, reported.
+        match copy.or(table) {
+            Some(list) => lost.push(list),
+            None => {
+                kept.insert(
+                    pack_id,
+                    format!(
+                        "kept: neither its index nor a copy of it says what else it holds; push from every \
+                         clone that has data on this remote (`dv push {}`; each sends what the remote lacks), \
+                         then run `dv fsck --remote {} --repair` again",
+                        remote.name, remote.name
+                    ),
+                );
+            }
+        }
     }
     let report = fsck_remote(remote, progress)?;
     let (indexes, _) = remote.indexes()?;
@@ -514,8 +551,19 @@ pub fn repair_remote(
             .iter()
             .filter_map(|p| ObjectId::from_hex(&p.object)),
     );
+    // What was salvaged above from a pack whose index was lost is on the remote again; the rest comes from the
+    // cache.
+    let readable: HashSet<ObjectId> = indexes
+        .iter()
+        .flat_map(|i| i.entries.iter().map(|e| e.id))
+        .collect();
     for copy in &lost {
-        damaged.extend(copy.entries.iter().map(|e| e.id));
+        damaged.extend(
+            copy.entries
+                .iter()
+                .map(|e| e.id)
+                .filter(|id| !readable.contains(id)),
+        );
     }
     // 2. Upload the cache's good copies, children before parents.
     let mut upload: Vec<crate::store::Location> = Vec::new();
@@ -584,16 +632,41 @@ pub fn repair_remote(
         // A pack uploaded again whole has the same id (a pack is named by its entries): its index reads now.
         let sound: HashSet<ObjectId> = indexes.iter().map(|i| i.pack_id).collect();
         for copy in lost {
-            if !sound.contains(&copy.pack_id)
-                && copy.entries.iter().all(|e| readable.contains(&e.id))
-            {
-                remote.delete_pack(&copy.pack_id)?;
-                progress.inc(1);
+            if sound.contains(&copy.pack_id) {
+                continue;
             }
+            let missing: Vec<&ObjectId> = copy
+                .entries
+                .iter()
+                .map(|e| &e.id)
+                .filter(|id| !readable.contains(id))
+                .collect();
+            if let Some(first) = missing.first() {
+                kept.insert(
+                    copy.pack_id,
+                    format!(
+                        "kept: {} object(s) its index lists (first {}) could be neither read from it nor found \
+                         in this clone's cache; run `dv push {}` from a clone that has them, then \
+                         `dv fsck --remote {} --repair` again",
+                        missing.len(),
+                        first.to_hex(),
+                        remote.name,
+                        remote.name
+                    ),
+                );
+                continue;
+            }
+            remote.delete_pack(&copy.pack_id)?;
+            progress.inc(1);
         }
     }
     progress.finish();
     let mut fresh = fsck_remote(remote, progress)?;
+    for d in &mut fresh.damaged_packs {
+        if let Some(note) = ObjectId::from_hex(&d.pack).and_then(|id| kept.get(&id)) {
+            d.message = format!("{}; {note}", d.message);
+        }
+    }
     fresh.repaired = repaired;
     Ok(fresh)
 }

@@ -195,10 +195,17 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(path, e)),
         };
-        Ok(pack::readable_entries(&data)
+        // A damaged index whose entry table still names the pack says where every object lies.
+        let known = fs::read(Self::index_path(&self.dir, id))
+            .ok()
+            .and_then(|b| PackIndex::decode_table(&b).ok())
+            .filter(|i| i.pack_id == *id)
+            .map(|i| i.entries)
+            .unwrap_or_default();
+        Ok(pack::readable_entries(&data, &known)
             .into_iter()
             .map(|e| {
-                let bytes = data[e.range().start as usize..e.range().end as usize].to_vec();
+                let bytes = pack::salvaged_entry(&data, &e);
                 (e, bytes)
             })
             .collect())

@@ -148,6 +148,18 @@ impl PackIndex {
     /// Parses and fully validates an index: checksum, pack id, order, kinds, lengths, and that entries lie
     /// inside the pack without overlapping.
     pub fn decode(data: &[u8]) -> Result<PackIndex> {
+        Self::decode_with(data, true)
+    }
+
+    /// Parses an index whose checksum may be wrong, checking everything else [`PackIndex::decode`] checks,
+    /// the entry table's hash against the pack id above all: a table that still gives the pack's name is the
+    /// table the pack was written with, so it still says where each object lies. Used only to salvage objects
+    /// (each verified against its id) from a pack whose index is damaged.
+    pub fn decode_table(data: &[u8]) -> Result<PackIndex> {
+        Self::decode_with(data, false)
+    }
+
+    fn decode_with(data: &[u8], check_sum: bool) -> Result<PackIndex> {
         let what = "pack index";
         if data.len() < INDEX_HEADER_LEN + 32 {
             return Err(Error::format(
@@ -158,7 +170,7 @@ impl PackIndex {
         let (body, sum) = data.split_at(data.len() - 32);
         let mut r = Reader::new(body, what);
         r.header(INDEX_MAGIC, INDEX_VERSION)?;
-        if ObjectId::of(body).as_bytes() != sum {
+        if check_sum && ObjectId::of(body).as_bytes() != sum {
             return Err(Error::format(
                 what,
                 "checksum mismatch: the index is damaged",
@@ -297,12 +309,34 @@ pub fn rebuild_index(data: &[u8], pack_id: &ObjectId) -> Option<PackIndex> {
     reindex(data).ok().filter(|i| i.pack_id == *pack_id)
 }
 
-/// The entries of a pack whose index cannot be had that can still be read and verify: walks the entry headers
-/// from the start and stops at the first that cannot be read or lies past the end (what follows it cannot be
-/// found); an entry whose object fails verification is skipped. Used to salvage a pack before it is deleted.
-pub fn readable_entries(data: &[u8]) -> Vec<IndexEntry> {
+/// The entries of a pack whose index cannot be had that can still be read and verify, sorted by offset: first
+/// those `known` lists (entry tables that still name the pack: its damaged index's, a local copy's), read where
+/// the table says whatever the pack's entry header there says; then those found by walking the entry headers
+/// from the start, up to the first that cannot be read or lies past the end (what follows it cannot be found
+/// without a table). An entry whose object fails verification is skipped; each object is kept once. The one
+/// rule for salvaging a pack before it is deleted, locally (`fsck --repair`) and on remotes.
+pub fn readable_entries(data: &[u8], known: &[IndexEntry]) -> Vec<IndexEntry> {
+    let mut out: Vec<IndexEntry> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = |e: IndexEntry, out: &mut Vec<IndexEntry>| {
+        let end = e.range().end;
+        if e.offset >= PACK_HEADER_LEN
+            && end <= data.len() as u64
+            && !seen.contains(&e.id)
+            && verify_object(
+                &e,
+                &data[(e.offset + ENTRY_HEADER_LEN) as usize..end as usize],
+            )
+            .is_ok()
+        {
+            seen.insert(e.id);
+            out.push(e);
+        }
+    };
+    for e in known {
+        keep(*e, &mut out);
+    }
     // The pack header is not needed to find the entries after it, so a damaged one stops nothing.
-    let mut out = Vec::new();
     let mut at = PACK_HEADER_LEN as usize;
     while at < data.len() {
         let mut r = Reader::new(&data[at..], "pack entry");
@@ -324,11 +358,18 @@ pub fn readable_entries(data: &[u8]) -> Vec<IndexEntry> {
         else {
             break;
         };
-        if verify_object(&e, &data[at + ENTRY_HEADER_LEN as usize..end]).is_ok() {
-            out.push(e);
-        }
+        keep(e, &mut out);
         at = end;
     }
+    out.sort_by_key(|e| e.offset);
+    out
+}
+
+/// An entry [`readable_entries`] found, as it is to be copied into a new pack: a fresh entry header (the one in
+/// the damaged pack may be what was damaged), then the stored bytes.
+pub fn salvaged_entry(data: &[u8], e: &IndexEntry) -> Vec<u8> {
+    let mut out = entry_header(e).to_vec();
+    out.extend_from_slice(&data[(e.offset + ENTRY_HEADER_LEN) as usize..e.range().end as usize]);
     out
 }
 

@@ -457,3 +457,42 @@ fn a_pull_leaves_alone_a_file_edited_while_it_runs() {
     assert_eq!(r.read("d/x"), b"edit made meanwhile\n", "the edit is kept");
     assert!(err.contains("    d/x\n"), "{err}");
 }
+
+/// One dataset's objects are gone from the cache (its pack's index deleted): a checkout of everything writes
+/// nothing (all or nothing), but the error says which datasets are whole and the hint names them, ready to
+/// check out alone; which then works.
+#[test]
+fn a_checkout_blocked_by_one_dataset_names_the_whole_ones() {
+    let r = TestRepo::new();
+    r.write("a", &bytes(1, 100_000));
+    r.ok(&["add", "a"]);
+    let before: Vec<_> = std::fs::read_dir(r.p(".dv/cache/index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before.len(), 1);
+    let (b, c) = (bytes(2, 100_000), bytes(3, 1000));
+    r.write("my b", &b);
+    r.write("c", &c);
+    r.ok(&["add", "my b", "c"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v"]);
+    std::fs::remove_file(&before[0]).unwrap();
+    for p in ["a", "my b", "c"] {
+        std::fs::remove_file(r.p(p)).unwrap();
+    }
+    let out = r.dv(&["checkout"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("needed by 'a'") && err.contains("2 other dataset(s) are whole"),
+        "{err}"
+    );
+    assert!(err.contains("`dv checkout c 'my b'`"), "{err}");
+    assert!(
+        !r.p("c").exists() && !r.p("my b").exists(),
+        "nothing written"
+    );
+    r.ok(&["checkout", "c", "my b"]);
+    assert_eq!((r.read("my b"), r.read("c")), (b, c));
+}

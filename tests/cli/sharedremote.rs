@@ -307,3 +307,84 @@ fn a_lost_remote_pack_is_not_pushed_even_though_its_index_is() {
     ok_at(a.path(), &["fsck", "--remote", "origin", "--repair"]);
     assert_clean(a.path());
 }
+
+/// The remote's index checksum is damaged and so is its pack's first entry header (so the index cannot be
+/// rebuilt from the pack), and the repairing clone has only part of the data, or none and no copy of the
+/// index: `fsck --remote --repair` salvages every entry of the pack that still verifies, found where the
+/// damaged index's entry table (or the clone's copy of it) says, so nothing is lost and every clone pulls.
+#[test]
+fn fsck_remote_repair_salvages_the_entries_of_a_pack_whose_index_is_damaged() {
+    for with_copy in [true, false] {
+        let b = Backend::folder();
+        let a = origin_with_remote(&b);
+        a.write("other.bin", &bytes(2, 100_000));
+        a.ok(&["add", "other.bin"]);
+        a.git(&["add", "-A"]);
+        a.git(&["commit", "-qm", "v2"]);
+        a.ok(&["push"]);
+        let c = git_clone(a.path());
+        if with_copy {
+            // C has other.bin's objects and a copy of the remote's index, not data's objects.
+            ok_at(c.path(), &["pull", "other.bin"]);
+        }
+        let idx = files_below(&b.files().join("index"));
+        let packs = files_below(&b.files().join("packs"));
+        assert_eq!((idx.len(), packs.len()), (1, 1));
+        flip(&idx[0], -1);
+        flip(&packs[0], 48);
+        let out = run_dv(c.path(), &["fsck", "--remote", "origin", "--repair"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "copy: {with_copy}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ok_at(c.path(), &["fsck", "--remote", "origin"]);
+        let fresh = git_clone(a.path());
+        ok_at(fresh.path(), &["pull"]);
+        assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+        assert_eq!(
+            fs::read(fresh.path().join("other.bin")).unwrap(),
+            a.read("other.bin")
+        );
+    }
+}
+
+/// What repair cannot salvage it says: an object of the pack that neither verifies in it nor is in the
+/// repairing clone's cache keeps the pack, and the report names it and what to do (push from a clone that has
+/// it, then repair again), which then works.
+#[test]
+fn fsck_remote_repair_says_what_it_could_not_salvage_and_where_it_can_come_from() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let c = git_clone(a.path());
+    // C has a copy of the remote's index but none of the data.
+    ok_at(c.path(), &["status", "--remote"]);
+    let idx = files_below(&b.files().join("index"));
+    let packs = files_below(&b.files().join("packs"));
+    assert_eq!((idx.len(), packs.len()), (1, 1));
+    flip(&idx[0], -1);
+    flip(&packs[0], 48);
+    flip(&packs[0], 200);
+    let out = run_dv(c.path(), &["fsck", "--remote", "origin", "--repair"]);
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 object(s) its index lists")
+            && err.contains("could be neither read from it nor found in this clone's cache")
+            && err.contains("`dv push origin` from a clone that has them"),
+        "{err}"
+    );
+    assert!(packs[0].exists(), "the pack is kept");
+    a.ok(&["push"]);
+    ok_at(c.path(), &["fsck", "--remote", "origin", "--repair"]);
+    ok_at(c.path(), &["fsck", "--remote", "origin"]);
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+}
