@@ -594,7 +594,34 @@ fn remote_commands_json_and_exit_codes_are_pinned() {
         &["push", "--all-commits", "--json"],
     );
 
-    // A remote index that cannot be read: skipped with a warning, listed in `unreadable_indexes`.
+    pin.finish();
+}
+
+/// A remote index that cannot be read: skipped with a warning, listed in `unreadable_indexes`. Its own
+/// scenario (one push, so one pack): after the remote gc above, which packs are left depends on the second
+/// a record was written in, and the pinned pack ids would too.
+#[test]
+fn unreadable_remote_indexes_are_pinned() {
+    let r = TestRepo::bare_git();
+    let remote = tempfile::tempdir().unwrap();
+    let clone = tempfile::tempdir().unwrap();
+    let mut pin = Pin::new(&[
+        (r.path(), "<REPO>"),
+        (remote.path(), "<REMOTE>"),
+        (clone.path(), "<CLONE>"),
+    ]);
+    r.ok(&["init"]);
+    committed_repo(&mut Pin::new(&[(r.path(), "<REPO>")]), &r);
+    r.settle();
+    let url = remote.path().to_str().unwrap();
+    r.ok(&["remote", "add", "origin", url, "--default"]);
+    git_fixed(r.path(), &["add", ".dv/config.toml"], 1);
+    commit(r.path(), "remote", 1);
+    r.ok(&["push"]);
+    git_in(
+        clone.path(),
+        &["clone", "-q", r.path().to_str().unwrap(), "."],
+    );
     for idx in crate::common::files_below(&remote.path().join("index")) {
         if idx.extension().is_some_and(|e| e == "idx") {
             std::fs::write(&idx, b"garbage").unwrap();
