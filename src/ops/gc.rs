@@ -670,12 +670,18 @@ fn used_packs(
         match remote.read_use_record(&name)? {
             Ok(packs) => used.extend(packs),
             Err(message) => {
-                return Err(Error::Remote {
+                return Err(Error::RemoteFailed {
                     remote: remote.name.clone(),
                     message: format!(
                         "use record uses/{}.use cannot be read ({message}); gc stops, since it cannot tell \
                          which packs a recent push relies on",
                         name.to_hex()
+                    ),
+                    hint: format!(
+                        "gc deletes the record once it is older than the grace period, and `dv fsck --remote \
+                         {0}` reports it; delete it sooner only if no push to '{0}' that could have written it \
+                         is running",
+                        remote.name
                     ),
                 });
             }

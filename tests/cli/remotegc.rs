@@ -656,3 +656,49 @@ fn a_pack_recorded_while_gc_deletes_keeps_what_its_trees_reach_in_older_packs() 
     );
     assert_clean(a.path());
 }
+
+#[test]
+fn a_damaged_use_record_is_reported_by_fsck_and_stops_gc_only_while_young() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let name = "ab".repeat(32);
+    let record = b.files().join(format!("uses/{name}.use"));
+    fs::create_dir_all(record.parent().unwrap()).unwrap();
+    fs::write(&record, b"garbage\n").unwrap();
+    // fsck names it, says what gc does with it, and does not call the remote clean.
+    let out = run_dv(a.path(), &["fsck", "--remote", "origin", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["damaged_use_records"][0]["record"],
+        format!("uses/{name}.use"),
+        "{report}"
+    );
+    let out = run_dv(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(&format!("damaged use record uses/{name}.use"))
+            && text.contains("deletes it once older"),
+        "{text}"
+    );
+    assert!(
+        record.exists(),
+        "repair leaves a record it cannot read alone"
+    );
+    // gc stops while it is young, and says how that ends.
+    let err = a.fails(&["gc", "--remote", "origin"]);
+    assert!(
+        err.contains(&format!("uses/{name}.use cannot be read"))
+            && err.contains("hint:")
+            && err.contains("dv fsck --remote origin"),
+        "{err}"
+    );
+    // Once old, gc deletes it without reading it, and the remote is clean again.
+    age(&b.files().join("uses"), 7200);
+    a.json(&["gc", "--remote", "origin"]);
+    assert!(!record.exists());
+    assert_clean(a.path());
+}
