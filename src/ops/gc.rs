@@ -369,7 +369,14 @@ pub fn gc_remote(
 ) -> Result<GcReport> {
     let walked = reach(store, targets, false)?;
     refuse_if_damaged(&walked.problems)?;
-    let now = remote.server_now()?;
+    // The remote's clock, read by writing a file; a dry run writes nothing, so it goes by this machine's clock.
+    let now = if opts.dry_run {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    } else {
+        remote.server_now()?
+    };
     let young = |t: i64| within_grace(now, t, opts.grace_secs);
     let (used, old_records) = used_packs(remote, &young)?;
     let indexes = remote.indexes_with_times()?;

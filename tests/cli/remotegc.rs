@@ -702,3 +702,34 @@ fn a_damaged_use_record_is_reported_by_fsck_and_stops_gc_only_while_young() {
     assert!(!record.exists());
     assert_clean(a.path());
 }
+
+#[test]
+fn gc_remote_dry_run_writes_nothing_to_the_remote() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    fs::remove_file(a.p("data/big.bin")).unwrap();
+    a.ok(&["add", "data"]);
+    a.git(&["commit", "-qam", "v2"]);
+    age(&b.files(), 7200);
+    let listing = || {
+        let mut l: Vec<(std::path::PathBuf, std::time::SystemTime)> = files_below(&b.files())
+            .into_iter()
+            .map(|p| {
+                let m = fs::metadata(&p).unwrap().modified().unwrap();
+                (p, m)
+            })
+            .collect();
+        l.sort();
+        l
+    };
+    let before = listing();
+    let dry = a.json(&["gc", "--remote", "origin", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(dry["packs_repacked"], 1, "{dry}");
+    assert_eq!(listing(), before, "a dry run leaves the remote as it was");
+    // The real run does what the dry run said.
+    let real = a.json(&["gc", "--remote", "origin"]);
+    assert_eq!(real["packs_repacked"], 1, "{real}");
+    assert_clean(a.path());
+}
