@@ -36,6 +36,10 @@ pub struct FsckReport {
     /// tracks inside another dataset's folder); absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pointer_problems: Vec<super::datasets::NotPointer>,
+    /// Use records on the remote that cannot be read (`dv gc --remote` stops while one is younger than its
+    /// grace period); absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged_use_records: Vec<DamagedUseRecord>,
 }
 
 impl FsckReport {
@@ -44,6 +48,7 @@ impl FsckReport {
             && self.damaged_packs.is_empty()
             && self.problems.is_empty()
             && self.pointer_problems.is_empty()
+            && self.damaged_use_records.is_empty()
     }
 }
 
@@ -51,6 +56,13 @@ impl FsckReport {
 pub struct DamagedObject {
     pub pack: String,
     pub object: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DamagedUseRecord {
+    /// Its path on the remote, `uses/<id>.use`.
+    pub record: String,
     pub message: String,
 }
 
@@ -242,6 +254,18 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
             pack: pack.to_hex(),
             message: format!("index: {message}"),
         });
+    }
+    // A use record gc cannot read stops it (it cannot tell which packs a push relies on) until it is old.
+    for (name, _) in remote.use_records()? {
+        if let Err(why) = remote.read_use_record(&name)? {
+            report.damaged_use_records.push(DamagedUseRecord {
+                record: format!("uses/{}.use", name.to_hex()),
+                message: format!(
+                    "{why}; `dv gc --remote` stops while it is younger than the grace period and deletes \
+                     it once older; delete it sooner only if no push that could have written it is running"
+                ),
+            });
+        }
     }
     // Listed after the indexes, so a pack committed meanwhile is not taken for one without an index.
     report.unindexed_packs = remote

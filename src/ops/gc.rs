@@ -369,7 +369,14 @@ pub fn gc_remote(
 ) -> Result<GcReport> {
     let walked = reach(store, targets, false)?;
     refuse_if_damaged(&walked.problems)?;
-    let now = remote.server_now()?;
+    // The remote's clock, read by writing a file; a dry run writes nothing, so it goes by this machine's clock.
+    let now = if opts.dry_run {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    } else {
+        remote.server_now()?
+    };
     let young = |t: i64| within_grace(now, t, opts.grace_secs);
     let (used, old_records) = used_packs(remote, &young)?;
     let indexes = remote.indexes_with_times()?;
@@ -420,7 +427,8 @@ pub fn gc_remote(
     let damaged = damaged_duplicates(remote, &indexes, &young_packs, &live)?;
     let p = plan(
         indexes
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|(i, _)| {
                 let young = young_packs.contains(&i.pack_id);
                 (i, young)
@@ -468,23 +476,30 @@ pub fn gc_remote(
         progress.inc(1);
     }
     // 2. Delete dead and rewritten packs, index first. The use records are listed again first: a push that
-    // began to rely on a pack since the plan was made has recorded it by now, and that pack stays.
-    let (mut used_now, _) = used_packs(remote, &young)?;
-    let mut listed_at = std::time::Instant::now();
+    // began to rely on a pack since the plan was made has recorded it by now, and that pack stays, with
+    // everything it reaches (rule 3 of docs/format.md).
     let doomed: Vec<&PackIndex> = p
         .delete
         .iter()
         .chain(p.repack.iter().map(|(i, _)| i))
         .collect();
-    for index in doomed {
+    let mut late = LateUses {
+        closed: young_packs,
+        spared: HashSet::new(),
+        deleted: HashSet::new(),
+        live,
+    };
+    late.relist(store, remote, &indexes, &on_remote, &doomed, &young)?;
+    let mut listed_at = std::time::Instant::now();
+    for index in doomed.iter().copied() {
         // Listed again at least every second, so the window in which a push's new record goes unseen stays
         // shorter than a push's own record-then-list step (docs/format.md). (`>=` would do the same: an elapsed
         // time of exactly one second, to the nanosecond, is not a case anyone can test.)
         if listed_at.elapsed() > USES_RELIST {
-            used_now = used_packs(remote, &young)?.0;
+            late.relist(store, remote, &indexes, &on_remote, &doomed, &young)?;
             listed_at = std::time::Instant::now();
         }
-        if used_now.contains(&index.pack_id) {
+        if late.spared.contains(&index.pack_id) {
             report.packs_in_grace += 1;
             report.bytes_freed = report.bytes_freed.saturating_sub(index.pack_size);
             // Its dead objects stay too.
@@ -501,6 +516,7 @@ pub fn gc_remote(
             continue;
         }
         remote.delete_pack(&index.pack_id)?;
+        late.deleted.insert(index.pack_id);
         crate::fault::point("gc-remote-pack-deleted");
         progress.inc(1);
     }
@@ -584,6 +600,66 @@ fn damaged_duplicates(
         .collect())
 }
 
+/// What gc learns from the use records it lists again while it deletes (rule 3 of docs/format.md).
+struct LateUses {
+    /// The packs whose closure is kept: the young ones of the plan and those recorded since.
+    closed: HashSet<ObjectId>,
+    /// The doomed packs that stay: those a young record names, and those holding an object that a pack
+    /// recorded since reaches.
+    spared: HashSet<ObjectId>,
+    /// The packs deleted so far (nothing can be read from them, or kept in them, any more).
+    deleted: HashSet<ObjectId>,
+    /// Every object kept so far: the plan's, then the closure of each pack recorded since.
+    live: HashSet<ObjectId>,
+}
+
+impl LateUses {
+    /// Lists the use records again. A pack a record names stays; a pack recorded since the plan was made also
+    /// keeps its closure, as a young pack does: every doomed pack holding an object it reaches stays whole (a
+    /// push that found a version on the remote records the pack of its top object, and relies on what lies
+    /// below it in older packs). Lists again after walking such a closure, so the last listing before a
+    /// deletion is never older than the walk.
+    fn relist(
+        &mut self,
+        store: &Store,
+        remote: &Remote,
+        indexes: &[(PackIndex, i64)],
+        on_remote: &HashMap<ObjectId, (ObjectId, IndexEntry)>,
+        doomed: &[&PackIndex],
+        young: &dyn Fn(i64) -> bool,
+    ) -> Result<()> {
+        loop {
+            let (used, _) = used_packs(remote, young)?;
+            self.spared.extend(used.iter().copied());
+            let fresh: HashSet<ObjectId> = used
+                .into_iter()
+                .filter(|p| !self.closed.contains(p) && !self.deleted.contains(p))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            self.closed.extend(fresh.iter().copied());
+            let readable: HashMap<ObjectId, (ObjectId, IndexEntry)> = on_remote
+                .iter()
+                .filter(|(_, (pack, _))| !self.deleted.contains(pack))
+                .map(|(id, at)| (*id, *at))
+                .collect();
+            let before = self.live.clone();
+            keep_young_closure(store, remote, indexes, &fresh, &readable, &mut self.live)?;
+            for index in doomed {
+                if !self.deleted.contains(&index.pack_id)
+                    && index
+                        .entries
+                        .iter()
+                        .any(|e| self.live.contains(&e.id) && !before.contains(&e.id))
+                {
+                    self.spared.insert(index.pack_id);
+                }
+            }
+        }
+    }
+}
+
 /// How often gc lists the use records again while it deletes packs.
 const USES_RELIST: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -601,12 +677,18 @@ fn used_packs(
         match remote.read_use_record(&name)? {
             Ok(packs) => used.extend(packs),
             Err(message) => {
-                return Err(Error::Remote {
+                return Err(Error::RemoteFailed {
                     remote: remote.name.clone(),
                     message: format!(
                         "use record uses/{}.use cannot be read ({message}); gc stops, since it cannot tell \
                          which packs a recent push relies on",
                         name.to_hex()
+                    ),
+                    hint: format!(
+                        "gc deletes the record once it is older than the grace period, and `dv fsck --remote \
+                         {0}` reports it; delete it sooner only if no push to '{0}' that could have written it \
+                         is running",
+                        remote.name
                     ),
                 });
             }

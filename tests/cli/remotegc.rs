@@ -669,3 +669,162 @@ fn a_folder_remote_inside_a_dv_folder_is_refused() {
     ok_at(&victim, &["checkout"]);
     assert_eq!(fs::read(victim.join("big")).unwrap(), bytes(7, 100_000));
 }
+
+/// The packs on the folder remote at `dir` that are not in `before`.
+fn new_packs(dir: &Path, before: &[String]) -> Vec<String> {
+    let mut now = remote_packs(dir);
+    now.retain(|p| !before.contains(p));
+    now
+}
+
+#[test]
+fn a_pack_recorded_while_gc_deletes_keeps_what_its_trees_reach_in_older_packs() {
+    let b = Backend::folder();
+    let a = TestRepo::new();
+    b.configure(&a);
+    a.git(&["add", ".dv"]);
+    // `keep` loses its big file, so its pack is repacked: gc pauses right after writing the new pack.
+    a.write("keep/a.txt", b"alpha");
+    a.write("keep/big.bin", &bytes(1, 100_000));
+    a.ok(&["add", "keep"]);
+    a.ok(&["push", "keep"]);
+    // v1 in p1: v/sub/f1.bin and the tree `sub`; v2 in p2: only top.bin and v's new top tree, whose `sub` is in p1.
+    a.write("v/sub/f1.bin", &bytes(2, 200_000));
+    let before = remote_packs(&b.files());
+    a.ok(&["add", "v"]);
+    a.ok(&["push", "v"]);
+    let p1 = new_packs(&b.files(), &before);
+    a.write("v/top.bin", &bytes(3, 50_000));
+    let before = remote_packs(&b.files());
+    a.ok(&["add", "v"]);
+    a.ok(&["push", "v"]);
+    let p2 = new_packs(&b.files(), &before);
+    assert_eq!((p1.len(), p2.len()), (1, 1));
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "v2"]);
+    let v2 = git_in(a.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    // A moves on without v and without keep/big.bin: p1 and p2 are dead in its scope.
+    fs::remove_file(a.p("keep/big.bin")).unwrap();
+    a.ok(&["add", "keep"]);
+    fs::remove_dir_all(a.p("v")).unwrap();
+    fs::remove_file(a.p("v.dv")).unwrap();
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-qm", "no v"]);
+    age(&b.files(), 7200);
+    let dry = a.json(&["gc", "--remote", "origin", "--dry-run"]);
+    assert_eq!(dry["packs_deleted"], 2, "{dry}");
+    assert_eq!(dry["packs_repacked"], 1, "{dry}");
+    let before = remote_packs(&b.files());
+    let child = dv_command(a.path())
+        .env("DV_PAUSE_AT", "gc-remote-repacked:3000")
+        .args(["gc", "--remote", "origin", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while new_packs(&b.files(), &before).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "gc repacked nothing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Meanwhile another clone pushes v2, finds it all on the remote, and records the pack of its top tree.
+    write_use_record(&b.files(), &p2);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["packs_deleted"], 0, "{report}");
+    assert_eq!(report["packs_in_grace"], 2, "{report}");
+    let left = remote_packs(&b.files());
+    assert!(left.contains(&p1[0]), "p1 holds what v2's tree reaches");
+    assert!(left.contains(&p2[0]));
+    // Any clone can still get v2 whole.
+    let fresh = git_clone(a.path());
+    git_in(fresh.path(), &["checkout", "-q", &v2]);
+    ok_at(fresh.path(), &["pull", "v"]);
+    assert_eq!(
+        fs::read(fresh.path().join("v/sub/f1.bin")).unwrap(),
+        bytes(2, 200_000)
+    );
+    assert_clean(a.path());
+}
+
+#[test]
+fn a_damaged_use_record_is_reported_by_fsck_and_stops_gc_only_while_young() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let name = "ab".repeat(32);
+    let record = b.files().join(format!("uses/{name}.use"));
+    fs::create_dir_all(record.parent().unwrap()).unwrap();
+    fs::write(&record, b"garbage\n").unwrap();
+    // fsck names it, says what gc does with it, and does not call the remote clean.
+    let out = run_dv(a.path(), &["fsck", "--remote", "origin", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["damaged_use_records"][0]["record"],
+        format!("uses/{name}.use"),
+        "{report}"
+    );
+    let out = run_dv(a.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(&format!("damaged use record uses/{name}.use"))
+            && text.contains("deletes it once older"),
+        "{text}"
+    );
+    assert!(
+        record.exists(),
+        "repair leaves a record it cannot read alone"
+    );
+    // gc stops while it is young, and says how that ends.
+    let err = a.fails(&["gc", "--remote", "origin"]);
+    assert!(
+        err.contains(&format!("uses/{name}.use cannot be read"))
+            && err.contains("hint:")
+            && err.contains("dv fsck --remote origin"),
+        "{err}"
+    );
+    // Once old, gc deletes it without reading it, and the remote is clean again.
+    age(&b.files().join("uses"), 7200);
+    a.json(&["gc", "--remote", "origin"]);
+    assert!(!record.exists());
+    assert_clean(a.path());
+}
+
+#[test]
+fn gc_remote_dry_run_writes_nothing_to_the_remote() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    fs::remove_file(a.p("data/big.bin")).unwrap();
+    a.ok(&["add", "data"]);
+    a.git(&["commit", "-qam", "v2"]);
+    age(&b.files(), 7200);
+    let listing = || {
+        let mut l: Vec<(std::path::PathBuf, std::time::SystemTime)> = files_below(&b.files())
+            .into_iter()
+            .map(|p| {
+                let m = fs::metadata(&p).unwrap().modified().unwrap();
+                (p, m)
+            })
+            .collect();
+        l.sort();
+        l
+    };
+    let before = listing();
+    let dry = a.json(&["gc", "--remote", "origin", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(dry["packs_repacked"], 1, "{dry}");
+    assert_eq!(listing(), before, "a dry run leaves the remote as it was");
+    // The real run does what the dry run said.
+    let real = a.json(&["gc", "--remote", "origin"]);
+    assert_eq!(real["packs_repacked"], 1, "{real}");
+    assert_clean(a.path());
+}

@@ -121,6 +121,9 @@ fn print_report(g: &Global, r: &FsckReport) {
             p.problem, p.object, p.dataset, p.message
         ));
     }
+    for u in &r.damaged_use_records {
+        text.push_str(&format!("damaged use record {}: {}\n", u.record, u.message));
+    }
     output::print_text(&text);
     let mut summary = format!(
         "Checked {} ({} pack(s), {} object(s), {}) and {} dataset(s): ",
@@ -141,6 +144,12 @@ fn print_report(g: &Global, r: &FsckReport) {
             r.problems.len(),
             r.pointer_problems.len()
         ));
+        if !r.damaged_use_records.is_empty() {
+            summary.push_str(&format!(
+                ", {} damaged use record(s)",
+                r.damaged_use_records.len()
+            ));
+        }
     }
     if r.repaired > 0 {
         summary.push_str(&format!("; {} object(s) repaired", r.repaired));
