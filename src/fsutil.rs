@@ -232,7 +232,7 @@ fn record_temp(tmp_dir: &Path, temp: &Path) -> Result<()> {
 /// Removes the temporary files that processes now gone recorded in their journals in `tmp_dir` (made beside
 /// files Git may see, when the cache was on another file system; see [`TempFile::for_target`]), then the
 /// journals; returns how many files went. Only recorded names are removed, and only those
-/// [`recorded_temp_is_ours`] accepts (a file that merely looks like a temporary file is the user's, and a
+/// `recorded_temp_is_ours` accepts (a file that merely looks like a temporary file is the user's, and a
 /// journal may have come with a commit). `scope` is asked only when a dead process's journal is there. A live
 /// process's journal is left alone, and so is one Git tracks (a commit brought it: it is never read).
 pub fn remove_recorded_temps(tmp_dir: &Path, scope: impl FnOnce() -> JournalScope) -> Result<u64> {
