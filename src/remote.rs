@@ -924,6 +924,7 @@ fn backend(
     let url = cfg.url.as_str();
     if let Some(dir) = folder_path(repo, url) {
         refuse_dv_folder(name, &dir)?;
+        refuse_layout_links(name, &dir)?;
         let created = make_folder(name, &dir, access)?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| remote_err(name, e))?;
@@ -976,6 +977,36 @@ fn refuse_dv_folder(name: &str, dir: &Path) -> Result<()> {
              cache is no second copy, and gc on it would delete that repository's data"
         ),
     })
+}
+
+/// No link inside a folder remote's layout is followed: its `packs/` (and each `packs/XX/`), `index/` and `uses/`
+/// are real folders, as in the cache. A link there could lead push, status and `gc --remote` into any other
+/// folder (this repository's own cache: push finds everything "already there", and gc deletes local packs),
+/// whatever the remote's own path says; a commit can carry such links when the remote is inside the work tree.
+fn refuse_layout_links(name: &str, dir: &Path) -> Result<()> {
+    let mut check = vec![dir.join("packs"), dir.join("index"), dir.join("uses")];
+    if let Ok(entries) = std::fs::read_dir(dir.join("packs")) {
+        check.extend(entries.flatten().map(|e| e.path()));
+    }
+    for p in check {
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            let target = std::fs::read_link(&p)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return Err(Error::RemoteFailed {
+                remote: name.to_string(),
+                message: format!(
+                    "{} is a symbolic link (to {target}); dv never follows a link inside a remote's folders",
+                    p.display()
+                ),
+                hint: format!(
+                    "replace the link by a real folder, or give the remote a folder of its own \
+                     (`dv remote modify {name} url PATH`)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Makes a folder remote's folder when it is missing, its parent is there and `access` writes (returned, so the

@@ -828,3 +828,46 @@ fn gc_remote_dry_run_writes_nothing_to_the_remote() {
     assert_eq!(real["packs_repacked"], 1, "{real}");
     assert_clean(a.path());
 }
+
+/// A folder remote whose `packs/` and `index/` are links into the clone's own cache (a commit can carry such
+/// links when the remote is inside the work tree): push said "already there" and "pushed" while nothing left
+/// the machine, and `gc --remote` deleted packs from the local cache (adversarial review). No link inside a
+/// remote's layout is followed.
+#[test]
+fn links_inside_a_folder_remote_are_refused() {
+    let r = TestRepo::new();
+    r.ok(&["remote", "add", "--default", "origin", "./store"]);
+    fs::create_dir(r.p("store")).unwrap();
+    std::os::unix::fs::symlink("../.dv/cache/packs", r.p("store/packs")).unwrap();
+    std::os::unix::fs::symlink("../.dv/cache/index", r.p("store/index")).unwrap();
+    r.write("big", &bytes(4, 100_000));
+    r.ok(&["add", "big"]);
+    let packs_before = crate::common::files_below(&r.p(".dv/cache/packs")).len();
+    for args in [
+        &["push"][..],
+        &["status", "--remote", "origin"],
+        &["fsck", "--remote", "origin"],
+        &["gc", "--remote", "origin", "--grace", "0"],
+    ] {
+        let out = dv_command(r.path()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "dv {args:?}: {err}");
+        assert!(
+            err.contains("symbolic link") && err.contains("store/packs"),
+            "dv {args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        crate::common::files_below(&r.p(".dv/cache/packs")).len(),
+        packs_before
+    );
+    // A link one level down (a pack folder) is refused too.
+    fs::remove_file(r.p("store/packs")).unwrap();
+    fs::remove_file(r.p("store/index")).unwrap();
+    fs::create_dir_all(r.p("store/packs")).unwrap();
+    std::os::unix::fs::symlink("/tmp", r.p("store/packs/ab")).unwrap();
+    let out = dv_command(r.path()).args(["push"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("store/packs/ab"), "{err}");
+}
