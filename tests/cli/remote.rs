@@ -825,10 +825,10 @@ fn a_pull_refused_after_its_fetch_leaves_no_folder_it_made() {
     r.git(&["commit", "-qam", "v2"]);
     r.ok(&["push"]);
     git_in(clone.path(), &["pull", "-q"]);
-    // Paused once the fetch has stored everything (the fourth crash point: the second pack indexed), before
-    // the checkout is planned again.
+    // Paused once the fetch has stored everything (the second pack indexed), before the checkout is planned
+    // again; long enough for the edit below to land in the pause on a loaded machine.
     let child = dv_command(clone.path())
-        .env("DV_PAUSE_AT", "4:1500")
+        .env("DV_PAUSE_AT", "pack-indexed@2:4000")
         .args(["pull"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
