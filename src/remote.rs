@@ -487,22 +487,11 @@ impl Remote {
     /// The files below `prefix` named `<64 hex digits><suffix>`, with when each was written (Unix seconds, by
     /// the remote's clock).
     fn list_named(&self, prefix: &str, suffix: &'static str) -> Result<Vec<(ObjectId, i64)>> {
-        self.rt
-            .block_on(async {
-                let prefix = StorePath::from(prefix);
-                self.store
-                    .list(Some(&prefix))
-                    .try_filter_map(|meta| async move {
-                        let name = meta.location.filename().unwrap_or_default().to_string();
-                        Ok(name
-                            .strip_suffix(suffix)
-                            .and_then(ObjectId::from_hex)
-                            .map(|id| (id, meta.last_modified.timestamp())))
-                    })
-                    .try_collect()
-                    .await
-            })
-            .map_err(|e| self.err(e))
+        Ok(self
+            .list_named_meta(prefix, suffix)?
+            .into_iter()
+            .map(|l| (l.id, l.secs))
+            .collect())
     }
 
     /// Every pack file on the remote (indexed or not), with when it was written.

@@ -114,11 +114,7 @@ impl<'a> Walker<'a> {
         let pointer_file = format!("{dataset}{}", crate::paths::POINTER_SUFFIX);
         let mismatch =
             |out: &mut Reach, id: ObjectId, by: &str, declared: Declared, holds: Declared| {
-                let by = if by.is_empty() {
-                    pointer_file.as_str()
-                } else {
-                    by
-                };
+                let by = declared_by(by, &pointer_file);
                 out.problems.push(Problem {
                 dataset: dataset.clone(),
                 object: id.to_hex(),
@@ -131,11 +127,7 @@ impl<'a> Walker<'a> {
             };
         let kind_mismatch =
             |out: &mut Reach, id: ObjectId, by: &str, declared: NodeKind, holds: ObjectKind| {
-                let by = if by.is_empty() {
-                    pointer_file.as_str()
-                } else {
-                    by
-                };
+                let by = declared_by(by, &pointer_file);
                 out.problems.push(Problem {
                     dataset: dataset.clone(),
                     object: id.to_hex(),
@@ -275,4 +267,9 @@ impl<'a> Walker<'a> {
         }
         Ok(())
     }
+}
+
+/// Who declared a node: the tree entry at `by`, or (for the root, `by` empty) the pointer file.
+fn declared_by<'b>(by: &'b str, pointer_file: &'b str) -> &'b str {
+    if by.is_empty() { pointer_file } else { by }
 }
