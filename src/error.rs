@@ -191,6 +191,13 @@ pub enum Error {
     ChangedDuringCheckout { paths: Vec<String> },
 
     #[error(
+        "checkout would write, replace or delete files that Git tracks (nothing was changed; --force does not \
+         change that):\n{}",
+        list_paths(.paths)
+    )]
+    TrackedByGit { paths: Vec<String> },
+
+    #[error(
         "{count} dataset version(s) were not pushed to '{remote}': objects they need are neither in the cache \
          nor on the remote (first: '{path}', object {missing}); everything else was pushed"
     )]

@@ -64,6 +64,43 @@ fn git_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// What Git's index tracks: see [`GitRepo::tracked`].
+pub struct Tracked {
+    /// `None` in a repository that has no index yet.
+    index: Option<gix::index::File>,
+}
+
+impl Tracked {
+    /// Every path Git's index tracks at or below repository path `path` (`""`: everywhere), in index order.
+    pub fn under<'a>(&'a self, path: &'a str) -> impl Iterator<Item = String> + 'a {
+        let entries: &[gix::index::Entry] = match &self.index {
+            None => &[],
+            // The index is sorted by path: the entries starting with `path` are one run of it (`data2/x` is in
+            // the run of `data` and filtered out below).
+            Some(index) => index
+                .prefixed_entries(path.as_bytes().into())
+                .unwrap_or_default(),
+        };
+        let index = self.index.as_ref();
+        entries.iter().filter_map(move |e| {
+            let p = std::str::from_utf8(e.path(index?)).ok()?;
+            crate::paths::is_within(p, path).then(|| p.to_string())
+        })
+    }
+
+    /// True when Git's index tracks `path` itself or anything below it.
+    pub fn holds(&self, path: &str) -> bool {
+        self.under(path).next().is_some()
+    }
+
+    /// True when Git's index tracks the file (or link) `path` itself.
+    pub fn tracks(&self, path: &str) -> bool {
+        self.index
+            .as_ref()
+            .is_some_and(|index| index.entry_by_path(path.as_bytes().into()).is_some())
+    }
+}
+
 /// What `dv log` shows of a commit.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CommitInfo {
@@ -356,32 +393,33 @@ impl GitRepo {
 
     /// The first path Git's index tracks at or below repository path `path`, if any.
     pub fn first_tracked_under(&self, path: &str) -> Result<Option<String>> {
-        let Some(index) = self.index()? else {
-            return Ok(None);
-        };
-        let prefix = format!("{path}/");
-        for e in index.entries() {
-            let p = e.path(&index);
-            if p == path.as_bytes() || p.starts_with(prefix.as_bytes()) {
-                return Ok(Some(String::from_utf8_lossy(p).into_owned()));
-            }
-        }
-        Ok(None)
+        Ok(self.tracked()?.under(path).next())
+    }
+
+    /// Git's index, read once, for asking what it tracks (each question a binary search, not a scan).
+    pub fn tracked(&self) -> Result<Tracked> {
+        Ok(Tracked {
+            index: self.index()?,
+        })
+    }
+
+    /// True when commit `commit` holds a file (or a link, or a submodule) at repository path `path`: not a
+    /// folder.
+    pub fn has_file_at(&self, commit: &Commit, path: &str) -> Result<bool> {
+        let tree = self
+            .repo
+            .find_commit(commit.id)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_err(self.repo.git_dir(), e))?;
+        let entry = tree
+            .lookup_entry_by_path(path)
+            .map_err(|e| git_err(Path::new(path), e))?;
+        Ok(entry.is_some_and(|e| !e.mode().is_tree()))
     }
 
     /// Every path Git's index tracks at or below repository path `path`.
     pub fn tracked_under(&self, path: &str) -> Result<Vec<String>> {
-        let Some(index) = self.index()? else {
-            return Ok(Vec::new());
-        };
-        Ok(index
-            .entries()
-            .iter()
-            .map(|e| e.path(&index))
-            .filter_map(|p| std::str::from_utf8(p).ok())
-            .filter(|p| crate::paths::is_within(p, path))
-            .map(str::to_string)
-            .collect())
+        Ok(self.tracked()?.under(path).collect())
     }
 
     /// Every path Git's index tracks that ends with `suffix`.

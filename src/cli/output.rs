@@ -82,6 +82,10 @@ fn hint(e: &Error) -> Option<String> {
         Error::LocalChanges { .. } => {
             "keep them with `dv add`, or run again with --force to discard them".into()
         }
+        Error::TrackedByGit { .. } => {
+            "a file Git tracks is Git's: if it should be data, stop tracking it with `git rm --cached PATH` and commit; \
+             if a pointer file names it, that pointer file is the mistake (`dv status` reports it)".into()
+        }
         Error::ChangedDuringCheckout { .. } => {
             "keep an edit with `dv add`, or run the checkout again to replace them (it checks again that nothing unstored is lost)".into()
         }
@@ -130,7 +134,7 @@ fn hint(e: &Error) -> Option<String> {
         Error::KindMismatch { .. } => "the cache is fine: the pointer file is wrong (`dv fsck` names it; `git checkout -- PATH.dv` restores the committed one)".into(),
         Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),
         Error::ChangedWhileReading { .. } => "wait until whatever writes the file has finished, then run `dv add` again (nothing else of this add was recorded either)".into(),
-        Error::MalformedPointer { .. } => "fix or remove that pointer file (`git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
+        Error::MalformedPointer { .. } => "fix or remove that pointer file (`git rm PATH.dv` removes one that should not be there, `git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
         Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
         Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),
         Error::IndexLocked { lock } => format!(

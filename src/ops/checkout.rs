@@ -22,7 +22,6 @@ use super::{now_ns, worker_count};
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
 use crate::meta::{Stat, StatEntry};
-use crate::paths::is_within;
 use crate::paths::join;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
@@ -150,28 +149,7 @@ pub fn prepare(
             }
         });
     }
-    // A file Git tracks inside a dataset's folder (a pointer file committed there, say) is Git's, not dv's:
-    // replacing or deleting it needs --force, whatever the cache holds.
-    if targets.iter().any(|t| repo.abs(&t.dataset.path).is_dir()) {
-        // Git's index is read once, whatever the number of datasets.
-        let all_tracked = crate::git::GitRepo::open(&repo.root)?.tracked_under("")?;
-        for t in targets {
-            for tracked in all_tracked
-                .iter()
-                .filter(|p| is_within(p, &t.dataset.path))
-                .cloned()
-            {
-                let touched = plan.removes.iter().any(|(p, _)| is_within(&tracked, p))
-                    || plan
-                        .writes
-                        .iter()
-                        .any(|w| w.replaces && is_within(&tracked, &w.path));
-                if touched && !plan.unsafe_paths.contains(&tracked) {
-                    plan.unsafe_paths.push(tracked);
-                }
-            }
-        }
-    }
+    refuse_git_tracked(repo, &plan)?;
     plan.unsafe_paths.sort();
     // What was hashed is worth remembering whatever happens next (a pull plans twice: the second plan, and a
     // status after a refusal, need not hash these files again).
@@ -183,6 +161,33 @@ pub fn prepare(
         datasets: targets.iter().map(|t| t.dataset.path.clone()).collect(),
         started,
     })
+}
+
+/// The rule that checkout never touches what Git tracks, even with `--force`: a file Git's index tracks (a pointer
+/// file committed inside a dataset's folder, a file a planted pointer names) is Git's, whatever dv's cache holds.
+/// A plan that would write, replace or delete one is an error naming each, before anything is done. Git's index
+/// is read once, and only when the plan changes anything.
+fn refuse_git_tracked(repo: &Repo, plan: &Plan) -> Result<()> {
+    if plan.removes.is_empty() && plan.writes.is_empty() {
+        return Ok(());
+    }
+    let index = crate::git::GitRepo::open(&repo.root)?.tracked()?;
+    let mut paths: Vec<String> = plan
+        .removes
+        .iter()
+        .flat_map(|(p, _)| index.under(p).collect::<Vec<_>>())
+        .chain(
+            plan.writes
+                .iter()
+                .flat_map(|w| index.under(&w.path).collect::<Vec<_>>()),
+        )
+        .collect();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    paths.sort();
+    paths.dedup();
+    Err(Error::TrackedByGit { paths })
 }
 
 impl Prepared {

@@ -109,7 +109,7 @@ pub struct NotPointer {
     /// `not-pointer`, `malformed` or `nested`.
     pub problem: &'static str,
     /// For a pointer file that Git tracks inside another dataset's folder: that dataset's path. Such a file is
-    /// no dataset (a dataset's folder holds only its data), and checkout refuses to replace it without --force.
+    /// no dataset (a dataset's folder holds only its data), and checkout never replaces or deletes it (Git tracks it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inside: Option<String>,
 }
@@ -594,14 +594,15 @@ pub fn resolve_targets_noting(
     skipped: &mut Vec<NotPointer>,
 ) -> Result<Vec<Target>> {
     if paths.is_empty() {
-        return Ok(source
+        let all = source
             .find_datasets(repo, "", skipped)?
             .into_iter()
             .map(|dataset| Target {
                 dataset,
                 scope: None,
             })
-            .collect());
+            .collect();
+        return drop_not_dvs(repo, source, all, skipped);
     }
     let mut out: Vec<Target> = Vec::new();
     for p in paths {
@@ -649,6 +650,7 @@ pub fn resolve_targets_noting(
             }));
         }
     }
+    let mut out = drop_not_dvs(repo, source, out, skipped)?;
     // One target per dataset: a whole-dataset target absorbs narrower ones.
     out.sort_by(|a, b| a.dataset.path.cmp(&b.dataset.path));
     let mut merged: Vec<Target> = Vec::new();
@@ -668,6 +670,67 @@ pub fn resolve_targets_noting(
         merged.push(t);
     }
     Ok(merged)
+}
+
+/// The rule for what a pointer file may describe beyond a well-formed path ([`Dataset::from_pointer`]): data that
+/// is dv's to write. A pointer file whose data path Git itself tracks (a `README.md.dv` planted beside a committed
+/// `README.md`), or whose data path is another dataset's pointer file (`x.dv.dv` beside `x.dv`), would make
+/// checkout replace Git's file with data and ignore it. Such a pointer file is malformed: it is added to `skipped`
+/// (commands that write refuse it, see [`refuse_malformed`]; the others report it) and its target dropped. What
+/// Git tracks is asked of the source: Git's index for the work tree, the commit's tree for a revision. (Files Git
+/// tracks inside a folder dataset are the checkout's to refuse: it never replaces or deletes one.)
+fn drop_not_dvs(
+    repo: &Repo,
+    source: &Source<'_>,
+    targets: Vec<Target>,
+    skipped: &mut Vec<NotPointer>,
+) -> Result<Vec<Target>> {
+    if targets.is_empty() {
+        return Ok(targets);
+    }
+    let index = match source {
+        Source::WorkTree => Some(crate::git::GitRepo::open(&repo.root)?.tracked()?),
+        Source::Rev { .. } => None,
+    };
+    let mut kept = Vec::with_capacity(targets.len());
+    for t in targets {
+        let path = &t.dataset.path;
+        let git_tracks = match (source, &index) {
+            (Source::Rev { git, commit }, _) => git.has_file_at(commit, path)?,
+            (Source::WorkTree, Some(index)) => index.tracks(path),
+            (Source::WorkTree, None) => false,
+        };
+        let why = if git_tracks {
+            Some("Git tracks it, so it is no data of dv's".to_string())
+        } else if let Some(data) = path.strip_suffix(POINTER_SUFFIX)
+            && matches!(source.find_pointer(repo, data)?, Found::Dataset(_))
+        {
+            Some(format!("it is the pointer file of dataset '{data}'"))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => {
+                let pointer = t.dataset.pointer_path();
+                let reason = match &t.dataset.rev {
+                    Some(rev) => format!(
+                        "{pointer} at {rev}: a pointer file cannot describe {path:?}: {why}"
+                    ),
+                    None => format!("{pointer}: a pointer file cannot describe {path:?}: {why}"),
+                };
+                if !skipped.iter().any(|s| s.path == pointer) {
+                    skipped.push(NotPointer {
+                        path: pointer,
+                        reason,
+                        problem: "malformed",
+                        inside: None,
+                    });
+                }
+            }
+            None => kept.push(t),
+        }
+    }
+    Ok(kept)
 }
 
 /// Refuses when `skipped` holds a malformed pointer file: a command that acts on every pointer in scope

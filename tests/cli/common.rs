@@ -195,6 +195,22 @@ impl TestRepo {
         stderr
     }
 
+    /// Like [`TestRepo::fails`], for a command that may warn before its error: exit code 1 and an `error:` line.
+    pub fn refuses(&self, args: &[&str]) -> String {
+        let out = self.dv(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "dv {args:?} should fail with 1; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.starts_with("error: ") || stderr.contains("\nerror: "),
+            "no error line: {stderr}"
+        );
+        stderr
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut a = args.to_vec();
         a.push("--json");

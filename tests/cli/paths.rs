@@ -621,16 +621,25 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
         "{err}"
     );
 
-    // Checkout refuses to delete what Git tracks there, and writes nothing the nested pointer describes.
-    let out = r.dv(&["checkout"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("error: checkout would overwrite or delete")
-            && err.contains("    data/inner.dv\n")
-            && err.contains("    data/x/y.dv\n"),
-        "{err}"
-    );
+    // Checkout refuses to delete what Git tracks there, with or without --force, and writes nothing the nested
+    // pointer describes.
+    for force in [false, true] {
+        let args: &[&str] = if force {
+            &["checkout", "--force"]
+        } else {
+            &["checkout"]
+        };
+        let err = r.refuses(args);
+        assert!(
+            err.contains("error: checkout would write, replace or delete files that Git tracks")
+                && err.contains("    data/inner.dv\n")
+                && err.contains("    data/x/y.dv\n")
+                && err.contains("git rm --cached"),
+            "{err}"
+        );
+        assert_eq!(r.read("data/inner.dv"), pointer);
+        assert_eq!(r.read("data/x/y.dv"), pointer);
+    }
     // Named, the nested pointer's data path is a path inside `data`, which has nothing there: an error, nothing
     // is written, and its pointer file stays.
     let err = r.fails(&["checkout", "data/x/y"]);
@@ -641,10 +650,136 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
     assert_eq!(r.read("data/inner.dv"), pointer);
     assert_eq!(r.read("data/x/y.dv"), pointer);
     assert!(!r.p("data/inner").exists() && !r.p("data/x/y").exists());
-    // --force makes the folder its version.
+    // Once Git no longer tracks them, --force makes the folder its version.
+    r.git(&["rm", "-q", "--cached", "data/inner.dv", "data/x/y.dv"]);
     r.ok(&["checkout", "--force"]);
     assert!(!r.p("data/inner.dv").exists() && !r.p("data/x").exists());
     assert_eq!(r.read("data/a"), b"a");
+}
+
+/// A pointer file whose data path Git tracks (`README.md.dv` committed beside `README.md`, `x.dv.dv` beside the
+/// pointer file `x.dv`) describes nothing dv may write: `status` reports it as malformed, and `checkout`, `checkout
+/// --rev`, `pull` refuse it (with --force too), naming it; README.md, x.dv and .gitignore stay as they were.
+#[test]
+fn a_pointer_naming_a_file_git_tracks_is_refused_with_or_without_force() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("README.md", b"read me\n");
+    r.write("x", b"data");
+    r.ok(&["add", "x"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "one"]);
+    r.ok(&["push"]);
+    let pointer = r.read("x.dv");
+    r.write("README.md.dv", &pointer);
+    r.write("x.dv.dv", &pointer);
+    r.git(&["add", "-f", "README.md.dv", "x.dv.dv"]);
+    r.git(&["commit", "-qm", "planted"]);
+    let ignore_before = r.read(".gitignore");
+
+    let status = r.json(&["status"]);
+    let problems: Vec<(&str, &str)> = status["not_pointers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["path"].as_str().unwrap(), n["problem"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        problems,
+        [("README.md.dv", "malformed"), ("x.dv.dv", "malformed")],
+        "{status}"
+    );
+    let datasets: Vec<&str> = status["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(datasets, ["x"], "{status}");
+
+    let check = |args: &[&str], dir: &std::path::Path| {
+        let out = dv_command(dir).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "dv {args:?}: {err}");
+        assert!(
+            err.contains("a pointer file cannot describe \"README.md\": Git tracks it")
+                || err.contains("a pointer file cannot describe \"x.dv\""),
+            "dv {args:?}: {err}"
+        );
+        assert_eq!(std::fs::read(dir.join("README.md")).unwrap(), b"read me\n");
+        assert_eq!(std::fs::read(dir.join("x.dv")).unwrap(), pointer);
+    };
+    for args in [
+        &["checkout", "--force"][..],
+        &["checkout", "--force", "README.md"],
+        &["checkout", "--force", "README.md.dv"],
+        &["checkout", "--force", "x.dv.dv"],
+        &["checkout", "--force", "--rev", "HEAD"],
+        &["checkout", "--force", "--rev", "HEAD", "README.md"],
+        &["pull", "--force"],
+        &["pull", "--force", "README.md"],
+    ] {
+        check(args, r.path());
+    }
+    assert_eq!(r.read(".gitignore"), ignore_before);
+    // A fresh clone: the same refusals, and nothing written there either.
+    let clone = clone_of(&r);
+    for args in [&["pull", "--force"][..], &["pull", "README.md"]] {
+        check(args, clone.path());
+    }
+    assert!(!clone.path().join("x").exists());
+}
+
+/// `x.dv.dv` beside a pointer file `x.dv` that Git does not track yet (added with --no-stage) still describes a
+/// pointer file: refused, and x.dv is not replaced by data.
+#[test]
+fn a_pointer_naming_an_unstaged_pointer_file_is_refused() {
+    let r = TestRepo::new();
+    r.write("x", b"data");
+    r.ok(&["add", "--no-stage", "x"]);
+    let pointer = r.read("x.dv");
+    r.write("x.dv.dv", &pointer);
+    for args in [
+        &["checkout", "--force"][..],
+        &["checkout", "--force", "x.dv.dv"],
+    ] {
+        let err = r.refuses(args);
+        assert!(
+            err.contains("x.dv.dv") && err.contains("it is the pointer file of dataset 'x'"),
+            "{err}"
+        );
+        assert_eq!(r.read("x.dv"), pointer);
+    }
+}
+
+/// A planted folder pointer naming a folder Git tracks (`src.dv`): checkout --force would delete or replace the
+/// source files; it refuses, naming them, and changes nothing.
+#[test]
+fn checkout_never_replaces_or_deletes_files_git_tracks() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.ok(&["add", "data"]);
+    r.write("src/main.rs", b"fn main() {}\n");
+    r.write("src/lib.rs", b"\n");
+    r.git(&["add", "src"]);
+    r.git(&["commit", "-qm", "one"]);
+    let pointer = r.read("data.dv");
+    r.write("src.dv", &pointer);
+    let before = snapshot(&r.p("src"));
+    for args in [
+        &["checkout", "--force"][..],
+        &["checkout", "--force", "src"],
+    ] {
+        let err = r.refuses(args);
+        assert!(
+            err.contains("files that Git tracks")
+                && err.contains("    src/lib.rs\n")
+                && err.contains("    src/main.rs\n"),
+            "{err}"
+        );
+        assert_eq!(snapshot(&r.p("src")), before);
+    }
+    assert!(!r.p("src/a").exists());
 }
 
 /// `dv add` of a folder that holds another dataset's pointer file is refused, naming it: one dataset per folder.
