@@ -7,14 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use dv::ObjectId;
-use dv::ops::steps::{NodeRecord, Param, PathRecord, RunRecord, Step};
-use dv::pointer::{Pointer, TableRef};
-use dv::repo::{Config, RemoteConfig};
-use dv::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree, TreeEntry};
-use dv::store::pack::{self, Compression, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
-use dv::table::rowtree;
-use dv::table::{Column, Header, encode_key, encode_row};
+use dv_core::ObjectId;
+use dv_core::ops::steps::{NodeRecord, Param, PathRecord, RunRecord, Step};
+use dv_core::pointer::{Pointer, TableRef};
+use dv_core::repo::{Config, RemoteConfig};
+use dv_core::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree, TreeEntry};
+use dv_core::store::pack::{self, Compression, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
+use dv_core::table::rowtree;
+use dv_core::table::{Column, Header, encode_key, encode_row};
 
 fn main() {
     let out = PathBuf::from(
@@ -120,8 +120,8 @@ fn pointer(s: &mut Seeds) {
 
 fn config(s: &mut Seeds) {
     let plain = Config {
-        format: dv::repo::REPO_FORMAT,
-        compression_level: dv::repo::DEFAULT_COMPRESSION_LEVEL,
+        format: dv_core::repo::REPO_FORMAT,
+        compression_level: dv_core::repo::DEFAULT_COMPRESSION_LEVEL,
         stage: true,
         default_remote: None,
         remotes: BTreeMap::new(),
@@ -150,7 +150,7 @@ fn config(s: &mut Seeds) {
         },
     );
     let full = Config {
-        format: dv::repo::REPO_FORMAT,
+        format: dv_core::repo::REPO_FORMAT,
         compression_level: 9,
         stage: false,
         default_remote: Some("origin".into()),
@@ -407,8 +407,8 @@ fn rows(s: &mut Seeds) {
         );
         if let rowtree::Node::Leaf(rows) = &n {
             for (k, r) in rows {
-                dv::table::decode_key(k).expect("the key seed parses");
-                dv::table::decode_row(r).expect("the row seed parses");
+                dv_core::table::decode_key(k).expect("the key seed parses");
+                dv_core::table::decode_row(r).expect("the row seed parses");
             }
         }
         s.write("row_node", name, &bytes);
@@ -481,11 +481,12 @@ fn safetensors(s: &mut Seeds) {
         ),
     ];
     for (name, file) in files {
-        let h = dv::model::safetensors::parse(&file, "seed").expect("the safetensors seed parses");
+        let h =
+            dv_core::model::safetensors::parse(&file, "seed").expect("the safetensors seed parses");
         assert!(!h.tensors.is_empty());
-        let mut stored = dv::model::StoredFile::from_bytes("seed", &file);
+        let mut stored = dv_core::model::StoredFile::from_bytes("seed", &file);
         assert_eq!(
-            dv::model::read_header(&mut stored).expect("chunked read"),
+            dv_core::model::read_header(&mut stored).expect("chunked read"),
             h
         );
         s.write("safetensors", name, &file);

@@ -1,3 +1,7 @@
+//! The `dv` binary: the command-line front end of dv-core.
+
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    dv::cli::main()
+    cli::main()
 }

@@ -7,8 +7,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(c) = dv::repo::Config::parse(text, "fuzz") {
-        let again = dv::repo::Config::parse(&c.to_text(), "fuzz").expect("re-encoded config parses");
+    if let Ok(c) = dv_core::repo::Config::parse(text, "fuzz") {
+        let again = dv_core::repo::Config::parse(&c.to_text(), "fuzz").expect("re-encoded config parses");
         assert_eq!(again, c);
     }
 });

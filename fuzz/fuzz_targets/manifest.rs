@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(m) = dv::store::object::Manifest::decode(data) {
+    if let Ok(m) = dv_core::store::object::Manifest::decode(data) {
         assert_eq!(m.encode(), data);
     }
 });

@@ -2,7 +2,7 @@
 //! index must never panic, never allocate beyond the index's stated size (a decompression bomb is refused),
 //! and anything it returns must hash to the id it was asked for.
 #![no_main]
-use dv::store::pack::{self, ENTRY_HEADER_LEN, INDEX_ENTRY_LEN, INDEX_MAGIC, INDEX_VERSION, PackIndex};
+use dv_core::store::pack::{self, ENTRY_HEADER_LEN, INDEX_ENTRY_LEN, INDEX_MAGIC, INDEX_VERSION, PackIndex};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,11 +22,11 @@ fuzz_target!(|data: &[u8]| {
     let mut framed = Vec::with_capacity(60 + table.len());
     framed.extend_from_slice(INDEX_MAGIC);
     framed.extend_from_slice(&INDEX_VERSION.to_le_bytes());
-    framed.extend_from_slice(dv::ObjectId::of(table).as_bytes());
+    framed.extend_from_slice(dv_core::ObjectId::of(table).as_bytes());
     framed.extend_from_slice(size);
     framed.extend_from_slice(&((table.len() / INDEX_ENTRY_LEN) as u32).to_le_bytes());
     framed.extend_from_slice(table);
-    let sum = dv::ObjectId::of(&framed);
+    let sum = dv_core::ObjectId::of(&framed);
     framed.extend_from_slice(sum.as_bytes());
     let Ok(index) = PackIndex::decode(&framed) else {
         return;
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         if let Ok(raw) = pack::decode_object(e, &entry[ENTRY_HEADER_LEN as usize..]) {
-            assert_eq!(dv::ObjectId::of(&raw), e.id);
+            assert_eq!(dv_core::ObjectId::of(&raw), e.id);
             assert_eq!(raw.len(), e.raw_len as usize);
         }
     }

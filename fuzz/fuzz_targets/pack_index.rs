@@ -2,7 +2,7 @@
 //! lie inside the pack without overlapping. Each input is tried as it is, and framed with a correct pack id and
 //! checksum (which random bytes almost never have), so the fuzzer reaches the checks of every field.
 #![no_main]
-use dv::store::pack::{INDEX_ENTRY_LEN, INDEX_MAGIC, INDEX_VERSION, PackIndex};
+use dv_core::store::pack::{INDEX_ENTRY_LEN, INDEX_MAGIC, INDEX_VERSION, PackIndex};
 use libfuzzer_sys::fuzz_target;
 
 fn check(data: &[u8]) {
@@ -27,11 +27,11 @@ fn framed(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(60 + table.len());
     out.extend_from_slice(INDEX_MAGIC);
     out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
-    out.extend_from_slice(dv::ObjectId::of(table).as_bytes());
+    out.extend_from_slice(dv_core::ObjectId::of(table).as_bytes());
     out.extend_from_slice(size);
     out.extend_from_slice(&((table.len() / INDEX_ENTRY_LEN) as u32).to_le_bytes());
     out.extend_from_slice(table);
-    let sum = dv::ObjectId::of(&out);
+    let sum = dv_core::ObjectId::of(&out);
     out.extend_from_slice(sum.as_bytes());
     out
 }

@@ -5,9 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let parsed = dv::model::safetensors::parse(data, "fuzz");
-    let mut file = dv::model::StoredFile::from_bytes("fuzz", data);
-    let chunked = dv::model::read_header(&mut file);
+    let parsed = dv_core::model::safetensors::parse(data, "fuzz");
+    let mut file = dv_core::model::StoredFile::from_bytes("fuzz", data);
+    let chunked = dv_core::model::read_header(&mut file);
     match (&parsed, &chunked) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "whole and chunked reads agree"),
         (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
@@ -27,10 +27,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(t.end - t.begin, t.elements * t.dtype.size());
     }
     let (mut a, mut b) = (
-        dv::model::StoredFile::from_bytes("a", data),
-        dv::model::StoredFile::from_bytes("b", data),
+        dv_core::model::StoredFile::from_bytes("a", data),
+        dv_core::model::StoredFile::from_bytes("b", data),
     );
-    let d = dv::model::diff(Some(&mut a), Some(&mut b)).expect("a valid file diffs");
+    let d = dv_core::model::diff(Some(&mut a), Some(&mut b)).expect("a valid file diffs");
     assert!(
         d.is_empty() && d.bytes_compared == 0,
         "a file against itself"

@@ -3,9 +3,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(t) = dv::store::object::Tree::decode(data) {
+    if let Ok(t) = dv_core::store::object::Tree::decode(data) {
         for e in &t.entries {
-            assert!(dv::store::object::check_name(&e.name).is_ok());
+            assert!(dv_core::store::object::check_name(&e.name).is_ok());
         }
         assert_eq!(t.encode(), data, "an accepted tree is canonical");
     }

@@ -37,7 +37,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::Error;
+use dv_core::Error;
 
 #[derive(Parser)]
 #[command(
@@ -91,23 +91,23 @@ pub struct Global {
     pub cwd: PathBuf,
     pub quiet: bool,
     /// How a command waits for the cache lock (`DV_LOCK_TIMEOUT`, the command's name, a message on stderr).
-    pub lock_wait: crate::repo::LockWait,
+    pub lock_wait: dv_core::repo::LockWait,
 }
 
 impl Global {
     /// The dv repository of the work tree containing the working folder, set up to wait for its lock as
     /// the user asked.
-    pub fn repo(&self) -> crate::Result<crate::repo::Repo> {
-        let mut repo = crate::repo::Repo::discover(&self.cwd)?;
+    pub fn repo(&self) -> dv_core::Result<dv_core::repo::Repo> {
+        let mut repo = dv_core::repo::Repo::discover(&self.cwd)?;
         repo.lock_wait = self.lock_wait.clone();
         Ok(repo)
     }
 }
 
 /// `DV_LOCK_TIMEOUT`: how many seconds to wait for another dv process's lock (default 60; 0 fails at once).
-fn lock_wait(command: &str, quiet: bool) -> crate::Result<crate::repo::LockWait> {
+fn lock_wait(command: &str, quiet: bool) -> dv_core::Result<dv_core::repo::LockWait> {
     let timeout = match std::env::var("DV_LOCK_TIMEOUT") {
-        Err(_) => crate::repo::DEFAULT_LOCK_TIMEOUT,
+        Err(_) => dv_core::repo::DEFAULT_LOCK_TIMEOUT,
         Ok(v) => {
             let secs: f64 = v
                 .trim()
@@ -123,11 +123,11 @@ fn lock_wait(command: &str, quiet: bool) -> crate::Result<crate::repo::LockWait>
             std::time::Duration::from_secs_f64(secs)
         }
     };
-    let on_wait: Option<crate::repo::OnLockWait> = if quiet {
+    let on_wait: Option<dv_core::repo::OnLockWait> = if quiet {
         None
     } else {
         Some(std::sync::Arc::new(
-            |holder: &crate::repo::LockHolder, timeout: std::time::Duration| {
+            |holder: &dv_core::repo::LockHolder, timeout: std::time::Duration| {
                 errln!(
                     "Waiting for another dv process ({holder}) to release the cache lock (up to {:.1} s; \
                  DV_LOCK_TIMEOUT sets how long)...",
@@ -136,7 +136,7 @@ fn lock_wait(command: &str, quiet: bool) -> crate::Result<crate::repo::LockWait>
             },
         ))
     };
-    Ok(crate::repo::LockWait {
+    Ok(dv_core::repo::LockWait {
         timeout,
         command: command.to_string(),
         on_wait,
@@ -183,7 +183,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> crate::Result<Outcome> {
+fn run(cli: Cli) -> dv_core::Result<Outcome> {
     let cwd = match &cli.chdir {
         Some(dir) => std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?,
         None => std::env::current_dir()
@@ -268,7 +268,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Stderr for log lines, each passed through the same redaction as errors ([`crate::redact::redact`]): the
+/// Stderr for log lines, each passed through the same redaction as errors ([`dv_core::redact::redact`]): the
 /// crates below dv log what they like (hyper's connection pool logs `user:password@host` at trace level), so
 /// the one place every log line goes through is where secrets are hidden. The fmt layer writes each event with
 /// one `write_all`, so a whole line is redacted at once.
@@ -276,7 +276,7 @@ struct RedactedStderr;
 
 impl std::io::Write for RedactedStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = crate::redact::redact(&String::from_utf8_lossy(buf));
+        let text = dv_core::redact::redact(&String::from_utf8_lossy(buf));
         // A closed stderr loses the log line, and nothing else.
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
         Ok(buf.len())
@@ -306,7 +306,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RetryNotices {
         }
         let mut m = Message(String::new());
         event.record(&mut m);
-        errln!("{}", crate::redact::redact(&retry_notice(&m.0)));
+        errln!("{}", dv_core::redact::redact(&retry_notice(&m.0)));
     }
 }
 
@@ -332,7 +332,7 @@ fn retry_notice(msg: &str) -> String {
         // dv's own account of a server that has not answered says it all, with the attempt counted
         // against the limit that really applies (`remote_http::SILENT_ATTEMPTS`).
         if (error.starts_with("no answer from ") || error.starts_with("cannot connect to "))
-            && error.ends_with(&format!(" of {})", crate::remote_http::SILENT_ATTEMPTS))
+            && error.ends_with(&format!(" of {})", dv_core::remote_http::SILENT_ATTEMPTS))
         {
             return Some(format!("remote: {error}; retrying in {secs:.1} s"));
         }

@@ -2,15 +2,15 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::Error;
+use dv_core::Error;
 
 /// Colour only on a terminal, and never when NO_COLOR is set.
 pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-/// How a path is shown in human output (one rule for every command): see [`crate::paths::quoted`].
-pub use crate::paths::quoted as quote_path;
+/// How a path is shown in human output (one rule for every command): see [`dv_core::paths::quoted`].
+pub use dv_core::paths::quoted as quote_path;
 
 /// `msg` with every control character but the newline escaped (`\x1b`): the last guard on stderr, so that
 /// whatever reaches an error message (a path in an I/O error, a server's answer) cannot send terminal escapes.
@@ -37,7 +37,7 @@ pub fn print_error(e: &Error) {
     };
     // Whatever reached the message (a URL from the configuration, the environment or a request), its
     // passwords and query-string secrets are never shown.
-    use crate::redact::redact;
+    use dv_core::redact::redact;
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
@@ -146,7 +146,7 @@ fn hint(e: &Error) -> Option<String> {
         ),
         Error::DataNotIgnored { .. } => "dv keeps a dataset's data out of Git with an ignore line, and that rule would let `git add .` commit the data: remove it and run again (nothing was written)".into(),
         Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
-        Error::Db { path, source } if crate::meta::is_damaged(source) => {
+        Error::Db { path, source } if dv_core::meta::is_damaged(source) => {
             let p = path.display();
             format!(
                 "{p} is a cache: dv rebuilds it from the pack indexes and the work tree (losing it costs time, \
@@ -159,7 +159,7 @@ fn hint(e: &Error) -> Option<String> {
 }
 
 /// Prints a value as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
+pub fn print_json<T: serde::Serialize>(value: &T) -> dv_core::Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::Internal(format!("JSON output: {e}")))?;
     // A reader that went away (`| head`) ends the output quietly.
@@ -184,7 +184,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// "+2 -1 ~3 files, 1 renamed, +1.5 MiB -20 B"
-pub fn summary_text(s: &crate::ops::treediff::Summary) -> String {
+pub fn summary_text(s: &dv_core::ops::treediff::Summary) -> String {
     let mut t = format!(
         "{} added, {} deleted, {} modified",
         s.files_added, s.files_deleted, s.files_modified
@@ -228,7 +228,7 @@ pub fn format_time(seconds: i64, offset_seconds: i32) -> String {
 
 /// One warning line on stderr per file named like a pointer file that is not one (skipped when datasets were
 /// listed), shown even when quiet.
-pub fn warn_not_pointers(skipped: &[crate::ops::datasets::NotPointer]) {
+pub fn warn_not_pointers(skipped: &[dv_core::ops::datasets::NotPointer]) {
     for s in skipped {
         if s.is_problem() {
             errln!("warning: skipped '{}': {}", quote_path(&s.path), s.reason);
@@ -250,7 +250,7 @@ pub fn status_line(quiet: bool, msg: &str) {
 }
 
 /// A cell as text: NULL for a null, an empty string quoted so it is told apart.
-fn cell_text(c: &crate::table::Cell) -> String {
+fn cell_text(c: &dv_core::table::Cell) -> String {
     match c {
         None => "NULL".into(),
         Some(s) if s.is_empty() => "\"\"".into(),
@@ -258,7 +258,7 @@ fn cell_text(c: &crate::table::Cell) -> String {
     }
 }
 
-fn key_text(key: &[crate::table::Cell], names: &[String]) -> String {
+fn key_text(key: &[dv_core::table::Cell], names: &[String]) -> String {
     key.iter()
         .zip(names)
         .map(|(c, n)| format!("{n}={}", cell_text(c)))
@@ -267,7 +267,7 @@ fn key_text(key: &[crate::table::Cell], names: &[String]) -> String {
 }
 
 /// The text form of a table diff: counts, schema changes, then one line per changed row.
-pub fn table_diff_text(t: &crate::table::diff::TableDiff) -> String {
+pub fn table_diff_text(t: &dv_core::table::diff::TableDiff) -> String {
     let mut out = format!(
         "    rows: {} added, {} deleted, {} modified ({} -> {} rows)\n",
         t.rows_added, t.rows_deleted, t.rows_modified, t.rows_before, t.rows_after
@@ -340,14 +340,14 @@ pub fn csv_field(s: &str) -> String {
 }
 
 /// A table diff as CSV: `change,key...,column,old,new`, one line per changed cell, added or deleted row.
-pub fn table_diff_csv(t: &crate::table::diff::TableDiff) -> String {
+pub fn table_diff_csv(t: &dv_core::table::diff::TableDiff) -> String {
     let mut out = String::from("change");
     for k in &t.key {
         out.push(',');
         out.push_str(&csv_field(k));
     }
     out.push_str(",column,old,new\n");
-    let cell = |c: &crate::table::Cell| c.as_deref().map(csv_field).unwrap_or_default();
+    let cell = |c: &dv_core::table::Cell| c.as_deref().map(csv_field).unwrap_or_default();
     for r in &t.rows {
         let key: String = r.key.iter().map(|c| format!(",{}", cell(c))).collect();
         if r.change == "modified" {
@@ -403,7 +403,7 @@ fn out_failed(e: std::io::Error) {
 }
 
 /// Flushes stdout at the end of a command: an error writing it, other than a closed pipe, fails the command.
-pub fn flush_out() -> crate::Result<()> {
+pub fn flush_out() -> dv_core::Result<()> {
     if !STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
         && let Err(e) = std::io::stdout().lock().flush()
     {
@@ -445,7 +445,7 @@ pub fn meta_value_text(v: &str, max_chars: usize) -> String {
 fn shell_word(p: &str) -> String {
     if p.chars().any(char::is_control) {
         // Never a terminal escape on the screen: shown escaped, as output shows such names elsewhere.
-        return crate::paths::quoted(p).into_owned();
+        return dv_core::paths::quoted(p).into_owned();
     }
     if !p.is_empty()
         && p.chars()

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::progress::{NoProgress, Progress, Unit};
+use dv_core::progress::{NoProgress, Progress, Unit};
 
 pub struct Bar {
     bar: Mutex<Option<ProgressBar>>,

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use dv::ObjectId;
-use dv::store::PackWriter;
-use dv::store::object::{Node, NodeKind, ObjectKind, Tree, TreeEntry};
-use dv::store::pack::{Compression, IndexEntry, PackIndex};
+use dv_core::ObjectId;
+use dv_core::store::PackWriter;
+use dv_core::store::object::{Node, NodeKind, ObjectKind, Tree, TreeEntry};
+use dv_core::store::pack::{Compression, IndexEntry, PackIndex};
 
 use crate::common::*;
 
@@ -59,7 +59,7 @@ fn entry(name: &str, node: Node) -> TreeEntry {
 }
 
 fn pointer_text(n: &Node) -> String {
-    dv::pointer::Pointer {
+    dv_core::pointer::Pointer {
         node: *n,
         table: None,
         meta: Default::default(),
@@ -183,7 +183,7 @@ fn an_index_with_overlapping_entries_is_refused() {
     let b = b"second object".to_vec();
     let (ia, ib) = (ObjectId::of(&a), ObjectId::of(&b));
     // The pack holds a then b; the index claims b starts inside a.
-    let mut pack = dv::store::pack::pack_header().to_vec();
+    let mut pack = dv_core::store::pack::pack_header().to_vec();
     let mut entries = Vec::new();
     for (id, raw) in [(ia, &a), (ib, &b)] {
         let e = IndexEntry {
@@ -194,7 +194,7 @@ fn an_index_with_overlapping_entries_is_refused() {
             raw_len: raw.len() as u32,
             stored_len: raw.len() as u32,
         };
-        pack.extend_from_slice(&dv::store::pack::entry_header(&e));
+        pack.extend_from_slice(&dv_core::store::pack::entry_header(&e));
         pack.extend_from_slice(raw);
         entries.push(e);
     }

@@ -495,9 +495,9 @@ fn s3_origin(server: &S3Server, bucket: &str, files: usize, len: usize) -> TestR
 /// What committed trees and manifests in an S3 test bucket name that no committed index lists. The closure rule
 /// says nothing, at any moment of a push: indexes commit in order, and children go up before their parents.
 fn closure_violations(bucket_dir: &Path) -> Vec<String> {
-    use dv::ObjectId;
-    use dv::store::object::{Manifest, ObjectKind, Tree};
-    use dv::store::pack::{self, IndexEntry, PackIndex};
+    use dv_core::ObjectId;
+    use dv_core::store::object::{Manifest, ObjectKind, Tree};
+    use dv_core::store::pack::{self, IndexEntry, PackIndex};
     let mut committed: std::collections::HashMap<ObjectId, (ObjectId, IndexEntry)> =
         std::collections::HashMap::new();
     let index_dir = bucket_dir.join("index");

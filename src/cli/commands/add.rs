@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
-use crate::Result;
+use dv_core::Result;
 
 /// Version files or folders: store their content in the cache and write a pointer file (PATH.dv) for Git.
 ///
@@ -36,7 +36,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let meta = args
         .meta
         .iter()
-        .map(|e| crate::ops::meta::parse_entry(e))
+        .map(|e| dv_core::ops::meta::parse_entry(e))
         .collect::<Result<Vec<_>>>()?;
     let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
@@ -44,10 +44,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let store = repo.open_store()?;
     let progress = progress::for_terminal(g.quiet);
     let stage = repo.config.stage && !args.no_stage;
-    let spec = (args.table || !args.key.is_empty()).then(|| crate::table::TableSpec {
+    let spec = (args.table || !args.key.is_empty()).then(|| dv_core::table::TableSpec {
         key: args.key.iter().map(|k| k.trim().to_string()).collect(),
     });
-    let report = crate::ops::add::add_annotated(
+    let report = dv_core::ops::add::add_annotated(
         &repo,
         &store,
         &paths,

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
-use crate::Result;
-use crate::ops::datasets::Source;
+use dv_core::Result;
+use dv_core::ops::datasets::Source;
 
 /// Make tracked paths match their pointer files, restoring data from the cache.
 ///
@@ -36,16 +36,16 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let source = match &args.rev {
         None => Source::WorkTree,
         Some(rev) => {
-            git = crate::git::GitRepo::open(&repo.root)?;
+            git = dv_core::git::GitRepo::open(&repo.root)?;
             let commit = git.resolve(rev)?;
             Source::Rev { git: &git, commit }
         }
     };
     let mut skipped = Vec::new();
     let targets =
-        crate::ops::datasets::resolve_targets_noting(&repo, &source, &paths, &mut skipped)?;
+        dv_core::ops::datasets::resolve_targets_noting(&repo, &source, &paths, &mut skipped)?;
     output::warn_not_pointers(&skipped);
-    crate::ops::datasets::refuse_malformed(&skipped)?;
+    dv_core::ops::datasets::refuse_malformed(&skipped)?;
     // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: checked before any data
     // is written, the line added after.
     let ignores = super::plan_ignores(&repo, &targets)?;
@@ -53,7 +53,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     // The ignore lines are added right before any data is written: killed at any point, or stopped by a file
     // edited meanwhile, the checkout never leaves data Git would add.
     let mut ignores = Some(ignores);
-    let report = crate::ops::checkout::checkout(
+    let report = dv_core::ops::checkout::checkout(
         &repo,
         &store,
         &targets,

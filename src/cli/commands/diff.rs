@@ -1,11 +1,11 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
-use crate::ops::datasets::{Source, resolve_targets};
-use crate::ops::treediff::{self, FileChange};
-use crate::paths::is_within;
-use crate::store::object::Node;
-use crate::{Error, Result};
+use dv_core::ops::datasets::{Source, resolve_targets};
+use dv_core::ops::treediff::{self, FileChange};
+use dv_core::paths::is_within;
+use dv_core::store::object::Node;
+use dv_core::{Error, Result};
 
 /// Compare dataset versions between two revisions, or a revision and the work tree's pointer files.
 ///
@@ -59,15 +59,15 @@ struct DatasetDiff {
     files: Option<Vec<treediff::FileDiff>>,
     /// For a table: the row-level diff.
     #[serde(skip_serializing_if = "Option::is_none")]
-    table: Option<crate::table::diff::TableDiff>,
+    table: Option<dv_core::table::diff::TableDiff>,
     /// For a `.safetensors` file: the tensor-level diff.
     #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<crate::model::ModelDiff>,
+    model: Option<dv_core::model::ModelDiff>,
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = g.repo()?;
-    let git = crate::git::GitRepo::open(&repo.root)?;
+    let git = dv_core::git::GitRepo::open(&repo.root)?;
     let store = repo.open_store()?;
     let mut revs = Vec::new();
     let mut raw_paths: Vec<PathBuf> = Vec::new();
@@ -120,7 +120,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
     };
     // Datasets on either side; a path need only exist on one.
-    let side = |s: &Source<'_>| -> Result<Vec<crate::ops::datasets::Target>> {
+    let side = |s: &Source<'_>| -> Result<Vec<dv_core::ops::datasets::Target>> {
         if paths.is_empty() {
             return resolve_targets(&repo, s, &paths);
         }
@@ -145,19 +145,19 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .collect();
     names.sort();
     names.dedup();
-    let node_in = |targets: &[crate::ops::datasets::Target], path: &str| -> Option<Node> {
+    let node_in = |targets: &[dv_core::ops::datasets::Target], path: &str| -> Option<Node> {
         targets
             .iter()
             .find(|t| t.dataset.path == path)
             .map(|t| t.dataset.pointer.node)
     };
-    let table_in = |targets: &[crate::ops::datasets::Target], path: &str| {
+    let table_in = |targets: &[dv_core::ops::datasets::Target], path: &str| {
         targets
             .iter()
             .find(|t| t.dataset.path == path)
             .and_then(|t| t.dataset.pointer.table.clone())
     };
-    let opts = crate::table::diff::Options {
+    let opts = dv_core::table::diff::Options {
         tolerance: args.tolerance,
         limit: if args.stat { Some(0) } else { args.limit },
         columns: args.columns.clone(),
@@ -165,7 +165,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .filters
             .iter()
             .map(|f| {
-                crate::table::diff::Filter::parse(f).map_err(|why| Error::BadPath {
+                dv_core::table::diff::Filter::parse(f).map_err(|why| Error::BadPath {
                     path: f.clone(),
                     reason: why,
                 })
@@ -188,7 +188,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         if let Some(scope) = &scope {
             // A path named inside a dataset must be in one of the versions compared, as status and checkout
             // require: a typo must not read as "unchanged".
-            let sides: Vec<&crate::ops::datasets::Dataset> = [&a_targets, &b_targets]
+            let sides: Vec<&dv_core::ops::datasets::Dataset> = [&a_targets, &b_targets]
                 .into_iter()
                 .filter_map(|ts| ts.iter().find(|t| t.dataset.path == path))
                 .map(|t| &t.dataset)
@@ -197,7 +197,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             for side in &sides {
                 held |= matches!(
                     side.node_at(&store, scope)?,
-                    crate::ops::datasets::InVersion::Node(_)
+                    dv_core::ops::datasets::InVersion::Node(_)
                 );
             }
             if !held {
@@ -225,7 +225,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         any |= state != "unchanged";
         let (ta, tb) = (table_in(&a_targets, &path), table_in(&b_targets, &path));
         let table = if ta.is_some() || tb.is_some() {
-            Some(crate::ops::table::diff(
+            Some(dv_core::ops::table::diff(
                 &store,
                 ta.as_ref(),
                 tb.as_ref(),
@@ -313,12 +313,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
 /// The tensor diff of a `.safetensors` file whose two versions differ; `None` for other paths, folders and
 /// unchanged files.
 fn model_diff(
-    store: &crate::store::Store,
+    store: &dv_core::store::Store,
     path: &str,
     (from, a): (&Source<'_>, Option<&Node>),
     (to, b): (&Source<'_>, Option<&Node>),
-) -> Result<Option<crate::model::ModelDiff>> {
-    if !crate::model::is_model_path(path)
+) -> Result<Option<dv_core::model::ModelDiff>> {
+    if !dv_core::model::is_model_path(path)
         || a == b
         || a.is_some_and(|n| !n.kind.is_file())
         || b.is_some_and(|n| !n.kind.is_file())
@@ -330,7 +330,7 @@ fn model_diff(
         Source::WorkTree => path.to_string(),
     };
     let (la, lb) = (label(from), label(to));
-    crate::model::diff_stored(
+    dv_core::model::diff_stored(
         store,
         path,
         a.map(|n| (n, la.as_str())),
@@ -373,8 +373,8 @@ fn magnitude(v: f64) -> String {
 }
 
 /// The text form of a model diff: counts, then one line per added, removed or changed tensor.
-fn model_diff_text(m: &crate::model::ModelDiff) -> String {
-    use crate::model::safetensors::shape_text;
+fn model_diff_text(m: &dv_core::model::ModelDiff) -> String {
+    use dv_core::model::safetensors::shape_text;
     let mut out = format!(
         "    tensors: {} added, {} removed, {} changed, {} unchanged ({} -> {} tensors)\n",
         m.added, m.removed, m.changed, m.unchanged, m.tensors_before, m.tensors_after

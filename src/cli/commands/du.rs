@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
-use crate::Result;
-use crate::ops::scope::Scope;
+use dv_core::Result;
+use dv_core::ops::scope::Scope;
 
 /// Show what each dataset version costs: its logical size, and the bytes it adds to the store after dedup
 /// and compression.
@@ -34,7 +34,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let scope = Scope::from_flags(args.rev.clone(), args.all_branches, args.all_commits);
     let store = repo.open_store()?;
-    let report = crate::ops::du::du(&repo, &store, &scope, &paths)?;
+    let report = dv_core::ops::du::du(&repo, &store, &scope, &paths)?;
     if args.json {
         output::print_json(&report)?;
     } else {

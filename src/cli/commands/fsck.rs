@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
-use crate::Result;
-use crate::ops::fsck::FsckReport;
-use crate::ops::scope::{Scope, targets_in_scope_noting};
+use dv_core::Result;
+use dv_core::ops::fsck::FsckReport;
+use dv_core::ops::scope::{Scope, targets_in_scope_noting};
 
 /// Verify the cache (or a remote): every pack against its index, every object by its hash, and every
 /// pointer in scope reaching only objects that are present and sound.
@@ -46,7 +46,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .as_deref()
             .filter(|r| !r.is_empty() && r != name)
         {
-            return Err(crate::Error::format(
+            return Err(dv_core::Error::format(
                 "--repair",
                 format!(
                     "with --remote {name}, --repair repairs that remote; drop the name {other:?}"
@@ -54,12 +54,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             ));
         }
         let remote =
-            super::open_remote(g, &repo, Some(name.as_str()), crate::remote::Access::Read)?;
-        let report = crate::ops::fsck::fsck_remote(&remote, p.as_ref())?;
+            super::open_remote(g, &repo, Some(name.as_str()), dv_core::remote::Access::Read)?;
+        let report = dv_core::ops::fsck::fsck_remote(&remote, p.as_ref())?;
         if args.repair.is_some() && !report.is_clean() {
             let _lock = repo.lock()?;
             let store = repo.open_store()?;
-            crate::ops::fsck::repair_remote(&store, &remote, p.as_ref())?
+            dv_core::ops::fsck::repair_remote(&store, &remote, p.as_ref())?
         } else {
             report
         }
@@ -71,7 +71,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         output::warn_not_pointers(&skipped);
         let _lock = args.repair.as_ref().map(|_| repo.lock()).transpose()?;
         let store = repo.open_store()?;
-        let mut report = crate::ops::fsck::fsck_cache(&store, &targets, p.as_ref())?;
+        let mut report = dv_core::ops::fsck::fsck_cache(&store, &targets, p.as_ref())?;
         if let Some(name) = &args.repair
             && !report.is_clean()
         {
@@ -80,13 +80,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 g,
                 &repo,
                 Some(name.as_str()).filter(|n| !n.is_empty()),
-                crate::remote::Access::Read,
+                dv_core::remote::Access::Read,
             ) {
-                Err(crate::Error::NoRemote) if name.is_empty() => None,
+                Err(dv_core::Error::NoRemote) if name.is_empty() => None,
                 r => Some(r?),
             };
             report =
-                crate::ops::fsck::repair(&store, remote.as_ref(), &targets, report, p.as_ref())?;
+                dv_core::ops::fsck::repair(&store, remote.as_ref(), &targets, report, p.as_ref())?;
         }
         // A pointer file Git tracks inside a dataset's folder is a problem (warned about above).
         report.pointer_problems = skipped.into_iter().filter(|s| s.is_problem()).collect();

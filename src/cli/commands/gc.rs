@@ -1,7 +1,7 @@
 use super::super::{Global, Outcome, output, progress};
-use crate::Result;
-use crate::ops::gc::{GcOptions, GcReport};
-use crate::ops::scope::{Scope, targets_for_cache};
+use dv_core::Result;
+use dv_core::ops::gc::{GcOptions, GcReport};
+use dv_core::ops::scope::{Scope, targets_for_cache};
 
 /// Delete objects that no pointer file in scope reaches, from the cache or from a remote.
 ///
@@ -38,7 +38,7 @@ pub struct Args {
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.repack_below) {
-        return Err(crate::Error::format(
+        return Err(dv_core::Error::format(
             "--repack-below",
             format!("must be between 0 and 1, not {}", args.repack_below),
         ));
@@ -51,11 +51,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let (targets, others) = targets_for_cache(&repo, &scope, &mut skipped)?;
     output::warn_not_pointers(&skipped);
     // gc cannot tell what a pointer it cannot read keeps.
-    crate::ops::datasets::refuse_malformed(&skipped)?;
+    dv_core::ops::datasets::refuse_malformed(&skipped)?;
     // Say what the work tree scope leaves to be collected: on a remote (usually shared) and in the cache (where
     // a committed version not yet pushed is the only copy).
     if scope == Scope::Workspace {
-        let left = crate::ops::scope::versions_only_branches_name(&repo, &targets);
+        let left = dv_core::ops::scope::versions_only_branches_name(&repo, &targets);
         if !left.is_empty() {
             let names = left
                 .iter()
@@ -86,11 +86,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     };
     let p = progress::for_terminal(g.quiet);
     let mut report = match &args.remote {
-        None => crate::ops::gc::gc_cache(&store, &targets, &opts, p.as_ref())?,
+        None => dv_core::ops::gc::gc_cache(&store, &targets, &opts, p.as_ref())?,
         Some(name) => {
             let remote =
-                super::open_remote(g, &repo, Some(name.as_str()), crate::remote::Access::Read)?;
-            crate::ops::gc::gc_remote(&store, &remote, &targets, &opts, p.as_ref())?
+                super::open_remote(g, &repo, Some(name.as_str()), dv_core::remote::Access::Read)?;
+            dv_core::ops::gc::gc_remote(&store, &remote, &targets, &opts, p.as_ref())?
         }
     };
     report.other_work_trees = others.iter().map(|p| p.display().to_string()).collect();

@@ -1,5 +1,5 @@
 use super::super::{Global, Outcome, output};
-use crate::Result;
+use dv_core::Result;
 
 /// Install Git hooks that run `dv checkout` after `git checkout` of a branch and after `git merge`/`pull`.
 ///
@@ -21,9 +21,9 @@ pub struct UninstallArgs {
 
 pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
     let repo = g.repo()?;
-    let git = crate::git::GitRepo::open(&repo.root)?;
-    let exe = std::env::current_exe().map_err(|e| crate::Error::io("dv", e))?;
-    let changes = crate::ops::hooks::install(
+    let git = dv_core::git::GitRepo::open(&repo.root)?;
+    let exe = std::env::current_exe().map_err(|e| dv_core::Error::io("dv", e))?;
+    let changes = dv_core::ops::hooks::install(
         &git.hooks_dir(&repo.root),
         &[&repo.root, git.common_dir()],
         &exe,
@@ -33,13 +33,15 @@ pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
 
 pub fn uninstall(g: &Global, args: UninstallArgs) -> Result<Outcome> {
     let repo = g.repo()?;
-    let git = crate::git::GitRepo::open(&repo.root)?;
-    let changes =
-        crate::ops::hooks::uninstall(&git.hooks_dir(&repo.root), &[&repo.root, git.common_dir()])?;
+    let git = dv_core::git::GitRepo::open(&repo.root)?;
+    let changes = dv_core::ops::hooks::uninstall(
+        &git.hooks_dir(&repo.root),
+        &[&repo.root, git.common_dir()],
+    )?;
     report(g, args.json, &changes)
 }
 
-fn report(g: &Global, json: bool, changes: &[crate::ops::hooks::HookChange]) -> Result<Outcome> {
+fn report(g: &Global, json: bool, changes: &[dv_core::ops::hooks::HookChange]) -> Result<Outcome> {
     if json {
         output::print_json(&changes)?;
     } else if changes.is_empty() {

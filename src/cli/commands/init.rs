@@ -1,6 +1,6 @@
 use super::super::{Global, Outcome, output};
-use crate::Result;
-use crate::repo::Repo;
+use dv_core::Result;
+use dv_core::repo::Repo;
 
 /// Create the dv repository (.dv/) in the current Git work tree. Safe to run again.
 #[derive(clap::Args)]

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
-use crate::paths::POINTER_SUFFIX;
-use crate::{Error, Result};
+use dv_core::paths::POINTER_SUFFIX;
+use dv_core::{Error, Result};
 
 /// List the commits that changed each dataset's pointer file, newest first, with what changed.
 ///
@@ -27,7 +27,7 @@ pub struct Args {
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = g.repo()?;
-    let git = crate::git::GitRepo::open(&repo.root)?;
+    let git = dv_core::git::GitRepo::open(&repo.root)?;
     let store = repo.open_store()?;
     let start = match &args.rev {
         Some(rev) => git.resolve(rev)?,
@@ -52,7 +52,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         })
         .collect();
     if paths.is_empty() {
-        paths = crate::ops::datasets::find_datasets(&repo, "")?
+        paths = dv_core::ops::datasets::find_datasets(&repo, "")?
             .into_iter()
             .map(|d| d.path)
             .collect();
@@ -61,7 +61,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .row
         .as_ref()
         .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
-    let mut logs = crate::ops::log::log(&git, &store, &start, &paths, row_key.as_deref())?;
+    let mut logs = dv_core::ops::log::log(&git, &store, &start, &paths, row_key.as_deref())?;
     if row_key.is_some() {
         for l in &mut logs {
             l.versions.retain(|v| {

@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
-use crate::Result;
-use crate::ops::datasets::Source;
-use crate::ops::meta::MetaReport;
+use dv_core::Result;
+use dv_core::ops::datasets::Source;
+use dv_core::ops::meta::MetaReport;
 
 /// Annotate datasets: small KEY=VALUE notes (owner, license, metrics, a description) kept in the pointer file.
 ///
@@ -77,12 +77,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         } => {
             let entries = entries
                 .iter()
-                .map(|e| crate::ops::meta::parse_entry(e))
+                .map(|e| dv_core::ops::meta::parse_entry(e))
                 .collect::<Result<Vec<_>>>()?;
             let path = one_path(&path)?;
             let _lock = repo.lock()?;
             let stage = repo.config.stage && !no_stage;
-            let report = crate::ops::meta::set(&repo, &path, &entries, stage)?;
+            let report = dv_core::ops::meta::set(&repo, &path, &entries, stage)?;
             written(g, &report, json)
         }
         Sub::Unset {
@@ -94,7 +94,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             let path = one_path(&path)?;
             let _lock = repo.lock()?;
             let stage = repo.config.stage && !no_stage;
-            let report = crate::ops::meta::unset(&repo, &path, &keys, stage)?;
+            let report = dv_core::ops::meta::unset(&repo, &path, &keys, stage)?;
             for k in &report.absent {
                 output::status_line(g.quiet, &format!("'{k}' was not set on {}", report.path));
             }
@@ -103,12 +103,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         Sub::Show { path, rev, json } => {
             let path = one_path(&path)?;
             let report = match &rev {
-                None => crate::ops::meta::show(&repo, &Source::WorkTree, &path)?,
+                None => dv_core::ops::meta::show(&repo, &Source::WorkTree, &path)?,
                 Some(rev) => {
-                    let git = crate::git::GitRepo::open(&repo.root)?;
+                    let git = dv_core::git::GitRepo::open(&repo.root)?;
                     let commit = git.resolve(rev)?;
                     let source = Source::Rev { git: &git, commit };
-                    crate::ops::meta::show(&repo, &source, &path)?
+                    dv_core::ops::meta::show(&repo, &source, &path)?
                 }
             };
             if json {

@@ -18,14 +18,14 @@ pub mod transfer;
 
 use std::path::PathBuf;
 
-use crate::Result;
-use crate::repo::Repo;
+use dv_core::Result;
+use dv_core::repo::Repo;
 
 /// Turns the paths a user typed into repository paths.
 pub fn repo_paths(repo: &Repo, cwd: &std::path::Path, paths: &[PathBuf]) -> Result<Vec<String>> {
     paths
         .iter()
-        .map(|p| crate::paths::to_repo_path(&repo.root, cwd, p))
+        .map(|p| dv_core::paths::to_repo_path(&repo.root, cwd, p))
         .collect()
 }
 
@@ -35,20 +35,20 @@ pub fn repo_paths(repo: &Repo, cwd: &std::path::Path, paths: &[PathBuf]) -> Resu
 /// `git mv` (or written by hand). The caller holds the cache lock.
 pub fn plan_ignores(
     repo: &Repo,
-    targets: &[crate::ops::datasets::Target],
-) -> Result<crate::ops::ignore::IgnorePlan> {
+    targets: &[dv_core::ops::datasets::Target],
+) -> Result<dv_core::ops::ignore::IgnorePlan> {
     let data: Vec<_> = targets
         .iter()
-        .map(|t| crate::ops::ignore::DataPath::of(&t.dataset))
+        .map(|t| dv_core::ops::ignore::DataPath::of(&t.dataset))
         .collect();
-    crate::ops::ignore::IgnorePlan::new(repo, &data)
+    dv_core::ops::ignore::IgnorePlan::new(repo, &data)
 }
 
 /// After the command wrote the datasets: adds the lines [`plan_ignores`] found missing, saying where.
 pub fn ignore_datasets(
     g: &super::Global,
     repo: &Repo,
-    plan: crate::ops::ignore::IgnorePlan,
+    plan: dv_core::ops::ignore::IgnorePlan,
 ) -> Result<()> {
     for file in plan.apply(repo)? {
         super::output::status_line(
@@ -65,13 +65,13 @@ pub fn open_remote(
     g: &super::Global,
     repo: &Repo,
     name: Option<&str>,
-    access: crate::remote::Access,
-) -> Result<crate::remote::Remote> {
-    let remote = crate::remote::Remote::open(repo, name, access)?;
+    access: dv_core::remote::Access,
+) -> Result<dv_core::remote::Remote> {
+    let remote = dv_core::remote::Remote::open(repo, name, access)?;
     // A committed endpoint is the commit author's choice of server, which then receives the user's signed
     // writes (and sees their access key id): said on every push, until the user confirms it (or chooses
     // another) in their own `.dv/config.local.toml`.
-    if access == crate::remote::Access::Write
+    if access == dv_core::remote::Access::Write
         && let Some(e) = remote.endpoint.as_ref().filter(|e| e.committed)
     {
         super::output::status_line(
@@ -81,7 +81,7 @@ pub fn open_remote(
                  .dv/config.toml; to confirm it (and silence this), set `endpoint` under [remote.{}] in \
                  .dv/config.local.toml",
                 remote.name,
-                crate::redact::redact(&e.url),
+                dv_core::redact::redact(&e.url),
                 remote.name
             ),
         );

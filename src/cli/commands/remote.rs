@@ -1,6 +1,6 @@
 use super::super::{Global, Outcome, output};
-use crate::repo::{REMOTE_SETTINGS, RemoteConfig, check_remote_name, check_remote_setting};
-use crate::{Error, Result};
+use dv_core::repo::{REMOTE_SETTINGS, RemoteConfig, check_remote_name, check_remote_setting};
+use dv_core::{Error, Result};
 
 /// Manage remotes: where `dv push` sends data and `dv pull` gets it.
 ///
@@ -71,8 +71,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                             .into(),
                 });
             }
-            crate::remote::check_url(&url).map_err(|why| Error::BadPath {
-                path: crate::redact::redact(&url),
+            dv_core::remote::check_url(&url).map_err(|why| Error::BadPath {
+                path: dv_core::redact::redact(&url),
                 reason: why,
             })?;
             config.remotes.insert(
@@ -90,7 +90,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             if json {
                 output::print_json(&serde_json::json!({
                     "name": name,
-                    "url": crate::redact::redact(&url),
+                    "url": dv_core::redact::redact(&url),
                     "default": is_default,
                 }))?;
             } else {
@@ -105,7 +105,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             // A local endpoint is named as local, without its value (values from config.local.toml are
             // never printed).
             let endpoint_of = |name: &str, r| -> Result<Option<(Option<String>, bool)>> {
-                Ok(crate::remote::Endpoint::of(&repo, name, r)?
+                Ok(dv_core::remote::Endpoint::of(&repo, name, r)?
                     .map(|e| (e.committed.then_some(e.url), e.committed)))
             };
             for (name, r) in &config.remotes {
@@ -181,7 +181,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             };
             match (key.as_str(), value, unset) {
                 ("url", Some(v), false) => {
-                    crate::remote::check_url(&v).map_err(bad)?;
+                    dv_core::remote::check_url(&v).map_err(bad)?;
                     r.url = v;
                 }
                 (k, Some(v), false) if REMOTE_SETTINGS.contains(&k) => {

@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
-use crate::ops::datasets::Source;
-use crate::ops::run::{ChildOutput, Direction, RunOptions, RunSpec};
-use crate::{Error, Result};
+use dv_core::ops::datasets::Source;
+use dv_core::ops::run::{ChildOutput, Direction, RunOptions, RunSpec};
+use dv_core::{Error, Result};
 
 /// Run a command as a recorded step: its inputs, parameters and outputs are versioned with it.
 ///
@@ -47,10 +47,10 @@ pub fn run(g: &Global, args: RunArgs) -> Result<Outcome> {
             path: p.clone(),
             reason: "a parameter is FILE:KEY, for example params.toml:train.lr".into(),
         })?;
-        let file = crate::paths::to_repo_path(&repo.root, &g.cwd, std::path::Path::new(file))?;
+        let file = dv_core::paths::to_repo_path(&repo.root, &g.cwd, std::path::Path::new(file))?;
         params.push((file, key.to_string()));
     }
-    let workdir = crate::paths::to_repo_path(&repo.root, &g.cwd, std::path::Path::new("."))?;
+    let workdir = dv_core::paths::to_repo_path(&repo.root, &g.cwd, std::path::Path::new("."))?;
     let progress = progress::for_terminal(g.quiet);
     let stage = repo.config.stage && !args.no_stage;
     let spec = RunSpec {
@@ -70,7 +70,7 @@ pub fn run(g: &Global, args: RunArgs) -> Result<Outcome> {
         },
         progress: progress.as_ref(),
     };
-    let done = crate::ops::run::run(&repo, &store, spec, &opts)?;
+    let done = dv_core::ops::run::run(&repo, &store, spec, &opts)?;
     if args.json {
         output::print_json(&done)?;
         return Ok(Outcome::Success);
@@ -143,8 +143,8 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
                 reason: "--check takes one output; give no other".into(),
             });
         }
-        let out = crate::paths::to_repo_path(&repo.root, &g.cwd, out)?;
-        let report = crate::ops::run::check(&repo, &store, &out, &opts)?;
+        let out = dv_core::paths::to_repo_path(&repo.root, &g.cwd, out)?;
+        let report = dv_core::ops::run::check(&repo, &store, &out, &opts)?;
         if args.json {
             output::print_json(&report)?;
         } else {
@@ -152,7 +152,7 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
                 outln!("step '{}' does not reproduce: {f}", report.step);
             }
             for o in &report.outs {
-                let short = |n: &Option<crate::ops::steps::NodeRecord>| {
+                let short = |n: &Option<dv_core::ops::steps::NodeRecord>| {
                     n.map_or("(missing)".to_string(), |n| {
                         n.id.to_string()[..12].to_string()
                     })
@@ -183,7 +183,7 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
         });
     }
     let outs = super::repo_paths(&repo, &g.cwd, &args.outs)?;
-    let report = crate::ops::run::repro(&repo, &store, &outs, args.force, args.dry_run, &opts)?;
+    let report = dv_core::ops::run::repro(&repo, &store, &outs, args.force, args.dry_run, &opts)?;
     if args.json {
         output::print_json(&report)?;
         return Ok(Outcome::Success);
@@ -241,13 +241,13 @@ enum Format {
 
 pub fn lineage(g: &Global, args: LineageArgs) -> Result<Outcome> {
     let repo = g.repo()?;
-    let path = crate::paths::to_repo_path(&repo.root, &g.cwd, &args.path)?;
+    let path = dv_core::paths::to_repo_path(&repo.root, &g.cwd, &args.path)?;
     let steps = match &args.rev {
-        None => crate::ops::run::load_steps(&repo, &Source::WorkTree)?,
+        None => dv_core::ops::run::load_steps(&repo, &Source::WorkTree)?,
         Some(rev) => {
-            let git = crate::git::GitRepo::open(&repo.root)?;
+            let git = dv_core::git::GitRepo::open(&repo.root)?;
             let commit = git.resolve(rev)?;
-            crate::ops::run::load_steps(&repo, &Source::Rev { git: &git, commit })?
+            dv_core::ops::run::load_steps(&repo, &Source::Rev { git: &git, commit })?
         }
     };
     let direction = match (args.upstream, args.downstream) {
@@ -255,7 +255,7 @@ pub fn lineage(g: &Global, args: LineageArgs) -> Result<Outcome> {
         (_, true) => Direction::Downstream,
         _ => Direction::Both,
     };
-    let l = crate::ops::run::lineage(&steps, &path, direction)?;
+    let l = dv_core::ops::run::lineage(&steps, &path, direction)?;
     let format = if args.json { Format::Json } else { args.format };
     match format {
         Format::Json => output::print_json(&l)?,
@@ -273,7 +273,7 @@ pub fn lineage(g: &Global, args: LineageArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn node_text(n: &Option<crate::ops::steps::NodeRecord>) -> String {
+fn node_text(n: &Option<dv_core::ops::steps::NodeRecord>) -> String {
     match n {
         Some(n) => format!(
             " ({} {}, {})",
@@ -285,13 +285,13 @@ fn node_text(n: &Option<crate::ops::steps::NodeRecord>) -> String {
     }
 }
 
-fn lineage_text(l: &crate::ops::run::Lineage) -> String {
+fn lineage_text(l: &dv_core::ops::run::Lineage) -> String {
     let mut s = String::new();
     for step in &l.steps {
         s.push_str(&format!(
             "step {}: {}\n",
             step.name,
-            crate::ops::run::shell_words(&step.command)
+            dv_core::ops::run::shell_words(&step.command)
         ));
         if !step.workdir.is_empty() {
             s.push_str(&format!("    in {}/\n", step.workdir));
@@ -326,7 +326,7 @@ fn lineage_text(l: &crate::ops::run::Lineage) -> String {
     s
 }
 
-fn lineage_dot(l: &crate::ops::run::Lineage) -> String {
+fn lineage_dot(l: &dv_core::ops::run::Lineage) -> String {
     let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut s = String::from("digraph lineage {\n    rankdir=LR;\n");
     for step in &l.steps {

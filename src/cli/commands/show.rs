@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
-use crate::ops::datasets::{Source, resolve_targets};
-use crate::table::Cell;
-use crate::table::diff::Filter;
-use crate::{Error, Result};
+use dv_core::ops::datasets::{Source, resolve_targets};
+use dv_core::table::Cell;
+use dv_core::table::diff::Filter;
+use dv_core::{Error, Result};
 
 /// Print rows of a table, from the work tree's version or a historical one, without checking it out.
 ///
@@ -39,12 +39,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let targets = match &args.rev {
         None => resolve_targets(&repo, &Source::WorkTree, &paths)?,
         Some(rev) => {
-            git = crate::git::GitRepo::open(&repo.root)?;
+            git = dv_core::git::GitRepo::open(&repo.root)?;
             let commit = git.resolve(rev)?;
             resolve_targets(&repo, &Source::Rev { git: &git, commit }, &paths)?
         }
     };
-    crate::ops::datasets::check_named_held(&targets, &store)?;
+    dv_core::ops::datasets::check_named_held(&targets, &store)?;
     let dataset = &targets[0].dataset;
     let table = dataset
         .pointer
@@ -62,7 +62,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             first: table.id,
         });
     }
-    let header = crate::table::read_header(&store, &table.id)?;
+    let header = dv_core::table::read_header(&store, &table.id)?;
     let filters: Vec<Filter> = args
         .filters
         .iter()
@@ -80,7 +80,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             Ok(parsed)
         })
         .collect::<Result<_>>()?;
-    let rows = crate::ops::table::rows(&store, &header, &filters, args.limit)?;
+    let rows = dv_core::ops::table::rows(&store, &header, &filters, args.limit)?;
     let names: Vec<&str> = header.columns.iter().map(|c| c.name.as_str()).collect();
     let format = if args.json {
         "json"

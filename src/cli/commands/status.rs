@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
-use crate::Result;
-use crate::ops::compare::ChangeKind;
-use crate::ops::datasets::Source;
+use dv_core::Result;
+use dv_core::ops::compare::ChangeKind;
+use dv_core::ops::datasets::Source;
 
 /// Show tracked paths whose working copy differs from their pointer file.
 ///
@@ -30,26 +30,26 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
     let mut skipped = Vec::new();
-    let targets = crate::ops::datasets::resolve_targets_noting(
+    let targets = dv_core::ops::datasets::resolve_targets_noting(
         &repo,
         &Source::WorkTree,
         &paths,
         &mut skipped,
     )?;
     output::warn_not_pointers(&skipped);
-    let mut report = crate::ops::status::status(&repo, &store, &targets)?;
+    let mut report = dv_core::ops::status::status(&repo, &store, &targets)?;
     report.not_pointers = skipped;
     if paths.is_empty() {
-        report.steps = crate::ops::run::step_states(&repo, &store)?;
+        report.steps = dv_core::ops::run::step_states(&repo, &store)?;
     }
     if let Some(name) = &args.remote {
         let remote = super::open_remote(
             g,
             &repo,
             Some(name.as_str()).filter(|n| !n.is_empty()),
-            crate::remote::Access::Read,
+            dv_core::remote::Access::Read,
         )?;
-        let states = crate::ops::transfer::remote_state(&store, &remote, &targets)?;
+        let states = dv_core::ops::transfer::remote_state(&store, &remote, &targets)?;
         for (d, st) in report.datasets.iter_mut().zip(states) {
             d.remote = Some(st);
         }

@@ -1,12 +1,12 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
-use crate::Result;
-use crate::ops::datasets::Target;
-use crate::ops::scope::{Scope, targets_in_scope_noting};
-use crate::ops::transfer::TransferReport;
-use crate::remote::Remote;
-use crate::repo::Repo;
+use dv_core::Result;
+use dv_core::ops::datasets::Target;
+use dv_core::ops::scope::{Scope, targets_in_scope_noting};
+use dv_core::ops::transfer::TransferReport;
+use dv_core::remote::Remote;
+use dv_core::repo::Repo;
 
 /// Options shared by push, fetch and pull.
 #[derive(clap::Args)]
@@ -69,14 +69,14 @@ struct Ctx {
     repo: Repo,
     targets: Vec<Target>,
     /// Files named like pointer files that describe no dataset (warned about).
-    skipped: Vec<crate::ops::datasets::NotPointer>,
+    skipped: Vec<dv_core::ops::datasets::NotPointer>,
 }
 
 fn prepare(
     g: &Global,
     c: &Common,
     history: Option<&History>,
-    access: crate::remote::Access,
+    access: dv_core::remote::Access,
 ) -> Result<(Ctx, Remote)> {
     let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &c.paths)?;
@@ -136,16 +136,16 @@ pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
         g,
         &args.common,
         Some(&args.history),
-        crate::remote::Access::Write,
+        dv_core::remote::Access::Write,
     )?;
     // Push reads packs that a gc (in this or another work tree sharing the cache) could delete.
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
-    let report = crate::ops::transfer::push(&store, &remote, &ctx.targets, p.as_ref())?;
+    let report = dv_core::ops::transfer::push(&store, &remote, &ctx.targets, p.as_ref())?;
     show(g, args.common.json, "Pushed", &report)?;
     if let Some(first) = report.incomplete.first() {
-        return Err(crate::Error::PushIncomplete {
+        return Err(dv_core::Error::PushIncomplete {
             remote: report.remote.clone(),
             count: report.incomplete.len(),
             path: first.path.clone(),
@@ -160,19 +160,19 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
         g,
         &args.common,
         Some(&args.history),
-        crate::remote::Access::Read,
+        dv_core::remote::Access::Read,
     )?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     let p = progress::for_terminal(g.quiet);
-    let report = crate::ops::transfer::fetch(&store, &remote, &ctx.targets, p.as_ref())?;
+    let report = dv_core::ops::transfer::fetch(&store, &remote, &ctx.targets, p.as_ref())?;
     show(g, args.common.json, "Fetched", &report)?;
     Ok(Outcome::Success)
 }
 
 pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
-    let (ctx, remote) = prepare(g, &args.common, None, crate::remote::Access::Read)?;
-    crate::ops::datasets::refuse_malformed(&ctx.skipped)?;
+    let (ctx, remote) = prepare(g, &args.common, None, dv_core::remote::Access::Read)?;
+    dv_core::ops::datasets::refuse_malformed(&ctx.skipped)?;
     let _lock = ctx.repo.lock()?;
     let store = ctx.repo.open_store()?;
     // Checked before the fetch, which may write files straight into the work tree.
@@ -180,7 +180,7 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     let p = progress::for_terminal(g.quiet);
     // The ignore lines before any data is written, as `checkout` adds them.
     let mut ignores = Some(ignores);
-    let (fetched, checkout) = crate::ops::transfer::pull(
+    let (fetched, checkout) = dv_core::ops::transfer::pull(
         &ctx.repo,
         &store,
         &remote,

@@ -1,10 +1,9 @@
-//! dv: version large files, folders and tables next to Git.
+//! dv-core: version large files, folders and tables next to Git.
 //!
-//! The library does all the work and never talks to the terminal; the `cli` module is the only place that
-//! prints, reads the environment or parses arguments. See `docs/architecture.md` for the map.
+//! This crate does all the work and never talks to the terminal; the `dv` binary (the repository's root
+//! package, `src/cli`) is the only place that prints or parses arguments. See `docs/architecture.md` for the map.
 
 pub mod chunk;
-pub mod cli;
 pub mod error;
 pub mod fault;
 pub mod fsutil;
