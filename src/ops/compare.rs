@@ -56,8 +56,16 @@ pub struct Comparison {
     pub changes: Vec<Change>,
     /// Files hashed while comparing, for the stat cache.
     pub refreshed: Vec<(String, StatEntry)>,
-    /// Tree objects the cache lacks; what is below them was not compared.
-    pub missing: Vec<ObjectId>,
+    /// Folders whose tree object the cache lacks: what is below them was not compared.
+    pub missing: Vec<MissingTree>,
+}
+
+/// A folder of the working copy that could not be compared: the cache lacks the tree the pointer names for it.
+#[derive(Clone, Debug)]
+pub struct MissingTree {
+    /// The folder's repository path.
+    pub path: String,
+    pub id: ObjectId,
 }
 
 pub struct Comparer<'a> {
@@ -168,7 +176,10 @@ impl<'a> Comparer<'a> {
     /// Compares a tree with the (sorted) entries found in the folder at `path`.
     fn compare_dir(&mut self, path: &str, want: &Node, names: Vec<DirItem>) -> Result<()> {
         if !self.store.contains(&want.id)? {
-            self.out.missing.push(want.id);
+            self.out.missing.push(MissingTree {
+                path: path.to_string(),
+                id: want.id,
+            });
             return Ok(());
         }
         let tree = self
