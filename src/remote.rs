@@ -1023,11 +1023,8 @@ pub fn unignored_in_work_tree(repo: &Repo, dir: &Path) -> Result<Option<(String,
         format!("{} (that is {})", dir.display(), real.display())
     };
     let outside = "give the remote a folder outside the work tree".to_string();
-    let Some(rel) = rel
-        .to_str()
-        .filter(|r| !r.is_empty())
-        .map(|r| r.to_string())
-    else {
+    let rel = rel.to_string_lossy().into_owned();
+    if rel.is_empty() {
         return Ok(Some((
             format!(
                 "the folder {shown} is the work tree {} itself",
@@ -1035,7 +1032,7 @@ pub fn unignored_in_work_tree(repo: &Repo, dir: &Path) -> Result<Option<(String,
             ),
             outside,
         )));
-    };
+    }
     let tree_git = crate::git::GitRepo::open(tree)?;
     let mut ignores = tree_git.ignores()?;
     let mut why = None;
