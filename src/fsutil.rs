@@ -286,7 +286,7 @@ fn journals(tmp_dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
 }
 
 /// The temporary files the journals in `tmp_dir` record, of running processes and of processes now gone alike,
-/// as far as [`recorded_temp_is_ours`] accepts them for `scope`'s roots (journals Git tracks are not read):
+/// as far as `recorded_temp_is_ours` accepts them for `scope`'s roots (journals Git tracks are not read):
 /// dv's files beside the data, in the making or left by a killed run until the next command that takes the
 /// lock removes them. A comparison of a working copy with a version skips them, so that `dv status`, which
 /// holds no lock and removes nothing, never reports one as the user's data. `scope` is asked only when a

@@ -241,7 +241,7 @@ fn s3_error(text: &str) -> Option<(&str, &str, &str)> {
 /// What an operation does with a remote: only reading it (status, fetch, pull, fsck, `gc --dry-run`) never
 /// creates anything; changing it (`gc --remote`, `fsck --remote --repair`) writes to a remote that must exist;
 /// writing (push) also creates a folder remote's missing folder. A folder remote inside a work tree that Git
-/// does not ignore is refused for changing and writing ([`refuse_unignored_in_work_tree`]).
+/// does not ignore is refused for changing and writing ([`unignored_in_work_tree`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Read,
