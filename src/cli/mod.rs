@@ -157,6 +157,8 @@ pub fn main() -> ExitCode {
     };
     init_logging(cli.verbose, cli.quiet);
     let result = run(cli).and_then(|outcome| output::flush_out().map(|()| outcome));
+    // Every temporary file is renamed or removed by now: a journal of them is no longer needed.
+    dv_core::fsutil::close_own_journals();
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Differences) => ExitCode::from(1),

@@ -857,3 +857,103 @@ fn a_pull_refused_after_its_fetch_leaves_no_folder_it_made() {
     );
     assert_no_temp_files(clone.path(), "pull");
 }
+
+/// A folder remote inside the work tree that Git does not ignore (`dv remote add store ./store`) was taken, and
+/// after `dv push` a `git add -A` committed the packs into Git's history (adversarial review, issue 15). Writing
+/// to it (push, `gc --remote`, `fsck --remote --repair`) is refused, naming the folder, with a hint; `remote
+/// add` warns; reading goes on; once Git ignores it, it is fine. A clone sharing the committed config is judged
+/// by its own rules, and a folder inside a linked work tree by that work tree's.
+#[test]
+fn a_folder_remote_git_would_commit_is_refused_for_writing() {
+    let r = TestRepo::new();
+    r.write("f", b"data");
+    r.ok(&["add", "f"]);
+    let out = r.dv(&["remote", "add", "store", "./store"]);
+    let warn = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{warn}");
+    assert!(
+        warn.contains(&format!(
+            "warning: remote 'store': the folder {} lies",
+            r.path().canonicalize().unwrap().join("store").display()
+        )) && warn.contains("Git does not ignore it"),
+        "{warn}"
+    );
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let refused = |dir: &Path, args: &[&str]| -> String {
+        let out = run_dv(dir, args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "dv {args:?}: {err}");
+        assert!(
+            err.starts_with("error: remote 'store': the folder ")
+                && err.contains("lies inside the work tree")
+                && err.contains("and Git does not ignore it"),
+            "dv {args:?}: {err}"
+        );
+        assert!(
+            err.contains("\n\nhint: add the line '/store/' to "),
+            "{err}"
+        );
+        err
+    };
+    let err = refused(r.path(), &["push"]);
+    assert!(
+        err.contains("no rule in Git's ignore files matches 'store/packs'"),
+        "{err}"
+    );
+    assert!(!r.p("store").exists(), "the refused push made the folder");
+    refused(r.path(), &["gc", "--remote", "store"]);
+    refused(r.path(), &["fsck", "--remote", "store", "--repair"]);
+
+    // Ignored through .git/info/exclude: push, gc and repair write there, and Git sees nothing of it.
+    let exclude = r.p(".git/info/exclude");
+    std::fs::write(&exclude, "/store/\n").unwrap();
+    r.ok(&["push"]);
+    assert!(r.p("store/packs").is_dir());
+    r.ok(&["gc", "--remote", "store"]);
+    r.ok(&["fsck", "--remote", "store", "--repair"]);
+    r.git(&["add", "-A"]);
+    let git_sees = r.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(!git_sees.contains("store/"), "{git_sees}");
+
+    // A rule that takes part of it back: refused again, naming the rule; reading goes on.
+    std::fs::write(&exclude, "/store/*\n!/store/index/\n").unwrap();
+    let err = refused(r.path(), &["push"]);
+    assert!(
+        err.contains("the rule '!/store/index/' at ") && err.contains("re-includes 'store/index'"),
+        "{err}"
+    );
+    r.ok(&["status", "--remote", "store"]);
+    r.ok(&["fsck", "--remote", "store"]);
+    r.ok(&["gc", "--remote", "store", "--dry-run"]);
+    std::fs::remove_file(r.p("f")).unwrap();
+    r.ok(&["pull"]);
+    assert_eq!(r.read("f"), b"data");
+
+    // A clone shares the committed `./store`, which lies in its own work tree; its exclude file has no rule.
+    let clone = clone_of(&r);
+    let c = clone.path();
+    std::fs::write(c.join("f"), b"data").unwrap();
+    ok_at(c, &["add", "f"]);
+    refused(c, &["push"]);
+    assert!(!c.join("store").exists());
+    // A committed .gitignore rule covers every clone.
+    std::fs::write(c.join(".gitignore"), "/f\n/store/\n").unwrap();
+    ok_at(c, &["push"]);
+
+    // A folder inside a linked work tree, named by its absolute path: judged by that work tree's rules.
+    std::fs::write(&exclude, "").unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let wt = parent.path().join("wt");
+    r.git(&["worktree", "add", "-q", "-b", "other", wt.to_str().unwrap()]);
+    let url = wt.join("store");
+    r.ok(&["remote", "modify", "store", "url", url.to_str().unwrap()]);
+    let err = refused(r.path(), &["push"]);
+    let wt_real = wt.canonicalize().unwrap();
+    assert!(
+        err.contains(&format!("lies inside the work tree {} ", wt_real.display()))
+            && err.contains(&format!("to {}", wt_real.join(".gitignore").display())),
+        "{err}"
+    );
+    assert!(!url.exists());
+}

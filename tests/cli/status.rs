@@ -172,3 +172,90 @@ fn status_with_only_damaged_pointers_says_so() {
     assert!(err.contains("a.bin.dv"), "{err}");
     assert_eq!(r.dv(&["status", "--exit-code"]).status.code(), Some(1));
 }
+
+/// A folder dataset whose tree the cache lacks (a clone before `dv fetch`, with the data put in place by hand)
+/// said `unchanged`: nothing had been compared. It is `unknown`, naming the folders not compared, for the whole
+/// dataset, a path inside it and with `--remote`, and `--exit-code` exits 1; once the root tree is there and a
+/// sub-folder's is not, a change found is `modified` and the sub-folder still `unknown`. A file dataset in the
+/// same position is compared by hashing (its id needs no cache), so it stays `unchanged`.
+#[test]
+fn a_folder_whose_tree_is_not_in_the_cache_is_unknown_not_unchanged() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("data/x", b"x");
+    r.write("data/sub/y", b"y");
+    r.write("model.bin", b"m");
+    r.ok(&["add", "data", "model.bin"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    r.ok(&["push"]);
+    let clone = clone_of(&r);
+    let c = clone.path();
+    std::fs::create_dir_all(c.join("data/sub")).unwrap();
+    std::fs::write(c.join("data/x"), b"x").unwrap();
+    std::fs::write(c.join("data/sub/y"), b"y").unwrap();
+    std::fs::write(c.join("model.bin"), b"m").unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&ok_at(c, &a)).unwrap()
+    };
+
+    let s = json(&["status"]);
+    let (data, model) = (&s["datasets"][0], &s["datasets"][1]);
+    assert_eq!(data["path"], "data");
+    assert_eq!(data["state"], "unknown", "{s}");
+    assert_eq!(data["in_cache"], false);
+    assert_eq!(data["not_compared"], serde_json::json!(["data"]));
+    assert!(changes(data).is_empty());
+    assert_eq!(model["state"], "unchanged", "{s}");
+    assert_eq!(model["in_cache"], false);
+    assert!(model.get("not_compared").is_none(), "{s}");
+    let human = ok_at(c, &["status"]);
+    assert!(
+        human.contains(
+            "data: unknown, not in cache (run `dv fetch` to compare it)\n    unknown:   data/\n"
+        ),
+        "{human}"
+    );
+    let code = dv_command(c)
+        .args(["status", "--exit-code"])
+        .status()
+        .unwrap();
+    assert_eq!(code.code(), Some(1));
+    // A path inside the folder, and --remote, say the same.
+    let s = json(&["status", "data/sub/y"]);
+    assert_eq!(s["datasets"][0]["state"], "unknown", "{s}");
+    let s = json(&["status", "--remote"]);
+    assert_eq!(s["datasets"][0]["state"], "unknown", "{s}");
+    assert_eq!(s["datasets"][0]["remote"]["pushed"], true, "{s}");
+
+    // `dv fetch data/x` brings the root tree, not `data/sub`'s: a change is found, the rest is still unknown.
+    ok_at(c, &["fetch", "data/x"]);
+    std::fs::write(c.join("data/x"), b"edited").unwrap();
+    let s = json(&["status"]);
+    let data = &s["datasets"][0];
+    assert_eq!(data["state"], "modified", "{s}");
+    assert_eq!(
+        changes(data),
+        vec![("data/x".to_string(), "modified".to_string())]
+    );
+    assert_eq!(data["not_compared"], serde_json::json!(["data/sub"]));
+    let human = ok_at(c, &["status"]);
+    assert!(
+        human.contains(
+            "data: modified, not in cache (run `dv fetch` to compare all of it)\n    modified:  data/x\n    \
+             unknown:   data/sub/\n"
+        ),
+        "{human}"
+    );
+    let s = json(&["status", "data/sub"]);
+    assert_eq!(s["datasets"][0]["state"], "unknown", "{s}");
+
+    // With every tree fetched, everything is compared.
+    ok_at(c, &["fetch"]);
+    std::fs::write(c.join("data/x"), b"x").unwrap();
+    let s = json(&["status"]);
+    assert_eq!(s["datasets"][0]["state"], "unchanged", "{s}");
+    assert!(s["datasets"][0].get("not_compared").is_none(), "{s}");
+}

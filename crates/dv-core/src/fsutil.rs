@@ -215,10 +215,16 @@ fn journal_pid(name: &str) -> Option<u32> {
         .ok()
 }
 
+/// The journals this process has written to (see [`record_temp`]), for [`close_own_journals`]. Held while one
+/// is appended to or removed, so that no record is added between the look that finds a journal done and its
+/// removal.
+static OWN_JOURNALS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
 /// Records, in this process's journal in `tmp_dir`, that `temp` is about to be made: made first and flushed to
 /// the operating system before the file exists, so that a kill at any moment after leaves a record.
 fn record_temp(tmp_dir: &Path, temp: &Path) -> Result<()> {
     let journal = tmp_dir.join(journal_name(std::process::id()));
+    let mut own = OWN_JOURNALS.lock().unwrap_or_else(|e| e.into_inner());
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
@@ -226,7 +232,85 @@ fn record_temp(tmp_dir: &Path, temp: &Path) -> Result<()> {
         .at(&journal)?;
     let mut entry = temp.as_os_str().as_encoded_bytes().to_vec();
     entry.push(0);
-    f.write_all(&entry).at(&journal)
+    f.write_all(&entry).at(&journal)?;
+    if !own.contains(&journal) {
+        own.push(journal);
+    }
+    Ok(())
+}
+
+/// Removes this process's journals once every file they record is gone (renamed into place, or deleted), so a
+/// process that ends normally leaves none behind; called by the CLI as a command ends, whatever its outcome. A
+/// journal that names a file still on disk (one whose removal failed, or a leftover of an earlier process that
+/// had this process's id) is kept, and with it the record: the next command that takes the lock removes the
+/// file once this process is gone. Errors keep the journal too.
+pub fn close_own_journals() {
+    let mut own = OWN_JOURNALS.lock().unwrap_or_else(|e| e.into_inner());
+    own.retain(|journal| !remove_journal_if_done(journal));
+}
+
+/// Removes `journal` when no file it records exists any more; true when it is gone.
+fn remove_journal_if_done(journal: &Path) -> bool {
+    let text = match read_if_exists(journal) {
+        Ok(Some(text)) => text,
+        Ok(None) => return true,
+        Err(_) => return false,
+    };
+    let all_gone = journal_entries(&text)
+        .all(|p| fs::symlink_metadata(&p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound));
+    all_gone && fs::remove_file(journal).is_ok()
+}
+
+/// The paths a journal's bytes record (see [`record_temp`]).
+fn journal_entries(text: &[u8]) -> impl Iterator<Item = PathBuf> + '_ {
+    text.split(|b| *b == 0)
+        .filter(|r| !r.is_empty())
+        .filter_map(path_of_bytes)
+}
+
+/// The journals in `tmp_dir`, with the process each belongs to.
+fn journals(tmp_dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
+    let entries = match fs::read_dir(tmp_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(crate::Error::io(tmp_dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.at(tmp_dir)?;
+        if let Some(pid) = entry.file_name().to_str().and_then(journal_pid) {
+            out.push((pid, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// The temporary files the journals in `tmp_dir` record, of running processes and of processes now gone alike,
+/// as far as `recorded_temp_is_ours` accepts them for `scope`'s roots (journals Git tracks are not read):
+/// dv's files beside the data, in the making or left by a killed run until the next command that takes the
+/// lock removes them. A comparison of a working copy with a version skips them, so that `dv status`, which
+/// holds no lock and removes nothing, never reports one as the user's data. `scope` is asked only when a
+/// journal is there.
+pub fn recorded_temps(
+    tmp_dir: &Path,
+    scope: impl FnOnce() -> JournalScope,
+) -> Result<Vec<PathBuf>> {
+    let journals = journals(tmp_dir)?;
+    if journals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known = scope();
+    let mut out = Vec::new();
+    for (pid, journal) in journals {
+        if known.tracked.contains(&journal) {
+            continue;
+        }
+        let Some(text) = read_if_exists(&journal)? else {
+            continue;
+        };
+        out.extend(journal_entries(&text).filter(|p| recorded_temp_is_ours(p, pid, &known.roots)));
+    }
+    Ok(out)
 }
 
 /// Removes the temporary files that processes now gone recorded in their journals in `tmp_dir` (made beside
@@ -236,23 +320,13 @@ fn record_temp(tmp_dir: &Path, temp: &Path) -> Result<()> {
 /// journal may have come with a commit). `scope` is asked only when a dead process's journal is there. A live
 /// process's journal is left alone, and so is one Git tracks (a commit brought it: it is never read).
 pub fn remove_recorded_temps(tmp_dir: &Path, scope: impl FnOnce() -> JournalScope) -> Result<u64> {
-    let entries = match fs::read_dir(tmp_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(crate::Error::io(tmp_dir, e)),
-    };
     let mut scope = Some(scope);
     let mut known = JournalScope::default();
     let mut removed = 0;
-    for entry in entries {
-        let entry = entry.at(tmp_dir)?;
-        let Some(pid) = entry.file_name().to_str().and_then(journal_pid) else {
-            continue;
-        };
+    for (pid, journal) in journals(tmp_dir)? {
         if process_alive(pid) {
             continue;
         }
-        let journal = entry.path();
         if let Some(f) = scope.take() {
             known = f();
         }
@@ -262,10 +336,7 @@ pub fn remove_recorded_temps(tmp_dir: &Path, scope: impl FnOnce() -> JournalScop
         let Some(text) = read_if_exists(&journal)? else {
             continue;
         };
-        for recorded in text.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-            let Some(path) = path_of_bytes(recorded) else {
-                continue;
-            };
+        for path in journal_entries(&text) {
             if !recorded_temp_is_ours(&path, pid, &known.roots) {
                 continue;
             }
@@ -530,6 +601,40 @@ mod tests {
                 assert!(is_temp_name(tmp) && !is_stale_temp(tmp));
             }
         }
+    }
+
+    /// A process's journal goes as it ends only when no file it records is still on disk: the record of a
+    /// temporary file that could not be removed is never lost.
+    #[test]
+    fn a_journal_goes_only_when_every_file_it_records_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let tmp = base.join("tmp");
+        fs::create_dir(&tmp).unwrap();
+        let (done, left) = (
+            temp_path_beside(&base.join("a")),
+            temp_path_beside(&base.join("b")),
+        );
+        record_temp(&tmp, &done).unwrap();
+        record_temp(&tmp, &left).unwrap();
+        fs::write(&left, b"still here").unwrap();
+        let journal = tmp.join(journal_name(std::process::id()));
+        assert!(!remove_journal_if_done(&journal));
+        assert!(journal.exists(), "the record of a file on disk was lost");
+        // What status skips: every recorded file, this live process's too.
+        let recorded = recorded_temps(&tmp, || JournalScope {
+            roots: vec![base.clone()],
+            tracked: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(recorded, vec![done, left.clone()]);
+        fs::remove_file(&left).unwrap();
+        assert!(remove_journal_if_done(&journal));
+        assert!(!journal.exists());
+        assert!(
+            remove_journal_if_done(&journal),
+            "an absent journal is done"
+        );
     }
 
     #[test]

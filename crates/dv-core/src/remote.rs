@@ -238,12 +238,22 @@ fn s3_error(text: &str) -> Option<(&str, &str, &str)> {
     Some((code, message, &text[start..end]))
 }
 
-/// What an operation does with a remote: only reading it (status, fetch, pull, fsck, gc) never creates
-/// anything; writing (push) creates a folder remote's missing folder.
+/// What an operation does with a remote: only reading it (status, fetch, pull, fsck, `gc --dry-run`) never
+/// creates anything; changing it (`gc --remote`, `fsck --remote --repair`) writes to a remote that must exist;
+/// writing (push) also creates a folder remote's missing folder. A folder remote inside a work tree that Git
+/// does not ignore is refused for changing and writing ([`unignored_in_work_tree`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Read,
+    Change,
     Write,
+}
+
+impl Access {
+    /// True when the operation puts files on the remote.
+    pub fn writes(self) -> bool {
+        self != Access::Read
+    }
 }
 
 impl Remote {
@@ -914,6 +924,9 @@ fn backend(
     if let Some(dir) = folder_path(repo, url) {
         refuse_dv_folder(name, &dir)?;
         refuse_layout_links(name, &dir)?;
+        if access.writes() {
+            refuse_unignored_in_work_tree(repo, name, &dir)?;
+        }
         let created = make_folder(name, &dir, access)?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| remote_err(name, e))?;
@@ -930,23 +943,7 @@ fn backend(
 /// it deletes the packs of a repository that has no other copy. A committed `.dv/config.toml` can set any
 /// URL, so this is checked each time the remote is opened.
 fn refuse_dv_folder(name: &str, dir: &Path) -> Result<()> {
-    let mut resolved = dir.to_path_buf();
-    let mut rest = Vec::new();
-    // The longest part of the path that exists, resolved, and the rest as written.
-    let mut at = dir;
-    loop {
-        if let Ok(real) = at.canonicalize() {
-            resolved = rest.iter().rev().fold(real, |p: PathBuf, n| p.join(n));
-            break;
-        }
-        match (at.parent(), at.file_name()) {
-            (Some(up), Some(n)) => {
-                rest.push(n.to_os_string());
-                at = up;
-            }
-            _ => break,
-        }
-    }
+    let resolved = resolved(dir);
     let in_dv = |p: &Path| p.components().any(|c| c.as_os_str() == crate::repo::DV_DIR);
     if !in_dv(&resolved) && !in_dv(dir) {
         return Ok(());
@@ -966,6 +963,122 @@ fn refuse_dv_folder(name: &str, dir: &Path) -> Result<()> {
              cache is no second copy, and gc on it would delete that repository's data"
         ),
     })
+}
+
+/// `dir` with links resolved as far as it exists: the longest part of the path that exists, resolved, and
+/// the rest as written.
+fn resolved(dir: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut at = dir;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return rest.iter().rev().fold(real, |p: PathBuf, n| p.join(n));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(up), Some(n)) => {
+                rest.push(n.to_os_string());
+                at = up;
+            }
+            _ => return dir.to_path_buf(),
+        }
+    }
+}
+
+/// The folders dv writes in a folder remote (docs/format.md, "Remote layout").
+const LAYOUT: [&str; 3] = ["packs", "index", "uses"];
+
+/// Why a folder remote at `dir` would put what is pushed there into Git, if it would: it lies inside a work tree
+/// of this repository (this one or a linked one, judged on the path with links resolved, as Git sees the
+/// folder) and Git's own ignore rules ([`crate::git::Ignores`]) do not ignore its layout folders, so `git add
+/// -A` would commit the packs (a leak into Git's history, which dv exists to avoid). Returns the message and
+/// the hint. Git itself decides: `/store/` in any `.gitignore`, `.git/info/exclude` or `core.excludesFile`,
+/// or a rule for each of `packs/`, `index/` and `uses/`, is enough.
+pub fn unignored_in_work_tree(repo: &Repo, dir: &Path) -> Result<Option<(String, String)>> {
+    let real = resolved(dir);
+    let git = crate::git::GitRepo::open(&repo.root)?;
+    let mut trees = vec![repo.root.clone()];
+    trees.extend(
+        git.work_trees()?
+            .into_iter()
+            .filter_map(|w| w.canonicalize().ok()),
+    );
+    trees.sort();
+    trees.dedup();
+    // The innermost work tree holding the folder is the one whose Git would see it.
+    let Some((tree, rel)) = trees
+        .iter()
+        .filter_map(|w| Some((w, real.strip_prefix(w).ok()?)))
+        .max_by_key(|(w, _)| w.components().count())
+    else {
+        return Ok(None);
+    };
+    // Git never adds what is inside its own folder.
+    if rel.components().any(|c| c.as_os_str() == ".git") {
+        return Ok(None);
+    }
+    // Path equality skips `.` components: `./store` is shown as the folder it is.
+    let shown = if real == dir {
+        real.display().to_string()
+    } else {
+        format!("{} (that is {})", dir.display(), real.display())
+    };
+    let outside = "give the remote a folder outside the work tree".to_string();
+    let rel = rel.to_string_lossy().into_owned();
+    if rel.is_empty() {
+        return Ok(Some((
+            format!(
+                "the folder {shown} is the work tree {} itself",
+                tree.display()
+            ),
+            outside,
+        )));
+    }
+    let tree_git = crate::git::GitRepo::open(tree)?;
+    let mut ignores = tree_git.ignores()?;
+    let mut why = None;
+    for sub in LAYOUT {
+        let path = crate::paths::join(&rel, sub);
+        match ignores.rule_for(&path, true)? {
+            Some(rule) if !rule.negated => {}
+            Some(rule) => {
+                why = Some(format!("the rule {rule} re-includes '{path}'"));
+                break;
+            }
+            None => {
+                why = Some(format!("no rule in Git's ignore files matches '{path}'"));
+                break;
+            }
+        }
+    }
+    let Some(why) = why else {
+        return Ok(None);
+    };
+    Ok(Some((
+        format!(
+            "the folder {shown} lies inside the work tree {} and Git does not ignore it ({why}): `git add -A` \
+             would commit the data pushed there into Git's history",
+            tree.display()
+        ),
+        format!(
+            "add the line '/{}/' to {} (or to .git/info/exclude), or {outside}",
+            crate::ops::ignore::escape_ignore(&rel),
+            tree.join(".gitignore").display()
+        ),
+    )))
+}
+
+/// Refuses to write to a folder remote that [`unignored_in_work_tree`] finds Git would commit. Checked each
+/// time the remote is opened to write (push, `gc --remote`, `fsck --remote --repair`), since a committed
+/// `.dv/config.toml` names the same relative folder in every clone; reading it (fetch, pull, status) goes on.
+fn refuse_unignored_in_work_tree(repo: &Repo, name: &str, dir: &Path) -> Result<()> {
+    match unignored_in_work_tree(repo, dir)? {
+        None => Ok(()),
+        Some((message, hint)) => Err(Error::RemoteFailed {
+            remote: name.to_string(),
+            message,
+            hint: format!("{hint} (`dv remote modify {name} url PATH`)"),
+        }),
+    }
 }
 
 /// No link inside a folder remote's layout is followed: its `packs/` (and each `packs/XX/`), `index/` and `uses/`
@@ -1029,7 +1142,7 @@ fn make_folder(name: &str, dir: &Path, access: Access) -> Result<Option<PathBuf>
             });
         }
     }
-    if access == Access::Read {
+    if access != Access::Write {
         return Err(Error::RemoteFailed {
             remote: name.to_string(),
             message: format!(

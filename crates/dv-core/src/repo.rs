@@ -530,11 +530,18 @@ impl Repo {
         if let Ok(users) = self.cache_users() {
             roots.extend(users.into_iter().map(|u| u.root));
         }
+        crate::fsutil::JournalScope {
+            roots,
+            tracked: self.tracked_journals(),
+        }
+    }
+
+    /// The files Git tracks in the cache's `tmp/` (a commit brought them): journals there are never read.
+    fn tracked_journals(&self) -> Vec<PathBuf> {
         // The cache is `<work tree>/.dv/cache`: this one's or the main work tree's. When Git's index cannot be
         // read, the rule for each entry still holds.
         let tmp = format!("{DV_DIR}/cache/tmp");
-        let tracked = self
-            .cache_dir
+        self.cache_dir
             .parent()
             .and_then(Path::parent)
             .and_then(|holder| {
@@ -543,8 +550,28 @@ impl Repo {
                     .ok()?;
                 Some(paths.into_iter().map(|p| holder.join(p)).collect())
             })
-            .unwrap_or_default();
-        crate::fsutil::JournalScope { roots, tracked }
+            .unwrap_or_default()
+    }
+
+    /// The temporary files of dv's that the journals of this cache record in this work tree
+    /// (`fsutil::recorded_temps`), as repository paths: made beside the data when the cache is on another file
+    /// system, by a running command or by a killed one (whose leftovers the next command that takes the lock
+    /// removes). Read without the lock and writing nothing, so `dv status` can skip them.
+    pub fn recorded_temps(&self) -> Result<std::collections::HashSet<String>> {
+        let root = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
+        let temps = crate::fsutil::recorded_temps(&self.cache_dir.join("tmp"), || {
+            crate::fsutil::JournalScope {
+                roots: vec![root.clone()],
+                tracked: self.tracked_journals(),
+            }
+        })?;
+        Ok(temps
+            .iter()
+            .filter_map(|p| p.strip_prefix(&root).ok()?.to_str().map(str::to_string))
+            .collect())
     }
 
     /// The folder of the cache's list of the work trees that use it: one file each, named by a hash of the

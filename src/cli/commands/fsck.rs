@@ -53,8 +53,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 ),
             ));
         }
-        let remote =
-            super::open_remote(g, &repo, Some(name.as_str()), dv_core::remote::Access::Read)?;
+        // --repair uploads packs and indexes to the remote.
+        let access = if args.repair.is_some() {
+            dv_core::remote::Access::Change
+        } else {
+            dv_core::remote::Access::Read
+        };
+        let remote = super::open_remote(g, &repo, Some(name.as_str()), access)?;
         let report = dv_core::ops::fsck::fsck_remote(&remote, p.as_ref())?;
         if args.repair.is_some() && !report.is_clean() {
             let _lock = repo.lock()?;

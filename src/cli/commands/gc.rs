@@ -88,8 +88,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let mut report = match &args.remote {
         None => dv_core::ops::gc::gc_cache(&store, &targets, &opts, p.as_ref())?,
         Some(name) => {
-            let remote =
-                super::open_remote(g, &repo, Some(name.as_str()), dv_core::remote::Access::Read)?;
+            // A dry run writes nothing to the remote; a real gc writes a use record and repacked packs.
+            let access = if args.dry_run {
+                dv_core::remote::Access::Read
+            } else {
+                dv_core::remote::Access::Change
+            };
+            let remote = super::open_remote(g, &repo, Some(name.as_str()), access)?;
             dv_core::ops::gc::gc_remote(&store, &remote, &targets, &opts, p.as_ref())?
         }
     };

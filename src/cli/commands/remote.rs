@@ -75,6 +75,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 path: dv_core::redact::redact(&url),
                 reason: why,
             })?;
+            warn_if_git_would_commit(&repo, &name, &url)?;
             config.remotes.insert(
                 name.clone(),
                 RemoteConfig {
@@ -182,6 +183,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             match (key.as_str(), value, unset) {
                 ("url", Some(v), false) => {
                     dv_core::remote::check_url(&v).map_err(bad)?;
+                    warn_if_git_would_commit(&repo, &name, &v)?;
                     r.url = v;
                 }
                 (k, Some(v), false) if REMOTE_SETTINGS.contains(&k) => {
@@ -214,4 +216,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Warns when a folder remote lies inside a work tree where Git does not ignore it: writing to it is refused
+/// (`remote::unignored_in_work_tree`, checked whenever it is opened to write, in every clone sharing the
+/// committed config), so the user hears it now, when the URL is chosen, rather than at the first push.
+fn warn_if_git_would_commit(repo: &dv_core::repo::Repo, name: &str, url: &str) -> Result<()> {
+    if let Some(dir) = dv_core::remote::folder_path(repo, url)
+        && let Some((message, hint)) = dv_core::remote::unignored_in_work_tree(repo, &dir)?
+    {
+        errln!(
+            "warning: remote '{name}': {message}; `dv push` will refuse to write there (to fix: {hint})"
+        );
+    }
+    Ok(())
 }

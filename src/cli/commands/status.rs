@@ -95,7 +95,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                     output::human_bytes(r.missing_bytes)
                 ),
             };
-            outln!("{}: {}{cache}{remote}", d.path, d.state);
+            // A folder the cache has no tree for was not compared: say so, and what lets status compare it.
+            let compare = match (d.not_compared.is_empty(), d.state) {
+                (true, _) => "",
+                (false, "unknown") => " (run `dv fetch` to compare it)",
+                (false, _) => " (run `dv fetch` to compare all of it)",
+            };
+            outln!("{}: {}{cache}{remote}{compare}", d.path, d.state);
             // Status writes nothing: a missing ignore line is reported, with what adds it.
             if let Some(i) = &d.ignore {
                 outln!("    ignore:    {} (fix: {})", i.message, i.fix);
@@ -111,6 +117,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 };
                 let slash = if c.folder { "/" } else { "" };
                 outln!("    {label:<10} {}{slash}", output::quote_path(&c.path));
+            }
+            for p in &d.not_compared {
+                outln!("    {:<10} {}/", "unknown:", output::quote_path(p));
             }
         }
         for s in report.steps.iter().filter(|s| s.is_stale()) {

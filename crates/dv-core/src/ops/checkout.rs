@@ -120,7 +120,7 @@ pub fn prepare(
                 return Err(Error::MissingObjects {
                     path: d.path.clone(),
                     count: out.missing.len(),
-                    first: *first,
+                    first: first.id,
                 });
             }
             refreshed.extend(out.refreshed);

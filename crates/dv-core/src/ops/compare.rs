@@ -56,8 +56,16 @@ pub struct Comparison {
     pub changes: Vec<Change>,
     /// Files hashed while comparing, for the stat cache.
     pub refreshed: Vec<(String, StatEntry)>,
-    /// Tree objects the cache lacks; what is below them was not compared.
-    pub missing: Vec<ObjectId>,
+    /// Folders whose tree object the cache lacks: what is below them was not compared.
+    pub missing: Vec<MissingTree>,
+}
+
+/// A folder of the working copy that could not be compared: the cache lacks the tree the pointer names for it.
+#[derive(Clone, Debug)]
+pub struct MissingTree {
+    /// The folder's repository path.
+    pub path: String,
+    pub id: ObjectId,
 }
 
 pub struct Comparer<'a> {
@@ -68,6 +76,9 @@ pub struct Comparer<'a> {
     pub scope: Option<&'a str>,
     pub now_ns: i64,
     pub out: Comparison,
+    /// dv's own temporary files recorded in this work tree ([`Repo::recorded_temps`]), read at the first folder
+    /// listed.
+    temps: Option<std::collections::HashSet<String>>,
 }
 
 impl<'a> Comparer<'a> {
@@ -84,7 +95,24 @@ impl<'a> Comparer<'a> {
             scope,
             now_ns: super::now_ns(),
             out: Comparison::default(),
+            temps: None,
         }
+    }
+
+    /// The entries of the folder at repository path `path` (see [`list_dir`]), less dv's own temporary files
+    /// that a journal records there: files beside the data that a running dv is writing (a pull's files written
+    /// straight from the fetch) or that a killed one left (removed by the next command that takes the lock).
+    /// They are no part of the working copy: status never reports one, and a checkout never plans to delete one.
+    fn listing(&mut self, path: &str) -> Result<Vec<DirItem>> {
+        let mut items = list_dir(&self.repo.abs(path))?;
+        if self.temps.is_none() {
+            self.temps = Some(self.repo.recorded_temps()?);
+        }
+        let temps = self.temps.as_ref().expect("read above");
+        if !temps.is_empty() {
+            items.retain(|i| !temps.contains(&join(path, &i.name)));
+        }
+        Ok(items)
     }
 
     fn in_scope(&self, path: &str) -> bool {
@@ -128,7 +156,7 @@ impl<'a> Comparer<'a> {
             (None, Some(Have::Dir)) if self.scope_is_below(path) => {
                 // Only part of this folder the version lacks is in scope: descend to it, so that a checkout
                 // of `data/x/y` never removes the rest of `data/x`.
-                for item in list_dir(&self.repo.abs(path))? {
+                for item in self.listing(path)? {
                     self.compare_have(&join(path, &item.name), None, Some(item.have))?;
                 }
             }
@@ -137,7 +165,7 @@ impl<'a> Comparer<'a> {
                 self.compare_file(path, w, stat)?
             }
             (Some(w), Some(Have::Dir)) if w.kind == NodeKind::Tree => {
-                let items = list_dir(&self.repo.abs(path))?;
+                let items = self.listing(path)?;
                 self.compare_dir(path, w, items)?
             }
             (Some(w), Some(h)) => {
@@ -168,7 +196,10 @@ impl<'a> Comparer<'a> {
     /// Compares a tree with the (sorted) entries found in the folder at `path`.
     fn compare_dir(&mut self, path: &str, want: &Node, names: Vec<DirItem>) -> Result<()> {
         if !self.store.contains(&want.id)? {
-            self.out.missing.push(want.id);
+            self.out.missing.push(MissingTree {
+                path: path.to_string(),
+                id: want.id,
+            });
             return Ok(());
         }
         let tree = self
@@ -267,7 +298,7 @@ impl Have {
 /// The entries of a folder with their stat (taken relative to the folder, which is cheaper than a path walk per
 /// file), sorted bytewise by name. Every file is listed, one named like a temporary file of dv's too: dv makes
 /// its temporary files in the cache's `tmp/` (or records them, see `fsutil::TempFile::for_target`), so a name
-/// alone never makes a file dv's.
+/// alone never makes a file dv's; only a record does (see `Comparer::listing`).
 pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
     let mut items = Vec::new();
     for entry in fs::read_dir(abs).at(abs)? {

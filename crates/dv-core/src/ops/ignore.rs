@@ -377,8 +377,8 @@ fn insert_sorted(old: &[u8], line: &str) -> Vec<u8> {
     new
 }
 
-/// Escapes the characters .gitignore treats specially so a name matches only itself.
-fn escape_ignore(name: &str) -> String {
+/// Escapes the characters .gitignore treats specially so a name (or a path) matches only itself.
+pub fn escape_ignore(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for (i, c) in name.chars().enumerate() {
         match c {

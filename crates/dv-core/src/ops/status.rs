@@ -19,11 +19,16 @@ pub struct FileStatus {
 pub struct DatasetStatus {
     pub path: String,
     pub pointer: String,
-    /// "unchanged", "modified" or "deleted" (the data path is gone).
+    /// "unchanged", "modified", "deleted" (the data path is gone) or "unknown" (nothing was found to differ, but
+    /// folders in `not_compared` could not be compared: never "unchanged" without a comparison).
     pub state: &'static str,
     /// False when objects the pointer names are missing from the local cache (`dv checkout` cannot restore it).
     pub in_cache: bool,
     pub changes: Vec<FileStatus>,
+    /// Folders whose tree the cache lacks (say in a clone before `dv fetch`), so what is in them was not compared
+    /// and `changes` may be incomplete; absent when everything was compared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_compared: Vec<String>,
     /// What keeps Git from ignoring the data (its `.gitignore` lacks the line, or cannot be read), if anything:
     /// a problem, which `status` reports and never fixes itself.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,7 +56,7 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    /// True when every dataset matches its pointer and is fully cached.
+    /// True when every dataset matches its pointer and is fully cached (an `unknown` one is not clean).
     pub fn is_clean(&self) -> bool {
         self.datasets.iter().all(|d| {
             d.state == "unchanged"
@@ -92,10 +97,13 @@ pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusRe
             .any(|c| c.path == d.path && c.kind == ChangeKind::Deleted);
         let state = if whole_gone && out.changes.len() == 1 {
             "deleted"
-        } else if out.changes.is_empty() {
-            "unchanged"
-        } else {
+        } else if !out.changes.is_empty() {
             "modified"
+        } else if !out.missing.is_empty() {
+            // A folder whose tree the cache lacks was not compared: what is in it may differ or not.
+            "unknown"
+        } else {
+            "unchanged"
         };
         let mut changes: Vec<FileStatus> = out
             .changes
@@ -114,6 +122,7 @@ pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusRe
             state,
             in_cache,
             changes,
+            not_compared: out.missing.iter().map(|m| m.path.clone()).collect(),
             ignore: ignore.next().flatten(),
             remote: None,
         });
