@@ -82,7 +82,11 @@ fn hint(e: &Error) -> Option<String> {
         Error::LocalChanges { .. } => {
             "keep them with `dv add`, or run again with --force to discard them".into()
         }
-        Error::TrackedByGit { .. } => {
+        Error::GitOwned { repositories, .. } if !repositories.is_empty() => {
+            "a Git repository or work tree inside a dataset's folder is not dv's data: move it out of the folder \
+             (a linked work tree with `git worktree move`) and run the checkout again".into()
+        }
+        Error::GitOwned { .. } => {
             "a file Git tracks is Git's: if it should be data, stop tracking it with `git rm --cached PATH` and commit; \
              if a pointer file names it, that pointer file is the mistake (`dv status` reports it)".into()
         }

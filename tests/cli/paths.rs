@@ -631,7 +631,7 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
         };
         let err = r.refuses(args);
         assert!(
-            err.contains("error: checkout would write, replace or delete files that Git tracks")
+            err.contains("error: checkout would write, replace or delete what belongs to Git")
                 && err.contains("    data/inner.dv\n")
                 && err.contains("    data/x/y.dv\n")
                 && err.contains("git rm --cached"),
@@ -772,7 +772,7 @@ fn checkout_never_replaces_or_deletes_files_git_tracks() {
     ] {
         let err = r.refuses(args);
         assert!(
-            err.contains("files that Git tracks")
+            err.contains("files Git tracks:")
                 && err.contains("    src/lib.rs\n")
                 && err.contains("    src/main.rs\n"),
             "{err}"
@@ -1158,4 +1158,68 @@ fn a_named_path_no_version_holds_is_refused_by_every_command() {
     ] {
         r.ok(args);
     }
+}
+
+/// A Git repository or a linked work tree inside a dataset's folder (a folder holding `.git`) is Git's, not dv's
+/// (`dv add` refuses such a folder): checkout, with or without --force, refuses to delete it or anything in it,
+/// naming it, and changes nothing (adversarial review: `checkout --force` deleted a nested repository's unpushed
+/// commits, and a linked work tree with its uncommitted edits).
+#[test]
+fn checkout_never_deletes_a_git_repository_or_work_tree_inside_a_dataset() {
+    let r = TestRepo::new();
+    r.write("data/a", b"v1");
+    r.ok(&["add", "data"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "v1"]);
+    let nested = r.p("data/work");
+    git_in(r.path(), &["init", "-q", nested.to_str().unwrap()]);
+    r.write("data/work/f", b"mine");
+    git_in(&nested, &["add", "f"]);
+    git_in(&nested, &["commit", "-qm", "unpushed work"]);
+    git_in(r.path(), &["worktree", "add", "-q", "data/wt", "-b", "wtb"]);
+    r.write("data/wt/notes.txt", b"uncommitted edit");
+    let before = snapshot(&r.p("data"));
+    for args in [
+        &["checkout"][..],
+        &["checkout", "--force"],
+        &["checkout", "--force", "data"],
+    ] {
+        let err = r.refuses(args);
+        assert!(
+            err.contains("what belongs to Git")
+                && err.contains("    data/work\n")
+                && err.contains("    data/wt\n")
+                && !err.contains("--force to discard"),
+            "dv {args:?}: {err}"
+        );
+        assert_eq!(snapshot(&r.p("data")), before, "dv {args:?}");
+    }
+    assert_eq!(git_in(&nested, &["log", "--format=%s"]).trim(), "unpushed work");
+    // Moved out, the folder is checked out as its version.
+    std::fs::rename(&nested, r.p("work")).unwrap();
+    git_in(r.path(), &["worktree", "move", "data/wt", "wt"]);
+    r.ok(&["checkout", "--force"]);
+    assert_eq!(r.read("data/a"), b"v1");
+    assert!(!r.p("data/work").exists() && !r.p("data/wt").exists());
+}
+
+/// A planted folder pointer (`vendor.dv`, a copy of any folder pointer) naming a folder that holds an untracked
+/// clone (`vendor/lib/.git`): `checkout --force vendor` refuses, and the clone's history stays.
+#[test]
+fn a_planted_folder_pointer_cannot_delete_a_clone_in_that_folder() {
+    let r = TestRepo::new();
+    r.write("data/a", b"a");
+    r.ok(&["add", "data"]);
+    let pointer = r.read("data.dv");
+    r.write("vendor.dv", &pointer);
+    let lib = r.p("vendor/lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    git_in(&lib, &["init", "-q"]);
+    std::fs::write(lib.join("x"), b"x").unwrap();
+    git_in(&lib, &["add", "x"]);
+    git_in(&lib, &["commit", "-qm", "lib"]);
+    let before = snapshot(&r.p("vendor"));
+    let err = r.refuses(&["checkout", "--force", "vendor"]);
+    assert!(err.contains("    vendor/lib\n"), "{err}");
+    assert_eq!(snapshot(&r.p("vendor")), before);
 }

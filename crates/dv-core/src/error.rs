@@ -191,11 +191,17 @@ pub enum Error {
     ChangedDuringCheckout { paths: Vec<String> },
 
     #[error(
-        "checkout would write, replace or delete files that Git tracks (nothing was changed; --force does not \
-         change that):\n{}",
-        list_paths(.paths)
+        "checkout would write, replace or delete what belongs to Git (nothing was changed; --force does not change \
+         that):{}{}",
+        if .tracked.is_empty() { String::new() } else { format!("\n  files Git tracks:\n{}", list_paths(.tracked)) },
+        if .repositories.is_empty() { String::new() } else {
+            format!("\n  Git repositories or work trees (each a folder holding .git):\n{}", list_paths(.repositories))
+        }
     )]
-    TrackedByGit { paths: Vec<String> },
+    GitOwned {
+        tracked: Vec<String>,
+        repositories: Vec<String>,
+    },
 
     #[error(
         "{count} dataset version(s) were not pushed to '{remote}': objects they need are neither in the cache \

@@ -149,7 +149,7 @@ pub fn prepare(
             }
         });
     }
-    refuse_git_tracked(repo, &plan)?;
+    refuse_git_owned(repo, &plan)?;
     plan.unsafe_paths.sort();
     // What was hashed is worth remembering whatever happens next (a pull plans twice: the second plan, and a
     // status after a refusal, need not hash these files again).
@@ -163,16 +163,41 @@ pub fn prepare(
     })
 }
 
-/// The rule that checkout never touches what Git tracks, even with `--force`: a file Git's index tracks (a pointer
-/// file committed inside a dataset's folder, a file a planted pointer names) is Git's, whatever dv's cache holds.
-/// A plan that would write, replace or delete one is an error naming each, before anything is done. Git's index
-/// is read once, and only when the plan changes anything.
-fn refuse_git_tracked(repo: &Repo, plan: &Plan) -> Result<()> {
+/// The rule that checkout never touches what belongs to Git, even with `--force`: a file Git's index tracks (a
+/// pointer file committed inside a dataset's folder, a file a planted pointer names), and a Git repository or
+/// linked work tree inside a dataset's folder (a folder holding `.git`: its history, its index, its own work;
+/// `dv add` refuses such a folder too) are Git's, whatever dv's cache holds. A plan that would write, replace
+/// or delete one (or anything in it) is an error naming each, before anything is done. Git's index is read
+/// once, and only when the plan changes anything.
+fn refuse_git_owned(repo: &Repo, plan: &Plan) -> Result<()> {
     if plan.removes.is_empty() && plan.writes.is_empty() {
         return Ok(());
     }
+    // Every path the plan would touch: what it removes, every file inside what it removes (`seen`), and what
+    // it writes.
+    let touched = || {
+        plan.removes
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .chain(plan.seen.keys().map(String::as_str))
+            .chain(plan.writes.iter().map(|w| w.path.as_str()))
+    };
+    let mut repositories: Vec<String> = touched()
+        .filter_map(|p| {
+            let mut at = 0;
+            for name in p.split('/') {
+                if name == ".git" {
+                    return Some(p[..at.max(1) - 1].to_string());
+                }
+                at += name.len() + 1;
+            }
+            None
+        })
+        .collect();
+    repositories.sort();
+    repositories.dedup();
     let index = crate::git::GitRepo::open(&repo.root)?.tracked()?;
-    let mut paths: Vec<String> = plan
+    let mut tracked: Vec<String> = plan
         .removes
         .iter()
         .flat_map(|(p, _)| index.under(p).collect::<Vec<_>>())
@@ -182,12 +207,15 @@ fn refuse_git_tracked(repo: &Repo, plan: &Plan) -> Result<()> {
                 .flat_map(|w| index.under(&w.path).collect::<Vec<_>>()),
         )
         .collect();
-    if paths.is_empty() {
+    if tracked.is_empty() && repositories.is_empty() {
         return Ok(());
     }
-    paths.sort();
-    paths.dedup();
-    Err(Error::TrackedByGit { paths })
+    tracked.sort();
+    tracked.dedup();
+    Err(Error::GitOwned {
+        tracked,
+        repositories,
+    })
 }
 
 impl Prepared {
