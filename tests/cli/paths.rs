@@ -1194,7 +1194,10 @@ fn checkout_never_deletes_a_git_repository_or_work_tree_inside_a_dataset() {
         );
         assert_eq!(snapshot(&r.p("data")), before, "dv {args:?}");
     }
-    assert_eq!(git_in(&nested, &["log", "--format=%s"]).trim(), "unpushed work");
+    assert_eq!(
+        git_in(&nested, &["log", "--format=%s"]).trim(),
+        "unpushed work"
+    );
     // Moved out, the folder is checked out as its version.
     std::fs::rename(&nested, r.p("work")).unwrap();
     git_in(r.path(), &["worktree", "move", "data/wt", "wt"]);

@@ -1,5 +1,7 @@
 //! The library's error type. Every variant names the path or object it is about, so the CLI can print it as is.
 
+mod hint;
+
 use std::io;
 use std::path::PathBuf;
 
