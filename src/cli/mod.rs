@@ -84,6 +84,10 @@ pub enum Command {
     Lineage(commands::run::LineageArgs),
     Install(commands::hooks::InstallArgs),
     Uninstall(commands::hooks::UninstallArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the manual page dv(1), or write every command's page into a folder.
+    Man(commands::completions::ManArgs),
 }
 
 /// Settings every command gets.
@@ -214,6 +218,8 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         Command::Lineage(_) => "lineage",
         Command::Install(_) => "install",
         Command::Uninstall(_) => "uninstall",
+        Command::Completions(_) => "completions",
+        Command::Man(_) => "man",
     };
     let global = Global {
         cwd,
@@ -241,6 +247,8 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         Command::Lineage(args) => commands::run::lineage(&global, args),
         Command::Install(args) => commands::hooks::install(&global, args),
         Command::Uninstall(args) => commands::hooks::uninstall(&global, args),
+        Command::Completions(args) => commands::completions::completions(args),
+        Command::Man(args) => commands::completions::man(&global, args),
     }
 }
 

@@ -21,6 +21,7 @@ mod hostile;
 mod init;
 mod jsonshape;
 mod maintain;
+mod manual;
 mod meta;
 mod model;
 mod paths;

@@ -2,6 +2,7 @@
 
 pub mod add;
 pub mod checkout;
+pub mod completions;
 pub mod diff;
 pub mod du;
 pub mod fsck;
