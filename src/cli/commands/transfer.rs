@@ -180,7 +180,7 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     let p = progress::for_terminal(g.quiet);
     // The ignore lines before any data is written, as `checkout` adds them.
     let mut ignores = Some(ignores);
-    let (fetched, checkout) = dv_core::ops::transfer::pull(
+    let (fetched, checkout) = dv_core::ops::pull::pull(
         &ctx.repo,
         &store,
         &remote,

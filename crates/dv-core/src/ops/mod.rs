@@ -13,6 +13,7 @@ pub mod ignore;
 pub mod log;
 pub mod meta;
 pub mod pointers;
+pub mod pull;
 pub mod reach;
 pub mod run;
 pub mod scope;

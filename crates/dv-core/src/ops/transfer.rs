@@ -601,57 +601,6 @@ pub fn fetch(
     fetch.finish(result)
 }
 
-/// `dv pull`: fetch, then checkout. The checkout is planned as soon as the trees and manifests are in, so the
-/// files the fetch brings are written straight from the chunks it verifies (see `checkout::DirectWriter`): each
-/// chunk is decompressed and hashed once, not again from the cache. The working copy is changed only after
-/// everything has arrived and been stored, as with a fetch followed by a checkout.
-pub fn pull(
-    repo: &crate::repo::Repo,
-    store: &Store,
-    remote: &Remote,
-    targets: &[Target],
-    force: bool,
-    before_writing: &mut dyn FnMut() -> Result<()>,
-    progress: &dyn Progress,
-) -> Result<(TransferReport, super::checkout::CheckoutReport)> {
-    use super::checkout::{self, DirectWriter, Written};
-    let mut fetch = Fetch::new(store, remote, targets)?;
-    let mut written = Written::default();
-    progress.start("Fetching", None, Unit::Bytes);
-    let result = (|| -> Result<()> {
-        let chunks = fetch.structure(progress)?;
-        fetch.commit()?;
-        // Planned now only to know which files the chunks to come make. Anything in the way (local changes, an
-        // error) just means no file is written from the fetch: the real plan is made after it.
-        let early = match checkout::prepare(repo, store, targets, true) {
-            // A named path the version does not hold (or cannot take alone) is refused before its files are
-            // fetched, as checkout refuses it.
-            Err(e @ (Error::NotInVersion { .. } | Error::BlockedByFile { .. })) => return Err(e),
-            early => early.ok(),
-        }
-        .filter(|p| force || p.unsafe_paths().is_empty());
-        let direct = early.as_ref().map(|p| p.direct_writer(repo));
-        fetch.contents(
-            chunks,
-            direct.as_ref().map(|d| d as &dyn ChunkSink),
-            progress,
-        )?;
-        written = direct.map(DirectWriter::finish).unwrap_or_default();
-        Ok(())
-    })();
-    progress.finish();
-    let fetched = fetch.finish(result)?;
-    tracing::debug!(
-        direct = written.len(),
-        "files written straight from the fetch"
-    );
-    // The working copy may have changed during the fetch: plan again (cheap where the stat cache vouches for
-    // files), and use only the files written from the fetch that the new plan wants as they are.
-    let prepared = checkout::prepare(repo, store, targets, false)?;
-    let checkout = prepared.apply(repo, store, force, written, before_writing, progress)?;
-    Ok((fetched, checkout))
-}
-
 /// What a fetch does with each file chunk it has verified, besides storing it: `dv pull` writes the work tree
 /// from it (see `checkout::DirectWriter`). Called on any thread, in any order.
 pub trait ChunkSink: Sync {
