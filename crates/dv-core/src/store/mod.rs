@@ -331,6 +331,43 @@ impl Store {
         Ok(Ok(out))
     }
 
+    /// Writes the bytes of the file `node` (a file or chunked-file node of a version) to `out`, chunk by chunk,
+    /// each verified by its id as it is read; returns the bytes written. A chunk the cache lacks is
+    /// [`Error::MissingObjects`]; chunks that do not add up to the node's size are [`Error::SizeMismatch`] (the
+    /// naming is wrong: name the path with [`Error::at_path`]).
+    pub fn copy_file(&self, node: &object::Node, out: &mut dyn std::io::Write) -> Result<u64> {
+        let missing = |first| Error::MissingObjects {
+            path: String::new(),
+            count: 1,
+            first,
+        };
+        let pieces = self
+            .file_pieces(node.kind, &node.id, node.size)?
+            .map_err(missing)?;
+        let mut written = 0u64;
+        for piece in pieces {
+            let loc = piece.at.ok_or(missing(piece.id))?;
+            let bytes = self.reader.read(&loc)?;
+            if bytes.len() as u64 != piece.len {
+                return Err(Error::Corrupt {
+                    id: piece.id,
+                    message: format!("{} bytes where the file lists {}", bytes.len(), piece.len),
+                });
+            }
+            out.write_all(&bytes)
+                .map_err(|e| Error::io("the output", e))?;
+            written += piece.len;
+        }
+        if written != node.size {
+            return Err(Error::SizeMismatch {
+                path: String::new(),
+                declared: node.size,
+                holds: written,
+            });
+        }
+        Ok(written)
+    }
+
     /// A writer for new packs in this cache.
     pub fn pack_writer(&self) -> PackWriter {
         PackWriter::new(&self.dir)
