@@ -1,5 +1,5 @@
 //! The command line: argument parsing, dispatch, output and error rendering. The only module that prints,
-//! reads the environment (mapped onto the core's settings in [`env`]) or looks at the terminal.
+//! reads the environment (mapped onto the core's settings in [`env`](mod@env)) or looks at the terminal.
 
 /// `println!` for what a command prints on stdout: through [`output::write_out`], so that a reader that went
 /// away (`dv log | head -1`) ends the output quietly instead of a panic. (`println!` itself is refused by

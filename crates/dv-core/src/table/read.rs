@@ -2,8 +2,8 @@
 //! and Parquet (cells as Arrow displays them; nulls stay NULL). Rows come out keyed and sorted.
 //!
 //! Sorting is an external merge sort with bounded memory: rows collect in memory until their estimated size
-//! passes a budget ([`sort_memory`]), then that batch is sorted and spilled to a zstd-compressed run file in the
-//! store's temporary folder. At the end the runs and the last batch are merged ([`Merge`]). A table that fits
+//! passes a budget ([`SortOptions::memory`], from [`crate::Settings::table_sort_memory`]), then that batch is
+//! sorted and spilled to a zstd-compressed run file in the store's temporary folder. At the end the runs and the last batch are merged ([`Merge`]). A table that fits
 //! the budget is sorted in memory, as one batch, and never touches the disk.
 
 use std::cmp::Ordering;
