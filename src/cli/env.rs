@@ -13,18 +13,21 @@ use dv_core::{Error, Result, Settings};
 /// (bytes; a value that is not a number above 0 leaves the default, as these are test hooks and tuning
 /// knobs), and the cloud remotes' variables and `HOME` ([`RemoteEnv::from_vars`]).
 pub fn settings() -> Settings {
-    let defaults = Settings::default();
-    Settings {
-        pack_size: bytes("DV_PACK_SIZE").unwrap_or(defaults.pack_size),
-        single_put_max: bytes("DV_SINGLE_PUT_MAX").unwrap_or(defaults.single_put_max),
-        table_sort_memory: bytes("DV_TABLE_SORT_MEMORY")
-            .and_then(|v| usize::try_from(v).ok())
-            .unwrap_or(defaults.table_sort_memory),
-        remote_env: RemoteEnv::from_vars(
-            std::env::vars_os(),
-            std::env::var_os("HOME").map(PathBuf::from),
-        ),
+    let mut s = Settings::default();
+    if let Some(v) = bytes("DV_PACK_SIZE") {
+        s.pack_size = v;
     }
+    if let Some(v) = bytes("DV_SINGLE_PUT_MAX") {
+        s.single_put_max = v;
+    }
+    if let Some(v) = bytes("DV_TABLE_SORT_MEMORY").and_then(|v| usize::try_from(v).ok()) {
+        s.table_sort_memory = v;
+    }
+    s.remote_env = RemoteEnv::from_vars(
+        std::env::vars_os(),
+        std::env::var_os("HOME").map(PathBuf::from),
+    );
+    s
 }
 
 /// A variable holding a number of bytes above 0, if it does.

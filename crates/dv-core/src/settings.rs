@@ -7,8 +7,10 @@
 
 use crate::remote::RemoteEnv;
 
-/// Tuning knobs and the remote environment. `Default` gives dv's defaults and an empty [`RemoteEnv`].
+/// Tuning knobs and the remote environment. `Default` gives dv's defaults and an empty [`RemoteEnv`]; set the
+/// fields to change them (new fields may come, so a program starts from `Settings::default()`).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Settings {
     /// A pack is sealed once it reaches this many bytes (at least 1). Default
     /// [`PACK_TARGET_SIZE`](crate::store::writer::PACK_TARGET_SIZE); the CLI's `DV_PACK_SIZE` (a test hook,

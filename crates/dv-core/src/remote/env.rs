@@ -37,7 +37,7 @@ impl std::fmt::Debug for RemoteEnv {
 }
 
 impl RemoteEnv {
-    /// The one resolution of a cloud remote's environment: from `vars` (as `std::env::vars_os()` gives them)
+    /// The one resolution of a cloud remote's environment: from `vars` (as the process's `vars_os` gives them)
     /// it keeps the variables cloud remotes use (`AWS_*`, `GOOGLE_*`, `AZURE_*`, `SERVICE_ACCOUNT`,
     /// `IDENTITY_ENDPOINT`) and drops the rest; `home` is where `~/.aws/credentials` and `~/.aws/config` are
     /// looked for (unless `AWS_SHARED_CREDENTIALS_FILE` and `AWS_CONFIG_FILE` say otherwise). A variable
