@@ -1,5 +1,5 @@
 //! The command line: argument parsing, dispatch, output and error rendering. The only module that prints,
-//! reads the environment or looks at the terminal.
+//! reads the environment (mapped onto the core's settings in [`env`](mod@env)) or looks at the terminal.
 
 /// `println!` for what a command prints on stdout: through [`output::write_out`], so that a reader that went
 /// away (`dv log | head -1`) ends the output quietly instead of a panic. (`println!` itself is refused by
@@ -29,6 +29,7 @@ macro_rules! errln {
 }
 
 mod commands;
+mod env;
 mod output;
 mod progress;
 
@@ -96,37 +97,25 @@ pub struct Global {
     pub quiet: bool,
     /// How a command waits for the cache lock (`DV_LOCK_TIMEOUT`, the command's name, a message on stderr).
     pub lock_wait: dv_core::repo::LockWait,
+    /// The core's settings, from the environment ([`env::settings`]).
+    pub settings: dv_core::Settings,
 }
 
 impl Global {
     /// The dv repository of the work tree containing the working folder, set up to wait for its lock as
-    /// the user asked.
+    /// the user asked and with the settings of the environment.
     pub fn repo(&self) -> dv_core::Result<dv_core::repo::Repo> {
         let mut repo = dv_core::repo::Repo::discover(&self.cwd)?;
         repo.lock_wait = self.lock_wait.clone();
+        repo.settings = self.settings.clone();
         Ok(repo)
     }
 }
 
-/// `DV_LOCK_TIMEOUT`: how many seconds to wait for another dv process's lock (default 60; 0 fails at once).
+/// How a command waits for the cache lock: `DV_LOCK_TIMEOUT` ([`env::lock_timeout`]), and unless quiet a
+/// line on stderr when it has to.
 fn lock_wait(command: &str, quiet: bool) -> dv_core::Result<dv_core::repo::LockWait> {
-    let timeout = match std::env::var("DV_LOCK_TIMEOUT") {
-        Err(_) => dv_core::repo::DEFAULT_LOCK_TIMEOUT,
-        Ok(v) => {
-            let secs: f64 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s < 1e9)
-                .ok_or_else(|| {
-                    Error::format(
-                        "DV_LOCK_TIMEOUT",
-                        format!("must be a number of seconds (0 or more), not {v:?}"),
-                    )
-                })?;
-            std::time::Duration::from_secs_f64(secs)
-        }
-    };
+    let timeout = env::lock_timeout()?;
     let on_wait: Option<dv_core::repo::OnLockWait> = if quiet {
         None
     } else {
@@ -160,6 +149,7 @@ pub fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     init_logging(cli.verbose, cli.quiet);
+    env::install_faults();
     let result = run(cli).and_then(|outcome| output::flush_out().map(|()| outcome));
     // Every temporary file is renamed or removed by now: a journal of them is no longer needed.
     dv_core::fsutil::close_own_journals();
@@ -225,6 +215,7 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         cwd,
         quiet: cli.quiet,
         lock_wait: lock_wait(command, cli.quiet)?,
+        settings: env::settings(),
     };
     match cli.command {
         Command::Init(args) => commands::init::run(&global, args),

@@ -160,6 +160,41 @@ fn push_pull_fetch_fsck_gc_round_trip(cloud: Cloud) {
 
 #[test]
 fn a_gcs_remote_reaches_the_endpoint_its_setting_names() {
+    let key = "{\"disable_oauth\": true, \"client_email\": \"\", \"private_key\": \"\", \"private_key_id\": \"\"}";
+    let line = gcs_first_request(
+        &format!("[remote.origin]\nservice_account_key = '{key}'\n"),
+        &[],
+    );
+    assert!(
+        line.contains(" /dv-bucket") || line.contains(" /dv%2Dbucket"),
+        "{line}"
+    );
+}
+
+/// The GCS credentials object_store's `from_env` would take from the environment (GOOGLE_*, and SERVICE_ACCOUNT
+/// for a key file) are taken from it still, now that the CLI resolves them (`RemoteEnv`).
+#[test]
+fn a_gcs_remote_takes_its_credentials_from_the_environment() {
+    let key =
+        r#"{"disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""}"#;
+    let line = gcs_first_request("", &[("GOOGLE_SERVICE_ACCOUNT_KEY", key)]);
+    assert!(
+        line.contains("dv-bucket") || line.contains("dv%2Dbucket"),
+        "{line}"
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), key).unwrap();
+    let line = gcs_first_request("", &[("SERVICE_ACCOUNT", file.path().to_str().unwrap())]);
+    assert!(
+        line.contains("dv-bucket") || line.contains("dv%2Dbucket"),
+        "{line}"
+    );
+}
+
+/// Pushes to a GCS remote whose endpoint is a listener on 127.0.0.1 that answers every request 404 (an empty
+/// remote), with `local` as `.dv/config.local.toml` and `env` in the environment; returns the first request
+/// line the listener saw.
+fn gcs_first_request(local: &str, env: &[(&str, &str)]) -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -196,22 +231,47 @@ fn a_gcs_remote_reaches_the_endpoint_its_setting_names() {
     ]);
     r.ok(&["remote", "modify", "origin", "allow_http", "true"]);
     r.ok(&["remote", "modify", "origin", "max_retries", "0"]);
-    r.write(
-        ".dv/config.local.toml",
-        b"[remote.origin]\nservice_account_key = '{\"disable_oauth\": true, \"client_email\": \"\", \
-          \"private_key\": \"\", \"private_key_id\": \"\"}'\n",
-    );
+    r.write(".dv/config.local.toml", local.as_bytes());
     r.write("data/a.txt", b"alpha");
     r.ok(&["add", "data"]);
-    let out = r.dv(&["push"]);
+    let out = dv_command(r.path())
+        .envs(env.iter().copied())
+        .arg("push")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("unknown setting"), "{stderr}");
-    let line = seen
-        .join()
+    seen.join()
         .unwrap()
-        .expect("dv sent a request to the endpoint");
-    assert!(
-        line.contains(" /dv-bucket") || line.contains(" /dv%2Dbucket"),
-        "{line}"
+        .unwrap_or_else(|| panic!("dv sent no request to the endpoint: {stderr}"))
+}
+
+/// Azure's account and key from the environment (AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY), as
+/// object_store's `from_env` would take them, now that the CLI resolves them (`RemoteEnv`); without them the
+/// account is missing.
+#[test]
+fn an_azure_remote_takes_its_credentials_from_the_environment() {
+    let Cloud::Azure(server) = Cloud::azure() else {
+        unreachable!()
+    };
+    let container = new_name("az");
+    server.azure_container(&container);
+    let r = TestRepo::new();
+    r.ok(&["remote", "add", "origin", &format!("az://{container}/team")]);
+    let endpoint = format!("{}/{AZURE_ACCOUNT}", server.endpoint());
+    r.ok(&["remote", "modify", "origin", "endpoint", &endpoint]);
+    r.ok(&["remote", "modify", "origin", "allow_http", "true"]);
+    r.write("data/a.bin", &bytes(7, 100_000));
+    r.ok(&["add", "data"]);
+    let err = r.fails(&["-q", "push"]);
+    assert!(err.contains("error: remote 'origin': "), "{err}");
+    let out = r.ok_with(
+        &[
+            ("AZURE_STORAGE_ACCOUNT_NAME", AZURE_ACCOUNT),
+            ("AZURE_STORAGE_ACCOUNT_KEY", AZURE_KEY),
+        ],
+        &["-q", "push", "--json"],
     );
+    let pushed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(pushed["objects"].as_u64().unwrap() >= 1, "{pushed}");
 }

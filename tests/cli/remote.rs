@@ -740,6 +740,80 @@ fn large_packs_go_up_in_parts_and_come_back_whole() {
     assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
 }
 
+/// The environment's cloud variables were read with `std::env::vars()`, which panics at the first variable that is
+/// not UTF-8, whatever its name: a push to S3 died of an unrelated variable. They are read as object_store reads
+/// them now: such a variable is passed to no backend.
+#[cfg(unix)]
+#[test]
+fn a_variable_that_is_not_utf8_in_the_environment_is_no_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = shared_server();
+    let bucket = new_bucket_name();
+    let r = s3_origin(server, &bucket, 1, 10_000);
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let out = dv_command(r.path())
+        .env("DV_TEST_LATIN1", not_utf8)
+        .env("AWS_DV_TEST_LATIN1", not_utf8)
+        .args(["-q", "push", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pushed["objects"].as_u64().unwrap() >= 1, "{pushed}");
+}
+
+/// A program that embeds dv-core passes a cloud remote's credentials in a `RemoteEnv` of its own making (the CLI
+/// makes its own from the process's environment): keys, or a profile in the AWS files under a home folder it
+/// names. The test process's environment holds no AWS credentials, so these are the only ones.
+#[test]
+fn an_embedder_passes_remote_credentials_in_by_hand() {
+    use dv_core::remote::{Access, Remote, RemoteEnv};
+    let server = shared_server();
+    let bucket = new_bucket_name();
+    let r = s3_origin(server, &bucket, 1, 10_000);
+    r.ok(&["-q", "push"]);
+    let objects = |env: RemoteEnv| -> dv_core::Result<usize> {
+        let mut repo = dv_core::repo::Repo::discover(r.path())?;
+        repo.settings.remote_env = env;
+        let remote = Remote::open(&repo, None, Access::Read)?;
+        Ok(remote.objects()?.0.len())
+    };
+    let keys = |secret: &str| {
+        RemoteEnv::from_vars(
+            [
+                ("AWS_ACCESS_KEY_ID", crate::s3_server::ACCESS_KEY),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+            ],
+            None,
+        )
+    };
+    assert!(objects(keys(crate::s3_server::SECRET_KEY)).unwrap() >= 1);
+    let err = objects(keys("wrong-secret")).unwrap_err().to_string();
+    assert!(err.contains("SignatureDoesNotMatch"), "{err}");
+    // A profile, found in the AWS files under the home folder given.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[embedded]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            crate::s3_server::ACCESS_KEY,
+            crate::s3_server::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    let profile = RemoteEnv::from_vars(
+        [("AWS_PROFILE", "embedded")],
+        Some(home.path().to_path_buf()),
+    );
+    assert!(objects(profile).unwrap() >= 1);
+    let elsewhere = RemoteEnv::from_vars([("AWS_PROFILE", "embedded")], None);
+    let err = objects(elsewhere).unwrap_err().to_string();
+    assert!(err.contains("AWS profile \"embedded\" is not in"), "{err}");
+}
+
 #[test]
 fn an_interrupted_push_is_finished_by_a_rerun_without_sending_twice() {
     let mut server = S3Server::start();

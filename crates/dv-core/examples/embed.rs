@@ -1,6 +1,7 @@
 //! Embeds dv's core: versions a folder, then prints a file of it as a Git revision holds it.
 //! Run inside a Git work tree with `dv init` done: `cargo run -p dv-core --example embed -- data data/a.txt HEAD`
-#![allow(clippy::disallowed_macros)]
+// A program, not the library: it may print and read its arguments (crates/dv-core/clippy.toml is for the library).
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
 use dv_core::ops::datasets::{InVersion, Source};
 use dv_core::{Result, git::GitRepo, progress::NoProgress, repo::Repo};

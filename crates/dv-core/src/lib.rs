@@ -21,8 +21,10 @@ pub mod remote;
 pub mod remote_http;
 pub mod repo;
 pub mod secret;
+pub mod settings;
 pub mod store;
 pub mod table;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;
+pub use settings::Settings;

@@ -17,6 +17,9 @@ use crate::repo::{RemoteConfig, Repo};
 use crate::store::pack::{IndexEntry, PackIndex};
 use crate::{Error, ObjectId, Result};
 
+mod env;
+pub use env::RemoteEnv;
+
 /// How many requests run at once.
 pub const CONCURRENCY: usize = 8;
 
@@ -34,6 +37,8 @@ pub struct Remote {
     pub created_folder: Option<PathBuf>,
     /// Where the requests go in place of the service's own address, when an `endpoint` is set.
     pub endpoint: Option<Endpoint>,
+    /// Packs up to this size go up in one request ([`crate::Settings::single_put_max`]).
+    single_put_max: u64,
 }
 
 /// A remote's `endpoint` setting: the server its requests (signed with the user's credentials) go to.
@@ -257,7 +262,8 @@ impl Access {
 }
 
 impl Remote {
-    /// Opens the remote `name` of `repo`: the default remote when `name` is `None`.
+    /// Opens the remote `name` of `repo`: the default remote when `name` is `None`. Its credentials and
+    /// settings from outside the repository, and its upload size, are those of `repo.settings`.
     pub fn open(repo: &Repo, name: Option<&str>, access: Access) -> Result<Remote> {
         let name = match name.or(repo.config.default_remote.as_deref()) {
             Some(n) => n.to_string(),
@@ -287,6 +293,7 @@ impl Remote {
             explain,
             created_folder,
             endpoint,
+            single_put_max: repo.settings.single_put_max,
         })
     }
 
@@ -639,7 +646,7 @@ impl Remote {
     ) -> Result<()> {
         let pack_path = pack_path(&index.pack_id);
         self.rt.block_on(async {
-            if index.pack_size <= single_put_max() {
+            if index.pack_size <= self.single_put_max {
                 let mut buf = Vec::with_capacity(index.pack_size as usize);
                 for p in pieces {
                     buf.extend_from_slice(&p?);
@@ -875,16 +882,8 @@ fn pack_path(pack: &ObjectId) -> StorePath {
 /// Packs up to this size go up in one request; larger ones (a pack grown past its target by one large object)
 /// as multipart uploads. One request per pack means fewer requests to pay for, and a server need not store the
 /// parts and then join them: against s3s-fs, single PUTs of 32 MiB packs halved the server's CPU time per push.
+/// The default of [`crate::Settings::single_put_max`].
 pub const SINGLE_PUT_MAX: u64 = 48 * 1024 * 1024;
-
-/// `SINGLE_PUT_MAX`, or `DV_SINGLE_PUT_MAX` bytes (a test hook, so small data takes the multipart path).
-fn single_put_max() -> u64 {
-    std::env::var("DV_SINGLE_PUT_MAX")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v: &u64| v > 0)
-        .unwrap_or(SINGLE_PUT_MAX)
-}
 /// Ranged reads merge ranges separated by at most this many bytes...
 const READ_GAP_MAX: u64 = 1024 * 1024;
 /// ...into requests of at most this size, so a large read is spread over concurrent requests.
@@ -933,7 +932,7 @@ fn backend(
         return Ok((Arc::new(fs), Explain::default(), created));
     }
     let local = repo.local_remote_settings(name)?;
-    let (store, explain) = cloud_backend(name, cfg, &local)?;
+    let (store, explain) = cloud_backend(name, cfg, &local, &repo.settings.remote_env)?;
     Ok((store, explain, None))
 }
 
@@ -1161,11 +1160,12 @@ fn make_folder(name: &str, dir: &Path, access: Access) -> Result<Option<PathBuf>
 }
 
 /// An S3, GCS or Azure store. Settings apply in this order, later ones winning: the AWS profile's files, the
-/// cloud's environment variables, the committed settings, then `.dv/config.local.toml`.
+/// cloud's environment variables (`env`), the committed settings, then `.dv/config.local.toml`.
 fn cloud_backend(
     name: &str,
     cfg: &RemoteConfig,
     local: &BTreeMap<String, String>,
+    env: &RemoteEnv,
 ) -> Result<(Arc<dyn ObjectStore>, Explain)> {
     use object_store::{ObjectStoreScheme, aws, azure, gcp};
     let err = |e: &dyn std::fmt::Display| remote_err(name, e);
@@ -1229,30 +1229,25 @@ fn cloud_backend(
                 .settings
                 .get("profile")
                 .cloned()
-                .or_else(|| std::env::var("AWS_PROFILE").ok());
+                .or_else(|| env.aws_profile().map(str::to_string));
             // dv's default, which any setting below overrides: no SHA-256 of every uploaded byte for the
             // request signature. Integrity is end to end without it: every object is checked against its
             // BLAKE3 id when it is read back, and TLS protects real endpoints in transit.
             options.push(("unsigned_payload".into(), "true".into(), "as dv's default"));
             if let Some(profile) = &profile {
                 options.extend(
-                    aws_profile(profile)
+                    env.aws_profile_settings(profile)
                         .map_err(|e| err(&e))?
                         .into_iter()
                         .map(|(k, v)| (k, v, "in the AWS profile")),
                 );
             }
             // The AWS_* environment variables the builder knows (AWS_ENDPOINT_URL, AWS_REGION, keys, ...).
-            for (k, v) in std::env::vars() {
-                if let Some(rest) = k.strip_prefix("AWS_")
-                    && rest
-                        .to_ascii_lowercase()
-                        .parse::<aws::AmazonS3ConfigKey>()
-                        .is_ok()
-                {
-                    options.push((k.to_ascii_lowercase(), v, "in the environment"));
-                }
-            }
+            options.extend(
+                env.s3_options()
+                    .into_iter()
+                    .map(|(k, v)| (k, v, "in the environment")),
+            );
             explain.bucket = url.host_str().map(str::to_string);
             explain.no_credentials = s3_credential_search(
                 profile.as_deref(),
@@ -1265,18 +1260,10 @@ fn cloud_backend(
             )
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            configure!(
-                gcp::GoogleCloudStorageBuilder::from_env(),
-                gcp::GoogleConfigKey,
-                gcs_name
-            )
+            configure!(env.gcs_builder(), gcp::GoogleConfigKey, gcs_name)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            configure!(
-                azure::MicrosoftAzureBuilder::from_env(),
-                azure::AzureConfigKey,
-                same_name
-            )
+            configure!(env.azure_builder(), azure::AzureConfigKey, same_name)
         }
         _ => return Err(err(&format!("unsupported URL {:?}", cfg.url))),
     };
@@ -1360,84 +1347,6 @@ fn retry_config(name: &str, cfg: &RemoteConfig) -> Result<object_store::RetryCon
         retry.retry_timeout = t;
     }
     Ok(retry)
-}
-
-/// Credentials and region of an AWS profile, from the shared credentials and config files
-/// (`AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`, or `~/.aws/credentials` and `~/.aws/config`).
-fn aws_profile(profile: &str) -> std::result::Result<Vec<(String, String)>, String> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let file = |var: &str, default: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
-    };
-    let mut out = Vec::new();
-    let mut found = false;
-    for (path, section) in [
-        (
-            file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
-            profile.to_string(),
-        ),
-        (
-            file("AWS_CONFIG_FILE", "config"),
-            if profile == "default" {
-                "default".to_string()
-            } else {
-                format!("profile {profile}")
-            },
-        ),
-    ] {
-        let Some(path) = path else { continue };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        if let Some(values) = ini_section(&text, &section) {
-            found = true;
-            for (k, v) in values {
-                let key = match k.as_str() {
-                    "aws_access_key_id" | "aws_secret_access_key" | "aws_session_token" => k,
-                    "region" => "aws_region".to_string(),
-                    "endpoint_url" => "aws_endpoint".to_string(),
-                    _ => continue,
-                };
-                out.push((key, v));
-            }
-        }
-    }
-    if !found {
-        return Err(format!(
-            "AWS profile {profile:?} is not in ~/.aws/credentials or ~/.aws/config"
-        ));
-    }
-    Ok(out)
-}
-
-/// The `key = value` pairs of one `[section]` of an INI file.
-fn ini_section(text: &str, section: &str) -> Option<Vec<(String, String)>> {
-    let mut current: Option<&str> = None;
-    let mut out: Option<Vec<(String, String)>> = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = Some(name.trim());
-            if current == Some(section) {
-                out.get_or_insert_with(Vec::new);
-            }
-            continue;
-        }
-        if current == Some(section)
-            && let Some((k, v)) = line.split_once('=')
-        {
-            out.get_or_insert_with(Vec::new)
-                .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    out
 }
 
 /// The folder a `file://` URL or plain path names (relative paths are relative to the work tree root).
@@ -1530,6 +1439,7 @@ mod tests {
             explain: Explain::default(),
             created_folder: None,
             endpoint: None,
+            single_put_max: SINGLE_PUT_MAX,
         }
     }
 
@@ -1647,18 +1557,5 @@ mod tests {
             e.to_string().contains("the bucket 'b' does not exist"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn ini_sections_are_read() {
-        let text = "[default]\naws_access_key_id = A\n\n[other]\n# comment\naws_access_key_id=B\nregion = eu\n";
-        assert_eq!(
-            ini_section(text, "other").unwrap(),
-            vec![
-                ("aws_access_key_id".to_string(), "B".to_string()),
-                ("region".to_string(), "eu".to_string())
-            ]
-        );
-        assert!(ini_section(text, "missing").is_none());
     }
 }

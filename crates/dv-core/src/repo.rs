@@ -306,6 +306,9 @@ pub struct Repo {
     cache_dir: PathBuf,
     /// How [`Repo::lock`] waits (the CLI sets it from `DV_LOCK_TIMEOUT` and the command it runs).
     pub lock_wait: LockWait,
+    /// What the core would otherwise take from the environment (the CLI maps its variables onto it): carried
+    /// to the store [`Repo::open_store`] opens and to the remotes opened from this repository.
+    pub settings: crate::Settings,
 }
 
 /// Holds the cache's write lock until dropped.
@@ -365,6 +368,7 @@ impl Repo {
             config,
             cache_dir,
             lock_wait: LockWait::default(),
+            settings: crate::Settings::default(),
         })
     }
 
@@ -444,8 +448,9 @@ impl Repo {
         self.dv_dir().join("state.db")
     }
 
+    /// Opens the cache, tuned by [`Repo::settings`].
     pub fn open_store(&self) -> Result<Store> {
-        Store::open(&self.cache_dir(), &self.db_path())
+        Store::open(&self.cache_dir(), &self.db_path(), &self.settings)
     }
 
     /// The file whose advisory lock guards the cache: `lock` inside the cache folder, so every work tree (and
@@ -645,7 +650,7 @@ impl Repo {
                 live.insert(root);
                 continue;
             }
-            let other = match Repo::discover(&root) {
+            let mut other = match Repo::discover(&root) {
                 Ok(r) => r,
                 Err(Error::NotAGitRepo(_) | Error::NotInitialized(_)) => continue,
                 Err(e) => return Err(e),
@@ -654,6 +659,8 @@ impl Repo {
                 continue;
             }
             live.insert(root);
+            other.lock_wait = self.lock_wait.clone();
+            other.settings = self.settings.clone();
             out.push(other);
         }
         live.insert(self.root.clone());

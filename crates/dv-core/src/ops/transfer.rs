@@ -13,7 +13,6 @@ use crate::progress::{Progress, Unit};
 use crate::remote::{self, Remote, RemoteLocation};
 use crate::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
-use crate::store::writer::pack_target_size;
 use crate::store::{Location, Store};
 use crate::{Error, ObjectId, Result};
 
@@ -429,7 +428,7 @@ pub fn push(
     let total: u64 = missing.iter().map(|l| l.entry.stored_len as u64).sum();
     progress.start("Pushing", Some(total), Unit::Bytes);
     let reader = store.reader();
-    let plan = plan_packs(&missing, pack_target_size().min(PUSH_PACK_SIZE));
+    let plan = plan_packs(&missing, store.pack_size().min(PUSH_PACK_SIZE));
     // Two packs go up at once, so one pack's last parts, its completion and its index overlap the next pack's
     // bytes. Indexes still commit in plan order: a pack's index goes up only after every earlier pack's, so
     // a tree or manifest is never on the remote before what lies below it, even if the push is cut off.

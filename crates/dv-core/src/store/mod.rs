@@ -39,12 +39,17 @@ pub struct Store {
     dir: PathBuf,
     meta: Meta,
     reader: PackReader,
+    /// New packs are sealed at this size ([`crate::Settings::pack_size`]).
+    pack_size: u64,
+    /// The memory budget of a table's sort ([`crate::Settings::table_sort_memory`]).
+    sort_memory: usize,
 }
 
 impl Store {
     /// Opens the cache at `dir` with its state database, creating folders as needed, and brings the database
-    /// up to date with the index files on disk.
-    pub fn open(dir: &Path, db: &Path) -> Result<Store> {
+    /// up to date with the index files on disk. `settings` gives the size of new packs and the sort budget of
+    /// tables.
+    pub fn open(dir: &Path, db: &Path, settings: &crate::Settings) -> Result<Store> {
         for sub in ["packs", "index", "tmp"] {
             fs::create_dir_all(dir.join(sub)).at(dir.join(sub))?;
         }
@@ -56,6 +61,8 @@ impl Store {
             dir: dir.to_path_buf(),
             meta: Meta::open(db)?,
             reader: PackReader::new(dir),
+            pack_size: settings.pack_size.max(1),
+            sort_memory: settings.table_sort_memory.max(1),
         };
         store.reconcile()?;
         Ok(store)
@@ -368,9 +375,19 @@ impl Store {
         Ok(written)
     }
 
-    /// A writer for new packs in this cache.
+    /// A writer for new packs in this cache, sealing them at [`Store::pack_size`].
     pub fn pack_writer(&self) -> PackWriter {
-        PackWriter::new(&self.dir)
+        PackWriter::new(&self.dir).with_target_size(self.pack_size)
+    }
+
+    /// How large a new pack grows before the next one starts.
+    pub fn pack_size(&self) -> u64 {
+        self.pack_size
+    }
+
+    /// How many bytes of table rows are sorted in memory before a batch is spilled to disk.
+    pub fn sort_memory(&self) -> usize {
+        self.sort_memory
     }
 
     /// Records packs a [`PackWriter`] finished.

@@ -19,18 +19,8 @@ use crate::error::IoContext;
 use crate::fsutil::{TempFile, sync_dir};
 use crate::{Error, ObjectId, Result};
 
-/// Packs are sealed once they reach this size.
+/// Packs are sealed once they reach this size, by default ([`crate::Settings::pack_size`]).
 pub const PACK_TARGET_SIZE: u64 = 64 * 1024 * 1024;
-
-/// How large a pack grows before the next one starts: `PACK_TARGET_SIZE`, or `DV_PACK_SIZE` bytes (a test
-/// hook, so small data makes many packs).
-pub fn pack_target_size() -> u64 {
-    std::env::var("DV_PACK_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v: &u64| v > 0)
-        .unwrap_or(PACK_TARGET_SIZE)
-}
 
 /// Hand written bytes to the kernel for writeback every this many bytes.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
@@ -88,7 +78,7 @@ impl PackWriter {
     pub fn new(dir: &Path) -> PackWriter {
         PackWriter {
             dir: dir.to_path_buf(),
-            target_size: pack_target_size(),
+            target_size: PACK_TARGET_SIZE,
             current: None,
             syncer: None,
             objects: 0,
@@ -356,5 +346,37 @@ mod tests {
             0,
             "no temp files left"
         );
+    }
+
+    #[test]
+    fn a_store_seals_packs_at_the_size_its_settings_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::Settings {
+            pack_size: 10_000,
+            ..crate::Settings::default()
+        };
+        let store = Store::open(dir.path(), &dir.path().join("state.db"), &settings).unwrap();
+        assert_eq!(store.pack_size(), 10_000);
+        let mut w = store.pack_writer();
+        for i in 0..20u32 {
+            let raw = vec![i as u8; 1000];
+            w.add(
+                ObjectId::of(&raw),
+                ObjectKind::Chunk,
+                Compression::None,
+                1000,
+                &raw,
+            )
+            .unwrap();
+        }
+        assert!(w.finish().unwrap().len() >= 2, "sealed at 10,000 bytes");
+        // 0 is no size: a store takes at least 1.
+        let zero = crate::Settings {
+            pack_size: 0,
+            table_sort_memory: 0,
+            ..crate::Settings::default()
+        };
+        let store = Store::open(dir.path(), &dir.path().join("state.db"), &zero).unwrap();
+        assert_eq!((store.pack_size(), store.sort_memory()), (1, 1));
     }
 }

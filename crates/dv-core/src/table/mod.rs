@@ -381,7 +381,7 @@ pub fn record(
     spec: &TableSpec,
     sink: &mut StoreSink,
 ) -> Result<(Header, ObjectId)> {
-    let sort = read::SortOptions::new(read::sort_memory(), sink.store.tmp_dir());
+    let sort = read::SortOptions::new(sink.store.sort_memory(), sink.store.tmp_dir());
     record_to(path, what, spec, &sort, sink)
 }
 

@@ -2,8 +2,8 @@
 //! and Parquet (cells as Arrow displays them; nulls stay NULL). Rows come out keyed and sorted.
 //!
 //! Sorting is an external merge sort with bounded memory: rows collect in memory until their estimated size
-//! passes a budget ([`sort_memory`]), then that batch is sorted and spilled to a zstd-compressed run file in the
-//! store's temporary folder. At the end the runs and the last batch are merged ([`Merge`]). A table that fits
+//! passes a budget ([`SortOptions::memory`], from [`crate::Settings::table_sort_memory`]), then that batch is
+//! sorted and spilled to a zstd-compressed run file in the store's temporary folder. At the end the runs and the last batch are merged ([`Merge`]). A table that fits
 //! the budget is sorted in memory, as one batch, and never touches the disk.
 
 use std::cmp::Ordering;
@@ -22,7 +22,8 @@ use crate::{Error, Result};
 
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Rows held in memory before a sorted batch is spilled to disk, by default (bytes, estimated).
+/// Rows held in memory before a sorted batch is spilled to disk, by default (bytes, estimated;
+/// [`crate::Settings::table_sort_memory`]).
 pub const SORT_MEMORY: usize = 256 * 1024 * 1024;
 /// What a row costs in memory beyond its key and row buffers: the allocator's header and rounding of two
 /// allocations. The (key, row) pair itself is counted by the batch vector's capacity.
@@ -32,16 +33,6 @@ const ROW_OVERHEAD: usize = 32;
 pub const MERGE_FANIN: usize = 32;
 /// The zstd window of run files (2^17 bytes): small, so each open run's decoder stays small.
 const RUN_WINDOW_LOG: u32 = 17;
-
-/// The sort budget: [`SORT_MEMORY`], or `DV_TABLE_SORT_MEMORY` bytes (a tuning knob and test hook, so small
-/// tables spill many runs).
-pub fn sort_memory() -> usize {
-    std::env::var("DV_TABLE_SORT_MEMORY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v: &usize| v > 0)
-        .unwrap_or(SORT_MEMORY)
-}
 
 /// How rows are sorted: the memory budget, where runs are spilled, how many are merged at once.
 #[derive(Clone, Debug)]
