@@ -807,3 +807,53 @@ fn fsck_repair_salvages_a_pack_through_its_damaged_index_entry_table() {
     r.ok(&["checkout"]);
     assert_eq!((r.read("a"), r.read("b")), (a, b));
 }
+
+/// A version only a stash holds was deleted by a plain `dv gc` without a word, and after `git stash pop` it could
+/// never be checked out again (adversarial review). gc keeps what every stash entry names, whatever the scope:
+/// the stashed work tree (an unstaged pointer), what was staged, and untracked pointer files (`git stash -u`),
+/// for stash@{0} and older entries alike.
+#[test]
+fn gc_keeps_what_every_stash_entry_names() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"version one");
+    r.ok(&["add", "f.bin"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-qm", "v1"]);
+    // stash@{2}: a staged pointer (`dv add` stages it).
+    r.write("f.bin", b"version two, staged");
+    r.ok(&["add", "f.bin"]);
+    r.git(&["stash", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    // stash@{1}: an unstaged pointer, in the stash commit's own tree only.
+    r.write("f.bin", b"version three, not staged");
+    r.ok(&["add", "--no-stage", "f.bin"]);
+    r.git(&["stash", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    // stash@{0}: an untracked pointer, stashed with -u.
+    r.write("g.bin", b"a new dataset, untracked");
+    r.ok(&["add", "--no-stage", "g.bin"]);
+    r.git(&["stash", "-u", "-q"]);
+    fs::remove_file(r.p("g.bin")).unwrap();
+    assert_eq!(r.read("f.bin"), b"version one");
+
+    let out = r.dv(&["gc", "--grace", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for scope in [&["--all-branches"][..], &["--all-commits"]] {
+        let report = r.json(&[&["gc", "--grace", "0"], scope].concat());
+        assert_eq!(report["objects_deleted"], 0, "{report}");
+    }
+
+    r.git(&["stash", "pop", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    assert_eq!(r.read("g.bin"), b"a new dataset, untracked");
+    r.git(&["checkout", "-q", "--", "."]);
+    fs::remove_file(r.p("g.bin.dv")).unwrap();
+    r.git(&["stash", "pop", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    assert_eq!(r.read("f.bin"), b"version three, not staged");
+    r.git(&["checkout", "-q", "--", "."]);
+    r.git(&["stash", "pop", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    assert_eq!(r.read("f.bin"), b"version two, staged");
+}
