@@ -327,6 +327,52 @@ fn fsck_remote_reports_what_a_tree_or_manifest_names_that_the_remote_lacks() {
     assert!(report["damaged"].as_array().unwrap().is_empty(), "{report}");
 }
 
+/// `fsck --remote` walks no pointer files, yet said "and 0 dataset(s)" and "0 problem(s) under pointers", and
+/// "no problems" for a remote that lacked a whole version `status --remote` reported as not pushed (adversarial
+/// review): it now says the pointer files were not checked and where to look.
+#[test]
+fn fsck_remote_says_it_checks_no_pointer_files() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    r.write("a.bin", b"pushed");
+    r.ok(&["add", "a.bin"]);
+    r.ok(&["push"]);
+    r.write("b.bin", b"never pushed");
+    r.ok(&["add", "b.bin"]);
+    let out = r.dv(&["fsck", "--remote", "origin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "), not the pointer files (`dv status --remote origin` says which versions it lacks): no \
+             problems."
+        ),
+        "{err}"
+    );
+    assert!(
+        err.starts_with("Checked remote origin (") && !err.contains("dataset(s)"),
+        "{err}"
+    );
+    let status = r.ok(&["status", "--remote", "origin"]);
+    assert!(status.contains("b.bin"), "{status}");
+    // The remote's own closure problems are named for what they are.
+    let packs = remote.path().join("packs");
+    let damaged = files_below(&packs).into_iter().next().unwrap();
+    fs::write(&damaged, b"not a pack").unwrap();
+    let out = r.dv(&["fsck", "--remote", "origin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 damaged pack(s)"), "{err}");
+    assert!(
+        !err.contains("under pointers") && !err.contains("pointer file problem"),
+        "{err}"
+    );
+    // Without --remote, the datasets are counted as before.
+    let out = r.dv(&["fsck"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(") and 2 dataset(s): no problems."), "{err}");
+}
+
 /// Makes every file and folder below `dir` look `secs` older (gc judges a pack's age by its index's mtime).
 fn age(dir: &Path, secs: u64) {
     for p in files_below(dir) {
