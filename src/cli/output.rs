@@ -442,7 +442,7 @@ pub fn meta_value_text(v: &str, max_chars: usize) -> String {
 
 /// A path as one word a POSIX shell reads back as it is: bare when it holds only safe characters, else in
 /// single quotes.
-fn shell_word(p: &str) -> String {
+pub fn shell_word(p: &str) -> String {
     if p.chars().any(char::is_control) {
         // Never a terminal escape on the screen: shown escaped, as output shows such names elsewhere.
         return dv_core::paths::quoted(p).into_owned();
