@@ -134,6 +134,7 @@ fn hint(e: &Error) -> Option<String> {
         Error::KindMismatch { .. } => "the cache is fine: the pointer file is wrong (`dv fsck` names it; `git checkout -- PATH.dv` restores the committed one)".into(),
         Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),
         Error::ChangedWhileReading { .. } => "wait until whatever writes the file has finished, then run `dv add` again (nothing else of this add was recorded either)".into(),
+        Error::MalformedPointer { conflict: true, .. } | Error::ConflictedPointer { .. } => "a merge (or rebase, cherry-pick, stash pop) left that pointer file with Git's conflict markers: resolve it by keeping one side (`git checkout --ours PATH.dv` or `git checkout --theirs PATH.dv`, or edit it to one version), then `git add PATH.dv` and `dv checkout PATH`; `git merge --abort` gives the merge up".into(),
         Error::MalformedPointer { .. } => "fix or remove that pointer file (`git rm PATH.dv` removes one that should not be there, `git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
         Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
         Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),

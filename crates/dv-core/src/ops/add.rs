@@ -573,10 +573,21 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
             let inner =
                 super::datasets::Source::WorkTree.find_datasets(repo, path, &mut skipped)?;
             if let Some(bad) = skipped.iter().find(|s| s.problem == "malformed") {
+                let fix = if bad.conflict {
+                    format!(
+                        "resolve that conflict first (`git checkout --ours {0}` or `--theirs`, then `git add \
+                         {0}`)",
+                        bad.path
+                    )
+                } else {
+                    format!(
+                        "fix or remove that file first (`git checkout -- {}` restores a committed one)",
+                        bad.path
+                    )
+                };
                 return Err(cannot(&format!(
-                    "it holds '{}', a pointer file dv cannot read ({}), and a dataset cannot hold another; fix \
-                     or remove that file first (`git checkout -- {}` restores a committed one)",
-                    bad.path, bad.reason, bad.path
+                    "it holds '{}', a pointer file dv cannot read ({}), and a dataset cannot hold another; {fix}",
+                    bad.path, bad.reason
                 )));
             }
             if let Some(inner) = inner.first() {
