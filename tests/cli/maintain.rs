@@ -863,7 +863,9 @@ fn gc_keeps_what_every_stash_entry_names() {
     let r = TestRepo::new();
     r.write("f.bin", b"version one");
     r.ok(&["add", "f.bin"]);
-    r.git(&["add", ".dv"]);
+    // A file named like a pointer file that is none (a DV video), in every stash entry's tree too.
+    r.write("clip.dv", b"video bytes");
+    r.git(&["add", ".dv", "clip.dv"]);
     r.git(&["commit", "-qm", "v1"]);
     // stash@{2}: a staged pointer (`dv add` stages it).
     r.write("f.bin", b"version two, staged");
@@ -885,6 +887,7 @@ fn gc_keeps_what_every_stash_entry_names() {
     let out = r.dv(&["gc", "--grace", "0"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("skipped 'clip.dv'").count(), 1, "{err}");
     for scope in [&["--all-branches"][..], &["--all-commits"]] {
         let report = r.json(&[&["gc", "--grace", "0"], scope].concat());
         assert_eq!(report["objects_deleted"], 0, "{report}");

@@ -179,20 +179,32 @@ pub fn targets_for_cache(
 
 /// The targets the pointer files of every stash entry name ([`GitRepo::stash_entries`]: the stashed work
 /// tree, what was staged, and untracked files stashed with `-u`). A pointer file there that cannot be read is
-/// added to `skipped`, named with the entry (`f.dv at stash@{0}`).
+/// added to `skipped`, named with the entry (`f.dv at stash@{0}`): each path once, and not when `skipped` already
+/// names it with the same problem (or as malformed, the one that stops gc).
 pub fn stash_targets(
     repo: &Repo,
     git: &GitRepo,
     skipped: &mut Vec<NotPointer>,
 ) -> Result<Vec<Target>> {
     let mut out = Vec::new();
+    let mut found = Vec::new();
     for commit in git.stash_entries()? {
         out.extend(resolve_targets_noting(
             repo,
             &Source::Rev { git, commit },
             &[],
-            skipped,
+            &mut found,
         )?);
+    }
+    // A file is named once (the work tree and each entry usually hold the same ones), a malformed one first.
+    found.sort_by_key(|s| s.problem != "malformed");
+    for s in found {
+        if !skipped
+            .iter()
+            .any(|k| k.path == s.path && (k.problem == s.problem || k.problem == "malformed"))
+        {
+            skipped.push(s);
+        }
     }
     Ok(out)
 }
