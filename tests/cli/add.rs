@@ -58,6 +58,54 @@ fn add_then_commit_leaves_git_clean_and_consistent() {
     );
 }
 
+/// After `dv add --no-stage s/f` the hint said `git add s/f.dv .gitignore`, but the `.gitignore` written was
+/// `s/.gitignore` (adversarial review): Git refused the command. The hint names the files written, each a word
+/// the shell reads back, and running it leaves nothing of the add unrecorded.
+#[test]
+fn the_no_stage_hint_names_the_files_add_wrote() {
+    let r = TestRepo::new();
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-qm", "init"]);
+    r.write("s/f.bin", b"one");
+    r.write("s/my data.bin", b"two");
+    let out = r.dv(&["add", "--no-stage", "s/f.bin", "s/my data.bin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let hint = err
+        .lines()
+        .find_map(|l| l.strip_prefix("To record this version: "))
+        .unwrap_or_else(|| panic!("no hint: {err}"));
+    assert_eq!(
+        hint, "git add .gitattributes s/.gitignore s/f.bin.dv 's/my data.bin.dv' && git commit",
+        "{err}"
+    );
+    let json = r.json(&["add", "--no-stage", "s/f.bin"]);
+    assert_eq!(
+        json["not_staged"],
+        serde_json::json!([".gitattributes", "s/.gitignore", "s/f.bin.dv"]),
+        "{json}"
+    );
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{hint} -qm v1"))
+        .current_dir(r.path())
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        r.git(&["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
+}
+
 #[test]
 fn no_stage_leaves_the_index_alone() {
     let r = TestRepo::new();

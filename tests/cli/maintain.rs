@@ -327,6 +327,52 @@ fn fsck_remote_reports_what_a_tree_or_manifest_names_that_the_remote_lacks() {
     assert!(report["damaged"].as_array().unwrap().is_empty(), "{report}");
 }
 
+/// `fsck --remote` walks no pointer files, yet said "and 0 dataset(s)" and "0 problem(s) under pointers", and
+/// "no problems" for a remote that lacked a whole version `status --remote` reported as not pushed (adversarial
+/// review): it now says the pointer files were not checked and where to look.
+#[test]
+fn fsck_remote_says_it_checks_no_pointer_files() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    r.write("a.bin", b"pushed");
+    r.ok(&["add", "a.bin"]);
+    r.ok(&["push"]);
+    r.write("b.bin", b"never pushed");
+    r.ok(&["add", "b.bin"]);
+    let out = r.dv(&["fsck", "--remote", "origin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "), not the pointer files (`dv status --remote origin` says which versions it lacks): no \
+             problems."
+        ),
+        "{err}"
+    );
+    assert!(
+        err.starts_with("Checked remote origin (") && !err.contains("dataset(s)"),
+        "{err}"
+    );
+    let status = r.ok(&["status", "--remote", "origin"]);
+    assert!(status.contains("b.bin"), "{status}");
+    // The remote's own closure problems are named for what they are.
+    let packs = remote.path().join("packs");
+    let damaged = files_below(&packs).into_iter().next().unwrap();
+    fs::write(&damaged, b"not a pack").unwrap();
+    let out = r.dv(&["fsck", "--remote", "origin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 damaged pack(s)"), "{err}");
+    assert!(
+        !err.contains("under pointers") && !err.contains("pointer file problem"),
+        "{err}"
+    );
+    // Without --remote, the datasets are counted as before.
+    let out = r.dv(&["fsck"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(") and 2 dataset(s): no problems."), "{err}");
+}
+
 /// Makes every file and folder below `dir` look `secs` older (gc judges a pack's age by its index's mtime).
 fn age(dir: &Path, secs: u64) {
     for p in files_below(dir) {
@@ -806,4 +852,57 @@ fn fsck_repair_salvages_a_pack_through_its_damaged_index_entry_table() {
     fs::remove_file(r.p("b")).unwrap();
     r.ok(&["checkout"]);
     assert_eq!((r.read("a"), r.read("b")), (a, b));
+}
+
+/// A version only a stash holds was deleted by a plain `dv gc` without a word, and after `git stash pop` it could
+/// never be checked out again (adversarial review). gc keeps what every stash entry names, whatever the scope:
+/// the stashed work tree (an unstaged pointer), what was staged, and untracked pointer files (`git stash -u`),
+/// for stash@{0} and older entries alike.
+#[test]
+fn gc_keeps_what_every_stash_entry_names() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"version one");
+    r.ok(&["add", "f.bin"]);
+    // A file named like a pointer file that is none (a DV video), in every stash entry's tree too.
+    r.write("clip.dv", b"video bytes");
+    r.git(&["add", ".dv", "clip.dv"]);
+    r.git(&["commit", "-qm", "v1"]);
+    // stash@{2}: a staged pointer (`dv add` stages it).
+    r.write("f.bin", b"version two, staged");
+    r.ok(&["add", "f.bin"]);
+    r.git(&["stash", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    // stash@{1}: an unstaged pointer, in the stash commit's own tree only.
+    r.write("f.bin", b"version three, not staged");
+    r.ok(&["add", "--no-stage", "f.bin"]);
+    r.git(&["stash", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    // stash@{0}: an untracked pointer, stashed with -u.
+    r.write("g.bin", b"a new dataset, untracked");
+    r.ok(&["add", "--no-stage", "g.bin"]);
+    r.git(&["stash", "-u", "-q"]);
+    fs::remove_file(r.p("g.bin")).unwrap();
+    assert_eq!(r.read("f.bin"), b"version one");
+
+    let out = r.dv(&["gc", "--grace", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("skipped 'clip.dv'").count(), 1, "{err}");
+    for scope in [&["--all-branches"][..], &["--all-commits"]] {
+        let report = r.json(&[&["gc", "--grace", "0"], scope].concat());
+        assert_eq!(report["objects_deleted"], 0, "{report}");
+    }
+
+    r.git(&["stash", "pop", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    assert_eq!(r.read("g.bin"), b"a new dataset, untracked");
+    r.git(&["checkout", "-q", "--", "."]);
+    fs::remove_file(r.p("g.bin.dv")).unwrap();
+    r.git(&["stash", "pop", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    assert_eq!(r.read("f.bin"), b"version three, not staged");
+    r.git(&["checkout", "-q", "--", "."]);
+    r.git(&["stash", "pop", "-q"]);
+    r.ok(&["checkout", "-q"]);
+    assert_eq!(r.read("f.bin"), b"version two, staged");
 }

@@ -445,3 +445,70 @@ fn a_committed_endpoint_is_named_and_push_warns_until_confirmed() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("warning"), "{err}");
 }
+
+/// A plain `http://` endpoint without `allow_http` failed at the first request with object_store's "HTTP error:
+/// builder error" (adversarial review): dv now says the endpoint is plain HTTP before any request, with the
+/// setting that allows it, wherever the endpoint comes from and for every cloud backend.
+#[test]
+fn a_plain_http_endpoint_without_allow_http_says_so_with_the_setting_to_change() {
+    let server = S3Server::start();
+    server.bucket("plain-http");
+    let r = repo_with_data();
+    r.ok(&["remote", "add", "origin", "s3://plain-http/p"]);
+    r.ok(&["remote", "modify", "origin", "endpoint", &server.endpoint()]);
+    r.ok(&[
+        "remote",
+        "modify",
+        "origin",
+        "region",
+        crate::s3_server::REGION,
+    ]);
+    let check = |err: &str| {
+        assert!(
+            err.contains("error: remote 'origin': the endpoint http://127.0.0.1:")
+                && err.contains("is plain HTTP, which dv uses only when allow_http is true"),
+            "{err}"
+        );
+        assert!(
+            err.contains("\nhint: ") && err.contains("`dv remote modify origin allow_http true`"),
+            "{err}"
+        );
+        assert!(!err.contains("builder error"), "{err}");
+    };
+    check(&r.fails(&["-q", "push"]));
+    check(&r.fails(&["status", "--remote", "origin"]));
+    r.ok(&["remote", "modify", "origin", "allow_http", "false"]);
+    check(&r.fails(&["-q", "push"]));
+    r.ok(&["remote", "remove", "origin"]);
+    // An endpoint from the environment is held to the same rule.
+    r.ok(&["remote", "add", "origin", "s3://plain-http/p"]);
+    r.ok(&[
+        "remote",
+        "modify",
+        "origin",
+        "region",
+        crate::s3_server::REGION,
+    ]);
+    let (err, _) = failing({
+        let mut c = dv_args(r.path(), &["-q", "push"]);
+        c.env("AWS_ENDPOINT_URL", server.endpoint());
+        c
+    });
+    check(&err);
+    r.ok(&["remote", "remove", "origin"]);
+    // Azure too (refused before any connection; GCS's client allows plain HTTP by default).
+    r.ok(&["remote", "add", "origin", "az://c/p"]);
+    r.ok(&[
+        "remote",
+        "modify",
+        "origin",
+        "endpoint",
+        "http://127.0.0.1:1",
+    ]);
+    check(&r.fails(&["-q", "push"]));
+    r.ok(&["remote", "remove", "origin"]);
+    // Allowed, it works.
+    r.ok(&["remote", "add", "origin", "s3://plain-http/p"]);
+    crate::remote::configure_s3(&r, &server.endpoint());
+    r.ok(&["-q", "push"]);
+}

@@ -259,3 +259,69 @@ fn a_folder_whose_tree_is_not_in_the_cache_is_unknown_not_unchanged() {
     assert_eq!(s["datasets"][0]["state"], "unchanged", "{s}");
     assert!(s["datasets"][0].get("not_compared").is_none(), "{s}");
 }
+
+/// A pointer file a merge left with conflict markers was reported as a TOML error ("key with no value") with a
+/// hint to `git checkout -- PATH.dv`, which Git refuses for an unmerged path (adversarial review). It is now
+/// named an unresolved merge conflict, with a hint that resolves it; `status` exits 0 on it as on any other
+/// problem it reports, and 1 with --exit-code.
+#[test]
+fn a_pointer_file_with_merge_conflict_markers_is_named_an_unresolved_conflict() {
+    let r = TestRepo::new();
+    r.write("f.bin", b"base");
+    r.ok(&["add", "f.bin"]);
+    r.git(&["add", ".dv"]);
+    r.git(&["commit", "-qm", "base"]);
+    r.git(&["checkout", "-qb", "side"]);
+    r.write("f.bin", b"side version");
+    r.ok(&["add", "f.bin"]);
+    r.git(&["commit", "-qm", "side"]);
+    r.git(&["checkout", "-q", "main"]);
+    r.ok(&["checkout", "-q"]);
+    r.write("f.bin", b"main version");
+    r.ok(&["add", "f.bin"]);
+    r.git(&["commit", "-qm", "main"]);
+    let merge = std::process::Command::new("git")
+        .args(["merge", "-q", "side"])
+        .current_dir(r.path())
+        .output()
+        .unwrap();
+    assert!(!merge.status.success(), "the merge conflicts");
+    assert!(String::from_utf8_lossy(&r.read("f.bin.dv")).contains("<<<<<<< "));
+
+    let out = r.dv(&["status"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: skipped 'f.bin.dv': unresolved merge conflict in f.bin.dv"),
+        "{err}"
+    );
+    assert!(
+        err.contains("No dataset can be read: 1 pointer file(s) are damaged")
+            && err.contains("git checkout --ours PATH.dv"),
+        "{err}"
+    );
+    assert!(!err.contains("expected `=`"), "{err}");
+    assert_eq!(r.dv(&["status", "--exit-code"]).status.code(), Some(1));
+    let json = r.dv(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["not_pointers"][0]["problem"], "malformed", "{json}");
+
+    for args in [&["checkout"][..], &["checkout", "f.bin"], &["gc"]] {
+        let err = r.refuses(args);
+        assert!(
+            err.contains("error: unresolved merge conflict in f.bin.dv"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("hint: ")
+                && err.contains("`git checkout --ours PATH.dv` or `git checkout --theirs PATH.dv`")
+                && !err.contains("git checkout -- PATH.dv"),
+            "{args:?}: {err}"
+        );
+    }
+    // The hint's way out works.
+    r.git(&["checkout", "--theirs", "f.bin.dv"]);
+    r.git(&["add", "f.bin.dv"]);
+    r.ok(&["checkout", "-q", "f.bin"]);
+    assert_eq!(r.read("f.bin"), b"side version");
+}

@@ -142,9 +142,14 @@ pub enum Error {
     #[error("{what}: {message}")]
     Format { what: String, message: String },
 
-    /// A pointer file in scope that cannot be read, for a command that acts on every pointer.
+    /// A pointer file in scope that cannot be read, for a command that acts on every pointer; `conflict` when it
+    /// holds Git's merge-conflict markers ([`Error::ConflictedPointer`]).
     #[error("{message}")]
-    MalformedPointer { message: String },
+    MalformedPointer { message: String, conflict: bool },
+
+    /// A pointer file holding Git's merge-conflict markers (`<<<<<<<`): a merge or rebase left it unresolved.
+    #[error("unresolved merge conflict in {what}")]
+    ConflictedPointer { what: String },
 
     /// An annotation (`dv add --meta`, `dv meta set`) that cannot be written.
     #[error("{what}: {message}")]

@@ -306,6 +306,56 @@ impl GitRepo {
         Ok(out)
     }
 
+    /// What every stash entry (`git stash list`: `refs/stash` and its reflog) holds: for each entry, newest
+    /// first, the stash commit (its tree is the work tree's tracked files as stashed), its index commit
+    /// (second parent: what was staged) and, for `git stash -u`, its untracked-files commit (third parent),
+    /// named `stash@{N}`, `stash@{N}^2`, `stash@{N}^3`, each commit once. The first parent (the HEAD the stash
+    /// was made on) is a commit like any other and not included. Empty without stashes.
+    pub fn stash_entries(&self) -> Result<Vec<Commit>> {
+        let err = |e: &dyn std::fmt::Display| git_err(self.repo.git_dir(), e);
+        let Some(reference) = self
+            .repo
+            .try_find_reference("refs/stash")
+            .map_err(|e| err(&e))?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut stashes: Vec<gix::ObjectId> = Vec::new();
+        // `refs/stash` itself is stash@{0}, even were its reflog missing.
+        if let Some(id) = reference.target().try_id() {
+            stashes.push(id.to_owned());
+        }
+        let mut log = reference.log_iter();
+        if let Some(lines) = log.rev().map_err(|e| err(&e))? {
+            for (n, line) in lines.enumerate() {
+                let line = line.map_err(|e| err(&e))?;
+                // The newest line names what `refs/stash` does.
+                if n == 0 && stashes.first() == Some(&line.new_oid) {
+                    continue;
+                }
+                stashes.push(line.new_oid);
+            }
+        }
+        let mut out: Vec<Commit> = Vec::new();
+        for (n, id) in stashes.into_iter().enumerate() {
+            let name = format!("stash@{{{n}}}");
+            let mut add = |id: gix::ObjectId, rev: String| {
+                if !out.iter().any(|c| c.id == id) {
+                    out.push(Commit { id, rev });
+                }
+            };
+            // An entry that is no commit (a dropped one whose objects Git pruned) holds nothing to keep.
+            let Ok(commit) = self.repo.find_commit(id) else {
+                continue;
+            };
+            add(id, name.clone());
+            for (i, parent) in commit.parent_ids().enumerate().skip(1) {
+                add(parent.detach(), format!("{name}^{}", i + 1));
+            }
+        }
+        Ok(out)
+    }
+
     /// The blob id of the file at `path` in commit `id`, if there is one.
     pub fn blob_id_at(&self, id: gix::ObjectId, path: &str) -> Result<Option<gix::ObjectId>> {
         let tree = self

@@ -204,8 +204,32 @@ pub fn check_no_linked_parents(root: &Path, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// A path as one word a POSIX shell reads back as it is: bare when it holds only safe characters, else in
+/// single quotes.
+pub fn shell_word(p: &str) -> String {
+    if p.chars().any(char::is_control) {
+        // Never a terminal escape on the screen: shown escaped, as output shows such names elsewhere.
+        return crate::paths::quoted(p).into_owned();
+    }
+    if !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-+,=@%:".contains(c))
+    {
+        p.to_string()
+    } else {
+        format!("'{}'", p.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shell_words_read_back_as_written() {
+        assert_eq!(super::shell_word("data/a.csv"), "data/a.csv");
+        assert_eq!(super::shell_word("it's"), r"'it'\''s'");
+        assert_eq!(super::shell_word(""), "''");
+    }
+
     use super::*;
 
     #[test]

@@ -116,7 +116,10 @@ impl Pointer {
     /// format), which dv skips when it lists datasets.
     pub fn looks_like(data: &[u8]) -> bool {
         const HEADER: &[u8] = b"# Data versioned by dv";
-        if data.starts_with(HEADER) {
+        // A merge conflict may put its markers above the header.
+        if data.starts_with(HEADER)
+            || (has_conflict_markers(data) && data.windows(HEADER.len()).any(|w| w == HEADER))
+        {
             return true;
         }
         data.len() <= MAX_POINTER_SIZE
@@ -133,6 +136,11 @@ impl Pointer {
                 what,
                 format!("{} bytes is too large for a pointer file", data.len()),
             ));
+        }
+        if has_conflict_markers(data) {
+            return Err(Error::ConflictedPointer {
+                what: what.to_string(),
+            });
         }
         let text = std::str::from_utf8(data).map_err(|_| Error::format(what, "not UTF-8 text"))?;
         let raw: Raw =
@@ -312,8 +320,31 @@ pub fn secret_problem(key: &str, value: &str) -> Option<String> {
     })
 }
 
+/// True when `data` holds a line Git writes to open a merge conflict (`<<<<<<<`, then a space and the side's
+/// name, or nothing) and one closing it (`>>>>>>>`): a pointer file a merge left unresolved. No pointer file dv
+/// writes has such a line (every line is a comment, a `key = value` or a `[table]`).
+pub fn has_conflict_markers(data: &[u8]) -> bool {
+    let marker = |line: &[u8], m: &[u8]| {
+        line.strip_prefix(m)
+            .is_some_and(|rest| matches!(rest.first(), None | Some(b' ' | b'\r')))
+    };
+    let lines = || data.split(|&b| b == b'\n');
+    lines().any(|l| marker(l, b"<<<<<<<")) && lines().any(|l| marker(l, b">>>>>>>"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn conflict_markers_are_lines_git_writes() {
+        use super::has_conflict_markers as c;
+        assert!(c(
+            b"a\n<<<<<<< HEAD\nid = 1\n=======\nid = 2\n>>>>>>> side\n"
+        ));
+        assert!(c(b"<<<<<<<\r\nx\r\n>>>>>>>\r\n"));
+        assert!(!c(b"<<<<<<< HEAD\nno end\n"));
+        assert!(!c(b"x = \"<<<<<<< a\"\n>>>>>>>> b\n"));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -1209,8 +1209,9 @@ fn cloud_backend(
     fn same_name(k: &str) -> &str {
         k
     }
+    // `$endpoint`: the backend's key for the endpoint; `$emulator`: a key that, when true, allows plain HTTP.
     macro_rules! configure {
-        ($builder:expr, $key:ty, $name:expr) => {{
+        ($builder:expr, $key:ty, $name:expr, $endpoint:expr, $emulator:expr) => {{
             let mut b = $builder
                 .with_url(cfg.url.as_str())
                 .with_http_connector(crate::remote_http::Connector { response_timeout });
@@ -1220,6 +1221,14 @@ fn cloud_backend(
                     .map_err(|_| err(&format!("unknown setting `{k}` {whence}")))?;
                 b = b.with_config(key, v);
             }
+            let emulator: Option<$key> = $emulator;
+            refuse_plain_http(
+                name,
+                b.get_config_value(&$endpoint).as_deref(),
+                b.get_config_value(&<$key>::Client(object_store::ClientConfigKey::AllowHttp))
+                    .as_deref(),
+                emulator.and_then(|k| b.get_config_value(&k)).as_deref(),
+            )?;
             Arc::new(b.with_retry(retry).build().map_err(|e| err(&e))?) as Arc<dyn ObjectStore>
         }};
     }
@@ -1256,14 +1265,28 @@ fn cloud_backend(
             configure!(
                 aws::AmazonS3Builder::new(),
                 aws::AmazonS3ConfigKey,
-                same_name
+                same_name,
+                aws::AmazonS3ConfigKey::Endpoint,
+                None
             )
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            configure!(env.gcs_builder(), gcp::GoogleConfigKey, gcs_name)
+            configure!(
+                env.gcs_builder(),
+                gcp::GoogleConfigKey,
+                gcs_name,
+                gcp::GoogleConfigKey::BaseUrl,
+                None
+            )
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            configure!(env.azure_builder(), azure::AzureConfigKey, same_name)
+            configure!(
+                env.azure_builder(),
+                azure::AzureConfigKey,
+                same_name,
+                azure::AzureConfigKey::Endpoint,
+                Some(azure::AzureConfigKey::UseEmulator)
+            )
         }
         _ => return Err(err(&format!("unsupported URL {:?}", cfg.url))),
     };
@@ -1273,6 +1296,48 @@ fn cloud_backend(
         Arc::new(object_store::prefix::PrefixStore::new(store, prefix)) as Arc<dyn ObjectStore>
     };
     Ok((store, explain))
+}
+
+/// The store's HTTP client refuses a plain `http://` endpoint unless `allow_http` is true, with no more than
+/// "builder error" once the first request goes: say so before, naming the endpoint and the setting. `endpoint`,
+/// `allow_http` and `emulator` (Azure's `use_emulator`, which allows plain HTTP itself) are the values the
+/// backend's builder holds once every setting is applied.
+fn refuse_plain_http(
+    name: &str,
+    endpoint: Option<&str>,
+    allow_http: Option<&str>,
+    emulator: Option<&str>,
+) -> Result<()> {
+    let truthy = |v: Option<&str>| {
+        v.is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "on" | "yes" | "y"
+            )
+        })
+    };
+    let Some(endpoint) = endpoint else {
+        return Ok(());
+    };
+    let plain = endpoint
+        .trim()
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+    if !plain || truthy(allow_http) || truthy(emulator) {
+        return Ok(());
+    }
+    Err(Error::RemoteFailed {
+        remote: name.to_string(),
+        message: format!(
+            "the endpoint {} is plain HTTP, which dv uses only when allow_http is true",
+            crate::redact::redact(endpoint)
+        ),
+        hint: format!(
+            "if plain HTTP is meant (a local test server: requests and data then travel unencrypted), run \
+             `dv remote modify {name} allow_http true`; otherwise use an https:// endpoint (`dv remote modify \
+             {name} endpoint https://...`)"
+        ),
+    })
 }
 
 /// When the S3 settings name no credentials (no keys, no web identity, no container credentials, no

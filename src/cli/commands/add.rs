@@ -99,12 +99,17 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     );
     if report.datasets.iter().any(|d| d.changed) {
         if report.staged.is_empty() {
-            let pointers: Vec<&str> = report.datasets.iter().map(|d| d.pointer.as_str()).collect();
+            // The files add wrote, each where it is (a dataset's `.gitignore` is beside it, not at the root).
+            let files: Vec<String> = report
+                .not_staged
+                .iter()
+                .map(|f| dv_core::paths::shell_word(f))
+                .collect();
             output::status_line(
                 g.quiet,
                 &format!(
-                    "To record this version: git add {} .gitignore && git commit",
-                    pointers.join(" ")
+                    "To record this version: git add {} && git commit",
+                    files.join(" ")
                 ),
             );
         } else {

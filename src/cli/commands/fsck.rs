@@ -100,7 +100,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     if args.json {
         output::print_json(&report)?;
     } else {
-        print_report(g, &report);
+        print_report(g, &report, args.remote.as_deref());
     }
     Ok(if report.is_clean() {
         Outcome::Success
@@ -109,7 +109,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     })
 }
 
-fn print_report(g: &Global, r: &FsckReport) {
+/// `remote`: the remote `--remote` checked, whose report walks no pointers (its `datasets_checked` is 0, and its
+/// `problems` are objects the remote's own trees and manifests name but the remote lacks).
+fn print_report(g: &Global, r: &FsckReport, remote: Option<&str>) {
     let mut text = String::new();
     for p in &r.damaged_packs {
         text.push_str(&format!("damaged pack {}: {}\n", p.pack, p.message));
@@ -131,15 +133,27 @@ fn print_report(g: &Global, r: &FsckReport) {
     }
     output::print_text(&text);
     let mut summary = format!(
-        "Checked {} ({} pack(s), {} object(s), {}) and {} dataset(s): ",
+        "Checked {} ({} pack(s), {} object(s), {})",
         r.checked,
         r.packs,
         r.objects,
         output::human_bytes(r.bytes),
-        r.datasets_checked
     );
+    match remote {
+        None => summary.push_str(&format!(" and {} dataset(s): ", r.datasets_checked)),
+        Some(name) => summary.push_str(&format!(
+            ", not the pointer files (`dv status --remote {name}` says which versions it lacks): "
+        )),
+    }
     if r.is_clean() {
         summary.push_str("no problems");
+    } else if remote.is_some() {
+        summary.push_str(&format!(
+            "{} damaged pack(s), {} damaged object(s), {} object(s) its trees and manifests name missing",
+            r.damaged_packs.len(),
+            r.damaged.len(),
+            r.problems.len(),
+        ));
     } else {
         summary.push_str(&format!(
             "{} damaged pack(s), {} damaged object(s), {} problem(s) under pointers, {} pointer file \
@@ -149,12 +163,12 @@ fn print_report(g: &Global, r: &FsckReport) {
             r.problems.len(),
             r.pointer_problems.len()
         ));
-        if !r.damaged_use_records.is_empty() {
-            summary.push_str(&format!(
-                ", {} damaged use record(s)",
-                r.damaged_use_records.len()
-            ));
-        }
+    }
+    if !r.damaged_use_records.is_empty() {
+        summary.push_str(&format!(
+            ", {} damaged use record(s)",
+            r.damaged_use_records.len()
+        ));
     }
     if r.repaired > 0 {
         summary.push_str(&format!("; {} object(s) repaired", r.repaired));

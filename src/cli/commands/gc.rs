@@ -6,7 +6,8 @@ use dv_core::ops::scope::{Scope, targets_for_cache};
 /// Delete objects that no pointer file in scope reaches, from the cache or from a remote.
 ///
 /// By default the scope is the work tree's pointer files: versions only older commits name are deleted too.
-/// Use --all-branches or --all-commits to keep those. Packs whose live share falls below --repack-below are
+/// Use --all-branches or --all-commits to keep those. What every stash entry (`git stash list`) names is
+/// always kept. Packs whose live share falls below --repack-below are
 /// rewritten; packs younger than --grace are never touched (a concurrent add or push may still name them).
 #[derive(clap::Args)]
 pub struct Args {
@@ -111,7 +112,7 @@ fn print_report(g: &Global, r: &GcReport, scope: &Scope) {
     let verb = if r.dry_run { "Would free" } else { "Freed" };
     let mut s = format!(
         "{verb} {} in the {}: {} pack(s) deleted, {} repacked into {}, {} object(s) deleted, {} kept \
-         (scope: {}{}).",
+         (scope: {}, every stash entry{}).",
         output::human_bytes(r.bytes_freed),
         r.target,
         r.packs_deleted,

@@ -147,7 +147,8 @@ fn written(g: &Global, report: &MetaReport, json: bool) -> Result<Outcome> {
             g.quiet,
             &format!(
                 "Updated {}; to record it: git add {} && git commit",
-                report.pointer, report.pointer
+                report.pointer,
+                dv_core::paths::shell_word(&report.pointer)
             ),
         );
     }

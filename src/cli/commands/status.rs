@@ -69,11 +69,15 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .count();
         if damaged > 0 {
             // Not "nothing tracked": the pointer files are there, and none can be read (warnings above).
+            let fix = if report.not_pointers.iter().any(|s| s.conflict) {
+                "resolve a merge conflict with `git checkout --ours PATH.dv` (or --theirs), then `git add PATH.dv`"
+            } else {
+                "`git checkout -- PATH.dv` brings back a committed one, `git diff` shows what changed"
+            };
             output::status_line(
                 g.quiet,
                 &format!(
-                    "No dataset can be read: {damaged} pointer file(s) are damaged (listed above; \
-                     `git checkout -- PATH.dv` brings back a committed one, `git diff` shows what changed)."
+                    "No dataset can be read: {damaged} pointer file(s) are damaged (listed above; {fix})."
                 ),
             );
         } else {

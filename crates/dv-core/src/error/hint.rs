@@ -43,7 +43,7 @@ impl Error {
             }
             Error::MissingInSome { whole, .. } => {
                 const SHOWN: usize = 10;
-                let mut names: Vec<String> = whole.iter().take(SHOWN).map(|p| shell_word(p)).collect();
+                let mut names: Vec<String> = whole.iter().take(SHOWN).map(|p| crate::paths::shell_word(p)).collect();
                 if whole.len() > SHOWN {
                     names.push(format!("... ({} more)", whole.len() - SHOWN));
                 }
@@ -83,6 +83,7 @@ impl Error {
             Error::KindMismatch { .. } => "the cache is fine: the pointer file is wrong (`dv fsck` names it; `git checkout -- PATH.dv` restores the committed one)".into(),
             Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),
             Error::ChangedWhileReading { .. } => "wait until whatever writes the file has finished, then run `dv add` again (nothing else of this add was recorded either)".into(),
+            Error::MalformedPointer { conflict: true, .. } | Error::ConflictedPointer { .. } => "a merge (or rebase, cherry-pick, stash pop) left that pointer file with Git's conflict markers: resolve it by keeping one side (`git checkout --ours PATH.dv` or `git checkout --theirs PATH.dv`, or edit it to one version), then `git add PATH.dv` and `dv checkout PATH`; `git merge --abort` gives the merge up".into(),
             Error::MalformedPointer { .. } => "fix or remove that pointer file (`git rm PATH.dv` removes one that should not be there, `git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
             Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
             Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),
@@ -108,23 +109,6 @@ impl Error {
     }
 }
 
-/// A path as one word a POSIX shell reads back as it is: bare when it holds only safe characters, else in
-/// single quotes.
-fn shell_word(p: &str) -> String {
-    if p.chars().any(char::is_control) {
-        // Never a terminal escape on the screen: shown escaped, as output shows such names elsewhere.
-        return crate::paths::quoted(p).into_owned();
-    }
-    if !p.is_empty()
-        && p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._/-+,=@%".contains(c))
-    {
-        p.to_string()
-    } else {
-        format!("'{}'", p.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,12 +126,5 @@ mod tests {
         assert!(e.hint().unwrap().contains("`dv checkout 'my b' c`"));
         assert!(Error::Internal("x".into()).hint().is_some());
         assert!(Error::format("x", "y").hint().is_none());
-    }
-
-    #[test]
-    fn shell_words_read_back_as_written() {
-        assert_eq!(shell_word("data/a.csv"), "data/a.csv");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
-        assert_eq!(shell_word(""), "''");
     }
 }

@@ -71,6 +71,10 @@ pub struct AddReport {
     pub new_stored_bytes: u64,
     /// Files staged in Git's index (pointer files and .gitignore files).
     pub staged: Vec<String>,
+    /// Without staging (`--no-stage`), the files written that Git's index should record, as `staged` would
+    /// name them: what the user runs `git add` on. Absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_staged: Vec<String>,
 }
 
 /// One input to add: a file or a folder.
@@ -450,7 +454,16 @@ pub fn add_annotated(
             meta,
         });
     }
-    if let Some(git) = &git
+    // Not staging, Git is still asked, so that the files named for the user to stage include it too.
+    let opened;
+    let git_to_ask = match &git {
+        Some(git) => Some(git),
+        None => {
+            opened = crate::git::GitRepo::open(&repo.root).ok();
+            opened.as_ref()
+        }
+    };
+    if let Some(git) = git_to_ask
         && !report.datasets.is_empty()
         && super::ignore::union_attribute_untracked(repo, git)?
     {
@@ -461,6 +474,9 @@ pub fn add_annotated(
     }
     if git.is_some() {
         crate::fault::point("add-before-staging");
+    }
+    if git.is_none() {
+        report.not_staged = staging.recorded();
     }
     report.staged = staging.stage(repo, git.as_ref())?;
     Ok(report)
@@ -557,10 +573,21 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
             let inner =
                 super::datasets::Source::WorkTree.find_datasets(repo, path, &mut skipped)?;
             if let Some(bad) = skipped.iter().find(|s| s.problem == "malformed") {
+                let fix = if bad.conflict {
+                    format!(
+                        "resolve that conflict first (`git checkout --ours {0}` or `--theirs`, then `git add \
+                         {0}`)",
+                        bad.path
+                    )
+                } else {
+                    format!(
+                        "fix or remove that file first (`git checkout -- {}` restores a committed one)",
+                        bad.path
+                    )
+                };
                 return Err(cannot(&format!(
-                    "it holds '{}', a pointer file dv cannot read ({}), and a dataset cannot hold another; fix \
-                     or remove that file first (`git checkout -- {}` restores a committed one)",
-                    bad.path, bad.reason, bad.path
+                    "it holds '{}', a pointer file dv cannot read ({}), and a dataset cannot hold another; {fix}",
+                    bad.path, bad.reason
                 )));
             }
             if let Some(inner) = inner.first() {

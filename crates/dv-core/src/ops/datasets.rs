@@ -112,6 +112,10 @@ pub struct NotPointer {
     /// no dataset (a dataset's folder holds only its data), and checkout never replaces or deletes it (Git tracks it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inside: Option<String>,
+    /// A malformed pointer file that holds Git's merge-conflict markers (its `reason` says so): what to do is
+    /// to resolve the conflict.
+    #[serde(skip)]
+    pub conflict: bool,
 }
 
 impl NotPointer {
@@ -122,6 +126,7 @@ impl NotPointer {
             reason: e.to_string(),
             problem: "not-pointer",
             inside: None,
+            conflict: false,
         }
     }
 
@@ -132,6 +137,7 @@ impl NotPointer {
             reason: e.to_string(),
             problem: "malformed",
             inside: None,
+            conflict: matches!(e, Error::ConflictedPointer { .. }),
         }
     }
 
@@ -149,6 +155,7 @@ impl NotPointer {
             path,
             problem: "nested",
             inside: Some(dataset.to_string()),
+            conflict: false,
         }
     }
 }
@@ -560,6 +567,7 @@ fn find_into(
                     path,
                     problem: "malformed",
                     inside: None,
+                    conflict: false,
                 });
             } else {
                 skipped.push(NotPointer::unreadable(path, &e));
@@ -724,6 +732,7 @@ fn drop_not_dvs(
                         reason,
                         problem: "malformed",
                         inside: None,
+                        conflict: false,
                     });
                 }
             }
@@ -737,9 +746,15 @@ fn drop_not_dvs(
 /// (`checkout` and `pull` write what they name, `gc` deletes what none names) must not go on without one it
 /// cannot read. Commands that only read or report go on, warning about it.
 pub fn refuse_malformed(skipped: &[NotPointer]) -> Result<()> {
-    match skipped.iter().find(|s| s.problem == "malformed") {
+    // An unresolved merge conflict first: its hint is the one that helps.
+    let malformed = || skipped.iter().filter(|s| s.problem == "malformed");
+    match malformed()
+        .find(|s| s.conflict)
+        .or_else(|| malformed().next())
+    {
         Some(s) => Err(Error::MalformedPointer {
             message: s.reason.clone(),
+            conflict: s.conflict,
         }),
         None => Ok(()),
     }

@@ -39,6 +39,15 @@ impl Staging {
         self.paths.push(path.into());
     }
 
+    /// Every file recorded, sorted, each once: what [`Staging::stage`] stages, for a command that does not
+    /// stage to name.
+    pub fn recorded(&self) -> Vec<String> {
+        let mut paths = self.paths.clone();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
     /// Stages every file recorded (once each, as `git add` would) in `git`'s index, and returns them sorted;
     /// without `git` (staging is off) stages nothing and returns nothing.
     pub fn stage(mut self, repo: &Repo, git: Option<&GitRepo>) -> Result<Vec<String>> {

@@ -316,20 +316,11 @@ fn describe_status(s: &std::process::ExitStatus) -> String {
     }
 }
 
-/// The command as one could type it in a shell (for messages).
+/// The command as one could type it in a shell (for messages): each word as [`crate::paths::shell_word`] shows it.
 pub fn shell_words(command: &[String]) -> String {
     command
         .iter()
-        .map(|w| {
-            if !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
+        .map(|w| crate::paths::shell_word(w))
         .collect::<Vec<_>>()
         .join(" ")
 }

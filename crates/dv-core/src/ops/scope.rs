@@ -124,17 +124,24 @@ pub fn targets_in_scope_noting(
     }
 }
 
-/// What `gc` of the local cache must keep: the targets of `scope` in this work tree, and the work-tree pointer
+/// What `gc` of the local cache must keep: the targets of `scope` in this work tree, the work-tree pointer
 /// files (and, beyond the work-tree scope, the `HEAD`) of every other work tree that uses the same cache
 /// (linked Git work trees share one), so data added there, committed or not, is never collected from under
-/// them. Returns the targets and the roots of those other work trees; files named like pointer files that are
-/// not pointer files in this work tree's scope are added to `skipped`. The caller holds the cache lock.
+/// them, and, whatever the scope, the pointer files every stash entry holds in each of these repositories
+/// ([`stash_targets`]): data added and stashed is as uncommitted as data added and not stashed. Returns the
+/// targets and the roots of those other work trees; files named like pointer files that are not pointer files
+/// in this work tree's scope are added to `skipped`. The caller holds the cache lock.
 pub fn targets_for_cache(
     repo: &Repo,
     scope: &Scope,
     skipped: &mut Vec<NotPointer>,
 ) -> Result<(Vec<Target>, Vec<std::path::PathBuf>)> {
     let mut targets = targets_in_scope_noting(repo, scope, &[], skipped)?;
+    // Linked work trees share one Git folder and so one `refs/stash`: each Git folder's stashes are read once.
+    let mut stash_dirs = HashSet::new();
+    let git = GitRepo::open(&repo.root)?;
+    stash_dirs.insert(git.common_dir().to_path_buf());
+    targets.extend(stash_targets(repo, &git, skipped)?);
     let mut roots = Vec::new();
     for other in repo.cache_users()? {
         // The other work tree's problems count too (named by their full path): gc refuses over a pointer file
@@ -146,8 +153,11 @@ pub fn targets_for_cache(
             &[],
             &mut theirs,
         )?);
+        let git = GitRepo::open(&other.root)?;
+        if stash_dirs.insert(git.common_dir().to_path_buf()) {
+            targets.extend(stash_targets(&other, &git, &mut theirs)?);
+        }
         if *scope != Scope::Workspace {
-            let git = GitRepo::open(&other.root)?;
             // An unborn HEAD has no pointers to keep.
             if let Ok(commit) = git.resolve("HEAD") {
                 targets.extend(resolve_targets_noting(
@@ -165,6 +175,38 @@ pub fn targets_for_cache(
         roots.push(other.root.clone());
     }
     Ok((targets, roots))
+}
+
+/// The targets the pointer files of every stash entry name ([`GitRepo::stash_entries`]: the stashed work
+/// tree, what was staged, and untracked files stashed with `-u`). A pointer file there that cannot be read is
+/// added to `skipped`, named with the entry (`f.dv at stash@{0}`): each path once, and not when `skipped` already
+/// names it with the same problem (or as malformed, the one that stops gc).
+pub fn stash_targets(
+    repo: &Repo,
+    git: &GitRepo,
+    skipped: &mut Vec<NotPointer>,
+) -> Result<Vec<Target>> {
+    let mut out = Vec::new();
+    let mut found = Vec::new();
+    for commit in git.stash_entries()? {
+        out.extend(resolve_targets_noting(
+            repo,
+            &Source::Rev { git, commit },
+            &[],
+            &mut found,
+        )?);
+    }
+    // A file is named once (the work tree and each entry usually hold the same ones), a malformed one first.
+    found.sort_by_key(|s| s.problem != "malformed");
+    for s in found {
+        if !skipped
+            .iter()
+            .any(|k| k.path == s.path && (k.problem == s.problem || k.problem == "malformed"))
+        {
+            skipped.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// The paths of the datasets whose versions at some branch tip (local or remote-tracking) `targets` do not
