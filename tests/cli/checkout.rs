@@ -314,10 +314,12 @@ fn checkout_reports_what_it_wrote_deleted_and_changed() {
     assert!(!r.p("data/newdir").exists() && !r.p("data/extra.txt").exists());
 }
 
-/// A file Git tracks inside a dataset's folder (and in the dataset too) only needs --force when the checkout
-/// replaces or deletes it, not when it replaces another file.
+/// A file Git tracks inside a dataset's folder (and in the dataset too) makes the folder Git's, as `dv add` holds:
+/// the pointer file is reported as malformed, checkout refuses it (with --force too) and writes nothing there,
+/// until Git stops tracking the file (it then checks out as usual). Before, a checkout that left the file alone
+/// went on, which let a planted pointer write into, and ignore, a folder of Git's (adversarial review).
 #[test]
-fn a_file_git_tracks_in_the_folder_does_not_block_a_checkout_that_leaves_it() {
+fn a_file_git_tracks_in_the_folder_makes_the_folder_gits_until_it_is_untracked() {
     let r = TestRepo::new();
     r.write("data/a.txt", b"v1");
     r.write("data/notes.txt", b"notes");
@@ -327,6 +329,22 @@ fn a_file_git_tracks_in_the_folder_does_not_block_a_checkout_that_leaves_it() {
     r.ok(&["add", "data"]);
     r.git(&["add", "-f", "data/notes.txt"]);
     r.git(&["checkout", "HEAD", "--", "data.dv"]);
+    for args in [&["checkout"][..], &["checkout", "--force"]] {
+        let err = r.refuses(args);
+        assert!(
+            err.contains("Git tracks 'data/notes.txt' in it")
+                && err.contains("git rm -r --cached data"),
+            "{err}"
+        );
+        assert_eq!(r.read("data/a.txt"), b"v2");
+    }
+    let status = r.json(&["status"]);
+    assert_eq!(status["not_pointers"][0]["path"], "data.dv", "{status}");
+    assert_eq!(
+        status["not_pointers"][0]["problem"], "malformed",
+        "{status}"
+    );
+    r.git(&["rm", "-q", "--cached", "data/notes.txt"]);
     r.ok(&["checkout"]);
     assert_eq!(r.read("data/a.txt"), b"v1");
     assert_eq!(r.read("data/notes.txt"), b"notes");

@@ -798,3 +798,25 @@ fn a_tracked_state_db_or_cache_is_reported() {
     r.git(&["commit", "-qm", "untrack"]);
     assert!(r.json(&["status"]).get("ignore").is_none());
 }
+
+/// Git's sparse checkout (cone mode) removes every folder outside its patterns, ignored files included: `.dv/`
+/// and the cache in it, the only copy of data not pushed yet (adversarial review). dv cannot stop Git, so
+/// status, add and init warn, naming the command that keeps `.dv/`; with it added, no warning.
+#[test]
+fn sparse_checkout_that_would_remove_dv_is_warned_about() {
+    let r = TestRepo::new();
+    r.write("a/x", b"x");
+    r.write("b/y", b"y");
+    r.git(&["add", "a", "b"]);
+    r.git(&["commit", "-qm", "ab"]);
+    r.git(&["sparse-checkout", "init", "--cone"]);
+    r.git(&["sparse-checkout", "set", "a", ".dv"]);
+    let warns = |args: &[&str]| {
+        let out = r.dv(args);
+        String::from_utf8_lossy(&out.stderr).contains("git sparse-checkout add .dv")
+    };
+    assert!(!warns(&["status"]), "warned with .dv in the patterns");
+    r.git(&["sparse-checkout", "set", "a"]);
+    assert!(warns(&["status"]));
+    assert!(warns(&["init"]));
+}

@@ -118,3 +118,23 @@ fn the_manual_pages_name_every_command_and_format_cleanly() {
     let checkout = std::fs::read_to_string(pages.join("dv-checkout.1")).unwrap();
     assert!(checkout.contains(r"\-\-force"), "{checkout}");
 }
+
+/// `dv man --dir` writes each page whole and never through a link (adversarial review: a `dv.1` linked to
+/// another file got that file overwritten with the page).
+#[test]
+fn man_pages_are_never_written_through_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious notes").unwrap();
+    std::os::unix::fs::symlink(&victim, pages.join("dv.1")).unwrap();
+    let out = dv_command(dir.path())
+        .args(["man", "--dir", "pages"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious notes");
+}

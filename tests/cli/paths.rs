@@ -567,8 +567,9 @@ fn pointer_sizes_from_2_pow_63_are_refused() {
 }
 
 /// A pointer file committed inside a tracked folder (`git add -f`, or from a branch where that folder was no
-/// dataset yet) is no dataset: status reports it, a path naming it means the folder's dataset, and checkout
-/// neither writes the data it describes nor deletes it without --force, even when the cache holds its bytes.
+/// dataset yet) is no dataset: status reports it as nested; the folder, holding files Git tracks, is Git's (as
+/// `dv add` holds), so its own pointer file is malformed; checkout neither writes the data the nested pointers
+/// describe nor deletes them, even with --force, until Git stops tracking them.
 #[test]
 fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unasked() {
     let r = TestRepo::new();
@@ -586,22 +587,38 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
     r.git(&["add", "-f", "data/inner.dv", "data/x/y.dv"]);
     r.git(&["commit", "-qm", "nested"]);
 
+    // The folder holds files Git tracks, so it is Git's (as `dv add` holds): `data.dv` is malformed, and the
+    // pointer files inside are reported as nested.
     let out = r.dv(&["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let nested: Vec<(&str, &str)> = status["not_pointers"]
+    let problems: Vec<(&str, &str, &str)> = status["not_pointers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["path"].as_str().unwrap(), n["inside"].as_str().unwrap()))
+        .map(|n| {
+            (
+                n["path"].as_str().unwrap(),
+                n["problem"].as_str().unwrap(),
+                n["inside"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
-        nested,
-        [("data/inner.dv", "data"), ("data/x/y.dv", "data")],
+        problems,
+        [
+            ("data.dv", "malformed", ""),
+            ("data/inner.dv", "nested", "data"),
+            ("data/x/y.dv", "nested", "data")
+        ],
         "{status}"
     );
     assert!(
         stderr.contains("data/inner.dv") && stderr.contains("inside the folder of dataset 'data'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Git tracks 'data/inner.dv' in it"),
         "{stderr}"
     );
     let paths: Vec<&str> = status["datasets"]
@@ -610,45 +627,27 @@ fn a_pointer_committed_inside_a_tracked_folder_is_reported_and_not_replaced_unas
         .iter()
         .map(|d| d["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["data", "other", "spare"]);
-    // Named, it is part of the folder's dataset, never a dataset of its own.
+    assert_eq!(paths, ["other", "spare"]);
+    // Named, a nested pointer file is part of the folder's dataset, never a dataset of its own.
     let named = r.json(&["status", "data/inner.dv"]);
-    assert_eq!(named["datasets"][0]["path"], "data", "{named}");
-    // `data/x/y` is a path inside `data` that neither its version nor the work tree holds: an error.
-    let err = r.fails(&["status", "data/x/y"]);
-    assert!(
-        err.contains("'data/x/y' does not exist in the version 'data.dv' names"),
-        "{err}"
-    );
+    assert_eq!(named["datasets"].as_array().unwrap().len(), 0, "{named}");
+    assert_eq!(named["not_pointers"][0]["path"], "data.dv", "{named}");
 
-    // Checkout refuses to delete what Git tracks there, with or without --force, and writes nothing the nested
-    // pointer describes.
-    for force in [false, true] {
-        let args: &[&str] = if force {
-            &["checkout", "--force"]
-        } else {
-            &["checkout"]
-        };
+    // Checkout refuses, with or without --force, naming the pointer file and what Git tracks, and writes
+    // nothing the nested pointers describe; so does a checkout of a path inside.
+    for args in [
+        &["checkout"][..],
+        &["checkout", "--force"],
+        &["checkout", "--force", "data/x/y"],
+    ] {
         let err = r.refuses(args);
         assert!(
-            err.contains("error: checkout would write, replace or delete what belongs to Git")
-                && err.contains("    data/inner.dv\n")
-                && err.contains("    data/x/y.dv\n")
-                && err.contains("git rm --cached"),
-            "{err}"
+            err.contains("data.dv") && err.contains("Git tracks 'data/inner.dv' in it"),
+            "dv {args:?}: {err}"
         );
         assert_eq!(r.read("data/inner.dv"), pointer);
         assert_eq!(r.read("data/x/y.dv"), pointer);
     }
-    // Named, the nested pointer's data path is a path inside `data`, which has nothing there: an error, nothing
-    // is written, and its pointer file stays.
-    let err = r.fails(&["checkout", "data/x/y"]);
-    assert!(
-        err.contains("'data/x/y' does not exist in the version"),
-        "{err}"
-    );
-    assert_eq!(r.read("data/inner.dv"), pointer);
-    assert_eq!(r.read("data/x/y.dv"), pointer);
     assert!(!r.p("data/inner").exists() && !r.p("data/x/y").exists());
     // Once Git no longer tracks them, --force makes the folder its version.
     r.git(&["rm", "-q", "--cached", "data/inner.dv", "data/x/y.dv"]);
@@ -772,14 +771,72 @@ fn checkout_never_replaces_or_deletes_files_git_tracks() {
     ] {
         let err = r.refuses(args);
         assert!(
-            err.contains("files Git tracks:")
-                && err.contains("    src/lib.rs\n")
-                && err.contains("    src/main.rs\n"),
+            err.contains("src.dv") && err.contains("Git tracks 'src/lib.rs' in it"),
             "{err}"
         );
         assert_eq!(snapshot(&r.p("src")), before);
     }
+    // At a revision the pointer file is read from the commit, where `src` is a folder; the checkout itself
+    // refuses to touch a folder Git's index tracks files in.
+    r.git(&["add", "src.dv"]);
+    r.git(&["commit", "-qm", "planted"]);
+    let err = r.refuses(&["checkout", "--force", "--rev", "HEAD", "src"]);
+    assert!(
+        err.contains("files Git tracks:")
+            && err.contains("    src/lib.rs\n")
+            && err.contains("    src/main.rs\n"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&r.p("src")), before);
     assert!(!r.p("src/a").exists());
+}
+
+/// A planted pointer file for a folder Git tracks, naming a version that holds the folder's files plus one more
+/// (adversarial review: pull wrote the extra file and added `/src` to .gitignore, so Git then ignored every new
+/// file there): refused by status, checkout, `checkout --rev` and pull alike; nothing is written into the
+/// folder and no ignore line is added.
+#[test]
+fn a_planted_pointer_for_a_folder_git_tracks_never_writes_into_it_or_ignores_it() {
+    let r = TestRepo::new();
+    let _remote = folder_remote(&r);
+    r.write("src/main.c", b"int main(){}\n");
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-qm", "source"]);
+    r.write("x/main.c", b"int main(){}\n");
+    r.write("x/extra.py", b"print('hidden')\n");
+    r.ok(&["add", "--no-stage", "x"]);
+    r.ok(&["push", "x"]);
+    std::fs::rename(r.p("x.dv"), r.p("src.dv")).unwrap();
+    std::fs::remove_dir_all(r.p("x")).unwrap();
+    std::fs::remove_file(r.p(".gitignore")).unwrap();
+    r.git(&["add", "src.dv"]);
+    r.git(&["commit", "-qm", "innocent"]);
+    let status = r.json(&["status"]);
+    assert_eq!(status["not_pointers"][0]["path"], "src.dv", "{status}");
+    assert_eq!(
+        status["not_pointers"][0]["problem"], "malformed",
+        "{status}"
+    );
+    for args in [
+        &["checkout", "--force"][..],
+        &["checkout", "--force", "--rev", "HEAD"],
+        &["pull", "--force"],
+        &["pull", "src"],
+    ] {
+        r.refuses(args);
+        assert!(!r.p("src/extra.py").exists(), "dv {args:?}");
+        assert!(!r.p(".gitignore").exists(), "dv {args:?}");
+    }
+    let clone = clone_of(&r);
+    let out = dv_command(clone.path()).args(["pull"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!clone.path().join("src/extra.py").exists());
+    assert!(!clone.path().join(".gitignore").exists());
 }
 
 /// `dv add` of a folder that holds another dataset's pointer file is refused, naming it: one dataset per folder.
@@ -1225,4 +1282,46 @@ fn a_planted_folder_pointer_cannot_delete_a_clone_in_that_folder() {
     let err = r.refuses(&["checkout", "--force", "vendor"]);
     assert!(err.contains("    vendor/lib\n"), "{err}");
     assert_eq!(snapshot(&r.p("vendor")), before);
+}
+
+/// A bare repository inside a dataset's folder (`d/backup.git`) is Git's like one holding `.git`: checkout
+/// --force refuses to delete it (adversarial review: 31 files deleted).
+#[test]
+fn checkout_never_deletes_a_bare_repository_inside_a_dataset() {
+    let r = TestRepo::new();
+    r.write("d/a", b"a");
+    r.ok(&["add", "d"]);
+    git_in(r.path(), &["init", "-q", "--bare", "d/backup.git"]);
+    let before = snapshot(&r.p("d/backup.git"));
+    let err = r.refuses(&["checkout", "--force"]);
+    assert!(err.contains("    d/backup.git\n"), "{err}");
+    assert_eq!(snapshot(&r.p("d/backup.git")), before);
+}
+
+/// A submodule Git's index tracks inside a dataset's folder, not initialised yet (its folder empty): the folder
+/// is Git's, so checkout and pull write nothing into it (adversarial review: the version's `d/sub/x` was
+/// written there, and `git submodule update --init` then failed).
+#[test]
+fn checkout_never_writes_into_a_submodule_inside_a_dataset() {
+    let r = TestRepo::new();
+    r.write("d/a", b"a");
+    r.write("d/sub/x", b"payload");
+    r.ok(&["add", "d"]);
+    std::fs::remove_dir_all(r.p("d/sub")).unwrap();
+    std::fs::create_dir(r.p("d/sub")).unwrap();
+    // A gitlink entry, as `git submodule add` records it (the commit need not exist here).
+    r.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        "160000,1111111111111111111111111111111111111111,d/sub",
+    ]);
+    for args in [&["checkout", "--force"][..], &["checkout", "--force", "d"]] {
+        let err = r.refuses(args);
+        assert!(
+            err.contains("Git tracks 'd/sub' in it"),
+            "dv {args:?}: {err}"
+        );
+        assert!(!r.p("d/sub/x").exists(), "dv {args:?}");
+    }
 }

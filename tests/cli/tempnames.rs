@@ -125,9 +125,10 @@ fn journals(main: &Path) -> usize {
 }
 
 /// When the cache is on another file system than the data (here: a linked work tree in the temporary folder,
-/// using the cache of a main work tree in /dev/shm), checkout makes its temporary files beside the data, and
-/// records each first: after a kill, `status` (read-only) leaves the leftover, the next checkout removes it
-/// (as recorded), and a user's look-alike file beside it stays.
+/// using the cache of a main work tree in /dev/shm), checkout makes its temporary files in the work tree's own
+/// `.dv/cache/tmp` (on the data's file system, hidden from Git), and records each first: after a kill, `status`
+/// (read-only) leaves the leftover, the next checkout removes it (as recorded), and a user's look-alike file in
+/// the dataset stays.
 #[test]
 fn a_temporary_file_made_beside_the_data_is_recorded_and_only_it_is_removed() {
     let Some((_keep, _keep_wt, main, wt)) = cache_on_another_file_system() else {
@@ -146,19 +147,23 @@ fn a_temporary_file_made_beside_the_data_is_recorded_and_only_it_is_removed() {
         .unwrap();
     assert_eq!(out.status.signal(), Some(9), "{out:?}");
     assert_eq!(
-        leftovers(&wt.join("d")).len(),
+        leftovers(&wt.join(".dv/cache/tmp")).len(),
         1,
-        "the temporary file beside its target"
+        "the temporary file in the work tree's own .dv/cache/tmp"
     );
     assert_eq!(journals(&main), 1, "recorded before it was made");
 
     // Status removes nothing.
     ok_at(&wt, &["status"]);
-    assert_eq!(leftovers(&wt.join("d")).len(), 1, "status removed a file");
+    assert_eq!(
+        leftovers(&wt.join(".dv/cache/tmp")).len(),
+        1,
+        "status removed a file"
+    );
 
     ok_at(&wt, &["checkout", "d"]);
     assert!(
-        leftovers(&wt.join("d")).is_empty(),
+        leftovers(&wt.join(".dv/cache/tmp")).is_empty(),
         "the recorded leftover stays"
     );
     // This checkout recorded its own temporary file too, and removed its journal as it ended.
@@ -213,12 +218,12 @@ fn status_never_reports_a_temporary_file_a_journal_records() {
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
-    while leftovers(&wt.join("d")).is_empty() {
+    while leftovers(&wt.join(".dv/cache/tmp")).is_empty() {
         assert!(start.elapsed().as_secs() < 30, "no temporary file appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     only_a_deleted("while a checkout runs");
-    assert_eq!(leftovers(&wt.join("d")).len(), 1);
+    assert_eq!(leftovers(&wt.join(".dv/cache/tmp")).len(), 1);
     assert!(child.wait().unwrap().success());
     assert_eq!(fs::read(wt.join("d/a.bin")).unwrap(), bytes(3, 50_000));
 
@@ -230,9 +235,13 @@ fn status_never_reports_a_temporary_file_a_journal_records() {
         .output()
         .unwrap();
     assert_eq!(out.status.signal(), Some(9), "{out:?}");
-    assert_eq!(leftovers(&wt.join("d")).len(), 1);
+    assert_eq!(leftovers(&wt.join(".dv/cache/tmp")).len(), 1);
     only_a_deleted("after a killed checkout");
-    assert_eq!(leftovers(&wt.join("d")).len(), 1, "status removed a file");
+    assert_eq!(
+        leftovers(&wt.join(".dv/cache/tmp")).len(),
+        1,
+        "status removed a file"
+    );
     assert_eq!(journals(&main), 1);
 
     // A user's file of the same shape that no journal records is data, reported as any other.
@@ -300,7 +309,7 @@ fn a_pull_into_a_work_tree_on_another_file_system_than_its_cache_writes_straight
     assert_eq!(v["checkout"]["files_written"], 2, "{v}");
     assert_eq!(fs::read(wt2.join("d/a.bin")).unwrap(), bytes(4, 300_000));
     assert_eq!(fs::read(wt2.join("d/b.bin")).unwrap(), bytes(5, 1_000));
-    assert!(leftovers(&wt2.join("d")).is_empty());
+    assert!(leftovers(&wt2.join(".dv/cache/tmp")).is_empty());
     assert_eq!(journals(&clone), 0, "a finished pull left its journal");
     let s: serde_json::Value = serde_json::from_str(&ok_at(&wt2, &["status", "--json"])).unwrap();
     assert_eq!(s["datasets"][0]["state"], "unchanged", "{s}");
@@ -407,5 +416,43 @@ fn a_committed_journal_removes_nothing_dv_did_not_make() {
     assert!(
         !untracked.exists(),
         "a dead process's journal goes once read"
+    );
+}
+
+/// A killed checkout of a *file* dataset, with the cache on another file system, left its full-size temporary
+/// file beside the data at the work tree's top, where `git status` showed it and `git add -A` committed the data
+/// (adversarial review, issue 15). It is made in the work tree's own `.dv/cache/tmp` now, which Git never sees;
+/// the next checkout removes it.
+#[test]
+fn a_killed_checkout_of_a_file_dataset_leaves_nothing_for_git_status() {
+    let Some((_keep, _keep_wt, _main, wt)) = cache_on_another_file_system() else {
+        return;
+    };
+    fs::write(wt.join("f.bin"), bytes(4, 300_000)).unwrap();
+    ok_at(&wt, &["add", "f.bin"]);
+    git_in(&wt, &["add", "-A"]);
+    git_in(&wt, &["commit", "-qm", "f"]);
+    fs::remove_file(wt.join("f.bin")).unwrap();
+    for point in ["checkout-file-before-rename", "2", "3"] {
+        let out = dv_command(&wt)
+            .args(["checkout"])
+            .env("DV_CRASH_AT", point)
+            .output()
+            .unwrap();
+        let status = git_in(&wt, &["status", "--porcelain", "--untracked-files=all"]);
+        assert!(
+            status
+                .lines()
+                .all(|l| l.trim_end().ends_with("f.bin") && l.starts_with(" D")),
+            "killed at {point} ({:?}): git status shows {status:?}",
+            out.status
+        );
+    }
+    ok_at(&wt, &["checkout"]);
+    assert_eq!(fs::read(wt.join("f.bin")).unwrap(), bytes(4, 300_000));
+    assert!(leftovers(&wt.join(".dv/cache/tmp")).is_empty());
+    assert_eq!(
+        git_in(&wt, &["status", "--porcelain", "--untracked-files=all"]),
+        ""
     );
 }

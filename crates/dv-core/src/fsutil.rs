@@ -83,7 +83,13 @@ impl TempFile {
         if same_device(tmp_dir, parent) {
             return TempFile::beside(&tmp_dir.join(target.file_name().unwrap_or_default()), mode);
         }
-        let path = temp_path_beside(target);
+        // Another file system (a linked work tree on another disk): the work tree's own `.dv/cache/tmp`, which
+        // hides itself from Git, when it is on the target's file system; beside the target only when not. Either
+        // way the name is recorded first.
+        let path = match work_tree_tmp_dir(parent).filter(|d| same_device(d, parent)) {
+            Some(dir) => temp_path_beside(&dir.join(target.file_name().unwrap_or_default())),
+            None => temp_path_beside(target),
+        };
         record_temp(tmp_dir, &path)?;
         TempFile::create(path, mode)
     }
@@ -123,6 +129,34 @@ impl Drop for TempFile {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// `.dv/cache/tmp` of the Git work tree holding folder `dir` (made if missing, its cache folder hidden from Git
+/// first by a `.gitignore` of `*`, as `dv init` hides the cache), for temporary files that must be on `dir`'s
+/// file system; `None` when the work tree has no `.dv` folder or a link is on the way (dv never writes through
+/// one).
+fn work_tree_tmp_dir(dir: &Path) -> Option<PathBuf> {
+    let root = dir.ancestors().find(|a| a.join(".git").exists())?;
+    let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    let dv = root.join(".dv");
+    if !real_dir(&dv) {
+        return None;
+    }
+    let cache = dv.join("cache");
+    if !real_dir(&cache) {
+        match fs::create_dir(&cache) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => return None,
+        }
+    }
+    if !real_dir(&cache) {
+        return None;
+    }
+    create_whole(&cache.join(".gitignore"), b"*\n").ok()?;
+    let tmp = cache.join("tmp");
+    let _ = fs::create_dir(&tmp);
+    real_dir(&tmp).then_some(tmp)
 }
 
 /// Refuses a path that is a symbolic link. Every file dv writes (pointer files, `.gitignore`, `.gitattributes`,

@@ -144,6 +144,27 @@ impl GitRepo {
         Ok(out)
     }
 
+    /// True when sparse checkout is on for this work tree and its patterns leave `.dv/` out. Git then removes
+    /// the folder, ignored files included (cone mode clears every folder outside the cone), and with it the
+    /// cache: the only copy of data not pushed yet.
+    pub fn sparse_checkout_drops_dv(&self) -> bool {
+        let on = self
+            .repo
+            .config_snapshot()
+            .boolean("core.sparseCheckout")
+            .unwrap_or(false);
+        if !on {
+            return false;
+        }
+        let patterns =
+            std::fs::read_to_string(self.repo.git_dir().join("info").join("sparse-checkout"))
+                .unwrap_or_default();
+        !patterns.lines().map(str::trim).any(|l| {
+            let l = l.trim_end_matches('/');
+            l == "/.dv" || l == ".dv" || l == "/.dv/*" || l == "*"
+        })
+    }
+
     /// The Git folder that linked work trees share (`.git` of the main work tree).
     pub fn common_dir(&self) -> &Path {
         self.repo.common_dir()

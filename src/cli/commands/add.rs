@@ -39,6 +39,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .map(|e| dv_core::ops::meta::parse_entry(e))
         .collect::<Result<Vec<_>>>()?;
     let repo = g.repo()?;
+    super::warn_sparse_checkout(&repo);
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let _lock = repo.lock()?;
     let store = repo.open_store()?;

@@ -45,7 +45,9 @@ pub fn man(g: &crate::cli::Global, args: ManArgs) -> Result<Outcome> {
         Some(dir) => {
             let dir = g.cwd.join(dir);
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            clap_mangen::generate_to(Cli::command(), &dir).map_err(|e| Error::io(&dir, e))?;
+            let mut cmd = Cli::command().disable_help_subcommand(true);
+            cmd.build();
+            write_pages(&cmd, &dir)?;
             crate::cli::output::status_line(
                 g.quiet,
                 &format!("Wrote the manual pages into {}.", dir.display()),
@@ -53,4 +55,17 @@ pub fn man(g: &crate::cli::Global, args: ManArgs) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Writes the page of `cmd` and of each of its subcommands into `dir`, each whole (through a temporary file) and
+/// never through a link: a `dv.1` that is a link to another file is an error, not a way to overwrite that file.
+fn write_pages(cmd: &clap::Command, dir: &std::path::Path) -> Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(cmd.clone());
+    let path = dir.join(man.get_filename());
+    let mut page = Vec::new();
+    man.render(&mut page).map_err(|e| Error::io(&path, e))?;
+    dv_core::fsutil::write_atomic(&path, &page)
 }

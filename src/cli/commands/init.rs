@@ -13,6 +13,7 @@ pub struct Args {
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let (repo, created) = Repo::init(&g.cwd)?;
     let dv_dir = repo.dv_dir();
+    super::warn_sparse_checkout(&repo);
     if args.json {
         output::print_json(&serde_json::json!({
             "root": repo.root,

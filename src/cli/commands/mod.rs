@@ -22,6 +22,18 @@ use std::path::PathBuf;
 use dv_core::Result;
 use dv_core::repo::Repo;
 
+/// Warns when Git's sparse checkout would remove `.dv/` (and the cache in it, the only copy of unpushed data):
+/// said by the commands that put data into the cache or look at the repository as a whole.
+pub fn warn_sparse_checkout(repo: &Repo) {
+    if dv_core::git::GitRepo::open(&repo.root).is_ok_and(|g| g.sparse_checkout_drops_dv()) {
+        errln!(
+            "warning: sparse checkout is on and its patterns leave out .dv/: Git deletes folders outside them, \
+             ignored files included, and with .dv/cache the only copy of data not pushed yet; keep it with \
+             `git sparse-checkout add .dv`"
+        );
+    }
+}
+
 /// Turns the paths a user typed into repository paths.
 pub fn repo_paths(repo: &Repo, cwd: &std::path::Path, paths: &[PathBuf]) -> Result<Vec<String>> {
     paths

@@ -29,6 +29,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = g.repo()?;
     let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
     let store = repo.open_store()?;
+    super::warn_sparse_checkout(&repo);
     let mut skipped = Vec::new();
     let targets = dv_core::ops::datasets::resolve_targets_noting(
         &repo,

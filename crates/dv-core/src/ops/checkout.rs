@@ -149,7 +149,7 @@ pub fn prepare(
             }
         });
     }
-    refuse_git_owned(repo, &plan)?;
+    refuse_git_owned(repo, &plan, targets)?;
     plan.unsafe_paths.sort();
     // What was hashed is worth remembering whatever happens next (a pull plans twice: the second plan, and a
     // status after a refusal, need not hash these files again).
@@ -164,12 +164,14 @@ pub fn prepare(
 }
 
 /// The rule that checkout never touches what belongs to Git, even with `--force`: a file Git's index tracks (a
-/// pointer file committed inside a dataset's folder, a file a planted pointer names), and a Git repository or
-/// linked work tree inside a dataset's folder (a folder holding `.git`: its history, its index, its own work;
-/// `dv add` refuses such a folder too) are Git's, whatever dv's cache holds. A plan that would write, replace
+/// pointer file committed inside a dataset's folder, a file a planted pointer names), a dataset folder holding
+/// anything the index tracks (a source folder, an uninitialised submodule: nothing is written into it), and a
+/// Git repository or linked work tree inside a dataset's folder (a folder holding `.git`, or a bare
+/// repository: its history, its index, its own work; `dv add` refuses such a folder too) are Git's, whatever
+/// dv's cache holds. A plan that would write, replace
 /// or delete one (or anything in it) is an error naming each, before anything is done. Git's index is read
 /// once, and only when the plan changes anything.
-fn refuse_git_owned(repo: &Repo, plan: &Plan) -> Result<()> {
+fn refuse_git_owned(repo: &Repo, plan: &Plan, targets: &[Target]) -> Result<()> {
     if plan.removes.is_empty() && plan.writes.is_empty() {
         return Ok(());
     }
@@ -191,7 +193,13 @@ fn refuse_git_owned(repo: &Repo, plan: &Plan) -> Result<()> {
                 }
                 at += name.len() + 1;
             }
-            None
+            // A bare repository (`backup.git/`): a folder with HEAD, objects/ and refs/, as Git knows one.
+            let (dir, name) = crate::paths::split(p);
+            (name == "HEAD"
+                && !dir.is_empty()
+                && repo.abs(dir).join("objects").is_dir()
+                && repo.abs(dir).join("refs").is_dir())
+            .then(|| dir.to_string())
         })
         .collect();
     repositories.sort();
@@ -207,6 +215,15 @@ fn refuse_git_owned(repo: &Repo, plan: &Plan) -> Result<()> {
                 .flat_map(|w| index.under(&w.path).collect::<Vec<_>>()),
         )
         .collect();
+    // A dataset folder holding anything Git tracks (a source folder a planted pointer names, an uninitialised
+    // submodule) is Git's as a whole: nothing is written into it either, and its ignore line never added.
+    for t in targets {
+        let path = &t.dataset.path;
+        let inside = |p: &str| crate::paths::is_within(p, path);
+        if touched().any(inside) {
+            tracked.extend(index.under(path));
+        }
+    }
     if tracked.is_empty() && repositories.is_empty() {
         return Ok(());
     }

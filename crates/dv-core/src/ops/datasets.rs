@@ -685,8 +685,10 @@ pub fn resolve_targets_noting(
 /// `README.md`), or whose data path is another dataset's pointer file (`x.dv.dv` beside `x.dv`), would make
 /// checkout replace Git's file with data and ignore it. Such a pointer file is malformed: it is added to `skipped`
 /// (commands that write refuse it, see [`refuse_malformed`]; the others report it) and its target dropped. What
-/// Git tracks is asked of the source: Git's index for the work tree, the commit's tree for a revision. (Files Git
-/// tracks inside a folder dataset are the checkout's to refuse: it never replaces or deletes one.)
+/// Git tracks is asked of the source: Git's index for the work tree (there, a folder holding anything the index
+/// tracks is Git's as well, as `dv add` holds), the commit's tree for a revision (only the path itself: a
+/// commit that once held a pointer file inside a folder must not stop `gc` over history forever). Whatever the
+/// source, checkout never writes into a folder Git's index tracks anything in ([`super::checkout`]).
 fn drop_not_dvs(
     repo: &Repo,
     source: &Source<'_>,
@@ -708,8 +710,20 @@ fn drop_not_dvs(
             (Source::WorkTree, Some(index)) => index.tracks(path),
             (Source::WorkTree, None) => false,
         };
+        // In the work tree, a folder holding anything Git's index tracks (a source folder a planted pointer
+        // names, a submodule, a pointer file committed inside) is Git's too: `dv add` refuses such a folder,
+        // and its ignore line would hide the user's next files there from Git.
+        let tracked_inside = match &index {
+            Some(index) if !git_tracks => index.under(path).next(),
+            _ => None,
+        };
         let why = if git_tracks {
             Some("Git tracks it, so it is no data of dv's".to_string())
+        } else if let Some(inside) = tracked_inside {
+            Some(format!(
+                "Git tracks '{inside}' in it, and a dataset's folder holds only dv's data (stop tracking what \
+                 is there with `git rm -r --cached {path}`, or remove the pointer file)"
+            ))
         } else if let Some(data) = path.strip_suffix(POINTER_SUFFIX)
             && matches!(source.find_pointer(repo, data)?, Found::Dataset(_))
         {
@@ -739,6 +753,7 @@ fn drop_not_dvs(
             None => kept.push(t),
         }
     }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(kept)
 }
 
