@@ -1031,3 +1031,27 @@ fn a_folder_remote_git_would_commit_is_refused_for_writing() {
     );
     assert!(!url.exists());
 }
+
+/// A folder remote inside a dataset's folder (`d/rem`, ignored by Git through the dataset's own line) was
+/// accepted, and `dv checkout --force` then deleted it with every pack pushed there (adversarial review). It is
+/// refused for writing, naming the dataset; a remote beside the dataset is fine.
+#[test]
+fn a_folder_remote_inside_a_dataset_folder_is_refused_for_writing() {
+    let r = TestRepo::new();
+    r.write("d/a", b"a");
+    r.ok(&["add", "d"]);
+    r.ok(&["remote", "add", "t", "d/rem"]);
+    let err = r.refuses(&["push", "-r", "t"]);
+    assert!(
+        err.contains("inside the folder of dataset 'd' (d.dv)")
+            && err.contains("outside the work tree"),
+        "{err}"
+    );
+    assert!(!r.p("d/rem").exists(), "push made the folder");
+    // The dataset's folder itself is no remote either.
+    r.ok(&["remote", "modify", "t", "url", "d"]);
+    let err = r.refuses(&["push", "-r", "t"]);
+    assert!(err.contains("inside the folder of dataset 'd'"), "{err}");
+    r.ok(&["checkout", "--force"]);
+    assert_eq!(r.read("d/a"), b"a");
+}

@@ -1032,6 +1032,22 @@ pub fn unignored_in_work_tree(repo: &Repo, dir: &Path) -> Result<Option<(String,
             outside,
         )));
     }
+    // Inside a dataset's folder (a pointer file `NAME.dv` beside a folder on the way), Git ignores the remote
+    // through the dataset's own line, but a checkout of that dataset deletes what its version does not hold.
+    let mut prefix = String::new();
+    for name in rel.split('/') {
+        prefix = crate::paths::join(&prefix, name);
+        let pointer = format!("{prefix}{}", crate::paths::POINTER_SUFFIX);
+        if tree.join(&pointer).is_file() {
+            return Ok(Some((
+                format!(
+                    "the folder {shown} lies inside the folder of dataset '{prefix}' ({pointer}): a checkout of \
+                     that dataset would delete it, and `dv add {prefix}` would store the remote in it"
+                ),
+                outside,
+            )));
+        }
+    }
     let tree_git = crate::git::GitRepo::open(tree)?;
     let mut ignores = tree_git.ignores()?;
     let mut why = None;
