@@ -10,7 +10,6 @@ pub mod fsutil;
 pub mod git;
 pub mod id;
 pub mod lock;
-pub mod meta;
 pub mod model;
 pub mod ops;
 pub mod paths;

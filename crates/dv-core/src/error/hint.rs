@@ -96,7 +96,7 @@ impl Error {
             ),
             Error::DataNotIgnored { .. } => "dv keeps a dataset's data out of Git with an ignore line, and that rule would let `git add .` commit the data: remove it and run again (nothing was written)".into(),
             Error::Internal(_) => "this is a bug in dv; please report it with the command you ran".into(),
-            Error::Db { path, source } if crate::meta::is_damaged(source) => {
+            Error::Db { path, source } if crate::store::statedb::is_damaged(source) => {
                 let p = path.display();
                 format!(
                     "{p} is a cache: dv rebuilds it from the pack indexes and the work tree (losing it costs time, \

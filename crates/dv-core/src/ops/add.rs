@@ -17,7 +17,6 @@ use super::walk::{Walk, WalkFile, walk};
 use super::{now_ns, worker_count};
 use crate::chunk::{Block, Chunker};
 use crate::error::IoContext;
-use crate::meta::{Meta, Stat, StatEntry};
 use crate::paths::{POINTER_SUFFIX, is_reserved};
 use crate::pointer::Pointer;
 use crate::pointer::TableRef;
@@ -25,6 +24,7 @@ use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind, ObjectKind, Tree};
 use crate::store::pack::{Compression, PackIndex};
+use crate::store::statedb::{Stat, StatEntry, StateDb};
 use crate::store::writer::compress;
 use crate::store::{PackWriter, Store, file_node};
 use crate::table::TableSpec;
@@ -55,7 +55,7 @@ pub struct TableAdded {
     pub rows: u64,
     /// Against the previous version (absent for a table's first version, or when the key changed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<crate::meta::RowCounts>,
+    pub changes: Option<crate::store::statedb::RowCounts>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -213,7 +213,7 @@ pub fn add_annotated(
     {
         let mut cache: HashMap<String, StatEntry> = HashMap::new();
         for (path, _) in &inputs {
-            cache.extend(store.meta().stat_entries_under(path)?);
+            cache.extend(store.state_db().stat_entries_under(path)?);
         }
         for (i, f) in all_files.iter().enumerate() {
             match cache.get(&f.path) {
@@ -244,7 +244,7 @@ pub fn add_annotated(
     };
 
     let mut sink = ObjectSink {
-        meta: store.meta(),
+        meta: store.state_db(),
         tx: &write_tx,
         seen: HashSet::new(),
         compressor: compressor(level)?,
@@ -257,7 +257,7 @@ pub fn add_annotated(
             .map(|&i| (repo.abs(&all_files[i].path), all_files[i].stat))
             .collect();
         progress.start("Adding", Some(report.hashed_bytes), Unit::Bytes);
-        let r = hash_and_store(&files, store.meta().path(), level, &mut sink, progress);
+        let r = hash_and_store(&files, store.state_db().path(), level, &mut sink, progress);
         progress.finish();
         r
     };
@@ -334,7 +334,7 @@ pub fn add_annotated(
     store.register_packs(&packs)?;
     report.new_objects = objects;
     report.new_stored_bytes = stored_bytes;
-    store.meta().put_stat_entries(stat_updates)?;
+    store.state_db().put_stat_entries(stat_updates)?;
     tracing::debug!(ms = (now_ns() - started) / 1_000_000, "stat cache updated");
 
     // Tables: their row trees, before any pointer names them. A table that fails to parse stops the add here,
@@ -422,7 +422,7 @@ pub fn add_annotated(
     }
     let mut staging = super::pointers::Staging::default();
     for ((((path, _), node), table), meta) in inputs.iter().zip(roots).zip(tables).zip(metas) {
-        store.meta().mark_complete(&node.id)?;
+        store.state_db().mark_complete(&node.id)?;
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
         let (table, table_added) = match table {
             Some((r, a)) => (Some(r), Some(a)),
@@ -675,7 +675,7 @@ fn hash_and_store(
             let write_tx = write_tx.clone();
             let (inflight, failed) = (&inflight, &failed);
             s.spawn(move || {
-                let meta = match Meta::open_readonly(db) {
+                let meta = match StateDb::open_readonly(db) {
                     Ok(m) => m,
                     Err(e) => {
                         failed.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -825,7 +825,7 @@ fn check_unchanged(path: &std::path::Path, walked: &Stat, read: u64, file: &File
 
 fn process_block(
     job: &Job,
-    meta: &Meta,
+    meta: &StateDb,
     mut compressor: Option<&mut zstd::bulk::Compressor<'static>>,
     inflight: &Mutex<HashSet<ObjectId>>,
     write_tx: &Sender<NewObject>,
@@ -900,7 +900,7 @@ fn is_writer_stopped(e: &Error) -> bool {
 
 /// Stores manifests and trees the cache does not have yet, from the main thread.
 struct ObjectSink<'a> {
-    meta: &'a Meta,
+    meta: &'a StateDb,
     tx: &'a Sender<NewObject>,
     seen: HashSet<ObjectId>,
     compressor: Option<zstd::bulk::Compressor<'static>>,

@@ -21,11 +21,11 @@ use super::transfer::ChunkSink;
 use super::{now_ns, worker_count};
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
-use crate::meta::{Stat, StatEntry};
 use crate::paths::join;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind};
+use crate::store::statedb::{Stat, StatEntry};
 use crate::store::{PackReader, Piece, Store, hash_file};
 use crate::{Error, ObjectId, Result};
 
@@ -112,7 +112,7 @@ pub fn prepare(
     for t in targets {
         let d = &t.dataset;
         let planned = (|| -> Result<()> {
-            let cache = store.meta().stat_entries_under(&d.path)?;
+            let cache = store.state_db().stat_entries_under(&d.path)?;
             let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
             cmp.compare(&d.path, Some(&d.pointer.node))?;
             let out = cmp.out;
@@ -154,7 +154,7 @@ pub fn prepare(
     // What was hashed is worth remembering whatever happens next (a pull plans twice: the second plan, and a
     // status after a refusal, need not hash these files again).
     store
-        .meta()
+        .state_db()
         .put_stat_entries(refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
     Ok(Prepared {
         plan,
@@ -369,7 +369,7 @@ impl Prepared {
                 None => changed.push(w.path.clone()),
             }
         }
-        store.meta().put_stat_entries(entries)?;
+        store.state_db().put_stat_entries(entries)?;
         if !changed.is_empty() {
             changed.sort();
             changed.dedup();
@@ -382,7 +382,7 @@ impl Prepared {
 fn plan_change(
     repo: &Repo,
     store: &Store,
-    cache: &HashMap<String, crate::meta::StatEntry>,
+    cache: &HashMap<String, crate::store::statedb::StatEntry>,
     c: Change,
     chunks_to_come: bool,
     plan: &mut Plan,
@@ -476,7 +476,7 @@ fn missing_as(path: &str, e: Error) -> Error {
 fn is_stored(
     repo: &Repo,
     store: &Store,
-    cache: &HashMap<String, crate::meta::StatEntry>,
+    cache: &HashMap<String, crate::store::statedb::StatEntry>,
     path: &str,
     stat: Stat,
     content: Option<(NodeKind, ObjectId)>,
@@ -497,7 +497,7 @@ fn is_stored(
 fn check_dir_stored(
     repo: &Repo,
     store: &Store,
-    cache: &HashMap<String, crate::meta::StatEntry>,
+    cache: &HashMap<String, crate::store::statedb::StatEntry>,
     path: &str,
     plan: &mut Plan,
 ) -> Result<()> {

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::fs;
 
 use crate::error::IoContext;
-use crate::meta::{Stat, StatEntry};
 use crate::paths::{is_within, join};
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind};
+use crate::store::statedb::{Stat, StatEntry};
 use crate::store::{Store, hash_file};
 use crate::{ObjectId, Result};
 

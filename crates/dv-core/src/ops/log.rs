@@ -36,7 +36,7 @@ pub struct TableVersion {
     pub rows: u64,
     /// Absent for the first version, a key change, or when the cache lacks a version's table objects.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub changes: Option<crate::meta::RowCounts>,
+    pub changes: Option<crate::store::statedb::RowCounts>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]

@@ -19,10 +19,10 @@ use super::steps::{
 use super::walk::walk;
 use crate::error::IoContext;
 use crate::git::GitRepo;
-use crate::meta::{Meta, Stat, StatEntry};
 use crate::progress::Progress;
 use crate::repo::Repo;
 use crate::store::object::Node;
+use crate::store::statedb::{Stat, StatEntry, StateDb};
 use crate::store::{Store, hash_file};
 use crate::{Error, ObjectId, Result};
 
@@ -384,17 +384,17 @@ pub fn fingerprint(repo: &Repo, store: &Store, path: &str) -> Result<Option<Node
     {
         return Ok(Some(d.pointer.node));
     }
-    hash_path(&abs, path, Some(store.meta())).map(Some)
+    hash_path(&abs, path, Some(store.state_db())).map(Some)
 }
 
 /// True when tracked data matches its pointer file (checked through the stat cache, as `dv status` does).
 fn matches_pointer(repo: &Repo, store: &Store, d: &Dataset) -> Result<bool> {
-    let cache = store.meta().stat_entries_under(&d.path)?;
+    let cache = store.state_db().stat_entries_under(&d.path)?;
     let mut cmp = super::compare::Comparer::new(repo, store, &cache, None);
     cmp.compare(&d.path, Some(&d.pointer.node))?;
     let out = cmp.out;
     store
-        .meta()
+        .state_db()
         .put_stat_entries(out.refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
     Ok(out.changes.is_empty() && out.missing.is_empty())
 }
@@ -402,7 +402,7 @@ fn matches_pointer(repo: &Repo, store: &Store, d: &Dataset) -> Result<bool> {
 /// Hashes the file or folder at `abs` (repository path `path`) the way `dv add` would store it (same ids),
 /// storing nothing. With a stat cache, files whose stat it vouches for are not read, and the files read are
 /// remembered, so checking a large untracked input again is as cheap as `dv status`.
-pub fn hash_path(abs: &Path, path: &str, cache: Option<&Meta>) -> Result<Node> {
+pub fn hash_path(abs: &Path, path: &str, cache: Option<&StateDb>) -> Result<Node> {
     let started = super::now_ns();
     let known = match cache {
         Some(meta) => meta.stat_entries_under(path)?,

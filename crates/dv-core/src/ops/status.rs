@@ -82,13 +82,13 @@ pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusRe
     for t in targets {
         t.check_to_compare(repo, store)?;
         let d = &t.dataset;
-        let cache = store.meta().stat_entries_under(&d.path)?;
+        let cache = store.state_db().stat_entries_under(&d.path)?;
         let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
         cmp.compare(&d.path, Some(&d.pointer.node))?;
         let out = cmp.out;
         report.hashed_files += out.refreshed.len() as u64;
         store
-            .meta()
+            .state_db()
             .put_stat_entries(out.refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
         let in_cache = out.missing.is_empty() && is_complete(store, &d.pointer.node)?;
         let whole_gone = out
@@ -132,12 +132,12 @@ pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusRe
 
 /// True when every object below `node` is in the cache. Remembered per root, so it is checked once.
 pub fn is_complete(store: &Store, node: &Node) -> Result<bool> {
-    if store.meta().is_complete(&node.id)? {
+    if store.state_db().is_complete(&node.id)? {
         return Ok(true);
     }
     let complete = first_missing(store, node)?.is_none();
     if complete {
-        store.meta().mark_complete(&node.id)?;
+        store.state_db().mark_complete(&node.id)?;
     }
     Ok(complete)
 }

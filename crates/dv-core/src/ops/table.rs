@@ -1,9 +1,9 @@
 //! Table operations over the cache: row-level diffs between versions, recorded row-change counts, a row's
 //! history and reading rows of a version.
 
-use crate::meta::RowCounts;
 use crate::pointer::TableRef;
 use crate::store::Store;
+use crate::store::statedb::RowCounts;
 use crate::table::diff::{Options, TableDiff};
 use crate::table::{Cell, Header, StoreNodes, read_header, rowtree};
 use crate::{ObjectId, Result};
@@ -11,7 +11,7 @@ use crate::{ObjectId, Result};
 /// Row-change counts from table version `old` to `new` (header ids): recorded by `dv add`, else computed (by
 /// a diff that reads only what changed) and recorded.
 pub fn row_counts(store: &Store, old: &ObjectId, new: &ObjectId) -> Result<RowCounts> {
-    if let Some(c) = store.meta().table_changes(old, new)? {
+    if let Some(c) = store.state_db().table_changes(old, new)? {
         return Ok(c);
     }
     let (a, b) = (read_header(store, old)?, read_header(store, new)?);
@@ -21,7 +21,7 @@ pub fn row_counts(store: &Store, old: &ObjectId, new: &ObjectId) -> Result<RowCo
         rows_deleted: d.rows_deleted,
         rows_modified: d.rows_modified,
     };
-    store.meta().put_table_changes(old, new, c)?;
+    store.state_db().put_table_changes(old, new, c)?;
     Ok(c)
 }
 

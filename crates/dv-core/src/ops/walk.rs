@@ -4,9 +4,9 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::IoContext;
-use crate::meta::Stat;
 use crate::paths::join;
 use crate::store::object::{Node, NodeKind, Tree, TreeEntry, check_name};
+use crate::store::statedb::Stat;
 use crate::{Error, ObjectId, Result};
 
 pub struct WalkFile {

@@ -4,6 +4,7 @@
 pub mod bytes;
 pub mod object;
 pub mod pack;
+pub mod statedb;
 pub mod uses;
 pub mod writer;
 
@@ -13,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::IoContext;
-use crate::meta::Meta;
 use crate::{Error, ObjectId, Result};
 use object::{Manifest, NodeKind, Tree};
 use pack::{ENTRY_HEADER_LEN, IndexEntry, PackIndex};
+use statedb::StateDb;
 
 pub use writer::PackWriter;
 
@@ -37,7 +38,7 @@ pub struct Piece {
 
 pub struct Store {
     dir: PathBuf,
-    meta: Meta,
+    state_db: StateDb,
     reader: PackReader,
     /// New packs are sealed at this size ([`crate::Settings::pack_size`]).
     pack_size: u64,
@@ -59,7 +60,7 @@ impl Store {
         }
         let store = Store {
             dir: dir.to_path_buf(),
-            meta: Meta::open(db)?,
+            state_db: StateDb::open(db)?,
             reader: PackReader::new(dir),
             pack_size: settings.pack_size.max(1),
             sort_memory: settings.table_sort_memory.max(1),
@@ -72,8 +73,8 @@ impl Store {
         &self.dir
     }
 
-    pub fn meta(&self) -> &Meta {
-        &self.meta
+    pub fn state_db(&self) -> &StateDb {
+        &self.state_db
     }
 
     pub fn reader(&self) -> &PackReader {
@@ -110,21 +111,21 @@ impl Store {
             }
         }
         let known: std::collections::HashSet<ObjectId> =
-            self.meta.pack_ids()?.into_iter().collect();
+            self.state_db.pack_ids()?.into_iter().collect();
         let on_disk_set: std::collections::HashSet<ObjectId> = on_disk.iter().copied().collect();
         let mut removed = false;
         for gone in known.difference(&on_disk_set) {
-            self.meta.remove_pack(gone)?;
+            self.state_db.remove_pack(gone)?;
             removed = true;
         }
         if removed {
             // An object also held by a remaining pack lost its location row with the removed pack.
-            self.meta.clear_complete()?;
+            self.state_db.clear_complete()?;
             for id in known.intersection(&on_disk_set) {
                 let path = Self::index_path(&self.dir, id);
                 let index = PackIndex::decode(&fs::read(&path).at(&path)?)
                     .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
-                self.meta.add_pack(&index)?;
+                self.state_db.add_pack(&index)?;
             }
         }
         for new in on_disk_set.difference(&known) {
@@ -132,7 +133,7 @@ impl Store {
             // A damaged index is left out (its objects count as absent) rather than stopping every command:
             // `dv fsck` reports it and `dv fsck --repair` rebuilds it from its pack; gc refuses while it stays.
             match PackIndex::decode(&fs::read(&path).at(&path)?) {
-                Ok(index) if index.pack_id == *new => self.meta.add_pack(&index)?,
+                Ok(index) if index.pack_id == *new => self.state_db.add_pack(&index)?,
                 _ => {}
             }
         }
@@ -142,7 +143,7 @@ impl Store {
     /// Every pack index in the cache, read from disk and fully checked.
     pub fn indexes(&self) -> Result<Vec<PackIndex>> {
         let mut out = Vec::new();
-        for id in self.meta.pack_ids()? {
+        for id in self.state_db.pack_ids()? {
             let path = Self::index_path(&self.dir, &id);
             let index = PackIndex::decode(&fs::read(&path).at(&path)?)
                 .map_err(|e| Error::format(path.display().to_string(), e.to_string()))?;
@@ -154,7 +155,7 @@ impl Store {
     /// The pack indexes in the cache that can be read; unreadable ones are skipped.
     pub fn indexes_lenient(&self) -> Result<Vec<PackIndex>> {
         let mut out = Vec::new();
-        for id in self.meta.pack_ids()? {
+        for id in self.state_db.pack_ids()? {
             let path = Self::index_path(&self.dir, &id);
             if let Ok(index) = fs::read(&path)
                 .map_err(|e| Error::io(&path, e))
@@ -189,7 +190,7 @@ impl Store {
                 .and_then(|f| f.set_modified(t));
         }
         crate::fsutil::sync_dir(&self.dir.join("index"))?;
-        self.meta.add_pack(&index)?;
+        self.state_db.add_pack(&index)?;
         Ok(Some(index))
     }
 
@@ -236,26 +237,26 @@ impl Store {
         }
         crate::fsutil::sync_dir(&self.dir.join("index"))?;
         for p in packs {
-            self.meta.remove_pack(p)?;
+            self.state_db.remove_pack(p)?;
         }
-        self.meta.clear_complete()?;
+        self.state_db.clear_complete()?;
         // Objects that also lay in a deleted pack lost their location row with it.
         let dropped: std::collections::HashSet<ObjectId> = packs.iter().copied().collect();
         for p in keep {
             if !dropped.contains(&p.pack_id) {
-                self.meta.add_pack(p)?;
+                self.state_db.add_pack(p)?;
             }
         }
         Ok(())
     }
 
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
-        self.meta.contains(id)
+        self.state_db.contains(id)
     }
 
     pub fn locate(&self, id: &ObjectId) -> Result<Option<Location>> {
         Ok(self
-            .meta
+            .state_db
             .locate(id)?
             .map(|(pack, entry)| Location { pack, entry }))
     }
@@ -393,7 +394,7 @@ impl Store {
     /// Records packs a [`PackWriter`] finished.
     pub fn register_packs(&self, packs: &[PackIndex]) -> Result<()> {
         for p in packs {
-            self.meta.add_pack(p)?;
+            self.state_db.add_pack(p)?;
         }
         Ok(())
     }

@@ -58,7 +58,7 @@ pub struct RowCounts {
     pub rows_modified: u64,
 }
 
-pub struct Meta {
+pub struct StateDb {
     conn: Connection,
     path: PathBuf,
 }
@@ -120,10 +120,10 @@ const LOCATE_SQL: &str =
     "SELECT pack, offset, kind, compression, raw_len, stored_len FROM objects WHERE id = ?1";
 const PACK_ID_SQL: &str = "SELECT pack_id FROM packs WHERE seq = ?1";
 
-impl Meta {
-    pub fn open(path: &Path) -> Result<Meta> {
+impl StateDb {
+    pub fn open(path: &Path) -> Result<StateDb> {
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
-        let meta = Meta {
+        let meta = StateDb {
             conn,
             path: path.to_path_buf(),
         };
@@ -138,7 +138,7 @@ impl Meta {
     }
 
     /// A second connection for reading from another thread.
-    pub fn open_readonly(path: &Path) -> Result<Meta> {
+    pub fn open_readonly(path: &Path) -> Result<StateDb> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -146,7 +146,7 @@ impl Meta {
         .map_err(|e| db_err(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| db_err(path, e))?;
-        Ok(Meta {
+        Ok(StateDb {
             conn,
             path: path.to_path_buf(),
         })
@@ -480,9 +480,9 @@ mod tests {
     fn migrations_run_once_and_stat_prefix_query_is_exact() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let m = Meta::open(&path).unwrap();
+        let m = StateDb::open(&path).unwrap();
         drop(m);
-        let m = Meta::open(&path).unwrap(); // second open: migrations already applied
+        let m = StateDb::open(&path).unwrap(); // second open: migrations already applied
         let e = |n: u8| StatEntry {
             stat: Stat {
                 size: n as u64,
@@ -514,7 +514,7 @@ mod tests {
         use crate::store::object::ObjectKind;
         use crate::store::pack::{Compression, IndexEntry, PackIndex};
         let dir = tempfile::tempdir().unwrap();
-        let m = Meta::open(&dir.path().join("state.db")).unwrap();
+        let m = StateDb::open(&dir.path().join("state.db")).unwrap();
         let entries: Vec<IndexEntry> = (0..200u32)
             .map(|i| {
                 let mut id = [0u8; 32];
@@ -552,13 +552,13 @@ mod tests {
     fn newer_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        Meta::open(&path)
+        StateDb::open(&path)
             .unwrap()
             .conn
             .pragma_update(None, "user_version", 99)
             .unwrap();
         assert!(matches!(
-            Meta::open(&path),
+            StateDb::open(&path),
             Err(Error::NewerFormat { found: 99, .. })
         ));
     }
