@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
 use dv_core::ops::datasets::Source;
-use dv_core::ops::run::{ChildOutput, Direction, RunOptions, RunSpec};
+use dv_core::ops::run::{ChildOutput, Direction, ReproAction, RunOptions, RunSpec};
 use dv_core::{Error, Result};
 
 /// Run a command as a recorded step: its inputs, parameters and outputs are versioned with it.
@@ -193,9 +193,9 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
     }
     for s in &report.steps {
         match s.action {
-            "up-to-date" => outln!("{}: up to date", s.name),
-            "would-run" => outln!("{}: would run ({})", s.name, s.reasons.join("; ")),
-            _ => outln!(
+            ReproAction::UpToDate => outln!("{}: up to date", s.name),
+            ReproAction::WouldRun => outln!("{}: would run ({})", s.name, s.reasons.join("; ")),
+            ReproAction::Ran => outln!(
                 "{}: ran in {:.1} s ({})",
                 s.name,
                 s.duration_ms.unwrap_or(0) as f64 / 1000.0,
