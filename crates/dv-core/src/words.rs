@@ -46,3 +46,30 @@ macro_rules! words {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    words! {
+        /// A test enum.
+        pub enum Sample {
+            One = "one",
+            TwoWords = "two-words",
+            Snake = "snake_case",
+        }
+    }
+
+    #[test]
+    fn json_and_text_write_the_same_word() {
+        for (v, word) in [
+            (Sample::One, "one"),
+            (Sample::TwoWords, "two-words"),
+            (Sample::Snake, "snake_case"),
+        ] {
+            assert_eq!(v.as_str(), word);
+            assert_eq!(v.to_string(), word);
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{word}\""));
+        }
+        // Display honours width, as text tables use it.
+        assert_eq!(format!("{:<5}|", Sample::One), "one  |");
+    }
+}

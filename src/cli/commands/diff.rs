@@ -165,10 +165,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .filters
             .iter()
             .map(|f| {
-                dv_core::table::diff::Filter::parse(f).map_err(|why| Error::BadPath {
-                    path: f.clone(),
-                    reason: why,
-                })
+                dv_core::table::diff::Filter::parse(f)
+                    .map_err(|why| Error::usage(format!("--where: {why}")))
             })
             .collect::<Result<_>>()?,
     };

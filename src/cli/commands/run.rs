@@ -43,9 +43,10 @@ pub fn run(g: &Global, args: RunArgs) -> Result<Outcome> {
     let outs = super::repo_paths(&repo, &g.cwd, &args.outs)?;
     let mut params = Vec::new();
     for p in &args.params {
-        let (file, key) = p.rsplit_once(':').ok_or_else(|| Error::BadPath {
-            path: p.clone(),
-            reason: "a parameter is FILE:KEY, for example params.toml:train.lr".into(),
+        let (file, key) = p.rsplit_once(':').ok_or_else(|| {
+            Error::usage(format!(
+                "--param {p:?}: a parameter is FILE:KEY, for example params.toml:train.lr"
+            ))
         })?;
         let file = dv_core::paths::to_repo_path(&repo.root, &g.cwd, std::path::Path::new(file))?;
         params.push((file, key.to_string()));
@@ -138,10 +139,10 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
     };
     if let Some(out) = &args.check {
         if !args.outs.is_empty() {
-            return Err(Error::BadPath {
-                path: args.outs[0].display().to_string(),
-                reason: "--check takes one output; give no other".into(),
-            });
+            return Err(Error::usage(format!(
+                "--check takes one output; give no other (not '{}')",
+                args.outs[0].display()
+            )));
         }
         let out = dv_core::paths::to_repo_path(&repo.root, &g.cwd, out)?;
         let report = dv_core::ops::run::check(&repo, &store, &out, &opts)?;

@@ -206,14 +206,11 @@ fn row_version(
         }
         let h = crate::table::read_header(store, &t.id)?;
         if h.key.len() != keys.len() {
-            return Err(crate::Error::format(
-                "--row",
-                format!(
-                    "the table's key has {} column(s) ({}); give that many values, separated by commas",
-                    h.key.len(),
-                    h.key.join(", ")
-                ),
-            ));
+            return Err(crate::Error::usage(format!(
+                "--row: the table's key has {} column(s) ({}); give that many values, separated by commas",
+                h.key.len(),
+                h.key.join(", ")
+            )));
         }
         Ok(Some(
             super::table::lookup_row(store, &h, &keys)?.map(|r| (h, r)),
