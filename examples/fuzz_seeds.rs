@@ -168,7 +168,7 @@ fn step(s: &mut Seeds) {
     let record = |path: &str, kind: NodeKind, size: u64| PathRecord {
         path: path.into(),
         node: Some(NodeRecord {
-            kind: kind.name(),
+            kind,
             id: id(path),
             size,
         }),

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use dv_core::Error;
+use dv_core::table::diff::{RowChangeKind, SchemaChangeKind};
 
 /// Colour only on a terminal, and never when NO_COLOR is set.
 pub fn color_enabled() -> bool {
@@ -177,31 +178,31 @@ pub fn table_diff_text(t: &dv_core::table::diff::TableDiff) -> String {
     );
     for s in &t.schema_changes {
         let line = match s.change {
-            "added" => format!(
+            SchemaChangeKind::Added => format!(
                 "column {} added ({})",
                 s.column,
                 s.new_type.as_deref().unwrap_or("")
             ),
-            "dropped" => format!("column {} dropped", s.column),
-            "renamed" => format!(
+            SchemaChangeKind::Dropped => format!("column {} dropped", s.column),
+            SchemaChangeKind::Renamed => format!(
                 "column {} renamed to {}",
                 s.old_name.as_deref().unwrap_or(""),
                 s.column
             ),
-            "type_changed" => format!(
+            SchemaChangeKind::TypeChanged => format!(
                 "column {} type {} -> {}",
                 s.column,
                 s.old_type.as_deref().unwrap_or(""),
                 s.new_type.as_deref().unwrap_or("")
             ),
-            _ => format!("column {} moved", s.column),
+            SchemaChangeKind::Reordered => format!("column {} moved", s.column),
         };
         out.push_str(&format!("    schema: {line}\n"));
     }
     for r in &t.rows {
         let key = key_text(&r.key, &t.key);
         match r.change {
-            "modified" => {
+            RowChangeKind::Modified => {
                 let cells: Vec<String> = r
                     .cells
                     .iter()
@@ -217,7 +218,11 @@ pub fn table_diff_text(t: &dv_core::table::diff::TableDiff) -> String {
                 out.push_str(&format!("    ~ {key}  {}\n", cells.join(", ")));
             }
             change => {
-                let sign = if change == "added" { '+' } else { '-' };
+                let sign = if change == RowChangeKind::Added {
+                    '+'
+                } else {
+                    '-'
+                };
                 let cells: Vec<String> = r
                     .row
                     .iter()
@@ -253,10 +258,11 @@ pub fn table_diff_csv(t: &dv_core::table::diff::TableDiff) -> String {
     let cell = |c: &dv_core::table::Cell| c.as_deref().map(csv_field).unwrap_or_default();
     for r in &t.rows {
         let key: String = r.key.iter().map(|c| format!(",{}", cell(c))).collect();
-        if r.change == "modified" {
+        if r.change == RowChangeKind::Modified {
             for c in &r.cells {
                 out.push_str(&format!(
-                    "modified{key},{},{},{}\n",
+                    "{}{key},{},{},{}\n",
+                    r.change,
                     csv_field(&c.column),
                     cell(&c.old),
                     cell(&c.new)

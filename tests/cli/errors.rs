@@ -371,3 +371,67 @@ fn a_closed_stdout_is_no_panic_for_any_command() {
         }
     }
 }
+
+#[test]
+fn usage_errors_name_the_flag_not_a_path() {
+    // What the user typed is wrong (a malformed flag value, conflicting flags): the error names the flag and
+    // says what it expects, exits 1 like every user error, and is not dressed up as a bad path (`'a~1': …`).
+    let r = TestRepo::new();
+    r.write("t.csv", b"id,name\n1,a\n2,b\n");
+    r.ok(&["add", "t.csv", "--key", "id"]);
+    r.git(&["commit", "-qm", "t"]);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["diff", "HEAD", "--where", "a~1"],
+            "error: --where: \"a~1\" is not a condition",
+        ),
+        (
+            &["show", "t.csv", "--where", "nosuch=1"],
+            "error: --where \"nosuch=1\": the table has no column \"nosuch\"",
+        ),
+        (
+            &[
+                "run",
+                "-n",
+                "p",
+                "-p",
+                "params.toml",
+                "-o",
+                "y",
+                "--",
+                "true",
+            ],
+            "error: --param \"params.toml\": a parameter is FILE:KEY",
+        ),
+        (
+            &["repro", "--check", "a", "b"],
+            "error: --check takes one output; give no other (not 'b')",
+        ),
+        (
+            &["gc", "--repack-below", "2"],
+            "error: --repack-below: must be between 0 and 1",
+        ),
+        (
+            &["log", "t.csv", "--row", "1,2"],
+            "error: --row: the table's key has 1 column(s) (id)",
+        ),
+        (
+            &["fsck", "--remote", "origin", "--repair=other"],
+            "error: --repair: with --remote origin, --repair repairs that remote",
+        ),
+        (
+            &["remote", "add", "a b", "/nowhere"],
+            "error: 'a b' is not a valid remote name",
+        ),
+        (
+            &["remote", "modify", "origin", "nosuch", "1"],
+            "error: 'nosuch': unknown setting",
+        ),
+    ];
+    let _remote = folder_remote(&r);
+    for (args, want) in cases {
+        let err = r.fails(args);
+        assert!(err.starts_with(want), "dv {args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

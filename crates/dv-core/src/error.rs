@@ -81,6 +81,12 @@ pub enum Error {
     #[error("'{path}': {reason}")]
     BadPath { path: String, reason: String },
 
+    /// What the user typed is wrong, in a way the argument parser cannot check: conflicting flags, or a flag's
+    /// value that is malformed (`--where`, `--param`) or names what does not exist (a table column). The message
+    /// names the flag or value and says what is expected.
+    #[error("{message}")]
+    Usage { message: String },
+
     /// Sound data that is not what the pointer file (or a tree) naming it declares: a hand-edited pointer, or
     /// one written by an older dv for a file that changed while it was added.
     #[error(
@@ -289,6 +295,13 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A usage error: what the user typed is wrong (see [`Error::Usage`]).
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage {
+            message: message.into(),
         }
     }
 

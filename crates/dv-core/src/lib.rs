@@ -3,6 +3,9 @@
 //! This crate does all the work and never talks to the terminal; the `dv` binary (the repository's root
 //! package, `src/cli`) is the only place that prints or parses arguments. See `docs/architecture.md` for the map.
 
+#[macro_use]
+mod words;
+
 pub mod chunk;
 pub mod error;
 pub mod fault;

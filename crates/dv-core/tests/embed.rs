@@ -135,7 +135,10 @@ fn a_program_adds_reads_checks_out_and_compares_versions_in_process() {
     assert_eq!(std::fs::read(root.join("data/a.txt")).unwrap(), b"one");
     let work = resolve_targets(&repo, &Source::WorkTree, &[]).unwrap();
     let status = dv_core::ops::status::status(&repo, &store, &work).unwrap();
-    assert_eq!(status.datasets[0].state, "modified");
+    assert_eq!(
+        status.datasets[0].state,
+        dv_core::ops::status::DatasetState::Modified
+    );
 
     // A version the cache cannot serve is an error naming what is missing, never wrong bytes.
     let missing = dv_core::ops::datasets::Dataset::from_pointer(

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
 use dv_core::Result;
+use dv_core::store::object::NodeKind;
 
 /// Version files or folders: store their content in the cache and write a pointer file (PATH.dv) for Git.
 ///
@@ -63,7 +64,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     }
     // Quiet means no output but errors: the per-dataset lines go too.
     for d in report.datasets.iter().filter(|_| !g.quiet) {
-        let what = if d.kind == "tree" {
+        let what = if d.kind == NodeKind::Tree {
             format!("{} files, {}", d.files, output::human_bytes(d.size))
         } else {
             output::human_bytes(d.size)

@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
+use dv_core::model::TensorStatus;
 use dv_core::ops::datasets::{Source, resolve_targets};
-use dv_core::ops::treediff::{self, FileChange};
+use dv_core::ops::treediff::{self, DatasetChange, FileChange};
 use dv_core::paths::is_within;
 use dv_core::store::object::Node;
 use dv_core::{Error, Result};
@@ -50,8 +51,7 @@ pub struct Args {
 #[derive(serde::Serialize)]
 struct DatasetDiff {
     path: String,
-    /// "added", "deleted", "modified" or "unchanged".
-    state: &'static str,
+    state: DatasetChange,
     summary: treediff::Summary,
     /// Tree objects read to compute this diff.
     trees_read: u64,
@@ -165,10 +165,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .filters
             .iter()
             .map(|f| {
-                dv_core::table::diff::Filter::parse(f).map_err(|why| Error::BadPath {
-                    path: f.clone(),
-                    reason: why,
-                })
+                dv_core::table::diff::Filter::parse(f)
+                    .map_err(|why| Error::usage(format!("--where: {why}")))
             })
             .collect::<Result<_>>()?,
     };
@@ -217,12 +215,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             });
         }
         let state = match (a, b) {
-            (None, Some(_)) => "added",
-            (Some(_), None) => "deleted",
-            _ if d.files.is_empty() => "unchanged",
-            _ => "modified",
+            (None, Some(_)) => DatasetChange::Added,
+            (Some(_), None) => DatasetChange::Deleted,
+            _ if d.files.is_empty() => DatasetChange::Unchanged,
+            _ => DatasetChange::Modified,
         };
-        any |= state != "unchanged";
+        any |= state != DatasetChange::Unchanged;
         let (ta, tb) = (table_in(&a_targets, &path), table_in(&b_targets, &path));
         let table = if ta.is_some() || tb.is_some() {
             Some(dv_core::ops::table::diff(
@@ -258,7 +256,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
     } else {
         for r in &results {
-            if r.state == "unchanged" {
+            if r.state == DatasetChange::Unchanged {
                 continue;
             }
             outln!(
@@ -381,11 +379,12 @@ fn model_diff_text(m: &dv_core::model::ModelDiff) -> String {
     );
     let shape = |s: &Option<Vec<u64>>| shape_text(s.as_deref().unwrap_or_default());
     for t in &m.tensors {
-        let (od, nd) = (t.old_dtype.unwrap_or(""), t.new_dtype.unwrap_or(""));
+        let dtype = |d: Option<dv_core::model::safetensors::Dtype>| d.map_or("", |d| d.name());
+        let (od, nd) = (dtype(t.old_dtype), dtype(t.new_dtype));
         let line = match t.status {
-            "added" => format!("+ {}  {nd} {}", t.name, shape(&t.new_shape)),
-            "removed" => format!("- {}  {od} {}", t.name, shape(&t.old_shape)),
-            _ => match (od == nd, t.old_shape == t.new_shape) {
+            TensorStatus::Added => format!("+ {}  {nd} {}", t.name, shape(&t.new_shape)),
+            TensorStatus::Removed => format!("- {}  {od} {}", t.name, shape(&t.old_shape)),
+            TensorStatus::Changed => match (od == nd, t.old_shape == t.new_shape) {
                 (true, true) => {
                     let mut l = format!(
                         "~ {}  {nd} {}  changed {} of {} elements",

@@ -46,12 +46,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .as_deref()
             .filter(|r| !r.is_empty() && r != name)
         {
-            return Err(dv_core::Error::format(
-                "--repair",
-                format!(
-                    "with --remote {name}, --repair repairs that remote; drop the name {other:?}"
-                ),
-            ));
+            return Err(dv_core::Error::usage(format!(
+                "--repair: with --remote {name}, --repair repairs that remote; drop the name {other:?}"
+            )));
         }
         // --repair uploads packs and indexes to the remote.
         let access = if args.repair.is_some() {

@@ -39,10 +39,10 @@ pub struct Args {
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.repack_below) {
-        return Err(dv_core::Error::format(
-            "--repack-below",
-            format!("must be between 0 and 1, not {}", args.repack_below),
-        ));
+        return Err(dv_core::Error::usage(format!(
+            "--repack-below: must be between 0 and 1, not {}",
+            args.repack_below
+        )));
     }
     let repo = g.repo()?;
     let scope = Scope::from_flags(None, args.all_branches, args.all_commits);

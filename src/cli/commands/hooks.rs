@@ -1,5 +1,6 @@
 use super::super::{Global, Outcome, output};
 use dv_core::Result;
+use dv_core::ops::hooks::HookAction;
 
 /// Install Git hooks that run `dv checkout` after `git checkout` of a branch and after `git merge`/`pull`.
 ///
@@ -50,8 +51,8 @@ fn report(g: &Global, json: bool, changes: &[dv_core::ops::hooks::HookChange]) -
         for c in changes {
             // "emptied" (its JSON name) said the hook was empty, while the user's own lines stay in it.
             let action = match c.action {
-                "emptied" => "dv's block removed, the hook's other lines kept",
-                a => a,
+                HookAction::Emptied => "dv's block removed, the hook's other lines kept",
+                a => a.as_str(),
             };
             output::status_line(
                 g.quiet,

@@ -1,7 +1,9 @@
 use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output};
+use dv_core::ops::log::RowState;
 use dv_core::paths::POINTER_SUFFIX;
+use dv_core::store::object::NodeKind;
 use dv_core::{Error, Result};
 
 /// List the commits that changed each dataset's pointer file, newest first, with what changed.
@@ -67,7 +69,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             l.versions.retain(|v| {
                 v.row
                     .as_ref()
-                    .is_some_and(|r| !matches!(r.change, "unchanged" | "absent"))
+                    .is_some_and(|r| !matches!(r.change, RowState::Unchanged | RowState::Absent))
             });
         }
     }
@@ -99,7 +101,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 c.summary
             );
             let what = match (v.size, v.files, v.kind) {
-                (Some(size), Some(files), Some("tree")) => {
+                (Some(size), Some(files), Some(NodeKind::Tree)) => {
                     format!("{files} files, {}", output::human_bytes(size))
                 }
                 (Some(size), _, _) => output::human_bytes(size),
@@ -141,7 +143,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             }
             if let Some(r) = &v.row {
                 let detail = match r.change {
-                    "modified" => r
+                    RowState::Modified => r
                         .cells
                         .iter()
                         .map(|c| {

@@ -59,21 +59,16 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             default,
             json,
         } => {
-            check_remote_name(&name).map_err(|why| Error::BadPath {
-                path: name.clone(),
-                reason: format!("not a valid remote name: {why}"),
+            check_remote_name(&name).map_err(|why| {
+                Error::usage(format!("'{name}' is not a valid remote name: {why}"))
             })?;
             if config.remotes.contains_key(&name) {
-                return Err(Error::BadPath {
-                    path: name,
-                    reason:
-                        "a remote with this name exists; use `dv remote modify` or remove it first"
-                            .into(),
-                });
+                return Err(Error::usage(format!(
+                    "remote '{name}': a remote with this name exists; use `dv remote modify` or remove it first"
+                )));
             }
-            dv_core::remote::check_url(&url).map_err(|why| Error::BadPath {
-                path: dv_core::redact::redact(&url),
-                reason: why,
+            dv_core::remote::check_url(&url).map_err(|why| {
+                Error::usage(format!("'{}': {why}", dv_core::redact::redact(&url)))
             })?;
             warn_if_git_would_commit(&repo, &name, &url)?;
             config.remotes.insert(
@@ -176,10 +171,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 .remotes
                 .get_mut(&name)
                 .ok_or_else(|| Error::UnknownRemote(name.clone()))?;
-            let bad = |reason: String| Error::BadPath {
-                path: key.clone(),
-                reason,
-            };
+            let bad = |reason: String| Error::usage(format!("'{key}': {reason}"));
             match (key.as_str(), value, unset) {
                 ("url", Some(v), false) => {
                     dv_core::remote::check_url(&v).map_err(bad)?;

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::super::{Global, Outcome, output, progress};
 use dv_core::ops::datasets::Source;
-use dv_core::ops::run::{ChildOutput, Direction, RunOptions, RunSpec};
+use dv_core::ops::run::{ChildOutput, Direction, ReproAction, RunOptions, RunSpec};
 use dv_core::{Error, Result};
 
 /// Run a command as a recorded step: its inputs, parameters and outputs are versioned with it.
@@ -43,9 +43,10 @@ pub fn run(g: &Global, args: RunArgs) -> Result<Outcome> {
     let outs = super::repo_paths(&repo, &g.cwd, &args.outs)?;
     let mut params = Vec::new();
     for p in &args.params {
-        let (file, key) = p.rsplit_once(':').ok_or_else(|| Error::BadPath {
-            path: p.clone(),
-            reason: "a parameter is FILE:KEY, for example params.toml:train.lr".into(),
+        let (file, key) = p.rsplit_once(':').ok_or_else(|| {
+            Error::usage(format!(
+                "--param {p:?}: a parameter is FILE:KEY, for example params.toml:train.lr"
+            ))
         })?;
         let file = dv_core::paths::to_repo_path(&repo.root, &g.cwd, std::path::Path::new(file))?;
         params.push((file, key.to_string()));
@@ -138,10 +139,10 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
     };
     if let Some(out) = &args.check {
         if !args.outs.is_empty() {
-            return Err(Error::BadPath {
-                path: args.outs[0].display().to_string(),
-                reason: "--check takes one output; give no other".into(),
-            });
+            return Err(Error::usage(format!(
+                "--check takes one output; give no other (not '{}')",
+                args.outs[0].display()
+            )));
         }
         let out = dv_core::paths::to_repo_path(&repo.root, &g.cwd, out)?;
         let report = dv_core::ops::run::check(&repo, &store, &out, &opts)?;
@@ -193,9 +194,9 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
     }
     for s in &report.steps {
         match s.action {
-            "up-to-date" => outln!("{}: up to date", s.name),
-            "would-run" => outln!("{}: would run ({})", s.name, s.reasons.join("; ")),
-            _ => outln!(
+            ReproAction::UpToDate => outln!("{}: up to date", s.name),
+            ReproAction::WouldRun => outln!("{}: would run ({})", s.name, s.reasons.join("; ")),
+            ReproAction::Ran => outln!(
                 "{}: ran in {:.1} s ({})",
                 s.name,
                 s.duration_ms.unwrap_or(0) as f64 / 1000.0,

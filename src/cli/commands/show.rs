@@ -67,15 +67,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .filters
         .iter()
         .map(|f| {
-            let parsed = Filter::parse(f).map_err(|why| Error::BadPath {
-                path: f.clone(),
-                reason: why,
-            })?;
+            let parsed = Filter::parse(f).map_err(|why| Error::usage(format!("--where: {why}")))?;
             if header.column_index(&parsed.column).is_none() {
-                return Err(Error::BadPath {
-                    path: f.clone(),
-                    reason: format!("the table has no column {:?}", parsed.column),
-                });
+                return Err(Error::usage(format!(
+                    "--where {f:?}: the table has no column {:?}",
+                    parsed.column
+                )));
             }
             Ok(parsed)
         })

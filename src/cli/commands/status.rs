@@ -4,6 +4,7 @@ use super::super::{Global, Outcome, output};
 use dv_core::Result;
 use dv_core::ops::compare::ChangeKind;
 use dv_core::ops::datasets::Source;
+use dv_core::ops::status::DatasetState;
 
 /// Show tracked paths whose working copy differs from their pointer file.
 ///
@@ -103,7 +104,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             // A folder the cache has no tree for was not compared: say so, and what lets status compare it.
             let compare = match (d.not_compared.is_empty(), d.state) {
                 (true, _) => "",
-                (false, "unknown") => " (run `dv fetch` to compare it)",
+                (false, DatasetState::Unknown) => " (run `dv fetch` to compare it)",
                 (false, _) => " (run `dv fetch` to compare all of it)",
             };
             outln!("{}: {}{cache}{remote}{compare}", d.path, d.state);
@@ -111,7 +112,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             if let Some(i) = &d.ignore {
                 outln!("    ignore:    {} (fix: {})", i.message, i.fix);
             }
-            if d.state == "deleted" {
+            if d.state == DatasetState::Deleted {
                 continue;
             }
             for c in &d.changes {

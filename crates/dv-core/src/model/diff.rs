@@ -8,14 +8,29 @@ use crate::store::Store;
 use crate::store::object::Node;
 use crate::{Error, Result};
 
+words! {
+    /// How one tensor differs between two versions.
+    pub enum TensorStatus {
+        Added = "added",
+        Removed = "removed",
+        Changed = "changed",
+    }
+}
+
+words! {
+    /// The file format a model diff read.
+    pub enum ModelFormat {
+        Safetensors = "safetensors",
+    }
+}
+
 /// How one tensor differs between two versions.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TensorDiff {
     pub name: String,
-    /// "added", "removed" or "changed".
-    pub status: &'static str,
-    pub old_dtype: Option<&'static str>,
-    pub new_dtype: Option<&'static str>,
+    pub status: TensorStatus,
+    pub old_dtype: Option<Dtype>,
+    pub new_dtype: Option<Dtype>,
     pub old_shape: Option<Vec<u64>>,
     pub new_shape: Option<Vec<u64>>,
     /// Elements of the tensor (the new version's, or the old one's when removed).
@@ -44,7 +59,7 @@ pub struct MetadataChange {
 /// The tensor-level diff of two versions of a model file.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ModelDiff {
-    pub format: &'static str,
+    pub format: ModelFormat,
     pub tensors_before: u64,
     pub tensors_after: u64,
     pub added: u64,
@@ -97,7 +112,7 @@ pub fn diff(
     let ta = ha.as_ref().map_or(none, |h| &h.tensors[..]);
     let tb = hb.as_ref().map_or(none, |h| &h.tensors[..]);
     let mut out = ModelDiff {
-        format: "safetensors",
+        format: ModelFormat::Safetensors,
         tensors_before: ta.len() as u64,
         tensors_after: tb.len() as u64,
         added: 0,
@@ -121,21 +136,21 @@ pub fn diff(
         match ord {
             std::cmp::Ordering::Less => {
                 out.removed += 1;
-                out.tensors.push(one_sided(&ta[i], "removed"));
+                out.tensors.push(one_sided(&ta[i], TensorStatus::Removed));
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
                 out.added += 1;
-                out.tensors.push(one_sided(&tb[j], "added"));
+                out.tensors.push(one_sided(&tb[j], TensorStatus::Added));
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
                 let (x, y) = (&ta[i], &tb[j]);
                 let mut d = TensorDiff {
                     name: x.name.clone(),
-                    status: "changed",
-                    old_dtype: Some(x.dtype.name()),
-                    new_dtype: Some(y.dtype.name()),
+                    status: TensorStatus::Changed,
+                    old_dtype: Some(x.dtype),
+                    new_dtype: Some(y.dtype),
                     old_shape: Some(x.shape.clone()),
                     new_shape: Some(y.shape.clone()),
                     elements: y.elements,
@@ -178,8 +193,8 @@ pub fn diff(
     Ok(out)
 }
 
-fn one_sided(t: &TensorInfo, status: &'static str) -> TensorDiff {
-    let (old, new) = if status == "added" {
+fn one_sided(t: &TensorInfo, status: TensorStatus) -> TensorDiff {
+    let (old, new) = if status == TensorStatus::Added {
         (None, Some(t))
     } else {
         (Some(t), None)
@@ -187,8 +202,8 @@ fn one_sided(t: &TensorInfo, status: &'static str) -> TensorDiff {
     TensorDiff {
         name: t.name.clone(),
         status,
-        old_dtype: old.map(|t| t.dtype.name()),
-        new_dtype: new.map(|t| t.dtype.name()),
+        old_dtype: old.map(|t| t.dtype),
+        new_dtype: new.map(|t| t.dtype),
         old_shape: old.map(|t| t.shape.clone()),
         new_shape: new.map(|t| t.shape.clone()),
         elements: t.elements,

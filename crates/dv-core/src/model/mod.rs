@@ -11,7 +11,9 @@ mod dtype;
 pub mod safetensors;
 mod stored;
 
-pub use diff::{MetadataChange, ModelDiff, TensorDiff, diff, diff_stored};
+pub use diff::{
+    MetadataChange, ModelDiff, ModelFormat, TensorDiff, TensorStatus, diff, diff_stored,
+};
 pub use dtype::abs_change;
 pub use stored::{ChunkLoader, StoredFile, read_header};
 
@@ -128,9 +130,9 @@ mod tests {
             by_name("w"),
             TensorDiff {
                 name: "w".into(),
-                status: "changed",
-                old_dtype: Some("F32"),
-                new_dtype: Some("F32"),
+                status: TensorStatus::Changed,
+                old_dtype: Some(Dtype::F32),
+                new_dtype: Some(Dtype::F32),
                 old_shape: Some(vec![3, 4]),
                 new_shape: Some(vec![3, 4]),
                 elements: 12,
@@ -140,17 +142,20 @@ mod tests {
             }
         );
         let cast = by_name("cast");
-        assert_eq!((cast.old_dtype, cast.new_dtype), (Some("F32"), Some("F16")));
+        assert_eq!(
+            (cast.old_dtype, cast.new_dtype),
+            (Some(Dtype::F32), Some(Dtype::F16))
+        );
         assert_eq!(cast.changed_elements, None);
         let reshape = by_name("reshape");
         assert_eq!(
             (reshape.old_shape, reshape.new_shape),
             (Some(vec![2, 2]), Some(vec![4]))
         );
-        assert_eq!(by_name("new").status, "added");
+        assert_eq!(by_name("new").status, TensorStatus::Added);
         assert_eq!(by_name("new").new_shape, Some(vec![3]));
-        assert_eq!(by_name("gone").status, "removed");
-        assert_eq!(by_name("gone").old_dtype, Some("I32"));
+        assert_eq!(by_name("gone").status, TensorStatus::Removed);
+        assert_eq!(by_name("gone").old_dtype, Some(Dtype::I32));
         let names: Vec<&str> = d.tensors.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["cast", "gone", "new", "reshape", "w"]);
         assert_eq!(

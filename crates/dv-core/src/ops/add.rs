@@ -35,7 +35,7 @@ pub struct AddedDataset {
     /// Repository path of the data.
     pub path: String,
     pub pointer: String,
-    pub kind: &'static str,
+    pub kind: NodeKind,
     pub id: String,
     pub size: u64,
     pub files: u64,
@@ -445,7 +445,7 @@ pub fn add_annotated(
         report.datasets.push(AddedDataset {
             path: path.clone(),
             pointer: pointer_path,
-            kind: node.kind.name(),
+            kind: node.kind,
             id: node.id.to_hex(),
             size: node.size,
             files: node.files,
@@ -572,7 +572,10 @@ fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(String, Input)>>
             let mut skipped = Vec::new();
             let inner =
                 super::datasets::Source::WorkTree.find_datasets(repo, path, &mut skipped)?;
-            if let Some(bad) = skipped.iter().find(|s| s.problem == "malformed") {
+            if let Some(bad) = skipped
+                .iter()
+                .find(|s| s.problem == super::datasets::PointerProblem::Malformed)
+            {
                 let fix = if bad.conflict {
                     format!(
                         "resolve that conflict first (`git checkout --ours {0}` or `--theirs`, then `git add \

@@ -94,20 +94,30 @@ pub enum InVersion {
     BelowFile(String),
 }
 
+words! {
+    /// Which kind of file named like a pointer file a [`NotPointer`] is. `status` and `fsck` report `Malformed`
+    /// and `Nested` as problems; commands that would act on every pointer (`checkout`, `pull`, `gc`) refuse
+    /// while a malformed one is in scope (see [`refuse_malformed`]).
+    pub enum PointerProblem {
+        /// Not a pointer file at all: `.dv` is also a video format.
+        NotPointer = "not-pointer",
+        /// A pointer file dv cannot read: damaged, from a newer dv, or naming a path no dataset may have, such
+        /// as `..dv`.
+        Malformed = "malformed",
+        /// A pointer file Git tracks inside another dataset's folder.
+        Nested = "nested",
+    }
+}
+
 /// A file named like a pointer file (`*.dv`) that describes no dataset, skipped when datasets are listed (with a
-/// warning); naming it is still an error. `problem` says which kind: `not-pointer` (not a pointer file at all:
-/// `.dv` is also a video format), `malformed` (a pointer file dv cannot read: damaged, from a newer dv, or naming
-/// a path no dataset may have, such as `..dv`), or `nested` (a pointer file Git tracks inside another dataset's
-/// folder). `status` and `fsck` report the last two as problems; commands that would act on every pointer
-/// (`checkout`, `pull`, `gc`) refuse while a malformed one is in scope (see [`refuse_malformed`]).
+/// warning); naming it is still an error. `problem` says which kind.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct NotPointer {
     /// Repository path of the file.
     pub path: String,
     /// Why it was not read as a pointer file.
     pub reason: String,
-    /// `not-pointer`, `malformed` or `nested`.
-    pub problem: &'static str,
+    pub problem: PointerProblem,
     /// For a pointer file that Git tracks inside another dataset's folder: that dataset's path. Such a file is
     /// no dataset (a dataset's folder holds only its data), and checkout never replaces or deletes it (Git tracks it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,7 +134,7 @@ impl NotPointer {
         NotPointer {
             path,
             reason: e.to_string(),
-            problem: "not-pointer",
+            problem: PointerProblem::NotPointer,
             inside: None,
             conflict: false,
         }
@@ -135,7 +145,7 @@ impl NotPointer {
         NotPointer {
             path,
             reason: e.to_string(),
-            problem: "malformed",
+            problem: PointerProblem::Malformed,
             inside: None,
             conflict: matches!(e, Error::ConflictedPointer { .. }),
         }
@@ -143,7 +153,7 @@ impl NotPointer {
 
     /// True for what `status` and `fsck` report as a problem (a file that is no pointer file at all is not).
     pub fn is_problem(&self) -> bool {
-        self.problem != "not-pointer"
+        self.problem != PointerProblem::NotPointer
     }
 
     /// The pointer file `path`, which lies inside dataset `dataset`'s folder.
@@ -153,7 +163,7 @@ impl NotPointer {
                 "a pointer file inside the folder of dataset '{dataset}', which holds only that dataset's data"
             ),
             path,
-            problem: "nested",
+            problem: PointerProblem::Nested,
             inside: Some(dataset.to_string()),
             conflict: false,
         }
@@ -565,7 +575,7 @@ fn find_into(
                         join(dir, data)
                     ),
                     path,
-                    problem: "malformed",
+                    problem: PointerProblem::Malformed,
                     inside: None,
                     conflict: false,
                 });
@@ -744,7 +754,7 @@ fn drop_not_dvs(
                     skipped.push(NotPointer {
                         path: pointer,
                         reason,
-                        problem: "malformed",
+                        problem: PointerProblem::Malformed,
                         inside: None,
                         conflict: false,
                     });
@@ -762,7 +772,11 @@ fn drop_not_dvs(
 /// cannot read. Commands that only read or report go on, warning about it.
 pub fn refuse_malformed(skipped: &[NotPointer]) -> Result<()> {
     // An unresolved merge conflict first: its hint is the one that helps.
-    let malformed = || skipped.iter().filter(|s| s.problem == "malformed");
+    let malformed = || {
+        skipped
+            .iter()
+            .filter(|s| s.problem == PointerProblem::Malformed)
+    };
     match malformed()
         .find(|s| s.conflict)
         .or_else(|| malformed().next())

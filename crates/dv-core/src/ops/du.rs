@@ -6,12 +6,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::datasets::{Dataset, Source, Target, resolve_targets};
-use super::reach::{Reach, Walker};
+use super::reach::{ObjectProblem, Reach, Walker};
 use super::scope::Scope;
 use crate::git::{Commit, CommitInfo, GitRepo};
 use crate::pointer::Pointer;
 use crate::repo::Repo;
 use crate::store::Store;
+use crate::store::object::NodeKind;
 use crate::{Error, ObjectId, Result};
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -51,7 +52,7 @@ pub struct DatasetUsage {
 pub struct VersionUsage {
     /// The id of the version's root object (as in the pointer file).
     pub id: String,
-    pub kind: &'static str,
+    pub kind: NodeKind,
     /// The oldest commit in scope whose pointer names this version; absent for a version only the work tree's
     /// pointer names.
     pub commit: Option<CommitInfo>,
@@ -178,12 +179,16 @@ pub fn du(repo: &Repo, store: &Store, scope: &Scope, paths: &[String]) -> Result
                     report.objects += 1;
                 }
             }
-            for p in reached.problems.iter().filter(|p| p.problem != "mismatch") {
+            for p in reached
+                .problems
+                .iter()
+                .filter(|p| p.problem != ObjectProblem::Mismatch)
+            {
                 unknown.insert(p.object.clone());
             }
             let v = VersionUsage {
                 id: pointer.node.id.to_hex(),
-                kind: pointer.node.kind.name(),
+                kind: pointer.node.kind,
                 commit,
                 size: pointer.node.size,
                 files: pointer.node.files,
@@ -192,7 +197,7 @@ pub fn du(repo: &Repo, store: &Store, scope: &Scope, paths: &[String]) -> Result
                 unknown_objects: reached
                     .problems
                     .iter()
-                    .filter(|p| p.problem != "mismatch")
+                    .filter(|p| p.problem != ObjectProblem::Mismatch)
                     .count() as u64,
             };
             usage.logical_bytes += v.size;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fs;
 
 use super::datasets::Target;
-use super::reach::{Problem, reach};
+use super::reach::{ObjectProblem, Problem, reach};
 use crate::error::IoContext;
 use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
@@ -311,7 +311,7 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
                                     report.problems.push(Problem {
                                         dataset: format!("remote {}", remote.name),
                                         object: child.to_hex(),
-                                        problem: "missing",
+                                        problem: ObjectProblem::Missing,
                                         message: format!(
                                             "named by {} {}, which the remote has",
                                             if e.kind == ObjectKind::Tree {

@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::datasets::Target;
-use super::reach::reach;
+use super::reach::{ObjectProblem, reach};
 use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
 use crate::store::Store;
@@ -184,7 +184,10 @@ fn repacked_size<'e>(entries: impl IntoIterator<Item = &'e IndexEntry>) -> u64 {
 }
 
 fn refuse_if_damaged(problems: &[super::reach::Problem]) -> Result<()> {
-    if let Some(p) = problems.iter().find(|p| p.problem == "corrupt") {
+    if let Some(p) = problems
+        .iter()
+        .find(|p| p.problem == ObjectProblem::Corrupt)
+    {
         return Err(Error::format(
             format!("object {} under '{}'", p.object, p.dataset),
             format!(
@@ -388,7 +391,7 @@ pub fn gc_remote(
     if let Some(p) = walked
         .problems
         .iter()
-        .filter(|p| p.problem == "missing")
+        .filter(|p| p.problem == ObjectProblem::Missing)
         .find(|p| {
             ObjectId::from_hex(&p.object)
                 .and_then(|id| on_remote.get(&id))

@@ -22,12 +22,27 @@ pub const HOOKS: &[(&str, &str)] = &[
     ("post-merge", "DV checkout --quiet"),
 ];
 
+words! {
+    /// What installing or removing dv's hooks did to one hook file.
+    pub enum HookAction {
+        /// A new hook holding only dv's block.
+        Created = "created",
+        /// dv's block added after the hook's own lines.
+        Appended = "appended",
+        /// It holds dv's block already.
+        Unchanged = "unchanged",
+        /// It held only dv's block, and is deleted.
+        Removed = "removed",
+        /// dv's block removed, the hook's other lines kept.
+        Emptied = "emptied",
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct HookChange {
     pub hook: String,
     pub path: PathBuf,
-    /// "created", "appended", "unchanged", "removed", "emptied"
-    pub action: &'static str,
+    pub action: HookAction,
 }
 
 fn block(command: &str, dv: &Path) -> String {
@@ -76,7 +91,7 @@ pub fn install(dir: &Path, roots: &[&Path], dv: &Path) -> Result<Vec<HookChange>
             })
             .transpose()?;
         let (text, action) = match existing {
-            Some(old) if old.contains(BEGIN) => (old, "unchanged"),
+            Some(old) if old.contains(BEGIN) => (old, HookAction::Unchanged),
             Some(old) => {
                 let first = old.lines().next().unwrap_or("");
                 if !(first.starts_with("#!") && (first.contains("sh") || first.contains("bash"))) {
@@ -90,11 +105,11 @@ pub fn install(dir: &Path, roots: &[&Path], dv: &Path) -> Result<Vec<HookChange>
                     t.push('\n');
                 }
                 t.push_str(&ours);
-                (t, "appended")
+                (t, HookAction::Appended)
             }
-            None => (format!("#!/bin/sh\n{ours}"), "created"),
+            None => (format!("#!/bin/sh\n{ours}"), HookAction::Created),
         };
-        if action != "unchanged" {
+        if action != HookAction::Unchanged {
             crate::fsutil::write_atomic(&path, text.as_bytes())?;
             set_executable(&path)?;
         }
@@ -127,11 +142,11 @@ pub fn uninstall(dir: &Path, roots: &[&Path]) -> Result<Vec<HookChange>> {
             .all(|l| l.trim().is_empty() || l.starts_with("#!"));
         let action = if only_shebang {
             fs::remove_file(&path).at(&path)?;
-            "removed"
+            HookAction::Removed
         } else {
             crate::fsutil::write_atomic(&path, rest.as_bytes())?;
             set_executable(&path)?;
-            "emptied"
+            HookAction::Emptied
         };
         out.push(HookChange {
             hook: name.to_string(),

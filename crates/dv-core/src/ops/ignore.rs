@@ -89,6 +89,20 @@ pub fn check_not_negated(repo: &Repo, data: &[DataPath<'_>]) -> Result<()> {
     Ok(())
 }
 
+words! {
+    /// Which kind of [`IgnoreProblem`] keeps Git from ignoring data.
+    pub enum IgnoreProblemKind {
+        /// No rule ignores the data: a pointer renamed with `git mv`, or written by hand.
+        MissingLine = "missing-line",
+        /// A later `!` rule re-includes the data, so `git add .` would commit it.
+        Negated = "negated",
+        /// The `.gitignore` is a symbolic link, which dv never reads or writes through, or cannot be read.
+        Unreadable = "unreadable",
+        /// For dv's own files under `.dv/`: Git tracks one already, so no ignore line keeps it out.
+        Tracked = "tracked",
+    }
+}
+
 /// Why Git may not ignore a dataset's data, as `dv status` reports it (it never writes the line itself).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IgnoreProblem {
@@ -97,11 +111,7 @@ pub struct IgnoreProblem {
     pub file: String,
     /// The line it should hold (for `negated`: the negation that re-includes the data).
     pub line: String,
-    /// `missing-line` (no rule ignores the data: a pointer renamed with `git mv`, or written by hand),
-    /// `negated` (a later `!` rule re-includes the data, so `git add .` would commit it) or `unreadable` (the
-    /// `.gitignore` is a symbolic link, which dv never reads or writes through, or cannot be read); for dv's own
-    /// files under `.dv/` also `tracked` (Git tracks one already, so no ignore line keeps it out).
-    pub problem: &'static str,
+    pub problem: IgnoreProblemKind,
     pub message: String,
     /// What fixes it.
     pub fix: String,
@@ -127,7 +137,7 @@ pub fn ignore_problems(repo: &Repo, data: &[DataPath<'_>]) -> Result<Vec<Option<
                 fix: format!("make '{file}' a regular file holding the line '{line}'"),
                 file,
                 line,
-                problem: "unreadable",
+                problem: IgnoreProblemKind::Unreadable,
             }));
             continue;
         }
@@ -140,7 +150,7 @@ pub fn ignore_problems(repo: &Repo, data: &[DataPath<'_>]) -> Result<Vec<Option<
                 fix: format!("dv checkout {p}"),
                 file,
                 line,
-                problem: "missing-line",
+                problem: IgnoreProblemKind::MissingLine,
             }),
             Verdict::Negated(rule) => Some(IgnoreProblem {
                 message: format!(
@@ -152,7 +162,7 @@ pub fn ignore_problems(repo: &Repo, data: &[DataPath<'_>]) -> Result<Vec<Option<
                 ),
                 file: rule.source,
                 line: rule.pattern,
-                problem: "negated",
+                problem: IgnoreProblemKind::Negated,
             }),
         });
     }
@@ -217,7 +227,7 @@ fn tracked_own_files(repo: &Repo) -> Vec<IgnoreProblem> {
             fix,
             file: crate::repo::DV_IGNORE_FILE.into(),
             line: (*line).into(),
-            problem: "tracked",
+            problem: IgnoreProblemKind::Tracked,
         });
     }
     out
@@ -236,7 +246,7 @@ fn missing_own_lines(repo: &Repo, file: &str) -> Vec<IgnoreProblem> {
                     fix: "dv init".into(),
                     file: file.into(),
                     line: line.into(),
-                    problem: "missing-line",
+                    problem: IgnoreProblemKind::MissingLine,
                 })
                 .collect()
         }
@@ -245,7 +255,7 @@ fn missing_own_lines(repo: &Repo, file: &str) -> Vec<IgnoreProblem> {
             fix: format!("make '{file}' a regular file, then run `dv init`"),
             file: file.into(),
             line: String::new(),
-            problem: "unreadable",
+            problem: IgnoreProblemKind::Unreadable,
         }],
     }
 }

@@ -8,14 +8,35 @@ use crate::git::{Commit, CommitInfo, GitRepo};
 use crate::paths::POINTER_SUFFIX;
 use crate::pointer::Pointer;
 use crate::store::Store;
-use crate::store::object::Node;
+use crate::store::object::{Node, NodeKind};
+
+words! {
+    /// What a commit did to a dataset's pointer file.
+    pub enum VersionState {
+        Added = "added",
+        Modified = "modified",
+        Deleted = "deleted",
+    }
+}
+
+words! {
+    /// What happened to one row (the one `--row` asks for) in a table version.
+    pub enum RowState {
+        Added = "added",
+        Modified = "modified",
+        Deleted = "deleted",
+        Unchanged = "unchanged",
+        /// Neither this version nor the one before has the row.
+        Absent = "absent",
+    }
+}
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Version {
     pub commit: CommitInfo,
-    /// "added", "modified" or "deleted".
-    pub state: &'static str,
-    pub kind: Option<&'static str>,
+    pub state: VersionState,
+    /// What the pointer names (absent for `deleted`).
+    pub kind: Option<NodeKind>,
     pub size: Option<u64>,
     pub files: Option<u64>,
     /// Against the previous (older) version; absent when the cache lacks the objects to tell.
@@ -41,8 +62,7 @@ pub struct TableVersion {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RowVersion {
-    /// `added`, `modified`, `deleted`, `unchanged` or `absent`.
-    pub change: &'static str,
+    pub change: RowState,
     /// The row in this version (column, value), when it has it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub row: Vec<(String, crate::table::Cell)>,
@@ -143,15 +163,15 @@ pub fn log(
                 None => None,
             };
             let state = match (&older, &node) {
-                (_, None) => "deleted",
-                (None, Some(_)) => "added",
-                _ => "modified",
+                (_, None) => VersionState::Deleted,
+                (None, Some(_)) => VersionState::Added,
+                _ => VersionState::Modified,
             };
             let diff = treediff::diff(store, path, older.as_ref(), node.as_ref())?;
             versions.push(Version {
                 commit: git.commit_info(*id)?,
                 state,
-                kind: node.map(|n| n.kind.name()),
+                kind: node.map(|n| n.kind),
                 size: node.map(|n| n.size),
                 files: node.map(|n| n.files),
                 changes: diff.missing.is_empty().then(|| diff.summary()),
@@ -186,14 +206,11 @@ fn row_version(
         }
         let h = crate::table::read_header(store, &t.id)?;
         if h.key.len() != keys.len() {
-            return Err(crate::Error::format(
-                "--row",
-                format!(
-                    "the table's key has {} column(s) ({}); give that many values, separated by commas",
-                    h.key.len(),
-                    h.key.join(", ")
-                ),
-            ));
+            return Err(crate::Error::usage(format!(
+                "--row: the table's key has {} column(s) ({}); give that many values, separated by commas",
+                h.key.len(),
+                h.key.join(", ")
+            )));
         }
         Ok(Some(
             super::table::lookup_row(store, &h, &keys)?.map(|r| (h, r)),
@@ -209,17 +226,17 @@ fn row_version(
     };
     Ok(Some(match (old, new) {
         (None, None) => RowVersion {
-            change: "absent",
+            change: RowState::Absent,
             row: vec![],
             cells: vec![],
         },
         (None, Some((h, r))) => RowVersion {
-            change: "added",
+            change: RowState::Added,
             row: named(&h, r),
             cells: vec![],
         },
         (Some(_), None) => RowVersion {
-            change: "deleted",
+            change: RowState::Deleted,
             row: vec![],
             cells: vec![],
         },
@@ -246,9 +263,9 @@ fn row_version(
                 })
                 .collect();
             let change = if cells.is_empty() {
-                "unchanged"
+                RowState::Unchanged
             } else {
-                "modified"
+                RowState::Modified
             };
             RowVersion {
                 change,

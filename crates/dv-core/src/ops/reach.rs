@@ -10,14 +10,24 @@ use crate::store::object::{NodeKind, ObjectKind};
 use crate::table::rowtree::{Node as RowNode, NodeSource};
 use crate::{Error, ObjectId, Result};
 
+words! {
+    /// What is wrong with an object a dataset version reaches.
+    pub enum ObjectProblem {
+        /// The cache lacks it.
+        Missing = "missing",
+        /// It fails verification or does not parse.
+        Corrupt = "corrupt",
+        /// It is sound, but the pointer or tree naming it declares another size or file count.
+        Mismatch = "mismatch",
+    }
+}
+
 /// A problem found while walking: the dataset it was found under and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     pub dataset: String,
     pub object: String,
-    /// `missing` (the cache lacks it), `corrupt` (it fails verification or does not parse) or `mismatch` (it
-    /// is sound, but the pointer or tree naming it declares another size or file count).
-    pub problem: &'static str,
+    pub problem: ObjectProblem,
     pub message: String,
 }
 
@@ -118,7 +128,7 @@ impl<'a> Walker<'a> {
                 out.problems.push(Problem {
                 dataset: dataset.clone(),
                 object: id.to_hex(),
-                problem: "mismatch",
+                problem: ObjectProblem::Mismatch,
                 message: format!(
                     "{by} says {} bytes in {} file(s), but the object holds {} bytes in {} file(s)",
                     declared.size, declared.files, holds.size, holds.files
@@ -131,7 +141,7 @@ impl<'a> Walker<'a> {
                 out.problems.push(Problem {
                     dataset: dataset.clone(),
                     object: id.to_hex(),
-                    problem: "mismatch",
+                    problem: ObjectProblem::Mismatch,
                     message: format!(
                         "{by} says it is a {}, but the object is a {}",
                         object_kind(declared).name(),
@@ -160,7 +170,7 @@ impl<'a> Walker<'a> {
                 out.problems.push(Problem {
                     dataset: dataset.clone(),
                     object: id.to_hex(),
-                    problem: "missing",
+                    problem: ObjectProblem::Missing,
                     message: "not in the cache".into(),
                 });
                 continue;
@@ -258,7 +268,7 @@ impl<'a> Walker<'a> {
                     out.problems.push(Problem {
                         dataset: dataset.clone(),
                         object: id.to_hex(),
-                        problem: "corrupt",
+                        problem: ObjectProblem::Corrupt,
                         message: e.to_string(),
                     });
                 }

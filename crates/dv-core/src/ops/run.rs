@@ -461,18 +461,36 @@ pub fn hash_path(abs: &Path, path: &str, cache: Option<&StateDb>) -> Result<Node
     Ok(node)
 }
 
+words! {
+    /// Whether a step's recorded run still matches the work tree.
+    pub enum StepFreshness {
+        UpToDate = "up-to-date",
+        Stale = "stale",
+        NeverRan = "never-ran",
+    }
+}
+
+words! {
+    /// What `dv repro` did with a step.
+    pub enum ReproAction {
+        Ran = "ran",
+        /// A dry run: it would have run.
+        WouldRun = "would-run",
+        UpToDate = "up-to-date",
+    }
+}
+
 /// Whether a step is up to date, and if not, why.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StepState {
     pub name: String,
-    /// "up-to-date", "stale" or "never-ran".
-    pub state: &'static str,
+    pub state: StepFreshness,
     pub reasons: Vec<String>,
 }
 
 impl StepState {
     pub fn is_stale(&self) -> bool {
-        self.state != "up-to-date"
+        self.state != StepFreshness::UpToDate
     }
 }
 
@@ -482,7 +500,7 @@ pub fn step_state(repo: &Repo, store: &Store, step: &Step) -> Result<StepState> 
     let Some(run) = &step.run else {
         return Ok(StepState {
             name: step.name.clone(),
-            state: "never-ran",
+            state: StepFreshness::NeverRan,
             reasons: vec!["it has not run yet".into()],
         });
     };
@@ -535,9 +553,9 @@ pub fn step_state(repo: &Repo, store: &Store, step: &Step) -> Result<StepState> 
     Ok(StepState {
         name: step.name.clone(),
         state: if reasons.is_empty() {
-            "up-to-date"
+            StepFreshness::UpToDate
         } else {
-            "stale"
+            StepFreshness::Stale
         },
         reasons,
     })
@@ -556,8 +574,7 @@ pub fn step_states(repo: &Repo, store: &Store) -> Result<Vec<StepState>> {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ReproStep {
     pub name: String,
-    /// "ran", "would-run" (dry run) or "up-to-date".
-    pub action: &'static str,
+    pub action: ReproAction,
     pub reasons: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
@@ -607,7 +624,7 @@ pub fn repro(
         if !stale {
             report.steps.push(ReproStep {
                 name: step.name.clone(),
-                action: "up-to-date",
+                action: ReproAction::UpToDate,
                 reasons,
                 duration_ms: None,
             });
@@ -617,7 +634,7 @@ pub fn repro(
             // Without running, a step is also due when a step it reads from is.
             report.steps.push(ReproStep {
                 name: step.name.clone(),
-                action: "would-run",
+                action: ReproAction::WouldRun,
                 reasons,
                 duration_ms: None,
             });
@@ -627,7 +644,7 @@ pub fn repro(
         report.staged.extend(done.staged);
         report.steps.push(ReproStep {
             name: step.name.clone(),
-            action: "ran",
+            action: ReproAction::Ran,
             reasons,
             duration_ms: done.step.run.as_ref().map(|r| r.duration_ms),
         });
@@ -649,7 +666,7 @@ fn mark_downstream_of_due(steps: &Steps, report: &mut ReproReport) {
             .iter()
             .position(|s| s.name == r.name)
             .expect("reported steps exist");
-        if r.action == "would-run" {
+        if r.action == ReproAction::WouldRun {
             due.insert(r.name.clone());
             continue;
         }
@@ -660,7 +677,7 @@ fn mark_downstream_of_due(steps: &Steps, report: &mut ReproReport) {
             .filter(|n| due.contains(n))
             .collect();
         if let Some(u) = ups.first() {
-            r.action = "would-run";
+            r.action = ReproAction::WouldRun;
             r.reasons.push(format!("step '{u}' would run first"));
             due.insert(r.name.clone());
         }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::datasets::{NotPointer, Source, Target, resolve_targets_noting};
+use super::datasets::{NotPointer, PointerProblem, Source, Target, resolve_targets_noting};
 use crate::git::GitRepo;
 use crate::repo::Repo;
 use crate::{Error, ObjectId, Result};
@@ -197,12 +197,11 @@ pub fn stash_targets(
         )?);
     }
     // A file is named once (the work tree and each entry usually hold the same ones), a malformed one first.
-    found.sort_by_key(|s| s.problem != "malformed");
+    found.sort_by_key(|s| s.problem != PointerProblem::Malformed);
     for s in found {
-        if !skipped
-            .iter()
-            .any(|k| k.path == s.path && (k.problem == s.problem || k.problem == "malformed"))
-        {
+        if !skipped.iter().any(|k| {
+            k.path == s.path && (k.problem == s.problem || k.problem == PointerProblem::Malformed)
+        }) {
             skipped.push(s);
         }
     }

@@ -15,13 +15,24 @@ pub struct FileStatus {
     pub folder: bool,
 }
 
+words! {
+    /// How a dataset's data path compares with its pointer file.
+    pub enum DatasetState {
+        Unchanged = "unchanged",
+        Modified = "modified",
+        /// The data path is gone.
+        Deleted = "deleted",
+        /// Nothing was found to differ, but folders in `not_compared` could not be compared: never `Unchanged`
+        /// without a comparison.
+        Unknown = "unknown",
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DatasetStatus {
     pub path: String,
     pub pointer: String,
-    /// "unchanged", "modified", "deleted" (the data path is gone) or "unknown" (nothing was found to differ, but
-    /// folders in `not_compared` could not be compared: never "unchanged" without a comparison).
-    pub state: &'static str,
+    pub state: DatasetState,
     /// False when objects the pointer names are missing from the local cache (`dv checkout` cannot restore it).
     pub in_cache: bool,
     pub changes: Vec<FileStatus>,
@@ -59,7 +70,7 @@ impl StatusReport {
     /// True when every dataset matches its pointer and is fully cached (an `unknown` one is not clean).
     pub fn is_clean(&self) -> bool {
         self.datasets.iter().all(|d| {
-            d.state == "unchanged"
+            d.state == DatasetState::Unchanged
                 && d.in_cache
                 && d.ignore.is_none()
                 && d.remote.as_ref().is_none_or(|r| r.pushed)
@@ -96,14 +107,14 @@ pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusRe
             .iter()
             .any(|c| c.path == d.path && c.kind == ChangeKind::Deleted);
         let state = if whole_gone && out.changes.len() == 1 {
-            "deleted"
+            DatasetState::Deleted
         } else if !out.changes.is_empty() {
-            "modified"
+            DatasetState::Modified
         } else if !out.missing.is_empty() {
             // A folder whose tree the cache lacks was not compared: what is in it may differ or not.
-            "unknown"
+            DatasetState::Unknown
         } else {
-            "unchanged"
+            DatasetState::Unchanged
         };
         let mut changes: Vec<FileStatus> = out
             .changes

@@ -41,7 +41,7 @@ pub struct PathRecord {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NodeRecord {
-    pub kind: &'static str,
+    pub kind: NodeKind,
     pub id: ObjectId,
     pub size: u64,
 }
@@ -49,7 +49,7 @@ pub struct NodeRecord {
 impl NodeRecord {
     pub fn of(node: &Node) -> NodeRecord {
         NodeRecord {
-            kind: node.kind.name(),
+            kind: node.kind,
             id: node.id,
             size: node.size,
         }
@@ -289,11 +289,7 @@ impl Step {
                                 format!("{table} '{}': size out of range", p.path),
                             ));
                         }
-                        Some(NodeRecord {
-                            kind: kind.name(),
-                            id,
-                            size,
-                        })
+                        Some(NodeRecord { kind, id, size })
                     }
                     _ => {
                         return Err(Error::format(
@@ -639,7 +635,7 @@ mod tests {
             deps: vec![PathRecord {
                 path: "data/prepared".into(),
                 node: Some(NodeRecord {
-                    kind: "tree",
+                    kind: NodeKind::Tree,
                     id: id(1),
                     size: 10,
                 }),
@@ -653,7 +649,7 @@ mod tests {
             outs: vec![PathRecord {
                 path: "model.bin".into(),
                 node: Some(NodeRecord {
-                    kind: "file",
+                    kind: NodeKind::File,
                     id: id(2),
                     size: 5,
                 }),

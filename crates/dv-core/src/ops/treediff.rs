@@ -17,6 +17,18 @@ pub enum FileChange {
     Renamed,
 }
 
+words! {
+    /// How a whole dataset differs between two versions (`dv diff`).
+    pub enum DatasetChange {
+        /// Only the newer version has it.
+        Added = "added",
+        /// Only the older version has it.
+        Deleted = "deleted",
+        Modified = "modified",
+        Unchanged = "unchanged",
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FileDiff {
     pub path: String,

@@ -101,6 +101,19 @@ pub enum NodeKind {
     Tree = 2,
 }
 
+/// Serialized as its name (`file`, `chunked`, `tree`), as reports and pointer files write it.
+impl serde::Serialize for NodeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl std::fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 impl NodeKind {
     pub fn from_u8(v: u8) -> Option<NodeKind> {
         match v {

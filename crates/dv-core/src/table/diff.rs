@@ -5,10 +5,43 @@ use super::rowtree::{self, NodeSource};
 use super::{Cell, Header};
 use crate::{Error, Result};
 
+words! {
+    /// How a column changed between two table versions.
+    pub enum SchemaChangeKind {
+        Added = "added",
+        Dropped = "dropped",
+        /// Same type and place, new name.
+        Renamed = "renamed",
+        TypeChanged = "type_changed",
+        /// Both versions have it, in a different order relative to the other shared columns.
+        Reordered = "reordered",
+    }
+}
+
+words! {
+    /// What happened to a row between two table versions.
+    pub enum RowChangeKind {
+        Added = "added",
+        Deleted = "deleted",
+        Modified = "modified",
+    }
+}
+
+words! {
+    /// The comparison of a `--where` condition.
+    pub enum CompareOp {
+        Eq = "=",
+        Ne = "!=",
+        Lt = "<",
+        Le = "<=",
+        Gt = ">",
+        Ge = ">=",
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SchemaChange {
-    /// `added`, `dropped`, `renamed`, `type_changed` or `reordered`.
-    pub change: &'static str,
+    pub change: SchemaChangeKind,
     pub column: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_name: Option<String>,
@@ -27,8 +60,7 @@ pub struct CellChange {
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RowChange {
-    /// `added`, `deleted` or `modified`.
-    pub change: &'static str,
+    pub change: RowChangeKind,
     /// The key cells (empty for a keyless table).
     pub key: Vec<Cell>,
     /// Modified rows: the cells that changed.
@@ -59,19 +91,28 @@ pub struct TableDiff {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Filter {
     pub column: String,
-    pub op: &'static str,
+    pub op: CompareOp,
     pub value: String,
 }
 
 impl Filter {
     pub fn parse(s: &str) -> std::result::Result<Filter, String> {
-        for op in ["!=", "<=", ">=", "==", "=", "<", ">"] {
-            if let Some((c, v)) = s.split_once(op) {
+        // Two-character operators first, so that `a<=1` is not read as `a < "=1"`.
+        let ops = [
+            ("!=", CompareOp::Ne),
+            ("<=", CompareOp::Le),
+            (">=", CompareOp::Ge),
+            ("==", CompareOp::Eq),
+            ("=", CompareOp::Eq),
+            ("<", CompareOp::Lt),
+            (">", CompareOp::Gt),
+        ];
+        for (word, op) in ops {
+            if let Some((c, v)) = s.split_once(word) {
                 let column = c.trim().to_string();
                 if column.is_empty() {
                     break;
                 }
-                let op = if op == "==" { "=" } else { op };
                 return Ok(Filter {
                     column,
                     op,
@@ -86,7 +127,7 @@ impl Filter {
 
     pub fn matches(&self, cell: &Cell) -> bool {
         let Some(v) = cell else {
-            return self.op == "!=";
+            return self.op == CompareOp::Ne;
         };
         let ord = match (v.parse::<f64>(), self.value.parse::<f64>()) {
             (Ok(a), Ok(b)) => a.partial_cmp(&b),
@@ -95,12 +136,12 @@ impl Filter {
         let Some(ord) = ord else { return false };
         use std::cmp::Ordering::*;
         match self.op {
-            "=" => ord == Equal,
-            "!=" => ord != Equal,
-            "<" => ord == Less,
-            "<=" => ord != Greater,
-            ">" => ord == Greater,
-            _ => ord != Less,
+            CompareOp::Eq => ord == Equal,
+            CompareOp::Ne => ord != Equal,
+            CompareOp::Lt => ord == Less,
+            CompareOp::Le => ord != Greater,
+            CompareOp::Gt => ord == Greater,
+            CompareOp::Ge => ord != Less,
         }
     }
 }
@@ -143,7 +184,7 @@ pub fn schema_changes(a: &Header, b: &Header) -> Vec<SchemaChange> {
     });
     for &i in &dropped {
         out.push(SchemaChange {
-            change: "dropped",
+            change: SchemaChangeKind::Dropped,
             column: a.columns[i].name.clone(),
             old_name: None,
             old_type: Some(a.columns[i].ty.clone()),
@@ -152,7 +193,7 @@ pub fn schema_changes(a: &Header, b: &Header) -> Vec<SchemaChange> {
     }
     for &(i, j) in &renames {
         out.push(SchemaChange {
-            change: "renamed",
+            change: SchemaChangeKind::Renamed,
             column: b.columns[j].name.clone(),
             old_name: Some(a.columns[i].name.clone()),
             old_type: None,
@@ -161,7 +202,7 @@ pub fn schema_changes(a: &Header, b: &Header) -> Vec<SchemaChange> {
     }
     for &j in &added {
         out.push(SchemaChange {
-            change: "added",
+            change: SchemaChangeKind::Added,
             column: b.columns[j].name.clone(),
             old_name: None,
             old_type: None,
@@ -173,7 +214,7 @@ pub fn schema_changes(a: &Header, b: &Header) -> Vec<SchemaChange> {
             && a.columns[i].ty != c.ty
         {
             out.push(SchemaChange {
-                change: "type_changed",
+                change: SchemaChangeKind::TypeChanged,
                 column: c.name.clone(),
                 old_name: None,
                 old_type: Some(a.columns[i].ty.clone()),
@@ -198,7 +239,7 @@ pub fn schema_changes(a: &Header, b: &Header) -> Vec<SchemaChange> {
         for (pos, n) in shared_b.iter().enumerate() {
             if shared_a[pos] != *n {
                 out.push(SchemaChange {
-                    change: "reordered",
+                    change: SchemaChangeKind::Reordered,
                     column: n.to_string(),
                     old_name: None,
                     old_type: None,
@@ -217,7 +258,7 @@ fn shared_columns(a: &Header, b: &Header, changes: &[SchemaChange]) -> Vec<(usiz
         let old = a.column_index(&c.name).or_else(|| {
             changes
                 .iter()
-                .find(|s| s.change == "renamed" && s.column == c.name)
+                .find(|s| s.change == SchemaChangeKind::Renamed && s.column == c.name)
                 .and_then(|s| a.column_index(s.old_name.as_deref()?))
         });
         if let Some(i) = old {
@@ -347,7 +388,7 @@ pub fn diff(
                 push(
                     &mut out,
                     RowChange {
-                        change: "modified",
+                        change: RowChangeKind::Modified,
                         key,
                         cells,
                         row: Vec::new(),
@@ -367,7 +408,7 @@ pub fn diff(
                 push(
                     &mut out,
                     RowChange {
-                        change: "deleted",
+                        change: RowChangeKind::Deleted,
                         key,
                         cells: Vec::new(),
                         row,
@@ -387,7 +428,7 @@ pub fn diff(
                 push(
                     &mut out,
                     RowChange {
-                        change: "added",
+                        change: RowChangeKind::Added,
                         key,
                         cells: Vec::new(),
                         row,
@@ -495,7 +536,7 @@ mod tests {
             for k in after.keys().filter(|k| !before.contains_key(k)) {
                 want.push(("added", k.to_string()));
             }
-            let mut got: Vec<(&str, String)> = d.rows.iter().map(|r| (r.change, r.key[0].clone().unwrap())).collect();
+            let mut got: Vec<(&str, String)> = d.rows.iter().map(|r| (r.change.as_str(), r.key[0].clone().unwrap())).collect();
             want.sort();
             got.sort();
             prop_assert_eq!(got, want);
