@@ -1054,4 +1054,18 @@ fn a_folder_remote_inside_a_dataset_folder_is_refused_for_writing() {
     assert!(err.contains("inside the folder of dataset 'd'"), "{err}");
     r.ok(&["checkout", "--force"]);
     assert_eq!(r.read("d/a"), b"a");
+    // A remote already there (pushed by an older dv, or moved in) is never deleted by checkout, even with
+    // --force: a folder holding `packs/` and `index/` is named and nothing changes.
+    let outside = tempfile::tempdir().unwrap();
+    let rem = outside.path().join("rem");
+    r.ok(&["remote", "modify", "t", "url", rem.to_str().unwrap()]);
+    r.ok(&["push", "-r", "t"]);
+    std::fs::rename(&rem, r.p("d/rem")).unwrap();
+    let before = snapshot(&r.p("d/rem"));
+    let err = r.refuses(&["checkout", "--force"]);
+    assert!(
+        err.contains("    d/rem\n") && err.contains("dv folder remote"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&r.p("d/rem")), before);
 }

@@ -208,7 +208,7 @@ pub enum Error {
          that):{}{}",
         if .tracked.is_empty() { String::new() } else { format!("\n  files Git tracks:\n{}", list_paths(.tracked)) },
         if .repositories.is_empty() { String::new() } else {
-            format!("\n  Git repositories or work trees (each a folder holding .git):\n{}", list_paths(.repositories))
+            format!("\n  repositories (a folder holding .git, a bare Git repository, or a dv folder remote):\n{}", list_paths(.repositories))
         }
     )]
     GitOwned {

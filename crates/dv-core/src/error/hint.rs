@@ -28,8 +28,9 @@ impl Error {
                 "keep them with `dv add`, or run again with --force to discard them".into()
             }
             Error::GitOwned { repositories, .. } if !repositories.is_empty() => {
-                "a Git repository or work tree inside a dataset's folder is not dv's data: move it out of the folder \
-                 (a linked work tree with `git worktree move`) and run the checkout again".into()
+                "a Git repository, work tree or dv folder remote inside a dataset's folder is not dv's data: move it \
+                 out of the folder (a linked work tree with `git worktree move`, a remote then with \
+                 `dv remote modify NAME url PATH`) and run the checkout again".into()
             }
             Error::GitOwned { .. } => {
                 "a file Git tracks is Git's: if it should be data, stop tracking it with `git rm --cached PATH` and commit; \

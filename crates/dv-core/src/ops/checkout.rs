@@ -195,11 +195,22 @@ fn refuse_git_owned(repo: &Repo, plan: &Plan, targets: &[Target]) -> Result<()> 
             }
             // A bare repository (`backup.git/`): a folder with HEAD, objects/ and refs/, as Git knows one.
             let (dir, name) = crate::paths::split(p);
-            (name == "HEAD"
+            if name == "HEAD"
                 && !dir.is_empty()
                 && repo.abs(dir).join("objects").is_dir()
-                && repo.abs(dir).join("refs").is_dir())
-            .then(|| dir.to_string())
+                && repo.abs(dir).join("refs").is_dir()
+            {
+                return Some(dir.to_string());
+            }
+            // A folder remote of dv's (`packs/` beside `index/`): what was pushed there may be its only copy.
+            let mut at = 0;
+            for name in p.split('/') {
+                if name == "packs" && at > 0 && repo.abs(&p[..at - 1]).join("index").is_dir() {
+                    return Some(p[..at - 1].to_string());
+                }
+                at += name.len() + 1;
+            }
+            None
         })
         .collect();
     repositories.sort();
