@@ -153,7 +153,11 @@ fn work_tree_tmp_dir(dir: &Path) -> Option<PathBuf> {
     if !real_dir(&cache) {
         return None;
     }
-    create_whole(&cache.join(".gitignore"), b"*\n").ok()?;
+    // Made once: checked by one stat for each later temporary file.
+    let ignore = cache.join(".gitignore");
+    if !ignore.is_file() {
+        create_whole(&ignore, b"*\n").ok()?;
+    }
     let tmp = cache.join("tmp");
     let _ = fs::create_dir(&tmp);
     real_dir(&tmp).then_some(tmp)

@@ -379,15 +379,25 @@ impl GitRepo {
 
     /// The blob id of the file at `path` in commit `id`, if there is one.
     pub fn blob_id_at(&self, id: gix::ObjectId, path: &str) -> Result<Option<gix::ObjectId>> {
+        Ok(self
+            .entry_at(id, path)?
+            .filter(|e| e.mode().is_blob())
+            .map(|e| e.object_id()))
+    }
+
+    /// The entry at repository path `path` in commit `id`'s tree, if there is one.
+    fn entry_at(
+        &self,
+        id: gix::ObjectId,
+        path: &str,
+    ) -> Result<Option<gix::object::tree::Entry<'_>>> {
         let tree = self
             .repo
             .find_commit(id)
             .and_then(|c| c.tree())
             .map_err(|e| git_err(self.repo.git_dir(), e))?;
-        let entry = tree
-            .lookup_entry_by_path(path)
-            .map_err(|e| git_err(Path::new(path), e))?;
-        Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
+        tree.lookup_entry_by_path(path)
+            .map_err(|e| git_err(Path::new(path), e))
     }
 
     pub fn blob(&self, id: gix::ObjectId) -> Result<Vec<u8>> {
@@ -477,15 +487,9 @@ impl GitRepo {
     /// True when commit `commit` holds a file (or a link, or a submodule) at repository path `path`: not a
     /// folder.
     pub fn has_file_at(&self, commit: &Commit, path: &str) -> Result<bool> {
-        let tree = self
-            .repo
-            .find_commit(commit.id)
-            .and_then(|c| c.tree())
-            .map_err(|e| git_err(self.repo.git_dir(), e))?;
-        let entry = tree
-            .lookup_entry_by_path(path)
-            .map_err(|e| git_err(Path::new(path), e))?;
-        Ok(entry.is_some_and(|e| !e.mode().is_tree()))
+        Ok(self
+            .entry_at(commit.id, path)?
+            .is_some_and(|e| !e.mode().is_tree()))
     }
 
     /// Every path Git's index tracks at or below repository path `path`.

@@ -231,7 +231,8 @@ fn refuse_git_owned(repo: &Repo, plan: &Plan, targets: &[Target]) -> Result<()> 
     for t in targets {
         let path = &t.dataset.path;
         let inside = |p: &str| crate::paths::is_within(p, path);
-        if touched().any(inside) {
+        // A binary search first: the scan of what the plan touches runs only for a folder Git tracks files in.
+        if index.holds(path) && touched().any(inside) {
             tracked.extend(index.under(path));
         }
     }
