@@ -110,6 +110,11 @@ impl Global {
         repo.settings = self.settings.clone();
         Ok(repo)
     }
+
+    /// [`Global::repo`], its cache opened: a session for the length of the command.
+    pub fn open(&self) -> dv_core::Result<dv_core::session::Session> {
+        self.repo()?.open()
+    }
 }
 
 /// How a command waits for the cache lock: `DV_LOCK_TIMEOUT` ([`env::lock_timeout`]), and unless quiet a

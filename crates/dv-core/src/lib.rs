@@ -23,6 +23,7 @@ pub mod remote;
 pub mod remote_http;
 pub mod repo;
 pub mod secret;
+pub mod session;
 pub mod settings;
 pub mod store;
 pub mod table;

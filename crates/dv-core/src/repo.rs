@@ -463,7 +463,7 @@ impl Repo {
     /// process to release it (calling `lock_wait.on_wait` once with the holder when it has to wait). The lock
     /// is released when the process exits, however it exits, so a crash never leaves a stale lock. Holding it,
     /// this work tree is recorded as a user of the cache (see [`Repo::cache_users`]).
-    pub fn lock(&self) -> Result<Lock> {
+    pub(crate) fn lock(&self) -> Result<Lock> {
         fs::create_dir_all(&self.cache_dir).at(&self.cache_dir)?;
         let path = self.lock_path();
         let file = fs::OpenOptions::new()

@@ -39,25 +39,22 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .iter()
         .map(|e| dv_core::ops::meta::parse_entry(e))
         .collect::<Result<Vec<_>>>()?;
-    let repo = g.repo()?;
-    super::warn_sparse_checkout(&repo);
-    let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
-    let _lock = repo.lock()?;
-    let store = repo.open_store()?;
+    let s = g.open()?;
+    let repo = s.repo();
+    super::warn_sparse_checkout(&s);
+    let paths = super::repo_paths(repo, &g.cwd, &args.paths)?;
+    let s = s.lock()?;
     let progress = progress::for_terminal(g.quiet);
     let stage = repo.config.stage && !args.no_stage;
     let spec = (args.table || !args.key.is_empty()).then(|| dv_core::table::TableSpec {
         key: args.key.iter().map(|k| k.trim().to_string()).collect(),
     });
-    let report = dv_core::ops::add::add_annotated(
-        &repo,
-        &store,
-        &paths,
+    let opts = dv_core::ops::add::AddOptions {
         stage,
-        spec.as_ref(),
-        &meta,
-        progress.as_ref(),
-    )?;
+        table: spec.as_ref(),
+        meta: &meta,
+    };
+    let report = dv_core::ops::add::add(&s, &paths, &opts, progress.as_ref())?;
     if args.json {
         output::print_json(&report)?;
         return Ok(Outcome::Success);

@@ -28,38 +28,37 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
-    let _lock = repo.lock()?;
-    let store = repo.open_store()?;
-    let git;
+    let s = g.open()?;
+    let repo = s.repo();
+    let paths = super::repo_paths(repo, &g.cwd, &args.paths)?;
+    let s = s.lock()?;
     let source = match &args.rev {
         None => Source::WorkTree,
         Some(rev) => {
-            git = dv_core::git::GitRepo::open(&repo.root)?;
+            let git = s.git()?;
             let commit = git.resolve(rev)?;
-            Source::Rev { git: &git, commit }
+            Source::Rev { git, commit }
         }
     };
     let mut skipped = Vec::new();
     let targets =
-        dv_core::ops::datasets::resolve_targets_noting(&repo, &source, &paths, &mut skipped)?;
+        dv_core::ops::datasets::resolve_targets_noting(repo, &source, &paths, &mut skipped)?;
     output::warn_not_pointers(&skipped);
     dv_core::ops::datasets::refuse_malformed(&skipped)?;
     // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: checked before any data
     // is written, the line added after.
-    let ignores = super::plan_ignores(&repo, &targets)?;
+    let ignores = super::plan_ignores(repo, &targets)?;
     let progress = progress::for_terminal(g.quiet);
     // The ignore lines are added right before any data is written: killed at any point, or stopped by a file
     // edited meanwhile, the checkout never leaves data Git would add.
     let mut ignores = Some(ignores);
+    let opts = dv_core::ops::checkout::CheckoutOptions { force: args.force };
     let report = dv_core::ops::checkout::checkout(
-        &repo,
-        &store,
+        &s,
         &targets,
-        args.force,
+        &opts,
         &mut || match ignores.take() {
-            Some(plan) => super::ignore_datasets(g, &repo, plan),
+            Some(plan) => super::ignore_datasets(g, repo, plan),
             None => Ok(()),
         },
         progress.as_ref(),

@@ -66,9 +66,8 @@ struct DatasetDiff {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let git = dv_core::git::GitRepo::open(&repo.root)?;
-    let store = repo.open_store()?;
+    let s = g.open()?;
+    let (repo, store, git) = (s.repo(), s.store(), s.git()?);
     let mut revs = Vec::new();
     let mut raw_paths: Vec<PathBuf> = Vec::new();
     for a in &args.args {
@@ -82,7 +81,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
     }
     raw_paths.extend(args.paths.iter().cloned());
-    let paths = super::repo_paths(&repo, &g.cwd, &raw_paths)?;
+    let paths = super::repo_paths(repo, &g.cwd, &raw_paths)?;
     let (from, to) = match revs.len() {
         0 => {
             let head = git.head()?.ok_or_else(|| Error::BadRevision {
@@ -91,7 +90,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             })?;
             (
                 Source::Rev {
-                    git: &git,
+                    git,
                     commit: head,
                 },
                 Source::WorkTree,
@@ -99,7 +98,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         }
         1 => (
             Source::Rev {
-                git: &git,
+                git,
                 commit: revs.remove(0),
             },
             Source::WorkTree,
@@ -109,11 +108,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             let a = revs.remove(0);
             (
                 Source::Rev {
-                    git: &git,
+                    git,
                     commit: a,
                 },
                 Source::Rev {
-                    git: &git,
+                    git,
                     commit: b,
                 },
             )
@@ -122,11 +121,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     // Datasets on either side; a path need only exist on one.
     let side = |s: &Source<'_>| -> Result<Vec<dv_core::ops::datasets::Target>> {
         if paths.is_empty() {
-            return resolve_targets(&repo, s, &paths);
+            return resolve_targets(repo, s, &paths);
         }
         let mut out = Vec::new();
         for p in &paths {
-            match resolve_targets(&repo, s, std::slice::from_ref(p)) {
+            match resolve_targets(repo, s, std::slice::from_ref(p)) {
                 Ok(t) => out.extend(t),
                 Err(Error::NotTracked(_) | Error::NotTrackedAt { .. }) => {}
                 Err(e) => return Err(e),
@@ -175,7 +174,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let mut any = false;
     for (path, scope) in names {
         let (a, b) = (node_in(&a_targets, &path), node_in(&b_targets, &path));
-        let mut d = treediff::diff(&store, &path, a.as_ref(), b.as_ref())?;
+        let mut d = treediff::diff(store, &path, a.as_ref(), b.as_ref())?;
         if let Some(first) = d.missing.first() {
             return Err(Error::MissingObjects {
                 path,
@@ -194,7 +193,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             let mut held = false;
             for side in &sides {
                 held |= matches!(
-                    side.node_at(&store, scope)?,
+                    side.node_at(store, scope)?,
                     dv_core::ops::datasets::InVersion::Node(_)
                 );
             }
@@ -224,7 +223,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         let (ta, tb) = (table_in(&a_targets, &path), table_in(&b_targets, &path));
         let table = if ta.is_some() || tb.is_some() {
             Some(dv_core::ops::table::diff(
-                &store,
+                store,
                 ta.as_ref(),
                 tb.as_ref(),
                 &opts,
@@ -232,7 +231,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         } else {
             None
         };
-        let mut model = model_diff(&store, &path, (&from, a.as_ref()), (&to, b.as_ref()))?;
+        let mut model = model_diff(store, &path, (&from, a.as_ref()), (&to, b.as_ref()))?;
         if let Some(m) = model.as_mut().filter(|_| args.stat) {
             m.tensors.clear();
         }

@@ -30,11 +30,10 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
+    let s = g.open()?;
+    let paths = super::repo_paths(s.repo(), &g.cwd, &args.paths)?;
     let scope = Scope::from_flags(args.rev.clone(), args.all_branches, args.all_commits);
-    let store = repo.open_store()?;
-    let report = dv_core::ops::du::du(&repo, &store, &scope, &paths)?;
+    let report = dv_core::ops::du::du(&s, &scope, &paths)?;
     if args.json {
         output::print_json(&report)?;
     } else {

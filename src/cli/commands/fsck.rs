@@ -59,9 +59,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         let remote = super::open_remote(g, &repo, Some(name.as_str()), access)?;
         let report = dv_core::ops::fsck::fsck_remote(&remote, p.as_ref())?;
         if args.repair.is_some() && !report.is_clean() {
-            let _lock = repo.lock()?;
-            let store = repo.open_store()?;
-            dv_core::ops::fsck::repair_remote(&store, &remote, p.as_ref())?
+            let s = repo.open()?;
+            dv_core::ops::fsck::repair_remote(&s.lock()?, &remote, p.as_ref())?
         } else {
             report
         }
@@ -69,18 +68,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
         let scope = Scope::from_flags(args.rev.clone(), args.all_branches, args.all_commits);
         let mut skipped = Vec::new();
-        let targets = targets_in_scope_noting(&repo, &scope, &paths, &mut skipped)?;
+        let s = repo.open()?;
+        let targets = targets_in_scope_noting(&s, &scope, &paths, &mut skipped)?;
         output::warn_not_pointers(&skipped);
-        let _lock = args.repair.as_ref().map(|_| repo.lock()).transpose()?;
-        let store = repo.open_store()?;
-        let mut report = dv_core::ops::fsck::fsck_cache(&store, &targets, p.as_ref())?;
-        if let Some(name) = &args.repair
+        let locked = args.repair.as_ref().map(|_| s.lock()).transpose()?;
+        let mut report = dv_core::ops::fsck::fsck_cache(&s, &targets, p.as_ref())?;
+        if let (Some(name), Some(locked)) = (&args.repair, &locked)
             && !report.is_clean()
         {
             // Without a remote, what the cache can fix alone (indexes rebuilt, damaged packs rewritten) is done.
             let remote = match super::open_remote(
                 g,
-                &repo,
+                s.repo(),
                 Some(name.as_str()).filter(|n| !n.is_empty()),
                 dv_core::remote::Access::Read,
             ) {
@@ -88,7 +87,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 r => Some(r?),
             };
             report =
-                dv_core::ops::fsck::repair(&store, remote.as_ref(), &targets, report, p.as_ref())?;
+                dv_core::ops::fsck::repair(locked, remote.as_ref(), &targets, report, p.as_ref())?;
         }
         // A pointer file Git tracks inside a dataset's folder is a problem (warned about above).
         report.pointer_problems = skipped.into_iter().filter(|s| s.is_problem()).collect();

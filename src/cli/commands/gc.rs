@@ -44,19 +44,19 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             args.repack_below
         )));
     }
-    let repo = g.repo()?;
+    let s = g.open()?;
     let scope = Scope::from_flags(None, args.all_branches, args.all_commits);
-    let _lock = repo.lock()?;
+    let s = s.lock()?;
     // Every work tree sharing the cache keeps what its pointers name (see `targets_for_cache`).
     let mut skipped = Vec::new();
-    let (targets, others) = targets_for_cache(&repo, &scope, &mut skipped)?;
+    let (targets, others) = targets_for_cache(&s, &scope, &mut skipped)?;
     output::warn_not_pointers(&skipped);
     // gc cannot tell what a pointer it cannot read keeps.
     dv_core::ops::datasets::refuse_malformed(&skipped)?;
     // Say what the work tree scope leaves to be collected: on a remote (usually shared) and in the cache (where
     // a committed version not yet pushed is the only copy).
     if scope == Scope::Workspace {
-        let left = dv_core::ops::scope::versions_only_branches_name(&repo, &targets);
+        let left = dv_core::ops::scope::versions_only_branches_name(&s, &targets);
         if !left.is_empty() {
             let names = left
                 .iter()
@@ -79,7 +79,6 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             }
         }
     }
-    let store = repo.open_store()?;
     let opts = GcOptions {
         dry_run: args.dry_run,
         repack_below: args.repack_below,
@@ -87,7 +86,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     };
     let p = progress::for_terminal(g.quiet);
     let mut report = match &args.remote {
-        None => dv_core::ops::gc::gc_cache(&store, &targets, &opts, p.as_ref())?,
+        None => dv_core::ops::gc::gc_cache(&s, &targets, &opts, p.as_ref())?,
         Some(name) => {
             // A dry run writes nothing to the remote; a real gc writes a use record and repacked packs.
             let access = if args.dry_run {
@@ -95,8 +94,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             } else {
                 dv_core::remote::Access::Change
             };
-            let remote = super::open_remote(g, &repo, Some(name.as_str()), access)?;
-            dv_core::ops::gc::gc_remote(&store, &remote, &targets, &opts, p.as_ref())?
+            let remote = super::open_remote(g, s.repo(), Some(name.as_str()), access)?;
+            dv_core::ops::gc::gc_remote(&s, &remote, &targets, &opts, p.as_ref())?
         }
     };
     report.other_work_trees = others.iter().map(|p| p.display().to_string()).collect();

@@ -12,8 +12,10 @@ pub struct Args {
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let (repo, created) = Repo::init(&g.cwd)?;
+    let s = repo.open()?;
+    let repo = s.repo();
     let dv_dir = repo.dv_dir();
-    super::warn_sparse_checkout(&repo);
+    super::warn_sparse_checkout(&s);
     if args.json {
         output::print_json(&serde_json::json!({
             "root": repo.root,

@@ -28,9 +28,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let git = dv_core::git::GitRepo::open(&repo.root)?;
-    let store = repo.open_store()?;
+    let s = g.open()?;
+    let (repo, store, git) = (s.repo(), s.store(), s.git()?);
     let start = match &args.rev {
         Some(rev) => git.resolve(rev)?,
         None => match git.head()? {
@@ -45,7 +44,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             }
         },
     };
-    let mut paths: Vec<String> = super::repo_paths(&repo, &g.cwd, &args.paths)?
+    let mut paths: Vec<String> = super::repo_paths(repo, &g.cwd, &args.paths)?
         .into_iter()
         .map(|p| {
             p.strip_suffix(POINTER_SUFFIX)
@@ -54,7 +53,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         })
         .collect();
     if paths.is_empty() {
-        paths = dv_core::ops::datasets::find_datasets(&repo, "")?
+        paths = dv_core::ops::datasets::find_datasets(repo, "")?
             .into_iter()
             .map(|d| d.path)
             .collect();
@@ -63,7 +62,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .row
         .as_ref()
         .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
-    let mut logs = dv_core::ops::log::log(&git, &store, &start, &paths, row_key.as_deref())?;
+    let mut logs = dv_core::ops::log::log(git, store, &start, &paths, row_key.as_deref())?;
     if row_key.is_some() {
         for l in &mut logs {
             l.versions.retain(|v| {

@@ -64,9 +64,10 @@ enum Sub {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = g.repo()?;
+    let s = g.open()?;
+    let repo = s.repo();
     let one_path = |p: &PathBuf| -> Result<String> {
-        Ok(super::repo_paths(&repo, &g.cwd, std::slice::from_ref(p))?.remove(0))
+        Ok(super::repo_paths(repo, &g.cwd, std::slice::from_ref(p))?.remove(0))
     };
     match args.command {
         Sub::Set {
@@ -80,9 +81,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 .map(|e| dv_core::ops::meta::parse_entry(e))
                 .collect::<Result<Vec<_>>>()?;
             let path = one_path(&path)?;
-            let _lock = repo.lock()?;
             let stage = repo.config.stage && !no_stage;
-            let report = dv_core::ops::meta::set(&repo, &path, &entries, stage)?;
+            let report = dv_core::ops::meta::set(&s.lock()?, &path, &entries, stage)?;
             written(g, &report, json)
         }
         Sub::Unset {
@@ -92,9 +92,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             json,
         } => {
             let path = one_path(&path)?;
-            let _lock = repo.lock()?;
             let stage = repo.config.stage && !no_stage;
-            let report = dv_core::ops::meta::unset(&repo, &path, &keys, stage)?;
+            let report = dv_core::ops::meta::unset(&s.lock()?, &path, &keys, stage)?;
             for k in &report.absent {
                 output::status_line(g.quiet, &format!("'{k}' was not set on {}", report.path));
             }
@@ -103,12 +102,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         Sub::Show { path, rev, json } => {
             let path = one_path(&path)?;
             let report = match &rev {
-                None => dv_core::ops::meta::show(&repo, &Source::WorkTree, &path)?,
+                None => dv_core::ops::meta::show(repo, &Source::WorkTree, &path)?,
                 Some(rev) => {
-                    let git = dv_core::git::GitRepo::open(&repo.root)?;
+                    let git = s.git()?;
                     let commit = git.resolve(rev)?;
-                    let source = Source::Rev { git: &git, commit };
-                    dv_core::ops::meta::show(&repo, &source, &path)?
+                    let source = Source::Rev { git, commit };
+                    dv_core::ops::meta::show(repo, &source, &path)?
                 }
             };
             if json {

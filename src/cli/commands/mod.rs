@@ -24,8 +24,8 @@ use dv_core::repo::Repo;
 
 /// Warns when Git's sparse checkout would remove `.dv/` (and the cache in it, the only copy of unpushed data):
 /// said by the commands that put data into the cache or look at the repository as a whole.
-pub fn warn_sparse_checkout(repo: &Repo) {
-    if dv_core::git::GitRepo::open(&repo.root).is_ok_and(|g| g.sparse_checkout_drops_dv()) {
+pub fn warn_sparse_checkout(s: &dv_core::session::Session) {
+    if s.git().is_ok_and(|g| g.sparse_checkout_drops_dv()) {
         errln!(
             "warning: sparse checkout is on and its patterns leave out .dv/: Git deletes folders outside them, \
              ignored files included, and with .dv/cache the only copy of data not pushed yet; keep it with \

@@ -37,10 +37,10 @@ pub struct RunArgs {
 }
 
 pub fn run(g: &Global, args: RunArgs) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let store = repo.open_store()?;
-    let deps = super::repo_paths(&repo, &g.cwd, &args.deps)?;
-    let outs = super::repo_paths(&repo, &g.cwd, &args.outs)?;
+    let session = g.open()?;
+    let repo = session.repo();
+    let deps = super::repo_paths(repo, &g.cwd, &args.deps)?;
+    let outs = super::repo_paths(repo, &g.cwd, &args.outs)?;
     let mut params = Vec::new();
     for p in &args.params {
         let (file, key) = p.rsplit_once(':').ok_or_else(|| {
@@ -71,7 +71,7 @@ pub fn run(g: &Global, args: RunArgs) -> Result<Outcome> {
         },
         progress: progress.as_ref(),
     };
-    let done = dv_core::ops::run::run(&repo, &store, spec, &opts)?;
+    let done = dv_core::ops::run::run(&session, spec, &opts)?;
     if args.json {
         output::print_json(&done)?;
         return Ok(Outcome::Success);
@@ -125,8 +125,8 @@ pub struct ReproArgs {
 }
 
 pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let store = repo.open_store()?;
+    let session = g.open()?;
+    let repo = session.repo();
     let progress = progress::for_terminal(g.quiet);
     let opts = RunOptions {
         stage: repo.config.stage && !args.no_stage,
@@ -145,7 +145,7 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
             )));
         }
         let out = dv_core::paths::to_repo_path(&repo.root, &g.cwd, out)?;
-        let report = dv_core::ops::run::check(&repo, &store, &out, &opts)?;
+        let report = dv_core::ops::run::check(&session, &out, &opts)?;
         if args.json {
             output::print_json(&report)?;
         } else {
@@ -183,8 +183,16 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
             Outcome::Differences
         });
     }
-    let outs = super::repo_paths(&repo, &g.cwd, &args.outs)?;
-    let report = dv_core::ops::run::repro(&repo, &store, &outs, args.force, args.dry_run, &opts)?;
+    let outs = super::repo_paths(repo, &g.cwd, &args.outs)?;
+    let report = dv_core::ops::run::repro(
+        &session,
+        &outs,
+        &dv_core::ops::run::ReproOptions {
+            force: args.force,
+            dry_run: args.dry_run,
+        },
+        &opts,
+    )?;
     if args.json {
         output::print_json(&report)?;
         return Ok(Outcome::Success);

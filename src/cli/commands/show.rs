@@ -32,19 +32,18 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let store = repo.open_store()?;
-    let paths = super::repo_paths(&repo, &g.cwd, std::slice::from_ref(&args.path))?;
-    let git;
+    let s = g.open()?;
+    let (repo, store) = (s.repo(), s.store());
+    let paths = super::repo_paths(repo, &g.cwd, std::slice::from_ref(&args.path))?;
     let targets = match &args.rev {
-        None => resolve_targets(&repo, &Source::WorkTree, &paths)?,
+        None => resolve_targets(repo, &Source::WorkTree, &paths)?,
         Some(rev) => {
-            git = dv_core::git::GitRepo::open(&repo.root)?;
+            let git = s.git()?;
             let commit = git.resolve(rev)?;
-            resolve_targets(&repo, &Source::Rev { git: &git, commit }, &paths)?
+            resolve_targets(repo, &Source::Rev { git, commit }, &paths)?
         }
     };
-    dv_core::ops::datasets::check_named_held(&targets, &store)?;
+    dv_core::ops::datasets::check_named_held(&targets, store)?;
     let dataset = &targets[0].dataset;
     let table = dataset
         .pointer
@@ -62,7 +61,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             first: table.id,
         });
     }
-    let header = dv_core::table::read_header(&store, &table.id)?;
+    let header = dv_core::table::read_header(store, &table.id)?;
     let filters: Vec<Filter> = args
         .filters
         .iter()
@@ -77,7 +76,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             Ok(parsed)
         })
         .collect::<Result<_>>()?;
-    let rows = dv_core::ops::table::rows(&store, &header, &filters, args.limit)?;
+    let rows = dv_core::ops::table::rows(store, &header, &filters, args.limit)?;
     let names: Vec<&str> = header.columns.iter().map(|c| c.name.as_str()).collect();
     let format = if args.json {
         "json"

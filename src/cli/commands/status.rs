@@ -27,31 +27,31 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let repo = g.repo()?;
-    let paths = super::repo_paths(&repo, &g.cwd, &args.paths)?;
-    let store = repo.open_store()?;
-    super::warn_sparse_checkout(&repo);
+    let s = g.open()?;
+    let repo = s.repo();
+    let paths = super::repo_paths(repo, &g.cwd, &args.paths)?;
+    super::warn_sparse_checkout(&s);
     let mut skipped = Vec::new();
     let targets = dv_core::ops::datasets::resolve_targets_noting(
-        &repo,
+        repo,
         &Source::WorkTree,
         &paths,
         &mut skipped,
     )?;
     output::warn_not_pointers(&skipped);
-    let mut report = dv_core::ops::status::status(&repo, &store, &targets)?;
+    let mut report = dv_core::ops::status::status(&s, &targets)?;
     report.not_pointers = skipped;
     if paths.is_empty() {
-        report.steps = dv_core::ops::run::step_states(&repo, &store)?;
+        report.steps = dv_core::ops::run::step_states(&s)?;
     }
     if let Some(name) = &args.remote {
         let remote = super::open_remote(
             g,
-            &repo,
+            repo,
             Some(name.as_str()).filter(|n| !n.is_empty()),
             dv_core::remote::Access::Read,
         )?;
-        let states = dv_core::ops::transfer::remote_state(&store, &remote, &targets)?;
+        let states = dv_core::ops::transfer::remote_state(&s, &remote, &targets)?;
         for (d, st) in report.datasets.iter_mut().zip(states) {
             d.remote = Some(st);
         }

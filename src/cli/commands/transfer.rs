@@ -6,7 +6,6 @@ use dv_core::ops::datasets::Target;
 use dv_core::ops::scope::{Scope, targets_in_scope_noting};
 use dv_core::ops::transfer::TransferReport;
 use dv_core::remote::Remote;
-use dv_core::repo::Repo;
 
 /// Options shared by push, fetch and pull.
 #[derive(clap::Args)]
@@ -66,7 +65,7 @@ pub struct PullArgs {
 }
 
 struct Ctx {
-    repo: Repo,
+    s: dv_core::session::Session,
     targets: Vec<Target>,
     /// Files named like pointer files that describe no dataset (warned about).
     skipped: Vec<dv_core::ops::datasets::NotPointer>,
@@ -78,20 +77,20 @@ fn prepare(
     history: Option<&History>,
     access: dv_core::remote::Access,
 ) -> Result<(Ctx, Remote)> {
-    let repo = g.repo()?;
-    let paths = super::repo_paths(&repo, &g.cwd, &c.paths)?;
-    let remote = super::open_remote(g, &repo, c.remote.as_deref(), access)?;
+    let s = g.open()?;
+    let paths = super::repo_paths(s.repo(), &g.cwd, &c.paths)?;
+    let remote = super::open_remote(g, s.repo(), c.remote.as_deref(), access)?;
     let scope = Scope::from_flags(
         c.rev.clone(),
         history.is_some_and(|h| h.all_branches),
         history.is_some_and(|h| h.all_commits),
     );
     let mut skipped = Vec::new();
-    let targets = targets_in_scope_noting(&repo, &scope, &paths, &mut skipped)?;
+    let targets = targets_in_scope_noting(&s, &scope, &paths, &mut skipped)?;
     output::warn_not_pointers(&skipped);
     Ok((
         Ctx {
-            repo,
+            s,
             targets,
             skipped,
         },
@@ -139,10 +138,9 @@ pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
         dv_core::remote::Access::Write,
     )?;
     // Push reads packs that a gc (in this or another work tree sharing the cache) could delete.
-    let _lock = ctx.repo.lock()?;
-    let store = ctx.repo.open_store()?;
+    let s = ctx.s.lock()?;
     let p = progress::for_terminal(g.quiet);
-    let report = dv_core::ops::transfer::push(&store, &remote, &ctx.targets, p.as_ref())?;
+    let report = dv_core::ops::transfer::push(&s, &remote, &ctx.targets, p.as_ref())?;
     show(g, args.common.json, "Pushed", &report)?;
     if let Some(first) = report.incomplete.first() {
         return Err(dv_core::Error::PushIncomplete {
@@ -162,10 +160,9 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
         Some(&args.history),
         dv_core::remote::Access::Read,
     )?;
-    let _lock = ctx.repo.lock()?;
-    let store = ctx.repo.open_store()?;
+    let s = ctx.s.lock()?;
     let p = progress::for_terminal(g.quiet);
-    let report = dv_core::ops::transfer::fetch(&store, &remote, &ctx.targets, p.as_ref())?;
+    let report = dv_core::ops::transfer::fetch(&s, &remote, &ctx.targets, p.as_ref())?;
     show(g, args.common.json, "Fetched", &report)?;
     Ok(Outcome::Success)
 }
@@ -173,21 +170,20 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
 pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     let (ctx, remote) = prepare(g, &args.common, None, dv_core::remote::Access::Read)?;
     dv_core::ops::datasets::refuse_malformed(&ctx.skipped)?;
-    let _lock = ctx.repo.lock()?;
-    let store = ctx.repo.open_store()?;
+    let s = ctx.s.lock()?;
     // Checked before the fetch, which may write files straight into the work tree.
-    let ignores = super::plan_ignores(&ctx.repo, &ctx.targets)?;
+    let ignores = super::plan_ignores(s.repo(), &ctx.targets)?;
     let p = progress::for_terminal(g.quiet);
     // The ignore lines before any data is written, as `checkout` adds them.
     let mut ignores = Some(ignores);
+    let opts = dv_core::ops::checkout::CheckoutOptions { force: args.force };
     let (fetched, checkout) = dv_core::ops::pull::pull(
-        &ctx.repo,
-        &store,
+        &s,
         &remote,
         &ctx.targets,
-        args.force,
+        &opts,
         &mut || match ignores.take() {
-            Some(plan) => super::ignore_datasets(g, &ctx.repo, plan),
+            Some(plan) => super::ignore_datasets(g, s.repo(), plan),
             None => Ok(()),
         },
         p.as_ref(),

@@ -22,11 +22,12 @@ use crate::pointer::Pointer;
 use crate::pointer::TableRef;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
+use crate::session::Locked;
 use crate::store::object::{Node, NodeKind, ObjectKind, Tree};
 use crate::store::pack::{Compression, PackIndex};
 use crate::store::statedb::{Stat, StatEntry, StateDb};
 use crate::store::writer::compress;
-use crate::store::{PackWriter, Store, file_node};
+use crate::store::{PackWriter, file_node};
 use crate::table::TableSpec;
 use crate::{Error, ObjectId, Result};
 
@@ -83,30 +84,29 @@ enum Input {
     Dir(Walk),
 }
 
-/// Adds the data at `paths` (repository paths). With `stage`, the pointer files and `.gitignore` files it
-/// writes are staged in Git's index, so the next `git commit` records this version.
-pub fn add(
-    repo: &Repo,
-    store: &Store,
-    paths: &[String],
-    stage: bool,
-    table: Option<&TableSpec>,
-    progress: &dyn Progress,
-) -> Result<AddReport> {
-    add_annotated(repo, store, paths, stage, table, &[], progress)
+/// How [`add`] adds.
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions<'a> {
+    /// Stage the pointer files and `.gitignore` files it writes in Git's index, so the next `git commit`
+    /// records this version.
+    pub stage: bool,
+    /// Track the (one CSV or Parquet) file as a table with this key. A file tracked as a table before stays
+    /// one (its key is remembered) without it.
+    pub table: Option<&'a TableSpec>,
+    /// Annotations (`[meta]` entries) to set on every path: merged into those its pointer already has (a key
+    /// given again takes the new value).
+    pub meta: &'a [(String, String)],
 }
 
-/// [`add`], also setting annotations (`[meta]` entries) on every path. The annotations a pointer already
-/// has are kept; `meta` entries are merged into them (a key given again takes the new value).
-pub fn add_annotated(
-    repo: &Repo,
-    store: &Store,
+/// Adds the data at `paths` (repository paths) as `opts` says, holding the cache's lock.
+pub fn add(
+    s: &Locked<'_>,
     paths: &[String],
-    stage: bool,
-    table: Option<&TableSpec>,
-    meta: &[(String, String)],
+    opts: &AddOptions<'_>,
     progress: &dyn Progress,
 ) -> Result<AddReport> {
+    let (repo, store) = (s.repo(), s.store());
+    let (stage, table, meta) = (opts.stage, opts.table, opts.meta);
     let started = now_ns();
     for p in paths {
         crate::paths::check_no_linked_parents(&repo.root, p)?;
@@ -154,11 +154,7 @@ pub fn add_annotated(
         super::meta::check_fits(path, prev.as_ref().and_then(|p| p.table.clone()), &merged)?;
         metas.push(merged);
     }
-    let git = if stage {
-        Some(crate::git::GitRepo::open(&repo.root)?)
-    } else {
-        None
-    };
+    let git = if stage { Some(s.git()?) } else { None };
     // dv's own ignore lines first, so the cache this add fills is never offered to Git.
     let own_ignore = repo.ensure_own_ignore()?;
     if let Some(git) = &git {
@@ -455,13 +451,9 @@ pub fn add_annotated(
         });
     }
     // Not staging, Git is still asked, so that the files named for the user to stage include it too.
-    let opened;
-    let git_to_ask = match &git {
+    let git_to_ask = match git {
         Some(git) => Some(git),
-        None => {
-            opened = crate::git::GitRepo::open(&repo.root).ok();
-            opened.as_ref()
-        }
+        None => s.git().ok(),
     };
     if let Some(git) = git_to_ask
         && !report.datasets.is_empty()
@@ -478,7 +470,7 @@ pub fn add_annotated(
     if git.is_none() {
         report.not_staged = staging.recorded();
     }
-    report.staged = staging.stage(repo, git.as_ref())?;
+    report.staged = staging.stage(repo, git)?;
     Ok(report)
 }
 

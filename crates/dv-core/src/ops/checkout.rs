@@ -24,6 +24,7 @@ use crate::fsutil::TempFile;
 use crate::paths::join;
 use crate::progress::{Progress, Unit};
 use crate::repo::Repo;
+use crate::session::{Locked, Session};
 use crate::store::object::{Node, NodeKind};
 use crate::store::statedb::{Stat, StatEntry};
 use crate::store::{PackReader, Piece, Store, hash_file};
@@ -64,21 +65,21 @@ struct Plan {
 /// `before_writing` runs once the checkout is known to go ahead, right before it touches the work tree (the
 /// CLI adds the datasets' ignore lines there, so that no data it writes is ever addable by Git).
 pub fn checkout(
-    repo: &Repo,
-    store: &Store,
+    s: &Locked<'_>,
     targets: &[Target],
-    force: bool,
+    opts: &CheckoutOptions,
     before_writing: &mut dyn FnMut() -> Result<()>,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    prepare(repo, store, targets, false)?.apply(
-        repo,
-        store,
-        force,
-        Written::default(),
-        before_writing,
-        progress,
-    )
+    prepare(s, targets, false)?.apply(s, opts, Written::default(), before_writing, progress)
+}
+
+/// How [`checkout`] (and `pull`'s checkout) treats the work tree.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckoutOptions {
+    /// Overwrite or delete working files whose content dv has not stored (local changes). What Git owns
+    /// is never touched, forced or not.
+    pub force: bool,
 }
 
 /// A checkout planned and not yet done: see [`prepare`].
@@ -91,12 +92,8 @@ pub struct Prepared {
 /// Compares the working copy with the targets and plans the checkout, touching nothing. File chunks the cache
 /// lacks are an error unless `chunks_to_come` (a fetch is about to bring them); trees and manifests must be in
 /// the cache.
-pub fn prepare(
-    repo: &Repo,
-    store: &Store,
-    targets: &[Target],
-    chunks_to_come: bool,
-) -> Result<Prepared> {
+pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<Prepared> {
+    let (repo, store) = (s.repo(), s.store());
     let started = now_ns();
     let mut plan = Plan::default();
     let mut refreshed = Vec::new();
@@ -149,7 +146,7 @@ pub fn prepare(
             }
         });
     }
-    refuse_git_owned(repo, &plan, targets)?;
+    refuse_git_owned(s, &plan, targets)?;
     plan.unsafe_paths.sort();
     // What was hashed is worth remembering whatever happens next (a pull plans twice: the second plan, and a
     // status after a refusal, need not hash these files again).
@@ -171,7 +168,8 @@ pub fn prepare(
 /// dv's cache holds. A plan that would write, replace
 /// or delete one (or anything in it) is an error naming each, before anything is done. Git's index is read
 /// once, and only when the plan changes anything.
-fn refuse_git_owned(repo: &Repo, plan: &Plan, targets: &[Target]) -> Result<()> {
+fn refuse_git_owned(s: &Session, plan: &Plan, targets: &[Target]) -> Result<()> {
+    let repo = s.repo();
     if plan.removes.is_empty() && plan.writes.is_empty() {
         return Ok(());
     }
@@ -215,7 +213,7 @@ fn refuse_git_owned(repo: &Repo, plan: &Plan, targets: &[Target]) -> Result<()> 
         .collect();
     repositories.sort();
     repositories.dedup();
-    let index = crate::git::GitRepo::open(&repo.root)?.tracked()?;
+    let index = s.git()?.tracked()?;
     let mut tracked: Vec<String> = plan
         .removes
         .iter()
@@ -265,13 +263,13 @@ impl Prepared {
     /// first change to the work tree (see [`checkout`]).
     pub fn apply(
         self,
-        repo: &Repo,
-        store: &Store,
-        force: bool,
+        s: &Locked<'_>,
+        opts: &CheckoutOptions,
         mut written: Written,
         before_writing: &mut dyn FnMut() -> Result<()>,
         progress: &dyn Progress,
     ) -> Result<CheckoutReport> {
+        let (repo, store, force) = (s.repo(), s.store(), opts.force);
         let Prepared {
             mut plan,
             datasets,

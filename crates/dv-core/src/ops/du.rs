@@ -10,8 +10,7 @@ use super::reach::{ObjectProblem, Reach, Walker};
 use super::scope::Scope;
 use crate::git::{Commit, CommitInfo, GitRepo};
 use crate::pointer::Pointer;
-use crate::repo::Repo;
-use crate::store::Store;
+use crate::session::Session;
 use crate::store::object::NodeKind;
 use crate::{Error, ObjectId, Result};
 
@@ -74,14 +73,15 @@ type Versions = (
 );
 
 /// The storage cost of the datasets `paths` name (every dataset without paths) in `scope`.
-pub fn du(repo: &Repo, store: &Store, scope: &Scope, paths: &[String]) -> Result<DuReport> {
+pub fn du(s: &Session, scope: &Scope, paths: &[String]) -> Result<DuReport> {
+    let (repo, store) = (s.repo(), s.store());
     // Every (commit, datasets there) in scope, oldest first; the work tree (no commit) last.
     let git = match scope {
         Scope::Workspace => None,
-        _ => Some(GitRepo::open(&repo.root)?),
+        _ => Some(s.git()?),
     };
     let mut snapshots: Vec<(Option<CommitInfo>, Vec<Target>)> = Vec::new();
-    match (scope, &git) {
+    match (scope, git) {
         (Scope::Workspace, _) => {
             snapshots.push((None, resolve_targets(repo, &Source::WorkTree, paths)?));
         }

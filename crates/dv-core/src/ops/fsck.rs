@@ -9,6 +9,7 @@ use super::reach::{ObjectProblem, Problem, reach};
 use crate::error::IoContext;
 use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
+use crate::session::{Locked, Session};
 use crate::store::Store;
 use crate::store::object::{Manifest, ObjectKind, Tree};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, PackIndex};
@@ -74,11 +75,8 @@ pub struct DamagedPack {
 
 /// Verifies the local cache: every index file, every pack against its index, every object by its hash; then
 /// every dataset in `targets`.
-pub fn fsck_cache(
-    store: &Store,
-    targets: &[Target],
-    progress: &dyn Progress,
-) -> Result<FsckReport> {
+pub fn fsck_cache(s: &Session, targets: &[Target], progress: &dyn Progress) -> Result<FsckReport> {
+    let store = s.store();
     super::datasets::check_named_held(targets, store)?;
     let mut report = FsckReport {
         checked: "cache".into(),
@@ -383,12 +381,13 @@ fn children(kind: ObjectKind, raw: &[u8]) -> Result<Vec<ObjectId>> {
 /// cache lacks is fetched from `remote` (when there is one), verified. Returns a fresh report, whose
 /// `repaired` counts the indexes rebuilt and the objects fetched.
 pub fn repair(
-    store: &Store,
+    s: &Locked<'_>,
     remote: Option<&Remote>,
     targets: &[Target],
     mut report: FsckReport,
     progress: &dyn Progress,
 ) -> Result<FsckReport> {
+    let store = s.store();
     // 1. Damaged index files of intact packs: rebuilt, then the cache is checked again with them.
     let mut rebuilt = 0u64;
     for d in &report.damaged_packs {
@@ -405,7 +404,7 @@ pub fn repair(
         }
     }
     if rebuilt > 0 {
-        report = fsck_cache(store, targets, progress)?;
+        report = fsck_cache(s, targets, progress)?;
     }
     let mut bad_packs: HashSet<ObjectId> = report
         .damaged
@@ -465,10 +464,10 @@ pub fn repair(
     keep.extend(salvaged);
     store.delete_packs(&doomed, &keep)?;
     let fetched = match remote {
-        Some(remote) => super::transfer::fetch(store, remote, targets, progress)?.objects,
+        Some(remote) => super::transfer::fetch(s, remote, targets, progress)?.objects,
         None => 0,
     };
-    let mut fresh = fsck_cache(store, targets, progress)?;
+    let mut fresh = fsck_cache(s, targets, progress)?;
     fresh.repaired = rebuilt + fetched;
     Ok(fresh)
 }
@@ -481,10 +480,11 @@ pub fn repair(
 /// first) and deleted, and a pack file that is gone has its index deleted. Returns a fresh report of the
 /// remote, whose `repaired` counts the objects uploaded and the indexes rebuilt.
 pub fn repair_remote(
-    store: &Store,
+    s: &Locked<'_>,
     remote: &Remote,
     progress: &dyn Progress,
 ) -> Result<FsckReport> {
+    let store = s.store();
     let mut repaired = 0u64;
     // 1. Indexes that cannot be read: rebuilt from their packs where possible, else written again from this
     //    clone's local copy when the pack holds what the copy says. Otherwise the objects the copy lists are

@@ -18,6 +18,7 @@ use super::datasets::Target;
 use super::reach::{ObjectProblem, reach};
 use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
+use crate::session::{Locked, Session};
 use crate::store::Store;
 use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
 use crate::{Error, ObjectId, Result};
@@ -219,14 +220,15 @@ fn mtime_secs(path: &std::path::Path) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// Collects the local cache. The caller holds the cache lock; `targets` include every work tree that uses
-/// the cache (`scope::targets_for_cache`).
+/// Collects the local cache, holding its lock; `targets` include every work tree that uses the cache
+/// (`scope::targets_for_cache`).
 pub fn gc_cache(
-    store: &Store,
+    s: &Locked<'_>,
     targets: &[Target],
     opts: &GcOptions,
     progress: &dyn Progress,
 ) -> Result<GcReport> {
+    let store = s.store();
     // Pack files without an index, once out of grace: a write killed between a pack and its index leaves a
     // whole pack, whose index is rebuilt from it, so the plan below keeps what is live in it like in any
     // other pack. One that cannot give its index back is deleted only when every entry of it that can still
@@ -364,12 +366,13 @@ pub fn gc_cache(
 /// another clone pushed, or relied on when it pushed, within the grace period is never collected. Ages are
 /// measured by the remote's clock. Pack files without an index older than the grace period are removed.
 pub fn gc_remote(
-    store: &Store,
+    s: &Session,
     remote: &Remote,
     targets: &[Target],
     opts: &GcOptions,
     progress: &dyn Progress,
 ) -> Result<GcReport> {
+    let store = s.store();
     let walked = reach(store, targets, false)?;
     refuse_if_damaged(&walked.problems)?;
     // The remote's clock, read by writing a file; a dry run writes nothing, so it goes by this machine's clock.

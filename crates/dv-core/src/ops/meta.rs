@@ -7,6 +7,7 @@ use super::datasets::{Dataset, Source, enclosing_dataset};
 use crate::paths::POINTER_SUFFIX;
 use crate::pointer::{self, MAX_META_ENTRIES, Pointer, TableRef};
 use crate::repo::Repo;
+use crate::session::Locked;
 use crate::store::object::{Node, NodeKind};
 use crate::{Error, ObjectId, Result};
 
@@ -151,20 +152,20 @@ pub fn show(repo: &Repo, source: &Source<'_>, path: &str) -> Result<MetaReport> 
 /// Sets annotations on the dataset at `path` (keeping the others). With `stage`, a rewritten pointer file is
 /// staged in Git's index.
 pub fn set(
-    repo: &Repo,
+    s: &Locked<'_>,
     path: &str,
     entries: &[(String, String)],
     stage: bool,
 ) -> Result<MetaReport> {
-    let d = dataset(repo, &Source::WorkTree, path)?;
+    let d = dataset(s.repo(), &Source::WorkTree, path)?;
     let meta = merged(&d.path, d.pointer.meta.clone(), entries)?;
     check_fits(&d.path, d.pointer.table.clone(), &meta)?;
-    rewrite(repo, d, meta, Vec::new(), stage)
+    rewrite(s, d, meta, Vec::new(), stage)
 }
 
 /// Removes annotations from the dataset at `path`; keys that are not set are reported, not an error.
-pub fn unset(repo: &Repo, path: &str, keys: &[String], stage: bool) -> Result<MetaReport> {
-    let d = dataset(repo, &Source::WorkTree, path)?;
+pub fn unset(s: &Locked<'_>, path: &str, keys: &[String], stage: bool) -> Result<MetaReport> {
+    let d = dataset(s.repo(), &Source::WorkTree, path)?;
     let mut meta = d.pointer.meta.clone();
     let mut absent = Vec::new();
     for k in keys {
@@ -172,13 +173,13 @@ pub fn unset(repo: &Repo, path: &str, keys: &[String], stage: bool) -> Result<Me
             absent.push(k.clone());
         }
     }
-    rewrite(repo, d, meta, absent, stage)
+    rewrite(s, d, meta, absent, stage)
 }
 
 /// Writes the pointer of `d` with `meta` (only when that changes it) and, with `stage`, stages it, changed or
 /// not (see [`super::pointers::Staging::write_pointer`]).
 fn rewrite(
-    repo: &Repo,
+    s: &Locked<'_>,
     d: Dataset,
     meta: BTreeMap<String, String>,
     absent: Vec<String>,
@@ -190,16 +191,17 @@ fn rewrite(
         ..d.pointer
     };
     // Staging must be possible before the pointer changes (Git's index not locked, the pointer not ignored).
+    let repo = s.repo();
     let git = match stage {
-        true => Some(crate::git::GitRepo::open(&repo.root)?),
+        true => Some(s.git()?),
         false => None,
     };
-    if let Some(git) = &git {
+    if let Some(git) = git {
         git.check_stageable(std::slice::from_ref(&pointer_path))?;
     }
     let mut staging = super::pointers::Staging::default();
     let changed = staging.write_pointer(repo, &pointer_path, &p)?;
-    let staged = !staging.stage(repo, git.as_ref())?.is_empty();
+    let staged = !staging.stage(repo, git)?.is_empty();
     Ok(MetaReport {
         path: d.path,
         pointer: pointer_path,

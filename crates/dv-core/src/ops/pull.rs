@@ -2,13 +2,12 @@
 //! straight from the chunks it verifies. The fetch ([`super::transfer::Fetch`]) knows nothing of the work tree;
 //! the checkout ([`super::checkout`]) lends it a [`ChunkSink`] that writes files.
 
-use super::checkout::{self, CheckoutReport, DirectWriter, Written};
+use super::checkout::{self, CheckoutOptions, CheckoutReport, DirectWriter, Written};
 use super::datasets::Target;
 use super::transfer::{ChunkSink, Fetch, TransferReport};
 use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
-use crate::repo::Repo;
-use crate::store::Store;
+use crate::session::Locked;
 use crate::{Error, Result};
 
 /// `dv pull`: fetch, then checkout. The checkout is planned as soon as the trees and manifests are in, so the
@@ -16,14 +15,14 @@ use crate::{Error, Result};
 /// chunk is decompressed and hashed once, not again from the cache. The working copy is changed only after
 /// everything has arrived and been stored, as with a fetch followed by a checkout.
 pub fn pull(
-    repo: &Repo,
-    store: &Store,
+    s: &Locked<'_>,
     remote: &Remote,
     targets: &[Target],
-    force: bool,
+    opts: &CheckoutOptions,
     before_writing: &mut dyn FnMut() -> Result<()>,
     progress: &dyn Progress,
 ) -> Result<(TransferReport, CheckoutReport)> {
+    let (repo, store, force) = (s.repo(), s.store(), opts.force);
     let mut fetch = Fetch::new(store, remote, targets)?;
     let mut written = Written::default();
     progress.start("Fetching", None, Unit::Bytes);
@@ -32,7 +31,7 @@ pub fn pull(
         fetch.commit()?;
         // Planned now only to know which files the chunks to come make. Anything in the way (local changes, an
         // error) just means no file is written from the fetch: the real plan is made after it.
-        let early = match checkout::prepare(repo, store, targets, true) {
+        let early = match checkout::prepare(s, targets, true) {
             // A named path the version does not hold (or cannot take alone) is refused before its files are
             // fetched, as checkout refuses it.
             Err(e @ (Error::NotInVersion { .. } | Error::BlockedByFile { .. })) => return Err(e),
@@ -56,7 +55,7 @@ pub fn pull(
     );
     // The working copy may have changed during the fetch: plan again (cheap where the stat cache vouches for
     // files), and use only the files written from the fetch that the new plan wants as they are.
-    let prepared = checkout::prepare(repo, store, targets, false)?;
-    let checkout = prepared.apply(repo, store, force, written, before_writing, progress)?;
+    let prepared = checkout::prepare(s, targets, false)?;
+    let checkout = prepared.apply(s, opts, written, before_writing, progress)?;
     Ok((fetched, checkout))
 }

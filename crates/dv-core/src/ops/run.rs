@@ -18,9 +18,9 @@ use super::steps::{
 };
 use super::walk::walk;
 use crate::error::IoContext;
-use crate::git::GitRepo;
 use crate::progress::Progress;
 use crate::repo::Repo;
+use crate::session::Session;
 use crate::store::object::Node;
 use crate::store::statedb::{Stat, StatEntry, StateDb};
 use crate::store::{Store, hash_file};
@@ -65,7 +65,8 @@ pub struct StepRun {
 }
 
 /// Runs a new step (or redefines the step of that name), records it and adds its outputs.
-pub fn run(repo: &Repo, store: &Store, spec: RunSpec, opts: &RunOptions<'_>) -> Result<StepRun> {
+pub fn run(s: &Session, spec: RunSpec, opts: &RunOptions<'_>) -> Result<StepRun> {
+    let repo = s.repo();
     check_step_name(&spec.name).map_err(|e| Error::Step {
         name: spec.name.clone(),
         message: e.to_string(),
@@ -130,17 +131,18 @@ pub fn run(repo: &Repo, store: &Store, spec: RunSpec, opts: &RunOptions<'_>) -> 
         .collect();
     all.push(step.clone());
     Steps::new(all)?.order()?;
-    execute(repo, store, &step, opts)
+    execute(s, &step, opts)
 }
 
 /// Runs `step` in the work tree, then adds its outputs and rewrites its step file with what it used and made.
 /// A command that fails, or does not write every output, records nothing and adds nothing.
-pub fn execute(repo: &Repo, store: &Store, step: &Step, opts: &RunOptions<'_>) -> Result<StepRun> {
+pub fn execute(s: &Session, step: &Step, opts: &RunOptions<'_>) -> Result<StepRun> {
+    let (repo, store) = (s.repo(), s.store());
     let bad = |message: String| Error::Step {
         name: step.name.clone(),
         message,
     };
-    let git = GitRepo::open(&repo.root)?;
+    let git = s.git()?;
     for o in &step.outs {
         crate::paths::check_no_linked_parents(&repo.root, &o.path)?;
         if let Some(tracked) = git.first_tracked_under(&o.path)? {
@@ -207,13 +209,21 @@ pub fn execute(repo: &Repo, store: &Store, step: &Step, opts: &RunOptions<'_>) -
         }
     }
 
-    let _lock = repo.lock()?;
+    let locked = s.lock()?;
     let out_paths: Vec<String> = step.outs.iter().map(|o| o.path.clone()).collect();
     if opts.stage {
         // The step file is staged after the outputs' add: check it can be before anything is written.
         git.check_stageable(&[Step::file_path(&step.name)])?;
     }
-    let added = super::add::add(repo, store, &out_paths, opts.stage, None, opts.progress)?;
+    let added = super::add::add(
+        &locked,
+        &out_paths,
+        &super::add::AddOptions {
+            stage: opts.stage,
+            ..Default::default()
+        },
+        opts.progress,
+    )?;
     let mut outs = Vec::with_capacity(step.outs.len());
     for o in &step.outs {
         let d = added
@@ -562,7 +572,8 @@ pub fn step_state(repo: &Repo, store: &Store, step: &Step) -> Result<StepState> 
 }
 
 /// The state of every step in the work tree, in dependency order.
-pub fn step_states(repo: &Repo, store: &Store) -> Result<Vec<StepState>> {
+pub fn step_states(s: &Session) -> Result<Vec<StepState>> {
+    let (repo, store) = (s.repo(), s.store());
     let steps = load_steps(repo, &Source::WorkTree)?;
     let mut out = Vec::new();
     for i in steps.order()? {
@@ -586,16 +597,25 @@ pub struct ReproReport {
     pub staged: Vec<String>,
 }
 
+/// What [`repro`] does besides running the stale steps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReproOptions {
+    /// Run every step that leads to the targets, stale or not.
+    pub force: bool,
+    /// Only report what would run (and why); run nothing, change nothing.
+    pub dry_run: bool,
+}
+
 /// Re-runs the stale steps that lead to `targets` (repository paths of outputs; every step when empty), in
 /// dependency order. A step whose inputs an earlier step changed becomes stale then and runs too.
 pub fn repro(
-    repo: &Repo,
-    store: &Store,
+    session: &Session,
     targets: &[String],
-    force: bool,
-    dry_run: bool,
+    how: &ReproOptions,
     opts: &RunOptions<'_>,
 ) -> Result<ReproReport> {
+    let (repo, store) = (session.repo(), session.store());
+    let ReproOptions { force, dry_run } = *how;
     let steps = load_steps(repo, &Source::WorkTree)?;
     let order = steps.order()?;
     let wanted: BTreeSet<usize> = if targets.is_empty() {
@@ -640,7 +660,7 @@ pub fn repro(
             });
             continue;
         }
-        let done = execute(repo, store, step, opts)?;
+        let done = execute(session, step, opts)?;
         report.staged.extend(done.staged);
         report.steps.push(ReproStep {
             name: step.name.clone(),
@@ -715,7 +735,8 @@ impl Drop for TempDir {
 
 /// Re-runs the step that wrote `out` in a temporary folder holding only its recorded inputs and parameter
 /// files, and compares what it writes with the recorded outputs. The work tree and the store are untouched.
-pub fn check(repo: &Repo, store: &Store, out: &str, opts: &RunOptions<'_>) -> Result<CheckReport> {
+pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckReport> {
+    let (repo, store) = (s.repo(), s.store());
     let steps = load_steps(repo, &Source::WorkTree)?;
     let step = steps.producer_of(out).ok_or_else(|| no_step_writes(out))?;
     let bad = |message: String| Error::Step {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::datasets::{NotPointer, PointerProblem, Source, Target, resolve_targets_noting};
 use crate::git::GitRepo;
 use crate::repo::Repo;
+use crate::session::{Locked, Session};
 use crate::{Error, ObjectId, Result};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,9 +46,9 @@ impl Scope {
 /// The targets `paths` name in `scope` (every dataset when `paths` is empty). Across several revisions a path
 /// only has to be tracked in one of them; the same dataset version seen at several revisions is listed once.
 /// A pointer file in scope that cannot be read is an error here.
-pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<Vec<Target>> {
+pub fn targets_in_scope(s: &Session, scope: &Scope, paths: &[String]) -> Result<Vec<Target>> {
     let mut skipped = Vec::new();
-    let targets = targets_in_scope_noting(repo, scope, paths, &mut skipped)?;
+    let targets = targets_in_scope_noting(s, scope, paths, &mut skipped)?;
     super::datasets::refuse_malformed(&skipped)?;
     Ok(targets)
 }
@@ -55,11 +56,12 @@ pub fn targets_in_scope(repo: &Repo, scope: &Scope, paths: &[String]) -> Result<
 /// [`targets_in_scope`], adding the files named like pointer files that are not pointer files, and were
 /// skipped, to `skipped` (each once).
 pub fn targets_in_scope_noting(
-    repo: &Repo,
+    s: &Session,
     scope: &Scope,
     paths: &[String],
     skipped: &mut Vec<NotPointer>,
 ) -> Result<Vec<Target>> {
+    let repo = s.repo();
     let resolve_targets =
         |repo: &Repo, source: &Source<'_>, paths: &[String], skipped: &mut Vec<NotPointer>| {
             let found = resolve_targets_noting(repo, source, paths, skipped);
@@ -70,12 +72,12 @@ pub fn targets_in_scope_noting(
     match scope {
         Scope::Workspace => resolve_targets(repo, &Source::WorkTree, paths, skipped),
         Scope::Rev(rev) => {
-            let git = GitRepo::open(&repo.root)?;
+            let git = s.git()?;
             let commit = git.resolve(rev)?;
-            resolve_targets(repo, &Source::Rev { git: &git, commit }, paths, skipped)
+            resolve_targets(repo, &Source::Rev { git, commit }, paths, skipped)
         }
         Scope::AllBranches | Scope::AllCommits => {
-            let git = GitRepo::open(&repo.root)?;
+            let git = s.git()?;
             let commits = if *scope == Scope::AllBranches {
                 git.ref_tips(false)?
             } else {
@@ -113,7 +115,7 @@ pub fn targets_in_scope_noting(
                 &mut out,
             )?;
             for commit in commits {
-                let source = Source::Rev { git: &git, commit };
+                let source = Source::Rev { git, commit };
                 add(resolve_targets(repo, &source, paths, skipped), &mut out)?;
             }
             match first_error {
@@ -132,18 +134,19 @@ pub fn targets_in_scope_noting(
 /// targets and the roots of those other work trees; files named like pointer files that are not pointer files
 /// in this work tree's scope are added to `skipped`. The caller holds the cache lock.
 pub fn targets_for_cache(
-    repo: &Repo,
+    s: &Locked<'_>,
     scope: &Scope,
     skipped: &mut Vec<NotPointer>,
 ) -> Result<(Vec<Target>, Vec<std::path::PathBuf>)> {
-    let mut targets = targets_in_scope_noting(repo, scope, &[], skipped)?;
+    let repo = s.repo();
+    let mut targets = targets_in_scope_noting(s, scope, &[], skipped)?;
     // Linked work trees share one Git folder and so one `refs/stash`: each Git folder's stashes are read once.
     let mut stash_dirs = HashSet::new();
-    let git = GitRepo::open(&repo.root)?;
+    let git = s.git()?;
     stash_dirs.insert(git.common_dir().to_path_buf());
-    targets.extend(stash_targets(repo, &git, skipped)?);
+    targets.extend(stash_targets(repo, git, skipped)?);
     let mut roots = Vec::new();
-    for other in repo.cache_users()? {
+    for other in s.cache_users()? {
         // The other work tree's problems count too (named by their full path): gc refuses over a pointer file
         // it cannot read there as here.
         let mut theirs = Vec::new();
@@ -210,9 +213,9 @@ pub fn stash_targets(
 
 /// The paths of the datasets whose versions at some branch tip (local or remote-tracking) `targets` do not
 /// name: what a gc in the work tree scope would not keep. Best effort: empty when the branches cannot be read.
-pub fn versions_only_branches_name(repo: &Repo, targets: &[Target]) -> Vec<String> {
+pub fn versions_only_branches_name(s: &Session, targets: &[Target]) -> Vec<String> {
     let kept: HashSet<ObjectId> = targets.iter().map(|t| t.dataset.pointer.node.id).collect();
-    let Ok(wider) = targets_in_scope(repo, &Scope::AllBranches, &[]) else {
+    let Ok(wider) = targets_in_scope(s, &Scope::AllBranches, &[]) else {
         return Vec::new();
     };
     let mut out: Vec<String> = wider

@@ -2,7 +2,7 @@
 
 use super::compare::{ChangeKind, Comparer, Have};
 use super::datasets::Target;
-use crate::repo::Repo;
+use crate::session::Session;
 use crate::store::Store;
 use crate::store::object::{Node, NodeKind};
 use crate::{ObjectId, Result};
@@ -80,7 +80,8 @@ impl StatusReport {
     }
 }
 
-pub fn status(repo: &Repo, store: &Store, targets: &[Target]) -> Result<StatusReport> {
+pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
+    let (repo, store) = (s.repo(), s.store());
     let mut report = StatusReport {
         ignore: super::ignore::own_ignore_problems(repo),
         ..Default::default()

@@ -11,6 +11,7 @@ use super::datasets::Target;
 use crate::paths::is_within;
 use crate::progress::{Progress, Unit};
 use crate::remote::{self, Remote, RemoteLocation};
+use crate::session::{Locked, Session};
 use crate::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
 use crate::store::{Location, Store};
@@ -292,11 +293,8 @@ pub struct RemoteState {
 
 /// What `remote` lacks of each target: everything below the target that the remote's current index listing
 /// does not name, walked through the cache (below an object only the remote has, the closure rule is trusted).
-pub fn remote_state(
-    store: &Store,
-    remote: &Remote,
-    targets: &[Target],
-) -> Result<Vec<RemoteState>> {
+pub fn remote_state(s: &Session, remote: &Remote, targets: &[Target]) -> Result<Vec<RemoteState>> {
+    let store = s.store();
     let (on_remote, _unreadable) = remote.objects()?;
     let mut out = Vec::new();
     for t in targets {
@@ -374,11 +372,12 @@ fn chunk_node(id: ObjectId, len: u32) -> Node {
 
 /// Pushes whole datasets (a path inside a dataset pushes all of it, so the remote's closure rule holds).
 pub fn push(
-    store: &Store,
+    s: &Locked<'_>,
     remote: &Remote,
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
+    let store = s.store();
     super::datasets::check_named_held(targets, store)?;
     let started = super::now_ns();
     let ms = || (super::now_ns() - started) / 1_000_000;
@@ -579,11 +578,12 @@ pub(crate) fn plan_packs(objects: &[Location], target: u64) -> Vec<(PackIndex, &
 }
 
 pub fn fetch(
-    store: &Store,
+    s: &Locked<'_>,
     remote: &Remote,
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
+    let store = s.store();
     let mut fetch = Fetch::new(store, remote, targets)?;
     progress.start("Fetching", None, Unit::Bytes);
     let result = (|| -> Result<()> {
