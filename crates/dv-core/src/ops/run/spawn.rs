@@ -1,0 +1,48 @@
+//! Running a step's command: without a shell, stdin closed, its standard output where the caller wants it;
+//! and showing a command and how it ended, for messages.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Where a step's command writes its standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildOutput {
+    /// To dv's standard output.
+    Inherit,
+    /// To dv's standard error (so dv's own standard output stays machine-readable).
+    Stderr,
+}
+
+pub(super) fn spawn(
+    command: &[String],
+    dir: &Path,
+    out: ChildOutput,
+) -> std::io::Result<std::process::ExitStatus> {
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..])
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    if out == ChildOutput::Stderr {
+        use std::os::fd::AsFd;
+        cmd.stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?));
+    }
+    cmd.status()
+}
+
+pub(super) fn describe_status(s: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(sig)) => format!("was killed by signal {sig}"),
+        _ => "failed".into(),
+    }
+}
+
+/// The command as one could type it in a shell (for messages): each word as [`crate::paths::shell_word`] shows it.
+pub fn shell_words(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|w| crate::paths::shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
