@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::{CONCURRENCY, Remote, pack_path};
 use crate::{Error, ObjectId, Result};
@@ -77,17 +78,17 @@ impl Remote {
                                     let (path, range) = (pack_path(pack), range.clone());
                                     // A task of its own, so the response is read while this thread waits to
                                     // hand over an earlier one; aborted if the reading stops.
-                                    let task = AbortOnDrop(tokio::spawn(async move {
+                                    let task = AbortOnDropHandle::new(tokio::spawn(async move {
                                         store.get_range(&path, range).await
                                     }));
                                     Some((task, permit))
                                 }
                             })
                             .map(|started| async move {
-                                let Some((mut task, permit)) = started else {
+                                let Some((task, permit)) = started else {
                                     return Err(Error::Internal("the reading stopped".into()));
                                 };
-                                match (&mut task.0).await {
+                                match task.await {
                                     Ok(got) => got.map(|b| (b, permit)).map_err(|e| self.err(e)),
                                     Err(e) => Err(self.err(format!("a read stopped: {e}"))),
                                 }
@@ -137,15 +138,6 @@ struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         self.0.close();
-    }
-}
-
-/// A task aborted when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
