@@ -405,6 +405,7 @@ pub fn gc_remote(
                  run `dv fetch` with the same scope first",
                 p.dataset, p.object
             ),
+            source: None,
         });
     }
     // Chunks the cache lacks are live if a walked manifest or tree names them.
@@ -693,6 +694,7 @@ fn used_packs(
                          is running",
                         remote.name
                     ),
+                    source: None,
                 });
             }
         }

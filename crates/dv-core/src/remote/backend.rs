@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use object_store::ObjectStore;
 
-use super::explain::{Explain, remote_err};
+use super::explain::{Explain, remote_err, remote_msg};
 use super::folder::{folder_path, folder_store};
 use super::{Access, RemoteEnv};
 use crate::repo::{RemoteConfig, Repo};
@@ -54,15 +54,15 @@ fn cloud_backend(
     env: &RemoteEnv,
 ) -> Result<(Arc<dyn ObjectStore>, Explain)> {
     use object_store::{ObjectStoreScheme, aws, azure, gcp};
-    let err = |e: &dyn std::fmt::Display| remote_err(name, e);
-    let url = url::Url::parse(&cfg.url).map_err(|e| err(&format!("{:?}: {e}", cfg.url)))?;
-    let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|e| err(&e))?;
+    let msg = |text: String| remote_msg(name, text);
+    let url = url::Url::parse(&cfg.url).map_err(|e| msg(format!("{:?}: {e}", cfg.url)))?;
+    let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|e| remote_err(name, e))?;
     // reqwest is built without a TLS crypto provider of its own: ring serves (installing twice is harmless).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let retry = retry_config(name, cfg)?;
     let wait = |key: &str, default| -> Result<std::time::Duration> {
         match seconds_setting(name, cfg, key)? {
-            Some(t) if t.is_zero() => Err(remote_err(name, format!("{key} must be more than 0"))),
+            Some(t) if t.is_zero() => Err(remote_msg(name, format!("{key} must be more than 0"))),
             t => Ok(t.unwrap_or(default)),
         }
     };
@@ -104,7 +104,7 @@ fn cloud_backend(
             for (k, v, whence) in options.drain(..).chain(committed).chain(local) {
                 let key: $key = $name(k.as_str())
                     .parse()
-                    .map_err(|_| err(&format!("unknown setting `{k}` {whence}")))?;
+                    .map_err(|_| msg(format!("unknown setting `{k}` {whence}")))?;
                 b = b.with_config(key, v);
             }
             let emulator: Option<$key> = $emulator;
@@ -115,7 +115,11 @@ fn cloud_backend(
                     .as_deref(),
                 emulator.and_then(|k| b.get_config_value(&k)).as_deref(),
             )?;
-            Arc::new(b.with_retry(retry).build().map_err(|e| err(&e))?) as Arc<dyn ObjectStore>
+            Arc::new(
+                b.with_retry(retry)
+                    .build()
+                    .map_err(|e| remote_err(name, e))?,
+            ) as Arc<dyn ObjectStore>
         }};
     }
     let store = match scheme {
@@ -132,7 +136,7 @@ fn cloud_backend(
             if let Some(profile) = &profile {
                 options.extend(
                     env.aws_profile_settings(profile)
-                        .map_err(|e| err(&e))?
+                        .map_err(msg)?
                         .into_iter()
                         .map(|(k, v)| (k, v, "in the AWS profile")),
                 );
@@ -174,7 +178,7 @@ fn cloud_backend(
                 Some(azure::AzureConfigKey::UseEmulator)
             )
         }
-        _ => return Err(err(&format!("unsupported URL {:?}", cfg.url))),
+        _ => return Err(msg(format!("unsupported URL {:?}", cfg.url))),
     };
     let store = if prefix.as_ref().is_empty() {
         store
@@ -223,6 +227,7 @@ fn refuse_plain_http(
              `dv remote modify {name} allow_http true`; otherwise use an https:// endpoint (`dv remote modify \
              {name} endpoint https://...`)"
         ),
+        source: None,
     })
 }
 
@@ -281,14 +286,14 @@ fn seconds_setting(
         .ok()
         .filter(|s: &f64| s.is_finite() && *s >= 0.0)
         .map(|s| Some(std::time::Duration::from_secs_f64(s)))
-        .ok_or_else(|| remote_err(name, format!("{key} must be seconds, not {v:?}")))
+        .ok_or_else(|| remote_msg(name, format!("{key} must be seconds, not {v:?}")))
 }
 
 fn retry_config(name: &str, cfg: &RemoteConfig) -> Result<object_store::RetryConfig> {
     let mut retry = object_store::RetryConfig::default();
     if let Some(v) = cfg.settings.get("max_retries") {
         retry.max_retries = v.parse().map_err(|_| {
-            remote_err(
+            remote_msg(
                 name,
                 format!("max_retries must be a whole number, not {v:?}"),
             )

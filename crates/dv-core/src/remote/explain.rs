@@ -2,9 +2,16 @@
 //! error text into a message that says what is wrong, without secrets or S3's XML, and a hint where it can.
 
 use crate::Error;
+use crate::error::Source;
 
-pub(super) fn remote_err(name: &str, e: impl std::fmt::Display) -> Error {
-    explain(name, &Explain::default(), e.to_string())
+/// The error `e` of remote `name`, explained, and kept as the error's source.
+pub(super) fn remote_err(name: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    explain(name, &Explain::default(), e.to_string(), Some(Box::new(e)))
+}
+
+/// An error of remote `name` that dv found itself (a bad setting): only text.
+pub(super) fn remote_msg(name: &str, text: impl std::fmt::Display) -> Error {
+    explain(name, &Explain::default(), text.to_string(), None)
 }
 
 /// What dv knows about a remote that explains its errors.
@@ -36,13 +43,23 @@ const S3_CREDENTIAL_CODES: &[&str] = &[
 
 /// The one place a remote's error text becomes dv's error: URLs lose their secrets, a raw S3 XML body becomes
 /// its code and message, and known situations (no credentials, a server that never answers, a missing bucket,
-/// refused credentials) get a message that says so and a hint.
-pub(super) fn explain(name: &str, x: &Explain, text: String) -> Error {
+/// refused credentials) get a message that says so and a hint. `source`, the error the text is from, stays
+/// behind the message as its source.
+pub(super) fn explain(name: &str, x: &Explain, text: String, source: Option<Source>) -> Error {
+    let mut e = explained(name, x, text);
+    if let Error::Remote { source: s, .. } | Error::RemoteFailed { source: s, .. } = &mut e {
+        *s = source;
+    }
+    e
+}
+
+fn explained(name: &str, x: &Explain, text: String) -> Error {
     let text = crate::redact::redact(&text);
     let hinted = |message: String, hint: String| Error::RemoteFailed {
         remote: name.to_string(),
         message,
         hint,
+        source: None,
     };
     if let Some((endpoint, looked)) = &x.no_credentials
         && text.contains(&format!("{}/latest/", endpoint.trim_end_matches('/')))
@@ -95,11 +112,7 @@ pub(super) fn explain(name: &str, x: &Explain, text: String) -> Error {
         );
     }
     if let Some((code, message, whole)) = s3_error(&text) {
-        let said = if message.is_empty() {
-            code.to_string()
-        } else {
-            format!("{code}: {message}")
-        };
+        let said = s3_said(code, message);
         if code == "NoSuchBucket" {
             let bucket = x.bucket.as_deref().unwrap_or("named in the URL");
             return hinted(
@@ -116,11 +129,34 @@ pub(super) fn explain(name: &str, x: &Explain, text: String) -> Error {
         return Error::Remote {
             remote: name.to_string(),
             message: text.replace(whole, &said),
+            source: None,
         };
     }
     Error::Remote {
         remote: name.to_string(),
         message: text,
+        source: None,
+    }
+}
+
+/// `text` with each S3 XML error body in it told as its code and message, as [`explain`]'s messages tell it:
+/// for the causes behind a message, which hold the store's raw text.
+pub(crate) fn without_s3_xml(text: &str) -> String {
+    let mut text = text.to_string();
+    while let Some((said, whole)) =
+        s3_error(&text).map(|(code, message, whole)| (s3_said(code, message), whole.to_string()))
+    {
+        text = text.replacen(&whole, &said, 1);
+    }
+    text
+}
+
+/// "Code: message", or the code alone.
+fn s3_said(code: &str, message: &str) -> String {
+    if message.is_empty() {
+        code.to_string()
+    } else {
+        format!("{code}: {message}")
     }
 }
 
@@ -170,6 +206,7 @@ mod tests {
             format!(
                 "GET http://u:pw@h/b?sig=s1 - Server returned non-2xx status code: 503: {body}"
             ),
+            None,
         );
         let text = e.to_string();
         assert_eq!(
@@ -181,13 +218,14 @@ mod tests {
             "o",
             &x,
             format!("403 {}", body.replace("SlowDown", "AccessDenied")),
+            None,
         );
         assert!(matches!(e, Error::RemoteFailed { .. }), "{e}");
         assert!(
             e.to_string()
                 .contains("refused the credentials (AccessDenied: ")
         );
-        let e = explain("o", &x, body.replace("SlowDown", "NoSuchBucket"));
+        let e = explain("o", &x, body.replace("SlowDown", "NoSuchBucket"), None);
         assert!(
             e.to_string().contains("the bucket 'b' does not exist"),
             "{e}"

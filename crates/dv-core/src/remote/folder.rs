@@ -55,6 +55,7 @@ fn refuse_dv_folder(name: &str, dir: &Path) -> Result<()> {
             "give the remote a folder of its own (`dv remote modify {name} url PATH`); a remote inside a \
              cache is no second copy, and gc on it would delete that repository's data"
         ),
+        source: None,
     })
 }
 
@@ -186,6 +187,7 @@ fn refuse_unignored_in_work_tree(repo: &Repo, name: &str, dir: &Path) -> Result<
             remote: name.to_string(),
             message,
             hint: format!("{hint} (`dv remote modify {name} url PATH`)"),
+            source: None,
         }),
     }
 }
@@ -214,6 +216,7 @@ fn refuse_layout_links(name: &str, dir: &Path) -> Result<()> {
                     "replace the link by a real folder, or give the remote a folder of its own \
                      (`dv remote modify {name} url PATH`)"
                 ),
+                source: None,
             });
         }
     }
@@ -235,6 +238,7 @@ fn make_folder(name: &str, dir: &Path, access: Access) -> Result<Option<PathBuf>
             remote: name.to_string(),
             message: format!("{} is not a folder", dir.display()),
             hint,
+            source: None,
         });
     }
     match dir.parent() {
@@ -248,6 +252,7 @@ fn make_folder(name: &str, dir: &Path, access: Access) -> Result<Option<PathBuf>
                     parent.unwrap_or(dir).display()
                 ),
                 hint: format!("{hint}; if the path is right, create its parent folder first"),
+                source: None,
             });
         }
     }
@@ -259,6 +264,7 @@ fn make_folder(name: &str, dir: &Path, access: Access) -> Result<Option<PathBuf>
                 dir.display()
             ),
             hint: format!("{hint}; if the path is right, `dv push` creates it"),
+            source: None,
         });
     }
     match std::fs::create_dir(dir) {

@@ -63,12 +63,15 @@ impl Remote {
         let mut out = Vec::new();
         for (id, index, time) in self.sync_indexes()? {
             let index = index.map_err(|e| {
-                self.err(format!(
-                    "index/{}.idx cannot be read ({e}); gc cannot tell what its pack holds \
+                self.explained(
+                    format!(
+                        "index/{}.idx cannot be read ({e}); gc cannot tell what its pack holds \
                      (`dv fsck --remote {} --repair` repairs it)",
-                    id.to_hex(),
-                    self.name
-                ))
+                        id.to_hex(),
+                        self.name
+                    ),
+                    None,
+                )
             })?;
             out.push((index, time));
         }

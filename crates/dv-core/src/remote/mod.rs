@@ -30,6 +30,7 @@ mod ranged;
 
 pub use backend::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, check_url};
 pub use env::RemoteEnv;
+pub(crate) use explain::without_s3_xml;
 pub use folder::{folder_path, unignored_in_work_tree};
 pub use io::SINGLE_PUT_MAX;
 
@@ -162,8 +163,14 @@ impl Remote {
         })
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> Error {
-        explain::explain(&self.name, &self.explain, e.to_string())
+    /// The store's error `e`, explained, and kept as the error's source.
+    fn err(&self, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        self.explained(e.to_string(), Some(Box::new(e)))
+    }
+
+    /// An error whose message is `text`, explained; `source` is what it came from, if anything.
+    fn explained(&self, text: String, source: Option<crate::error::Source>) -> Error {
+        explain::explain(&self.name, &self.explain, text, source)
     }
 }
 

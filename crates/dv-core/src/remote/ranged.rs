@@ -90,7 +90,10 @@ impl Remote {
                                 };
                                 match task.await {
                                     Ok(got) => got.map(|b| (b, permit)).map_err(|e| self.err(e)),
-                                    Err(e) => Err(self.err(format!("a read stopped: {e}"))),
+                                    Err(e) => Err(self.explained(
+                                        format!("a read stopped: {e}"),
+                                        Some(Box::new(e)),
+                                    )),
                                 }
                             })
                             .buffered(CONCURRENCY)
@@ -109,13 +112,16 @@ impl Remote {
                     .recv()
                     .map_err(|_| Error::Internal("the remote reader stopped".into()))??;
                 if bytes.len() as u64 != merged.end - merged.start {
-                    return Err(self.err(format!(
-                        "pack {}: asked for {} bytes at {}, got {} (is the pack truncated?)",
-                        pack.to_hex(),
-                        merged.end - merged.start,
-                        merged.start,
-                        bytes.len()
-                    )));
+                    return Err(self.explained(
+                        format!(
+                            "pack {}: asked for {} bytes at {}, got {} (is the pack truncated?)",
+                            pack.to_hex(),
+                            merged.end - merged.start,
+                            merged.start,
+                            bytes.len()
+                        ),
+                        None,
+                    ));
                 }
                 let got = members
                     .iter()
