@@ -336,9 +336,9 @@ fn retry_notice(msg: &str) -> String {
         };
         let error = error.strip_prefix("HTTP error: ").unwrap_or(error);
         // dv's own account of a server that has not answered says it all, with the attempt counted
-        // against the limit that really applies (`remote_http::SILENT_ATTEMPTS`).
+        // against the limit that really applies (`remote::http::SILENT_ATTEMPTS`).
         if (error.starts_with("no answer from ") || error.starts_with("cannot connect to "))
-            && error.ends_with(&format!(" of {})", dv_core::remote_http::SILENT_ATTEMPTS))
+            && error.ends_with(&format!(" of {})", dv_core::remote::http::SILENT_ATTEMPTS))
         {
             return Some(format!("remote: {error}; retrying in {secs:.1} s"));
         }

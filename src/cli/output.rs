@@ -45,17 +45,10 @@ pub fn print_error(e: &Error) {
         "{red}error{reset}: {}",
         without_escapes(&redact(&e.to_string()))
     );
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        // Io and Db errors already print their source in the message.
-        if !matches!(e, Error::Io { .. } | Error::Db { .. }) {
-            let _ = writeln!(
-                err,
-                "  caused by: {}",
-                without_escapes(&redact(&s.to_string()))
-            );
-        }
-        source = s.source();
+    // The causes come redacted from the core; redacting each again keeps this the one last guard for every
+    // line printed.
+    for cause in e.causes() {
+        let _ = writeln!(err, "  caused by: {}", without_escapes(&redact(&cause)));
     }
     if let Some(h) = e.hint() {
         let _ = writeln!(err, "\n{yellow}hint{reset}: {h}");

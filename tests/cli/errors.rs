@@ -435,3 +435,13 @@ fn usage_errors_name_the_flag_not_a_path() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Git's error keeps its causes: what gix says went wrong below its own message is shown as `caused by:` lines.
+#[test]
+fn a_git_error_shows_its_causes() {
+    let r = TestRepo::new();
+    r.write(".git/config", b"[core\n\tbare = false\n");
+    let err = r.fails(&["status"]);
+    assert!(err.contains("Git: "), "{err}");
+    assert!(err.contains("\n  caused by: "), "{err}");
+}

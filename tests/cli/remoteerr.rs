@@ -512,3 +512,25 @@ fn a_plain_http_endpoint_without_allow_http_says_so_with_the_setting_to_change()
     crate::remote::configure_s3(&r, &server.endpoint());
     r.ok(&["-q", "push"]);
 }
+
+/// Every line of an error is redacted, its causes too: a password in the endpoint reaches object_store's own
+/// error, which is kept behind dv's message and shown as `caused by:` lines.
+#[test]
+fn a_password_is_hidden_in_every_cause_of_an_error() {
+    let server = S3Server::start();
+    server.bucket("pw");
+    let r = repo_with_data();
+    s3_remote(&r, "s3://pw/p", &server.endpoint());
+    r.ok(&["remote", "modify", "origin", "endpoint", "--unset"]);
+    let (err, _) = failing({
+        let mut c = dv_args(r.path(), &["push"]);
+        c.env(
+            "AWS_ENDPOINT_URL",
+            format!("http://user:hunter2pw@{}", closed_port()),
+        );
+        c
+    });
+    assert!(err.contains("error: remote 'origin': "), "{err}");
+    assert!(err.contains("\n  caused by: "), "{err}");
+    assert!(!err.contains("hunter2pw"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! The library's error type. Every variant names the path or object it is about, so the CLI can print it as is.
 
+mod chain;
 mod hint;
 
 use std::io;
@@ -8,6 +9,10 @@ use std::path::PathBuf;
 use crate::ObjectId;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error of another library (gix, object_store) that an [`Error`] came from, kept as its `source()`: the
+/// chain of causes shows it ([`Error::causes`]), and an embedder may downcast it.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,8 +26,14 @@ pub enum Error {
     #[error("{0} is not inside a Git work tree")]
     NotAGitRepo(PathBuf),
 
+    /// `message` is the text of `source` when there is one (gix's error), so the message reads as before.
     #[error("{path}: Git: {message}")]
-    Git { path: PathBuf, message: String },
+    Git {
+        path: PathBuf,
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
 
     #[error("Git's index is locked: {} exists", lock.display())]
     IndexLocked { lock: PathBuf },
@@ -34,7 +45,12 @@ pub enum Error {
     DataNotIgnored { path: String, rule: String },
 
     #[error("revision '{rev}' cannot be used: {message}")]
-    BadRevision { rev: String, message: String },
+    BadRevision {
+        rev: String,
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
 
     #[error("{0} has no dv repository")]
     NotInitialized(PathBuf),
@@ -227,8 +243,14 @@ pub enum Error {
         missing: ObjectId,
     },
 
+    /// `source` is the store's own error (object_store's), when one is behind the message.
     #[error("remote '{remote}': {message}")]
-    Remote { remote: String, message: String },
+    Remote {
+        remote: String,
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
 
     /// A remote failed in a way dv can explain, with the next step to take.
     #[error("remote '{remote}': {message}")]
@@ -236,6 +258,8 @@ pub enum Error {
         remote: String,
         message: String,
         hint: String,
+        #[source]
+        source: Option<Source>,
     },
 
     #[error("no remote is configured")]
@@ -295,6 +319,18 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A Git error at `path`: gix's `source`, whose text is the message.
+    pub fn git(
+        path: impl Into<PathBuf>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Git {
+            path: path.into(),
+            message: source.to_string(),
+            source: Some(Box::new(source)),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::Source;
 use crate::{Error, Result};
 
 /// A Git work tree, and for a linked work tree (`git worktree add`) the main one.
@@ -22,16 +23,14 @@ pub fn discover_work_tree(dir: &Path) -> Result<WorkTree> {
                 | E::NoGitRepositoryWithinCeiling { .. }
                 | E::NoGitRepositoryWithinFs { .. },
             ) => Error::NotAGitRepo(dir.to_path_buf()),
-            _ => Error::Git {
-                path: dir.to_path_buf(),
-                message: e.to_string(),
-            },
+            _ => git_err(dir, e),
         })?;
     let linked = matches!(path, gix::discover::repository::Path::LinkedWorkTree { .. });
     let (git_dir, work_tree) = path.into_repository_and_work_tree_directories();
     let work_tree = work_tree.ok_or_else(|| Error::Git {
         path: git_dir.clone(),
         message: "this is a bare repository: dv needs a work tree".into(),
+        source: None,
     })?;
     let absolute = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
     let abs = absolute(work_tree);
@@ -57,11 +56,9 @@ pub struct GitRepo {
     repo: gix::Repository,
 }
 
-fn git_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Git {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+/// gix's error `e` about `path`, kept as the error's source.
+fn git_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::git(path, e)
 }
 
 /// What Git's index tracks: see [`GitRepo::tracked`].
@@ -186,19 +183,20 @@ impl GitRepo {
 
     /// Resolves a revision (commit id, branch, tag, `HEAD~3`, …) to a commit.
     pub fn resolve(&self, rev: &str) -> Result<Commit> {
-        let bad = |message: String| Error::BadRevision {
+        let bad = |message: String, source: Source| Error::BadRevision {
             rev: rev.to_string(),
             message,
+            source: Some(source),
         };
         let id = self
             .repo
             .rev_parse_single(rev)
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| bad(e.to_string(), Box::new(e)))?;
         let commit = id
             .object()
-            .map_err(|e| bad(e.to_string()))?
+            .map_err(|e| bad(e.to_string(), Box::new(e)))?
             .peel_to_commit()
-            .map_err(|e| bad(format!("does not name a commit: {e}")))?;
+            .map_err(|e| bad(format!("does not name a commit: {e}"), Box::new(e)))?;
         Ok(Commit {
             id: commit.id,
             rev: rev.to_string(),
@@ -209,6 +207,7 @@ impl GitRepo {
         let bad = |e: gix::Error| Error::BadRevision {
             rev: commit.rev.clone(),
             message: e.to_string(),
+            source: Some(Box::new(e)),
         };
         self.repo
             .find_commit(commit.id)
@@ -333,11 +332,11 @@ impl GitRepo {
     /// named `stash@{N}`, `stash@{N}^2`, `stash@{N}^3`, each commit once. The first parent (the HEAD the stash
     /// was made on) is a commit like any other and not included. Empty without stashes.
     pub fn stash_entries(&self) -> Result<Vec<Commit>> {
-        let err = |e: &dyn std::fmt::Display| git_err(self.repo.git_dir(), e);
+        let git_dir = self.repo.git_dir();
         let Some(reference) = self
             .repo
             .try_find_reference("refs/stash")
-            .map_err(|e| err(&e))?
+            .map_err(|e| git_err(git_dir, e))?
         else {
             return Ok(Vec::new());
         };
@@ -347,9 +346,9 @@ impl GitRepo {
             stashes.push(id.to_owned());
         }
         let mut log = reference.log_iter();
-        if let Some(lines) = log.rev().map_err(|e| err(&e))? {
+        if let Some(lines) = log.rev().map_err(|e| git_err(git_dir, e))? {
             for (n, line) in lines.enumerate() {
-                let line = line.map_err(|e| err(&e))?;
+                let line = line.map_err(|e| git_err(git_dir, e))?;
                 // The newest line names what `refs/stash` does.
                 if n == 0 && stashes.first() == Some(&line.new_oid) {
                     continue;

@@ -20,7 +20,6 @@ pub mod pointer;
 pub mod progress;
 pub mod redact;
 pub mod remote;
-pub mod remote_http;
 pub mod repo;
 pub mod secret;
 pub mod session;

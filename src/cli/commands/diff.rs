@@ -87,6 +87,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             let head = git.head()?.ok_or_else(|| Error::BadRevision {
                 rev: "HEAD".into(),
                 message: "the repository has no commits yet".into(),
+                source: None,
             })?;
             (
                 Source::Rev {

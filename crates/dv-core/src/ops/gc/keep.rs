@@ -96,6 +96,7 @@ pub(super) fn used_packs(
                          is running",
                         remote.name
                     ),
+                    source: None,
                 });
             }
         }

@@ -66,6 +66,7 @@ pub fn gc_remote(
                  run `dv fetch` with the same scope first",
                 p.dataset, p.object
             ),
+            source: None,
         });
     }
     // Chunks the cache lacks are live if a walked manifest or tree names them.

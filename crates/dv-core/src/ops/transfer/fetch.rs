@@ -107,6 +107,7 @@ impl<'a> Fetch<'a> {
             Error::Remote {
                 remote: self.remote.name.clone(),
                 message,
+                source: None,
             }
         })?;
         Ok(Some(*loc))
@@ -362,6 +363,7 @@ fn for_each_object(
         let bad = |message: String| Error::Remote {
             remote: remote.name.clone(),
             message: format!("object {} in pack {}: {message}", e.id, pack.to_hex()),
+            source: None,
         };
         pack::check_entry_header(bytes, e).map_err(|err| bad(err.to_string()))?;
         let stored = &bytes[ENTRY_HEADER_LEN as usize..];
