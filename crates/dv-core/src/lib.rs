@@ -3,6 +3,8 @@
 //! This crate does all the work and never talks to the terminal; the `dv` binary (the repository's root
 //! package, `src/cli`) is the only place that prints or parses arguments. See `docs/architecture.md` for the map.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod words;
 
