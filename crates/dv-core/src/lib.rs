@@ -26,8 +26,10 @@ pub mod remote_http;
 pub mod repo;
 pub mod secret;
 pub mod settings;
+pub mod steps;
 pub mod store;
 pub mod table;
+mod toml_text;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;

@@ -18,7 +18,6 @@ pub mod reach;
 pub mod run;
 pub mod scope;
 pub mod status;
-pub mod steps;
 pub mod table;
 pub mod transfer;
 pub mod treediff;

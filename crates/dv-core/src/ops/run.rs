@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::datasets::{Dataset, Source, read_pointer};
-use super::steps::{
-    NodeRecord, Param, PathRecord, RunRecord, STEPS_DIR, Step, Steps, check_param_key,
-    check_step_name, check_step_path, param_values,
-};
 use super::walk::walk;
 use crate::error::IoContext;
 use crate::git::GitRepo;
 use crate::progress::Progress;
 use crate::repo::Repo;
+use crate::steps::{
+    NodeRecord, Param, PathRecord, RunRecord, STEPS_DIR, Step, Steps, check_param_key,
+    check_step_name, check_step_path, param_values,
+};
 use crate::store::object::Node;
 use crate::store::statedb::{Stat, StatEntry, StateDb};
 use crate::store::{Store, hash_file};
