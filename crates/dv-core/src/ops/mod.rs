@@ -39,7 +39,7 @@ pub fn worker_count() -> usize {
         .clamp(1, 16)
 }
 
-/// `items.iter().map(f)`, run on dv's thread pool ([`pool`]), results in the order of `items`. Threads take
+/// `items.iter().map(f)`, run on dv's thread pool (`pool`), results in the order of `items`. Threads take
 /// small runs of items, so uneven costs balance out; a slice of one run is mapped on the calling thread.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use rayon::prelude::*;
