@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use dv_core::ObjectId;
-use dv_core::ops::steps::{NodeRecord, Param, PathRecord, RunRecord, Step};
 use dv_core::pointer::{Pointer, TableRef};
 use dv_core::repo::{Config, RemoteConfig};
+use dv_core::steps::{NodeRecord, Param, PathRecord, RunRecord, Step};
 use dv_core::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree, TreeEntry};
 use dv_core::store::pack::{self, Compression, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
 use dv_core::table::rowtree;

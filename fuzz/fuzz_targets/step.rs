@@ -2,7 +2,7 @@
 //! to text that parses again.
 #![no_main]
 
-use dv_core::ops::steps::Step;
+use dv_core::steps::Step;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -154,10 +154,7 @@ fn crash(name: &str, faults: &Faults) -> ! {
         on_crash(name);
     }
     #[cfg(unix)]
-    // SAFETY: sends a signal to this very process.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
-    }
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     std::process::abort()
 }
 

@@ -189,13 +189,13 @@ pub fn read_own(path: &Path) -> Result<Option<Vec<u8>>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NOFOLLOW);
+        opts.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
     let mut file = match opts.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
             refuse_link(path)?;
             return Err(crate::Error::io(path, e));
         }
@@ -482,7 +482,7 @@ fn link_unnamed(path: &Path, data: &[u8]) -> Result<Option<bool>> {
     let mut f = match OpenOptions::new()
         .write(true)
         .mode(0o666)
-        .custom_flags(libc::O_TMPFILE)
+        .custom_flags(rustix::fs::OFlags::TMPFILE.bits() as i32)
         .open(dir)
     {
         Ok(f) => f,
@@ -490,29 +490,24 @@ fn link_unnamed(path: &Path, data: &[u8]) -> Result<Option<bool>> {
     };
     f.write_all(data).at(path)?;
     f.sync_all().at(path)?;
-    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
-        .expect("no NUL in a number");
-    let Ok(to) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+    // A NUL cannot be passed to the kernel: such a name is left to the portable way, which reports it.
+    if path.as_os_str().as_bytes().contains(&0) {
         return Ok(None);
-    };
-    // SAFETY: both are NUL-terminated C strings that live across the call.
-    let r = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
-    if r == 0 {
-        return Ok(Some(true));
     }
-    match std::io::Error::last_os_error() {
-        e if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(false)),
+    let from = format!("/proc/self/fd/{}", f.as_raw_fd());
+    let linked = rustix::fs::linkat(
+        rustix::fs::CWD,
+        from.as_str(),
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+    );
+    match linked.map_err(std::io::Error::from) {
+        Ok(()) => Ok(Some(true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(false)),
         // No /proc: the caller writes it the portable way.
-        e if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => Ok(None),
-        e => Err(crate::Error::io(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => Ok(None),
+        Err(e) => Err(crate::Error::io(path, e)),
     }
 }
 
@@ -578,9 +573,15 @@ pub fn process_alive(pid: u32) -> bool {
         let Ok(pid) = i32::try_from(pid) else {
             return false;
         };
-        // SAFETY: signal 0 only checks that the process exists and may be signalled.
-        let r = unsafe { libc::kill(pid, 0) };
-        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        // Pid 0 would ask about this process's own group, which exists.
+        let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+            return true;
+        };
+        // Signal 0 only checks that the process exists; "not permitted" means it exists too.
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
     }
     #[cfg(not(unix))]
     {

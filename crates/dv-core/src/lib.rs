@@ -3,6 +3,8 @@
 //! This crate does all the work and never talks to the terminal; the `dv` binary (the repository's root
 //! package, `src/cli`) is the only place that prints or parses arguments. See `docs/architecture.md` for the map.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod words;
 
@@ -24,8 +26,10 @@ pub mod repo;
 pub mod secret;
 pub mod session;
 pub mod settings;
+pub mod steps;
 pub mod store;
 pub mod table;
+mod toml_text;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;

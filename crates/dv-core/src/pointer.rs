@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::store::object::{Node, NodeKind};
+use crate::toml_text;
 use crate::{Error, ObjectId, Result};
 
 pub const POINTER_VERSION: u64 = 1;
@@ -63,8 +64,8 @@ impl Pointer {
             "# Data versioned by dv: `dv checkout` restores it, `dv status` compares it.\n",
         );
         s.push_str(&format!("dv = {POINTER_VERSION}\n"));
-        s.push_str(&format!("kind = \"{}\"\n", n.kind.name()));
-        s.push_str(&format!("id = \"{}\"\n", n.id));
+        s.push_str(&format!("kind = {}\n", toml_text::string(n.kind.name())));
+        s.push_str(&format!("id = {}\n", toml_text::string(&n.id.to_string())));
         s.push_str(&format!("size = {}\n", n.size));
         if n.kind == NodeKind::Tree {
             s.push_str(&format!("files = {}\n", n.files));
@@ -72,23 +73,22 @@ impl Pointer {
             s.push_str("executable = true\n");
         }
         if let Some(t) = &self.table {
-            let key: Vec<String> = t
-                .key
-                .iter()
-                .map(|k| toml::Value::String(k.clone()).to_string())
-                .collect();
+            s.push_str(&toml_text::table("table"));
             s.push_str(&format!(
-                "\n[table]\nid = \"{}\"\nkey = [{}]\nrows = {}\n",
-                t.id,
-                key.join(", "),
+                "id = {}\nkey = {}\nrows = {}\n",
+                toml_text::string(&t.id.to_string()),
+                toml_text::string_list(&t.key),
                 t.rows
             ));
         }
         if !self.meta.is_empty() {
-            s.push_str("\n[meta]\n");
+            s.push_str(&toml_text::table("meta"));
             for (k, v) in &self.meta {
-                let value = toml::Value::String(v.clone()).to_string();
-                s.push_str(&format!("{} = {value}\n", meta_key_text(k)));
+                s.push_str(&format!(
+                    "{} = {}\n",
+                    toml_text::key(k),
+                    toml_text::string(v)
+                ));
             }
         }
         s
@@ -233,18 +233,6 @@ impl Pointer {
 }
 
 /// A `[meta]` key as TOML: bare when it can be, else quoted (a key with a `.` would otherwise be dotted).
-fn meta_key_text(key: &str) -> String {
-    if !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        key.to_string()
-    } else {
-        toml::Value::String(key.to_string()).to_string()
-    }
-}
-
 /// Why an annotation key is not allowed, if it is not: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.`.
 pub fn meta_key_problem(key: &str) -> Option<String> {
     if key.is_empty() {

@@ -165,7 +165,7 @@ impl Config {
 
     /// The file's text: canonical order, defaults left out.
     pub fn to_text(&self) -> String {
-        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        use crate::toml_text::{string, table};
         let mut t = String::from(
             "# dv repository settings (committed with the project).\n\
              # Per-machine settings and secrets belong in config.local.toml beside this file.\n[core]\n",
@@ -178,12 +178,13 @@ impl Config {
             t.push_str("stage = false\n");
         }
         if let Some(d) = &self.default_remote {
-            t.push_str(&format!("remote = {}\n", q(d)));
+            t.push_str(&format!("remote = {}\n", string(d)));
         }
         for (name, r) in &self.remotes {
-            t.push_str(&format!("\n[remote.{name}]\nurl = {}\n", q(&r.url)));
+            t.push_str(&table(&format!("remote.{name}")));
+            t.push_str(&format!("url = {}\n", string(&r.url)));
             for (k, v) in &r.settings {
-                t.push_str(&format!("{k} = {}\n", q(v)));
+                t.push_str(&format!("{k} = {}\n", string(v)));
             }
         }
         t

@@ -89,13 +89,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 message: "the repository has no commits yet".into(),
                 source: None,
             })?;
-            (
-                Source::Rev {
-                    git,
-                    commit: head,
-                },
-                Source::WorkTree,
-            )
+            (Source::Rev { git, commit: head }, Source::WorkTree)
         }
         1 => (
             Source::Rev {
@@ -108,14 +102,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             let b = revs.remove(1);
             let a = revs.remove(0);
             (
-                Source::Rev {
-                    git,
-                    commit: a,
-                },
-                Source::Rev {
-                    git,
-                    commit: b,
-                },
+                Source::Rev { git, commit: a },
+                Source::Rev { git, commit: b },
             )
         }
     };

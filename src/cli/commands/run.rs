@@ -153,7 +153,7 @@ pub fn repro(g: &Global, args: ReproArgs) -> Result<Outcome> {
                 outln!("step '{}' does not reproduce: {f}", report.step);
             }
             for o in &report.outs {
-                let short = |n: &Option<dv_core::ops::steps::NodeRecord>| {
+                let short = |n: &Option<dv_core::steps::NodeRecord>| {
                     n.map_or("(missing)".to_string(), |n| {
                         n.id.to_string()[..12].to_string()
                     })
@@ -282,7 +282,7 @@ pub fn lineage(g: &Global, args: LineageArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn node_text(n: &Option<dv_core::ops::steps::NodeRecord>) -> String {
+fn node_text(n: &Option<dv_core::steps::NodeRecord>) -> String {
     match n {
         Some(n) => format!(
             " ({} {}, {})",

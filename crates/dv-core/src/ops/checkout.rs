@@ -619,6 +619,10 @@ fn set_exec(abs: &std::path::Path, exec: bool) -> Result<()> {
 
 /// Writes the files on worker threads (renaming those in `written` into place); returns each file's stat
 /// after the write, in order, or `None` for a file left alone because it changed since the plan saw it.
+///
+/// Its own threads rather than `par_map`'s rayon pool: they take files strictly in plan order and stop at the
+/// first error; and a rayon thread waiting for a large file's chunks (`par_map` in [`write_one`]) would steal
+/// and start other files on top of it, each with an open temporary file and a run of decoded chunks.
 fn write_files(
     repo: &Repo,
     reader: &PackReader,

@@ -18,7 +18,6 @@ pub mod reach;
 pub mod run;
 pub mod scope;
 pub mod status;
-pub mod steps;
 pub mod table;
 pub mod transfer;
 pub mod treediff;
@@ -40,39 +39,32 @@ pub fn worker_count() -> usize {
         .clamp(1, 16)
 }
 
-/// `items.iter().map(f)`, run on `worker_count()` threads, results in the order of `items`. Threads take small
-/// runs of items in turn, so uneven costs balance out.
+/// `items.iter().map(f)`, run on dv's thread pool (`pool`), results in the order of `items`. Threads take
+/// small runs of items, so uneven costs balance out; a slice of one run is mapped on the calling thread.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use rayon::prelude::*;
     const RUN: usize = 8;
-    let workers = worker_count().min(items.len().div_ceil(RUN));
-    if workers <= 1 {
-        return items.iter().map(f).collect();
+    match pool() {
+        Some(pool) if items.len() > RUN && pool.current_num_threads() > 1 => {
+            pool.install(|| items.par_iter().with_min_len(RUN).map(&f).collect())
+        }
+        _ => items.iter().map(f).collect(),
     }
-    let next = AtomicUsize::new(0);
-    let mut runs: Vec<(usize, Vec<R>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let start = next.fetch_add(RUN, Ordering::Relaxed);
-                        if start >= items.len() {
-                            return done;
-                        }
-                        let end = (start + RUN).min(items.len());
-                        done.push((start, items[start..end].iter().map(&f).collect()));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    runs.sort_unstable_by_key(|r| r.0);
-    runs.into_iter().flat_map(|r| r.1).collect()
+}
+
+/// The process's pool for CPU-bound work: [`worker_count`] threads, started on first use and shared by every
+/// caller, so two operations at once (or a thread of one) do not each start a pool of their own. `None` when
+/// the threads cannot be started: work then runs on the calling thread.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(worker_count())
+            .thread_name(|i| format!("dv-worker-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 #[cfg(test)]

@@ -2,15 +2,15 @@
 //! parameter files, and comparing what it writes with the recorded outputs.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::fingerprint::{fingerprint, hash_path};
 use super::spawn::{describe_status, spawn};
 use super::{RunOptions, load_steps, no_step_writes};
 use crate::error::IoContext;
 use crate::ops::datasets::Source;
-use crate::ops::steps::{NodeRecord, param_values};
 use crate::session::Session;
+use crate::steps::{NodeRecord, param_values};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -33,15 +33,6 @@ pub struct CheckReport {
     pub duration_ms: u64,
 }
 
-/// A folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Re-runs the step that wrote `out` in a temporary folder holding only its recorded inputs and parameter
 /// files, and compares what it writes with the recorded outputs. The work tree and the store are untouched.
 pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckReport> {
@@ -57,12 +48,18 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
             "it has not run yet; there is nothing to compare with".into()
         ));
     }
-    let tmp = TempDir(store.tmp_dir().join(format!(
-        "check-{}-{}",
-        std::process::id(),
-        crate::ops::now_ns()
-    )));
-    fs::create_dir_all(&tmp.0).at(&tmp.0)?;
+    // Removed with all it holds when dropped. Named and permitted as before: `check-PID-NANOS` in the cache's
+    // `tmp/`, with the umask's permissions (not tempfile's 0o700).
+    let tmp_parent = store.tmp_dir();
+    fs::create_dir_all(&tmp_parent).at(&tmp_parent)?;
+    let name = format!("check-{}-{}", std::process::id(), crate::ops::now_ns());
+    let tmp = {
+        let mut b = tempfile::Builder::new();
+        b.prefix(&name).rand_bytes(0);
+        #[cfg(unix)]
+        b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
+        b.tempdir_in(&tmp_parent).at(tmp_parent.join(&name))?
+    };
     for d in &step.deps {
         let now = fingerprint(repo, store, &d.path)?;
         match (&d.node, now) {
@@ -74,7 +71,7 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
                 )));
             }
         }
-        copy_into(&repo.abs(&d.path), &tmp.0.join(&d.path))?;
+        copy_into(&repo.abs(&d.path), &tmp.path().join(&d.path))?;
     }
     let values = param_values(&step.params, |f| {
         crate::fsutil::read_if_exists(&repo.abs(f))
@@ -86,15 +83,15 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
                 p.label()
             )));
         }
-        let dst = tmp.0.join(&p.file);
+        let dst = tmp.path().join(&p.file);
         if !dst.exists() {
             copy_into(&repo.abs(&p.file), &dst)?;
         }
     }
-    let workdir = tmp.0.join(&step.workdir);
+    let workdir = tmp.path().join(&step.workdir);
     fs::create_dir_all(&workdir).at(&workdir)?;
     for o in &step.outs {
-        if let Some(parent) = tmp.0.join(&o.path).parent() {
+        if let Some(parent) = tmp.path().join(&o.path).parent() {
             fs::create_dir_all(parent).at(parent)?;
         }
     }
@@ -118,7 +115,7 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
         return Ok(report);
     }
     for o in &step.outs {
-        let abs = tmp.0.join(&o.path);
+        let abs = tmp.path().join(&o.path);
         let got = if fs::symlink_metadata(&abs).is_ok() {
             Some(NodeRecord::of(&hash_path(&abs, &o.path, None)?))
         } else {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::Result;
-use crate::ops::steps::{Step, Steps};
+use crate::steps::{Step, Steps};
 
 /// Which way `lineage` walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

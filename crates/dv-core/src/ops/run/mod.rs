@@ -11,10 +11,10 @@
 use std::fs;
 
 use super::datasets::Source;
-use super::steps::{STEPS_DIR, Step, Steps};
 use crate::error::IoContext;
 use crate::progress::Progress;
 use crate::repo::Repo;
+use crate::steps::{STEPS_DIR, Step, Steps};
 use crate::{Error, Result};
 
 mod check;

@@ -9,11 +9,11 @@ use super::spawn::{describe_status, shell_words, spawn};
 use super::{RunOptions, load_steps};
 use crate::error::IoContext;
 use crate::ops::datasets::Source;
-use crate::ops::steps::{
+use crate::session::Session;
+use crate::steps::{
     NodeRecord, Param, PathRecord, RunRecord, STEPS_DIR, Step, Steps, check_param_key,
     check_step_name, check_step_path, param_values,
 };
-use crate::session::Session;
 use crate::{Error, ObjectId, Result};
 
 /// What `dv run` is asked to record.

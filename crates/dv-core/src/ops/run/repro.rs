@@ -8,8 +8,8 @@ use super::staleness::step_state;
 use super::{RunOptions, load_steps, no_step_writes};
 use crate::Result;
 use crate::ops::datasets::Source;
-use crate::ops::steps::Steps;
 use crate::session::Session;
+use crate::steps::Steps;
 
 words! {
     /// What `dv repro` did with a step.

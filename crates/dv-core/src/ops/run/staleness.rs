@@ -6,9 +6,9 @@ use super::load_steps;
 use super::spawn::shell_words;
 use crate::Result;
 use crate::ops::datasets::Source;
-use crate::ops::steps::{Step, param_values};
 use crate::repo::Repo;
 use crate::session::Session;
+use crate::steps::{Step, param_values};
 use crate::store::Store;
 
 words! {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::paths::is_within;
 use crate::store::object::{Node, NodeKind};
+use crate::toml_text;
 use crate::{Error, ObjectId, Result};
 
 pub const STEP_VERSION: u64 = 1;
@@ -158,15 +159,6 @@ pub fn check_step_path(path: &str, allow_root: bool) -> std::result::Result<(), 
     }
 }
 
-fn quote(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-fn quote_list(items: &[String]) -> String {
-    let q: Vec<String> = items.iter().map(|s| quote(s)).collect();
-    format!("[{}]", q.join(", "))
-}
-
 impl Step {
     /// The step file's repository path.
     pub fn file_path(name: &str) -> String {
@@ -179,10 +171,13 @@ impl Step {
              # changes. The ids are those of the data it read and wrote.\n",
         );
         s.push_str(&format!("dv = {STEP_VERSION}\n"));
-        s.push_str(&format!("command = {}\n", quote_list(&self.command)));
+        s.push_str(&format!(
+            "command = {}\n",
+            toml_text::string_list(&self.command)
+        ));
         s.push_str(&format!(
             "workdir = {}\n",
-            quote(if self.workdir.is_empty() {
+            toml_text::string(if self.workdir.is_empty() {
                 "."
             } else {
                 &self.workdir
@@ -190,36 +185,44 @@ impl Step {
         ));
         let paths = |s: &mut String, table: &str, list: &[PathRecord]| {
             for p in list {
-                s.push_str(&format!("\n[[{table}]]\npath = {}\n", quote(&p.path)));
+                s.push_str(&toml_text::array_table(table));
+                s.push_str(&format!("path = {}\n", toml_text::string(&p.path)));
                 if let Some(n) = &p.node {
                     s.push_str(&format!(
-                        "kind = \"{}\"\nid = \"{}\"\nsize = {}\n",
-                        n.kind, n.id, n.size
+                        "kind = {}\nid = {}\nsize = {}\n",
+                        toml_text::string(n.kind.name()),
+                        toml_text::string(&n.id.to_string()),
+                        n.size
                     ));
                 }
             }
         };
         paths(&mut s, "deps", &self.deps);
         for p in &self.params {
+            s.push_str(&toml_text::array_table("params"));
             s.push_str(&format!(
-                "\n[[params]]\nfile = {}\nkey = {}\n",
-                quote(&p.file),
-                quote(&p.key)
+                "file = {}\nkey = {}\n",
+                toml_text::string(&p.file),
+                toml_text::string(&p.key)
             ));
             if let Some(v) = &p.value {
-                s.push_str(&format!("value = {}\n", inline_value(v)));
+                s.push_str(&format!("value = {}\n", toml_text::inline(v)));
             }
         }
         paths(&mut s, "outs", &self.outs);
         if let Some(r) = &self.run {
-            s.push_str(&format!("\n[run]\ncommand = {}\n", quote_list(&r.command)));
+            s.push_str(&toml_text::table("run"));
+            s.push_str(&format!(
+                "command = {}\n",
+                toml_text::string_list(&r.command)
+            ));
             if let Some(c) = &r.git_commit {
-                s.push_str(&format!("git_commit = {}\n", quote(c)));
+                s.push_str(&format!("git_commit = {}\n", toml_text::string(c)));
             }
             s.push_str(&format!(
                 "dv_version = {}\nplatform = {}\nexit_status = {}\nduration_ms = {}\n",
-                quote(&r.dv_version),
-                quote(&r.platform),
+                toml_text::string(&r.dv_version),
+                toml_text::string(&r.platform),
                 r.exit_status,
                 r.duration_ms
             ));
@@ -398,39 +401,6 @@ pub fn check_param_key(key: &str) -> std::result::Result<(), String> {
 /// `a` is `b`, or one is inside the other.
 pub fn overlaps(a: &str, b: &str) -> bool {
     is_within(a, b) || is_within(b, a)
-}
-
-/// A TOML value written on one line (tables as inline tables).
-fn inline_value(v: &toml::Value) -> String {
-    match v {
-        toml::Value::Table(t) => {
-            let parts: Vec<String> = t
-                .iter()
-                .map(|(k, v)| format!("{} = {}", quote_key(k), inline_value(v)))
-                .collect();
-            if parts.is_empty() {
-                "{}".into()
-            } else {
-                format!("{{ {} }}", parts.join(", "))
-            }
-        }
-        toml::Value::Array(a) => {
-            let parts: Vec<String> = a.iter().map(inline_value).collect();
-            format!("[{}]", parts.join(", "))
-        }
-        other => other.to_string(),
-    }
-}
-
-fn quote_key(k: &str) -> String {
-    if !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        k.to_string()
-    } else {
-        quote(k)
-    }
 }
 
 /// The steps of a repository, with the graph their paths make.
