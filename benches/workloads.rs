@@ -29,51 +29,43 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+/// The benchmark's flags: `cargo bench --bench workloads -- --help`.
+#[derive(clap::Parser)]
+#[command(
+    name = "workloads",
+    about = "The dv benchmark (see benches/workloads.rs)"
+)]
 struct Opts {
+    /// Size of the big file, in MiB.
+    #[arg(long, default_value_t = 1024)]
     size_mib: usize,
+    /// Number of files in the small-files workload.
+    #[arg(long, default_value_t = 20_000)]
     small_files: usize,
+    /// Runs per step.
+    #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Workloads to run, comma-separated: big, small, log, table, model, remote-big, remote-small, remote-serve.
+    #[arg(long, value_delimiter = ',', default_values = ["big", "small"])]
     only: Vec<String>,
     /// Largest table in the diff-scaling workload.
+    #[arg(long, default_value_t = 10_000_000)]
     table_rows: usize,
-    /// Size of the model file in the model workload.
+    /// Size of the model file in the model workload, in MiB.
+    #[arg(long, default_value_t = 500)]
     model_mib: usize,
-    dvc: Option<PathBuf>,
+    /// Measure dv alone, even when dvc is found.
+    #[arg(long)]
+    no_dvc: bool,
+    /// Where fixtures and repositories are made.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("dv-bench"))]
     dir: PathBuf,
     /// Run the remote workloads against moto (this `moto_server`) instead of the in-process s3s-fs.
+    #[arg(long)]
     moto: Option<PathBuf>,
-}
-
-fn parse_opts() -> Opts {
-    let mut o = Opts {
-        size_mib: 1024,
-        small_files: 20_000,
-        runs: 3,
-        only: vec!["big".into(), "small".into()],
-        table_rows: 10_000_000,
-        model_mib: 500,
-        dvc: find_dvc(),
-        dir: std::env::temp_dir().join("dv-bench"),
-        moto: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
-        match a.as_str() {
-            "--size-mib" => o.size_mib = val().parse().expect("number"),
-            "--small-files" => o.small_files = val().parse().expect("number"),
-            "--runs" => o.runs = val().parse().expect("number"),
-            "--only" => o.only = val().split(',').map(String::from).collect(),
-            "--no-dvc" => o.dvc = None,
-            "--table-rows" => o.table_rows = val().parse().expect("number"),
-            "--model-mib" => o.model_mib = val().parse().expect("number"),
-            "--moto" => o.moto = Some(PathBuf::from(val())),
-            "--dir" => o.dir = PathBuf::from(val()),
-            "--bench" => {}
-            other => panic!("unknown option {other}"),
-        }
-    }
-    o
+    /// `cargo bench` passes it to every bench.
+    #[arg(long = "bench", hide = true)]
+    _bench: bool,
 }
 
 fn find_dvc() -> Option<PathBuf> {
@@ -538,10 +530,10 @@ fn print_rows(rows: &[Row]) {
 }
 
 fn main() {
-    let o = parse_opts();
+    let o = <Opts as clap::Parser>::parse();
     let ctx = Ctx {
         dv: PathBuf::from(env!("CARGO_BIN_EXE_dv")),
-        dvc: o.dvc.clone(),
+        dvc: if o.no_dvc { None } else { find_dvc() },
     };
     fs::create_dir_all(&o.dir).unwrap();
     println!("dv benchmark: {}", ctx.dv.display());

@@ -66,6 +66,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> dv_core::Result<()> {
 
 /// A size for people: 1.5 KiB, 3.2 GiB.
 pub fn human_bytes(n: u64) -> String {
+    // Hand-written: indicatif's HumanBytes (a dependency already) prints two decimals, the output pins one.
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
     let mut unit = 0;
@@ -99,6 +100,7 @@ pub fn summary_text(s: &dv_core::ops::treediff::Summary) -> String {
 
 /// A commit time as `YYYY-MM-DD HH:MM +hhmm`, in the commit's own time zone.
 pub fn format_time(seconds: i64, offset_seconds: i32) -> String {
+    // Hand-written: jiff (here for gix) and chrono (for arrow) reject offsets past ±26 h a commit can hold.
     let local = seconds + offset_seconds as i64;
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
@@ -240,32 +242,41 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// A table diff as CSV: `change,key...,column,old,new`, one line per changed cell, added or deleted row.
+/// A table diff as CSV: `change,key...,column,old,new`, one line per changed cell, added or deleted row; a NULL
+/// cell is an empty field, as an empty text is.
 pub fn table_diff_csv(t: &dv_core::table::diff::TableDiff) -> String {
-    let mut out = String::from("change");
-    for k in &t.key {
-        out.push(',');
-        out.push_str(&csv_field(k));
+    // Every record has at least four fields, so the writer's one special case (a record of a single empty field
+    // written as `""`) never applies; flexible, since a key's length is the header's by construction anyway.
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    fn write<'a>(w: &mut csv::Writer<Vec<u8>>, record: impl Iterator<Item = &'a str>) {
+        w.write_record(record).expect("CSV into memory");
     }
-    out.push_str(",column,old,new\n");
-    let cell = |c: &dv_core::table::Cell| c.as_deref().map(csv_field).unwrap_or_default();
+    fn cell(c: &dv_core::table::Cell) -> &str {
+        c.as_deref().unwrap_or_default()
+    }
+    let key = t.key.iter().map(String::as_str);
+    write(
+        &mut w,
+        std::iter::once("change")
+            .chain(key)
+            .chain(["column", "old", "new"]),
+    );
     for r in &t.rows {
-        let key: String = r.key.iter().map(|c| format!(",{}", cell(c))).collect();
+        let change = r.change.to_string();
+        let lead = std::iter::once(change.as_str()).chain(r.key.iter().map(cell));
         if r.change == RowChangeKind::Modified {
             for c in &r.cells {
-                out.push_str(&format!(
-                    "{}{key},{},{},{}\n",
-                    r.change,
-                    csv_field(&c.column),
-                    cell(&c.old),
-                    cell(&c.new)
-                ));
+                let fields = [c.column.as_str(), cell(&c.old), cell(&c.new)];
+                write(&mut w, lead.clone().chain(fields));
             }
         } else {
-            out.push_str(&format!("{}{key},,,\n", r.change));
+            write(&mut w, lead.chain(["", "", ""]));
         }
     }
-    out
+    let bytes = w.into_inner().expect("CSV into memory");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields")
 }
 
 /// Writes text to stdout; a closed pipe (`| head`) ends the output quietly.
@@ -354,6 +365,42 @@ mod tests {
         assert_eq!(
             super::format_time(951_782_400, -18_000),
             "2000-02-28 19:00 -0500"
+        );
+    }
+
+    /// Pins the bytes: quoted only when a field holds a comma, a quote or a line break; quotes doubled; `\n` ends.
+    #[test]
+    fn table_diffs_as_csv() {
+        use dv_core::table::diff::{CellChange, RowChange, RowChangeKind, TableDiff};
+        let row = |change, key: &str| RowChange {
+            change,
+            key: vec![Some(key.to_string()), None],
+            cells: Vec::new(),
+            row: Vec::new(),
+        };
+        let mut modified = row(RowChangeKind::Modified, "a\"b");
+        modified.cells = vec![
+            CellChange {
+                column: "x,y".into(),
+                old: None,
+                new: Some("line\nbreak".into()),
+            },
+            CellChange {
+                column: "z".into(),
+                old: Some(String::new()),
+                new: Some(" cr\r ".into()),
+            },
+        ];
+        let diff = TableDiff {
+            key: vec!["id".into(), "k,2".into()],
+            rows: vec![row(RowChangeKind::Added, "1"), modified],
+            ..TableDiff::default()
+        };
+        assert_eq!(
+            super::table_diff_csv(&diff),
+            "change,id,\"k,2\",column,old,new\nadded,1,,,,\n\
+             modified,\"a\"\"b\",,\"x,y\",,\"line\nbreak\"\n\
+             modified,\"a\"\"b\",,z,,\" cr\r \"\n"
         );
     }
 

@@ -1,4 +1,6 @@
 //! Small file-system helpers: atomic writes and unique temporary names.
+//!
+//! Long (about 615 lines without tests): temporary names, atomic writes and crash journals share one naming scheme.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

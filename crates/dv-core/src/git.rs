@@ -1,4 +1,6 @@
 //! Everything dv asks of Git goes through this module (and through `gix`).
+//!
+//! Long as the whole Git boundary: one `GitRepo` over `gix`, so every Git question dv asks reads in one place.
 
 use std::path::{Path, PathBuf};
 

@@ -21,7 +21,7 @@ pub struct Settings {
     /// small data takes the multipart path).
     pub single_put_max: u64,
     /// Bytes of table rows held in memory before a sorted batch is spilled to disk (at least 1). Default
-    /// [`SORT_MEMORY`](crate::table::read::SORT_MEMORY); the CLI's `DV_TABLE_SORT_MEMORY`.
+    /// [`SORT_MEMORY`](crate::table::sort::SORT_MEMORY); the CLI's `DV_TABLE_SORT_MEMORY`.
     pub table_sort_memory: usize,
     /// Credentials and settings of cloud remotes that come from outside the repository (the AWS_*, GOOGLE_*
     /// and AZURE_* variables, the AWS profile files under the home folder): see [`RemoteEnv::from_vars`].
@@ -33,7 +33,7 @@ impl Default for Settings {
         Settings {
             pack_size: crate::store::writer::PACK_TARGET_SIZE,
             single_put_max: crate::remote::SINGLE_PUT_MAX,
-            table_sort_memory: crate::table::read::SORT_MEMORY,
+            table_sort_memory: crate::table::sort::SORT_MEMORY,
             remote_env: RemoteEnv::default(),
         }
     }

@@ -1,6 +1,8 @@
 //! The safetensors header: `u64` little-endian length N, N bytes of UTF-8 JSON, then the tensor bytes. dv reads
 //! this format but does not define it; the rules it checks are listed in docs/format.md ("Model files").
 //!
+//! Long only with its tests (about 450 lines without them): one format's parser and checks, beside their tests.
+//!
 //! The header is untrusted (it comes from whoever committed the file), so everything is checked and nothing
 //! panics: the length is bounded, the JSON is parsed into typed values with bounded shapes, element counts and
 //! byte sizes use checked arithmetic, and every tensor must lie inside the data area without overlapping another.

@@ -1,5 +1,7 @@
 //! Pack files and their indexes (docs/format.md, "Packs").
 //!
+//! Long only with its tests (about 510 lines without them): the pack and index formats, kept in one place.
+//!
 //! A pack is a header followed by objects, each behind a small entry header. Its index lists every object's
 //! id, offset and lengths, sorted by id, and ends with a BLAKE3 checksum. The pack's name is the hash of the
 //! index's entry table, so identical packs get identical names and no two different packs share one.

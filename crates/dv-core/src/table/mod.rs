@@ -3,9 +3,15 @@
 //! (format, key, columns with types, row count, root), so diffs between versions cost time in proportion to the
 //! change. See docs/format.md, "Tables".
 
+mod csv_reader;
 pub mod diff;
+mod infer;
+mod parquet_reader;
 pub mod read;
+mod rows;
 pub mod rowtree;
+mod run;
+pub mod sort;
 
 use crate::store::bytes::Reader;
 use crate::store::object::ObjectKind;
@@ -381,7 +387,7 @@ pub fn record(
     spec: &TableSpec,
     sink: &mut StoreSink,
 ) -> Result<(Header, ObjectId)> {
-    let sort = read::SortOptions::new(sink.store.sort_memory(), sink.store.tmp_dir());
+    let sort = sort::SortOptions::new(sink.store.sort_memory(), sink.store.tmp_dir());
     record_to(path, what, spec, &sort, sink)
 }
 
@@ -390,13 +396,13 @@ fn record_to(
     path: &std::path::Path,
     what: &str,
     spec: &TableSpec,
-    sort: &read::SortOptions,
+    sort: &sort::SortOptions,
     sink: &mut dyn rowtree::NodeSink,
 ) -> Result<(Header, ObjectId)> {
     let table = read::read_table(path, what, spec, sort)?;
     let root = match table.rows {
-        read::SortedRows::Memory(rows) => rowtree::build(rows.into_iter(), sink)?,
-        read::SortedRows::Merge(mut merge) => {
+        sort::SortedRows::Memory(rows) => rowtree::build(rows.into_iter(), sink)?,
+        sort::SortedRows::Merge(mut merge) => {
             // Duplicate keys show only as the merge reaches them. The nodes written before are then unreferenced:
             // an unsealed pack is discarded with the sink, a sealed one is garbage for `dv gc`.
             let root = rowtree::build(&mut merge, sink)?;
