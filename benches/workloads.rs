@@ -2,7 +2,7 @@
 //! steps with DVC when `dvc` is on PATH (or in /tmp/peers/bin), and the ratios.
 //!
 //! Run: `cargo bench --bench workloads -- [--size-mib 1024] [--small-files 20000] [--runs 3] [--only big,small]
-//!       [--no-dvc] [--dir /tmp/dv-bench]`
+//!       [--no-dvc] [--dir /tmp/dv-bench] [--dv OLD/dv]` (`--help` lists all)
 //!
 //! Workloads (issue 2): one 1 GiB file of mixed content (half random, a quarter text, a quarter binary
 //! records); four more versions of it, each with three 100 KiB inserts, three 64 KiB overwrites and one 1 MiB
@@ -63,6 +63,9 @@ struct Opts {
     /// Run the remote workloads against moto (this `moto_server`) instead of the in-process s3s-fs.
     #[arg(long)]
     moto: Option<PathBuf>,
+    /// Measure this dv binary instead of the one built with the bench (an older build, to compare versions).
+    #[arg(long)]
+    dv: Option<PathBuf>,
     /// `cargo bench` passes it to every bench.
     #[arg(long = "bench", hide = true)]
     _bench: bool,
@@ -532,7 +535,10 @@ fn print_rows(rows: &[Row]) {
 fn main() {
     let o = <Opts as clap::Parser>::parse();
     let ctx = Ctx {
-        dv: PathBuf::from(env!("CARGO_BIN_EXE_dv")),
+        dv: o
+            .dv
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dv"))),
         dvc: if o.no_dvc { None } else { find_dvc() },
     };
     fs::create_dir_all(&o.dir).unwrap();

@@ -165,6 +165,29 @@ fn remote_add_list_modify_remove() {
     assert!(err.contains("no remote named 'nope'"), "{err}");
 }
 
+/// A remote name may hold a dot (`my.r`): the config then names it `[remote."my.r"]`, which reads back as that
+/// remote (written bare, `[remote.my.r]` read back as nested tables, and every later command failed on the
+/// config), and the data goes there and back.
+#[test]
+fn a_remote_named_with_a_dot_round_trips_through_the_config() {
+    let r = TestRepo::new();
+    let outside = tempfile::tempdir().unwrap();
+    let store = outside.path().join("store.r");
+    let url = store.display().to_string();
+    r.ok(&["remote", "add", "my.r", &url]);
+    let config = String::from_utf8(r.read(".dv/config.toml")).unwrap();
+    assert!(config.contains("[remote.\"my.r\"]\n"), "{config}");
+    let list = r.json(&["remote", "list"]);
+    assert_eq!(list[0]["name"], "my.r", "{list}");
+    r.ok(&["remote", "modify", "my.r", "region", "eu-west-1"]);
+    r.write("data/a.txt", b"alpha");
+    r.ok(&["add", "data"]);
+    r.ok(&["push", "-r", "my.r"]);
+    assert!(store.join("packs").is_dir());
+    r.ok(&["remote", "remove", "my.r"]);
+    assert_eq!(r.json(&["remote", "list"]).as_array().unwrap().len(), 0);
+}
+
 both_backends!(push_then_clone_and_pull_gives_identical_bytes: push_clone_pull_folder, push_clone_pull_s3);
 
 fn push_then_clone_and_pull_gives_identical_bytes(b: Backend) {

@@ -181,7 +181,8 @@ impl Config {
             t.push_str(&format!("remote = {}\n", string(d)));
         }
         for (name, r) in &self.remotes {
-            t.push_str(&table(&format!("remote.{name}")));
+            // A name with a dot is quoted (`[remote."my.r"]`): bare, it would read back as nested tables.
+            t.push_str(&table(&format!("remote.{}", crate::toml_text::key(name))));
             t.push_str(&format!("url = {}\n", string(&r.url)));
             for (k, v) in &r.settings {
                 t.push_str(&format!("{k} = {}\n", string(v)));

@@ -3,8 +3,7 @@
 //!
 //! The files are written by hand, not through serde and the `toml` serializer, because their exact bytes are
 //! pinned (golden tests, and files users have committed): the serializer writes no comment header, writes a
-//! table inside an array of tables as a `[params.value]` sub-table rather than inline, and quotes a dotted
-//! remote name in `[remote.NAME]`.
+//! table inside an array of tables as a `[params.value]` sub-table rather than inline.
 
 /// A TOML string, quoted and escaped as the `toml` crate writes one.
 pub fn string(s: &str) -> String {
