@@ -441,7 +441,10 @@ fn usage_errors_name_the_flag_not_a_path() {
 fn a_git_error_shows_its_causes() {
     let r = TestRepo::new();
     r.write(".git/config", b"[core\n\tbare = false\n");
-    let err = r.fails(&["status"]);
-    assert!(err.contains("Git: "), "{err}");
+    let err = r.fails(&["log"]);
+    assert!(
+        err.contains("Git: Repository configuration could not be loaded"),
+        "{err}"
+    );
     assert!(err.contains("\n  caused by: "), "{err}");
 }
