@@ -306,7 +306,7 @@ pub struct Repo {
     /// Where the object cache lives: this work tree's `.dv/cache`, or for a linked Git work tree the main
     /// work tree's, so all work trees of one repository share one cache (as they share Git's objects).
     cache_dir: PathBuf,
-    /// How [`Repo::lock`] waits (the CLI sets it from `DV_LOCK_TIMEOUT` and the command it runs).
+    /// How [`Session::lock`](crate::session::Session::lock) waits (the CLI sets it from `DV_LOCK_TIMEOUT` and the command it runs).
     pub lock_wait: LockWait,
     /// What the core would otherwise take from the environment (the CLI maps its variables onto it): carried
     /// to the store [`Repo::open_store`] opens and to the remotes opened from this repository.
@@ -318,13 +318,13 @@ pub struct Lock {
     _file: File,
 }
 
-/// The default time [`Repo::lock`] waits for another dv process.
+/// The default time [`Session::lock`](crate::session::Session::lock) waits for another dv process.
 pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Called once when [`Repo::lock`] has to wait: the holder, and how long it will wait at most.
+/// Called once when [`Session::lock`](crate::session::Session::lock) has to wait: the holder, and how long it will wait at most.
 pub type OnLockWait = std::sync::Arc<dyn Fn(&LockHolder, std::time::Duration) + Send + Sync>;
 
-/// How [`Repo::lock`] waits for a lock another process holds.
+/// How [`Session::lock`](crate::session::Session::lock) waits for a lock another process holds.
 #[derive(Clone)]
 pub struct LockWait {
     pub timeout: std::time::Duration,

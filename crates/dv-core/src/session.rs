@@ -65,10 +65,10 @@ impl Session {
         Ok(self.git.get_or_init(|| git))
     }
 
-    /// Takes the cache's write lock, waiting as [`Repo::lock_wait`] says (see [`Repo::lock`]). Then the
-    /// state database is brought up to date with the packs on disk again: another process (of another work
-    /// tree sharing the cache, with its own database) may have written or deleted packs since the session
-    /// opened, and a writer must start from what is there.
+    /// Takes the cache's write lock, waiting as [`Repo::lock_wait`] says (an OS lock, released with the process
+    /// however it ends). Then the state database is brought up to date with the packs on disk again: another
+    /// process (of another work tree sharing the cache, with its own database) may have written or deleted
+    /// packs since the session opened, and a writer must start from what is there.
     pub fn lock(&self) -> Result<Locked<'_>> {
         let lock = self.repo.lock()?;
         self.store.reconcile()?;

@@ -3,9 +3,9 @@
 //! whole protocol, so many clones can push to one remote at once without coordination.
 //!
 //! This module owns [`Remote`] (an opened remote) and where its files live; the work is split by job:
-//! [`backend`] turns a URL and its settings into an object store, [`folder`] guards folder remotes,
-//! [`io`] reads, writes, lists and deletes the remote's files, [`ranged`] reads byte ranges of packs,
-//! [`explain`] turns the store's errors into dv's, [`env`] and [`aws_profile`] resolve what comes from outside
+//! `backend` turns a URL and its settings into an object store, `folder` guards folder remotes,
+//! `io` reads, writes, lists and deletes the remote's files, `ranged` reads byte ranges of packs,
+//! `explain` turns the store's errors into dv's, [`env`] and `aws_profile` resolve what comes from outside
 //! the repository, and [`http`] is the HTTP client under cloud remotes.
 
 use std::collections::HashMap;
