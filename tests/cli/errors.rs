@@ -448,3 +448,30 @@ fn a_git_error_shows_its_causes() {
     );
     assert!(err.contains("\n  caused by: "), "{err}");
 }
+
+/// A Git configuration dv cannot parse is named by its line, never quoted: gix's cause quotes the text it
+/// stopped at, and a config may hold a credential (here a token on a line of its own), of which 10 characters
+/// were shown.
+#[test]
+fn a_broken_git_config_is_never_quoted_in_the_causes() {
+    let r = TestRepo::new();
+    let mut config = r.read(".git/config");
+    config.extend_from_slice(b"[credential]\n\thelper = store\nghp_R3alT0kenValue123456\n");
+    r.write(".git/config", &config);
+    for args in [&["log"][..], &["status"], &["status", "--json"], &["diff"]] {
+        let out = r.dv(args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for piece in ["R3alT0ken", "alT0kenVa", "ghp_", "T0kenValue"] {
+            assert!(!all.contains(piece), "dv {args:?} showed {piece:?}: {all}");
+        }
+    }
+    let err = r.fails(&["log"]);
+    assert!(
+        err.contains("caused by: the configuration file cannot be parsed at line"),
+        "{err}"
+    );
+}

@@ -388,3 +388,51 @@ fn fsck_remote_repair_says_what_it_could_not_salvage_and_where_it_can_come_from(
     ok_at(fresh.path(), &["pull"]);
     assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
 }
+
+/// A remote pack cut short, with no copy of its objects in the repairing clone's cache: `fsck --remote --repair`
+/// keeps what it can read (in a new pack) and keeps the damaged pack, reported, rather than deleting it and
+/// calling the remote clean (it did: every later fsck said "no problems" while the data could not be pulled).
+/// A repair from a clone whose cache has the data then completes it.
+#[test]
+fn fsck_remote_repair_never_calls_a_remote_clean_after_dropping_objects_it_could_not_read() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let c = git_clone(a.path());
+    let packs = files_below(&b.files().join("packs"));
+    assert_eq!(packs.len(), 1);
+    let len = std::fs::metadata(&packs[0]).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&packs[0])
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    let out = run_dv(c.path(), &["fsck", "--remote", "origin", "--repair", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let damaged = report["damaged_packs"].as_array().unwrap();
+    assert_eq!(damaged.len(), 1, "{report}");
+    assert!(
+        damaged[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could be neither read from it nor found in this clone's cache"),
+        "{report}"
+    );
+    assert!(packs[0].exists(), "the damaged pack is kept");
+    // Asked again, the remote is still not clean.
+    let again = run_dv(c.path(), &["fsck", "--remote", "origin"]);
+    assert_eq!(again.status.code(), Some(1));
+    // The clone whose cache has the data repairs the remote from it; a fresh clone then pulls every byte.
+    a.ok(&["fsck", "--remote", "origin", "--repair"]);
+    ok_at(c.path(), &["fsck", "--remote", "origin"]);
+    let fresh = git_clone(a.path());
+    ok_at(fresh.path(), &["pull"]);
+    assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
+}

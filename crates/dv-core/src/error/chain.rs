@@ -3,8 +3,8 @@
 use super::Error;
 
 impl Error {
-    /// The causes below this error's message, outermost first: each with its URLs' secrets redacted and S3's
-    /// XML bodies shown as their code and message, leaving out any the message or a cause above already says
+    /// The causes below this error's message, outermost first: each with its URLs' secrets redacted, S3's
+    /// XML bodies shown as their code and message and a Git configuration's parse error as its line alone, leaving out any the message or a cause above already says
     /// (object_store's and gix's errors often repeat their source in their own text). Empty for an I/O or
     /// database error, whose message shows its source.
     pub fn causes(&self) -> Vec<String> {
@@ -15,7 +15,16 @@ impl Error {
         let mut out = Vec::new();
         let mut source = std::error::Error::source(self);
         while let Some(s) = source {
-            let text = crate::remote::without_s3_xml(&crate::redact::redact(&s.to_string()));
+            let text = match s.downcast_ref::<gix::config::parse::Error>() {
+                // gix quotes the bytes it could not parse, and a configuration file may hold credentials
+                // (a token on a line of its own, a header's value): only where is said, never what.
+                Some(e) => format!(
+                    "the configuration file cannot be parsed at line {} (its text is not shown: it may hold \
+                     credentials)",
+                    e.line_number()
+                ),
+                None => crate::remote::without_s3_xml(&crate::redact::redact(&s.to_string())),
+            };
             if !text.trim().is_empty() && !said.contains(text.as_str()) {
                 said.push('\n');
                 said.push_str(&text);

@@ -256,7 +256,18 @@ pub fn repair_remote(
     }
     // 3. Rewrite the packs that hold damaged objects without them; drop the indexes of packs that are gone.
     //    Each pack is read again whole first: one that now reads and verifies completely (the fault was in
-    //    the reading) is left as it is.
+    //    the reading) is left as it is. A damaged object that is nowhere else on the remote now (step 2 found
+    //    no copy in the cache) keeps its pack, reported: deleting it would turn "damaged" into "never there",
+    //    and the next fsck would call the remote clean while the versions that need the object are lost.
+    let elsewhere: HashSet<ObjectId> = if suspect_packs.is_empty() {
+        HashSet::new()
+    } else {
+        let (now, _) = remote.indexes()?;
+        now.iter()
+            .filter(|i| !suspect_packs.contains(&i.pack_id))
+            .flat_map(|i| i.entries.iter().map(|e| e.id))
+            .collect()
+    };
     for pack_id in suspect_packs {
         let Some(index) = by_pack.get(&pack_id) else {
             continue;
@@ -278,11 +289,38 @@ pub fn repair_remote(
         if sound.len() == index.entries.len() && data.len() as u64 == index.pack_size {
             continue;
         }
+        let sound_ids: HashSet<ObjectId> = sound.iter().map(|(e, _)| e.id).collect();
+        let unrecoverable: Vec<ObjectId> = index
+            .entries
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| !sound_ids.contains(id) && !elsewhere.contains(id))
+            .collect();
+        // A pack is named by its entries: every entry sound (a pack with bytes past its last entry) gives the
+        // same name, and the upload replaces the pack, which must then stay.
+        let mut replaced = false;
         if !sound.is_empty() {
             let (new_index, pieces) = pack::repacked(sound);
+            replaced = new_index.pack_id == pack_id;
             remote.upload_pack(&new_index, pieces.into_iter().map(Ok))?;
         }
-        remote.delete_pack(&pack_id)?;
+        if let Some(first) = unrecoverable.first() {
+            kept.insert(
+                pack_id,
+                format!(
+                    "kept: {} object(s) its index lists (first {}) could be neither read from it nor found \
+                     in this clone's cache; run `dv fsck --remote {} --repair` in a clone whose cache has \
+                     them (it uploads them; a push would not, as this index still lists them)",
+                    unrecoverable.len(),
+                    first.to_hex(),
+                    remote.name
+                ),
+            );
+            continue;
+        }
+        if !replaced {
+            remote.delete_pack(&pack_id)?;
+        }
         progress.inc(1);
     }
     // 4. A pack whose index could be neither read nor rebuilt: once every object its local copy lists is in a
