@@ -408,7 +408,10 @@ fn fsck_remote_repair_never_calls_a_remote_clean_after_dropping_objects_it_could
         .unwrap()
         .set_len(len / 3)
         .unwrap();
-    let out = run_dv(c.path(), &["fsck", "--remote", "origin", "--repair", "--json"]);
+    let out = run_dv(
+        c.path(),
+        &["fsck", "--remote", "origin", "--repair", "--json"],
+    );
     assert_eq!(
         out.status.code(),
         Some(1),
