@@ -10,8 +10,8 @@ use arrow_array::Array;
 use arrow_schema::{DataType, Field, Schema};
 
 use super::infer::Infer;
-use super::read::{BATCH_ROWS, bad};
 use super::rows::RowBuilder;
+use super::{BATCH_ROWS, bad};
 use super::{Column, TableSpec};
 use crate::Result;
 use crate::error::IoContext;

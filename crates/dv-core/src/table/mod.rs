@@ -19,6 +19,14 @@ use crate::store::writer::compress;
 use crate::store::{PackWriter, Store};
 use crate::{Error, ObjectId, Result};
 
+/// Rows per Arrow batch, for CSV and Parquet alike.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// A table file dv cannot read as a table: `what` names it.
+fn bad(what: &str, message: impl std::fmt::Display) -> Error {
+    Error::format(what, message.to_string())
+}
+
 pub const HEADER_MAGIC: &[u8; 4] = b"DVTH";
 pub const HEADER_VERSION: u32 = 1;
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
-use super::read::{BATCH_ROWS, bad};
 use super::rows::RowBuilder;
+use super::{BATCH_ROWS, bad};
 use super::{Column, TableSpec};
 use crate::Result;
 use crate::error::IoContext;

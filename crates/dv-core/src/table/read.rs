@@ -6,16 +6,13 @@
 use std::path::Path;
 
 use super::rows::RowBuilder;
-use super::{Column, TableSpec};
-use crate::{Error, Result};
+use super::{Column, TableSpec, bad};
+use crate::Result;
 
 // Sorting lived here once: embedders' `table::read::...` paths keep working.
 pub use super::sort::{
     KeyedRow, MERGE_FANIN, Merge, SORT_MEMORY, SortOptions, SortedRows, show_key,
 };
-
-/// Rows per Arrow batch, for CSV and Parquet alike.
-pub(super) const BATCH_ROWS: usize = 64 * 1024;
 
 /// A table read from a file: its format, columns and rows.
 pub struct ReadTable {
@@ -36,10 +33,6 @@ pub fn format_of(path: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-pub(super) fn bad(what: &str, message: impl std::fmt::Display) -> Error {
-    Error::format(what, message.to_string())
 }
 
 /// Reads the table at `path` (`what` names it in errors) and keys its rows as `spec` says, sorting them within

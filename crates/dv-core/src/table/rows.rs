@@ -1,7 +1,7 @@
 //! Building a table's rows: checks the header against the key, encodes each row in stored column order with
 //! its key, and hands full batches to the sort ([`super::sort`]) to spill.
 
-use super::read::bad;
+use super::bad;
 use super::run::{RunFile, RunWriter};
 use super::sort::{Duplicates, KeyedRow, SortOptions, SortedRows, merge_runs, sort_batch};
 use super::{MAX_COLUMNS, MAX_KEY_COLUMNS, TableSpec, encode_key, encode_row};

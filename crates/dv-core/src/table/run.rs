@@ -5,9 +5,11 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::sort::KeyedRow;
 use crate::error::IoContext;
 use crate::{Error, Result};
+
+/// A (key, row) pair: an encoded key and an encoded row.
+pub type KeyedRow = (Vec<u8>, Vec<u8>);
 
 /// The zstd window of run files (2^17 bytes): small, so each open run's decoder stays small.
 const RUN_WINDOW_LOG: u32 = 17;

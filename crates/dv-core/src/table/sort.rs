@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::path::PathBuf;
 
 use super::TableSpec;
-use super::read::bad;
+use super::bad;
 use super::run::{RunFile, RunReader, RunWriter};
 use crate::{Error, Result};
 
@@ -40,8 +40,7 @@ impl SortOptions {
     }
 }
 
-/// A (key, row) pair: an encoded key and an encoded row.
-pub type KeyedRow = (Vec<u8>, Vec<u8>);
+pub use super::run::KeyedRow;
 
 /// A table's (key, row) pairs in key order, keys unique.
 pub enum SortedRows {
