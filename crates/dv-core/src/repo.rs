@@ -609,7 +609,7 @@ impl Repo {
     /// took its lock) and Git's work trees of this repository (main and linked), each opened as a dv repository.
     /// Recorded work trees that are gone (deleted, no longer dv repositories, or using another cache now) are
     /// pruned from the list. The caller holds the lock.
-    pub fn cache_users(&self) -> Result<Vec<Repo>> {
+    pub(crate) fn cache_users(&self) -> Result<Vec<Repo>> {
         let mut candidates: Vec<PathBuf> = Vec::new();
         let dir = self.users_dir();
         let mut recorded: Vec<(PathBuf, PathBuf)> = Vec::new();

@@ -88,7 +88,8 @@ impl std::ops::Deref for Locked<'_> {
 }
 
 impl Locked<'_> {
-    /// The other work trees that use this cache (see [`Repo::cache_users`]); asked with the lock held, as the
+    /// The other work trees that use this cache (those recorded when they took its lock, and Git's work trees of
+    /// this repository), each opened as a dv repository; asked with the lock held, as the
     /// list is only stable then.
     pub fn cache_users(&self) -> Result<Vec<Repo>> {
         self.session.repo.cache_users()
