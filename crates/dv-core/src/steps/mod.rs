@@ -2,12 +2,16 @@
 //! status`, `dv repro` and `dv lineage` read them. The steps form a graph through their paths: a step that reads
 //! a path another step writes depends on it. See docs/format.md, "Step files".
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crate::paths::is_within;
 use crate::store::object::{Node, NodeKind};
 use crate::toml_text;
 use crate::{Error, ObjectId, Result};
+
+mod graph;
+mod params;
+
+pub use graph::Steps;
+pub use params::{lookup_param, param_values};
 
 pub const STEP_VERSION: u64 = 1;
 /// Where step files live, from the work tree root.
@@ -403,197 +407,12 @@ pub fn overlaps(a: &str, b: &str) -> bool {
     is_within(a, b) || is_within(b, a)
 }
 
-/// The steps of a repository, with the graph their paths make.
-#[derive(Clone, Debug, Default)]
-pub struct Steps {
-    /// Sorted by name.
-    pub steps: Vec<Step>,
-}
-
-impl Steps {
-    pub fn new(mut steps: Vec<Step>) -> Result<Steps> {
-        steps.sort_by(|a, b| a.name.cmp(&b.name));
-        // Two steps writing one path would make "what produced this" ambiguous.
-        for (i, a) in steps.iter().enumerate() {
-            for b in &steps[i + 1..] {
-                for o in &a.outs {
-                    if b.writes(&o.path) {
-                        return Err(Error::Step {
-                            name: b.name.clone(),
-                            message: format!(
-                                "it writes '{}', which step '{}' writes too",
-                                o.path, a.name
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-        Ok(Steps { steps })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.name == name)
-    }
-
-    /// The step that writes `path` (or a folder around it, or something inside it).
-    pub fn producer_of(&self, path: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.writes(path))
-    }
-
-    /// Indexes of the steps `i` reads from (its inputs are their outputs).
-    pub fn upstream_of(&self, i: usize) -> BTreeSet<usize> {
-        let s = &self.steps[i];
-        let mut out = BTreeSet::new();
-        for (j, t) in self.steps.iter().enumerate() {
-            if j != i
-                && (s.deps.iter().any(|d| t.writes(&d.path))
-                    || s.params.iter().any(|p| t.writes(&p.file)))
-            {
-                out.insert(j);
-            }
-        }
-        out
-    }
-
-    /// Every step in an order where each comes after the steps it reads from; a cycle is an error naming it.
-    pub fn order(&self) -> Result<Vec<usize>> {
-        let ups: Vec<BTreeSet<usize>> =
-            (0..self.steps.len()).map(|i| self.upstream_of(i)).collect();
-        // Depth-first, so a cycle can be reported as the path that closes it.
-        #[derive(Clone, Copy, PartialEq)]
-        enum Mark {
-            New,
-            Open,
-            Done,
-        }
-        let mut mark = vec![Mark::New; self.steps.len()];
-        let mut order = Vec::with_capacity(self.steps.len());
-        let mut stack: Vec<usize> = Vec::new();
-        fn visit(
-            i: usize,
-            ups: &[BTreeSet<usize>],
-            mark: &mut [Mark],
-            stack: &mut Vec<usize>,
-            order: &mut Vec<usize>,
-            steps: &[Step],
-        ) -> Result<()> {
-            match mark[i] {
-                Mark::Done => return Ok(()),
-                Mark::Open => {
-                    let from = stack.iter().position(|&s| s == i).unwrap_or(0);
-                    let mut names: Vec<&str> = stack[from..]
-                        .iter()
-                        .map(|&s| steps[s].name.as_str())
-                        .collect();
-                    names.push(&steps[i].name);
-                    return Err(Error::Step {
-                        name: steps[i].name.clone(),
-                        message: format!(
-                            "the steps form a cycle: {} (each reads what the next writes)",
-                            names.join(" <- ")
-                        ),
-                    });
-                }
-                Mark::New => {}
-            }
-            mark[i] = Mark::Open;
-            stack.push(i);
-            for &u in &ups[i] {
-                visit(u, ups, mark, stack, order, steps)?;
-            }
-            stack.pop();
-            mark[i] = Mark::Done;
-            order.push(i);
-            Ok(())
-        }
-        for i in 0..self.steps.len() {
-            visit(i, &ups, &mut mark, &mut stack, &mut order, &self.steps)?;
-        }
-        Ok(order)
-    }
-
-    /// `roots` and every step they read from, transitively.
-    pub fn with_upstream(&self, roots: &[usize]) -> BTreeSet<usize> {
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<usize> = roots.to_vec();
-        while let Some(i) = todo.pop() {
-            if seen.insert(i) {
-                todo.extend(self.upstream_of(i));
-            }
-        }
-        seen
-    }
-}
-
-/// Reads a dotted key from a parsed TOML document.
-pub fn lookup_param<'a>(doc: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
-    let mut parts = key.split('.');
-    let mut cur = doc.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.as_table()?.get(p)?;
-    }
-    Some(cur)
-}
-
-/// The parameter files of `params`, parsed once each; `read` returns a file's bytes (None if missing).
-pub fn param_values(
-    params: &[Param],
-    mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>>,
-) -> Result<Vec<Option<toml::Value>>> {
-    let mut docs: BTreeMap<&str, Option<toml::Table>> = BTreeMap::new();
-    let mut out = Vec::with_capacity(params.len());
-    for p in params {
-        if !docs.contains_key(p.file.as_str()) {
-            let doc = match read(&p.file)? {
-                None => None,
-                Some(bytes) => {
-                    let text = std::str::from_utf8(&bytes)
-                        .map_err(|_| Error::format(&p.file, "not UTF-8 text"))?;
-                    Some(
-                        toml::from_str::<toml::Table>(text)
-                            .map_err(|e| Error::format(&p.file, e.message().to_string()))?,
-                    )
-                }
-            };
-            docs.insert(&p.file, doc);
-        }
-        let doc = docs[p.file.as_str()].as_ref();
-        out.push(doc.and_then(|d| lookup_param(d, &p.key)).cloned());
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn id(b: u8) -> ObjectId {
         ObjectId::of(&[b])
-    }
-
-    fn step(name: &str, deps: &[&str], outs: &[&str]) -> Step {
-        Step {
-            name: name.into(),
-            command: vec!["true".into()],
-            workdir: String::new(),
-            deps: deps
-                .iter()
-                .map(|p| PathRecord {
-                    path: p.to_string(),
-                    node: None,
-                })
-                .collect(),
-            params: vec![],
-            outs: outs
-                .iter()
-                .map(|p| PathRecord {
-                    path: p.to_string(),
-                    node: None,
-                })
-                .collect(),
-            run: None,
-        }
     }
 
     #[test]
@@ -695,44 +514,5 @@ mod tests {
         }
         assert!(Step::decode("../x", b"", "x").is_err());
         assert!(Step::decode("s", &[0xff], "x").is_err());
-    }
-
-    #[test]
-    fn order_follows_paths_and_reports_cycles() {
-        let steps = Steps::new(vec![
-            step("train", &["data/prepared/part1", "train.py"], &["model"]),
-            step("eval", &["model", "data/test"], &["metrics.json"]),
-            step("prepare", &["data/raw.csv"], &["data/prepared"]),
-        ])
-        .unwrap();
-        let names: Vec<&str> = steps
-            .order()
-            .unwrap()
-            .iter()
-            .map(|&i| steps.steps[i].name.as_str())
-            .collect();
-        assert_eq!(names, ["prepare", "train", "eval"]);
-        let cyc = Steps::new(vec![step("a", &["y"], &["x"]), step("b", &["x"], &["y"])]).unwrap();
-        let err = cyc.order().unwrap_err().to_string();
-        assert!(err.contains("cycle"), "{err}");
-        assert!(Steps::new(vec![step("a", &[], &["x"]), step("b", &[], &["x/y"])]).is_err());
-    }
-
-    #[test]
-    fn param_lookup() {
-        let params = vec![
-            Param {
-                file: "p.toml".into(),
-                key: "train.lr".into(),
-                value: None,
-            },
-            Param {
-                file: "p.toml".into(),
-                key: "train.missing".into(),
-                value: None,
-            },
-        ];
-        let vals = param_values(&params, |_| Ok(Some(b"[train]\nlr = 0.5\n".to_vec()))).unwrap();
-        assert_eq!(vals, vec![Some(toml::Value::Float(0.5)), None]);
     }
 }
