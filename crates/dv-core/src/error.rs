@@ -189,6 +189,10 @@ pub enum Error {
     #[error("object {id} is corrupt: {message}")]
     Corrupt { id: ObjectId, message: String },
 
+    /// A folder or file list larger than one object may be in repository format 1.
+    #[error("{what} is too large for repository format 1 (at most 1 GiB per object)")]
+    TooLargeForFormat { what: String },
+
     #[error("{count} object(s) needed by '{path}' are not in the local cache (first: {first})")]
     MissingObjects {
         path: String,

@@ -9,6 +9,7 @@
 mod words;
 
 pub mod chunk;
+pub mod cut;
 pub mod error;
 pub mod fault;
 pub mod fsutil;

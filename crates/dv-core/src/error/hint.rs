@@ -66,6 +66,7 @@ impl Error {
                 path.display()
             ),
             Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
+            Error::TooLargeForFormat { .. } => "`dv format upgrade` moves the repository to format 2, which splits large folders and files into small nodes".into(),
             Error::Corrupt { .. } => "the local cache is damaged: `dv fsck` lists what, and `dv fsck --repair` fetches good copies from a remote".into(),
             Error::Io { source, .. }
                 if matches!(

@@ -4,6 +4,7 @@
 pub mod bytes;
 pub mod object;
 pub mod pack;
+pub mod split;
 pub mod statedb;
 pub mod uses;
 pub mod writer;

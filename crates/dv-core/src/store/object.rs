@@ -45,6 +45,21 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const TREE_MAGIC: &[u8; 4] = b"DVTR";
 pub const TREE_VERSION: u32 = 1;
 
+/// Where built objects go: the store's pack writer in `dv add`, nowhere when only ids are wanted
+/// ([`Discard`]), a map in tests.
+pub trait NodeSink {
+    fn put(&mut self, id: ObjectId, kind: ObjectKind, bytes: Vec<u8>) -> Result<()>;
+}
+
+/// A sink that keeps nothing: for computing the ids of what would be stored.
+pub struct Discard;
+
+impl NodeSink for Discard {
+    fn put(&mut self, _: ObjectId, _: ObjectKind, _: Vec<u8>) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// The ordered chunks of a file that has more than one.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Manifest {
@@ -233,21 +248,7 @@ impl Tree {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(12 + self.entries.len() * 80);
-        out.extend_from_slice(TREE_MAGIC);
-        out.extend_from_slice(&TREE_VERSION.to_le_bytes());
-        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
-        for e in &self.entries {
-            let n = &e.node;
-            out.push(n.kind as u8);
-            out.push(if n.exec { FLAG_EXEC } else { 0 });
-            out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
-            out.extend_from_slice(&n.size.to_le_bytes());
-            out.extend_from_slice(&n.files.to_le_bytes());
-            out.extend_from_slice(n.id.as_bytes());
-            out.extend_from_slice(e.name.as_bytes());
-        }
-        out
+        encode_entries(&self.entries)
     }
 
     pub fn decode(data: &[u8]) -> Result<Tree> {
@@ -300,6 +301,25 @@ impl Tree {
         r.finish()?;
         Ok(Tree { entries })
     }
+}
+
+/// The tree object (`DVTR`) holding `entries` (sorted, unique): a whole folder, or one leaf of a split one.
+pub fn encode_entries(entries: &[TreeEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + entries.len() * 80);
+    out.extend_from_slice(TREE_MAGIC);
+    out.extend_from_slice(&TREE_VERSION.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for e in entries {
+        let n = &e.node;
+        out.push(n.kind as u8);
+        out.push(if n.exec { FLAG_EXEC } else { 0 });
+        out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&n.size.to_le_bytes());
+        out.extend_from_slice(&n.files.to_le_bytes());
+        out.extend_from_slice(n.id.as_bytes());
+        out.extend_from_slice(e.name.as_bytes());
+    }
+    out
 }
 
 /// Refuses a structured object whose claimed totals overflow.

@@ -6,7 +6,9 @@
 
 use std::collections::HashSet;
 
+pub use crate::cut::{boundary_hash, key_hash};
 use crate::store::bytes::Reader;
+pub use crate::store::object::NodeSink;
 use crate::store::object::{MAX_OBJECT_SIZE, ObjectKind};
 use crate::{Error, ObjectId, Result};
 
@@ -144,37 +146,6 @@ fn get_bytes(r: &mut Reader) -> Result<Vec<u8>> {
         return Err(r.error(format!("a field of {len} bytes overruns the node")));
     }
     Ok(r.take(len)?.to_vec())
-}
-
-/// The boundary hash of a key: FNV-1a, then the SplitMix64 finaliser. Part of the format: changing it reshapes
-/// every tree (and loses sharing with trees already stored), so it is pinned by a golden test.
-pub fn key_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
-
-/// The hash that decides whether a node ends after `key` at `level`: the key hash salted by the level, so the
-/// last key of a node does not end its parent too.
-pub fn boundary_hash(key: &[u8], level: u8) -> u64 {
-    let mut z = key_hash(key) ^ (level as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z ^= z >> 30;
-    z = z.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z ^= z >> 27;
-    z = z.wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Where built nodes go: the store's pack writer in `dv add`, a map in tests.
-pub trait NodeSink {
-    fn put(&mut self, id: ObjectId, kind: ObjectKind, bytes: Vec<u8>) -> Result<()>;
 }
 
 /// Where nodes come from.
