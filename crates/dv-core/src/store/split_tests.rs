@@ -196,17 +196,17 @@ fn an_index_that_lies_is_refused() {
     let TreeNode::Index(index) = TreeNode::decode(&sink.0[&root].1).unwrap() else {
         panic!("2000 entries make an index");
     };
-    let lies: Vec<Box<dyn Fn(&mut TreeIndex)>> = vec![
-        Box::new(|i| i.children[0].entries += 1),
-        Box::new(|i| i.children[0].size += 1),
-        Box::new(|i| i.children[0].files -= 1),
-        Box::new(|i| i.children[0].last = "zzz".into()),
-        Box::new(|i| i.level += 1),
-        Box::new(|i| i.children.swap(0, 1)),
-        Box::new(|i| {
+    let lies: Vec<fn(&mut TreeIndex)> = vec![
+        |i| i.children[0].entries += 1,
+        |i| i.children[0].size += 1,
+        |i| i.children[0].files -= 1,
+        |i| i.children[0].last = "zzz".into(),
+        |i| i.level += 1,
+        |i| i.children.swap(0, 1),
+        |i| {
             let c = i.children[0].clone();
             i.children.insert(1, c)
-        }),
+        },
     ];
     for (n, lie) in lies.iter().enumerate() {
         let mut bad = index.clone();
