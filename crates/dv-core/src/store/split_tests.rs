@@ -232,6 +232,7 @@ proptest! {
     ) {
         let e: Vec<TreeEntry> = names
             .iter()
+            .filter(|n| check_name(n).is_ok())
             .enumerate()
             .map(|(i, n)| entry(n, seed ^ i as u64))
             .collect();
