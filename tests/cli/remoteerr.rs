@@ -534,3 +534,34 @@ fn a_password_is_hidden_in_every_cause_of_an_error() {
     assert!(err.contains("\n  caused by: "), "{err}");
     assert!(!err.contains("hunter2pw"), "{err}");
 }
+
+/// `.dv/config.local.toml` holds secrets: a value of the wrong type is refused by its key and line, never
+/// quoted, however it is wrong (a list, a table, a remote that is a string), and every line of a TOML syntax
+/// error is free of it too.
+#[test]
+fn a_bad_value_in_config_local_toml_is_never_quoted() {
+    let r = repo_with_data();
+    let _remote = folder_remote(&r);
+    let cases: &[(&str, &str)] = &[
+        ("[remote.origin]\nsecret_access_key = [\"S3CRETLIST\"]\n", "remote.origin.secret_access_key"),
+        ("[remote.origin]\nsecret_access_key = { a = \"S3CRETTABLE\" }\n", "remote.origin.secret_access_key"),
+        ("[remote]\norigin = \"S3CRETSTRING\"\n", "remote.origin"),
+        ("remote = \"S3CRETTOP\"\n", "remote"),
+        ("[remote.origin]\nsecret_access_key = \"S3CRETSYNTAX\n", "line 2"),
+        ("[remote.origin]\nkey = \"S3CRETDUP\"\nkey = \"S3CRETDUP\"\n", "line 3"),
+    ];
+    for (text, names) in cases {
+        r.write(".dv/config.local.toml", text.as_bytes());
+        for args in [&["push"][..], &["remote", "list"], &["push", "--json"]] {
+            let out = r.dv(args);
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(1), "{args:?} with {text:?}: {all}");
+            assert!(!all.contains("S3CRET"), "{args:?} with {text:?} shows the secret: {all}");
+            assert!(all.contains(names), "{args:?} with {text:?} does not say where: {all}");
+        }
+    }
+}

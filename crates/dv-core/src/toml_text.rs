@@ -1,5 +1,5 @@
 //! The TOML text dv writes (pointer files, step files, `.dv/config.toml`): quoting of strings, keys and lists,
-//! inline values and table headers, in one place.
+//! inline values and table headers, in one place; and how an error in TOML dv reads is reported ([`error`]).
 //!
 //! The files are written by hand, not through serde and the `toml` serializer, because their exact bytes are
 //! pinned (golden tests, and files users have committed): the serializer writes no comment header, writes a
@@ -88,4 +88,20 @@ mod tests {
         assert_eq!(table("remote.origin"), "\n[remote.origin]\n");
         assert_eq!(array_table("deps"), "\n[[deps]]\n");
     }
+}
+
+/// A parse error in the TOML `text` of `what`, as dv reports it: the message and the line it is on, without the
+/// quoted snippet of the file (which could hold a secret).
+pub fn error(what: &str, text: &str, e: &toml::de::Error) -> crate::Error {
+    let message = match e.span() {
+        Some(span) => {
+            let line = 1 + text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    };
+    crate::Error::format(what, message)
 }

@@ -67,7 +67,7 @@ struct RawCore {
 impl Config {
     pub fn parse(text: &str, what: &str) -> Result<Config> {
         let raw: RawConfig =
-            toml::from_str(text).map_err(|e| Error::format(what, e.message().to_string()))?;
+            toml::from_str(text).map_err(|e| crate::toml_text::error(what, text, &e))?;
         let core = raw.core.unwrap_or_default();
         let format = core
             .format
@@ -232,27 +232,51 @@ impl Repo {
             Err(e) => return Err(Error::io(path, e)),
         };
         let what = path.display().to_string();
-        let raw: RawConfig =
-            toml::from_str(&text).map_err(|e| Error::format(&what, e.message().to_string()))?;
+        // Read as plain TOML and walked by hand: serde's messages quote the value they refuse, and this file
+        // holds secrets. No message below shows a value.
+        let doc: toml::Table =
+            toml::from_str(&text).map_err(|e| crate::toml_text::error(&what, &text, &e))?;
+        let unsupported = |key: &str, wants: &str| {
+            Error::format(
+                &what,
+                format!("{key}: expected {wants} (the value is not shown: this file holds secrets)"),
+            )
+        };
         let mut out = std::collections::BTreeMap::new();
-        for (key, value) in raw
-            .remote
-            .unwrap_or_default()
-            .remove(name)
-            .unwrap_or_default()
-        {
+        let remotes = match doc.get("remote") {
+            None => return Ok(out),
+            Some(toml::Value::Table(t)) => t,
+            Some(_) => return Err(unsupported("remote", "a table of remotes, `[remote.NAME]`")),
+        };
+        let Some(table) = remotes.get(name) else {
+            return Ok(out);
+        };
+        let toml::Value::Table(table) = table else {
+            return Err(unsupported(
+                &format!("remote.{name}"),
+                "a table of settings, `[remote.NAME]`",
+            ));
+        };
+        for (key, value) in table {
             let text = match value {
-                toml::Value::String(s) => s,
+                toml::Value::String(s) => s.clone(),
                 toml::Value::Boolean(b) => b.to_string(),
                 toml::Value::Integer(i) => i.to_string(),
-                other => {
-                    return Err(Error::format(
-                        &what,
-                        format!("remote.{name}.{key}: unsupported value {other}"),
+                toml::Value::Table(_) => {
+                    return Err(unsupported(
+                        &format!("remote.{name}.{key}"),
+                        "a string, a number or true/false, not a table (a remote whose name holds a dot \
+                         is written `[remote.\"my.name\"]`)",
+                    ));
+                }
+                _ => {
+                    return Err(unsupported(
+                        &format!("remote.{name}.{key}"),
+                        "a string, a number or true/false",
                     ));
                 }
             };
-            out.insert(key, text);
+            out.insert(key.clone(), text);
         }
         Ok(out)
     }

@@ -31,7 +31,7 @@ pub fn param_values(
                         .map_err(|_| Error::format(&p.file, "not UTF-8 text"))?;
                     Some(
                         toml::from_str::<toml::Table>(text)
-                            .map_err(|e| Error::format(&p.file, e.message().to_string()))?,
+                            .map_err(|e| crate::toml_text::error(&p.file, text, &e))?,
                     )
                 }
             };
