@@ -60,7 +60,11 @@ pub fn install_faults() {
 
 /// `DV_LOCK_TIMEOUT`: how many seconds to wait for another dv process's lock (default 60; 0 fails at once).
 pub fn lock_timeout() -> Result<Duration> {
-    let Ok(v) = std::env::var("DV_LOCK_TIMEOUT") else {
+    // Set but empty reads as unset, as a shell's `DV_LOCK_TIMEOUT= dv …` means.
+    let Some(v) = std::env::var("DV_LOCK_TIMEOUT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
         return Ok(dv_core::repo::DEFAULT_LOCK_TIMEOUT);
     };
     let secs: f64 = v

@@ -614,6 +614,18 @@ fn bad_steps_are_refused_before_running() {
         "run",
         "-n",
         "p",
+        "-p",
+        "nofile.toml:a",
+        "-o",
+        "y",
+        "--",
+        "true",
+    ]);
+    assert!(err.contains("there is no file nofile.toml"), "{err}");
+    let err = r.fails(&[
+        "run",
+        "-n",
+        "p",
         "-d",
         "missing.txt",
         "-o",

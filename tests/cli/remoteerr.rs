@@ -543,12 +543,24 @@ fn a_bad_value_in_config_local_toml_is_never_quoted() {
     let r = repo_with_data();
     let _remote = folder_remote(&r);
     let cases: &[(&str, &str)] = &[
-        ("[remote.origin]\nsecret_access_key = [\"S3CRETLIST\"]\n", "remote.origin.secret_access_key"),
-        ("[remote.origin]\nsecret_access_key = { a = \"S3CRETTABLE\" }\n", "remote.origin.secret_access_key"),
+        (
+            "[remote.origin]\nsecret_access_key = [\"S3CRETLIST\"]\n",
+            "remote.origin.secret_access_key",
+        ),
+        (
+            "[remote.origin]\nsecret_access_key = { a = \"S3CRETTABLE\" }\n",
+            "remote.origin.secret_access_key",
+        ),
         ("[remote]\norigin = \"S3CRETSTRING\"\n", "remote.origin"),
         ("remote = \"S3CRETTOP\"\n", "remote"),
-        ("[remote.origin]\nsecret_access_key = \"S3CRETSYNTAX\n", "line 2"),
-        ("[remote.origin]\nkey = \"S3CRETDUP\"\nkey = \"S3CRETDUP\"\n", "line 3"),
+        (
+            "[remote.origin]\nsecret_access_key = \"S3CRETSYNTAX\n",
+            "line 2",
+        ),
+        (
+            "[remote.origin]\nkey = \"S3CRETDUP\"\nkey = \"S3CRETDUP\"\n",
+            "line 3",
+        ),
     ];
     for (text, names) in cases {
         r.write(".dv/config.local.toml", text.as_bytes());
@@ -560,8 +572,14 @@ fn a_bad_value_in_config_local_toml_is_never_quoted() {
                 String::from_utf8_lossy(&out.stderr)
             );
             assert_eq!(out.status.code(), Some(1), "{args:?} with {text:?}: {all}");
-            assert!(!all.contains("S3CRET"), "{args:?} with {text:?} shows the secret: {all}");
-            assert!(all.contains(names), "{args:?} with {text:?} does not say where: {all}");
+            assert!(
+                !all.contains("S3CRET"),
+                "{args:?} with {text:?} shows the secret: {all}"
+            );
+            assert!(
+                all.contains(names),
+                "{args:?} with {text:?} does not say where: {all}"
+            );
         }
     }
 }

@@ -439,3 +439,127 @@ fn fsck_remote_repair_never_calls_a_remote_clean_after_dropping_objects_it_could
     ok_at(fresh.path(), &["pull"]);
     assert_eq!(snapshot(&fresh.path().join("data")), snapshot(&a.p("data")));
 }
+
+/// A pack whose index file was lost is not a leftover: repair indexes it again (it is whole), so a fresh clone
+/// pulls from it and gc does not collect what only it holds.
+#[test]
+fn fsck_remote_repair_indexes_a_whole_pack_whose_index_was_lost() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let indexes = files_below(&b.files().join("index"));
+    assert_eq!(indexes.len(), 1);
+    fs::remove_file(&indexes[0]).unwrap();
+    let c = git_clone(a.path());
+    let before = ok_json(c.path(), &["fsck", "--remote", "origin"]);
+    assert_eq!(before["unindexed_packs"], 1, "{before}");
+    let repaired = ok_json(c.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_eq!(repaired["unindexed_packs"], 0, "{repaired}");
+    assert!(repaired["repaired"].as_u64().unwrap() >= 1, "{repaired}");
+    assert_eq!(files_below(&b.files().join("index")).len(), 1);
+    ok_at(c.path(), &["pull"]);
+    assert_eq!(snapshot(&c.path().join("data")), snapshot(&a.p("data")));
+    let gc = ok_json(
+        c.path(),
+        &["gc", "--remote", "origin", "--grace", "0", "--dry-run"],
+    );
+    assert_eq!(gc["unindexed_removed"], 0, "{gc}");
+}
+
+/// A pack file gone with objects no copy replaces: repair removes its index (so a push from a clone that has
+/// them sends them again) and says what is lost, failing; it never reports the remote clean.
+#[test]
+fn fsck_remote_repair_says_which_objects_went_with_a_lost_pack_file() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let c = git_clone(a.path());
+    // A second dataset only `a` has, in a pack of its own.
+    a.write("more/c.bin", &bytes(9, 400_000));
+    a.ok(&["add", "more"]);
+    a.git(&["commit", "-q", "-m", "more"]);
+    let first: Vec<_> = files_below(&b.files().join("packs"));
+    a.ok(&["push"]);
+    let second: Vec<_> = files_below(&b.files().join("packs"))
+        .into_iter()
+        .filter(|p| !first.contains(p))
+        .collect();
+    assert_eq!(second.len(), 1);
+    fs::remove_file(&second[0]).unwrap();
+    let out = run_dv(
+        c.path(),
+        &["fsck", "--remote", "origin", "--repair", "--json"],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let lost = report["lost_packs"].as_array().unwrap();
+    assert_eq!(lost.len(), 1, "{report}");
+    assert!(lost[0]["objects"].as_u64().unwrap() >= 1, "{report}");
+    assert!(
+        lost[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dv push origin"),
+        "{report}"
+    );
+    let text = run_dv(c.path(), &["fsck", "--remote", "origin"]);
+    assert_eq!(
+        text.status.code(),
+        Some(0),
+        "the index is gone, so is the pack"
+    );
+    // The clone that has the objects sends them again.
+    a.ok(&["push"]);
+    ok_at(c.path(), &["fsck", "--remote", "origin"]);
+    git_in(c.path(), &["pull", "-q"]);
+    ok_at(c.path(), &["pull"]);
+    assert_eq!(snapshot(&c.path().join("more")), snapshot(&a.p("more")));
+}
+
+/// An index file that cannot be read, with no pack file beside it, names nothing that could be lost: repair
+/// removes it, and the remote is clean.
+#[test]
+fn fsck_remote_repair_removes_an_unreadable_index_that_has_no_pack() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    a.ok(&["push"]);
+    let junk = b
+        .files()
+        .join("index")
+        .join(format!("{}.idx", "cd".repeat(32)));
+    fs::write(&junk, b"junk").unwrap();
+    let out = run_dv(a.path(), &["fsck", "--remote", "origin"]);
+    assert_eq!(out.status.code(), Some(1));
+    a.ok(&["fsck", "--remote", "origin", "--repair"]);
+    assert!(!junk.exists());
+    a.ok(&["fsck", "--remote", "origin"]);
+}
+
+/// A damaged object that this clone cannot replace is kept, and the line naming it says where a good copy
+/// can come from.
+#[test]
+fn fsck_remote_repair_says_where_a_damaged_object_it_cannot_replace_can_come_from() {
+    let b = Backend::folder();
+    let a = origin_with_remote(&b);
+    let c = git_clone(a.path());
+    a.write("more/c.bin", &bytes(9, 400_000));
+    a.ok(&["add", "more"]);
+    a.git(&["commit", "-q", "-m", "more"]);
+    a.ok(&["push"]);
+    let packs = files_below(&b.files().join("packs"));
+    let big = packs
+        .iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    flip(big, fs::metadata(big).unwrap().len() as i64 / 2);
+    let out = run_dv(c.path(), &["fsck", "--remote", "origin", "--repair"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("damaged object"), "{text}");
+    assert!(
+        text.contains("run `dv fsck --remote origin --repair` in a clone whose cache has"),
+        "{text}"
+    );
+    a.ok(&["fsck", "--remote", "origin", "--repair"]);
+    ok_at(c.path(), &["fsck", "--remote", "origin"]);
+}

@@ -145,8 +145,7 @@ impl Pointer {
             });
         }
         let text = std::str::from_utf8(data).map_err(|_| Error::format(what, "not UTF-8 text"))?;
-        let raw: Raw =
-            toml::from_str(text).map_err(|e| crate::toml_text::error(what, text, &e))?;
+        let raw: Raw = toml::from_str(text).map_err(|e| crate::toml_text::error(what, text, &e))?;
         if raw.dv == 0 {
             return Err(Error::format(what, "format version 0 is invalid"));
         }

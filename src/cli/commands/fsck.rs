@@ -58,7 +58,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         };
         let remote = super::open_remote(g, &repo, Some(name.as_str()), access)?;
         let report = dv_core::ops::fsck::fsck_remote(&remote, p.as_ref())?;
-        if args.repair.is_some() && !report.is_clean() {
+        // A pack without an index is no damage, but repair indexes it again when it is whole.
+        if args.repair.is_some() && (!report.is_clean() || report.unindexed_packs > 0) {
             let s = repo.open()?;
             dv_core::ops::fsck::repair_remote(&s.lock()?, &remote, p.as_ref())?
         } else {
@@ -127,6 +128,9 @@ fn print_report(g: &Global, r: &FsckReport, remote: Option<&str>) {
     for u in &r.damaged_use_records {
         text.push_str(&format!("damaged use record {}: {}\n", u.record, u.message));
     }
+    for l in &r.lost_packs {
+        text.push_str(&format!("lost pack {}: {}\n", l.pack, l.message));
+    }
     output::print_text(&text);
     let mut summary = format!(
         "Checked {} ({} pack(s), {} object(s), {})",
@@ -150,6 +154,12 @@ fn print_report(g: &Global, r: &FsckReport, remote: Option<&str>) {
             r.damaged.len(),
             r.problems.len(),
         ));
+        if !r.lost_packs.is_empty() {
+            summary.push_str(&format!(
+                ", {} object(s) lost with their pack files",
+                r.lost_packs.iter().map(|l| l.objects).sum::<u64>()
+            ));
+        }
     } else {
         summary.push_str(&format!(
             "{} damaged pack(s), {} damaged object(s), {} problem(s) under pointers, {} pointer file \
@@ -167,12 +177,22 @@ fn print_report(g: &Global, r: &FsckReport, remote: Option<&str>) {
         ));
     }
     if r.repaired > 0 {
-        summary.push_str(&format!("; {} object(s) repaired", r.repaired));
+        summary.push_str(&format!(
+            "; {} repair(s) made (indexes rebuilt or removed, objects uploaded again)",
+            r.repaired
+        ));
     }
     if r.unindexed_packs > 0 {
         summary.push_str(&format!(
-            "; {} pack file(s) without an index (left by an interrupted write; `dv gc` removes them)",
-            r.unindexed_packs
+            "; {} pack file(s) without an index (left by an interrupted write, or their index was lost: {})",
+            r.unindexed_packs,
+            match remote {
+                Some(name) => format!(
+                    "`dv fsck --remote {name} --repair` indexes whole ones again; `dv gc --remote {name}` \
+                     removes them after the grace period"
+                ),
+                None => "`dv gc` removes them".to_string(),
+            }
         ));
     }
     summary.push('.');

@@ -25,7 +25,11 @@ impl Error {
                 ),
                 None => crate::remote::without_s3_xml(&crate::redact::redact(&s.to_string())),
             };
-            if !text.trim().is_empty() && !said.contains(text.as_str()) {
+            // A bare name (`Validation`: a library's name for a kind of error, with nothing of this one) says
+            // nothing a reader can use.
+            let bare =
+                !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !text.trim().is_empty() && !bare && !said.contains(text.as_str()) {
                 said.push('\n');
                 said.push_str(&text);
                 out.push(text);
@@ -67,7 +71,7 @@ mod tests {
                     "Connection refused",
                     Some(Box::new(Nested(
                         "tcp connect error: <Error><Code>SlowDown</Code><Message>m</Message></Error>",
-                        None,
+                        Some(Box::new(Nested("Validation", None))),
                     ))),
                 ))),
             ))),

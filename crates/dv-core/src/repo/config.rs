@@ -239,7 +239,9 @@ impl Repo {
         let unsupported = |key: &str, wants: &str| {
             Error::format(
                 &what,
-                format!("{key}: expected {wants} (the value is not shown: this file holds secrets)"),
+                format!(
+                    "{key}: expected {wants} (the value is not shown: this file holds secrets)"
+                ),
             )
         };
         let mut out = std::collections::BTreeMap::new();

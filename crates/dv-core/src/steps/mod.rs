@@ -244,8 +244,7 @@ impl Step {
             ));
         }
         let text = std::str::from_utf8(data).map_err(|_| Error::format(what, "not UTF-8 text"))?;
-        let raw: Raw =
-            toml::from_str(text).map_err(|e| toml_text::error(what, text, &e))?;
+        let raw: Raw = toml::from_str(text).map_err(|e| toml_text::error(what, text, &e))?;
         if raw.dv == 0 {
             return Err(Error::format(what, "format version 0 is invalid"));
         }

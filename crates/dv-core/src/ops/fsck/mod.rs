@@ -39,6 +39,10 @@ pub struct FsckReport {
     /// grace period); absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub damaged_use_records: Vec<DamagedUseRecord>,
+    /// Packs a remote repair found gone, with objects no copy replaced (their index removed, so a push from a
+    /// clone that has them sends them again); absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_packs: Vec<LostPack>,
 }
 
 impl FsckReport {
@@ -48,6 +52,7 @@ impl FsckReport {
             && self.problems.is_empty()
             && self.pointer_problems.is_empty()
             && self.damaged_use_records.is_empty()
+            && self.lost_packs.is_empty()
     }
 }
 
@@ -62,6 +67,14 @@ pub struct DamagedObject {
 pub struct DamagedUseRecord {
     /// Its path on the remote, `uses/<id>.use`.
     pub record: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LostPack {
+    pub pack: String,
+    /// Objects it listed that are on the remote no more.
+    pub objects: u64,
     pub message: String,
 }
 

@@ -173,9 +173,14 @@ pub fn repair_remote(
                 repaired += index.entries.len() as u64;
             }
         }
-        // Without a table nobody can tell what else the pack held: it stays, reported.
+        // Without a table nobody can tell what else the pack held: it stays, reported; unless there is no pack
+        // file at all, when the unreadable index names nothing that could be lost.
         match copy.or(table) {
             Some(list) => lost.push(list),
+            None if data.is_none() => {
+                remote.delete_pack(&pack_id)?;
+                repaired += 1;
+            }
             None => {
                 kept.insert(
                     pack_id,
@@ -186,6 +191,43 @@ pub fn repair_remote(
                         remote.name, remote.name
                     ),
                 );
+            }
+        }
+    }
+    // 1b. Pack files no index names: a push's pack whose index never came (killed between the two), or one
+    //     whose index was lost. A whole pack (its entry headers give back the table it is named after) is
+    //     indexed again, so what only it holds is not taken for a leftover and collected; of one that is not
+    //     whole, what can be read and verified goes up again as a new pack. (A push in flight commits the same
+    //     index a moment later: indexing its pack first changes nothing.)
+    {
+        let (good, bad) = remote.indexes()?;
+        let indexed: HashSet<ObjectId> = good
+            .iter()
+            .map(|i| i.pack_id)
+            .chain(bad.iter().map(|(id, _)| *id))
+            .collect();
+        for (pack_id, _) in remote.pack_files()? {
+            if indexed.contains(&pack_id) {
+                continue;
+            }
+            let Some(data) = remote.read_pack(&pack_id)? else {
+                continue;
+            };
+            if let Some(index) = pack::rebuild_index(&data, &pack_id) {
+                remote.commit_pack(&index)?;
+                repaired += 1;
+                continue;
+            }
+            let found = pack::readable_entries(&data, &[]);
+            if !found.is_empty() {
+                let pieces: Vec<Vec<u8>> = found
+                    .iter()
+                    .map(|e| pack::salvaged_entry(&data, e))
+                    .collect();
+                let (index, pieces) =
+                    pack::repacked(found.iter().copied().zip(pieces.iter().map(|p| &p[..])));
+                remote.upload_pack(&index, pieces.into_iter().map(Ok))?;
+                repaired += index.entries.len() as u64;
             }
         }
     }
@@ -259,6 +301,7 @@ pub fn repair_remote(
     //    the reading) is left as it is. A damaged object that is nowhere else on the remote now (step 2 found
     //    no copy in the cache) keeps its pack, reported: deleting it would turn "damaged" into "never there",
     //    and the next fsck would call the remote clean while the versions that need the object are lost.
+    let mut lost_packs: Vec<super::LostPack> = Vec::new();
     let elsewhere: HashSet<ObjectId> = if suspect_packs.is_empty() {
         HashSet::new()
     } else {
@@ -273,7 +316,29 @@ pub fn repair_remote(
             continue;
         };
         let Some(data) = remote.read_pack(&pack_id)? else {
+            // Its index goes (so a push from a clone that has the objects sends them again); what no copy
+            // replaced above is said, as it is on the remote no more.
             remote.delete_pack(&pack_id)?;
+            let gone: Vec<ObjectId> = index
+                .entries
+                .iter()
+                .map(|e| e.id)
+                .filter(|id| !elsewhere.contains(id) && store.locate(id).ok().flatten().is_none())
+                .collect();
+            if let Some(first) = gone.first() {
+                lost_packs.push(super::LostPack {
+                    pack: pack_id.to_hex(),
+                    objects: gone.len() as u64,
+                    message: format!(
+                        "its pack file is gone: removed its index; {} object(s) it listed (first {}) are on \
+                         the remote no more and not in this clone's cache: `dv push {}` from a clone that \
+                         has them sends them again",
+                        gone.len(),
+                        first.to_hex(),
+                        remote.name
+                    ),
+                });
+            }
             continue;
         };
         let mut sound = Vec::new();
@@ -369,7 +434,13 @@ pub fn repair_remote(
             d.message = format!("{}; {note}", d.message);
         }
     }
+    for d in &mut fresh.damaged {
+        if let Some(note) = ObjectId::from_hex(&d.pack).and_then(|id| kept.get(&id)) {
+            d.message = format!("{}; {note}", d.message);
+        }
+    }
     fresh.repaired = repaired;
+    fresh.lost_packs = lost_packs;
     Ok(fresh)
 }
 

@@ -141,12 +141,12 @@ pub fn execute(s: &Session, step: &Step, opts: &RunOptions<'_>) -> Result<StepRu
     let mut params = Vec::with_capacity(step.params.len());
     for (p, v) in step.params.iter().zip(values) {
         let value = v.ok_or_else(|| {
-            bad(format!(
-                "parameter '{}' is not set ({} has no key {})",
-                p.label(),
-                p.file,
-                p.key
-            ))
+            let why = if repo.abs(&p.file).exists() {
+                format!("{} has no key {}", p.file, p.key)
+            } else {
+                format!("there is no file {}", p.file)
+            };
+            bad(format!("parameter '{}' is not set ({why})", p.label()))
         })?;
         if let Some(what) = secret_param_value(&p.key, &value) {
             return Err(bad(format!(
