@@ -212,46 +212,39 @@ impl<'a> Walker<'a> {
                         Ok(())
                     }
                 }
-                Item::Node(NodeKind::Chunked, _, declared, by) => {
-                    store.read_manifest(&id).map(|m| {
+                // A manifest or tree object: a whole one, a leaf of a split one, or an index over leaves (whose
+                // children are manifests or trees in turn, each checked against what the index declares).
+                Item::Node(kind @ (NodeKind::Chunked | NodeKind::Tree), _, declared, by) => {
+                    store.children(kind, &id).map(|children| {
+                        // Saturating: hostile sizes that overflow are a mismatch, never a panic.
                         let h = Declared {
-                            size: m.size(),
-                            files: 1,
+                            size: children.iter().fold(0u64, |a, c| a.saturating_add(c.size)),
+                            files: match kind {
+                                NodeKind::Tree => {
+                                    children.iter().fold(0u64, |a, c| a.saturating_add(c.files))
+                                }
+                                _ => 1,
+                            },
                         };
-                        holds.insert(id, (ObjectKind::Manifest, h));
+                        holds.insert(id, (object_kind(kind), h));
                         if let Some(declared) = declared
                             && h != declared
                         {
                             mismatch(out, id, by, declared, h);
                         }
-                        stack.extend(m.chunks.into_iter().map(|(c, len)| {
+                        let by = match kind {
+                            NodeKind::Tree => "a tree",
+                            _ => "a manifest",
+                        };
+                        stack.extend(children.into_iter().map(|c| {
                             let d = Declared {
-                                size: len as u64,
-                                files: 1,
+                                size: c.size,
+                                files: c.files,
                             };
-                            Item::Node(NodeKind::File, c, Some(d), "a manifest")
+                            Item::Node(c.kind, c.id, Some(d), by)
                         }))
                     })
                 }
-                Item::Node(NodeKind::Tree, _, declared, by) => store.read_tree(&id).map(|tree| {
-                    let h = Declared {
-                        size: tree.entries.iter().map(|e| e.node.size).sum(),
-                        files: tree.entries.iter().map(|e| e.node.files).sum(),
-                    };
-                    holds.insert(id, (ObjectKind::Tree, h));
-                    if let Some(declared) = declared
-                        && h != declared
-                    {
-                        mismatch(out, id, by, declared, h);
-                    }
-                    stack.extend(tree.entries.into_iter().map(|e| {
-                        let d = Declared {
-                            size: e.node.size,
-                            files: e.node.files,
-                        };
-                        Item::Node(e.node.kind, e.node.id, Some(d), "a tree")
-                    }))
-                }),
                 Item::TableHeader(_) => crate::table::read_header(store, &id)
                     .map(|h| stack.extend(h.root.map(Item::RowNode))),
                 Item::RowNode(_) => crate::table::StoreNodes(store).node(&id).map(|n| {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::IoContext;
 use crate::{Error, ObjectId, Result};
-use object::{Manifest, NodeKind, Tree};
+use object::{Manifest, Node, NodeKind, Tree};
 use pack::{ENTRY_HEADER_LEN, IndexEntry, PackIndex};
 use statedb::StateDb;
 
@@ -291,13 +291,34 @@ impl Store {
         self.reader.read(&loc)
     }
 
+    /// The whole folder a tree id names: one tree object, or a split one's leaves read through its index
+    /// nodes (see [`split`]).
     pub fn read_tree(&self, id: &ObjectId) -> Result<Tree> {
-        Tree::decode(&self.read_kind(id, object::ObjectKind::Tree)?).map_err(|e| corrupt(id, e))
+        split::read_tree(id, &mut |id| self.read_kind(id, object::ObjectKind::Tree))
     }
 
+    /// The whole chunk list a manifest id names, through index nodes when the file's manifest is split.
     pub fn read_manifest(&self, id: &ObjectId) -> Result<Manifest> {
-        Manifest::decode(&self.read_kind(id, object::ObjectKind::Manifest)?)
+        split::read_manifest(id, &mut |id| {
+            self.read_kind(id, object::ObjectKind::Manifest)
+        })
+    }
+
+    /// One stored tree object, a whole folder or part of a split one.
+    pub fn read_tree_node(&self, id: &ObjectId) -> Result<split::TreeNode> {
+        split::TreeNode::decode(&self.read_kind(id, object::ObjectKind::Tree)?)
             .map_err(|e| corrupt(id, e))
+    }
+
+    /// The nodes the one object a node of `kind` names ([`split::children`]): for walks that visit every
+    /// object.
+    pub fn children(&self, kind: NodeKind, id: &ObjectId) -> Result<Vec<Node>> {
+        let object = match kind {
+            NodeKind::File => return Ok(Vec::new()),
+            NodeKind::Chunked => object::ObjectKind::Manifest,
+            NodeKind::Tree => object::ObjectKind::Tree,
+        };
+        split::children(kind, &self.read_kind(id, object)?).map_err(|e| corrupt(id, e))
     }
 
     /// The chunks of a file node, in order, each with where it is in the cache (`None` for a chunk the cache

@@ -11,7 +11,8 @@
 
 use super::bytes::Reader;
 use super::object::{
-    MAX_OBJECT_SIZE, Manifest, NodeSink, ObjectKind, Tree, TreeEntry, check_name, encode_entries,
+    MAX_OBJECT_SIZE, Manifest, Node, NodeKind, NodeSink, ObjectKind, Tree, TreeEntry, check_name,
+    encode_entries,
 };
 use crate::cut::boundary_hash;
 use crate::{Error, ObjectId, Result};
@@ -246,6 +247,54 @@ impl ManifestNode {
             Manifest::decode(data).map(ManifestNode::Leaf)
         }
     }
+}
+
+/// The nodes one stored object names, for walks that visit every object (push, fetch, gc, fsck): a tree leaf's
+/// entries, a manifest leaf's chunks (as one-chunk files), or an index's children (as nodes of the index's kind,
+/// each declaring the size and files below it). `kind` is the node kind that names the object; a file (one
+/// chunk) names nothing.
+pub fn children(kind: NodeKind, raw: &[u8]) -> Result<Vec<Node>> {
+    Ok(match kind {
+        NodeKind::File => Vec::new(),
+        NodeKind::Chunked => match ManifestNode::decode(raw)? {
+            ManifestNode::Leaf(m) => m
+                .chunks
+                .into_iter()
+                .map(|(id, len)| Node {
+                    kind: NodeKind::File,
+                    id,
+                    size: len as u64,
+                    files: 1,
+                    exec: false,
+                })
+                .collect(),
+            ManifestNode::Index(i) => i
+                .children
+                .into_iter()
+                .map(|c| Node {
+                    kind: NodeKind::Chunked,
+                    id: c.id,
+                    size: c.size,
+                    files: 1,
+                    exec: false,
+                })
+                .collect(),
+        },
+        NodeKind::Tree => match TreeNode::decode(raw)? {
+            TreeNode::Leaf(t) => t.entries.into_iter().map(|e| e.node).collect(),
+            TreeNode::Index(i) => i
+                .children
+                .into_iter()
+                .map(|c| Node {
+                    kind: NodeKind::Tree,
+                    id: c.id,
+                    size: c.size,
+                    files: c.files,
+                    exec: false,
+                })
+                .collect(),
+        },
+    })
 }
 
 /// What a built node contributes to its parent index.

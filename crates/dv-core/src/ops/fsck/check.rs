@@ -13,7 +13,7 @@ use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
 use crate::session::Session;
 use crate::store::Store;
-use crate::store::object::{Manifest, ObjectKind, Tree};
+use crate::store::object::{NodeKind, ObjectKind};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, PackIndex};
 use crate::{Error, ObjectId, Result};
 
@@ -303,17 +303,13 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
 
 /// The objects a tree or manifest names.
 fn children(kind: ObjectKind, raw: &[u8]) -> Result<Vec<ObjectId>> {
-    Ok(if kind == ObjectKind::Tree {
-        Tree::decode(raw)?
-            .entries
-            .into_iter()
-            .map(|e| e.node.id)
-            .collect()
+    let named = if kind == ObjectKind::Tree {
+        NodeKind::Tree
     } else {
-        Manifest::decode(raw)?
-            .chunks
-            .into_iter()
-            .map(|c| c.0)
-            .collect()
-    })
+        NodeKind::Chunked
+    };
+    Ok(crate::store::split::children(named, raw)?
+        .into_iter()
+        .map(|n| n.id)
+        .collect())
 }

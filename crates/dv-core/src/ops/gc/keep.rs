@@ -116,7 +116,7 @@ pub(super) fn keep_young_closure(
     on_remote: &HashMap<ObjectId, (ObjectId, IndexEntry)>,
     live: &mut HashSet<ObjectId>,
 ) -> Result<()> {
-    use crate::store::object::{Manifest, NodeKind, ObjectKind, Tree};
+    use crate::store::object::{NodeKind, ObjectKind};
     let mut level: Vec<(ObjectId, ObjectKind)> = indexes
         .iter()
         .filter(|(i, _)| young.contains(&i.pack_id))
@@ -166,19 +166,19 @@ pub(super) fn keep_young_closure(
                 message: format!("{e}; gc stops, since it cannot tell what this object reaches"),
             };
             match kind {
-                ObjectKind::Tree => {
-                    for e in Tree::decode(&raw).map_err(corrupt)?.entries {
-                        let k = match e.node.kind {
+                ObjectKind::Tree | ObjectKind::Manifest => {
+                    let named = if kind == ObjectKind::Tree {
+                        NodeKind::Tree
+                    } else {
+                        NodeKind::Chunked
+                    };
+                    for c in crate::store::split::children(named, &raw).map_err(corrupt)? {
+                        let k = match c.kind {
                             NodeKind::File => ObjectKind::Chunk,
                             NodeKind::Chunked => ObjectKind::Manifest,
                             NodeKind::Tree => ObjectKind::Tree,
                         };
-                        level.push((e.node.id, k));
-                    }
-                }
-                ObjectKind::Manifest => {
-                    for (c, _) in Manifest::decode(&raw).map_err(corrupt)?.chunks {
-                        level.push((c, ObjectKind::Chunk));
+                        level.push((c.id, k));
                     }
                 }
                 ObjectKind::Rows => {

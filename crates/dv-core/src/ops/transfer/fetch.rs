@@ -3,15 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{ChunkSink, TransferReport, chunk_node, unreadable_list};
+use super::{ChunkSink, TransferReport, unreadable_list};
 use crate::ops::datasets::Target;
 use crate::paths::is_within;
 use crate::progress::{Progress, Unit};
 use crate::remote::{Remote, RemoteLocation};
 use crate::session::Locked;
 use crate::store::Store;
-use crate::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree};
+use crate::store::object::{Node, NodeKind, ObjectKind};
 use crate::store::pack::{self, ENTRY_HEADER_LEN, IndexEntry};
+use crate::store::split;
 use crate::{Error, ObjectId, Result};
 
 pub fn fetch(
@@ -192,24 +193,44 @@ impl<'a> Fetch<'a> {
                 match n.kind {
                     NodeKind::File => chunks.push((n, path, scope)),
                     NodeKind::Chunked => {
-                        let m = match fetched.get(&n.id) {
-                            Some(raw) => Manifest::decode(raw)?,
-                            None => self.store.read_manifest(&n.id)?,
+                        // A manifest's chunks, or a split manifest's children (manifests in turn).
+                        let children = match fetched.get(&n.id) {
+                            Some(raw) => split::children(n.kind, raw)?,
+                            None => self.store.children(n.kind, &n.id)?,
                         };
-                        for (c, len) in m.chunks {
-                            next.push((chunk_node(c, len), path.clone(), scope));
+                        for c in children {
+                            next.push((c, path.clone(), scope));
                         }
                     }
                     NodeKind::Tree => {
-                        let t = match fetched.get(&n.id) {
-                            Some(raw) => Tree::decode(raw)?,
-                            None => self.store.read_tree(&n.id)?,
+                        let node = match fetched.get(&n.id) {
+                            Some(raw) => split::TreeNode::decode(raw)?,
+                            None => self.store.read_tree_node(&n.id)?,
                         };
-                        for e in t.entries {
-                            let child = crate::paths::join(&path, &e.name);
-                            // Only what lies inside the scope, or on the way to it.
-                            if scope.is_none_or(|s| is_within(&child, s) || is_within(s, &child)) {
-                                next.push((e.node, child, scope));
+                        match node {
+                            split::TreeNode::Leaf(t) => {
+                                for e in t.entries {
+                                    let child = crate::paths::join(&path, &e.name);
+                                    // Only what lies inside the scope, or on the way to it.
+                                    if scope.is_none_or(|s| {
+                                        is_within(&child, s) || is_within(s, &child)
+                                    }) {
+                                        next.push((e.node, child, scope));
+                                    }
+                                }
+                            }
+                            // Part of the same folder: walked at the folder's path.
+                            split::TreeNode::Index(i) => {
+                                for c in i.children {
+                                    let part = Node {
+                                        kind: NodeKind::Tree,
+                                        id: c.id,
+                                        size: c.size,
+                                        files: c.files,
+                                        exec: false,
+                                    };
+                                    next.push((part, path.clone(), scope));
+                                }
                             }
                         }
                     }

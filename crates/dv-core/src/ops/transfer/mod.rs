@@ -10,7 +10,6 @@
 
 use crate::ObjectId;
 use crate::remote;
-use crate::store::object::{Node, NodeKind};
 
 mod fetch;
 mod push;
@@ -71,14 +70,4 @@ pub struct Incomplete {
 /// from it (see `checkout::DirectWriter`). Called on any thread, in any order.
 pub trait ChunkSink: Sync {
     fn chunk(&self, id: &ObjectId, raw: &[u8]);
-}
-
-fn chunk_node(id: ObjectId, len: u32) -> Node {
-    Node {
-        kind: NodeKind::File,
-        id,
-        size: len as u64,
-        files: 1,
-        exec: false,
-    }
 }

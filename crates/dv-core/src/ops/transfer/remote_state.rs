@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Incomplete, chunk_node};
+use super::Incomplete;
 use crate::ops::datasets::Target;
 use crate::remote::{Remote, RemoteLocation};
 use crate::session::Session;
@@ -53,7 +53,10 @@ pub(super) fn missing_on_remote(
             vec![(t.dataset.pointer.node, None, false)];
         while let Some((n, expanded, under_remote)) = stack.pop() {
             if let Some(loc) = expanded {
-                t_trees.push(loc);
+                match n.kind {
+                    NodeKind::Tree => t_trees.push(loc),
+                    _ => t_manifests.push(loc),
+                }
                 continue;
             }
             if !seen.insert(n.id) {
@@ -83,24 +86,17 @@ pub(super) fn missing_on_remote(
                         t_chunks.push(loc)
                     }
                 }
-                NodeKind::Chunked => {
-                    if !here {
-                        t_manifests.push(loc);
-                    }
-                    for (c, len) in store.read_manifest(&n.id)?.chunks {
-                        stack.push((chunk_node(c, len), None, here));
-                    }
-                }
-                NodeKind::Tree => {
+                // A manifest or tree goes up after everything below it (a split one's index after its
+                // leaves), so one on the remote implies its children are there.
+                NodeKind::Chunked | NodeKind::Tree => {
                     if !here {
                         stack.push((n, Some(loc), false));
                     }
                     stack.extend(
                         store
-                            .read_tree(&n.id)?
-                            .entries
+                            .children(n.kind, &n.id)?
                             .into_iter()
-                            .map(|e| (e.node, None, here)),
+                            .map(|c| (c, None, here)),
                     );
                 }
             }
@@ -252,19 +248,7 @@ pub fn remote_state(s: &Session, remote: &Remote, targets: &[Target]) -> Result<
                 st.missing_objects += 1;
                 st.missing_bytes += loc.entry.stored_len as u64;
             }
-            match n.kind {
-                NodeKind::File => {}
-                NodeKind::Chunked => stack.extend(
-                    store
-                        .read_manifest(&n.id)?
-                        .chunks
-                        .into_iter()
-                        .map(|(c, len)| chunk_node(c, len)),
-                ),
-                NodeKind::Tree => {
-                    stack.extend(store.read_tree(&n.id)?.entries.into_iter().map(|e| e.node))
-                }
-            }
+            stack.extend(store.children(n.kind, &n.id)?);
         }
         if let Some(r) = &t.dataset.pointer.table {
             if store.contains(&r.id)? {
