@@ -60,6 +60,22 @@ pub fn array_table(name: &str) -> String {
     format!("\n[[{name}]]\n")
 }
 
+/// A parse error in the TOML `text` of `what`, as dv reports it: the message and the line it is on, without the
+/// quoted snippet of the file (which could hold a secret).
+pub fn error(what: &str, text: &str, e: &toml::de::Error) -> crate::Error {
+    let message = match e.span() {
+        Some(span) => {
+            let line = 1 + text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    };
+    crate::Error::format(what, message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,20 +104,4 @@ mod tests {
         assert_eq!(table("remote.origin"), "\n[remote.origin]\n");
         assert_eq!(array_table("deps"), "\n[[deps]]\n");
     }
-}
-
-/// A parse error in the TOML `text` of `what`, as dv reports it: the message and the line it is on, without the
-/// quoted snippet of the file (which could hold a secret).
-pub fn error(what: &str, text: &str, e: &toml::de::Error) -> crate::Error {
-    let message = match e.span() {
-        Some(span) => {
-            let line = 1 + text.as_bytes()[..span.start.min(text.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            format!("line {line}: {}", e.message())
-        }
-        None => e.message().to_string(),
-    };
-    crate::Error::format(what, message)
 }
