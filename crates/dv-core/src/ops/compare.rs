@@ -76,6 +76,8 @@ pub struct Comparer<'a> {
     pub scope: Option<&'a str>,
     pub now_ns: i64,
     pub out: Comparison,
+    /// The layout the ids compared against were made in (the pointer's): work-tree files are hashed in it.
+    pub layout: crate::store::split::Layout,
     /// dv's own temporary files recorded in this work tree ([`Repo::recorded_temps`]), read at the first folder
     /// listed.
     temps: Option<std::collections::HashSet<String>>,
@@ -95,6 +97,7 @@ impl<'a> Comparer<'a> {
             scope,
             now_ns: super::now_ns(),
             out: Comparison::default(),
+            layout: crate::store::split::Layout::Flat,
             temps: None,
         }
     }
@@ -243,19 +246,20 @@ impl<'a> Comparer<'a> {
         let mut content = None;
         if stat.size == want.size {
             content = match self.cache.get(path) {
-                Some(e) if e.matches(&stat) => Some((e.kind, e.id)),
+                Some(e) if e.holds(&stat, self.layout) => Some((e.kind, e.id)),
                 _ => {
-                    let (kind, id, _) = hash_file(&self.repo.abs(path))?;
+                    let h = hash_file(&self.repo.abs(path), self.layout)?;
                     self.out.refreshed.push((
                         path.to_string(),
                         StatEntry {
                             stat,
-                            kind,
-                            id,
+                            kind: h.kind,
+                            id: h.id,
                             hashed_at_ns: self.now_ns,
+                            hashed_in: h.hashed_in,
                         },
                     ));
-                    Some((kind, id))
+                    Some((h.kind, h.id))
                 }
             };
         }

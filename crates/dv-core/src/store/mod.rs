@@ -495,21 +495,38 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
     file.read_exact_at(buf, offset)
 }
 
-/// The node of a file made of `chunks` (in order): one chunk names the file directly, more need a manifest,
-/// whose bytes are returned to be stored. An empty file is the one empty chunk.
-pub fn file_node(chunks: Vec<(ObjectId, u32)>) -> (NodeKind, ObjectId, Option<Vec<u8>>) {
-    match chunks.len() {
-        0 => (NodeKind::File, ObjectId::of(b""), None),
-        1 => (NodeKind::File, chunks[0].0, None),
-        _ => {
-            let bytes = Manifest { chunks }.encode();
-            (NodeKind::Chunked, ObjectId::of(&bytes), Some(bytes))
-        }
-    }
+/// The node of a file made of `chunks` (in order), its manifest's objects (when it has one) written to `sink`
+/// in `layout`: one chunk names the file directly, more need a manifest (split into nodes when large and the
+/// layout says so). An empty file is the one empty chunk. Also says which layouts the id holds in.
+pub fn file_node(
+    chunks: &[(ObjectId, u32)],
+    layout: split::Layout,
+    sink: &mut dyn object::NodeSink,
+) -> Result<(NodeKind, ObjectId, statedb::HashedIn)> {
+    let hashed_in = statedb::HashedIn::of(layout, chunks.len());
+    Ok(match chunks.len() {
+        0 => (NodeKind::File, ObjectId::of(b""), hashed_in),
+        1 => (NodeKind::File, chunks[0].0, hashed_in),
+        _ => (
+            NodeKind::Chunked,
+            split::put_manifest(chunks, layout, sink)?,
+            hashed_in,
+        ),
+    })
 }
 
-/// Hashes a file the way `add` would store it, without storing anything.
-pub fn hash_file(path: &Path) -> Result<(NodeKind, ObjectId, u64)> {
+/// What hashing a file gives: its node kind, its id in the layout asked for, its size, and which layouts the
+/// id holds in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hashed {
+    pub kind: NodeKind,
+    pub id: ObjectId,
+    pub size: u64,
+    pub hashed_in: statedb::HashedIn,
+}
+
+/// Hashes a file the way `add` would store it in `layout`, without storing anything.
+pub fn hash_file(path: &Path, layout: split::Layout) -> Result<Hashed> {
     let file = File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
     let mut chunker = crate::chunk::Chunker::new(file).size_hint(len);
@@ -521,6 +538,11 @@ pub fn hash_file(path: &Path) -> Result<(NodeKind, ObjectId, u64)> {
             size += r.len() as u64;
         }
     }
-    let (kind, id, _) = file_node(chunks);
-    Ok((kind, id, size))
+    let (kind, id, hashed_in) = file_node(&chunks, layout, &mut object::Discard)?;
+    Ok(Hashed {
+        kind,
+        id,
+        size,
+        hashed_in,
+    })
 }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::store::object::ObjectKind;
 use crate::store::pack::{Compression, IndexEntry, PackIndex};
+use crate::store::split::{Layout, MANIFEST_FLAT_MAX};
 use crate::{Error, ObjectId, Result};
 
 /// Numbered migrations; `PRAGMA user_version` records how many have run.
@@ -94,6 +95,66 @@ pub struct StatEntry {
     pub kind: crate::store::object::NodeKind,
     pub id: ObjectId,
     pub hashed_at_ns: i64,
+    /// The layouts `id` names the file in.
+    pub hashed_in: HashedIn,
+}
+
+/// The layouts a file's id holds in: a file of at most [`MANIFEST_FLAT_MAX`] chunks has one id in every layout,
+/// a larger one a flat manifest's id or a split one's (see `store::split`).
+///
+/// Kept in the stat cache's `kind` column, above the node kind: `kind | tag << 4`, tag 0 flat (what every dv
+/// before format 2 wrote), 1 any, 2 split. An older dv reads a tagged row as a cache miss, never as a wrong id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashedIn {
+    Flat,
+    Split,
+    Any,
+}
+
+impl HashedIn {
+    /// Where the id of a file of `chunks` chunks, computed in `layout`, holds.
+    pub fn of(layout: Layout, chunks: usize) -> HashedIn {
+        match layout {
+            _ if chunks <= MANIFEST_FLAT_MAX => HashedIn::Any,
+            Layout::Flat => HashedIn::Flat,
+            Layout::Split => HashedIn::Split,
+        }
+    }
+
+    /// Where the id of a file node holds, from the node alone: a one-chunk file or one too small to have more
+    /// than [`MANIFEST_FLAT_MAX`] chunks in every layout, a larger one in the layout it was made in.
+    pub fn of_node(layout: Layout, kind: crate::store::object::NodeKind, size: u64) -> HashedIn {
+        let small = size <= (MANIFEST_FLAT_MAX * crate::chunk::MIN_SIZE) as u64;
+        if kind == crate::store::object::NodeKind::File || small {
+            HashedIn::Any
+        } else {
+            HashedIn::of(layout, usize::MAX)
+        }
+    }
+
+    pub fn holds_in(self, layout: Layout) -> bool {
+        matches!(
+            (self, layout),
+            (HashedIn::Any, _) | (HashedIn::Flat, Layout::Flat) | (HashedIn::Split, Layout::Split)
+        )
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            HashedIn::Flat => 0,
+            HashedIn::Any => 1,
+            HashedIn::Split => 2,
+        }
+    }
+
+    fn from_tag(tag: u8) -> Option<HashedIn> {
+        match tag {
+            0 => Some(HashedIn::Flat),
+            1 => Some(HashedIn::Any),
+            2 => Some(HashedIn::Split),
+            _ => None,
+        }
+    }
 }
 
 /// A file changed within this window before it was hashed may change again without its mtime moving
@@ -101,7 +162,12 @@ pub struct StatEntry {
 pub const RACY_WINDOW_NS: i64 = 100_000_000;
 
 impl StatEntry {
-    /// True when the file is known to still hold `id` without reading it.
+    /// True when the file is known to still hold `id`, as `layout` names it, without reading it.
+    pub fn holds(&self, now: &Stat, layout: Layout) -> bool {
+        self.hashed_in.holds_in(layout) && self.matches(now)
+    }
+
+    /// True when the file is known to still hold the content it hashed from, without reading it.
     pub fn matches(&self, now: &Stat) -> bool {
         self.stat.size == now.size
             && self.stat.mtime_ns == now.mtime_ns
@@ -334,12 +400,14 @@ impl StateDb {
         for row in rows {
             let (path, size, mtime_ns, ctime_ns, ino, kind, id, hashed_at_ns) =
                 row.map_err(|e| self.err(e))?;
-            let (Some(kind), Some(id)) = (
-                crate::store::object::NodeKind::from_u8(kind),
+            let (Some(node_kind), Some(hashed_in), Some(id)) = (
+                crate::store::object::NodeKind::from_u8(kind & 0x0f),
+                HashedIn::from_tag(kind >> 4),
                 ObjectId::from_slice(&id),
             ) else {
                 continue; // a damaged row is only a cache miss
             };
+            let kind = node_kind;
             out.insert(
                 path,
                 StatEntry {
@@ -353,6 +421,7 @@ impl StateDb {
                     kind,
                     id,
                     hashed_at_ns,
+                    hashed_in,
                 },
             );
         }
@@ -379,7 +448,7 @@ impl StateDb {
                     e.stat.mtime_ns,
                     e.stat.ctime_ns,
                     e.stat.ino as i64,
-                    e.kind as u8,
+                    e.kind as u8 | e.hashed_in.tag() << 4,
                     e.id.as_bytes(),
                     e.hashed_at_ns
                 ])
@@ -494,6 +563,7 @@ mod tests {
             kind: NodeKind::File,
             id: ObjectId([n; 32]),
             hashed_at_ns: 10,
+            hashed_in: HashedIn::Any,
         };
         m.put_stat_entries([
             ("data", e(1)),
@@ -507,6 +577,62 @@ mod tests {
         under.sort();
         assert_eq!(under, ["data", "data/a", "data/b/c"]);
         assert_eq!(m.stat_entries_under("").unwrap().len(), 5);
+    }
+
+    /// The layouts an id holds in ride in the `kind` column: what an older dv wrote reads as flat, a tag it
+    /// cannot know (written by a newer dv) as a miss, and each tag round-trips.
+    #[test]
+    fn stat_entries_keep_the_layouts_their_ids_hold_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let stat = Stat {
+            size: 1 << 30,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            ino: 1,
+            exec: false,
+        };
+        let e = |hashed_in| StatEntry {
+            stat,
+            kind: NodeKind::Chunked,
+            id: ObjectId([3; 32]),
+            hashed_at_ns: 1 << 40,
+            hashed_in,
+        };
+        m.put_stat_entries([
+            ("flat", e(HashedIn::Flat)),
+            ("split", e(HashedIn::Split)),
+            ("any", e(HashedIn::Any)),
+        ])
+        .unwrap();
+        m.conn
+            .execute_batch(
+                "INSERT INTO stat_cache VALUES ('old', 1, 1, 1, 1, 1, zeroblob(32), 10);
+                 INSERT INTO stat_cache VALUES ('newer', 1, 1, 1, 1, 49, zeroblob(32), 10);",
+            )
+            .unwrap();
+        let got = m.stat_entries_under("").unwrap();
+        assert_eq!(got["flat"], e(HashedIn::Flat));
+        assert_eq!(got["split"], e(HashedIn::Split));
+        assert_eq!(got["any"], e(HashedIn::Any));
+        assert_eq!(got["old"].hashed_in, HashedIn::Flat);
+        assert_eq!(got["old"].kind, NodeKind::Chunked);
+        assert!(!got.contains_key("newer"));
+        assert!(got["flat"].holds(&stat, Layout::Flat) && !got["flat"].holds(&stat, Layout::Split));
+        assert!(
+            got["split"].holds(&stat, Layout::Split) && !got["split"].holds(&stat, Layout::Flat)
+        );
+        assert!(got["any"].holds(&stat, Layout::Split) && got["any"].holds(&stat, Layout::Flat));
+        assert_eq!(HashedIn::of(Layout::Split, 1024), HashedIn::Any);
+        assert_eq!(HashedIn::of(Layout::Split, 1025), HashedIn::Split);
+        assert_eq!(
+            HashedIn::of_node(Layout::Split, NodeKind::Chunked, 16 << 20),
+            HashedIn::Any
+        );
+        assert_eq!(
+            HashedIn::of_node(Layout::Flat, NodeKind::Chunked, (16 << 20) + 1),
+            HashedIn::Flat
+        );
     }
 
     #[test]

@@ -195,6 +195,8 @@ pub fn add(
         git.check_stageable(&staged_files)?;
     }
 
+    // The repository's layout for large folders and files (format 1: flat).
+    let layout = crate::store::split::Layout::Flat;
     // Everything to hash, in input order; files the stat cache vouches for get their node right away.
     let mut all_files: Vec<&WalkFile> = Vec::new();
     for (_, input) in &inputs {
@@ -212,7 +214,7 @@ pub fn add(
         }
         for (i, f) in all_files.iter().enumerate() {
             match cache.get(&f.path) {
-                Some(e) if e.matches(&f.stat) && store.contains(&e.id)? => {
+                Some(e) if e.holds(&f.stat, layout) && store.contains(&e.id)? => {
                     nodes[i] = Some(file_node_of(e.kind, e.id, &f.stat));
                 }
                 _ => to_hash.push(i),
@@ -252,7 +254,14 @@ pub fn add(
             .map(|&i| (repo.abs(&all_files[i].path), all_files[i].stat))
             .collect();
         progress.start("Adding", Some(report.hashed_bytes), Unit::Bytes);
-        let r = hash_and_store(&files, store.state_db().path(), level, &mut sink, progress);
+        let r = hash_and_store(
+            &files,
+            store.state_db().path(),
+            level,
+            layout,
+            &mut sink,
+            progress,
+        );
         progress.finish();
         r
     };
@@ -275,7 +284,7 @@ pub fn add(
         }
     };
     let mut stat_updates = Vec::with_capacity(hashed.len());
-    for (&i, (kind, id)) in to_hash.iter().zip(hashed) {
+    for (&i, (kind, id, hashed_in)) in to_hash.iter().zip(hashed) {
         let f = all_files[i];
         nodes[i] = Some(file_node_of(kind, id, &f.stat));
         stat_updates.push((
@@ -285,12 +294,13 @@ pub fn add(
                 kind,
                 id,
                 hashed_at_ns: started,
+                hashed_in,
             },
         ));
     }
 
     // Trees, bottom-up, stored through the same writer.
-    let roots = build_roots(&inputs, &nodes, &mut sink);
+    let roots = build_roots(&inputs, &nodes, layout, &mut sink);
     drop(sink);
     drop(write_tx);
     let written = writer

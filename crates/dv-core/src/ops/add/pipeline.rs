@@ -13,8 +13,11 @@ use crate::chunk::{Block, Chunker};
 use crate::error::IoContext;
 use crate::ops::worker_count;
 use crate::progress::Progress;
+use crate::store::object::NodeSink;
 use crate::store::object::{NodeKind, ObjectKind, Tree};
 use crate::store::pack::{Compression, PackIndex};
+use crate::store::split::Layout;
+use crate::store::statedb::HashedIn;
 use crate::store::statedb::{Stat, StateDb};
 use crate::store::writer::compress;
 use crate::store::{PackWriter, file_node};
@@ -60,9 +63,10 @@ pub(super) fn hash_and_store(
     files: &[(PathBuf, Stat)],
     db: &std::path::Path,
     level: i32,
+    layout: Layout,
     sink: &mut ObjectSink<'_>,
     progress: &dyn Progress,
-) -> Result<Vec<(NodeKind, ObjectId)>> {
+) -> Result<Vec<(NodeKind, ObjectId, HashedIn)>> {
     let write_tx = sink.tx;
     let workers = worker_count();
     let (job_tx, job_rx) = bounded::<Job>(workers * 2);
@@ -122,7 +126,7 @@ pub(super) fn hash_and_store(
         let mut parts: Vec<BTreeMap<u32, Vec<(ObjectId, u32)>>> =
             vec![BTreeMap::new(); files.len()];
         let mut last_seq: Vec<Option<u32>> = vec![None; files.len()];
-        let mut out: Vec<Option<(NodeKind, ObjectId)>> = vec![None; files.len()];
+        let mut out: Vec<Option<(NodeKind, ObjectId, HashedIn)>> = vec![None; files.len()];
         let mut first_err = None;
         for done in done_rx {
             let done = match done {
@@ -144,14 +148,13 @@ pub(super) fn hash_and_store(
                     .into_values()
                     .flatten()
                     .collect();
-                let (kind, id, manifest) = file_node(chunks);
-                if let Some(bytes) = manifest
-                    && let Err(e) = sink.store(id, ObjectKind::Manifest, &bytes)
-                {
-                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    first_err.get_or_insert(e);
+                match file_node(&chunks, layout, sink) {
+                    Ok(node) => out[done.file] = Some(node),
+                    Err(e) => {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        first_err.get_or_insert(e);
+                    }
                 }
-                out[done.file] = Some((kind, id));
             }
         }
         let read_result = reader
@@ -322,10 +325,14 @@ impl ObjectSink<'_> {
         Ok(())
     }
 
-    pub(super) fn store_tree(&mut self, tree: &Tree) -> Result<ObjectId> {
-        let bytes = tree.encode();
-        let id = ObjectId::of(&bytes);
-        self.store(id, ObjectKind::Tree, &bytes)?;
-        Ok(id)
+    /// Stores a folder's tree in `layout` (split into nodes when large and the layout says so).
+    pub(super) fn store_tree(&mut self, tree: &Tree, layout: Layout) -> Result<ObjectId> {
+        crate::store::split::put_tree(&tree.entries, layout, self)
+    }
+}
+
+impl NodeSink for ObjectSink<'_> {
+    fn put(&mut self, id: ObjectId, kind: ObjectKind, bytes: Vec<u8>) -> Result<()> {
+        self.store(id, kind, &bytes)
     }
 }

@@ -4,6 +4,7 @@
 use super::inputs::Input;
 use super::pipeline::ObjectSink;
 use crate::store::object::{Node, NodeKind};
+use crate::store::split::Layout;
 use crate::store::statedb::Stat;
 use crate::{ObjectId, Result};
 
@@ -21,6 +22,7 @@ pub(super) fn file_node_of(kind: NodeKind, id: ObjectId, stat: &Stat) -> Node {
 pub(super) fn build_roots(
     inputs: &[(String, Input)],
     nodes: &[Option<Node>],
+    layout: Layout,
     sink: &mut ObjectSink<'_>,
 ) -> Result<Vec<Node>> {
     let mut roots: Vec<Node> = Vec::with_capacity(inputs.len());
@@ -33,7 +35,7 @@ pub(super) fn build_roots(
             }
             Input::Dir(w) => {
                 roots.push(w.build_trees(&nodes[offset..offset + w.files.len()], |t| {
-                    sink.store_tree(t)
+                    sink.store_tree(t, layout)
                 })?);
                 offset += w.files.len();
             }

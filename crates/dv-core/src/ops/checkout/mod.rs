@@ -222,6 +222,11 @@ impl Prepared {
                             kind: w.node.kind,
                             id: w.node.id,
                             hashed_at_ns: started,
+                            hashed_in: crate::store::statedb::HashedIn::of_node(
+                                crate::store::split::Layout::Flat,
+                                w.node.kind,
+                                w.node.size,
+                            ),
                         },
                     ));
                 }

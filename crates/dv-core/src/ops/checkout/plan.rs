@@ -12,6 +12,7 @@ use crate::paths::join;
 use crate::repo::Repo;
 use crate::session::Session;
 use crate::store::object::{Node, NodeKind};
+use crate::store::split::Layout;
 use crate::store::statedb::Stat;
 use crate::store::{Store, hash_file};
 use crate::{Error, ObjectId, Result};
@@ -195,8 +196,8 @@ fn is_stored(
             // Trusting the stat cache only saves reading the file: hashing it gives the same id (a file whose
             // content changed keeps neither its ctime nor its stat entry), so no test tells this guard from
             // `false`.
-            Some(e) if e.matches(&stat) => e.id,
-            _ => hash_file(&repo.abs(path))?.1,
+            Some(e) if e.holds(&stat, Layout::Flat) => e.id,
+            _ => hash_file(&repo.abs(path), Layout::Flat)?.id,
         },
     };
     store.contains(&id)

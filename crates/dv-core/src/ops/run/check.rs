@@ -1,6 +1,7 @@
 //! `dv repro --check`: re-running a step in a temporary folder holding only its recorded inputs and
 //! parameter files, and comparing what it writes with the recorded outputs.
 
+use crate::store::split::Layout;
 use std::fs;
 use std::path::Path;
 
@@ -117,7 +118,12 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
     for o in &step.outs {
         let abs = tmp.path().join(&o.path);
         let got = if fs::symlink_metadata(&abs).is_ok() {
-            Some(NodeRecord::of(&hash_path(&abs, &o.path, None)?))
+            Some(NodeRecord::of(&hash_path(
+                &abs,
+                &o.path,
+                None,
+                Layout::Flat,
+            )?))
         } else {
             None
         };

@@ -9,9 +9,10 @@ use crate::ops::datasets::{Dataset, read_pointer};
 use crate::ops::walk::walk;
 use crate::repo::Repo;
 use crate::store::object::Node;
+use crate::store::split::Layout;
 use crate::store::statedb::{Stat, StatEntry, StateDb};
 use crate::store::{Store, hash_file};
-use crate::{Error, ObjectId, Result};
+use crate::{Error, Result};
 
 /// What is at repository path `path` now, as dv would record it, or `None` if nothing is there.
 pub fn fingerprint(repo: &Repo, store: &Store, path: &str) -> Result<Option<Node>> {
@@ -24,7 +25,7 @@ pub fn fingerprint(repo: &Repo, store: &Store, path: &str) -> Result<Option<Node
     {
         return Ok(Some(d.pointer.node));
     }
-    hash_path(&abs, path, Some(store.state_db())).map(Some)
+    hash_path(&abs, path, Some(store.state_db()), Layout::Flat).map(Some)
 }
 
 /// True when tracked data matches its pointer file (checked through the stat cache, as `dv status` does).
@@ -42,7 +43,7 @@ fn matches_pointer(repo: &Repo, store: &Store, d: &Dataset) -> Result<bool> {
 /// Hashes the file or folder at `abs` (repository path `path`) the way `dv add` would store it (same ids),
 /// storing nothing. With a stat cache, files whose stat it vouches for are not read, and the files read are
 /// remembered, so checking a large untracked input again is as cheap as `dv status`.
-pub fn hash_path(abs: &Path, path: &str, cache: Option<&StateDb>) -> Result<Node> {
+pub fn hash_path(abs: &Path, path: &str, cache: Option<&StateDb>, layout: Layout) -> Result<Node> {
     let started = crate::ops::now_ns();
     let known = match cache {
         Some(meta) => meta.stat_entries_under(path)?,
@@ -52,19 +53,20 @@ pub fn hash_path(abs: &Path, path: &str, cache: Option<&StateDb>) -> Result<Node
     let mut file = |fabs: &Path, repo_path: &str, m: &fs::Metadata| -> Result<Node> {
         let stat = Stat::of(m);
         let (kind, id, size) = match known.get(repo_path) {
-            Some(e) if e.matches(&stat) => (e.kind, e.id, stat.size),
+            Some(e) if e.holds(&stat, layout) => (e.kind, e.id, stat.size),
             _ => {
-                let (kind, id, size) = hash_file(fabs)?;
+                let h = hash_file(fabs, layout)?;
                 refreshed.push((
                     repo_path.to_string(),
                     StatEntry {
                         stat,
-                        kind,
-                        id,
+                        kind: h.kind,
+                        id: h.id,
                         hashed_at_ns: started,
+                        hashed_in: h.hashed_in,
                     },
                 ));
-                (kind, id, size)
+                (h.kind, h.id, h.size)
             }
         };
         Ok(Node {
@@ -88,7 +90,9 @@ pub fn hash_path(abs: &Path, path: &str, cache: Option<&StateDb>) -> Result<Node
             files.push(Some(file(&fabs, &f.path, &m)?));
         }
         // The same trees `add` would store, hashed only.
-        w.build_trees(&files, |t| Ok(ObjectId::of(&t.encode())))?
+        w.build_trees(&files, |t| {
+            crate::store::split::put_tree(&t.entries, layout, &mut crate::store::object::Discard)
+        })?
     } else {
         return Err(Error::BadPath {
             path: path.to_string(),
