@@ -13,6 +13,7 @@ use dv_core::repo::{Config, RemoteConfig};
 use dv_core::steps::{NodeRecord, Param, PathRecord, RunRecord, Step};
 use dv_core::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree, TreeEntry};
 use dv_core::store::pack::{self, Compression, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
+use dv_core::store::split::Layout;
 use dv_core::table::rowtree;
 use dv_core::table::{Column, Header, encode_key, encode_row};
 
@@ -79,6 +80,7 @@ fn pointer(s: &mut Seeds) {
                 node: node(NodeKind::File, "small file", 1234, 1, false),
                 table: None,
                 meta: BTreeMap::new(),
+                layout: Layout::Flat,
             },
         ),
         (
@@ -87,6 +89,7 @@ fn pointer(s: &mut Seeds) {
                 node: node(NodeKind::Chunked, "big file", 5 << 20, 1, true),
                 table: None,
                 meta: BTreeMap::new(),
+                layout: Layout::Flat,
             },
         ),
         (
@@ -95,6 +98,7 @@ fn pointer(s: &mut Seeds) {
                 node: node(NodeKind::Tree, "folder", 987_654, 42, false),
                 table: None,
                 meta,
+                layout: Layout::Flat,
             },
         ),
         (
@@ -107,6 +111,7 @@ fn pointer(s: &mut Seeds) {
                     rows: 120,
                 }),
                 meta: BTreeMap::new(),
+                layout: Layout::Flat,
             },
         ),
     ];
@@ -187,6 +192,7 @@ fn step(s: &mut Seeds) {
             node: None,
         }],
         run: None,
+        layout: Layout::Flat,
     };
     let ran = Step {
         name: "train".into(),
@@ -225,6 +231,7 @@ fn step(s: &mut Seeds) {
             exit_status: 0,
             duration_ms: 1500,
         }),
+        layout: Layout::Flat,
     };
     for (name, st) in [("fresh.toml", fresh), ("ran.toml", ran)] {
         let text = st.encode();

@@ -63,6 +63,7 @@ fn pointer_text(n: &Node) -> String {
         node: *n,
         table: None,
         meta: Default::default(),
+        layout: dv_core::store::split::Layout::Flat,
     }
     .encode()
 }

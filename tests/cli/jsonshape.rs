@@ -402,6 +402,7 @@ fn local_commands_json_and_exit_codes_are_pinned() {
         ],
     );
     pin.case("du", r.path(), &["du", "--json"]);
+    pin.case("format", r.path(), &["format", "--json"]);
     pin.case(
         "du-all-commits",
         r.path(),

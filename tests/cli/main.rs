@@ -14,6 +14,7 @@ mod checkout;
 mod crash;
 mod diskfull;
 mod errors;
+mod format;
 mod gitindex;
 mod gitside;
 mod history;

@@ -8,10 +8,13 @@
 use std::collections::BTreeMap;
 
 use crate::store::object::{Node, NodeKind};
+use crate::store::split::Layout;
 use crate::toml_text;
 use crate::{Error, ObjectId, Result};
 
-pub const POINTER_VERSION: u64 = 1;
+/// The newest pointer version this dv reads and writes: 1 names objects in the flat layout (repository
+/// format 1), 2 in the split one (format 2). A pointer says the smallest version that reads it.
+pub const POINTER_VERSION: u64 = 2;
 /// Pointer files are tiny; anything larger is not one.
 pub const MAX_POINTER_SIZE: usize = 64 * 1024;
 /// Annotations (`[meta]`): at most this many entries, keys and values at most this many bytes.
@@ -27,6 +30,8 @@ pub struct Pointer {
     /// Free-form annotations (owner, license, metrics, …): the `[meta]` table, sorted by key. Never secrets:
     /// pointer files are committed.
     pub meta: BTreeMap<String, String>,
+    /// The layout its objects are in (the `dv` line: 1 flat, 2 split): ids compared with it are computed in it.
+    pub layout: Layout,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +70,11 @@ impl Pointer {
         let mut s = String::from(
             "# Data versioned by dv: `dv checkout` restores it, `dv status` compares it.\n",
         );
-        s.push_str(&format!("dv = {POINTER_VERSION}\n"));
+        let version = match self.layout {
+            Layout::Flat => 1,
+            Layout::Split => 2,
+        };
+        s.push_str(&format!("dv = {version}\n"));
         s.push_str(&format!("kind = {}\n", toml_text::string(n.kind.name())));
         s.push_str(&format!("id = {}\n", toml_text::string(&n.id.to_string())));
         s.push_str(&format!("size = {}\n", n.size));
@@ -229,6 +238,7 @@ impl Pointer {
             },
             table,
             meta,
+            layout: Layout::of_version(raw.dv),
         })
     }
 }
@@ -349,6 +359,7 @@ mod tests {
             },
             table: None,
             meta: BTreeMap::new(),
+            layout: Layout::Flat,
         };
         assert_eq!(
             p.encode(),
@@ -376,6 +387,7 @@ mod tests {
                 rows: 3,
             }),
             meta: BTreeMap::new(),
+            layout: Layout::Flat,
         };
         let text = p.encode();
         assert!(
@@ -397,7 +409,7 @@ mod tests {
             "dv = 1\nkind = \"file\"\nid = \"".to_string() + &"0".repeat(64) + "\"\nsize = 1\n";
         assert!(Pointer::decode(ok.as_bytes(), "x").is_ok());
         for (bad, why) in [
-            (ok.replace("dv = 1", "dv = 2"), "newer than"),
+            (ok.replace("dv = 1", "dv = 3"), "newer than"),
             (ok.replace("file", "banana"), "unknown kind"),
             (ok.replace(&"0".repeat(64), "../../etc/passwd"), "not 64"),
             (ok.clone() + "path = \"../x\"\n", "unknown field"),
@@ -461,6 +473,7 @@ mod tests {
                 rows: 3,
             }),
             meta,
+            layout: Layout::Flat,
         }
     }
 
@@ -575,7 +588,7 @@ mod tests {
         fn round_trips(kind in 0u8..3, seed in any::<[u8; 32]>(), size in 0..i64::MAX as u64, files in 0..i64::MAX as u64, exec in any::<bool>()) {
             let kind = NodeKind::from_u8(kind).unwrap();
             let tree = kind == NodeKind::Tree;
-            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree }, table: None, meta: BTreeMap::new() };
+            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree }, table: None, meta: BTreeMap::new(), layout: Layout::Flat };
             prop_assert_eq!(Pointer::decode(p.encode().as_bytes(), "p").unwrap(), p);
         }
 
@@ -587,6 +600,7 @@ mod tests {
                 node: Node { kind: NodeKind::File, id: ObjectId([7; 32]), size: 5, files: 1, exec: false },
                 table: None,
                 meta: entries,
+                layout: Layout::Flat,
             };
             let text = p.encode_checked("p").unwrap();
             prop_assert_eq!(Pointer::decode(text.as_bytes(), "p").unwrap(), p);

@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod completions;
 pub mod diff;
 pub mod du;
+pub mod format;
 pub mod fsck;
 pub mod gc;
 pub mod hooks;

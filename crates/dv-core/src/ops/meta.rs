@@ -92,6 +92,7 @@ pub fn check_fits(
         },
         table,
         meta: meta.clone(),
+        layout: crate::store::split::Layout::Split,
     };
     largest
         .encode_checked(&format!("{path}{POINTER_SUFFIX}"))

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod compare;
 pub mod datasets;
 pub mod du;
+pub mod format;
 pub mod fsck;
 pub mod gc;
 pub mod hooks;

@@ -96,6 +96,7 @@ pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
         let d = &t.dataset;
         let cache = store.state_db().stat_entries_under(&d.path)?;
         let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
+        cmp.layout = d.pointer.layout;
         cmp.compare(&d.path, Some(&d.pointer.node))?;
         let out = cmp.out;
         report.hashed_files += out.refreshed.len() as u64;

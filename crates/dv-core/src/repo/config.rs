@@ -6,8 +6,10 @@ use std::fs;
 use super::{CONFIG_FILE, DV_DIR, Repo};
 use crate::{Error, Result};
 
-/// The repository format this dv writes and the newest it reads.
-pub const REPO_FORMAT: u64 = 1;
+/// The newest repository format this dv reads and writes: 2 splits large folders and files into small nodes.
+pub const REPO_FORMAT: u64 = 2;
+/// The format `dv init` gives a new repository (`dv format upgrade` moves one to [`REPO_FORMAT`]).
+pub const INIT_FORMAT: u64 = 1;
 /// The default zstd level: fast enough that compression keeps up with chunking on two cores.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 
@@ -138,6 +140,11 @@ impl Config {
         })
     }
 
+    /// How large folders and files are stored: split in format 2, flat before.
+    pub fn layout(&self) -> crate::store::split::Layout {
+        crate::store::split::Layout::of_version(self.format)
+    }
+
     /// The file's text: canonical order, defaults left out.
     pub fn to_text(&self) -> String {
         use crate::toml_text::{string, table};
@@ -168,7 +175,7 @@ impl Config {
 
     pub(super) fn initial_text() -> String {
         Config {
-            format: REPO_FORMAT,
+            format: INIT_FORMAT,
             compression_level: DEFAULT_COMPRESSION_LEVEL,
             stage: true,
             default_remote: None,

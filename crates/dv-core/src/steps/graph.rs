@@ -133,6 +133,7 @@ impl Steps {
 mod tests {
     use super::*;
     use crate::steps::PathRecord;
+    use crate::store::split::Layout;
 
     fn step(name: &str, deps: &[&str], outs: &[&str]) -> Step {
         Step {
@@ -155,6 +156,7 @@ mod tests {
                 })
                 .collect(),
             run: None,
+            layout: Layout::Flat,
         }
     }
 

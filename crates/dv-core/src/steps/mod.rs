@@ -4,6 +4,7 @@
 
 use crate::paths::is_within;
 use crate::store::object::{Node, NodeKind};
+use crate::store::split::Layout;
 use crate::toml_text;
 use crate::{Error, ObjectId, Result};
 
@@ -13,7 +14,8 @@ mod params;
 pub use graph::Steps;
 pub use params::{lookup_param, param_values};
 
-pub const STEP_VERSION: u64 = 1;
+/// The newest step file version: 1 records ids in the flat layout (repository format 1), 2 in the split one.
+pub const STEP_VERSION: u64 = 2;
 /// Where step files live, from the work tree root.
 pub const STEPS_DIR: &str = ".dv/steps";
 /// Step files are small; anything larger is not one.
@@ -34,6 +36,9 @@ pub struct Step {
     pub outs: Vec<PathRecord>,
     /// Absent until the step has run.
     pub run: Option<RunRecord>,
+    /// The layout of the ids it records (the `dv` line: 1 flat, 2 split).
+    #[serde(skip)]
+    pub layout: Layout,
 }
 
 /// An input or output path and the version of it the last run used or made.
@@ -174,7 +179,11 @@ impl Step {
             "# A step recorded by `dv run`: `dv repro` runs it again when an input, a parameter or the command\n\
              # changes. The ids are those of the data it read and wrote.\n",
         );
-        s.push_str(&format!("dv = {STEP_VERSION}\n"));
+        let version = match self.layout {
+            Layout::Flat => 1,
+            Layout::Split => 2,
+        };
+        s.push_str(&format!("dv = {version}\n"));
         s.push_str(&format!(
             "command = {}\n",
             toml_text::string_list(&self.command)
@@ -339,6 +348,7 @@ impl Step {
                 exit_status: r.exit_status,
                 duration_ms: r.duration_ms,
             }),
+            layout: Layout::of_version(raw.dv),
         };
         step.check_paths().map_err(|e| Error::format(what, e))?;
         Ok(step)
@@ -450,6 +460,7 @@ mod tests {
                 exit_status: 0,
                 duration_ms: 1500,
             }),
+            layout: Layout::Flat,
         };
         let text = s.encode();
         let expected = format!(
@@ -476,7 +487,7 @@ mod tests {
         let base = "dv = 1\ncommand = [\"true\"]\n";
         let cases: &[(&str, &str)] = &[
             (
-                "dv = 2\ncommand = [\"true\"]\n[[outs]]\npath = \"o\"\n",
+                "dv = 3\ncommand = [\"true\"]\n[[outs]]\npath = \"o\"\n",
                 "newer",
             ),
             (

@@ -195,8 +195,8 @@ pub fn add(
         git.check_stageable(&staged_files)?;
     }
 
-    // The repository's layout for large folders and files (format 1: flat).
-    let layout = crate::store::split::Layout::Flat;
+    // How large folders and files are stored: the repository's format says.
+    let layout = repo.config.layout();
     // Everything to hash, in input order; files the stat cache vouches for get their node right away.
     let mut all_files: Vec<&WalkFile> = Vec::new();
     for (_, input) in &inputs {
@@ -404,17 +404,43 @@ pub fn add(
         git.check_stageable(&staged_files)?;
     }
     let mut staging = crate::ops::pointers::Staging::default();
-    for ((((path, _), node), table), meta) in inputs.iter().zip(roots).zip(tables).zip(metas) {
+    for (((((path, _), node), table), meta), prev) in inputs
+        .iter()
+        .zip(roots)
+        .zip(tables)
+        .zip(metas)
+        .zip(&previous)
+    {
         store.state_db().mark_complete(&node.id)?;
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
         let (table, table_added) = match table {
             Some((r, a)) => (Some(r), Some(a)),
             None => (None, None),
         };
-        let pointer = Pointer {
+        let new = Pointer {
             node,
             table,
             meta: meta.clone(),
+            layout,
+        };
+        // A pointer in another layout (written before `dv format upgrade`) whose data has not changed stays as
+        // it is: an unchanged dataset is unchanged whatever format describes it.
+        let pointer = match prev {
+            Some(old)
+                if old.layout != layout
+                    && old.meta == new.meta
+                    && old.table.as_ref().map(|t| t.id) == new.table.as_ref().map(|t| t.id)
+                    && unchanged_in_its_layout(s, path, old)? =>
+            {
+                old.clone()
+            }
+            _ => new,
+        };
+        let node = pointer.node;
+        let table_added = if pointer.table.is_some() {
+            table_added
+        } else {
+            None
         };
         // The ignore line first: killed at any point, a pointer file never sits beside data Git would add
         // (`git add -A` after a killed add must not commit the data).
@@ -459,4 +485,14 @@ pub fn add(
     }
     report.staged = staging.stage(repo, git)?;
     Ok(report)
+}
+
+/// Whether the data at `path` is what `old` describes, compared in `old`'s layout (as `dv status` does).
+fn unchanged_in_its_layout(s: &Locked<'_>, path: &str, old: &Pointer) -> Result<bool> {
+    let store = s.store();
+    let cache = store.state_db().stat_entries_under(path)?;
+    let mut cmp = crate::ops::compare::Comparer::new(s.repo(), store, &cache, None);
+    cmp.layout = old.layout;
+    cmp.compare(path, Some(&old.node))?;
+    Ok(cmp.out.changes.is_empty() && cmp.out.missing.is_empty())
 }

@@ -52,6 +52,8 @@ struct WriteJob {
     chunks: Vec<Piece>,
     /// Something is at `path` now (a file to replace, or a folder or link to delete first).
     replaces: bool,
+    /// The layout `node`'s id is in (its dataset's pointer's).
+    layout: crate::store::split::Layout,
 }
 
 #[derive(Default)]
@@ -223,7 +225,7 @@ impl Prepared {
                             id: w.node.id,
                             hashed_at_ns: started,
                             hashed_in: crate::store::statedb::HashedIn::of_node(
-                                crate::store::split::Layout::Flat,
+                                w.layout,
                                 w.node.kind,
                                 w.node.size,
                             ),

@@ -13,6 +13,7 @@ use crate::repo::Repo;
 use crate::session::Session;
 use crate::store::object::{Node, NodeKind};
 use crate::store::split::Layout;
+use crate::store::statedb::HashedIn;
 use crate::store::statedb::Stat;
 use crate::store::{Store, hash_file};
 use crate::{Error, ObjectId, Result};
@@ -39,6 +40,7 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
         let planned = (|| -> Result<()> {
             let cache = store.state_db().stat_entries_under(&d.path)?;
             let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
+            cmp.layout = d.pointer.layout;
             cmp.compare(&d.path, Some(&d.pointer.node))?;
             let out = cmp.out;
             if let Some(first) = out.missing.first() {
@@ -50,7 +52,15 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
             }
             refreshed.extend(out.refreshed);
             for c in out.changes {
-                plan_change(repo, store, &cache, c, chunks_to_come, &mut plan)?;
+                plan_change(
+                    repo,
+                    store,
+                    &cache,
+                    c,
+                    d.pointer.layout,
+                    chunks_to_come,
+                    &mut plan,
+                )?;
             }
             Ok(())
         })();
@@ -93,6 +103,7 @@ fn plan_change(
     store: &Store,
     cache: &HashMap<String, crate::store::statedb::StatEntry>,
     c: Change,
+    layout: Layout,
     chunks_to_come: bool,
     plan: &mut Plan,
 ) -> Result<()> {
@@ -126,7 +137,15 @@ fn plan_change(
     }
     if let Some(want) = c.want {
         let replaces = c.have.is_some();
-        plan_node(store, &c.path, &want, chunks_to_come, replaces, plan)?;
+        plan_node(
+            store,
+            &c.path,
+            &want,
+            layout,
+            chunks_to_come,
+            replaces,
+            plan,
+        )?;
     }
     Ok(())
 }
@@ -136,6 +155,7 @@ fn plan_node(
     store: &Store,
     path: &str,
     node: &Node,
+    layout: Layout,
     chunks_to_come: bool,
     replaces: bool,
     plan: &mut Plan,
@@ -150,7 +170,7 @@ fn plan_node(
         let tree = store.read_tree(&node.id).map_err(|e| missing_as(path, e))?;
         for e in &tree.entries {
             let child = join(path, &e.name);
-            plan_node(store, &child, &e.node, chunks_to_come, false, plan)?;
+            plan_node(store, &child, &e.node, layout, chunks_to_come, false, plan)?;
         }
         return Ok(());
     }
@@ -166,6 +186,7 @@ fn plan_node(
         node: *node,
         chunks,
         replaces,
+        layout,
     });
     Ok(())
 }
@@ -190,17 +211,36 @@ fn is_stored(
     stat: Stat,
     content: Option<(NodeKind, ObjectId)>,
 ) -> Result<bool> {
-    let id = match content {
-        Some((_, id)) => id,
-        None => match cache.get(path) {
+    if let Some((_, id)) = content
+        && store.contains(&id)?
+    {
+        return Ok(true);
+    }
+    // Stored in either layout (a large file has one id in each): the repository's first.
+    let mine = repo.config.layout();
+    let other = match mine {
+        Layout::Flat => Layout::Split,
+        Layout::Split => Layout::Flat,
+    };
+    for layout in [mine, other] {
+        let (id, any) = match cache.get(path) {
             // Trusting the stat cache only saves reading the file: hashing it gives the same id (a file whose
             // content changed keeps neither its ctime nor its stat entry), so no test tells this guard from
             // `false`.
-            Some(e) if e.holds(&stat, Layout::Flat) => e.id,
-            _ => hash_file(&repo.abs(path), Layout::Flat)?.id,
-        },
-    };
-    store.contains(&id)
+            Some(e) if e.holds(&stat, layout) => (e.id, e.hashed_in == HashedIn::Any),
+            _ => {
+                let h = hash_file(&repo.abs(path), layout)?;
+                (h.id, h.hashed_in == HashedIn::Any)
+            }
+        };
+        if store.contains(&id)? {
+            return Ok(true);
+        }
+        if any {
+            break;
+        }
+    }
+    Ok(false)
 }
 
 fn check_dir_stored(

@@ -1,7 +1,6 @@
 //! `dv repro --check`: re-running a step in a temporary folder holding only its recorded inputs and
 //! parameter files, and comparing what it writes with the recorded outputs.
 
-use crate::store::split::Layout;
 use std::fs;
 use std::path::Path;
 
@@ -62,7 +61,7 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
         b.tempdir_in(&tmp_parent).at(tmp_parent.join(&name))?
     };
     for d in &step.deps {
-        let now = fingerprint(repo, store, &d.path)?;
+        let now = fingerprint(repo, store, &d.path, step.layout)?;
         match (&d.node, now) {
             (Some(r), Some(n)) if r.id == n.id => {}
             _ => {
@@ -122,7 +121,7 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
                 &abs,
                 &o.path,
                 None,
-                Layout::Flat,
+                step.layout,
             )?))
         } else {
             None

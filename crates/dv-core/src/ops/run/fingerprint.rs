@@ -15,7 +15,9 @@ use crate::store::{Store, hash_file};
 use crate::{Error, Result};
 
 /// What is at repository path `path` now, as dv would record it, or `None` if nothing is there.
-pub fn fingerprint(repo: &Repo, store: &Store, path: &str) -> Result<Option<Node>> {
+///
+/// Untracked data is hashed in `layout`: the layout of the ids it is compared with (a step file's).
+pub fn fingerprint(repo: &Repo, store: &Store, path: &str, layout: Layout) -> Result<Option<Node>> {
     let abs = repo.abs(path);
     if fs::symlink_metadata(&abs).is_err() {
         return Ok(None);
@@ -25,13 +27,14 @@ pub fn fingerprint(repo: &Repo, store: &Store, path: &str) -> Result<Option<Node
     {
         return Ok(Some(d.pointer.node));
     }
-    hash_path(&abs, path, Some(store.state_db()), Layout::Flat).map(Some)
+    hash_path(&abs, path, Some(store.state_db()), layout).map(Some)
 }
 
 /// True when tracked data matches its pointer file (checked through the stat cache, as `dv status` does).
 fn matches_pointer(repo: &Repo, store: &Store, d: &Dataset) -> Result<bool> {
     let cache = store.state_db().stat_entries_under(&d.path)?;
     let mut cmp = crate::ops::compare::Comparer::new(repo, store, &cache, None);
+    cmp.layout = d.pointer.layout;
     cmp.compare(&d.path, Some(&d.pointer.node))?;
     let out = cmp.out;
     store

@@ -95,6 +95,7 @@ pub fn run(s: &Session, spec: RunSpec, opts: &RunOptions<'_>) -> Result<StepRun>
             .collect(),
         outs: unique(&spec.outs),
         run: None,
+        layout: repo.config.layout(),
     };
     step.check_paths().map_err(bad)?;
     // The new step must fit the graph: no output another step writes, no cycle.
@@ -128,7 +129,7 @@ pub fn execute(s: &Session, step: &Step, opts: &RunOptions<'_>) -> Result<StepRu
     }
     let mut deps = Vec::with_capacity(step.deps.len());
     for d in &step.deps {
-        let node = fingerprint(repo, store, &d.path)?
+        let node = fingerprint(repo, store, &d.path, repo.config.layout())?
             .ok_or_else(|| bad(format!("input '{}' does not exist", d.path)))?;
         deps.push(PathRecord {
             path: d.path.clone(),
@@ -228,6 +229,8 @@ pub fn execute(s: &Session, step: &Step, opts: &RunOptions<'_>) -> Result<StepRu
             exit_status: status.code().unwrap_or(0),
             duration_ms,
         }),
+        // The ids above were computed in the repository's layout.
+        layout: repo.config.layout(),
         ..step.clone()
     };
     let file = Step::file_path(&step.name);

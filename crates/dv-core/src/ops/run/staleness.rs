@@ -52,7 +52,7 @@ pub fn step_state(repo: &Repo, store: &Store, step: &Step) -> Result<StepState> 
         ));
     }
     for d in &step.deps {
-        let now = fingerprint(repo, store, &d.path)?;
+        let now = fingerprint(repo, store, &d.path, step.layout)?;
         match (&d.node, now) {
             (_, None) => reasons.push(format!("input '{}' is missing", d.path)),
             (None, Some(_)) => reasons.push(format!("input '{}' is new", d.path)),
@@ -80,7 +80,7 @@ pub fn step_state(repo: &Repo, store: &Store, step: &Step) -> Result<StepState> 
         }
     }
     for o in &step.outs {
-        let now = fingerprint(repo, store, &o.path)?;
+        let now = fingerprint(repo, store, &o.path, step.layout)?;
         match (&o.node, now) {
             (_, None) => reasons.push(format!("output '{}' is missing", o.path)),
             (None, Some(_)) => reasons.push(format!("output '{}' was not recorded", o.path)),
