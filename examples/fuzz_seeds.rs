@@ -11,8 +11,9 @@ use dv_core::ObjectId;
 use dv_core::pointer::{Pointer, TableRef};
 use dv_core::repo::{Config, RemoteConfig};
 use dv_core::steps::{NodeRecord, Param, PathRecord, RunRecord, Step};
-use dv_core::store::object::{Manifest, Node, NodeKind, ObjectKind, Tree, TreeEntry};
+use dv_core::store::object::{Manifest, Node, NodeKind, NodeSink, ObjectKind, Tree, TreeEntry};
 use dv_core::store::pack::{self, Compression, ENTRY_HEADER_LEN, IndexEntry, PackIndex};
+use dv_core::store::split;
 use dv_core::store::split::Layout;
 use dv_core::table::rowtree;
 use dv_core::table::{Column, Header, encode_key, encode_row};
@@ -294,6 +295,69 @@ fn objects(s: &mut Seeds) {
         manifest
     );
     s.write("manifest", "three_chunks", &manifest);
+    split(s);
+}
+
+/// Keeps what is built, in the order it is written.
+#[derive(Default)]
+struct Written(Vec<(ObjectId, Vec<u8>)>);
+
+impl NodeSink for Written {
+    fn put(&mut self, id: ObjectId, _: ObjectKind, bytes: Vec<u8>) -> dv_core::Result<()> {
+        self.0.push((id, bytes));
+        Ok(())
+    }
+}
+
+/// A split folder (600 entries) and a split file (1,100 chunks): their index nodes for the `tree` and
+/// `manifest` targets, and each whole, as `split_read` takes it (`len u16 | bytes` per object, the root first).
+fn split(s: &mut Seeds) {
+    let mut entries: Vec<TreeEntry> = (0..600u64)
+        .map(|i| TreeEntry {
+            name: format!("img_{i:04}.jpg"),
+            node: Node {
+                kind: NodeKind::File,
+                id: ObjectId::of(&i.to_le_bytes()),
+                size: 100 + i,
+                files: 1,
+                exec: false,
+            },
+        })
+        .collect();
+    entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let chunks: Vec<(ObjectId, u32)> = (0..1100u64)
+        .map(|i| (ObjectId::of(&i.to_be_bytes()), 16_384 + i as u32))
+        .collect();
+    let mut tree = Written::default();
+    let tree_root = split::put_tree(&entries, Layout::Split, &mut tree).expect("the tree splits");
+    let mut manifest = Written::default();
+    let manifest_root =
+        split::put_manifest(&chunks, Layout::Split, &mut manifest).expect("the manifest splits");
+    for (name, target, root, written) in [
+        ("folder", "tree", tree_root, &tree),
+        ("file", "manifest", manifest_root, &manifest),
+    ] {
+        let (_, index) = written
+            .0
+            .iter()
+            .find(|(id, _)| *id == root)
+            .expect("a root");
+        s.write(target, &format!("{name}_index"), index);
+        let mut whole = Vec::new();
+        let ordered = std::iter::once(index).chain(
+            written
+                .0
+                .iter()
+                .filter(|(id, _)| *id != root)
+                .map(|(_, b)| b),
+        );
+        for bytes in ordered {
+            let len = u16::try_from(bytes.len()).expect("every seed object fits a u16 length");
+            whole.extend_from_slice(&len.to_le_bytes());
+            whole.extend_from_slice(bytes);
+        }
+        s.write("split_read", name, &whole);
+    }
 }
 
 /// A pack holding a stored-as-is chunk, a zstd-compressed chunk, a manifest and a tree, and its index.
