@@ -5,7 +5,8 @@
 use crate::common::*;
 use std::fs;
 
-/// A folder of more than 256 entries and a file of more than 1,024 chunks: both split in format 2.
+/// A folder of more than 256 entries and a file of more than 1,024 chunks (90 MiB: about 1,190 chunks): both
+/// split in format 2.
 fn large_data(r: &TestRepo) {
     for i in 0..600u64 {
         r.write(
@@ -13,7 +14,7 @@ fn large_data(r: &TestRepo) {
             &bytes(i, 100 + (i as usize * 7) % 300),
         );
     }
-    r.write("data/big.bin", &bytes(9_999, 72 << 20));
+    r.write("data/big.bin", &bytes(9_999, 90 << 20));
 }
 
 fn pointer_version(r: &TestRepo, path: &str) -> String {
@@ -60,24 +61,20 @@ fn format_2_splits_large_data_and_format_1_versions_stay_as_they_are() {
     // Nothing changed: status is clean, and adding again keeps the format-1 pointer as it is.
     let st = r.json(&["status"]);
     assert_eq!(st["datasets"][0]["state"], "unchanged", "{st}");
-    r.ok(&["add", "data"]);
+    let again = r.json(&["add", "data"]);
     assert_eq!(
         r.read("data.dv"),
         v1,
         "an unchanged dataset keeps its pointer"
     );
+    // Add still stores what it hashed in the repository's format: the big file's manifest, split into several
+    // nodes (a flat manifest would be the object already stored), ready for when the dataset moves.
+    assert!(again["new_objects"].as_u64().unwrap() >= 5, "{again}");
 
-    // One small file edited: a few small objects.
+    // The first edit moves the dataset to format 2.
     r.write("data/imgs/f0300.bin", b"edited");
-    let added = r.json(&["add", "data"]);
+    r.ok(&["add", "data"]);
     assert_eq!(pointer_version(&r, "data.dv"), "dv = 2");
-    let objects = added["new_objects"].as_u64().unwrap();
-    let stored = added["new_stored_bytes"].as_u64().unwrap();
-    assert!(objects <= 8, "{added}");
-    assert!(
-        stored * 3 < flat,
-        "format 2 stored {stored} bytes for a one-file edit, format 1 {flat}"
-    );
     // The big file has another id in format 2, yet it is not a change.
     let diff = r.json(&["diff"]);
     let files: Vec<&str> = diff[0]["files"]
@@ -87,6 +84,16 @@ fn format_2_splits_large_data_and_format_1_versions_stay_as_they_are() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert_eq!(files, ["data/imgs/f0300.bin"], "{diff}");
+    // A one-file edit in format 2: a few small objects, far fewer bytes than the same edit in format 1.
+    r.write("data/imgs/f0301.bin", b"edited too");
+    let added = r.json(&["add", "data"]);
+    let objects = added["new_objects"].as_u64().unwrap();
+    let stored = added["new_stored_bytes"].as_u64().unwrap();
+    assert!(objects <= 8, "{added}");
+    assert!(
+        stored * 3 < flat,
+        "format 2 stored {stored} bytes for a one-file edit, format 1 {flat}"
+    );
     // One chunk of the big file edited: the manifest's change is a few small nodes too.
     let mut big = r.read("data/big.bin");
     big[40 << 20] ^= 1;
@@ -178,4 +185,17 @@ fn a_step_recorded_in_format_1_is_not_stale_after_the_upgrade() {
     assert!(step.contains("\ndv = 2\n"), "{step}");
     let dry = r.json(&["repro", "--dry-run"]);
     assert_eq!(dry["steps"][0]["action"], "up-to-date", "{dry}");
+}
+
+/// `core.format = 0` is no format: refused, as a pointer's `dv = 0` is.
+#[test]
+fn format_0_is_refused() {
+    let r = TestRepo::new();
+    let text = String::from_utf8(r.read(".dv/config.toml")).unwrap();
+    r.write(
+        ".dv/config.toml",
+        text.replace("format = 1", "format = 0").as_bytes(),
+    );
+    let err = r.fails(&["status"]);
+    assert!(err.contains("format version 0 is invalid"), "{err}");
 }

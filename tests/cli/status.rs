@@ -325,3 +325,21 @@ fn a_pointer_file_with_merge_conflict_markers_is_named_an_unresolved_conflict() 
     r.ok(&["checkout", "-q", "f.bin"]);
     assert_eq!(r.read("f.bin"), b"side version");
 }
+
+/// A pointer whose kind is not that of the object its id names (`file` for a manifest's id) does not describe
+/// the file beside it, even though the ids are equal: status must not call it unchanged.
+#[test]
+fn a_pointer_with_the_wrong_kind_is_not_unchanged() {
+    let r = TestRepo::new();
+    r.write("big.bin", &bytes(5, 600_000));
+    r.ok(&["add", "big.bin"]);
+    let text = String::from_utf8(r.read("big.bin.dv")).unwrap();
+    assert!(text.contains("kind = \"chunked\""), "{text}");
+    r.write(
+        "big.bin.dv",
+        text.replace("kind = \"chunked\"", "kind = \"file\"")
+            .as_bytes(),
+    );
+    let st = r.json(&["status", "big.bin"]);
+    assert_ne!(st["datasets"][0]["state"], "unchanged", "{st}");
+}

@@ -3,7 +3,7 @@ use dv_core::Result;
 
 /// Show or upgrade the repository format (`core.format` in .dv/config.toml).
 ///
-/// Format 2 stores large folders (over 256 entries) and large files (over 1,024 chunks, about 64 MiB) as trees
+/// Format 2 stores large folders (over 256 entries) and large files (over 1,024 chunks, about 80 MiB) as trees
 /// of small nodes, so an edit writes only a few small objects, whatever the size of the folder or file.
 /// Everything format 1 wrote stays readable; each dataset moves to format 2 when its data changes and is added
 /// again. Older dv versions refuse a format-2 repository with a clear error: upgrade every clone's dv first.

@@ -178,8 +178,13 @@ fn print_report(g: &Global, r: &FsckReport, remote: Option<&str>) {
     }
     if r.repaired > 0 {
         summary.push_str(&format!(
-            "; {} repair(s) made (indexes rebuilt or removed, objects uploaded again)",
-            r.repaired
+            "; {} repair(s) made ({})",
+            r.repaired,
+            if remote.is_some() {
+                "indexes rebuilt or removed, objects uploaded again"
+            } else {
+                "indexes rebuilt, objects fetched again"
+            }
         ));
     }
     if r.unindexed_packs > 0 {

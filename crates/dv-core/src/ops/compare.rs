@@ -263,7 +263,8 @@ impl<'a> Comparer<'a> {
                 }
             };
         }
-        let same_content = content.is_some_and(|(_, id)| id == want.id);
+        // The kind too: a pointer or entry saying `file` for what is a manifest's id names other bytes.
+        let same_content = content.is_some_and(|(kind, id)| id == want.id && kind == want.kind);
         if same_content && stat.exec == want.exec {
             return Ok(());
         }

@@ -74,6 +74,9 @@ impl Config {
         let format = core
             .format
             .ok_or_else(|| Error::format(what, "missing `core.format`"))?;
+        if format == 0 {
+            return Err(Error::format(what, "format version 0 is invalid"));
+        }
         if format > REPO_FORMAT {
             return Err(Error::NewerFormat {
                 what: what.to_string(),
