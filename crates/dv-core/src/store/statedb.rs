@@ -1,6 +1,9 @@
 //! Local state in SQLite (`.dv/state.db`): where each cached object lives, the stat cache, and which dataset
 //! versions are known to be complete in the cache. Everything here can be rebuilt from the pack indexes and the
 //! work tree; losing the file costs time, never data.
+//!
+//! Over 600 lines on purpose: one database's schema, its migrations and every query against it belong where a
+//! change to a table can be checked against all its readers at once; a third of the file is its tests.
 
 use std::path::{Path, PathBuf};
 
