@@ -322,3 +322,22 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
     items.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     Ok(items)
 }
+
+/// True when the data at `path` is what `pointer` describes, compared as `dv status` does (in the pointer's
+/// layout, through the stat cache, which keeps what this reads).
+pub fn matches_pointer(
+    repo: &Repo,
+    store: &Store,
+    path: &str,
+    pointer: &crate::pointer::Pointer,
+) -> Result<bool> {
+    let cache = store.state_db().stat_entries_under(path)?;
+    let mut cmp = Comparer::new(repo, store, &cache, None);
+    cmp.layout = pointer.layout;
+    cmp.compare(path, Some(&pointer.node))?;
+    let out = cmp.out;
+    store
+        .state_db()
+        .put_stat_entries(out.refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
+    Ok(out.changes.is_empty() && out.missing.is_empty())
+}

@@ -53,15 +53,6 @@ enum Item {
     RowNode(ObjectId),
 }
 
-/// The kind of object a node of `kind` names.
-fn object_kind(kind: NodeKind) -> ObjectKind {
-    match kind {
-        NodeKind::File => ObjectKind::Chunk,
-        NodeKind::Chunked => ObjectKind::Manifest,
-        NodeKind::Tree => ObjectKind::Tree,
-    }
-}
-
 /// Walks everything `targets` reach. Objects the cache lacks or cannot read are reported, not fatal; leaf
 /// chunks are checked for presence only (`verify_chunks` reads and verifies them too).
 pub fn reach(store: &Store, targets: &[Target], verify_chunks: bool) -> Result<Reach> {
@@ -144,7 +135,7 @@ impl<'a> Walker<'a> {
                     problem: ObjectProblem::Mismatch,
                     message: format!(
                         "{by} says it is a {}, but the object is a {}",
-                        object_kind(declared).name(),
+                        declared.object_kind().name(),
                         holds.name()
                     ),
                 });
@@ -157,7 +148,7 @@ impl<'a> Walker<'a> {
             if let Item::Node(kind, _, Some(declared), by) = &item
                 && let Some((k, h)) = holds.get(&id)
             {
-                if *k != object_kind(*kind) {
+                if *k != kind.object_kind() {
                     kind_mismatch(out, id, by, *kind, *k);
                 } else if h != declared {
                     mismatch(out, id, by, *declared, *h);
@@ -178,15 +169,13 @@ impl<'a> Walker<'a> {
             // A node its object is not (a hand-edited pointer): reported, then walked as what the object is,
             // so that what it reaches stays live.
             let item = match item {
-                Item::Node(kind, _, declared, by) if object_kind(kind) != loc.entry.kind => {
+                Item::Node(kind, _, declared, by) if kind.object_kind() != loc.entry.kind => {
                     if declared.is_some() {
                         kind_mismatch(out, id, by, kind, loc.entry.kind);
                     }
-                    match loc.entry.kind {
-                        ObjectKind::Chunk => Item::Node(NodeKind::File, id, None, by),
-                        ObjectKind::Manifest => Item::Node(NodeKind::Chunked, id, None, by),
-                        ObjectKind::Tree => Item::Node(NodeKind::Tree, id, None, by),
-                        ObjectKind::Rows => {
+                    match loc.entry.kind.node_kind() {
+                        Some(k) => Item::Node(k, id, None, by),
+                        None => {
                             out.live.insert(id);
                             continue;
                         }
@@ -226,7 +215,7 @@ impl<'a> Walker<'a> {
                                 _ => 1,
                             },
                         };
-                        holds.insert(id, (object_kind(kind), h));
+                        holds.insert(id, (kind.object_kind(), h));
                         if let Some(declared) = declared
                             && h != declared
                         {

@@ -313,12 +313,10 @@ impl Store {
     /// The nodes the one object a node of `kind` names ([`split::children`]): for walks that visit every
     /// object.
     pub fn children(&self, kind: NodeKind, id: &ObjectId) -> Result<Vec<Node>> {
-        let object = match kind {
-            NodeKind::File => return Ok(Vec::new()),
-            NodeKind::Chunked => object::ObjectKind::Manifest,
-            NodeKind::Tree => object::ObjectKind::Tree,
-        };
-        split::children(kind, &self.read_kind(id, object)?).map_err(|e| corrupt(id, e))
+        if kind == NodeKind::File {
+            return Ok(Vec::new());
+        }
+        split::children(kind, &self.read_kind(id, kind.object_kind())?).map_err(|e| corrupt(id, e))
     }
 
     /// The chunks of a file node, in order, each with where it is in the cache (`None` for a chunk the cache

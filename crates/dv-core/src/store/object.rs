@@ -26,6 +26,16 @@ impl ObjectKind {
         }
     }
 
+    /// The kind of node that names an object of this kind (a table object is named by no node).
+    pub fn node_kind(self) -> Option<NodeKind> {
+        match self {
+            ObjectKind::Chunk => Some(NodeKind::File),
+            ObjectKind::Manifest => Some(NodeKind::Chunked),
+            ObjectKind::Tree => Some(NodeKind::Tree),
+            ObjectKind::Rows => None,
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<ObjectKind> {
         match v {
             0 => Some(ObjectKind::Chunk),
@@ -130,6 +140,15 @@ impl std::fmt::Display for NodeKind {
 }
 
 impl NodeKind {
+    /// The kind of object a node of this kind names.
+    pub fn object_kind(self) -> ObjectKind {
+        match self {
+            NodeKind::File => ObjectKind::Chunk,
+            NodeKind::Chunked => ObjectKind::Manifest,
+            NodeKind::Tree => ObjectKind::Tree,
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<NodeKind> {
         match v {
             0 => Some(NodeKind::File),

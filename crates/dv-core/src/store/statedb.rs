@@ -128,10 +128,10 @@ impl HashedIn {
     /// than [`MANIFEST_FLAT_MAX`] chunks in every layout, a larger one in the layout it was made in.
     pub fn of_node(layout: Layout, kind: crate::store::object::NodeKind, size: u64) -> HashedIn {
         let small = size <= (MANIFEST_FLAT_MAX * crate::chunk::MIN_SIZE) as u64;
-        if kind == crate::store::object::NodeKind::File || small {
-            HashedIn::Any
-        } else {
-            HashedIn::of(layout, usize::MAX)
+        match layout {
+            _ if kind == crate::store::object::NodeKind::File || small => HashedIn::Any,
+            Layout::Flat => HashedIn::Flat,
+            Layout::Split => HashedIn::Split,
         }
     }
 

@@ -430,18 +430,13 @@ pub fn add(
                 if old.layout != layout
                     && old.meta == new.meta
                     && old.table.as_ref().map(|t| t.id) == new.table.as_ref().map(|t| t.id)
-                    && unchanged_in_its_layout(s, path, old)? =>
+                    && crate::ops::compare::matches_pointer(repo, store, path, old)? =>
             {
                 old.clone()
             }
             _ => new,
         };
         let node = pointer.node;
-        let table_added = if pointer.table.is_some() {
-            table_added
-        } else {
-            None
-        };
         // The ignore line first: killed at any point, a pointer file never sits beside data Git would add
         // (`git add -A` after a killed add must not commit the data).
         let ignore_files = crate::ops::ignore::ensure_ignored(repo, path)?;
@@ -485,14 +480,4 @@ pub fn add(
     }
     report.staged = staging.stage(repo, git)?;
     Ok(report)
-}
-
-/// Whether the data at `path` is what `old` describes, compared in `old`'s layout (as `dv status` does).
-fn unchanged_in_its_layout(s: &Locked<'_>, path: &str, old: &Pointer) -> Result<bool> {
-    let store = s.store();
-    let cache = store.state_db().stat_entries_under(path)?;
-    let mut cmp = crate::ops::compare::Comparer::new(s.repo(), store, &cache, None);
-    cmp.layout = old.layout;
-    cmp.compare(path, Some(&old.node))?;
-    Ok(cmp.out.changes.is_empty() && cmp.out.missing.is_empty())
 }

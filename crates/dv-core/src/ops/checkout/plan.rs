@@ -211,10 +211,14 @@ fn is_stored(
     stat: Stat,
     content: Option<(NodeKind, ObjectId)>,
 ) -> Result<bool> {
-    if let Some((_, id)) = content
-        && store.contains(&id)?
-    {
-        return Ok(true);
+    if let Some((kind, id)) = content {
+        if store.contains(&id)? {
+            return Ok(true);
+        }
+        // A file too small to have an id of its own in each layout: nothing else to try (no second read).
+        if HashedIn::of_node(Layout::Flat, kind, stat.size) == HashedIn::Any {
+            return Ok(false);
+        }
     }
     // Stored in either layout (a large file has one id in each): the repository's first.
     let mine = repo.config.layout();

@@ -13,7 +13,7 @@ use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
 use crate::session::Session;
 use crate::store::Store;
-use crate::store::object::{NodeKind, ObjectKind};
+use crate::store::object::ObjectKind;
 use crate::store::pack::{self, ENTRY_HEADER_LEN, PackIndex};
 use crate::{Error, ObjectId, Result};
 
@@ -303,10 +303,8 @@ pub fn fsck_remote(remote: &Remote, progress: &dyn Progress) -> Result<FsckRepor
 
 /// The objects a tree or manifest names.
 fn children(kind: ObjectKind, raw: &[u8]) -> Result<Vec<ObjectId>> {
-    let named = if kind == ObjectKind::Tree {
-        NodeKind::Tree
-    } else {
-        NodeKind::Chunked
+    let Some(named) = kind.node_kind() else {
+        return Ok(Vec::new());
     };
     Ok(crate::store::split::children(named, raw)?
         .into_iter()

@@ -161,17 +161,7 @@ pub fn repair_remote(
         known.extend(copy.iter().flat_map(|c| c.entries.iter().copied()));
         known.extend(table.iter().flat_map(|t| t.entries.iter().copied()));
         if let Some(data) = &data {
-            let found = pack::readable_entries(data, &known);
-            if !found.is_empty() {
-                let pieces: Vec<Vec<u8>> = found
-                    .iter()
-                    .map(|e| pack::salvaged_entry(data, e))
-                    .collect();
-                let (index, pieces) =
-                    pack::repacked(found.iter().copied().zip(pieces.iter().map(|p| &p[..])));
-                remote.upload_pack(&index, pieces.into_iter().map(Ok))?;
-                repaired += index.entries.len() as u64;
-            }
+            repaired += salvage_to_remote(remote, data, &known)?;
         }
         // Without a table nobody can tell what else the pack held: it stays, reported; unless there is no pack
         // file at all, when the unreadable index names nothing that could be lost.
@@ -218,17 +208,7 @@ pub fn repair_remote(
                 repaired += 1;
                 continue;
             }
-            let found = pack::readable_entries(&data, &[]);
-            if !found.is_empty() {
-                let pieces: Vec<Vec<u8>> = found
-                    .iter()
-                    .map(|e| pack::salvaged_entry(&data, e))
-                    .collect();
-                let (index, pieces) =
-                    pack::repacked(found.iter().copied().zip(pieces.iter().map(|p| &p[..])));
-                remote.upload_pack(&index, pieces.into_iter().map(Ok))?;
-                repaired += index.entries.len() as u64;
-            }
+            repaired += salvage_to_remote(remote, &data, &[])?;
         }
     }
     let report = fsck_remote(remote, progress)?;
@@ -442,6 +422,22 @@ pub fn repair_remote(
     fresh.repaired = repaired;
     fresh.lost_packs = lost_packs;
     Ok(fresh)
+}
+
+/// Uploads what can still be read and verified of a remote pack (`data`; where `known` entry tables say, and by
+/// walking its entry headers: `pack::readable_entries`) as a new pack. Returns how many objects went up.
+fn salvage_to_remote(remote: &Remote, data: &[u8], known: &[pack::IndexEntry]) -> Result<u64> {
+    let found = pack::readable_entries(data, known);
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let pieces: Vec<Vec<u8>> = found
+        .iter()
+        .map(|e| pack::salvaged_entry(data, e))
+        .collect();
+    let (index, pieces) = pack::repacked(found.iter().copied().zip(pieces.iter().map(|p| &p[..])));
+    remote.upload_pack(&index, pieces.into_iter().map(Ok))?;
+    Ok(index.entries.len() as u64)
 }
 
 /// Whether `data` is the pack `index` describes: its size, and every entry's header and object verified.

@@ -116,7 +116,7 @@ pub(super) fn keep_young_closure(
     on_remote: &HashMap<ObjectId, (ObjectId, IndexEntry)>,
     live: &mut HashSet<ObjectId>,
 ) -> Result<()> {
-    use crate::store::object::{NodeKind, ObjectKind};
+    use crate::store::object::ObjectKind;
     let mut level: Vec<(ObjectId, ObjectKind)> = indexes
         .iter()
         .filter(|(i, _)| young.contains(&i.pack_id))
@@ -167,18 +167,11 @@ pub(super) fn keep_young_closure(
             };
             match kind {
                 ObjectKind::Tree | ObjectKind::Manifest => {
-                    let named = if kind == ObjectKind::Tree {
-                        NodeKind::Tree
-                    } else {
-                        NodeKind::Chunked
-                    };
+                    let named = kind
+                        .node_kind()
+                        .expect("a tree or manifest is named by a node");
                     for c in crate::store::split::children(named, &raw).map_err(corrupt)? {
-                        let k = match c.kind {
-                            NodeKind::File => ObjectKind::Chunk,
-                            NodeKind::Chunked => ObjectKind::Manifest,
-                            NodeKind::Tree => ObjectKind::Tree,
-                        };
-                        level.push((c.id, k));
+                        level.push((c.id, c.kind.object_kind()));
                     }
                 }
                 ObjectKind::Rows => {

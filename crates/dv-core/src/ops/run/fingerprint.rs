@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::IoContext;
-use crate::ops::datasets::{Dataset, read_pointer};
+use crate::ops::datasets::read_pointer;
 use crate::ops::walk::walk;
 use crate::repo::Repo;
 use crate::store::object::Node;
@@ -23,24 +23,11 @@ pub fn fingerprint(repo: &Repo, store: &Store, path: &str, layout: Layout) -> Re
         return Ok(None);
     }
     if let Some(d) = read_pointer(repo, path)?
-        && matches_pointer(repo, store, &d)?
+        && crate::ops::compare::matches_pointer(repo, store, &d.path, &d.pointer)?
     {
         return Ok(Some(d.pointer.node));
     }
     hash_path(&abs, path, Some(store.state_db()), layout).map(Some)
-}
-
-/// True when tracked data matches its pointer file (checked through the stat cache, as `dv status` does).
-fn matches_pointer(repo: &Repo, store: &Store, d: &Dataset) -> Result<bool> {
-    let cache = store.state_db().stat_entries_under(&d.path)?;
-    let mut cmp = crate::ops::compare::Comparer::new(repo, store, &cache, None);
-    cmp.layout = d.pointer.layout;
-    cmp.compare(&d.path, Some(&d.pointer.node))?;
-    let out = cmp.out;
-    store
-        .state_db()
-        .put_stat_entries(out.refreshed.iter().map(|(p, e)| (p.as_str(), *e)))?;
-    Ok(out.changes.is_empty() && out.missing.is_empty())
 }
 
 /// Hashes the file or folder at `abs` (repository path `path`) the way `dv add` would store it (same ids),
