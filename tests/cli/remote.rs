@@ -640,7 +640,8 @@ fn a_pull_reads_each_pack_byte_at_most_once() {
 
 #[test]
 fn s3_payloads_are_unsigned_unless_a_setting_says_otherwise() {
-    let server = shared_server();
+    // A server of its own: the counts below must not see other tests' PUTs.
+    let server = &S3Server::start();
     let bucket = new_bucket_name();
     let r = s3_origin(server, &bucket, 2, 40_000);
     // dv's default: every byte is checked against its BLAKE3 id anyway, so no SHA-256 over the body.
