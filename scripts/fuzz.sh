@@ -3,7 +3,8 @@
 # committed seeds in fuzz/seeds/TARGET/, and prints the runs and coverage of each target in a table.
 # Fails if any target finds a crash; the crashing input's path is in the output (fuzz/artifacts/TARGET/).
 #
-# Usage: bash scripts/fuzz.sh [SECONDS]     fuzz each target for SECONDS (default 60)
+# Usage: bash scripts/fuzz.sh [SECONDS]     fuzz each target for SECONDS (default 60), one target per core at a
+#                                          time (DV_FUZZ_JOBS=N sets how many)
 #        bash scripts/fuzz.sh --seeds       rewrite fuzz/seeds/ with the seed generator (examples/fuzz_seeds.rs)
 #
 # Builds into CARGO_TARGET_DIR, by default ~/.cache/dv-fuzz-target, so repeated runs (and CI on a fresh clone)
@@ -43,8 +44,10 @@ echo "built the fuzz targets in $((built - start)) s" >&2
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
-failed=()
-for t in $targets; do
+# One target per core at a time: each libFuzzer process uses one core.
+parallel="${DV_FUZZ_JOBS:-$(nproc)}"
+fuzz_one() {
+    local t=$1
     mkdir -p "corpus/$t"
     if [[ -d "seeds/$t" ]]; then
         cp "seeds/$t"/* "corpus/$t/"
@@ -52,6 +55,19 @@ for t in $targets; do
     echo "fuzzing $t for $seconds s" >&2
     if ! cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$seconds" -print_final_stats=1 \
         >"$logs/$t.log" 2>&1; then
+        touch "$logs/$t.crashed"
+    fi
+}
+for t in $targets; do
+    while (( $(jobs -rp | wc -l) >= parallel )); do
+        wait -n || true
+    done
+    fuzz_one "$t" &
+done
+wait
+failed=()
+for t in $targets; do
+    if [[ -e "$logs/$t.crashed" ]]; then
         failed+=("$t")
         # The end of the log holds the panic or sanitizer report and the artifact's path.
         tail -n 60 "$logs/$t.log" >&2
