@@ -23,6 +23,8 @@
 
 #[path = "../tests/support/s3_server.rs"]
 mod s3_server;
+#[path = "workloads/scale.rs"]
+mod scale;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,9 +47,16 @@ struct Opts {
     /// Runs per step.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Workloads to run, comma-separated: big, small, log, table, model, remote-big, remote-small, remote-serve.
+    /// Workloads to run, comma-separated: big, small, log, table, model, scale, remote-big, remote-small,
+    /// remote-serve.
     #[arg(long, value_delimiter = ',', default_values = ["big", "small"])]
     only: Vec<String>,
+    /// Number of files in the scale workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_files: usize,
+    /// Shapes of the scale workload, comma-separated: flat (one folder), nested (folders of 1,000).
+    #[arg(long, value_delimiter = ',', default_values = ["flat", "nested"])]
+    scale_shapes: Vec<String>,
     /// Largest table in the diff-scaling workload.
     #[arg(long, default_value_t = 10_000_000)]
     table_rows: usize,
@@ -164,6 +173,32 @@ fn proc_cpu_secs(pid: u32) -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     f.iter().sum::<f64>() / ticks
+}
+
+fn fresh_clone(from: &Path, to: &Path) {
+    let _ = fs::remove_dir_all(to);
+    let ok = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn commit(repo: &Path, msg: &str) {
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", msg]);
+}
+
+/// The tools read credentials from the environment, as users' shells have them.
+fn s3_credentials_in_env() {
+    // SAFETY: called before any thread of ours starts.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", s3_server::ACCESS_KEY);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", s3_server::SECRET_KEY);
+        std::env::set_var("AWS_DEFAULT_REGION", s3_server::REGION);
+    }
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -439,6 +474,42 @@ impl Ctx {
         }
     }
 
+    /// Makes `url` the repository's default remote, on the S3 server at `endpoint` (credentials come from the
+    /// environment: see [`s3_credentials_in_env`]).
+    fn add_s3_remote(&self, t: Tool, repo: &Path, url: &str, endpoint: &str) {
+        match t {
+            Tool::Dv => {
+                run(repo, &self.dv, &["remote", "add", "origin", url]);
+                for (k, v) in [
+                    ("endpoint", endpoint),
+                    ("allow_http", "true"),
+                    ("region", s3_server::REGION),
+                ] {
+                    run(repo, &self.dv, &["remote", "modify", "origin", k, v]);
+                }
+            }
+            Tool::Dvc => {
+                let dvc = self.program(t);
+                run(repo, dvc, &["remote", "add", "-d", "origin", url]);
+                run(repo, dvc, &["remote", "modify", "origin", "endpointurl", endpoint]);
+            }
+        }
+    }
+
+    fn push(&self, t: Tool, dir: &Path) -> Measure {
+        match t {
+            Tool::Dv => run(dir, &self.dv, &["push", "--quiet"]),
+            Tool::Dvc => run(dir, self.program(t), &["push", "-q"]),
+        }
+    }
+
+    fn pull(&self, t: Tool, dir: &Path) -> Measure {
+        match t {
+            Tool::Dv => run(dir, &self.dv, &["pull", "--quiet"]),
+            Tool::Dvc => run(dir, self.program(t), &["pull", "-q"]),
+        }
+    }
+
     fn store_bytes(&self, t: Tool, dir: &Path) -> u64 {
         match t {
             Tool::Dv => dir_bytes(&dir.join(".dv/cache")),
@@ -466,9 +537,26 @@ struct Row {
     dvc: Vec<Measure>,
 }
 
+impl Row {
+    fn new(name: String) -> Row {
+        Row {
+            name,
+            dv: vec![],
+            dvc: vec![],
+        }
+    }
+
+    fn push(&mut self, t: Tool, m: Measure) {
+        match t {
+            Tool::Dv => self.dv.push(m),
+            Tool::Dvc => self.dvc.push(m),
+        }
+    }
+}
+
 fn print_rows(rows: &[Row]) {
     println!(
-        "\n{:<38} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "\n{:<44} {:>10} {:>10} {:>10} {:>10} {:>8}",
         "step (median of runs)", "dv s", "dv MiB", "dvc s", "dvc MiB", "dvc/dv"
     );
     for r in rows {
@@ -478,13 +566,13 @@ fn print_rows(rows: &[Row]) {
         let (dvt, dvm) = (t(&r.dv), mem(&r.dv));
         if r.dvc.is_empty() {
             println!(
-                "{:<38} {:>10.3} {:>10.1} {:>10} {:>10} {:>8}",
+                "{:<44} {:>10.3} {:>10.1} {:>10} {:>10} {:>8}",
                 r.name, dvt, dvm, "-", "-", "-"
             );
         } else {
             let (ct, cm) = (t(&r.dvc), mem(&r.dvc));
             println!(
-                "{:<38} {:>10.3} {:>10.1} {:>10.3} {:>10.1} {:>7.1}x",
+                "{:<44} {:>10.3} {:>10.1} {:>10.3} {:>10.1} {:>7.1}x",
                 r.name,
                 dvt,
                 dvm,
@@ -502,7 +590,7 @@ fn print_rows(rows: &[Row]) {
         .collect();
     if !remote.is_empty() {
         println!(
-            "\n{:<38} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "\n{:<44} {:>10} {:>10} {:>10} {:>10} {:>8}",
             "CPU seconds (median of runs)", "dv", "server", "dvc", "server", "dvc/dv"
         );
         for r in remote {
@@ -517,13 +605,13 @@ fn print_rows(rows: &[Row]) {
             let (dc, ds) = (cpu(&r.dv), server(&r.dv));
             if r.dvc.is_empty() {
                 println!(
-                    "{:<38} {dc:>10.2} {ds:>10.2} {:>10} {:>10} {:>8}",
+                    "{:<44} {dc:>10.2} {ds:>10.2} {:>10} {:>10} {:>8}",
                     r.name, "-", "-", "-"
                 );
             } else {
                 let (cc, cs) = (cpu(&r.dvc), server(&r.dvc));
                 println!(
-                    "{:<38} {dc:>10.2} {ds:>10.2} {cc:>10.2} {cs:>10.2} {:>7.1}x",
+                    "{:<44} {dc:>10.2} {ds:>10.2} {cc:>10.2} {cs:>10.2} {:>7.1}x",
                     r.name,
                     cc / dc
                 );
@@ -670,8 +758,14 @@ fn main() {
         rows.push(add);
         rows.push(status);
     }
+    if o.only.iter().any(|s| s.starts_with("remote-") || s == "scale") {
+        s3_credentials_in_env();
+    }
     if o.only.iter().any(|s| s.starts_with("remote-")) {
         rows.extend(remote_workloads(&ctx, &o));
+    }
+    if o.only.iter().any(|s| s == "scale") {
+        rows.extend(scale::scale_workloads(&ctx, &o));
     }
     if o.only.iter().any(|s| s == "log") {
         rows.push(log_workload(&ctx, &o.dir, o.runs));
@@ -762,13 +856,6 @@ fn log_workload(ctx: &Ctx, dir: &Path, runs: usize) -> Row {
 /// Push and pull through a real S3 server: the big file (v1, then the bytes four more versions add on the
 /// remote) and the small files.
 fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
-    // The tools read credentials from the environment, as users' shells have them.
-    // SAFETY: set before any thread of ours starts.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", s3_server::ACCESS_KEY);
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", s3_server::SECRET_KEY);
-        std::env::set_var("AWS_DEFAULT_REGION", s3_server::REGION);
-    }
     let root = o.dir.join("s3-root");
     if o.only.iter().any(|s| s == "remote-serve") {
         // A debugging aid: serve the bench's S3 root until killed.
@@ -803,29 +890,7 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
             None => (server.bucket(&name), server.bucket_dir(&name)),
         }
     };
-    let configure = |t: Tool, repo: &Path, url: &str| match t {
-        Tool::Dv => {
-            run(repo, &ctx.dv, &["remote", "add", "origin", url]);
-            for (k, v) in [
-                ("endpoint", endpoint.clone()),
-                ("allow_http", "true".into()),
-                ("region", s3_server::REGION.into()),
-            ] {
-                run(repo, &ctx.dv, &["remote", "modify", "origin", k, &v]);
-            }
-        }
-        Tool::Dvc => {
-            let dvc = ctx.program(t);
-            run(repo, dvc, &["remote", "add", "-d", "origin", url]);
-            run(
-                repo,
-                dvc,
-                &["remote", "modify", "origin", "endpointurl", &endpoint],
-            );
-        }
-    };
-    let push_args: &[&str] = &["push", "-q"];
-    let pull_args: &[&str] = &["pull", "-q"];
+    let configure = |t: Tool, repo: &Path, url: &str| ctx.add_s3_remote(t, repo, url, &endpoint);
     // The server's CPU time so far: this process's own (s3s-fs runs on its threads), or moto's.
     let server_cpu = || match &moto {
         Some(m) => m.cpu_secs(),
@@ -837,36 +902,9 @@ fn remote_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
         m.server_cpu_secs = Some(server_cpu() - before);
         m
     };
-    let push = |t: Tool, repo: &Path| {
-        with_server_cpu(&|| match t {
-            Tool::Dv => run(repo, &ctx.dv, &["push", "--quiet"]),
-            Tool::Dvc => run(repo, ctx.program(t), push_args),
-        })
-    };
-    let pull = |t: Tool, repo: &Path| {
-        with_server_cpu(&|| match t {
-            Tool::Dv => run(repo, &ctx.dv, &["pull", "--quiet"]),
-            Tool::Dvc => run(repo, ctx.program(t), pull_args),
-        })
-    };
-    let fresh_clone = |from: &Path, to: &Path| {
-        let _ = fs::remove_dir_all(to);
-        let ok = Command::new("git")
-            .args(["clone", "-q"])
-            .arg(from)
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    };
-    let commit = |repo: &Path, msg: &str| {
-        git(repo, &["add", "-A"]);
-        git(repo, &["commit", "-q", "-m", msg]);
-    };
-    let record = |row: &mut Row, t: Tool, m: Measure| match t {
-        Tool::Dv => row.dv.push(m),
-        Tool::Dvc => row.dvc.push(m),
-    };
+    let push = |t: Tool, repo: &Path| with_server_cpu(&|| ctx.push(t, repo));
+    let pull = |t: Tool, repo: &Path| with_server_cpu(&|| ctx.pull(t, repo));
+    let record = |row: &mut Row, t: Tool, m: Measure| row.push(t, m);
 
     if o.only.iter().any(|s| s == "remote-big") {
         let size = o.size_mib << 20;
