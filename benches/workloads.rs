@@ -491,7 +491,11 @@ impl Ctx {
             Tool::Dvc => {
                 let dvc = self.program(t);
                 run(repo, dvc, &["remote", "add", "-d", "origin", url]);
-                run(repo, dvc, &["remote", "modify", "origin", "endpointurl", endpoint]);
+                run(
+                    repo,
+                    dvc,
+                    &["remote", "modify", "origin", "endpointurl", endpoint],
+                );
             }
         }
     }
@@ -758,7 +762,10 @@ fn main() {
         rows.push(add);
         rows.push(status);
     }
-    if o.only.iter().any(|s| s.starts_with("remote-") || s == "scale") {
+    if o.only
+        .iter()
+        .any(|s| s.starts_with("remote-") || s == "scale")
+    {
         s3_credentials_in_env();
     }
     if o.only.iter().any(|s| s.starts_with("remote-")) {

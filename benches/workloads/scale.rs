@@ -80,7 +80,15 @@ fn restore(data: &Path, shape: &str, edited: &[(usize, u64)]) {
 
 /// A fresh Git repository and dv (or DVC) set-up around an existing `data` folder.
 fn reset_repo(ctx: &Ctx, t: Tool, repo: &Path) {
-    for p in [".git", ".dv", ".dvc", ".gitignore", "data.dv", "data.dvc", ".dvcignore"] {
+    for p in [
+        ".git",
+        ".dv",
+        ".dvc",
+        ".gitignore",
+        "data.dv",
+        "data.dvc",
+        ".dvcignore",
+    ] {
         let p = repo.join(p);
         if p.is_dir() {
             fs::remove_dir_all(&p).unwrap();
@@ -105,8 +113,10 @@ fn reset_repo(ctx: &Ctx, t: Tool, repo: &Path) {
 }
 
 /// `git status` on the same files: a Git directory beside the repository whose work tree is its `data` folder,
-/// with every file committed and the untracked cache on. Made once per fixture.
-fn git_twin(data: &Path, n: usize) -> PathBuf {
+/// with every file committed and the untracked cache on. Made once per fixture, through `git fast-import` (one
+/// pack: `git add` of a million files would write a million loose objects).
+fn git_twin(data: &Path, n: usize, shape: &str) -> PathBuf {
+    use std::io::Write;
     let gitdir = data.with_extension(format!("git-{n}"));
     let marker = gitdir.join("dv-bench-done");
     if marker.is_file() {
@@ -123,11 +133,36 @@ fn git_twin(data: &Path, n: usize) -> PathBuf {
     };
     twin(&["init", "-q", "-b", "main"]);
     twin(&["config", "core.untrackedCache", "true"]);
-    // No background `gc --auto` after the commit of a million loose objects, competing with what is measured.
+    // No background `gc --auto` competing with what is measured.
     twin(&["config", "gc.auto", "0"]);
     twin(&["config", "maintenance.auto", "false"]);
-    twin(&["add", "-A"]);
-    twin(&["commit", "-q", "-m", "files"]);
+    let mut import = Command::new("git")
+        .args(["--git-dir", g, "fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut out = std::io::BufWriter::new(import.stdin.take().unwrap());
+        for i in 0..n {
+            let bytes = fs::read(file_path(data, i, shape)).unwrap();
+            write!(out, "blob\nmark :{}\ndata {}\n", i + 1, bytes.len()).unwrap();
+            out.write_all(&bytes).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        write!(
+            out,
+            "commit refs/heads/main\ncommitter bench <bench@example.com> 0 +0000\ndata 5\nfiles\n"
+        )
+        .unwrap();
+        for i in 0..n {
+            let path = file_path(Path::new(""), i, shape);
+            writeln!(out, "M 100644 :{} {}", i + 1, path.display()).unwrap();
+        }
+        out.flush().unwrap();
+    }
+    assert!(import.wait().unwrap().success(), "git fast-import");
+    // The index from the commit, with every file's stat (this reads each file once).
+    twin(&["reset", "-q"]);
     twin(&["update-index", "--untracked-cache"]);
     twin(&["status", "--porcelain"]);
     fs::write(&marker, b"").unwrap();
@@ -168,7 +203,7 @@ pub(super) fn scale_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
             let data = repo.join("data");
             make_files(&data, n, shape);
             if t == Tool::Dv {
-                let gitdir = git_twin(&data, n);
+                let gitdir = git_twin(&data, n, shape);
                 let (g, w) = (gitdir.to_str().unwrap(), data.to_str().unwrap());
                 for _ in 0..o.runs {
                     git_status.push(run(

@@ -25,6 +25,8 @@ mod maintain;
 mod manual;
 mod meta;
 mod model;
+mod oldformat;
+mod partial;
 mod paths;
 mod permissions;
 mod pipeline;

@@ -4,14 +4,13 @@
 //! right size are hashed (never stored). A folder whose tree object is missing from the cache is skipped and
 //! reported in `missing`.
 
-use std::collections::HashMap;
 use std::fs;
 
 use crate::error::IoContext;
 use crate::paths::{is_within, join};
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind};
-use crate::store::statedb::{Stat, StatEntry};
+use crate::store::statedb::{Stat, StatCache, StatEntry};
 use crate::store::{Store, hash_file};
 use crate::{ObjectId, Result};
 
@@ -71,13 +70,16 @@ pub struct MissingTree {
 pub struct Comparer<'a> {
     pub repo: &'a Repo,
     pub store: &'a Store,
-    pub cache: &'a HashMap<String, StatEntry>,
+    pub cache: &'a StatCache,
     /// When set, only paths at, inside or leading to this repository path are compared.
     pub scope: Option<&'a str>,
     pub now_ns: i64,
     pub out: Comparison,
     /// The layout the ids compared against were made in (the pointer's): work-tree files are hashed in it.
     pub layout: crate::store::split::Layout,
+    /// The parts of the dataset the work tree holds, when it holds only some: what it lacks outside them is
+    /// absent on purpose, no change (see ops/partial.rs).
+    pub held: Vec<String>,
     /// dv's own temporary files recorded in this work tree ([`Repo::recorded_temps`]), read at the first folder
     /// listed.
     temps: Option<std::collections::HashSet<String>>,
@@ -87,7 +89,7 @@ impl<'a> Comparer<'a> {
     pub fn new(
         repo: &'a Repo,
         store: &'a Store,
-        cache: &'a HashMap<String, StatEntry>,
+        cache: &'a StatCache,
         scope: Option<&'a str>,
     ) -> Self {
         Comparer {
@@ -98,6 +100,7 @@ impl<'a> Comparer<'a> {
             now_ns: super::now_ns(),
             out: Comparison::default(),
             layout: crate::store::split::Layout::Flat,
+            held: Vec::new(),
             temps: None,
         }
     }
@@ -151,8 +154,12 @@ impl<'a> Comparer<'a> {
         }
         match (want, have) {
             (None, None) => {}
-            (Some(w), None) if w.kind == NodeKind::Tree && self.scope_is_below(path) => {
-                // Only part of this missing folder is wanted: descend to it.
+            (Some(_), None) if super::partial::absent_on_purpose(&self.held, path) => {}
+            (Some(w), None)
+                if w.kind == NodeKind::Tree
+                    && (self.scope_is_below(path) || self.holds_below(path)) =>
+            {
+                // Only part of this missing folder is wanted (or held): descend to it.
                 self.compare_dir(path, w, Vec::new())?
             }
             (Some(w), None) => self.push(path, ChangeKind::Deleted, Some(*w), None),
@@ -189,6 +196,11 @@ impl<'a> Comparer<'a> {
             have,
             mode_only: false,
         });
+    }
+
+    /// True when a part of the dataset the work tree holds lies strictly below `path`.
+    fn holds_below(&self, path: &str) -> bool {
+        self.held.iter().any(|s| s != path && is_within(s, path))
     }
 
     /// True when the scope lies strictly below `path`.
@@ -304,22 +316,36 @@ impl Have {
 /// file), sorted bytewise by name. Every file is listed, one named like a temporary file of dv's too: dv makes
 /// its temporary files in the cache's `tmp/` (or records them, see `fsutil::TempFile::for_target`), so a name
 /// alone never makes a file dv's; only a record does (see `Comparer::listing`).
+///
+/// A large folder's entries are stat'ed on all cores: in a folder of 100,000 files the stat calls are about
+/// half of a `dv status`.
 pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
-    let mut items = Vec::new();
-    for entry in fs::read_dir(abs).at(abs)? {
-        let entry = entry.at(abs)?;
+    /// Below this many entries one thread is quicker than handing the work out.
+    const PARALLEL_FROM: usize = 256;
+    let entries = fs::read_dir(abs)
+        .at(abs)?
+        .collect::<std::io::Result<Vec<fs::DirEntry>>>()
+        .at(abs)?;
+    let item = |entry: &fs::DirEntry| -> Result<DirItem> {
         let name = entry.file_name();
         let name = name.to_str().ok_or_else(|| crate::Error::BadPath {
             path: abs.join(&name).display().to_string(),
             reason: "dv needs UTF-8 file names".into(),
         })?;
         let m = entry.metadata().at(abs.join(name))?;
-        items.push(DirItem {
+        Ok(DirItem {
             name: name.to_string(),
             have: Have::of(&m),
-        });
-    }
-    items.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        })
+    };
+    let items = if entries.len() >= PARALLEL_FROM {
+        super::par_map(&entries, item)
+    } else {
+        entries.iter().map(item).collect()
+    };
+    let mut items = items.into_iter().collect::<Result<Vec<DirItem>>>()?;
+    // Names in a folder are unique: an unstable sort gives the one order.
+    items.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     Ok(items)
 }
 
@@ -334,6 +360,7 @@ pub fn matches_pointer(
     let cache = store.state_db().stat_entries_under(path)?;
     let mut cmp = Comparer::new(repo, store, &cache, None);
     cmp.layout = pointer.layout;
+    cmp.held = store.state_db().partial_scopes(path)?;
     cmp.compare(path, Some(&pointer.node))?;
     let out = cmp.out;
     store

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod ignore;
 pub mod log;
 pub mod meta;
+pub mod partial;
 pub mod pointers;
 pub mod pull;
 pub mod reach;

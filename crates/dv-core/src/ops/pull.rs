@@ -4,6 +4,7 @@
 
 use super::checkout::{self, CheckoutOptions, CheckoutReport, DirectWriter, Written};
 use super::datasets::Target;
+use super::partial;
 use super::transfer::{ChunkSink, Fetch, TransferReport};
 use crate::progress::{Progress, Unit};
 use crate::remote::Remote;
@@ -23,15 +24,19 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<(TransferReport, CheckoutReport)> {
     let (repo, store, force) = (s.repo(), s.store(), opts.force);
-    let mut fetch = Fetch::new(store, remote, targets)?;
+    // A dataset held in part stands for its parts (ops/partial.rs); asked again once the trees are here.
+    let (fetch_targets, _) = partial::expand(repo, store, targets)?;
+    let mut fetch = Fetch::new(store, remote, &fetch_targets)?;
     let mut written = Written::default();
+    let mut work = None;
     progress.start("Fetching", None, Unit::Bytes);
     let result = (|| -> Result<()> {
         let chunks = fetch.structure(progress)?;
         fetch.commit()?;
+        let (targets, held) = partial::expand(repo, store, targets)?;
         // Planned now only to know which files the chunks to come make. Anything in the way (local changes, an
         // error) just means no file is written from the fetch: the real plan is made after it.
-        let early = match checkout::prepare(s, targets, true) {
+        let early = match checkout::prepare(s, &targets, true) {
             // A named path the version does not hold (or cannot take alone) is refused before its files are
             // fetched, as checkout refuses it.
             Err(e @ (Error::NotInVersion { .. } | Error::BlockedByFile { .. })) => return Err(e),
@@ -45,6 +50,8 @@ pub fn pull(
             progress,
         )?;
         written = direct.map(DirectWriter::finish).unwrap_or_default();
+        drop(early);
+        work = Some((targets, held));
         Ok(())
     })();
     progress.finish();
@@ -55,7 +62,13 @@ pub fn pull(
     );
     // The working copy may have changed during the fetch: plan again (cheap where the stat cache vouches for
     // files), and use only the files written from the fetch that the new plan wants as they are.
-    let prepared = checkout::prepare(s, targets, false)?;
+    let (targets, held) = match work {
+        Some(work) => work,
+        None => partial::expand(repo, store, targets)?,
+    };
+    let prepared = checkout::prepare(s, &targets, false)?;
+    held.record_parts(store)?;
     let checkout = prepared.apply(s, opts, written, before_writing, progress)?;
+    held.record_whole(store)?;
     Ok((fetched, checkout))
 }

@@ -40,6 +40,10 @@ pub struct DatasetStatus {
     /// and `changes` may be incomplete; absent when everything was compared.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_compared: Vec<String>,
+    /// The parts of the dataset this work tree holds, when it holds only some (after `dv pull data/part`): what
+    /// it lacks outside them is absent on purpose, not deleted; absent when it holds the dataset whole.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
     /// What keeps Git from ignoring the data (its `.gitignore` lacks the line, or cannot be read), if anything:
     /// a problem, which `status` reports and never fixes itself.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,6 +101,8 @@ pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
         let cache = store.state_db().stat_entries_under(&d.path)?;
         let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
         cmp.layout = d.pointer.layout;
+        cmp.held = store.state_db().partial_scopes(&d.path)?;
+        let held = cmp.held.clone();
         cmp.compare(&d.path, Some(&d.pointer.node))?;
         let out = cmp.out;
         report.hashed_files += out.refreshed.len() as u64;
@@ -136,6 +142,7 @@ pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
             in_cache,
             changes,
             not_compared: out.missing.iter().map(|m| m.path.clone()).collect(),
+            held,
             ignore: ignore.next().flatten(),
             remote: None,
         });

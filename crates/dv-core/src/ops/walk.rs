@@ -18,12 +18,16 @@ pub struct WalkFile {
 pub enum Child {
     File(usize),
     Dir(usize),
+    /// A path the work tree lacks on purpose, kept as the pointer has it (see ops/partial.rs).
+    Kept(Node),
 }
 
 pub struct WalkDir {
     pub path: String,
     /// Sorted by name, bytewise.
     pub entries: Vec<(String, Child)>,
+    /// A folder the work tree lacks, holding only kept paths: left out when it holds none.
+    pub only_kept: bool,
 }
 
 /// A walked folder. `dirs[0]` is the folder itself; a folder always comes before its sub-folders.
@@ -46,6 +50,7 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
     w.dirs.push(WalkDir {
         path: dir.to_string(),
         entries: Vec::new(),
+        only_kept: false,
     });
     let mut names = Vec::new();
     for entry in fs::read_dir(abs).at(abs)? {
@@ -112,13 +117,18 @@ impl Walk {
             for (name, child) in &dir.entries {
                 let node = match child {
                     Child::File(f) => file_nodes[*f],
+                    Child::Dir(d) if self.dirs[*d].only_kept && dir_nodes[*d].is_none() => continue,
                     Child::Dir(d) => dir_nodes[*d],
+                    Child::Kept(node) => Some(*node),
                 }
                 .ok_or_else(|| Error::Internal(format!("no node for {}", join(&dir.path, name))))?;
                 tree.entries.push(TreeEntry {
                     name: name.clone(),
                     node,
                 });
+            }
+            if dir.only_kept && tree.entries.is_empty() {
+                continue;
             }
             let id = store(&tree)?;
             dir_nodes[i] = Some(Node {

@@ -52,6 +52,12 @@ const MIGRATIONS: &[&str] = &[
         rows_modified INTEGER NOT NULL,
         PRIMARY KEY (old_header, new_header)
     ) WITHOUT ROWID;",
+    // 3: the parts of each dataset this work tree holds when it holds only some (see ops/partial.rs).
+    "CREATE TABLE partial (
+        dataset TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        PRIMARY KEY (dataset, scope)
+    ) WITHOUT ROWID;",
 ];
 
 /// Row-change counts between two table versions.
@@ -90,6 +96,11 @@ impl Stat {
         }
     }
 }
+
+/// Stat cache entries by repository path, as a walk loads them ([`StateDb::stat_entries_under`]). Hashed with
+/// foldhash (seeded per process): SipHash, std's default, was a tenth of the CPU time of looking up 100,000
+/// entries.
+pub type StatCache = std::collections::HashMap<String, StatEntry, foldhash::fast::RandomState>;
 
 /// A stat cache entry: the file had `stat` when its content hashed to `id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -374,10 +385,7 @@ impl StateDb {
     // ---- stat cache ----
 
     /// All stat cache entries at `prefix` or below it (`prefix` is a repo path; "" means everything).
-    pub fn stat_entries_under(
-        &self,
-        prefix: &str,
-    ) -> Result<std::collections::HashMap<String, StatEntry>> {
+    pub fn stat_entries_under(&self, prefix: &str) -> Result<StatCache> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -399,7 +407,7 @@ impl StateDb {
                 ))
             })
             .map_err(|e| self.err(e))?;
-        let mut out = std::collections::HashMap::new();
+        let mut out = StatCache::default();
         for row in rows {
             let (path, size, mtime_ns, ctime_ns, ino, kind, id, hashed_at_ns) =
                 row.map_err(|e| self.err(e))?;
@@ -514,6 +522,35 @@ impl StateDb {
             .execute("DELETE FROM complete_roots", [])
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// The parts of the dataset at `dataset` this work tree holds, when it holds only some (sorted; empty when
+    /// it holds the dataset whole, or not at all).
+    pub fn partial_scopes(&self, dataset: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT scope FROM partial WHERE dataset = ?1 ORDER BY scope")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([dataset], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records `scopes` as the parts of `dataset` this work tree holds (none: the whole, or nothing).
+    pub fn set_partial_scopes(&self, dataset: &str, scopes: &[String]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM partial WHERE dataset = ?1", [dataset])
+            .map_err(|e| self.err(e))?;
+        for scope in scopes {
+            tx.execute(
+                "INSERT OR IGNORE INTO partial(dataset, scope) VALUES (?1, ?2)",
+                [dataset, scope],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
     }
 
     pub fn mark_complete(&self, id: &ObjectId) -> Result<()> {

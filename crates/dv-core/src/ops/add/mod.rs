@@ -9,7 +9,7 @@
 //! This file holds the options, the report and the top-level `add` (checks, tables, pointers, staging);
 //! inputs.rs checks and walks the paths, pipeline.rs is the threads that hash and store, trees.rs the nodes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use crossbeam_channel::bounded;
@@ -110,7 +110,7 @@ pub fn add(
     for p in paths {
         crate::paths::check_no_linked_parents(&repo.root, p)?;
     }
-    let inputs = collect_inputs(repo, paths)?;
+    let mut inputs = collect_inputs(repo, paths)?;
     // The files add writes last must not be links (write_atomic and staging refuse them too); checked now so
     // that nothing is stored or half-written first.
     for (path, _) in &inputs {
@@ -141,6 +141,17 @@ pub fn add(
         };
         previous.push(prev);
         table_specs.push(spec);
+    }
+    // A dataset held in part keeps as they were the parts the work tree lacks on purpose (ops/partial.rs).
+    // The cache may lack what a kept node reaches: such a root is not marked complete below.
+    let mut kept_any = vec![false; inputs.len()];
+    for (((path, input), prev), kept_any) in inputs.iter_mut().zip(&previous).zip(&mut kept_any) {
+        if let (Input::Dir(w), Some(prev)) = (input, prev) {
+            let held = store.state_db().partial_scopes(path)?;
+            if !held.is_empty() {
+                *kept_any = crate::ops::partial::keep_absent(store, w, &prev.node, &held)? > 0;
+            }
+        }
     }
     // Annotations: the previous pointer's, with `meta` merged in; checked before any data is read.
     let mut metas: Vec<BTreeMap<String, String>> = Vec::with_capacity(inputs.len());
@@ -208,7 +219,7 @@ pub fn add(
     let mut nodes: Vec<Option<Node>> = vec![None; all_files.len()];
     let mut to_hash: Vec<usize> = Vec::new();
     {
-        let mut cache: HashMap<String, StatEntry> = HashMap::new();
+        let mut cache = crate::store::statedb::StatCache::default();
         for (path, _) in &inputs {
             cache.extend(store.state_db().stat_entries_under(path)?);
         }
@@ -404,14 +415,17 @@ pub fn add(
         git.check_stageable(&staged_files)?;
     }
     let mut staging = crate::ops::pointers::Staging::default();
-    for (((((path, _), node), table), meta), prev) in inputs
+    for ((((((path, _), node), table), meta), prev), kept_any) in inputs
         .iter()
         .zip(roots)
         .zip(tables)
         .zip(metas)
         .zip(&previous)
+        .zip(kept_any)
     {
-        store.state_db().mark_complete(&node.id)?;
+        if !kept_any {
+            store.state_db().mark_complete(&node.id)?;
+        }
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
         let (table, table_added) = match table {
             Some((r, a)) => (Some(r), Some(a)),

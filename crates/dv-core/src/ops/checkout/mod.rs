@@ -78,7 +78,12 @@ pub fn checkout(
     before_writing: &mut dyn FnMut() -> Result<()>,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    prepare(s, targets, false)?.apply(s, opts, Written::default(), before_writing, progress)
+    let (targets, held) = crate::ops::partial::expand(s.repo(), s.store(), targets)?;
+    let prepared = prepare(s, &targets, false)?;
+    held.record_parts(s.store())?;
+    let report = prepared.apply(s, opts, Written::default(), before_writing, progress)?;
+    held.record_whole(s.store())?;
+    Ok(report)
 }
 
 /// How [`checkout`] (and `pull`'s checkout) treats the work tree.

@@ -1,8 +1,6 @@
 //! Planning a checkout: comparing the working copy with the targets, and what each change needs (the objects
 //! to write from, and whether what it replaces is safe to lose).
 
-use std::collections::HashMap;
-
 use super::git_owned::refuse_git_owned;
 use super::{Plan, Prepared, WriteJob};
 use crate::ops::compare::{Change, Comparer, Have, list_dir};
@@ -101,7 +99,7 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
 fn plan_change(
     repo: &Repo,
     store: &Store,
-    cache: &HashMap<String, crate::store::statedb::StatEntry>,
+    cache: &crate::store::statedb::StatCache,
     c: Change,
     layout: Layout,
     chunks_to_come: bool,
@@ -206,7 +204,7 @@ fn missing_as(path: &str, e: Error) -> Error {
 fn is_stored(
     repo: &Repo,
     store: &Store,
-    cache: &HashMap<String, crate::store::statedb::StatEntry>,
+    cache: &crate::store::statedb::StatCache,
     path: &str,
     stat: Stat,
     content: Option<(NodeKind, ObjectId)>,
@@ -250,7 +248,7 @@ fn is_stored(
 fn check_dir_stored(
     repo: &Repo,
     store: &Store,
-    cache: &HashMap<String, crate::store::statedb::StatEntry>,
+    cache: &crate::store::statedb::StatCache,
     path: &str,
     plan: &mut Plan,
 ) -> Result<()> {

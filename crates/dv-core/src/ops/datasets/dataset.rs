@@ -98,6 +98,9 @@ pub enum InVersion {
 pub struct Target {
     pub dataset: Dataset,
     pub scope: Option<String>,
+    /// The dataset was named as a whole (its path or its pointer file), not found as one of every dataset or of
+    /// a folder's: a checkout or pull of a dataset held in part then makes it whole (see ops/partial.rs).
+    pub named: bool,
 }
 
 impl Target {

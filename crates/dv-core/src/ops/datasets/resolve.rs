@@ -34,6 +34,7 @@ pub fn resolve_targets_noting(
             .map(|dataset| Target {
                 dataset,
                 scope: None,
+                named: false,
             })
             .collect();
         return drop_not_dvs(repo, source, all, skipped);
@@ -47,6 +48,7 @@ pub fn resolve_targets_noting(
             out.push(Target {
                 dataset,
                 scope: Some(p.to_string()),
+                named: false,
             });
             continue;
         }
@@ -58,6 +60,7 @@ pub fn resolve_targets_noting(
                     out.push(Target {
                         dataset,
                         scope: None,
+                        named: true,
                     });
                     continue;
                 }
@@ -70,6 +73,7 @@ pub fn resolve_targets_noting(
             out.push(Target {
                 dataset,
                 scope: None,
+                named: true,
             });
         } else if let Some(e) = not_pointer {
             return Err(e);
@@ -81,6 +85,7 @@ pub fn resolve_targets_noting(
             out.extend(found.into_iter().map(|dataset| Target {
                 dataset,
                 scope: None,
+                named: false,
             }));
         }
     }

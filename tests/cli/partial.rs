@@ -1,0 +1,161 @@
+//! Datasets held in part (`dv pull data/part`): what the work tree lacks on purpose is never taken for deleted,
+//! `dv add` keeps it without fetching it, and naming the dataset makes it whole again.
+
+use std::fs;
+
+use crate::common::*;
+
+/// A repository with `data/` (four parts, one of them nested) committed and pushed to a folder remote, and a
+/// fresh clone of it.
+fn pushed() -> (TestRepo, tempfile::TempDir, tempfile::TempDir) {
+    let r = TestRepo::new();
+    r.write("data/p1/a", b"a\n");
+    r.write("data/p2/b", &bytes(2, 5000));
+    r.write("data/p3/x/y", b"y\n");
+    r.write("data/p3/z", b"z\n");
+    r.write("data/top", b"top\n");
+    r.ok(&["add", "data"]);
+    let remote = folder_remote(&r);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.ok(&["push"]);
+    let clone = clone_of(&r);
+    (r, remote, clone)
+}
+
+fn listing(root: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = files_below(root)
+        .into_iter()
+        .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn add_after_a_partial_pull_keeps_what_was_not_pulled() {
+    let (r, _remote, clone) = pushed();
+    let c = clone.path();
+    ok_at(c, &["pull", "data/p1"]);
+    assert_eq!(listing(&c.join("data")), ["p1/a"]);
+    // Not pulled is not deleted: status shows nothing to do, and says which parts are here.
+    let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+    let d = &st["datasets"][0];
+    assert_eq!(d["state"], "unchanged", "{st}");
+    assert_eq!(d["held"], serde_json::json!(["data/p1"]), "{st}");
+    assert!(!ok_at(c, &["status"]).contains("deleted"));
+    // An edit in the part held, added: the parts not pulled stay in the new version, fetched or not.
+    fs::write(c.join("data/p1/new"), b"new\n").unwrap();
+    let added: serde_json::Value =
+        serde_json::from_str(&ok_at(c, &["add", "data", "--json"])).unwrap();
+    assert_eq!(added["hashed_files"], 2, "{added}");
+    git_in(c, &["commit", "-q", "-am", "v2"]);
+    ok_at(c, &["push"]);
+    // The whole new version, elsewhere: every part as it was, plus the new file.
+    git_in(c, &["push", "-q", "origin", "HEAD:v2"]);
+    r.git(&["checkout", "-q", "v2"]);
+    r.ok(&["pull"]);
+    assert_eq!(
+        listing(&r.p("data")),
+        ["p1/a", "p1/new", "p2/b", "p3/x/y", "p3/z", "top"]
+    );
+    assert_eq!(r.read("data/p2/b"), bytes(2, 5000));
+    // The clone's status is clean of deletions still, and its cache says what it lacks.
+    let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+    assert_eq!(st["datasets"][0]["state"], "unchanged", "{st}");
+    assert_eq!(st["datasets"][0]["in_cache"], false, "{st}");
+}
+
+#[test]
+fn a_part_held_and_deleted_is_deleted_and_only_it() {
+    let (_r, _remote, clone) = pushed();
+    let c = clone.path();
+    ok_at(c, &["pull", "data/p3/x", "data/p1"]);
+    assert_eq!(listing(&c.join("data")), ["p1/a", "p3/x/y"]);
+    // Deleting the folder around a part held deletes that part; what was around it was never here.
+    fs::remove_dir_all(c.join("data/p3")).unwrap();
+    let st = ok_at(c, &["status"]);
+    assert!(st.contains("deleted:   data/p3/x/"), "{st}");
+    assert!(!st.contains("data/p2") && !st.contains("data/top"), "{st}");
+    ok_at(c, &["add", "data"]);
+    git_in(c, &["commit", "-q", "-am", "drop x"]);
+    // Made whole by naming the dataset: everything but the deleted part.
+    ok_at(c, &["pull", "data"]);
+    assert_eq!(listing(&c.join("data")), ["p1/a", "p2/b", "p3/z", "top"]);
+    let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+    assert!(st["datasets"][0].get("held").is_none(), "{st}");
+    // Whole again: a deletion now is a deletion.
+    fs::remove_file(c.join("data/top")).unwrap();
+    assert!(ok_at(c, &["status"]).contains("deleted:   data/top"));
+}
+
+#[test]
+fn checkout_and_pull_without_paths_keep_to_the_parts_held() {
+    let (r, _remote, clone) = pushed();
+    let c = clone.path();
+    ok_at(c, &["pull", "data/p1"]);
+    // A new version upstream, changing a part held and one not held.
+    r.write("data/p1/a", b"a2\n");
+    r.write("data/p2/b", b"b2\n");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-am", "v2"]);
+    r.ok(&["push"]);
+    git_in(c, &["pull", "-q"]);
+    ok_at(c, &["pull"]);
+    assert_eq!(listing(&c.join("data")), ["p1/a"]);
+    assert_eq!(fs::read(c.join("data/p1/a")).unwrap(), b"a2\n");
+    ok_at(c, &["checkout", "--rev", "HEAD~1"]);
+    assert_eq!(fs::read(c.join("data/p1/a")).unwrap(), b"a\n");
+    assert_eq!(listing(&c.join("data")), ["p1/a"]);
+    ok_at(c, &["checkout"]);
+    // A held part is fetched and checked out anew when asked; so is another, which joins the parts held.
+    ok_at(c, &["pull", "data/p2"]);
+    assert_eq!(listing(&c.join("data")), ["p1/a", "p2/b"]);
+    let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+    assert_eq!(
+        st["datasets"][0]["held"],
+        serde_json::json!(["data/p1", "data/p2"]),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_dataset_held_whole_stays_whole_after_a_checkout_of_a_part() {
+    let (r, _remote, _clone) = pushed();
+    fs::remove_dir_all(r.p("data/p2")).unwrap();
+    fs::remove_file(r.p("data/top")).unwrap();
+    r.ok(&["checkout", "data/p2"]);
+    assert_eq!(r.read("data/p2/b"), bytes(2, 5000));
+    // data/top was deleted in a dataset held whole: a deletion, which add records.
+    let st = r.ok(&["status"]);
+    assert!(st.contains("deleted:   data/top"), "{st}");
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-am", "no top"]);
+    r.ok(&["push"]);
+    let clone = clone_of(&r);
+    ok_at(clone.path(), &["pull"]);
+    assert_eq!(
+        listing(&clone.path().join("data")),
+        ["p1/a", "p2/b", "p3/x/y", "p3/z"]
+    );
+}
+
+#[test]
+fn a_checkout_of_a_part_from_a_fetched_cache_holds_the_rest_absent_too() {
+    let (_r, _remote, clone) = pushed();
+    let c = clone.path();
+    ok_at(c, &["fetch"]);
+    ok_at(c, &["checkout", "data/p3"]);
+    assert_eq!(listing(&c.join("data")), ["p3/x/y", "p3/z"]);
+    fs::write(c.join("data/p3/z"), b"z2\n").unwrap();
+    ok_at(c, &["add", "data"]);
+    git_in(c, &["commit", "-q", "-am", "z2"]);
+    // Named whole: the rest comes from the cache, the edit stays.
+    ok_at(c, &["checkout", "data"]);
+    assert_eq!(
+        listing(&c.join("data")),
+        ["p1/a", "p2/b", "p3/x/y", "p3/z", "top"]
+    );
+    assert_eq!(fs::read(c.join("data/p3/z")).unwrap(), b"z2\n");
+    ok_at(c, &["fsck"]);
+}
