@@ -159,3 +159,112 @@ fn a_checkout_of_a_part_from_a_fetched_cache_holds_the_rest_absent_too() {
     assert_eq!(fs::read(c.join("data/p3/z")).unwrap(), b"z2\n");
     ok_at(c, &["fsck"]);
 }
+
+#[test]
+fn a_part_whose_pull_is_killed_is_still_to_come_not_deleted() {
+    let (r, _remote, _clone) = pushed();
+    for i in 0..3 {
+        r.write(&format!("data/big/f{i}"), &bytes(10 + i, 20_000));
+    }
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-am", "big"]);
+    r.ok(&["push"]);
+    let mut kills = 0;
+    for n in 1..100 {
+        let clone = clone_of(&r);
+        let c = clone.path();
+        ok_at(c, &["pull", "data/p1"]);
+        let out = dv_command(c)
+            .args(["pull", "data/big"])
+            .env("DV_CRASH_AT", n.to_string())
+            .output()
+            .unwrap();
+        if std::os::unix::process::ExitStatusExt::signal(&out.status) != Some(9) {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        kills += 1;
+        // Whatever the kill left out of data/big is still to come: nothing is deleted, nothing dropped.
+        let st = ok_at(c, &["status"]);
+        assert!(!st.contains("deleted"), "killed at {n}:\n{st}");
+        ok_at(c, &["add", "data"]);
+        assert_eq!(
+            git_in(c, &["diff", "--stat"]),
+            "",
+            "killed at {n}: add changed the pointer"
+        );
+        // The next pull (without paths: the parts begun too) and a pull of the part finish it.
+        ok_at(c, &["pull"]);
+        ok_at(c, &["pull", "data/big"]);
+        assert_eq!(
+            listing(&c.join("data")),
+            ["big/f0", "big/f1", "big/f2", "p1/a"]
+        );
+        assert_eq!(fs::read(c.join("data/big/f2")).unwrap(), bytes(12, 20_000));
+    }
+    assert!(kills >= 3, "only {kills} crash points");
+}
+
+#[test]
+fn what_is_written_outside_the_parts_held_is_held_and_can_be_deleted() {
+    let (_r, _remote, clone) = pushed();
+    let c = clone.path();
+    ok_at(c, &["pull", "data/p1"]);
+    // A new folder, a file replacing one not held, and a file in a folder not held (whose listing the cache
+    // lacks: refused with what to do, nothing written).
+    fs::create_dir_all(c.join("data/p2")).unwrap();
+    fs::write(c.join("data/p2/new"), b"new\n").unwrap();
+    let err = dv_command(c).args(["add", "data"]).output().unwrap();
+    let msg = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        !err.status.success() && msg.contains("`dv pull data/p2`"),
+        "{msg}"
+    );
+    assert_eq!(git_in(c, &["status", "--porcelain"]), "");
+    fs::remove_dir_all(c.join("data/p2")).unwrap();
+    ok_at(c, &["pull", "data/p2"]);
+    fs::write(c.join("data/p2/new"), b"new\n").unwrap();
+    fs::create_dir_all(c.join("data/newdir")).unwrap();
+    fs::write(c.join("data/newdir/x"), b"x\n").unwrap();
+    fs::write(c.join("data/top"), b"mine\n").unwrap();
+    ok_at(c, &["add", "data"]);
+    git_in(c, &["commit", "-q", "-am", "mine"]);
+    // Held now: deleting them is a deletion.
+    fs::remove_dir_all(c.join("data/newdir")).unwrap();
+    fs::remove_file(c.join("data/top")).unwrap();
+    let st = ok_at(c, &["status"]);
+    assert!(
+        st.contains("deleted:   data/newdir/") && st.contains("deleted:   data/top"),
+        "{st}"
+    );
+    ok_at(c, &["add", "data"]);
+    git_in(c, &["commit", "-q", "-am", "less"]);
+    ok_at(c, &["pull", "data"]);
+    assert_eq!(
+        listing(&c.join("data")),
+        ["p1/a", "p2/b", "p2/new", "p3/x/y", "p3/z"]
+    );
+}
+
+#[test]
+fn a_part_held_that_a_new_version_renames_goes_as_in_a_whole_clone() {
+    let (r, _remote, clone) = pushed();
+    let c = clone.path();
+    ok_at(c, &["pull", "data/p1"]);
+    fs::rename(r.p("data/p1"), r.p("data/p1r")).unwrap();
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-am", "rename"]);
+    r.ok(&["push"]);
+    git_in(c, &["pull", "-q"]);
+    ok_at(c, &["pull"]);
+    // The old part is gone (it was stored: safe to delete); the renamed one was never held.
+    assert!(!c.join("data/p1").exists());
+    let st = ok_at(c, &["status"]);
+    assert!(!st.contains("new:") && !st.contains("deleted"), "{st}");
+    ok_at(c, &["add", "data"]);
+    assert_eq!(git_in(c, &["diff", "--stat"]), "");
+}

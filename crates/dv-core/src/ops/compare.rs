@@ -79,7 +79,7 @@ pub struct Comparer<'a> {
     pub layout: crate::store::split::Layout,
     /// The parts of the dataset the work tree holds, when it holds only some: what it lacks outside them is
     /// absent on purpose, no change (see ops/partial.rs).
-    pub held: Vec<String>,
+    pub held: super::partial::Held,
     /// dv's own temporary files recorded in this work tree ([`Repo::recorded_temps`]), read at the first folder
     /// listed.
     temps: Option<std::collections::HashSet<String>>,
@@ -100,7 +100,7 @@ impl<'a> Comparer<'a> {
             now_ns: super::now_ns(),
             out: Comparison::default(),
             layout: crate::store::split::Layout::Flat,
-            held: Vec::new(),
+            held: None,
             temps: None,
         }
     }
@@ -154,7 +154,7 @@ impl<'a> Comparer<'a> {
         }
         match (want, have) {
             (None, None) => {}
-            (Some(_), None) if super::partial::absent_on_purpose(&self.held, path) => {}
+            (Some(_), None) if super::partial::absent_on_purpose(self.held.as_deref(), path) => {}
             (Some(w), None)
                 if w.kind == NodeKind::Tree
                     && (self.scope_is_below(path) || self.holds_below(path)) =>
@@ -200,7 +200,10 @@ impl<'a> Comparer<'a> {
 
     /// True when a part of the dataset the work tree holds lies strictly below `path`.
     fn holds_below(&self, path: &str) -> bool {
-        self.held.iter().any(|s| s != path && is_within(s, path))
+        self.held
+            .iter()
+            .flatten()
+            .any(|s| s != path && is_within(s, path))
     }
 
     /// True when the scope lies strictly below `path`.
@@ -312,6 +315,9 @@ impl Have {
     }
 }
 
+/// Below this many entries in a folder, one thread stats them quicker than handing the work out.
+pub(crate) const PARALLEL_FROM: usize = 256;
+
 /// The entries of a folder with their stat (taken relative to the folder, which is cheaper than a path walk per
 /// file), sorted bytewise by name. Every file is listed, one named like a temporary file of dv's too: dv makes
 /// its temporary files in the cache's `tmp/` (or records them, see `fsutil::TempFile::for_target`), so a name
@@ -320,8 +326,6 @@ impl Have {
 /// A large folder's entries are stat'ed on all cores: in a folder of 100,000 files the stat calls are about
 /// half of a `dv status`.
 pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
-    /// Below this many entries one thread is quicker than handing the work out.
-    const PARALLEL_FROM: usize = 256;
     let entries = fs::read_dir(abs)
         .at(abs)?
         .collect::<std::io::Result<Vec<fs::DirEntry>>>()
@@ -360,7 +364,7 @@ pub fn matches_pointer(
     let cache = store.state_db().stat_entries_under(path)?;
     let mut cmp = Comparer::new(repo, store, &cache, None);
     cmp.layout = pointer.layout;
-    cmp.held = store.state_db().partial_scopes(path)?;
+    cmp.held = super::partial::held(store, path)?;
     cmp.compare(path, Some(&pointer.node))?;
     let out = cmp.out;
     store

@@ -24,19 +24,18 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<(TransferReport, CheckoutReport)> {
     let (repo, store, force) = (s.repo(), s.store(), opts.force);
-    // A dataset held in part stands for its parts (ops/partial.rs); asked again once the trees are here.
-    let (fetch_targets, _) = partial::expand(repo, store, targets)?;
+    // A dataset held in part, not named, is fetched for its parts only (ops/partial.rs).
+    let fetch_targets = partial::fetch_targets(store, targets)?;
+    let parts = partial::updates(repo, store, targets)?;
     let mut fetch = Fetch::new(store, remote, &fetch_targets)?;
     let mut written = Written::default();
-    let mut work = None;
     progress.start("Fetching", None, Unit::Bytes);
     let result = (|| -> Result<()> {
         let chunks = fetch.structure(progress)?;
         fetch.commit()?;
-        let (targets, held) = partial::expand(repo, store, targets)?;
         // Planned now only to know which files the chunks to come make. Anything in the way (local changes, an
         // error) just means no file is written from the fetch: the real plan is made after it.
-        let early = match checkout::prepare(s, &targets, true) {
+        let early = match checkout::prepare(s, targets, true) {
             // A named path the version does not hold (or cannot take alone) is refused before its files are
             // fetched, as checkout refuses it.
             Err(e @ (Error::NotInVersion { .. } | Error::BlockedByFile { .. })) => return Err(e),
@@ -50,8 +49,6 @@ pub fn pull(
             progress,
         )?;
         written = direct.map(DirectWriter::finish).unwrap_or_default();
-        drop(early);
-        work = Some((targets, held));
         Ok(())
     })();
     progress.finish();
@@ -62,13 +59,9 @@ pub fn pull(
     );
     // The working copy may have changed during the fetch: plan again (cheap where the stat cache vouches for
     // files), and use only the files written from the fetch that the new plan wants as they are.
-    let (targets, held) = match work {
-        Some(work) => work,
-        None => partial::expand(repo, store, targets)?,
-    };
-    let prepared = checkout::prepare(s, &targets, false)?;
-    held.record_parts(store)?;
+    let prepared = checkout::prepare(s, targets, false)?;
+    parts.before(store)?;
     let checkout = prepared.apply(s, opts, written, before_writing, progress)?;
-    held.record_whole(store)?;
+    parts.after(store)?;
     Ok((fetched, checkout))
 }

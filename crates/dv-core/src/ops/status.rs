@@ -101,8 +101,8 @@ pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
         let cache = store.state_db().stat_entries_under(&d.path)?;
         let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
         cmp.layout = d.pointer.layout;
-        cmp.held = store.state_db().partial_scopes(&d.path)?;
-        let held = cmp.held.clone();
+        cmp.held = super::partial::held(store, &d.path)?;
+        let held = cmp.held.clone().unwrap_or_default();
         cmp.compare(&d.path, Some(&d.pointer.node))?;
         let out = cmp.out;
         report.hashed_files += out.refreshed.len() as u64;

@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE partial (
         dataset TEXT NOT NULL,
         scope TEXT NOT NULL,
+        done INTEGER NOT NULL,
         PRIMARY KEY (dataset, scope)
     ) WITHOUT ROWID;",
 ];
@@ -524,33 +525,49 @@ impl StateDb {
         Ok(())
     }
 
-    /// The parts of the dataset at `dataset` this work tree holds, when it holds only some (sorted; empty when
-    /// it holds the dataset whole, or not at all).
-    pub fn partial_scopes(&self, dataset: &str) -> Result<Vec<String>> {
+    /// The parts of the dataset at `dataset` this work tree holds, when it holds only some: each with whether
+    /// its checkout finished (`false`: begun, perhaps interrupted). Sorted; empty when the dataset is held whole
+    /// (or not at all).
+    pub fn partial_parts(&self, dataset: &str) -> Result<Vec<(String, bool)>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT scope FROM partial WHERE dataset = ?1 ORDER BY scope")
+            .prepare_cached("SELECT scope, done FROM partial WHERE dataset = ?1 ORDER BY scope")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([dataset], |r| r.get::<_, String>(0))
+            .query_map([dataset], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+            })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
 
-    /// Records `scopes` as the parts of `dataset` this work tree holds (none: the whole, or nothing).
-    pub fn set_partial_scopes(&self, dataset: &str, scopes: &[String]) -> Result<()> {
+    /// Records `parts` of `dataset` as held (`done`) or begun, replacing what was recorded of them.
+    pub fn put_partial_parts(&self, dataset: &str, parts: &[String], done: bool) -> Result<()> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM partial WHERE dataset = ?1", [dataset])
-            .map_err(|e| self.err(e))?;
-        for scope in scopes {
+        for scope in parts {
             tx.execute(
-                "INSERT OR IGNORE INTO partial(dataset, scope) VALUES (?1, ?2)",
-                [dataset, scope],
+                "INSERT OR REPLACE INTO partial(dataset, scope, done) VALUES (?1, ?2, ?3)",
+                rusqlite::params![dataset, scope, done],
             )
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Forgets the recorded parts of `dataset` that `keep` refuses (all of them: the dataset is held whole).
+    pub fn drop_partial_parts(&self, dataset: &str, keep: impl Fn(&str) -> bool) -> Result<()> {
+        for (scope, _) in self.partial_parts(dataset)? {
+            if !keep(&scope) {
+                self.conn
+                    .execute(
+                        "DELETE FROM partial WHERE dataset = ?1 AND scope = ?2",
+                        [dataset, &scope],
+                    )
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn mark_complete(&self, id: &ObjectId) -> Result<()> {

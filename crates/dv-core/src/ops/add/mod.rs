@@ -143,14 +143,17 @@ pub fn add(
         table_specs.push(spec);
     }
     // A dataset held in part keeps as they were the parts the work tree lacks on purpose (ops/partial.rs).
-    // The cache may lack what a kept node reaches: such a root is not marked complete below.
+    // The cache may lack what a kept node reaches: such a root is not marked complete below. What the user
+    // wrote outside the parts held is held once the add is done.
     let mut kept_any = vec![false; inputs.len()];
+    let mut newly_held: Vec<(String, Vec<String>)> = Vec::new();
     for (((path, input), prev), kept_any) in inputs.iter_mut().zip(&previous).zip(&mut kept_any) {
-        if let (Input::Dir(w), Some(prev)) = (input, prev) {
-            let held = store.state_db().partial_scopes(path)?;
-            if !held.is_empty() {
-                *kept_any = crate::ops::partial::keep_absent(store, w, &prev.node, &held)? > 0;
-            }
+        if let (Input::Dir(w), Some(prev)) = (input, prev)
+            && let Some(held) = crate::ops::partial::held(store, path)?
+        {
+            let kept = crate::ops::partial::keep_absent(store, w, &prev.node, &held)?;
+            *kept_any = kept.nodes > 0;
+            newly_held.push((path.clone(), kept.newly_held));
         }
     }
     // Annotations: the previous pointer's, with `meta` merged in; checked before any data is read.
@@ -471,6 +474,9 @@ pub fn add(
             table: table_added,
             meta,
         });
+    }
+    for (path, paths) in &newly_held {
+        crate::ops::partial::hold(store, path, paths)?;
     }
     // Not staging, Git is still asked, so that the files named for the user to stage include it too.
     let git_to_ask = match git {

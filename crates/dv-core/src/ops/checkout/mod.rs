@@ -78,11 +78,11 @@ pub fn checkout(
     before_writing: &mut dyn FnMut() -> Result<()>,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    let (targets, held) = crate::ops::partial::expand(s.repo(), s.store(), targets)?;
-    let prepared = prepare(s, &targets, false)?;
-    held.record_parts(s.store())?;
+    let parts = crate::ops::partial::updates(s.repo(), s.store(), targets)?;
+    let prepared = prepare(s, targets, false)?;
+    parts.before(s.store())?;
     let report = prepared.apply(s, opts, Written::default(), before_writing, progress)?;
-    held.record_whole(s.store())?;
+    parts.after(s.store())?;
     Ok(report)
 }
 

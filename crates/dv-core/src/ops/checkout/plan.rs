@@ -39,6 +39,10 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
             let cache = store.state_db().stat_entries_under(&d.path)?;
             let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
             cmp.layout = d.pointer.layout;
+            // A dataset held in part, not named: only its parts are brought (ops/partial.rs).
+            if t.scope.is_none() && !t.named {
+                cmp.held = crate::ops::partial::to_bring(store, &d.path)?;
+            }
             cmp.compare(&d.path, Some(&d.pointer.node))?;
             let out = cmp.out;
             if let Some(first) = out.missing.first() {
