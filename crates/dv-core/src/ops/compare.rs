@@ -315,9 +315,6 @@ impl Have {
     }
 }
 
-/// Below this many entries in a folder, one thread stats them quicker than handing the work out.
-pub(crate) const PARALLEL_FROM: usize = 256;
-
 /// The entries of a folder with their stat (taken relative to the folder, which is cheaper than a path walk per
 /// file), sorted bytewise by name. Every file is listed, one named like a temporary file of dv's too: dv makes
 /// its temporary files in the cache's `tmp/` (or records them, see `fsutil::TempFile::for_target`), so a name
@@ -342,7 +339,7 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
             have: Have::of(&m),
         })
     };
-    let items = if entries.len() >= PARALLEL_FROM {
+    let items = if entries.len() >= super::PARALLEL_STAT_FROM {
         super::par_map(&entries, item)
     } else {
         entries.iter().map(item).collect()

@@ -41,6 +41,10 @@ pub fn worker_count() -> usize {
         .clamp(1, 16)
 }
 
+/// Below this many entries in a folder, one thread stats them quicker than handing the work to [`par_map`]
+/// (`compare::list_dir`, `walk::walk`).
+pub(crate) const PARALLEL_STAT_FROM: usize = 256;
+
 /// `items.iter().map(f)`, run on dv's thread pool (`pool`), results in the order of `items`. Threads take
 /// small runs of items, so uneven costs balance out; a slice of one run is mapped on the calling thread.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {

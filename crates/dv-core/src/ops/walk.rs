@@ -78,7 +78,7 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
         .map(|(_, _, e)| e)
         .collect();
     let stat = |e: &&fs::DirEntry| e.metadata().at(e.path()).map(|m| Stat::of(&m));
-    let mut stats = if files.len() >= super::compare::PARALLEL_FROM {
+    let mut stats = if files.len() >= super::PARALLEL_STAT_FROM {
         super::par_map(&files, stat)
     } else {
         files.iter().map(stat).collect()
