@@ -113,8 +113,11 @@ fn reset_repo(ctx: &Ctx, t: Tool, repo: &Path) {
 }
 
 /// `git status` on the same files: a Git directory beside the repository whose work tree is its `data` folder,
-/// with every file committed and the untracked cache on. Made once per fixture, through `git fast-import` (one
-/// pack: `git add` of a million files would write a million loose objects).
+/// with every file in the index and committed, and the untracked cache on. Made once per fixture, and quickly:
+/// the index is built with `update-index --info-only` (each file hashed, no object written: `git add` of a
+/// million files writes a million loose objects, and `fast-import` of one flat tree of a million entries did
+/// not finish in ten minutes), and the commit's tree with `write-tree --missing-ok`. `git status` compares the
+/// index with HEAD by ids and the work tree with the index by stat, so it never misses the blobs.
 fn git_twin(data: &Path, n: usize, shape: &str) -> PathBuf {
     use std::io::Write;
     let gitdir = data.with_extension(format!("git-{n}"));
@@ -122,47 +125,50 @@ fn git_twin(data: &Path, n: usize, shape: &str) -> PathBuf {
     if marker.is_file() {
         return gitdir;
     }
-    eprintln!("committing the same files in a Git repository, for git status...");
+    eprintln!("indexing the same files in a Git repository, for git status...");
     let _ = fs::remove_dir_all(&gitdir);
     let g = gitdir.to_str().unwrap();
     let w = data.to_str().unwrap();
+    let twin_cmd = |args: &[&str]| {
+        let mut c = Command::new("git");
+        c.args(["--git-dir", g, "--work-tree", w])
+            .args(args)
+            .current_dir(data)
+            .env("GIT_AUTHOR_NAME", "bench")
+            .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+            .env("GIT_COMMITTER_NAME", "bench")
+            .env("GIT_COMMITTER_EMAIL", "bench@example.com");
+        c
+    };
     let twin = |args: &[&str]| {
-        let mut all = vec!["--git-dir", g, "--work-tree", w];
-        all.extend_from_slice(args);
-        git(data, &all);
+        let out = twin_cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     };
     twin(&["init", "-q", "-b", "main"]);
     twin(&["config", "core.untrackedCache", "true"]);
     // No background `gc --auto` competing with what is measured.
     twin(&["config", "gc.auto", "0"]);
     twin(&["config", "maintenance.auto", "false"]);
-    let mut import = Command::new("git")
-        .args(["--git-dir", g, "fast-import", "--quiet"])
+    let mut index = twin_cmd(&["update-index", "--add", "--info-only", "--stdin"])
         .stdin(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     {
-        let mut out = std::io::BufWriter::new(import.stdin.take().unwrap());
+        let mut out = std::io::BufWriter::new(index.stdin.take().unwrap());
         for i in 0..n {
-            let bytes = fs::read(file_path(data, i, shape)).unwrap();
-            write!(out, "blob\nmark :{}\ndata {}\n", i + 1, bytes.len()).unwrap();
-            out.write_all(&bytes).unwrap();
-            out.write_all(b"\n").unwrap();
-        }
-        write!(
-            out,
-            "commit refs/heads/main\ncommitter bench <bench@example.com> 0 +0000\ndata 5\nfiles\n"
-        )
-        .unwrap();
-        for i in 0..n {
-            let path = file_path(Path::new(""), i, shape);
-            writeln!(out, "M 100644 :{} {}", i + 1, path.display()).unwrap();
+            writeln!(out, "{}", file_path(Path::new(""), i, shape).display()).unwrap();
         }
         out.flush().unwrap();
     }
-    assert!(import.wait().unwrap().success(), "git fast-import");
-    // The index from the commit, with every file's stat (this reads each file once).
-    twin(&["reset", "-q"]);
+    assert!(index.wait().unwrap().success(), "git update-index");
+    let tree = twin(&["write-tree", "--missing-ok"]);
+    let commit = twin(&["commit-tree", tree.trim(), "-m", "files"]);
+    twin(&["update-ref", "refs/heads/main", commit.trim()]);
     twin(&["update-index", "--untracked-cache"]);
     twin(&["status", "--porcelain"]);
     fs::write(&marker, b"").unwrap();

@@ -193,7 +193,7 @@ fn a_part_whose_pull_is_killed_is_still_to_come_not_deleted() {
         assert!(!st.contains("deleted"), "killed at {n}:\n{st}");
         ok_at(c, &["add", "data"]);
         assert_eq!(
-            git_in(c, &["diff", "--stat"]),
+            git_in(c, &["diff", "HEAD", "--stat"]),
             "",
             "killed at {n}: add changed the pointer"
         );
@@ -266,5 +266,108 @@ fn a_part_held_that_a_new_version_renames_goes_as_in_a_whole_clone() {
     let st = ok_at(c, &["status"]);
     assert!(!st.contains("new:") && !st.contains("deleted"), "{st}");
     ok_at(c, &["add", "data"]);
-    assert_eq!(git_in(c, &["diff", "--stat"]), "");
+    assert_eq!(git_in(c, &["diff", "HEAD", "--stat"]), "");
+}
+
+/// Kills `dv pull ARGS` in `c` at crash point 1, 2, … (a fresh clone for each, made by `fresh`); after each kill
+/// past the start of the checkout, nothing is reported deleted and `dv add data` leaves the pointer as it is;
+/// then `dv pull` without paths (before: the same pull again) brings `want`. Returns the kills past the
+/// checkout's start.
+fn killed_pulls(fresh: impl Fn() -> tempfile::TempDir, args: &[&str], want: &[&str]) -> usize {
+    let mut kills = 0;
+    for n in 1..100 {
+        let clone = fresh();
+        let c = clone.path();
+        let out = dv_command(c)
+            .args(args)
+            .env("DV_CRASH_AT", n.to_string())
+            .output()
+            .unwrap();
+        if std::os::unix::process::ExitStatusExt::signal(&out.status) != Some(9) {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return kills;
+        }
+        let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+        // Killed before the checkout began writing, the work tree is the old version, and status says what
+        // it lacks (a plain `add` would record that, as it records any work tree). Killed after, it is
+        // neither: what the checkout did not write yet is to come.
+        let began = st["datasets"][0]["unfinished"] == true;
+        if began {
+            kills += 1;
+            let text = ok_at(c, &["status"]);
+            assert!(!text.contains("deleted"), "killed at {n}:\n{text}");
+            assert!(
+                text.contains("a checkout did not finish"),
+                "killed at {n}:\n{text}"
+            );
+            ok_at(c, &["add", "data"]);
+            assert_eq!(
+                git_in(c, &["diff", "HEAD", "--stat"]),
+                "",
+                "killed at {n}: add changed the pointer"
+            );
+        }
+        // Once begun, a pull without paths finishes it; before, the same pull again does.
+        ok_at(c, if began { &["pull"] } else { args });
+        assert_eq!(listing(&c.join("data")), want, "killed at {n}");
+        let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+        assert!(
+            st["datasets"][0].get("unfinished").is_none(),
+            "killed at {n}: {st}"
+        );
+    }
+    panic!("more than 100 crash points?");
+}
+
+#[test]
+fn a_killed_pull_of_a_new_version_leaves_what_it_did_not_write_to_come() {
+    let (r, _remote, _clone) = pushed();
+    let whole = clone_of(&r);
+    ok_at(whole.path(), &["pull"]);
+    for i in 0..3 {
+        r.write(&format!("data/big/f{i}"), &bytes(20 + i, 20_000));
+    }
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-am", "big"]);
+    r.ok(&["push"]);
+    let all = [
+        "big/f0", "big/f1", "big/f2", "p1/a", "p2/b", "p3/x/y", "p3/z", "top",
+    ];
+    // A clone holding the whole dataset, pulling the new version.
+    let kills = killed_pulls(
+        || {
+            let c = tempfile::tempdir().unwrap();
+            copy_dir(whole.path(), c.path());
+            git_in(c.path(), &["pull", "-q"]);
+            c
+        },
+        &["pull"],
+        &all,
+    );
+    assert!(kills >= 3, "only {kills} crash points");
+    // A clone holding a part, made whole by naming the dataset.
+    let kills = killed_pulls(
+        || {
+            let c = clone_of(&r);
+            ok_at(c.path(), &["pull", "data/p1"]);
+            c
+        },
+        &["pull", "data"],
+        &all,
+    );
+    assert!(kills >= 3, "only {kills} crash points");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(ok.success());
 }

@@ -107,7 +107,16 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 (false, DatasetState::Unknown) => " (run `dv fetch` to compare it)",
                 (false, _) => " (run `dv fetch` to compare all of it)",
             };
-            outln!("{}: {}{cache}{remote}{compare}", d.path, d.state);
+            let unfinished = if d.unfinished {
+                " (a checkout did not finish: `dv checkout` or `dv pull` finishes it)"
+            } else {
+                ""
+            };
+            outln!(
+                "{}: {}{cache}{remote}{compare}{unfinished}",
+                d.path,
+                d.state
+            );
             // Status writes nothing: a missing ignore line is reported, with what adds it.
             if let Some(i) = &d.ignore {
                 outln!("    ignore:    {} (fix: {})", i.message, i.fix);

@@ -11,7 +11,8 @@
 //! A path is absent on purpose when it is outside every part held and no part held is inside it. A part is
 //! recorded as begun before its checkout writes anything and as held once it has finished: what an interrupted
 //! checkout left out of a part is still to come, not deleted (status and add take it as absent on purpose; the
-//! next checkout or pull brings it).
+//! next checkout or pull brings it). The same holds for any checkout that began writing and did not finish,
+//! of a dataset held whole too: until one finishes, nothing the work tree lacks is taken for deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,8 +27,13 @@ use crate::{Error, Result};
 /// The parts held of a dataset: `None` when it is held whole.
 pub type Held = Option<Vec<String>>;
 
-/// The parts `status` and `add` take as held: those whose checkout finished.
+/// The parts `status` and `add` take as held: those whose checkout finished. While a checkout of the dataset
+/// is unfinished (killed or stopped after it began writing), none: whatever the work tree lacks is still to
+/// come, not deleted, until a checkout or pull finishes it.
 pub fn held(store: &Store, dataset: &str) -> Result<Held> {
+    if store.state_db().is_unfinished(dataset)? {
+        return Ok(Some(Vec::new()));
+    }
     let parts = store.state_db().partial_parts(dataset)?;
     Ok((!parts.is_empty()).then(|| {
         parts
@@ -122,9 +128,13 @@ pub fn updates(repo: &Repo, store: &Store, targets: &[Target]) -> Result<Updates
 }
 
 impl Updates {
-    /// Records the parts begun, before the checkout writes anything.
+    /// Records the parts begun, and the datasets named whole as whole, before the checkout writes anything
+    /// (the checkout itself records that it has begun: see `checkout::Prepared::apply`).
     pub fn before(&self, store: &Store) -> Result<()> {
         let db = store.state_db();
+        for dataset in &self.whole {
+            db.drop_partial_parts(dataset, |_| false)?;
+        }
         for (dataset, parts) in &self.begun {
             let known: BTreeSet<String> = db
                 .partial_parts(dataset)?

@@ -44,6 +44,10 @@ pub struct DatasetStatus {
     /// it lacks outside them is absent on purpose, not deleted; absent when it holds the dataset whole.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<String>,
+    /// A checkout or pull of the dataset began writing and did not finish: what the work tree lacks is still to
+    /// come (not reported as deleted, kept by `add`) until one finishes. Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
     /// What keeps Git from ignoring the data (its `.gitignore` lacks the line, or cannot be read), if anything:
     /// a problem, which `status` reports and never fixes itself.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +80,7 @@ impl StatusReport {
         self.datasets.iter().all(|d| {
             d.state == DatasetState::Unchanged
                 && d.in_cache
+                && !d.unfinished
                 && d.ignore.is_none()
                 && d.remote.as_ref().is_none_or(|r| r.pushed)
         }) && self.ignore.is_empty()
@@ -143,6 +148,7 @@ pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
             changes,
             not_compared: out.missing.iter().map(|m| m.path.clone()).collect(),
             held,
+            unfinished: store.state_db().is_unfinished(&d.path)?,
             ignore: ignore.next().flatten(),
             remote: None,
         });

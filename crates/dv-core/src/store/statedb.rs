@@ -58,7 +58,8 @@ const MIGRATIONS: &[&str] = &[
         scope TEXT NOT NULL,
         done INTEGER NOT NULL,
         PRIMARY KEY (dataset, scope)
-    ) WITHOUT ROWID;",
+    ) WITHOUT ROWID;
+    CREATE TABLE unfinished (dataset TEXT PRIMARY KEY) WITHOUT ROWID;",
 ];
 
 /// Row-change counts between two table versions.
@@ -553,6 +554,28 @@ impl StateDb {
             .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// True when a checkout of `dataset` began writing and did not finish (killed, or stopped by an error).
+    pub fn is_unfinished(&self, dataset: &str) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM unfinished WHERE dataset = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.exists([dataset]).map_err(|e| self.err(e))
+    }
+
+    /// Records that a checkout of `datasets` begins writing (`true`) or has finished (`false`).
+    pub fn set_unfinished(&self, datasets: &[String], unfinished: bool) -> Result<()> {
+        let sql = if unfinished {
+            "INSERT OR IGNORE INTO unfinished(dataset) VALUES (?1)"
+        } else {
+            "DELETE FROM unfinished WHERE dataset = ?1"
+        };
+        for d in datasets {
+            self.conn.execute(sql, [d]).map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// Forgets the recorded parts of `dataset` that `keep` refuses (all of them: the dataset is held whole).

@@ -153,7 +153,10 @@ pub fn add(
         {
             let kept = crate::ops::partial::keep_absent(store, w, &prev.node, &held)?;
             *kept_any = kept.nodes > 0;
-            newly_held.push((path.clone(), kept.newly_held));
+            // While a checkout is unfinished, what is here is mostly what it wrote: nothing new is held.
+            if !store.state_db().is_unfinished(path)? {
+                newly_held.push((path.clone(), kept.newly_held));
+            }
         }
     }
     // Annotations: the previous pointer's, with `meta` merged in; checked before any data is read.

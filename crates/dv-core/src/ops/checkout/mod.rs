@@ -164,11 +164,18 @@ impl Prepared {
                 );
             }
         }
+        before_writing()?;
+        // Until it finishes, what the work tree lacks of these datasets is still to come, not deleted (status
+        // and add, through ops/partial.rs), whether this run is killed or stopped by an error.
+        let writes_any =
+            !(plan.removes.is_empty() && plan.writes.is_empty() && plan.chmods.is_empty());
+        if writes_any {
+            store.state_db().set_unfinished(&datasets, true)?;
+        }
         let mut report = CheckoutReport {
             datasets,
             ..Default::default()
         };
-        before_writing()?;
         // Files changed since the plan saw them: left as they are.
         let mut changed = Vec::new();
         for (path, is_dir) in &plan.removes {
@@ -246,6 +253,7 @@ impl Prepared {
             changed.dedup();
             return Err(Error::ChangedDuringCheckout { paths: changed });
         }
+        store.state_db().set_unfinished(&report.datasets, false)?;
         Ok(report)
     }
 }
