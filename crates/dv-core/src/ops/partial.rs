@@ -228,7 +228,7 @@ fn graft(
             path: path.clone(),
             reason: format!(
                 "this work tree holds only part of it, and the cache lacks its listing to keep the rest: \
-                 `dv pull {path}` first (or take out what was written there)"
+                 `dv fetch {path}` first (it changes no working file), or take out what was written there"
             ),
         },
         e => e.at_path(&path),
