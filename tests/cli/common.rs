@@ -109,6 +109,20 @@ pub fn folder_remote(r: &TestRepo) -> tempfile::TempDir {
     remote
 }
 
+/// Copies the folder `from` to `to` (made if need be), everything in it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
 /// Every file below `dir`, recursively (folders named `.git` are not entered).
 pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

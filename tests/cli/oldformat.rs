@@ -42,34 +42,14 @@ fn fixture_dir(format: u32) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/format{format}"))
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
 /// A Git repository made of the fixture's committed files (one commit), its remote copied beside it.
 fn from_fixture(format: u32) -> (TestRepo, tempfile::TempDir) {
     let r = TestRepo::bare_git();
     copy_tree(&fixture_dir(format).join("repo"), r.path());
     r.git(&["add", "-A"]);
     r.git(&["commit", "-q", "-m", "fixture"]);
-    let remote = tempfile::tempdir().unwrap();
+    let remote = folder_remote(&r);
     copy_tree(&fixture_dir(format).join("remote"), remote.path());
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
     r.git(&["commit", "-q", "-am", "remote"]);
     (r, remote)
 }
@@ -179,14 +159,7 @@ fn write_fixtures() {
         r.write(&path, data.as_slice());
     }
     r.ok(&["add", "data", "model.bin"]);
-    let remote = tempfile::tempdir().unwrap();
-    r.ok(&[
-        "remote",
-        "add",
-        "origin",
-        remote.path().to_str().unwrap(),
-        "--default",
-    ]);
+    let remote = folder_remote(&r);
     r.ok(&["push"]);
     r.ok(&["remote", "remove", "origin"]);
     let repo_out = out.join("repo");

@@ -174,17 +174,7 @@ fn a_part_whose_pull_is_killed_is_still_to_come_not_deleted() {
         let clone = clone_of(&r);
         let c = clone.path();
         ok_at(c, &["pull", "data/p1"]);
-        let out = dv_command(c)
-            .args(["pull", "data/big"])
-            .env("DV_CRASH_AT", n.to_string())
-            .output()
-            .unwrap();
-        if std::os::unix::process::ExitStatusExt::signal(&out.status) != Some(9) {
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        if !killed_at(c, &["pull", "data/big"], n) {
             break;
         }
         kills += 1;
@@ -268,6 +258,25 @@ fn a_part_held_that_a_new_version_renames_goes_as_in_a_whole_clone() {
     assert_eq!(git_in(c, &["diff", "HEAD", "--stat"]), "");
 }
 
+/// Runs dv with `args` in `c`, killed at its crash point `n`: true when it was; false when it finished (it
+/// must have succeeded: there are fewer than `n` points).
+fn killed_at(c: &std::path::Path, args: &[&str], n: usize) -> bool {
+    let out = dv_command(c)
+        .args(args)
+        .env("DV_CRASH_AT", n.to_string())
+        .output()
+        .unwrap();
+    if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(9) {
+        return true;
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
 /// Kills `dv pull ARGS` in `c` at crash point 1, 2, … (a fresh clone for each, made by `fresh`); after each kill
 /// past the start of the checkout, nothing is reported deleted and `dv add data` leaves the pointer as it is;
 /// then `dv pull` without paths (before: the same pull again) brings `want`. Returns the kills past the
@@ -277,17 +286,7 @@ fn killed_pulls(fresh: impl Fn() -> tempfile::TempDir, args: &[&str], want: &[&s
     for n in 1..100 {
         let clone = fresh();
         let c = clone.path();
-        let out = dv_command(c)
-            .args(args)
-            .env("DV_CRASH_AT", n.to_string())
-            .output()
-            .unwrap();
-        if std::os::unix::process::ExitStatusExt::signal(&out.status) != Some(9) {
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        if !killed_at(c, args, n) {
             return kills;
         }
         let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
@@ -340,7 +339,7 @@ fn a_killed_pull_of_a_new_version_leaves_what_it_did_not_write_to_come() {
     let kills = killed_pulls(
         || {
             let c = tempfile::tempdir().unwrap();
-            copy_dir(whole.path(), c.path());
+            copy_tree(whole.path(), c.path());
             git_in(c.path(), &["pull", "-q"]);
             c
         },
@@ -359,14 +358,4 @@ fn a_killed_pull_of_a_new_version_leaves_what_it_did_not_write_to_come() {
         &all,
     );
     assert!(kills >= 3, "only {kills} crash points");
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }

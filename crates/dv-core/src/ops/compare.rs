@@ -201,9 +201,8 @@ impl<'a> Comparer<'a> {
     /// True when a part of the dataset the work tree holds lies strictly below `path`.
     fn holds_below(&self, path: &str) -> bool {
         self.held
-            .iter()
-            .flatten()
-            .any(|s| s != path && is_within(s, path))
+            .as_deref()
+            .is_some_and(|h| super::partial::holds_below(h, path))
     }
 
     /// True when the scope lies strictly below `path`.

@@ -55,6 +55,11 @@ pub fn absent_on_purpose(held: Option<&[String]>, path: &str) -> bool {
     held.is_some_and(|h| h.iter().all(|s| !is_within(path, s) && !is_within(s, path)))
 }
 
+/// True when a part held lies strictly below `path`.
+pub fn holds_below(held: &[String], path: &str) -> bool {
+    held.iter().any(|s| s != path && is_within(s, path))
+}
+
 /// The targets a pull fetches: a dataset held in part and not named stands for its parts (those its version
 /// still has, as far as the cache can tell before the fetch).
 pub fn fetch_targets(store: &Store, targets: &[Target]) -> Result<Vec<Target>> {
@@ -282,8 +287,7 @@ fn absent(
     if absent_on_purpose(Some(held), &path) {
         kept.nodes += 1;
         merged.push((name, Child::Kept(node)));
-    } else if node.kind == NodeKind::Tree && held.iter().any(|s| s != &path && is_within(s, &path))
-    {
+    } else if node.kind == NodeKind::Tree && holds_below(held, &path) {
         let d = walk.dirs.len();
         walk.dirs.push(WalkDir {
             path,
