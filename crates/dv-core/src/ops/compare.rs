@@ -10,7 +10,7 @@ use crate::error::IoContext;
 use crate::paths::{is_within, join};
 use crate::repo::Repo;
 use crate::store::object::{Node, NodeKind};
-use crate::store::statedb::{Stat, StatCache, StatEntry};
+use crate::store::statedb::{FolderStats, Stat, StatEntry};
 use crate::store::{Store, hash_file};
 use crate::{ObjectId, Result};
 
@@ -70,7 +70,6 @@ pub struct MissingTree {
 pub struct Comparer<'a> {
     pub repo: &'a Repo,
     pub store: &'a Store,
-    pub cache: &'a StatCache,
     /// When set, only paths at, inside or leading to this repository path are compared.
     pub scope: Option<&'a str>,
     pub now_ns: i64,
@@ -83,25 +82,31 @@ pub struct Comparer<'a> {
     /// dv's own temporary files recorded in this work tree ([`Repo::recorded_temps`]), read at the first folder
     /// listed.
     temps: Option<std::collections::HashSet<String>>,
+    /// The stat cache entries of the folders being compared, innermost last: each folder's are read once, in
+    /// one range, when its comparison begins.
+    folders: Vec<(String, FolderStats)>,
+    /// Listings of folders asked of the thread pool ahead of their comparison (see [`Comparer::compare_dir`]),
+    /// by repository path.
+    listings: std::collections::HashMap<String, std::sync::mpsc::Receiver<Result<Vec<DirItem>>>>,
 }
 
 impl<'a> Comparer<'a> {
     pub fn new(
         repo: &'a Repo,
         store: &'a Store,
-        cache: &'a StatCache,
         scope: Option<&'a str>,
     ) -> Self {
         Comparer {
             repo,
             store,
-            cache,
             scope,
             now_ns: super::now_ns(),
             out: Comparison::default(),
             layout: crate::store::split::Layout::Flat,
             held: None,
             temps: None,
+            folders: Vec::new(),
+            listings: std::collections::HashMap::new(),
         }
     }
 
@@ -110,7 +115,10 @@ impl<'a> Comparer<'a> {
     /// straight from the fetch) or that a killed one left (removed by the next command that takes the lock).
     /// They are no part of the working copy: status never reports one, and a checkout never plans to delete one.
     fn listing(&mut self, path: &str) -> Result<Vec<DirItem>> {
-        let mut items = list_dir(&self.repo.abs(path))?;
+        let mut items = match self.listings.remove(path) {
+            Some(rx) => rx.recv().map_err(|_| crate::Error::Internal("a folder listing was lost".into()))??,
+            None => list_dir(&self.repo.abs(path))?,
+        };
         if self.temps.is_none() {
             self.temps = Some(self.repo.recorded_temps()?);
         }
@@ -160,7 +168,7 @@ impl<'a> Comparer<'a> {
                     && (self.scope_is_below(path) || self.holds_below(path)) =>
             {
                 // Only part of this missing folder is wanted (or held): descend to it.
-                self.compare_dir(path, w, Vec::new())?
+                self.compare_dir(path, w, false)?
             }
             (Some(w), None) => self.push(path, ChangeKind::Deleted, Some(*w), None),
             (None, Some(Have::Dir)) if self.scope_is_below(path) => {
@@ -174,10 +182,7 @@ impl<'a> Comparer<'a> {
             (Some(w), Some(Have::File { stat, .. })) if w.kind.is_file() => {
                 self.compare_file(path, w, stat)?
             }
-            (Some(w), Some(Have::Dir)) if w.kind == NodeKind::Tree => {
-                let items = self.listing(path)?;
-                self.compare_dir(path, w, items)?
-            }
+            (Some(w), Some(Have::Dir)) if w.kind == NodeKind::Tree => self.compare_dir(path, w, true)?,
             (Some(w), Some(h)) => {
                 // A file where a folder belongs or the reverse (or a link or special file): one change, so that
                 // a checkout removes what is there as a whole (a folder with everything in it) before it
@@ -210,9 +215,26 @@ impl<'a> Comparer<'a> {
         self.scope.is_some_and(|s| s != path && is_within(s, path))
     }
 
-    /// Compares a tree with the (sorted) entries found in the folder at `path`.
-    fn compare_dir(&mut self, path: &str, want: &Node, names: Vec<DirItem>) -> Result<()> {
+    /// Asks the thread pool for the listing of the folder at `path`, unless it was asked already.
+    fn ask_listing(&mut self, path: &str) {
+        if !self.listings.contains_key(path) {
+            let abs = self.repo.abs(path);
+            self.listings
+                .insert(path.to_string(), super::spawn(move || list_dir(&abs)));
+        }
+    }
+
+    /// Compares a tree with the entries found in the folder at `path` (none when it is not `on_disk`).
+    ///
+    /// The stat calls of a listing are most of a comparison's time, so the thread pool lists the folder while
+    /// this thread reads its tree and stat cache entries, and lists the sub-folders the comparison will
+    /// descend to a few ahead of it.
+    fn compare_dir(&mut self, path: &str, want: &Node, on_disk: bool) -> Result<()> {
+        if on_disk {
+            self.ask_listing(path);
+        }
         if !self.store.contains(&want.id)? {
+            self.listings.remove(path);
             self.out.missing.push(MissingTree {
                 path: path.to_string(),
                 id: want.id,
@@ -223,9 +245,46 @@ impl<'a> Comparer<'a> {
             .store
             .read_tree(&want.id)
             .map_err(|e| e.at_path(path))?;
+        let stats = self.store.state_db().stat_entries_in(path)?;
+        self.folders.push((path.to_string(), stats));
+        let names = if on_disk {
+            self.listing(path)?
+        } else {
+            Vec::new()
+        };
+        // The sub-folders in both, which the merge below descends to, in its order.
+        let ahead: Vec<String> = {
+            let on_disk: std::collections::HashSet<&str> = names
+                .iter()
+                .filter(|n| n.have == Have::Dir)
+                .map(|n| n.name.as_str())
+                .collect();
+            tree.entries
+                .iter()
+                .filter(|t| t.node.kind == NodeKind::Tree && on_disk.contains(t.name.as_str()))
+                .map(|t| join(path, &t.name))
+                .filter(|p| self.in_scope(p))
+                .collect()
+        };
+        // `ahead[..started]` are compared or being compared; the pool lists up to LIST_AHEAD after them.
+        let (mut started, mut asked) = (0, 0);
+        // Each entry's repository path, in one buffer (a million files, a million allocations less).
+        let mut child = String::with_capacity(path.len() + 64);
+        let set_child = |child: &mut String, name: &str| {
+            child.clear();
+            if !path.is_empty() {
+                child.push_str(path);
+                child.push('/');
+            }
+            child.push_str(name);
+        };
         // Merge the two sorted lists.
         let (mut i, mut j) = (0, 0);
         while i < tree.entries.len() || j < names.len() {
+            while asked < ahead.len().min(started + LIST_AHEAD) {
+                self.ask_listing(&ahead[asked]);
+                asked += 1;
+            }
             let te = tree.entries.get(i);
             let wn = names.get(j);
             let ord = match (te, wn) {
@@ -236,30 +295,46 @@ impl<'a> Comparer<'a> {
             match ord {
                 std::cmp::Ordering::Less => {
                     let t = te.expect("tree entry");
-                    self.compare(&join(path, &t.name), Some(&t.node))?;
+                    set_child(&mut child, &t.name);
+                    self.compare(&child, Some(&t.node))?;
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
                     let item = wn.expect("dir entry");
-                    self.compare_have(&join(path, &item.name), None, Some(item.have))?;
+                    set_child(&mut child, &item.name);
+                    self.compare_have(&child, None, Some(item.have))?;
                     j += 1;
                 }
                 std::cmp::Ordering::Equal => {
                     let t = te.expect("tree entry");
                     let item = wn.expect("dir entry");
-                    self.compare_have(&join(path, &t.name), Some(&t.node), Some(item.have))?;
+                    set_child(&mut child, &t.name);
+                    if ahead.get(started) == Some(&child) {
+                        started += 1;
+                    }
+                    self.compare_have(&child, Some(&t.node), Some(item.have))?;
                     i += 1;
                     j += 1;
                 }
             }
         }
+        self.folders.pop();
         Ok(())
+    }
+
+    /// The stat cache entry of the file at `path`: from its folder's entries when that folder is being compared.
+    fn cached(&self, path: &str) -> Result<Option<StatEntry>> {
+        let (dir, name) = crate::paths::split(path);
+        match self.folders.last() {
+            Some((d, stats)) if d == dir => Ok(stats.get(name).copied()),
+            _ => self.store.state_db().stat_entry(path),
+        }
     }
 
     fn compare_file(&mut self, path: &str, want: &Node, stat: Stat) -> Result<()> {
         let mut content = None;
         if stat.size == want.size {
-            content = match self.cache.get(path) {
+            content = match self.cached(path)? {
                 Some(e) if e.holds(&stat, self.layout) => Some((e.kind, e.id)),
                 _ => {
                     let h = hash_file(&self.repo.abs(path), self.layout)?;
@@ -292,6 +367,10 @@ impl<'a> Comparer<'a> {
         Ok(())
     }
 }
+
+/// How many sub-folders ahead of the comparison the thread pool lists: enough to keep every core busy while
+/// the comparison reads trees and stat cache entries, few enough that their listings take little memory.
+const LIST_AHEAD: usize = 8;
 
 /// A folder entry and what it is.
 pub struct DirItem {
@@ -327,14 +406,16 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
         .collect::<std::io::Result<Vec<fs::DirEntry>>>()
         .at(abs)?;
     let item = |entry: &fs::DirEntry| -> Result<DirItem> {
-        let name = entry.file_name();
-        let name = name.to_str().ok_or_else(|| crate::Error::BadPath {
-            path: abs.join(&name).display().to_string(),
-            reason: "dv needs UTF-8 file names".into(),
-        })?;
-        let m = entry.metadata().at(abs.join(name))?;
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|name| crate::Error::BadPath {
+                path: abs.join(name).display().to_string(),
+                reason: "dv needs UTF-8 file names".into(),
+            })?;
+        let m = entry.metadata().at(abs.join(&name))?;
         Ok(DirItem {
-            name: name.to_string(),
+            name,
             have: Have::of(&m),
         })
     };
@@ -357,8 +438,7 @@ pub fn matches_pointer(
     path: &str,
     pointer: &crate::pointer::Pointer,
 ) -> Result<bool> {
-    let cache = store.state_db().stat_entries_under(path)?;
-    let mut cmp = Comparer::new(repo, store, &cache, None);
+    let mut cmp = Comparer::new(repo, store, None);
     cmp.layout = pointer.layout;
     cmp.held = super::partial::held(store, path)?;
     cmp.compare(path, Some(&pointer.node))?;

@@ -58,6 +58,24 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
     }
 }
 
+/// Runs `f` on dv's thread pool while the caller goes on; the receiver gets its result. On the calling thread
+/// (done when this returns) when the pool cannot start or the caller is one of its threads, so a pool thread
+/// never waits on a job queued behind it.
+pub fn spawn<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> std::sync::mpsc::Receiver<R> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    match pool() {
+        Some(pool) if pool.current_thread_index().is_none() => pool.spawn(move || {
+            let _ = tx.send(f());
+        }),
+        _ => {
+            let _ = tx.send(f());
+        }
+    }
+    rx
+}
+
 /// The process's pool for CPU-bound work: [`worker_count`] threads, started on first use and shared by every
 /// caller, so two operations at once (or a thread of one) do not each start a pool of their own. `None` when
 /// the threads cannot be started: work then runs on the calling thread.

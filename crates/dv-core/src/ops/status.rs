@@ -103,8 +103,7 @@ pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
     for t in targets {
         t.check_to_compare(repo, store)?;
         let d = &t.dataset;
-        let cache = store.state_db().stat_entries_under(&d.path)?;
-        let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
+        let mut cmp = Comparer::new(repo, store, t.scope.as_deref());
         cmp.layout = d.pointer.layout;
         cmp.held = super::partial::held(store, &d.path)?;
         let held = cmp.held.clone().unwrap_or_default();

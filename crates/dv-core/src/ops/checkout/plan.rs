@@ -36,8 +36,7 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
     for t in targets {
         let d = &t.dataset;
         let planned = (|| -> Result<()> {
-            let cache = store.state_db().stat_entries_under(&d.path)?;
-            let mut cmp = Comparer::new(repo, store, &cache, t.scope.as_deref());
+            let mut cmp = Comparer::new(repo, store, t.scope.as_deref());
             cmp.layout = d.pointer.layout;
             // A dataset held in part, not named: only its parts are brought (ops/partial.rs).
             if t.scope.is_none() && !t.named {
@@ -57,7 +56,6 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
                 plan_change(
                     repo,
                     store,
-                    &cache,
                     c,
                     d.pointer.layout,
                     chunks_to_come,
@@ -103,7 +101,6 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
 fn plan_change(
     repo: &Repo,
     store: &Store,
-    cache: &crate::store::statedb::StatCache,
     c: Change,
     layout: Layout,
     chunks_to_come: bool,
@@ -119,7 +116,7 @@ fn plan_change(
         None => {}
         Some(Have::File { stat, content }) => {
             plan.seen.insert(c.path.clone(), Some(stat));
-            if !is_stored(repo, store, cache, &c.path, stat, content)? {
+            if !is_stored(repo, store, &c.path, stat, content)? {
                 plan.unsafe_paths.push(c.path.clone());
             }
             // A file that is not replaced by a file (nothing belongs there, or a folder does) goes first.
@@ -128,7 +125,7 @@ fn plan_change(
             }
         }
         Some(Have::Dir) => {
-            check_dir_stored(repo, store, cache, &c.path, plan)?;
+            check_dir_stored(repo, store, &c.path, plan)?;
             plan.removes.push((c.path.clone(), true));
         }
         Some(Have::Other) => {
@@ -208,7 +205,6 @@ fn missing_as(path: &str, e: Error) -> Error {
 fn is_stored(
     repo: &Repo,
     store: &Store,
-    cache: &crate::store::statedb::StatCache,
     path: &str,
     stat: Stat,
     content: Option<(NodeKind, ObjectId)>,
@@ -229,7 +225,7 @@ fn is_stored(
         Layout::Split => Layout::Flat,
     };
     for layout in [mine, other] {
-        let (id, any) = match cache.get(path) {
+        let (id, any) = match store.state_db().stat_entry(path)? {
             // Trusting the stat cache only saves reading the file: hashing it gives the same id (a file whose
             // content changed keeps neither its ctime nor its stat entry), so no test tells this guard from
             // `false`.
@@ -252,7 +248,6 @@ fn is_stored(
 fn check_dir_stored(
     repo: &Repo,
     store: &Store,
-    cache: &crate::store::statedb::StatCache,
     path: &str,
     plan: &mut Plan,
 ) -> Result<()> {
@@ -265,8 +260,8 @@ fn check_dir_stored(
             Have::Dir => None,
         };
         match item.have {
-            Have::Dir => check_dir_stored(repo, store, cache, &child, plan)?,
-            Have::File { stat, .. } if is_stored(repo, store, cache, &child, stat, None)? => {}
+            Have::Dir => check_dir_stored(repo, store, &child, plan)?,
+            Have::File { stat, .. } if is_stored(repo, store, &child, stat, None)? => {}
             _ => plan.unsafe_paths.push(child),
         }
     }
