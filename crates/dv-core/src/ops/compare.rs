@@ -91,11 +91,7 @@ pub struct Comparer<'a> {
 }
 
 impl<'a> Comparer<'a> {
-    pub fn new(
-        repo: &'a Repo,
-        store: &'a Store,
-        scope: Option<&'a str>,
-    ) -> Self {
+    pub fn new(repo: &'a Repo, store: &'a Store, scope: Option<&'a str>) -> Self {
         Comparer {
             repo,
             store,
@@ -116,7 +112,9 @@ impl<'a> Comparer<'a> {
     /// They are no part of the working copy: status never reports one, and a checkout never plans to delete one.
     fn listing(&mut self, path: &str) -> Result<Vec<DirItem>> {
         let mut items = match self.listings.remove(path) {
-            Some(rx) => rx.recv().map_err(|_| crate::Error::Internal("a folder listing was lost".into()))??,
+            Some(rx) => rx
+                .recv()
+                .map_err(|_| crate::Error::Internal("a folder listing was lost".into()))??,
             None => list_dir(&self.repo.abs(path))?,
         };
         if self.temps.is_none() {
@@ -182,7 +180,9 @@ impl<'a> Comparer<'a> {
             (Some(w), Some(Have::File { stat, .. })) if w.kind.is_file() => {
                 self.compare_file(path, w, stat)?
             }
-            (Some(w), Some(Have::Dir)) if w.kind == NodeKind::Tree => self.compare_dir(path, w, true)?,
+            (Some(w), Some(Have::Dir)) if w.kind == NodeKind::Tree => {
+                self.compare_dir(path, w, true)?
+            }
             (Some(w), Some(h)) => {
                 // A file where a folder belongs or the reverse (or a link or special file): one change, so that
                 // a checkout removes what is there as a whole (a folder with everything in it) before it

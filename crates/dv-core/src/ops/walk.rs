@@ -84,19 +84,33 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
         files.iter().map(stat).collect()
     }
     .into_iter();
+    // The sub-folders, each walked on its own (on all cores when there are several), then appended in name
+    // order: errors come out in the order of a walk one folder at a time.
+    let forbidden = |name: &str| name == ".git" || (dir.is_empty() && name == ".dv");
+    let subdirs: Vec<(String, std::path::PathBuf)> = names
+        .iter()
+        .filter(|(name, ft, _)| ft.is_dir() && !forbidden(name))
+        .map(|(name, _, _)| (join(dir, name), abs.join(name)))
+        .collect();
+    let walk_one = |(path, abs): &(String, std::path::PathBuf)| walk(abs, path);
+    let mut subwalks = if subdirs.len() > 1 {
+        super::par_map(&subdirs, walk_one)
+    } else {
+        subdirs.iter().map(walk_one).collect()
+    }
+    .into_iter();
     let mut entries = Vec::with_capacity(names.len());
     for (name, ft, _) in names {
         let path = join(dir, &name);
-        let child_abs = abs.join(&name);
         if ft.is_dir() {
-            if name == ".git" || (dir.is_empty() && name == ".dv") {
+            if forbidden(&name) {
                 return Err(Error::CannotAdd {
                     path,
                     reason: "it is a Git or dv folder".into(),
                 });
             }
-            let idx = walk_into(w, &child_abs, &path)?;
-            entries.push((name, Child::Dir(idx)));
+            let sub = subwalks.next().expect("a walk for every sub-folder")?;
+            entries.push((name, Child::Dir(w.append(sub))));
         } else if ft.is_file() {
             let stat = stats.next().expect("a stat for every file")?;
             w.files.push(WalkFile { path, stat });
@@ -118,6 +132,23 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
 }
 
 impl Walk {
+    /// Appends the walk of a sub-folder, its indexes moved past this walk's; returns the index of its folder.
+    fn append(&mut self, sub: Walk) -> usize {
+        let (files, dirs) = (self.files.len(), self.dirs.len());
+        self.files.extend(sub.files);
+        self.dirs.extend(sub.dirs.into_iter().map(|mut d| {
+            for (_, child) in &mut d.entries {
+                match child {
+                    Child::File(i) => *i += files,
+                    Child::Dir(i) => *i += dirs,
+                    Child::Kept(_) => {}
+                }
+            }
+            d
+        }));
+        dirs
+    }
+
     /// The trees of the walked folder, children before parents, given each file's node (by index in
     /// `files`); `store` keeps a tree and returns its id. Returns the root folder's node.
     pub fn build_trees(

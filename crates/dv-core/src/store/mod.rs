@@ -255,6 +255,11 @@ impl Store {
         self.state_db.contains(id)
     }
 
+    /// For each id, whether the cache has the object ([`StateDb::contains_all`]).
+    pub fn contains_all(&self, ids: &[ObjectId]) -> Result<Vec<bool>> {
+        self.state_db.contains_all(ids)
+    }
+
     pub fn locate(&self, id: &ObjectId) -> Result<Option<Location>> {
         Ok(self
             .state_db

@@ -93,10 +93,20 @@ pub(super) fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(Strin
         } else if meta.is_dir() {
             // A dataset's folder holds only its data: one holding another dataset's pointer file is refused, and
             // so is one holding a pointer file dv cannot read (damaged, from a newer dv, or a `X.dv` with no dv
-            // header beside `X`, taken for X's damaged pointer file), which would otherwise become data.
+            // header beside `X`, taken for X's damaged pointer file), which would otherwise become data. Only a
+            // folder with a file named like a pointer file is searched (a second walk of a million files
+            // otherwise).
+            let walked = walk(&abs, path)?;
             let mut skipped = Vec::new();
-            let inner =
-                crate::ops::datasets::Source::WorkTree.find_datasets(repo, path, &mut skipped)?;
+            let inner = if walked
+                .files
+                .iter()
+                .any(|f| f.path.ends_with(POINTER_SUFFIX))
+            {
+                crate::ops::datasets::Source::WorkTree.find_datasets(repo, path, &mut skipped)?
+            } else {
+                Vec::new()
+            };
             if let Some(bad) = skipped
                 .iter()
                 .find(|s| s.problem == crate::ops::datasets::PointerProblem::Malformed)
@@ -127,7 +137,7 @@ pub(super) fn collect_inputs(repo: &Repo, paths: &[String]) -> Result<Vec<(Strin
                     inner.pointer_path()
                 )));
             }
-            Input::Dir(walk(&abs, path)?)
+            Input::Dir(walked)
         } else if meta.file_type().is_symlink() {
             return Err(cannot(
                 "it is a symbolic link; dv stores regular files and folders only",

@@ -111,6 +111,7 @@ pub fn add(
         crate::paths::check_no_linked_parents(&repo.root, p)?;
     }
     let mut inputs = collect_inputs(repo, paths)?;
+    tracing::debug!(ms = (now_ns() - started) / 1_000_000, "work tree walked");
     // The files add writes last must not be links (write_atomic and staging refuse them too); checked now so
     // that nothing is stored or half-written first.
     for (path, _) in &inputs {
@@ -170,6 +171,7 @@ pub fn add(
         crate::ops::meta::check_fits(path, prev.as_ref().and_then(|p| p.table.clone()), &merged)?;
         metas.push(merged);
     }
+    tracing::debug!(ms = (now_ns() - started) / 1_000_000, "inputs checked");
     let git = if stage { Some(s.git()?) } else { None };
     // dv's own ignore lines first, so the cache this add fills is never offered to Git.
     let own_ignore = repo.ensure_own_ignore()?;
@@ -225,19 +227,50 @@ pub fn add(
     let mut nodes: Vec<Option<Node>> = vec![None; all_files.len()];
     let mut to_hash: Vec<usize> = Vec::new();
     {
-        let mut cache = crate::store::statedb::StatCache::default();
-        for (path, _) in &inputs {
-            cache.extend(store.state_db().stat_entries_under(path)?);
-        }
+        // The stat cache read a folder at a time; the ids it vouches for then looked up in the cache together.
+        let mut by_dir: std::collections::HashMap<&str, Vec<usize>> = Default::default();
         for (i, f) in all_files.iter().enumerate() {
-            match cache.get(&f.path) {
-                Some(e) if e.holds(&f.stat, layout) && store.contains(&e.id)? => {
-                    nodes[i] = Some(file_node_of(e.kind, e.id, &f.stat));
+            by_dir
+                .entry(crate::paths::split(&f.path).0)
+                .or_default()
+                .push(i);
+        }
+        // Files whose node the stat cache gives, if the cache still has their objects.
+        let mut vouched: Vec<usize> = Vec::new();
+        for (dir, files) in by_dir {
+            let stats = store.state_db().stat_entries_in(dir)?;
+            for i in files {
+                let f = all_files[i];
+                match stats.get(crate::paths::split(&f.path).1) {
+                    Some(e) if e.holds(&f.stat, layout) => {
+                        nodes[i] = Some(file_node_of(e.kind, e.id, &f.stat));
+                        vouched.push(i);
+                    }
+                    _ => to_hash.push(i),
                 }
-                _ => to_hash.push(i),
             }
         }
+        tracing::debug!(
+            ms = (now_ns() - started) / 1_000_000,
+            "stat cache entries read"
+        );
+        let ids: Vec<crate::ObjectId> = vouched
+            .iter()
+            .map(|&i| nodes[i].expect("vouched").id)
+            .collect();
+        for (i, stored) in vouched.into_iter().zip(store.contains_all(&ids)?) {
+            if !stored {
+                nodes[i] = None;
+                to_hash.push(i);
+            }
+        }
+        to_hash.sort_unstable();
     }
+    tracing::debug!(
+        ms = (now_ns() - started) / 1_000_000,
+        to_hash = to_hash.len(),
+        "stat cache read"
+    );
 
     let mut report = AddReport {
         files: all_files.len() as u64,

@@ -53,14 +53,7 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
             }
             refreshed.extend(out.refreshed);
             for c in out.changes {
-                plan_change(
-                    repo,
-                    store,
-                    c,
-                    d.pointer.layout,
-                    chunks_to_come,
-                    &mut plan,
-                )?;
+                plan_change(repo, store, c, d.pointer.layout, chunks_to_come, &mut plan)?;
             }
             Ok(())
         })();
@@ -245,12 +238,7 @@ fn is_stored(
     Ok(false)
 }
 
-fn check_dir_stored(
-    repo: &Repo,
-    store: &Store,
-    path: &str,
-    plan: &mut Plan,
-) -> Result<()> {
+fn check_dir_stored(repo: &Repo, store: &Store, path: &str, plan: &mut Plan) -> Result<()> {
     let abs = repo.abs(path);
     for item in list_dir(&abs)? {
         let child = join(path, &item.name);
