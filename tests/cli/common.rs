@@ -65,6 +65,19 @@ pub fn ok_at(dir: &Path, args: &[&str]) -> String {
     ok_at_with(dir, &[], args)
 }
 
+/// Runs dv in `dir` and asserts it fails with exit code 1 and an `error:` line; returns stderr.
+pub fn fails_at(dir: &Path, args: &[&str]) -> String {
+    let out = dv_command(dir).args(args).output().expect("dv runs");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "dv {args:?} should fail with 1:\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "no error line: {stderr}");
+    stderr
+}
+
 /// `ok_at` with extra environment variables (test hooks such as `DV_PACK_SIZE`).
 pub fn ok_at_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
     let out = dv_command(dir)

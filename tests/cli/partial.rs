@@ -178,10 +178,22 @@ fn a_part_whose_pull_is_killed_is_still_to_come_not_deleted() {
             break;
         }
         kills += 1;
-        // Whatever the kill left out of data/big is still to come: nothing is deleted, nothing dropped.
+        // Whatever the kill left out of data/big is still to come: nothing is deleted, and add refuses to
+        // record the half-written part.
         let st = ok_at(c, &["status"]);
         assert!(!st.contains("deleted"), "killed at {n}:\n{st}");
-        ok_at(c, &["add", "data"]);
+        // Killed before the checkout began writing, the part is only begun: absent on purpose, kept by add.
+        let json: serde_json::Value =
+            serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+        if json["datasets"][0]["unfinished"] == true {
+            let err = fails_at(c, &["add", "data"]);
+            assert!(
+                err.contains("did not finish") && err.contains("--as-is"),
+                "killed at {n}: {err}"
+            );
+        } else {
+            ok_at(c, &["add", "data"]);
+        }
         assert_eq!(
             git_in(c, &["diff", "HEAD", "--stat"]),
             "",
@@ -278,9 +290,9 @@ fn killed_at(c: &std::path::Path, args: &[&str], n: usize) -> bool {
 }
 
 /// Kills `dv pull ARGS` in `c` at crash point 1, 2, … (a fresh clone for each, made by `fresh`); after each kill
-/// past the start of the checkout, nothing is reported deleted and `dv add data` leaves the pointer as it is;
-/// then `dv pull` without paths (before: the same pull again) brings `want`. Returns the kills past the
-/// checkout's start.
+/// past the start of the checkout, status says it did not finish and `dv add data` refuses (the pointer stays
+/// as it is); then `dv pull` without paths (before: the same pull again) brings `want`. Returns the kills past
+/// the checkout's start.
 fn killed_pulls(fresh: impl Fn() -> tempfile::TempDir, args: &[&str], want: &[&str]) -> usize {
     let mut kills = 0;
     for n in 1..100 {
@@ -297,12 +309,15 @@ fn killed_pulls(fresh: impl Fn() -> tempfile::TempDir, args: &[&str], want: &[&s
         if began {
             kills += 1;
             let text = ok_at(c, &["status"]);
-            assert!(!text.contains("deleted"), "killed at {n}:\n{text}");
             assert!(
                 text.contains("a checkout did not finish"),
                 "killed at {n}:\n{text}"
             );
-            ok_at(c, &["add", "data"]);
+            let err = fails_at(c, &["add", "data"]);
+            assert!(
+                err.contains("did not finish") && err.contains("--as-is"),
+                "killed at {n}: {err}"
+            );
             assert_eq!(
                 git_in(c, &["diff", "HEAD", "--stat"]),
                 "",
@@ -358,4 +373,67 @@ fn a_killed_pull_of_a_new_version_leaves_what_it_did_not_write_to_come() {
         &all,
     );
     assert!(kills >= 3, "only {kills} crash points");
+}
+
+/// A checkout to an older version killed after it began writing (the adversarial review's case): status says
+/// it did not finish and still shows what is missing (here a folder the old version lacks, already removed,
+/// and a file the user deleted), `dv add` refuses, and `dv add --as-is` records exactly what is there.
+#[test]
+fn a_killed_checkout_is_added_only_as_is_and_then_exactly() {
+    let r = TestRepo::new();
+    for i in 0..40 {
+        r.write(&format!("data/flat/f{i:02}"), &bytes(i, 3000));
+    }
+    r.ok(&["add", "data"]);
+    let _remote = folder_remote(&r);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.git(&["tag", "v1"]);
+    for i in 0..40 {
+        r.write(&format!("data/flat/f{i:02}"), &bytes(100 + i, 3000));
+    }
+    for i in 0..5 {
+        r.write(&format!("data/added/n{i}"), &bytes(200 + i, 3000));
+    }
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-am", "v2"]);
+    r.ok(&["push", "--all-commits"]);
+    let mut checked = 0;
+    for n in 1..100 {
+        let clone = clone_of(&r);
+        let c = clone.path();
+        ok_at(c, &["pull"]);
+        ok_at(c, &["fetch", "--rev", "v1"]);
+        if !killed_at(c, &["checkout", "--rev", "v1"], n) {
+            break;
+        }
+        let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+        if st["datasets"][0]["unfinished"] != true {
+            continue;
+        }
+        checked += 1;
+        fs::remove_file(c.join("data/flat/f07")).ok();
+        let text = ok_at(c, &["status"]);
+        assert!(text.contains("a checkout did not finish"), "{n}: {text}");
+        assert!(text.contains("deleted:   data/flat/f07"), "{n}: {text}");
+        let err = fails_at(c, &["add", "data"]);
+        assert!(err.contains("--as-is"), "{n}: {err}");
+        assert_eq!(
+            git_in(c, &["diff", "HEAD", "--stat"]),
+            "",
+            "{n}: the pointer moved"
+        );
+        ok_at(c, &["add", "--as-is", "data"]);
+        let st: serde_json::Value = serde_json::from_str(&ok_at(c, &["status", "--json"])).unwrap();
+        assert!(st["datasets"][0].get("unfinished").is_none(), "{n}: {st}");
+        assert_eq!(st["datasets"][0]["state"], "unchanged", "{n}: {st}");
+        // What was recorded is what is there, file for file.
+        let there = listing(&c.join("data"));
+        git_in(c, &["commit", "-q", "-am", "as is"]);
+        fs::remove_dir_all(c.join("data")).unwrap();
+        ok_at(c, &["checkout"]);
+        assert_eq!(listing(&c.join("data")), there, "{n}");
+        assert!(!there.contains(&"flat/f07".to_string()), "{n}");
+    }
+    assert!(checked > 0, "no kill fell inside the checkout's writes");
 }

@@ -94,6 +94,12 @@ pub enum Error {
     #[error("'{path}' cannot be added: {reason}")]
     CannotAdd { path: String, reason: String },
 
+    #[error(
+        "'{path}' cannot be added: a checkout or pull of it did not finish (killed or stopped), so its work tree \
+         is part one version, part another"
+    )]
+    UnfinishedCheckout { path: String },
+
     #[error("'{path}': {reason}")]
     BadPath { path: String, reason: String },
 

@@ -28,6 +28,10 @@ pub struct Args {
     /// with the ones it has; never secrets. See `dv meta`.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     meta: Vec<String>,
+    /// Record a dataset whose checkout or pull did not finish (killed or stopped) as its work tree is: what it
+    /// had not written yet is recorded as deleted. Without it, such a dataset is refused.
+    #[arg(long)]
+    as_is: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -53,6 +57,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         stage,
         table: spec.as_ref(),
         meta: &meta,
+        as_is: args.as_is,
     };
     let report = dv_core::ops::add::add(&s, &paths, &opts, progress.as_ref())?;
     if args.json {

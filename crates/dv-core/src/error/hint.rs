@@ -88,6 +88,10 @@ impl Error {
             Error::MalformedPointer { conflict: true, .. } | Error::ConflictedPointer { .. } => "a merge (or rebase, cherry-pick, stash pop) left that pointer file with Git's conflict markers: resolve it by keeping one side (`git checkout --ours PATH.dv` or `git checkout --theirs PATH.dv`, or edit it to one version), then `git add PATH.dv` and `dv checkout PATH`; `git merge --abort` gives the merge up".into(),
             Error::MalformedPointer { .. } => "fix or remove that pointer file (`git rm PATH.dv` removes one that should not be there, `git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
             Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
+            Error::UnfinishedCheckout { path } => format!(
+                "finish it with `dv checkout {path}` (or `dv pull {path}` when the cache lacks data); or record the \
+                 work tree as it is with `dv add --as-is {path}` (what was not written yet is then recorded as deleted)"
+            ),
             Error::BadAnnotation { .. } => "annotations are KEY=VALUE: keys of ASCII letters, digits, '_', '-', '.' (up to 128 bytes), values up to 4 KiB, at most 64 per dataset, never secrets".into(),
             Error::IndexLocked { lock } => format!(
                 "another git process seems to be running in this repository: wait for it to finish and try again; if none is running, a crashed one left the lock behind: remove {} (nothing was written)",

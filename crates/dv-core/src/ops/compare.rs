@@ -425,8 +425,7 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
         entries.iter().map(item).collect()
     };
     let mut items = items.into_iter().collect::<Result<Vec<DirItem>>>()?;
-    // Names in a folder are unique: an unstable sort gives the one order.
-    items.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    super::sort_by_name(&mut items, |i| &i.name);
     Ok(items)
 }
 

@@ -27,13 +27,10 @@ use crate::{Error, Result};
 /// The parts held of a dataset: `None` when it is held whole.
 pub type Held = Option<Vec<String>>;
 
-/// The parts `status` and `add` take as held: those whose checkout finished. While a checkout of the dataset
-/// is unfinished (killed or stopped after it began writing), none: whatever the work tree lacks is still to
-/// come, not deleted, until a checkout or pull finishes it.
+/// The parts `status` and `add` take as held: those whose checkout finished. (A checkout of the whole dataset
+/// that did not finish is no reason to take anything as absent on purpose: status says it did not finish and
+/// shows what is missing; add refuses such a dataset unless asked, see `ops::add`.)
 pub fn held(store: &Store, dataset: &str) -> Result<Held> {
-    if store.state_db().is_unfinished(dataset)? {
-        return Ok(Some(Vec::new()));
-    }
     let parts = store.state_db().partial_parts(dataset)?;
     Ok((!parts.is_empty()).then(|| {
         parts

@@ -70,7 +70,7 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
             entry,
         ));
     }
-    names.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    super::sort_by_name(&mut names, |n| &n.0);
     // The files' stat, taken relative to the folder, on all cores for a large folder (as `compare::list_dir`).
     let files: Vec<&fs::DirEntry> = names
         .iter()

@@ -14,7 +14,9 @@ use crate::store::pack::{Compression, IndexEntry, PackIndex};
 use crate::store::split::{Layout, MANIFEST_FLAT_MAX};
 use crate::{Error, ObjectId, Result};
 
-/// Numbered migrations; `PRAGMA user_version` records how many have run.
+/// Numbered migrations; `PRAGMA user_version` records how many have run. A migration, once on main, is never
+/// edited: a database that ran it keeps what it made. (Migration 3 was, within one day: [`StateDb::mend`]
+/// brings the two earlier shapes of its tables up to the last.)
 const MIGRATIONS: &[&str] = &[
     // 1: object locations, stat cache, complete dataset roots.
     "CREATE TABLE packs (
@@ -308,6 +310,23 @@ impl StateDb {
         Ok(meta)
     }
 
+    /// Brings migration 3's tables to their last shape in a database made by a build of the same day that had
+    /// `partial(dataset, scope)` without `done` (every part recorded was held) and no `unfinished` table.
+    fn mend(&self) -> Result<()> {
+        let has_done = self
+            .conn
+            .prepare("SELECT 1 FROM pragma_table_info('partial') WHERE name = 'done'")
+            .and_then(|mut st| st.exists([]))
+            .map_err(|e| self.err(e))?;
+        let sql = if has_done {
+            "CREATE TABLE IF NOT EXISTS unfinished (dataset TEXT PRIMARY KEY) WITHOUT ROWID;"
+        } else {
+            "ALTER TABLE partial ADD COLUMN done INTEGER NOT NULL DEFAULT 1;
+             CREATE TABLE IF NOT EXISTS unfinished (dataset TEXT PRIMARY KEY) WITHOUT ROWID;"
+        };
+        self.conn.execute_batch(sql).map_err(|e| self.err(e))
+    }
+
     /// A second connection for reading from another thread.
     pub fn open_readonly(path: &Path) -> Result<StateDb> {
         let conn = Connection::open_with_flags(
@@ -342,6 +361,9 @@ impl StateDb {
                 found: version as u64,
                 supported: MIGRATIONS.len() as u64,
             });
+        }
+        if version >= 3 {
+            self.mend()?;
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
@@ -820,6 +842,41 @@ mod tests {
         under.sort();
         assert_eq!(under, ["data", "data/a", "data/b/c"]);
         assert_eq!(m.stat_entries_under("").unwrap().len(), 5);
+    }
+
+    /// A database made by a build whose migration 3 had `partial` without `done` and no `unfinished` table
+    /// opens, and those tables take their last shape (parts recorded then were held).
+    #[test]
+    fn an_early_migration_3_is_mended() {
+        for early in [
+            "CREATE TABLE partial (dataset TEXT NOT NULL, scope TEXT NOT NULL, PRIMARY KEY (dataset, scope))
+             WITHOUT ROWID;",
+            "CREATE TABLE partial (dataset TEXT NOT NULL, scope TEXT NOT NULL, done INTEGER NOT NULL,
+             PRIMARY KEY (dataset, scope)) WITHOUT ROWID;",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            {
+                let conn = Connection::open(&path).unwrap();
+                for sql in &MIGRATIONS[..2] {
+                    conn.execute_batch(sql).unwrap();
+                }
+                conn.execute_batch(early).unwrap();
+                conn.execute_batch("INSERT INTO partial(dataset, scope) VALUES ('data', 'data/p1')")
+                    .unwrap_or_else(|_| {
+                        conn.execute_batch("INSERT INTO partial VALUES ('data', 'data/p1', 1)")
+                            .unwrap()
+                    });
+                conn.pragma_update(None, "user_version", 3).unwrap();
+            }
+            let m = StateDb::open(&path).unwrap();
+            assert_eq!(m.partial_parts("data").unwrap(), [("data/p1".to_string(), true)]);
+            assert!(!m.is_unfinished("data").unwrap());
+            m.set_unfinished(&["data".to_string()], true).unwrap();
+            assert!(m.is_unfinished("data").unwrap());
+            drop(m);
+            StateDb::open(&path).unwrap(); // mended once: opening again changes nothing
+        }
     }
 
     /// Migration 4 moves every stat cache row to its folder and name (a million files need not be hashed again

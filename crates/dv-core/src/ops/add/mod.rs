@@ -95,6 +95,10 @@ pub struct AddOptions<'a> {
     /// Annotations (`[meta]` entries) to set on every path: merged into those its pointer already has (a key
     /// given again takes the new value).
     pub meta: &'a [(String, String)],
+    /// Record a dataset whose checkout did not finish as its work tree is (what the checkout had not written
+    /// yet is recorded as deleted). Without it such a dataset is refused: its work tree is part one version,
+    /// part another.
+    pub as_is: bool,
 }
 
 /// Adds the data at `paths` (repository paths) as `opts` says, holding the cache's lock.
@@ -109,6 +113,15 @@ pub fn add(
     let started = now_ns();
     for p in paths {
         crate::paths::check_no_linked_parents(&repo.root, p)?;
+    }
+    // A checkout that began writing and did not finish left a work tree that is part one version, part
+    // another: recording it would keep neither. Refused unless asked, before anything is read.
+    if !opts.as_is {
+        for p in paths {
+            if store.state_db().is_unfinished(p)? {
+                return Err(Error::UnfinishedCheckout { path: p.clone() });
+            }
+        }
     }
     let mut inputs = collect_inputs(repo, paths)?;
     tracing::debug!(ms = (now_ns() - started) / 1_000_000, "work tree walked");
@@ -514,6 +527,10 @@ pub fn add(
     for (path, paths) in &newly_held {
         crate::ops::partial::hold(store, path, paths)?;
     }
+    // Recorded as it is (`as_is`): its pointer now says what the work tree holds, so no checkout is left to
+    // finish.
+    let added: Vec<String> = inputs.iter().map(|(p, _)| p.clone()).collect();
+    store.state_db().set_unfinished(&added, false)?;
     // Not staging, Git is still asked, so that the files named for the user to stage include it too.
     let git_to_ask = match git {
         Some(git) => Some(git),
