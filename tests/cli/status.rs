@@ -343,3 +343,40 @@ fn a_pointer_with_the_wrong_kind_is_not_unchanged() {
     let st = r.json(&["status", "big.bin"]);
     assert_ne!(st["datasets"][0]["state"], "unchanged", "{st}");
 }
+
+/// Files created and deleted while `status` reads their folder (the adversarial review's churn): a file gone
+/// between the folder's listing and its stat is simply not there, never an error. (An `add` that then cannot
+/// read a file it listed stops with an error: what it would record is no version of the folder.)
+#[test]
+fn files_deleted_while_a_folder_is_read_are_not_there_not_an_error() {
+    let r = TestRepo::new();
+    for i in 0..3000 {
+        r.write(&format!("data/churn/f{i:04}"), b"x");
+    }
+    r.ok(&["add", "data"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (stop, dir) = (stop.clone(), r.p("data/churn"));
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::remove_file(dir.join(format!("f{:04}", i % 3000)));
+                let _ = std::fs::write(dir.join(format!("g{:04}", i % 3000)), b"y");
+                let _ = std::fs::remove_file(dir.join(format!("g{:04}", (i + 1500) % 3000)));
+                i += 1;
+            }
+        })
+    };
+    let mut failures = Vec::new();
+    for round in 0..12 {
+        let out = r.dv(&["status"]);
+        if !out.status.success() {
+            failures.push(format!("{round}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(failures.is_empty(), "{failures:#?}");
+    r.ok(&["add", "data"]);
+    r.ok(&["fsck"]);
+}

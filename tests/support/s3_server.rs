@@ -37,6 +37,9 @@ struct State {
     released: std::sync::atomic::AtomicBool,
     release: tokio::sync::Notify,
     tripped: tokio::sync::Notify,
+    /// Set by the first PUT past `stop_at`: the stop is signalled once. (Two PUTs in flight past it used to
+    /// signal twice; the second signal stayed stored and stopped the restarted server at once.)
+    trip_sent: std::sync::atomic::AtomicBool,
 }
 
 pub struct S3Server {
@@ -149,6 +152,7 @@ impl S3Server {
     pub fn restart(&mut self) {
         self.stop();
         self.state.stop_at.store(0, Ordering::SeqCst);
+        self.state.trip_sent.store(false, Ordering::SeqCst);
         self.serve();
     }
 
@@ -256,7 +260,9 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Counting {
             }
             let stop_at = self.state.stop_at.load(Ordering::SeqCst);
             if stop_at != 0 && n >= stop_at {
-                self.state.tripped.notify_one();
+                if !self.state.trip_sent.swap(true, Ordering::SeqCst) {
+                    self.state.tripped.notify_one();
+                }
                 return Box::pin(std::future::pending());
             }
         }

@@ -324,6 +324,11 @@ fn list_paths(paths: &[String]) -> String {
 }
 
 impl Error {
+    /// True for an I/O error saying the path does not exist (any more).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {

@@ -337,7 +337,15 @@ impl<'a> Comparer<'a> {
             content = match self.cached(path)? {
                 Some(e) if e.holds(&stat, self.layout) => Some((e.kind, e.id)),
                 _ => {
-                    let h = hash_file(&self.repo.abs(path), self.layout)?;
+                    let h = match hash_file(&self.repo.abs(path), self.layout) {
+                        Ok(h) => h,
+                        // Deleted since its folder was listed: not there.
+                        Err(e) if e.is_not_found() => {
+                            self.push(path, ChangeKind::Deleted, Some(*want), None);
+                            return Ok(());
+                        }
+                        Err(e) => return Err(e),
+                    };
                     self.out.refreshed.push((
                         path.to_string(),
                         StatEntry {
@@ -405,7 +413,7 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
         .at(abs)?
         .collect::<std::io::Result<Vec<fs::DirEntry>>>()
         .at(abs)?;
-    let item = |entry: &fs::DirEntry| -> Result<DirItem> {
+    let item = |entry: &fs::DirEntry| -> Result<Option<DirItem>> {
         let name = entry
             .file_name()
             .into_string()
@@ -413,18 +421,26 @@ pub fn list_dir(abs: &std::path::Path) -> Result<Vec<DirItem>> {
                 path: abs.join(name).display().to_string(),
                 reason: "dv needs UTF-8 file names".into(),
             })?;
-        let m = entry.metadata().at(abs.join(&name))?;
-        Ok(DirItem {
+        let m = match entry.metadata() {
+            Ok(m) => m,
+            // Deleted since the folder was read: not there, as a listing a moment later would say.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(crate::Error::io(abs.join(&name), e)),
+        };
+        Ok(Some(DirItem {
             name,
             have: Have::of(&m),
-        })
+        }))
     };
     let items = if entries.len() >= super::PARALLEL_STAT_FROM {
         super::par_map(&entries, item)
     } else {
         entries.iter().map(item).collect()
     };
-    let mut items = items.into_iter().collect::<Result<Vec<DirItem>>>()?;
+    let mut items = items
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<DirItem>>>()?;
     super::sort_by_name(&mut items, |i| &i.name);
     Ok(items)
 }

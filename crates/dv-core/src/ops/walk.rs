@@ -77,7 +77,12 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
         .filter(|(_, ft, _)| ft.is_file())
         .map(|(_, _, e)| e)
         .collect();
-    let stat = |e: &&fs::DirEntry| e.metadata().at(e.path()).map(|m| Stat::of(&m));
+    // A file deleted since the folder was read is not there: left out, as a walk a moment later would.
+    let stat = |e: &&fs::DirEntry| match e.metadata() {
+        Ok(m) => Ok(Some(Stat::of(&m))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(Error::io(e.path(), err)),
+    };
     let mut stats = if files.len() >= super::PARALLEL_STAT_FROM {
         super::par_map(&files, stat)
     } else {
@@ -112,7 +117,9 @@ fn walk_into(w: &mut Walk, abs: &Path, dir: &str) -> Result<usize> {
             let sub = subwalks.next().expect("a walk for every sub-folder")?;
             entries.push((name, Child::Dir(w.append(sub))));
         } else if ft.is_file() {
-            let stat = stats.next().expect("a stat for every file")?;
+            let Some(stat) = stats.next().expect("a stat for every file")? else {
+                continue;
+            };
             w.files.push(WalkFile { path, stat });
             entries.push((name, Child::File(w.files.len() - 1)));
         } else if ft.is_symlink() {

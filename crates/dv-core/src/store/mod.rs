@@ -97,7 +97,9 @@ impl Store {
         dir.join("index").join(format!("{}.idx", pack.to_hex()))
     }
 
-    /// Makes the database list exactly the packs whose index files exist.
+    /// Makes the database list exactly the packs whose index and pack files both exist. An index whose pack is
+    /// gone (deleted by hand, or by a gc under way) describes objects the cache no longer has: they count as
+    /// absent, so `add` stores them again and `fsck` names them, instead of every read failing on the pack.
     pub fn reconcile(&self) -> Result<()> {
         let index_dir = self.dir.join("index");
         let mut on_disk = Vec::new();
@@ -107,7 +109,9 @@ impl Store {
             let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".idx")) else {
                 continue;
             };
-            if let Some(id) = ObjectId::from_hex(hex) {
+            if let Some(id) = ObjectId::from_hex(hex)
+                && Self::pack_path(&self.dir, &id).is_file()
+            {
                 on_disk.push(id);
             }
         }
