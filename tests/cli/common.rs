@@ -211,15 +211,7 @@ impl TestRepo {
 
     /// Runs dv, asserts exit code 1, returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.dv(args);
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "dv {args:?} should fail with 1; stderr:\n{stderr}"
-        );
-        assert!(stderr.starts_with("error: "), "no error line: {stderr}");
-        stderr
+        fails_at(self.path(), args)
     }
 
     /// Like [`TestRepo::fails`], for a command that may warn before its error: exit code 1 and an `error:` line.

@@ -917,10 +917,7 @@ fn packs_deleted_by_hand_beside_their_indexes_are_absent_and_added_again() {
     r.write("data/b/c", b"c\n");
     r.ok(&["add", "data"]);
     r.git(&["commit", "-q", "-m", "v1"]);
-    let packs: Vec<_> = files_below(&r.p(".dv/cache/packs"))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
-        .collect();
+    let packs = pack_files(&r.p(".dv/cache"));
     assert!(!packs.is_empty());
     for p in &packs {
         fs::remove_file(p).unwrap();

@@ -318,13 +318,16 @@ impl StateDb {
             .prepare("SELECT 1 FROM pragma_table_info('partial') WHERE name = 'done'")
             .and_then(|mut st| st.exists([]))
             .map_err(|e| self.err(e))?;
-        let sql = if has_done {
-            "CREATE TABLE IF NOT EXISTS unfinished (dataset TEXT PRIMARY KEY) WITHOUT ROWID;"
-        } else {
-            "ALTER TABLE partial ADD COLUMN done INTEGER NOT NULL DEFAULT 1;
-             CREATE TABLE IF NOT EXISTS unfinished (dataset TEXT PRIMARY KEY) WITHOUT ROWID;"
-        };
-        self.conn.execute_batch(sql).map_err(|e| self.err(e))
+        if !has_done {
+            self.conn
+                .execute_batch("ALTER TABLE partial ADD COLUMN done INTEGER NOT NULL DEFAULT 1;")
+                .map_err(|e| self.err(e))?;
+        }
+        self.conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS unfinished (dataset TEXT PRIMARY KEY) WITHOUT ROWID;",
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// A second connection for reading from another thread.
@@ -810,14 +813,9 @@ mod tests {
     use super::*;
     use crate::store::object::NodeKind;
 
-    #[test]
-    fn migrations_run_once_and_stat_prefix_query_is_exact() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let m = StateDb::open(&path).unwrap();
-        drop(m);
-        let m = StateDb::open(&path).unwrap(); // second open: migrations already applied
-        let e = |n: u8| StatEntry {
+    /// A stat cache entry of size `n`, id `[n; 32]`, hashed long after its times.
+    fn entry(n: u8) -> StatEntry {
+        StatEntry {
             stat: Stat {
                 size: n as u64,
                 mtime_ns: 1,
@@ -829,7 +827,37 @@ mod tests {
             id: ObjectId([n; 32]),
             hashed_at_ns: 10,
             hashed_in: HashedIn::Any,
-        };
+        }
+    }
+
+    /// A pack index holding `ids`, one 10-byte chunk each.
+    fn index_of(ids: impl IntoIterator<Item = ObjectId>) -> crate::store::pack::PackIndex {
+        use crate::store::object::ObjectKind;
+        use crate::store::pack::{Compression, IndexEntry, PackIndex};
+        let entries: Vec<IndexEntry> = ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| IndexEntry {
+                id,
+                offset: 8 + i as u64 * 10,
+                kind: ObjectKind::Chunk,
+                compression: Compression::None,
+                raw_len: 10,
+                stored_len: 10,
+            })
+            .collect();
+        let end = 8 + entries.len() as u64 * 10;
+        PackIndex::new(entries, end)
+    }
+
+    #[test]
+    fn migrations_run_once_and_stat_prefix_query_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let m = StateDb::open(&path).unwrap();
+        drop(m);
+        let m = StateDb::open(&path).unwrap(); // second open: migrations already applied
+        let e = entry;
         m.put_stat_entries([
             ("data", e(1)),
             ("data/a", e(2)),
@@ -924,19 +952,7 @@ mod tests {
         );
 
         let names = ["m", "a", "zz", "b", "ab", "é", "a b"];
-        let e = |n: usize| StatEntry {
-            stat: Stat {
-                size: n as u64,
-                mtime_ns: 1,
-                ctime_ns: 1,
-                ino: 1,
-                exec: false,
-            },
-            kind: NodeKind::File,
-            id: ObjectId([n as u8; 32]),
-            hashed_at_ns: 10,
-            hashed_in: HashedIn::Any,
-        };
+        let e = |n: usize| entry(n as u8);
         let paths: Vec<String> = names.iter().map(|n| format!("f/{n}")).collect();
         m.put_stat_entries(paths.iter().enumerate().map(|(i, p)| (p.as_str(), e(i))))
             .unwrap();
@@ -1014,25 +1030,14 @@ mod tests {
 
     #[test]
     fn object_lookups_are_prepared_once() {
-        use crate::store::object::ObjectKind;
-        use crate::store::pack::{Compression, IndexEntry, PackIndex};
         let dir = tempfile::tempdir().unwrap();
         let m = StateDb::open(&dir.path().join("state.db")).unwrap();
-        let entries: Vec<IndexEntry> = (0..200u32)
-            .map(|i| {
-                let mut id = [0u8; 32];
-                id[..4].copy_from_slice(&i.to_le_bytes());
-                IndexEntry {
-                    id: ObjectId(id),
-                    offset: 8 + i as u64 * 10,
-                    kind: ObjectKind::Chunk,
-                    compression: Compression::None,
-                    raw_len: 10,
-                    stored_len: 10,
-                }
-            })
-            .collect();
-        let idx = PackIndex::new(entries.clone(), 8 + 200 * 10);
+        let idx = index_of((0..200u32).map(|i| {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_le_bytes());
+            ObjectId(id)
+        }));
+        let entries = idx.entries.clone();
         m.add_pack(&idx).unwrap();
         for e in &entries {
             let (pack, found) = m.locate(&e.id).unwrap().expect("located");
@@ -1060,8 +1065,6 @@ mod tests {
             stored in proptest::collection::btree_set(0u16..2000, 0..400),
             asked in proptest::collection::vec(0u16..2100, 0..600),
         ) {
-            use crate::store::object::ObjectKind;
-            use crate::store::pack::{Compression, IndexEntry, PackIndex};
             let id = |n: u16| {
                 let mut id = [7u8; 32];
                 id[..2].copy_from_slice(&n.to_be_bytes());
@@ -1069,20 +1072,8 @@ mod tests {
             };
             let dir = tempfile::tempdir().unwrap();
             let m = StateDb::open(&dir.path().join("state.db")).unwrap();
-            let entries: Vec<IndexEntry> = stored
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| IndexEntry {
-                    id: id(n),
-                    offset: 8 + i as u64 * 10,
-                    kind: ObjectKind::Chunk,
-                    compression: Compression::None,
-                    raw_len: 10,
-                    stored_len: 10,
-                })
-                .collect();
-            if !entries.is_empty() {
-                m.add_pack(&PackIndex::new(entries, 8 + stored.len() as u64 * 10)).unwrap();
+            if !stored.is_empty() {
+                m.add_pack(&index_of(stored.iter().map(|&n| id(n)))).unwrap();
             }
             let asked: Vec<ObjectId> = asked.into_iter().map(id).collect();
             let got = m.contains_all(&asked).unwrap();
