@@ -271,6 +271,79 @@ fn pulling_the_next_version_moves_only_changed_chunks(b: Backend) {
     );
 }
 
+/// `dv push --json` in `r`: the report, and how many trees and manifests its first walk read from the cache.
+fn push_reading(r: &TestRepo) -> (serde_json::Value, u64) {
+    let out = dv_command(r.path())
+        .args(["push", "--json"])
+        .env("DV_LOG", "dv_core::ops::transfer=debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    let read = err
+        .lines()
+        .find(|l| l.contains(" walked "))
+        .and_then(|l| l.split("read=").nth(1))
+        .and_then(|n| n.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no count of nodes read in: {err}"));
+    (serde_json::from_slice(&out.stdout).unwrap(), read)
+}
+
+/// A push walks only below what the remote does not hold whole: after a one-file edit it reads the trees on
+/// the way to that file, not every folder. Once a pack the remote held is gone (a gc, damage, a hand), what
+/// this clone knew of the remote is forgotten: the next push walks everything again, sends what was lost,
+/// and a fresh clone pulls every file back.
+fn a_push_reads_only_what_changed_until_the_remote_loses_a_pack(b: Backend) {
+    let r = TestRepo::new();
+    b.configure(&r);
+    r.git(&["add", ".dv"]);
+    for d in 0..20u64 {
+        for f in 0..3u64 {
+            r.write(&format!("data/d{d:02}/f{f}.bin"), &bytes(d * 10 + f, 3_000));
+        }
+    }
+    r.ok(&["add", "data"]);
+    let (first, read) = push_reading(&r);
+    assert_eq!(read, 21, "the root and its 20 folders: {first}");
+    let v1_packs: Vec<PathBuf> = std::fs::read_dir(b.files().join("packs"))
+        .unwrap()
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+        .collect();
+    assert!(!v1_packs.is_empty());
+
+    r.write("data/d07/f1.bin", &bytes(999, 3_000));
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-m", "v2"]);
+    let (second, read) = push_reading(&r);
+    assert_eq!(read, 2, "the new root and d07 only: {second}");
+    assert_eq!(second["objects"], 3, "a chunk and two trees: {second}");
+
+    // The remote loses v1's packs (index first, as a gc deletes them).
+    for pack in &v1_packs {
+        let id = pack.file_stem().unwrap().to_str().unwrap();
+        std::fs::remove_file(b.files().join("index").join(format!("{id}.idx"))).unwrap();
+        std::fs::remove_file(pack).unwrap();
+    }
+    let (third, read) = push_reading(&r);
+    assert_eq!(read, 21, "everything walked again: {third}");
+    // 59 unchanged chunks and 19 unchanged folders went with v1's packs.
+    assert_eq!(third["objects"], 59 + 19, "{third}");
+    let clone = clone_of(&r);
+    ok_json(clone.path(), &["pull"]);
+    assert_eq!(snapshot(&clone.path().join("data")), snapshot(&r.p("data")));
+    // Known again: nothing to read below the root.
+    let (fourth, read) = push_reading(&r);
+    assert_eq!((fourth["objects"].as_u64(), read), (Some(0), 0), "{fourth}");
+}
+
+both_backends!(
+    a_push_reads_only_what_changed_until_the_remote_loses_a_pack:
+        a_push_after_an_edit_reads_what_changed_folder,
+        a_push_after_an_edit_reads_what_changed_s3
+);
+
 both_backends!(partial_pull_fetches_about_one_file: partial_pull_folder, partial_pull_s3);
 
 fn partial_pull_fetches_about_one_file(b: Backend) {

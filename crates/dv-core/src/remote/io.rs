@@ -17,32 +17,47 @@ use crate::store::pack::PackIndex;
 use crate::{Error, ObjectId, Result};
 
 impl Remote {
-    /// the indexes that cannot be read (skipped: their objects count as absent).
+    /// Where each object on the remote is (one copy of each), and the indexes that cannot be read (skipped:
+    /// their objects count as absent).
     pub fn objects(&self) -> Result<(HashMap<ObjectId, RemoteLocation>, Vec<UnusableIndex>)> {
-        let (all, bad) = self.locations()?;
-        Ok((all.into_iter().map(|(id, l)| (id, l[0])).collect(), bad))
+        let (good, bad) = self.readable_indexes()?;
+        let mut out = HashMap::with_capacity(good.iter().map(|i| i.entries.len()).sum());
+        for index in good {
+            let pack = index.pack_id;
+            for entry in index.entries {
+                out.entry(entry.id)
+                    .or_insert(RemoteLocation { pack, entry });
+            }
+        }
+        Ok((out, bad))
     }
 
     /// `objects`, with every copy of each object (concurrent pushes may leave one object in several packs):
     /// the first is the one `objects` gives, the others are where a fetch turns when a copy fails its check.
     pub fn locations(&self) -> Result<(Copies, Vec<UnusableIndex>)> {
+        let (good, bad) = self.readable_indexes()?;
         let mut out: HashMap<ObjectId, Vec<RemoteLocation>> = HashMap::new();
-        let mut bad = Vec::new();
-        for (id, index, _) in self.sync_indexes()? {
-            let index = match index {
-                Ok(i) => i,
-                Err(e) => {
-                    bad.push((id, e));
-                    continue;
-                }
-            };
+        for index in good {
+            let pack = index.pack_id;
             for entry in index.entries {
                 out.entry(entry.id)
                     .or_default()
-                    .push(RemoteLocation { pack: id, entry });
+                    .push(RemoteLocation { pack, entry });
             }
         }
         Ok((out, bad))
+    }
+
+    /// The remote's indexes that can be read (through the local copies), in listing order, and the others.
+    fn readable_indexes(&self) -> Result<(Vec<PackIndex>, Vec<UnusableIndex>)> {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for (id, index, _) in self.sync_indexes()? {
+            match index {
+                Ok(i) => good.push(i),
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        Ok((good, bad))
     }
 
     /// Every index on the remote that parses, and the packs whose index does not (with the reason). Each index

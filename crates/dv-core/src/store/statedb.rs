@@ -83,6 +83,18 @@ const MIGRATIONS: &[&str] = &[
                substr(path, length(head) + 1), size, mtime_ns, ctime_ns, ino, kind, id, hashed_at_ns
         FROM (SELECT *, rtrim(path, replace(path, '/', '')) AS head FROM stat_cache);
     DROP TABLE stat_cache;",
+    // 5: what this clone knows each remote holds whole (see `remote_known`), so a push walks only below what
+    // it does not know: tree and manifest ids, and the packs listed when they were learnt.
+    "CREATE TABLE remote_known (
+        remote TEXT NOT NULL,
+        id BLOB NOT NULL,
+        PRIMARY KEY (remote, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE remote_known_packs (
+        remote TEXT NOT NULL,
+        pack BLOB NOT NULL,
+        PRIMARY KEY (remote, pack)
+    ) WITHOUT ROWID;",
 ];
 
 /// Row-change counts between two table versions.
@@ -781,6 +793,88 @@ impl StateDb {
         Ok(())
     }
 
+    // ---- what remotes hold whole ----
+
+    /// Forgets what this clone knew `remote` holds whole when a pack listed when it was learnt is no longer in
+    /// `listed` (the packs whose index the remote lists and that can be read): a gc deleted or rewrote it, or it
+    /// was damaged. While every such pack is listed, every object below a known id is still on the remote
+    /// (packs and their indexes are never changed in place). Returns whether anything is still known.
+    pub fn check_remote_known(
+        &self,
+        remote: &str,
+        listed: &std::collections::HashSet<ObjectId>,
+    ) -> Result<bool> {
+        let packs: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT pack FROM remote_known_packs WHERE remote = ?1")
+            .and_then(|mut st| {
+                st.query_map([remote], |r| r.get::<_, Vec<u8>>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        let all_listed = packs
+            .iter()
+            .all(|p| ObjectId::from_slice(p).is_some_and(|id| listed.contains(&id)));
+        if all_listed {
+            return Ok(!packs.is_empty());
+        }
+        self.forget_remote_known(remote)?;
+        Ok(false)
+    }
+
+    /// Forgets everything known of `remote`.
+    fn forget_remote_known(&self, remote: &str) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        for sql in [
+            "DELETE FROM remote_known WHERE remote = ?1",
+            "DELETE FROM remote_known_packs WHERE remote = ?1",
+        ] {
+            tx.execute(sql, [remote]).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// True when `remote` was found to hold every object below `id` (and `check_remote_known` has not
+    /// forgotten it since).
+    pub fn remote_knows(&self, remote: &str, id: &ObjectId) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM remote_known WHERE remote = ?1 AND id = ?2")
+            .map_err(|e| self.err(e))?;
+        stmt.exists(rusqlite::params![remote, id.as_bytes()])
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records that `remote` holds every object below each of `ids`, found with `packs` listed (each of them
+    /// must stay listed for this to stay known).
+    pub fn put_remote_known(
+        &self,
+        remote: &str,
+        ids: &[ObjectId],
+        packs: &std::collections::HashSet<ObjectId>,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        {
+            let mut put_pack = tx
+                .prepare_cached("INSERT OR IGNORE INTO remote_known_packs VALUES (?1, ?2)")
+                .map_err(|e| self.err(e))?;
+            for p in packs {
+                put_pack
+                    .execute(rusqlite::params![remote, p.as_bytes()])
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut put_id = tx
+                .prepare_cached("INSERT OR IGNORE INTO remote_known VALUES (?1, ?2)")
+                .map_err(|e| self.err(e))?;
+            for id in ids {
+                put_id
+                    .execute(rusqlite::params![remote, id.as_bytes()])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
     pub fn mark_complete(&self, id: &ObjectId) -> Result<()> {
         self.conn
             .execute(
@@ -1054,6 +1148,35 @@ mod tests {
                 "{sql}"
             );
         }
+    }
+
+    /// What a remote holds whole is kept per remote, and forgotten, all of it for that remote, as soon as a
+    /// listing lacks one of the packs listed when it was learnt; more packs listed changes nothing.
+    #[test]
+    fn what_a_remote_holds_is_forgotten_when_one_of_its_packs_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let [p1, p2, p3, x, y] = [1u8, 2, 3, 10, 11].map(|b| ObjectId([b; 32]));
+        let set = |ids: &[ObjectId]| {
+            ids.iter()
+                .copied()
+                .collect::<std::collections::HashSet<_>>()
+        };
+        assert!(!m.check_remote_known("a", &set(&[p1])).unwrap());
+        m.put_remote_known("a", &[x], &set(&[p1, p2])).unwrap();
+        m.put_remote_known("b", &[x, y], &set(&[p1])).unwrap();
+        assert!(m.check_remote_known("a", &set(&[p1, p2, p3])).unwrap());
+        assert!(m.remote_knows("a", &x).unwrap() && !m.remote_knows("a", &y).unwrap());
+        // Learnt later with a third pack: all three must stay.
+        m.put_remote_known("a", &[y], &set(&[p3])).unwrap();
+        assert!(!m.check_remote_known("a", &set(&[p1, p2])).unwrap());
+        assert!(!m.remote_knows("a", &x).unwrap() && !m.remote_knows("a", &y).unwrap());
+        assert!(!m.check_remote_known("a", &set(&[p1, p2, p3])).unwrap());
+        // Another remote's knowledge is its own.
+        assert!(m.check_remote_known("b", &set(&[p1])).unwrap());
+        assert!(m.remote_knows("b", &y).unwrap());
+        m.forget_remote_known("b").unwrap();
+        assert!(!m.remote_knows("b", &x).unwrap());
     }
 
     proptest::proptest! {

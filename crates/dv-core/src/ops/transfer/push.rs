@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::remote_state::missing_on_remote;
+use super::remote_state::{Known, missing_on_remote};
 use super::{TransferReport, unreadable_list};
 use crate::ops::datasets::Target;
 use crate::progress::{Progress, Unit};
@@ -32,8 +32,14 @@ pub fn push(
     let ms = || (crate::ops::now_ns() - started) / 1_000_000;
     let (on_remote, mut unreadable) = remote.objects()?;
     tracing::debug!(ms = ms(), objects = on_remote.len(), "remote index listed");
-    let mut walked = missing_on_remote(store, targets, &on_remote)?;
-    tracing::debug!(ms = ms(), missing = walked.upload.len(), "walked");
+    let mut known = Known::check(store, &remote.name, &on_remote)?;
+    let mut walked = missing_on_remote(store, targets, &on_remote, &known)?;
+    tracing::debug!(
+        ms = ms(),
+        missing = walked.upload.len(),
+        read = walked.read,
+        "walked"
+    );
     // The remote gc protocol (docs/format.md): before anything relies on objects already on the remote, record
     // their packs in a use record, so that a gc listing after this keeps them; then list again and walk again,
     // so that whatever a gc deleted before the record was written is found missing and sent. A pack newly
@@ -48,10 +54,12 @@ pub fn push(
         remote.record_uses(&packs)?;
         let (fresh, bad) = remote.objects()?;
         unreadable = bad;
-        walked = missing_on_remote(store, targets, &fresh)?;
+        known = Known::check(store, &remote.name, &fresh)?;
+        walked = missing_on_remote(store, targets, &fresh, &known)?;
         tracing::debug!(
             ms = ms(),
             missing = walked.upload.len(),
+            read = walked.read,
             "uses recorded, walked again"
         );
     }
@@ -190,6 +198,8 @@ pub fn push(
         progress.finish();
         return Err(e);
     }
+    let pushed: Vec<ObjectId> = plan.iter().map(|(index, _)| index.pack_id).collect();
+    known.learn(&walked.whole, &pushed)?;
     progress.finish();
     Ok(report)
 }

@@ -22,21 +22,76 @@ pub(super) struct PushPlan {
     /// Packs holding the objects on the remote that the push relies on without uploading anything above them
     /// (a target itself, or a child of an object it uploads): what its use record names.
     pub(super) relied_on: HashSet<ObjectId>,
+    /// The trees and manifests of the complete targets that the walk read from the cache: once the upload is
+    /// committed, the remote holds everything below each (what [`Known`] records).
+    pub(super) whole: Vec<ObjectId>,
+    /// Trees and manifests read from the cache to find the rest: about the nodes that differ from what the
+    /// remote is known to hold whole, not the size of the datasets.
+    pub(super) read: u64,
+}
+
+/// What this clone knows a remote holds whole: tree and manifest ids below which a push found (or put)
+/// every object, kept in the state db with the packs listed then, and forgotten as soon as one of those packs
+/// is no longer listed (a gc, damage). A walk does not go below a known id the remote lists, so pushing a
+/// version that differs from a pushed one in a few files reads about the nodes that differ; after a gc the
+/// next push walks everything once more and sends whatever the remote lost.
+pub(crate) struct Known<'a> {
+    store: &'a Store,
+    remote: &'a str,
+    /// The packs of the listing this was checked against.
+    pub(crate) packs: HashSet<ObjectId>,
+    any: bool,
+}
+
+impl<'a> Known<'a> {
+    /// What is known of `remote`, checked against its current listing `on_remote`.
+    pub(crate) fn check(
+        store: &'a Store,
+        remote: &'a str,
+        on_remote: &HashMap<ObjectId, RemoteLocation>,
+    ) -> Result<Known<'a>> {
+        let packs: HashSet<ObjectId> = on_remote.values().map(|l| l.pack).collect();
+        let any = store.state_db().check_remote_known(remote, &packs)?;
+        Ok(Known {
+            store,
+            remote,
+            packs,
+            any,
+        })
+    }
+
+    /// True when the remote holds every object below `id`.
+    fn holds(&self, id: &ObjectId) -> Result<bool> {
+        Ok(self.any && self.store.state_db().remote_knows(self.remote, id)?)
+    }
+
+    /// Records that the remote holds everything below `ids`, now that `pushed` packs are committed too.
+    pub(crate) fn learn(&self, ids: &[ObjectId], pushed: &[ObjectId]) -> Result<()> {
+        let mut packs = self.packs.clone();
+        packs.extend(pushed.iter().copied());
+        self.store
+            .state_db()
+            .put_remote_known(self.remote, ids, &packs)
+    }
 }
 
 /// The objects below the targets that the remote lacks, in upload order: chunks first, then manifests, then
 /// trees with every tree after its children. Pushes upload in that order (each pack's index committing it), so
 /// a tree or manifest on a remote implies everything below it is there too. The walk still goes below objects
 /// the remote has whenever the cache can read them, so an object lost from the remote (damage, or a gc by an
-/// older dv) is found and sent again; below an object only the remote has, the closure rule is trusted. A
+/// older dv) is found and sent again, except below what `known` says the remote holds whole; below an object
+/// only the remote has, the closure rule is trusted. A
 /// target that needs an object neither side has is left out whole (its trees and manifests must not go up
 /// without what lies below) and listed as incomplete.
 pub(super) fn missing_on_remote(
     store: &Store,
     targets: &[Target],
     on_remote: &HashMap<ObjectId, RemoteLocation>,
+    known: &Known<'_>,
 ) -> Result<PushPlan> {
     let mut seen = HashSet::new();
+    let mut whole = Vec::new();
+    let mut read = 0u64;
     let (mut chunks, mut manifests, mut trees) = (Vec::new(), Vec::new(), Vec::new());
     let mut skipped = 0u64;
     let mut incomplete = Vec::new();
@@ -46,6 +101,7 @@ pub(super) fn missing_on_remote(
         let (mut t_seen, mut t_chunks, mut t_manifests, mut t_trees) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut t_relied = Vec::new();
+        let mut t_whole = Vec::new();
         let mut t_skipped = 0u64;
         let mut missing = None;
         // (node, where it is once its children have been visited, whether its parent is on the remote)
@@ -63,8 +119,6 @@ pub(super) fn missing_on_remote(
                 continue;
             }
             t_seen.push(n.id);
-            // One lookup tells both whether the cache has it and where, for the upload.
-            let local = store.locate(&n.id)?;
             let remote_loc = on_remote.get(&n.id);
             if let Some(r) = remote_loc
                 && !under_remote
@@ -72,6 +126,11 @@ pub(super) fn missing_on_remote(
                 t_skipped += 1;
                 t_relied.push(r.pack);
             }
+            if remote_loc.is_some() && n.kind != NodeKind::File && known.holds(&n.id)? {
+                continue;
+            }
+            // One lookup tells both whether the cache has it and where, for the upload.
+            let local = store.locate(&n.id)?;
             let Some(loc) = local else {
                 if remote_loc.is_none() {
                     missing = Some(n.id);
@@ -92,6 +151,8 @@ pub(super) fn missing_on_remote(
                     if !here {
                         stack.push((n, Some(loc), false));
                     }
+                    t_whole.push(n.id);
+                    read += 1;
                     stack.extend(
                         store
                             .children(n.kind, &n.id)?
@@ -118,6 +179,7 @@ pub(super) fn missing_on_remote(
                 manifests.extend(t_manifests);
                 trees.extend(t_trees);
                 relied_on.extend(t_relied);
+                whole.extend(t_whole);
                 skipped += t_skipped;
             }
         }
@@ -158,6 +220,8 @@ pub(super) fn missing_on_remote(
         skipped,
         incomplete,
         relied_on,
+        whole,
+        read,
     })
 }
 
@@ -221,10 +285,12 @@ pub struct RemoteState {
 }
 
 /// What `remote` lacks of each target: everything below the target that the remote's current index listing
-/// does not name, walked through the cache (below an object only the remote has, the closure rule is trusted).
+/// does not name, walked through the cache (below an object only the remote has, the closure rule is trusted;
+/// below one a push found whole, see [`Known`], nothing is read).
 pub fn remote_state(s: &Session, remote: &Remote, targets: &[Target]) -> Result<Vec<RemoteState>> {
     let store = s.store();
     let (on_remote, _unreadable) = remote.objects()?;
+    let known = Known::check(store, &remote.name, &on_remote)?;
     let mut out = Vec::new();
     for t in targets {
         let mut st = RemoteState {
@@ -238,6 +304,9 @@ pub fn remote_state(s: &Session, remote: &Remote, targets: &[Target]) -> Result<
                 continue;
             }
             let here = on_remote.contains_key(&n.id);
+            if here && n.kind != NodeKind::File && known.holds(&n.id)? {
+                continue;
+            }
             let Some(loc) = store.locate(&n.id)? else {
                 if !here {
                     st.unavailable_objects += 1;
