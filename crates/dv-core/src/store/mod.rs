@@ -319,6 +319,14 @@ impl Store {
             .map_err(|e| corrupt(id, e))
     }
 
+    /// True when a manifest id names an index node (a split file's), false for a leaf (a whole file's chunk
+    /// list): one object read.
+    pub fn manifest_is_split(&self, id: &ObjectId) -> Result<bool> {
+        Ok(self
+            .read_kind(id, object::ObjectKind::Manifest)?
+            .starts_with(split::MANIFEST_INDEX_MAGIC))
+    }
+
     /// The nodes the one object a node of `kind` names ([`split::children`]): for walks that visit every
     /// object.
     pub fn children(&self, kind: NodeKind, id: &ObjectId) -> Result<Vec<Node>> {
