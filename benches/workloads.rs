@@ -16,11 +16,15 @@
 //! tensors, and a "fine-tuned" version whose last 12 tensors (10 %) are perturbed: the store growth of adding
 //! the second version (target ≤ 12 % of the model) and the tensor diff between the commits (target ≤ 1 s).
 //!
+//! Huge-file workload (issue 20, `--only huge`): see benches/workloads/huge.rs.
+//!
 //! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
 //! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
 //! `--moto PATH/moto_server` runs them against moto instead (remote bytes are then not measured).
 #![allow(clippy::disallowed_macros)] // prints as it likes: clippy.toml's rule is for src/cli
 
+#[path = "workloads/huge.rs"]
+mod huge;
 #[path = "../tests/support/s3_server.rs"]
 mod s3_server;
 #[path = "workloads/scale.rs"]
@@ -47,8 +51,8 @@ struct Opts {
     /// Runs per step.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Workloads to run, comma-separated: big, small, log, table, model, scale, remote-big, remote-small,
-    /// remote-serve.
+    /// Workloads to run, comma-separated: big, small, log, table, model, scale, huge, remote-big,
+    /// remote-small, remote-serve.
     #[arg(long, value_delimiter = ',', default_values = ["big", "small"])]
     only: Vec<String>,
     /// Number of files in the scale workload.
@@ -60,6 +64,9 @@ struct Opts {
     /// Largest table in the diff-scaling workload.
     #[arg(long, default_value_t = 10_000_000)]
     table_rows: usize,
+    /// Size of the file in the huge workload, in GiB (it needs about 1.7 times that of free disk).
+    #[arg(long, default_value_t = 20)]
+    huge_gib: u64,
     /// Size of the model file in the model workload, in MiB.
     #[arg(long, default_value_t = 500)]
     model_mib: usize,
@@ -401,6 +408,55 @@ fn dir_bytes(p: &Path) -> u64 {
     n
 }
 
+/// This disk's rates, measured once per process in `dir` (the best of three 512 MiB files): writing and
+/// fsyncing, and reading back from the disk (None when the page cache cannot be dropped: not root).
+fn disk_rates(dir: &Path) -> (f64, Option<f64>) {
+    static RATES: std::sync::OnceLock<(f64, Option<f64>)> = std::sync::OnceLock::new();
+    *RATES.get_or_init(|| {
+        let len = 512usize << 20;
+        let mut data = Vec::with_capacity(len);
+        Rng(5).fill(&mut data, len);
+        let path = dir.join(".disk-rate");
+        let (mut write, mut read) = (0f64, None::<f64>);
+        for _ in 0..3 {
+            settle_disk();
+            let start = Instant::now();
+            let mut f = fs::File::create(&path).unwrap();
+            std::io::Write::write_all(&mut f, &data).unwrap();
+            f.sync_all().unwrap();
+            write = write.max(len as f64 / start.elapsed().as_secs_f64());
+            if fs::write("/proc/sys/vm/drop_caches", "3").is_ok() {
+                let start = Instant::now();
+                let _ = fs::read(&path).unwrap();
+                let r = len as f64 / start.elapsed().as_secs_f64();
+                read = Some(read.map_or(r, |x| x.max(r)));
+            }
+        }
+        let _ = fs::remove_file(&path);
+        println!(
+            "  (this disk writes and fsyncs {:.0} MB/s; reads {})",
+            write / 1e6,
+            read.map_or("unmeasured".into(), |r| format!("{:.0} MB/s", r / 1e6))
+        );
+        (write, read)
+    })
+}
+
+/// This machine's floor for a step that used `m.cpu_secs` of CPU, stored `stored` bytes and, when `cold`,
+/// read `read` bytes from the disk: the largest of the CPU time spread over every core, the time the disk
+/// takes to write and fsync what is stored, and the time it takes to read what is read.
+fn floor_secs(m: &Measure, stored: u64, read: Option<u64>, dir: &Path) -> f64 {
+    let (write_rate, read_rate) = disk_rates(dir);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let reading = match (read, read_rate) {
+        (Some(bytes), Some(rate)) => bytes as f64 / rate,
+        _ => 0.0,
+    };
+    (m.cpu_secs / cores)
+        .max(stored as f64 / write_rate)
+        .max(reading)
+}
+
 /// Flushes dirty pages (our own fixture copies) so a measured step does not pay for writing them back.
 fn settle_disk() {
     let _ = Command::new("sync").status();
@@ -700,17 +756,29 @@ fn main() {
             }
             stores.push((t, s1, s5));
         }
+        let first_dv = first.dv.clone();
         rows.push(first);
         rows.push(later);
         println!(
             "\nstore bytes for the {} MiB file ({} logical bytes in 5 versions):",
             o.size_mib, logical
         );
-        for (t, s1, s5) in stores {
+        for &(t, s1, s5) in &stores {
             let name = if t == Tool::Dv { "dv" } else { "dvc" };
             println!(
                 "  {name:<4} after v1: {s1:>14}  after v5: {s5:>14}  v5/v1 = {:.3}",
                 s5 as f64 / s1 as f64
+            );
+        }
+        // The first add against this machine's floor, run by run.
+        let s1 = stores.iter().find(|s| s.0 == Tool::Dv).map_or(0, |s| s.1);
+        for m in &first_dv {
+            let floor = floor_secs(m, s1, None, &o.dir);
+            println!(
+                "  dv first add: {:.2} s, {:.2} CPU s; floor {floor:.2} s; {:.2}x the floor (target ≤ 1.15x)",
+                m.secs,
+                m.cpu_secs,
+                m.secs / floor
             );
         }
     }
@@ -773,6 +841,9 @@ fn main() {
     }
     if o.only.iter().any(|s| s == "scale") {
         rows.extend(scale::scale_workloads(&ctx, &o));
+    }
+    if o.only.iter().any(|s| s == "huge") {
+        rows.extend(huge::huge_workload(&ctx, &o));
     }
     if o.only.iter().any(|s| s == "log") {
         rows.push(log_workload(&ctx, &o.dir, o.runs));
