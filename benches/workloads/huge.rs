@@ -3,7 +3,7 @@
 //! process may), then edited in place twice (three 64 KiB overwrites and a 1 MiB append each) and added
 //! again; the store growth of each edit split into chunk bytes and metadata (manifests and trees, from the
 //! pack indexes), and `dv diff` between the first and the last version. Beside it, a 1 GiB file of the same
-//! generator added warm, for the MB/s comparison, and this machine's floor for each first add.
+//! generator added warm and cold, for the MB/s comparison, and this machine's floor for each first add.
 
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
@@ -89,15 +89,22 @@ pub(super) fn huge_workload(ctx: &Ctx, o: &Opts) -> Vec<Row> {
         repo
     };
 
-    // The reference: 1 GiB of the same generator, warm, as in the big workload.
-    let small = new_repo("one-gib");
+    // The references: 1 GiB of the same generator, warm (as in the big workload) and cold.
     let one = 1u64 << 30;
-    write_mixed(&small.join("f.bin"), one);
-    let _ = fs::read(small.join("f.bin"));
-    let m1 = run(&small, &ctx.dv, &["add", "f.bin"]);
-    let s1 = super::dir_bytes(&small.join(".dv/cache"));
-    let floor1 = floor_secs(&m1, s1, None, &dir);
-    fs::remove_dir_all(&small).unwrap();
+    let mut refs = Vec::new();
+    for warm in [true, false] {
+        let small = new_repo("one-gib");
+        write_mixed(&small.join("f.bin"), one);
+        let cold = !warm && drop_page_cache();
+        if warm {
+            let _ = fs::read(small.join("f.bin"));
+        }
+        let m = run(&small, &ctx.dv, &["add", "f.bin"]);
+        let stored = super::dir_bytes(&small.join(".dv/cache"));
+        let floor = floor_secs(&m, stored, cold.then_some(one), &dir);
+        refs.push((if warm { "warm" } else { "cold" }, m, floor));
+        fs::remove_dir_all(&small).unwrap();
+    }
 
     let repo = new_repo("repo");
     let gib = o.huge_gib;
@@ -142,19 +149,21 @@ pub(super) fn huge_workload(ctx: &Ctx, o: &Opts) -> Vec<Row> {
             "page cache not dropped: not root"
         }
     );
+    for (how, m, floor) in &refs {
+        println!(
+            "  1 GiB {how}: {:.2} s, {:.0} MB/s, {:.1} CPU s, floor {floor:.2} s ({:.2}x)",
+            m.secs,
+            mb_s(one, m),
+            m.cpu_secs,
+            m.secs / floor
+        );
+    }
+    let m1 = &refs[1].1;
     println!(
-        "  1 GiB warm: {:.2} s, {:.0} MB/s, {:.1} CPU s, floor {:.2} s ({:.2}x)",
-        m1.secs,
-        mb_s(one, &m1),
-        m1.cpu_secs,
-        floor1,
-        m1.secs / floor1
-    );
-    println!(
-        "  {gib} GiB cold: {:.2} s, {:.0} MB/s ({:.2}x the 1 GiB rate), {:.1} CPU s, peak {:.0} MiB, floor {:.2} s ({:.2}x)",
+        "  {gib} GiB cold: {:.2} s, {:.0} MB/s ({:.2}x the cold 1 GiB rate), {:.1} CPU s, peak {:.0} MiB, floor {:.2} s ({:.2}x)",
         first.secs,
         mb_s(len, &first),
-        mb_s(one, &m1) / mb_s(len, &first),
+        mb_s(one, m1) / mb_s(len, &first),
         first.cpu_secs,
         first.max_rss_kib as f64 / 1024.0,
         floor,
