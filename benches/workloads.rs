@@ -103,6 +103,8 @@ struct Measure {
     max_rss_kib: u64,
     /// CPU time of the command and the children it waited for (user + system), from GNU time.
     cpu_secs: f64,
+    /// The system (kernel) part of it.
+    sys_secs: f64,
     /// Remote steps: CPU time the S3 server spent meanwhile.
     server_cpu_secs: Option<f64>,
 }
@@ -145,14 +147,15 @@ fn run(dir: &Path, program: &Path, args: &[&str]) -> Measure {
         .split_whitespace()
         .filter_map(|f| f.parse().ok())
         .collect();
-    let (max_rss_kib, cpu_secs) = match fields[..] {
-        [rss, user, sys] => (rss as u64, user + sys),
-        _ => (0, f64::NAN),
+    let (max_rss_kib, cpu_secs, sys_secs) = match fields[..] {
+        [rss, user, sys] => (rss as u64, user + sys, sys),
+        _ => (0, f64::NAN, f64::NAN),
     };
     Measure {
         secs,
         max_rss_kib,
         cpu_secs,
+        sys_secs,
         server_cpu_secs: None,
     }
 }

@@ -151,20 +151,22 @@ pub(super) fn huge_workload(ctx: &Ctx, o: &Opts) -> Vec<Row> {
     );
     for (how, m, floor) in &refs {
         println!(
-            "  1 GiB {how}: {:.2} s, {:.0} MB/s, {:.1} CPU s, floor {floor:.2} s ({:.2}x)",
+            "  1 GiB {how}: {:.2} s, {:.0} MB/s, {:.1} CPU s ({:.1} system), floor {floor:.2} s ({:.2}x)",
             m.secs,
             mb_s(one, m),
             m.cpu_secs,
+            m.sys_secs,
             m.secs / floor
         );
     }
     let m1 = &refs[1].1;
     println!(
-        "  {gib} GiB cold: {:.2} s, {:.0} MB/s ({:.2}x the cold 1 GiB rate), {:.1} CPU s, peak {:.0} MiB, floor {:.2} s ({:.2}x)",
+        "  {gib} GiB cold: {:.2} s, {:.0} MB/s ({:.2}x the cold 1 GiB rate), {:.1} CPU s ({:.1} system), peak {:.0} MiB, floor {:.2} s ({:.2}x)",
         first.secs,
         mb_s(len, &first),
         mb_s(one, m1) / mb_s(len, &first),
         first.cpu_secs,
+        first.sys_secs,
         first.max_rss_kib as f64 / 1024.0,
         floor,
         first.secs / floor
