@@ -199,3 +199,64 @@ fn format_0_is_refused() {
     let err = r.fails(&["status"]);
     assert!(err.contains("format version 0 is invalid"), "{err}");
 }
+
+/// The scale tier's promises at a size CI can afford: one flat folder of 50,000 files in format 2. A one-file
+/// edit stores a few small objects, a push of it reads and sends about as much, a diff reads a few tree nodes,
+/// a checkout of the other version writes one file, and a fresh clone pulls every file back.
+#[test]
+fn a_one_file_edit_in_a_flat_folder_of_50000_files_costs_what_changed() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    r.ok(&["format", "upgrade"]);
+    r.git(&["add", ".dv"]);
+    let n = 50_000u64;
+    for i in 0..n {
+        r.write(
+            &format!("data/img_{i:06}.jpg"),
+            &bytes(i, 16 + (i % 48) as usize),
+        );
+    }
+    r.ok(&["add", "data"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    let (first, _) = crate::remote::push_reading(&r);
+    assert!(first["objects"].as_u64().unwrap() > n, "{first}");
+
+    r.write("data/img_012345.jpg", b"edited");
+    let added = r.json(&["add", "data"]);
+    assert!(added["new_objects"].as_u64().unwrap() <= 8, "{added}");
+    assert!(
+        added["new_stored_bytes"].as_u64().unwrap() <= 64 << 10,
+        "{added}"
+    );
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "v2"]);
+    let (pushed, read) = crate::remote::push_reading(&r);
+    assert!(read <= 8, "{read} trees read for a one-file edit");
+    assert!(pushed["bytes"].as_u64().unwrap() <= 64 << 10, "{pushed}");
+
+    let d = r.json(&["diff", "HEAD~1", "HEAD"]);
+    let files: Vec<&str> = d[0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["data/img_012345.jpg"], "{d}");
+    assert!(d[0]["trees_read"].as_u64().unwrap() <= 10, "{d}");
+
+    r.git(&["checkout", "-q", "HEAD~1", "--", "data.dv"]);
+    let back = r.json(&["checkout"]);
+    assert_eq!(back["files_written"], 1, "{back}");
+    assert_eq!(
+        r.read("data/img_012345.jpg"),
+        bytes(12_345, 16 + 12_345 % 48)
+    );
+    r.git(&["checkout", "-q", "HEAD", "--", "data.dv"]);
+    r.ok(&["checkout"]);
+
+    let c = clone_of(&r);
+    ok_at(c.path(), &["pull"]);
+    assert_eq!(snapshot(&c.path().join("data")), snapshot(&r.p("data")));
+    drop(remote);
+}

@@ -272,7 +272,7 @@ fn pulling_the_next_version_moves_only_changed_chunks(b: Backend) {
 }
 
 /// `dv push --json` in `r`: the report, and how many trees and manifests its first walk read from the cache.
-fn push_reading(r: &TestRepo) -> (serde_json::Value, u64) {
+pub(crate) fn push_reading(r: &TestRepo) -> (serde_json::Value, u64) {
     let out = dv_command(r.path())
         .args(["push", "--json"])
         .env("DV_LOG", "dv_core::ops::transfer=debug")

@@ -65,6 +65,8 @@ impl Error {
                 "remove the link (`rm {0}`; if Git tracks it, also `git rm --cached {0}` and commit), then run `dv init` to make what dv needs again",
                 path.display()
             ),
+            // The state database is a cache this clone's newer dv upgraded: it can be set aside instead.
+            Error::NewerFormat { what, .. } if what.starts_with("state database") => "upgrade dv to a version that reads this format, or move the file aside (with its -wal and -shm files): this dv then builds a new one; only the record of which parts of a dataset were pulled on purpose is lost (docs/format.md, \"State database\")".into(),
             Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
             Error::TooLargeForFormat { .. } => "`dv format upgrade` moves the repository to format 2, which splits large folders and files into small nodes".into(),
             Error::Corrupt { .. } => "the local cache is damaged: `dv fsck` lists what, and `dv fsck --repair` fetches good copies from a remote".into(),

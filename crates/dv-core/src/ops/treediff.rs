@@ -88,29 +88,39 @@ impl TreeDiff {
     }
 }
 
+/// Deleted files by content (kind, id) and executable bit, waiting to be paired with added ones.
+type ByContent = std::collections::HashMap<(NodeKind, ObjectId, bool), Vec<(String, Node)>>;
+
 /// Compares version `a` with version `b` of the data at `path` (either may be absent).
 pub fn diff(store: &Store, path: &str, a: Option<&Node>, b: Option<&Node>) -> Result<TreeDiff> {
     let mut out = TreeDiff::default();
     let mut added = Vec::new();
     let mut deleted = Vec::new();
     walk(store, path, a, b, &mut out, &mut added, &mut deleted)?;
-    // Pair deleted and added files with the same content: renames.
-    let mut by_content: std::collections::HashMap<(NodeKind, ObjectId), Vec<(String, u64)>> =
-        Default::default();
+    // Pair deleted and added files with the same content and mode: renames (a rename that also changes the
+    // executable bit stays a deletion and an addition, so that no change goes unsaid). The same content is the
+    // same id, or, for a large file across a format upgrade, the same chunks under another id.
+    let mut by_content: ByContent = Default::default();
     for (p, n) in deleted {
         by_content
-            .entry((n.kind, n.id))
+            .entry((n.kind, n.id, n.exec))
             .or_default()
-            .push((p, n.size));
+            .push((p, n));
     }
     let mut still_added = Vec::new();
     for (p, n) in added {
-        match by_content.get_mut(&(n.kind, n.id)).and_then(|v| v.pop()) {
-            Some((old, size)) => out.files.push(FileDiff {
+        let mut found = by_content
+            .get_mut(&(n.kind, n.id, n.exec))
+            .and_then(|v| v.pop());
+        if found.is_none() && n.kind == NodeKind::Chunked {
+            found = take_same_chunks(store, &mut by_content, &n)?;
+        }
+        match found {
+            Some((old, o)) => out.files.push(FileDiff {
                 path: p,
                 change: FileChange::Renamed,
                 old_path: Some(old),
-                old_size: Some(size),
+                old_size: Some(o.size),
                 new_size: Some(n.size),
             }),
             None => still_added.push((p, n)),
@@ -126,12 +136,12 @@ pub fn diff(store: &Store, path: &str, a: Option<&Node>, b: Option<&Node>) -> Re
         });
     }
     for (_, left) in by_content {
-        for (p, size) in left {
+        for (p, n) in left {
             out.files.push(FileDiff {
                 path: p,
                 change: FileChange::Deleted,
                 old_path: None,
-                old_size: Some(size),
+                old_size: Some(n.size),
                 new_size: None,
             });
         }
@@ -376,6 +386,28 @@ fn corrupt(id: &ObjectId, message: impl Into<String>) -> crate::Error {
     }
 }
 
+/// A deleted large file holding the same chunks as `added` under another id (one manifest in each layout),
+/// taken out of `deleted`. Only deleted files of the same kind, mode and size are candidates.
+fn take_same_chunks(
+    store: &Store,
+    deleted: &mut ByContent,
+    added: &Node,
+) -> Result<Option<(String, Node)>> {
+    for ((kind, _, exec), list) in deleted.iter_mut() {
+        let Some((_, candidate)) = list.last() else {
+            continue;
+        };
+        if *kind == added.kind
+            && *exec == added.exec
+            && candidate.size == added.size
+            && same_chunks(store, candidate, added)?
+        {
+            return Ok(list.pop());
+        }
+    }
+    Ok(None)
+}
+
 /// Whether two file nodes with different ids hold the same bytes: a large file has one id in each layout
 /// (a flat manifest's or a split one's), so across a `dv format upgrade` the chunk lists are compared. In one
 /// layout a manifest is a function of its chunks, so when both roots are leaves or both are indexes, different
@@ -617,6 +649,87 @@ mod tests {
         assert!(same_chunks(&store, &flat, &a).unwrap());
         let d = diff(&store, "f", Some(&flat), Some(&a)).unwrap();
         assert!(d.files.is_empty(), "{:?}", got(&d));
+    }
+
+    /// A large file renamed across a format upgrade is a rename (its id changed with the layout, its chunks did
+    /// not); a rename that also sets the executable bit is a deletion and an addition, so the mode change is
+    /// not lost.
+    #[test]
+    fn renames_are_found_across_layouts_and_never_hide_a_mode_change() {
+        let (_dir, store) = store();
+        let chunks: Vec<(ObjectId, u32)> = (0..3000u64)
+            .map(|i| (ObjectId::of(&i.to_le_bytes()), 65536))
+            .collect();
+        let mut objects = Objects::default();
+        let file = |layout: Layout, objects: &mut Objects| Node {
+            kind: NodeKind::Chunked,
+            id: crate::store::split::put_manifest(&chunks, layout, objects).unwrap(),
+            size: 3000 * 65536,
+            files: 1,
+            exec: false,
+        };
+        let (flat, split) = (
+            file(Layout::Flat, &mut objects),
+            file(Layout::Split, &mut objects),
+        );
+        put(&store, ObjectKind::Manifest, objects.0.iter());
+        let tree = |entries: Vec<(&str, Node)>, objects: &mut Objects| {
+            let entries: Vec<TreeEntry> = entries
+                .into_iter()
+                .map(|(name, node)| TreeEntry {
+                    name: name.into(),
+                    node,
+                })
+                .collect();
+            Node {
+                kind: NodeKind::Tree,
+                id: put_tree(&entries, Layout::Split, objects).unwrap(),
+                size: entries.iter().map(|e| e.node.size).sum(),
+                files: entries.len() as u64,
+                exec: false,
+            }
+        };
+        let mut trees = Objects::default();
+        let small = Node {
+            kind: NodeKind::File,
+            id: ObjectId::of(b"small"),
+            size: 5,
+            files: 1,
+            exec: false,
+        };
+        let before = tree(vec![("big.bin", flat), ("run.sh", small)], &mut trees);
+        let after = tree(
+            vec![
+                ("moved.bin", split),
+                (
+                    "tool.sh",
+                    Node {
+                        exec: true,
+                        ..small
+                    },
+                ),
+            ],
+            &mut trees,
+        );
+        put(&store, ObjectKind::Tree, trees.0.iter());
+        let d = diff(&store, "d", Some(&before), Some(&after)).unwrap();
+        let listed: Vec<(String, FileChange, Option<String>)> = d
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.change, f.old_path.clone()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                (
+                    "d/moved.bin".into(),
+                    FileChange::Renamed,
+                    Some("d/big.bin".into())
+                ),
+                ("d/run.sh".into(), FileChange::Deleted, None),
+                ("d/tool.sh".into(), FileChange::Added, None),
+            ]
+        );
     }
 
     proptest! {

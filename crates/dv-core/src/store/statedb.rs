@@ -1214,9 +1214,9 @@ mod tests {
             .conn
             .pragma_update(None, "user_version", 99)
             .unwrap();
-        assert!(matches!(
-            StateDb::open(&path),
-            Err(Error::NewerFormat { found: 99, .. })
-        ));
+        let e = StateDb::open(&path).err().expect("refused");
+        assert!(matches!(e, Error::NewerFormat { found: 99, .. }), "{e}");
+        // It is a cache: the hint says it may be set aside, not only that dv must be upgraded.
+        assert!(e.hint().unwrap().contains("move the file aside"), "{e:?}");
     }
 }
