@@ -119,7 +119,7 @@ pub(super) fn huge_workload(ctx: &Ctx, o: &Opts) -> Vec<Row> {
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "v1"]);
     let mut row = Row::new(format!("huge: add a {gib} GiB file"));
-    row.dv.push(first.clone());
+    row.dv.push(first);
     rows.push(row);
 
     let mut edits = Vec::new();
@@ -131,7 +131,7 @@ pub(super) fn huge_workload(ctx: &Ctx, o: &Opts) -> Vec<Row> {
         let after = stored_by_kind(&repo.join(".dv/cache"));
         git(&repo, &["add", "-A"]);
         git(&repo, &["commit", "-q", "-m", &format!("v{v}")]);
-        edits.push((m.clone(), after.0 - before.0, after.1 - before.1));
+        edits.push((m, after.0 - before.0, after.1 - before.1));
         let mut row = Row::new(format!("huge: edit in place, add (v{v})"));
         row.dv.push(m);
         rows.push(row);
