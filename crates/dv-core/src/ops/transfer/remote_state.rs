@@ -286,7 +286,7 @@ pub struct RemoteState {
 
 /// What `remote` lacks of each target: everything below the target that the remote's current index listing
 /// does not name, walked through the cache (below an object only the remote has, the closure rule is trusted;
-/// below one a push found whole, see [`Known`], nothing is read).
+/// below one a push found whole, see `Known`, nothing is read).
 pub fn remote_state(s: &Session, remote: &Remote, targets: &[Target]) -> Result<Vec<RemoteState>> {
     let store = s.store();
     let (on_remote, _unreadable) = remote.objects()?;
