@@ -329,6 +329,14 @@ impl Error {
         matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
 
+    /// A stored object that does not hold what it must.
+    pub fn corrupt(id: &crate::ObjectId, message: impl Into<String>) -> Error {
+        Error::Corrupt {
+            id: *id,
+            message: message.into(),
+        }
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {

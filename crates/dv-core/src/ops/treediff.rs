@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use crate::store::object::{Node, NodeKind, TreeEntry};
 use crate::store::split::TreeNode;
-use crate::{ObjectId, Result};
+use crate::{Error, ObjectId, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -255,6 +255,16 @@ struct Part {
     node: Option<TreeNode>,
 }
 
+impl Part {
+    /// The stored object, read now if it was not; None when the cache lacks it.
+    fn open(self, store: &Store, out: &mut TreeDiff) -> Result<Option<TreeNode>> {
+        match self.node {
+            Some(n) => Ok(Some(n)),
+            None => read_node(store, &self.id, Some(self.level), out),
+        }
+    }
+}
+
 /// The entries of two versions of one folder (tree ids `roots`) that are not in both, each side sorted by name,
 /// read node by node: a part of a split folder (a leaf, or an index and all below it) that both versions
 /// hold is not read at all. Both sides hold such a part's entries exactly and, names being unique in a folder,
@@ -272,13 +282,9 @@ fn differing_entries(
         let Some(node) = read_node(store, &id, None, out)? else {
             return Ok(None);
         };
-        let level = match &node {
-            TreeNode::Leaf(_) => 0,
-            TreeNode::Index(i) => i.level,
-        };
         side.push(Part {
             id,
-            level,
+            level: node.level(),
             node: Some(node),
         });
     }
@@ -300,16 +306,13 @@ fn differing_entries(
                     next.push(p);
                     continue;
                 }
-                let node = match p.node {
-                    Some(n) => n,
-                    None => match read_node(store, &p.id, Some(p.level), out)? {
-                        Some(n) => n,
-                        None => return Ok(None),
-                    },
+                let id = p.id;
+                let Some(node) = p.open(store, out)? else {
+                    return Ok(None);
                 };
                 let TreeNode::Index(index) = node else {
-                    return Err(corrupt(
-                        &p.id,
+                    return Err(Error::corrupt(
+                        &id,
                         "a leaf where its index says level 1 or more",
                     ));
                 };
@@ -325,23 +328,20 @@ fn differing_entries(
     let mut entries: [Vec<TreeEntry>; 2] = [Vec::new(), Vec::new()];
     for (side, into) in sides.into_iter().zip(entries.iter_mut()) {
         for p in side {
-            let node = match p.node {
-                Some(n) => n,
-                None => match read_node(store, &p.id, Some(0), out)? {
-                    Some(n) => n,
-                    None => return Ok(None),
-                },
+            let id = p.id;
+            let Some(node) = p.open(store, out)? else {
+                return Ok(None);
             };
             match node {
                 TreeNode::Leaf(t) => into.extend(t.entries),
                 TreeNode::Index(_) => {
-                    return Err(corrupt(&p.id, "an index where its index says level 0"));
+                    return Err(Error::corrupt(&id, "an index where its index says level 0"));
                 }
             }
         }
         into.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         if let Some(w) = into.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(corrupt(
+            return Err(Error::corrupt(
                 &roots[0],
                 format!("entry {:?} is in two parts", w[0].name),
             ));
@@ -364,26 +364,16 @@ fn read_node(
     }
     out.trees_read += 1;
     let node = store.read_tree_node(id)?;
-    let found = match &node {
-        TreeNode::Leaf(_) => 0,
-        TreeNode::Index(i) => i.level,
-    };
+    let found = node.level();
     if let Some(want) = level
         && want != found
     {
-        return Err(corrupt(
+        return Err(Error::corrupt(
             id,
             format!("a level-{found} node where its index says level {want}"),
         ));
     }
     Ok(Some(node))
-}
-
-fn corrupt(id: &ObjectId, message: impl Into<String>) -> crate::Error {
-    crate::Error::Corrupt {
-        id: *id,
-        message: message.into(),
-    }
 }
 
 /// A deleted large file holding the same chunks as `added` under another id (one manifest in each layout),

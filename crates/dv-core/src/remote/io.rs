@@ -20,7 +20,7 @@ impl Remote {
     /// Where each object on the remote is (one copy of each), and the indexes that cannot be read (skipped:
     /// their objects count as absent).
     pub fn objects(&self) -> Result<(HashMap<ObjectId, RemoteLocation>, Vec<UnusableIndex>)> {
-        let (good, bad) = self.readable_indexes()?;
+        let (good, bad) = self.readable_indexes(true)?;
         let mut out = HashMap::with_capacity(good.iter().map(|i| i.entries.len()).sum());
         for index in good {
             let pack = index.pack_id;
@@ -35,7 +35,7 @@ impl Remote {
     /// `objects`, with every copy of each object (concurrent pushes may leave one object in several packs):
     /// the first is the one `objects` gives, the others are where a fetch turns when a copy fails its check.
     pub fn locations(&self) -> Result<(Copies, Vec<UnusableIndex>)> {
-        let (good, bad) = self.readable_indexes()?;
+        let (good, bad) = self.readable_indexes(true)?;
         let mut out: HashMap<ObjectId, Vec<RemoteLocation>> = HashMap::new();
         for index in good {
             let pack = index.pack_id;
@@ -48,10 +48,11 @@ impl Remote {
         Ok((out, bad))
     }
 
-    /// The remote's indexes that can be read (through the local copies), in listing order, and the others.
-    fn readable_indexes(&self) -> Result<(Vec<PackIndex>, Vec<UnusableIndex>)> {
+    /// The remote's indexes that can be read, in listing order, and the others; through the local copies
+    /// when `use_copies` (see `sync_indexes_from`).
+    fn readable_indexes(&self, use_copies: bool) -> Result<(Vec<PackIndex>, Vec<UnusableIndex>)> {
         let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (id, index, _) in self.sync_indexes()? {
+        for (id, index, _) in self.sync_indexes_from(use_copies)? {
             match index {
                 Ok(i) => good.push(i),
                 Err(e) => bad.push((id, e)),
@@ -63,14 +64,7 @@ impl Remote {
     /// Every index on the remote that parses, and the packs whose index does not (with the reason). Each index
     /// file is read from the remote itself, not from the local copies: this is what `fsck --remote` checks.
     pub fn indexes(&self) -> Result<(Vec<PackIndex>, Vec<UnusableIndex>)> {
-        let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (id, index, _) in self.sync_indexes_from(false)? {
-            match index {
-                Ok(i) => good.push(i),
-                Err(e) => bad.push((id, e)),
-            }
-        }
-        Ok((good, bad))
+        self.readable_indexes(false)
     }
 
     /// Every index on the remote with the time its index file was written (Unix seconds).

@@ -854,24 +854,22 @@ impl StateDb {
         packs: &std::collections::HashSet<ObjectId>,
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        {
-            let mut put_pack = tx
-                .prepare_cached("INSERT OR IGNORE INTO remote_known_packs VALUES (?1, ?2)")
-                .map_err(|e| self.err(e))?;
-            for p in packs {
-                put_pack
-                    .execute(rusqlite::params![remote, p.as_bytes()])
-                    .map_err(|e| self.err(e))?;
-            }
-            let mut put_id = tx
-                .prepare_cached("INSERT OR IGNORE INTO remote_known VALUES (?1, ?2)")
-                .map_err(|e| self.err(e))?;
+        let put = |sql: &str, ids: &mut dyn Iterator<Item = &ObjectId>| -> Result<()> {
+            let mut st = tx.prepare_cached(sql).map_err(|e| self.err(e))?;
             for id in ids {
-                put_id
-                    .execute(rusqlite::params![remote, id.as_bytes()])
+                st.execute(rusqlite::params![remote, id.as_bytes()])
                     .map_err(|e| self.err(e))?;
             }
-        }
+            Ok(())
+        };
+        put(
+            "INSERT OR IGNORE INTO remote_known_packs VALUES (?1, ?2)",
+            &mut packs.iter(),
+        )?;
+        put(
+            "INSERT OR IGNORE INTO remote_known VALUES (?1, ?2)",
+            &mut ids.iter(),
+        )?;
         tx.commit().map_err(|e| self.err(e))
     }
 

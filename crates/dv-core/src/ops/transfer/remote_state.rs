@@ -39,7 +39,7 @@ pub(crate) struct Known<'a> {
     store: &'a Store,
     remote: &'a str,
     /// The packs of the listing this was checked against.
-    pub(crate) packs: HashSet<ObjectId>,
+    packs: HashSet<ObjectId>,
     any: bool,
 }
 
@@ -60,9 +60,13 @@ impl<'a> Known<'a> {
         })
     }
 
-    /// True when the remote holds every object below `id`.
-    fn holds(&self, id: &ObjectId) -> Result<bool> {
-        Ok(self.any && self.store.state_db().remote_knows(self.remote, id)?)
+    /// True when the remote holds `n` and every object below it: `n` is a tree or manifest the listing names
+    /// (`listed`) and was learnt whole.
+    fn holds(&self, n: &Node, listed: bool) -> Result<bool> {
+        Ok(self.any
+            && listed
+            && n.kind != NodeKind::File
+            && self.store.state_db().remote_knows(self.remote, &n.id)?)
     }
 
     /// Records that the remote holds everything below `ids`, now that `pushed` packs are committed too.
@@ -126,7 +130,7 @@ pub(super) fn missing_on_remote(
                 t_skipped += 1;
                 t_relied.push(r.pack);
             }
-            if remote_loc.is_some() && n.kind != NodeKind::File && known.holds(&n.id)? {
+            if known.holds(&n, remote_loc.is_some())? {
                 continue;
             }
             // One lookup tells both whether the cache has it and where, for the upload.
@@ -304,7 +308,7 @@ pub fn remote_state(s: &Session, remote: &Remote, targets: &[Target]) -> Result<
                 continue;
             }
             let here = on_remote.contains_key(&n.id);
-            if here && n.kind != NodeKind::File && known.holds(&n.id)? {
+            if known.holds(&n, here)? {
                 continue;
             }
             let Some(loc) = store.locate(&n.id)? else {

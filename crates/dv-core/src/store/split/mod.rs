@@ -240,6 +240,14 @@ impl TreeNode {
             Tree::decode(data).map(TreeNode::Leaf)
         }
     }
+
+    /// 0 for a leaf; an index's children are one level below it.
+    pub fn level(&self) -> u8 {
+        match self {
+            TreeNode::Leaf(_) => 0,
+            TreeNode::Index(i) => i.level,
+        }
+    }
 }
 
 impl ManifestNode {
@@ -249,6 +257,14 @@ impl ManifestNode {
             ManifestIndex::decode(data).map(ManifestNode::Index)
         } else {
             Manifest::decode(data).map(ManifestNode::Leaf)
+        }
+    }
+
+    /// 0 for a leaf; an index's children are one level below it.
+    pub fn level(&self) -> u8 {
+        match self {
+            ManifestNode::Leaf(_) => 0,
+            ManifestNode::Index(i) => i.level,
         }
     }
 }

@@ -70,13 +70,6 @@ struct Expect<'a> {
     child: &'a TreeChild,
 }
 
-fn corrupt(id: &ObjectId, message: impl Into<String>) -> Error {
-    Error::Corrupt {
-        id: *id,
-        message: message.into(),
-    }
-}
-
 fn collect_tree(
     id: &ObjectId,
     expect: Option<Expect<'_>>,
@@ -85,15 +78,12 @@ fn collect_tree(
 ) -> Result<()> {
     let raw = read(id)?;
     let before = out.len();
-    let node = TreeNode::decode(&raw).map_err(|e| corrupt(id, e.to_string()))?;
-    let level = match &node {
-        TreeNode::Leaf(_) => 0,
-        TreeNode::Index(i) => i.level,
-    };
+    let node = TreeNode::decode(&raw).map_err(|e| Error::corrupt(id, e.to_string()))?;
+    let level = node.level();
     if let Some(x) = &expect
         && x.level != level
     {
-        return Err(corrupt(
+        return Err(Error::corrupt(
             id,
             format!(
                 "a level-{level} node where its index says level {}",
@@ -106,7 +96,7 @@ fn collect_tree(
             if let (Some(prev), Some(first)) = (out.last(), t.entries.first())
                 && prev.name.as_bytes() >= first.name.as_bytes()
             {
-                return Err(corrupt(
+                return Err(Error::corrupt(
                     id,
                     format!("entry {:?} is out of order across nodes", first.name),
                 ));
@@ -136,7 +126,7 @@ fn collect_tree(
             || size != x.child.size
             || files != x.child.files
         {
-            return Err(corrupt(
+            return Err(Error::corrupt(
                 id,
                 "a tree node does not hold what its index says (entries, last name, size or files)",
             ));
@@ -164,15 +154,12 @@ fn collect_manifest(
 ) -> Result<()> {
     let raw = read(id)?;
     let before = out.len();
-    let node = ManifestNode::decode(&raw).map_err(|e| corrupt(id, e.to_string()))?;
-    let level = match &node {
-        ManifestNode::Leaf(_) => 0,
-        ManifestNode::Index(i) => i.level,
-    };
+    let node = ManifestNode::decode(&raw).map_err(|e| Error::corrupt(id, e.to_string()))?;
+    let level = node.level();
     if let Some((want, _)) = expect
         && want != level
     {
-        return Err(corrupt(
+        return Err(Error::corrupt(
             id,
             format!("a level-{level} node where its index says level {want}"),
         ));
@@ -189,7 +176,7 @@ fn collect_manifest(
         let below = &out[before..];
         let size: u64 = below.iter().map(|&(_, l)| l as u64).sum();
         if below.len() as u64 != child.chunks || size != child.size {
-            return Err(corrupt(
+            return Err(Error::corrupt(
                 id,
                 "a manifest node does not hold what its index says (chunks or size)",
             ));
