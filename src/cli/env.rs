@@ -11,7 +11,9 @@ use dv_core::{Error, Result, Settings};
 
 /// The core's settings from the environment: `DV_PACK_SIZE`, `DV_SINGLE_PUT_MAX` and `DV_TABLE_SORT_MEMORY`
 /// (bytes; a value that is not a number above 0 leaves the default, as these are test hooks and tuning
-/// knobs), and the cloud remotes' variables and `HOME` ([`RemoteEnv::from_vars`]).
+/// knobs), the cloud remotes' variables and `HOME` ([`RemoteEnv::from_vars`]), `DV_CACHE_DIR` (a cache
+/// shared by every repository), and the user's settings file and cache folder (`XDG_CONFIG_HOME`,
+/// `XDG_CACHE_HOME`, else under `HOME`).
 pub fn settings() -> Settings {
     let mut s = Settings::default();
     if let Some(v) = bytes("DV_PACK_SIZE") {
@@ -23,11 +25,29 @@ pub fn settings() -> Settings {
     if let Some(v) = bytes("DV_TABLE_SORT_MEMORY").and_then(|v| usize::try_from(v).ok()) {
         s.table_sort_memory = v;
     }
-    s.remote_env = RemoteEnv::from_vars(
-        std::env::vars_os(),
-        std::env::var_os("HOME").map(PathBuf::from),
-    );
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    s.remote_env = RemoteEnv::from_vars(std::env::vars_os(), home.clone());
+    s.cache_dir = path_var("DV_CACHE_DIR");
+    // The XDG base directories, as most command-line tools on Linux read them (a relative value is ignored,
+    // as the specification says).
+    let xdg = |var: &str, fallback: &str| {
+        path_var(var)
+            .filter(|p| p.is_absolute())
+            .or_else(|| home.as_ref().map(|h| h.join(fallback)))
+            .map(|base| base.join("dv"))
+    };
+    s.user_config = xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("config.toml"));
+    s.user_cache = xdg("XDG_CACHE_HOME", ".cache");
     s
+}
+
+/// A variable holding a path, unless unset or empty.
+fn path_var(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// A variable holding a number of bytes above 0, if it does.

@@ -75,6 +75,9 @@ pub enum Command {
     Diff(commands::diff::Args),
     Show(commands::show::Args),
     Remote(commands::remote::Args),
+    Config(commands::config::Args),
+    Ls(commands::registry::LsArgs),
+    Get(commands::registry::GetArgs),
     Format(commands::format::Args),
     Push(commands::transfer::PushArgs),
     Fetch(commands::transfer::FetchArgs),
@@ -106,9 +109,8 @@ impl Global {
     /// The dv repository of the work tree containing the working folder, set up to wait for its lock as
     /// the user asked and with the settings of the environment.
     pub fn repo(&self) -> dv_core::Result<dv_core::repo::Repo> {
-        let mut repo = dv_core::repo::Repo::discover(&self.cwd)?;
+        let mut repo = dv_core::repo::Repo::discover_with(&self.cwd, &self.settings)?;
         repo.lock_wait = self.lock_wait.clone();
-        repo.settings = self.settings.clone();
         Ok(repo)
     }
 
@@ -204,6 +206,9 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         Command::Diff(_) => "diff",
         Command::Show(_) => "show",
         Command::Remote(_) => "remote",
+        Command::Config(_) => "config",
+        Command::Ls(_) => "ls",
+        Command::Get(_) => "get",
         Command::Format(_) => "format",
         Command::Push(_) => "push",
         Command::Fetch(_) => "fetch",
@@ -235,6 +240,9 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         Command::Diff(args) => commands::diff::run(&global, args),
         Command::Show(args) => commands::show::run(&global, args),
         Command::Remote(args) => commands::remote::run(&global, args),
+        Command::Config(args) => commands::config::run(&global, args),
+        Command::Ls(args) => commands::registry::ls(&global, args),
+        Command::Get(args) => commands::registry::get(&global, args),
         Command::Format(args) => commands::format::run(&global, args),
         Command::Push(args) => commands::transfer::push(&global, args),
         Command::Fetch(args) => commands::transfer::fetch(&global, args),

@@ -20,6 +20,7 @@ pub mod model;
 pub mod ops;
 pub mod paths;
 pub mod pointer;
+pub mod registry;
 pub mod progress;
 pub mod redact;
 pub mod remote;

@@ -26,6 +26,15 @@ pub struct Settings {
     /// Credentials and settings of cloud remotes that come from outside the repository (the AWS_*, GOOGLE_*
     /// and AZURE_* variables, the AWS profile files under the home folder): see [`RemoteEnv::from_vars`].
     pub remote_env: RemoteEnv,
+    /// A cache folder every repository on this machine uses in place of its own (the CLI's `DV_CACHE_DIR`):
+    /// it wins over the `cache.dir` setting of `.dv/config.local.toml` and of the user's settings file.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// The user's own settings file (`dv config --global`; the CLI's `$XDG_CONFIG_HOME/dv/config.toml`, else
+    /// `~/.config/dv/config.toml`): `cache.dir`, and the per-source remote settings of registries.
+    pub user_config: Option<std::path::PathBuf>,
+    /// The user's cache folder (the CLI's `$XDG_CACHE_HOME/dv`, else `~/.cache/dv`): mirrors of the Git
+    /// repositories `dv ls`, `get` and `import` read from, and what `ls` keeps of their trees.
+    pub user_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -35,6 +44,9 @@ impl Default for Settings {
             single_put_max: crate::remote::SINGLE_PUT_MAX,
             table_sort_memory: crate::table::sort::SORT_MEMORY,
             remote_env: RemoteEnv::default(),
+            cache_dir: None,
+            user_config: None,
+            user_cache: None,
         }
     }
 }

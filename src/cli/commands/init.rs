@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let (repo, created) = Repo::init(&g.cwd)?;
+    let (repo, created) = Repo::init_with(&g.cwd, &g.settings)?;
     let s = repo.open()?;
     let repo = s.repo();
     let dv_dir = repo.dv_dir();

@@ -3,6 +3,7 @@
 pub mod add;
 pub mod checkout;
 pub mod completions;
+pub mod config;
 pub mod diff;
 pub mod du;
 pub mod format;
@@ -12,6 +13,7 @@ pub mod hooks;
 pub mod init;
 pub mod log;
 pub mod meta;
+pub mod registry;
 pub mod remote;
 pub mod run;
 pub mod show;

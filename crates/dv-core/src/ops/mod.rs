@@ -4,14 +4,17 @@
 pub mod add;
 pub mod checkout;
 pub mod compare;
+pub mod config;
 pub mod datasets;
 pub mod du;
 pub mod format;
+pub mod get;
 pub mod fsck;
 pub mod gc;
 pub mod hooks;
 pub mod ignore;
 pub mod log;
+pub mod ls;
 pub mod meta;
 pub mod partial;
 pub mod pointers;

@@ -151,7 +151,7 @@ impl Remote {
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the I/O runtime: {e}")))?;
         Ok(Remote {
-            index_cache: repo.cache_dir().join("remotes").join(&name).join("index"),
+            index_cache: repo.remote_index_dir(&name),
             url: cfg.url.clone(),
             name,
             store,

@@ -235,6 +235,9 @@ impl Repo {
         &self,
         name: &str,
     ) -> Result<std::collections::BTreeMap<String, String>> {
+        if let Some(source) = &self.source {
+            return Ok(source.local.get(name).cloned().unwrap_or_default());
+        }
         let path = self.dv_dir().join(LOCAL_CONFIG_FILE);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,

@@ -104,7 +104,10 @@ impl Repo {
         // another file system) go now, as recorded: every command that writes the work tree takes this lock,
         // and a read-only one (status) never removes anything there.
         crate::fsutil::remove_recorded_temps(&self.cache_dir.join("tmp"), || self.journal_scope())?;
-        self.register_user()?;
+        // A registry read through a mirror has no work tree to keep data for.
+        if !self.is_source() {
+            self.register_user()?;
+        }
         Ok(lock)
     }
 

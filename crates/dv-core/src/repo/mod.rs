@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 mod config;
+pub mod files;
 mod locking;
 mod users;
 
@@ -118,11 +119,47 @@ pub struct Repo {
     /// What the core would otherwise take from the environment (the CLI maps its variables onto it): carried
     /// to the store [`Repo::open_store`] opens and to the remotes opened from this repository.
     pub settings: crate::Settings,
+    /// For a registry's repository read through a mirror ([`Repo::for_source`]): its remotes' settings from
+    /// the user's files, in place of a `.dv/config.local.toml`, and where their index copies go.
+    source: Option<SourceSide>,
+}
+
+/// What a registry's repository takes from the reader's side: see [`Repo::for_source`].
+#[derive(Clone, Debug)]
+struct SourceSide {
+    /// Per remote: the settings that are not committed ones (credentials), from the reader's files.
+    local: std::collections::BTreeMap<String, files::RemoteSettings>,
+    /// Where the copies of its remotes' indexes go, one folder per remote below it.
+    index_dir: PathBuf,
+    /// The state database that indexes the cache for it.
+    db: PathBuf,
+}
+
+/// Which cache a work tree uses: `DV_CACHE_DIR` ([`crate::Settings::cache_dir`]), else the `cache.dir` of
+/// its `.dv/config.local.toml`, else that of the user's settings file, else `None` (its own, or for a
+/// linked work tree the main work tree's).
+fn shared_cache(dv_dir: &Path, settings: &crate::Settings) -> Result<Option<PathBuf>> {
+    if let Some(dir) = &settings.cache_dir {
+        return Ok(Some(dir.clone()));
+    }
+    if let Some(dir) = files::cache_dir_in(&dv_dir.join(LOCAL_CONFIG_FILE))? {
+        return Ok(Some(dir));
+    }
+    match &settings.user_config {
+        Some(user) => files::cache_dir_in(user),
+        None => Ok(None),
+    }
 }
 
 impl Repo {
-    /// Finds the Git work tree containing `cwd` and its dv repository.
+    /// Finds the Git work tree containing `cwd` and its dv repository, with dv's default settings.
     pub fn discover(cwd: &Path) -> Result<Repo> {
+        Repo::discover_with(cwd, &crate::Settings::default())
+    }
+
+    /// Finds the Git work tree containing `cwd` and its dv repository, which carries `settings` (and uses the
+    /// cache they name, if they name one: see [`Settings::cache_dir`](crate::Settings)).
+    pub fn discover_with(cwd: &Path, settings: &crate::Settings) -> Result<Repo> {
         let tree = crate::git::discover_work_tree(cwd)?;
         let root = tree.root;
         check_own_files(&root.join(DV_DIR), false)?;
@@ -135,8 +172,9 @@ impl Repo {
             Err(e) => return Err(Error::io(config_path, e)),
         };
         let config = Config::parse(&text, &config_path.display().to_string())?;
-        let cache_dir = match tree.main {
-            Some(main) if main.join(DV_DIR).join(CONFIG_FILE).is_file() => {
+        let cache_dir = match (shared_cache(&root.join(DV_DIR), settings)?, tree.main) {
+            (Some(dir), _) => dir,
+            (None, Some(main)) if main.join(DV_DIR).join(CONFIG_FILE).is_file() => {
                 main.join(DV_DIR).join("cache")
             }
             _ => root.join(DV_DIR).join("cache"),
@@ -147,12 +185,65 @@ impl Repo {
             config,
             cache_dir,
             lock_wait: LockWait::default(),
-            settings: crate::Settings::default(),
+            settings: settings.clone(),
+            source: None,
         })
+    }
+
+    /// A registry's repository as a reader sees it (`dv ls`, `get`, `import`): `root` is where a folder
+    /// remote's relative path starts (`None`: nowhere; such a remote is refused), `config` its committed
+    /// settings at the revision read, its objects kept in `cache_dir`, and `local` the reader's settings for
+    /// its remotes (from `[source."URL".remote.NAME]`), which stand where a work tree's
+    /// `.dv/config.local.toml` would; its state database and the copies of its remotes' indexes are kept in
+    /// the folder `side`.
+    pub(crate) fn for_source(
+        root: PathBuf,
+        config: Config,
+        cache_dir: PathBuf,
+        settings: crate::Settings,
+        local: std::collections::BTreeMap<String, files::RemoteSettings>,
+        side: PathBuf,
+    ) -> Repo {
+        Repo {
+            root,
+            config,
+            cache_dir,
+            lock_wait: LockWait::default(),
+            settings,
+            source: Some(SourceSide {
+                local,
+                index_dir: side.join("remotes"),
+                db: side.join("state.db"),
+            }),
+        }
+    }
+
+    /// This repository keeping its objects in `dir`.
+    pub(crate) fn with_cache_dir(mut self, dir: PathBuf) -> Repo {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Whether this is a registry's repository read through [`Repo::for_source`], not a work tree.
+    pub fn is_source(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// Where the copies of remote `name`'s index files are kept.
+    pub fn remote_index_dir(&self, name: &str) -> PathBuf {
+        match &self.source {
+            Some(s) => s.index_dir.join(name),
+            None => self.cache_dir.join("remotes").join(name).join("index"),
+        }
     }
 
     /// Creates `.dv/` in the work tree containing `cwd`; returns the repo and whether anything was created.
     pub fn init(cwd: &Path) -> Result<(Repo, bool)> {
+        Repo::init_with(cwd, &crate::Settings::default())
+    }
+
+    /// [`Repo::init`] with `settings` (see [`Repo::discover_with`]).
+    pub fn init_with(cwd: &Path, settings: &crate::Settings) -> Result<(Repo, bool)> {
         let root = crate::git::discover_work_tree(cwd)?.root;
         let dv = root.join(DV_DIR);
         // `.dv` (committed, so anyone can make it a link) must not lead dv's own files out of the work tree.
@@ -182,7 +273,7 @@ impl Repo {
             crate::fsutil::write_atomic_via(&config_path, Config::initial_text().as_bytes(), &tmp)?;
             created = true;
         }
-        let repo = Repo::discover(&root)?;
+        let repo = Repo::discover_with(&root, settings)?;
         created |= repo.ensure_own_ignore()?;
         drop(repo.open_store()?);
         Ok((repo, created))
@@ -224,7 +315,10 @@ impl Repo {
     }
 
     pub fn db_path(&self) -> PathBuf {
-        self.dv_dir().join("state.db")
+        match &self.source {
+            Some(s) => s.db.clone(),
+            None => self.dv_dir().join("state.db"),
+        }
     }
 
     /// Opens the cache, tuned by [`Repo::settings`].

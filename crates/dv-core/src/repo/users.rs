@@ -34,13 +34,15 @@ impl Repo {
     }
 
     /// The other work trees that use this work tree's cache: those recorded in the cache's list (when they
-    /// took its lock) and Git's work trees of this repository (main and linked), each opened as a dv repository.
-    /// Recorded work trees that are gone (deleted, no longer dv repositories, or using another cache now) are
-    /// pruned from the list. The caller holds the lock.
+    /// took its lock) and Git's work trees of this repository (main and linked) that use it, each opened as a
+    /// dv repository. A recorded work tree counts whichever cache its settings name now (a `DV_CACHE_DIR` set
+    /// only at times, a `cache.dir` changed since: what it put here may still be all it has); records of work
+    /// trees that are gone (deleted, or no longer dv repositories) are pruned from the list. The caller holds
+    /// the lock.
     pub(crate) fn cache_users(&self) -> Result<Vec<Repo>> {
-        let mut candidates: Vec<PathBuf> = Vec::new();
+        // (path, recorded here: the record's file)
+        let mut candidates: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
         let dir = self.users_dir();
-        let mut recorded: Vec<(PathBuf, PathBuf)> = Vec::new();
         match fs::read_dir(&dir) {
             Ok(entries) => {
                 for e in entries {
@@ -51,8 +53,7 @@ impl Repo {
                     }
                     let text = fs::read_to_string(e.path()).at(e.path())?;
                     let root = PathBuf::from(text.trim_end_matches('\n'));
-                    recorded.push((e.path(), root.clone()));
-                    candidates.push(root);
+                    candidates.push((root, Some(e.path())));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -65,43 +66,46 @@ impl Repo {
             if !root.exists() {
                 return Err(Error::MissingWorkTree(root));
             }
-            candidates.push(root);
+            candidates.push((root, None));
         }
         let mine = self.cache_dir.canonicalize().ok();
+        let me = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
         let mut seen = std::collections::HashSet::new();
-        seen.insert(self.root.clone());
         let mut out = Vec::new();
-        let mut live = std::collections::HashSet::new();
-        for root in candidates {
+        let mut gone = Vec::new();
+        for (root, record) in candidates {
             let Ok(root) = root.canonicalize() else {
+                gone.extend(record);
                 continue;
             };
-            if !seen.insert(root.clone()) {
-                live.insert(root);
+            if root == me || seen.contains(&root) {
                 continue;
             }
-            let mut other = match Repo::discover(&root) {
+            let mut other = match Repo::discover_with(&root, &self.settings) {
                 Ok(r) => r,
-                Err(Error::NotAGitRepo(_) | Error::NotInitialized(_)) => continue,
+                Err(Error::NotAGitRepo(_) | Error::NotInitialized(_)) => {
+                    gone.extend(record);
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
-            if other.root != root || other.cache_dir.canonicalize().ok() != mine {
+            if other.root != root {
+                gone.extend(record);
                 continue;
             }
-            live.insert(root);
+            if record.is_none() && other.cache_dir.canonicalize().ok() != mine {
+                continue;
+            }
+            seen.insert(root);
             other.lock_wait = self.lock_wait.clone();
             other.settings = self.settings.clone();
             out.push(other);
         }
-        live.insert(self.root.clone());
-        for (file, root) in recorded {
-            let root = root.canonicalize().unwrap_or(root);
-            if !live.contains(&root) {
-                match fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(file, e)),
-                }
+        for file in gone {
+            match fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(file, e)),
             }
         }
         Ok(out)

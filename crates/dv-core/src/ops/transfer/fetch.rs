@@ -21,7 +21,16 @@ pub fn fetch(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
-    let store = s.store();
+    fetch_into(s.store(), remote, targets, progress)
+}
+
+/// [`fetch`] into `store` (whose lock the caller holds).
+pub fn fetch_into(
+    store: &Store,
+    remote: &Remote,
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
     let mut fetch = Fetch::new(store, remote, targets)?;
     progress.start("Fetching", None, Unit::Bytes);
     let result = (|| -> Result<()> {
@@ -164,6 +173,17 @@ impl<'a> Fetch<'a> {
     /// which wait so that every chunk comes in one round, in pack order (read in two rounds, the ranges merged
     /// around the first round's gaps would read the second round's chunks too).
     pub fn structure(&mut self, progress: &dyn Progress) -> Result<Vec<Pending<'a>>> {
+        self.walk(Depth::Whole, progress)
+    }
+
+    /// Fetches only the folders' trees (no manifests, no file data) on the way to each target's scope and
+    /// at it: with `deep`, every tree below it too (`dv ls --recursive`); without, the scope's own folder only
+    /// (`dv ls`: a tree's entries give its files' sizes).
+    pub fn trees(&mut self, deep: bool, progress: &dyn Progress) -> Result<()> {
+        self.walk(Depth::Trees { deep }, progress).map(drop)
+    }
+
+    fn walk(&mut self, depth: Depth, progress: &dyn Progress) -> Result<Vec<Pending<'a>>> {
         let targets = self.targets;
         let mut level: Vec<Pending<'a>> = targets
             .iter()
@@ -179,6 +199,9 @@ impl<'a> Fetch<'a> {
         while !level.is_empty() {
             tracing::debug!(ms = self.ms(), nodes = level.len(), "fetching a level");
             let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
+            if let Depth::Trees { .. } = depth {
+                level.retain(|(n, _, _)| n.kind == NodeKind::Tree);
+            }
             for (n, path, _) in &level {
                 if n.kind != NodeKind::File
                     && let Some(loc) = self.wanted(&n.id, path, "object")?
@@ -212,9 +235,15 @@ impl<'a> Fetch<'a> {
                                 for e in t.entries {
                                     let child = crate::paths::join(&path, &e.name);
                                     // Only what lies inside the scope, or on the way to it.
-                                    if scope.is_none_or(|s| {
-                                        is_within(&child, s) || is_within(s, &child)
-                                    }) {
+                                    let on_the_way = scope.is_some_and(|s| is_within(s, &child));
+                                    let inside = scope.is_none_or(|s| is_within(&child, s));
+                                    let wanted = match depth {
+                                        Depth::Whole | Depth::Trees { deep: true } => {
+                                            on_the_way || inside
+                                        }
+                                        Depth::Trees { deep: false } => on_the_way,
+                                    };
+                                    if wanted {
                                         next.push((e.node, child, scope));
                                     }
                                 }
@@ -342,6 +371,15 @@ impl<'a> Fetch<'a> {
         self.report.skipped = self.done.len() as u64 - self.report.objects;
         Ok(self.report)
     }
+}
+
+/// How far [`Fetch::walk`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Depth {
+    /// Trees and manifests below each scope.
+    Whole,
+    /// Trees only: on the way to each scope and at it, and with `deep` every one below it.
+    Trees { deep: bool },
 }
 
 /// What a table object is, as far as a walk knows before reading it.

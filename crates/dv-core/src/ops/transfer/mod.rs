@@ -15,7 +15,7 @@ mod fetch;
 mod push;
 mod remote_state;
 
-pub use fetch::{Fetch, Pending, fetch};
+pub use fetch::{Fetch, Pending, fetch, fetch_into};
 pub use push::push;
 pub(crate) use push::{PUSH_PACK_SIZE, plan_packs};
 pub use remote_state::{RemoteState, remote_state};

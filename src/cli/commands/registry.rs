@@ -1,0 +1,248 @@
+//! `dv ls` and `dv get`: datasets of any repository (this one, a local path, or a Git URL), read without a
+//! clone or a checkout of it.
+
+use std::path::PathBuf;
+
+use super::super::{Global, Outcome, output, progress};
+use dv_core::Result;
+use dv_core::ops::datasets::Source;
+use dv_core::registry::{self, Location};
+use dv_core::repo::Repo;
+
+/// List a dataset version's files, or a repository's datasets, with sizes and ids, without downloading data.
+///
+/// REPO is `.` (this repository), the path of another one, or a Git URL (file://, ssh://, https://,
+/// user@host:path), mirrored under the user's cache folder so that the next call fetches only new commits.
+/// Only pointer files and the folders' trees are read (trees by ranged reads from the repository's default
+/// remote, kept in the cache).
+#[derive(clap::Args)]
+pub struct LsArgs {
+    /// The repository: `.`, a path, or a Git URL.
+    repo: String,
+    /// A path relative to the repository's root: a dataset, a path inside one, or a folder holding datasets
+    /// (default: every dataset of the repository).
+    #[arg(default_value = "")]
+    path: String,
+    /// The Git revision (branch, tag, commit) to read (default: the repository's HEAD; for `.`, the work
+    /// tree's pointer files).
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Every file below, not one level.
+    #[arg(short = 'R', long)]
+    recursive: bool,
+    /// Print the result as JSON: `source`, `rev`, `commit`, `entries` (each `path`, `kind` (file, folder,
+    /// dataset), `size`, `files`, `id`, `exec`), `fetched_objects`, `fetched_bytes`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Download a dataset, or a file or folder of one, from any repository at a revision.
+///
+/// No Git repository or `dv init` is needed where it is written, and no cache is left there: objects are
+/// fetched (each verified) into the shared cache if one is set (cache.dir, DV_CACHE_DIR), else into a
+/// temporary one. OUT becomes the file or folder named (default: its own name in the current folder) and
+/// must not exist; it appears whole or not at all.
+#[derive(clap::Args)]
+pub struct GetArgs {
+    /// The repository: `.`, a path, or a Git URL.
+    repo: String,
+    /// A path relative to the repository's root: a dataset, a path inside one, or a folder holding datasets.
+    path: String,
+    /// The Git revision (branch, tag, commit) to read (default: the repository's HEAD).
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Where to write (default: the last part of PATH, in the current folder).
+    #[arg(short, long, value_name = "OUT")]
+    out: Option<PathBuf>,
+    /// Print the result as JSON: `source`, `rev`, `commit`, `out`, `files`, `bytes`, `fetched` (the transfer,
+    /// or null).
+    #[arg(long)]
+    json: bool,
+}
+
+/// A source opened for one command: its repository (for the cache and remotes), its Git repository and the
+/// commit read (or the work tree's pointers), and how it is named.
+struct Opened {
+    repo: Repo,
+    /// The source's objects go to a cache the user keeps: this repository's, or a shared one.
+    kept: bool,
+    git: Option<dv_core::git::GitRepo>,
+    commit: Option<dv_core::git::Commit>,
+    record: String,
+}
+
+fn open(g: &Global, repo_arg: &str, rev: Option<&str>) -> Result<Opened> {
+    let here = match g.repo() {
+        Ok(r) => Some(r),
+        Err(dv_core::Error::NotAGitRepo(_) | dv_core::Error::NotInitialized(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let location = Location::parse(repo_arg, &g.cwd, here.as_ref().map(|r| r.root.as_path()))?;
+    if location == Location::Here {
+        let repo = here.expect("Here only inside a repository");
+        let (git, commit) = match rev {
+            Some(r) => {
+                let git = dv_core::git::GitRepo::open(&repo.root)?;
+                let commit = git.resolve(r)?;
+                (Some(git), Some(commit))
+            }
+            None => (None, None),
+        };
+        let record = repo.root.display().to_string();
+        return Ok(Opened {
+            repo,
+            kept: true,
+            git,
+            commit,
+            record,
+        });
+    }
+    let opened = registry::open(&location, rev, &g.settings, here.as_ref())?;
+    Ok(Opened {
+        kept: opened.shared_cache,
+        repo: opened.repo,
+        git: Some(opened.git),
+        commit: Some(opened.commit),
+        record: opened.record,
+    })
+}
+
+#[derive(serde::Serialize)]
+struct Head<'a> {
+    source: &'a str,
+    rev: Option<&'a str>,
+    commit: Option<String>,
+}
+
+pub fn ls(g: &Global, args: LsArgs) -> Result<Outcome> {
+    let o = open(g, &args.repo, args.rev.as_deref())?;
+    let path = repo_path(&args.path)?;
+    let (record, git, commit) = (o.record, o.git, o.commit);
+    let session = o.repo.open()?;
+    let locked = session.lock()?;
+    let source = match (&git, &commit) {
+        (Some(git), Some(c)) => Source::Rev {
+            git,
+            commit: c.clone(),
+        },
+        _ => Source::WorkTree,
+    };
+    let remote = || remote_of(locked.repo(), &record);
+    let p = progress::for_terminal(g.quiet || args.json);
+    let listing = dv_core::ops::ls::ls(&locked, &source, &path, args.recursive, &remote, &*p)?;
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            head: Head<'a>,
+            #[serde(flatten)]
+            listing: &'a dv_core::ops::ls::Listing,
+        }
+        output::print_json(&Out {
+            head: head(&record, &commit),
+            listing: &listing,
+        })?;
+        return Ok(Outcome::Success);
+    }
+    for e in &listing.entries {
+        let slash = if e.kind == dv_core::ops::ls::EntryKind::File { "" } else { "/" };
+        let folder = e.kind != dv_core::ops::ls::EntryKind::File && e.files != 1;
+        let shown = output::quote_path(&e.path);
+        if folder || e.kind == dv_core::ops::ls::EntryKind::Folder {
+            outln!("{:>10}  {shown}{slash}  ({} files)", output::human_bytes(e.size), e.files);
+        } else {
+            outln!("{:>10}  {shown}", output::human_bytes(e.size));
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+pub fn get(g: &Global, args: GetArgs) -> Result<Outcome> {
+    let path = repo_path(&args.path)?;
+    if path.is_empty() {
+        return Err(dv_core::Error::usage(
+            "name what to get: a dataset, a path inside one, or a folder holding datasets",
+        ));
+    }
+    let out = match &args.out {
+        Some(o) => g.cwd.join(o),
+        None => g.cwd.join(dv_core::paths::split(&path).1),
+    };
+    let o = open(g, &args.repo, args.rev.as_deref())?;
+    let (record, git, commit) = (o.record, o.git, o.commit);
+    let session_repo = o.repo;
+    let p = progress::for_terminal(g.quiet || args.json);
+    // Without a cache of the reader's own (this repository's, or a shared one), objects go into a temporary
+    // cache beside the output, gone at the end.
+    let (session_repo, _tmp_cache) = if o.kept {
+        (session_repo, None)
+    } else {
+        let parent = out.parent().map(PathBuf::from).unwrap_or_else(|| g.cwd.clone());
+        let (repo, tmp) = registry::with_temporary_cache(session_repo, &parent)?;
+        (repo, Some(tmp))
+    };
+    let session = session_repo.open()?;
+    let locked = session.lock()?;
+    let source = match (&git, &commit) {
+        (Some(git), Some(c)) => Source::Rev {
+            git,
+            commit: c.clone(),
+        },
+        _ => Source::WorkTree,
+    };
+    let remote = || remote_of(locked.repo(), &record);
+    let report = dv_core::ops::get::get(&locked, &source, &path, &out, &remote, &*p)?;
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            head: Head<'a>,
+            #[serde(flatten)]
+            report: &'a dv_core::ops::get::GetReport,
+        }
+        output::print_json(&Out {
+            head: head(&record, &commit),
+            report: &report,
+        })?;
+    } else {
+        output::status_line(
+            g.quiet,
+            &format!(
+                "Wrote {} ({} files, {})",
+                report.out.display(),
+                report.files,
+                output::human_bytes(report.bytes)
+            ),
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn head<'a>(record: &'a str, commit: &'a Option<dv_core::git::Commit>) -> Head<'a> {
+    Head {
+        source: record,
+        rev: commit.as_ref().map(|c| c.rev.as_str()),
+        commit: commit.as_ref().map(|c| c.id.to_string()),
+    }
+}
+
+/// The remote data comes from: this repository's default one, or the source's.
+fn remote_of(repo: &Repo, record: &str) -> Result<dv_core::remote::Remote> {
+    if repo.is_source() {
+        registry::open_remote(repo, record, None)
+    } else {
+        dv_core::remote::Remote::open(repo, None, dv_core::remote::Access::Read)
+    }
+}
+
+/// A repository path as typed: '/'-separated, relative to the root; `.` and `""` are the root.
+fn repo_path(p: &str) -> Result<String> {
+    let p = p.trim_end_matches('/');
+    if p.is_empty() || p == "." {
+        return Ok(String::new());
+    }
+    match dv_core::paths::repo_path_problem(p) {
+        None => Ok(p.to_string()),
+        Some(why) => Err(dv_core::Error::usage(format!("{p:?}: {why}"))),
+    }
+}
