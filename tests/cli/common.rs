@@ -12,13 +12,25 @@ pub fn dv_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dv")
 }
 
+/// The user folders every test's dv runs with (the user's settings file and cache: empty, made once per test
+/// run), so that no setting of the person running the tests (a `cache.dir`, a source's remote) reaches them.
+pub fn test_user_dirs() -> &'static Path {
+    static DIRS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIRS.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 /// A `dv` command in `dir`, with the test S3 server's credentials in the environment (as a user's shell
-/// would have them) and nothing else of the caller's AWS settings.
+/// would have them), nothing else of the caller's AWS settings, no `DV_CACHE_DIR`, and the user folders of
+/// [`test_user_dirs`].
 pub fn dv_command(dir: &Path) -> Command {
     let mut c = Command::new(dv_bin());
+    let user = test_user_dirs();
     c.current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("DV_LOG")
+        .env_remove("DV_CACHE_DIR")
+        .env("XDG_CONFIG_HOME", user.join("config"))
+        .env("XDG_CACHE_HOME", user.join("cache"))
         .env("AWS_ACCESS_KEY_ID", crate::s3_server::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", crate::s3_server::SECRET_KEY);
     for var in [

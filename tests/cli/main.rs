@@ -32,6 +32,7 @@ mod permissions;
 mod pipeline;
 mod remote;
 mod remoteerr;
+mod registry;
 mod remotegc;
 mod sharedremote;
 mod statemachine;

@@ -1,0 +1,384 @@
+//! `dv ls`, `dv get`, `dv config` and the shared cache: datasets read from registry repositories that are not
+//! cloned (bare Git repositories served through file:// URLs), with folder and S3 remotes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+use crate::remote::configure_s3;
+use crate::s3_server::S3Server;
+
+/// A user of the registry: a plain folder to work in (no Git), and user folders of its own (settings file,
+/// cache with the mirrors).
+struct Reader {
+    work: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Reader {
+    fn new() -> Reader {
+        Reader {
+            work: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = dv_command(dir);
+        c.args(args)
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(self.work.path(), args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "dv {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "dv {args:?} should fail:\n{stderr}");
+        assert!(stderr.contains("error: "), "{stderr}");
+        stderr
+    }
+
+    /// The packs of every mirror this reader has.
+    fn mirror_packs(&self) -> Vec<PathBuf> {
+        let sources = self.home.path().join("cache/dv/sources");
+        let mut out = Vec::new();
+        for s in fs::read_dir(sources).unwrap() {
+            let packs = s.unwrap().path().join("git/objects/pack");
+            if let Ok(entries) = fs::read_dir(packs) {
+                out.extend(entries.map(|e| e.unwrap().path()));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// A registry repository with dataset `data` (three small files, a sub-folder with a 300 kB file), pushed to
+/// its remote and tagged `v1`, then a fourth file as `v2`; served as a bare repository. Returns the
+/// registry, its server's file:// URL and the server's folder.
+fn registry(remote: impl Fn(&TestRepo)) -> (TestRepo, String, tempfile::TempDir) {
+    let r = TestRepo::new();
+    remote(&r);
+    for i in 1..=3 {
+        r.write(&format!("data/f{i}.txt"), format!("file {i}").as_bytes());
+    }
+    r.write("data/sub/big.bin", &bytes(7, 300_000));
+    r.write("data/sub/s.txt", b"s");
+    r.ok(&["add", "data"]);
+    r.ok(&["push"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.git(&["tag", "v1"]);
+    r.write("data/f4.txt", b"file 4");
+    r.ok(&["add", "data"]);
+    r.ok(&["push"]);
+    r.git(&["commit", "-q", "-am", "v2"]);
+    let server = tempfile::tempdir().unwrap();
+    git_in(
+        server.path(),
+        &["clone", "-q", "--bare", r.path().to_str().unwrap(), "reg.git"],
+    );
+    let url = format!("file://{}/reg.git", server.path().display());
+    (r, url, server)
+}
+
+fn names(listing: &serde_json::Value) -> Vec<String> {
+    listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn ls_and_get_read_a_registry_that_is_not_cloned() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, url, _server) = registry(|r| {
+        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+    });
+    let me = Reader::new();
+
+    // The repository's datasets, from its pointer files alone.
+    let all = me.json(&["ls", &url]);
+    assert_eq!(names(&all), ["data"]);
+    assert_eq!(all["entries"][0]["kind"], "dataset");
+    assert_eq!(all["entries"][0]["files"], 6);
+    assert_eq!(all["rev"], "HEAD");
+    assert_eq!(all["commit"].as_str().unwrap(), r.git(&["rev-parse", "HEAD"]).trim());
+    // One level of the dataset: files with sizes and ids, the sub-folder as a folder.
+    let top = me.json(&["ls", &url, "data"]);
+    assert_eq!(
+        names(&top),
+        ["data/f1.txt", "data/f2.txt", "data/f3.txt", "data/f4.txt", "data/sub"]
+    );
+    assert_eq!(top["entries"][4]["kind"], "folder");
+    assert_eq!(top["entries"][4]["size"], 300_001);
+    // Another revision, every file.
+    let v1 = me.json(&["ls", &url, "data", "--rev", "v1", "-R"]);
+    assert_eq!(
+        names(&v1),
+        ["data/f1.txt", "data/f2.txt", "data/f3.txt", "data/sub/big.bin", "data/sub/s.txt"]
+    );
+    // A second listing fetches no Git objects the mirror has.
+    let packs = me.mirror_packs();
+    assert!(!packs.is_empty());
+    let again = me.json(&["ls", &url, "data"]);
+    assert_eq!(again["fetched_objects"], 0, "{again}");
+    assert_eq!(me.mirror_packs(), packs);
+
+    // get: a sub-folder, as its own name, whole.
+    let got = me.json(&["get", &url, "data/sub"]);
+    assert_eq!(got["files"], 2);
+    assert_eq!(fs::read(me.work.path().join("sub/big.bin")).unwrap(), r.read("data/sub/big.bin"));
+    assert_eq!(fs::read(me.work.path().join("sub/s.txt")).unwrap(), b"s");
+    // One file of an older version, to a path named.
+    me.ok(&["get", &url, "data/f1.txt", "--rev", "v1", "-o", "one.txt"]);
+    assert_eq!(fs::read(me.work.path().join("one.txt")).unwrap(), b"file 1");
+    // Nothing else is left where it wrote: no cache, no temporary folder.
+    let mut left: Vec<String> = fs::read_dir(me.work.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["one.txt", "sub"]);
+
+    // Refusals change nothing: an output that exists, a path the version lacks, a revision that is none.
+    let before = snapshot(me.work.path());
+    let e = me.fails(&["get", &url, "data/sub"]);
+    assert!(e.contains("exists"), "{e}");
+    let e = me.fails(&["get", &url, "data/f4.txt", "--rev", "v1", "-o", "x"]);
+    assert!(e.contains("data/f4.txt"), "{e}");
+    let e = me.fails(&["get", &url, "nothing/here", "-o", "y"]);
+    assert!(e.contains("nothing/here"), "{e}");
+    let e = me.fails(&["ls", &url, "--rev", "no-such-rev"]);
+    assert!(e.contains("no-such-rev"), "{e}");
+    assert_eq!(snapshot(me.work.path()), before);
+}
+
+#[test]
+fn ls_of_this_repository_reads_its_own_cache_and_revisions() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, _url, _server) = registry(|r| {
+        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+    });
+    let now = r.json(&["ls", ".", "data"]);
+    assert!(names(&now).contains(&"data/f4.txt".to_string()));
+    let v1 = r.json(&["ls", ".", "data", "--rev", "v1"]);
+    assert!(!names(&v1).contains(&"data/f4.txt".to_string()));
+    assert_eq!(v1["fetched_objects"], 0);
+    // From a sub-folder, `.` is still this repository and paths are the root's.
+    let sub = r.p("data/sub");
+    let out = ok_at(&sub, &["ls", "../..", "data/sub"]);
+    assert!(out.contains("data/sub/big.bin"), "{out}");
+}
+
+#[test]
+fn ls_reads_trees_only_and_get_only_what_it_writes_from_s3() {
+    let server = S3Server::start();
+    server.bucket("reg");
+    let (r, url, _server_dir) = registry(|r| {
+        r.ok(&["remote", "add", "origin", "s3://reg/ds", "--default"]);
+        configure_s3(r, &server.endpoint());
+    });
+    let me = Reader::new();
+    let before = server.pack_bytes_read();
+    let listing = me.json(&["ls", &url, "data", "-R"]);
+    let read = server.pack_bytes_read() - before;
+    assert_eq!(listing["entries"].as_array().unwrap().len(), 6);
+    assert!(listing["fetched_objects"].as_u64().unwrap() >= 1, "{listing}");
+    // The 300 kB file's chunks are never read: only tree objects.
+    assert!(read < 20_000, "ls read {read} bytes of packs");
+    let before = server.pack_bytes_read();
+    me.json(&["ls", &url, "data", "-R"]);
+    assert_eq!(server.pack_bytes_read(), before, "a second ls reads nothing");
+
+    // get of one small file reads its chunk and the trees, not the large file.
+    let before = server.pack_bytes_read();
+    me.ok(&["get", &url, "data/f2.txt"]);
+    let read = server.pack_bytes_read() - before;
+    assert!(read < 100_000, "get of one small file read {read} bytes");
+    assert_eq!(fs::read(me.work.path().join("f2.txt")).unwrap(), r.read("data/f2.txt"));
+}
+
+#[test]
+fn a_registry_remote_the_reader_cannot_read_says_what_to_set() {
+    let server = S3Server::start();
+    server.bucket("locked");
+    let (_r, url, _server_dir) = registry(|r| {
+        r.ok(&["remote", "add", "origin", "s3://locked/ds", "--default"]);
+        configure_s3(r, &server.endpoint());
+    });
+    let me = Reader::new();
+    let run = |args: &[&str]| {
+        me.cmd(me.work.path(), args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("HOME", me.home.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["ls", &url, "data"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("origin"), "names the remote: {err}");
+    assert!(err.contains("AWS_ACCESS_KEY_ID"), "names what to set: {err}");
+    // The reader's own settings for this source's remote (never the registry's) fix it.
+    let source = url.as_str();
+    for (k, v) in [
+        ("access_key_id", crate::s3_server::ACCESS_KEY),
+        ("secret_access_key", crate::s3_server::SECRET_KEY),
+    ] {
+        me.ok(&["config", "--global", "set", &format!("source.{source}.remote.origin.{k}"), v]);
+    }
+    let out = run(&["ls", &url, "data"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Listed without the secrets' values.
+    let list = me.ok(&["config", "list", "--global"]);
+    assert!(!list.contains(crate::s3_server::SECRET_KEY), "{list}");
+    assert!(list.contains("secret_access_key"), "{list}");
+}
+
+#[test]
+fn a_relative_folder_remote_of_a_mirrored_registry_names_the_setting_to_fix() {
+    let (r, url, _server) = registry(|r| {
+        r.ok(&["remote", "add", "origin", "../store", "--default"]);
+    });
+    let me = Reader::new();
+    let e = me.fails(&["ls", &url, "data"]);
+    assert!(e.contains(&format!("source.{url}.remote.origin.url")), "{e}");
+    let store = r.path().parent().unwrap().join("store");
+    me.ok(&["config", "--global", "set", &format!("source.{url}.remote.origin.url"), store.to_str().unwrap()]);
+    let listing = me.json(&["ls", &url, "data"]);
+    assert_eq!(listing["entries"].as_array().unwrap().len(), 5);
+    // A registry read in place (a path) resolves it from its own work tree.
+    let other = Reader::new();
+    let listing = other.json(&["ls", r.path().to_str().unwrap(), "data"]);
+    assert_eq!(listing["entries"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn config_sets_gets_and_lists_keys_in_each_file() {
+    let r = TestRepo::new();
+    let remote = folder_remote(&r);
+    r.ok(&["config", "set", "core.compression_level", "3"]);
+    assert_eq!(r.ok(&["config", "get", "core.compression_level"]).trim(), "3");
+    assert!(fs::read_to_string(r.p(".dv/config.toml")).unwrap().contains("compression_level = 3"));
+    r.ok(&["config", "set", "remote.origin.region", "eu-west-1"]);
+    // A credential never goes into the committed file; locally it does, and wins.
+    let e = r.fails(&["config", "set", "remote.origin.secret_access_key", "abc"]);
+    assert!(e.contains("local"), "{e}");
+    r.ok(&["config", "--local", "set", "remote.origin.secret_access_key", "abc"]);
+    r.ok(&["config", "--local", "set", "remote.origin.region", "us-east-2"]);
+    assert_eq!(r.ok(&["config", "get", "remote.origin.region"]).trim(), "us-east-2");
+    assert_eq!(r.ok(&["config", "--committed", "get", "remote.origin.region"]).trim(), "eu-west-1");
+    let list = r.ok(&["config", "list"]);
+    assert!(!list.contains("abc"), "{list}");
+    let json = r.json(&["config", "list"]);
+    let secret = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "remote.origin.secret_access_key")
+        .unwrap();
+    assert_eq!(secret["value"], serde_json::Value::Null);
+    assert_eq!(secret["scope"], "local");
+    // Unset, and keys that are not set: exit 1 with nothing printed.
+    r.ok(&["config", "--local", "unset", "remote.origin.region"]);
+    assert_eq!(r.ok(&["config", "get", "remote.origin.region"]).trim(), "eu-west-1");
+    let out = r.dv(&["config", "get", "remote.origin.profile"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    // Bad input changes nothing.
+    let committed = fs::read(r.p(".dv/config.toml")).unwrap();
+    for bad in [
+        &["config", "set", "core.format", "2"][..],
+        &["config", "set", "core.compression_level", "99"],
+        &["config", "set", "core.remote", "nope"],
+        &["config", "set", "remote.origin.url", "https://u:pw@h/x"],
+        &["config", "set", "cache.dir", "/x"],
+        &["config", "--local", "set", "cache.dir", "relative/path"],
+        &["config", "--committed", "set", "cache.dir", "/x"],
+        &["config", "set", "nope", "1"],
+    ] {
+        r.fails(bad);
+    }
+    assert_eq!(fs::read(r.p(".dv/config.toml")).unwrap(), committed);
+    drop(remote);
+}
+
+#[test]
+fn repositories_sharing_a_cache_store_data_once_and_gc_keeps_what_each_needs() {
+    let shared = tempfile::tempdir().unwrap();
+    let cache = shared.path().join("cache");
+    let env = [("DV_CACHE_DIR", cache.to_str().unwrap())];
+    let remote = tempfile::tempdir().unwrap();
+    // A names the shared cache in its local settings; B, below, only through the variable.
+    let a = TestRepo::new();
+    a.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+    a.ok(&["config", "--local", "set", "cache.dir", cache.to_str().unwrap()]);
+    a.write("data/big.bin", &bytes(11, 2_000_000));
+    a.ok(&["add", "data"]);
+    a.ok(&["push"]);
+    a.git(&["add", "-A"]);
+    a.git(&["commit", "-q", "-m", "one"]);
+    assert!(!a.p(".dv/cache/packs").exists() || files_below(&a.p(".dv/cache/packs")).is_empty());
+    // B, a clone, pulls from the shared cache: nothing comes from the remote.
+    let b = clone_of(&a);
+    let pulled: serde_json::Value =
+        serde_json::from_str(&ok_at_with(b.path(), &env, &["pull", "--json"])).unwrap();
+    assert_eq!(pulled["fetch"]["objects"], 0, "{pulled}");
+    assert_eq!(fs::read(b.path().join("data/big.bin")).unwrap(), a.read("data/big.bin"));
+    // B adds data only it has; gc in A keeps it: B recorded itself as a user of the cache, and counts as one
+    // although without the variable (as A runs) it would use its own.
+    fs::write(b.path().join("data/only-b.bin"), bytes(12, 500_000)).unwrap();
+    ok_at_with(b.path(), &env, &["add", "data"]);
+    let gc = a.json(&["gc", "--grace", "0"]);
+    let fsck = ok_at_with(b.path(), &env, &["fsck"]);
+    assert!(!fsck.contains("missing"), "{gc}\n{fsck}");
+    assert_eq!(fs::read(b.path().join("data/only-b.bin")).unwrap(), bytes(12, 500_000));
+    fs::remove_file(b.path().join("data/only-b.bin")).unwrap();
+    ok_at_with(b.path(), &env, &["checkout", "data"]);
+    assert_eq!(fs::read(b.path().join("data/only-b.bin")).unwrap(), bytes(12, 500_000));
+    // Two repositories adding at once into one cache.
+    let c = TestRepo::new();
+    let d = TestRepo::new();
+    c.write("x/f.bin", &bytes(21, 3_000_000));
+    d.write("y/f.bin", &bytes(22, 3_000_000));
+    let spawn = |r: &TestRepo, p: &str| {
+        dv_command(r.path())
+            .envs(env.iter().copied())
+            .args(["add", p])
+            .spawn()
+            .unwrap()
+    };
+    let (mut pc, mut pd) = (spawn(&c, "x"), spawn(&d, "y"));
+    assert!(pc.wait().unwrap().success() && pd.wait().unwrap().success());
+    ok_at_with(c.path(), &env, &["fsck"]);
+    ok_at_with(d.path(), &env, &["fsck"]);
+    fs::remove_dir_all(c.p("x")).unwrap();
+    ok_at_with(c.path(), &env, &["checkout"]);
+    assert_eq!(c.read("x/f.bin"), bytes(21, 3_000_000));
+}
