@@ -82,6 +82,7 @@ fn pointer(s: &mut Seeds) {
                 table: None,
                 meta: BTreeMap::new(),
                 layout: Layout::Flat,
+                source: None,
             },
         ),
         (
@@ -91,6 +92,7 @@ fn pointer(s: &mut Seeds) {
                 table: None,
                 meta: BTreeMap::new(),
                 layout: Layout::Flat,
+                source: None,
             },
         ),
         (
@@ -100,6 +102,7 @@ fn pointer(s: &mut Seeds) {
                 table: None,
                 meta,
                 layout: Layout::Flat,
+                source: None,
             },
         ),
         (
@@ -113,6 +116,22 @@ fn pointer(s: &mut Seeds) {
                 }),
                 meta: BTreeMap::new(),
                 layout: Layout::Flat,
+                source: None,
+            },
+        ),
+        (
+            "imported_flat.dv",
+            Pointer {
+                node: node(NodeKind::Tree, "imported", 4_000_000, 7, false),
+                table: None,
+                meta: BTreeMap::new(),
+                layout: Layout::Flat,
+                source: Some(dv_core::pointer::SourceRef {
+                    url: "https://git.example.com/team/registry.git".into(),
+                    rev: Some("v1".into()),
+                    commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                    path: "datasets/images".into(),
+                }),
             },
         ),
     ];

@@ -64,6 +64,7 @@ fn pointer_text(n: &Node) -> String {
         table: None,
         meta: Default::default(),
         layout: dv_core::store::split::Layout::Flat,
+        source: None,
     }
     .encode()
 }

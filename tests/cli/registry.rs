@@ -55,7 +55,11 @@ impl Reader {
     fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(1), "dv {args:?} should fail:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "dv {args:?} should fail:\n{stderr}"
+        );
         assert!(stderr.contains("error: "), "{stderr}");
         stderr
     }
@@ -98,7 +102,13 @@ fn registry(remote: impl Fn(&TestRepo)) -> (TestRepo, String, tempfile::TempDir)
     let server = tempfile::tempdir().unwrap();
     git_in(
         server.path(),
-        &["clone", "-q", "--bare", r.path().to_str().unwrap(), "reg.git"],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            r.path().to_str().unwrap(),
+            "reg.git",
+        ],
     );
     let url = format!("file://{}/reg.git", server.path().display());
     (r, url, server)
@@ -117,7 +127,13 @@ fn names(listing: &serde_json::Value) -> Vec<String> {
 fn ls_and_get_read_a_registry_that_is_not_cloned() {
     let remote = tempfile::tempdir().unwrap();
     let (r, url, _server) = registry(|r| {
-        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
     });
     let me = Reader::new();
 
@@ -127,12 +143,21 @@ fn ls_and_get_read_a_registry_that_is_not_cloned() {
     assert_eq!(all["entries"][0]["kind"], "dataset");
     assert_eq!(all["entries"][0]["files"], 6);
     assert_eq!(all["rev"], "HEAD");
-    assert_eq!(all["commit"].as_str().unwrap(), r.git(&["rev-parse", "HEAD"]).trim());
+    assert_eq!(
+        all["commit"].as_str().unwrap(),
+        r.git(&["rev-parse", "HEAD"]).trim()
+    );
     // One level of the dataset: files with sizes and ids, the sub-folder as a folder.
     let top = me.json(&["ls", &url, "data"]);
     assert_eq!(
         names(&top),
-        ["data/f1.txt", "data/f2.txt", "data/f3.txt", "data/f4.txt", "data/sub"]
+        [
+            "data/f1.txt",
+            "data/f2.txt",
+            "data/f3.txt",
+            "data/f4.txt",
+            "data/sub"
+        ]
     );
     assert_eq!(top["entries"][4]["kind"], "folder");
     assert_eq!(top["entries"][4]["size"], 300_001);
@@ -140,7 +165,13 @@ fn ls_and_get_read_a_registry_that_is_not_cloned() {
     let v1 = me.json(&["ls", &url, "data", "--rev", "v1", "-R"]);
     assert_eq!(
         names(&v1),
-        ["data/f1.txt", "data/f2.txt", "data/f3.txt", "data/sub/big.bin", "data/sub/s.txt"]
+        [
+            "data/f1.txt",
+            "data/f2.txt",
+            "data/f3.txt",
+            "data/sub/big.bin",
+            "data/sub/s.txt"
+        ]
     );
     // A second listing fetches no Git objects the mirror has.
     let packs = me.mirror_packs();
@@ -152,7 +183,10 @@ fn ls_and_get_read_a_registry_that_is_not_cloned() {
     // get: a sub-folder, as its own name, whole.
     let got = me.json(&["get", &url, "data/sub"]);
     assert_eq!(got["files"], 2);
-    assert_eq!(fs::read(me.work.path().join("sub/big.bin")).unwrap(), r.read("data/sub/big.bin"));
+    assert_eq!(
+        fs::read(me.work.path().join("sub/big.bin")).unwrap(),
+        r.read("data/sub/big.bin")
+    );
     assert_eq!(fs::read(me.work.path().join("sub/s.txt")).unwrap(), b"s");
     // One file of an older version, to a path named.
     me.ok(&["get", &url, "data/f1.txt", "--rev", "v1", "-o", "one.txt"]);
@@ -182,7 +216,13 @@ fn ls_and_get_read_a_registry_that_is_not_cloned() {
 fn ls_of_this_repository_reads_its_own_cache_and_revisions() {
     let remote = tempfile::tempdir().unwrap();
     let (r, _url, _server) = registry(|r| {
-        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
     });
     let now = r.json(&["ls", ".", "data"]);
     assert!(names(&now).contains(&"data/f4.txt".to_string()));
@@ -208,19 +248,29 @@ fn ls_reads_trees_only_and_get_only_what_it_writes_from_s3() {
     let listing = me.json(&["ls", &url, "data", "-R"]);
     let read = server.pack_bytes_read() - before;
     assert_eq!(listing["entries"].as_array().unwrap().len(), 6);
-    assert!(listing["fetched_objects"].as_u64().unwrap() >= 1, "{listing}");
+    assert!(
+        listing["fetched_objects"].as_u64().unwrap() >= 1,
+        "{listing}"
+    );
     // The 300 kB file's chunks are never read: only tree objects.
     assert!(read < 20_000, "ls read {read} bytes of packs");
     let before = server.pack_bytes_read();
     me.json(&["ls", &url, "data", "-R"]);
-    assert_eq!(server.pack_bytes_read(), before, "a second ls reads nothing");
+    assert_eq!(
+        server.pack_bytes_read(),
+        before,
+        "a second ls reads nothing"
+    );
 
     // get of one small file reads its chunk and the trees, not the large file.
     let before = server.pack_bytes_read();
     me.ok(&["get", &url, "data/f2.txt"]);
     let read = server.pack_bytes_read() - before;
     assert!(read < 100_000, "get of one small file read {read} bytes");
-    assert_eq!(fs::read(me.work.path().join("f2.txt")).unwrap(), r.read("data/f2.txt"));
+    assert_eq!(
+        fs::read(me.work.path().join("f2.txt")).unwrap(),
+        r.read("data/f2.txt")
+    );
 }
 
 #[test]
@@ -244,17 +294,30 @@ fn a_registry_remote_the_reader_cannot_read_says_what_to_set() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("origin"), "names the remote: {err}");
-    assert!(err.contains("AWS_ACCESS_KEY_ID"), "names what to set: {err}");
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID"),
+        "names what to set: {err}"
+    );
     // The reader's own settings for this source's remote (never the registry's) fix it.
     let source = url.as_str();
     for (k, v) in [
         ("access_key_id", crate::s3_server::ACCESS_KEY),
         ("secret_access_key", crate::s3_server::SECRET_KEY),
     ] {
-        me.ok(&["config", "--global", "set", &format!("source.{source}.remote.origin.{k}"), v]);
+        me.ok(&[
+            "config",
+            "--global",
+            "set",
+            &format!("source.{source}.remote.origin.{k}"),
+            v,
+        ]);
     }
     let out = run(&["ls", &url, "data"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Listed without the secrets' values.
     let list = me.ok(&["config", "list", "--global"]);
     assert!(!list.contains(crate::s3_server::SECRET_KEY), "{list}");
@@ -268,9 +331,18 @@ fn a_relative_folder_remote_of_a_mirrored_registry_names_the_setting_to_fix() {
     });
     let me = Reader::new();
     let e = me.fails(&["ls", &url, "data"]);
-    assert!(e.contains(&format!("source.{url}.remote.origin.url")), "{e}");
+    assert!(
+        e.contains(&format!("source.{url}.remote.origin.url")),
+        "{e}"
+    );
     let store = r.path().parent().unwrap().join("store");
-    me.ok(&["config", "--global", "set", &format!("source.{url}.remote.origin.url"), store.to_str().unwrap()]);
+    me.ok(&[
+        "config",
+        "--global",
+        "set",
+        &format!("source.{url}.remote.origin.url"),
+        store.to_str().unwrap(),
+    ]);
     let listing = me.json(&["ls", &url, "data"]);
     assert_eq!(listing["entries"].as_array().unwrap().len(), 5);
     // A registry read in place (a path) resolves it from its own work tree.
@@ -284,16 +356,42 @@ fn config_sets_gets_and_lists_keys_in_each_file() {
     let r = TestRepo::new();
     let remote = folder_remote(&r);
     r.ok(&["config", "set", "core.compression_level", "3"]);
-    assert_eq!(r.ok(&["config", "get", "core.compression_level"]).trim(), "3");
-    assert!(fs::read_to_string(r.p(".dv/config.toml")).unwrap().contains("compression_level = 3"));
+    assert_eq!(
+        r.ok(&["config", "get", "core.compression_level"]).trim(),
+        "3"
+    );
+    assert!(
+        fs::read_to_string(r.p(".dv/config.toml"))
+            .unwrap()
+            .contains("compression_level = 3")
+    );
     r.ok(&["config", "set", "remote.origin.region", "eu-west-1"]);
     // A credential never goes into the committed file; locally it does, and wins.
     let e = r.fails(&["config", "set", "remote.origin.secret_access_key", "abc"]);
     assert!(e.contains("local"), "{e}");
-    r.ok(&["config", "--local", "set", "remote.origin.secret_access_key", "abc"]);
-    r.ok(&["config", "--local", "set", "remote.origin.region", "us-east-2"]);
-    assert_eq!(r.ok(&["config", "get", "remote.origin.region"]).trim(), "us-east-2");
-    assert_eq!(r.ok(&["config", "--committed", "get", "remote.origin.region"]).trim(), "eu-west-1");
+    r.ok(&[
+        "config",
+        "--local",
+        "set",
+        "remote.origin.secret_access_key",
+        "abc",
+    ]);
+    r.ok(&[
+        "config",
+        "--local",
+        "set",
+        "remote.origin.region",
+        "us-east-2",
+    ]);
+    assert_eq!(
+        r.ok(&["config", "get", "remote.origin.region"]).trim(),
+        "us-east-2"
+    );
+    assert_eq!(
+        r.ok(&["config", "--committed", "get", "remote.origin.region"])
+            .trim(),
+        "eu-west-1"
+    );
     let list = r.ok(&["config", "list"]);
     assert!(!list.contains("abc"), "{list}");
     let json = r.json(&["config", "list"]);
@@ -307,7 +405,10 @@ fn config_sets_gets_and_lists_keys_in_each_file() {
     assert_eq!(secret["scope"], "local");
     // Unset, and keys that are not set: exit 1 with nothing printed.
     r.ok(&["config", "--local", "unset", "remote.origin.region"]);
-    assert_eq!(r.ok(&["config", "get", "remote.origin.region"]).trim(), "eu-west-1");
+    assert_eq!(
+        r.ok(&["config", "get", "remote.origin.region"]).trim(),
+        "eu-west-1"
+    );
     let out = r.dv(&["config", "get", "remote.origin.profile"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
@@ -337,8 +438,20 @@ fn repositories_sharing_a_cache_store_data_once_and_gc_keeps_what_each_needs() {
     let remote = tempfile::tempdir().unwrap();
     // A names the shared cache in its local settings; B, below, only through the variable.
     let a = TestRepo::new();
-    a.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
-    a.ok(&["config", "--local", "set", "cache.dir", cache.to_str().unwrap()]);
+    a.ok(&[
+        "remote",
+        "add",
+        "origin",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    a.ok(&[
+        "config",
+        "--local",
+        "set",
+        "cache.dir",
+        cache.to_str().unwrap(),
+    ]);
     a.write("data/big.bin", &bytes(11, 2_000_000));
     a.ok(&["add", "data"]);
     a.ok(&["push"]);
@@ -350,7 +463,10 @@ fn repositories_sharing_a_cache_store_data_once_and_gc_keeps_what_each_needs() {
     let pulled: serde_json::Value =
         serde_json::from_str(&ok_at_with(b.path(), &env, &["pull", "--json"])).unwrap();
     assert_eq!(pulled["fetch"]["objects"], 0, "{pulled}");
-    assert_eq!(fs::read(b.path().join("data/big.bin")).unwrap(), a.read("data/big.bin"));
+    assert_eq!(
+        fs::read(b.path().join("data/big.bin")).unwrap(),
+        a.read("data/big.bin")
+    );
     // B adds data only it has; gc in A keeps it: B recorded itself as a user of the cache, and counts as one
     // although without the variable (as A runs) it would use its own.
     fs::write(b.path().join("data/only-b.bin"), bytes(12, 500_000)).unwrap();
@@ -358,10 +474,16 @@ fn repositories_sharing_a_cache_store_data_once_and_gc_keeps_what_each_needs() {
     let gc = a.json(&["gc", "--grace", "0"]);
     let fsck = ok_at_with(b.path(), &env, &["fsck"]);
     assert!(!fsck.contains("missing"), "{gc}\n{fsck}");
-    assert_eq!(fs::read(b.path().join("data/only-b.bin")).unwrap(), bytes(12, 500_000));
+    assert_eq!(
+        fs::read(b.path().join("data/only-b.bin")).unwrap(),
+        bytes(12, 500_000)
+    );
     fs::remove_file(b.path().join("data/only-b.bin")).unwrap();
     ok_at_with(b.path(), &env, &["checkout", "data"]);
-    assert_eq!(fs::read(b.path().join("data/only-b.bin")).unwrap(), bytes(12, 500_000));
+    assert_eq!(
+        fs::read(b.path().join("data/only-b.bin")).unwrap(),
+        bytes(12, 500_000)
+    );
     // Two repositories adding at once into one cache.
     let c = TestRepo::new();
     let d = TestRepo::new();

@@ -13,8 +13,9 @@ use crate::toml_text;
 use crate::{Error, ObjectId, Result};
 
 /// The newest pointer version this dv reads and writes: 1 names objects in the flat layout (repository
-/// format 1), 2 in the split one (format 2). A pointer says the smallest version that reads it.
-pub const POINTER_VERSION: u64 = 2;
+/// format 1), 2 in the split one (format 2), 3 adds where an imported dataset came from (`[source]`) and says
+/// its layout in a `layout` line (absent: split). A pointer says the smallest version that reads it.
+pub const POINTER_VERSION: u64 = 3;
 /// Pointer files are tiny; anything larger is not one.
 pub const MAX_POINTER_SIZE: usize = 64 * 1024;
 /// Annotations (`[meta]`): at most this many entries, keys and values at most this many bytes.
@@ -30,8 +31,65 @@ pub struct Pointer {
     /// Free-form annotations (owner, license, metrics, …): the `[meta]` table, sorted by key. Never secrets:
     /// pointer files are committed.
     pub meta: BTreeMap<String, String>,
-    /// The layout its objects are in (the `dv` line: 1 flat, 2 split): ids compared with it are computed in it.
+    /// The layout its objects are in (the `dv` line: 1 flat, 2 split; in version 3 the `layout` line): ids
+    /// compared with it are computed in it.
     pub layout: Layout,
+    /// For a dataset imported from another repository (`dv import`): where it came from.
+    pub source: Option<SourceRef>,
+}
+
+/// Where an imported dataset came from: the `[source]` table of a version 3 pointer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceRef {
+    /// The source repository: a Git URL without credentials, or a local path.
+    pub url: String,
+    /// The revision asked for (a branch or tag that `dv update` follows), or `None` for the source's HEAD.
+    pub rev: Option<String>,
+    /// The commit it resolved to, 40 hex digits.
+    pub commit: String,
+    /// The path in the source repository (a dataset, or a path inside one).
+    pub path: String,
+}
+
+impl SourceRef {
+    /// Why this record cannot be written or read, if it cannot: a URL with a credential, a commit that is not
+    /// 40 hex digits, a path that is no repository path, a revision that could be taken for an option.
+    pub fn problem(&self) -> Option<String> {
+        if self.url.is_empty() || self.url.len() > 4096 {
+            return Some("source.url must be 1 to 4096 bytes".into());
+        }
+        if let Some(what) = crate::secret::url_secret(&self.url) {
+            return Some(format!(
+                "source.url holds {what}; pointer files are committed, so they never hold credentials"
+            ));
+        }
+        if self.url.chars().any(char::is_control) {
+            return Some("source.url holds control characters".into());
+        }
+        if self.commit.len() != 40
+            || !self
+                .commit
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Some(format!(
+                "source.commit {:?} is not 40 lower-case hex digits",
+                self.commit
+            ));
+        }
+        if let Some(rev) = &self.rev
+            && (rev.is_empty()
+                || rev.len() > 1024
+                || rev.starts_with('-')
+                || rev.chars().any(|c| c.is_control() || c == ' '))
+        {
+            return Some(format!("source.rev {rev:?} is not a revision name"));
+        }
+        if let Some(why) = crate::paths::repo_path_problem(&self.path) {
+            return Some(format!("source.path {:?}: {why}", self.path));
+        }
+        None
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +112,17 @@ struct Raw {
     executable: Option<bool>,
     table: Option<RawTable>,
     meta: Option<BTreeMap<String, String>>,
+    layout: Option<u64>,
+    source: Option<RawSource>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    url: String,
+    rev: Option<String>,
+    commit: String,
+    path: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -70,9 +139,11 @@ impl Pointer {
         let mut s = String::from(
             "# Data versioned by dv: `dv checkout` restores it, `dv status` compares it.\n",
         );
-        let version = match self.layout {
-            Layout::Flat => 1,
-            Layout::Split => 2,
+        // Version 3 only where it is needed (a source record), so every other pointer reads in older dv too.
+        let version = match (self.layout, &self.source) {
+            (_, Some(_)) => 3,
+            (Layout::Flat, None) => 1,
+            (Layout::Split, None) => 2,
         };
         s.push_str(&format!("dv = {version}\n"));
         s.push_str(&format!("kind = {}\n", toml_text::string(n.kind.name())));
@@ -83,6 +154,9 @@ impl Pointer {
         } else if n.exec {
             s.push_str("executable = true\n");
         }
+        if version == 3 && self.layout == Layout::Flat {
+            s.push_str("layout = 1\n");
+        }
         if let Some(t) = &self.table {
             s.push_str(&toml_text::table("table"));
             s.push_str(&format!(
@@ -91,6 +165,15 @@ impl Pointer {
                 toml_text::string_list(&t.key),
                 t.rows
             ));
+        }
+        if let Some(src) = &self.source {
+            s.push_str(&toml_text::table("source"));
+            s.push_str(&format!("url = {}\n", toml_text::string(&src.url)));
+            if let Some(rev) = &src.rev {
+                s.push_str(&format!("rev = {}\n", toml_text::string(rev)));
+            }
+            s.push_str(&format!("commit = {}\n", toml_text::string(&src.commit)));
+            s.push_str(&format!("path = {}\n", toml_text::string(&src.path)));
         }
         if !self.meta.is_empty() {
             s.push_str(&toml_text::table("meta"));
@@ -109,6 +192,9 @@ impl Pointer {
     /// [`MAX_POINTER_SIZE`] bytes. For pointers about to be written.
     pub fn encode_checked(&self, what: &str) -> Result<String> {
         check_meta(&self.meta).map_err(|m| Error::format(what, m))?;
+        if let Some(why) = self.source.as_ref().and_then(SourceRef::problem) {
+            return Err(Error::format(what, why));
+        }
         let text = self.encode();
         if text.len() > MAX_POINTER_SIZE {
             return Err(Error::format(
@@ -228,6 +314,32 @@ impl Pointer {
         };
         let meta = raw.meta.unwrap_or_default();
         check_meta(&meta).map_err(|m| Error::format(what, m))?;
+        if raw.dv < 3 && (raw.layout.is_some() || raw.source.is_some()) {
+            return Err(Error::format(what, "`layout` and `[source]` need `dv = 3`"));
+        }
+        let layout = match (raw.dv, raw.layout) {
+            (3, None | Some(2)) => Layout::Split,
+            (3, Some(1)) => Layout::Flat,
+            (3, Some(other)) => {
+                return Err(Error::format(what, format!("unknown layout {other}")));
+            }
+            (v, _) => Layout::of_version(v),
+        };
+        let source = match raw.source {
+            None => None,
+            Some(r) => {
+                let src = SourceRef {
+                    url: r.url,
+                    rev: r.rev,
+                    commit: r.commit,
+                    path: r.path,
+                };
+                if let Some(why) = src.problem() {
+                    return Err(Error::format(what, why));
+                }
+                Some(src)
+            }
+        };
         Ok(Pointer {
             node: Node {
                 kind,
@@ -238,7 +350,8 @@ impl Pointer {
             },
             table,
             meta,
-            layout: Layout::of_version(raw.dv),
+            layout,
+            source,
         })
     }
 }
@@ -360,6 +473,7 @@ mod tests {
             table: None,
             meta: BTreeMap::new(),
             layout: Layout::Flat,
+            source: None,
         };
         assert_eq!(
             p.encode(),
@@ -388,6 +502,7 @@ mod tests {
             }),
             meta: BTreeMap::new(),
             layout: Layout::Flat,
+            source: None,
         };
         let text = p.encode();
         assert!(
@@ -403,13 +518,98 @@ mod tests {
         assert!(Pointer::decode(folder.as_bytes(), "x").is_err());
     }
 
+    fn imported() -> Pointer {
+        Pointer {
+            node: Node {
+                kind: NodeKind::Tree,
+                id: ObjectId([0xcd; 32]),
+                size: 99,
+                files: 2,
+                exec: false,
+            },
+            table: None,
+            meta: BTreeMap::new(),
+            layout: Layout::Flat,
+            source: Some(SourceRef {
+                url: "file:///srv/registry.git".into(),
+                rev: Some("v1".into()),
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                path: "data/images".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn golden_imported_pointer_text() {
+        let p = imported();
+        let text = p.encode();
+        assert_eq!(
+            text,
+            "# Data versioned by dv: `dv checkout` restores it, `dv status` compares it.\n\
+             dv = 3\nkind = \"tree\"\n\
+             id = \"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\"\n\
+             size = 99\nfiles = 2\nlayout = 1\n\n[source]\nurl = \"file:///srv/registry.git\"\nrev = \"v1\"\n\
+             commit = \"0123456789abcdef0123456789abcdef01234567\"\npath = \"data/images\"\n"
+        );
+        assert_eq!(Pointer::decode(text.as_bytes(), "x").unwrap(), p);
+        // Split layout: no layout line; no revision asked: no rev line.
+        let mut split = imported();
+        split.layout = Layout::Split;
+        split.source.as_mut().unwrap().rev = None;
+        let text = split.encode();
+        assert!(
+            !text.contains("layout") && !text.contains("rev ="),
+            "{text}"
+        );
+        assert_eq!(Pointer::decode(text.as_bytes(), "x").unwrap(), split);
+        // Without a source record a pointer keeps its old version, so older dv reads it.
+        let mut plain = imported();
+        plain.source = None;
+        assert!(plain.encode().contains("dv = 1\n"));
+    }
+
+    #[test]
+    fn refuses_bad_source_records() {
+        let text = imported().encode();
+        for (from, to, why) in [
+            (
+                "file:///srv/registry.git",
+                "https://u:pw@h/r.git",
+                "password",
+            ),
+            (
+                "0123456789abcdef0123456789abcdef01234567",
+                "0123",
+                "40 lower-case",
+            ),
+            ("data/images", "../up", "source.path"),
+            ("\"v1\"", "\"--upload-pack=x\"", "source.rev"),
+            ("path = ", "extra = 1\npath = ", "unknown field"),
+            ("dv = 3", "dv = 2", "need `dv = 3`"),
+        ] {
+            let bad = text.replace(from, to);
+            let err = Pointer::decode(bad.as_bytes(), "x")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let mut p = imported();
+        p.source.as_mut().unwrap().url = "https://u:pw@h/r.git".into();
+        assert!(p.encode_checked("x").is_err());
+    }
+
     #[test]
     fn rejects_bad_pointers() {
         let ok =
             "dv = 1\nkind = \"file\"\nid = \"".to_string() + &"0".repeat(64) + "\"\nsize = 1\n";
         assert!(Pointer::decode(ok.as_bytes(), "x").is_ok());
         for (bad, why) in [
-            (ok.replace("dv = 1", "dv = 3"), "newer than"),
+            (ok.replace("dv = 1", "dv = 4"), "newer than"),
+            (ok.clone() + "layout = 1\n", "need `dv = 3`"),
+            (
+                ok.replace("dv = 1", "dv = 3") + "layout = 7\n",
+                "unknown layout",
+            ),
             (ok.replace("file", "banana"), "unknown kind"),
             (ok.replace(&"0".repeat(64), "../../etc/passwd"), "not 64"),
             (ok.clone() + "path = \"../x\"\n", "unknown field"),
@@ -474,6 +674,7 @@ mod tests {
             }),
             meta,
             layout: Layout::Flat,
+            source: None,
         }
     }
 
@@ -588,7 +789,7 @@ mod tests {
         fn round_trips(kind in 0u8..3, seed in any::<[u8; 32]>(), size in 0..i64::MAX as u64, files in 0..i64::MAX as u64, exec in any::<bool>()) {
             let kind = NodeKind::from_u8(kind).unwrap();
             let tree = kind == NodeKind::Tree;
-            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree }, table: None, meta: BTreeMap::new(), layout: Layout::Flat };
+            let p = Pointer { node: Node { kind, id: ObjectId(seed), size, files: if tree { files } else { 1 }, exec: exec && !tree }, table: None, meta: BTreeMap::new(), layout: Layout::Flat, source: None };
             prop_assert_eq!(Pointer::decode(p.encode().as_bytes(), "p").unwrap(), p);
         }
 
@@ -601,6 +802,7 @@ mod tests {
                 table: None,
                 meta: entries,
                 layout: Layout::Flat,
+                source: None,
             };
             let text = p.encode_checked("p").unwrap();
             prop_assert_eq!(Pointer::decode(text.as_bytes(), "p").unwrap(), p);

@@ -65,7 +65,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = match g.repo() {
         Ok(r) => Some(r),
         Err(dv_core::Error::NotAGitRepo(_) | dv_core::Error::NotInitialized(_))
-            if scope == Some(Scope::User) || matches!(args.command, Sub::List { .. } | Sub::Get { .. }) =>
+            if scope == Some(Scope::User)
+                || matches!(args.command, Sub::List { .. } | Sub::Get { .. }) =>
         {
             None
         }
@@ -119,7 +120,11 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 output::print_json(&shown)?;
             } else {
                 for e in &entries {
-                    let value = if e.secret { "(secret: not shown)" } else { &e.value };
+                    let value = if e.secret {
+                        "(secret: not shown)"
+                    } else {
+                        &e.value
+                    };
                     outln!("{}\t{}={}", e.scope, e.key, value);
                 }
             }

@@ -60,6 +60,46 @@ pub struct GetArgs {
     json: bool,
 }
 
+/// Bring a dataset of another repository into this one, recording where it came from.
+///
+/// Like `dv get`, and the dataset becomes one of this repository: its pointer file (staged) records the source
+/// (its URL without credentials, the revision asked for, the commit it resolved to, the path). `dv update`
+/// moves it to a newer commit; `dv status` says when one is available (as last fetched; `--remote` asks
+/// now); `dv pull` fetches it from this project's remote if `dv push --include-imports` put it there, else
+/// from its source's remote.
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The repository: a path or a Git URL.
+    repo: String,
+    /// A path relative to the repository's root: a dataset, or a path inside one.
+    path: String,
+    /// The Git revision (branch, tag, commit) to import; `dv update` follows a branch or tag to its newest
+    /// commit (default: the repository's HEAD).
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Where in this repository (default: the last part of PATH, in the current folder).
+    #[arg(short, long, value_name = "OUT")]
+    out: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Move imported datasets to the newest commit of the revision they follow (or to --rev), showing what
+/// changed.
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    /// Imported datasets (default: every one in the work tree).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Follow this revision from now on instead.
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Print the result as JSON: a list of reports.
+    #[arg(long)]
+    json: bool,
+}
+
 /// A source opened for one command: its repository (for the cache and remotes), its Git repository and the
 /// commit read (or the work tree's pointers), and how it is named.
 struct Opened {
@@ -145,11 +185,19 @@ pub fn ls(g: &Global, args: LsArgs) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     for e in &listing.entries {
-        let slash = if e.kind == dv_core::ops::ls::EntryKind::File { "" } else { "/" };
+        let slash = if e.kind == dv_core::ops::ls::EntryKind::File {
+            ""
+        } else {
+            "/"
+        };
         let folder = e.kind != dv_core::ops::ls::EntryKind::File && e.files != 1;
         let shown = output::quote_path(&e.path);
         if folder || e.kind == dv_core::ops::ls::EntryKind::Folder {
-            outln!("{:>10}  {shown}{slash}  ({} files)", output::human_bytes(e.size), e.files);
+            outln!(
+                "{:>10}  {shown}{slash}  ({} files)",
+                output::human_bytes(e.size),
+                e.files
+            );
         } else {
             outln!("{:>10}  {shown}", output::human_bytes(e.size));
         }
@@ -177,7 +225,10 @@ pub fn get(g: &Global, args: GetArgs) -> Result<Outcome> {
     let (session_repo, _tmp_cache) = if o.kept {
         (session_repo, None)
     } else {
-        let parent = out.parent().map(PathBuf::from).unwrap_or_else(|| g.cwd.clone());
+        let parent = out
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| g.cwd.clone());
         let (repo, tmp) = registry::with_temporary_cache(session_repo, &parent)?;
         (repo, Some(tmp))
     };
@@ -245,4 +296,125 @@ fn repo_path(p: &str) -> Result<String> {
         None => Ok(p.to_string()),
         Some(why) => Err(dv_core::Error::usage(format!("{p:?}: {why}"))),
     }
+}
+
+pub fn import(g: &Global, args: ImportArgs) -> Result<Outcome> {
+    let path = repo_path(&args.path)?;
+    if path.is_empty() {
+        return Err(dv_core::Error::usage(
+            "name what to import: a dataset, or a path inside one",
+        ));
+    }
+    let session = g.open()?;
+    let repo = session.repo();
+    let out = match &args.out {
+        Some(o) => super::repo_paths(repo, &g.cwd, std::slice::from_ref(o))?.remove(0),
+        None => {
+            let name = PathBuf::from(dv_core::paths::split(&path).1);
+            super::repo_paths(repo, &g.cwd, &[name])?.remove(0)
+        }
+    };
+    let location = Location::parse(&args.repo, &g.cwd, Some(&repo.root))?;
+    if location == Location::Here {
+        return Err(dv_core::Error::usage(
+            "a dataset of this repository is here already: import from another repository",
+        ));
+    }
+    let src = registry::open(&location, args.rev.as_deref(), &g.settings, Some(repo))?;
+    let locked = session.lock()?;
+    let p = progress::for_terminal(g.quiet || args.json);
+    let report =
+        dv_core::ops::import::import(&locked, &src, args.rev.as_deref(), &path, &out, true, &*p)?;
+    show_import(g, args.json, "Imported", &report)?;
+    Ok(Outcome::Success)
+}
+
+pub fn update(g: &Global, args: UpdateArgs) -> Result<Outcome> {
+    let session = g.open()?;
+    let repo = session.repo();
+    let paths = super::repo_paths(repo, &g.cwd, &args.paths)?;
+    let targets = dv_core::ops::datasets::resolve_targets(repo, &Source::WorkTree, &paths)?;
+    let imports: Vec<_> = targets
+        .into_iter()
+        .filter(|t| {
+            let import = t.dataset.pointer.source.is_some();
+            if !import && t.named {
+                errln!(
+                    "warning: '{}' was not imported: nothing to update",
+                    output::quote_path(&t.dataset.path)
+                );
+            }
+            import
+        })
+        .collect();
+    if imports.is_empty() && !paths.is_empty() {
+        return Err(dv_core::Error::usage(
+            "none of the paths named is an imported dataset",
+        ));
+    }
+    let locked = session.lock()?;
+    let p = progress::for_terminal(g.quiet || args.json);
+    let mut reports = Vec::new();
+    for t in &imports {
+        let src = t.dataset.pointer.source.as_ref().expect("filtered");
+        let rev = args.rev.as_deref().or(src.rev.as_deref());
+        let location = Location::parse(&src.url, &repo.root, None)?;
+        let opened = registry::open(&location, rev, &g.settings, Some(repo))?;
+        let report = dv_core::ops::import::update(&locked, &opened, rev, &t.dataset, true, &*p)?;
+        if !args.json {
+            show_import(g, false, "Updated", &report)?;
+        }
+        reports.push(report);
+    }
+    if args.json {
+        output::print_json(&reports)?;
+    } else if reports.is_empty() {
+        output::status_line(g.quiet, "No imported datasets.");
+    }
+    Ok(Outcome::Success)
+}
+
+fn show_import(
+    g: &Global,
+    json: bool,
+    verb: &str,
+    r: &dv_core::ops::import::ImportReport,
+) -> Result<()> {
+    if json {
+        return output::print_json(r);
+    }
+    let short = &r.source.commit[..12.min(r.source.commit.len())];
+    let what = match (&r.previous_commit, r.changed) {
+        (Some(old), false) if *old == r.source.commit => "already up to date".to_string(),
+        (Some(_), false) => format!("now at {short}, data unchanged"),
+        _ => format!("at {short}"),
+    };
+    output::status_line(
+        g.quiet,
+        &format!(
+            "{verb} '{}' from {} {} ({what})",
+            output::quote_path(&r.path),
+            r.source.url,
+            output::quote_path(&r.source.path),
+        ),
+    );
+    if let Some(s) = &r.summary {
+        outln!("{}", output::summary_text(s));
+        for f in &r.files {
+            outln!(
+                "  {:<9} {}",
+                format!("{:?}", f.change).to_lowercase(),
+                output::quote_path(&f.path)
+            );
+        }
+    }
+    if let Some(rows) = &r.rows {
+        outln!(
+            "  rows: {} added, {} deleted, {} modified",
+            rows.rows_added,
+            rows.rows_deleted,
+            rows.rows_modified
+        );
+    }
+    Ok(())
 }

@@ -45,15 +45,36 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         report.steps = dv_core::ops::run::step_states(&s)?;
     }
     if let Some(name) = &args.remote {
-        let remote = super::open_remote(
+        // A project whose data is all imported may have no remote of its own: its sources are asked below.
+        let all_imports =
+            !targets.is_empty() && targets.iter().all(|t| t.dataset.pointer.source.is_some());
+        match super::open_remote(
             g,
             repo,
             Some(name.as_str()).filter(|n| !n.is_empty()),
             dv_core::remote::Access::Read,
-        )?;
-        let states = dv_core::ops::transfer::remote_state(&s, &remote, &targets)?;
-        for (d, st) in report.datasets.iter_mut().zip(states) {
-            d.remote = Some(st);
+        ) {
+            Ok(remote) => {
+                let states = dv_core::ops::transfer::remote_state(&s, &remote, &targets)?;
+                for (d, st) in report.datasets.iter_mut().zip(states) {
+                    d.remote = Some(st);
+                }
+            }
+            Err(dv_core::Error::NoRemote) if all_imports && name.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+        // Imports: their sources, asked now.
+        for (d, t) in report.datasets.iter_mut().zip(&targets) {
+            if t.dataset.pointer.source.is_none() {
+                continue;
+            }
+            match dv_core::ops::import::import_state(repo, &t.dataset, true) {
+                Ok(st) => d.import = st,
+                Err(e) => errln!(
+                    "warning: cannot ask the source of '{}': {e}",
+                    output::quote_path(&d.path)
+                ),
+            }
         }
     }
     if !args.json {
@@ -112,11 +133,26 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             } else {
                 ""
             };
+            let import = match &d.import {
+                Some(i) if i.behind => format!(
+                    ", behind its source ({} has {} at {})",
+                    i.source.url,
+                    i.source.path,
+                    i.latest.as_deref().map_or("?", |c| &c[..12.min(c.len())])
+                ),
+                _ => String::new(),
+            };
             outln!(
-                "{}: {}{cache}{remote}{compare}{unfinished}",
+                "{}: {}{cache}{remote}{compare}{unfinished}{import}",
                 d.path,
                 d.state
             );
+            if d.import.as_ref().is_some_and(|i| i.behind) {
+                outln!(
+                    "    update:    `dv update {}` brings the newer version",
+                    output::quote_path(&d.path)
+                );
+            }
             // Status writes nothing: a missing ignore line is reported, with what adds it.
             if let Some(i) = &d.ignore {
                 outln!("    ignore:    {} (fix: {})", i.message, i.fix);

@@ -37,15 +37,24 @@ pub struct History {
 }
 
 /// Upload the objects the chosen pointer files reach and the remote lacks, packed.
+///
+/// Imported datasets (`dv import`) stay on their source's remote unless --include-imports sends them here
+/// too, so that this project's remote holds everything it needs.
 #[derive(clap::Args)]
 pub struct PushArgs {
     #[command(flatten)]
     common: Common,
     #[command(flatten)]
     history: History,
+    /// Also push imported datasets.
+    #[arg(long)]
+    include_imports: bool,
 }
 
 /// Download the objects the chosen pointer files reach and the cache lacks (verified), without checking out.
+///
+/// An imported dataset comes from this project's remote when it holds it (pushed with --include-imports),
+/// else from its source's remote.
 #[derive(clap::Args)]
 pub struct FetchArgs {
     #[command(flatten)]
@@ -55,6 +64,9 @@ pub struct FetchArgs {
 }
 
 /// Fetch, then check out: make the data match the pointer files, getting what is missing from the remote.
+///
+/// An imported dataset comes from this project's remote when it holds it (pushed with --include-imports),
+/// else from its source's remote.
 #[derive(clap::Args)]
 pub struct PullArgs {
     #[command(flatten)]
@@ -76,10 +88,9 @@ fn prepare(
     c: &Common,
     history: Option<&History>,
     access: dv_core::remote::Access,
-) -> Result<(Ctx, Remote)> {
+) -> Result<(Ctx, Option<Remote>)> {
     let s = g.open()?;
     let paths = super::repo_paths(s.repo(), &g.cwd, &c.paths)?;
-    let remote = super::open_remote(g, s.repo(), c.remote.as_deref(), access)?;
     let scope = Scope::from_flags(
         c.rev.clone(),
         history.is_some_and(|h| h.all_branches),
@@ -87,6 +98,18 @@ fn prepare(
     );
     let mut skipped = Vec::new();
     let targets = targets_in_scope_noting(&s, &scope, &paths, &mut skipped)?;
+    // A project whose data is all imported needs no remote of its own to fetch it.
+    let remote = match super::open_remote(g, s.repo(), c.remote.as_deref(), access) {
+        Ok(r) => Some(r),
+        Err(dv_core::Error::NoRemote)
+            if !access.writes()
+                && !targets.is_empty()
+                && targets.iter().all(|t| t.dataset.pointer.source.is_some()) =>
+        {
+            None
+        }
+        Err(e) => return Err(e),
+    };
     output::warn_not_pointers(&skipped);
     Ok((
         Ctx {
@@ -109,6 +132,30 @@ fn warn_unreadable(r: &TransferReport) {
             r.remote
         );
     }
+}
+
+/// Fetches the imports among `targets` that the project's remote lacks from their sources, saying so.
+fn fetch_imports(
+    g: &Global,
+    s: &dv_core::session::Locked<'_>,
+    remote: Option<&Remote>,
+    targets: &[Target],
+    p: &dyn dv_core::progress::Progress,
+) -> Result<Vec<TransferReport>> {
+    let reports = dv_core::ops::import::fetch_imports(s, remote, targets, p)?;
+    for r in &reports {
+        output::status_line(
+            g.quiet,
+            &format!(
+                "Fetched {} object(s), {} of {} from its source's remote ({})",
+                r.objects,
+                output::human_bytes(r.bytes),
+                r.datasets.join(", "),
+                r.remote
+            ),
+        );
+    }
+    Ok(reports)
 }
 
 fn show(g: &Global, json: bool, verb: &str, r: &TransferReport) -> Result<()> {
@@ -137,10 +184,16 @@ pub fn push(g: &Global, args: PushArgs) -> Result<Outcome> {
         Some(&args.history),
         dv_core::remote::Access::Write,
     )?;
+    let remote = remote.expect("a remote to write to: prepare opens it or fails");
     // Push reads packs that a gc (in this or another work tree sharing the cache) could delete.
     let s = ctx.s.lock()?;
     let p = progress::for_terminal(g.quiet);
-    let report = dv_core::ops::transfer::push(&s, &remote, &ctx.targets, p.as_ref())?;
+    let targets: Vec<Target> = ctx
+        .targets
+        .into_iter()
+        .filter(|t| args.include_imports || t.dataset.pointer.source.is_none())
+        .collect();
+    let report = dv_core::ops::transfer::push(&s, &remote, &targets, p.as_ref())?;
     show(g, args.common.json, "Pushed", &report)?;
     if let Some(first) = report.incomplete.first() {
         return Err(dv_core::Error::PushIncomplete {
@@ -162,8 +215,25 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
     )?;
     let s = ctx.s.lock()?;
     let p = progress::for_terminal(g.quiet);
-    let report = dv_core::ops::transfer::fetch(&s, &remote, &ctx.targets, p.as_ref())?;
-    show(g, args.common.json, "Fetched", &report)?;
+    let from_sources = fetch_imports(g, &s, remote.as_ref(), &ctx.targets, p.as_ref())?;
+    let report = match &remote {
+        Some(remote) => dv_core::ops::transfer::fetch(&s, remote, &ctx.targets, p.as_ref())?,
+        None => TransferReport::default(),
+    };
+    if args.common.json {
+        warn_unreadable(&report);
+        if from_sources.is_empty() {
+            return output::print_json(&report).map(|()| Outcome::Success);
+        }
+        let mut value =
+            serde_json::to_value(&report).map_err(|e| dv_core::Error::Internal(e.to_string()))?;
+        value["imports"] = serde_json::to_value(&from_sources)
+            .map_err(|e| dv_core::Error::Internal(e.to_string()))?;
+        return output::print_json(&value).map(|()| Outcome::Success);
+    }
+    if remote.is_some() {
+        show(g, false, "Fetched", &report)?;
+    }
     Ok(Outcome::Success)
 }
 
@@ -177,22 +247,43 @@ pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     // The ignore lines before any data is written, as `checkout` adds them.
     let mut ignores = Some(ignores);
     let opts = dv_core::ops::checkout::CheckoutOptions { force: args.force };
-    let (fetched, checkout) = dv_core::ops::pull::pull(
-        &s,
-        &remote,
-        &ctx.targets,
-        &opts,
-        &mut || match ignores.take() {
-            Some(plan) => super::ignore_datasets(g, s.repo(), plan),
-            None => Ok(()),
-        },
-        p.as_ref(),
-    )?;
+    let from_sources = fetch_imports(g, &s, remote.as_ref(), &ctx.targets, p.as_ref())?;
+    let mut before_writing = || match ignores.take() {
+        Some(plan) => super::ignore_datasets(g, s.repo(), plan),
+        None => Ok(()),
+    };
+    let (fetched, checkout) = match &remote {
+        Some(remote) => dv_core::ops::pull::pull(
+            &s,
+            remote,
+            &ctx.targets,
+            &opts,
+            &mut before_writing,
+            p.as_ref(),
+        )?,
+        None => (
+            TransferReport::default(),
+            dv_core::ops::checkout::checkout(
+                &s,
+                &ctx.targets,
+                &opts,
+                &mut before_writing,
+                p.as_ref(),
+            )?,
+        ),
+    };
     if args.common.json {
         warn_unreadable(&fetched);
-        output::print_json(&serde_json::json!({ "fetch": fetched, "checkout": checkout }))?;
+        let mut value = serde_json::json!({ "fetch": fetched, "checkout": checkout });
+        if !from_sources.is_empty() {
+            value["imports"] = serde_json::to_value(&from_sources)
+                .map_err(|e| dv_core::Error::Internal(e.to_string()))?;
+        }
+        output::print_json(&value)?;
     } else {
-        show(g, false, "Fetched", &fetched)?;
+        if remote.is_some() {
+            show(g, false, "Fetched", &fetched)?;
+        }
         output::status_line(
             g.quiet,
             &format!(

@@ -31,9 +31,16 @@ words! {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     Core(String),
-    Remote { name: String, setting: String },
+    Remote {
+        name: String,
+        setting: String,
+    },
     CacheDir,
-    Source { url: String, remote: String, setting: String },
+    Source {
+        url: String,
+        remote: String,
+        setting: String,
+    },
 }
 
 const CORE_KEYS: &[&str] = &["format", "compression_level", "stage", "remote"];
@@ -198,7 +205,11 @@ impl ConfigFiles<'_> {
     /// The value of `key` that applies (or that `scope`'s file holds), if any.
     pub fn get(&self, key: &Key, scope: Option<Scope>) -> Result<Option<Entry>> {
         for s in self.scopes_for(key, scope)? {
-            if let Some(e) = self.list_scope(s)?.into_iter().find(|e| e.key == key.text()) {
+            if let Some(e) = self
+                .list_scope(s)?
+                .into_iter()
+                .find(|e| e.key == key.text())
+            {
                 return Ok(Some(e));
             }
         }
@@ -347,7 +358,9 @@ impl ConfigFiles<'_> {
         // Read back as dv reads it, before it replaces the file.
         let check = |p: &std::path::Path| -> Result<()> {
             files::cache_dir_in(p)?;
-            if let Some(toml::Value::Table(sources)) = read_table(p)?.and_then(|d| d.get("source").cloned()) {
+            if let Some(toml::Value::Table(sources)) =
+                read_table(p)?.and_then(|d| d.get("source").cloned())
+            {
                 for url in sources.keys() {
                     files::source_remotes_in(p, url)?;
                 }
@@ -373,7 +386,9 @@ impl ConfigFiles<'_> {
     }
 
     fn set_committed(&self, key: &Key, value: Option<&str>) -> Result<bool> {
-        let repo = self.repo.ok_or_else(|| Error::usage("not in a dv repository"))?;
+        let repo = self
+            .repo
+            .ok_or_else(|| Error::usage("not in a dv repository"))?;
         let mut c: Config = repo.config.clone();
         let usage = |m: String| Err(Error::usage(m));
         match (key, value) {
@@ -381,9 +396,11 @@ impl ConfigFiles<'_> {
                 return usage("core.format changes only through `dv format upgrade`".into());
             }
             (Key::Core(k), Some(v)) if k == "compression_level" => {
-                c.compression_level = v
-                    .parse()
-                    .map_err(|_| Error::usage(format!("core.compression_level must be a number, not {v:?}")))?;
+                c.compression_level = v.parse().map_err(|_| {
+                    Error::usage(format!(
+                        "core.compression_level must be a number, not {v:?}"
+                    ))
+                })?;
             }
             (Key::Core(k), None) if k == "compression_level" => {
                 c.compression_level = crate::repo::DEFAULT_COMPRESSION_LEVEL
@@ -424,7 +441,9 @@ impl ConfigFiles<'_> {
                     None => r.settings.remove(setting),
                 };
             }
-            (Key::CacheDir | Key::Source { .. }, _) => unreachable!("never committed: see Key::scopes"),
+            (Key::CacheDir | Key::Source { .. }, _) => {
+                unreachable!("never committed: see Key::scopes")
+            }
         }
         if c == repo.config {
             return Ok(false);
@@ -460,7 +479,8 @@ mod tests {
                 setting: "endpoint".into()
             }
         );
-        let k = Key::parse("source.https://git.example.com/a.b/reg.git.remote.origin.profile").unwrap();
+        let k =
+            Key::parse("source.https://git.example.com/a.b/reg.git.remote.origin.profile").unwrap();
         assert_eq!(
             k,
             Key::Source {
@@ -470,7 +490,14 @@ mod tests {
             }
         );
         assert_eq!(Key::parse(&k.text()).unwrap(), k);
-        for bad in ["core.nope", "remote.x", "source.u.remote.x", "cache.other", "x", "remote..url"] {
+        for bad in [
+            "core.nope",
+            "remote.x",
+            "source.u.remote.x",
+            "cache.other",
+            "x",
+            "remote..url",
+        ] {
             assert!(Key::parse(bad).is_err(), "{bad}");
         }
     }

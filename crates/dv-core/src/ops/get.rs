@@ -129,7 +129,13 @@ fn write_targets(
                         Err(e) => return Err(Error::io(&dir, e)),
                     }
                 }
-                write_node(store, &t.dataset.pointer.node, &dir.join(name), &t.dataset.path, report)?;
+                write_node(
+                    store,
+                    &t.dataset.pointer.node,
+                    &dir.join(name),
+                    &t.dataset.path,
+                    report,
+                )?;
             }
             Ok(())
         }
@@ -137,7 +143,13 @@ fn write_targets(
 }
 
 /// Writes node `n` (repository path `at`) to `dest`, which does not exist.
-fn write_node(store: &Store, n: &Node, dest: &Path, at: &str, report: &mut GetReport) -> Result<()> {
+fn write_node(
+    store: &Store,
+    n: &Node,
+    dest: &Path,
+    at: &str,
+    report: &mut GetReport,
+) -> Result<()> {
     if n.kind != NodeKind::Tree {
         let mut opts = fs::OpenOptions::new();
         opts.write(true).create_new(true);
@@ -149,7 +161,9 @@ fn write_node(store: &Store, n: &Node, dest: &Path, at: &str, report: &mut GetRe
         let file = opts.open(dest).map_err(|e| Error::io(dest, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         let written = store.copy_file(n, &mut w).map_err(|e| e.at_path(at))?;
-        let file = w.into_inner().map_err(|e| Error::io(dest, e.into_error()))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| Error::io(dest, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(dest, e))?;
         report.files += 1;
         report.bytes += written;
@@ -164,7 +178,13 @@ fn write_node(store: &Store, n: &Node, dest: &Path, at: &str, report: &mut GetRe
     }
     fs::create_dir(dest).map_err(|e| Error::io(dest, e))?;
     for e in store.read_tree(&n.id)?.entries {
-        write_node(store, &e.node, &dest.join(&e.name), &join(at, &e.name), report)?;
+        write_node(
+            store,
+            &e.node,
+            &dest.join(&e.name),
+            &join(at, &e.name),
+            report,
+        )?;
     }
     Ok(())
 }

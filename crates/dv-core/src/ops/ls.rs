@@ -71,7 +71,11 @@ pub fn ls(
     progress: &dyn Progress,
 ) -> Result<Listing> {
     let repo = s.repo();
-    let paths: Vec<String> = if path.is_empty() { Vec::new() } else { vec![path.to_string()] };
+    let paths: Vec<String> = if path.is_empty() {
+        Vec::new()
+    } else {
+        vec![path.to_string()]
+    };
     let targets = resolve_targets(repo, source, &paths)?;
     let mut listing = Listing::default();
     // Datasets found under a folder are listed whole unless every file is asked for.
@@ -79,9 +83,11 @@ pub fn ls(
         .iter()
         .partition(|t| !recursive && !t.named && t.scope.is_none());
     for t in whole {
-        listing
-            .entries
-            .push(entry(t.dataset.path.clone(), &t.dataset.pointer.node, EntryKind::Dataset));
+        listing.entries.push(entry(
+            t.dataset.path.clone(),
+            &t.dataset.pointer.node,
+            EntryKind::Dataset,
+        ));
     }
     let inside: Vec<Target> = inside.into_iter().cloned().collect();
     if inside.is_empty() {

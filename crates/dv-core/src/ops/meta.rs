@@ -93,6 +93,7 @@ pub fn check_fits(
         table,
         meta: meta.clone(),
         layout: crate::store::split::Layout::Split,
+        source: None,
     };
     largest
         .encode_checked(&format!("{path}{POINTER_SUFFIX}"))

@@ -55,6 +55,10 @@ pub struct DatasetStatus {
     /// With `--remote`: what the remote lacks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<super::transfer::RemoteState>,
+    /// An imported dataset: its source and whether it is behind (as last fetched from the source; with
+    /// `--remote`, as the source is now). Absent for a dataset of this repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<super::import::ImportState>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -150,6 +154,8 @@ pub fn status(s: &Session, targets: &[Target]) -> Result<StatusReport> {
             unfinished: store.state_db().is_unfinished(&d.path)?,
             ignore: ignore.next().flatten(),
             remote: None,
+            // Offline, and never an error: a source this machine cannot read says nothing here.
+            import: super::import::import_state(repo, d, false).ok().flatten(),
         });
     }
     Ok(report)

@@ -35,7 +35,9 @@ fn git(dir: &Path, args: &[&str], url_shown: &str) -> Result<()> {
         .output()
         .map_err(|e| Error::Git {
             path: dir.to_path_buf(),
-            message: format!("cannot run git (dv fetches registries with it; is it installed?): {e}"),
+            message: format!(
+                "cannot run git (dv fetches registries with it; is it installed?): {e}"
+            ),
             source: None,
         })?;
     if out.status.success() {
@@ -59,7 +61,12 @@ fn git(dir: &Path, args: &[&str], url_shown: &str) -> Result<()> {
 /// Brings the mirror at `dir` (made when missing) up to date with `url`: its branches, tags and `HEAD`
 /// (to [`HEAD_REF`]), pruned of what the source deleted. Skipped when `have` says the mirror already has what
 /// is asked for. The caller holds the mirror's lock.
-pub fn sync(dir: &Path, url: &str, url_shown: &str, have: impl Fn(&Path) -> bool) -> Result<Synced> {
+pub fn sync(
+    dir: &Path,
+    url: &str,
+    url_shown: &str,
+    have: impl Fn(&Path) -> bool,
+) -> Result<Synced> {
     let mut synced = Synced::default();
     if !dir.join("HEAD").is_file() {
         // Made whole beside, then renamed: a killed first sync leaves no half-made mirror.
@@ -115,7 +122,15 @@ pub fn fetch_commit(dir: &Path, url: &str, url_shown: &str, id: &str) -> Result<
     let filter = format!("--filter={BLOB_LIMIT}");
     git(
         dir,
-        &["fetch", "--quiet", "--no-write-fetch-head", &filter, "--", url, id],
+        &[
+            "fetch",
+            "--quiet",
+            "--no-write-fetch-head",
+            &filter,
+            "--",
+            url,
+            id,
+        ],
         url_shown,
     )
 }

@@ -31,7 +31,9 @@ impl Location {
     /// of the repository the command runs in, if any.
     pub fn parse(text: &str, cwd: &Path, here: Option<&Path>) -> Result<Location> {
         if text.is_empty() || text.starts_with('-') {
-            return Err(Error::usage(format!("{text:?} is not a repository path or URL")));
+            return Err(Error::usage(format!(
+                "{text:?} is not a repository path or URL"
+            )));
         }
         let is_url = ["file://", "ssh://", "https://", "http://", "git://"]
             .iter()
@@ -105,6 +107,35 @@ pub struct Opened {
     pub synced: Option<mirror::Synced>,
     /// The objects go to the user's shared cache (`cache.dir`, `DV_CACHE_DIR`), not the source's own folder.
     pub shared_cache: bool,
+}
+
+/// The commit `rev` (`None`: HEAD) names in a source as last fetched, without fetching: from its mirror (`None`
+/// when there is none yet), or from the repository itself for a path.
+pub fn resolve_offline(
+    location: &Location,
+    rev: Option<&str>,
+    settings: &Settings,
+) -> Result<Option<(GitRepo, Commit)>> {
+    let git = match location {
+        Location::Here => return Ok(None),
+        Location::Path(p) => GitRepo::open(p)?,
+        Location::Url { shown, .. } => {
+            let dir = mirror::mirror_dir(&side_dir(settings, shown)?);
+            if !dir.join("HEAD").is_file() {
+                return Ok(None);
+            }
+            GitRepo::open(&dir)?
+        }
+    };
+    let commit = match (rev, location) {
+        (Some(r), _) => git.resolve(r)?,
+        (None, Location::Url { .. }) => Commit {
+            rev: "HEAD".into(),
+            ..git.resolve(mirror::HEAD_REF)?
+        },
+        (None, _) => git.resolve("HEAD")?,
+    };
+    Ok(Some((git, commit)))
 }
 
 /// A temporary cache, removed with everything in it when dropped.
@@ -226,7 +257,9 @@ pub fn open(
         None => Default::default(),
     };
     if let Some(repo) = here {
-        for (name, set) in files::source_remotes_in(&repo.dv_dir().join(LOCAL_CONFIG_FILE), &record)? {
+        for (name, set) in
+            files::source_remotes_in(&repo.dv_dir().join(LOCAL_CONFIG_FILE), &record)?
+        {
             mine.entry(name).or_default().extend(set);
         }
     }
@@ -329,7 +362,13 @@ mod tests {
         assert!(Location::parse("ext::sh -c x", &cwd, None).is_err());
         assert!(Location::parse("/no/such/folder/here", &cwd, None).is_err());
         let here = cwd.canonicalize().unwrap();
-        assert_eq!(Location::parse(".", &here, Some(&here)).unwrap(), Location::Here);
-        assert_eq!(without_credentials("file:///srv/r.git"), "file:///srv/r.git");
+        assert_eq!(
+            Location::parse(".", &here, Some(&here)).unwrap(),
+            Location::Here
+        );
+        assert_eq!(
+            without_credentials("file:///srv/r.git"),
+            "file:///srv/r.git"
+        );
     }
 }

@@ -74,13 +74,19 @@ pub fn source_remotes_in(path: &Path, url: &str) -> Result<BTreeMap<String, Remo
         return Ok(out);
     };
     let bad = |key: String, wants: &str| {
-        Error::format(path.display().to_string(), format!("{key}: expected {wants}"))
+        Error::format(
+            path.display().to_string(),
+            format!("{key}: expected {wants}"),
+        )
     };
     let Some(sources) = doc.get("source") else {
         return Ok(out);
     };
     let toml::Value::Table(sources) = sources else {
-        return Err(bad("source".into(), "a table of sources, `[source.\"URL\"]`"));
+        return Err(bad(
+            "source".into(),
+            "a table of sources, `[source.\"URL\"]`",
+        ));
     };
     let Some(source) = sources.get(url) else {
         return Ok(out);
@@ -138,15 +144,16 @@ pub fn edit(path: &Path, keys: &[&str], value: Option<&str>) -> Result<Option<St
         Some(v) => {
             let mut table = doc.as_table_mut();
             for name in tables {
-                let item = table
-                    .entry(name)
-                    .or_insert_with(|| {
-                        let mut t = toml_edit::Table::new();
-                        t.set_implicit(true);
-                        toml_edit::Item::Table(t)
-                    });
+                let item = table.entry(name).or_insert_with(|| {
+                    let mut t = toml_edit::Table::new();
+                    t.set_implicit(true);
+                    toml_edit::Item::Table(t)
+                });
                 table = item.as_table_mut().ok_or_else(|| {
-                    Error::format(&what, format!("`{name}` is not a table here; fix the file first"))
+                    Error::format(
+                        &what,
+                        format!("`{name}` is not a table here; fix the file first"),
+                    )
                 })?;
             }
             let same = table.get(last).and_then(|i| i.as_str()) == Some(v);
@@ -185,7 +192,11 @@ mod tests {
     fn edits_keep_comments_and_drop_emptied_tables() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "# mine\n[remote.o]\nsecret_access_key = \"s\" # keep\n").unwrap();
+        std::fs::write(
+            &path,
+            "# mine\n[remote.o]\nsecret_access_key = \"s\" # keep\n",
+        )
+        .unwrap();
         let keys = ["source", "https://h/r.git", "remote", "origin", "endpoint"];
         let set = |keys: &[&str], v: Option<&str>| match edit(&path, keys, v).unwrap() {
             Some(text) => {

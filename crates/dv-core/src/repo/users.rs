@@ -69,7 +69,10 @@ impl Repo {
             candidates.push((root, None));
         }
         let mine = self.cache_dir.canonicalize().ok();
-        let me = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+        let me = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         let mut gone = Vec::new();

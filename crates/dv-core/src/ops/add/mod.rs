@@ -488,6 +488,7 @@ pub fn add(
             table,
             meta: meta.clone(),
             layout,
+            source: None,
         };
         // A pointer in another layout (written before `dv format upgrade`) whose data has not changed stays as
         // it is: an unchanged dataset is unchanged whatever format describes it.
@@ -502,6 +503,14 @@ pub fn add(
             }
             _ => new,
         };
+        // An imported dataset added unchanged stays an import; changed, it is this repository's own.
+        let mut pointer = pointer;
+        if let Some(old) = prev
+            && old.node == pointer.node
+            && old.layout == pointer.layout
+        {
+            pointer.source.clone_from(&old.source);
+        }
         let node = pointer.node;
         // The ignore line first: killed at any point, a pointer file never sits beside data Git would add
         // (`git add -A` after a killed add must not commit the data).

@@ -145,6 +145,14 @@ impl Source<'_> {
         }
     }
 
+    /// The dataset at `path` or holding it (a strict ancestor), if any.
+    pub fn dataset_holding(&self, repo: &Repo, path: &str) -> Result<Option<Dataset>> {
+        if let Some(d) = self.find_pointer(repo, path)?.lenient() {
+            return Ok(Some(d));
+        }
+        enclosing_dataset_in(self, repo, path)
+    }
+
     pub(super) fn not_tracked(&self, path: &str) -> Error {
         let path = display(path);
         match self {

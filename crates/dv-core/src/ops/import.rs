@@ -1,0 +1,365 @@
+//! `dv import` and `dv update`: a dataset of another repository (or a path inside one) brought in as a dataset
+//! of this one, whose pointer records where it came from (`[source]`: the repository as recorded, the revision
+//! asked for, the commit it resolved to, the path), and moved to a newer commit of that revision later. The
+//! objects come from the source's remote (each verified) into this repository's cache; the files are written
+//! by checkout; the pointer is written last, so a kill leaves at worst data newer than its pointer (and the
+//! ignore line is written first, so Git never sees the data).
+
+use super::checkout::{self, CheckoutOptions, CheckoutReport};
+use super::datasets::{Dataset, InVersion, Source, Target, resolve_targets};
+use super::transfer::TransferReport;
+use super::treediff::{FileDiff, Summary};
+use crate::paths::POINTER_SUFFIX;
+use crate::pointer::{Pointer, SourceRef};
+use crate::progress::Progress;
+use crate::registry::Opened;
+use crate::session::Locked;
+use crate::store::statedb::RowCounts;
+use crate::{Error, Result};
+
+/// What `dv import` or `dv update` did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImportReport {
+    /// The dataset's path in this repository.
+    pub path: String,
+    pub source: SourceShown,
+    /// `dv update`: the commit the import was at before (`None` for `dv import`).
+    pub previous_commit: Option<String>,
+    /// The dataset's content changed (always true for a new import).
+    pub changed: bool,
+    /// What changed in the files (`dv update`, when the old version's trees are in the cache).
+    pub summary: Option<Summary>,
+    pub files: Vec<FileDiff>,
+    /// Row counts of a table whose versions both are in the cache.
+    pub rows: Option<RowCounts>,
+    pub fetch: TransferReport,
+    pub checkout: CheckoutReport,
+    pub staged: Vec<String>,
+}
+
+/// A source record as reports show it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SourceShown {
+    pub url: String,
+    pub rev: Option<String>,
+    pub commit: String,
+    pub path: String,
+}
+
+impl From<&SourceRef> for SourceShown {
+    fn from(s: &SourceRef) -> SourceShown {
+        SourceShown {
+            url: s.url.clone(),
+            rev: s.rev.clone(),
+            commit: s.commit.clone(),
+            path: s.path.clone(),
+        }
+    }
+}
+
+/// Imports `source_path` of `src` (opened at the revision `rev` the user asked for, `None`: its HEAD) as the
+/// new dataset `out` (a repository path where nothing is yet).
+pub fn import(
+    s: &Locked<'_>,
+    src: &Opened,
+    rev: Option<&str>,
+    source_path: &str,
+    out: &str,
+    stage: bool,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let repo = s.repo();
+    if let Some(why) = crate::paths::dataset_path_problem(out) {
+        return Err(Error::usage(format!("cannot import to {out:?}: {why}")));
+    }
+    if let Some(d) = super::datasets::enclosing_dataset(repo, out)? {
+        return Err(Error::usage(format!(
+            "cannot import to '{out}': it is inside the dataset '{}'",
+            d.path
+        )));
+    }
+    let pointer_path = format!("{out}{POINTER_SUFFIX}");
+    for p in [out, pointer_path.as_str()] {
+        if std::fs::symlink_metadata(repo.abs(p)).is_ok() {
+            let hint = match super::datasets::read_pointer(repo, out) {
+                Ok(Some(d)) if d.pointer.source.is_some() => {
+                    " (it is an import already: `dv update` moves it to a newer version)"
+                }
+                _ => " (remove it, or name another path with -o)",
+            };
+            return Err(Error::usage(format!(
+                "cannot import to '{out}': '{p}' exists{hint}"
+            )));
+        }
+    }
+    bring(s, src, rev, source_path, out, None, stage, progress)
+}
+
+/// Moves the import `d` to the newest commit of its revision (or to `rev`), as `src` (opened there) holds it.
+pub fn update(
+    s: &Locked<'_>,
+    src: &Opened,
+    rev: Option<&str>,
+    d: &Dataset,
+    stage: bool,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let Some(old) = &d.pointer.source else {
+        return Err(Error::usage(format!(
+            "'{}' was not imported (`dv import` brings a dataset from another repository)",
+            d.path
+        )));
+    };
+    let path = old.path.clone();
+    bring(s, src, rev, &path, &d.path, Some(d), stage, progress)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bring(
+    s: &Locked<'_>,
+    src: &Opened,
+    rev: Option<&str>,
+    source_path: &str,
+    out: &str,
+    previous: Option<&Dataset>,
+    stage: bool,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let (repo, store) = (s.repo(), s.store());
+    let source = Source::Rev {
+        git: &src.git,
+        commit: src.commit.clone(),
+    };
+    let targets = resolve_targets(&src.repo, &source, &[source_path.to_string()])?;
+    let [target] = targets.as_slice() else {
+        return Err(Error::usage(format!(
+            "'{source_path}' holds {} datasets in {}: import them one at a time",
+            targets.len(),
+            src.record
+        )));
+    };
+    if !target.named && target.scope.is_none() {
+        return Err(Error::usage(format!(
+            "'{source_path}' is a folder holding the dataset '{}' in {}: import the dataset by its path",
+            target.dataset.path, src.record
+        )));
+    }
+    let at = target
+        .scope
+        .clone()
+        .unwrap_or_else(|| target.dataset.path.clone());
+    // Staging must be possible before anything is written.
+    let git = if stage && repo.config.stage {
+        Some(s.git()?)
+    } else {
+        None
+    };
+    let pointer_path = format!("{out}{POINTER_SUFFIX}");
+    if let Some(git) = git {
+        git.check_stageable(&[pointer_path.clone()])?;
+    }
+    let remote = crate::registry::open_remote(&src.repo, &src.record, None)?;
+    let fetch = super::transfer::fetch_into(store, &remote, &targets, progress)?;
+    let node = match target.dataset.node_at(store, &at)? {
+        InVersion::Node(n) => n,
+        _ => {
+            return Err(Error::NotInVersion {
+                path: at,
+                version: format!("{} at {}", src.record, src.commit.rev),
+                above: None,
+            });
+        }
+    };
+    let whole = target.scope.is_none();
+    let pointer = Pointer {
+        node,
+        table: if whole {
+            target.dataset.pointer.table.clone()
+        } else {
+            None
+        },
+        meta: if whole {
+            target.dataset.pointer.meta.clone()
+        } else {
+            Default::default()
+        },
+        layout: target.dataset.pointer.layout,
+        source: Some(SourceRef {
+            url: src.record.clone(),
+            rev: rev.map(str::to_string),
+            commit: src.commit.id.to_string(),
+            path: at,
+        }),
+    };
+    pointer.encode_checked(&pointer_path)?;
+    // What changed, from what the cache holds of the old version.
+    let mut report = ImportReport {
+        path: out.to_string(),
+        source: pointer.source.as_ref().expect("set above").into(),
+        previous_commit: previous
+            .and_then(|d| d.pointer.source.as_ref())
+            .map(|s| s.commit.clone()),
+        changed: previous.is_none_or(|d| d.pointer.node != pointer.node),
+        summary: None,
+        files: Vec::new(),
+        rows: None,
+        fetch,
+        checkout: CheckoutReport::default(),
+        staged: Vec::new(),
+    };
+    if let Some(d) = previous
+        && report.changed
+    {
+        if let Ok(diff) =
+            super::treediff::diff(store, out, Some(&d.pointer.node), Some(&pointer.node))
+            && diff.missing.is_empty()
+        {
+            report.summary = Some(diff.summary());
+            report.files = diff.files;
+        }
+        if let (Some(a), Some(b)) = (&d.pointer.table, &pointer.table)
+            && store.contains(&a.id)?
+        {
+            report.rows = super::table::row_counts(store, &a.id, &b.id).ok();
+        }
+    }
+    // The ignore line first, so that Git never sees the data; then the files; the pointer last.
+    let mut staging = super::pointers::Staging::default();
+    for written in super::ignore::ensure_ignored(repo, out)? {
+        staging.also(written);
+    }
+    let dataset = Dataset {
+        path: out.to_string(),
+        pointer: pointer.clone(),
+        rev: None,
+    };
+    let t = Target {
+        dataset,
+        scope: None,
+        named: true,
+    };
+    report.checkout = checkout::checkout(
+        s,
+        std::slice::from_ref(&t),
+        &CheckoutOptions::default(),
+        &mut || Ok(()),
+        progress,
+    )?;
+    staging.write_pointer(repo, &pointer_path, &pointer)?;
+    report.staged = match git {
+        Some(git) => staging.stage(repo, Some(git))?,
+        None => Vec::new(),
+    };
+    Ok(report)
+}
+
+/// Whether an import is behind its source.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImportState {
+    pub path: String,
+    pub source: SourceShown,
+    /// The commit its revision names in the source now (as last fetched, or just now with `refresh`); `None`
+    /// when the source has never been fetched on this machine.
+    pub latest: Option<String>,
+    /// The dataset differs at that commit (a newer commit that leaves the dataset as it was is not behind).
+    pub behind: bool,
+}
+
+/// The state of import `d`: offline from the source's mirror (or the repository itself for a path), or with
+/// `refresh` after fetching the source now.
+pub fn import_state(
+    here: &crate::repo::Repo,
+    d: &Dataset,
+    refresh: bool,
+) -> Result<Option<ImportState>> {
+    let Some(src) = &d.pointer.source else {
+        return Ok(None);
+    };
+    let location = crate::registry::Location::parse(&src.url, &here.root, None)?;
+    let rev = src.rev.as_deref();
+    let found = if refresh {
+        let o = crate::registry::open(&location, rev, &here.settings, Some(here))?;
+        Some((o.git, o.commit))
+    } else {
+        crate::registry::resolve_offline(&location, rev, &here.settings)?
+    };
+    let mut state = ImportState {
+        path: d.path.clone(),
+        source: src.into(),
+        latest: None,
+        behind: false,
+    };
+    let Some((git, latest)) = found else {
+        return Ok(Some(state));
+    };
+    state.latest = Some(latest.id.to_string());
+    if latest.id.to_string() == src.commit {
+        return Ok(Some(state));
+    }
+    // The dataset holding the path, at the recorded commit and at the latest: the same root, the same data.
+    let dataset_at = |commit: crate::git::Commit| -> Result<Option<Dataset>> {
+        Source::Rev { git: &git, commit }.dataset_holding(here, &src.path)
+    };
+    let old = gix_commit(&src.commit).and_then(|id| {
+        let c = crate::git::Commit {
+            id,
+            rev: src.commit.clone(),
+        };
+        dataset_at(c).ok().flatten()
+    });
+    let new = dataset_at(latest)?;
+    state.behind = match (old, new) {
+        (Some(a), Some(b)) => a.pointer.node != b.pointer.node,
+        _ => true,
+    };
+    Ok(Some(state))
+}
+
+fn gix_commit(hex: &str) -> Option<gix::ObjectId> {
+    gix::ObjectId::from_hex(hex.as_bytes()).ok()
+}
+
+/// For `dv fetch` and `dv pull`: fetches from their sources the imports among `targets` that neither the
+/// cache holds whole nor `own` (the project's remote, if it has one) lists, since a project's remote holds
+/// an import only when it was pushed with `--include-imports`. Returns a report per source fetched from.
+pub fn fetch_imports(
+    s: &Locked<'_>,
+    own: Option<&crate::remote::Remote>,
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<Vec<TransferReport>> {
+    let (repo, store) = (s.repo(), s.store());
+    let imports: Vec<&Target> = targets
+        .iter()
+        .filter(|t| t.dataset.pointer.source.is_some())
+        .collect();
+    if imports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed = match own {
+        Some(r) => Some(r.objects()?.0),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for t in imports {
+        let root = t.dataset.pointer.node.id;
+        if store.contains(&root)? && store.state_db().is_complete(&root)? {
+            continue;
+        }
+        if listed.as_ref().is_some_and(|l| l.contains_key(&root)) {
+            continue;
+        }
+        let src = t.dataset.pointer.source.as_ref().expect("an import");
+        let location = crate::registry::Location::parse(&src.url, &repo.root, None)?;
+        let opened =
+            crate::registry::open(&location, Some(&src.commit), &repo.settings, Some(repo))?;
+        let remote = crate::registry::open_remote(&opened.repo, &opened.record, None)?;
+        out.push(super::transfer::fetch_into(
+            store,
+            &remote,
+            std::slice::from_ref(t),
+            progress,
+        )?);
+    }
+    Ok(out)
+}
