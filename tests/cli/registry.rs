@@ -504,3 +504,134 @@ fn repositories_sharing_a_cache_store_data_once_and_gc_keeps_what_each_needs() {
     ok_at_with(c.path(), &env, &["checkout"]);
     assert_eq!(c.read("x/f.bin"), bytes(21, 3_000_000));
 }
+
+/// Commits `msg` in the registry `r` (data changed by `change`) and pushes it and the tag `v1`, moved or not,
+/// to the server's `reg.git`.
+fn publish(r: &TestRepo, server: &Path, msg: &str, change: impl Fn(&TestRepo)) {
+    change(r);
+    r.ok(&["add", "data"]);
+    r.ok(&["push"]);
+    r.git(&["commit", "-q", "-am", msg]);
+    let bare = server.join("reg.git");
+    r.git(&["push", "-q", "-f", bare.to_str().unwrap(), "main", "v1"]);
+}
+
+#[test]
+fn import_update_status_and_pull_follow_the_source() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, url, server) = registry(|r| {
+        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+    });
+    // A project with no remote of its own imports the registry's sub-folder at v1.
+    let p = TestRepo::new();
+    let env = [
+        ("XDG_CACHE_HOME", p.path().parent().unwrap().join("pcache")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.to_str().unwrap())).collect();
+    let report: serde_json::Value = serde_json::from_str(&p.ok_with(
+        &env,
+        &["import", &url, "data/sub", "--rev", "v1", "-o", "models", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(report["source"]["commit"].as_str().unwrap(), r.git(&["rev-parse", "v1"]).trim());
+    assert_eq!(p.read("models/big.bin"), r.read("data/sub/big.bin"));
+    let pointer = String::from_utf8(p.read("models.dv")).unwrap();
+    assert!(pointer.contains("dv = 3") && pointer.contains(&format!("url = \"{url}\"")), "{pointer}");
+    assert!(pointer.contains("path = \"data/sub\"") && pointer.contains("rev = \"v1\""), "{pointer}");
+    let staged = p.git(&["diff", "--cached", "--name-only"]);
+    assert!(staged.contains("models.dv") && staged.contains(".gitignore"), "{staged}");
+    assert_eq!(p.git(&["check-ignore", "models"]).trim(), "models");
+    p.git(&["add", ".dv"]);
+    p.git(&["commit", "-q", "-m", "import"]);
+    // Importing there again is refused, pointing at update; nothing changes.
+    let e = p.fails(&["import", &url, "data/sub", "-o", "models"]);
+    assert!(e.contains("dv update"), "{e}");
+
+    // Up to date until the registry moves v1; then status says so offline only once the mirror has seen it.
+    let status = p.json(&["status"]);
+    assert_eq!(status["datasets"][0]["import"]["behind"], false, "{status}");
+    publish(&r, server.path(), "v3", |r| {
+        r.write("data/sub/new.txt", b"new in v3");
+    });
+    r.git(&["tag", "-f", "v1"]);
+    r.git(&["push", "-q", "-f", server.path().join("reg.git").to_str().unwrap(), "v1"]);
+    let status = p.json(&["status"]);
+    assert_eq!(status["datasets"][0]["import"]["behind"], false, "nothing fetched yet: {status}");
+    let out = p.ok_with(&env, &["status", "--remote"]);
+    assert!(out.contains("behind its source"), "{out}");
+    let status: serde_json::Value =
+        serde_json::from_str(&p.ok_with(&env, &["status", "--json"])).unwrap();
+    assert_eq!(status["datasets"][0]["import"]["behind"], true, "{status}");
+    // A registry commit that leaves the imported path alone does not make it behind.
+    // update moves it and says what changed.
+    let updated: serde_json::Value =
+        serde_json::from_str(&p.ok_with(&env, &["update", "--json"])).unwrap();
+    assert_eq!(updated[0]["changed"], true, "{updated}");
+    assert_eq!(updated[0]["summary"]["files_added"], 1, "{updated}");
+    assert_eq!(updated[0]["files"][0]["path"], "models/new.txt");
+    assert_eq!(p.read("models/new.txt"), b"new in v3");
+    let status: serde_json::Value =
+        serde_json::from_str(&p.ok_with(&env, &["status", "--json"])).unwrap();
+    assert_eq!(status["datasets"][0]["import"]["behind"], false, "{status}");
+    assert_eq!(status["datasets"][0]["state"], "unchanged");
+    p.git(&["commit", "-q", "-am", "update"]);
+
+    // A fresh clone of the project pulls the import from the source's remote (it has no remote of its own).
+    let clone = clone_of(&p);
+    let pulled: serde_json::Value =
+        serde_json::from_str(&ok_at_with(clone.path(), &env, &["pull", "--json"])).unwrap();
+    assert_eq!(pulled["imports"][0]["datasets"][0], "models", "{pulled}");
+    assert_eq!(fs::read(clone.path().join("models/new.txt")).unwrap(), b"new in v3");
+    // push leaves it out unless asked; with --include-imports the project's remote holds it, and a clone
+    // pulls it from there even when the source's remote is gone.
+    let own = tempfile::tempdir().unwrap();
+    let own_remote = own.path().join("r");
+    p.ok(&["remote", "add", "mine", own_remote.to_str().unwrap(), "--default"]);
+    let pushed = p.json(&["push"]);
+    assert_eq!(pushed["objects"], 0, "{pushed}");
+    let pushed = p.json(&["push", "--include-imports"]);
+    assert!(pushed["objects"].as_u64().unwrap() > 0, "{pushed}");
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-q", "-m", "own remote"]);
+    fs::remove_dir_all(remote.path()).unwrap();
+    let clone = clone_of(&p);
+    let pulled: serde_json::Value =
+        serde_json::from_str(&ok_at_with(clone.path(), &env, &["pull", "--json"])).unwrap();
+    assert!(pulled.get("imports").is_none(), "{pulled}");
+    assert_eq!(fs::read(clone.path().join("models/big.bin")).unwrap(), r.read("data/sub/big.bin"));
+}
+
+#[test]
+fn import_refuses_what_it_cannot_bring_and_writes_nothing() {
+    let remote = tempfile::tempdir().unwrap();
+    let (_r, url, _server) = registry(|r| {
+        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+    });
+    let p = TestRepo::new();
+    p.write("taken/x", b"x");
+    // The work tree, without dv's and Git's own folders (a refused command may still take the cache's lock).
+    let tree = || -> Vec<(String, bool)> {
+        snapshot(p.path())
+            .into_iter()
+            .filter(|(path, _)| !path.starts_with(".dv") && !path.starts_with(".git"))
+            .map(|(path, f)| (path, f.is_some()))
+            .collect()
+    };
+    let before = tree();
+    let git_before = p.git(&["status", "--porcelain"]);
+    for (args, why) in [
+        (vec!["import", &url, "data", "-o", "taken"], "exists"),
+        (vec!["import", &url, "nothing"], "nothing"),
+        (vec!["import", &url, "data", "--rev", "nope"], "nope"),
+        (vec!["import", ".", "data"], "another repository"),
+        (vec!["import", &url, "data", "-o", ".dv/x"], ".dv"),
+    ] {
+        let e = p.fails(&args);
+        assert!(e.contains(why), "{args:?}: {e}");
+    }
+    assert_eq!(tree(), before);
+    assert_eq!(p.git(&["status", "--porcelain"]), git_before);
+    // Not in a dv repository: import needs one (get does not).
+    let plain = tempfile::tempdir().unwrap();
+    fails_at(plain.path(), &["import", &url, "data"]);
+}
