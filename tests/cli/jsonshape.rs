@@ -772,6 +772,110 @@ fn error_exit_codes_are_pinned() {
 
 /// The subcommands, positional arguments and flags of `dv`, `dv CMD` and `dv CMD SUB`, from `--help`.
 #[test]
+fn registry_commands_json_and_exit_codes_are_pinned() {
+    // A registry served as a bare repository, with fixed commit dates so commit ids are pinned.
+    let reg = TestRepo::new();
+    let store = tempfile::tempdir().unwrap();
+    let server = tempfile::tempdir().unwrap();
+    let p = TestRepo::new();
+    let mut pin = Pin::new(&[
+        (reg.path(), "<REGISTRY>"),
+        (store.path(), "<REMOTE>"),
+        (server.path(), "<SERVER>"),
+        (p.path(), "<REPO>"),
+    ]);
+    reg.ok(&[
+        "remote",
+        "add",
+        "origin",
+        store.path().to_str().unwrap(),
+        "--default",
+    ]);
+    reg.write("data/a.txt", b"a\n");
+    reg.write("data/sub/b.bin", &bytes(5, 30_000));
+    reg.settle();
+    reg.ok(&["add", "data"]);
+    reg.ok(&["push"]);
+    git_fixed(reg.path(), &["add", "-A"], 1);
+    commit(reg.path(), "v1", 1);
+    git_fixed(reg.path(), &["tag", "v1"], 1);
+    // The registry's commits name its remote's temporary folder (in .dv/config.toml): placeholders too.
+    let v1 = git_fixed(reg.path(), &["rev-parse", "HEAD"], 1);
+    pin.norm.also(v1.trim(), "<REGISTRY-COMMIT-1>");
+    let bare = server.path().join("reg.git");
+    git_fixed(
+        reg.path(),
+        &["clone", "-q", "--bare", ".", bare.to_str().unwrap()],
+        1,
+    );
+    let url = format!("file://{}", bare.display());
+
+    pin.case("ls-datasets", p.path(), &["ls", &url, "--json"]);
+    pin.case("ls-folder", p.path(), &["ls", &url, "data", "--json"]);
+    pin.case(
+        "ls-recursive",
+        p.path(),
+        &["ls", &url, "data", "-R", "--json"],
+    );
+    pin.case("ls-missing", p.path(), &["ls", &url, "nope", "--json"]);
+    pin.case(
+        "get-file",
+        p.path(),
+        &["get", &url, "data/a.txt", "-o", "a.txt", "--json"],
+    );
+    pin.case(
+        "import",
+        p.path(),
+        &["import", &url, "data", "--rev", "v1", "-o", "ds", "--json"],
+    );
+    git_fixed(p.path(), &["add", "-A"], 2);
+    commit(p.path(), "import", 2);
+    p.settle();
+    pin.case("status-import", p.path(), &["status", "--json"]);
+    pin.case("update-unchanged", p.path(), &["update", "--json"]);
+    reg.write("data/c.txt", b"c\n");
+    reg.settle();
+    reg.ok(&["add", "data"]);
+    reg.ok(&["push"]);
+    commit(reg.path(), "v2", 3);
+    let v2 = git_fixed(reg.path(), &["rev-parse", "HEAD"], 3);
+    pin.norm.also(v2.trim(), "<REGISTRY-COMMIT-2>");
+    git_fixed(reg.path(), &["tag", "-f", "v1"], 3);
+    git_fixed(
+        reg.path(),
+        &["push", "-q", "-f", bare.to_str().unwrap(), "main", "v1"],
+        3,
+    );
+    p.settle();
+    pin.case(
+        "status-import-behind",
+        p.path(),
+        &["status", "--remote", "--json"],
+    );
+    pin.case("update-changed", p.path(), &["update", "--json"]);
+    p.ok(&["config", "set", "core.compression_level", "3"]);
+    p.ok(&[
+        "config",
+        "--local",
+        "set",
+        "remote.origin.secret_access_key",
+        "abc",
+    ]);
+    pin.case("config-list", p.path(), &["config", "list", "--json"]);
+    pin.case(
+        "config-get",
+        p.path(),
+        &["config", "get", "core.compression_level", "--json"],
+    );
+    pin.case(
+        "config-get-unset",
+        p.path(),
+        &["config", "get", "core.remote", "--json"],
+    );
+    pin.finish();
+}
+
+#[test]
 fn help_lists_of_commands_and_flags_are_pinned() {
     fn help(path: &[String], out: &mut String) {
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();

@@ -520,26 +520,44 @@ fn publish(r: &TestRepo, server: &Path, msg: &str, change: impl Fn(&TestRepo)) {
 fn import_update_status_and_pull_follow_the_source() {
     let remote = tempfile::tempdir().unwrap();
     let (r, url, server) = registry(|r| {
-        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
     });
     // A project with no remote of its own imports the registry's sub-folder at v1.
     let p = TestRepo::new();
-    let env = [
-        ("XDG_CACHE_HOME", p.path().parent().unwrap().join("pcache")),
-    ];
+    let env = [("XDG_CACHE_HOME", p.path().parent().unwrap().join("pcache"))];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.to_str().unwrap())).collect();
     let report: serde_json::Value = serde_json::from_str(&p.ok_with(
         &env,
-        &["import", &url, "data/sub", "--rev", "v1", "-o", "models", "--json"],
+        &[
+            "import", &url, "data/sub", "--rev", "v1", "-o", "models", "--json",
+        ],
     ))
     .unwrap();
-    assert_eq!(report["source"]["commit"].as_str().unwrap(), r.git(&["rev-parse", "v1"]).trim());
+    assert_eq!(
+        report["source"]["commit"].as_str().unwrap(),
+        r.git(&["rev-parse", "v1"]).trim()
+    );
     assert_eq!(p.read("models/big.bin"), r.read("data/sub/big.bin"));
     let pointer = String::from_utf8(p.read("models.dv")).unwrap();
-    assert!(pointer.contains("dv = 3") && pointer.contains(&format!("url = \"{url}\"")), "{pointer}");
-    assert!(pointer.contains("path = \"data/sub\"") && pointer.contains("rev = \"v1\""), "{pointer}");
+    assert!(
+        pointer.contains("dv = 3") && pointer.contains(&format!("url = \"{url}\"")),
+        "{pointer}"
+    );
+    assert!(
+        pointer.contains("path = \"data/sub\"") && pointer.contains("rev = \"v1\""),
+        "{pointer}"
+    );
     let staged = p.git(&["diff", "--cached", "--name-only"]);
-    assert!(staged.contains("models.dv") && staged.contains(".gitignore"), "{staged}");
+    assert!(
+        staged.contains("models.dv") && staged.contains(".gitignore"),
+        "{staged}"
+    );
     assert_eq!(p.git(&["check-ignore", "models"]).trim(), "models");
     p.git(&["add", ".dv"]);
     p.git(&["commit", "-q", "-m", "import"]);
@@ -554,15 +572,23 @@ fn import_update_status_and_pull_follow_the_source() {
         r.write("data/sub/new.txt", b"new in v3");
     });
     r.git(&["tag", "-f", "v1"]);
-    r.git(&["push", "-q", "-f", server.path().join("reg.git").to_str().unwrap(), "v1"]);
+    r.git(&[
+        "push",
+        "-q",
+        "-f",
+        server.path().join("reg.git").to_str().unwrap(),
+        "v1",
+    ]);
     let status = p.json(&["status"]);
-    assert_eq!(status["datasets"][0]["import"]["behind"], false, "nothing fetched yet: {status}");
+    assert_eq!(
+        status["datasets"][0]["import"]["behind"], false,
+        "nothing fetched yet: {status}"
+    );
     let out = p.ok_with(&env, &["status", "--remote"]);
     assert!(out.contains("behind its source"), "{out}");
     let status: serde_json::Value =
         serde_json::from_str(&p.ok_with(&env, &["status", "--json"])).unwrap();
     assert_eq!(status["datasets"][0]["import"]["behind"], true, "{status}");
-    // A registry commit that leaves the imported path alone does not make it behind.
     // update moves it and says what changed.
     let updated: serde_json::Value =
         serde_json::from_str(&p.ok_with(&env, &["update", "--json"])).unwrap();
@@ -575,18 +601,46 @@ fn import_update_status_and_pull_follow_the_source() {
     assert_eq!(status["datasets"][0]["import"]["behind"], false, "{status}");
     assert_eq!(status["datasets"][0]["state"], "unchanged");
     p.git(&["commit", "-q", "-am", "update"]);
+    // A registry commit that changes the dataset but not the path imported does not make it behind.
+    publish(&r, server.path(), "v4", |r| {
+        r.write("data/f1.txt", b"changed outside the import");
+    });
+    r.git(&["tag", "-f", "v1"]);
+    r.git(&[
+        "push",
+        "-q",
+        "-f",
+        server.path().join("reg.git").to_str().unwrap(),
+        "v1",
+    ]);
+    let status: serde_json::Value =
+        serde_json::from_str(&p.ok_with(&env, &["status", "--remote", "--json"])).unwrap();
+    assert_eq!(status["datasets"][0]["import"]["behind"], false, "{status}");
+    assert_eq!(
+        status["datasets"][0]["import"]["latest"].as_str().unwrap(),
+        r.git(&["rev-parse", "v1"]).trim()
+    );
 
     // A fresh clone of the project pulls the import from the source's remote (it has no remote of its own).
     let clone = clone_of(&p);
     let pulled: serde_json::Value =
         serde_json::from_str(&ok_at_with(clone.path(), &env, &["pull", "--json"])).unwrap();
     assert_eq!(pulled["imports"][0]["datasets"][0], "models", "{pulled}");
-    assert_eq!(fs::read(clone.path().join("models/new.txt")).unwrap(), b"new in v3");
+    assert_eq!(
+        fs::read(clone.path().join("models/new.txt")).unwrap(),
+        b"new in v3"
+    );
     // push leaves it out unless asked; with --include-imports the project's remote holds it, and a clone
     // pulls it from there even when the source's remote is gone.
     let own = tempfile::tempdir().unwrap();
     let own_remote = own.path().join("r");
-    p.ok(&["remote", "add", "mine", own_remote.to_str().unwrap(), "--default"]);
+    p.ok(&[
+        "remote",
+        "add",
+        "mine",
+        own_remote.to_str().unwrap(),
+        "--default",
+    ]);
     let pushed = p.json(&["push"]);
     assert_eq!(pushed["objects"], 0, "{pushed}");
     let pushed = p.json(&["push", "--include-imports"]);
@@ -598,14 +652,23 @@ fn import_update_status_and_pull_follow_the_source() {
     let pulled: serde_json::Value =
         serde_json::from_str(&ok_at_with(clone.path(), &env, &["pull", "--json"])).unwrap();
     assert!(pulled.get("imports").is_none(), "{pulled}");
-    assert_eq!(fs::read(clone.path().join("models/big.bin")).unwrap(), r.read("data/sub/big.bin"));
+    assert_eq!(
+        fs::read(clone.path().join("models/big.bin")).unwrap(),
+        r.read("data/sub/big.bin")
+    );
 }
 
 #[test]
 fn import_refuses_what_it_cannot_bring_and_writes_nothing() {
     let remote = tempfile::tempdir().unwrap();
     let (_r, url, _server) = registry(|r| {
-        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
     });
     let p = TestRepo::new();
     p.write("taken/x", b"x");

@@ -35,7 +35,8 @@ enum Sub {
     /// Print a key's value (exit 1, printing nothing, when it is not set).
     Get {
         key: String,
-        /// Print the result as JSON: `key`, `value`, `scope` (committed, local, user), `secret`.
+        /// Print the result as JSON: `key`, `value`, `scope` (committed, local, user), `secret`; `null` (and
+        /// exit 1) when it is not set.
         #[arg(long)]
         json: bool,
     },
@@ -80,6 +81,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         Sub::Get { key, json } => {
             let key = Key::parse(&key)?;
             let Some(entry) = files.get(&key, scope)? else {
+                if json {
+                    outln!("null");
+                }
                 return Ok(Outcome::Differences);
             };
             if json {

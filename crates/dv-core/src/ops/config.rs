@@ -54,7 +54,7 @@ impl Key {
             let (name, setting) = rest
                 .rsplit_once('.')
                 .ok_or_else(|| bad("expected NAME.SETTING after the section"))?;
-            crate::repo::check_remote_name(name).map_err(|why| bad(why))?;
+            crate::repo::check_remote_name(name).map_err(bad)?;
             if setting.is_empty() {
                 return Err(bad("the setting's name is empty"));
             }
@@ -165,9 +165,9 @@ impl ConfigFiles<'_> {
             }),
             Scope::Local | Scope::Committed => {
                 let repo = self.repo.ok_or_else(|| {
-                    Error::usage(format!(
-                        "not in a dv repository: only --global settings can be read or written here"
-                    ))
+                    Error::usage(
+                        "not in a dv repository: only --global settings can be read or written here",
+                    )
                 })?;
                 let name = if scope == Scope::Local {
                     LOCAL_CONFIG_FILE

@@ -156,7 +156,7 @@ fn bring(
     };
     let pointer_path = format!("{out}{POINTER_SUFFIX}");
     if let Some(git) = git {
-        git.check_stageable(&[pointer_path.clone()])?;
+        git.check_stageable(std::slice::from_ref(&pointer_path))?;
     }
     let remote = crate::registry::open_remote(&src.repo, &src.record, None)?;
     let fetch = super::transfer::fetch_into(store, &remote, &targets, progress)?;
@@ -279,9 +279,9 @@ pub fn import_state(
     let rev = src.rev.as_deref();
     let found = if refresh {
         let o = crate::registry::open(&location, rev, &here.settings, Some(here))?;
-        Some((o.git, o.commit))
+        Some((o.git, o.commit, Some((o.repo, o.record))))
     } else {
-        crate::registry::resolve_offline(&location, rev, &here.settings)?
+        crate::registry::resolve_offline(&location, rev, &here.settings)?.map(|(g, c)| (g, c, None))
     };
     let mut state = ImportState {
         path: d.path.clone(),
@@ -289,30 +289,85 @@ pub fn import_state(
         latest: None,
         behind: false,
     };
-    let Some((git, latest)) = found else {
+    let Some((git, latest, online)) = found else {
         return Ok(Some(state));
     };
     state.latest = Some(latest.id.to_string());
-    if latest.id.to_string() == src.commit {
+    if gix_commit(&src.commit) == Some(latest.id) {
         return Ok(Some(state));
     }
-    // The dataset holding the path, at the recorded commit and at the latest: the same root, the same data.
-    let dataset_at = |commit: crate::git::Commit| -> Result<Option<Dataset>> {
+    let holding = |commit: crate::git::Commit| -> Result<Option<Dataset>> {
         Source::Rev { git: &git, commit }.dataset_holding(here, &src.path)
     };
+    let Some(new) = holding(latest.clone())? else {
+        // The source no longer has the path: nothing to update to, but not the version imported either.
+        state.behind = true;
+        return Ok(Some(state));
+    };
+    if new.path == src.path {
+        state.behind = new.pointer.node != d.pointer.node;
+        return Ok(Some(state));
+    }
+    // A path inside a dataset: the same dataset root means the same data; a different one is compared at the
+    // path when the source can be asked now (its trees on the way, fetched into the source's cache), and
+    // counts as behind otherwise.
     let old = gix_commit(&src.commit).and_then(|id| {
-        let c = crate::git::Commit {
+        holding(crate::git::Commit {
             id,
             rev: src.commit.clone(),
-        };
-        dataset_at(c).ok().flatten()
+        })
+        .ok()
+        .flatten()
     });
-    let new = dataset_at(latest)?;
-    state.behind = match (old, new) {
-        (Some(a), Some(b)) => a.pointer.node != b.pointer.node,
-        _ => true,
+    if old.is_some_and(|o| o.pointer.node == new.pointer.node) {
+        return Ok(Some(state));
+    }
+    state.behind = match online {
+        Some((repo, record)) => {
+            let session = repo.open()?;
+            let locked = session.lock()?;
+            let source = Source::Rev {
+                git: &git,
+                commit: latest,
+            };
+            let remote = || crate::registry::open_remote(locked.repo(), &record, None);
+            node_fetching_trees(&locked, &source, &src.path, &remote)? != Some(d.pointer.node)
+        }
+        None => true,
     };
     Ok(Some(state))
+}
+
+/// What `source` holds at `path` (a dataset or a path inside one), the trees on the way fetched from `remote`
+/// into `s`'s cache when it lacks them; `None` when nothing is there.
+fn node_fetching_trees(
+    s: &Locked<'_>,
+    source: &Source<'_>,
+    path: &str,
+    remote: &dyn Fn() -> Result<crate::remote::Remote>,
+) -> Result<Option<crate::store::object::Node>> {
+    let targets = match resolve_targets(s.repo(), source, &[path.to_string()]) {
+        Ok(t) => t,
+        Err(Error::NotTracked(_) | Error::NotTrackedAt { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let [t] = targets.as_slice() else {
+        return Ok(None);
+    };
+    match t.dataset.node_at(s.store(), path) {
+        Ok(InVersion::Node(n)) => return Ok(Some(n)),
+        Ok(_) => return Ok(None),
+        Err(Error::MissingObjects { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let remote = remote()?;
+    let mut fetch = super::transfer::Fetch::new(s.store(), &remote, &targets)?;
+    let result = fetch.trees(false, &crate::progress::NoProgress);
+    fetch.finish(result)?;
+    match t.dataset.node_at(s.store(), path)? {
+        InVersion::Node(n) => Ok(Some(n)),
+        _ => Ok(None),
+    }
 }
 
 fn gix_commit(hex: &str) -> Option<gix::ObjectId> {

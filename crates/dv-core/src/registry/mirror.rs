@@ -1,6 +1,6 @@
 //! The user's mirrors of registry repositories: one bare Git repository per source URL under the user's cache
 //! folder, kept up to date by the real `git` (gix is built here without network features, and `git` brings
-//! the user's transports, SSH keys and credential helpers). Partial: blobs over [`BLOB_LIMIT`] are left on the
+//! the user's transports, SSH keys and credential helpers). Partial: blobs over 1 MiB are left on the
 //! server, since only pointer files and `.dv/config.toml` are read. No remote is configured in the mirror
 //! and the URL is passed on each fetch, so credentials in a URL are never written to disk.
 

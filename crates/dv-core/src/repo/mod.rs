@@ -224,7 +224,7 @@ impl Repo {
         self
     }
 
-    /// Whether this is a registry's repository read through [`Repo::for_source`], not a work tree.
+    /// Whether this is a registry's repository read through a mirror or in place (`dv ls`, `get`, `import`), not a work tree.
     pub fn is_source(&self) -> bool {
         self.source.is_some()
     }
