@@ -484,6 +484,19 @@ fn repositories_sharing_a_cache_store_data_once_and_gc_keeps_what_each_needs() {
         fs::read(b.path().join("data/only-b.bin")).unwrap(),
         bytes(12, 500_000)
     );
+    // B commits that, then replaces it: the old version is only in B's history. gc --all-commits in A reads
+    // B's commits too (B is another repository, with a history of its own).
+    git_in(b.path(), &["commit", "-q", "-am", "b1"]);
+    fs::write(b.path().join("data/only-b.bin"), bytes(13, 500_000)).unwrap();
+    ok_at_with(b.path(), &env, &["add", "data"]);
+    git_in(b.path(), &["commit", "-q", "-am", "b2"]);
+    a.json(&["gc", "--grace", "0", "--all-commits"]);
+    git_in(b.path(), &["checkout", "-q", "HEAD~1"]);
+    ok_at_with(b.path(), &env, &["checkout", "data"]);
+    assert_eq!(
+        fs::read(b.path().join("data/only-b.bin")).unwrap(),
+        bytes(12, 500_000)
+    );
     // Two repositories adding at once into one cache.
     let c = TestRepo::new();
     let d = TestRepo::new();

@@ -128,8 +128,9 @@ pub fn targets_in_scope_noting(
 
 /// What `gc` of the local cache must keep: the targets of `scope` in this work tree, the work-tree pointer
 /// files (and, beyond the work-tree scope, the `HEAD`) of every other work tree that uses the same cache
-/// (linked Git work trees share one), so data added there, committed or not, is never collected from under
-/// them, and, whatever the scope, the pointer files every stash entry holds in each of these repositories
+/// (linked Git work trees share one; other repositories share one through `cache.dir` or `DV_CACHE_DIR`, and
+/// for those `--all-branches` and `--all-commits` also read their own branches or commits), so data added
+/// there, committed or not, is never collected from under them, and, whatever the scope, the pointer files every stash entry holds in each of these repositories
 /// ([`stash_targets`]): data added and stashed is as uncommitted as data added and not stashed. Returns the
 /// targets and the roots of those other work trees; files named like pointer files that are not pointer files
 /// in this work tree's scope are added to `skipped`. The caller holds the cache lock.
@@ -157,12 +158,30 @@ pub fn targets_for_cache(
             &mut theirs,
         )?);
         let git = GitRepo::open(&other.root)?;
-        if stash_dirs.insert(git.common_dir().to_path_buf()) {
+        // Another repository (not a work tree of this one) sharing the cache through `cache.dir` or
+        // `DV_CACHE_DIR`: its history is its own, read from its Git.
+        let another_repository = stash_dirs.insert(git.common_dir().to_path_buf());
+        if another_repository {
             targets.extend(stash_targets(&other, &git, &mut theirs)?);
         }
         if *scope != Scope::Workspace {
             // An unborn HEAD has no pointers to keep.
             if let Ok(commit) = git.resolve("HEAD") {
+                targets.extend(resolve_targets_noting(
+                    &other,
+                    &Source::Rev { git: &git, commit },
+                    &[],
+                    &mut theirs,
+                )?);
+            }
+        }
+        if another_repository && matches!(scope, Scope::AllBranches | Scope::AllCommits) {
+            let commits = if *scope == Scope::AllBranches {
+                git.ref_tips(false)?
+            } else {
+                git.all_commits()?
+            };
+            for commit in commits {
                 targets.extend(resolve_targets_noting(
                     &other,
                     &Source::Rev { git: &git, commit },
