@@ -17,6 +17,7 @@
 //! the second version (target ≤ 12 % of the model) and the tensor diff between the commits (target ≤ 1 s).
 //!
 //! Huge-file workload (issue 20, `--only huge`): see benches/workloads/huge.rs.
+//! Registry workload (issue 18, `--only registry`): see benches/workloads/registry.rs.
 //!
 //! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
 //! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
@@ -25,6 +26,8 @@
 
 #[path = "workloads/huge.rs"]
 mod huge;
+#[path = "workloads/registry.rs"]
+mod registry;
 #[path = "../tests/support/s3_server.rs"]
 mod s3_server;
 #[path = "workloads/scale.rs"]
@@ -51,7 +54,7 @@ struct Opts {
     /// Runs per step.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Workloads to run, comma-separated: big, small, log, table, model, scale, huge, remote-big,
+    /// Workloads to run, comma-separated: big, small, log, table, model, scale, huge, registry, remote-big,
     /// remote-small, remote-serve.
     #[arg(long, value_delimiter = ',', default_values = ["big", "small"])]
     only: Vec<String>,
@@ -112,6 +115,11 @@ struct Measure {
 /// Runs a command and measures it. Peak memory comes from GNU time (`/usr/bin/time -f %M`): its child is forked
 /// from a small process, whereas a child of this (large) process would inherit our peak in `ru_maxrss`.
 fn run(dir: &Path, program: &Path, args: &[&str]) -> Measure {
+    run_env(dir, program, args, &[])
+}
+
+/// [`run`] with variables set for the command.
+fn run_env(dir: &Path, program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Measure {
     let time = Path::new("/usr/bin/time");
     let rss_file = dir.parent().unwrap_or(dir).join(".bench-rss");
     let mut cmd = if time.exists() {
@@ -126,6 +134,9 @@ fn run(dir: &Path, program: &Path, args: &[&str]) -> Measure {
         Command::new(program)
     };
     cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let start = Instant::now();
     let out = cmd
         .output()
@@ -835,7 +846,7 @@ fn main() {
     }
     if o.only
         .iter()
-        .any(|s| s.starts_with("remote-") || s == "scale")
+        .any(|s| s.starts_with("remote-") || s == "scale" || s == "registry")
     {
         s3_credentials_in_env();
     }
@@ -847,6 +858,9 @@ fn main() {
     }
     if o.only.iter().any(|s| s == "huge") {
         rows.extend(huge::huge_workload(&ctx, &o));
+    }
+    if o.only.iter().any(|s| s == "registry") {
+        rows.extend(registry::registry_workloads(&ctx, &o));
     }
     if o.only.iter().any(|s| s == "log") {
         rows.push(log_workload(&ctx, &o.dir, o.runs));
