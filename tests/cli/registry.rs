@@ -711,3 +711,51 @@ fn import_refuses_what_it_cannot_bring_and_writes_nothing() {
     let plain = tempfile::tempdir().unwrap();
     fails_at(plain.path(), &["import", &url, "data"]);
 }
+
+#[test]
+fn gc_on_a_shared_cache_refuses_while_a_repository_using_it_is_away() {
+    let shared = tempfile::tempdir().unwrap();
+    let cache = shared.path().join("cache");
+    let place = tempfile::tempdir().unwrap();
+    let mut repos = Vec::new();
+    for name in ["a", "b"] {
+        let root = place.path().join(name);
+        fs::create_dir(&root).unwrap();
+        git_in(&root, &["init", "-q", "-b", "main"]);
+        ok_at(&root, &["init"]);
+        ok_at(&root, &["config", "--local", "set", "cache.dir", cache.to_str().unwrap()]);
+        fs::create_dir(root.join("d")).unwrap();
+        fs::write(root.join("d/f"), bytes(40 + name.as_bytes()[0] as u64, 100_000)).unwrap();
+        ok_at(&root, &["add", "d"]);
+        git_in(&root, &["add", "-A"]);
+        git_in(&root, &["commit", "-q", "-m", "one"]);
+        repos.push(root);
+    }
+    let (a, b) = (&repos[0], &repos[1]);
+    // A is away (renamed, an unmounted drive): B's gc, dry or not, and B's other commands change nothing of A's.
+    let away = place.path().join("a-away");
+    fs::rename(a, &away).unwrap();
+    ok_at(b, &["status"]);
+    ok_at(b, &["add", "d"]);
+    let e = fails_at(b, &["gc", "-n", "--grace", "0"]);
+    assert!(e.contains("missing") && e.contains("worktrees"), "{e}");
+    fails_at(b, &["gc", "--grace", "0"]);
+    fs::rename(&away, a).unwrap();
+    ok_at(b, &["gc", "--grace", "0"]);
+    fs::remove_dir_all(a.join("d")).unwrap();
+    ok_at(a, &["checkout"]);
+    assert_eq!(fs::read(a.join("d/f")).unwrap(), bytes(40 + b'a' as u64, 100_000));
+    // Gone for good: deleting the record named in the hint lets gc go on, and then A's data goes.
+    fs::remove_dir_all(a).unwrap();
+    let e = fails_at(b, &["gc", "--grace", "0"]);
+    let record = e
+        .split_whitespace()
+        .find(|w| w.contains("/worktrees/"))
+        .unwrap()
+        .trim_end_matches(',');
+    fs::remove_file(record).unwrap();
+    let gc: serde_json::Value =
+        serde_json::from_str(&ok_at(b, &["gc", "--grace", "0", "--repack-below", "1", "--json"])).unwrap();
+    assert!(gc["objects_deleted"].as_u64().unwrap() > 0, "{gc}");
+    ok_at(b, &["fsck"]);
+}

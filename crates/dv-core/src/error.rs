@@ -144,6 +144,14 @@ pub enum Error {
     )]
     MissingWorkTree(PathBuf),
 
+    /// A repository recorded as a user of this cache (it took its lock) is not where it was: what it needs is
+    /// unknown, so gc cannot run.
+    #[error(
+        "the repository {} uses this cache, but its folder is missing, so gc cannot tell what it needs",
+        root.display()
+    )]
+    MissingCacheUser { root: PathBuf, record: PathBuf },
+
     /// A file written to while `dv add` read it: its size or id could not describe one content.
     #[error("{} changed while dv was reading it, so nothing was recorded for it", path.display())]
     ChangedWhileReading { path: PathBuf },

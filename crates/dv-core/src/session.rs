@@ -90,8 +90,12 @@ impl std::ops::Deref for Locked<'_> {
 impl Locked<'_> {
     /// The other work trees that use this cache (those recorded when they took its lock, and Git's work trees of
     /// this repository), each opened as a dv repository; asked with the lock held, as the
-    /// list is only stable then.
+    /// list is only stable then. A recorded one whose folder is missing is [`Error::MissingCacheUser`](crate::Error::MissingCacheUser).
     pub fn cache_users(&self) -> Result<Vec<Repo>> {
-        self.session.repo.cache_users()
+        let users = self.session.repo.cache_users()?;
+        if let Some((root, record)) = users.missing.into_iter().next() {
+            return Err(crate::Error::MissingCacheUser { root, record });
+        }
+        Ok(users.repos)
     }
 }

@@ -83,6 +83,11 @@ impl Error {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
                 "check the permissions of that path".into()
             }
+            Error::MissingCacheUser { record, .. } => format!(
+                "bring it back (or mount its drive) and run gc again; if it is gone for good, delete {} (the \
+                 cache's record of it), and gc forgets it",
+                record.display()
+            ),
             Error::MissingWorkTree(_) => "bring the work tree back (or mount its drive) and run gc again; if it is gone for good, `git worktree prune` forgets it".into(),
             Error::KindMismatch { .. } => "the cache is fine: the pointer file is wrong (`dv fsck` names it; `git checkout -- PATH.dv` restores the committed one)".into(),
             Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),

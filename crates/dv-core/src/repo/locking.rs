@@ -122,7 +122,7 @@ impl Repo {
                 .unwrap_or_else(|_| self.root.clone()),
         ];
         if let Ok(users) = self.cache_users() {
-            roots.extend(users.into_iter().map(|u| u.root));
+            roots.extend(users.repos.into_iter().map(|u| u.root));
         }
         crate::fsutil::JournalScope {
             roots,

@@ -20,10 +20,18 @@ impl Repo {
         self.users_dir().join(&hash.to_hex().as_str()[..16])
     }
 
-    /// Records this work tree in its cache's list of users (the caller holds the lock).
+    /// Records this work tree in its cache's list of users (the caller holds the lock): its root, then its Git
+    /// repository's common folder (which tells, once the work tree is gone, whether it was a linked work tree of
+    /// a repository that still knows it).
     pub(super) fn register_user(&self) -> Result<()> {
         let file = self.user_file(&self.root);
-        let text = format!("{}\n", self.root.display());
+        let common = crate::git::GitRepo::open(&self.root)
+            .ok()
+            .and_then(|g| g.common_dir().canonicalize().ok());
+        let text = match common {
+            Some(c) => format!("{}\n{}\n", self.root.display(), c.display()),
+            None => format!("{}\n", self.root.display()),
+        };
         if fs::read(&file).ok().as_deref() != Some(text.as_bytes()) {
             let dir = self.users_dir();
             fs::create_dir_all(&dir).at(&dir)?;
@@ -36,12 +44,16 @@ impl Repo {
     /// The other work trees that use this work tree's cache: those recorded in the cache's list (when they
     /// took its lock) and Git's work trees of this repository (main and linked) that use it, each opened as a
     /// dv repository. A recorded work tree counts whichever cache its settings name now (a `DV_CACHE_DIR` set
-    /// only at times, a `cache.dir` changed since: what it put here may still be all it has); records of work
-    /// trees that are gone (deleted, or no longer dv repositories) are pruned from the list. The caller holds
-    /// the lock.
-    pub(crate) fn cache_users(&self) -> Result<Vec<Repo>> {
-        // (path, recorded here: the record's file)
-        let mut candidates: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+    /// only at times, a `cache.dir` changed since: what it put here may still be all it has).
+    ///
+    /// A record is dropped only when that is safe: its folder is there but no longer a dv repository, or the
+    /// folder is gone and it was a linked work tree of this repository that Git no longer lists (`git worktree
+    /// remove`; records from before shared caches were all such). A recorded folder that is missing otherwise
+    /// (moved, on an unmounted drive, another repository deleted or not) is in `missing`: what only it names
+    /// cannot be told, and gc refuses until it is back or its record is deleted. The caller holds the lock.
+    pub(crate) fn cache_users(&self) -> Result<CacheUsers> {
+        // (path, the record's file and the Git common folder it names, if recorded here)
+        let mut candidates: Vec<(PathBuf, Option<(PathBuf, Option<PathBuf>)>)> = Vec::new();
         let dir = self.users_dir();
         match fs::read_dir(&dir) {
             Ok(entries) => {
@@ -52,8 +64,10 @@ impl Repo {
                         continue;
                     }
                     let text = fs::read_to_string(e.path()).at(e.path())?;
-                    let root = PathBuf::from(text.trim_end_matches('\n'));
-                    candidates.push((root, Some(e.path())));
+                    let mut lines = text.lines();
+                    let root = PathBuf::from(lines.next().unwrap_or(""));
+                    let common = lines.next().filter(|l| !l.is_empty()).map(PathBuf::from);
+                    candidates.push((root, Some((e.path(), common))));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -62,23 +76,35 @@ impl Repo {
         // A work tree Git still lists but whose folder is gone (moved, on an unmounted drive: Git calls it
         // prunable) may hold data only this cache has: its pointers cannot be read, so nothing is safe to
         // collect until it is back or pruned.
-        for root in crate::git::GitRepo::open(&self.root)?.work_trees()? {
+        let git = crate::git::GitRepo::open(&self.root)?;
+        let listed = git.work_trees()?;
+        let mine_common = git.common_dir().canonicalize().ok();
+        for root in &listed {
             if !root.exists() {
-                return Err(Error::MissingWorkTree(root));
+                return Err(Error::MissingWorkTree(root.clone()));
             }
-            candidates.push((root, None));
+            candidates.push((root.clone(), None));
         }
         let mine = self.cache_dir.canonicalize().ok();
-        let me = self
-            .root
-            .canonicalize()
-            .unwrap_or_else(|_| self.root.clone());
+        let me = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
         let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
+        let mut out = CacheUsers::default();
         let mut gone = Vec::new();
         for (root, record) in candidates {
             let Ok(root) = root.canonicalize() else {
-                gone.extend(record);
+                if let Some((file, common)) = record {
+                    // Gone: forgotten only when it was a linked work tree of this repository that Git has
+                    // forgotten too (or a record from before repositories could share a cache).
+                    let ours = match &common {
+                        None => true,
+                        Some(c) => mine_common.as_ref() == Some(c) && !listed.contains(&root),
+                    };
+                    if ours {
+                        gone.push(file);
+                    } else {
+                        out.missing.push((root, file));
+                    }
+                }
                 continue;
             };
             if root == me || seen.contains(&root) {
@@ -87,13 +113,13 @@ impl Repo {
             let mut other = match Repo::discover_with(&root, &self.settings) {
                 Ok(r) => r,
                 Err(Error::NotAGitRepo(_) | Error::NotInitialized(_)) => {
-                    gone.extend(record);
+                    gone.extend(record.map(|r| r.0));
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             if other.root != root {
-                gone.extend(record);
+                gone.extend(record.map(|r| r.0));
                 continue;
             }
             if record.is_none() && other.cache_dir.canonicalize().ok() != mine {
@@ -102,7 +128,7 @@ impl Repo {
             seen.insert(root);
             other.lock_wait = self.lock_wait.clone();
             other.settings = self.settings.clone();
-            out.push(other);
+            out.repos.push(other);
         }
         for file in gone {
             match fs::remove_file(&file) {
@@ -113,4 +139,12 @@ impl Repo {
         }
         Ok(out)
     }
+}
+
+/// The other users of a cache: see [`Repo::cache_users`].
+#[derive(Default)]
+pub(crate) struct CacheUsers {
+    pub repos: Vec<Repo>,
+    /// Recorded users whose folder is missing (root, record file): nothing they name can be known.
+    pub missing: Vec<(PathBuf, PathBuf)>,
 }
