@@ -61,7 +61,16 @@ pub fn registry_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
         ctx.push(t, &reg);
         commit(&reg, "registry");
         let bare = root.join(format!("{name}-registry.git"));
-        git(&root, &["clone", "-q", "--bare", reg.to_str().unwrap(), bare.to_str().unwrap()]);
+        git(
+            &root,
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                reg.to_str().unwrap(),
+                bare.to_str().unwrap(),
+            ],
+        );
         let url = format!("file://{}", bare.display());
         let work = root.join(format!("{name}-work"));
         fs::create_dir_all(&work).unwrap();
@@ -84,7 +93,11 @@ pub fn registry_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
                     "  dv ls warm, run {run_n}: mirror packs {} before, {} after ({})",
                     before.len(),
                     after.len(),
-                    if before == after { "no Git objects fetched" } else { "FETCHED Git objects" }
+                    if before == after {
+                        "no Git objects fetched"
+                    } else {
+                        "FETCHED Git objects"
+                    }
                 );
             }
             // import into a new project, beside a pull of the registry into a fresh clone.
@@ -122,7 +135,11 @@ pub fn registry_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
         "  dv import {:.3} s vs dv pull {:.3} s + 1 s (target: import <= pull + 1 s: {})",
         med(&import),
         med(&pull),
-        if med(&import) <= med(&pull) + 1.0 { "met" } else { "NOT met" }
+        if med(&import) <= med(&pull) + 1.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     rows.extend([ls_cold, ls_warm, import, pull]);
     rows

@@ -723,9 +723,22 @@ fn gc_on_a_shared_cache_refuses_while_a_repository_using_it_is_away() {
         fs::create_dir(&root).unwrap();
         git_in(&root, &["init", "-q", "-b", "main"]);
         ok_at(&root, &["init"]);
-        ok_at(&root, &["config", "--local", "set", "cache.dir", cache.to_str().unwrap()]);
+        ok_at(
+            &root,
+            &[
+                "config",
+                "--local",
+                "set",
+                "cache.dir",
+                cache.to_str().unwrap(),
+            ],
+        );
         fs::create_dir(root.join("d")).unwrap();
-        fs::write(root.join("d/f"), bytes(40 + name.as_bytes()[0] as u64, 100_000)).unwrap();
+        fs::write(
+            root.join("d/f"),
+            bytes(40 + name.as_bytes()[0] as u64, 100_000),
+        )
+        .unwrap();
         ok_at(&root, &["add", "d"]);
         git_in(&root, &["add", "-A"]);
         git_in(&root, &["commit", "-q", "-m", "one"]);
@@ -744,7 +757,10 @@ fn gc_on_a_shared_cache_refuses_while_a_repository_using_it_is_away() {
     ok_at(b, &["gc", "--grace", "0"]);
     fs::remove_dir_all(a.join("d")).unwrap();
     ok_at(a, &["checkout"]);
-    assert_eq!(fs::read(a.join("d/f")).unwrap(), bytes(40 + b'a' as u64, 100_000));
+    assert_eq!(
+        fs::read(a.join("d/f")).unwrap(),
+        bytes(40 + b'a' as u64, 100_000)
+    );
     // Gone for good: deleting the record named in the hint lets gc go on, and then A's data goes.
     fs::remove_dir_all(a).unwrap();
     let e = fails_at(b, &["gc", "--grace", "0"]);
@@ -754,8 +770,11 @@ fn gc_on_a_shared_cache_refuses_while_a_repository_using_it_is_away() {
         .unwrap()
         .trim_end_matches(',');
     fs::remove_file(record).unwrap();
-    let gc: serde_json::Value =
-        serde_json::from_str(&ok_at(b, &["gc", "--grace", "0", "--repack-below", "1", "--json"])).unwrap();
+    let gc: serde_json::Value = serde_json::from_str(&ok_at(
+        b,
+        &["gc", "--grace", "0", "--repack-below", "1", "--json"],
+    ))
+    .unwrap();
     assert!(gc["objects_deleted"].as_u64().unwrap() > 0, "{gc}");
     ok_at(b, &["fsck"]);
 }

@@ -169,40 +169,67 @@ pub fn ls(g: &Global, args: LsArgs) -> Result<Outcome> {
     };
     let remote = || remote_of(locked.repo(), &record);
     let p = progress::for_terminal(g.quiet || args.json);
-    let listing = dv_core::ops::ls::ls(&locked, &source, &path, args.recursive, &remote, &*p)?;
-    if args.json {
-        #[derive(serde::Serialize)]
-        struct Out<'a> {
-            #[serde(flatten)]
-            head: Head<'a>,
-            #[serde(flatten)]
-            listing: &'a dv_core::ops::ls::Listing,
+    // Streamed: entries are printed as they are found, so a listing of millions of files never waits for (or
+    // holds) the whole list; with --json, the document is written piece by piece in the same shape.
+    let head = head(&record, &commit);
+    let mut first = true;
+    let mut emit = |e: dv_core::ops::ls::Entry| -> Result<()> {
+        if args.json {
+            if first {
+                outln!("{{");
+                outln!("  \"source\": {},", to_json(&head.source));
+                outln!("  \"rev\": {},", to_json(&head.rev));
+                outln!("  \"commit\": {},", to_json(&head.commit));
+                out!("  \"entries\": [\n    {}", to_json(&e));
+            } else {
+                out!(",\n    {}", to_json(&e));
+            }
+            first = false;
+            return Ok(());
         }
-        output::print_json(&Out {
-            head: head(&record, &commit),
-            listing: &listing,
-        })?;
-        return Ok(Outcome::Success);
-    }
-    for e in &listing.entries {
-        let slash = if e.kind == dv_core::ops::ls::EntryKind::File {
-            ""
-        } else {
-            "/"
-        };
-        let folder = e.kind != dv_core::ops::ls::EntryKind::File && e.files != 1;
         let shown = output::quote_path(&e.path);
-        if folder || e.kind == dv_core::ops::ls::EntryKind::Folder {
+        if e.folder {
             outln!(
-                "{:>10}  {shown}{slash}  ({} files)",
+                "{:>10}  {shown}/  ({} file{})",
                 output::human_bytes(e.size),
-                e.files
+                e.files,
+                if e.files == 1 { "" } else { "s" }
             );
         } else {
             outln!("{:>10}  {shown}", output::human_bytes(e.size));
         }
+        Ok(())
+    };
+    let listing = dv_core::ops::ls::ls(
+        &locked,
+        &source,
+        &path,
+        args.recursive,
+        &remote,
+        &*p,
+        &mut emit,
+    )?;
+    if args.json {
+        if first {
+            outln!("{{");
+            outln!("  \"source\": {},", to_json(&head.source));
+            outln!("  \"rev\": {},", to_json(&head.rev));
+            outln!("  \"commit\": {},", to_json(&head.commit));
+            out!("  \"entries\": [");
+        } else {
+            out!("\n  ");
+        }
+        outln!("],");
+        outln!("  \"fetched_objects\": {},", listing.fetched_objects);
+        outln!("  \"fetched_bytes\": {}", listing.fetched_bytes);
+        outln!("}}");
     }
     Ok(Outcome::Success)
+}
+
+/// One value as compact JSON (`dv ls --json` streams its document piece by piece).
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
 pub fn get(g: &Global, args: GetArgs) -> Result<Outcome> {
@@ -216,21 +243,32 @@ pub fn get(g: &Global, args: GetArgs) -> Result<Outcome> {
         Some(o) => g.cwd.join(o),
         None => g.cwd.join(dv_core::paths::split(&path).1),
     };
+    let parent = out
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| g.cwd.clone());
+    if !parent.is_dir() {
+        return Err(dv_core::Error::usage(format!(
+            "{}: the folder to write into does not exist",
+            parent.display()
+        )));
+    }
+    if std::fs::symlink_metadata(&out).is_ok() {
+        return Err(dv_core::Error::usage(format!(
+            "{} exists: dv get writes a new file or folder (remove it, or name another with -o)",
+            out.display()
+        )));
+    }
     let o = open(g, &args.repo, args.rev.as_deref())?;
     let (record, git, commit) = (o.record, o.git, o.commit);
-    let session_repo = o.repo;
-    let p = progress::for_terminal(g.quiet || args.json);
-    // Without a cache of the reader's own (this repository's, or a shared one), objects go into a temporary
-    // cache beside the output, gone at the end.
-    let (session_repo, _tmp_cache) = if o.kept {
-        (session_repo, None)
+    // What a killed `dv get` left here goes; this one works in a temporary folder beside OUT, which holds the
+    // cache too when the user has none of their own (so nothing is left behind).
+    dv_core::ops::get::TempBeside::clean_leftovers(&parent);
+    let tmp = dv_core::ops::get::TempBeside::new(&out)?;
+    let session_repo = if o.kept {
+        o.repo
     } else {
-        let parent = out
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| g.cwd.clone());
-        let (repo, tmp) = registry::with_temporary_cache(session_repo, &parent)?;
-        (repo, Some(tmp))
+        registry::with_cache(o.repo, &tmp.path().join("cache"))
     };
     let session = session_repo.open()?;
     let locked = session.lock()?;
@@ -242,7 +280,11 @@ pub fn get(g: &Global, args: GetArgs) -> Result<Outcome> {
         _ => Source::WorkTree,
     };
     let remote = || remote_of(locked.repo(), &record);
-    let report = dv_core::ops::get::get(&locked, &source, &path, &out, &remote, &*p)?;
+    let p = progress::for_terminal(g.quiet || args.json);
+    let report = dv_core::ops::get::get(&locked, &source, &path, &out, &tmp, &remote, &*p)?;
+    drop(locked);
+    drop(session);
+    drop(tmp);
     if args.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {

@@ -1,7 +1,8 @@
 //! `dv get`: one dataset, or a file or folder of one, at a revision, written to a path outside any work tree:
 //! its objects fetched from the source's remote into the cache given (every one verified), then the files
-//! written into a temporary folder beside the output and renamed into place whole, so an error or a kill
-//! leaves no half-written output.
+//! written into a temporary folder beside the output and renamed into place whole (never over something that
+//! appeared there meanwhile), so an error or a kill leaves no half-written output. A kill leaves the temporary
+//! folder, marked as dv's; the next `dv get` into the same folder removes it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,31 +28,67 @@ pub struct GetReport {
     pub fetched: Option<TransferReport>,
 }
 
+/// The file that marks a temporary folder of `dv get` as dv's (so a leftover may be removed).
+const MARKER: &str = "dv-get";
+
+/// A temporary folder beside the output of `dv get`: removed when dropped; left by a kill, and then removed
+/// by the next `dv get` into the same folder ([`TempBeside::clean_leftovers`]).
+pub struct TempBeside {
+    path: PathBuf,
+}
+
+impl TempBeside {
+    /// A new folder beside `out`, named as dv's temporary files are (with this process's id) and marked.
+    pub fn new(out: &Path) -> Result<TempBeside> {
+        let path = crate::fsutil::temp_path_beside(out);
+        fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
+        let t = TempBeside { path };
+        fs::write(t.path.join(MARKER), b"").map_err(|e| Error::io(&t.path, e))?;
+        Ok(t)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the folders in `dir` that a killed `dv get` left: named as dv's temporary files are, by a
+    /// process that is gone, and marked.
+    pub fn clean_leftovers(dir: &Path) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if name.to_str().is_some_and(crate::fsutil::is_stale_temp)
+                && e.file_type().is_ok_and(|t| t.is_dir())
+                && e.path().join(MARKER).is_file()
+            {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+impl Drop for TempBeside {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
 /// Writes `path` (a dataset, a path inside one, or a folder holding datasets) as `source` holds it to `out`,
-/// which must not exist (its parent must). `remote` is opened only when the cache lacks objects.
+/// which must not exist (its parent must), through `tmp` (a [`TempBeside`] of `out`). `remote` is opened only
+/// when the cache lacks objects.
 pub fn get(
     s: &Locked<'_>,
     source: &Source<'_>,
     path: &str,
     out: &Path,
+    tmp: &TempBeside,
     remote: &dyn Fn() -> Result<Remote>,
     progress: &dyn Progress,
 ) -> Result<GetReport> {
     if fs::symlink_metadata(out).is_ok() {
-        return Err(Error::usage(format!(
-            "{} exists: dv get writes a new file or folder (remove it, or name another with -o)",
-            out.display()
-        )));
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::usage(format!(
-            "{}: the folder to write into does not exist",
-            parent.display()
-        )));
+        return Err(exists(out));
     }
     let targets = resolve_targets(s.repo(), source, &[path.to_string()])?;
     let mut report = GetReport {
@@ -62,29 +99,55 @@ pub fn get(
     };
     let store = s.store();
     let write = |report: &mut GetReport| -> Result<()> {
-        let tmp = tempfile::Builder::new()
-            .prefix(".dv-get-")
-            .tempdir_in(&parent)
-            .map_err(|e| Error::io(&parent, e))?;
         let item = tmp.path().join("out");
-        write_targets(store, &targets, path, &item, report)?;
-        fs::rename(&item, out).map_err(|e| Error::io(out, e))?;
+        if fs::symlink_metadata(&item).is_ok() {
+            remove_any(&item)?;
+        }
+        let mut counts = Counts::default();
+        write_targets(store, &targets, path, &item, &mut counts)?;
+        (report.files, report.bytes) = (counts.files, counts.bytes);
+        crate::fault::point("get-before-rename");
+        // Never over something that appeared at `out` meanwhile.
+        if !crate::fsutil::rename_no_replace(&item, out)? {
+            return Err(exists(out));
+        }
         Ok(())
     };
     match write(&mut report) {
         Err(Error::MissingObjects { .. }) => {
             let remote = remote()?;
             progress.start("Fetching", None, Unit::Bytes);
-            let fetched = super::transfer::fetch_into(store, &remote, &targets, progress);
+            let fetched = super::import::fetch_with_imports(s, &remote, &targets, progress);
             progress.finish();
             report.fetched = Some(fetched?);
-            report.files = 0;
-            report.bytes = 0;
             write(&mut report)?;
         }
         other => other?,
     }
     Ok(report)
+}
+
+fn remove_any(p: &Path) -> Result<()> {
+    let r = if fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+        fs::remove_dir_all(p)
+    } else {
+        fs::remove_file(p)
+    };
+    r.map_err(|e| Error::io(p, e))
+}
+
+fn exists(out: &Path) -> Error {
+    Error::usage(format!(
+        "{} exists: dv get writes a new file or folder (remove it, or name another with -o)",
+        out.display()
+    ))
+}
+
+/// Files and bytes written.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counts {
+    pub files: u64,
+    pub bytes: u64,
 }
 
 /// Writes what the targets hold at `path` to `item`.
@@ -93,14 +156,14 @@ fn write_targets(
     targets: &[Target],
     path: &str,
     item: &Path,
-    report: &mut GetReport,
+    counts: &mut Counts,
 ) -> Result<()> {
     match targets {
         // One dataset, or one path inside it: `item` becomes that file or folder.
         [t] if t.named || t.scope.is_some() => {
             let at = t.scope.clone().unwrap_or_else(|| t.dataset.path.clone());
             match t.dataset.node_at(store, &at)? {
-                InVersion::Node(n) => write_node(store, &n, item, &at, report),
+                InVersion::Node(n) => write_node(store, &n, item, &at, counts),
                 _ => Err(Error::NotInVersion {
                     path: at,
                     version: t.dataset.version(),
@@ -134,7 +197,7 @@ fn write_targets(
                     &t.dataset.pointer.node,
                     &dir.join(name),
                     &t.dataset.path,
-                    report,
+                    counts,
                 )?;
             }
             Ok(())
@@ -142,13 +205,15 @@ fn write_targets(
     }
 }
 
-/// Writes node `n` (repository path `at`) to `dest`, which does not exist.
-fn write_node(
+/// Writes node `n` (repository path `at`) to `dest`, which does not exist, every chunk verified as it is
+/// read; a file whose chunks do not add up to the size its folder declares is the source's damage, an error
+/// naming the path. Memory stays one tree per level and one chunk at a time, whatever the version holds.
+pub(crate) fn write_node(
     store: &Store,
     n: &Node,
     dest: &Path,
     at: &str,
-    report: &mut GetReport,
+    counts: &mut Counts,
 ) -> Result<()> {
     if n.kind != NodeKind::Tree {
         let mut opts = fs::OpenOptions::new();
@@ -160,13 +225,22 @@ fn write_node(
         }
         let file = opts.open(dest).map_err(|e| Error::io(dest, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        let written = store.copy_file(n, &mut w).map_err(|e| e.at_path(at))?;
+        let written = store.copy_file(n, &mut w).map_err(|e| match e {
+            Error::SizeMismatch { declared, holds, .. } => Error::format(
+                at,
+                format!(
+                    "the version read says {declared} bytes, but its data holds {holds}: the source \
+                     repository's data is damaged"
+                ),
+            ),
+            e => e.at_path(at),
+        })?;
         let file = w
             .into_inner()
             .map_err(|e| Error::io(dest, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(dest, e))?;
-        report.files += 1;
-        report.bytes += written;
+        counts.files += 1;
+        counts.bytes += written;
         return Ok(());
     }
     if !store.contains(&n.id)? {
@@ -183,7 +257,7 @@ fn write_node(
             &e.node,
             &dest.join(&e.name),
             &join(at, &e.name),
-            report,
+            counts,
         )?;
     }
     Ok(())

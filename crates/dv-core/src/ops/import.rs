@@ -57,6 +57,46 @@ impl From<&SourceRef> for SourceShown {
     }
 }
 
+/// Writes `node` as the new data path `out` whole: into the cache's temporary folder, then renamed into the
+/// work tree. `None` when that folder is on another file system than `out`'s (a shared cache elsewhere): the
+/// caller checks it out instead.
+fn write_whole(
+    s: &Locked<'_>,
+    node: &crate::store::object::Node,
+    out: &str,
+    shown: &str,
+) -> Result<Option<CheckoutReport>> {
+    let (repo, store) = (s.repo(), s.store());
+    crate::paths::check_no_linked_parents(&repo.root, out)?;
+    let abs = repo.abs(out);
+    let parent = abs
+        .parent()
+        .expect("a data path has a parent folder")
+        .to_path_buf();
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let tmp_dir = store.tmp_dir();
+    if !crate::fsutil::same_device(&tmp_dir, &parent) {
+        return Ok(None);
+    }
+    let tmp = super::get::TempBeside::new(&tmp_dir.join("import"))?;
+    let item = tmp.path().join("data");
+    let mut counts = super::get::Counts::default();
+    super::get::write_node(store, node, &item, shown, &mut counts)?;
+    crate::fault::point("import-before-rename");
+    if !crate::fsutil::rename_no_replace(&item, &abs)? {
+        return Err(Error::usage(format!(
+            "cannot import to '{out}': something appeared there meanwhile"
+        )));
+    }
+    Ok(Some(CheckoutReport {
+        files_written: counts.files,
+        bytes_written: counts.bytes,
+        files_deleted: 0,
+        modes_changed: 0,
+        datasets: vec![out.to_string()],
+    }))
+}
+
 /// Imports `source_path` of `src` (opened at the revision `rev` the user asked for, `None`: its HEAD) as the
 /// new dataset `out` (a repository path where nothing is yet).
 pub fn import(
@@ -238,13 +278,29 @@ fn bring(
         scope: None,
         named: true,
     };
-    report.checkout = checkout::checkout(
-        s,
-        std::slice::from_ref(&t),
-        &CheckoutOptions::default(),
-        &mut || Ok(()),
-        progress,
-    )?;
+    report.checkout = match previous {
+        // A new import appears whole or not at all: written in the cache's temporary folder, then renamed
+        // into place (never over something that appeared there meanwhile). A kill leaves only that folder,
+        // which the next dv command that opens the cache removes.
+        None => match write_whole(s, &pointer.node, out, &target.dataset.path)? {
+            Some(report) => report,
+            None => checkout::checkout(
+                s,
+                std::slice::from_ref(&t),
+                &CheckoutOptions::default(),
+                &mut || Ok(()),
+                progress,
+            )?,
+        },
+        Some(_) => checkout::checkout(
+            s,
+            std::slice::from_ref(&t),
+            &CheckoutOptions::default(),
+            &mut || Ok(()),
+            progress,
+        )?,
+    };
+    crate::fault::point("import-before-pointer");
     staging.write_pointer(repo, &pointer_path, &pointer)?;
     report.staged = match git {
         Some(git) => staging.stage(repo, Some(git))?,
@@ -417,4 +473,17 @@ pub fn fetch_imports(
         )?);
     }
     Ok(out)
+}
+
+/// Fetches `targets` from `remote` into `s`'s cache, the imports among them that `remote` lacks from their own
+/// sources first (a registry that imported a dataset and did not push it: `dv get` and `ls` of it follow the
+/// import to where its data is). Returns the report of the fetch from `remote`.
+pub fn fetch_with_imports(
+    s: &Locked<'_>,
+    remote: &crate::remote::Remote,
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    fetch_imports(s, Some(remote), targets, progress)?;
+    super::transfer::fetch_into(s.store(), remote, targets, progress)
 }

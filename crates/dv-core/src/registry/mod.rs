@@ -138,18 +138,10 @@ pub fn resolve_offline(
     Ok(Some((git, commit)))
 }
 
-/// A temporary cache, removed with everything in it when dropped.
-pub struct TempCache(#[allow(dead_code)] tempfile::TempDir);
-
-/// `repo` (a source's, from [`open`]) keeping its objects in a new temporary cache in folder `parent`
-/// instead (`dv get` without a shared cache), and that cache (keep it until the repository is done with).
-pub fn with_temporary_cache(repo: Repo, parent: &Path) -> Result<(Repo, TempCache)> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".dv-cache-")
-        .tempdir_in(parent)
-        .map_err(|e| Error::io(parent, e))?;
-    let repo = repo.with_cache_dir(tmp.path().to_path_buf());
-    Ok((repo, TempCache(tmp)))
+/// `repo` (a source's, from [`open`]) keeping its objects in `dir` instead (`dv get` without a shared cache:
+/// a cache in its temporary folder).
+pub fn with_cache(repo: Repo, dir: &Path) -> Repo {
+    repo.with_cache_dir(dir.to_path_buf())
 }
 
 /// The folder under the user's cache for source `record`: its mirror, its state database, its remotes'

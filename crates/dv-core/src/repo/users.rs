@@ -86,7 +86,10 @@ impl Repo {
             candidates.push((root.clone(), None));
         }
         let mine = self.cache_dir.canonicalize().ok();
-        let me = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+        let me = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
         let mut seen = std::collections::HashSet::new();
         let mut out = CacheUsers::default();
         let mut gone = Vec::new();

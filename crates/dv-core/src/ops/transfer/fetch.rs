@@ -196,6 +196,7 @@ impl<'a> Fetch<'a> {
             })
             .collect();
         let mut chunks = Vec::new();
+        let mut seen: HashSet<ObjectId> = HashSet::new();
         while !level.is_empty() {
             tracing::debug!(ms = self.ms(), nodes = level.len(), "fetching a level");
             let mut want: Vec<(RemoteLocation, &str)> = Vec::new();
@@ -213,6 +214,11 @@ impl<'a> Fetch<'a> {
             let fetched = self.get(&want, walked, None, progress)?;
             let mut next = Vec::new();
             for (n, path, scope) in level {
+                // A node met again wholly inside the scope (the same folder or file at several places, which
+                // a hostile version can repeat level after level) is walked once: what is below it is the same.
+                if scope.is_none_or(|s| is_within(&path, s)) && !seen.insert(n.id) {
+                    continue;
+                }
                 match n.kind {
                     NodeKind::File => chunks.push((n, path, scope)),
                     NodeKind::Chunked => {
