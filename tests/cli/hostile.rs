@@ -242,3 +242,53 @@ fn an_object_expanding_past_its_stated_size_is_refused() {
     );
     assert_nothing_written(clone.path(), clone.path(), "data");
 }
+
+/// A tree bomb: one file, then 30 levels each naming the level below twice (2^30 files in 31 small trees).
+/// Fetching it reads each tree once; `dv ls -R` streams it with memory that does not grow.
+#[test]
+fn a_folder_repeated_at_every_level_is_fetched_once_and_listed_in_bounded_memory() {
+    let remote = tempfile::tempdir().unwrap();
+    let payload = b"x".to_vec();
+    let f = file_node(&payload);
+    let mut objects = vec![(f.id, ObjectKind::Chunk, payload)];
+    let mut node = f;
+    for _ in 0..30 {
+        let t = Tree {
+            entries: vec![entry("a", node), entry("b", node)],
+        };
+        let (n, bytes) = tree_node(&t);
+        objects.push((n.id, ObjectKind::Tree, bytes));
+        node = n;
+    }
+    write_pack(remote.path(), &objects);
+    let (r, clone) = clone_naming(&node, remote.path());
+    // fetch: every object once, in moments.
+    let fetched: serde_json::Value =
+        serde_json::from_str(&ok_at(clone.path(), &["fetch", "--json"])).unwrap();
+    assert_eq!(fetched["objects"], 31, "{fetched}");
+    // ls -R from another repository: entries stream at once; memory stays small.
+    let server = tempfile::tempdir().unwrap();
+    let bare = server.path().join("bomb.git");
+    git_in(r.path(), &["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
+    let url = format!("file://{}", bare.display());
+    let mut child = dv_command(server.path())
+        .args(["ls", &url, "data", "-R"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    for _ in 0..200_000 {
+        let line = lines.next().expect("a line").unwrap();
+        assert!(line.contains("data/"), "{line}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let rss_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(rss_kib < 200 * 1024, "dv ls holds {rss_kib} KiB after 200,000 entries");
+}

@@ -778,3 +778,84 @@ fn gc_on_a_shared_cache_refuses_while_a_repository_using_it_is_away() {
     assert!(gc["objects_deleted"].as_u64().unwrap() > 0, "{gc}");
     ok_at(b, &["fsck"]);
 }
+
+#[test]
+fn get_never_writes_over_what_appears_and_cleans_what_a_kill_left() {
+    let remote = tempfile::tempdir().unwrap();
+    let (_r, url, _server) = registry(|r| {
+        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+    });
+    let me = Reader::new();
+    // A file appears at OUT while get writes: get fails, the file stays.
+    let mut child = me
+        .cmd(me.work.path(), &["get", &url, "data/sub", "-o", "out"])
+        .env("DV_PAUSE_AT", "get-before-rename:1500")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    fs::write(me.work.path().join("out"), b"precious").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(fs::read(me.work.path().join("out")).unwrap(), b"precious");
+    fs::remove_file(me.work.path().join("out")).unwrap();
+    // Killed before its output is in place: no output, a marked temporary folder, which the next get removes.
+    let out = me
+        .cmd(me.work.path(), &["get", &url, "data/sub", "-o", "out"])
+        .env("DV_CRASH_AT", "get-before-rename")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(me.work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let left = names();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].contains(".dv-tmp-"), "{left:?}");
+    me.ok(&["get", &url, "data/f1.txt"]);
+    assert_eq!(names(), ["f1.txt"]);
+}
+
+#[test]
+fn a_killed_import_leaves_nothing_in_the_work_tree_and_runs_again() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, url, _server) = registry(|r| {
+        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+    });
+    let p = TestRepo::new();
+    for point in ["import-before-rename", "import-before-pointer"] {
+        let out = dv_command(p.path())
+            .args(["import", &url, "data", "-o", "ds"])
+            .env("DV_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{point}");
+        assert!(!p.p("ds.dv").exists(), "{point}");
+        if point == "import-before-rename" {
+            // Nothing of the data in the work tree, and Git sees no data (the ignore line came first).
+            assert!(!p.p("ds").exists());
+            let untracked = p.git(&["status", "--porcelain", "--untracked-files=all"]);
+            assert!(!untracked.contains("f1.txt"), "{untracked}");
+        } else {
+            // The data is whole; the pointer is what is missing: importing again says what is in the way.
+            assert_eq!(p.read("ds/f1.txt"), r.read("data/f1.txt"));
+            fs::remove_dir_all(p.p("ds")).unwrap();
+        }
+    }
+    p.ok(&["import", &url, "data", "-o", "ds"]);
+    assert_eq!(p.read("ds/sub/big.bin"), r.read("data/sub/big.bin"));
+    // The killed run's temporary folder is gone from the cache too.
+    let tmp: Vec<_> = fs::read_dir(p.p(".dv/cache/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".dv-tmp-"))
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
