@@ -80,6 +80,11 @@ pub fn registry_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
             let _ = fs::remove_dir_all(&user);
             fs::create_dir_all(&user).unwrap();
             let env: [(&str, &Path); 2] = [("XDG_CACHE_HOME", &user), ("HOME", &user)];
+            if t == Tool::Dv {
+                // The reader confirms the registry's endpoint once (dv asks before signing requests to it).
+                let key = format!("source.{url}.remote.origin.endpoint");
+                run_env(&work, dvx, &["config", "--global", "set", &key, &server.endpoint()], &env);
+            }
             let ls = |_: usize| match t {
                 Tool::Dv => run_env(&work, dvx, &["ls", &url, "data", "-R"], &env),
                 Tool::Dvc => run_env(&work, dvx, &["list", "-R", &url, "data"], &env),

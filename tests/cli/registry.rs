@@ -244,6 +244,16 @@ fn ls_reads_trees_only_and_get_only_what_it_writes_from_s3() {
         configure_s3(r, &server.endpoint());
     });
     let me = Reader::new();
+    // The registry's committed endpoint gets the reader's signed requests only once the reader confirms it.
+    let e = me.fails(&["ls", &url, "data"]);
+    assert!(e.contains(&server.endpoint()) && e.contains("confirm"), "{e}");
+    me.ok(&[
+        "config",
+        "--global",
+        "set",
+        &format!("source.{url}.remote.origin.endpoint"),
+        &server.endpoint(),
+    ]);
     let before = server.pack_bytes_read();
     let listing = me.json(&["ls", &url, "data", "-R"]);
     let read = server.pack_bytes_read() - before;
@@ -282,6 +292,13 @@ fn a_registry_remote_the_reader_cannot_read_says_what_to_set() {
         configure_s3(r, &server.endpoint());
     });
     let me = Reader::new();
+    me.ok(&[
+        "config",
+        "--global",
+        "set",
+        &format!("source.{url}.remote.origin.endpoint"),
+        &server.endpoint(),
+    ]);
     let run = |args: &[&str]| {
         me.cmd(me.work.path(), args)
             .env_remove("AWS_ACCESS_KEY_ID")

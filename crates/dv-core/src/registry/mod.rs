@@ -255,6 +255,17 @@ pub fn open(
             mine.entry(name).or_default().extend(set);
         }
     }
+    // An endpoint the source's committer chose receives the reader's signed requests (their access key id,
+    // a session token): used only once the reader confirms it in their own settings.
+    let unconfirmed: std::collections::BTreeMap<String, String> = config
+        .remotes
+        .iter()
+        .filter_map(|(name, r)| {
+            let committed = r.settings.get("endpoint")?;
+            let confirmed = mine.get(name).is_some_and(|m| m.contains_key("endpoint"));
+            (!confirmed).then(|| (name.clone(), committed.clone()))
+        })
+        .collect();
     let mut local = std::collections::BTreeMap::new();
     for (name, set) in mine {
         let mut rest = files::RemoteSettings::new();
@@ -283,7 +294,8 @@ pub fn open(
     let cache_dir = shared.unwrap_or_else(|| side.join("cache"));
     // A relative folder remote starts at the source's work tree: a mirror has none.
     let root = root.unwrap_or_else(|| side.join(NO_WORK_TREE));
-    let repo = Repo::for_source(root, config, cache_dir, settings.clone(), local, side);
+    let repo = Repo::for_source(root, config, cache_dir, settings.clone(), local, side)
+        .with_unconfirmed_endpoints(unconfirmed);
     Ok(Opened {
         git,
         commit,
@@ -314,13 +326,26 @@ pub fn open_remote(repo: &Repo, record: &str, name: Option<&str>) -> Result<crat
     if let Some(n) = chosen
         && let Some(r) = config.remotes.get(n)
     {
+        if let Some(endpoint) = repo.unconfirmed_endpoint(n) {
+            return Err(Error::Remote {
+                remote: n.to_string(),
+                message: format!(
+                    "the remote of {record} sends its requests, signed with your credentials, to {}, a server \
+                     that repository's committed settings chose; if you trust it, confirm it: dv config --global \
+                     set source.{record}.remote.{n}.endpoint {}",
+                    crate::redact::redact(endpoint),
+                    crate::redact::redact(endpoint)
+                ),
+                source: None,
+            });
+        }
         let relative = !r.url.contains("://") && !Path::new(&r.url).is_absolute();
         if relative && repo.root.ends_with(NO_WORK_TREE) {
             return Err(Error::Remote {
                 remote: n.to_string(),
                 message: format!(
                     "the remote of {record} is the folder {:?}, relative to that repository's work tree, which \
-                     a mirror does not have; say where it is for this source: dv config --global \
+                     a mirror does not have; say where it is for this source: dv config --global set \
                      source.{record}.remote.{n}.url PATH",
                     r.url
                 ),

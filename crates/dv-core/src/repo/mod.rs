@@ -133,6 +133,8 @@ struct SourceSide {
     index_dir: PathBuf,
     /// The state database that indexes the cache for it.
     db: PathBuf,
+    /// Remotes whose committed `endpoint` the reader has not confirmed: remote name to endpoint.
+    unconfirmed: std::collections::BTreeMap<String, String>,
 }
 
 /// Which cache a work tree uses: `DV_CACHE_DIR` ([`crate::Settings::cache_dir`]), else the `cache.dir` of
@@ -214,8 +216,30 @@ impl Repo {
                 local,
                 index_dir: side.join("remotes"),
                 db: side.join("state.db"),
+                unconfirmed: Default::default(),
             }),
         }
+    }
+
+    /// A source's remotes whose committed endpoint the reader has not confirmed (see
+    /// [`Repo::unconfirmed_endpoint`]).
+    pub(crate) fn with_unconfirmed_endpoints(
+        mut self,
+        unconfirmed: std::collections::BTreeMap<String, String>,
+    ) -> Repo {
+        if let Some(s) = &mut self.source {
+            s.unconfirmed = unconfirmed;
+        }
+        self
+    }
+
+    /// For a source: the endpoint its committed settings give remote `name` that the reader has not confirmed
+    /// in their own (`source.URL.remote.NAME.endpoint`), if so.
+    pub fn unconfirmed_endpoint(&self, name: &str) -> Option<&str> {
+        self.source
+            .as_ref()
+            .and_then(|s| s.unconfirmed.get(name))
+            .map(String::as_str)
     }
 
     /// This repository keeping its objects in `dir`.
