@@ -83,7 +83,12 @@ pub fn registry_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
             if t == Tool::Dv {
                 // The reader confirms the registry's endpoint once (dv asks before signing requests to it).
                 let key = format!("source.{url}.remote.origin.endpoint");
-                run_env(&work, dvx, &["config", "--global", "set", &key, &server.endpoint()], &env);
+                run_env(
+                    &work,
+                    dvx,
+                    &["config", "--global", "set", &key, &server.endpoint()],
+                    &env,
+                );
             }
             let ls = |_: usize| match t {
                 Tool::Dv => run_env(&work, dvx, &["ls", &url, "data", "-R"], &env),

@@ -269,7 +269,10 @@ fn a_folder_repeated_at_every_level_is_fetched_once_and_listed_in_bounded_memory
     // ls -R from another repository: entries stream at once; memory stays small.
     let server = tempfile::tempdir().unwrap();
     let bare = server.path().join("bomb.git");
-    git_in(r.path(), &["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
+    git_in(
+        r.path(),
+        &["clone", "-q", "--bare", ".", bare.to_str().unwrap()],
+    );
     let url = format!("file://{}", bare.display());
     let mut child = dv_command(server.path())
         .args(["ls", &url, "data", "-R"])
@@ -281,7 +284,8 @@ fn a_folder_repeated_at_every_level_is_fetched_once_and_listed_in_bounded_memory
         let line = lines.next().expect("a line").unwrap();
         assert!(line.contains("data/"), "{line}");
     }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let rss_kib: u64 = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
@@ -290,5 +294,8 @@ fn a_folder_repeated_at_every_level_is_fetched_once_and_listed_in_bounded_memory
         .unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
-    assert!(rss_kib < 200 * 1024, "dv ls holds {rss_kib} KiB after 200,000 entries");
+    assert!(
+        rss_kib < 200 * 1024,
+        "dv ls holds {rss_kib} KiB after 200,000 entries"
+    );
 }

@@ -246,7 +246,10 @@ fn ls_reads_trees_only_and_get_only_what_it_writes_from_s3() {
     let me = Reader::new();
     // The registry's committed endpoint gets the reader's signed requests only once the reader confirms it.
     let e = me.fails(&["ls", &url, "data"]);
-    assert!(e.contains(&server.endpoint()) && e.contains("confirm"), "{e}");
+    assert!(
+        e.contains(&server.endpoint()) && e.contains("confirm"),
+        "{e}"
+    );
     me.ok(&[
         "config",
         "--global",
@@ -800,7 +803,13 @@ fn gc_on_a_shared_cache_refuses_while_a_repository_using_it_is_away() {
 fn get_never_writes_over_what_appears_and_cleans_what_a_kill_left() {
     let remote = tempfile::tempdir().unwrap();
     let (_r, url, _server) = registry(|r| {
-        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
     });
     let me = Reader::new();
     // A file appears at OUT while get writes: get fails, the file stays.
@@ -844,7 +853,13 @@ fn get_never_writes_over_what_appears_and_cleans_what_a_kill_left() {
 fn a_killed_import_leaves_nothing_in_the_work_tree_and_runs_again() {
     let remote = tempfile::tempdir().unwrap();
     let (r, url, _server) = registry(|r| {
-        r.ok(&["remote", "add", "origin", remote.path().to_str().unwrap(), "--default"]);
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
     });
     let p = TestRepo::new();
     for point in ["import-before-rename", "import-before-pointer"] {
@@ -875,4 +890,109 @@ fn a_killed_import_leaves_nothing_in_the_work_tree_and_runs_again() {
         .filter(|n| n.contains(".dv-tmp-"))
         .collect();
     assert!(tmp.is_empty(), "{tmp:?}");
+}
+
+#[test]
+fn a_registry_pointer_that_misstates_its_data_is_refused_by_import() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, _url, server) = registry(|r| {
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
+    });
+    // The registry's committer edits data.dv by hand: fewer bytes and files than its trees hold.
+    let text = String::from_utf8(r.read("data.dv")).unwrap();
+    let size_line = text
+        .lines()
+        .find(|l| l.starts_with("size = "))
+        .unwrap()
+        .to_string();
+    r.write(
+        "data.dv",
+        text.replace(&size_line, "size = 12")
+            .replace("files = 6", "files = 3")
+            .as_bytes(),
+    );
+    r.git(&["commit", "-q", "-am", "misstated"]);
+    let bare = server.path().join("reg.git");
+    r.git(&["push", "-q", "-f", bare.to_str().unwrap(), "main"]);
+    let url = format!("file://{}", bare.display());
+    let p = TestRepo::new();
+    let e = p.fails(&["import", &url, "data", "-o", "ds"]);
+    assert!(
+        e.contains("12 bytes in 3 file(s)") && e.contains("damaged"),
+        "{e}"
+    );
+    assert!(!p.p("ds").exists() && !p.p("ds.dv").exists());
+    // A URL that leads nowhere leaves no mirror behind.
+    let me = Reader::new();
+    me.fails(&["ls", "file:///no/such/registry.git"]);
+    let sources = me.home.path().join("cache/dv/sources");
+    let mirrors: Vec<_> = fs::read_dir(&sources)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join("git").exists())
+                .count()
+        })
+        .unwrap_or(0)
+        .to_string()
+        .into_bytes();
+    assert_eq!(mirrors, b"0");
+}
+
+#[test]
+fn get_and_ls_of_an_import_that_was_not_pushed_follow_it_to_its_source() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, url, server) = registry(|r| {
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
+    });
+    // A project imports from the registry and pushes (its own data only) to a remote of its own.
+    let p = TestRepo::new();
+    let own = tempfile::tempdir().unwrap();
+    p.ok(&[
+        "remote",
+        "add",
+        "origin",
+        own.path().join("r").to_str().unwrap(),
+        "--default",
+    ]);
+    p.ok(&["import", &url, "data/sub", "-o", "imp"]);
+    p.write("mine.txt", b"mine");
+    p.ok(&["add", "mine.txt"]);
+    p.ok(&["push"]);
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-q", "-m", "project"]);
+    let bare = server.path().join("project.git");
+    git_in(
+        p.path(),
+        &["clone", "-q", "--bare", ".", bare.to_str().unwrap()],
+    );
+    let purl = format!("file://{}", bare.display());
+    let me = Reader::new();
+    let listing = me.json(&["ls", &purl, "imp", "-R"]);
+    assert_eq!(names(&listing), ["imp/big.bin", "imp/s.txt"]);
+    // Only trees were read for that: the 300 kB file's data is not in the reader's cache.
+    let cached: u64 = files_below(&me.home.path().join("cache/dv/sources"))
+        .iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "pack") && !p.to_string_lossy().contains("/git/")
+        })
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(cached < 50_000, "ls cached {cached} bytes of packs");
+    me.ok(&["get", &purl, "imp"]);
+    assert_eq!(
+        fs::read(me.work.path().join("imp/big.bin")).unwrap(),
+        r.read("data/sub/big.bin")
+    );
 }

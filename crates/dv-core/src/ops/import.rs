@@ -199,7 +199,7 @@ fn bring(
         git.check_stageable(std::slice::from_ref(&pointer_path))?;
     }
     let remote = crate::registry::open_remote(&src.repo, &src.record, None)?;
-    let fetch = super::transfer::fetch_into(store, &remote, &targets, progress)?;
+    let fetch = fetch_with_imports(s, &remote, &targets, progress)?;
     let node = match target.dataset.node_at(store, &at)? {
         InVersion::Node(n) => n,
         _ => {
@@ -210,6 +210,13 @@ fn bring(
             });
         }
     };
+    // What the source declares (its pointer's size and file count, each folder's) must be what its trees hold:
+    // the new pointer says it again, and `dv fsck` here would find the source's mistake.
+    check_totals(
+        store,
+        &node,
+        &format!("{} in {}", target.dataset.pointer_path(), src.record),
+    )?;
     let whole = target.scope.is_none();
     let pointer = Pointer {
         node,
@@ -439,6 +446,17 @@ pub fn fetch_imports(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<Vec<TransferReport>> {
+    fetch_imports_of(s, own, targets, None, progress)
+}
+
+/// [`fetch_imports`]; with `trees` (`Some(deep)`) only the trees `dv ls` needs ([`super::transfer::Fetch::trees`]).
+pub(crate) fn fetch_imports_of(
+    s: &Locked<'_>,
+    own: Option<&crate::remote::Remote>,
+    targets: &[Target],
+    trees: Option<bool>,
+    progress: &dyn Progress,
+) -> Result<Vec<TransferReport>> {
     let (repo, store) = (s.repo(), s.store());
     let imports: Vec<&Target> = targets
         .iter()
@@ -465,12 +483,15 @@ pub fn fetch_imports(
         let opened =
             crate::registry::open(&location, Some(&src.commit), &repo.settings, Some(repo))?;
         let remote = crate::registry::open_remote(&opened.repo, &opened.record, None)?;
-        out.push(super::transfer::fetch_into(
-            store,
-            &remote,
-            std::slice::from_ref(t),
-            progress,
-        )?);
+        let one = std::slice::from_ref(t);
+        out.push(match trees {
+            None => super::transfer::fetch_into(store, &remote, one, progress)?,
+            Some(deep) => {
+                let mut fetch = super::transfer::Fetch::new(store, &remote, one)?;
+                let result = fetch.trees(deep, progress);
+                fetch.finish(result)?
+            }
+        });
     }
     Ok(out)
 }
@@ -486,4 +507,68 @@ pub fn fetch_with_imports(
 ) -> Result<TransferReport> {
     fetch_imports(s, Some(remote), targets, progress)?;
     super::transfer::fetch_into(s.store(), remote, targets, progress)
+}
+
+/// Checks that `node` (a tree: each folder below it) declares the bytes and files its trees hold, each
+/// distinct tree once; `what` names the pointer in the error.
+fn check_totals(
+    store: &crate::store::Store,
+    node: &crate::store::object::Node,
+    what: &str,
+) -> Result<()> {
+    use crate::store::object::NodeKind;
+    if node.kind != NodeKind::Tree {
+        return Ok(());
+    }
+    let mut totals: std::collections::HashMap<crate::ObjectId, (u64, u64)> =
+        std::collections::HashMap::new();
+    // Depth first, children before parents: (node, children pushed yet).
+    let mut stack = vec![(*node, false)];
+    while let Some((n, expanded)) = stack.pop() {
+        if totals.contains_key(&n.id) {
+            continue;
+        }
+        let tree = store.read_tree(&n.id)?;
+        if !expanded {
+            stack.push((n, true));
+            for e in &tree.entries {
+                if e.node.kind == NodeKind::Tree && !totals.contains_key(&e.node.id) {
+                    stack.push((e.node, false));
+                }
+            }
+            continue;
+        }
+        let (mut size, mut files) = (0u64, 0u64);
+        for e in &tree.entries {
+            let (s, f) = match e.node.kind {
+                NodeKind::Tree => {
+                    let held = totals[&e.node.id];
+                    if held != (e.node.size, e.node.files) {
+                        return Err(declared(what, &e.name, (e.node.size, e.node.files), held));
+                    }
+                    held
+                }
+                _ => (e.node.size, 1),
+            };
+            size = size.saturating_add(s);
+            files = files.saturating_add(f);
+        }
+        totals.insert(n.id, (size, files));
+    }
+    let held = totals[&node.id];
+    if held != (node.size, node.files) {
+        return Err(declared(what, ".", (node.size, node.files), held));
+    }
+    Ok(())
+}
+
+fn declared(what: &str, name: &str, said: (u64, u64), held: (u64, u64)) -> Error {
+    Error::format(
+        what,
+        format!(
+            "'{name}' is said to hold {} bytes in {} file(s), but its trees hold {} bytes in {} file(s): the \
+             source repository is damaged, nothing was imported",
+            said.0, said.1, held.0, held.1
+        ),
+    )
 }

@@ -1,16 +1,18 @@
 //! The user's mirrors of registry repositories: one bare Git repository per source URL under the user's cache
 //! folder, kept up to date by the real `git` (gix is built here without network features, and `git` brings
-//! the user's transports, SSH keys and credential helpers). Partial: blobs over 1 MiB are left on the
+//! the user's transports, SSH keys and credential helpers). Partial: blobs over 64 KiB are left on the
 //! server, since only pointer files and `.dv/config.toml` are read. No remote is configured in the mirror
-//! and the URL is passed on each fetch, so credentials in a URL are never written to disk.
+//! and the URL is passed on each fetch; a URL with a credential is fetched whole (a partial fetch would make
+//! Git record it), so credentials in a URL are never written to disk.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{Error, Result};
 
-/// Blobs up to this size are fetched: every pointer file (at most 64 KiB) and `.dv/config.toml`.
-const BLOB_LIMIT: &str = "blob:limit=1m";
+/// Blobs up to this size are fetched: every pointer file (at most 64 KiB) and `.dv/config.toml`, and little of
+/// the repository's other files.
+const BLOB_LIMIT: &str = "blob:limit=64k";
 
 /// The ref the source's `HEAD` (its default branch) is fetched to.
 pub const HEAD_REF: &str = "refs/dv/head";
@@ -93,27 +95,49 @@ pub fn sync(
     } else if have(dir) {
         return Ok(synced);
     }
+    let head = format!("+HEAD:{HEAD_REF}");
+    let mut args = vec![
+        "-c",
+        "fetch.recurseSubmodules=false",
+        "fetch",
+        "--quiet",
+        "--prune",
+        "--no-write-fetch-head",
+    ];
+    // A partial fetch makes Git record the URL in the mirror's config (as the promisor of what it left out):
+    // a URL that carries a credential is fetched whole instead, so the credential never reaches the disk.
     let filter = format!("--filter={BLOB_LIMIT}");
-    git(
-        dir,
-        &[
-            "-c",
-            "fetch.recurseSubmodules=false",
-            "fetch",
-            "--quiet",
-            "--prune",
-            "--no-write-fetch-head",
-            &filter,
-            "--",
-            url,
-            &format!("+HEAD:{HEAD_REF}"),
-            "+refs/heads/*:refs/heads/*",
-            "+refs/tags/*:refs/tags/*",
-        ],
-        url_shown,
-    )?;
+    if !carries_credential(url) {
+        args.push(&filter);
+    }
+    args.extend([
+        "--",
+        url,
+        &head,
+        "+refs/heads/*:refs/heads/*",
+        "+refs/tags/*:refs/tags/*",
+    ]);
+    if let Err(e) = git(dir, &args, url_shown) {
+        // A first sync that failed (a mistyped URL, no access) leaves no mirror behind.
+        if synced.created {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Err(e);
+    }
     synced.fetched = true;
     Ok(synced)
+}
+
+/// Whether `url` holds a user name or password, or a credential in its query string.
+fn carries_credential(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            !u.username().is_empty()
+                || u.password().is_some()
+                || crate::secret::url_secret(url).is_some()
+        }
+        Err(_) => crate::secret::url_secret(url).is_some(),
+    }
 }
 
 /// Fetches one commit by id (a revision no branch or tag of the source names any more, which servers that
@@ -138,4 +162,21 @@ pub fn fetch_commit(dir: &Path, url: &str, url_shown: &str, id: &str) -> Result<
 /// Where the mirror of a source is kept: `<user cache>/sources/<key>/git`.
 pub fn mirror_dir(side: &Path) -> PathBuf {
     side.join("git")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_with_credentials_are_told() {
+        for (url, has) in [
+            ("https://h.example/r.git", false),
+            ("file:///srv/r.git", false),
+            ("https://alice:pw@h.example/r.git", true),
+            ("https://ghp_token@h.example/r.git", true),
+            ("https://h.example/r.git?token=abc", true),
+            ("git@github.com:org/r.git", false),
+        ] {
+            assert_eq!(super::carries_credential(url), has, "{url}");
+        }
+    }
 }
