@@ -318,6 +318,12 @@ fn a_registry_remote_the_reader_cannot_read_says_what_to_set() {
         err.contains("AWS_ACCESS_KEY_ID"),
         "names what to set: {err}"
     );
+    // ... as settings of the reader's for this source, not of a remote of their own.
+    assert!(
+        err.contains(&format!("source.{url}.remote.origin.")),
+        "{err}"
+    );
+    assert!(!err.contains("dv remote modify"), "{err}");
     // The reader's own settings for this source's remote (never the registry's) fix it.
     let source = url.as_str();
     for (k, v) in [

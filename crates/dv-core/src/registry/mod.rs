@@ -295,7 +295,8 @@ pub fn open(
     // A relative folder remote starts at the source's work tree: a mirror has none.
     let root = root.unwrap_or_else(|| side.join(NO_WORK_TREE));
     let repo = Repo::for_source(root, config, cache_dir, settings.clone(), local, side)
-        .with_unconfirmed_endpoints(unconfirmed);
+        .with_unconfirmed_endpoints(unconfirmed)
+        .with_source_record(&record);
     Ok(Opened {
         git,
         commit,

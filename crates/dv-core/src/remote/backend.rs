@@ -41,7 +41,8 @@ pub(super) fn backend(
         return Ok((store, Explain::default(), created));
     }
     let local = repo.local_remote_settings(name)?;
-    let (store, explain) = cloud_backend(name, cfg, &local, &repo.settings.remote_env)?;
+    let (store, mut explain) = cloud_backend(name, cfg, &local, &repo.settings.remote_env)?;
+    explain.source = repo.source_record().map(str::to_string);
     Ok((store, explain, None))
 }
 

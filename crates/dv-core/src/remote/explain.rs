@@ -24,6 +24,33 @@ pub(super) struct Explain {
     pub(super) no_credentials: Option<(String, String)>,
     /// The `response_timeout` in force, for the hint.
     pub(super) response_timeout: Option<std::time::Duration>,
+    /// For a registry's remote (`dv ls`, `get`, `import`): the source as recorded, so that hints name the
+    /// reader's settings for it (`source.URL.remote.NAME.KEY`) rather than a remote of the reader's own.
+    pub(super) source: Option<String>,
+}
+
+impl Explain {
+    /// How the user sets `key` of remote `name`: `dv remote modify`, or for a registry's remote the reader's
+    /// own setting for it.
+    fn set(&self, name: &str, key: &str, value: &str) -> String {
+        match &self.source {
+            Some(src) => {
+                format!("`dv config --global set source.{src}.remote.{name}.{key} {value}`")
+            }
+            None => format!("`dv remote modify {name} {key} {value}`"),
+        }
+    }
+
+    /// Where the user puts credentials for remote `name`.
+    fn credentials_place(&self, name: &str) -> String {
+        match &self.source {
+            Some(src) => format!(
+                "with `dv config --global set source.{src}.remote.{name}.access_key_id …` (and \
+                 secret_access_key)"
+            ),
+            None => format!("under [remote.{name}] in .dv/config.local.toml"),
+        }
+    }
 }
 
 /// S3 error codes that mean the credentials are wrong, missing or not allowed.
@@ -67,9 +94,10 @@ fn explained(name: &str, x: &Explain, text: String) -> Error {
         return hinted(
             format!("no credentials found (looked in: {looked})"),
             format!(
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name an AWS profile (AWS_PROFILE, or \
-                 `dv remote modify {name} profile NAME`), or put access_key_id and secret_access_key under \
-                 [remote.{name}] in .dv/config.local.toml"
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name an AWS profile (AWS_PROFILE, or {}), \
+                 or put access_key_id and secret_access_key {}",
+                x.set(name, "profile", "NAME"),
+                x.credentials_place(name)
             ),
         );
     }
@@ -85,16 +113,22 @@ fn explained(name: &str, x: &Explain, text: String) -> Error {
         return hinted(
             text[at..].to_string(),
             format!(
-                "check the remote's URL and endpoint (`dv remote list --long`) and the network; a server that \
-                 is slow to answer needs a longer wait: `dv remote modify {name} response_timeout SECONDS`{waited}"
+                "check the remote's URL and endpoint{} and the network; a server that is slow to answer needs \
+                 a longer wait: {}{waited}",
+                if x.source.is_some() {
+                    ""
+                } else {
+                    " (`dv remote list --long`)"
+                },
+                x.set(name, "response_timeout", "SECONDS")
             ),
         );
     }
     let credentials_hint = || {
         format!(
             "check the credentials dv uses for '{name}' (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the AWS \
-             profile, or access_key_id and secret_access_key in .dv/config.local.toml) and that they may use \
-             this bucket"
+             profile, or access_key_id and secret_access_key {}) and that they may use this bucket",
+            x.credentials_place(name)
         )
     };
     // A refusal without S3's XML body (some servers send `Code: message`, some nothing).

@@ -135,6 +135,8 @@ struct SourceSide {
     db: PathBuf,
     /// Remotes whose committed `endpoint` the reader has not confirmed: remote name to endpoint.
     unconfirmed: std::collections::BTreeMap<String, String>,
+    /// The source as recorded (its URL without credentials, or its path), for messages and hints.
+    record: String,
 }
 
 /// Which cache a work tree uses: `DV_CACHE_DIR` ([`crate::Settings::cache_dir`]), else the `cache.dir` of
@@ -217,8 +219,22 @@ impl Repo {
                 index_dir: side.join("remotes"),
                 db: side.join("state.db"),
                 unconfirmed: Default::default(),
+                record: String::new(),
             }),
         }
+    }
+
+    /// A source's record (see [`Repo::source_record`]).
+    pub(crate) fn with_source_record(mut self, record: &str) -> Repo {
+        if let Some(s) = &mut self.source {
+            s.record = record.to_string();
+        }
+        self
+    }
+
+    /// For a registry's repository: the source as recorded (its URL without credentials, or its path).
+    pub fn source_record(&self) -> Option<&str> {
+        self.source.as_ref().map(|s| s.record.as_str())
     }
 
     /// A source's remotes whose committed endpoint the reader has not confirmed (see
