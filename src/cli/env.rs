@@ -29,7 +29,11 @@ pub fn settings() -> Settings {
         .filter(|h| !h.is_empty())
         .map(PathBuf::from);
     s.remote_env = RemoteEnv::from_vars(std::env::vars_os(), home.clone());
-    s.cache_dir = path_var("DV_CACHE_DIR");
+    // Relative to the folder dv was started in, as a shell user means it (`cache.dir` must be absolute).
+    s.cache_dir = path_var("DV_CACHE_DIR").map(|p| match std::env::current_dir() {
+        Ok(cwd) if p.is_relative() => cwd.join(p),
+        _ => p,
+    });
     // The XDG base directories, as most command-line tools on Linux read them (a relative value is ignored,
     // as the specification says).
     let xdg = |var: &str, fallback: &str| {

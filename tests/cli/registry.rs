@@ -449,6 +449,14 @@ fn config_sets_gets_and_lists_keys_in_each_file() {
         &["config", "--local", "set", "cache.dir", "relative/path"],
         &["config", "--committed", "set", "cache.dir", "/x"],
         &["config", "set", "nope", "1"],
+        &["config", "set", "remote.origin.url", ""],
+        &[
+            "config",
+            "--global",
+            "set",
+            "source.file:///x.remote.origin.url",
+            "rel/path",
+        ],
     ] {
         r.fails(bad);
     }

@@ -344,6 +344,15 @@ impl ConfigFiles<'_> {
                 "cache.dir must be an absolute path, not {v:?}"
             )));
         }
+        if let (Key::Source { setting, .. }, Some(v)) = (key, value)
+            && setting == "url"
+            && !v.contains("://")
+            && !std::path::Path::new(v).is_absolute()
+        {
+            return Err(Error::usage(format!(
+                "a source's remote URL must be a URL or an absolute folder path, not {v:?}"
+            )));
+        }
         if let (Key::Source { url, .. }, Some(_)) = (key, value)
             && crate::secret::url_secret(url).is_some()
         {
@@ -412,6 +421,9 @@ impl ConfigFiles<'_> {
             }
             (Key::Core(k), None) if k == "stage" => c.stage = true,
             (Key::Core(_), v) => c.default_remote = v.map(str::to_string),
+            (Key::Remote { setting, .. }, Some(v)) if setting == "url" && v.trim().is_empty() => {
+                return usage("a remote's URL cannot be empty".into());
+            }
             (Key::Remote { name, setting }, Some(v)) if setting == "url" => {
                 c.remotes
                     .entry(name.clone())

@@ -86,7 +86,10 @@ impl StatusReport {
                 && d.in_cache
                 && !d.unfinished
                 && d.ignore.is_none()
-                && d.remote.as_ref().is_none_or(|r| r.pushed)
+                // An import stays on its source's remote unless pushed with --include-imports: not a
+                // difference; one behind its source is.
+                && (d.remote.as_ref().is_none_or(|r| r.pushed) || d.import.is_some())
+                && d.import.as_ref().is_none_or(|i| !i.behind)
         }) && self.ignore.is_empty()
             && self.steps.iter().all(|s| !s.is_stale())
             && !self.not_pointers.iter().any(|s| s.is_problem())
