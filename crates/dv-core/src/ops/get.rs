@@ -207,7 +207,8 @@ fn write_targets(
 
 /// Writes node `n` (repository path `at`) to `dest`, which does not exist, every chunk verified as it is
 /// read; a file whose chunks do not add up to the size its folder declares is the source's damage, an error
-/// naming the path. Memory stays one tree per level and one chunk at a time, whatever the version holds.
+/// naming the path. A folder's files are written on every core; memory stays one tree per level and a few
+/// chunks at a time, whatever the version holds.
 pub(crate) fn write_node(
     store: &Store,
     n: &Node,
@@ -216,31 +217,8 @@ pub(crate) fn write_node(
     counts: &mut Counts,
 ) -> Result<()> {
     if n.kind != NodeKind::Tree {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(if n.exec { 0o777 } else { 0o666 });
-        }
-        let file = opts.open(dest).map_err(|e| Error::io(dest, e))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        let written = store.copy_file(n, &mut w).map_err(|e| match e {
-            Error::SizeMismatch { declared, holds, .. } => Error::format(
-                at,
-                format!(
-                    "the version read says {declared} bytes, but its data holds {holds}: the source \
-                     repository's data is damaged"
-                ),
-            ),
-            e => e.at_path(at),
-        })?;
-        let file = w
-            .into_inner()
-            .map_err(|e| Error::io(dest, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(dest, e))?;
+        counts.bytes += write_file(store.reader(), n, &pieces_of(store, n, at)?, dest, at)?;
         counts.files += 1;
-        counts.bytes += written;
         return Ok(());
     }
     if !store.contains(&n.id)? {
@@ -251,7 +229,27 @@ pub(crate) fn write_node(
         });
     }
     fs::create_dir(dest).map_err(|e| Error::io(dest, e))?;
-    for e in store.read_tree(&n.id)?.entries {
+    let (folders, files): (Vec<_>, Vec<_>) = store
+        .read_tree(&n.id)?
+        .entries
+        .into_iter()
+        .partition(|e| e.node.kind == NodeKind::Tree);
+    // Where each file's chunks are, from the state database on this thread; then the files on every core.
+    let mut jobs = Vec::with_capacity(files.len());
+    for e in files {
+        let path = join(at, &e.name);
+        let pieces = pieces_of(store, &e.node, &path)?;
+        jobs.push((e, path, pieces));
+    }
+    let reader = store.reader();
+    let written = super::par_map(&jobs, |(e, path, pieces)| {
+        write_file(reader, &e.node, pieces, &dest.join(&e.name), path)
+    });
+    for w in written {
+        counts.bytes += w?;
+        counts.files += 1;
+    }
+    for e in folders {
         write_node(
             store,
             &e.node,
@@ -261,4 +259,49 @@ pub(crate) fn write_node(
         )?;
     }
     Ok(())
+}
+
+/// Where the chunks of file `n` (at `at`) are in the cache.
+fn pieces_of(store: &Store, n: &Node, at: &str) -> Result<Vec<crate::store::Piece>> {
+    store
+        .file_pieces(n.kind, &n.id, n.size)?
+        .map_err(|first| Error::MissingObjects {
+            path: at.to_string(),
+            count: 1,
+            first,
+        })
+}
+
+/// Writes the file `n` to `dest` (which does not exist) from its `pieces`; returns its bytes.
+fn write_file(
+    reader: &crate::store::PackReader,
+    n: &Node,
+    pieces: &[crate::store::Piece],
+    dest: &Path,
+    at: &str,
+) -> Result<u64> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if n.exec { 0o777 } else { 0o666 });
+    }
+    let file = opts.open(dest).map_err(|e| Error::io(dest, e))?;
+    let mut w = std::io::BufWriter::with_capacity(256 << 10, file);
+    let written = crate::store::copy_pieces(reader, n, pieces, &mut w).map_err(|e| match e {
+        Error::SizeMismatch {
+            declared, holds, ..
+        } => Error::format(
+            at,
+            format!(
+                "the version read says {declared} bytes, but its data holds {holds}: the source \
+                 repository's data is damaged"
+            ),
+        ),
+        e => e.at_path(at),
+    })?;
+    w.into_inner()
+        .map_err(|e| Error::io(dest, e.into_error()))?;
+    Ok(written)
 }

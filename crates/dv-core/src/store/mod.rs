@@ -381,36 +381,14 @@ impl Store {
     /// [`Error::MissingObjects`]; chunks that do not add up to the node's size are [`Error::SizeMismatch`] (the
     /// naming is wrong: name the path with [`Error::at_path`]).
     pub fn copy_file(&self, node: &object::Node, out: &mut dyn std::io::Write) -> Result<u64> {
-        let missing = |first| Error::MissingObjects {
-            path: String::new(),
-            count: 1,
-            first,
-        };
         let pieces = self
             .file_pieces(node.kind, &node.id, node.size)?
-            .map_err(missing)?;
-        let mut written = 0u64;
-        for piece in pieces {
-            let loc = piece.at.ok_or(missing(piece.id))?;
-            let bytes = self.reader.read(&loc)?;
-            if bytes.len() as u64 != piece.len {
-                return Err(Error::Corrupt {
-                    id: piece.id,
-                    message: format!("{} bytes where the file lists {}", bytes.len(), piece.len),
-                });
-            }
-            out.write_all(&bytes)
-                .map_err(|e| Error::io("the output", e))?;
-            written += piece.len;
-        }
-        if written != node.size {
-            return Err(Error::SizeMismatch {
+            .map_err(|first| Error::MissingObjects {
                 path: String::new(),
-                declared: node.size,
-                holds: written,
-            });
-        }
-        Ok(written)
+                count: 1,
+                first,
+            })?;
+        copy_pieces(&self.reader, node, &pieces, out)
     }
 
     /// A writer for new packs in this cache, sealing them at [`Store::pack_size`].
@@ -435,6 +413,44 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The bytes of the file `node` from its `pieces` (from [`Store::file_pieces`]), read through `reader`, written
+/// to `out`: each verified by its id as it is read (the part of [`Store::copy_file`] that needs no state
+/// database, so it runs on any thread). A piece the cache lacks is [`Error::MissingObjects`]; pieces that do not
+/// add up to the node's size are [`Error::SizeMismatch`].
+pub fn copy_pieces(
+    reader: &PackReader,
+    node: &object::Node,
+    pieces: &[Piece],
+    out: &mut dyn std::io::Write,
+) -> Result<u64> {
+    let mut written = 0u64;
+    for piece in pieces {
+        let loc = piece.at.ok_or(Error::MissingObjects {
+            path: String::new(),
+            count: 1,
+            first: piece.id,
+        })?;
+        let bytes = reader.read(&loc)?;
+        if bytes.len() as u64 != piece.len {
+            return Err(Error::Corrupt {
+                id: piece.id,
+                message: format!("{} bytes where the file lists {}", bytes.len(), piece.len),
+            });
+        }
+        out.write_all(&bytes)
+            .map_err(|e| Error::io("the output", e))?;
+        written += piece.len;
+    }
+    if written != node.size {
+        return Err(Error::SizeMismatch {
+            path: String::new(),
+            declared: node.size,
+            holds: written,
+        });
+    }
+    Ok(written)
 }
 
 fn corrupt(id: &ObjectId, e: Error) -> Error {
