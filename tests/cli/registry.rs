@@ -827,7 +827,7 @@ fn get_never_writes_over_what_appears_and_cleans_what_a_kill_left() {
     });
     let me = Reader::new();
     // A file appears at OUT while get writes: get fails, the file stays.
-    let mut child = me
+    let child = me
         .cmd(me.work.path(), &["get", &url, "data/sub", "-o", "out"])
         .env("DV_PAUSE_AT", "get-before-rename:1500")
         .stderr(std::process::Stdio::piped())

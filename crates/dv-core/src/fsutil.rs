@@ -621,6 +621,40 @@ pub fn remove_stale_temps(dir: &Path) -> Result<u64> {
     Ok(removed)
 }
 
+/// Renames `from` (a file or a folder) to `to`, which must not exist: `Ok(false)`, and nothing renamed, when
+/// something is there, even if it appeared a moment ago (`renameat2` with `RENAME_NOREPLACE`; where the file
+/// system does not support that, a file is linked then unlinked, and a folder is renamed after a check, which
+/// a race could still lose).
+pub fn rename_no_replace(from: &Path, to: &Path) -> Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(true),
+            Err(rustix::io::Errno::EXIST) => return Ok(false),
+            Err(
+                rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP,
+            ) => {}
+            Err(e) => return Err(crate::Error::io(to, std::io::Error::from(e))),
+        }
+    }
+    if fs::symlink_metadata(from).at(from)?.is_dir() {
+        if fs::symlink_metadata(to).is_ok() {
+            return Ok(false);
+        }
+        fs::rename(from, to).at(to)?;
+        return Ok(true);
+    }
+    match fs::hard_link(from, to) {
+        Ok(()) => {
+            fs::remove_file(from).at(from)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(crate::Error::io(to, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,39 +747,5 @@ mod tests {
         assert!(not_temp.exists() && lookalike.exists());
         assert!(!tmp.join(journal_name(4999999)).exists());
         assert!(tmp.join(journal_name(std::process::id())).exists());
-    }
-}
-
-/// Renames `from` (a file or a folder) to `to`, which must not exist: `Ok(false)`, and nothing renamed, when
-/// something is there, even if it appeared a moment ago (`renameat2` with `RENAME_NOREPLACE`; where the file
-/// system does not support that, a file is linked then unlinked, and a folder is renamed after a check, which
-/// a race could still lose).
-pub fn rename_no_replace(from: &Path, to: &Path) -> Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{CWD, RenameFlags, renameat_with};
-        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-            Ok(()) => return Ok(true),
-            Err(rustix::io::Errno::EXIST) => return Ok(false),
-            Err(
-                rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP,
-            ) => {}
-            Err(e) => return Err(crate::Error::io(to, std::io::Error::from(e))),
-        }
-    }
-    if fs::symlink_metadata(from).at(from)?.is_dir() {
-        if fs::symlink_metadata(to).is_ok() {
-            return Ok(false);
-        }
-        fs::rename(from, to).at(to)?;
-        return Ok(true);
-    }
-    match fs::hard_link(from, to) {
-        Ok(()) => {
-            fs::remove_file(from).at(from)?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(crate::Error::io(to, e)),
     }
 }

@@ -53,7 +53,7 @@ impl Repo {
     /// cannot be told, and gc refuses until it is back or its record is deleted. The caller holds the lock.
     pub(crate) fn cache_users(&self) -> Result<CacheUsers> {
         // (path, the record's file and the Git common folder it names, if recorded here)
-        let mut candidates: Vec<(PathBuf, Option<(PathBuf, Option<PathBuf>)>)> = Vec::new();
+        let mut candidates: Vec<(PathBuf, Option<Record>)> = Vec::new();
         let dir = self.users_dir();
         match fs::read_dir(&dir) {
             Ok(entries) => {
@@ -143,6 +143,9 @@ impl Repo {
         Ok(out)
     }
 }
+
+/// A record of the cache's list: its file, and the Git common folder it names (none in an older record).
+type Record = (PathBuf, Option<PathBuf>);
 
 /// The other users of a cache: see [`Repo::cache_users`].
 #[derive(Default)]
