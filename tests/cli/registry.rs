@@ -450,6 +450,28 @@ fn config_sets_gets_and_lists_keys_in_each_file() {
         &["config", "--committed", "set", "cache.dir", "/x"],
         &["config", "set", "nope", "1"],
         &["config", "set", "remote.origin.url", ""],
+        &["config", "set", "remote.origin.region", "x@127.0.0.1:1/#"],
+        &[
+            "config",
+            "--local",
+            "set",
+            "remote.origin.region",
+            "127.0.0.1:1/#",
+        ],
+        &[
+            "config",
+            "--global",
+            "set",
+            "source.file:///x.remote.origin.bogus",
+            "1",
+        ],
+        &[
+            "config",
+            "--global",
+            "set",
+            "source.--help.remote.origin.endpoint",
+            "x",
+        ],
         &[
             "config",
             "--global",
@@ -788,6 +810,15 @@ fn gc_on_a_shared_cache_refuses_while_a_repository_using_it_is_away() {
     assert!(e.contains("missing") && e.contains("worktrees"), "{e}");
     fails_at(b, &["gc", "--grace", "0"]);
     fs::rename(&away, a).unwrap();
+    // Its `.git` moved aside, or its folder emptied (a drive's mount point): the same refusal.
+    fs::rename(a.join(".git"), a.join(".git-aside")).unwrap();
+    fails_at(b, &["gc", "-n", "--grace", "0"]);
+    fs::rename(a.join(".git-aside"), a.join(".git")).unwrap();
+    fs::rename(a, &away).unwrap();
+    fs::create_dir(a).unwrap();
+    fails_at(b, &["gc", "-n", "--grace", "0"]);
+    fs::remove_dir(a).unwrap();
+    fs::rename(&away, a).unwrap();
     ok_at(b, &["gc", "--grace", "0"]);
     fs::remove_dir_all(a.join("d")).unwrap();
     ok_at(a, &["checkout"]);
@@ -890,11 +921,23 @@ fn a_killed_import_leaves_nothing_in_the_work_tree_and_runs_again() {
             let untracked = p.git(&["status", "--porcelain", "--untracked-files=all"]);
             assert!(!untracked.contains("f1.txt"), "{untracked}");
         } else {
-            // The data is whole; the pointer is what is missing: importing again says what is in the way.
+            // The data is whole, its pointer missing: importing again takes that data as it is.
             assert_eq!(p.read("ds/f1.txt"), r.read("data/f1.txt"));
-            fs::remove_dir_all(p.p("ds")).unwrap();
         }
     }
+    let again: serde_json::Value =
+        serde_json::from_str(&p.ok(&["import", &url, "data", "-o", "ds", "--json"])).unwrap();
+    assert_eq!(again["checkout"]["files_written"], 0, "{again}");
+    assert!(p.p("ds.dv").exists());
+    // Other data in the way is refused, not taken.
+    fs::write(p.p("other"), b"mine").unwrap();
+    let e = p.fails(&["import", &url, "data", "-o", "other"]);
+    assert!(e.contains("exists"), "{e}");
+    assert_eq!(p.read("other"), b"mine");
+    let ignored = fs::read_to_string(p.p(".gitignore")).unwrap_or_default();
+    assert!(!ignored.contains("/other"), "{ignored}");
+    fs::remove_dir_all(p.p("ds")).unwrap();
+    fs::remove_file(p.p("ds.dv")).unwrap();
     p.ok(&["import", &url, "data", "-o", "ds"]);
     assert_eq!(p.read("ds/sub/big.bin"), r.read("data/sub/big.bin"));
     // The killed run's temporary folder is gone from the cache too.
@@ -1008,5 +1051,46 @@ fn get_and_ls_of_an_import_that_was_not_pushed_follow_it_to_its_source() {
     assert_eq!(
         fs::read(me.work.path().join("imp/big.bin")).unwrap(),
         r.read("data/sub/big.bin")
+    );
+}
+
+#[test]
+fn gets_running_at_once_in_one_folder_each_finish() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, url, _server) = registry(|r| {
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
+    });
+    let me = Reader::new();
+    let children: Vec<_> = ["data/sub", "data/f1.txt", "data/f2.txt"]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            me.cmd(me.work.path(), &["get", &url, p, "-o", &format!("g{i}")])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        fs::read(me.work.path().join("g0/big.bin")).unwrap(),
+        r.read("data/sub/big.bin")
+    );
+    assert_eq!(
+        fs::read(me.work.path().join("g2")).unwrap(),
+        r.read("data/f2.txt")
     );
 }

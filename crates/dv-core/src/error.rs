@@ -147,7 +147,8 @@ pub enum Error {
     /// A repository recorded as a user of this cache (it took its lock) is not where it was: what it needs is
     /// unknown, so gc cannot run.
     #[error(
-        "the repository {} uses this cache, but its folder is missing, so gc cannot tell what it needs",
+        "the repository {} uses this cache, but it cannot be read there (missing, emptied, or no longer a dv \
+         repository), so gc cannot tell what it needs",
         root.display()
     )]
     MissingCacheUser { root: PathBuf, record: PathBuf },

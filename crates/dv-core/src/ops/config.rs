@@ -344,6 +344,25 @@ impl ConfigFiles<'_> {
                 "cache.dir must be an absolute path, not {v:?}"
             )));
         }
+        if let (Key::Remote { setting, .. } | Key::Source { setting, .. }, Some(v)) = (key, value) {
+            if !crate::remote::is_remote_setting(setting) {
+                return Err(Error::usage(format!(
+                    "unknown remote setting `{setting}` (dv's own: url, {}; and the S3, GCS and Azure \
+                     clients' settings, such as access_key_id)",
+                    REMOTE_SETTINGS.join(", ")
+                )));
+            }
+            if setting == "region" {
+                crate::repo::check_remote_setting(setting, v).map_err(Error::usage)?;
+            }
+        }
+        if let (Key::Source { url, .. }, _) = (key, value)
+            && url.starts_with('-')
+        {
+            return Err(Error::usage(format!(
+                "{url:?} is not a repository URL or path"
+            )));
+        }
         if let (Key::Source { setting, .. }, Some(v)) = (key, value)
             && setting == "url"
             && !v.contains("://")

@@ -119,8 +119,12 @@ pub fn import(
         )));
     }
     let pointer_path = format!("{out}{POINTER_SUFFIX}");
+    // Data there without a pointer may be what a killed import of the same version left: `bring` takes it
+    // when it is exactly that, and refuses it otherwise.
+    let leftover = std::fs::symlink_metadata(repo.abs(out)).is_ok()
+        && std::fs::symlink_metadata(repo.abs(&pointer_path)).is_err();
     for p in [out, pointer_path.as_str()] {
-        if std::fs::symlink_metadata(repo.abs(p)).is_ok() {
+        if std::fs::symlink_metadata(repo.abs(p)).is_ok() && !leftover {
             let hint = match super::datasets::read_pointer(repo, out) {
                 Ok(Some(d)) if d.pointer.source.is_some() => {
                     " (it is an import already: `dv update` moves it to a newer version)"
@@ -270,6 +274,14 @@ fn bring(
             report.rows = super::table::row_counts(store, &a.id, &b.id).ok();
         }
     }
+    // Data at `out` with no pointer (`import` let it through) is taken only when it is exactly this version: what
+    // a killed import of it left, the data whole and the pointer not yet written.
+    let left_whole = previous.is_none() && std::fs::symlink_metadata(repo.abs(out)).is_ok();
+    if left_whole && !super::compare::matches_pointer(repo, store, out, &pointer)? {
+        return Err(Error::usage(format!(
+            "cannot import to '{out}': '{out}' exists (remove it, or name another path with -o)"
+        )));
+    }
     // The ignore line first, so that Git never sees the data; then the files; the pointer last.
     let mut staging = super::pointers::Staging::default();
     for written in super::ignore::ensure_ignored(repo, out)? {
@@ -289,6 +301,11 @@ fn bring(
         // A new import appears whole or not at all: written in the cache's temporary folder, then renamed
         // into place (never over something that appeared there meanwhile). A kill leaves only that folder,
         // which the next dv command that opens the cache removes.
+        // What a killed import of this very version left (checked above).
+        None if left_whole => CheckoutReport {
+            datasets: vec![out.to_string()],
+            ..CheckoutReport::default()
+        },
         None => match write_whole(s, &pointer.node, out, &target.dataset.path)? {
             Some(report) => report,
             None => checkout::checkout(

@@ -41,7 +41,15 @@ pub(super) fn backend(
         return Ok((store, Explain::default(), created));
     }
     let local = repo.local_remote_settings(name)?;
-    let (store, mut explain) = cloud_backend(name, cfg, &local, &repo.settings.remote_env)?;
+    if let Some(region) = local.get("region") {
+        crate::repo::check_remote_setting("region", region).map_err(|why| remote_msg(name, why))?;
+    }
+    let whence = match repo.source_record() {
+        Some(src) => format!("in your settings for source.{src}.remote.{name}"),
+        None => "in .dv/config.local.toml".to_string(),
+    };
+    let (store, mut explain) =
+        cloud_backend(name, cfg, &local, &whence, &repo.settings.remote_env)?;
     explain.source = repo.source_record().map(str::to_string);
     Ok((store, explain, None))
 }
@@ -52,6 +60,7 @@ fn cloud_backend(
     name: &str,
     cfg: &RemoteConfig,
     local: &BTreeMap<String, String>,
+    local_whence: &str,
     env: &RemoteEnv,
 ) -> Result<(Arc<dyn ObjectStore>, Explain)> {
     use object_store::{ObjectStoreScheme, aws, azure, gcp};
@@ -87,7 +96,7 @@ fn cloud_backend(
         .collect();
     let local: Vec<_> = local
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone(), "in .dv/config.local.toml"))
+        .map(|(k, v)| (k.clone(), v.clone(), local_whence))
         .collect();
     // dv's setting names that a backend spells its own way.
     fn gcs_name(k: &str) -> &str {
@@ -364,4 +373,15 @@ mod tests {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// Whether `key` is a setting some backend (S3, GCS, Azure) or dv itself takes for a remote: what `dv config`
+/// accepts for a remote's local settings and a source's.
+pub fn is_remote_setting(key: &str) -> bool {
+    use object_store::{aws, azure, gcp};
+    key == "url"
+        || crate::repo::REMOTE_SETTINGS.contains(&key)
+        || key.parse::<aws::AmazonS3ConfigKey>().is_ok()
+        || key.parse::<gcp::GoogleConfigKey>().is_ok()
+        || key.parse::<azure::AzureConfigKey>().is_ok()
 }

@@ -24,7 +24,7 @@ pub(super) fn folder_store(
     if access.writes() {
         refuse_unignored_in_work_tree(repo, name, dir)?;
     }
-    let created = make_folder(name, dir, access)?;
+    let created = make_folder(name, dir, access, repo.source_record())?;
     let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| remote_err(name, e))?;
     Ok((Arc::new(fs), created))
@@ -226,9 +226,29 @@ fn refuse_layout_links(name: &str, dir: &Path) -> Result<()> {
 /// Makes a folder remote's folder when it is missing, its parent is there and `access` writes (returned, so the
 /// CLI can say so). A missing parent is an error: it is most likely a typo, and a typo must not become a new
 /// store. Reading a missing folder is an error too: a read-only command creates nothing.
-fn make_folder(name: &str, dir: &Path, access: Access) -> Result<Option<PathBuf>> {
+fn make_folder(
+    name: &str,
+    dir: &Path,
+    access: Access,
+    source: Option<&str>,
+) -> Result<Option<PathBuf>> {
     if dir.is_dir() {
         return Ok(None);
+    }
+    // A registry's remote is not the reader's: where it is for them is a setting of theirs.
+    if let Some(src) = source {
+        return Err(Error::RemoteFailed {
+            remote: name.to_string(),
+            message: format!(
+                "the remote of {src} is the folder {}, which is not there on this machine",
+                dir.display()
+            ),
+            hint: format!(
+                "say where that registry's data is for you: `dv config --global set \
+                 source.{src}.remote.{name}.url PATH` (a folder, or the URL of a copy)"
+            ),
+            source: None,
+        });
     }
     let hint = format!(
         "check the remote's URL (`dv remote list`; `dv remote modify {name} url PATH` changes it)"

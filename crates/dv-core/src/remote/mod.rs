@@ -28,7 +28,7 @@ pub mod http;
 mod io;
 mod ranged;
 
-pub use backend::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, check_url};
+pub use backend::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, check_url, is_remote_setting};
 pub use env::RemoteEnv;
 pub(crate) use explain::without_s3_xml;
 pub use folder::{folder_path, unignored_in_work_tree};

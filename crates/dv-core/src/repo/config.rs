@@ -191,6 +191,19 @@ impl Config {
 /// Refuses a committed remote setting (the URL included) that carries a secret: a URL with a password or with
 /// a credential in its query string. The message never repeats the value.
 pub fn check_remote_setting(key: &str, value: &str) -> std::result::Result<(), String> {
+    // The S3 client builds the service's host name from the region (`s3.REGION.amazonaws.com`): anything but
+    // a region's name would let whoever commits it send the user's signed requests to a host of their choice.
+    if key == "region"
+        && (value.is_empty()
+            || value.len() > 64
+            || !value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+    {
+        return Err(format!(
+            "{value:?} is not a region name (lower-case letters, digits and '-', such as eu-west-1)"
+        ));
+    }
     let found = crate::secret::url_secret(value).or_else(|| crate::secret::value_secret(value));
     match found {
         None => Ok(()),

@@ -208,6 +208,13 @@ impl Repo {
         local: std::collections::BTreeMap<String, files::RemoteSettings>,
         side: PathBuf,
     ) -> Repo {
+        // One state database per cache it indexes: the source's own, or each shared one.
+        let db = if cache_dir == side.join("cache") {
+            side.join("state.db")
+        } else {
+            let key = blake3::hash(cache_dir.as_os_str().as_encoded_bytes()).to_hex();
+            side.join(format!("state-{}.db", &key.as_str()[..16]))
+        };
         Repo {
             root,
             config,
@@ -217,7 +224,7 @@ impl Repo {
             source: Some(SourceSide {
                 local,
                 index_dir: side.join("remotes"),
-                db: side.join("state.db"),
+                db,
                 unconfirmed: Default::default(),
                 record: String::new(),
             }),
@@ -260,6 +267,10 @@ impl Repo {
 
     /// This repository keeping its objects in `dir`.
     pub(crate) fn with_cache_dir(mut self, dir: PathBuf) -> Repo {
+        // A source's state database indexes one cache: a cache of its own keeps its own beside it.
+        if let Some(s) = &mut self.source {
+            s.db = dir.join("state.db");
+        }
         self.cache_dir = dir;
         self
     }

@@ -46,11 +46,11 @@ impl Repo {
     /// dv repository. A recorded work tree counts whichever cache its settings name now (a `DV_CACHE_DIR` set
     /// only at times, a `cache.dir` changed since: what it put here may still be all it has).
     ///
-    /// A record is dropped only when that is safe: its folder is there but no longer a dv repository, or the
-    /// folder is gone and it was a linked work tree of this repository that Git no longer lists (`git worktree
-    /// remove`; records from before shared caches were all such). A recorded folder that is missing otherwise
-    /// (moved, on an unmounted drive, another repository deleted or not) is in `missing`: what only it names
-    /// cannot be told, and gc refuses until it is back or its record is deleted. The caller holds the lock.
+    /// A record is dropped only when that is safe: it was a linked work tree of this repository that Git no
+    /// longer lists (`git worktree remove`; one-line records from before shared caches were all such). A
+    /// recorded work tree that cannot be read as recorded otherwise (its folder moved, empty as an unmounted
+    /// drive's mount point, its `.git` or `.dv` moved aside) is in `missing`: what only it names cannot be
+    /// told, and gc refuses until it is back or its record is deleted. The caller holds the lock.
     pub(crate) fn cache_users(&self) -> Result<CacheUsers> {
         // (path, the record's file and the Git common folder it names, if recorded here)
         let mut candidates: Vec<(PathBuf, Option<Record>)> = Vec::new();
@@ -93,36 +93,42 @@ impl Repo {
         let mut seen = std::collections::HashSet::new();
         let mut out = CacheUsers::default();
         let mut gone = Vec::new();
+        // A record may go only when its work tree was a linked one of this repository that Git no longer lists
+        // (`git worktree remove`), or it is a one-line record from before caches were shared (all such).
+        let forgettable = |root: &Path, common: &Option<PathBuf>| match common {
+            None => true,
+            Some(c) => mine_common.as_ref() == Some(c) && !listed.iter().any(|l| l == root),
+        };
         for (root, record) in candidates {
-            let Ok(root) = root.canonicalize() else {
+            // What the record names cannot be read as it was recorded: forgotten when that is safe, else missing.
+            let mut unreadable = |root: PathBuf, record: Option<Record>, out: &mut CacheUsers| {
                 if let Some((file, common)) = record {
-                    // Gone: forgotten only when it was a linked work tree of this repository that Git has
-                    // forgotten too (or a record from before repositories could share a cache).
-                    let ours = match &common {
-                        None => true,
-                        Some(c) => mine_common.as_ref() == Some(c) && !listed.contains(&root),
-                    };
-                    if ours {
+                    if forgettable(&root, &common) {
                         gone.push(file);
                     } else {
                         out.missing.push((root, file));
                     }
                 }
+            };
+            let Ok(canonical) = root.canonicalize() else {
+                unreadable(root, record, &mut out);
                 continue;
             };
+            let root = canonical;
             if root == me || seen.contains(&root) {
                 continue;
             }
             let mut other = match Repo::discover_with(&root, &self.settings) {
                 Ok(r) => r,
+                // Emptied (a drive's mount point), its `.git` or `.dv` moved aside: not readable now.
                 Err(Error::NotAGitRepo(_) | Error::NotInitialized(_)) => {
-                    gone.extend(record.map(|r| r.0));
+                    unreadable(root, record, &mut out);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             if other.root != root {
-                gone.extend(record.map(|r| r.0));
+                unreadable(root, record, &mut out);
                 continue;
             }
             if record.is_none() && other.cache_dir.canonicalize().ok() != mine {
