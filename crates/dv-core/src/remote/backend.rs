@@ -346,6 +346,17 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Whether `key` is a setting some backend (S3, GCS, Azure) or dv itself takes for a remote: what `dv config`
+/// accepts for a remote's local settings and a source's.
+pub fn is_remote_setting(key: &str) -> bool {
+    use object_store::{aws, azure, gcp};
+    key == "url"
+        || crate::repo::REMOTE_SETTINGS.contains(&key)
+        || key.parse::<aws::AmazonS3ConfigKey>().is_ok()
+        || key.parse::<gcp::GoogleConfigKey>().is_ok()
+        || key.parse::<azure::AzureConfigKey>().is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,15 +384,4 @@ mod tests {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// Whether `key` is a setting some backend (S3, GCS, Azure) or dv itself takes for a remote: what `dv config`
-/// accepts for a remote's local settings and a source's.
-pub fn is_remote_setting(key: &str) -> bool {
-    use object_store::{aws, azure, gcp};
-    key == "url"
-        || crate::repo::REMOTE_SETTINGS.contains(&key)
-        || key.parse::<aws::AmazonS3ConfigKey>().is_ok()
-        || key.parse::<gcp::GoogleConfigKey>().is_ok()
-        || key.parse::<azure::AzureConfigKey>().is_ok()
 }
