@@ -324,6 +324,22 @@ fn a_registry_remote_the_reader_cannot_read_says_what_to_set() {
         "{err}"
     );
     assert!(!err.contains("dv remote modify"), "{err}");
+    // Import into a project says the same, and writes nothing.
+    let project = TestRepo::new();
+    let out = me
+        .cmd(project.path(), &["import", &url, "data", "-o", "ds"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", me.home.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID") && err.contains("origin"),
+        "{err}"
+    );
+    assert!(!project.p("ds").exists() && !project.p("ds.dv").exists());
     // The reader's own settings for this source's remote (never the registry's) fix it.
     let source = url.as_str();
     for (k, v) in [
