@@ -142,7 +142,7 @@ fn fetch_imports(
     targets: &[Target],
     p: &dyn dv_core::progress::Progress,
 ) -> Result<Vec<TransferReport>> {
-    let reports = dv_core::ops::import::fetch_imports(s, remote, targets, p)?;
+    let reports = dv_core::ops::transfer::fetch_imports(s, remote, targets, p)?;
     for r in &reports {
         output::status_line(
             g.quiet,

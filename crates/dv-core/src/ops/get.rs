@@ -117,7 +117,7 @@ pub fn get(
         Err(Error::MissingObjects { .. }) => {
             let remote = remote()?;
             progress.start("Fetching", None, Unit::Bytes);
-            let fetched = super::import::fetch_with_imports(s, &remote, &targets, progress);
+            let fetched = super::transfer::fetch_with_imports(s, &remote, &targets, progress);
             progress.finish();
             report.fetched = Some(fetched?);
             write(&mut report)?;

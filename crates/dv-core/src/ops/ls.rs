@@ -96,7 +96,13 @@ pub fn ls(
         let remote = remote()?;
         progress.start("Fetching trees", None, Unit::Bytes);
         let fetched = (|| {
-            super::import::fetch_imports_of(s, Some(&remote), &inside, Some(recursive), progress)?;
+            super::transfer::fetch_imports_of(
+                s,
+                Some(&remote),
+                &inside,
+                Some(recursive),
+                progress,
+            )?;
             let mut fetch = super::transfer::Fetch::new(s.store(), &remote, &inside)?;
             let result = fetch.trees(recursive, progress);
             fetch.finish(result)

@@ -12,10 +12,13 @@ use crate::ObjectId;
 use crate::remote;
 
 mod fetch;
+mod imports;
 mod push;
 mod remote_state;
 
 pub use fetch::{Fetch, Pending, fetch, fetch_into};
+pub(crate) use imports::fetch_imports_of;
+pub use imports::{fetch_imports, fetch_with_imports};
 pub use push::push;
 pub(crate) use push::{PUSH_PACK_SIZE, plan_packs};
 pub use remote_state::{RemoteState, remote_state};
