@@ -966,6 +966,77 @@ fn a_killed_import_leaves_nothing_in_the_work_tree_and_runs_again() {
 }
 
 #[test]
+fn a_new_import_is_written_straight_from_the_fetch_whole_with_its_modes() {
+    let remote = tempfile::tempdir().unwrap();
+    let (r, url, _server) = registry(|r| {
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
+        r.write("data/bin/tool.sh", b"#!/bin/sh\necho hi\n");
+        fs::set_permissions(
+            r.p("data/bin/tool.sh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        r.write("data/bin/empty", b"");
+    });
+    let p = TestRepo::new();
+    let import = |args: &[&str]| {
+        let out = dv_command(p.path())
+            .args(args)
+            .arg("--json")
+            .env("DV_LOG", "dv=debug")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        let direct = err
+            .lines()
+            .find(|l| l.contains("files written straight from the fetch"))
+            .and_then(|l| l.split("direct=").nth(1))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no count of files written from the fetch in: {err}"));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (direct, report)
+    };
+    let (direct, report) = import(&["import", &url, "data", "-o", "ds"]);
+    assert_eq!(snapshot(&p.p("ds")), snapshot(&r.p("data")));
+    assert_eq!(report["checkout"]["files_written"], 8, "{report}");
+    // Every file came straight from the fetch.
+    assert_eq!(direct, 8, "{report}");
+    let mode = fs::metadata(p.p("ds/bin/tool.sh")).unwrap();
+    assert_ne!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o100,
+        0
+    );
+    assert_no_temp_files(p.path(), "import");
+    assert_eq!(
+        p.json(&["status", "ds"])["datasets"][0]["state"],
+        "unchanged"
+    );
+    // A single file, from a cache that has its chunks now: written from the cache.
+    let (direct, _) = import(&["import", &url, "data/sub/big.bin", "-o", "big.bin"]);
+    assert_eq!(direct, 0);
+    assert_eq!(p.read("big.bin"), r.read("data/sub/big.bin"));
+    // A single file fetched: straight from the fetch.
+    let q = TestRepo::new();
+    let out = dv_command(q.path())
+        .args(["import", &url, "data/sub/big.bin", "-o", "m/big.bin"])
+        .env("DV_LOG", "dv=debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("direct=1"), "{err}");
+    assert_eq!(q.read("m/big.bin"), r.read("data/sub/big.bin"));
+    assert_no_temp_files(q.path(), "import of a file");
+}
+
+#[test]
 fn a_registry_pointer_that_misstates_its_data_is_refused_by_import() {
     let remote = tempfile::tempdir().unwrap();
     let (r, _url, server) = registry(|r| {

@@ -289,6 +289,11 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
     let old = crate::fsutil::read_own(&ignore)?.unwrap_or_default();
     let text = String::from_utf8_lossy(&old);
     if !has_line(&text, &line) {
+        // A dataset in a folder that does not exist yet (`dv import -o new/folder/ds`): the folder is made
+        // (no link above it, checked above).
+        if let Some(dir) = ignore.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+        }
         repo.write_file(&ignore, &insert_sorted(&old, &line))?;
     }
     let mut out = vec![ignore_path];

@@ -1,9 +1,11 @@
 //! `dv import` and `dv update`: a dataset of another repository (or a path inside one) brought in as a dataset
 //! of this one, whose pointer records where it came from (`[source]`: the repository as recorded, the revision
 //! asked for, the commit it resolved to, the path), and moved to a newer commit of that revision later. The
-//! objects come from the source's remote (each verified) into this repository's cache; the files are written
-//! by checkout; the pointer is written last, so a kill leaves at worst data newer than its pointer (and the
-//! ignore line is written first, so Git never sees the data).
+//! objects come from the source's remote (each verified) into this repository's cache. A new import's files
+//! are written as their chunks arrive (as `dv pull` writes them) into a folder of the cache's temporary folder,
+//! renamed into the work tree once whole; an update is checked out. The ignore line is written before the data
+//! appears, so Git never sees it, and the pointer last, so a kill leaves at worst data without its pointer,
+//! which importing again takes when it is exactly that version.
 
 use super::checkout::{self, CheckoutOptions, CheckoutReport};
 use super::datasets::{Dataset, InVersion, Source, Target, resolve_targets};
@@ -11,7 +13,7 @@ use super::transfer::TransferReport;
 use super::treediff::{FileDiff, Summary};
 use crate::paths::POINTER_SUFFIX;
 use crate::pointer::{Pointer, SourceRef};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 use crate::registry::Opened;
 use crate::session::Locked;
 use crate::store::statedb::RowCounts;
@@ -57,44 +59,20 @@ impl From<&SourceRef> for SourceShown {
     }
 }
 
-/// Writes `node` as the new data path `out` whole: into the cache's temporary folder, then renamed into the
-/// work tree. `None` when that folder is on another file system than `out`'s (a shared cache elsewhere): the
-/// caller checks it out instead.
-fn write_whole(
-    s: &Locked<'_>,
-    node: &crate::store::object::Node,
-    out: &str,
-    shown: &str,
-) -> Result<Option<CheckoutReport>> {
-    let (repo, store) = (s.repo(), s.store());
-    crate::paths::check_no_linked_parents(&repo.root, out)?;
-    let abs = repo.abs(out);
-    let parent = abs
-        .parent()
-        .expect("a data path has a parent folder")
-        .to_path_buf();
-    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let tmp_dir = store.tmp_dir();
-    if !crate::fsutil::same_device(&tmp_dir, &parent) {
-        return Ok(None);
-    }
-    let tmp = super::get::TempBeside::new(&tmp_dir.join("import"))?;
-    let item = tmp.path().join("data");
-    let mut counts = super::get::Counts::default();
-    super::get::write_node(store, node, &item, shown, &mut counts)?;
-    crate::fault::point("import-before-rename");
-    if !crate::fsutil::rename_no_replace(&item, &abs)? {
-        return Err(Error::usage(format!(
-            "cannot import to '{out}': something appeared there meanwhile"
-        )));
-    }
-    Ok(Some(CheckoutReport {
-        files_written: counts.files,
-        bytes_written: counts.bytes,
-        files_deleted: 0,
-        modes_changed: 0,
-        datasets: vec![out.to_string()],
-    }))
+/// A new import written whole before it appears: its files, written as the fetch brings their chunks (as
+/// `dv pull` writes a checkout's), in a folder of the cache's temporary folder that is renamed into the work
+/// tree once complete.
+struct Staged {
+    /// Removed when dropped (empty once `item` is renamed into place).
+    tmp: super::get::TempBeside,
+    item: std::path::PathBuf,
+    prepared: checkout::Prepared,
+    written: checkout::Written,
+}
+
+/// The nearest folder of `path` (itself or above) that exists.
+fn existing_ancestor(path: &std::path::Path) -> Option<&std::path::Path> {
+    path.ancestors().find(|p| p.is_dir())
 }
 
 /// Imports `source_path` of `src` (opened at the revision `rev` the user asked for, `None`: its HEAD) as the
@@ -203,46 +181,99 @@ fn bring(
         git.check_stageable(std::slice::from_ref(&pointer_path))?;
     }
     let remote = crate::registry::open_remote(&src.repo, &src.record, None)?;
-    let fetch = super::transfer::fetch_with_imports(s, &remote, &targets, progress)?;
-    let node = match target.dataset.node_at(store, &at)? {
-        InVersion::Node(n) => n,
-        _ => {
-            return Err(Error::NotInVersion {
-                path: at,
-                version: format!("{} at {}", src.record, src.commit.rev),
-                above: None,
-            });
-        }
+    super::transfer::fetch_imports(s, Some(&remote), &targets, progress)?;
+    // Data at `out` with no pointer (`import` let it through) is taken only when it is exactly this version: what
+    // a killed import of it left, the data whole and the pointer not yet written.
+    let left_whole = previous.is_none() && std::fs::symlink_metadata(repo.abs(out)).is_ok();
+    // A new import appears whole or not at all: staged in the cache's temporary folder when that is on the
+    // work tree's file system (a shared cache elsewhere is not: then it is checked out after the fetch).
+    let abs = repo.abs(out);
+    let staging = if previous.is_none() && !left_whole {
+        crate::paths::check_no_linked_parents(&repo.root, out)?;
+        let tmp_dir = store.tmp_dir();
+        existing_ancestor(&abs)
+            .filter(|a| crate::fsutil::same_device(&tmp_dir, a))
+            .map(|_| tmp_dir)
+    } else {
+        None
     };
-    // What the source declares (its pointer's size and file count, each folder's) must be what its trees hold:
-    // the new pointer says it again, and `dv fsck` here would find the source's mistake.
-    check_totals(
-        store,
-        &node,
-        &format!("{} in {}", target.dataset.pointer_path(), src.record),
-    )?;
     let whole = target.scope.is_none();
-    let pointer = Pointer {
-        node,
-        table: if whole {
-            target.dataset.pointer.table.clone()
-        } else {
-            None
-        },
-        meta: if whole {
-            target.dataset.pointer.meta.clone()
-        } else {
-            Default::default()
-        },
-        layout: target.dataset.pointer.layout,
-        source: Some(SourceRef {
-            url: src.record.clone(),
-            rev: rev.map(str::to_string),
-            commit: src.commit.id.to_string(),
-            path: at,
-        }),
-    };
-    pointer.encode_checked(&pointer_path)?;
+    let mut fetch = super::transfer::Fetch::new(store, &remote, &targets)?;
+    let (mut pointer, mut staged) = (None, None);
+    progress.start("Fetching", None, Unit::Bytes);
+    let result = (|| -> Result<()> {
+        let chunks = fetch.structure(progress)?;
+        fetch.commit()?;
+        let node = match target.dataset.node_at(store, &at)? {
+            InVersion::Node(n) => n,
+            _ => {
+                return Err(Error::NotInVersion {
+                    path: at.clone(),
+                    version: format!("{} at {}", src.record, src.commit.rev),
+                    above: None,
+                });
+            }
+        };
+        // What the source declares (its pointer's size and file count, each folder's) must be what its trees
+        // hold: the new pointer says it again, and `dv fsck` here would find the source's mistake.
+        check_totals(
+            store,
+            &node,
+            &format!("{} in {}", target.dataset.pointer_path(), src.record),
+        )?;
+        let new = Pointer {
+            node,
+            table: if whole {
+                target.dataset.pointer.table.clone()
+            } else {
+                None
+            },
+            meta: if whole {
+                target.dataset.pointer.meta.clone()
+            } else {
+                Default::default()
+            },
+            layout: target.dataset.pointer.layout,
+            source: Some(SourceRef {
+                url: src.record.clone(),
+                rev: rev.map(str::to_string),
+                commit: src.commit.id.to_string(),
+                path: at.clone(),
+            }),
+        };
+        new.encode_checked(&pointer_path)?;
+        match &staging {
+            Some(tmp_dir) => {
+                let tmp = super::get::TempBeside::new(&tmp_dir.join("import"))?;
+                let item = tmp.path().join("data");
+                let t = Target {
+                    dataset: Dataset {
+                        path: out.to_string(),
+                        pointer: new.clone(),
+                        rev: None,
+                    },
+                    scope: None,
+                    named: true,
+                };
+                let prepared = checkout::prepare_fresh(s, &t, &item, true)?;
+                let direct = prepared.direct_writer(repo);
+                fetch.contents(chunks, Some(&direct), progress)?;
+                let written = direct.finish();
+                staged = Some(Staged {
+                    tmp,
+                    item,
+                    prepared,
+                    written,
+                });
+            }
+            None => fetch.contents(chunks, None, progress)?,
+        }
+        pointer = Some(new);
+        Ok(())
+    })();
+    progress.finish();
+    let fetch = fetch.finish(result)?;
+    let pointer = pointer.expect("made when the fetch succeeds");
     // What changed, from what the cache holds of the old version.
     let mut report = ImportReport {
         path: out.to_string(),
@@ -274,9 +305,6 @@ fn bring(
             report.rows = super::table::row_counts(store, &a.id, &b.id).ok();
         }
     }
-    // Data at `out` with no pointer (`import` let it through) is taken only when it is exactly this version: what
-    // a killed import of it left, the data whole and the pointer not yet written.
-    let left_whole = previous.is_none() && std::fs::symlink_metadata(repo.abs(out)).is_ok();
     if left_whole && !super::compare::matches_pointer(repo, store, out, &pointer)? {
         return Err(Error::usage(format!(
             "cannot import to '{out}': '{out}' exists (remove it, or name another path with -o)"
@@ -297,26 +325,40 @@ fn bring(
         scope: None,
         named: true,
     };
-    report.checkout = match previous {
-        // A new import appears whole or not at all: written in the cache's temporary folder, then renamed
-        // into place (never over something that appeared there meanwhile). A kill leaves only that folder,
-        // which the next dv command that opens the cache removes.
+    report.checkout = match (previous, staged) {
         // What a killed import of this very version left (checked above).
-        None if left_whole => CheckoutReport {
+        (None, _) if left_whole => CheckoutReport {
             datasets: vec![out.to_string()],
             ..CheckoutReport::default()
         },
-        None => match write_whole(s, &pointer.node, out, &target.dataset.path)? {
-            Some(report) => report,
-            None => checkout::checkout(
+        // A kill from here on leaves only the staged folder, which the next dv command that opens the cache
+        // removes.
+        (None, Some(st)) => {
+            tracing::debug!(
+                direct = st.written.len(),
+                "files written straight from the fetch"
+            );
+            let done = st.prepared.apply(
                 s,
-                std::slice::from_ref(&t),
                 &CheckoutOptions::default(),
+                st.written,
                 &mut || Ok(()),
                 progress,
-            )?,
-        },
-        Some(_) => checkout::checkout(
+            )?;
+            crate::fault::point("import-before-rename");
+            let parent = abs.parent().expect("a data path has a parent folder");
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            // Never through a link planted meanwhile, never over something that appeared there.
+            crate::paths::check_no_linked_parents(&repo.root, out)?;
+            if !crate::fsutil::rename_no_replace(&st.item, &abs)? {
+                return Err(Error::usage(format!(
+                    "cannot import to '{out}': something appeared there meanwhile"
+                )));
+            }
+            drop(st.tmp);
+            done
+        }
+        _ => checkout::checkout(
             s,
             std::slice::from_ref(&t),
             &CheckoutOptions::default(),

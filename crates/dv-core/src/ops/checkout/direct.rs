@@ -34,6 +34,7 @@ const DIRECT_REPLACE_MAX: u64 = 1 << 30;
 /// [`Prepared::apply`]: super::Prepared::apply
 pub struct DirectWriter<'p> {
     repo: &'p Repo,
+    plan: &'p Plan,
     jobs: &'p [WriteJob],
     /// Each chunk to come: where it goes, as (job, slot in the job's chunks, offset).
     places: HashMap<ObjectId, Vec<(usize, usize, u64)>>,
@@ -123,6 +124,7 @@ impl<'p> DirectWriter<'p> {
         }
         DirectWriter {
             repo,
+            plan,
             jobs: &plan.writes,
             places,
             files,
@@ -150,7 +152,7 @@ impl<'p> DirectWriter<'p> {
         let job = &self.jobs[j];
         temp_beside(
             self.repo,
-            &self.repo.abs(&job.path),
+            &self.plan.abs(self.repo, &job.path),
             file_mode(&job.node),
             &mut |dir| self.made_dirs.lock().expect("poisoned").push(dir),
         )

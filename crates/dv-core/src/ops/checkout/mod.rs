@@ -32,7 +32,7 @@ mod plan;
 mod write;
 
 pub use direct::{DirectWriter, Written};
-pub use plan::prepare;
+pub use plan::{prepare, prepare_fresh};
 use write::{changed_in_dir, changed_since_plan, set_exec, write_files};
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -67,6 +67,27 @@ struct Plan {
     writes: Vec<WriteJob>,
     chmods: Vec<(String, bool)>,
     unsafe_paths: Vec<String>,
+    /// A plan made by [`prepare_fresh`]: what it puts at the repository path `.0` goes into the folder `.1`
+    /// instead (the caller renames that folder into place).
+    staged: Option<(String, std::path::PathBuf)>,
+}
+
+impl Plan {
+    /// Where the plan writes the repository path `path`.
+    fn abs(&self, repo: &Repo, path: &str) -> std::path::PathBuf {
+        if let Some((prefix, dir)) = &self.staged {
+            if path == prefix {
+                return dir.clone();
+            }
+            if let Some(rest) = path
+                .strip_prefix(prefix.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+            {
+                return dir.join(rest);
+            }
+        }
+        repo.abs(path)
+    }
 }
 
 /// `before_writing` runs once the checkout is known to go ahead, right before it touches the work tree (the
@@ -169,7 +190,9 @@ impl Prepared {
         // and add, through ops/partial.rs), whether this run is killed or stopped by an error.
         let writes_any =
             !(plan.removes.is_empty() && plan.writes.is_empty() && plan.chmods.is_empty());
-        if writes_any {
+        // A staged plan changes nothing in the work tree.
+        let marks = writes_any && plan.staged.is_none();
+        if marks {
             store.state_db().set_unfinished(&datasets, true)?;
         }
         let mut report = CheckoutReport {
@@ -179,7 +202,7 @@ impl Prepared {
         // Files changed since the plan saw them: left as they are.
         let mut changed = Vec::new();
         for (path, is_dir) in &plan.removes {
-            let abs = repo.abs(path);
+            let abs = plan.abs(repo, path);
             if *is_dir {
                 let before = changed.len();
                 changed_in_dir(repo, path, &plan.seen, &mut changed)?;
@@ -202,23 +225,16 @@ impl Prepared {
             }
         }
         for dir in &plan.mkdirs {
-            let abs = repo.abs(dir);
+            let abs = plan.abs(repo, dir);
             fs::create_dir_all(&abs).at(&abs)?;
         }
         for (path, exec) in &plan.chmods {
-            set_exec(&repo.abs(path), *exec)?;
+            set_exec(&plan.abs(repo, path), *exec)?;
             report.modes_changed += 1;
         }
         let total: u64 = plan.writes.iter().map(|w| w.node.size).sum();
         progress.start("Checking out", Some(total), Unit::Bytes);
-        let stats = write_files(
-            repo,
-            store.reader(),
-            &plan.writes,
-            &plan.seen,
-            done,
-            progress,
-        );
+        let stats = write_files(repo, store.reader(), &plan, done, progress);
         progress.finish();
         let stats = stats?;
         // The folders made for the files written are in use now.
@@ -253,7 +269,9 @@ impl Prepared {
             changed.dedup();
             return Err(Error::ChangedDuringCheckout { paths: changed });
         }
-        store.state_db().set_unfinished(&report.datasets, false)?;
+        if marks {
+            store.state_db().set_unfinished(&report.datasets, false)?;
+        }
         Ok(report)
     }
 }

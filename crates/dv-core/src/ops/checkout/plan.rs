@@ -91,6 +91,38 @@ pub fn prepare(s: &Session, targets: &[Target], chunks_to_come: bool) -> Result<
     })
 }
 
+/// Plans writing the dataset `t` (named whole: a new dataset, nothing at its path) staged: into `dir` (a
+/// folder or file that does not exist yet, in a folder that does) rather than the work tree, which is not
+/// touched. The caller renames `dir` into place once [`Prepared::apply`] is done. Chunks the cache lacks are
+/// an error unless `chunks_to_come`. What Git's index tracks at the path is refused, as [`prepare`] refuses it.
+pub fn prepare_fresh(
+    s: &Session,
+    t: &Target,
+    dir: &std::path::Path,
+    chunks_to_come: bool,
+) -> Result<Prepared> {
+    let d = &t.dataset;
+    let mut plan = Plan {
+        staged: Some((d.path.clone(), dir.to_path_buf())),
+        ..Plan::default()
+    };
+    plan_node(
+        s.store(),
+        &d.path,
+        &d.pointer.node,
+        d.pointer.layout,
+        chunks_to_come,
+        false,
+        &mut plan,
+    )?;
+    refuse_git_owned(s, &plan, std::slice::from_ref(t))?;
+    Ok(Prepared {
+        plan,
+        datasets: vec![d.path.clone()],
+        started: now_ns(),
+    })
+}
+
 fn plan_change(
     repo: &Repo,
     store: &Store,

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::WriteJob;
+use super::{Plan, WriteJob};
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
 use crate::ops::compare::{Have, list_dir};
@@ -108,11 +108,11 @@ pub(super) fn set_exec(abs: &std::path::Path, exec: bool) -> Result<()> {
 pub(super) fn write_files(
     repo: &Repo,
     reader: &PackReader,
-    jobs: &[WriteJob],
-    seen: &HashMap<String, Option<Stat>>,
+    plan: &Plan,
     written: Vec<Option<TempFile>>,
     progress: &dyn Progress,
 ) -> Result<Vec<Option<Stat>>> {
+    let (jobs, seen) = (&plan.writes, &plan.seen);
     let next = AtomicUsize::new(0);
     let written: Vec<Mutex<Option<TempFile>>> = written.into_iter().map(Mutex::new).collect();
     let results: Mutex<Vec<Option<Option<Stat>>>> = Mutex::new(vec![None; jobs.len()]);
@@ -129,7 +129,16 @@ pub(super) fn write_files(
                     let done = written
                         .get(i)
                         .and_then(|w| w.lock().expect("poisoned").take());
-                    match write_one(repo, reader, job, seen.get(&job.path), done, progress) {
+                    let target = plan.abs(repo, &job.path);
+                    match write_one(
+                        repo,
+                        reader,
+                        job,
+                        &target,
+                        seen.get(&job.path),
+                        done,
+                        progress,
+                    ) {
                         Ok(stat) => results.lock().expect("poisoned")[i] = Some(stat),
                         Err(e) => {
                             first_err.lock().expect("poisoned").get_or_insert(e);
@@ -208,18 +217,18 @@ fn write_one(
     repo: &Repo,
     reader: &PackReader,
     job: &WriteJob,
+    target: &std::path::Path,
     seen: Option<&Option<Stat>>,
     done: Option<TempFile>,
     progress: &dyn Progress,
 ) -> Result<Option<Stat>> {
-    let target = repo.abs(&job.path);
     let (mut tmp, size) = match done {
         Some(tmp) => {
             progress.inc(job.node.size);
             (tmp, job.chunks.iter().map(|p| p.len).sum())
         }
         None => {
-            let mut tmp = temp_beside(repo, &target, file_mode(&job.node), &mut drop)?;
+            let mut tmp = temp_beside(repo, target, file_mode(&job.node), &mut drop)?;
             let tmp_path = tmp.path().to_path_buf();
             let mut size = 0u64;
             let out = tmp.file();
@@ -260,12 +269,12 @@ fn write_one(
     crate::fault::point("checkout-file-before-rename");
     // The plan checked that what is there is safe to replace; the user may have edited it since (the temporary
     // file is deleted when dropped).
-    if changed_since_plan(&target, seen)? {
+    if changed_since_plan(target, seen)? {
         return Ok(None);
     }
-    tmp.persist(&target, false)?;
+    tmp.persist(target, false)?;
     crate::fault::point("checkout-file-renamed");
-    let m = fs::symlink_metadata(&target).at(&target)?;
+    let m = fs::symlink_metadata(target).at(target)?;
     Ok(Some(Stat::of(&m)))
 }
 
