@@ -932,10 +932,12 @@ fn a_killed_import_leaves_nothing_in_the_work_tree_and_runs_again() {
         assert_ne!(out.status.code(), Some(0), "{point}");
         assert!(!p.p("ds.dv").exists(), "{point}");
         if point == "import-before-rename" {
-            // Nothing of the data in the work tree, and Git sees no data (the ignore line came first).
+            // Nothing of the data in the work tree, and no ignore line left to hide the user's own files there.
             assert!(!p.p("ds").exists());
             let untracked = p.git(&["status", "--porcelain", "--untracked-files=all"]);
             assert!(!untracked.contains("f1.txt"), "{untracked}");
+            let ignored = fs::read_to_string(p.p(".gitignore")).unwrap_or_default();
+            assert!(!ignored.contains("/ds"), "{ignored}");
         } else {
             // The data is whole, its pointer missing: importing again takes that data as it is.
             assert_eq!(p.read("ds/f1.txt"), r.read("data/f1.txt"));
@@ -945,6 +947,12 @@ fn a_killed_import_leaves_nothing_in_the_work_tree_and_runs_again() {
         serde_json::from_str(&p.ok(&["import", &url, "data", "-o", "ds", "--json"])).unwrap();
     assert_eq!(again["checkout"]["files_written"], 0, "{again}");
     assert!(p.p("ds.dv").exists());
+    // The attribute a killed run wrote is staged by the run that finished.
+    let staged = p.git(&["diff", "--cached", "--name-only"]);
+    assert!(
+        staged.contains(".gitattributes") && staged.contains(".gitignore"),
+        "{staged}"
+    );
     // Other data in the way is refused, not taken.
     fs::write(p.p("other"), b"mine").unwrap();
     let e = p.fails(&["import", &url, "data", "-o", "other"]);
@@ -1034,6 +1042,69 @@ fn a_new_import_is_written_straight_from_the_fetch_whole_with_its_modes() {
     assert!(err.contains("direct=1"), "{err}");
     assert_eq!(q.read("m/big.bin"), r.read("data/sub/big.bin"));
     assert_no_temp_files(q.path(), "import of a file");
+}
+
+/// The device of `p`.
+fn device(p: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::dev(&fs::metadata(p).unwrap())
+}
+
+#[test]
+fn an_import_with_its_cache_on_another_file_system_still_appears_whole_or_not_at_all() {
+    let remote = tempfile::tempdir().unwrap();
+    let (_r, url, _server) = registry(|r| {
+        r.ok(&[
+            "remote",
+            "add",
+            "origin",
+            remote.path().to_str().unwrap(),
+            "--default",
+        ]);
+    });
+    let p = TestRepo::new();
+    // A cache folder on another file system than the project, when this machine has one.
+    let candidates = [
+        Path::new("/dev/shm"),
+        Path::new("/var/tmp"),
+        Path::new("/tmp"),
+    ];
+    let Some(other) = candidates
+        .iter()
+        .find(|c| c.is_dir() && device(c) != device(p.path()))
+    else {
+        eprintln!("no second file system here: nothing to check");
+        return;
+    };
+    let cache = tempfile::tempdir_in(other).unwrap();
+    let cache_dir = cache.path().join("c");
+    let env = [("DV_CACHE_DIR", cache_dir.to_str().unwrap())];
+    let out = dv_command(p.path())
+        .envs(env)
+        .args(["import", &url, "data", "-o", "ds"])
+        .env("DV_CRASH_AT", "import-before-rename")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!p.p("ds").exists(), "a killed import left data in place");
+    // Something appearing at OUT is never mixed in, and the ignore line goes again.
+    fs::create_dir_all(p.p("ds")).unwrap();
+    fs::write(p.p("ds/mine.txt"), b"mine").unwrap();
+    let e = dv_command(p.path())
+        .envs(env)
+        .args(["import", &url, "data", "-o", "ds"])
+        .output()
+        .unwrap();
+    assert_eq!(e.status.code(), Some(1));
+    assert_eq!(fs::read_dir(p.p("ds")).unwrap().count(), 1);
+    let ignored = fs::read_to_string(p.p(".gitignore")).unwrap_or_default();
+    assert!(!ignored.contains("/ds"), "{ignored}");
+    fs::remove_dir_all(p.p("ds")).unwrap();
+    p.ok_with(&env, &["import", &url, "data", "-o", "ds"]);
+    assert_eq!(p.read("ds/sub/s.txt"), b"s");
+    assert_no_temp_files(p.path(), "import with a cache elsewhere");
+    // `-o folder/` imports into that folder under the source's name.
+    p.ok_with(&env, &["import", &url, "data/sub/big.bin", "-o", "models/"]);
+    assert!(p.p("models/big.bin").is_file());
 }
 
 #[test]

@@ -137,7 +137,7 @@ impl Drop for TempFile {
 /// first by a `.gitignore` of `*`, as `dv init` hides the cache), for temporary files that must be on `dir`'s
 /// file system; `None` when the work tree has no `.dv` folder or a link is on the way (dv never writes through
 /// one).
-fn work_tree_tmp_dir(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn work_tree_tmp_dir(dir: &Path) -> Option<PathBuf> {
     let root = dir.ancestors().find(|a| a.join(".git").exists())?;
     let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
     let dv = root.join(".dv");

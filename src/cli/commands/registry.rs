@@ -77,7 +77,8 @@ pub struct ImportArgs {
     /// commit (default: the repository's HEAD).
     #[arg(long, value_name = "REV")]
     rev: Option<String>,
-    /// Where in this repository (default: the last part of PATH, in the current folder).
+    /// Where in this repository (default: the last part of PATH, in the current folder); ending in `/`, a
+    /// folder to import into under that name.
     #[arg(short, long, value_name = "OUT")]
     out: Option<PathBuf>,
     /// Print the result as JSON.
@@ -349,12 +350,14 @@ pub fn import(g: &Global, args: ImportArgs) -> Result<Outcome> {
     }
     let session = g.open()?;
     let repo = session.repo();
+    let name = PathBuf::from(dv_core::paths::split(&path).1);
     let out = match &args.out {
-        Some(o) => super::repo_paths(repo, &g.cwd, std::slice::from_ref(o))?.remove(0),
-        None => {
-            let name = PathBuf::from(dv_core::paths::split(&path).1);
-            super::repo_paths(repo, &g.cwd, &[name])?.remove(0)
+        // `-o folder/`: into that folder, under the name it has in the source.
+        Some(o) if o.as_os_str().as_encoded_bytes().ends_with(b"/") => {
+            super::repo_paths(repo, &g.cwd, &[o.join(&name)])?.remove(0)
         }
+        Some(o) => super::repo_paths(repo, &g.cwd, std::slice::from_ref(o))?.remove(0),
+        None => super::repo_paths(repo, &g.cwd, &[name])?.remove(0),
     };
     let location = Location::parse(&args.repo, &g.cwd, Some(&repo.root))?;
     if location == Location::Here {

@@ -291,8 +291,12 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
     if !has_line(&text, &line) {
         // A dataset in a folder that does not exist yet (`dv import -o new/folder/ds`): the folder is made
         // (no link above it, checked above).
-        if let Some(dir) = ignore.parent() {
+        if let Some(dir) = ignore.parent()
+            && !dir.is_dir()
+        {
             std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+            // A folder made here may have been swapped for a link since the check above.
+            crate::paths::check_no_linked_parents(&repo.root, path)?;
         }
         repo.write_file(&ignore, &insert_sorted(&old, &line))?;
     }
@@ -323,24 +327,35 @@ pub fn union_attribute_untracked(repo: &Repo, git: &crate::git::GitRepo) -> Resu
 
 /// Adds [`UNION_ATTRIBUTE`] to the root `.gitattributes` unless a line already says it; true if it wrote.
 fn ensure_union_attribute(repo: &Repo) -> Result<bool> {
+    ensure_attribute(
+        repo,
+        UNION_ATTRIBUTE,
+        "merge .gitignore files by keeping both sides' lines (dv adds one line per dataset)",
+    )
+}
+
+/// Adds `line` (after a comment line saying `why`) to the root `.gitattributes` unless a line already says
+/// it; true if it wrote.
+pub fn ensure_attribute(repo: &Repo, line: &str, why: &str) -> Result<bool> {
     let path = repo.abs(".gitattributes");
+    crate::fsutil::refuse_link(&path)?;
     let old = crate::fsutil::read_own(&path)?.unwrap_or_default();
-    if has_line(&String::from_utf8_lossy(&old), UNION_ATTRIBUTE) {
+    if has_line(&String::from_utf8_lossy(&old), line) {
         return Ok(false);
     }
     let mut new = old;
     if !new.is_empty() && !new.ends_with(b"\n") {
         new.push(b'\n');
     }
-    new.extend_from_slice(
-        format!(
-            "# dv: merge .gitignore files by keeping both sides' lines (dv adds one line per dataset).\n\
-             {UNION_ATTRIBUTE}\n"
-        )
-        .as_bytes(),
-    );
+    new.extend_from_slice(format!("# dv: {why}.\n{line}\n").as_bytes());
     repo.write_file(&path, &new)?;
     Ok(true)
+}
+
+/// True when the root `.gitattributes` has `line`.
+pub fn has_attribute(repo: &Repo, line: &str) -> Result<bool> {
+    let old = crate::fsutil::read_own(&repo.abs(".gitattributes"))?.unwrap_or_default();
+    Ok(has_line(&String::from_utf8_lossy(&old), line))
 }
 
 /// True for the lines dv writes: `/NAME`, one anchored name without a further `/`.

@@ -70,9 +70,29 @@ struct Staged {
     written: checkout::Written,
 }
 
-/// The nearest folder of `path` (itself or above) that exists.
-fn existing_ancestor(path: &std::path::Path) -> Option<&std::path::Path> {
-    path.ancestors().find(|p| p.is_dir())
+/// Where a new import at `abs` is staged: the cache's temporary folder when it is on the same file system
+/// (a rename then puts the data in place), else the work tree's own `.dv/cache/tmp` (a cache shared from
+/// another disk), else the folder that will hold it (a mount point inside the work tree), where a marked
+/// folder left by a kill is removed by the next import there.
+fn staging_dir(store: &crate::store::Store, abs: &std::path::Path) -> Result<std::path::PathBuf> {
+    let existing = abs
+        .parent()
+        .and_then(|p| p.ancestors().find(|a| a.is_dir()))
+        .ok_or_else(|| Error::usage(format!("no folder to import into at {}", abs.display())))?;
+    let tmp = store.tmp_dir();
+    if crate::fsutil::same_device(&tmp, existing) {
+        return Ok(tmp);
+    }
+    if let Some(own) = crate::fsutil::work_tree_tmp_dir(existing)
+        .filter(|d| crate::fsutil::same_device(d, existing))
+    {
+        super::get::TempBeside::clean_leftovers(&own);
+        return Ok(own);
+    }
+    let parent = abs.parent().expect("a data path has a parent folder");
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    super::get::TempBeside::clean_leftovers(parent);
+    Ok(parent.to_path_buf())
 }
 
 /// Imports `source_path` of `src` (opened at the revision `rev` the user asked for, `None`: its HEAD) as the
@@ -185,15 +205,11 @@ fn bring(
     // Data at `out` with no pointer (`import` let it through) is taken only when it is exactly this version: what
     // a killed import of it left, the data whole and the pointer not yet written.
     let left_whole = previous.is_none() && std::fs::symlink_metadata(repo.abs(out)).is_ok();
-    // A new import appears whole or not at all: staged in the cache's temporary folder when that is on the
-    // work tree's file system (a shared cache elsewhere is not: then it is checked out after the fetch).
+    // A new import appears whole or not at all: staged in a folder on its file system, then renamed into place.
     let abs = repo.abs(out);
     let staging = if previous.is_none() && !left_whole {
         crate::paths::check_no_linked_parents(&repo.root, out)?;
-        let tmp_dir = store.tmp_dir();
-        existing_ancestor(&abs)
-            .filter(|a| crate::fsutil::same_device(&tmp_dir, a))
-            .map(|_| tmp_dir)
+        Some(staging_dir(store, &abs)?)
     } else {
         None
     };
@@ -310,11 +326,20 @@ fn bring(
             "cannot import to '{out}': '{out}' exists (remove it, or name another path with -o)"
         )));
     }
-    // The ignore line first, so that Git never sees the data; then the files; the pointer last.
+    // The ignore line before the data appears in the work tree, so that Git never sees it; the pointer last.
     let mut staging = super::pointers::Staging::default();
-    for written in super::ignore::ensure_ignored(repo, out)? {
-        staging.also(written);
-    }
+    let ignore = |staging: &mut super::pointers::Staging| -> Result<()> {
+        for written in super::ignore::ensure_ignored(repo, out)? {
+            staging.also(written);
+        }
+        // Written by an earlier run that was stopped before staging it.
+        if let Some(git) = git
+            && super::ignore::union_attribute_untracked(repo, git)?
+        {
+            staging.also(".gitattributes");
+        }
+        Ok(())
+    };
     let dataset = Dataset {
         path: out.to_string(),
         pointer: pointer.clone(),
@@ -327,12 +352,15 @@ fn bring(
     };
     report.checkout = match (previous, staged) {
         // What a killed import of this very version left (checked above).
-        (None, _) if left_whole => CheckoutReport {
-            datasets: vec![out.to_string()],
-            ..CheckoutReport::default()
-        },
+        (None, _) if left_whole => {
+            ignore(&mut staging)?;
+            CheckoutReport {
+                datasets: vec![out.to_string()],
+                ..CheckoutReport::default()
+            }
+        }
         // A kill from here on leaves only the staged folder, which the next dv command that opens the cache
-        // removes.
+        // (or imports beside it) removes.
         (None, Some(st)) => {
             tracing::debug!(
                 direct = st.written.len(),
@@ -346,25 +374,43 @@ fn bring(
                 progress,
             )?;
             crate::fault::point("import-before-rename");
-            let parent = abs.parent().expect("a data path has a parent folder");
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            // Never through a link planted meanwhile, never over something that appeared there.
-            crate::paths::check_no_linked_parents(&repo.root, out)?;
-            if !crate::fsutil::rename_no_replace(&st.item, &abs)? {
-                return Err(Error::usage(format!(
-                    "cannot import to '{out}': something appeared there meanwhile"
-                )));
+            // The ignore line is taken out again when the data cannot be put in place: left, it would hide
+            // the user's own files there from Git.
+            let ignore_file = repo.abs(&super::ignore::ignore_file_of(out));
+            let before = crate::fsutil::read_own(&ignore_file)?;
+            ignore(&mut staging)?;
+            let placed = (|| -> Result<()> {
+                // Never through a link planted meanwhile, never over something that appeared there.
+                crate::paths::check_no_linked_parents(&repo.root, out)?;
+                if !crate::fsutil::rename_no_replace(&st.item, &abs)? {
+                    return Err(Error::usage(format!(
+                        "cannot import to '{out}': something appeared there meanwhile"
+                    )));
+                }
+                Ok(())
+            })();
+            if let Err(e) = placed {
+                match &before {
+                    Some(old) => repo.write_file(&ignore_file, old)?,
+                    None => {
+                        let _ = std::fs::remove_file(&ignore_file);
+                    }
+                }
+                return Err(e);
             }
             drop(st.tmp);
             done
         }
-        _ => checkout::checkout(
-            s,
-            std::slice::from_ref(&t),
-            &CheckoutOptions::default(),
-            &mut || Ok(()),
-            progress,
-        )?,
+        _ => {
+            ignore(&mut staging)?;
+            checkout::checkout(
+                s,
+                std::slice::from_ref(&t),
+                &CheckoutOptions::default(),
+                &mut || Ok(()),
+                progress,
+            )?
+        }
     };
     crate::fault::point("import-before-pointer");
     staging.write_pointer(repo, &pointer_path, &pointer)?;
