@@ -91,6 +91,7 @@ pub enum Command {
     Lineage(commands::run::LineageArgs),
     Install(commands::hooks::InstallArgs),
     Uninstall(commands::hooks::UninstallArgs),
+    MergeDriver(commands::merge::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(commands::completions::CompletionsArgs),
     /// Print the manual page dv(1), or write every command's page into a folder.
@@ -224,6 +225,7 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         Command::Lineage(_) => "lineage",
         Command::Install(_) => "install",
         Command::Uninstall(_) => "uninstall",
+        Command::MergeDriver(_) => "merge-driver",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
     };
@@ -260,6 +262,7 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         Command::Lineage(args) => commands::run::lineage(&global, args),
         Command::Install(args) => commands::hooks::install(&global, args),
         Command::Uninstall(args) => commands::hooks::uninstall(&global, args),
+        Command::MergeDriver(args) => commands::merge::run(&global, args),
         Command::Completions(args) => commands::completions::completions(args),
         Command::Man(args) => commands::completions::man(&global, args),
     }

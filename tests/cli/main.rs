@@ -23,6 +23,7 @@ mod init;
 mod jsonshape;
 mod maintain;
 mod manual;
+mod merge;
 mod meta;
 mod model;
 mod oldformat;

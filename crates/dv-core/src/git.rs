@@ -473,6 +473,27 @@ impl GitRepo {
         Ok(Some(index))
     }
 
+    /// A value of Git's configuration as this repository sees it (its own, the user's, the system's).
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        self.repo
+            .config_snapshot()
+            .string(key)
+            .map(|v| v.to_string())
+    }
+
+    /// For a file a merge left in conflict: the blob ids Git's index keeps of its base, our and their
+    /// versions (`None` where that side has none); `None` when the file is not in conflict.
+    pub fn conflict_stages(&self, path: &str) -> Result<Option<[Option<gix::ObjectId>; 3]>> {
+        use gix::index::entry::Stage;
+        let Some(index) = self.index()? else {
+            return Ok(None);
+        };
+        let key: &gix::bstr::BStr = path.into();
+        let stages = [Stage::Base, Stage::Ours, Stage::Theirs]
+            .map(|st| index.entry_by_path_and_stage(key, st).map(|e| e.id));
+        Ok(stages.iter().any(Option::is_some).then_some(stages))
+    }
+
     /// The first path Git's index tracks at or below repository path `path`, if any.
     pub fn first_tracked_under(&self, path: &str) -> Result<Option<String>> {
         Ok(self.tracked()?.under(path).next())
@@ -635,6 +656,14 @@ impl GitRepo {
                 Mode::FILE
             };
             let key: &BStr = path.as_str().into();
+            // Staging a file settles a merge conflict on it, as `git add` does: its base, ours and theirs
+            // entries go (left beside a new entry, Git would read the index as broken).
+            if [Stage::Base, Stage::Ours, Stage::Theirs]
+                .iter()
+                .any(|&st| index.entry_by_path_and_stage(key, st).is_some())
+            {
+                index.remove_entries(|_, p, e| p == key && e.stage() != Stage::Unconflicted);
+            }
             match index.entry_mut_by_path_and_stage(key, Stage::Unconflicted) {
                 Some(entry) => {
                     entry.id = id;

@@ -22,6 +22,13 @@ pub struct Args {
     /// Overwrite or delete local changes that dv has not stored.
     #[arg(short, long)]
     force: bool,
+    /// Settle the merge conflicts of the named datasets with our side (what merged cleanly is kept), stage
+    /// the pointer files, and check the data out.
+    #[arg(long, conflicts_with_all = ["theirs", "rev"], requires = "paths")]
+    ours: bool,
+    /// Settle the merge conflicts of the named datasets with their side (see --ours).
+    #[arg(long, conflicts_with = "rev", requires = "paths")]
+    theirs: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -32,6 +39,14 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let repo = s.repo();
     let paths = super::repo_paths(repo, &g.cwd, &args.paths)?;
     let s = s.lock()?;
+    let favor = match (args.ours, args.theirs) {
+        (true, _) => Some(dv_core::ops::merge::Favor::Ours),
+        (_, true) => Some(dv_core::ops::merge::Favor::Theirs),
+        _ => None,
+    };
+    if let Some(favor) = favor {
+        settle(g, &s, &paths, favor)?;
+    }
     let source = match &args.rev {
         None => Source::WorkTree,
         Some(rev) => {
@@ -44,6 +59,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     let targets =
         dv_core::ops::datasets::resolve_targets_noting(repo, &source, &paths, &mut skipped)?;
     output::warn_not_pointers(&skipped);
+    super::warn_merge_driver(g, repo);
     dv_core::ops::datasets::refuse_malformed(&skipped)?;
     // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: checked before any data
     // is written, the line added after.
@@ -79,4 +95,43 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         );
     }
     Ok(Outcome::Success)
+}
+
+/// `--ours`/`--theirs`: each named dataset's conflicted pointer file merged again from the versions Git's
+/// index keeps, its conflicts settled with that side, written and staged.
+fn settle(
+    g: &Global,
+    s: &dv_core::session::Locked<'_>,
+    paths: &[String],
+    favor: dv_core::ops::merge::Favor,
+) -> Result<()> {
+    let repo = s.repo();
+    let git = s.git()?;
+    let remote = || dv_core::remote::Remote::open(repo, None, dv_core::remote::Access::Read);
+    let mut staging = dv_core::ops::pointers::Staging::default();
+    for p in paths {
+        let path = p.strip_suffix(dv_core::paths::POINTER_SUFFIX).unwrap_or(p);
+        let (resolved, pointer) = dv_core::ops::merge::resolve(s, git, path, favor, &remote)?;
+        staging.write_pointer(
+            repo,
+            &format!("{path}{}", dv_core::paths::POINTER_SUFFIX),
+            &pointer,
+        )?;
+        output::status_line(
+            g.quiet,
+            &format!(
+                "Settled {} conflict(s) in {} with {} side.",
+                resolved.settled,
+                resolved.path,
+                if favor == dv_core::ops::merge::Favor::Ours {
+                    "our"
+                } else {
+                    "their"
+                }
+            ),
+        );
+    }
+    // Staged whatever the configuration says: staging is what tells Git the conflict is settled.
+    staging.stage(repo, Some(git))?;
+    Ok(())
 }

@@ -2,9 +2,12 @@ use super::super::{Global, Outcome, output};
 use dv_core::Result;
 use dv_core::ops::hooks::HookAction;
 
-/// Install Git hooks that run `dv checkout` after `git checkout` of a branch and after `git merge`/`pull`.
+/// Install Git hooks that run `dv checkout` after `git checkout` of a branch and after `git merge`/`pull`, and
+/// dv's merge driver for pointer files.
 ///
-/// Existing hooks are kept: dv adds a marked block to them and `dv uninstall` removes only that block.
+/// Existing hooks are kept: dv adds a marked block to them and `dv uninstall` removes only that block. The
+/// merge driver is registered in this clone's Git configuration, and `.gitattributes` (commit it) asks for it
+/// for every `*.dv` file, so that `git merge` merges datasets path by path (see `dv merge-driver --help`).
 #[derive(clap::Args)]
 pub struct InstallArgs {
     /// Print the result as JSON.
@@ -12,7 +15,8 @@ pub struct InstallArgs {
     json: bool,
 }
 
-/// Remove the hooks `dv install` added, leaving the rest of each hook as it was.
+/// Remove the hooks `dv install` added, leaving the rest of each hook as it was, and the merge driver from this
+/// clone's Git configuration.
 #[derive(clap::Args)]
 pub struct UninstallArgs {
     /// Print the result as JSON.
@@ -24,21 +28,25 @@ pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
     let repo = g.repo()?;
     let git = dv_core::git::GitRepo::open(&repo.root)?;
     let exe = std::env::current_exe().map_err(|e| dv_core::Error::io("dv", e))?;
-    let changes = dv_core::ops::hooks::install(
+    let mut changes = dv_core::ops::hooks::install(
         &git.hooks_dir(&repo.root),
         &[&repo.root, git.common_dir()],
         &exe,
     )?;
+    changes.extend(dv_core::ops::hooks::install_merge_driver(
+        &repo, &git, &exe,
+    )?);
     report(g, args.json, &changes)
 }
 
 pub fn uninstall(g: &Global, args: UninstallArgs) -> Result<Outcome> {
     let repo = g.repo()?;
     let git = dv_core::git::GitRepo::open(&repo.root)?;
-    let changes = dv_core::ops::hooks::uninstall(
+    let mut changes = dv_core::ops::hooks::uninstall(
         &git.hooks_dir(&repo.root),
         &[&repo.root, git.common_dir()],
     )?;
+    changes.extend(dv_core::ops::hooks::uninstall_merge_driver(&repo, &git)?);
     report(g, args.json, &changes)
 }
 

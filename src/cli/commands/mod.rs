@@ -12,6 +12,7 @@ pub mod gc;
 pub mod hooks;
 pub mod init;
 pub mod log;
+pub mod merge;
 pub mod meta;
 pub mod registry;
 pub mod remote;
@@ -73,6 +74,20 @@ pub fn ignore_datasets(
         );
     }
     Ok(())
+}
+
+/// Warns when `.gitattributes` asks for dv's merge driver and this clone has not registered it (Git
+/// configuration does not travel with a clone): Git would merge pointer files as text.
+pub fn warn_merge_driver(g: &super::Global, repo: &Repo) {
+    let missing = dv_core::git::GitRepo::open(&repo.root)
+        .and_then(|git| dv_core::ops::hooks::merge_driver_missing(repo, &git));
+    if missing.unwrap_or(false) {
+        super::output::status_line(
+            g.quiet,
+            "warning: .gitattributes asks for dv's merge driver for pointer files, which this clone has not \
+             registered: run `dv install`",
+        );
+    }
 }
 
 /// Opens a remote (the default one for `None`), and says so when that created a folder remote's folder (only

@@ -39,6 +39,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         &mut skipped,
     )?;
     output::warn_not_pointers(&skipped);
+    super::warn_merge_driver(g, repo);
     let mut report = dv_core::ops::status::status(&s, &targets)?;
     report.not_pointers = skipped;
     if paths.is_empty() {

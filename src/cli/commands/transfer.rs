@@ -111,6 +111,7 @@ fn prepare(
         Err(e) => return Err(e),
     };
     output::warn_not_pointers(&skipped);
+    super::warn_merge_driver(g, s.repo());
     Ok((
         Ctx {
             s,

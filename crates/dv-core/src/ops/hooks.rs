@@ -157,6 +157,110 @@ pub fn uninstall(dir: &Path, roots: &[&Path]) -> Result<Vec<HookChange>> {
     Ok(out)
 }
 
+/// The `.gitattributes` line that has Git merge pointer files with dv's merge driver.
+pub const MERGE_ATTRIBUTE: &str = "*.dv merge=dv";
+
+/// The Git configuration key naming the merge driver's command.
+const DRIVER_KEY: &str = "merge.dv.driver";
+
+/// The merge driver's command as Git runs it (through the shell; Git fills in `%O %A %B %P`, quoted): `dv`
+/// on PATH at run time, else the binary that registered it.
+fn driver_command(dv: &Path) -> String {
+    let exe = dv.display().to_string().replace('\'', "'\\''");
+    format!(
+        "if command -v dv >/dev/null 2>&1; then dv merge-driver %O %A %B %P; \
+         else '{exe}' merge-driver %O %A %B %P; fi"
+    )
+}
+
+/// Registers dv's merge driver for pointer files: the command in this clone's Git configuration (Git
+/// configuration does not travel with a clone) and [`MERGE_ATTRIBUTE`] in the root `.gitattributes` (to
+/// commit). Reported as two changes, `merge-driver` and `.gitattributes`.
+pub fn install_merge_driver(
+    repo: &crate::repo::Repo,
+    git: &crate::git::GitRepo,
+    dv: &Path,
+) -> Result<Vec<HookChange>> {
+    let command = driver_command(dv);
+    let action = if git.config_string(DRIVER_KEY).as_deref() == Some(command.as_str()) {
+        HookAction::Unchanged
+    } else {
+        git_config(
+            &repo.root,
+            &[
+                "merge.dv.name",
+                "dv: merges pointer files (folders by path, tables by row)",
+            ],
+        )?;
+        git_config(&repo.root, &[DRIVER_KEY, &command])?;
+        HookAction::Created
+    };
+    let attributes = if crate::ops::ignore::ensure_attribute(
+        repo,
+        MERGE_ATTRIBUTE,
+        "merge pointer files with dv's merge driver (`dv install` registers it in each clone)",
+    )? {
+        HookAction::Created
+    } else {
+        HookAction::Unchanged
+    };
+    Ok(vec![
+        HookChange {
+            hook: "merge-driver".into(),
+            path: git.common_dir().join("config"),
+            action,
+        },
+        HookChange {
+            hook: ".gitattributes".into(),
+            path: repo.abs(".gitattributes"),
+            action: attributes,
+        },
+    ])
+}
+
+/// Removes dv's merge driver from this clone's Git configuration (`.gitattributes`, shared through Git, is
+/// left: a clone without the driver merges pointer files as text).
+pub fn uninstall_merge_driver(
+    repo: &crate::repo::Repo,
+    git: &crate::git::GitRepo,
+) -> Result<Vec<HookChange>> {
+    if git.config_string(DRIVER_KEY).is_none() {
+        return Ok(Vec::new());
+    }
+    git_config(&repo.root, &["--remove-section", "merge.dv"])?;
+    Ok(vec![HookChange {
+        hook: "merge-driver".into(),
+        path: git.common_dir().join("config"),
+        action: HookAction::Removed,
+    }])
+}
+
+/// True when `.gitattributes` asks for dv's merge driver and this clone has not registered it (`dv install`
+/// does): Git would merge pointer files as text.
+pub fn merge_driver_missing(repo: &crate::repo::Repo, git: &crate::git::GitRepo) -> Result<bool> {
+    Ok(git.config_string(DRIVER_KEY).is_none()
+        && crate::ops::ignore::has_attribute(repo, MERGE_ATTRIBUTE)?)
+}
+
+/// Runs `git config --local ARGS` in `root`.
+fn git_config(root: &Path, args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("git")
+        .current_dir(root)
+        .args(["config", "--local"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::Internal(format!("cannot run git config: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Internal(format!(
+            "git config {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 fn set_executable(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {

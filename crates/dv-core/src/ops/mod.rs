@@ -16,6 +16,7 @@ pub mod ignore;
 pub mod import;
 pub mod log;
 pub mod ls;
+pub mod merge;
 pub mod meta;
 pub mod partial;
 pub mod pointers;

@@ -181,7 +181,7 @@ impl NodeKind {
 }
 
 /// A versioned file or folder: what a pointer file records and what a tree entry holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Node {
     pub kind: NodeKind,
     pub id: ObjectId,

@@ -1,0 +1,436 @@
+//! Merging pointer files the way Git merges text: `dv merge-driver`, which Git calls for `*.dv` files once
+//! `dv install` has registered it (`.gitattributes` says `*.dv merge=dv`, the clone's Git config names the
+//! command), and `dv checkout --ours/--theirs`, which settles what it left in conflict.
+//!
+//! A dataset changed on one side takes that side; folders changed on both are merged on their tree objects
+//! (tree.rs), fetching trees the cache lacks; anything else changed on both sides is a conflict. A file named
+//! like a pointer file that is none (a DV video) goes to Git's own text merge, untouched by dv.
+//!
+//! On a conflict the driver leaves, in place of the pointer file, both sides' pointer files between Git's
+//! conflict markers, after comment lines naming each conflicting path: every dv command reads that as a
+//! conflicted pointer (reported by `status`, refused by commands that would act on it), and Git's index keeps
+//! the three versions, from which `dv checkout --ours/--theirs` merges again, settling the conflicts only.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::paths::POINTER_SUFFIX;
+use crate::pointer::Pointer;
+use crate::session::Locked;
+use crate::{Error, Result};
+
+mod tree;
+
+use tree::TreeMerge;
+pub use tree::{Conflict, ConflictKind, Favor};
+
+/// A `[meta]` key changed differently on both sides.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MetaConflict {
+    pub key: String,
+    pub base: Option<String>,
+    pub ours: Option<String>,
+    pub theirs: Option<String>,
+}
+
+/// The merge of one pointer file: the merged pointer (our side wherever a conflict remains) and what
+/// conflicts.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    pub pointer: Pointer,
+    pub conflicts: Vec<Conflict>,
+    pub meta_conflicts: Vec<MetaConflict>,
+}
+
+impl Merged {
+    pub fn is_clean(&self) -> bool {
+        self.conflicts.is_empty() && self.meta_conflicts.is_empty()
+    }
+}
+
+/// Merges the pointers of dataset `path` (`base`: `None` when the sides have no common version of it), new
+/// trees written to `sink`.
+pub fn merge_pointers(
+    s: &Locked<'_>,
+    sink: &mut dyn crate::store::object::NodeSink,
+    path: &str,
+    base: Option<&Pointer>,
+    ours: &Pointer,
+    theirs: &Pointer,
+    favor: Favor,
+) -> Result<Merged> {
+    let clean = |pointer: &Pointer| Merged {
+        pointer: pointer.clone(),
+        conflicts: Vec::new(),
+        meta_conflicts: Vec::new(),
+    };
+    if ours == theirs || base == Some(theirs) {
+        return Ok(clean(ours));
+    }
+    if base == Some(ours) {
+        return Ok(clean(theirs));
+    }
+    let mut tm = TreeMerge {
+        store: s.store(),
+        layout: ours.layout,
+        favor,
+        conflicts: Vec::new(),
+    };
+    let base_node = base.map(|b| b.node);
+    // Merged as a whole (one side or the other): a table (its rows and its file must agree), an import (its
+    // data is its source's at one commit), pointers in two layouts (their ids differ for the same content).
+    let whole = ours.table.is_some()
+        || theirs.table.is_some()
+        || ours.source.is_some()
+        || theirs.source.is_some()
+        || ours.layout != theirs.layout;
+    let data_changed_both =
+        base_node != Some(ours.node) && base_node != Some(theirs.node) && ours.node != theirs.node;
+    let (node, table, source, layout) =
+        if whole && (data_changed_both || ours.source != theirs.source) {
+            let kind = if base.is_none() {
+                ConflictKind::Added
+            } else {
+                ConflictKind::Modified
+            };
+            let side = match favor {
+                Favor::Theirs => theirs,
+                _ => ours,
+            };
+            if favor == Favor::None {
+                tm.conflicts.push(Conflict {
+                    path: path.to_string(),
+                    kind,
+                    base: base_node,
+                    ours: Some(ours.node),
+                    theirs: Some(theirs.node),
+                });
+            }
+            (
+                side.node,
+                side.table.clone(),
+                side.source.clone(),
+                side.layout,
+            )
+        } else {
+            // The data changed on one side at most, or both are plain folders or files merged below.
+            let node = tm
+                .merge(sink, path, base_node, Some(ours.node), Some(theirs.node))?
+                .expect("both sides have the dataset");
+            let from = if node == theirs.node { theirs } else { ours };
+            (node, from.table.clone(), from.source.clone(), from.layout)
+        };
+    let (meta, meta_conflicts) = merge_meta(base.map(|b| &b.meta), &ours.meta, &theirs.meta, favor);
+    Ok(Merged {
+        pointer: Pointer {
+            node,
+            table,
+            meta,
+            layout,
+            source,
+        },
+        conflicts: tm.conflicts,
+        meta_conflicts,
+    })
+}
+
+/// Three-way merge of `[meta]`, key by key.
+fn merge_meta(
+    base: Option<&BTreeMap<String, String>>,
+    ours: &BTreeMap<String, String>,
+    theirs: &BTreeMap<String, String>,
+    favor: Favor,
+) -> (BTreeMap<String, String>, Vec<MetaConflict>) {
+    let empty = BTreeMap::new();
+    let base = base.unwrap_or(&empty);
+    let mut keys: Vec<&String> = base
+        .keys()
+        .chain(ours.keys())
+        .chain(theirs.keys())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let (mut out, mut conflicts) = (BTreeMap::new(), Vec::new());
+    for k in keys {
+        let (b, o, t) = (base.get(k), ours.get(k), theirs.get(k));
+        let value = if o == t || b == t {
+            o
+        } else if b == o {
+            t
+        } else {
+            match favor {
+                Favor::Ours => o,
+                Favor::Theirs => t,
+                Favor::None => {
+                    conflicts.push(MetaConflict {
+                        key: k.clone(),
+                        base: b.cloned(),
+                        ours: o.cloned(),
+                        theirs: t.cloned(),
+                    });
+                    o
+                }
+            }
+        };
+        if let Some(v) = value {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    (out, conflicts)
+}
+
+words! {
+    /// What `dv merge-driver` did with one pointer file.
+    pub enum DriverOutcome {
+        /// Merged: the result is in place of our side.
+        Merged = "merged",
+        /// Conflicts remain: both sides are in place of our side, between conflict markers.
+        Conflict = "conflict",
+        /// Not all three were pointer files: merged by Git's text merge (`git merge-file`).
+        Text = "text",
+    }
+}
+
+/// What `dv merge-driver` did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DriverReport {
+    /// The pointer file's repository path.
+    pub path: String,
+    pub outcome: DriverOutcome,
+    pub conflicts: Vec<Conflict>,
+    pub meta_conflicts: Vec<MetaConflict>,
+    /// What a text merge left in conflict (`Text` only).
+    pub text_conflicts: u32,
+    /// Trees fetched from the remote because the cache lacked them.
+    pub fetched_objects: u64,
+}
+
+/// Git's merge driver for pointer file `path` (Git's `%P`): merges the files `base_file`, `ours_file` and
+/// `theirs_file` (`%O`, `%A`, `%B`), writing the result over `ours_file`. `remote` is opened when the cache
+/// lacks trees the merge reads.
+pub fn driver(
+    s: &Locked<'_>,
+    base_file: &Path,
+    ours_file: &Path,
+    theirs_file: &Path,
+    path: &str,
+    remote: &dyn Fn() -> Result<crate::remote::Remote>,
+) -> Result<DriverReport> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(p, e));
+    let (b, o, t) = (read(base_file)?, read(ours_file)?, read(theirs_file)?);
+    let data_path = path.strip_suffix(POINTER_SUFFIX);
+    let decode = |bytes: &[u8], side: &str| -> Option<Pointer> {
+        let what = format!("{path} ({side})");
+        Pointer::decode(bytes, &what)
+            .ok()
+            .filter(|p| p.source.as_ref().is_none_or(|s| s.problem().is_none()))
+    };
+    // Git gives an empty base when the sides share no version of the file.
+    let base = if b.is_empty() {
+        None
+    } else {
+        decode(&b, "base")
+    };
+    let pointers = match (data_path, decode(&o, "ours"), decode(&t, "theirs")) {
+        (Some(d), Some(o), Some(t))
+            if (b.is_empty() || base.is_some())
+                && crate::paths::dataset_path_problem(d).is_none() =>
+        {
+            Some((d, o, t))
+        }
+        _ => None,
+    };
+    let mut report = DriverReport {
+        path: path.to_string(),
+        outcome: DriverOutcome::Merged,
+        conflicts: Vec::new(),
+        meta_conflicts: Vec::new(),
+        text_conflicts: 0,
+        fetched_objects: 0,
+    };
+    let Some((data, ours, theirs)) = pointers else {
+        report.outcome = DriverOutcome::Text;
+        report.text_conflicts = git_merge_file(s.repo(), ours_file, base_file, theirs_file, path)?;
+        return Ok(report);
+    };
+    let merged = match merge_stored(s, data, base.as_ref(), &ours, &theirs, Favor::None) {
+        Err(Error::MissingObjects { .. }) => {
+            report.fetched_objects =
+                fetch_trees(s, data, [base.as_ref(), Some(&ours), Some(&theirs)], remote)?;
+            merge_stored(s, data, base.as_ref(), &ours, &theirs, Favor::None)?
+        }
+        other => other?,
+    };
+    let text = if merged.is_clean() {
+        merged.pointer.encode_checked(path)?
+    } else {
+        report.outcome = DriverOutcome::Conflict;
+        conflict_text(data, &ours, &theirs, &merged)
+    };
+    crate::fsutil::write_atomic(ours_file, text.as_bytes())?;
+    report.conflicts = merged.conflicts;
+    report.meta_conflicts = merged.meta_conflicts;
+    Ok(report)
+}
+
+/// [`merge_pointers`], the new trees stored in the cache.
+fn merge_stored(
+    s: &Locked<'_>,
+    path: &str,
+    base: Option<&Pointer>,
+    ours: &Pointer,
+    theirs: &Pointer,
+    favor: Favor,
+) -> Result<Merged> {
+    let mut sink = crate::table::StoreSink::new(s.store(), s.repo().config.compression_level)?;
+    let merged = merge_pointers(s, &mut sink, path, base, ours, theirs, favor)?;
+    sink.finish()?;
+    Ok(merged)
+}
+
+/// Fetches every tree of the given versions of dataset `path` that the cache lacks; returns how many
+/// objects came.
+fn fetch_trees(
+    s: &Locked<'_>,
+    path: &str,
+    pointers: [Option<&Pointer>; 3],
+    remote: &dyn Fn() -> Result<crate::remote::Remote>,
+) -> Result<u64> {
+    let targets: Vec<crate::ops::datasets::Target> = pointers
+        .into_iter()
+        .flatten()
+        .map(|p| crate::ops::datasets::Target {
+            dataset: crate::ops::datasets::Dataset {
+                path: path.to_string(),
+                pointer: p.clone(),
+                rev: None,
+            },
+            scope: None,
+            named: true,
+        })
+        .collect();
+    let remote = remote()?;
+    let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &targets)?;
+    let result = fetch.trees(true, &crate::progress::NoProgress);
+    Ok(fetch.finish(result)?.objects)
+}
+
+/// The conflicted pointer file: comment lines naming each conflict and how to settle it, then both sides
+/// between Git's conflict markers.
+fn conflict_text(path: &str, ours: &Pointer, theirs: &Pointer, merged: &Merged) -> String {
+    let mut s = format!(
+        "# dv: merge conflict in '{path}': settle it with `dv checkout --ours {path}` or \
+         `dv checkout --theirs {path}` (what merged cleanly is kept either way)\n"
+    );
+    for c in &merged.conflicts {
+        s.push_str(&format!("# conflict ({}): {}\n", c.kind, c.path));
+    }
+    for c in &merged.meta_conflicts {
+        s.push_str(&format!("# conflict (meta): {}\n", c.key));
+    }
+    s.push_str("<<<<<<< ours\n");
+    s.push_str(&ours.encode());
+    s.push_str("=======\n");
+    s.push_str(&theirs.encode());
+    s.push_str(">>>>>>> theirs\n");
+    s
+}
+
+/// Git's own text merge of three files, the result over `ours` (as Git's default driver writes it); returns
+/// how many conflicts it left.
+fn git_merge_file(
+    repo: &crate::repo::Repo,
+    ours: &Path,
+    base: &Path,
+    theirs: &Path,
+    path: &str,
+) -> Result<u32> {
+    let out = std::process::Command::new("git")
+        .current_dir(&repo.root)
+        .args(["merge-file", "-L", path, "-L", "base", "-L", "theirs", "--"])
+        .args([ours, base, theirs])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::Internal(format!("cannot run git merge-file: {e}")))?;
+    match out.status.code() {
+        Some(n) if (0..128).contains(&n) => Ok(n as u32),
+        _ => Err(Error::Internal(format!(
+            "git merge-file failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
+    }
+}
+
+/// What `dv checkout --ours/--theirs` did with one conflicted pointer file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Resolved {
+    /// The dataset's path.
+    pub path: String,
+    /// The conflicts settled by the side chosen.
+    pub settled: usize,
+}
+
+/// Settles the conflicted pointer files of `paths` (datasets) with `favor`: merged again from the three
+/// versions Git's index keeps, each conflict taking that side; the pointer file written (the caller stages
+/// it). A pointer file not in conflict is refused.
+pub fn resolve(
+    s: &Locked<'_>,
+    git: &crate::git::GitRepo,
+    path: &str,
+    favor: Favor,
+    remote: &dyn Fn() -> Result<crate::remote::Remote>,
+) -> Result<(Resolved, Pointer)> {
+    let pointer_path = format!("{path}{POINTER_SUFFIX}");
+    let Some(stages) = git.conflict_stages(&pointer_path)? else {
+        return Err(Error::usage(format!(
+            "'{pointer_path}' is not in conflict (`--ours` and `--theirs` settle what a merge left)"
+        )));
+    };
+    let version = |i: usize, side: &str| -> Result<Option<Pointer>> {
+        match stages[i] {
+            None => Ok(None),
+            Some(id) => {
+                Pointer::decode(&git.blob(id)?, &format!("{pointer_path} ({side})")).map(Some)
+            }
+        }
+    };
+    let base = version(0, "base")?;
+    let (ours, theirs) = match (version(1, "ours")?, version(2, "theirs")?) {
+        (Some(o), Some(t)) => (o, t),
+        // Deleted on one side: the side chosen, whole.
+        (o, t) => {
+            let side = match favor {
+                Favor::Theirs => t,
+                _ => o,
+            };
+            let Some(p) = side else {
+                return Err(Error::usage(format!(
+                    "'{pointer_path}' was deleted on the side chosen: `git rm {pointer_path}` settles that"
+                )));
+            };
+            return Ok((
+                Resolved {
+                    path: path.to_string(),
+                    settled: 1,
+                },
+                p,
+            ));
+        }
+    };
+    let merge = |favor| merge_stored(s, path, base.as_ref(), &ours, &theirs, favor);
+    let conflicts = match merge(Favor::None) {
+        Err(Error::MissingObjects { .. }) => {
+            fetch_trees(s, path, [base.as_ref(), Some(&ours), Some(&theirs)], remote)?;
+            merge(Favor::None)?
+        }
+        other => other?,
+    };
+    let merged = merge(favor)?;
+    Ok((
+        Resolved {
+            path: path.to_string(),
+            settled: conflicts.conflicts.len() + conflicts.meta_conflicts.len(),
+        },
+        merged.pointer,
+    ))
+}

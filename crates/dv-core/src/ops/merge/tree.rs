@@ -1,0 +1,203 @@
+//! The three-way merge of two versions of a folder against their common base, on tree objects alone: no file
+//! data is read. A path changed on one side only takes that side; the same change on both sides is taken
+//! once; different changes to the same path are a conflict (a folder on both sides is merged entry by entry,
+//! so only the paths inside that differ conflict). A file's content and its executable bit merge apart.
+
+use crate::paths::join;
+use crate::store::Store;
+use crate::store::object::{Node, NodeKind, NodeSink, TreeEntry};
+use crate::store::split::Layout;
+use crate::{Error, Result};
+
+words! {
+    /// How a path conflicts.
+    pub enum ConflictKind {
+        /// Changed on both sides, differently.
+        Modified = "modified-both",
+        /// Added on both sides (or with no common base), differently.
+        Added = "added-both",
+        /// Changed on our side, deleted on theirs.
+        DeletedTheirs = "deleted-by-them",
+        /// Deleted on our side, changed on theirs.
+        DeletedOurs = "deleted-by-us",
+    }
+}
+
+/// One path the merge could not settle.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    /// Repository path.
+    pub path: String,
+    pub kind: ConflictKind,
+    pub base: Option<Node>,
+    pub ours: Option<Node>,
+    pub theirs: Option<Node>,
+}
+
+/// Which side a conflict is settled with (`dv checkout --ours/--theirs`); `None` leaves it a conflict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Favor {
+    None,
+    Ours,
+    Theirs,
+}
+
+/// Merges the trees and files below one dataset, writing the new trees to `sink` in `layout`.
+pub struct TreeMerge<'a> {
+    pub store: &'a Store,
+    pub layout: Layout,
+    pub favor: Favor,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl TreeMerge<'_> {
+    /// The merge of `ours` and `theirs` at repository path `path` against `base` (`None`: absent there);
+    /// `None` when the result is absent. A conflict is recorded and settled as `favor` says (our side while
+    /// it stays a conflict, so the rest of the merge still has a result).
+    pub fn merge(
+        &mut self,
+        sink: &mut dyn NodeSink,
+        path: &str,
+        base: Option<Node>,
+        ours: Option<Node>,
+        theirs: Option<Node>,
+    ) -> Result<Option<Node>> {
+        if ours == theirs || base == theirs {
+            return Ok(ours);
+        }
+        if base == ours {
+            return Ok(theirs);
+        }
+        match (ours, theirs) {
+            (Some(o), Some(t)) if o.kind == NodeKind::Tree && t.kind == NodeKind::Tree => {
+                let base = base.filter(|b| b.kind == NodeKind::Tree);
+                self.merge_trees(sink, path, base, o, t).map(Some)
+            }
+            // A file's content changed on one side and its executable bit on the other.
+            (Some(o), Some(t))
+                if o.kind.is_file()
+                    && t.kind.is_file()
+                    && let Some(b) = base.filter(|b| b.kind.is_file()) =>
+            {
+                let same_content =
+                    |x: &Node, y: &Node| (x.kind, x.id, x.size) == (y.kind, y.id, y.size);
+                let content = if same_content(&o, &t) || same_content(&b, &t) {
+                    Some(o)
+                } else if same_content(&b, &o) {
+                    Some(t)
+                } else {
+                    None
+                };
+                let exec = if o.exec == t.exec || b.exec == t.exec {
+                    o.exec
+                } else {
+                    t.exec
+                };
+                match content {
+                    Some(c) => Ok(Some(Node { exec, ..c })),
+                    None => Ok(self.conflict(path, ConflictKind::Modified, Some(b), ours, theirs)),
+                }
+            }
+            (Some(_), Some(_)) => {
+                let kind = if base.is_none() {
+                    ConflictKind::Added
+                } else {
+                    ConflictKind::Modified
+                };
+                Ok(self.conflict(path, kind, base, ours, theirs))
+            }
+            (Some(_), None) => {
+                Ok(self.conflict(path, ConflictKind::DeletedTheirs, base, ours, theirs))
+            }
+            (None, Some(_)) => {
+                Ok(self.conflict(path, ConflictKind::DeletedOurs, base, ours, theirs))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn conflict(
+        &mut self,
+        path: &str,
+        kind: ConflictKind,
+        base: Option<Node>,
+        ours: Option<Node>,
+        theirs: Option<Node>,
+    ) -> Option<Node> {
+        match self.favor {
+            Favor::Ours => ours,
+            Favor::Theirs => theirs,
+            Favor::None => {
+                self.conflicts.push(Conflict {
+                    path: path.to_string(),
+                    kind,
+                    base,
+                    ours,
+                    theirs,
+                });
+                ours
+            }
+        }
+    }
+
+    /// Two folders changed on both sides: entry by entry (an absent or non-folder base merges as if the
+    /// folder were new on both sides, so that the same entries must agree).
+    fn merge_trees(
+        &mut self,
+        sink: &mut dyn NodeSink,
+        path: &str,
+        base: Option<Node>,
+        ours: Node,
+        theirs: Node,
+    ) -> Result<Node> {
+        let read = |n: Option<Node>| -> Result<Vec<TreeEntry>> {
+            match n {
+                Some(n) => Ok(self.store.read_tree(&n.id)?.entries),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (b, o, t) = (read(base)?, read(Some(ours))?, read(Some(theirs))?);
+        let mut names: Vec<&str> = b
+            .iter()
+            .chain(&o)
+            .chain(&t)
+            .map(|e| e.name.as_str())
+            .collect();
+        names.sort_unstable_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
+        names.dedup();
+        let find = |entries: &[TreeEntry], name: &str| {
+            entries
+                .binary_search_by(|e| e.name.as_bytes().cmp(name.as_bytes()))
+                .ok()
+                .map(|i| entries[i].node)
+        };
+        let mut merged = Vec::with_capacity(names.len());
+        for name in names {
+            let child = join(path, name);
+            let node = self.merge(sink, &child, find(&b, name), find(&o, name), find(&t, name))?;
+            if let Some(node) = node {
+                merged.push(TreeEntry {
+                    name: name.to_string(),
+                    node,
+                });
+            }
+        }
+        let (mut size, mut files) = (0u64, 0u64);
+        for e in &merged {
+            size = size
+                .checked_add(e.node.size)
+                .ok_or_else(|| Error::Internal(format!("'{path}': merged size overflows")))?;
+            files = files
+                .checked_add(e.node.files)
+                .ok_or_else(|| Error::Internal(format!("'{path}': merged file count overflows")))?;
+        }
+        let id = crate::store::split::put_tree(&merged, self.layout, sink)?;
+        Ok(Node {
+            kind: NodeKind::Tree,
+            id,
+            size,
+            files,
+            exec: false,
+        })
+    }
+}

@@ -1,0 +1,84 @@
+use std::path::PathBuf;
+
+use super::super::{Global, Outcome, output};
+use dv_core::Result;
+use dv_core::ops::merge::DriverOutcome;
+
+/// Git's merge driver for pointer files (Git runs it; `dv install` registers it).
+///
+/// Merges two versions of a pointer file against their base as dv knows them: a dataset changed on one side
+/// takes that side; folders changed on both sides merge path by path on their trees (no file data is read);
+/// the same path changed differently on both sides is a conflict, listed here and in the file left in place
+/// of the pointer file, and settled with `dv checkout --ours PATH` or `--theirs PATH`. A file named like a
+/// pointer file that is not one is merged by Git's text merge.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The base version (Git's %O; empty when the sides share none).
+    #[arg(value_name = "BASE")]
+    base: PathBuf,
+    /// Our version (Git's %A): the result is written over it.
+    #[arg(value_name = "OURS")]
+    ours: PathBuf,
+    /// Their version (Git's %B).
+    #[arg(value_name = "THEIRS")]
+    theirs: PathBuf,
+    /// The pointer file's path in the repository (Git's %P).
+    #[arg(value_name = "PATH")]
+    path: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let s = g.open()?;
+    let repo = s.repo();
+    let s = s.lock()?;
+    let remote = || dv_core::remote::Remote::open(repo, None, dv_core::remote::Access::Read);
+    let report = dv_core::ops::merge::driver(
+        &s,
+        &args.base,
+        &args.ours,
+        &args.theirs,
+        &args.path,
+        &remote,
+    )?;
+    let conflicted = match report.outcome {
+        DriverOutcome::Merged => false,
+        DriverOutcome::Conflict => true,
+        DriverOutcome::Text => report.text_conflicts > 0,
+    };
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        // Git shows what a driver prints among its own lines: each says which file.
+        match report.outcome {
+            DriverOutcome::Merged => {
+                output::status_line(g.quiet, &format!("dv: merged {}", report.path))
+            }
+            DriverOutcome::Text => output::status_line(
+                g.quiet,
+                &format!("dv: {} is not a pointer file: merged as text", report.path),
+            ),
+            DriverOutcome::Conflict => {
+                let data = report.path.trim_end_matches(".dv");
+                errln!("dv: conflict in {data}:");
+                for c in &report.conflicts {
+                    errln!("  {} ({})", c.path, c.kind);
+                }
+                for c in &report.meta_conflicts {
+                    errln!("  meta.{} (modified-both)", c.key);
+                }
+                errln!(
+                    "dv: settle it with `dv checkout --ours {data}` or `dv checkout --theirs {data}` (what \
+                     merged cleanly is kept)"
+                );
+            }
+        }
+    }
+    Ok(if conflicted {
+        Outcome::Differences
+    } else {
+        Outcome::Success
+    })
+}

@@ -1,0 +1,224 @@
+//! `git merge` of pointer files through dv's merge driver (`dv init` and `dv install` register it): folder
+//! changes merge path by path, conflicts are listed and settled with `dv checkout --ours/--theirs`, a `*.dv`
+//! file that is no pointer file merges as text, and trees the cache lacks are fetched.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::*;
+
+/// Git in `dir` with the environment dv's tests give dv (so the driver Git runs uses the test's user
+/// folders), and this build's `dv` first on PATH.
+fn git_cmd(dir: &Path, args: &[&str]) -> Output {
+    let bin = Path::new(dv_bin()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let user = test_user_dirs();
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("XDG_CONFIG_HOME", user.join("config"))
+        .env("XDG_CACHE_HOME", user.join("cache"))
+        .env_remove("DV_CACHE_DIR")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .unwrap()
+}
+
+/// A repository with `data/` (a.txt, b.txt) committed on main and a branch `side` at the same commit.
+fn base_repo() -> TestRepo {
+    let r = TestRepo::new();
+    r.write("data/a.txt", b"a v1");
+    r.write("data/b.txt", b"b v1");
+    r.write("data/sub/s.bin", &bytes(1, 200_000));
+    r.ok(&["add", "data"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "base"]);
+    r.git(&["branch", "side"]);
+    r
+}
+
+/// Commits the current data on the branch checked out.
+fn commit_data(r: &TestRepo, msg: &str) {
+    r.ok(&["add", "data"]);
+    r.git(&["commit", "-q", "-am", msg]);
+}
+
+/// Switches branch and makes the data follow.
+fn switch(r: &TestRepo, branch: &str) {
+    r.git(&["checkout", "-q", branch]);
+    r.ok(&["checkout", "--force"]);
+}
+
+#[test]
+fn init_registers_the_driver_and_folder_changes_on_both_branches_merge_path_by_path() {
+    let r = base_repo();
+    let attributes = String::from_utf8(r.read(".gitattributes")).unwrap();
+    assert!(attributes.contains("*.dv merge=dv"), "{attributes}");
+    assert!(
+        r.git(&["config", "merge.dv.driver"])
+            .contains("merge-driver %O %A %B %P")
+    );
+    switch(&r, "side");
+    r.write("data/c.txt", b"c from side");
+    std::fs::remove_file(r.p("data/b.txt")).unwrap();
+    commit_data(&r, "side");
+    switch(&r, "main");
+    r.write("data/a.txt", b"a v2 from main");
+    r.write("data/sub/new.txt", b"new in sub");
+    commit_data(&r, "main");
+    let out = git_cmd(r.path(), &["merge", "-q", "side", "-m", "merge side"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(r.git(&["status", "--porcelain"]).trim().is_empty());
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/a.txt"), b"a v2 from main");
+    assert_eq!(r.read("data/c.txt"), b"c from side");
+    assert_eq!(r.read("data/sub/new.txt"), b"new in sub");
+    assert!(!r.p("data/b.txt").exists());
+    assert_eq!(r.read("data/sub/s.bin"), bytes(1, 200_000));
+    let status = r.json(&["status"]);
+    assert_eq!(status["datasets"][0]["state"], "unchanged", "{status}");
+    // The merged version's sizes are what its files hold (fsck checks every tree).
+    r.ok(&["fsck"]);
+}
+
+#[test]
+fn a_conflict_is_listed_and_settled_with_either_side_keeping_what_merged() {
+    for side in ["--ours", "--theirs"] {
+        let r = base_repo();
+        switch(&r, "side");
+        r.write("data/a.txt", b"a from side");
+        r.write("data/c.txt", b"c from side");
+        commit_data(&r, "side");
+        switch(&r, "main");
+        r.write("data/a.txt", b"a from main");
+        r.write("data/d.txt", b"d from main");
+        commit_data(&r, "main");
+        let out = git_cmd(r.path(), &["merge", "side", "-m", "merge side"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains("data/a.txt (modified-both)"), "{text}");
+        assert!(!text.contains("data/c.txt"), "{text}");
+        // Every dv command reads the conflicted pointer: status reports it, checkout of it refuses.
+        let pointer = String::from_utf8(r.read("data.dv")).unwrap();
+        assert!(
+            pointer.contains("<<<<<<<")
+                && pointer.contains("# conflict (modified-both): data/a.txt"),
+            "{pointer}"
+        );
+        let status = r.dv(&["status"]);
+        let err = String::from_utf8_lossy(&status.stderr);
+        assert!(err.contains("data.dv") && err.contains("conflict"), "{err}");
+        let e = r.refuses(&["checkout", "data"]);
+        assert!(e.contains("conflict"), "{e}");
+        // Settled: the side chosen for a.txt, both clean changes kept, staged, data checked out.
+        r.ok(&["checkout", side, "data"]);
+        let want: &[u8] = if side == "--ours" {
+            b"a from main"
+        } else {
+            b"a from side"
+        };
+        assert_eq!(r.read("data/a.txt"), want, "{side}");
+        assert_eq!(r.read("data/c.txt"), b"c from side");
+        assert_eq!(r.read("data/d.txt"), b"d from main");
+        let unmerged = r.git(&["diff", "--name-only", "--diff-filter=U"]);
+        assert!(unmerged.trim().is_empty(), "{unmerged}");
+        r.git(&["commit", "-q", "--no-edit"]);
+        assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+        // A pointer file not in conflict is refused.
+        let e = r.fails(&["checkout", "--ours", "data"]);
+        assert!(e.contains("not in conflict"), "{e}");
+    }
+}
+
+#[test]
+fn a_dv_file_that_is_no_pointer_merges_as_text_and_a_missing_driver_is_named() {
+    let r = base_repo();
+    r.write("notes.dv", b"line 1\nline 2\nline 3\nline 4\nline 5\n");
+    r.git(&["add", "notes.dv"]);
+    r.git(&["commit", "-q", "-m", "notes"]);
+    r.git(&["checkout", "-q", "-b", "other"]);
+    r.write(
+        "notes.dv",
+        b"line 1 changed\nline 2\nline 3\nline 4\nline 5\n",
+    );
+    r.git(&["commit", "-q", "-am", "other"]);
+    r.git(&["checkout", "-q", "main"]);
+    r.write(
+        "notes.dv",
+        b"line 1\nline 2\nline 3\nline 4\nline 5 changed\n",
+    );
+    r.git(&["commit", "-q", "-am", "main"]);
+    let out = git_cmd(r.path(), &["merge", "other", "-m", "merge"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        r.read("notes.dv"),
+        b"line 1 changed\nline 2\nline 3\nline 4\nline 5 changed\n"
+    );
+    // A clone has .gitattributes but not the driver: status says what registers it; install does.
+    let clone = clone_of(&r);
+    let out = dv_command(clone.path()).args(["status"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dv install"), "{err}");
+    ok_at(clone.path(), &["install"]);
+    let out = dv_command(clone.path()).args(["status"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("dv install"));
+}
+
+#[test]
+fn a_merge_fetches_the_trees_the_cache_lacks_and_no_file_data() {
+    let r = base_repo();
+    let _remote = folder_remote(&r);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "remote"]);
+    r.ok(&["push"]);
+    // A second clone changes data on a branch and pushes it.
+    let other = clone_of(&r);
+    ok_at(other.path(), &["install"]);
+    ok_at(other.path(), &["pull"]);
+    git_in(other.path(), &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(other.path().join("data/sub/f.bin"), bytes(9, 300_000)).unwrap();
+    ok_at(other.path(), &["add", "data"]);
+    git_in(other.path(), &["commit", "-q", "-am", "feature"]);
+    ok_at(other.path(), &["push"]);
+    git_in(other.path(), &["push", "-q", "origin", "feature"]);
+    // Here: a change on main, then a merge of feature, whose trees this cache has never seen.
+    r.write("data/a.txt", b"a on main");
+    commit_data(&r, "main");
+    let out = git_cmd(r.path(), &["merge", "feature", "-m", "merge feature"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checkout = r.dv(&["checkout"]);
+    let err = String::from_utf8_lossy(&checkout.stderr);
+    // The file data of the branch is not in the cache yet: the merge fetched trees only.
+    assert!(
+        !checkout.status.success() && err.contains("not in the local cache"),
+        "{err}"
+    );
+    r.ok(&["pull"]);
+    assert_eq!(r.read("data/sub/f.bin"), bytes(9, 300_000));
+    assert_eq!(r.read("data/a.txt"), b"a on main");
+}
