@@ -14,9 +14,26 @@ pub fn dv_bin() -> &'static str {
 
 /// The user folders every test's dv runs with (the user's settings file and cache: empty, made once per test
 /// run), so that no setting of the person running the tests (a `cache.dir`, a source's remote) reaches them.
+/// Their Git configuration (`$XDG_CONFIG_HOME/git/config`) registers dv's merge driver for every repository,
+/// as a user who ran `dv install` once per clone has it: clones made by tests are not told to run it. (The
+/// tests of that message give dv other user folders.)
 pub fn test_user_dirs() -> &'static Path {
     static DIRS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIRS.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    DIRS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let git = dir.path().join("config/git");
+        fs::create_dir_all(&git).unwrap();
+        fs::write(
+            git.join("config"),
+            format!(
+                "[merge \"dv\"]\n\tdriver = '{}' merge-driver %O %A %B %P\n",
+                dv_bin()
+            ),
+        )
+        .unwrap();
+        dir
+    })
+    .path()
 }
 
 /// A `dv` command in `dir`, with the test S3 server's credentials in the environment (as a user's shell

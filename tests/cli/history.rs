@@ -313,7 +313,15 @@ fn hooks_make_git_checkout_and_merge_move_the_data_and_keep_existing_hooks() {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["created", "appended"]);
+    // The hooks, then the merge driver (`dv init` registered it, `dv add` wrote the attribute).
+    assert_eq!(actions, ["created", "appended", "unchanged", "unchanged"]);
+    let names: Vec<&str> = installed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hook"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[2..], ["merge-driver", ".gitattributes"]);
     assert_eq!(r.json(&["install"])[0]["action"], "unchanged", "idempotent");
 
     // A real `git checkout` of a branch runs the hook, and the data follows.
@@ -334,8 +342,12 @@ fn hooks_make_git_checkout_and_merge_move_the_data_and_keep_existing_hooks() {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["removed", "emptied"]);
+    assert_eq!(actions, ["removed", "emptied", "removed"]);
     assert!(!hooks.join("post-checkout").exists());
+    assert!(
+        !r.git(&["config", "--local", "--list"])
+            .contains("merge.dv.driver")
+    );
     assert_eq!(
         std::fs::read_to_string(hooks.join("post-merge")).unwrap(),
         "#!/bin/sh\necho user-hook-ran > .user-hook\n"

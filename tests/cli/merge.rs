@@ -175,14 +175,26 @@ fn a_dv_file_that_is_no_pointer_merges_as_text_and_a_missing_driver_is_named() {
         r.read("notes.dv"),
         b"line 1 changed\nline 2\nline 3\nline 4\nline 5 changed\n"
     );
-    // A clone has .gitattributes but not the driver: status says what registers it; install does.
+    // A clone has .gitattributes but not the driver: status, checkout and pull say what registers it (the
+    // tests' user folders register it for every repository: these runs get empty ones); install does.
     let clone = clone_of(&r);
-    let out = dv_command(clone.path()).args(["status"]).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("dv install"), "{err}");
-    ok_at(clone.path(), &["install"]);
-    let out = dv_command(clone.path()).args(["status"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("dv install"));
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = dv_command(clone.path())
+            .args(args)
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    for cmd in [&["status"][..], &["checkout"], &["pull"]] {
+        let err = run(cmd);
+        assert!(err.contains("run `dv install`"), "{cmd:?}: {err}");
+    }
+    run(&["install"]);
+    let err = run(&["status"]);
+    assert!(!err.contains("dv install"), "{err}");
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub fn install(g: &Global, args: InstallArgs) -> Result<Outcome> {
         &exe,
     )?;
     changes.extend(dv_core::ops::hooks::install_merge_driver(
-        &repo, &git, &exe,
+        &repo, &git, &exe, true,
     )?);
     report(g, args.json, &changes)
 }

@@ -20,7 +20,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     // only lacks that, so init goes on, saying why.
     let driver = dv_core::git::GitRepo::open(&repo.root).and_then(|git| {
         let exe = std::env::current_exe().map_err(|e| dv_core::Error::io("dv", e))?;
-        dv_core::ops::hooks::install_merge_driver(repo, &git, &exe)
+        dv_core::ops::hooks::install_merge_driver(repo, &git, &exe, false)
     });
     let merge_driver = match driver {
         Ok(_) => true,
@@ -45,7 +45,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         output::status_line(
             g.quiet,
             &format!(
-                "Initialized dv in {}\nCommit .dv/config.toml, .dv/.gitignore and .gitattributes with Git.",
+                "Initialized dv in {}\nCommit .dv/config.toml and .dv/.gitignore with Git.",
                 dv_dir.display()
             ),
         );

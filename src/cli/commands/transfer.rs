@@ -98,6 +98,7 @@ fn prepare(
     );
     let mut skipped = Vec::new();
     let targets = targets_in_scope_noting(&s, &scope, &paths, &mut skipped)?;
+    super::warn_merge_driver(g, s.repo());
     // A project whose data is all imported needs no remote of its own to fetch it.
     let remote = match super::open_remote(g, s.repo(), c.remote.as_deref(), access) {
         Ok(r) => Some(r),
@@ -111,7 +112,6 @@ fn prepare(
         Err(e) => return Err(e),
     };
     output::warn_not_pointers(&skipped);
-    super::warn_merge_driver(g, s.repo());
     Ok((
         Ctx {
             s,

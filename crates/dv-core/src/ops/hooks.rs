@@ -157,9 +157,6 @@ pub fn uninstall(dir: &Path, roots: &[&Path]) -> Result<Vec<HookChange>> {
     Ok(out)
 }
 
-/// The `.gitattributes` line that has Git merge pointer files with dv's merge driver.
-pub const MERGE_ATTRIBUTE: &str = "*.dv merge=dv";
-
 /// The Git configuration key naming the merge driver's command.
 const DRIVER_KEY: &str = "merge.dv.driver";
 
@@ -174,12 +171,14 @@ fn driver_command(dv: &Path) -> String {
 }
 
 /// Registers dv's merge driver for pointer files: the command in this clone's Git configuration (Git
-/// configuration does not travel with a clone) and [`MERGE_ATTRIBUTE`] in the root `.gitattributes` (to
-/// commit). Reported as two changes, `merge-driver` and `.gitattributes`.
+/// configuration does not travel with a clone) and, with `attributes`, the lines of the root `.gitattributes`
+/// that ask for it (to commit; `dv add` writes them too). Reported as the changes `merge-driver` and
+/// `.gitattributes`.
 pub fn install_merge_driver(
     repo: &crate::repo::Repo,
     git: &crate::git::GitRepo,
     dv: &Path,
+    attributes: bool,
 ) -> Result<Vec<HookChange>> {
     let command = driver_command(dv);
     let action = if git.config_string(DRIVER_KEY).as_deref() == Some(command.as_str()) {
@@ -189,33 +188,29 @@ pub fn install_merge_driver(
             &repo.root,
             &[
                 "merge.dv.name",
-                "dv: merges pointer files (folders by path, tables by row)",
+                "dv: merges pointer files (folders path by path)",
             ],
         )?;
         git_config(&repo.root, &[DRIVER_KEY, &command])?;
         HookAction::Created
     };
-    let attributes = if crate::ops::ignore::ensure_attribute(
-        repo,
-        MERGE_ATTRIBUTE,
-        "merge pointer files with dv's merge driver (`dv install` registers it in each clone)",
-    )? {
-        HookAction::Created
-    } else {
-        HookAction::Unchanged
-    };
-    Ok(vec![
-        HookChange {
-            hook: "merge-driver".into(),
-            path: git.common_dir().join("config"),
-            action,
-        },
-        HookChange {
+    let mut out = vec![HookChange {
+        hook: "merge-driver".into(),
+        path: git.common_dir().join("config"),
+        action,
+    }];
+    if attributes {
+        out.push(HookChange {
             hook: ".gitattributes".into(),
             path: repo.abs(".gitattributes"),
-            action: attributes,
-        },
-    ])
+            action: if crate::ops::ignore::ensure_attributes(repo)? {
+                HookAction::Created
+            } else {
+                HookAction::Unchanged
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// Removes dv's merge driver from this clone's Git configuration (`.gitattributes`, shared through Git, is
@@ -239,7 +234,7 @@ pub fn uninstall_merge_driver(
 /// does): Git would merge pointer files as text.
 pub fn merge_driver_missing(repo: &crate::repo::Repo, git: &crate::git::GitRepo) -> Result<bool> {
     Ok(git.config_string(DRIVER_KEY).is_none()
-        && crate::ops::ignore::has_attribute(repo, MERGE_ATTRIBUTE)?)
+        && crate::ops::ignore::has_attribute(repo, crate::ops::ignore::MERGE_ATTRIBUTE)?)
 }
 
 /// Runs `git config --local ARGS` in `root`.

@@ -21,6 +21,10 @@ use crate::repo::Repo;
 /// The root `.gitattributes` line that makes Git merge `.gitignore` files by keeping both sides' lines.
 pub const UNION_ATTRIBUTE: &str = ".gitignore merge=union";
 
+/// The root `.gitattributes` line that has Git merge pointer files with dv's merge driver (which `dv install`
+/// or `dv init` registers in each clone; a clone without it merges them as text).
+pub const MERGE_ATTRIBUTE: &str = "*.dv merge=dv";
+
 /// The repository path of the `.gitignore` that ignores dataset `path`.
 pub fn ignore_file_of(path: &str) -> String {
     join(split(path).0, ".gitignore")
@@ -301,7 +305,7 @@ pub fn ensure_ignored(repo: &Repo, path: &str) -> Result<Vec<String>> {
         repo.write_file(&ignore, &insert_sorted(&old, &line))?;
     }
     let mut out = vec![ignore_path];
-    if ensure_union_attribute(repo)? {
+    if ensure_attributes(repo)? {
         out.push(".gitattributes".into());
     }
     Ok(out)
@@ -325,13 +329,20 @@ pub fn union_attribute_untracked(repo: &Repo, git: &crate::git::GitRepo) -> Resu
         && git.first_tracked_under(".gitattributes")?.is_none())
 }
 
-/// Adds [`UNION_ATTRIBUTE`] to the root `.gitattributes` unless a line already says it; true if it wrote.
-fn ensure_union_attribute(repo: &Repo) -> Result<bool> {
-    ensure_attribute(
+/// Adds [`UNION_ATTRIBUTE`] and [`MERGE_ATTRIBUTE`] to the root `.gitattributes` unless lines already say
+/// them; true if it wrote.
+pub fn ensure_attributes(repo: &Repo) -> Result<bool> {
+    let union = ensure_attribute(
         repo,
         UNION_ATTRIBUTE,
         "merge .gitignore files by keeping both sides' lines (dv adds one line per dataset)",
-    )
+    )?;
+    let merge = ensure_attribute(
+        repo,
+        MERGE_ATTRIBUTE,
+        "merge pointer files with dv's merge driver (`dv install` registers it in each clone)",
+    )?;
+    Ok(union || merge)
 }
 
 /// Adds `line` (after a comment line saying `why`) to the root `.gitattributes` unless a line already says

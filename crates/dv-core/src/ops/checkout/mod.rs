@@ -269,7 +269,8 @@ impl Prepared {
             changed.dedup();
             return Err(Error::ChangedDuringCheckout { paths: changed });
         }
-        if marks {
+        // Also when nothing was written: a run that found everything in place finishes what a killed one began.
+        if plan.staged.is_none() {
             store.state_db().set_unfinished(&report.datasets, false)?;
         }
         Ok(report)
