@@ -234,3 +234,150 @@ fn a_merge_fetches_the_trees_the_cache_lacks_and_no_file_data() {
     assert_eq!(r.read("data/sub/f.bin"), bytes(9, 300_000));
     assert_eq!(r.read("data/a.txt"), b"a on main");
 }
+
+/// Runs `git merge BRANCH` through the driver; returns (success, stdout + stderr).
+fn merge(r: &TestRepo, branch: &str) -> (bool, String) {
+    let out = git_cmd(r.path(), &["merge", branch, "-m", "merge"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_folder_deleted_on_one_side_keeps_what_the_other_added_inside_it() {
+    // Adversarial review: reported as a conflict of the whole folder, and settling it lost the addition.
+    let r = base_repo();
+    switch(&r, "side");
+    std::fs::remove_dir_all(r.p("data/sub")).unwrap();
+    commit_data(&r, "side deletes sub");
+    switch(&r, "main");
+    r.write("data/sub/new.txt", b"new in sub");
+    commit_data(&r, "main adds inside sub");
+    let (ok, text) = merge(&r, "side");
+    assert!(ok, "{text}");
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/sub/new.txt"), b"new in sub");
+    assert!(!r.p("data/sub/s.bin").exists());
+    // An edit inside a folder the other side deleted still conflicts, at the file.
+    r.git(&["branch", "-f", "side2"]);
+    r.write("data/sub/new.txt", b"edited");
+    commit_data(&r, "main edits");
+    switch(&r, "side2");
+    std::fs::remove_dir_all(r.p("data/sub")).unwrap();
+    commit_data(&r, "side2 deletes sub");
+    switch(&r, "main");
+    let (ok, text) = merge(&r, "side2");
+    assert!(
+        !ok && text.contains("data/sub/new.txt (deleted-by-them)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_driver_that_cannot_merge_leaves_a_conflict_never_our_side_as_merged() {
+    // Adversarial review: with the other side's trees unreachable, the pointer was left as ours, read as
+    // merged, and committing it dropped their changes.
+    let r = base_repo();
+    let remote = folder_remote(&r);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "remote"]);
+    r.ok(&["push"]);
+    let other = clone_of(&r);
+    ok_at(other.path(), &["pull"]);
+    git_in(other.path(), &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(other.path().join("data/sub/f.bin"), bytes(9, 1000)).unwrap();
+    ok_at(other.path(), &["add", "data"]);
+    git_in(other.path(), &["commit", "-q", "-am", "feature"]);
+    ok_at(other.path(), &["push"]);
+    git_in(other.path(), &["push", "-q", "origin", "feature"]);
+    r.write("data/a.txt", b"a on main");
+    commit_data(&r, "main");
+    // No remote to fetch feature's trees from.
+    r.ok(&["remote", "remove", "origin"]);
+    let (ok, text) = merge(&r, "feature");
+    assert!(!ok, "{text}");
+    let pointer = String::from_utf8(r.read("data.dv")).unwrap();
+    assert!(
+        pointer.contains("could not merge") && pointer.contains(">>>>>>> theirs"),
+        "{pointer}"
+    );
+    let e = r.refuses(&["checkout", "data"]);
+    assert!(e.contains("dv checkout --ours"), "{e}");
+    // Once the remote is back, either side settles it from Git's index.
+    r.ok(&[
+        "remote",
+        "add",
+        "origin",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    r.ok(&["pull", "--rev", "feature", "data"]);
+    r.ok(&["checkout", "--theirs", "data"]);
+    assert_eq!(r.read("data/a.txt"), b"a on main");
+    assert_eq!(r.read("data/sub/f.bin"), bytes(9, 1000));
+}
+
+#[test]
+fn a_conflict_in_one_dataset_leaves_the_others_checked_out_and_paths_inside_settle_it() {
+    let r = base_repo();
+    r.write("d2/b.txt", b"b");
+    r.ok(&["add", "d2"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "d2"]);
+    r.git(&["branch", "-f", "side"]);
+    switch(&r, "side");
+    r.write("data/a.txt", b"a from side");
+    r.write("d2/b.txt", b"b from side");
+    r.ok(&["add", "data", "d2"]);
+    r.git(&["commit", "-q", "-am", "side"]);
+    switch(&r, "main");
+    r.write("d2/b.txt", b"b from main");
+    r.ok(&["add", "d2"]);
+    r.git(&["commit", "-q", "-am", "main"]);
+    let (ok, text) = merge(&r, "side");
+    assert!(!ok && text.contains("d2/b.txt (modified-both)"), "{text}");
+    // data merged cleanly: checkout brings it, then fails naming d2.
+    let e = r.refuses(&["checkout"]);
+    assert!(
+        e.contains("d2.dv") && e.contains("other datasets were checked out"),
+        "{e}"
+    );
+    assert_eq!(r.read("data/a.txt"), b"a from side");
+    // A path inside the conflicted dataset names it.
+    r.ok(&["checkout", "--theirs", "d2/b.txt"]);
+    assert_eq!(r.read("d2/b.txt"), b"b from side");
+    assert!(
+        r.git(&["diff", "--name-only", "--diff-filter=U"])
+            .trim()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_pointer_from_a_newer_dv_on_one_side_is_a_conflict_not_a_text_merge() {
+    // Adversarial review: Git's text merge mixed their `dv = 99` with our id and committed it.
+    let r = base_repo();
+    switch(&r, "side");
+    let ours = String::from_utf8(r.read("data.dv")).unwrap();
+    let newer = ours
+        .replace("dv = 1", "dv = 99")
+        .replace("dv = 2", "dv = 99");
+    assert_ne!(newer, ours);
+    std::fs::write(r.p("data.dv"), newer).unwrap();
+    r.git(&["commit", "-q", "-am", "newer format"]);
+    switch(&r, "main");
+    r.write("data/a.txt", b"a on main");
+    commit_data(&r, "main");
+    let (ok, text) = merge(&r, "side");
+    assert!(!ok && text.contains("cannot merge data"), "{text}");
+    let pointer = String::from_utf8(r.read("data.dv")).unwrap();
+    assert!(pointer.contains("<<<<<<< ours"), "{pointer}");
+    // Ours settles it (theirs cannot be read by this dv: refused, naming why).
+    let e = r.fails(&["checkout", "--theirs", "data"]);
+    assert!(e.contains("99"), "{e}");
+    r.ok(&["checkout", "--ours", "data"]);
+    assert_eq!(r.read("data/a.txt"), b"a on main");
+}

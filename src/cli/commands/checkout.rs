@@ -60,7 +60,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         dv_core::ops::datasets::resolve_targets_noting(repo, &source, &paths, &mut skipped)?;
     output::warn_not_pointers(&skipped);
     super::warn_merge_driver(g, repo);
-    dv_core::ops::datasets::refuse_malformed(&skipped)?;
+    // A pointer file in merge conflict stops only its own dataset: the rest is checked out (a merge's clean
+    // datasets follow), then the command fails naming it.
+    let (conflicted, others): (Vec<_>, Vec<_>) = skipped.into_iter().partition(|s| s.conflict);
+    dv_core::ops::datasets::refuse_malformed(&others)?;
     // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: checked before any data
     // is written, the line added after.
     let ignores = super::plan_ignores(repo, &targets)?;
@@ -94,6 +97,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             ),
         );
     }
+    if let Some(c) = conflicted.first() {
+        return Err(dv_core::Error::MalformedPointer {
+            message: format!("{} (the other datasets were checked out)", c.reason),
+            conflict: true,
+        });
+    }
     Ok(Outcome::Success)
 }
 
@@ -114,7 +123,7 @@ fn settle(
         let (resolved, pointer) = dv_core::ops::merge::resolve(s, git, path, favor, &remote)?;
         staging.write_pointer(
             repo,
-            &format!("{path}{}", dv_core::paths::POINTER_SUFFIX),
+            &format!("{}{}", resolved.path, dv_core::paths::POINTER_SUFFIX),
             &pointer,
         )?;
         output::status_line(

@@ -31,18 +31,32 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
-    let s = g.open()?;
-    let repo = s.repo();
-    let s = s.lock()?;
-    let remote = || dv_core::remote::Remote::open(repo, None, dv_core::remote::Access::Read);
-    let report = dv_core::ops::merge::driver(
-        &s,
-        &args.base,
-        &args.ours,
-        &args.theirs,
-        &args.path,
-        &remote,
-    )?;
+    let merged = (|| {
+        let s = g.open()?;
+        let repo = s.repo();
+        let s = s.lock()?;
+        let remote = || dv_core::remote::Remote::open(repo, None, dv_core::remote::Access::Read);
+        dv_core::ops::merge::driver(
+            &s,
+            &args.base,
+            &args.ours,
+            &args.theirs,
+            &args.path,
+            &remote,
+        )
+    })();
+    // Whatever stopped the driver (no remote for the trees it lacks, the lock, a damaged cache), the file is
+    // left in conflict: left as our side, it would read as merged, and their changes would be lost.
+    let report = match merged {
+        Ok(r) => r,
+        Err(e) => {
+            let (ours, theirs) = (std::fs::read(&args.ours), std::fs::read(&args.theirs));
+            if let (Ok(o), Ok(t)) = (ours, theirs) {
+                dv_core::ops::merge::mark_unmerged(&args.ours, &o, &t, &args.path, &e.to_string())?;
+            }
+            return Err(e);
+        }
+    };
     let conflicted = match report.outcome {
         DriverOutcome::Merged => false,
         DriverOutcome::Conflict => true,
@@ -62,6 +76,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             ),
             DriverOutcome::Conflict => {
                 let data = report.path.trim_end_matches(".dv");
+                if let Some(why) = &report.problem {
+                    errln!("dv: cannot merge {data}: {why}");
+                }
                 errln!("dv: conflict in {data}:");
                 for c in &report.conflicts {
                     errln!("  {} ({})", c.path, c.kind);
@@ -69,9 +86,10 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 for c in &report.meta_conflicts {
                     errln!("  meta.{} (modified-both)", c.key);
                 }
+                let w = dv_core::paths::shell_word(data);
                 errln!(
-                    "dv: settle it with `dv checkout --ours {data}` or `dv checkout --theirs {data}` (what \
-                     merged cleanly is kept)"
+                    "dv: settle it with `dv checkout --ours {w}` or `dv checkout --theirs {w}` (what merged \
+                     cleanly is kept)"
                 );
             }
         }

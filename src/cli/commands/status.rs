@@ -94,7 +94,7 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         if damaged > 0 {
             // Not "nothing tracked": the pointer files are there, and none can be read (warnings above).
             let fix = if report.not_pointers.iter().any(|s| s.conflict) {
-                "resolve a merge conflict with `git checkout --ours PATH.dv` (or --theirs), then `git add PATH.dv`"
+                "settle a merge conflict with `dv checkout --ours PATH` (or --theirs)"
             } else {
                 "`git checkout -- PATH.dv` brings back a committed one, `git diff` shows what changed"
             };

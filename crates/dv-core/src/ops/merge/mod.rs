@@ -203,6 +203,8 @@ pub struct DriverReport {
     pub text_conflicts: u32,
     /// Trees fetched from the remote because the cache lacked them.
     pub fetched_objects: u64,
+    /// Why the sides could not be merged at all (a side that is no readable pointer file), when so.
+    pub problem: Option<String>,
 }
 
 /// Git's merge driver for pointer file `path` (Git's `%P`): merges the files `base_file`, `ours_file` and
@@ -219,26 +221,12 @@ pub fn driver(
     let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(p, e));
     let (b, o, t) = (read(base_file)?, read(ours_file)?, read(theirs_file)?);
     let data_path = path.strip_suffix(POINTER_SUFFIX);
-    let decode = |bytes: &[u8], side: &str| -> Option<Pointer> {
-        let what = format!("{path} ({side})");
-        Pointer::decode(bytes, &what)
-            .ok()
-            .filter(|p| p.source.as_ref().is_none_or(|s| s.problem().is_none()))
-    };
-    // Git gives an empty base when the sides share no version of the file.
-    let base = if b.is_empty() {
-        None
-    } else {
-        decode(&b, "base")
-    };
-    let pointers = match (data_path, decode(&o, "ours"), decode(&t, "theirs")) {
-        (Some(d), Some(o), Some(t))
-            if (b.is_empty() || base.is_some())
-                && crate::paths::dataset_path_problem(d).is_none() =>
-        {
-            Some((d, o, t))
+    let decode = |bytes: &[u8], side: &str| -> Result<Pointer> {
+        let p = Pointer::decode(bytes, &format!("{path} ({side})"))?;
+        if let Some(why) = p.source.as_ref().and_then(|s| s.problem()) {
+            return Err(Error::format(format!("{path} ({side})"), why));
         }
-        _ => None,
+        Ok(p)
     };
     let mut report = DriverReport {
         path: path.to_string(),
@@ -247,11 +235,40 @@ pub fn driver(
         meta_conflicts: Vec::new(),
         text_conflicts: 0,
         fetched_objects: 0,
+        problem: None,
     };
-    let Some((data, ours, theirs)) = pointers else {
+    // A file no side of which is meant as a pointer file (a DV video): Git's text merge, as without dv.
+    if ![&b, &o, &t]
+        .iter()
+        .any(|x| !x.is_empty() && Pointer::looks_like(x))
+    {
         report.outcome = DriverOutcome::Text;
         report.text_conflicts = git_merge_file(s.repo(), ours_file, base_file, theirs_file, path)?;
         return Ok(report);
+    }
+    // Git gives an empty base when the sides share no version of the file.
+    let sides = (|| -> Result<_> {
+        let base = if b.is_empty() {
+            None
+        } else {
+            Some(decode(&b, "base")?)
+        };
+        let (ours, theirs) = (decode(&o, "ours")?, decode(&t, "theirs")?);
+        let data = data_path
+            .filter(|d| crate::paths::dataset_path_problem(d).is_none())
+            .ok_or_else(|| Error::format(path, "not a path a dataset's pointer file can have"))?;
+        Ok((data, base, ours, theirs))
+    })();
+    // Meant as pointer files, but one that dv cannot read (damaged, from a newer dv, hostile): never merged
+    // as text into a mixture of the two; a conflict for the user to settle.
+    let (data, base, ours, theirs) = match sides {
+        Ok(sides) => sides,
+        Err(e) => {
+            mark_unmerged(ours_file, &o, &t, path, &e.to_string())?;
+            report.outcome = DriverOutcome::Conflict;
+            report.problem = Some(e.to_string());
+            return Ok(report);
+        }
     };
     let merged = match merge_stored(s, data, base.as_ref(), &ours, &theirs, Favor::None) {
         Err(Error::MissingObjects { .. }) => {
@@ -262,12 +279,12 @@ pub fn driver(
         other => other?,
     };
     let text = if merged.is_clean() {
-        merged.pointer.encode_checked(path)?
+        merged.pointer.encode_checked(path)?.into_bytes()
     } else {
         report.outcome = DriverOutcome::Conflict;
-        conflict_text(data, &ours, &theirs, &merged)
+        conflict_text(data, &o, &t, &merged)
     };
-    crate::fsutil::write_atomic(ours_file, text.as_bytes())?;
+    crate::fsutil::write_atomic(ours_file, &text)?;
     report.conflicts = merged.conflicts;
     report.meta_conflicts = merged.meta_conflicts;
     Ok(report)
@@ -315,12 +332,35 @@ fn fetch_trees(
     Ok(fetch.finish(result)?.objects)
 }
 
+/// How to settle a conflict in dataset `data`, for people.
+fn settle_hint(data: &str) -> String {
+    let w = crate::paths::shell_word(data);
+    format!("`dv checkout --ours {w}` or `dv checkout --theirs {w}`")
+}
+
+/// Both sides between Git's conflict markers, after the comment lines `head`.
+fn with_markers(head: &str, ours: &[u8], theirs: &[u8]) -> Vec<u8> {
+    let mut out = head.as_bytes().to_vec();
+    let side = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.extend_from_slice(bytes);
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    };
+    out.extend_from_slice(b"<<<<<<< ours\n");
+    side(&mut out, ours);
+    out.extend_from_slice(b"=======\n");
+    side(&mut out, theirs);
+    out.extend_from_slice(b">>>>>>> theirs\n");
+    out
+}
+
 /// The conflicted pointer file: comment lines naming each conflict and how to settle it, then both sides
-/// between Git's conflict markers.
-fn conflict_text(path: &str, ours: &Pointer, theirs: &Pointer, merged: &Merged) -> String {
+/// (the files as Git gave them) between Git's conflict markers.
+fn conflict_text(path: &str, ours: &[u8], theirs: &[u8], merged: &Merged) -> Vec<u8> {
     let mut s = format!(
-        "# dv: merge conflict in '{path}': settle it with `dv checkout --ours {path}` or \
-         `dv checkout --theirs {path}` (what merged cleanly is kept either way)\n"
+        "# dv: merge conflict in '{path}': settle it with {} (what merged cleanly is kept either way)\n",
+        settle_hint(path)
     );
     for c in &merged.conflicts {
         s.push_str(&format!("# conflict ({}): {}\n", c.kind, c.path));
@@ -328,12 +368,26 @@ fn conflict_text(path: &str, ours: &Pointer, theirs: &Pointer, merged: &Merged) 
     for c in &merged.meta_conflicts {
         s.push_str(&format!("# conflict (meta): {}\n", c.key));
     }
-    s.push_str("<<<<<<< ours\n");
-    s.push_str(&ours.encode());
-    s.push_str("=======\n");
-    s.push_str(&theirs.encode());
-    s.push_str(">>>>>>> theirs\n");
-    s
+    with_markers(&s, ours, theirs)
+}
+
+/// Leaves pointer file `path` (Git's `%P`) in conflict when the driver could not merge it (`why`): both sides
+/// (`ours`, `theirs`: the files' bytes) between conflict markers over `ours_file`, so that no dv command takes
+/// our side alone for the merge's result. Called by the CLI for any error of the driver, too.
+pub fn mark_unmerged(
+    ours_file: &Path,
+    ours: &[u8],
+    theirs: &[u8],
+    path: &str,
+    why: &str,
+) -> Result<()> {
+    let data = path.strip_suffix(POINTER_SUFFIX).unwrap_or(path);
+    let why = why.replace('\n', " ");
+    let head = format!(
+        "# dv: could not merge '{data}': {why}\n# once that is fixed, settle it with {}\n",
+        settle_hint(data)
+    );
+    crate::fsutil::write_atomic(ours_file, &with_markers(&head, ours, theirs))
 }
 
 /// Git's own text merge of three files, the result over `ours` (as Git's default driver writes it); returns
@@ -380,12 +434,24 @@ pub fn resolve(
     favor: Favor,
     remote: &dyn Fn() -> Result<crate::remote::Remote>,
 ) -> Result<(Resolved, Pointer)> {
-    let pointer_path = format!("{path}{POINTER_SUFFIX}");
-    let Some(stages) = git.conflict_stages(&pointer_path)? else {
-        return Err(Error::usage(format!(
-            "'{pointer_path}' is not in conflict (`--ours` and `--theirs` settle what a merge left)"
-        )));
+    // The dataset in conflict: `path` itself, or the one a path inside it names.
+    let mut at = path;
+    let stages = loop {
+        if let Some(stages) = git.conflict_stages(&format!("{at}{POINTER_SUFFIX}"))? {
+            break stages;
+        }
+        match at.rfind('/') {
+            Some(i) => at = &at[..i],
+            None => {
+                return Err(Error::usage(format!(
+                    "'{path}' is not in conflict, nor a path inside a dataset that is (`--ours` and `--theirs` \
+                     settle what a merge left)"
+                )));
+            }
+        }
     };
+    let path = at;
+    let pointer_path = format!("{path}{POINTER_SUFFIX}");
     let version = |i: usize, side: &str| -> Result<Option<Pointer>> {
         match stages[i] {
             None => Ok(None),
@@ -394,27 +460,36 @@ pub fn resolve(
             }
         }
     };
-    let base = version(0, "base")?;
-    let (ours, theirs) = match (version(1, "ours")?, version(2, "theirs")?) {
-        (Some(o), Some(t)) => (o, t),
-        // Deleted on one side: the side chosen, whole.
-        (o, t) => {
-            let side = match favor {
-                Favor::Theirs => t,
-                _ => o,
+    let (o, t) = (version(1, "ours"), version(2, "theirs"));
+    // The side chosen must be readable; the other need not be (a pointer file of a newer dv, a damaged one):
+    // then the chosen side is taken whole, as when the other side deleted the file.
+    let (chosen, other) = match favor {
+        Favor::Theirs => (t, o),
+        _ => (o, t),
+    };
+    let chosen = chosen?;
+    let (ours, theirs, base) = match (chosen, other) {
+        (Some(c), Ok(Some(x))) => {
+            let (o, t) = if favor == Favor::Theirs {
+                (x, c)
+            } else {
+                (c, x)
             };
-            let Some(p) = side else {
-                return Err(Error::usage(format!(
-                    "'{pointer_path}' was deleted on the side chosen: `git rm {pointer_path}` settles that"
-                )));
-            };
+            (o, t, version(0, "base").ok().flatten())
+        }
+        (Some(c), _) => {
             return Ok((
                 Resolved {
                     path: path.to_string(),
                     settled: 1,
                 },
-                p,
+                c,
             ));
+        }
+        (None, _) => {
+            return Err(Error::usage(format!(
+                "'{pointer_path}' was deleted on the side chosen: `git rm {pointer_path}` settles that"
+            )));
         }
     };
     let merge = |favor| merge_stored(s, path, base.as_ref(), &ours, &theirs, favor);

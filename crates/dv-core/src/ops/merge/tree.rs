@@ -68,10 +68,17 @@ impl TreeMerge<'_> {
         if base == ours {
             return Ok(theirs);
         }
+        let is_tree = |n: &Option<Node>| n.is_some_and(|n| n.kind == NodeKind::Tree);
         match (ours, theirs) {
             (Some(o), Some(t)) if o.kind == NodeKind::Tree && t.kind == NodeKind::Tree => {
                 let base = base.filter(|b| b.kind == NodeKind::Tree);
-                self.merge_trees(sink, path, base, o, t).map(Some)
+                self.merge_trees(sink, path, base, Some(o), Some(t))
+            }
+            // A folder on one side, deleted on the other: merged path by path, as Git merges files, so that
+            // what one side added inside survives the other's deletion (and an edit inside still conflicts).
+            (Some(_), None) | (None, Some(_)) if is_tree(&ours) || is_tree(&theirs) => {
+                let base = base.filter(|b| b.kind == NodeKind::Tree);
+                self.merge_trees(sink, path, base, ours, theirs)
             }
             // A file's content changed on one side and its executable bit on the other.
             (Some(o), Some(t))
@@ -140,23 +147,24 @@ impl TreeMerge<'_> {
         }
     }
 
-    /// Two folders changed on both sides: entry by entry (an absent or non-folder base merges as if the
-    /// folder were new on both sides, so that the same entries must agree).
+    /// Two folders changed on both sides (or one deleted: `None`), entry by entry (an absent or non-folder
+    /// base merges as if the folder were new on both sides, so that the same entries must agree). A folder
+    /// deleted on one side whose merge keeps nothing is deleted.
     fn merge_trees(
         &mut self,
         sink: &mut dyn NodeSink,
         path: &str,
         base: Option<Node>,
-        ours: Node,
-        theirs: Node,
-    ) -> Result<Node> {
+        ours: Option<Node>,
+        theirs: Option<Node>,
+    ) -> Result<Option<Node>> {
         let read = |n: Option<Node>| -> Result<Vec<TreeEntry>> {
             match n {
                 Some(n) => Ok(self.store.read_tree(&n.id)?.entries),
                 None => Ok(Vec::new()),
             }
         };
-        let (b, o, t) = (read(base)?, read(Some(ours))?, read(Some(theirs))?);
+        let (b, o, t) = (read(base)?, read(ours)?, read(theirs)?);
         let mut names: Vec<&str> = b
             .iter()
             .chain(&o)
@@ -182,6 +190,9 @@ impl TreeMerge<'_> {
                 });
             }
         }
+        if merged.is_empty() && (ours.is_none() || theirs.is_none()) {
+            return Ok(None);
+        }
         let (mut size, mut files) = (0u64, 0u64);
         for e in &merged {
             size = size
@@ -192,12 +203,12 @@ impl TreeMerge<'_> {
                 .ok_or_else(|| Error::Internal(format!("'{path}': merged file count overflows")))?;
         }
         let id = crate::store::split::put_tree(&merged, self.layout, sink)?;
-        Ok(Node {
+        Ok(Some(Node {
             kind: NodeKind::Tree,
             id,
             size,
             files,
             exec: false,
-        })
+        }))
     }
 }
