@@ -297,7 +297,7 @@ fn a_pointer_file_with_merge_conflict_markers_is_named_an_unresolved_conflict() 
     );
     assert!(
         err.contains("No dataset can be read: 1 pointer file(s) are damaged")
-            && err.contains("git checkout --ours PATH.dv"),
+            && err.contains("dv checkout --ours PATH"),
         "{err}"
     );
     assert!(!err.contains("expected `=`"), "{err}");
@@ -314,16 +314,19 @@ fn a_pointer_file_with_merge_conflict_markers_is_named_an_unresolved_conflict() 
         );
         assert!(
             err.contains("hint: ")
-                && err.contains("`git checkout --ours PATH.dv` or `git checkout --theirs PATH.dv`")
+                && err.contains("`dv checkout --ours PATH` or `dv checkout --theirs PATH`")
                 && !err.contains("git checkout -- PATH.dv"),
             "{args:?}: {err}"
         );
     }
-    // The hint's way out works.
-    r.git(&["checkout", "--theirs", "f.bin.dv"]);
-    r.git(&["add", "f.bin.dv"]);
-    r.ok(&["checkout", "-q", "f.bin"]);
+    // The hint's way out works: settled, staged, checked out.
+    r.ok(&["checkout", "-q", "--theirs", "f.bin"]);
     assert_eq!(r.read("f.bin"), b"side version");
+    assert!(
+        r.git(&["diff", "--name-only", "--diff-filter=U"])
+            .trim()
+            .is_empty()
+    );
 }
 
 /// A pointer whose kind is not that of the object its id names (`file` for a manifest's id) does not describe
