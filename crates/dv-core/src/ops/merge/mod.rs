@@ -17,6 +17,7 @@ use std::path::Path;
 use crate::paths::POINTER_SUFFIX;
 use crate::pointer::Pointer;
 use crate::session::Locked;
+use crate::store::object::Node;
 use crate::{Error, Result};
 
 mod tree;
@@ -114,9 +115,17 @@ pub fn merge_pointers(
             )
         } else {
             // The data changed on one side at most, or both are plain folders or files merged below.
-            let node = tm
-                .merge(sink, path, base_node, Some(ours.node), Some(theirs.node))?
-                .expect("both sides have the dataset");
+            let node = match tm.merge(sink, path, base_node, Some(ours.node), Some(theirs.node))? {
+                Some(n) => n,
+                // Every file gone: the dataset stays, an empty folder.
+                None => Node {
+                    kind: crate::store::object::NodeKind::Tree,
+                    id: crate::store::split::put_tree(&[], ours.layout, sink)?,
+                    size: 0,
+                    files: 0,
+                    exec: false,
+                },
+            };
             let from = if node == theirs.node { theirs } else { ours };
             (node, from.table.clone(), from.source.clone(), from.layout)
         };

@@ -149,7 +149,7 @@ impl TreeMerge<'_> {
 
     /// Two folders changed on both sides (or one deleted: `None`), entry by entry (an absent or non-folder
     /// base merges as if the folder were new on both sides, so that the same entries must agree). A folder
-    /// deleted on one side whose merge keeps nothing is deleted.
+    /// whose merge keeps nothing is deleted, unless a side has it as an empty folder.
     fn merge_trees(
         &mut self,
         sink: &mut dyn NodeSink,
@@ -190,7 +190,9 @@ impl TreeMerge<'_> {
                 });
             }
         }
-        if merged.is_empty() && (ours.is_none() || theirs.is_none()) {
+        // A folder whose files are all gone goes too (as in Git), unless a side has it as an empty folder.
+        let empty_on = |n: Option<Node>, entries: &[TreeEntry]| n.is_some() && entries.is_empty();
+        if merged.is_empty() && !empty_on(ours, &o) && !empty_on(theirs, &t) {
             return Ok(None);
         }
         let (mut size, mut files) = (0u64, 0u64);
@@ -210,5 +212,151 @@ impl TreeMerge<'_> {
             files,
             exec: false,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ObjectId;
+    use crate::table::StoreSink;
+
+    /// The files a version may hold: folders nest, and no path is both a file and a folder.
+    const PATHS: &[&str] = &["a/b/z", "a/x", "a/y", "c/w", "top"];
+
+    fn file(content: u8) -> Node {
+        let bytes = vec![content; content as usize + 1];
+        Node {
+            kind: NodeKind::File,
+            id: ObjectId::of(&bytes),
+            size: bytes.len() as u64,
+            files: 1,
+            exec: false,
+        }
+    }
+
+    /// Stores the folder holding `files` (path → content) below `prefix`; `None` when it holds none.
+    fn build(files: &BTreeMap<&str, u8>, prefix: &str, sink: &mut dyn NodeSink) -> Option<Node> {
+        let mut entries: BTreeMap<String, Node> = BTreeMap::new();
+        let mut folders: Vec<String> = Vec::new();
+        for (path, &c) in files {
+            let Some(rest) = path.strip_prefix(prefix) else {
+                continue;
+            };
+            match rest.split_once('/') {
+                None => {
+                    entries.insert(rest.to_string(), file(c));
+                }
+                Some((dir, _)) => folders.push(dir.to_string()),
+            }
+        }
+        folders.dedup();
+        for dir in folders {
+            if let Some(n) = build(files, &format!("{prefix}{dir}/"), sink) {
+                entries.insert(dir, n);
+            }
+        }
+        if entries.is_empty() {
+            return None;
+        }
+        let entries: Vec<TreeEntry> = entries
+            .into_iter()
+            .map(|(name, node)| TreeEntry { name, node })
+            .collect();
+        let id = crate::store::split::put_tree(&entries, Layout::Flat, sink).unwrap();
+        Some(Node {
+            kind: NodeKind::Tree,
+            id,
+            size: entries.iter().map(|e| e.node.size).sum(),
+            files: entries.iter().map(|e| e.node.files).sum(),
+            exec: false,
+        })
+    }
+
+    /// Every file below `node` as path → node, checking each folder's totals.
+    fn flatten(store: &Store, node: Node, prefix: &str, out: &mut BTreeMap<String, Node>) {
+        if node.kind != NodeKind::Tree {
+            out.insert(prefix.trim_end_matches('/').to_string(), node);
+            return;
+        }
+        let tree = store.read_tree(&node.id).unwrap();
+        assert!(!tree.entries.is_empty(), "an empty folder at {prefix}");
+        assert_eq!((tree.size(), tree.files()), (node.size, node.files));
+        for e in tree.entries {
+            flatten(store, e.node, &format!("{prefix}{}/", e.name), out);
+        }
+    }
+
+    fn version() -> impl Strategy<Value = BTreeMap<&'static str, u8>> {
+        proptest::collection::vec(proptest::option::of(0u8..3), PATHS.len()).prop_map(|v| {
+            PATHS
+                .iter()
+                .zip(v)
+                .filter_map(|(p, c)| c.map(|c| (*p, c)))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Merging trees gives what merging file by file gives (as Git merges files): each path takes the side
+        /// that changed it, and a path both sides changed differently is a conflict at that path.
+        #[test]
+        fn merging_trees_is_merging_each_file(
+            base in version(), ours in version(), theirs in version()
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), &dir.path().join("state.db"), &crate::Settings::default())
+                .unwrap();
+            let mut sink = StoreSink::new(&store, 0).unwrap();
+            let (b, o, t) = (
+                build(&base, "", &mut sink),
+                build(&ours, "", &mut sink),
+                build(&theirs, "", &mut sink),
+            );
+            // The dataset's root folder: present on each side (an empty version is an empty folder).
+            let empty = crate::store::split::put_tree(&[], Layout::Flat, &mut sink).unwrap();
+            sink.finish().unwrap();
+            let mut want = BTreeMap::new();
+            let mut conflicts = Vec::new();
+            for p in PATHS {
+                let (bb, oo, tt) = (base.get(p), ours.get(p), theirs.get(p));
+                let side = if oo == tt || bb == tt {
+                    oo
+                } else if bb == oo {
+                    tt
+                } else {
+                    conflicts.push(p.to_string());
+                    oo
+                };
+                if let Some(&c) = side {
+                    want.insert(p.to_string(), file(c));
+                }
+            }
+            let mut sink = StoreSink::new(&store, 0).unwrap();
+            let mut tm = TreeMerge { store: &store, layout: Layout::Flat, favor: Favor::None, conflicts: Vec::new() };
+            let root = |n: Option<Node>| Some(n.unwrap_or(Node {
+                kind: NodeKind::Tree, id: empty, size: 0, files: 0, exec: false,
+            }));
+            let merged = tm.merge(&mut sink, "d", root(b), root(o), root(t)).unwrap();
+            sink.finish().unwrap();
+            let mut got_conflicts: Vec<String> = tm
+                .conflicts
+                .iter()
+                .map(|c| c.path.strip_prefix("d/").unwrap_or(&c.path).to_string())
+                .collect();
+            got_conflicts.sort();
+            prop_assert_eq!(&got_conflicts, &conflicts);
+            // Conflicts settle to our side in the result, as the model does.
+            let mut got = BTreeMap::new();
+            if let Some(m) = merged && m.files > 0 {
+                flatten(&store, m, "", &mut got);
+            }
+            prop_assert_eq!(got, want);
+        }
     }
 }
