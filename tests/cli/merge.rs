@@ -381,3 +381,35 @@ fn a_pointer_from_a_newer_dv_on_one_side_is_a_conflict_not_a_text_merge() {
     r.ok(&["checkout", "--ours", "data"]);
     assert_eq!(r.read("data/a.txt"), b"a on main");
 }
+
+#[test]
+fn a_rebase_replays_folder_changes_through_the_driver() {
+    let r = base_repo();
+    switch(&r, "side");
+    r.write("data/c.txt", b"c1");
+    commit_data(&r, "side 1");
+    r.write("data/c.txt", b"c2");
+    r.write("data/e.txt", b"e");
+    commit_data(&r, "side 2");
+    switch(&r, "main");
+    r.write("data/d.txt", b"d from main");
+    std::fs::remove_file(r.p("data/b.txt")).unwrap();
+    commit_data(&r, "main");
+    switch(&r, "side");
+    let out = git_cmd(r.path(), &["rebase", "main"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("data/c.txt"), b"c2");
+    assert_eq!(r.read("data/e.txt"), b"e");
+    assert_eq!(r.read("data/d.txt"), b"d from main");
+    assert!(!r.p("data/b.txt").exists());
+    // Each replayed commit holds a merged version: the first has c1 and main's changes.
+    r.ok(&["checkout", "--rev", "HEAD~1"]);
+    assert_eq!(r.read("data/c.txt"), b"c1");
+    assert_eq!(r.read("data/d.txt"), b"d from main");
+    assert!(!r.p("data/e.txt").exists());
+}
