@@ -467,6 +467,42 @@ fn local_commands_json_and_exit_codes_are_pinned() {
         &["status", "--json", "--exit-code"],
     );
     pin.case("fsck-not-pointer", r.path(), &["fsck", "--json"]);
+
+    // The merge driver, run as Git runs it, on three versions of data.dv in a folder of their own.
+    let m = tempfile::tempdir().unwrap();
+    pin.norm.also(m.path().to_str().unwrap(), "<MERGE>");
+    let version = |rev: &str| git_fixed(r.path(), &["show", &format!("{rev}:data.dv")], 3);
+    let (v1, v2) = (version("HEAD~1"), version("HEAD"));
+    r.write("data/b.txt", b"bee, edited on the other side\n");
+    r.ok(&["add", "data", "--no-stage"]);
+    let other = String::from_utf8(r.read("data.dv")).unwrap();
+    let files = |name: &str, base: &str, ours: &str, theirs: &str| -> Vec<String> {
+        let mut paths = Vec::new();
+        for (side, text) in [("base", base), ("ours", ours), ("theirs", theirs)] {
+            let p = m.path().join(format!("{name}-{side}"));
+            std::fs::write(&p, text).unwrap();
+            paths.push(p.to_str().unwrap().to_string());
+        }
+        paths
+    };
+    for (name, base, ours, theirs, path) in [
+        ("merge-driver-merged", &v1, &v2, &v1, "data.dv"),
+        ("merge-driver-conflict", &v1, &v2, &other, "data.dv"),
+        (
+            "merge-driver-text",
+            &"a\nb\n".to_string(),
+            &"a\nb\nc\n".to_string(),
+            &"z\na\nb\n".to_string(),
+            "notes.dv",
+        ),
+    ] {
+        let f = files(name, base, ours, theirs);
+        pin.case(
+            name,
+            r.path(),
+            &["merge-driver", &f[0], &f[1], &f[2], path, "--json"],
+        );
+    }
     pin.finish();
 }
 
