@@ -129,7 +129,18 @@ pub fn format_time(seconds: i64, offset_seconds: i32) -> String {
 /// listed), shown even when quiet.
 pub fn warn_not_pointers(skipped: &[dv_core::ops::datasets::NotPointer]) {
     for s in skipped {
-        if s.is_problem() {
+        if s.conflict {
+            let data = s
+                .path
+                .strip_suffix(dv_core::paths::POINTER_SUFFIX)
+                .unwrap_or(&s.path);
+            let w = dv_core::paths::shell_word(data);
+            errln!(
+                "warning: skipped '{}': {} (settle it with `dv checkout --ours {w}` or `dv checkout --theirs {w}`)",
+                quote_path(&s.path),
+                s.reason
+            );
+        } else if s.is_problem() {
             errln!("warning: skipped '{}': {}", quote_path(&s.path), s.reason);
         } else {
             errln!(

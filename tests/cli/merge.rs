@@ -124,7 +124,10 @@ fn a_conflict_is_listed_and_settled_with_either_side_keeping_what_merged() {
         );
         let status = r.dv(&["status"]);
         let err = String::from_utf8_lossy(&status.stderr);
-        assert!(err.contains("data.dv") && err.contains("conflict"), "{err}");
+        assert!(
+            err.contains("data.dv") && err.contains("settle it with `dv checkout --ours data`"),
+            "{err}"
+        );
         let e = r.refuses(&["checkout", "data"]);
         assert!(e.contains("conflict"), "{e}");
         // Settled: the side chosen for a.txt, both clean changes kept, staged, data checked out.
