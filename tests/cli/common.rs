@@ -123,6 +123,25 @@ pub fn ok_at_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `dv ARGS` in `dir` with dv's debug log and asserts success; returns how many files it wrote straight
+/// from the fetch (its `files written straight from the fetch` line, which must be there) and its stdout.
+pub fn direct_writes(dir: &Path, args: &[&str]) -> (u64, Vec<u8>) {
+    let out = dv_command(dir)
+        .args(args)
+        .env("DV_LOG", "dv=debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "dv {args:?}: {err}");
+    let direct = err
+        .lines()
+        .find(|l| l.contains("files written straight from the fetch"))
+        .and_then(|l| l.split("direct=").nth(1))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no count of files written from the fetch in: {err}"));
+    (direct, out.stdout)
+}
+
 /// Deterministic bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed;

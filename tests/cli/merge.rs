@@ -45,6 +45,24 @@ fn base_repo() -> TestRepo {
     r
 }
 
+/// Gives `r` a folder remote, then has another clone push a branch `feature` adding `data/sub/f.bin` (`f`),
+/// whose trees `r`'s cache has never seen; returns the remote (keep it alive).
+fn feature_pushed_from_another_clone(r: &TestRepo, f: &[u8]) -> tempfile::TempDir {
+    let remote = folder_remote(r);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "remote"]);
+    r.ok(&["push"]);
+    let other = clone_of(r);
+    ok_at(other.path(), &["pull"]);
+    git_in(other.path(), &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(other.path().join("data/sub/f.bin"), f).unwrap();
+    ok_at(other.path(), &["add", "data"]);
+    git_in(other.path(), &["commit", "-q", "-am", "feature"]);
+    ok_at(other.path(), &["push"]);
+    git_in(other.path(), &["push", "-q", "origin", "feature"]);
+    remote
+}
+
 /// Commits the current data on the branch checked out.
 fn commit_data(r: &TestRepo, msg: &str) {
     r.ok(&["add", "data"]);
@@ -203,20 +221,7 @@ fn a_dv_file_that_is_no_pointer_merges_as_text_and_a_missing_driver_is_named() {
 #[test]
 fn a_merge_fetches_the_trees_the_cache_lacks_and_no_file_data() {
     let r = base_repo();
-    let _remote = folder_remote(&r);
-    r.git(&["add", "-A"]);
-    r.git(&["commit", "-q", "-m", "remote"]);
-    r.ok(&["push"]);
-    // A second clone changes data on a branch and pushes it.
-    let other = clone_of(&r);
-    ok_at(other.path(), &["install"]);
-    ok_at(other.path(), &["pull"]);
-    git_in(other.path(), &["checkout", "-q", "-b", "feature"]);
-    std::fs::write(other.path().join("data/sub/f.bin"), bytes(9, 300_000)).unwrap();
-    ok_at(other.path(), &["add", "data"]);
-    git_in(other.path(), &["commit", "-q", "-am", "feature"]);
-    ok_at(other.path(), &["push"]);
-    git_in(other.path(), &["push", "-q", "origin", "feature"]);
+    let _remote = feature_pushed_from_another_clone(&r, &bytes(9, 300_000));
     // Here: a change on main, then a merge of feature, whose trees this cache has never seen.
     r.write("data/a.txt", b"a on main");
     commit_data(&r, "main");
@@ -284,18 +289,7 @@ fn a_driver_that_cannot_merge_leaves_a_conflict_never_our_side_as_merged() {
     // Adversarial review: with the other side's trees unreachable, the pointer was left as ours, read as
     // merged, and committing it dropped their changes.
     let r = base_repo();
-    let remote = folder_remote(&r);
-    r.git(&["add", "-A"]);
-    r.git(&["commit", "-q", "-m", "remote"]);
-    r.ok(&["push"]);
-    let other = clone_of(&r);
-    ok_at(other.path(), &["pull"]);
-    git_in(other.path(), &["checkout", "-q", "-b", "feature"]);
-    std::fs::write(other.path().join("data/sub/f.bin"), bytes(9, 1000)).unwrap();
-    ok_at(other.path(), &["add", "data"]);
-    git_in(other.path(), &["commit", "-q", "-am", "feature"]);
-    ok_at(other.path(), &["push"]);
-    git_in(other.path(), &["push", "-q", "origin", "feature"]);
+    let remote = feature_pushed_from_another_clone(&r, &bytes(9, 1000));
     r.write("data/a.txt", b"a on main");
     commit_data(&r, "main");
     // No remote to fetch feature's trees from.

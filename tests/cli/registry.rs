@@ -994,21 +994,8 @@ fn a_new_import_is_written_straight_from_the_fetch_whole_with_its_modes() {
     });
     let p = TestRepo::new();
     let import = |args: &[&str]| {
-        let out = dv_command(p.path())
-            .args(args)
-            .arg("--json")
-            .env("DV_LOG", "dv=debug")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{err}");
-        let direct = err
-            .lines()
-            .find(|l| l.contains("files written straight from the fetch"))
-            .and_then(|l| l.split("direct=").nth(1))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no count of files written from the fetch in: {err}"));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (direct, stdout) = direct_writes(p.path(), &[args, &["--json"]].concat());
+        let report: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
         (direct, report)
     };
     let (direct, report) = import(&["import", &url, "data", "-o", "ds"]);
@@ -1032,14 +1019,11 @@ fn a_new_import_is_written_straight_from_the_fetch_whole_with_its_modes() {
     assert_eq!(p.read("big.bin"), r.read("data/sub/big.bin"));
     // A single file fetched: straight from the fetch.
     let q = TestRepo::new();
-    let out = dv_command(q.path())
-        .args(["import", &url, "data/sub/big.bin", "-o", "m/big.bin"])
-        .env("DV_LOG", "dv=debug")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("direct=1"), "{err}");
+    let (direct, _) = direct_writes(
+        q.path(),
+        &["import", &url, "data/sub/big.bin", "-o", "m/big.bin"],
+    );
+    assert_eq!(direct, 1);
     assert_eq!(q.read("m/big.bin"), r.read("data/sub/big.bin"));
     assert_no_temp_files(q.path(), "import of a file");
 }

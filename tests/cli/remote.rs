@@ -424,20 +424,8 @@ fn a_pull_writes_every_file_bit_for_bit_straight_from_the_fetch_or_from_the_cach
     r.ok(&["push"]);
 
     let pull = |dir: &Path| {
-        let out = dv_command(dir)
-            .args(["pull", "--json"])
-            .env("DV_LOG", "dv=debug")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{err}");
-        let direct = err
-            .lines()
-            .find(|l| l.contains("files written straight from the fetch"))
-            .and_then(|l| l.split("direct=").nth(1))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no count of files written from the fetch in: {err}"));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (direct, stdout) = direct_writes(dir, &["pull", "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
         (direct, report)
     };
     let clone = clone_of(&r);

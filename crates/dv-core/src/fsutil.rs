@@ -82,14 +82,13 @@ impl TempFile {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         }
-        if same_device(tmp_dir, parent) {
-            return TempFile::beside(&tmp_dir.join(target.file_name().unwrap_or_default()), mode);
-        }
-        // Another file system (a linked work tree on another disk): the work tree's own `.dv/cache/tmp`, which
-        // hides itself from Git, when it is on the target's file system; beside the target only when not. Either
-        // way the name is recorded first.
-        let path = match work_tree_tmp_dir(parent).filter(|d| same_device(d, parent)) {
-            Some(dir) => temp_path_beside(&dir.join(target.file_name().unwrap_or_default())),
+        let name = target.file_name().unwrap_or_default();
+        // Another file system than the cache's (a linked work tree on another disk): the work tree's own
+        // `.dv/cache/tmp`, or beside the target when that is not on its file system either. Either way the name
+        // is recorded first.
+        let path = match tmp_dir_for(parent, tmp_dir) {
+            Some(dir) if dir == tmp_dir => return TempFile::beside(&tmp_dir.join(name), mode),
+            Some(dir) => temp_path_beside(&dir.join(name)),
             None => temp_path_beside(target),
         };
         record_temp(tmp_dir, &path)?;
@@ -133,11 +132,21 @@ impl Drop for TempFile {
     }
 }
 
+/// A temporary folder on `dir`'s file system, for what is to be renamed into `dir` or below: `tmp_dir` (the
+/// cache's) when it is there, else the work tree's own `.dv/cache/tmp` (which hides itself from Git); `None`
+/// when neither is.
+pub(crate) fn tmp_dir_for(dir: &Path, tmp_dir: &Path) -> Option<PathBuf> {
+    if same_device(tmp_dir, dir) {
+        return Some(tmp_dir.to_path_buf());
+    }
+    work_tree_tmp_dir(dir).filter(|d| same_device(d, dir))
+}
+
 /// `.dv/cache/tmp` of the Git work tree holding folder `dir` (made if missing, its cache folder hidden from Git
 /// first by a `.gitignore` of `*`, as `dv init` hides the cache), for temporary files that must be on `dir`'s
 /// file system; `None` when the work tree has no `.dv` folder or a link is on the way (dv never writes through
 /// one).
-pub(crate) fn work_tree_tmp_dir(dir: &Path) -> Option<PathBuf> {
+fn work_tree_tmp_dir(dir: &Path) -> Option<PathBuf> {
     let root = dir.ancestors().find(|a| a.join(".git").exists())?;
     let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
     let dv = root.join(".dv");

@@ -181,7 +181,7 @@ pub fn install_merge_driver(
     attributes: bool,
 ) -> Result<Vec<HookChange>> {
     let command = driver_command(dv);
-    let action = if git.config_string(DRIVER_KEY).as_deref() == Some(command.as_str()) {
+    let action = if local_config(&repo.root, DRIVER_KEY)?.as_deref() == Some(command.as_str()) {
         HookAction::Unchanged
     } else {
         git_config(
@@ -219,7 +219,8 @@ pub fn uninstall_merge_driver(
     repo: &crate::repo::Repo,
     git: &crate::git::GitRepo,
 ) -> Result<Vec<HookChange>> {
-    if git.config_string(DRIVER_KEY).is_none() {
+    // This clone's own setting only: one in the user's configuration is theirs to remove.
+    if local_config(&repo.root, DRIVER_KEY)?.is_none() {
         return Ok(Vec::new());
     }
     git_config(&repo.root, &["--remove-section", "merge.dv"])?;
@@ -237,15 +238,29 @@ pub fn merge_driver_missing(repo: &crate::repo::Repo, git: &crate::git::GitRepo)
         && crate::ops::ignore::has_attribute(repo, crate::ops::ignore::MERGE_ATTRIBUTE)?)
 }
 
-/// Runs `git config --local ARGS` in `root`.
-fn git_config(root: &Path, args: &[&str]) -> Result<()> {
-    let out = std::process::Command::new("git")
+/// `key` in the Git configuration of the repository at `root` alone (`git config --local --get`).
+fn local_config(root: &Path, key: &str) -> Result<Option<String>> {
+    let out = run_git_config(root, &["--get", key])?;
+    Ok(out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches('\n')
+            .to_string()
+    }))
+}
+
+fn run_git_config(root: &Path, args: &[&str]) -> Result<std::process::Output> {
+    std::process::Command::new("git")
         .current_dir(root)
         .args(["config", "--local"])
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| Error::Internal(format!("cannot run git config: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot run git config: {e}")))
+}
+
+/// Runs `git config --local ARGS` in `root`.
+fn git_config(root: &Path, args: &[&str]) -> Result<()> {
+    let out = run_git_config(root, args)?;
     if !out.status.success() {
         return Err(Error::Internal(format!(
             "git config {}: {}",

@@ -324,43 +324,42 @@ pub fn check_can_ignore(repo: &Repo, path: &str) -> Result<()> {
 /// add that was stopped before staging (killed, or the index locked), so the next add stages it, as it stages
 /// a `.gitignore` it finds already holding its line.
 pub fn union_attribute_untracked(repo: &Repo, git: &crate::git::GitRepo) -> Result<bool> {
-    let old = crate::fsutil::read_own(&repo.abs(".gitattributes"))?.unwrap_or_default();
-    Ok(has_line(&String::from_utf8_lossy(&old), UNION_ATTRIBUTE)
+    Ok(has_attribute(repo, UNION_ATTRIBUTE)?
         && git.first_tracked_under(".gitattributes")?.is_none())
 }
 
-/// Adds [`UNION_ATTRIBUTE`] and [`MERGE_ATTRIBUTE`] to the root `.gitattributes` unless lines already say
-/// them; true if it wrote.
+/// Adds [`UNION_ATTRIBUTE`] and [`MERGE_ATTRIBUTE`] (each after a comment line saying why) to the root
+/// `.gitattributes` unless lines already say them; true if it wrote.
 pub fn ensure_attributes(repo: &Repo) -> Result<bool> {
-    let union = ensure_attribute(
-        repo,
-        UNION_ATTRIBUTE,
-        "merge .gitignore files by keeping both sides' lines (dv adds one line per dataset)",
-    )?;
-    let merge = ensure_attribute(
-        repo,
-        MERGE_ATTRIBUTE,
-        "merge pointer files with dv's merge driver (`dv install` registers it in each clone)",
-    )?;
-    Ok(union || merge)
-}
-
-/// Adds `line` (after a comment line saying `why`) to the root `.gitattributes` unless a line already says
-/// it; true if it wrote.
-pub fn ensure_attribute(repo: &Repo, line: &str, why: &str) -> Result<bool> {
+    const LINES: [(&str, &str); 2] = [
+        (
+            UNION_ATTRIBUTE,
+            "merge .gitignore files by keeping both sides' lines (dv adds one line per dataset)",
+        ),
+        (
+            MERGE_ATTRIBUTE,
+            "merge pointer files with dv's merge driver (`dv install` registers it in each clone)",
+        ),
+    ];
     let path = repo.abs(".gitattributes");
     crate::fsutil::refuse_link(&path)?;
     let old = crate::fsutil::read_own(&path)?.unwrap_or_default();
-    if has_line(&String::from_utf8_lossy(&old), line) {
-        return Ok(false);
+    let text = String::from_utf8_lossy(&old).into_owned();
+    let (mut new, mut wrote) = (old, false);
+    for (line, why) in LINES {
+        if has_line(&text, line) {
+            continue;
+        }
+        wrote = true;
+        if !new.is_empty() && !new.ends_with(b"\n") {
+            new.push(b'\n');
+        }
+        new.extend_from_slice(format!("# dv: {why}.\n{line}\n").as_bytes());
     }
-    let mut new = old;
-    if !new.is_empty() && !new.ends_with(b"\n") {
-        new.push(b'\n');
+    if wrote {
+        repo.write_file(&path, &new)?;
     }
-    new.extend_from_slice(format!("# dv: {why}.\n{line}\n").as_bytes());
-    repo.write_file(&path, &new)?;
-    Ok(true)
+    Ok(wrote)
 }
 
 /// True when the root `.gitattributes` has `line`.

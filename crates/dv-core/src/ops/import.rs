@@ -80,14 +80,11 @@ fn staging_dir(store: &crate::store::Store, abs: &std::path::Path) -> Result<std
         .and_then(|p| p.ancestors().find(|a| a.is_dir()))
         .ok_or_else(|| Error::usage(format!("no folder to import into at {}", abs.display())))?;
     let tmp = store.tmp_dir();
-    if crate::fsutil::same_device(&tmp, existing) {
-        return Ok(tmp);
-    }
-    if let Some(own) = crate::fsutil::work_tree_tmp_dir(existing)
-        .filter(|d| crate::fsutil::same_device(d, existing))
-    {
-        super::get::TempBeside::clean_leftovers(&own);
-        return Ok(own);
+    if let Some(dir) = crate::fsutil::tmp_dir_for(existing, &tmp) {
+        if dir != tmp {
+            super::get::TempBeside::clean_leftovers(&dir);
+        }
+        return Ok(dir);
     }
     let parent = abs.parent().expect("a data path has a parent folder");
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;

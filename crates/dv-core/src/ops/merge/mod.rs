@@ -65,11 +65,8 @@ pub fn merge_pointers(
         conflicts: Vec::new(),
         meta_conflicts: Vec::new(),
     };
-    if ours == theirs || base == Some(theirs) {
-        return Ok(clean(ours));
-    }
-    if base == Some(ours) {
-        return Ok(clean(theirs));
+    if let Some(side) = tree::three_way(&base, &Some(ours), &Some(theirs)) {
+        return Ok(clean(side.expect("both sides have a pointer")));
     }
     let mut tm = TreeMerge {
         store: s.store(),
@@ -96,17 +93,15 @@ pub fn merge_pointers(
             };
             let side = match favor {
                 Favor::Theirs => theirs,
-                _ => ours,
+                Favor::Ours => ours,
             };
-            if favor == Favor::None {
-                tm.conflicts.push(Conflict {
-                    path: path.to_string(),
-                    kind,
-                    base: base_node,
-                    ours: Some(ours.node),
-                    theirs: Some(theirs.node),
-                });
-            }
+            tm.conflicts.push(Conflict {
+                path: path.to_string(),
+                kind,
+                base: base_node,
+                ours: Some(ours.node),
+                theirs: Some(theirs.node),
+            });
             (
                 side.node,
                 side.table.clone(),
@@ -162,22 +157,18 @@ fn merge_meta(
     let (mut out, mut conflicts) = (BTreeMap::new(), Vec::new());
     for k in keys {
         let (b, o, t) = (base.get(k), ours.get(k), theirs.get(k));
-        let value = if o == t || b == t {
-            o
-        } else if b == o {
-            t
-        } else {
-            match favor {
-                Favor::Ours => o,
-                Favor::Theirs => t,
-                Favor::None => {
-                    conflicts.push(MetaConflict {
-                        key: k.clone(),
-                        base: b.cloned(),
-                        ours: o.cloned(),
-                        theirs: t.cloned(),
-                    });
-                    o
+        let value = match tree::three_way(&b, &o, &t) {
+            Some(side) => *side,
+            None => {
+                conflicts.push(MetaConflict {
+                    key: k.clone(),
+                    base: b.cloned(),
+                    ours: o.cloned(),
+                    theirs: t.cloned(),
+                });
+                match favor {
+                    Favor::Ours => o,
+                    Favor::Theirs => t,
                 }
             }
         };
@@ -279,14 +270,10 @@ pub fn driver(
             return Ok(report);
         }
     };
-    let merged = match merge_stored(s, data, base.as_ref(), &ours, &theirs, Favor::None) {
-        Err(Error::MissingObjects { .. }) => {
-            report.fetched_objects =
-                fetch_trees(s, data, [base.as_ref(), Some(&ours), Some(&theirs)], remote)?;
-            merge_stored(s, data, base.as_ref(), &ours, &theirs, Favor::None)?
-        }
-        other => other?,
-    };
+    // Our side stands in for each conflict until it is settled.
+    let merged;
+    (merged, report.fetched_objects) =
+        merge_fetching(s, data, base.as_ref(), &ours, &theirs, Favor::Ours, remote)?;
     let text = if merged.is_clean() {
         merged.pointer.encode_checked(path)?.into_bytes()
     } else {
@@ -297,6 +284,26 @@ pub fn driver(
     report.conflicts = merged.conflicts;
     report.meta_conflicts = merged.meta_conflicts;
     Ok(report)
+}
+
+/// [`merge_stored`], the trees the cache lacks fetched from `remote` first when it finds some missing;
+/// returns the merge and how many objects were fetched.
+fn merge_fetching(
+    s: &Locked<'_>,
+    path: &str,
+    base: Option<&Pointer>,
+    ours: &Pointer,
+    theirs: &Pointer,
+    favor: Favor,
+    remote: &dyn Fn() -> Result<crate::remote::Remote>,
+) -> Result<(Merged, u64)> {
+    match merge_stored(s, path, base, ours, theirs, favor) {
+        Err(Error::MissingObjects { .. }) => {
+            let fetched = fetch_trees(s, path, [base, Some(ours), Some(theirs)], remote)?;
+            Ok((merge_stored(s, path, base, ours, theirs, favor)?, fetched))
+        }
+        other => Ok((other?, 0)),
+    }
 }
 
 /// [`merge_pointers`], the new trees stored in the cache.
@@ -433,9 +440,9 @@ pub struct Resolved {
     pub settled: usize,
 }
 
-/// Settles the conflicted pointer files of `paths` (datasets) with `favor`: merged again from the three
-/// versions Git's index keeps, each conflict taking that side; the pointer file written (the caller stages
-/// it). A pointer file not in conflict is refused.
+/// Settles the conflicted pointer file of dataset `path` (or of the dataset a path inside names) with
+/// `favor`: merged again from the three versions Git's index keeps, each conflict taking that side. Returns
+/// the pointer for the caller to write and stage. A path in no conflicted dataset is refused.
 pub fn resolve(
     s: &Locked<'_>,
     git: &crate::git::GitRepo,
@@ -501,19 +508,11 @@ pub fn resolve(
             )));
         }
     };
-    let merge = |favor| merge_stored(s, path, base.as_ref(), &ours, &theirs, favor);
-    let conflicts = match merge(Favor::None) {
-        Err(Error::MissingObjects { .. }) => {
-            fetch_trees(s, path, [base.as_ref(), Some(&ours), Some(&theirs)], remote)?;
-            merge(Favor::None)?
-        }
-        other => other?,
-    };
-    let merged = merge(favor)?;
+    let (merged, _) = merge_fetching(s, path, base.as_ref(), &ours, &theirs, favor, remote)?;
     Ok((
         Resolved {
             path: path.to_string(),
-            settled: conflicts.conflicts.len() + conflicts.meta_conflicts.len(),
+            settled: merged.conflicts.len() + merged.meta_conflicts.len(),
         },
         merged.pointer,
     ))

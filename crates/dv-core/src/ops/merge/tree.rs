@@ -34,12 +34,24 @@ pub struct Conflict {
     pub theirs: Option<Node>,
 }
 
-/// Which side a conflict is settled with (`dv checkout --ours/--theirs`); `None` leaves it a conflict.
+/// Which side a conflict is settled with in the merged result (the merge driver leaves ours there while the
+/// conflict stands; `dv checkout --ours/--theirs` chooses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Favor {
-    None,
     Ours,
     Theirs,
+}
+
+/// The three-way rule for one value: the side that changed it (ours when both made the same change or
+/// neither did), or `None` when both changed it differently.
+pub fn three_way<'a, T: PartialEq>(base: &T, ours: &'a T, theirs: &'a T) -> Option<&'a T> {
+    if ours == theirs || base == theirs {
+        Some(ours)
+    } else if base == ours {
+        Some(theirs)
+    } else {
+        None
+    }
 }
 
 /// Merges the trees and files below one dataset, writing the new trees to `sink` in `layout`.
@@ -52,7 +64,7 @@ pub struct TreeMerge<'a> {
 
 impl TreeMerge<'_> {
     /// The merge of `ours` and `theirs` at repository path `path` against `base` (`None`: absent there);
-    /// `None` when the result is absent. A conflict is recorded and settled as `favor` says (our side while
+    /// `None` when the result is absent. A conflict is recorded, and settled as `favor` says (our side while
     /// it stays a conflict, so the rest of the merge still has a result).
     pub fn merge(
         &mut self,
@@ -62,11 +74,8 @@ impl TreeMerge<'_> {
         ours: Option<Node>,
         theirs: Option<Node>,
     ) -> Result<Option<Node>> {
-        if ours == theirs || base == theirs {
-            return Ok(ours);
-        }
-        if base == ours {
-            return Ok(theirs);
+        if let Some(side) = three_way(&base, &ours, &theirs) {
+            return Ok(*side);
         }
         let is_tree = |n: &Option<Node>| n.is_some_and(|n| n.kind == NodeKind::Tree);
         match (ours, theirs) {
@@ -86,20 +95,9 @@ impl TreeMerge<'_> {
                     && t.kind.is_file()
                     && let Some(b) = base.filter(|b| b.kind.is_file()) =>
             {
-                let same_content =
-                    |x: &Node, y: &Node| (x.kind, x.id, x.size) == (y.kind, y.id, y.size);
-                let content = if same_content(&o, &t) || same_content(&b, &t) {
-                    Some(o)
-                } else if same_content(&b, &o) {
-                    Some(t)
-                } else {
-                    None
-                };
-                let exec = if o.exec == t.exec || b.exec == t.exec {
-                    o.exec
-                } else {
-                    t.exec
-                };
+                let plain = |n: Node| Node { exec: false, ..n };
+                let content = three_way(&plain(b), &plain(o), &plain(t)).copied();
+                let exec = *three_way(&b.exec, &o.exec, &t.exec).expect("a bit has two values");
                 match content {
                     Some(c) => Ok(Some(Node { exec, ..c })),
                     None => Ok(self.conflict(path, ConflictKind::Modified, Some(b), ours, theirs)),
@@ -131,19 +129,16 @@ impl TreeMerge<'_> {
         ours: Option<Node>,
         theirs: Option<Node>,
     ) -> Option<Node> {
+        self.conflicts.push(Conflict {
+            path: path.to_string(),
+            kind,
+            base,
+            ours,
+            theirs,
+        });
         match self.favor {
-            Favor::Ours => ours,
             Favor::Theirs => theirs,
-            Favor::None => {
-                self.conflicts.push(Conflict {
-                    path: path.to_string(),
-                    kind,
-                    base,
-                    ours,
-                    theirs,
-                });
-                ours
-            }
+            Favor::Ours => ours,
         }
     }
 
@@ -338,7 +333,7 @@ mod tests {
                 }
             }
             let mut sink = StoreSink::new(&store, 0).unwrap();
-            let mut tm = TreeMerge { store: &store, layout: Layout::Flat, favor: Favor::None, conflicts: Vec::new() };
+            let mut tm = TreeMerge { store: &store, layout: Layout::Flat, favor: Favor::Ours, conflicts: Vec::new() };
             let root = |n: Option<Node>| Some(n.unwrap_or(Node {
                 kind: NodeKind::Tree, id: empty, size: 0, files: 0, exec: false,
             }));
