@@ -410,3 +410,170 @@ fn a_rebase_replays_folder_changes_through_the_driver() {
     assert_eq!(r.read("data/d.txt"), b"d from main");
     assert!(!r.p("data/e.txt").exists());
 }
+
+/// A repository with a keyed table `t.csv` (id, name, score; ids 1..=n) committed on main, a branch `side`
+/// at the same commit.
+fn table_repo(n: u32) -> TestRepo {
+    let r = TestRepo::new();
+    let mut csv = String::from("id,name,score\n");
+    for i in 1..=n {
+        csv.push_str(&format!("{i},name {i},{}\n", i * 10));
+    }
+    r.write("t.csv", csv.as_bytes());
+    r.ok(&["add", "t.csv", "--key", "id"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "base"]);
+    r.git(&["branch", "side"]);
+    r
+}
+
+/// Rewrites lines of `t.csv`: `edit(line)` gives the new line, or `None` to drop it; `extra` is appended.
+fn edit_table(r: &TestRepo, edit: impl Fn(&str) -> Option<String>, extra: &str) {
+    let text = String::from_utf8(r.read("t.csv")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        if let Some(l) = edit(line) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out.push_str(extra);
+    r.write("t.csv", out.as_bytes());
+    r.ok(&["add", "t.csv", "--key", "id"]);
+    r.git(&["commit", "-q", "-am", "edit"]);
+}
+
+#[test]
+fn tables_changed_on_both_branches_merge_by_row_and_by_cell() {
+    let r = table_repo(200);
+    switch(&r, "side");
+    // Side: row 5's score, row 9 deleted, row 300 added, and row 50's name.
+    edit_table(
+        &r,
+        |l| match l {
+            "5,name 5,50" => Some("5,name 5,55".into()),
+            "9,name 9,90" => None,
+            "50,name 50,500" => Some("50,from side,500".into()),
+            l => Some(l.into()),
+        },
+        "300,new on side,3\n",
+    );
+    switch(&r, "main");
+    // Main: row 7's name, row 50's score (another cell of the row side changed), row 201 added.
+    edit_table(
+        &r,
+        |l| match l {
+            "7,name 7,70" => Some("7,\"seven, main\",70".into()),
+            "50,name 50,500" => Some("50,name 50,501".into()),
+            l => Some(l.into()),
+        },
+        "201,new on main,2\n",
+    );
+    let (ok, text) = merge(&r, "side");
+    assert!(ok, "{text}");
+    assert!(r.git(&["status", "--porcelain"]).trim().is_empty());
+    r.ok(&["checkout"]);
+    let merged = String::from_utf8(r.read("t.csv")).unwrap();
+    let lines: Vec<&str> = merged.lines().collect();
+    // Our order, their edits applied, their new row appended.
+    assert_eq!(lines[0], "id,name,score");
+    assert_eq!(lines[5], "5,name 5,55");
+    assert_eq!(lines[7], "7,\"seven, main\",70", "our row kept byte for byte");
+    assert!(!merged.contains("\n9,name 9,90\n"));
+    assert!(merged.contains("\n50,from side,501\n"), "{merged}");
+    assert_eq!(lines[lines.len() - 2], "201,new on main,2");
+    assert_eq!(lines[lines.len() - 1], "300,new on side,3");
+    assert_eq!(lines.len(), 1 + 200 - 1 + 2);
+    // The merged version is a table dv reads row by row, and the work tree matches it.
+    assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+    let diff = r.json(&["diff", "HEAD~1", "HEAD"]);
+    let t = &diff[0]["table"];
+    assert_eq!(t["rows_added"], 1, "{diff}");
+    assert_eq!(t["rows_deleted"], 1, "{diff}");
+    assert_eq!(t["rows_modified"], 2, "{diff}");
+    r.ok(&["fsck"]);
+}
+
+#[test]
+fn the_same_cell_changed_on_both_branches_is_a_conflict_named_by_key_and_column() {
+    for side in ["--ours", "--theirs"] {
+        let r = table_repo(50);
+        switch(&r, "side");
+        edit_table(
+            &r,
+            |l| match l {
+                "3,name 3,30" => Some("3,name 3,33".into()),
+                "4,name 4,40" => Some("4,four side,40".into()),
+                l => Some(l.into()),
+            },
+            "",
+        );
+        switch(&r, "main");
+        edit_table(
+            &r,
+            |l| match l {
+                "3,name 3,30" => Some("3,name 3,31".into()),
+                "4,name 4,40" => Some("4,name 4,41".into()),
+                l => Some(l.into()),
+            },
+            "",
+        );
+        let (ok, text) = merge(&r, "side");
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("t.csv row (3) column score (modified-both): base \"30\", ours \"31\", theirs \"33\""),
+            "{text}"
+        );
+        assert!(!text.contains("row (4)"), "row 4 merges by cell: {text}");
+        let pointer = String::from_utf8(r.read("t.csv.dv")).unwrap();
+        assert!(
+            pointer.contains("# conflict (modified-both): t.csv row (3) column score"),
+            "{pointer}"
+        );
+        r.ok(&["checkout", side, "t.csv"]);
+        let merged = String::from_utf8(r.read("t.csv")).unwrap();
+        let want = if side == "--ours" { "3,name 3,31" } else { "3,name 3,33" };
+        assert!(merged.contains(&format!("\n{want}\n")), "{side}: {merged}");
+        assert!(merged.contains("\n4,four side,41\n"), "{merged}");
+        r.git(&["commit", "-q", "--no-edit"]);
+        assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+    }
+}
+
+#[test]
+fn a_column_added_on_one_branch_merges_with_row_edits_on_the_other() {
+    let r = table_repo(30);
+    switch(&r, "side");
+    edit_table(
+        &r,
+        |l| {
+            Some(if l.starts_with("id,") {
+                format!("{l},grade")
+            } else {
+                let id: u32 = l.split(',').next().unwrap().parse().unwrap();
+                format!("{l},{}", if id % 2 == 0 { "even" } else { "odd" })
+            })
+        },
+        "",
+    );
+    switch(&r, "main");
+    edit_table(
+        &r,
+        |l| match l {
+            "2,name 2,20" => Some("2,two,20".into()),
+            "3,name 3,30" => None,
+            l => Some(l.into()),
+        },
+        "31,thirty-one,310\n",
+    );
+    let (ok, text) = merge(&r, "side");
+    assert!(ok, "{text}");
+    r.ok(&["checkout"]);
+    let merged = String::from_utf8(r.read("t.csv")).unwrap();
+    let lines: Vec<&str> = merged.lines().collect();
+    assert_eq!(lines[0], "id,name,score,grade");
+    assert_eq!(lines[2], "2,two,20,even");
+    assert!(!merged.contains("\n3,"), "{merged}");
+    assert_eq!(*lines.last().unwrap(), "31,thirty-one,310,");
+    assert_eq!(lines.len(), 1 + 30 - 1 + 1);
+}

@@ -8,7 +8,8 @@ use dv_core::ops::merge::DriverOutcome;
 ///
 /// Merges two versions of a pointer file against their base as dv knows them: a dataset changed on one side
 /// takes that side; folders changed on both sides merge path by path on their trees (no file data is read);
-/// the same path changed differently on both sides is a conflict, listed here and in the file left in place
+/// keyed CSV tables changed on both sides merge row by row and cell by cell; the same path (or cell)
+/// changed differently on both sides is a conflict, listed here and in the file left in place
 /// of the pointer file, and settled with `dv checkout --ours PATH` or `--theirs PATH`. A file named like a
 /// pointer file that is not one is merged by Git's text merge.
 #[derive(clap::Args)]
@@ -83,6 +84,20 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 for c in &report.conflicts {
                     errln!("  {} ({})", c.path, c.kind);
                 }
+                for c in &report.row_conflicts {
+                    let key = dv_core::ops::merge::show_key(&c.key);
+                    match &c.column {
+                        Some(col) => errln!(
+                            "  {} row {key} column {col} ({}): base {}, ours {}, theirs {}",
+                            c.path,
+                            c.kind,
+                            cell_text(&c.base),
+                            cell_text(&c.ours),
+                            cell_text(&c.theirs)
+                        ),
+                        None => errln!("  {} row {key} ({})", c.path, c.kind),
+                    }
+                }
                 for c in &report.meta_conflicts {
                     errln!("  meta.{} (modified-both)", c.key);
                 }
@@ -99,4 +114,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// A conflicting cell for people: its value quoted, or NULL (no such cell on that side shows as NULL too).
+fn cell_text(c: &Option<dv_core::table::Cell>) -> String {
+    match c.as_ref().and_then(|c| c.as_ref()) {
+        None => "NULL".to_string(),
+        Some(v) => format!("{v:?}"),
+    }
 }

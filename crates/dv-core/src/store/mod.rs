@@ -558,6 +558,24 @@ pub struct Hashed {
 
 /// Hashes a file the way `add` would store it in `layout`, without storing anything.
 pub fn hash_file(path: &Path, layout: split::Layout) -> Result<Hashed> {
+    chunk_file(path, layout, None)
+}
+
+/// Stores a file the way `add` does in `layout`: its chunks and manifest go to `sink`.
+pub fn store_file(
+    path: &Path,
+    layout: split::Layout,
+    sink: &mut dyn object::NodeSink,
+) -> Result<Hashed> {
+    chunk_file(path, layout, Some(sink))
+}
+
+/// Chunks and hashes a file; with a `sink`, stores its chunks and manifest there.
+fn chunk_file(
+    path: &Path,
+    layout: split::Layout,
+    mut sink: Option<&mut dyn object::NodeSink>,
+) -> Result<Hashed> {
     let file = File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
     let mut chunker = crate::chunk::Chunker::new(file).size_hint(len);
@@ -565,11 +583,18 @@ pub fn hash_file(path: &Path, layout: split::Layout) -> Result<Hashed> {
     let mut size = 0u64;
     while let Some(block) = chunker.next_block().at(path)? {
         for r in &block.chunks {
-            chunks.push((ObjectId::of(&block.data[r.clone()]), r.len() as u32));
+            let id = ObjectId::of(&block.data[r.clone()]);
+            if let Some(sink) = sink.as_deref_mut() {
+                sink.put(id, object::ObjectKind::Chunk, block.data[r.clone()].to_vec())?;
+            }
+            chunks.push((id, r.len() as u32));
             size += r.len() as u64;
         }
     }
-    let (kind, id, hashed_in) = file_node(&chunks, layout, &mut object::Discard)?;
+    let (kind, id, hashed_in) = match sink {
+        Some(sink) => file_node(&chunks, layout, sink)?,
+        None => file_node(&chunks, layout, &mut object::Discard)?,
+    };
     Ok(Hashed {
         kind,
         id,

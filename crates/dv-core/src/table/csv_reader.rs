@@ -25,11 +25,7 @@ fn sniff_delimiter(path: &Path, format: &str) -> Result<u8> {
     BufReader::new(File::open(path).at(path)?)
         .take_until_newline(&mut line)
         .at(path)?;
-    let count = |d: u8| line.iter().filter(|&&c| c == d).count();
-    Ok([b',', b';', b'\t', b'|']
-        .into_iter()
-        .max_by_key(|&d| (count(d), d == b','))
-        .unwrap_or(b','))
+    Ok(super::csv_writer::delimiter_of(&line, format))
 }
 
 trait TakeLine {

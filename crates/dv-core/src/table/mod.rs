@@ -4,6 +4,7 @@
 //! change. See docs/format.md, "Tables".
 
 mod csv_reader;
+pub mod csv_writer;
 pub mod diff;
 mod infer;
 mod parquet_reader;
@@ -400,7 +401,7 @@ pub fn record(
 }
 
 /// [`record`] into any node sink, sorting within `sort`'s budget.
-fn record_to(
+pub(crate) fn record_to(
     path: &std::path::Path,
     what: &str,
     spec: &TableSpec,

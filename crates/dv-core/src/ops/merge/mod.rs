@@ -20,9 +20,11 @@ use crate::session::Locked;
 use crate::store::object::Node;
 use crate::{Error, Result};
 
+mod table;
 mod tree;
 
 use tree::TreeMerge;
+pub use table::RowConflict;
 pub use tree::{Conflict, ConflictKind, Favor};
 
 /// A `[meta]` key changed differently on both sides.
@@ -40,12 +42,19 @@ pub struct MetaConflict {
 pub struct Merged {
     pub pointer: Pointer,
     pub conflicts: Vec<Conflict>,
+    /// Rows and cells of a table merged row by row.
+    pub row_conflicts: Vec<RowConflict>,
     pub meta_conflicts: Vec<MetaConflict>,
 }
 
 impl Merged {
     pub fn is_clean(&self) -> bool {
-        self.conflicts.is_empty() && self.meta_conflicts.is_empty()
+        self.conflicts.is_empty() && self.row_conflicts.is_empty() && self.meta_conflicts.is_empty()
+    }
+
+    /// How many conflicts there are, of every kind.
+    pub fn conflict_count(&self) -> usize {
+        self.conflicts.len() + self.row_conflicts.len() + self.meta_conflicts.len()
     }
 }
 
@@ -63,6 +72,7 @@ pub fn merge_pointers(
     let clean = |pointer: &Pointer| Merged {
         pointer: pointer.clone(),
         conflicts: Vec::new(),
+        row_conflicts: Vec::new(),
         meta_conflicts: Vec::new(),
     };
     if let Some(side) = tree::three_way(&base, &Some(ours), &Some(theirs)) {
@@ -84,8 +94,22 @@ pub fn merge_pointers(
         || ours.layout != theirs.layout;
     let data_changed_both =
         base_node != Some(ours.node) && base_node != Some(theirs.node) && ours.node != theirs.node;
-    let (node, table, source, layout) =
-        if whole && (data_changed_both || ours.source != theirs.source) {
+    // A keyed table changed on both sides: merged row by row when its versions allow.
+    let by_rows = if whole
+        && data_changed_both
+        && ours.source.is_none()
+        && theirs.source.is_none()
+        && ours.layout == theirs.layout
+    {
+        table::merge_table(s, sink, path, base, ours, theirs, favor)?
+    } else {
+        None
+    };
+    let mut row_conflicts = Vec::new();
+    let (node, table, source, layout) = if let Some(m) = by_rows {
+        row_conflicts = m.conflicts;
+        (m.node, Some(m.table), None, ours.layout)
+    } else if whole && (data_changed_both || ours.source != theirs.source) {
             let kind = if base.is_none() {
                 ConflictKind::Added
             } else {
@@ -134,6 +158,7 @@ pub fn merge_pointers(
             source,
         },
         conflicts: tm.conflicts,
+        row_conflicts,
         meta_conflicts,
     })
 }
@@ -198,6 +223,8 @@ pub struct DriverReport {
     pub path: String,
     pub outcome: DriverOutcome,
     pub conflicts: Vec<Conflict>,
+    /// Rows and cells of a table merged row by row.
+    pub row_conflicts: Vec<RowConflict>,
     pub meta_conflicts: Vec<MetaConflict>,
     /// What a text merge left in conflict (`Text` only).
     pub text_conflicts: u32,
@@ -232,6 +259,7 @@ pub fn driver(
         path: path.to_string(),
         outcome: DriverOutcome::Merged,
         conflicts: Vec::new(),
+        row_conflicts: Vec::new(),
         meta_conflicts: Vec::new(),
         text_conflicts: 0,
         fetched_objects: 0,
@@ -282,6 +310,7 @@ pub fn driver(
     };
     crate::fsutil::write_atomic(ours_file, &text)?;
     report.conflicts = merged.conflicts;
+    report.row_conflicts = merged.row_conflicts;
     report.meta_conflicts = merged.meta_conflicts;
     Ok(report)
 }
@@ -321,31 +350,46 @@ fn merge_stored(
     Ok(merged)
 }
 
-/// Fetches every tree of the given versions of dataset `path` that the cache lacks; returns how many
-/// objects came.
+/// Fetches what merging the given versions of dataset `path` reads that the cache lacks: every tree of a
+/// folder; for a table, the headers and row trees of all three, and our file's data (the merged file is
+/// written from it). Returns how many objects came.
 fn fetch_trees(
     s: &Locked<'_>,
     path: &str,
     pointers: [Option<&Pointer>; 3],
     remote: &dyn Fn() -> Result<crate::remote::Remote>,
 ) -> Result<u64> {
-    let targets: Vec<crate::ops::datasets::Target> = pointers
-        .into_iter()
-        .flatten()
-        .map(|p| crate::ops::datasets::Target {
-            dataset: crate::ops::datasets::Dataset {
-                path: path.to_string(),
-                pointer: p.clone(),
-                rev: None,
-            },
-            scope: None,
-            named: true,
-        })
-        .collect();
+    let target = |p: &Pointer| crate::ops::datasets::Target {
+        dataset: crate::ops::datasets::Dataset {
+            path: path.to_string(),
+            pointer: p.clone(),
+            rev: None,
+        },
+        scope: None,
+        named: true,
+    };
+    let targets: Vec<crate::ops::datasets::Target> =
+        pointers.into_iter().flatten().map(target).collect();
     let remote = remote()?;
+    let progress = &crate::progress::NoProgress;
+    let tables = pointers.iter().flatten().any(|p| p.table.is_some());
     let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &targets)?;
-    let result = fetch.trees(true, &crate::progress::NoProgress);
-    Ok(fetch.finish(result)?.objects)
+    let result = if tables {
+        // No file chunks: the tables only.
+        fetch.contents(Vec::new(), None, progress)
+    } else {
+        fetch.trees(true, progress)
+    };
+    let mut objects = fetch.finish(result)?.objects;
+    if let (true, Some(ours)) = (tables, pointers[1]) {
+        let ours = [target(ours)];
+        let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &ours)?;
+        let result = fetch
+            .structure(progress)
+            .and_then(|chunks| fetch.contents(chunks, None, progress));
+        objects += fetch.finish(result)?.objects;
+    }
+    Ok(objects)
 }
 
 /// How to settle a conflict in dataset `data`, for people.
@@ -381,10 +425,34 @@ fn conflict_text(path: &str, ours: &[u8], theirs: &[u8], merged: &Merged) -> Vec
     for c in &merged.conflicts {
         s.push_str(&format!("# conflict ({}): {}\n", c.kind, c.path));
     }
+    for c in &merged.row_conflicts {
+        s.push_str(&format!(
+            "# conflict ({}): {} row {}{}\n",
+            c.kind,
+            c.path,
+            show_key(&c.key),
+            c.column
+                .as_ref()
+                .map(|col| format!(" column {col}"))
+                .unwrap_or_default()
+        ));
+    }
     for c in &merged.meta_conflicts {
         s.push_str(&format!("# conflict (meta): {}\n", c.key));
     }
     with_markers(&s, ours, theirs)
+}
+
+/// A row's key cells for people: `(7)`, `(eu, 2024)`, NULL as `NULL`; one line, whatever the cells hold.
+pub fn show_key(key: &[crate::table::Cell]) -> String {
+    let cells: Vec<String> = key
+        .iter()
+        .map(|c| match c {
+            None => "NULL".to_string(),
+            Some(v) => v.escape_debug().to_string(),
+        })
+        .collect();
+    format!("({})", cells.join(", "))
 }
 
 /// Leaves pointer file `path` (Git's `%P`) in conflict when the driver could not merge it (`why`): both sides
@@ -512,7 +580,7 @@ pub fn resolve(
     Ok((
         Resolved {
             path: path.to_string(),
-            settled: merged.conflicts.len() + merged.meta_conflicts.len(),
+            settled: merged.conflict_count(),
         },
         merged.pointer,
     ))

@@ -1,0 +1,588 @@
+//! The three-way merge of a keyed table changed on both sides, row by row and cell by cell.
+//!
+//! The changes are found on the row trees alone ([`rowtree::diff`] of the base against each side reads only the
+//! nodes that differ). Columns merge by name: one added or dropped on one side is added or dropped. A row
+//! added, deleted or changed on one side takes that change; a row changed on both merges cell by cell; the same
+//! cell changed differently on both sides, or a row deleted on one side and changed on the other, is a
+//! conflict. The merged file is then written from our file's bytes with the edits applied (csv_writer.rs):
+//! rows that stay as ours are copied as they are, rows new from their side are appended in key order.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::tree::{ConflictKind, Favor, three_way};
+use crate::pointer::{Pointer, TableRef};
+use crate::session::Locked;
+use crate::store::object::{Node, NodeKind, NodeSink};
+use crate::table::rowtree::{self, NodeSource};
+use crate::table::{Cell, Header, StoreNodes, TableSpec};
+use crate::{Error, Result};
+
+/// A table merged row by row: the merged file's node and table, and what conflicts.
+pub struct MergedTable {
+    pub node: Node,
+    pub table: TableRef,
+    pub conflicts: Vec<RowConflict>,
+}
+
+/// Merges table `path`, changed on both sides, row by row, the merged file and its row tree written to
+/// `sink`. `None` when these versions do not merge row by row (keyless, keyed differently, Parquet): the
+/// caller takes one side whole, as a conflict.
+pub fn merge_table(
+    s: &Locked<'_>,
+    sink: &mut dyn NodeSink,
+    path: &str,
+    base: Option<&Pointer>,
+    ours: &Pointer,
+    theirs: &Pointer,
+    favor: Favor,
+) -> Result<Option<MergedTable>> {
+    let store = s.store();
+    let (Some(ot), Some(tt)) = (&ours.table, &theirs.table) else {
+        return Ok(None);
+    };
+    let bt = match base {
+        Some(b) => match &b.table {
+            Some(t) => Some(t),
+            // A file that became a table on both sides: no base rows to merge against.
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    if ot.key.is_empty()
+        || ot.key != tt.key
+        || bt.is_some_and(|b| b.key != ot.key)
+        || ours.node.kind == NodeKind::Tree
+        || theirs.node.kind == NodeKind::Tree
+    {
+        return Ok(None);
+    }
+    let header = |t: &TableRef| crate::table::read_header(store, &t.id);
+    let (oh, th) = (header(ot)?, header(tt)?);
+    let bh = bt.map(header).transpose()?;
+    if !matches!(oh.format.as_str(), "csv" | "tsv") || oh.format != th.format {
+        return Ok(None);
+    }
+    let rows = merge_rows(&StoreNodes(store), path, bh.as_ref(), &oh, &th, favor)?;
+    // Our file, the edits applied, into a temporary file in the cache.
+    let mut ours_bytes = Vec::with_capacity(ours.node.size as usize);
+    store
+        .copy_file(&ours.node, &mut ours_bytes)
+        .map_err(|e| e.at_path(path))?;
+    let tmp_dir = store.tmp_dir();
+    let mut tmp = crate::fsutil::TempFile::beside(&tmp_dir.join("merged-table"), 0o600)?;
+    let written = {
+        let mut w = std::io::BufWriter::new(tmp.file());
+        let n = crate::table::csv_writer::rewrite(
+            &ours_bytes,
+            path,
+            &oh.format,
+            &crate::table::csv_writer::Edits {
+                key: &ot.key,
+                columns: &rows.columns,
+                rows: &rows.edits,
+                appended: &rows.appended,
+            },
+            &mut w,
+        )?;
+        std::io::Write::flush(&mut w).map_err(|e| Error::io(tmp_dir.as_path(), e))?;
+        n
+    };
+    drop(ours_bytes);
+    tmp.close();
+    let hashed = crate::store::store_file(tmp.path(), ours.layout, sink)?;
+    let spec = TableSpec {
+        key: ot.key.clone(),
+    };
+    let sort = crate::table::sort::SortOptions::new(store.sort_memory(), tmp_dir);
+    let (merged, id) = crate::table::record_to(tmp.path(), path, &spec, &sort, sink)?;
+    // The merged file, read back as dv reads tables, must hold the rows the merge made.
+    if merged.rows != written {
+        return Err(Error::Internal(format!(
+            "{path}: the merged table holds {} rows where {written} were written",
+            merged.rows
+        )));
+    }
+    Ok(Some(MergedTable {
+        node: Node {
+            kind: hashed.kind,
+            id: hashed.id,
+            size: hashed.size,
+            files: 1,
+            exec: three_way(
+                &base.map(|b| b.node.exec),
+                &Some(ours.node.exec),
+                &Some(theirs.node.exec),
+            )
+            .copied()
+            .flatten()
+            .unwrap_or(match favor {
+                Favor::Ours => ours.node.exec,
+                Favor::Theirs => theirs.node.exec,
+            }),
+        },
+        table: TableRef {
+            id,
+            key: ot.key.clone(),
+            rows: merged.rows,
+        },
+        conflicts: rows.conflicts,
+    }))
+}
+
+/// A row or cell of a table the merge could not settle.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RowConflict {
+    /// The table's repository path.
+    pub path: String,
+    /// The row's key cells.
+    pub key: Vec<Cell>,
+    /// `modified-both` for a cell (named by `column`), or for a whole row: `added-both`, `deleted-by-us`,
+    /// `deleted-by-them`.
+    pub kind: ConflictKind,
+    /// The cell's column; absent for a whole-row conflict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The cell on each side (`null`: NULL, or no such row or column there); absent for a whole-row conflict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<Cell>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ours: Option<Cell>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theirs: Option<Cell>,
+}
+
+/// The merge of a table's rows: what to do to our file's rows to get the merged table.
+#[derive(Debug, Default)]
+pub struct RowMerge {
+    /// The merged columns, in order: ours, less those dropped, then those added on their side.
+    pub columns: Vec<String>,
+    /// By key: `None` deletes our row, `Some` replaces it (cells in `columns` order).
+    pub edits: HashMap<Vec<u8>, Option<Vec<Cell>>>,
+    /// Rows we lack, in key order (cells in `columns` order).
+    pub appended: Vec<Vec<Cell>>,
+    pub conflicts: Vec<RowConflict>,
+}
+
+/// One side's row: each cell by column name, for the columns that side has.
+type Row = BTreeMap<String, Cell>;
+
+/// Merges the rows of table `path` (`base`: `None` when the sides share no version), each conflict settled
+/// as `favor` says. The three must share their key.
+pub fn merge_rows(
+    src: &dyn NodeSource,
+    path: &str,
+    base: Option<&Header>,
+    ours: &Header,
+    theirs: &Header,
+    favor: Favor,
+) -> Result<RowMerge> {
+    if ours.key.is_empty() || ours.key != theirs.key || base.is_some_and(|b| b.key != ours.key) {
+        return Err(Error::Internal(format!(
+            "{path}: only tables keyed alike merge row by row"
+        )));
+    }
+    let names = |h: Option<&Header>| -> Vec<String> {
+        h.map(|h| h.columns.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    let (nb, no, nt) = (names(base), names(Some(ours)), names(Some(theirs)));
+    // Columns by name: present on a side or not, three-way.
+    let has = |n: &[String], c: &String| n.contains(c);
+    let mut columns: Vec<String> = no
+        .iter()
+        .filter(|c| *three_way(&has(&nb, c), &true, &has(&nt, c)).unwrap_or(&true))
+        .cloned()
+        .collect();
+    columns.extend(
+        nt.iter()
+            .filter(|c| !has(&no, c) && !has(&nb, c))
+            .cloned(),
+    );
+    let mut every: Vec<&String> = nb.iter().chain(&no).chain(&nt).collect();
+    every.sort();
+    every.dedup();
+
+    let base_root = base.and_then(|b| b.root);
+    let (ob, oo) = rowtree::diff(src, base_root, ours.root)?;
+    let (tb, tt) = rowtree::diff(src, base_root, theirs.root)?;
+    let to_map = |list: Vec<(Vec<u8>, Vec<u8>)>| -> BTreeMap<Vec<u8>, Vec<u8>> { list.into_iter().collect() };
+    let (ob, oo, tb, tt) = (to_map(ob), to_map(oo), to_map(tb), to_map(tt));
+    let decode = |h: &Header, stored: &[u8]| -> Result<Row> {
+        Ok(h.columns
+            .iter()
+            .map(|c| c.name.clone())
+            .zip(h.row_cells(stored)?)
+            .collect())
+    };
+    let mut keys: Vec<&Vec<u8>> = ob.keys().chain(oo.keys()).chain(tb.keys()).chain(tt.keys()).collect();
+    keys.sort();
+    keys.dedup();
+
+    let mut out = RowMerge {
+        columns,
+        ..Default::default()
+    };
+    for key in keys {
+        let b = match ob.get(key).or_else(|| tb.get(key)) {
+            Some(r) => Some(decode(base.expect("a base row has a base"), r)?),
+            None => None,
+        };
+        let side = |changed: &BTreeMap<Vec<u8>, Vec<u8>>, gone: &BTreeMap<Vec<u8>, Vec<u8>>, h: &Header| -> Result<Option<Row>> {
+            match changed.get(key) {
+                Some(r) => Ok(Some(decode(h, r)?)),
+                None if gone.contains_key(key) => Ok(None),
+                None => Ok(b.clone()),
+            }
+        };
+        let (o, t) = (side(&oo, &ob, ours)?, side(&tt, &tb, theirs)?);
+        let key_cells = || crate::table::decode_key(key);
+        let conflict = |kind, column: Option<&String>, base: Option<Cell>, o: Option<Cell>, t: Option<Cell>| -> Result<RowConflict> {
+            Ok(RowConflict {
+                path: path.to_string(),
+                key: key_cells()?,
+                kind,
+                column: column.cloned(),
+                base: column.map(|_| base.flatten()),
+                ours: column.map(|_| o.flatten()),
+                theirs: column.map(|_| t.flatten()),
+            })
+        };
+        let merged: Option<Row> = match (&b, &o, &t) {
+            (_, None, None) => None,
+            // Deleted on one side: a conflict when the other changed the row.
+            (Some(b), None, Some(t)) | (Some(b), Some(t), None) => {
+                let ours_deleted = o.is_none();
+                if changed(b, t) {
+                    out.conflicts.push(conflict(
+                        if ours_deleted {
+                            ConflictKind::DeletedOurs
+                        } else {
+                            ConflictKind::DeletedTheirs
+                        },
+                        None,
+                        None,
+                        None,
+                        None,
+                    )?);
+                    // `t` is the side that kept the row.
+                    match favor {
+                        Favor::Ours => o.clone(),
+                        Favor::Theirs => ours_deleted.then(|| t.clone()),
+                    }
+                } else {
+                    None
+                }
+            }
+            (None, None, Some(t)) => Some(t.clone()),
+            (None, Some(o), None) => Some(o.clone()),
+            (_, Some(o), Some(t)) => {
+                let mut row = Row::new();
+                for c in &every {
+                    let (bc, oc, tc) = (
+                        b.as_ref().and_then(|r| r.get(*c)).cloned(),
+                        o.get(*c).cloned(),
+                        t.get(*c).cloned(),
+                    );
+                    let value = match three_way(&bc, &oc, &tc) {
+                        Some(v) => v.clone(),
+                        None => {
+                            out.conflicts.push(conflict(
+                                if b.is_some() {
+                                    ConflictKind::Modified
+                                } else {
+                                    ConflictKind::Added
+                                },
+                                Some(c),
+                                bc.clone(),
+                                oc.clone(),
+                                tc.clone(),
+                            )?);
+                            match favor {
+                                Favor::Ours => oc,
+                                Favor::Theirs => tc,
+                            }
+                        }
+                    };
+                    if let Some(v) = value {
+                        row.insert((*c).clone(), v);
+                    }
+                }
+                Some(row)
+            }
+        };
+        // What that is to our file: nothing, a deletion, a replacement or a new row.
+        let cells = |r: &Row| -> Vec<Cell> {
+            out.columns
+                .iter()
+                .map(|c| r.get(c).cloned().flatten())
+                .collect()
+        };
+        match (&o, merged) {
+            (None, None) => {}
+            (Some(_), None) => {
+                out.edits.insert(key.clone(), None);
+            }
+            (None, Some(m)) => {
+                let row = cells(&m);
+                out.appended.push(row);
+            }
+            (Some(o), Some(m)) => {
+                let (was, now) = (cells(o), cells(&m));
+                if was != now {
+                    out.edits.insert(key.clone(), Some(now));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether row `x` differs from `base` in a column both have.
+fn changed(base: &Row, x: &Row) -> bool {
+    x.iter().any(|(c, v)| base.get(c).is_some_and(|bv| bv != v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::rowtree::tests::MemNodes;
+    use crate::table::{Column, encode_key, encode_row};
+    use proptest::prelude::*;
+
+    /// Rows by integer key: the cells after the key, in `columns[1..]` order.
+    type Rows = BTreeMap<i64, Vec<Cell>>;
+
+    /// A table keyed by its first column.
+    fn table(m: &mut MemNodes, columns: &[&str], rows: &Rows) -> Header {
+        let mut order: Vec<usize> = (0..columns.len()).collect();
+        order.sort_by_key(|&i| columns[i]);
+        let mut kv: Vec<(Vec<u8>, Vec<u8>)> = rows
+            .iter()
+            .map(|(k, rest)| {
+                let ks = k.to_string();
+                let cells: Vec<Option<&str>> = std::iter::once(Some(ks.as_str()))
+                    .chain(rest.iter().map(|c| c.as_deref()))
+                    .collect();
+                (
+                    encode_key(std::iter::once(Some(ks.as_str()))),
+                    encode_row(order.iter().map(|&i| cells[i])),
+                )
+            })
+            .collect();
+        kv.sort();
+        let root = rowtree::build(kv.into_iter(), m).unwrap();
+        Header {
+            format: "csv".into(),
+            key: vec![columns[0].into()],
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: c.to_string(),
+                    ty: "string".into(),
+                })
+                .collect(),
+            rows: root.rows,
+            root: root.id,
+        }
+    }
+
+    /// Applies a merge to our rows, as the CSV rewrite does: by the merged columns.
+    fn apply(ours: &Rows, ours_columns: &[&str], m: &RowMerge) -> Rows {
+        let key = |k: i64| encode_key(std::iter::once(Some(k.to_string().as_str())));
+        let mut out = Rows::new();
+        for (k, rest) in ours {
+            match m.edits.get(&key(*k)) {
+                Some(None) => {}
+                Some(Some(cells)) => {
+                    out.insert(*k, cells[1..].to_vec());
+                }
+                None => {
+                    let cells: Vec<Cell> = m.columns[1..]
+                        .iter()
+                        .map(|c| {
+                            ours_columns[1..]
+                                .iter()
+                                .position(|x| x == c)
+                                .and_then(|i| rest[i].clone())
+                        })
+                        .collect();
+                    out.insert(*k, cells);
+                }
+            }
+        }
+        for cells in &m.appended {
+            let k: i64 = cells[0].as_deref().unwrap().parse().unwrap();
+            assert!(out.insert(k, cells[1..].to_vec()).is_none(), "appended twice");
+        }
+        out
+    }
+
+    fn v(s: &str) -> Cell {
+        Some(s.to_string())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Set(usize, String),
+        Delete(usize),
+        Insert(i64, String),
+    }
+
+    fn script() -> impl Strategy<Value = Vec<Edit>> {
+        proptest::collection::vec(
+            prop_oneof![
+                (any::<usize>(), "[a-c]{0,2}").prop_map(|(i, s)| Edit::Set(i, s)),
+                any::<usize>().prop_map(Edit::Delete),
+                (0i64..400, "[a-c]{0,2}").prop_map(|(k, s)| Edit::Insert(k, s)),
+            ],
+            0..30,
+        )
+    }
+
+    /// Applies a side's script to `rows`: `column` is the cell it changes, `mine` the key residue (mod 4) it
+    /// may delete and insert at; it never touches the other side's residue, so the two never conflict.
+    fn run(rows: &mut Rows, script: &[Edit], column: usize, mine: i64, theirs: i64) {
+        for e in script {
+            let keys: Vec<i64> = rows.keys().copied().filter(|k| k % 4 != theirs).collect();
+            match e {
+                Edit::Set(i, s) if !keys.is_empty() => {
+                    let k = keys[i % keys.len()];
+                    rows.get_mut(&k).unwrap()[column] = v(s);
+                }
+                Edit::Delete(i) => {
+                    let mine_keys: Vec<i64> = keys.iter().copied().filter(|k| k % 4 == mine).collect();
+                    if !mine_keys.is_empty() {
+                        rows.remove(&mine_keys[i % mine_keys.len()]);
+                    }
+                }
+                Edit::Insert(k, s) => {
+                    let k = 1000 + k * 4 + mine;
+                    let mut cells = vec![None, None];
+                    cells[column] = v(s);
+                    rows.insert(k, cells);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn edits_that_do_not_conflict_all_merge_whichever_side_is_ours(
+            n in 0i64..600,
+            ours_script in script(),
+            theirs_script in script(),
+        ) {
+            let cols = ["id", "a", "b"];
+            let base: Rows = (0..n).map(|k| (k, vec![v(&format!("a{}", k % 5)), v(&format!("b{}", k % 3))])).collect();
+            // Ours edits column a, deletes and inserts at keys 0 mod 4; theirs column b, at keys 1 mod 4.
+            let (mut ours, mut theirs) = (base.clone(), base.clone());
+            run(&mut ours, &ours_script, 0, 0, 1);
+            run(&mut theirs, &theirs_script, 1, 1, 0);
+            let mut want = base.clone();
+            for k in base.keys() {
+                match (ours.get(k), theirs.get(k)) {
+                    (Some(o), Some(t)) => { want.insert(*k, vec![o[0].clone(), t[1].clone()]); }
+                    _ => { want.remove(k); }
+                }
+            }
+            for (k, r) in ours.iter().chain(&theirs).filter(|(k, _)| !base.contains_key(k)) {
+                want.insert(*k, r.clone());
+            }
+            let mut m = MemNodes::default();
+            let (hb, ho, ht) = (table(&mut m, &cols, &base), table(&mut m, &cols, &ours), table(&mut m, &cols, &theirs));
+            let merged = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+            prop_assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
+            prop_assert_eq!(apply(&ours, &cols, &merged), want.clone());
+            let swapped = merge_rows(&m, "t.csv", Some(&hb), &ht, &ho, Favor::Ours).unwrap();
+            prop_assert!(swapped.conflicts.is_empty());
+            prop_assert_eq!(apply(&theirs, &cols, &swapped), want);
+        }
+    }
+
+    #[test]
+    fn the_same_cell_changed_differently_is_a_conflict_settled_by_the_side_favored() {
+        let mut m = MemNodes::default();
+        let cols = ["id", "a", "b"];
+        let base: Rows = [(1, vec![v("x"), v("y")]), (2, vec![v("p"), v("q")])].into();
+        let mut ours = base.clone();
+        ours.get_mut(&1).unwrap()[0] = v("ours");
+        ours.remove(&2);
+        let mut theirs = base.clone();
+        theirs.get_mut(&1).unwrap()[0] = v("theirs");
+        theirs.get_mut(&1).unwrap()[1] = v("their b");
+        theirs.get_mut(&2).unwrap()[1] = v("changed");
+        let (hb, ho, ht) = (table(&mut m, &cols, &base), table(&mut m, &cols, &ours), table(&mut m, &cols, &theirs));
+        let merged = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+        assert_eq!(
+            merged.conflicts,
+            vec![
+                RowConflict {
+                    path: "t.csv".into(),
+                    key: vec![v("1")],
+                    kind: ConflictKind::Modified,
+                    column: Some("a".into()),
+                    base: Some(v("x")),
+                    ours: Some(v("ours")),
+                    theirs: Some(v("theirs")),
+                },
+                RowConflict {
+                    path: "t.csv".into(),
+                    key: vec![v("2")],
+                    kind: ConflictKind::DeletedOurs,
+                    column: None,
+                    base: None,
+                    ours: None,
+                    theirs: None,
+                },
+            ]
+        );
+        // Ours where they conflict, their change to b kept either way.
+        assert_eq!(
+            apply(&ours, &cols, &merged),
+            [(1, vec![v("ours"), v("their b")])].into()
+        );
+        let by_theirs = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Theirs).unwrap();
+        assert_eq!(
+            apply(&ours, &cols, &by_theirs),
+            [(1, vec![v("theirs"), v("their b")]), (2, vec![v("p"), v("changed")])].into()
+        );
+    }
+
+    #[test]
+    fn a_column_added_on_one_side_merges_with_row_edits_on_the_other() {
+        let mut m = MemNodes::default();
+        let base: Rows = (0..50).map(|k| (k, vec![v("x")])).collect();
+        let mut ours = base.clone();
+        ours.get_mut(&7).unwrap()[0] = v("edited");
+        ours.insert(100, vec![v("new")]);
+        let theirs: Rows = base
+            .keys()
+            .filter(|&&k| k != 3)
+            .map(|&k| (k, vec![v("x"), v(&format!("c{k}"))]))
+            .collect();
+        let hb = table(&mut m, &["id", "a"], &base);
+        let ho = table(&mut m, &["id", "a"], &ours);
+        let ht = table(&mut m, &["id", "a", "c"], &theirs);
+        let merged = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+        assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
+        assert_eq!(merged.columns, ["id", "a", "c"]);
+        let got = apply(&ours, &["id", "a"], &merged);
+        assert_eq!(got[&7], vec![v("edited"), v("c7")]);
+        assert_eq!(got[&100], vec![v("new"), None], "our new row has no value in their new column");
+        assert!(!got.contains_key(&3), "their deletion holds");
+        assert_eq!(got.len(), 50);
+        // And the other way round: their column dropped on our side... here, a column ours dropped while
+        // theirs changed a cell in it is a conflict.
+        let mut theirs2 = base.clone();
+        theirs2.get_mut(&4).unwrap()[0] = v("changed");
+        let dropped: Rows = base.keys().map(|&k| (k, vec![])).collect();
+        let hd = table(&mut m, &["id"], &dropped);
+        let ht2 = table(&mut m, &["id", "a"], &theirs2);
+        let merged = merge_rows(&m, "t.csv", Some(&hb), &hd, &ht2, Favor::Ours).unwrap();
+        assert_eq!(merged.columns, ["id"]);
+        assert_eq!(merged.conflicts.len(), 1);
+        assert_eq!(merged.conflicts[0].column.as_deref(), Some("a"));
+    }
+}

@@ -1,0 +1,284 @@
+//! Writing a CSV or TSV table with row edits applied, in the dialect of the file it starts from (delimiter,
+//! line ending, quoting only where needed): rows left alone are copied byte for byte, so a merged file shares
+//! its chunks with the version it came from. A change of columns rewrites every row.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use super::{Cell, bad, encode_key};
+use crate::Result;
+
+/// What to do to a table file's rows.
+pub struct Edits<'a> {
+    /// The key columns.
+    pub key: &'a [String],
+    /// The columns to write, in order (the file's own unless columns were added or dropped).
+    pub columns: &'a [String],
+    /// By key ([`encode_key`]): `None` deletes the row, `Some` replaces it with cells in `columns` order.
+    pub rows: &'a HashMap<Vec<u8>, Option<Vec<Cell>>>,
+    /// New rows, cells in `columns` order, written after the file's rows.
+    pub appended: &'a [Vec<Cell>],
+}
+
+/// The delimiter a table's header line uses: tab for TSV; otherwise the most frequent of `,` `;` `\t` `|`
+/// (the rule [`super::csv_reader`] reads tables by).
+pub(super) fn delimiter_of(header_line: &[u8], format: &str) -> u8 {
+    if format == "tsv" {
+        return b'\t';
+    }
+    let count = |d: u8| header_line.iter().filter(|&&c| c == d).count();
+    [b',', b';', b'\t', b'|']
+        .into_iter()
+        .max_by_key(|&d| (count(d), d == b','))
+        .unwrap_or(b',')
+}
+
+/// Writes table file `src` (`what` names it, `format` is `csv` or `tsv`) to `out` with `edits` applied;
+/// returns the rows written. Every edited key must be a row of `src`: one that is not is an error, as is a
+/// file that does not parse the way dv read it.
+pub fn rewrite(src: &[u8], what: &str, format: &str, edits: &Edits, out: &mut dyn Write) -> Result<u64> {
+    let header_end = src
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(src.len(), |i| i + 1);
+    let header_line = &src[..header_end];
+    let delimiter = delimiter_of(header_line, format);
+    let terminator: &[u8] = if header_line.ends_with(b"\r\n") {
+        b"\r\n"
+    } else {
+        b"\n"
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .from_reader(src);
+    let io = |e: std::io::Error| crate::Error::Internal(format!("writing {what}: {e}"));
+    let parse = |e: csv::Error| bad(what, e.to_string());
+    let names: Vec<String> = reader
+        .byte_headers()
+        .map_err(parse)?
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    let key_at: Vec<usize> = edits
+        .key
+        .iter()
+        .map(|k| {
+            names
+                .iter()
+                .position(|n| n == k)
+                .ok_or_else(|| bad(what, format!("key column {k:?} is not in the file")))
+        })
+        .collect::<Result<_>>()?;
+    // Where each output column is in the file (`None`: a column the file lacks, written NULL).
+    let same_columns = names == edits.columns;
+    let from: Vec<Option<usize>> = edits
+        .columns
+        .iter()
+        .map(|c| names.iter().position(|n| n == c))
+        .collect();
+    let put = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = Option<&[u8]>>| -> Result<()> {
+        let mut line = Vec::new();
+        write_record(&mut line, cells, delimiter, terminator);
+        out.write_all(&line).map_err(io)
+    };
+    if same_columns {
+        out.write_all(header_line).map_err(io)?;
+        if !header_line.ends_with(b"\n") {
+            out.write_all(b"\n").map_err(io)?;
+        }
+    } else {
+        put(out, &mut edits.columns.iter().map(|c| Some(c.as_bytes())))?;
+    }
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    let mut edited = 0usize;
+    let mut ended = true;
+    let mut start = header_end;
+    loop {
+        let more = reader.read_byte_record(&mut record).map_err(parse)?;
+        if !more {
+            break;
+        }
+        // The record's raw bytes: from where the one before ended to where the reader now stands.
+        let mut end = reader.position().byte() as usize;
+        // The reader ends a CRLF record at its CR: its LF is the record's too.
+        if end > 0 && src.get(end - 1) == Some(&b'\r') && src.get(end) == Some(&b'\n') {
+            end += 1;
+        }
+        let raw = &src[start.min(end)..end];
+        start = end;
+        let field = |i: usize| record.get(i).filter(|f| !f.is_empty());
+        let key_text: Vec<Option<&str>> = key_at
+            .iter()
+            .map(|&i| field(i).map(|f| std::str::from_utf8(f).unwrap_or("")))
+            .collect();
+        let key = encode_key(key_text.into_iter());
+        match edits.rows.get(&key) {
+            Some(None) => {
+                edited += 1;
+                continue;
+            }
+            Some(Some(cells)) => {
+                edited += 1;
+                put(out, &mut cells.iter().map(|c| c.as_deref().map(str::as_bytes)))?;
+                ended = true;
+            }
+            None if same_columns => {
+                out.write_all(raw).map_err(io)?;
+                ended = raw.ends_with(b"\n");
+            }
+            None => {
+                put(out, &mut from.iter().map(|&i| i.and_then(field)))?;
+                ended = true;
+            }
+        }
+        rows += 1;
+    }
+    if edited != edits.rows.len() {
+        return Err(bad(
+            what,
+            format!(
+                "{} of the rows to change are not in the file",
+                edits.rows.len() - edited
+            ),
+        ));
+    }
+    if !ended && !edits.appended.is_empty() {
+        out.write_all(terminator).map_err(io)?;
+    }
+    for cells in edits.appended {
+        put(out, &mut cells.iter().map(|c| c.as_deref().map(str::as_bytes)))?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// One record: each field quoted only when it must be (it holds the delimiter, a quote or a line break, or it
+/// is the record's one field and empty, which would read as no record), quotes inside doubled.
+fn write_record(
+    out: &mut Vec<u8>,
+    cells: &mut dyn Iterator<Item = Option<&[u8]>>,
+    delimiter: u8,
+    terminator: &[u8],
+) {
+    let start = out.len();
+    let mut fields = 0;
+    for cell in cells {
+        if fields > 0 {
+            out.push(delimiter);
+        }
+        fields += 1;
+        let f = cell.unwrap_or(b"");
+        if f.iter().any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r') {
+            out.push(b'"');
+            for &b in f {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(f);
+        }
+    }
+    if fields == 1 && out.len() == start {
+        out.extend_from_slice(b"\"\"");
+    }
+    out.extend_from_slice(terminator);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> Vec<u8> {
+        encode_key(std::iter::once(Some(s)))
+    }
+
+    fn run(src: &str, columns: &[&str], rows: &[(&str, Option<Vec<Cell>>)], appended: &[Vec<Cell>]) -> String {
+        let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
+        let rows: HashMap<Vec<u8>, Option<Vec<Cell>>> =
+            rows.iter().map(|(key, r)| (k(key), r.clone())).collect();
+        let mut out = Vec::new();
+        let key = vec!["id".to_string()];
+        rewrite(
+            src.as_bytes(),
+            "t.csv",
+            "csv",
+            &Edits {
+                key: &key,
+                columns: &columns,
+                rows: &rows,
+                appended,
+            },
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn cells(v: &[Option<&str>]) -> Vec<Cell> {
+        v.iter().map(|c| c.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn unchanged_rows_keep_their_bytes_and_edits_follow_the_dialect() {
+        let src = "id;name;note\r\n1;\"ann\";x\r\n2;bob;\r\n3;cy;\"a;b\"\r\n";
+        let got = run(
+            src,
+            &["id", "name", "note"],
+            &[
+                ("2", Some(cells(&[Some("2"), Some("bo;b"), None]))),
+                ("3", None),
+            ],
+            &[cells(&[Some("4"), Some("dee"), Some("n")])],
+        );
+        assert_eq!(
+            got,
+            "id;name;note\r\n1;\"ann\";x\r\n2;\"bo;b\";\r\n4;dee;n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_final_newline_gets_one_before_new_rows() {
+        let got = run("id,v\n1,a", &["id", "v"], &[], &[cells(&[Some("2"), Some("b")])]);
+        assert_eq!(got, "id,v\n1,a\n2,b\n");
+        assert_eq!(run("id,v\n1,a", &["id", "v"], &[], &[]), "id,v\n1,a");
+    }
+
+    #[test]
+    fn new_columns_rewrite_every_row() {
+        let got = run(
+            "id,v\n1,a\n2,b\n",
+            &["id", "v", "w"],
+            &[("2", Some(cells(&[Some("2"), Some("b"), Some("z")])))],
+            &[],
+        );
+        assert_eq!(got, "id,v,w\n1,a,\n2,b,z\n");
+        let dropped = run("id,v,w\n1,a,q\n", &["id", "w"], &[], &[]);
+        assert_eq!(dropped, "id,w\n1,q\n");
+    }
+
+    #[test]
+    fn an_edit_for_a_row_the_file_lacks_is_an_error() {
+        let rows: HashMap<Vec<u8>, Option<Vec<Cell>>> = [(k("9"), None)].into_iter().collect();
+        let cols = vec!["id".to_string(), "v".to_string()];
+        let key = vec!["id".to_string()];
+        let e = rewrite(
+            b"id,v\n1,a\n",
+            "t.csv",
+            "csv",
+            &Edits {
+                key: &key,
+                columns: &cols,
+                rows: &rows,
+                appended: &[],
+            },
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not in the file"), "{e}");
+    }
+}
