@@ -577,3 +577,95 @@ fn a_column_added_on_one_branch_merges_with_row_edits_on_the_other() {
     assert_eq!(*lines.last().unwrap(), "31,thirty-one,310,");
     assert_eq!(lines.len(), 1 + 30 - 1 + 1);
 }
+
+/// A Parquet table (id Int64, price Float64, name Utf8) of `rows`.
+fn parquet_table(rows: &[(i64, f64, &str)]) -> Vec<u8> {
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("price", DataType::Float64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()),
+        Arc::new(rows.iter().map(|r| Some(r.1)).collect::<Float64Array>()),
+        Arc::new(rows.iter().map(|r| Some(r.2)).collect::<StringArray>()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// The rows of a Parquet table of [`parquet_table`]'s shape, checking its column types on the way.
+fn parquet_rows(path: &Path) -> Vec<(i64, Option<f64>, Option<String>)> {
+    use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let b = batch.unwrap();
+        let id = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let price = b.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+        let name = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+        for i in 0..b.num_rows() {
+            out.push((
+                id.value(i),
+                (!price.is_null(i)).then(|| price.value(i)),
+                (!name.is_null(i)).then(|| name.value(i).to_string()),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn parquet_tables_merge_by_cell_with_each_value_from_the_file_data_of_its_side() {
+    let r = TestRepo::new();
+    // Prices whose display text rounds: the merged file must hold the exact doubles.
+    let base: Vec<(i64, f64, &str)> = (1..=20)
+        .map(|i| (i, i as f64 / 3.0, "item"))
+        .collect();
+    r.write("p.parquet", &parquet_table(&base));
+    r.ok(&["add", "p.parquet", "--key", "id"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "base"]);
+    r.git(&["branch", "side"]);
+    switch(&r, "side");
+    let mut side = base.clone();
+    side[1].1 = 0.1 + 0.2;
+    side.remove(4);
+    side.push((40, 1e-300, "side new"));
+    r.write("p.parquet", &parquet_table(&side));
+    r.ok(&["add", "p.parquet", "--key", "id"]);
+    r.git(&["commit", "-q", "-am", "side"]);
+    switch(&r, "main");
+    let mut main = base.clone();
+    main[1].2 = "renamed on main";
+    main.push((30, 2.0f64.sqrt(), "main new"));
+    r.write("p.parquet", &parquet_table(&main));
+    r.ok(&["add", "p.parquet", "--key", "id"]);
+    r.git(&["commit", "-q", "-am", "main"]);
+    let (ok, text) = merge(&r, "side");
+    assert!(ok, "{text}");
+    r.ok(&["checkout"]);
+    let rows = parquet_rows(&r.p("p.parquet"));
+    assert_eq!(rows.len(), 20 - 1 + 2);
+    assert_eq!(
+        rows[1],
+        (2, Some(0.1 + 0.2), Some("renamed on main".to_string()))
+    );
+    assert!(rows.iter().all(|r| r.0 != 5));
+    assert_eq!(rows[2], (3, Some(1.0), Some("item".to_string())));
+    assert_eq!(rows[19], (30, Some(2.0f64.sqrt()), Some("main new".into())));
+    assert_eq!(rows[20], (40, Some(1e-300), Some("side new".into())));
+    assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+}

@@ -8,6 +8,7 @@ pub mod csv_writer;
 pub mod diff;
 mod infer;
 mod parquet_reader;
+pub mod parquet_writer;
 pub mod read;
 mod rows;
 pub mod rowtree;

@@ -351,8 +351,8 @@ fn merge_stored(
 }
 
 /// Fetches what merging the given versions of dataset `path` reads that the cache lacks: every tree of a
-/// folder; for a table, the headers and row trees of all three, and our file's data (the merged file is
-/// written from it). Returns how many objects came.
+/// folder; for a table, the headers and row trees of all three, and the file data the merged file is written
+/// from. Returns how many objects came.
 fn fetch_trees(
     s: &Locked<'_>,
     path: &str,
@@ -381,9 +381,13 @@ fn fetch_trees(
         fetch.trees(true, progress)
     };
     let mut objects = fetch.finish(result)?.objects;
-    if let (true, Some(ours)) = (tables, pointers[1]) {
-        let ours = [target(ours)];
-        let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &ours)?;
+    // The files the merged table is written from: ours; theirs too for Parquet, whose cells come from
+    // the data of the side that holds them.
+    let parquet = crate::table::read::format_of(path) == Some("parquet");
+    let sides = [pointers[1], pointers[2].filter(|_| parquet)];
+    for side in sides.into_iter().flatten().filter(|_| tables) {
+        let one = [target(side)];
+        let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &one)?;
         let result = fetch
             .structure(progress)
             .and_then(|chunks| fetch.contents(chunks, None, progress));

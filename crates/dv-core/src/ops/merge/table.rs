@@ -25,7 +25,7 @@ pub struct MergedTable {
 }
 
 /// Merges table `path`, changed on both sides, row by row, the merged file and its row tree written to
-/// `sink`. `None` when these versions do not merge row by row (keyless, keyed differently, Parquet): the
+/// `sink`. `None` when these versions do not merge row by row (keyless, keyed differently, formats apart): the
 /// caller takes one side whole, as a conflict.
 pub fn merge_table(
     s: &Locked<'_>,
@@ -59,36 +59,47 @@ pub fn merge_table(
     let header = |t: &TableRef| crate::table::read_header(store, &t.id);
     let (oh, th) = (header(ot)?, header(tt)?);
     let bh = bt.map(header).transpose()?;
-    if !matches!(oh.format.as_str(), "csv" | "tsv") || oh.format != th.format {
+    if !matches!(oh.format.as_str(), "csv" | "tsv" | "parquet") || oh.format != th.format {
         return Ok(None);
     }
     let rows = merge_rows(&StoreNodes(store), path, bh.as_ref(), &oh, &th, favor)?;
-    // Our file, the edits applied, into a temporary file in the cache.
-    let mut ours_bytes = Vec::with_capacity(ours.node.size as usize);
-    store
-        .copy_file(&ours.node, &mut ours_bytes)
-        .map_err(|e| e.at_path(path))?;
+    let edits = crate::table::csv_writer::Edits {
+        key: &ot.key,
+        columns: &rows.columns,
+        rows: &rows.edits,
+        appended: &rows.appended,
+    };
+    // The merged file, written into a temporary file in the cache.
     let tmp_dir = store.tmp_dir();
-    let mut tmp = crate::fsutil::TempFile::beside(&tmp_dir.join("merged-table"), 0o600)?;
-    let written = {
+    let temp = || crate::fsutil::TempFile::beside(&tmp_dir.join("merged-table"), 0o600);
+    let mut tmp = temp()?;
+    let io = |e: std::io::Error| Error::io(tmp_dir.as_path(), e);
+    let written = if oh.format == "parquet" {
+        // Cells are taken from the file data of the side whose value they are: both files are read.
+        let side_file = |p: &Pointer| -> Result<crate::fsutil::TempFile> {
+            let mut f = temp()?;
+            let mut w = std::io::BufWriter::new(f.file());
+            store.copy_file(&p.node, &mut w).map_err(|e| e.at_path(path))?;
+            std::io::Write::flush(&mut w).map_err(io)?;
+            drop(w);
+            f.close();
+            Ok(f)
+        };
+        let (of, tf) = (side_file(ours)?, side_file(theirs)?);
+        tmp.close();
+        crate::table::parquet_writer::rewrite(of.path(), tf.path(), path, &edits, tmp.path())?
+    } else {
+        let mut ours_bytes = Vec::with_capacity(ours.node.size as usize);
+        store
+            .copy_file(&ours.node, &mut ours_bytes)
+            .map_err(|e| e.at_path(path))?;
         let mut w = std::io::BufWriter::new(tmp.file());
-        let n = crate::table::csv_writer::rewrite(
-            &ours_bytes,
-            path,
-            &oh.format,
-            &crate::table::csv_writer::Edits {
-                key: &ot.key,
-                columns: &rows.columns,
-                rows: &rows.edits,
-                appended: &rows.appended,
-            },
-            &mut w,
-        )?;
-        std::io::Write::flush(&mut w).map_err(|e| Error::io(tmp_dir.as_path(), e))?;
+        let n = crate::table::csv_writer::rewrite(&ours_bytes, path, &oh.format, &edits, &mut w)?;
+        std::io::Write::flush(&mut w).map_err(io)?;
+        drop(w);
+        tmp.close();
         n
     };
-    drop(ours_bytes);
-    tmp.close();
     let hashed = crate::store::store_file(tmp.path(), ours.layout, sink)?;
     let spec = TableSpec {
         key: ot.key.clone(),
