@@ -478,7 +478,10 @@ fn tables_changed_on_both_branches_merge_by_row_and_by_cell() {
     // Our order, their edits applied, their new row appended.
     assert_eq!(lines[0], "id,name,score");
     assert_eq!(lines[5], "5,name 5,55");
-    assert_eq!(lines[7], "7,\"seven, main\",70", "our row kept byte for byte");
+    assert_eq!(
+        lines[7], "7,\"seven, main\",70",
+        "our row kept byte for byte"
+    );
     assert!(!merged.contains("\n9,name 9,90\n"));
     assert!(merged.contains("\n50,from side,501\n"), "{merged}");
     assert_eq!(lines[lines.len() - 2], "201,new on main,2");
@@ -532,7 +535,11 @@ fn the_same_cell_changed_on_both_branches_is_a_conflict_named_by_key_and_column(
         );
         r.ok(&["checkout", side, "t.csv"]);
         let merged = String::from_utf8(r.read("t.csv")).unwrap();
-        let want = if side == "--ours" { "3,name 3,31" } else { "3,name 3,33" };
+        let want = if side == "--ours" {
+            "3,name 3,31"
+        } else {
+            "3,name 3,33"
+        };
         assert!(merged.contains(&format!("\n{want}\n")), "{side}: {merged}");
         assert!(merged.contains("\n4,four side,41\n"), "{merged}");
         r.git(&["commit", "-q", "--no-edit"]);
@@ -551,7 +558,7 @@ fn a_column_added_on_one_branch_merges_with_row_edits_on_the_other() {
                 format!("{l},grade")
             } else {
                 let id: u32 = l.split(',').next().unwrap().parse().unwrap();
-                format!("{l},{}", if id % 2 == 0 { "even" } else { "odd" })
+                format!("{l},{}", if id.is_multiple_of(2) { "even" } else { "odd" })
             })
         },
         "",
@@ -631,9 +638,7 @@ fn parquet_rows(path: &Path) -> Vec<(i64, Option<f64>, Option<String>)> {
 fn parquet_tables_merge_by_cell_with_each_value_from_the_file_data_of_its_side() {
     let r = TestRepo::new();
     // Prices whose display text rounds: the merged file must hold the exact doubles.
-    let base: Vec<(i64, f64, &str)> = (1..=20)
-        .map(|i| (i, i as f64 / 3.0, "item"))
-        .collect();
+    let base: Vec<(i64, f64, &str)> = (1..=20).map(|i| (i, i as f64 / 3.0, "item")).collect();
     r.write("p.parquet", &parquet_table(&base));
     r.ok(&["add", "p.parquet", "--key", "id"]);
     r.git(&["add", "-A"]);

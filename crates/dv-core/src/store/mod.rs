@@ -585,7 +585,11 @@ fn chunk_file(
         for r in &block.chunks {
             let id = ObjectId::of(&block.data[r.clone()]);
             if let Some(sink) = sink.as_deref_mut() {
-                sink.put(id, object::ObjectKind::Chunk, block.data[r.clone()].to_vec())?;
+                sink.put(
+                    id,
+                    object::ObjectKind::Chunk,
+                    block.data[r.clone()].to_vec(),
+                )?;
             }
             chunks.push((id, r.len() as u32));
             size += r.len() as u64;

@@ -36,7 +36,13 @@ pub(super) fn delimiter_of(header_line: &[u8], format: &str) -> u8 {
 /// Writes table file `src` (`what` names it, `format` is `csv` or `tsv`) to `out` with `edits` applied;
 /// returns the rows written. Every edited key must be a row of `src`: one that is not is an error, as is a
 /// file that does not parse the way dv read it.
-pub fn rewrite(src: &[u8], what: &str, format: &str, edits: &Edits, out: &mut dyn Write) -> Result<u64> {
+pub fn rewrite(
+    src: &[u8],
+    what: &str,
+    format: &str,
+    edits: &Edits,
+    out: &mut dyn Write,
+) -> Result<u64> {
     let header_end = src
         .iter()
         .position(|&b| b == b'\n')
@@ -121,7 +127,10 @@ pub fn rewrite(src: &[u8], what: &str, format: &str, edits: &Edits, out: &mut dy
             }
             Some(Some(cells)) => {
                 edited += 1;
-                put(out, &mut cells.iter().map(|c| c.as_deref().map(str::as_bytes)))?;
+                put(
+                    out,
+                    &mut cells.iter().map(|c| c.as_deref().map(str::as_bytes)),
+                )?;
                 ended = true;
             }
             None if same_columns => {
@@ -148,7 +157,10 @@ pub fn rewrite(src: &[u8], what: &str, format: &str, edits: &Edits, out: &mut dy
         out.write_all(terminator).map_err(io)?;
     }
     for cells in edits.appended {
-        put(out, &mut cells.iter().map(|c| c.as_deref().map(str::as_bytes)))?;
+        put(
+            out,
+            &mut cells.iter().map(|c| c.as_deref().map(str::as_bytes)),
+        )?;
         rows += 1;
     }
     Ok(rows)
@@ -170,7 +182,9 @@ fn write_record(
         }
         fields += 1;
         let f = cell.unwrap_or(b"");
-        if f.iter().any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r') {
+        if f.iter()
+            .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
+        {
             out.push(b'"');
             for &b in f {
                 if b == b'"' {
@@ -197,7 +211,12 @@ mod tests {
         encode_key(std::iter::once(Some(s)))
     }
 
-    fn run(src: &str, columns: &[&str], rows: &[(&str, Option<Vec<Cell>>)], appended: &[Vec<Cell>]) -> String {
+    fn run(
+        src: &str,
+        columns: &[&str],
+        rows: &[(&str, Option<Vec<Cell>>)],
+        appended: &[Vec<Cell>],
+    ) -> String {
         let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
         let rows: HashMap<Vec<u8>, Option<Vec<Cell>>> =
             rows.iter().map(|(key, r)| (k(key), r.clone())).collect();
@@ -243,7 +262,12 @@ mod tests {
 
     #[test]
     fn a_file_without_a_final_newline_gets_one_before_new_rows() {
-        let got = run("id,v\n1,a", &["id", "v"], &[], &[cells(&[Some("2"), Some("b")])]);
+        let got = run(
+            "id,v\n1,a",
+            &["id", "v"],
+            &[],
+            &[cells(&[Some("2"), Some("b")])],
+        );
         assert_eq!(got, "id,v\n1,a\n2,b\n");
         assert_eq!(run("id,v\n1,a", &["id", "v"], &[], &[]), "id,v\n1,a");
     }

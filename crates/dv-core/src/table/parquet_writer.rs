@@ -68,7 +68,11 @@ impl Side {
     }
 
     fn column(&self, name: &str) -> Option<&ArrayRef> {
-        self.batch.schema().index_of(name).ok().map(|i| self.batch.column(i))
+        self.batch
+            .schema()
+            .index_of(name)
+            .ok()
+            .map(|i| self.batch.column(i))
     }
 }
 
@@ -102,7 +106,10 @@ pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path
             (Some(_), _) => o.batch.schema().field_with_name(name).cloned(),
             (None, Some(_)) => t.batch.schema().field_with_name(name).cloned(),
             (None, None) => {
-                return Err(bad(what, format!("merged column {name:?} is on neither side")));
+                return Err(bad(
+                    what,
+                    format!("merged column {name:?} is on neither side"),
+                ));
             }
         }
         .map_err(|e| bad(what, e.to_string()))?
@@ -164,12 +171,21 @@ pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path
             Some(None) => edited += 1,
             Some(Some(cells)) => {
                 edited += 1;
-                pick_row(&mut picks, cells, Some(i), their_row.get(k.as_slice()).copied())?;
+                pick_row(
+                    &mut picks,
+                    cells,
+                    Some(i),
+                    their_row.get(k.as_slice()).copied(),
+                )?;
                 rows += 1;
             }
             None => {
                 for (c, p) in picks.iter_mut().enumerate() {
-                    p.push(if texts[c][0].is_some() { (0, i) } else { (2, 0) });
+                    p.push(if texts[c][0].is_some() {
+                        (0, i)
+                    } else {
+                        (2, 0)
+                    });
                 }
                 rows += 1;
             }
@@ -185,7 +201,12 @@ pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path
         .collect();
     for cells in edits.appended {
         let k = encode_key(key_at.iter().map(|&i| cells[i].as_deref()));
-        pick_row(&mut picks, cells, None, their_row.get(k.as_slice()).copied())?;
+        pick_row(
+            &mut picks,
+            cells,
+            None,
+            their_row.get(k.as_slice()).copied(),
+        )?;
         rows += 1;
     }
     let columns = sources
@@ -198,13 +219,19 @@ pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path
         .collect::<std::result::Result<Vec<ArrayRef>, _>>()
         .map_err(|e| bad(what, e.to_string()))?;
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| bad(what, e.to_string()))?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), columns).map_err(|e| bad(what, e.to_string()))?;
     let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(o.compression.or(t.compression).unwrap_or(parquet::basic::Compression::SNAPPY))
+        .set_compression(
+            o.compression
+                .or(t.compression)
+                .unwrap_or(parquet::basic::Compression::SNAPPY),
+        )
         .build();
     let file = File::create(out).at(out)?;
     let failed = |e: &dyn std::fmt::Display| crate::Error::Internal(format!("writing {what}: {e}"));
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| failed(&e))?;
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| failed(&e))?;
     w.write(&batch).map_err(|e| failed(&e))?;
     w.close().map_err(|e| failed(&e))?;
     Ok(rows)

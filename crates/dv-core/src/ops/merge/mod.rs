@@ -23,8 +23,8 @@ use crate::{Error, Result};
 mod table;
 mod tree;
 
-use tree::TreeMerge;
 pub use table::RowConflict;
+use tree::TreeMerge;
 pub use tree::{Conflict, ConflictKind, Favor};
 
 /// A `[meta]` key changed differently on both sides.
@@ -110,44 +110,44 @@ pub fn merge_pointers(
         row_conflicts = m.conflicts;
         (m.node, Some(m.table), None, ours.layout)
     } else if whole && (data_changed_both || ours.source != theirs.source) {
-            let kind = if base.is_none() {
-                ConflictKind::Added
-            } else {
-                ConflictKind::Modified
-            };
-            let side = match favor {
-                Favor::Theirs => theirs,
-                Favor::Ours => ours,
-            };
-            tm.conflicts.push(Conflict {
-                path: path.to_string(),
-                kind,
-                base: base_node,
-                ours: Some(ours.node),
-                theirs: Some(theirs.node),
-            });
-            (
-                side.node,
-                side.table.clone(),
-                side.source.clone(),
-                side.layout,
-            )
+        let kind = if base.is_none() {
+            ConflictKind::Added
         } else {
-            // The data changed on one side at most, or both are plain folders or files merged below.
-            let node = match tm.merge(sink, path, base_node, Some(ours.node), Some(theirs.node))? {
-                Some(n) => n,
-                // Every file gone: the dataset stays, an empty folder.
-                None => Node {
-                    kind: crate::store::object::NodeKind::Tree,
-                    id: crate::store::split::put_tree(&[], ours.layout, sink)?,
-                    size: 0,
-                    files: 0,
-                    exec: false,
-                },
-            };
-            let from = if node == theirs.node { theirs } else { ours };
-            (node, from.table.clone(), from.source.clone(), from.layout)
+            ConflictKind::Modified
         };
+        let side = match favor {
+            Favor::Theirs => theirs,
+            Favor::Ours => ours,
+        };
+        tm.conflicts.push(Conflict {
+            path: path.to_string(),
+            kind,
+            base: base_node,
+            ours: Some(ours.node),
+            theirs: Some(theirs.node),
+        });
+        (
+            side.node,
+            side.table.clone(),
+            side.source.clone(),
+            side.layout,
+        )
+    } else {
+        // The data changed on one side at most, or both are plain folders or files merged below.
+        let node = match tm.merge(sink, path, base_node, Some(ours.node), Some(theirs.node))? {
+            Some(n) => n,
+            // Every file gone: the dataset stays, an empty folder.
+            None => Node {
+                kind: crate::store::object::NodeKind::Tree,
+                id: crate::store::split::put_tree(&[], ours.layout, sink)?,
+                size: 0,
+                files: 0,
+                exec: false,
+            },
+        };
+        let from = if node == theirs.node { theirs } else { ours };
+        (node, from.table.clone(), from.source.clone(), from.layout)
+    };
     let (meta, meta_conflicts) = merge_meta(base.map(|b| &b.meta), &ours.meta, &theirs.meta, favor);
     Ok(Merged {
         pointer: Pointer {

@@ -79,7 +79,9 @@ pub fn merge_table(
         let side_file = |p: &Pointer| -> Result<crate::fsutil::TempFile> {
             let mut f = temp()?;
             let mut w = std::io::BufWriter::new(f.file());
-            store.copy_file(&p.node, &mut w).map_err(|e| e.at_path(path))?;
+            store
+                .copy_file(&p.node, &mut w)
+                .map_err(|e| e.at_path(path))?;
             std::io::Write::flush(&mut w).map_err(io)?;
             drop(w);
             f.close();
@@ -204,11 +206,7 @@ pub fn merge_rows(
         .filter(|c| *three_way(&has(&nb, c), &true, &has(&nt, c)).unwrap_or(&true))
         .cloned()
         .collect();
-    columns.extend(
-        nt.iter()
-            .filter(|c| !has(&no, c) && !has(&nb, c))
-            .cloned(),
-    );
+    columns.extend(nt.iter().filter(|c| !has(&no, c) && !has(&nb, c)).cloned());
     let mut every: Vec<&String> = nb.iter().chain(&no).chain(&nt).collect();
     every.sort();
     every.dedup();
@@ -216,7 +214,9 @@ pub fn merge_rows(
     let base_root = base.and_then(|b| b.root);
     let (ob, oo) = rowtree::diff(src, base_root, ours.root)?;
     let (tb, tt) = rowtree::diff(src, base_root, theirs.root)?;
-    let to_map = |list: Vec<(Vec<u8>, Vec<u8>)>| -> BTreeMap<Vec<u8>, Vec<u8>> { list.into_iter().collect() };
+    let to_map = |list: Vec<(Vec<u8>, Vec<u8>)>| -> BTreeMap<Vec<u8>, Vec<u8>> {
+        list.into_iter().collect()
+    };
     let (ob, oo, tb, tt) = (to_map(ob), to_map(oo), to_map(tb), to_map(tt));
     let decode = |h: &Header, stored: &[u8]| -> Result<Row> {
         Ok(h.columns
@@ -225,7 +225,12 @@ pub fn merge_rows(
             .zip(h.row_cells(stored)?)
             .collect())
     };
-    let mut keys: Vec<&Vec<u8>> = ob.keys().chain(oo.keys()).chain(tb.keys()).chain(tt.keys()).collect();
+    let mut keys: Vec<&Vec<u8>> = ob
+        .keys()
+        .chain(oo.keys())
+        .chain(tb.keys())
+        .chain(tt.keys())
+        .collect();
     keys.sort();
     keys.dedup();
 
@@ -238,7 +243,10 @@ pub fn merge_rows(
             Some(r) => Some(decode(base.expect("a base row has a base"), r)?),
             None => None,
         };
-        let side = |changed: &BTreeMap<Vec<u8>, Vec<u8>>, gone: &BTreeMap<Vec<u8>, Vec<u8>>, h: &Header| -> Result<Option<Row>> {
+        let side = |changed: &BTreeMap<Vec<u8>, Vec<u8>>,
+                    gone: &BTreeMap<Vec<u8>, Vec<u8>>,
+                    h: &Header|
+         -> Result<Option<Row>> {
             match changed.get(key) {
                 Some(r) => Ok(Some(decode(h, r)?)),
                 None if gone.contains_key(key) => Ok(None),
@@ -247,7 +255,12 @@ pub fn merge_rows(
         };
         let (o, t) = (side(&oo, &ob, ours)?, side(&tt, &tb, theirs)?);
         let key_cells = || crate::table::decode_key(key);
-        let conflict = |kind, column: Option<&String>, base: Option<Cell>, o: Option<Cell>, t: Option<Cell>| -> Result<RowConflict> {
+        let conflict = |kind,
+                        column: Option<&String>,
+                        base: Option<Cell>,
+                        o: Option<Cell>,
+                        t: Option<Cell>|
+         -> Result<RowConflict> {
             Ok(RowConflict {
                 path: path.to_string(),
                 key: key_cells()?,
@@ -423,7 +436,10 @@ mod tests {
         }
         for cells in &m.appended {
             let k: i64 = cells[0].as_deref().unwrap().parse().unwrap();
-            assert!(out.insert(k, cells[1..].to_vec()).is_none(), "appended twice");
+            assert!(
+                out.insert(k, cells[1..].to_vec()).is_none(),
+                "appended twice"
+            );
         }
         out
     }
@@ -461,7 +477,8 @@ mod tests {
                     rows.get_mut(&k).unwrap()[column] = v(s);
                 }
                 Edit::Delete(i) => {
-                    let mine_keys: Vec<i64> = keys.iter().copied().filter(|k| k % 4 == mine).collect();
+                    let mine_keys: Vec<i64> =
+                        keys.iter().copied().filter(|k| k % 4 == mine).collect();
                     if !mine_keys.is_empty() {
                         rows.remove(&mine_keys[i % mine_keys.len()]);
                     }
@@ -524,7 +541,11 @@ mod tests {
         theirs.get_mut(&1).unwrap()[0] = v("theirs");
         theirs.get_mut(&1).unwrap()[1] = v("their b");
         theirs.get_mut(&2).unwrap()[1] = v("changed");
-        let (hb, ho, ht) = (table(&mut m, &cols, &base), table(&mut m, &cols, &ours), table(&mut m, &cols, &theirs));
+        let (hb, ho, ht) = (
+            table(&mut m, &cols, &base),
+            table(&mut m, &cols, &ours),
+            table(&mut m, &cols, &theirs),
+        );
         let merged = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
         assert_eq!(
             merged.conflicts,
@@ -557,7 +578,11 @@ mod tests {
         let by_theirs = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Theirs).unwrap();
         assert_eq!(
             apply(&ours, &cols, &by_theirs),
-            [(1, vec![v("theirs"), v("their b")]), (2, vec![v("p"), v("changed")])].into()
+            [
+                (1, vec![v("theirs"), v("their b")]),
+                (2, vec![v("p"), v("changed")])
+            ]
+            .into()
         );
     }
 
@@ -581,7 +606,11 @@ mod tests {
         assert_eq!(merged.columns, ["id", "a", "c"]);
         let got = apply(&ours, &["id", "a"], &merged);
         assert_eq!(got[&7], vec![v("edited"), v("c7")]);
-        assert_eq!(got[&100], vec![v("new"), None], "our new row has no value in their new column");
+        assert_eq!(
+            got[&100],
+            vec![v("new"), None],
+            "our new row has no value in their new column"
+        );
         assert!(!got.contains_key(&3), "their deletion holds");
         assert_eq!(got.len(), 50);
         // And the other way round: their column dropped on our side... here, a column ours dropped while
