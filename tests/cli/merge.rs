@@ -533,6 +533,28 @@ fn the_same_cell_changed_on_both_branches_is_a_conflict_named_by_key_and_column(
             pointer.contains("# conflict (modified-both): t.csv row (3) column score"),
             "{pointer}"
         );
+        // The driver's `--json`, run by hand on the three versions Git keeps: each conflicting cell with
+        // its key, column and the three values.
+        for (stage, name) in [(1, "base"), (2, "ours"), (3, "theirs")] {
+            let text = r.git(&["show", &format!(":{stage}:t.csv.dv")]);
+            std::fs::write(r.p(&format!(".git/{name}.dv")), text).unwrap();
+        }
+        let out = r.dv(&[
+            "merge-driver",
+            ".git/base.dv",
+            ".git/ours.dv",
+            ".git/theirs.dv",
+            "t.csv.dv",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            report["row_conflicts"],
+            serde_json::json!([{"path": "t.csv", "key": ["3"], "kind": "modified-both", "column": "score",
+                "base": "30", "ours": "31", "theirs": "33"}]),
+            "{report}"
+        );
         r.ok(&["checkout", side, "t.csv"]);
         let merged = String::from_utf8(r.read("t.csv")).unwrap();
         let want = if side == "--ours" {
@@ -673,4 +695,137 @@ fn parquet_tables_merge_by_cell_with_each_value_from_the_file_data_of_its_side()
     assert_eq!(rows[19], (30, Some(2.0f64.sqrt()), Some("main new".into())));
     assert_eq!(rows[20], (40, Some(1e-300), Some("side new".into())));
     assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+}
+
+/// The tensors of a safetensors file, by name: (dtype, shape, bytes); and its metadata.
+type Tensors = std::collections::BTreeMap<String, (String, Vec<u64>, Vec<u8>)>;
+
+fn read_safetensors(file: &[u8]) -> (Tensors, serde_json::Value) {
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0, "the header is padded to 8 bytes");
+    let header: serde_json::Value = serde_json::from_slice(&file[8..8 + n]).unwrap();
+    let data = &file[8 + n..];
+    let mut out = Tensors::new();
+    let mut covered = 0;
+    for (name, t) in header.as_object().unwrap() {
+        if name == "__metadata__" {
+            continue;
+        }
+        let o = t["data_offsets"].as_array().unwrap();
+        let (b, e) = (
+            o[0].as_u64().unwrap() as usize,
+            o[1].as_u64().unwrap() as usize,
+        );
+        covered += e - b;
+        let shape = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        out.insert(
+            name.clone(),
+            (
+                t["dtype"].as_str().unwrap().to_string(),
+                shape,
+                data[b..e].to_vec(),
+            ),
+        );
+    }
+    assert_eq!(
+        covered,
+        data.len(),
+        "the tensors cover the data area exactly"
+    );
+    (out, header["__metadata__"].clone())
+}
+
+/// A repository with `m.safetensors` (tensors a, b, c) committed on main, a branch `side` at the same commit.
+fn model_repo() -> (TestRepo, Vec<crate::model::Tensor<'static>>) {
+    use crate::model::{f32s, safetensors, weights};
+    let r = TestRepo::new();
+    let base: Vec<crate::model::Tensor<'static>> = vec![
+        ("a", "F32", vec![64, 256], f32s(&weights(1, 64 * 256))),
+        ("b", "F32", vec![256], f32s(&weights(2, 256))),
+        ("c", "F32", vec![128, 128], f32s(&weights(3, 128 * 128))),
+    ];
+    r.write("m.safetensors", &safetensors(&base, &[("step", "1")]));
+    r.ok(&["add", "m.safetensors"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "base"]);
+    r.git(&["branch", "side"]);
+    (r, base)
+}
+
+#[test]
+fn models_changed_on_both_branches_merge_tensor_by_tensor() {
+    use crate::model::{f32s, safetensors, weights};
+    let (r, base) = model_repo();
+    switch(&r, "side");
+    let mut side = base.clone();
+    side[1].3 = f32s(&weights(20, 256));
+    side.push(("d", "F16", vec![8], vec![7; 16]));
+    r.write(
+        "m.safetensors",
+        &safetensors(&side, &[("step", "1"), ("owner", "side")]),
+    );
+    r.ok(&["add", "m.safetensors"]);
+    r.git(&["commit", "-q", "-am", "side"]);
+    switch(&r, "main");
+    let mut main = base.clone();
+    main[0].3 = f32s(&weights(10, 64 * 256));
+    main.remove(2);
+    r.write("m.safetensors", &safetensors(&main, &[("step", "2")]));
+    r.ok(&["add", "m.safetensors"]);
+    r.git(&["commit", "-q", "-am", "main"]);
+    let (ok, text) = merge(&r, "side");
+    assert!(ok, "{text}");
+    r.ok(&["checkout"]);
+    let (tensors, meta) = read_safetensors(&r.read("m.safetensors"));
+    assert_eq!(tensors.keys().collect::<Vec<_>>(), ["a", "b", "d"]);
+    assert_eq!(tensors["a"].2, main[0].3);
+    assert_eq!(tensors["b"].2, side[1].3);
+    assert_eq!(tensors["d"], ("F16".to_string(), vec![8], vec![7; 16]));
+    assert_eq!(meta, serde_json::json!({"owner": "side", "step": "2"}));
+    assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+}
+
+#[test]
+fn the_same_tensor_changed_on_both_branches_is_a_conflict_settled_either_way() {
+    use crate::model::{f32s, safetensors, weights};
+    for side_flag in ["--ours", "--theirs"] {
+        let (r, base) = model_repo();
+        switch(&r, "side");
+        let mut side = base.clone();
+        side[1].3 = f32s(&weights(20, 256));
+        side[2].3 = f32s(&weights(30, 128 * 128));
+        r.write("m.safetensors", &safetensors(&side, &[("step", "1")]));
+        r.ok(&["add", "m.safetensors"]);
+        r.git(&["commit", "-q", "-am", "side"]);
+        switch(&r, "main");
+        let mut main = base.clone();
+        main[1] = ("b", "F16", vec![256], vec![1; 512]);
+        r.write("m.safetensors", &safetensors(&main, &[("step", "1")]));
+        r.ok(&["add", "m.safetensors"]);
+        r.git(&["commit", "-q", "-am", "main"]);
+        let (ok, text) = merge(&r, "side");
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("m.safetensors tensor \"b\" (modified-both): base F32 [256], ours F16 [256], theirs F32 [256]"),
+            "{text}"
+        );
+        assert!(!text.contains("tensor \"c\""), "{text}");
+        r.ok(&["checkout", side_flag, "m.safetensors"]);
+        let (tensors, _) = read_safetensors(&r.read("m.safetensors"));
+        let want = if side_flag == "--ours" {
+            &main[1].3
+        } else {
+            &side[1].3
+        };
+        assert_eq!(&tensors["b"].2, want, "{side_flag}");
+        assert_eq!(
+            tensors["c"].2, side[2].3,
+            "their change to c is kept either way"
+        );
+    }
 }

@@ -3,11 +3,11 @@
 use crate::common::*;
 
 /// A tensor to write: name, dtype, shape and its raw little-endian bytes.
-type Tensor<'a> = (&'a str, &'a str, Vec<u64>, Vec<u8>);
+pub(crate) type Tensor<'a> = (&'a str, &'a str, Vec<u64>, Vec<u8>);
 
 /// A safetensors file: u64 LE header length, the JSON header (padded with spaces to 8 bytes, as the reference
 /// writer does), then the tensors' bytes in the order given.
-fn safetensors(tensors: &[Tensor<'_>], meta: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn safetensors(tensors: &[Tensor<'_>], meta: &[(&str, &str)]) -> Vec<u8> {
     let mut entries = Vec::new();
     if !meta.is_empty() {
         let m: Vec<String> = meta
@@ -38,12 +38,12 @@ fn safetensors(tensors: &[Tensor<'_>], meta: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-fn f32s(v: &[f32]) -> Vec<u8> {
+pub(crate) fn f32s(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// Values in [-1, 1) with exact binary fractions (multiples of 2^-10), so changes have exact deltas.
-fn weights(seed: u64, n: usize) -> Vec<f32> {
+pub(crate) fn weights(seed: u64, n: usize) -> Vec<f32> {
     bytes(seed, n * 2)
         .chunks_exact(2)
         .map(|b| (u16::from_le_bytes([b[0], b[1]]) % 2048) as f32 / 1024.0 - 1.0)

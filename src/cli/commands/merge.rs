@@ -8,7 +8,8 @@ use dv_core::ops::merge::DriverOutcome;
 ///
 /// Merges two versions of a pointer file against their base as dv knows them: a dataset changed on one side
 /// takes that side; folders changed on both sides merge path by path on their trees (no file data is read);
-/// keyed CSV tables changed on both sides merge row by row and cell by cell; the same path (or cell)
+/// keyed tables changed on both sides merge row by row and cell by cell, `.safetensors` models tensor by
+/// tensor; the same path (or cell, or tensor)
 /// changed differently on both sides is a conflict, listed here and in the file left in place
 /// of the pointer file, and settled with `dv checkout --ours PATH` or `--theirs PATH`. A file named like a
 /// pointer file that is not one is merged by Git's text merge.
@@ -97,6 +98,18 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                         ),
                         None => errln!("  {} row {key} ({})", c.path, c.kind),
                     }
+                }
+                for c in &report.tensor_conflicts {
+                    let side = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+                    errln!(
+                        "  {} tensor {:?} ({}): base {}, ours {}, theirs {}",
+                        c.path,
+                        c.tensor,
+                        c.kind,
+                        side(&c.base),
+                        side(&c.ours),
+                        side(&c.theirs)
+                    );
                 }
                 for c in &report.meta_conflicts {
                     errln!("  meta.{} (modified-both)", c.key);

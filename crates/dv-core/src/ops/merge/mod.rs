@@ -20,9 +20,11 @@ use crate::session::Locked;
 use crate::store::object::Node;
 use crate::{Error, Result};
 
+mod model;
 mod table;
 mod tree;
 
+pub use model::TensorConflict;
 pub use table::RowConflict;
 use tree::TreeMerge;
 pub use tree::{Conflict, ConflictKind, Favor};
@@ -44,17 +46,22 @@ pub struct Merged {
     pub conflicts: Vec<Conflict>,
     /// Rows and cells of a table merged row by row.
     pub row_conflicts: Vec<RowConflict>,
+    /// Tensors of a model merged tensor by tensor.
+    pub tensor_conflicts: Vec<TensorConflict>,
     pub meta_conflicts: Vec<MetaConflict>,
 }
 
 impl Merged {
     pub fn is_clean(&self) -> bool {
-        self.conflicts.is_empty() && self.row_conflicts.is_empty() && self.meta_conflicts.is_empty()
+        self.conflict_count() == 0
     }
 
     /// How many conflicts there are, of every kind.
     pub fn conflict_count(&self) -> usize {
-        self.conflicts.len() + self.row_conflicts.len() + self.meta_conflicts.len()
+        self.conflicts.len()
+            + self.row_conflicts.len()
+            + self.tensor_conflicts.len()
+            + self.meta_conflicts.len()
     }
 }
 
@@ -73,6 +80,7 @@ pub fn merge_pointers(
         pointer: pointer.clone(),
         conflicts: Vec::new(),
         row_conflicts: Vec::new(),
+        tensor_conflicts: Vec::new(),
         meta_conflicts: Vec::new(),
     };
     if let Some(side) = tree::three_way(&base, &Some(ours), &Some(theirs)) {
@@ -83,6 +91,7 @@ pub fn merge_pointers(
         layout: ours.layout,
         favor,
         conflicts: Vec::new(),
+        tensor_conflicts: Vec::new(),
     };
     let base_node = base.map(|b| b.node);
     // Merged as a whole (one side or the other): a table (its rows and its file must agree), an import (its
@@ -159,6 +168,7 @@ pub fn merge_pointers(
         },
         conflicts: tm.conflicts,
         row_conflicts,
+        tensor_conflicts: tm.tensor_conflicts,
         meta_conflicts,
     })
 }
@@ -225,6 +235,8 @@ pub struct DriverReport {
     pub conflicts: Vec<Conflict>,
     /// Rows and cells of a table merged row by row.
     pub row_conflicts: Vec<RowConflict>,
+    /// Tensors of a model merged tensor by tensor.
+    pub tensor_conflicts: Vec<TensorConflict>,
     pub meta_conflicts: Vec<MetaConflict>,
     /// What a text merge left in conflict (`Text` only).
     pub text_conflicts: u32,
@@ -260,6 +272,7 @@ pub fn driver(
         outcome: DriverOutcome::Merged,
         conflicts: Vec::new(),
         row_conflicts: Vec::new(),
+        tensor_conflicts: Vec::new(),
         meta_conflicts: Vec::new(),
         text_conflicts: 0,
         fetched_objects: 0,
@@ -311,12 +324,14 @@ pub fn driver(
     crate::fsutil::write_atomic(ours_file, &text)?;
     report.conflicts = merged.conflicts;
     report.row_conflicts = merged.row_conflicts;
+    report.tensor_conflicts = merged.tensor_conflicts;
     report.meta_conflicts = merged.meta_conflicts;
     Ok(report)
 }
 
-/// [`merge_stored`], the trees the cache lacks fetched from `remote` first when it finds some missing;
-/// returns the merge and how many objects were fetched.
+/// [`merge_stored`], what the cache lacks fetched from `remote` as the merge finds it missing: the trees (and
+/// tables) first; then, for a file the merge reads whole (a model merged tensor by tensor), that file's data
+/// on every side. Returns the merge and how many objects were fetched.
 fn merge_fetching(
     s: &Locked<'_>,
     path: &str,
@@ -326,13 +341,64 @@ fn merge_fetching(
     favor: Favor,
     remote: &dyn Fn() -> Result<crate::remote::Remote>,
 ) -> Result<(Merged, u64)> {
-    match merge_stored(s, path, base, ours, theirs, favor) {
-        Err(Error::MissingObjects { .. }) => {
-            let fetched = fetch_trees(s, path, [base, Some(ours), Some(theirs)], remote)?;
-            Ok((merge_stored(s, path, base, ours, theirs, favor)?, fetched))
+    let sides = [base, Some(ours), Some(theirs)];
+    let (mut fetched, mut trees_fetched, mut files_fetched) = (0, false, Vec::new());
+    loop {
+        match merge_stored(s, path, base, ours, theirs, favor) {
+            Err(Error::MissingObjects { .. }) if !trees_fetched => {
+                fetched += fetch_trees(s, path, sides, remote)?;
+                trees_fetched = true;
+            }
+            Err(Error::MissingObjects { path: missing, .. })
+                if crate::paths::is_within(&missing, path)
+                    && !files_fetched.contains(&missing)
+                    && files_fetched.len() < 64 =>
+            {
+                fetched += fetch_file(s, path, &missing, sides, remote)?;
+                files_fetched.push(missing);
+            }
+            other => return Ok((other?, fetched)),
         }
-        other => Ok((other?, 0)),
     }
+}
+
+/// The versions of dataset `path` given, as fetch targets limited to `scope` (a path inside it).
+fn targets(
+    path: &str,
+    scope: Option<&str>,
+    pointers: [Option<&Pointer>; 3],
+) -> Vec<crate::ops::datasets::Target> {
+    pointers
+        .into_iter()
+        .flatten()
+        .map(|p| crate::ops::datasets::Target {
+            dataset: crate::ops::datasets::Dataset {
+                path: path.to_string(),
+                pointer: p.clone(),
+                rev: None,
+            },
+            scope: scope.map(str::to_string),
+            named: true,
+        })
+        .collect()
+}
+
+/// Fetches the data of `file` (dataset `path` itself, or a file inside it) in every version given.
+fn fetch_file(
+    s: &Locked<'_>,
+    path: &str,
+    file: &str,
+    pointers: [Option<&Pointer>; 3],
+    remote: &dyn Fn() -> Result<crate::remote::Remote>,
+) -> Result<u64> {
+    let targets = targets(path, Some(file).filter(|f| *f != path), pointers);
+    let remote = remote()?;
+    let progress = &crate::progress::NoProgress;
+    let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &targets)?;
+    let result = fetch
+        .structure(progress)
+        .and_then(|chunks| fetch.contents(chunks, None, progress));
+    Ok(fetch.finish(result)?.objects)
 }
 
 /// [`merge_pointers`], the new trees stored in the cache.
@@ -359,21 +425,11 @@ fn fetch_trees(
     pointers: [Option<&Pointer>; 3],
     remote: &dyn Fn() -> Result<crate::remote::Remote>,
 ) -> Result<u64> {
-    let target = |p: &Pointer| crate::ops::datasets::Target {
-        dataset: crate::ops::datasets::Dataset {
-            path: path.to_string(),
-            pointer: p.clone(),
-            rev: None,
-        },
-        scope: None,
-        named: true,
-    };
-    let targets: Vec<crate::ops::datasets::Target> =
-        pointers.into_iter().flatten().map(target).collect();
-    let remote = remote()?;
+    let targets = targets(path, None, pointers);
+    let opened = remote()?;
     let progress = &crate::progress::NoProgress;
     let tables = pointers.iter().flatten().any(|p| p.table.is_some());
-    let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &targets)?;
+    let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &opened, &targets)?;
     let result = if tables {
         // No file chunks: the tables only.
         fetch.contents(Vec::new(), None, progress)
@@ -384,14 +440,14 @@ fn fetch_trees(
     // The files the merged table is written from: ours; theirs too for Parquet, whose cells come from
     // the data of the side that holds them.
     let parquet = crate::table::read::format_of(path) == Some("parquet");
-    let sides = [pointers[1], pointers[2].filter(|_| parquet)];
-    for side in sides.into_iter().flatten().filter(|_| tables) {
-        let one = [target(side)];
-        let mut fetch = crate::ops::transfer::Fetch::new(s.store(), &remote, &one)?;
-        let result = fetch
-            .structure(progress)
-            .and_then(|chunks| fetch.contents(chunks, None, progress));
-        objects += fetch.finish(result)?.objects;
+    if tables {
+        objects += fetch_file(
+            s,
+            path,
+            path,
+            [pointers[1], pointers[2].filter(|_| parquet), None],
+            remote,
+        )?;
     }
     Ok(objects)
 }
@@ -439,6 +495,14 @@ fn conflict_text(path: &str, ours: &[u8], theirs: &[u8], merged: &Merged) -> Vec
                 .as_ref()
                 .map(|col| format!(" column {col}"))
                 .unwrap_or_default()
+        ));
+    }
+    for c in &merged.tensor_conflicts {
+        s.push_str(&format!(
+            "# conflict ({}): {} tensor {}\n",
+            c.kind,
+            c.path,
+            c.tensor.escape_debug()
         ));
     }
     for c in &merged.meta_conflicts {

@@ -60,6 +60,8 @@ pub struct TreeMerge<'a> {
     pub layout: Layout,
     pub favor: Favor,
     pub conflicts: Vec<Conflict>,
+    /// Tensors of models merged tensor by tensor.
+    pub tensor_conflicts: Vec<super::model::TensorConflict>,
 }
 
 impl TreeMerge<'_> {
@@ -98,10 +100,24 @@ impl TreeMerge<'_> {
                 let plain = |n: Node| Node { exec: false, ..n };
                 let content = three_way(&plain(b), &plain(o), &plain(t)).copied();
                 let exec = *three_way(&b.exec, &o.exec, &t.exec).expect("a bit has two values");
-                match content {
-                    Some(c) => Ok(Some(Node { exec, ..c })),
-                    None => Ok(self.conflict(path, ConflictKind::Modified, Some(b), ours, theirs)),
+                if let Some(c) = content {
+                    return Ok(Some(Node { exec, ..c }));
                 }
+                // A model changed on both sides: merged tensor by tensor.
+                if crate::model::is_model_path(path)
+                    && let Some((node, conflicts)) = super::model::merge_model(
+                        self.store,
+                        sink,
+                        path,
+                        [Some(b), Some(o), Some(t)],
+                        self.favor,
+                        self.layout,
+                    )?
+                {
+                    self.tensor_conflicts.extend(conflicts);
+                    return Ok(Some(Node { exec, ..node }));
+                }
+                Ok(self.conflict(path, ConflictKind::Modified, Some(b), ours, theirs))
             }
             (Some(_), Some(_)) => {
                 let kind = if base.is_none() {
@@ -333,7 +349,7 @@ mod tests {
                 }
             }
             let mut sink = StoreSink::new(&store, 0).unwrap();
-            let mut tm = TreeMerge { store: &store, layout: Layout::Flat, favor: Favor::Ours, conflicts: Vec::new() };
+            let mut tm = TreeMerge { store: &store, layout: Layout::Flat, favor: Favor::Ours, conflicts: Vec::new(), tensor_conflicts: Vec::new() };
             let root = |n: Option<Node>| Some(n.unwrap_or(Node {
                 kind: NodeKind::Tree, id: empty, size: 0, files: 0, exec: false,
             }));
