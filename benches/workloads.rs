@@ -18,6 +18,7 @@
 //!
 //! Huge-file workload (issue 20, `--only huge`): see benches/workloads/huge.rs.
 //! Registry workload (issue 18, `--only registry`): see benches/workloads/registry.rs.
+//! Merge workload (issue 21, `--only merge`): see benches/workloads/merge.rs.
 //!
 //! Remote workloads (issue 4, `--only remote-big,remote-small`): the same data pushed to and pulled (into a
 //! fresh `git clone`) from a real S3 server on 127.0.0.1 (s3s-fs, in this process), by dv and by DVC (dvc-s3).
@@ -26,6 +27,8 @@
 
 #[path = "workloads/huge.rs"]
 mod huge;
+#[path = "workloads/merge.rs"]
+mod merge;
 #[path = "workloads/registry.rs"]
 mod registry;
 #[path = "../tests/support/s3_server.rs"]
@@ -861,6 +864,9 @@ fn main() {
     }
     if o.only.iter().any(|s| s == "registry") {
         rows.extend(registry::registry_workloads(&ctx, &o));
+    }
+    if o.only.iter().any(|s| s == "merge") {
+        rows.extend(merge::merge_workloads(&ctx, &o));
     }
     if o.only.iter().any(|s| s == "log") {
         rows.push(log_workload(&ctx, &o.dir, o.runs));

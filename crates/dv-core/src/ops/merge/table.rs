@@ -62,7 +62,14 @@ pub fn merge_table(
     if !matches!(oh.format.as_str(), "csv" | "tsv" | "parquet") || oh.format != th.format {
         return Ok(None);
     }
+    let started = std::time::Instant::now();
     let rows = merge_rows(&StoreNodes(store), path, bh.as_ref(), &oh, &th, favor)?;
+    tracing::debug!(
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        edits = rows.edits.len(),
+        appended = rows.appended.len(),
+        "table merge: changes found"
+    );
     let edits = crate::table::csv_writer::Edits {
         key: &ot.key,
         columns: &rows.columns,
@@ -108,6 +115,10 @@ pub fn merge_table(
     };
     let sort = crate::table::sort::SortOptions::new(store.sort_memory(), tmp_dir);
     let (merged, id) = crate::table::record_to(tmp.path(), path, &spec, &sort, sink)?;
+    tracing::debug!(
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "table merge: merged file written and recorded"
+    );
     // The merged file, read back as dv reads tables, must hold the rows the merge made.
     if merged.rows != written {
         return Err(Error::Internal(format!(
