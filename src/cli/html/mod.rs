@@ -92,9 +92,7 @@ td.same { color: #b1b8c0; text-align: center; }
 .modified, .changed, .stale { background: var(--chg); color: var(--chg-ink); }
 .renamed { background: #ddf4ff; color: #0550ae; }
 .unchanged, .up-to-date { background: #eef1f4; color: var(--muted); }
-table.rows tr td { background: none; color: inherit; }
-table.rows tr.added td { color: var(--add-ink); }
-table.rows tr.deleted td { color: var(--del-ink); }
+table.rows tr.modified { background: none; color: inherit; }
 tr.added td:first-child { border-left: 3px solid var(--add-ink); }
 tr.deleted td:first-child { border-left: 3px solid var(--del-ink); }
 table.rows td.chg { background: var(--chg); }
