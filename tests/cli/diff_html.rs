@@ -155,6 +155,12 @@ fn rows_and_files_are_capped_with_exact_counts() {
         );
     }
 
+    // --stat: counts only.
+    let html = r.ok(&["diff", "HEAD~1", "HEAD", "--html", "--stat"]);
+    assert!(html.contains("No rows listed (--stat or --limit 0): the counts above are exact."));
+    assert!(html.contains("<span class=\"badge modified\">1,500 modified</span>"));
+    assert!(!html.contains("<tr class=\"modified\">"));
+
     // Under the cap, every row, and the line says so.
     let html = r.ok(&[
         "diff", "HEAD~1", "HEAD", "t.csv", "--html", "--limit", "5000",
@@ -553,7 +559,7 @@ fn lineage_draws_the_step_graph_left_to_right() {
     assert!(html.contains("<h1>Lineage of <code>count.txt</code></h1>"));
     assert!(
         html.contains(
-            "<td class=\"v\">sh -c &#39;wc -l &lt; prepared.txt &gt; count.txt&#39;</td>"
+            "<td class=\"v cmd\">sh -c &#39;wc -l &lt; prepared.txt &gt; count.txt&#39;</td>"
         ),
         "{html}"
     );

@@ -13,7 +13,8 @@ use dv_core::{Error, Result};
 ///
 /// `dv diff` compares HEAD with the work tree, `dv diff A` compares A with the work tree, `dv diff A B`
 /// compares A with B. Lists files added, deleted, modified and renamed (same content, new path), with sizes.
-/// Folders whose content is the same on both sides are skipped without being read.
+/// Folders whose content is the same on both sides are skipped without being read. With --html, the same as one
+/// self-contained web page for people who do not use dv.
 #[derive(clap::Args)]
 pub struct Args {
     /// Up to two revisions, then datasets or paths inside them (put paths after `--` if they could be
@@ -32,7 +33,7 @@ pub struct Args {
     /// Exit with status 1 when there are differences.
     #[arg(long)]
     exit_code: bool,
-    /// Tables: show at most N changed rows (counts stay complete); with --html, also at most N files and
+    /// Tables: show at most N changed rows (counts stay complete); with --html, at most N rows, files and
     /// tensors per dataset (default 1000).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,

@@ -311,6 +311,10 @@ fn table(b: &mut String, t: &TableDiff) {
     if changed == 0 {
         return;
     }
+    if t.rows.is_empty() {
+        b.push_str("<p class=\"note\">No rows listed (--stat or --limit 0): the counts above are exact.</p>\n");
+        return;
+    }
     let _ = writeln!(
         b,
         "<p class=\"note\">Showing {} of {} changed rows{}.</p>",

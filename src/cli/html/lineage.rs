@@ -217,7 +217,7 @@ pub fn html(l: &Lineage) -> String {
             };
             let _ = writeln!(
                 b,
-                "<tr><td><code>{}</code></td><td class=\"v\">{}</td><td>{}</td><td>{}</td><td>{run}</td></tr>",
+                "<tr><td><code>{}</code></td><td class=\"v cmd\">{}</td><td>{}</td><td>{}</td><td>{run}</td></tr>",
                 escape(&s.name),
                 escape(&dv_core::ops::run::shell_words(&s.command)),
                 list(reads),

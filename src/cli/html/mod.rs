@@ -84,6 +84,7 @@ th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vert
 th { background: #f6f8fa; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.v { white-space: pre-wrap; word-break: break-word; max-width: 420px; }
+td.cmd { min-width: 18em; }
 td.same { color: #b1b8c0; text-align: center; }
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; font-weight: 600;
   vertical-align: 2px; border: 1px solid transparent; }
