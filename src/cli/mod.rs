@@ -30,8 +30,10 @@ macro_rules! errln {
 
 mod commands;
 mod env;
+mod html;
 mod output;
 mod progress;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

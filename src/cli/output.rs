@@ -81,6 +81,39 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// 1234567 as "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A magnitude with six significant digits: 0.0123, 2, 1.5e-7.
+pub fn magnitude(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !(1e-4..1e7).contains(&v) {
+        let t = format!("{v:.5e}");
+        let (mantissa, exp) = t.split_once('e').unwrap_or((&t, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exp}");
+    }
+    let decimals = (5 - v.log10().floor() as i64).max(0) as usize;
+    let t = format!("{v:.decimals$}");
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    }
+}
+
 /// "+2 -1 ~3 files, 1 renamed, +1.5 MiB -20 B"
 pub fn summary_text(s: &dv_core::ops::treediff::Summary) -> String {
     let mut t = format!(
@@ -421,5 +454,20 @@ mod tests {
         assert_eq!(super::human_bytes(1023), "1023 B");
         assert_eq!(super::human_bytes(1536), "1.5 KiB");
         assert_eq!(super::human_bytes(1 << 30), "1.0 GiB");
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1234), "1,234");
+        assert_eq!(super::thousands(16_777_216), "16,777,216");
+        assert_eq!(super::magnitude(0.0), "0");
+        assert_eq!(super::magnitude(2.0), "2");
+        assert_eq!(super::magnitude(0.0123), "0.0123");
+        assert_eq!(super::magnitude(0.10000002384185791), "0.1");
+        assert_eq!(super::magnitude(123456.7), "123457");
+        assert_eq!(super::magnitude(1.5e-7), "1.5e-7");
+        assert_eq!(super::magnitude(3e9), "3e9");
     }
 }

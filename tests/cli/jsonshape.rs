@@ -758,6 +758,11 @@ fn pipeline_commands_json_and_exit_codes_are_pinned() {
         r.path(),
         &["lineage", "raw", "--downstream", "--json"],
     );
+    // New raw data, the step not run again: diff names the step it leaves stale (it matched HEAD's raw).
+    r.write("raw/in.txt", b"one\ntwo\nthree\n");
+    r.settle();
+    r.ok(&["add", "raw"]);
+    pin.case("diff-stale-steps", r.path(), &["diff", "raw", "--json"]);
     pin.finish();
 }
 

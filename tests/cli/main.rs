@@ -12,6 +12,7 @@ mod add;
 mod backends;
 mod checkout;
 mod crash;
+mod diff_html;
 mod diskfull;
 mod errors;
 mod format;

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
-use super::super::{Global, Outcome, output};
+use super::super::report::{Compared, DatasetDiff, Side};
+use super::super::{Global, Outcome, html, output};
 use dv_core::model::TensorStatus;
 use dv_core::ops::datasets::{Source, resolve_targets};
 use dv_core::ops::treediff::{self, DatasetChange, FileChange};
@@ -12,7 +13,8 @@ use dv_core::{Error, Result};
 ///
 /// `dv diff` compares HEAD with the work tree, `dv diff A` compares A with the work tree, `dv diff A B`
 /// compares A with B. Lists files added, deleted, modified and renamed (same content, new path), with sizes.
-/// Folders whose content is the same on both sides are skipped without being read.
+/// Folders whose content is the same on both sides are skipped without being read. With --html, the same as one
+/// self-contained web page for people who do not use dv.
 #[derive(clap::Args)]
 pub struct Args {
     /// Up to two revisions, then datasets or paths inside them (put paths after `--` if they could be
@@ -31,7 +33,8 @@ pub struct Args {
     /// Exit with status 1 when there are differences.
     #[arg(long)]
     exit_code: bool,
-    /// Tables: show at most N changed rows (counts stay complete).
+    /// Tables: show at most N changed rows (counts stay complete); with --html, at most N rows, files and
+    /// tensors per dataset (default 1000).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
     /// Tables: compare and show only these columns.
@@ -43,29 +46,60 @@ pub struct Args {
     /// Tables: numbers within this absolute difference count as equal (default: exact).
     #[arg(long, value_name = "EPSILON")]
     tolerance: Option<f64>,
-    /// Output format: table (text), json or csv (the changed rows of tables).
-    #[arg(long, value_name = "FORMAT", value_parser = ["table", "json", "csv"])]
+    /// Output format: table (text), json, csv (the changed rows of tables) or html (as --html).
+    #[arg(long, value_name = "FORMAT", value_parser = ["table", "json", "csv", "html"])]
     format: Option<String>,
+    /// Write the report as one self-contained HTML page (no script, nothing loaded from the network), for
+    /// people who do not use dv: on stdout, or into FILE with -o.
+    #[arg(long, conflicts_with = "json")]
+    html: bool,
+    /// With --html: write the page to FILE (replaced whole, atomically) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
-#[derive(serde::Serialize)]
-struct DatasetDiff {
-    path: String,
-    state: DatasetChange,
-    summary: treediff::Summary,
-    /// Tree objects read to compute this diff.
-    trees_read: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    files: Option<Vec<treediff::FileDiff>>,
-    /// For a table: the row-level diff.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    table: Option<dv_core::table::diff::TableDiff>,
-    /// For a `.safetensors` file: the tensor-level diff.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<dv_core::model::ModelDiff>,
+/// How the result is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    Text,
+    Json,
+    Csv,
+    Html,
+}
+
+/// With --html and no --limit: the most changed rows, files and tensors listed per dataset.
+const HTML_CAP: usize = 1000;
+
+impl Args {
+    /// The output asked for, or a usage error for flags that do not go together.
+    fn shown(&self) -> Result<Shown> {
+        let shown = match (self.html, self.format.as_deref()) {
+            (true, Some(f)) if f != "html" => {
+                return Err(Error::usage(format!(
+                    "--html writes an HTML page and --format {f} asks for {f}: give one of them"
+                )));
+            }
+            (true, _) | (false, Some("html")) => Shown::Html,
+            _ if self.json || self.format.as_deref() == Some("json") => Shown::Json,
+            (false, Some("csv")) => Shown::Csv,
+            _ => Shown::Text,
+        };
+        if shown == Shown::Html && self.json {
+            return Err(Error::usage(
+                "--json and --format html ask for two outputs: give one of them",
+            ));
+        }
+        if self.output.is_some() && shown != Shown::Html {
+            return Err(Error::usage(
+                "-o/--output writes the HTML report: use it with --html",
+            ));
+        }
+        Ok(shown)
+    }
 }
 
 pub fn run(g: &Global, args: Args) -> Result<Outcome> {
+    let shown = args.shown()?;
     let s = g.open()?;
     let (repo, store, git) = (s.repo(), s.store(), s.git()?);
     let mut revs = Vec::new();
@@ -147,7 +181,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     };
     let opts = dv_core::table::diff::Options {
         tolerance: args.tolerance,
-        limit: if args.stat { Some(0) } else { args.limit },
+        limit: if args.stat {
+            Some(0)
+        } else if shown == Shown::Html {
+            Some(args.limit.unwrap_or(HTML_CAP))
+        } else {
+            args.limit
+        },
         columns: args.columns.clone(),
         filters: args
             .filters
@@ -158,7 +198,22 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             })
             .collect::<Result<_>>()?,
     };
-    let json = args.json || args.format.as_deref() == Some("json");
+    // The recorded steps on each side, to tell which a dataset's new version leaves out of date. A step file
+    // dv cannot read costs that part of the report only.
+    let steps_at = |side: &Source<'_>| match dv_core::ops::run::load_steps(repo, side) {
+        Ok(steps) => steps,
+        Err(e) => {
+            errln!("warning: recorded steps not compared: {e}");
+            Default::default()
+        }
+    };
+    let (a_steps, b_steps) = (steps_at(&from), steps_at(&to));
+    let dataset_in = |targets: &'_ [dv_core::ops::datasets::Target], path: &str| {
+        targets
+            .iter()
+            .find(|t| t.dataset.path == path)
+            .map(|t| t.dataset.clone())
+    };
     let mut results = Vec::new();
     let mut any = false;
     for (path, scope) in names {
@@ -224,6 +279,12 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         if let Some(m) = model.as_mut().filter(|_| args.stat) {
             m.tensors.clear();
         }
+        let stale_steps = dv_core::ops::run::stale_steps(
+            store,
+            &path,
+            (&a_steps, dataset_in(&a_targets, &path).as_ref()),
+            (&b_steps, dataset_in(&b_targets, &path).as_ref()),
+        )?;
         results.push(DatasetDiff {
             path,
             state,
@@ -232,11 +293,39 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             files: (!args.stat).then_some(d.files),
             table,
             model,
+            stale_steps,
         });
     }
-    if json {
+    if shown == Shown::Html {
+        let side = |s: &Source<'_>| -> Result<Side> {
+            Ok(match s {
+                Source::WorkTree => Side {
+                    rev: None,
+                    commit: None,
+                },
+                Source::Rev { git, commit } => Side {
+                    rev: Some(commit.rev.clone()),
+                    commit: Some(git.commit_info(commit.id)?),
+                },
+            })
+        };
+        let compared = Compared {
+            from: side(&from)?,
+            to: side(&to)?,
+            paths,
+        };
+        let page = html::diff::report(&compared, &results, args.limit.unwrap_or(HTML_CAP));
+        match &args.output {
+            Some(file) => {
+                let file = g.cwd.join(file);
+                dv_core::fsutil::write_atomic(&file, page.as_bytes())?;
+                output::status_line(g.quiet, &format!("Wrote the report to {}.", file.display()));
+            }
+            None => output::print_text(&page),
+        }
+    } else if shown == Shown::Json {
         output::print_json(&results)?;
-    } else if args.format.as_deref() == Some("csv") {
+    } else if shown == Shown::Csv {
         for r in &results {
             if let Some(t) = &r.table {
                 out!("{}", output::table_diff_csv(t));
@@ -288,6 +377,22 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             if let Some(m) = &r.model {
                 output::print_text(&model_diff_text(m));
             }
+            for st in &r.stale_steps {
+                let uses = match st.role {
+                    dv_core::ops::run::StepRole::Input => "reads",
+                    dv_core::ops::run::StepRole::Output => "writes",
+                };
+                let before = match st.before {
+                    dv_core::ops::run::StepBefore::UpToDate => "up to date before",
+                    dv_core::ops::run::StepBefore::Stale => "stale before too",
+                    dv_core::ops::run::StepBefore::Absent => "not recorded before",
+                };
+                outln!(
+                    "    stale step: {} {uses} {} ({before})",
+                    st.step,
+                    output::quote_path(&st.path)
+                );
+            }
         }
     }
     if args.exit_code && any {
@@ -325,39 +430,6 @@ fn model_diff(
     .map(Some)
 }
 
-/// 1234567 as "1,234,567".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A magnitude with six significant digits: 0.0123, 2, 1.5e-7.
-fn magnitude(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    if !(1e-4..1e7).contains(&v) {
-        let t = format!("{v:.5e}");
-        let (mantissa, exp) = t.split_once('e').unwrap_or((&t, "0"));
-        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-        return format!("{mantissa}e{exp}");
-    }
-    let decimals = (5 - v.log10().floor() as i64).max(0) as usize;
-    let t = format!("{v:.decimals$}");
-    if t.contains('.') {
-        t.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        t
-    }
-}
-
 /// The text form of a model diff: counts, then one line per added, removed or changed tensor.
 fn model_diff_text(m: &dv_core::model::ModelDiff) -> String {
     use dv_core::model::safetensors::shape_text;
@@ -378,16 +450,16 @@ fn model_diff_text(m: &dv_core::model::ModelDiff) -> String {
                         "~ {}  {nd} {}  changed {} of {} elements",
                         t.name,
                         shape(&t.new_shape),
-                        thousands(t.changed_elements.unwrap_or(0)),
-                        thousands(t.elements)
+                        output::thousands(t.changed_elements.unwrap_or(0)),
+                        output::thousands(t.elements)
                     );
                     if let Some(d) = t.max_abs_change {
-                        l.push_str(&format!(", max |Δ| {}", magnitude(d)));
+                        l.push_str(&format!(", max |Δ| {}", output::magnitude(d)));
                     }
                     if t.non_finite_changes > 0 {
                         l.push_str(&format!(
                             ", {} to or from NaN/inf",
-                            thousands(t.non_finite_changes)
+                            output::thousands(t.non_finite_changes)
                         ));
                     }
                     l
@@ -419,22 +491,4 @@ fn model_diff_text(m: &dv_core::model::ModelDiff) -> String {
         ));
     }
     out
-}
-
-#[cfg(test)]
-mod model_text_tests {
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(super::thousands(0), "0");
-        assert_eq!(super::thousands(999), "999");
-        assert_eq!(super::thousands(1234), "1,234");
-        assert_eq!(super::thousands(16_777_216), "16,777,216");
-        assert_eq!(super::magnitude(0.0), "0");
-        assert_eq!(super::magnitude(2.0), "2");
-        assert_eq!(super::magnitude(0.0123), "0.0123");
-        assert_eq!(super::magnitude(0.10000002384185791), "0.1");
-        assert_eq!(super::magnitude(123456.7), "123457");
-        assert_eq!(super::magnitude(1.5e-7), "1.5e-7");
-        assert_eq!(super::magnitude(3e9), "3e9");
-    }
 }

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use super::super::{Global, Outcome, output, progress};
+use super::super::{Global, Outcome, html, output, progress};
 use dv_core::ops::datasets::Source;
 use dv_core::ops::run::{ChildOutput, Direction, ReproAction, RunOptions, RunSpec};
 use dv_core::{Error, Result};
@@ -233,7 +233,8 @@ pub struct LineageArgs {
     /// Only what is made from PATH.
     #[arg(long)]
     downstream: bool,
-    /// Output format.
+    /// Output format: text, json, dot (Graphviz), svg (the graph as a picture) or html (a self-contained page
+    /// with the picture and each step's command, inputs and outputs).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Same as --format json.
@@ -246,6 +247,8 @@ enum Format {
     Text,
     Json,
     Dot,
+    Svg,
+    Html,
 }
 
 pub fn lineage(g: &Global, args: LineageArgs) -> Result<Outcome> {
@@ -269,6 +272,8 @@ pub fn lineage(g: &Global, args: LineageArgs) -> Result<Outcome> {
     match format {
         Format::Json => output::print_json(&l)?,
         Format::Dot => output::print_text(&lineage_dot(&l)),
+        Format::Svg => output::print_text(&html::lineage::svg(&l)),
+        Format::Html => output::print_text(&html::lineage::html(&l)),
         Format::Text => {
             if l.steps.is_empty() {
                 output::status_line(

@@ -2,7 +2,7 @@
 //! step, telling which steps are out of date, re-running them in dependency order, checking that a step
 //! reproduces its output, and walking the graph the steps make. This file holds what they share: the options
 //! of a run and the loading of step files; each job is a module of its own (record, spawn, fingerprint,
-//! staleness, repro, check, lineage).
+//! staleness, repro, check, lineage, drift: the steps a dataset's version leaves out of date, for `dv diff`).
 //!
 //! Inputs and outputs are identified by the id dv would give them (`dv add`'s node id), computed from the work
 //! tree: for tracked data whose pointer still matches, the pointer's id (cheap, through the stat cache); for
@@ -18,6 +18,7 @@ use crate::steps::{STEPS_DIR, Step, Steps};
 use crate::{Error, Result};
 
 mod check;
+mod drift;
 mod fingerprint;
 mod lineage;
 mod record;
@@ -26,6 +27,7 @@ mod spawn;
 mod staleness;
 
 pub use check::{CheckReport, CheckedOutput, check};
+pub use drift::{DriftSide, StaleStep, StepBefore, StepRole, stale_steps};
 pub use fingerprint::{fingerprint, hash_path};
 pub use lineage::{Direction, Edge, Lineage, lineage};
 pub use record::{RunSpec, StepRun, execute, run};
