@@ -48,9 +48,9 @@ fi
 "$CHROMIUM" --version 2>/dev/null || true
 
 echo "==> building dv"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dv-target}"
+# The target dir the caller builds in (scripts/test.sh and .ci/run set it, or cargo's own default).
 cargo build --locked --quiet
-DV="$CARGO_TARGET_DIR/debug/dv"
+DV="${CARGO_TARGET_DIR:-$repo_root/target}/debug/dv"
 timing "build"
 
 work=$(mktemp -d)

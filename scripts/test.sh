@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, property and CLI tests against the real dv binary in real Git repositories.
+# The whole test suite: unit, property and CLI tests against the real dv binary in real Git repositories, then
+# (without extra arguments) dv's HTML reports in headless Chromium (scripts/browser-test.sh, which installs
+# Debian's chromium when it is missing).
 # Usage: bash scripts/test.sh [extra cargo test args]
 #
 # Two settings make the suite about twice as fast on a small machine, and either can be set by hand instead:
@@ -24,3 +26,6 @@ if [[ -z "${TMPDIR:-}" ]] && [[ "$(stat -f -c %T /dev/shm 2>/dev/null)" == tmpfs
 fi
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$(( 2 * $(nproc) ))}"
 cargo test --locked "$@"
+if [[ $# -eq 0 ]]; then
+    bash scripts/browser-test.sh
+fi
