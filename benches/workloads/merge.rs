@@ -24,7 +24,11 @@ fn driver(ctx: &Ctx, repo: &Path, pointer: &str) -> (Measure, Option<f64>) {
             .stdout,
     )
     .unwrap();
-    for (name, rev) in [("base", base_rev.trim()), ("ours", "main"), ("theirs", "side")] {
+    for (name, rev) in [
+        ("base", base_rev.trim()),
+        ("ours", "main"),
+        ("theirs", "side"),
+    ] {
         let out = Command::new("git")
             .args(["show", &format!("{rev}:{pointer}")])
             .current_dir(repo)
@@ -97,11 +101,21 @@ pub fn merge_workloads(ctx: &Ctx, o: &Opts) -> Vec<Row> {
     commit(&repo, "base");
     git(&repo, &["branch", "side"]);
     git(&repo, &["checkout", "-q", "side"]);
-    write_table(&repo.join("t.csv"), n, &|i| Some((i % 1000 == 7).then_some(1)), 0);
+    write_table(
+        &repo.join("t.csv"),
+        n,
+        &|i| Some((i % 1000 == 7).then_some(1)),
+        0,
+    );
     run(&repo, &ctx.dv, &["add", "t.csv"]);
     commit(&repo, "side");
     git(&repo, &["checkout", "-q", "main"]);
-    write_table(&repo.join("t.csv"), n, &|i| Some((i % 1000 == 503).then_some(2)), 0);
+    write_table(
+        &repo.join("t.csv"),
+        n,
+        &|i| Some((i % 1000 == 503).then_some(2)),
+        0,
+    );
     run(&repo, &ctx.dv, &["add", "t.csv"]);
     commit(&repo, "main");
     let mut table = Row::new("merge 1M-row table, 1,000+1,000 rows".into());

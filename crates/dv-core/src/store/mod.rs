@@ -255,6 +255,18 @@ impl Store {
         Ok(())
     }
 
+    /// Another handle on this cache for a second thread, for reading only: its own read-only connection to
+    /// the state database (a connection serves one thread), the same packs.
+    pub fn reader_for_thread(&self) -> Result<Store> {
+        Ok(Store {
+            dir: self.dir.clone(),
+            state_db: StateDb::open_readonly(self.state_db.path())?,
+            reader: PackReader::new(&self.dir),
+            pack_size: self.pack_size,
+            sort_memory: self.sort_memory,
+        })
+    }
+
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.state_db.contains(id)
     }

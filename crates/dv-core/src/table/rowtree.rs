@@ -264,7 +264,7 @@ fn child(src: &dyn NodeSource, id: &ObjectId, level: Option<u8>) -> Result<Node>
 }
 
 /// The rows two trees do not share: (rows only in `a`, rows only in `b`), each sorted by key. A row whose key is
-/// in both lists was modified (or is unchanged but sat in a changed leaf: callers compare the row bytes).
+/// in both lists was modified (its bytes differ: rows identical on both sides are left out).
 /// Shared subtrees are never read.
 pub type RowList = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -332,36 +332,21 @@ pub fn diff(
     // Rows identical on both sides (in leaves that differ elsewhere) are not changes.
     let mut only_a = Vec::new();
     let mut only_b = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < ra.len() || j < rb.len() {
-        match (ra.get(i), rb.get(j)) {
-            (Some(x), Some(y)) if x.0 == y.0 => {
-                if x.1 != y.1 {
-                    only_a.push(x.clone());
-                    only_b.push(y.clone());
-                }
-                i += 1;
-                j += 1;
+    let mut rb = rb.into_iter().peekable();
+    for x in ra {
+        while let Some(y) = rb.next_if(|y| y.0 < x.0) {
+            only_b.push(y);
+        }
+        match rb.next_if(|y| y.0 == x.0) {
+            Some(y) if y.1 == x.1 => {}
+            Some(y) => {
+                only_a.push(x);
+                only_b.push(y);
             }
-            (Some(x), Some(y)) if x.0 < y.0 => {
-                only_a.push(x.clone());
-                i += 1;
-            }
-            (Some(_), Some(y)) => {
-                only_b.push(y.clone());
-                j += 1;
-            }
-            (Some(x), None) => {
-                only_a.push(x.clone());
-                i += 1;
-            }
-            (None, Some(y)) => {
-                only_b.push(y.clone());
-                j += 1;
-            }
-            (None, None) => unreachable!(),
+            None => only_a.push(x),
         }
     }
+    only_b.extend(rb);
     Ok((only_a, only_b))
 }
 

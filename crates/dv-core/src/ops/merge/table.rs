@@ -63,7 +63,20 @@ pub fn merge_table(
         return Ok(None);
     }
     let started = std::time::Instant::now();
-    let rows = merge_rows(&StoreNodes(store), path, bh.as_ref(), &oh, &th, favor)?;
+    // A second handle on the cache, so that both sides' changes are found at once.
+    let second = store
+        .reader_for_thread()
+        .ok()
+        .map(|s| Box::new(OwnedNodes(s)) as Box<dyn NodeSource + Send>);
+    let rows = merge_rows(
+        &StoreNodes(store),
+        second,
+        path,
+        bh.as_ref(),
+        &oh,
+        &th,
+        favor,
+    )?;
     tracing::debug!(
         ms = started.elapsed().as_secs_f64() * 1e3,
         edits = rows.edits.len(),
@@ -109,12 +122,29 @@ pub fn merge_table(
         tmp.close();
         n
     };
-    let hashed = crate::store::store_file(tmp.path(), ours.layout, sink)?;
     let spec = TableSpec {
         key: ot.key.clone(),
     };
-    let sort = crate::table::sort::SortOptions::new(store.sort_memory(), tmp_dir);
-    let (merged, id) = crate::table::record_to(tmp.path(), path, &spec, &sort, sink)?;
+    let sort = crate::table::sort::SortOptions::new(store.sort_memory(), tmp_dir.clone());
+    // The file is read back as a table on a second thread (its row tree kept in memory, then stored) while
+    // this one stores its chunks.
+    let file = tmp.path();
+    let (hashed, recorded) = std::thread::scope(|scope| {
+        let table = scope.spawn(|| {
+            let mut nodes = Collected::default();
+            crate::table::record_to(file, path, &spec, &sort, &mut nodes).map(|r| (r, nodes))
+        });
+        let hashed = crate::store::store_file(file, ours.layout, sink);
+        let recorded = table
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("reading the merged table panicked".into())));
+        (hashed, recorded)
+    });
+    let (hashed, (recorded, nodes)) = (hashed?, recorded?);
+    for (id, kind, bytes) in nodes.0 {
+        sink.put(id, kind, bytes)?;
+    }
+    let (merged, id) = recorded;
     tracing::debug!(
         ms = started.elapsed().as_secs_f64() * 1e3,
         "table merge: merged file written and recorded"
@@ -194,6 +224,7 @@ type Row = BTreeMap<String, Cell>;
 /// as `favor` says. The three must share their key.
 pub fn merge_rows(
     src: &dyn NodeSource,
+    second: Option<Box<dyn NodeSource + Send>>,
     path: &str,
     base: Option<&Header>,
     ours: &Header,
@@ -223,8 +254,22 @@ pub fn merge_rows(
     every.dedup();
 
     let base_root = base.and_then(|b| b.root);
-    let (ob, oo) = rowtree::diff(src, base_root, ours.root)?;
-    let (tb, tt) = rowtree::diff(src, base_root, theirs.root)?;
+    // The two diffs at once when a second source is given (their cost is reading and decoding nodes).
+    let ((ob, oo), (tb, tt)) = match second {
+        Some(other) => std::thread::scope(|scope| {
+            let their_root = theirs.root;
+            let theirs_diff = scope.spawn(move || rowtree::diff(&*other, base_root, their_root));
+            let ours_diff = rowtree::diff(src, base_root, ours.root);
+            let theirs_diff = theirs_diff
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("a table diff panicked".into())));
+            Ok::<_, Error>((ours_diff?, theirs_diff?))
+        })?,
+        None => (
+            rowtree::diff(src, base_root, ours.root)?,
+            rowtree::diff(src, base_root, theirs.root)?,
+        ),
+    };
     let to_map = |list: Vec<(Vec<u8>, Vec<u8>)>| -> BTreeMap<Vec<u8>, Vec<u8>> {
         list.into_iter().collect()
     };
@@ -250,10 +295,13 @@ pub fn merge_rows(
         ..Default::default()
     };
     for key in keys {
-        let b = match ob.get(key).or_else(|| tb.get(key)) {
+        let b_raw = ob.get(key).or_else(|| tb.get(key));
+        let b = match b_raw {
             Some(r) => Some(decode(base.expect("a base row has a base"), r)?),
             None => None,
         };
+        // A side that did not change the row holds the base's bytes: read with that side's columns (a
+        // column renamed there reads under its new name).
         let side = |changed: &BTreeMap<Vec<u8>, Vec<u8>>,
                     gone: &BTreeMap<Vec<u8>, Vec<u8>>,
                     h: &Header|
@@ -261,7 +309,7 @@ pub fn merge_rows(
             match changed.get(key) {
                 Some(r) => Ok(Some(decode(h, r)?)),
                 None if gone.contains_key(key) => Ok(None),
-                None => Ok(b.clone()),
+                None => b_raw.map(|r| decode(h, r)).transpose(),
             }
         };
         let (o, t) = (side(&oo, &ob, ours)?, side(&tt, &tb, theirs)?);
@@ -370,6 +418,31 @@ pub fn merge_rows(
         }
     }
     Ok(out)
+}
+
+/// Row-tree nodes read through a cache handle of one's own (for a second thread).
+struct OwnedNodes(crate::store::Store);
+
+impl NodeSource for OwnedNodes {
+    fn node(&self, id: &crate::ObjectId) -> Result<rowtree::Node> {
+        StoreNodes(&self.0).node(id)
+    }
+}
+
+/// Objects kept in memory, in the order they came.
+#[derive(Default)]
+struct Collected(Vec<(crate::ObjectId, crate::store::object::ObjectKind, Vec<u8>)>);
+
+impl NodeSink for Collected {
+    fn put(
+        &mut self,
+        id: crate::ObjectId,
+        kind: crate::store::object::ObjectKind,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
+        self.0.push((id, kind, bytes));
+        Ok(())
+    }
 }
 
 /// Whether row `x` differs from `base` in a column both have.
@@ -531,10 +604,10 @@ mod tests {
             }
             let mut m = MemNodes::default();
             let (hb, ho, ht) = (table(&mut m, &cols, &base), table(&mut m, &cols, &ours), table(&mut m, &cols, &theirs));
-            let merged = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+            let merged = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
             prop_assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
             prop_assert_eq!(apply(&ours, &cols, &merged), want.clone());
-            let swapped = merge_rows(&m, "t.csv", Some(&hb), &ht, &ho, Favor::Ours).unwrap();
+            let swapped = merge_rows(&m, None, "t.csv", Some(&hb), &ht, &ho, Favor::Ours).unwrap();
             prop_assert!(swapped.conflicts.is_empty());
             prop_assert_eq!(apply(&theirs, &cols, &swapped), want);
         }
@@ -557,7 +630,7 @@ mod tests {
             table(&mut m, &cols, &ours),
             table(&mut m, &cols, &theirs),
         );
-        let merged = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+        let merged = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
         assert_eq!(
             merged.conflicts,
             vec![
@@ -586,7 +659,7 @@ mod tests {
             apply(&ours, &cols, &merged),
             [(1, vec![v("ours"), v("their b")])].into()
         );
-        let by_theirs = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Theirs).unwrap();
+        let by_theirs = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Theirs).unwrap();
         assert_eq!(
             apply(&ours, &cols, &by_theirs),
             [
@@ -612,7 +685,7 @@ mod tests {
         let hb = table(&mut m, &["id", "a"], &base);
         let ho = table(&mut m, &["id", "a"], &ours);
         let ht = table(&mut m, &["id", "a", "c"], &theirs);
-        let merged = merge_rows(&m, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+        let merged = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
         assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
         assert_eq!(merged.columns, ["id", "a", "c"]);
         let got = apply(&ours, &["id", "a"], &merged);
@@ -631,9 +704,36 @@ mod tests {
         let dropped: Rows = base.keys().map(|&k| (k, vec![])).collect();
         let hd = table(&mut m, &["id"], &dropped);
         let ht2 = table(&mut m, &["id", "a"], &theirs2);
-        let merged = merge_rows(&m, "t.csv", Some(&hb), &hd, &ht2, Favor::Ours).unwrap();
+        let merged = merge_rows(&m, None, "t.csv", Some(&hb), &hd, &ht2, Favor::Ours).unwrap();
         assert_eq!(merged.columns, ["id"]);
         assert_eq!(merged.conflicts.len(), 1);
         assert_eq!(merged.conflicts[0].column.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_column_renamed_on_one_side_reads_under_its_new_name_where_that_side_kept_the_bytes() {
+        let mut m = MemNodes::default();
+        let base: Rows = (0..20).map(|k| (k, vec![v("x")])).collect();
+        let hb = table(&mut m, &["id", "a"], &base);
+        // Renamed a → a2: the same bytes in every row, the same row tree.
+        let ho = table(&mut m, &["id", "a2"], &base);
+        assert_eq!(ho.root, hb.root);
+        let mut theirs = base.clone();
+        theirs.get_mut(&4).unwrap()[0] = v("y");
+        theirs.insert(30, vec![v("new")]);
+        let ht = table(&mut m, &["id", "a"], &theirs);
+        let merged = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+        assert_eq!(merged.columns, ["id", "a2"]);
+        // Their edit is in a column our side no longer has (renamed): a conflict, not a silent loss.
+        assert_eq!(merged.conflicts.len(), 1, "{:?}", merged.conflicts);
+        assert_eq!(merged.conflicts[0].column.as_deref(), Some("a"));
+        // Row 4 keeps our value under its new name.
+        let got = apply(&base, &["id", "a2"], &merged);
+        assert_eq!(got[&4], vec![v("x")]);
+        assert_eq!(
+            got[&30],
+            vec![None],
+            "their new row has no value in our renamed column"
+        );
     }
 }
