@@ -47,10 +47,14 @@ if [[ ! -x "$CHROMIUM" ]]; then
 fi
 "$CHROMIUM" --version 2>/dev/null || true
 
-echo "==> building dv"
-# The target dir the caller builds in (scripts/test.sh and .ci/run set it, or cargo's own default).
-cargo build --locked --quiet
-DV="${CARGO_TARGET_DIR:-$repo_root/target}/debug/dv"
+# $DV when the caller has a build (scripts/test.sh passes the one `cargo test` made: a plain `cargo build` would
+# rebuild dv whole, its dependencies' features unified differently); else built here.
+if [[ -z "${DV:-}" ]]; then
+    cargo build --locked --quiet
+    DV="${CARGO_TARGET_DIR:-$repo_root/target}/debug/dv"
+fi
+[[ -x "$DV" ]] || fail "no dv binary at $DV"
+echo "==> dv: $DV"
 timing "build"
 
 work=$(mktemp -d)

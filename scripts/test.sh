@@ -27,5 +27,5 @@ fi
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$(( 2 * $(nproc) ))}"
 cargo test --locked "$@"
 if [[ $# -eq 0 ]]; then
-    bash scripts/browser-test.sh
+    DV="${CARGO_TARGET_DIR:-$PWD/target}/debug/dv" bash scripts/browser-test.sh
 fi
