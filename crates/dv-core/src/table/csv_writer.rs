@@ -305,4 +305,77 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("not in the file"), "{e}");
     }
+
+    /// Parses CSV text into records (empty fields as NULL), as dv reads tables.
+    fn parse(text: &[u8], delimiter: u8) -> Vec<Vec<Cell>> {
+        let mut r = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .from_reader(text);
+        r.records()
+            .map(|rec| {
+                rec.unwrap()
+                    .iter()
+                    .map(|f| (!f.is_empty()).then(|| f.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        #[test]
+        fn rewriting_gives_our_rows_with_the_edits_and_nothing_else(
+            cells in proptest::collection::vec(proptest::option::of("[a-c;,\"\n ]{1,4}"), 0..60),
+            crlf in proptest::bool::ANY,
+            semicolon in proptest::bool::ANY,
+            edits in proptest::collection::vec((0usize..20, proptest::option::of(proptest::option::of("[x;\"]{1,3}"))), 0..8),
+        ) {
+            let d = if semicolon { b';' } else { b',' };
+            let term: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+            // Rows: id, v; written by the writer itself in the dialect chosen.
+            let mut text = Vec::new();
+            write_record(&mut text, &mut [Some(&b"id"[..]), Some(&b"v"[..])].into_iter(), d, term);
+            let mut want: Vec<Vec<Cell>> = Vec::new();
+            for (i, c) in cells.iter().enumerate() {
+                let id = i.to_string();
+                write_record(&mut text, &mut [Some(id.as_bytes()), c.as_deref().map(str::as_bytes)].into_iter(), d, term);
+                want.push(vec![Some(id), c.clone()]);
+            }
+            // Unchanged, the file comes back byte for byte.
+            let cols = vec!["id".to_string(), "v".to_string()];
+            let key = vec!["id".to_string()];
+            let none = HashMap::new();
+            let mut out = Vec::new();
+            let format = "csv";
+            rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, rows: &none, appended: &[] }, &mut out).unwrap();
+            proptest::prop_assert_eq!(&out, &text);
+            // Edits: each replaces (Some) or deletes (None) a row that exists.
+            let mut rows: HashMap<Vec<u8>, Option<Vec<Cell>>> = HashMap::new();
+            for (i, e) in &edits {
+                if *i < cells.len() {
+                    let id = i.to_string();
+                    rows.insert(k(&id), e.clone().map(|v| vec![Some(id.clone()), v]));
+                }
+            }
+            for row in want.iter_mut() {
+                let id = row[0].clone().unwrap();
+                if let Some(e) = rows.get(&k(&id)) {
+                    match e {
+                        None => row.clear(),
+                        Some(cells) => *row = cells.clone(),
+                    }
+                }
+            }
+            want.retain(|r| !r.is_empty());
+            let appended = vec![vec![Some("999".to_string()), Some("new;\"".to_string())]];
+            want.push(appended[0].clone());
+            let mut out = Vec::new();
+            let n = rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, rows: &rows, appended: &appended }, &mut out).unwrap();
+            proptest::prop_assert_eq!(n as usize, want.len());
+            let mut got = parse(&out, d);
+            proptest::prop_assert_eq!(got.remove(0), vec![Some("id".to_string()), Some("v".to_string())]);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }
