@@ -21,13 +21,15 @@ use crate::store::object::Node;
 use crate::{Error, Result};
 
 mod model;
+mod rules;
 mod table;
 mod tree;
 
 pub use model::TensorConflict;
 pub use table::RowConflict;
 use tree::TreeMerge;
-pub use tree::{Conflict, ConflictKind, Favor};
+pub use rules::{ConflictKind, Favor};
+pub use tree::Conflict;
 
 /// A `[meta]` key changed differently on both sides.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -83,7 +85,7 @@ pub fn merge_pointers(
         tensor_conflicts: Vec::new(),
         meta_conflicts: Vec::new(),
     };
-    if let Some(side) = tree::three_way(&base, &Some(ours), &Some(theirs)) {
+    if let Some(side) = rules::three_way(&base, &Some(ours), &Some(theirs)) {
         return Ok(clean(side.expect("both sides have a pointer")));
     }
     let mut tm = TreeMerge {
@@ -192,7 +194,7 @@ fn merge_meta(
     let (mut out, mut conflicts) = (BTreeMap::new(), Vec::new());
     for k in keys {
         let (b, o, t) = (base.get(k), ours.get(k), theirs.get(k));
-        let value = match tree::three_way(&b, &o, &t) {
+        let value = match rules::three_way(&b, &o, &t) {
             Some(side) => *side,
             None => {
                 conflicts.push(MetaConflict {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::tree::{ConflictKind, Favor, three_way};
+use super::rules::{ConflictKind, Favor, three_way};
 use crate::model::StoredFile;
 use crate::model::safetensors::{Header, METADATA_KEY, TensorInfo, shape_text};
 use crate::store::Store;

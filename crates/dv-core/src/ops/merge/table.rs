@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::tree::{ConflictKind, Favor, three_way};
+use super::rules::{ConflictKind, Favor, three_way};
 use crate::pointer::{Pointer, TableRef};
 use crate::session::Locked;
 use crate::store::object::{Node, NodeKind, NodeSink};

@@ -7,21 +7,8 @@ use crate::paths::join;
 use crate::store::Store;
 use crate::store::object::{Node, NodeKind, NodeSink, TreeEntry};
 use crate::store::split::Layout;
+use super::rules::{ConflictKind, Favor, three_way};
 use crate::{Error, Result};
-
-words! {
-    /// How a path conflicts.
-    pub enum ConflictKind {
-        /// Changed on both sides, differently.
-        Modified = "modified-both",
-        /// Added on both sides (or with no common base), differently.
-        Added = "added-both",
-        /// Changed on our side, deleted on theirs.
-        DeletedTheirs = "deleted-by-them",
-        /// Deleted on our side, changed on theirs.
-        DeletedOurs = "deleted-by-us",
-    }
-}
 
 /// One path the merge could not settle.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -32,26 +19,6 @@ pub struct Conflict {
     pub base: Option<Node>,
     pub ours: Option<Node>,
     pub theirs: Option<Node>,
-}
-
-/// Which side a conflict is settled with in the merged result (the merge driver leaves ours there while the
-/// conflict stands; `dv checkout --ours/--theirs` chooses).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Favor {
-    Ours,
-    Theirs,
-}
-
-/// The three-way rule for one value: the side that changed it (ours when both made the same change or
-/// neither did), or `None` when both changed it differently.
-pub fn three_way<'a, T: PartialEq>(base: &T, ours: &'a T, theirs: &'a T) -> Option<&'a T> {
-    if ours == theirs || base == theirs {
-        Some(ours)
-    } else if base == ours {
-        Some(theirs)
-    } else {
-        None
-    }
 }
 
 /// Merges the trees and files below one dataset, writing the new trees to `sink` in `layout`.
