@@ -622,6 +622,16 @@ fn parquet_table(rows: &[(i64, f64, &str)]) -> Vec<u8> {
         Arc::new(rows.iter().map(|r| Some(r.1)).collect::<Float64Array>()),
         Arc::new(rows.iter().map(|r| Some(r.2)).collect::<StringArray>()),
     ];
+    // Key-value metadata, as pandas writes its own: a merge must keep it.
+    let schema = Arc::new(
+        schema
+            .as_ref()
+            .clone()
+            .with_metadata(std::collections::HashMap::from([(
+                "pandas".to_string(),
+                "{\"index_columns\": []}".to_string(),
+            )])),
+    );
     let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
     let mut out = Vec::new();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
@@ -636,9 +646,13 @@ fn parquet_rows(path: &Path) -> Vec<(i64, Option<f64>, Option<String>)> {
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(path).unwrap(),
     )
-    .unwrap()
-    .build()
     .unwrap();
+    assert_eq!(
+        reader.schema().metadata().get("pandas").map(String::as_str),
+        Some("{\"index_columns\": []}"),
+        "the file's key-value metadata is kept"
+    );
+    let reader = reader.build().unwrap();
     let mut out = Vec::new();
     for batch in reader {
         let b = batch.unwrap();
@@ -828,4 +842,30 @@ fn the_same_tensor_changed_on_both_branches_is_a_conflict_settled_either_way() {
             "their change to c is kept either way"
         );
     }
+}
+
+#[test]
+fn a_column_renamed_on_one_branch_keeps_its_cells_in_every_row() {
+    // Adversarial review: the renamed column came out empty in every row the other branch left alone.
+    let r = TestRepo::new();
+    r.write("t.csv", b"id,name,v\n1,a,1\n2,b,2\n3,c,3\n");
+    r.ok(&["add", "t.csv", "--key", "id"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "base"]);
+    r.git(&["branch", "side"]);
+    switch(&r, "side");
+    r.write("t.csv", b"id,label,v\n1,a,1\n2,b,2\n3,c,3\n");
+    r.ok(&["add", "t.csv"]);
+    r.git(&["commit", "-q", "-am", "rename"]);
+    switch(&r, "main");
+    r.write("t.csv", b"id,name,v\n1,a,10\n2,b,2\n3,c,3\n");
+    r.ok(&["add", "t.csv"]);
+    r.git(&["commit", "-q", "-am", "edit"]);
+    let (ok, text) = merge(&r, "side");
+    assert!(ok, "{text}");
+    r.ok(&["checkout"]);
+    assert_eq!(
+        String::from_utf8(r.read("t.csv")).unwrap(),
+        "id,v,label\n1,10,a\n2,2,b\n3,3,c\n"
+    );
 }

@@ -14,6 +14,9 @@ pub struct Edits<'a> {
     pub key: &'a [String],
     /// The columns to write, in order (the file's own unless columns were added or dropped).
     pub columns: &'a [String],
+    /// For each of `columns`, the file's column a row left alone takes its cell from (`None`: NULL); empty:
+    /// the column of the same name.
+    pub from: &'a [Option<String>],
     /// By key ([`encode_key`]): `None` deletes the row, `Some` replaces it with cells in `columns` order.
     pub rows: &'a HashMap<Vec<u8>, Option<Vec<Cell>>>,
     /// New rows, cells in `columns` order, written after the file's rows.
@@ -31,6 +34,23 @@ pub(super) fn delimiter_of(header_line: &[u8], format: &str) -> u8 {
         .into_iter()
         .max_by_key(|&d| (count(d), d == b','))
         .unwrap_or(b',')
+}
+
+/// Where each column to write is among the file's columns `names` (`None`: none, written NULL).
+pub(super) fn sources(names: &[String], edits: &Edits) -> Vec<Option<usize>> {
+    edits
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = match edits.from.get(i) {
+                Some(from) => from.as_deref(),
+                None if edits.from.is_empty() => Some(c.as_str()),
+                None => None,
+            };
+            name.and_then(|n| names.iter().position(|x| x == n))
+        })
+        .collect()
 }
 
 /// Writes table file `src` (`what` names it, `format` is `csv` or `tsv`) to `out` with `edits` applied;
@@ -78,11 +98,7 @@ pub fn rewrite(
         .collect::<Result<_>>()?;
     // Where each output column is in the file (`None`: a column the file lacks, written NULL).
     let same_columns = names == edits.columns;
-    let from: Vec<Option<usize>> = edits
-        .columns
-        .iter()
-        .map(|c| names.iter().position(|n| n == c))
-        .collect();
+    let from = sources(&names, edits);
     let put = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = Option<&[u8]>>| -> Result<()> {
         let mut line = Vec::new();
         write_record(&mut line, cells, delimiter, terminator);
@@ -229,6 +245,7 @@ mod tests {
             &Edits {
                 key: &key,
                 columns: &columns,
+                from: &[],
                 rows: &rows,
                 appended,
             },
@@ -297,6 +314,7 @@ mod tests {
             &Edits {
                 key: &key,
                 columns: &cols,
+                from: &[],
                 rows: &rows,
                 appended: &[],
             },
@@ -348,7 +366,7 @@ mod tests {
             let none = HashMap::new();
             let mut out = Vec::new();
             let format = "csv";
-            rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, rows: &none, appended: &[] }, &mut out).unwrap();
+            rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, from: &[], rows: &none, appended: &[] }, &mut out).unwrap();
             proptest::prop_assert_eq!(&out, &text);
             // Edits: each replaces (Some) or deletes (None) a row that exists.
             let mut rows: HashMap<Vec<u8>, Option<Vec<Cell>>> = HashMap::new();
@@ -371,7 +389,7 @@ mod tests {
             let appended = vec![vec![Some("999".to_string()), Some("new;\"".to_string())]];
             want.push(appended[0].clone());
             let mut out = Vec::new();
-            let n = rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, rows: &rows, appended: &appended }, &mut out).unwrap();
+            let n = rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, from: &[], rows: &rows, appended: &appended }, &mut out).unwrap();
             proptest::prop_assert_eq!(n as usize, want.len());
             let mut got = parse(&out, d);
             proptest::prop_assert_eq!(got.remove(0), vec![Some("id".to_string()), Some("v".to_string())]);

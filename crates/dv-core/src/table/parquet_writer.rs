@@ -86,8 +86,17 @@ fn display(col: &ArrayRef, what: &str) -> Result<Vec<Cell>> {
 }
 
 /// Writes the merged table to `out`: `ours` with `edits` applied, cells not ours taken from `theirs`
-/// (`what` names the table). Returns the rows written.
-pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path) -> Result<u64> {
+/// (`what` names the table). A column takes our file's type unless `their_type` says theirs changed it (then
+/// theirs); a value that does not convert to the column's type is an error, never a NULL. The file's key-value
+/// metadata (pandas' among it) is ours, with theirs' keys ours lacks. Returns the rows written.
+pub fn rewrite(
+    ours: &Path,
+    theirs: &Path,
+    what: &str,
+    edits: &Edits,
+    their_type: &[bool],
+    out: &Path,
+) -> Result<u64> {
     let o = Side::read(ours, what, edits.key)?;
     let t = Side::read(theirs, what, edits.key)?;
     let their_row: HashMap<&[u8], usize> = t
@@ -100,12 +109,22 @@ pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path
     let mut fields = Vec::new();
     let mut sources: Vec<[ArrayRef; 3]> = Vec::new();
     let mut texts: Vec<[Option<Vec<Cell>>; 2]> = Vec::new();
-    for name in edits.columns {
-        let (oc, tc) = (o.column(name), t.column(name));
+    let our_names: Vec<String> = o
+        .batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let from = super::csv_writer::sources(&our_names, edits);
+    for (i, name) in edits.columns.iter().enumerate() {
+        let oc = from[i].map(|c| o.batch.column(c));
+        let tc = t.column(name);
+        let their_field = their_type.get(i) == Some(&true) || oc.is_none();
         let field = match (oc, tc) {
-            (Some(_), _) => o.batch.schema().field_with_name(name).cloned(),
-            (None, Some(_)) => t.batch.schema().field_with_name(name).cloned(),
-            (None, None) => {
+            (_, Some(_)) if their_field => t.batch.schema().field_with_name(name).cloned(),
+            (Some(_), _) => Ok(o.batch.schema().field(from[i].expect("a source")).clone()),
+            (None, _) => {
                 return Err(bad(
                     what,
                     format!("merged column {name:?} is on neither side"),
@@ -113,16 +132,24 @@ pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path
             }
         }
         .map_err(|e| bad(what, e.to_string()))?
+        .with_name(name)
         .with_nullable(true);
         let ty = field.data_type().clone();
+        let options = arrow_cast::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
         let cast = |c: Option<&ArrayRef>| -> Result<ArrayRef> {
             match c {
                 None => Ok(new_null_array(&ty, 1)),
                 Some(c) if c.data_type() == &ty => Ok(c.clone()),
-                Some(c) => arrow_cast::cast(c, &ty).map_err(|e| {
+                Some(c) => arrow_cast::cast_with_options(c, &ty, &options).map_err(|e| {
                     bad(
                         what,
-                        format!("column {name:?} has types the sides cannot share: {e}"),
+                        format!(
+                            "column {name:?} holds values of type {} that do not convert to {ty}: {e}",
+                            c.data_type()
+                        ),
                     )
                 }),
             }
@@ -218,7 +245,12 @@ pub fn rewrite(ours: &Path, theirs: &Path, what: &str, edits: &Edits, out: &Path
         })
         .collect::<std::result::Result<Vec<ArrayRef>, _>>()
         .map_err(|e| bad(what, e.to_string()))?;
-    let schema = Arc::new(Schema::new(fields));
+    let mut metadata: std::collections::BTreeMap<String, String> =
+        o.batch.schema().metadata().clone().into();
+    for (k, v) in t.batch.schema().metadata() {
+        metadata.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
     let batch =
         RecordBatch::try_new(schema.clone(), columns).map_err(|e| bad(what, e.to_string()))?;
     let props = parquet::file::properties::WriterProperties::builder()

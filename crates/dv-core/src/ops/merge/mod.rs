@@ -26,10 +26,10 @@ mod table;
 mod tree;
 
 pub use model::TensorConflict;
-pub use table::RowConflict;
-use tree::TreeMerge;
 pub use rules::{ConflictKind, Favor};
+pub use table::RowConflict;
 pub use tree::Conflict;
+use tree::TreeMerge;
 
 /// A `[meta]` key changed differently on both sides.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

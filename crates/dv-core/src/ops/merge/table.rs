@@ -86,6 +86,7 @@ pub fn merge_table(
     let edits = crate::table::csv_writer::Edits {
         key: &ot.key,
         columns: &rows.columns,
+        from: &rows.from,
         rows: &rows.edits,
         appended: &rows.appended,
     };
@@ -109,7 +110,26 @@ pub fn merge_table(
         };
         let (of, tf) = (side_file(ours)?, side_file(theirs)?);
         tmp.close();
-        crate::table::parquet_writer::rewrite(of.path(), tf.path(), path, &edits, tmp.path())?
+        // A column whose type their side changed and ours did not takes theirs.
+        let their_type: Vec<bool> = rows
+            .columns
+            .iter()
+            .map(|c| {
+                let ty = |h: Option<&Header>| {
+                    h.and_then(|h| h.column_index(c).map(|i| h.columns[i].ty.clone()))
+                };
+                let (b, o, t) = (ty(bh.as_ref()), ty(Some(&oh)), ty(Some(&th)));
+                t.is_some() && b == o && t != b
+            })
+            .collect();
+        crate::table::parquet_writer::rewrite(
+            of.path(),
+            tf.path(),
+            path,
+            &edits,
+            &their_type,
+            tmp.path(),
+        )?
     } else {
         let mut ours_bytes = Vec::with_capacity(ours.node.size as usize);
         store
@@ -210,6 +230,10 @@ pub struct RowConflict {
 pub struct RowMerge {
     /// The merged columns, in order: ours, less those dropped, then those added on their side.
     pub columns: Vec<String>,
+    /// For each merged column, the column of our file whose cell a row the merge leaves alone takes: the
+    /// column of that name, or for a column their side renamed, ours at the same place (such a row holds the
+    /// same bytes on every side); `None`: NULL.
+    pub from: Vec<Option<String>>,
     /// By key: `None` deletes our row, `Some` replaces it (cells in `columns` order).
     pub edits: HashMap<Vec<u8>, Option<Vec<Cell>>>,
     /// Rows we lack, in key order (cells in `columns` order).
@@ -290,133 +314,197 @@ pub fn merge_rows(
     keys.sort();
     keys.dedup();
 
-    let mut out = RowMerge {
-        columns,
-        ..Default::default()
-    };
-    for key in keys {
-        let b_raw = ob.get(key).or_else(|| tb.get(key));
-        let b = match b_raw {
-            Some(r) => Some(decode(base.expect("a base row has a base"), r)?),
-            None => None,
+    // One pass over the changed rows with `columns` as the merged ones; a column in `revived` (dropped on one
+    // side, kept because the conflict it caused was settled for the side that kept it) reads on the side
+    // that dropped it as unchanged.
+    let pass = |columns: Vec<String>, revived: &[String]| -> Result<RowMerge> {
+        let mut out = RowMerge {
+            columns,
+            ..Default::default()
         };
-        // A side that did not change the row holds the base's bytes: read with that side's columns (a
-        // column renamed there reads under its new name).
-        let side = |changed: &BTreeMap<Vec<u8>, Vec<u8>>,
-                    gone: &BTreeMap<Vec<u8>, Vec<u8>>,
-                    h: &Header|
-         -> Result<Option<Row>> {
-            match changed.get(key) {
-                Some(r) => Ok(Some(decode(h, r)?)),
-                None if gone.contains_key(key) => Ok(None),
-                None => b_raw.map(|r| decode(h, r)).transpose(),
-            }
-        };
-        let (o, t) = (side(&oo, &ob, ours)?, side(&tt, &tb, theirs)?);
-        let key_cells = || crate::table::decode_key(key);
-        let conflict = |kind,
-                        column: Option<&String>,
-                        base: Option<Cell>,
-                        o: Option<Cell>,
-                        t: Option<Cell>|
-         -> Result<RowConflict> {
-            Ok(RowConflict {
-                path: path.to_string(),
-                key: key_cells()?,
-                kind,
-                column: column.cloned(),
-                base: column.map(|_| base.flatten()),
-                ours: column.map(|_| o.flatten()),
-                theirs: column.map(|_| t.flatten()),
-            })
-        };
-        let merged: Option<Row> = match (&b, &o, &t) {
-            (_, None, None) => None,
-            // Deleted on one side: a conflict when the other changed the row.
-            (Some(b), None, Some(t)) | (Some(b), Some(t), None) => {
-                let ours_deleted = o.is_none();
-                if changed(b, t) {
-                    out.conflicts.push(conflict(
-                        if ours_deleted {
-                            ConflictKind::DeletedOurs
-                        } else {
-                            ConflictKind::DeletedTheirs
-                        },
-                        None,
-                        None,
-                        None,
-                        None,
-                    )?);
-                    // `t` is the side that kept the row.
-                    match favor {
-                        Favor::Ours => o.clone(),
-                        Favor::Theirs => ours_deleted.then(|| t.clone()),
-                    }
-                } else {
-                    None
+        for key in &keys {
+            let key: &Vec<u8> = key;
+            let b_raw = ob.get(key).or_else(|| tb.get(key));
+            let b = match b_raw {
+                Some(r) => Some(decode(base.expect("a base row has a base"), r)?),
+                None => None,
+            };
+            // A side that did not change the row holds the base's bytes: read with that side's columns (a
+            // column renamed there reads under its new name).
+            let side = |changed: &BTreeMap<Vec<u8>, Vec<u8>>,
+                        gone: &BTreeMap<Vec<u8>, Vec<u8>>,
+                        h: &Header|
+             -> Result<Option<Row>> {
+                match changed.get(key) {
+                    Some(r) => Ok(Some(decode(h, r)?)),
+                    None if gone.contains_key(key) => Ok(None),
+                    None => b_raw.map(|r| decode(h, r)).transpose(),
                 }
-            }
-            (None, None, Some(t)) => Some(t.clone()),
-            (None, Some(o), None) => Some(o.clone()),
-            (_, Some(o), Some(t)) => {
-                let mut row = Row::new();
-                for c in &every {
-                    let (bc, oc, tc) = (
-                        b.as_ref().and_then(|r| r.get(*c)).cloned(),
-                        o.get(*c).cloned(),
-                        t.get(*c).cloned(),
-                    );
-                    let value = match three_way(&bc, &oc, &tc) {
-                        Some(v) => v.clone(),
-                        None => {
-                            out.conflicts.push(conflict(
-                                if b.is_some() {
-                                    ConflictKind::Modified
-                                } else {
-                                    ConflictKind::Added
-                                },
-                                Some(c),
-                                bc.clone(),
-                                oc.clone(),
-                                tc.clone(),
-                            )?);
-                            match favor {
-                                Favor::Ours => oc,
-                                Favor::Theirs => tc,
-                            }
+            };
+            let (o, t) = (side(&oo, &ob, ours)?, side(&tt, &tb, theirs)?);
+            let key_cells = || crate::table::decode_key(key);
+            let conflict = |kind,
+                            column: Option<&String>,
+                            base: Option<Cell>,
+                            o: Option<Cell>,
+                            t: Option<Cell>|
+             -> Result<RowConflict> {
+                Ok(RowConflict {
+                    path: path.to_string(),
+                    key: key_cells()?,
+                    kind,
+                    column: column.cloned(),
+                    base: column.map(|_| base.flatten()),
+                    ours: column.map(|_| o.flatten()),
+                    theirs: column.map(|_| t.flatten()),
+                })
+            };
+            let merged: Option<Row> = match (&b, &o, &t) {
+                (_, None, None) => None,
+                // Deleted on one side: a conflict when the other changed the row.
+                (Some(b), None, Some(t)) | (Some(b), Some(t), None) => {
+                    let ours_deleted = o.is_none();
+                    if changed(b, t) {
+                        out.conflicts.push(conflict(
+                            if ours_deleted {
+                                ConflictKind::DeletedOurs
+                            } else {
+                                ConflictKind::DeletedTheirs
+                            },
+                            None,
+                            None,
+                            None,
+                            None,
+                        )?);
+                        // `t` is the side that kept the row.
+                        match favor {
+                            Favor::Ours => o.clone(),
+                            Favor::Theirs => ours_deleted.then(|| t.clone()),
                         }
-                    };
-                    if let Some(v) = value {
-                        row.insert((*c).clone(), v);
+                    } else {
+                        None
                     }
                 }
-                Some(row)
-            }
-        };
-        // What that is to our file: nothing, a deletion, a replacement or a new row.
-        let cells = |r: &Row| -> Vec<Cell> {
-            out.columns
-                .iter()
-                .map(|c| r.get(c).cloned().flatten())
-                .collect()
-        };
-        match (&o, merged) {
-            (None, None) => {}
-            (Some(_), None) => {
-                out.edits.insert(key.clone(), None);
-            }
-            (None, Some(m)) => {
-                let row = cells(&m);
-                out.appended.push(row);
-            }
-            (Some(o), Some(m)) => {
-                let (was, now) = (cells(o), cells(&m));
-                if was != now {
-                    out.edits.insert(key.clone(), Some(now));
+                (None, None, Some(t)) => Some(t.clone()),
+                (None, Some(o), None) => Some(o.clone()),
+                (_, Some(o), Some(t)) => {
+                    let mut row = Row::new();
+                    for c in &every {
+                        let bc = b.as_ref().and_then(|r| r.get(*c)).cloned();
+                        let cell = |r: &Row, names: &[String]| {
+                            if revived.contains(*c) && !names.contains(*c) {
+                                bc.clone()
+                            } else {
+                                r.get(*c).cloned()
+                            }
+                        };
+                        let (oc, tc) = (cell(o, &no), cell(t, &nt));
+                        let value = match three_way(&bc, &oc, &tc) {
+                            Some(v) => v.clone(),
+                            None => {
+                                out.conflicts.push(conflict(
+                                    if b.is_some() {
+                                        ConflictKind::Modified
+                                    } else {
+                                        ConflictKind::Added
+                                    },
+                                    Some(c),
+                                    bc.clone(),
+                                    oc.clone(),
+                                    tc.clone(),
+                                )?);
+                                match favor {
+                                    Favor::Ours => oc,
+                                    Favor::Theirs => tc,
+                                }
+                            }
+                        };
+                        if let Some(v) = value {
+                            row.insert((*c).clone(), v);
+                        }
+                    }
+                    Some(row)
+                }
+            };
+            // What that is to our file: nothing, a deletion, a replacement or a new row.
+            let cells = |r: &Row| -> Vec<Cell> {
+                out.columns
+                    .iter()
+                    .map(|c| r.get(c).cloned().flatten())
+                    .collect()
+            };
+            match (&o, merged) {
+                (None, None) => {}
+                (Some(_), None) => {
+                    out.edits.insert(key.clone(), None);
+                }
+                (None, Some(m)) => {
+                    let row = cells(&m);
+                    out.appended.push(row);
+                }
+                (Some(o), Some(m)) => {
+                    let (was, now) = (cells(o), cells(&m));
+                    if was != now {
+                        out.edits.insert(key.clone(), Some(now));
+                    }
                 }
             }
         }
-    }
+        Ok(out)
+    };
+    let first = pass(columns.clone(), &[])?;
+    // A column dropped on one side whose cells the other changed: settled for the side that kept it, the
+    // column stays, whole.
+    let kept_by = match favor {
+        Favor::Ours => &no,
+        Favor::Theirs => &nt,
+    };
+    let mut revived: Vec<String> = first
+        .conflicts
+        .iter()
+        .filter_map(|c| c.column.clone())
+        .filter(|c| !columns.contains(c) && kept_by.contains(c))
+        .collect();
+    revived.sort();
+    revived.dedup();
+    let mut out = if revived.is_empty() {
+        first
+    } else {
+        let mut wide: Vec<String> = no
+            .iter()
+            .filter(|c| columns.contains(c) || revived.contains(c))
+            .cloned()
+            .collect();
+        let theirs_only: Vec<String> = nt
+            .iter()
+            .filter(|c| !no.contains(c) && (columns.contains(c) || revived.contains(c)))
+            .cloned()
+            .collect();
+        wide.extend(theirs_only);
+        let mut second = pass(wide, &revived)?;
+        second.conflicts = first.conflicts;
+        second
+    };
+    // Where a row left alone takes each merged column from in our file.
+    let sorted = |n: &[String]| {
+        let mut v = n.to_vec();
+        v.sort();
+        v
+    };
+    let (so, st) = (sorted(&no), sorted(&nt));
+    out.from = out
+        .columns
+        .iter()
+        .map(|c| {
+            if no.contains(c) {
+                Some(c.clone())
+            } else if so.len() == st.len() {
+                st.iter().position(|x| x == c).map(|p| so[p].clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     Ok(out)
 }
 
@@ -505,12 +593,12 @@ mod tests {
                     out.insert(*k, cells[1..].to_vec());
                 }
                 None => {
-                    let cells: Vec<Cell> = m.columns[1..]
+                    let cells: Vec<Cell> = m.from[1..]
                         .iter()
-                        .map(|c| {
+                        .map(|from| {
                             ours_columns[1..]
                                 .iter()
-                                .position(|x| x == c)
+                                .position(|x| Some(*x) == from.as_deref())
                                 .and_then(|i| rest[i].clone())
                         })
                         .collect();
@@ -735,5 +823,60 @@ mod tests {
             vec![None],
             "their new row has no value in our renamed column"
         );
+    }
+
+    #[test]
+    fn rows_left_alone_keep_the_cells_of_a_column_their_side_renamed() {
+        // Adversarial review: a rename on their side came out NULL in every row our side did not edit.
+        let mut m = MemNodes::default();
+        let base: Rows = (0..30)
+            .map(|k| (k, vec![v(&format!("n{k}")), v("1")]))
+            .collect();
+        let hb = table(&mut m, &["id", "name", "v"], &base);
+        let ht = table(&mut m, &["id", "label", "v"], &base);
+        let mut ours = base.clone();
+        ours.get_mut(&1).unwrap()[1] = v("10");
+        let ho = table(&mut m, &["id", "name", "v"], &ours);
+        for (o, t, oc, tc, rows) in [
+            (&ho, &ht, ["id", "name", "v"], ["id", "label", "v"], &ours),
+            (&ht, &ho, ["id", "label", "v"], ["id", "name", "v"], &base),
+        ] {
+            let merged = merge_rows(&m, None, "t.csv", Some(&hb), o, t, Favor::Ours).unwrap();
+            assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
+            let got = apply(rows, &oc, &merged);
+            let label = merged.columns.iter().position(|c| c == "label").unwrap() - 1;
+            let value = merged.columns.iter().position(|c| c == "v").unwrap() - 1;
+            for k in 0..30 {
+                assert_eq!(got[&k][label], v(&format!("n{k}")), "{oc:?} row {k}");
+            }
+            assert_eq!(got[&1][value], v("10"));
+            let _ = tc;
+        }
+    }
+
+    #[test]
+    fn a_dropped_column_whose_cell_the_other_side_changed_stays_whole_when_settled_for_that_side() {
+        // Adversarial review: settling for the side that edited the cell still dropped the column.
+        let mut m = MemNodes::default();
+        let base: Rows = (0..5)
+            .map(|k| (k, vec![v(&format!("n{k}")), v("1")]))
+            .collect();
+        let hb = table(&mut m, &["id", "name", "v"], &base);
+        let dropped: Rows = base.iter().map(|(k, r)| (*k, vec![r[1].clone()])).collect();
+        let ho = table(&mut m, &["id", "v"], &dropped);
+        let mut theirs = base.clone();
+        theirs.get_mut(&1).unwrap()[0] = v("AAA");
+        theirs.get_mut(&2).unwrap()[1] = v("20");
+        let ht = table(&mut m, &["id", "name", "v"], &theirs);
+        let by_ours = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
+        assert_eq!(by_ours.conflicts.len(), 1);
+        assert_eq!(by_ours.columns, ["id", "v"]);
+        let by_theirs = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Theirs).unwrap();
+        assert_eq!(by_theirs.conflicts.len(), 1, "still reported");
+        assert_eq!(by_theirs.columns, ["id", "v", "name"]);
+        let got = apply(&dropped, &["id", "v"], &by_theirs);
+        assert_eq!(got[&1], vec![v("1"), v("AAA")]);
+        assert_eq!(got[&2], vec![v("20"), v("n2")]);
+        assert_eq!(got[&4], vec![v("1"), v("n4")], "every row keeps the column");
     }
 }

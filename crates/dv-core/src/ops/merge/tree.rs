@@ -3,11 +3,11 @@
 //! once; different changes to the same path are a conflict (a folder on both sides is merged entry by entry,
 //! so only the paths inside that differ conflict). A file's content and its executable bit merge apart.
 
+use super::rules::{ConflictKind, Favor, three_way};
 use crate::paths::join;
 use crate::store::Store;
 use crate::store::object::{Node, NodeKind, NodeSink, TreeEntry};
 use crate::store::split::Layout;
-use super::rules::{ConflictKind, Favor, three_way};
 use crate::{Error, Result};
 
 /// One path the merge could not settle.
