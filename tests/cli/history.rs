@@ -314,14 +314,20 @@ fn hooks_make_git_checkout_and_merge_move_the_data_and_keep_existing_hooks() {
         .map(|c| c["action"].as_str().unwrap())
         .collect();
     // The hooks, then the merge driver (`dv init` registered it, `dv add` wrote the attribute).
-    assert_eq!(actions, ["created", "appended", "unchanged", "unchanged"]);
+    assert_eq!(
+        actions,
+        ["created", "appended", "created", "unchanged", "unchanged"]
+    );
     let names: Vec<&str> = installed
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["hook"].as_str().unwrap())
         .collect();
-    assert_eq!(names[2..], ["merge-driver", ".gitattributes"]);
+    assert_eq!(
+        names[2..],
+        ["post-rewrite", "merge-driver", ".gitattributes"]
+    );
     assert_eq!(r.json(&["install"])[0]["action"], "unchanged", "idempotent");
 
     // A real `git checkout` of a branch runs the hook, and the data follows.
@@ -342,7 +348,7 @@ fn hooks_make_git_checkout_and_merge_move_the_data_and_keep_existing_hooks() {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["removed", "emptied", "removed"]);
+    assert_eq!(actions, ["removed", "emptied", "removed", "removed"]);
     assert!(!hooks.join("post-checkout").exists());
     assert!(
         !r.git(&["config", "--local", "--list"])

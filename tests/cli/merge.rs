@@ -869,3 +869,94 @@ fn a_column_renamed_on_one_branch_keeps_its_cells_in_every_row() {
         "id,v,label\n1,10,a\n2,2,b\n3,3,c\n"
     );
 }
+
+#[test]
+fn a_conflicted_pointer_staged_by_git_add_can_still_be_settled() {
+    // Adversarial review: after `git add` of the conflicted file, `dv checkout --ours` said "not in
+    // conflict" while `dv status` said to run it.
+    let r = table_repo(10);
+    switch(&r, "side");
+    edit_table(
+        &r,
+        |l| {
+            Some(if l == "3,name 3,30" {
+                "3,name 3,33".into()
+            } else {
+                l.into()
+            })
+        },
+        "",
+    );
+    switch(&r, "main");
+    edit_table(
+        &r,
+        |l| {
+            Some(if l == "3,name 3,30" {
+                "3,name 3,31".into()
+            } else {
+                l.into()
+            })
+        },
+        "",
+    );
+    let (ok, _) = merge(&r, "side");
+    assert!(!ok);
+    r.git(&["add", "t.csv.dv"]);
+    r.ok(&["checkout", "--theirs", "t.csv"]);
+    assert!(
+        String::from_utf8(r.read("t.csv"))
+            .unwrap()
+            .contains("\n3,name 3,33\n")
+    );
+    let unmerged = r.git(&["diff", "--name-only", "--diff-filter=U"]);
+    assert!(unmerged.trim().is_empty(), "{unmerged}");
+    // Committed with its markers, the versions are gone: the refusal says what works.
+    r.git(&["reset", "-q", "--hard", "HEAD"]);
+    let (ok, _) = merge(&r, "side");
+    assert!(!ok);
+    r.git(&["add", "t.csv.dv"]);
+    r.git(&["commit", "-q", "--no-edit"]);
+    // In this clone Git still keeps them: settled, to be committed again.
+    let other = clone_of(&r);
+    r.ok(&["checkout", "--ours", "t.csv"]);
+    assert!(
+        String::from_utf8(r.read("t.csv"))
+            .unwrap()
+            .contains("\n3,name 3,31\n")
+    );
+    // A clone of that commit has no such record: the refusal says what works.
+    let e = fails_at(other.path(), &["checkout", "--ours", "t.csv"]);
+    assert!(
+        e.contains("holds conflict markers") && e.contains("git checkout REV -- t.csv.dv"),
+        "{e}"
+    );
+}
+
+#[test]
+fn after_a_rebase_the_data_follows_the_rewritten_branch() {
+    // Adversarial review: only post-checkout and post-merge were hooked, so a rebase left the data of the
+    // branch it started from, and `dv add` of that undid the branch's change.
+    let r = TestRepo::new();
+    r.ok(&["install"]);
+    r.write("t.csv", b"id,v\n1,1\n2,2\n");
+    r.ok(&["add", "t.csv", "--key", "id"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "base"]);
+    git_cmd(r.path(), &["checkout", "-q", "-b", "feat"]);
+    r.write("t.csv", b"id,v\n1,10\n2,2\n");
+    r.ok(&["add", "t.csv"]);
+    r.git(&["commit", "-q", "-am", "feat"]);
+    git_cmd(r.path(), &["checkout", "-q", "main"]);
+    r.write("t.csv", b"id,v\n1,1\n2,20\n");
+    r.ok(&["add", "t.csv"]);
+    r.git(&["commit", "-q", "-am", "main"]);
+    git_cmd(r.path(), &["checkout", "-q", "feat"]);
+    let out = git_cmd(r.path(), &["rebase", "-q", "main"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r.read("t.csv"), b"id,v\n1,10\n2,20\n");
+    assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+}

@@ -494,6 +494,21 @@ impl GitRepo {
         Ok(stages.iter().any(Option::is_some).then_some(stages))
     }
 
+    /// Puts back the three versions of a merge conflict at repository path `path` that `git add` settled by
+    /// accident, from the record Git keeps of them (`git update-index --unresolve`); true when they are back.
+    pub fn unresolve(&self, path: &str) -> Result<bool> {
+        let Some(root) = self.repo.workdir() else {
+            return Ok(false);
+        };
+        let out = std::process::Command::new("git")
+            .current_dir(root)
+            .args(["update-index", "--unresolve", "--", path])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| Error::Internal(format!("cannot run git update-index: {e}")))?;
+        Ok(out.status.success() && self.conflict_stages(path)?.is_some())
+    }
+
     /// The first path Git's index tracks at or below repository path `path`, if any.
     pub fn first_tracked_under(&self, path: &str) -> Result<Option<String>> {
         Ok(self.tracked()?.under(path).next())

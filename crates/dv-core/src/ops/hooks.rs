@@ -20,6 +20,11 @@ pub const HOOKS: &[(&str, &str)] = &[
         "if [ \"$3\" = \"1\" ]; then DV checkout --quiet; fi",
     ),
     ("post-merge", "DV checkout --quiet"),
+    // After `git rebase` (not `commit --amend`), whose replayed commits move pointer files.
+    (
+        "post-rewrite",
+        "if [ \"$1\" = \"rebase\" ]; then DV checkout --quiet; fi",
+    ),
 ];
 
 words! {

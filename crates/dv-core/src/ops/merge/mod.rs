@@ -591,8 +591,26 @@ pub fn resolve(
     // The dataset in conflict: `path` itself, or the one a path inside it names.
     let mut at = path;
     let stages = loop {
-        if let Some(stages) = git.conflict_stages(&format!("{at}{POINTER_SUFFIX}"))? {
+        let pointer = format!("{at}{POINTER_SUFFIX}");
+        if let Some(stages) = git.conflict_stages(&pointer)? {
             break stages;
+        }
+        // Conflict markers Git no longer knows of: the file was `git add`-ed as it was. Git keeps the three
+        // versions for that case; put them back.
+        let marked = crate::fsutil::read_if_exists(&s.repo().abs(&pointer))?
+            .is_some_and(|b| crate::pointer::has_conflict_markers(&b));
+        if marked {
+            if git.unresolve(&pointer)?
+                && let Some(stages) = git.conflict_stages(&pointer)?
+            {
+                break stages;
+            }
+            return Err(Error::usage(format!(
+                "'{pointer}' holds conflict markers, but Git no longer has the merge's versions of it (it was \
+                 committed, or its merge ended): take one side's pointer file with `git checkout REV -- {}` \
+                 and `dv checkout`, or merge again",
+                crate::paths::shell_word(&pointer)
+            )));
         }
         match at.rfind('/') {
             Some(i) => at = &at[..i],
