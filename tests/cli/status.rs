@@ -166,7 +166,9 @@ fn status_with_only_damaged_pointers_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("No data tracked yet"), "{err}");
     assert!(
-        err.contains("No dataset can be read: 1 pointer file(s) are damaged"),
+        err.contains(
+            "No dataset can be read: 1 pointer file(s) are in an unresolved merge conflict"
+        ),
         "{err}"
     );
     assert!(err.contains("a.bin.dv"), "{err}");
@@ -296,8 +298,9 @@ fn a_pointer_file_with_merge_conflict_markers_is_named_an_unresolved_conflict() 
         "{err}"
     );
     assert!(
-        err.contains("No dataset can be read: 1 pointer file(s) are damaged")
-            && err.contains("dv checkout --ours PATH"),
+        err.contains(
+            "No dataset can be read: 1 pointer file(s) are in an unresolved merge conflict"
+        ) && err.contains("dv checkout --ours PATH"),
         "{err}"
     );
     assert!(!err.contains("expected `=`"), "{err}");
@@ -305,6 +308,7 @@ fn a_pointer_file_with_merge_conflict_markers_is_named_an_unresolved_conflict() 
     let json = r.dv(&["status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["not_pointers"][0]["problem"], "malformed", "{json}");
+    assert_eq!(json["not_pointers"][0]["conflict"], true, "{json}");
 
     for args in [&["checkout"][..], &["checkout", "f.bin"], &["gc"]] {
         let err = r.refuses(args);

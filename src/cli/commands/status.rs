@@ -93,17 +93,24 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
             .count();
         if damaged > 0 {
             // Not "nothing tracked": the pointer files are there, and none can be read (warnings above).
-            let fix = if report.not_pointers.iter().any(|s| s.conflict) {
-                "settle a merge conflict with `dv checkout --ours PATH` (or --theirs)"
+            let conflicts = report.not_pointers.iter().filter(|s| s.conflict).count();
+            let line = if conflicts == damaged {
+                format!(
+                    "No dataset can be read: {damaged} pointer file(s) are in an unresolved merge conflict \
+                     (listed above; settle each with `dv checkout --ours PATH` or --theirs)."
+                )
             } else {
-                "`git checkout -- PATH.dv` brings back a committed one, `git diff` shows what changed"
+                let fix = if conflicts > 0 {
+                    "settle a merge conflict with `dv checkout --ours PATH` (or --theirs)"
+                } else {
+                    "`git checkout -- PATH.dv` brings back a committed one, `git diff` shows what changed"
+                };
+                format!(
+                    "No dataset can be read: {damaged} pointer file(s) are damaged or in conflict (listed \
+                     above; {fix})."
+                )
             };
-            output::status_line(
-                g.quiet,
-                &format!(
-                    "No dataset can be read: {damaged} pointer file(s) are damaged (listed above; {fix})."
-                ),
-            );
+            output::status_line(g.quiet, &line);
         } else {
             output::status_line(g.quiet, "No data tracked yet: start with `dv add PATH`.");
         }

@@ -37,8 +37,8 @@ pub struct NotPointer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inside: Option<String>,
     /// A malformed pointer file that holds Git's merge-conflict markers (its `reason` says so): what to do is
-    /// to resolve the conflict.
-    #[serde(skip)]
+    /// to resolve the conflict. In `--json` only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub conflict: bool,
 }
 
