@@ -271,7 +271,8 @@ pub fn table_diff_text(t: &dv_core::table::diff::TableDiff) -> String {
             }
         }
     }
-    if t.truncated {
+    // Rows were listed, and not all (with `--stat` none are: nothing to raise).
+    if t.truncated && !t.rows.is_empty() {
         out.push_str("    ... (more rows: raise --limit)\n");
     }
     out

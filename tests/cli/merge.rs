@@ -825,7 +825,9 @@ fn the_same_tensor_changed_on_both_branches_is_a_conflict_settled_either_way() {
         let (ok, text) = merge(&r, "side");
         assert!(!ok, "{text}");
         assert!(
-            text.contains("m.safetensors tensor \"b\" (modified-both): base F32 [256], ours F16 [256], theirs F32 [256]"),
+            text.contains("m.safetensors tensor \"b\" (modified-both): base F32 [256] #")
+                && text.contains(", ours F16 [256] #")
+                && text.contains(", theirs F32 [256] #"),
             "{text}"
         );
         assert!(!text.contains("tensor \"c\""), "{text}");

@@ -81,7 +81,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
                 if let Some(why) = &report.problem {
                     errln!("dv: cannot merge {data}: {why}");
                 }
-                errln!("dv: conflict in {data}:");
+                if report.problem.is_none() {
+                    errln!("dv: conflict in {data}:");
+                }
                 for c in &report.conflicts {
                     errln!("  {} ({})", c.path, c.kind);
                 }

@@ -23,8 +23,8 @@ pub struct TensorConflict {
     /// The tensor's name, or `__metadata__.KEY`.
     pub tensor: String,
     pub kind: ConflictKind,
-    /// Each side's version: `F32 [4096, 4096]` for a tensor, the value for a metadata key; `null` where that
-    /// side has none.
+    /// Each side's version: `F32 [4096, 4096] #1a2b3c4d` for a tensor (type, shape, the start of the BLAKE3
+    /// hash of its bytes), the value for a metadata key; `null` where that side has none.
     pub base: Option<String>,
     pub ours: Option<String>,
     pub theirs: Option<String>,
@@ -38,8 +38,15 @@ struct Version {
 }
 
 impl Version {
+    /// `F32 [4096, 4096] #1a2b3c4d`: type, shape and the start of the hash of its bytes (so two versions of
+    /// the same type and shape still read apart).
     fn describe(&self) -> String {
-        format!("{} {}", self.info.dtype, shape_text(&self.info.shape))
+        format!(
+            "{} {} #{}",
+            self.info.dtype,
+            shape_text(&self.info.shape),
+            &self.hash.to_hex()[..8]
+        )
     }
 }
 
