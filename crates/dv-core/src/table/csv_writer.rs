@@ -160,6 +160,12 @@ pub fn rewrite(
         }
         rows += 1;
     }
+    // What follows the last record (blank lines) stays, when rows are copied as they are.
+    let tail = &src[start.min(src.len())..];
+    if same_columns && !tail.is_empty() {
+        out.write_all(tail).map_err(io)?;
+        ended = tail.ends_with(b"\n");
+    }
     if edited != edits.rows.len() {
         return Err(bad(
             what,
@@ -275,6 +281,12 @@ mod tests {
             got,
             "id;name;note\r\n1;\"ann\";x\r\n2;\"bo;b\";\r\n4;dee;n\r\n"
         );
+    }
+
+    #[test]
+    fn blank_lines_after_the_last_row_stay() {
+        // Found by the csv_rewrite fuzz target.
+        assert_eq!(run("id,v\n!,a\n\n", &["id", "v"], &[], &[]), "id,v\n!,a\n\n");
     }
 
     #[test]
