@@ -286,7 +286,10 @@ mod tests {
     #[test]
     fn blank_lines_after_the_last_row_stay() {
         // Found by the csv_rewrite fuzz target.
-        assert_eq!(run("id,v\n!,a\n\n", &["id", "v"], &[], &[]), "id,v\n!,a\n\n");
+        assert_eq!(
+            run("id,v\n!,a\n\n", &["id", "v"], &[], &[]),
+            "id,v\n!,a\n\n"
+        );
     }
 
     #[test]
