@@ -12,13 +12,13 @@ fuzz_target!(|data: &[u8]| {
     let columns = vec!["id".to_string(), "v".to_string()];
     let none = HashMap::new();
     let mut out = Vec::new();
-    let plain = Edits { key: &key, columns: &columns, from: &[], rows: &none, appended: &[] };
+    let plain = Edits { key: &key, columns: &columns, from: &[], their_from: &[], rows: &none, appended: &[] };
     if rewrite(data, "fuzz.csv", "csv", &plain, &mut out).is_ok() && data.starts_with(b"id,v\n") {
         assert_eq!(out, data, "a file left alone comes back byte for byte");
     }
     // An edit of a key no row has is an error.
     let k = dv_core::table::encode_key(std::iter::once(Some("\u{1}no such key")));
     let edit: HashMap<Vec<u8>, Option<Vec<Option<String>>>> = [(k, None)].into_iter().collect();
-    let edits = Edits { key: &key, columns: &columns, from: &[], rows: &edit, appended: &[] };
+    let edits = Edits { key: &key, columns: &columns, from: &[], their_from: &[], rows: &edit, appended: &[] };
     assert!(rewrite(data, "fuzz.csv", "csv", &edits, &mut Vec::new()).is_err());
 });

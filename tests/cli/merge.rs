@@ -868,7 +868,8 @@ fn a_column_renamed_on_one_branch_keeps_its_cells_in_every_row() {
     r.ok(&["checkout"]);
     assert_eq!(
         String::from_utf8(r.read("t.csv")).unwrap(),
-        "id,v,label\n1,10,a\n2,2,b\n3,3,c\n"
+        "id,label,v\n1,a,10\n2,b,2\n3,c,3\n",
+        "renamed in place, every row kept, our edit kept"
     );
 }
 
@@ -961,4 +962,30 @@ fn after_a_rebase_the_data_follows_the_rewritten_branch() {
     );
     assert_eq!(r.read("t.csv"), b"id,v\n1,10\n2,20\n");
     assert_eq!(r.json(&["status"])["datasets"][0]["state"], "unchanged");
+}
+
+#[test]
+fn rows_the_other_branch_added_keep_their_value_in_a_column_this_branch_renamed() {
+    // Second review: the renamed column came out empty in the other branch's new rows.
+    let r = TestRepo::new();
+    r.write("t.csv", b"id,name,score\n1,a,10\n2,b,20\n");
+    r.ok(&["add", "t.csv", "--key", "id"]);
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "base"]);
+    r.git(&["branch", "side"]);
+    switch(&r, "side");
+    r.write("t.csv", b"id,name,score\n1,a,10\n2,b,20\n3,c,30\n");
+    r.ok(&["add", "t.csv"]);
+    r.git(&["commit", "-q", "-am", "add"]);
+    switch(&r, "main");
+    r.write("t.csv", b"id,name,points\n1,a,10\n2,b,20\n");
+    r.ok(&["add", "t.csv"]);
+    r.git(&["commit", "-q", "-am", "rename"]);
+    let (ok, text) = merge(&r, "side");
+    assert!(ok, "{text}");
+    r.ok(&["checkout"]);
+    assert_eq!(
+        String::from_utf8(r.read("t.csv")).unwrap(),
+        "id,name,points\n1,a,10\n2,b,20\n3,c,30\n"
+    );
 }

@@ -17,6 +17,8 @@ pub struct Edits<'a> {
     /// For each of `columns`, the file's column a row left alone takes its cell from (`None`: NULL); empty:
     /// the column of the same name.
     pub from: &'a [Option<String>],
+    /// The same in their file (read by the Parquet writer, which takes cells from it).
+    pub their_from: &'a [Option<String>],
     /// By key ([`encode_key`]): `None` deletes the row, `Some` replaces it with cells in `columns` order.
     pub rows: &'a HashMap<Vec<u8>, Option<Vec<Cell>>>,
     /// New rows, cells in `columns` order, written after the file's rows.
@@ -37,15 +39,19 @@ pub(super) fn delimiter_of(header_line: &[u8], format: &str) -> u8 {
 }
 
 /// Where each column to write is among the file's columns `names` (`None`: none, written NULL).
-pub(super) fn sources(names: &[String], edits: &Edits) -> Vec<Option<usize>> {
+pub(super) fn sources(
+    names: &[String],
+    edits: &Edits,
+    from: &[Option<String>],
+) -> Vec<Option<usize>> {
     edits
         .columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let name = match edits.from.get(i) {
+            let name = match from.get(i) {
                 Some(from) => from.as_deref(),
-                None if edits.from.is_empty() => Some(c.as_str()),
+                None if from.is_empty() => Some(c.as_str()),
                 None => None,
             };
             name.and_then(|n| names.iter().position(|x| x == n))
@@ -98,7 +104,7 @@ pub fn rewrite(
         .collect::<Result<_>>()?;
     // Where each output column is in the file (`None`: a column the file lacks, written NULL).
     let same_columns = names == edits.columns;
-    let from = sources(&names, edits);
+    let from = sources(&names, edits, edits.from);
     let put = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = Option<&[u8]>>| -> Result<()> {
         let mut line = Vec::new();
         write_record(&mut line, cells, delimiter, terminator);
@@ -160,12 +166,6 @@ pub fn rewrite(
         }
         rows += 1;
     }
-    // What follows the last record (blank lines) stays, when rows are copied as they are.
-    let tail = &src[start.min(src.len())..];
-    if same_columns && !tail.is_empty() {
-        out.write_all(tail).map_err(io)?;
-        ended = tail.ends_with(b"\n");
-    }
     if edited != edits.rows.len() {
         return Err(bad(
             what,
@@ -184,6 +184,11 @@ pub fn rewrite(
             &mut cells.iter().map(|c| c.as_deref().map(str::as_bytes)),
         )?;
         rows += 1;
+    }
+    // What follows the last record (blank lines) stays at the end, when rows are copied as they are.
+    let tail = &src[start.min(src.len())..];
+    if same_columns && !tail.is_empty() {
+        out.write_all(tail).map_err(io)?;
     }
     Ok(rows)
 }
@@ -252,6 +257,7 @@ mod tests {
                 key: &key,
                 columns: &columns,
                 from: &[],
+                their_from: &[],
                 rows: &rows,
                 appended,
             },
@@ -284,7 +290,17 @@ mod tests {
     }
 
     #[test]
-    fn blank_lines_after_the_last_row_stay() {
+    fn blank_lines_after_the_last_row_stay_there() {
+        // Second review: new rows went after the blank lines.
+        assert_eq!(
+            run(
+                "id,v\n1,a\n\n",
+                &["id", "v"],
+                &[],
+                &[cells(&[Some("2"), Some("b")])]
+            ),
+            "id,v\n1,a\n2,b\n\n"
+        );
         // Found by the csv_rewrite fuzz target.
         assert_eq!(
             run("id,v\n!,a\n\n", &["id", "v"], &[], &[]),
@@ -330,6 +346,7 @@ mod tests {
                 key: &key,
                 columns: &cols,
                 from: &[],
+                their_from: &[],
                 rows: &rows,
                 appended: &[],
             },
@@ -381,7 +398,8 @@ mod tests {
             let none = HashMap::new();
             let mut out = Vec::new();
             let format = "csv";
-            rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, from: &[], rows: &none, appended: &[] }, &mut out).unwrap();
+            rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, from: &[],
+                their_from: &[], rows: &none, appended: &[] }, &mut out).unwrap();
             proptest::prop_assert_eq!(&out, &text);
             // Edits: each replaces (Some) or deletes (None) a row that exists.
             let mut rows: HashMap<Vec<u8>, Option<Vec<Cell>>> = HashMap::new();
@@ -404,7 +422,8 @@ mod tests {
             let appended = vec![vec![Some("999".to_string()), Some("new;\"".to_string())]];
             want.push(appended[0].clone());
             let mut out = Vec::new();
-            let n = rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, from: &[], rows: &rows, appended: &appended }, &mut out).unwrap();
+            let n = rewrite(&text, "t.csv", format, &Edits { key: &key, columns: &cols, from: &[],
+                their_from: &[], rows: &rows, appended: &appended }, &mut out).unwrap();
             proptest::prop_assert_eq!(n as usize, want.len());
             let mut got = parse(&out, d);
             proptest::prop_assert_eq!(got.remove(0), vec![Some("id".to_string()), Some("v".to_string())]);

@@ -66,14 +66,6 @@ impl Side {
             compression,
         })
     }
-
-    fn column(&self, name: &str) -> Option<&ArrayRef> {
-        self.batch
-            .schema()
-            .index_of(name)
-            .ok()
-            .map(|i| self.batch.column(i))
-    }
 }
 
 /// A column's cells as dv reads them from Parquet: as Arrow displays them, nulls NULL.
@@ -116,13 +108,26 @@ pub fn rewrite(
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let from = super::csv_writer::sources(&our_names, edits);
+    let their_names: Vec<String> = t
+        .batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let from = super::csv_writer::sources(&our_names, edits, edits.from);
+    let their_from = super::csv_writer::sources(&their_names, edits, edits.their_from);
     for (i, name) in edits.columns.iter().enumerate() {
         let oc = from[i].map(|c| o.batch.column(c));
-        let tc = t.column(name);
+        let tc = their_from[i].map(|c| t.batch.column(c));
         let their_field = their_type.get(i) == Some(&true) || oc.is_none();
         let field = match (oc, tc) {
-            (_, Some(_)) if their_field => t.batch.schema().field_with_name(name).cloned(),
+            (_, Some(_)) if their_field => Ok::<_, arrow_schema::ArrowError>(
+                t.batch
+                    .schema()
+                    .field(their_from[i].expect("a source"))
+                    .clone(),
+            ),
             (Some(_), _) => Ok(o.batch.schema().field(from[i].expect("a source")).clone()),
             (None, _) => {
                 return Err(bad(

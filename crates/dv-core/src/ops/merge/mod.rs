@@ -664,7 +664,23 @@ pub fn resolve(
             )));
         }
     };
-    let (merged, _) = merge_fetching(s, path, base.as_ref(), &ours, &theirs, favor, remote)?;
+    let merged = match merge_fetching(s, path, base.as_ref(), &ours, &theirs, favor, remote) {
+        Ok((merged, _)) => merged,
+        // What cannot be merged at all (a Parquet value that fits no side's type, a file that no longer reads
+        // as a table or model) is settled by taking the side chosen whole, as Git would.
+        Err(e) if !matches!(e, Error::MissingObjects { .. } | Error::Io { .. }) => {
+            tracing::debug!(error = %e, "merging again failed: the side chosen is taken whole");
+            let chosen = if favor == Favor::Theirs { theirs } else { ours };
+            return Ok((
+                Resolved {
+                    path: path.to_string(),
+                    settled: 1,
+                },
+                chosen,
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     Ok((
         Resolved {
             path: path.to_string(),

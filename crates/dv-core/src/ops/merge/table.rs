@@ -87,6 +87,7 @@ pub fn merge_table(
         key: &ot.key,
         columns: &rows.columns,
         from: &rows.from,
+        their_from: &rows.their_from,
         rows: &rows.edits,
         appended: &rows.appended,
     };
@@ -230,10 +231,11 @@ pub struct RowConflict {
 pub struct RowMerge {
     /// The merged columns, in order: ours, less those dropped, then those added on their side.
     pub columns: Vec<String>,
-    /// For each merged column, the column of our file whose cell a row the merge leaves alone takes: the
-    /// column of that name, or for a column their side renamed, ours at the same place (such a row holds the
-    /// same bytes on every side); `None`: NULL.
+    /// For each merged column, its name in our file (whose cell a row the merge leaves alone takes; a column
+    /// either side renamed is matched through the rename); `None`: our file lacks it (NULL).
     pub from: Vec<Option<String>>,
+    /// The same in their file.
+    pub their_from: Vec<Option<String>>,
     /// By key: `None` deletes our row, `Some` replaces it (cells in `columns` order).
     pub edits: HashMap<Vec<u8>, Option<Vec<Cell>>>,
     /// Rows we lack, in key order (cells in `columns` order).
@@ -260,11 +262,33 @@ pub fn merge_rows(
             "{path}: only tables keyed alike merge row by row"
         )));
     }
-    let names = |h: Option<&Header>| -> Vec<String> {
-        h.map(|h| h.columns.iter().map(|c| c.name.clone()).collect())
+    // A column a side renamed (`dv diff`'s rule: dropped, and another added at its place with its type) is
+    // merged under its base name, its cells matched across the sides, and written under its new name.
+    let renamed = |side: &Header| -> Vec<(String, String)> {
+        base.map(|b| {
+            crate::table::diff::schema_changes(b, side)
+                .into_iter()
+                .filter(|c| c.change == crate::table::diff::SchemaChangeKind::Renamed)
+                .filter_map(|c| Some((c.column, c.old_name?)))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (ro, rt) = (renamed(ours), renamed(theirs));
+    let canon = |r: &[(String, String)], n: &str| -> String {
+        r.iter()
+            .find(|(now, _)| now == n)
+            .map_or_else(|| n.to_string(), |(_, was)| was.clone())
+    };
+    let names = |h: Option<&Header>, r: &[(String, String)]| -> Vec<String> {
+        h.map(|h| h.columns.iter().map(|c| canon(r, &c.name)).collect())
             .unwrap_or_default()
     };
-    let (nb, no, nt) = (names(base), names(Some(ours)), names(Some(theirs)));
+    let (nb, no, nt) = (
+        names(base, &[]),
+        names(Some(ours), &ro),
+        names(Some(theirs), &rt),
+    );
     // Columns by name: present on a side or not, three-way.
     let has = |n: &[String], c: &String| n.contains(c);
     let mut columns: Vec<String> = no
@@ -298,10 +322,10 @@ pub fn merge_rows(
         list.into_iter().collect()
     };
     let (ob, oo, tb, tt) = (to_map(ob), to_map(oo), to_map(tb), to_map(tt));
-    let decode = |h: &Header, stored: &[u8]| -> Result<Row> {
+    let decode = |h: &Header, r: &[(String, String)], stored: &[u8]| -> Result<Row> {
         Ok(h.columns
             .iter()
-            .map(|c| c.name.clone())
+            .map(|c| canon(r, &c.name))
             .zip(h.row_cells(stored)?)
             .collect())
     };
@@ -326,22 +350,23 @@ pub fn merge_rows(
             let key: &Vec<u8> = key;
             let b_raw = ob.get(key).or_else(|| tb.get(key));
             let b = match b_raw {
-                Some(r) => Some(decode(base.expect("a base row has a base"), r)?),
+                Some(r) => Some(decode(base.expect("a base row has a base"), &[], r)?),
                 None => None,
             };
             // A side that did not change the row holds the base's bytes: read with that side's columns (a
             // column renamed there reads under its new name).
             let side = |changed: &BTreeMap<Vec<u8>, Vec<u8>>,
                         gone: &BTreeMap<Vec<u8>, Vec<u8>>,
-                        h: &Header|
+                        h: &Header,
+                        r: &[(String, String)]|
              -> Result<Option<Row>> {
                 match changed.get(key) {
-                    Some(r) => Ok(Some(decode(h, r)?)),
+                    Some(row) => Ok(Some(decode(h, r, row)?)),
                     None if gone.contains_key(key) => Ok(None),
-                    None => b_raw.map(|r| decode(h, r)).transpose(),
+                    None => b_raw.map(|row| decode(h, r, row)).transpose(),
                 }
             };
-            let (o, t) = (side(&oo, &ob, ours)?, side(&tt, &tb, theirs)?);
+            let (o, t) = (side(&oo, &ob, ours, &ro)?, side(&tt, &tb, theirs, &rt)?);
             let key_cells = || crate::table::decode_key(key);
             let conflict = |kind,
                             column: Option<&String>,
@@ -485,26 +510,41 @@ pub fn merge_rows(
         second.conflicts = first.conflicts;
         second
     };
-    // Where a row left alone takes each merged column from in our file.
-    let sorted = |n: &[String]| {
-        let mut v = n.to_vec();
-        v.sort();
-        v
+    // Each merged column's name in the file (renamed where a side renamed it; renamed differently on both
+    // sides is a conflict, settled by the side favored), and where it is in our file and in theirs.
+    let outward = |r: &[(String, String)], c: &str| {
+        r.iter()
+            .find(|(_, was)| was == c)
+            .map(|(now, _)| now.clone())
     };
-    let (so, st) = (sorted(&no), sorted(&nt));
-    out.from = out
-        .columns
-        .iter()
-        .map(|c| {
-            if no.contains(c) {
-                Some(c.clone())
-            } else if so.len() == st.len() {
-                st.iter().position(|x| x == c).map(|p| so[p].clone())
-            } else {
-                None
+    let mut written = Vec::with_capacity(out.columns.len());
+    for c in &out.columns {
+        written.push(match (outward(&ro, c), outward(&rt, c)) {
+            (Some(o), Some(t)) if o != t => {
+                out.conflicts.push(RowConflict {
+                    path: path.to_string(),
+                    key: Vec::new(),
+                    kind: ConflictKind::Modified,
+                    column: Some(c.clone()),
+                    base: Some(Some(c.clone())),
+                    ours: Some(Some(o.clone())),
+                    theirs: Some(Some(t.clone())),
+                });
+                if favor == Favor::Theirs { t } else { o }
             }
-        })
-        .collect();
+            (Some(o), _) => o,
+            (None, Some(t)) => t,
+            (None, None) => c.clone(),
+        });
+    }
+    let file_name = |names: &[String], r: &[(String, String)], c: &String| {
+        names
+            .contains(c)
+            .then(|| outward(r, c).unwrap_or_else(|| c.clone()))
+    };
+    out.from = out.columns.iter().map(|c| file_name(&no, &ro, c)).collect();
+    out.their_from = out.columns.iter().map(|c| file_name(&nt, &rt, c)).collect();
+    out.columns = written;
     Ok(out)
 }
 
@@ -799,7 +839,7 @@ mod tests {
     }
 
     #[test]
-    fn a_column_renamed_on_one_side_reads_under_its_new_name_where_that_side_kept_the_bytes() {
+    fn a_column_renamed_on_one_side_takes_the_other_sides_edits_and_rows_under_its_new_name() {
         let mut m = MemNodes::default();
         let base: Rows = (0..20).map(|k| (k, vec![v("x")])).collect();
         let hb = table(&mut m, &["id", "a"], &base);
@@ -812,17 +852,55 @@ mod tests {
         let ht = table(&mut m, &["id", "a"], &theirs);
         let merged = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, Favor::Ours).unwrap();
         assert_eq!(merged.columns, ["id", "a2"]);
-        // Their edit is in a column our side no longer has (renamed): a conflict, not a silent loss.
-        assert_eq!(merged.conflicts.len(), 1, "{:?}", merged.conflicts);
-        assert_eq!(merged.conflicts[0].column.as_deref(), Some("a"));
-        // Row 4 keeps our value under its new name.
+        assert!(merged.conflicts.is_empty(), "{:?}", merged.conflicts);
         let got = apply(&base, &["id", "a2"], &merged);
-        assert_eq!(got[&4], vec![v("x")]);
+        assert_eq!(got[&4], vec![v("y")], "their edit, in our renamed column");
         assert_eq!(
             got[&30],
-            vec![None],
-            "their new row has no value in our renamed column"
+            vec![v("new")],
+            "their new row's value, in our renamed column"
         );
+        assert_eq!(got[&5], vec![v("x")]);
+    }
+
+    #[test]
+    fn a_column_renamed_differently_on_both_sides_is_a_conflict() {
+        // Second review: both renames were kept, the data twice.
+        let mut m = MemNodes::default();
+        let base: Rows = (0..10).map(|k| (k, vec![v("x"), v("1")])).collect();
+        let hb = table(&mut m, &["id", "score", "w"], &base);
+        let ho = table(&mut m, &["id", "points", "w"], &base);
+        let ht = table(&mut m, &["id", "pts", "w"], &base);
+        for (favor, want) in [(Favor::Ours, "points"), (Favor::Theirs, "pts")] {
+            let merged = merge_rows(&m, None, "t.csv", Some(&hb), &ho, &ht, favor).unwrap();
+            assert_eq!(merged.columns, ["id", want, "w"]);
+            assert_eq!(merged.conflicts.len(), 1, "{:?}", merged.conflicts);
+            assert_eq!(merged.conflicts[0].ours, Some(v("points")));
+        }
+    }
+
+    #[test]
+    fn rows_one_side_added_fill_the_column_the_other_renamed_from_the_right_column() {
+        // Second review: a rename on our side lost the value of their new rows; with two equal columns in the
+        // base, the wrong one was taken.
+        let mut m = MemNodes::default();
+        let base: Rows = (0..4).map(|k| (k, vec![v("0"), v("0")])).collect();
+        let hb = table(&mut m, &["id", "a", "b"], &base);
+        let renamed = table(&mut m, &["id", "c", "b"], &base);
+        let mut added = base.clone();
+        added.insert(7, vec![v("1"), v("2")]);
+        let ha = table(&mut m, &["id", "a", "b"], &added);
+        // Ours renamed, theirs added a row; then the other way round.
+        let merged = merge_rows(&m, None, "t.csv", Some(&hb), &renamed, &ha, Favor::Ours).unwrap();
+        let got = apply(&base, &["id", "c", "b"], &merged);
+        let at = |name: &str| merged.columns.iter().position(|c| c == name).unwrap() - 1;
+        assert_eq!(got[&7][at("c")], v("1"));
+        assert_eq!(got[&7][at("b")], v("2"));
+        let merged = merge_rows(&m, None, "t.csv", Some(&hb), &ha, &renamed, Favor::Ours).unwrap();
+        let got = apply(&added, &["id", "a", "b"], &merged);
+        let at = |name: &str| merged.columns.iter().position(|c| c == name).unwrap() - 1;
+        assert_eq!(got[&7][at("c")], v("1"), "{:?}", merged.columns);
+        assert_eq!(got[&7][at("b")], v("2"));
     }
 
     #[test]
