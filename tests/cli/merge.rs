@@ -989,3 +989,64 @@ fn rows_the_other_branch_added_keep_their_value_in_a_column_this_branch_renamed(
         "id,name,points\n1,a,10\n2,b,20\n3,c,30\n"
     );
 }
+
+/// A Parquet table (id Int64, n Int64 or Int32) of `rows`.
+fn parquet_ints(rows: &[(i64, i64)], n32: bool) -> Vec<u8> {
+    use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let ty = if n32 {
+        DataType::Int32
+    } else {
+        DataType::Int64
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("n", ty, true),
+    ]));
+    let n: ArrayRef = if n32 {
+        Arc::new(rows.iter().map(|r| r.1 as i32).collect::<Int32Array>())
+    } else {
+        Arc::new(rows.iter().map(|r| r.1).collect::<Int64Array>())
+    };
+    let ids: ArrayRef = Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>());
+    let batch = RecordBatch::try_new(schema.clone(), vec![ids, n]).unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+#[test]
+fn a_conflict_that_cannot_be_merged_again_is_settled_by_the_side_chosen_whole() {
+    // Second review: a Parquet value that fits no side's type left a conflict neither --ours nor --theirs
+    // could settle.
+    for side in ["--ours", "--theirs"] {
+        let r = TestRepo::new();
+        let base = [(1, 10), (2, 20)];
+        r.write("t.parquet", &parquet_ints(&base, false));
+        r.ok(&["add", "t.parquet", "--key", "id"]);
+        r.git(&["add", "-A"]);
+        r.git(&["commit", "-q", "-m", "base"]);
+        r.git(&["branch", "side"]);
+        switch(&r, "side");
+        let theirs = parquet_ints(&[(1, 10), (2, 3_000_000_000)], false);
+        r.write("t.parquet", &theirs);
+        r.ok(&["add", "t.parquet"]);
+        r.git(&["commit", "-q", "-am", "big"]);
+        switch(&r, "main");
+        let ours = parquet_ints(&[(1, 11), (2, 20)], true);
+        r.write("t.parquet", &ours);
+        r.ok(&["add", "t.parquet"]);
+        r.git(&["commit", "-q", "-am", "int32"]);
+        let (ok, text) = merge(&r, "side");
+        assert!(!ok, "{text}");
+        assert!(text.contains("do not convert"), "{text}");
+        r.ok(&["checkout", side, "t.parquet"]);
+        let want = if side == "--ours" { &ours } else { &theirs };
+        assert_eq!(&r.read("t.parquet"), want, "{side}: the side chosen, whole");
+        let unmerged = r.git(&["diff", "--name-only", "--diff-filter=U"]);
+        assert!(unmerged.trim().is_empty(), "{unmerged}");
+    }
+}
