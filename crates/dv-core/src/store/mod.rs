@@ -568,6 +568,19 @@ pub struct Hashed {
     pub hashed_in: statedb::HashedIn,
 }
 
+impl Hashed {
+    /// The node of a file so hashed, with executable bit `exec`.
+    pub fn node(&self, exec: bool) -> Node {
+        Node {
+            kind: self.kind,
+            id: self.id,
+            size: self.size,
+            files: 1,
+            exec,
+        }
+    }
+}
+
 /// Hashes a file the way `add` would store it in `layout`, without storing anything.
 pub fn hash_file(path: &Path, layout: split::Layout) -> Result<Hashed> {
     chunk_file(path, layout, None)

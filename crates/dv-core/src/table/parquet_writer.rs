@@ -66,6 +66,16 @@ impl Side {
             compression,
         })
     }
+
+    /// The file's column names, in order.
+    fn names(&self) -> Vec<String> {
+        self.batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
 }
 
 /// A column's cells as dv reads them from Parquet: as Arrow displays them, nulls NULL.
@@ -101,22 +111,8 @@ pub fn rewrite(
     let mut fields = Vec::new();
     let mut sources: Vec<[ArrayRef; 3]> = Vec::new();
     let mut texts: Vec<[Option<Vec<Cell>>; 2]> = Vec::new();
-    let our_names: Vec<String> = o
-        .batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let their_names: Vec<String> = t
-        .batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let from = super::csv_writer::sources(&our_names, edits, edits.from);
-    let their_from = super::csv_writer::sources(&their_names, edits, edits.their_from);
+    let from = super::csv_writer::sources(&o.names(), edits, edits.from);
+    let their_from = super::csv_writer::sources(&t.names(), edits, edits.their_from);
     for (i, name) in edits.columns.iter().enumerate() {
         let oc = from[i].map(|c| o.batch.column(c));
         let tc = their_from[i].map(|c| t.batch.column(c));

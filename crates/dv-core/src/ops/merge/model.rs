@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::rules::{ConflictKind, Favor, three_way};
+use super::rules::{ConflictKind, Favor};
 use crate::model::StoredFile;
 use crate::model::safetensors::{Header, METADATA_KEY, TensorInfo, shape_text};
 use crate::store::Store;
@@ -202,34 +202,19 @@ pub fn merge_model(
         meta(&ours.header),
         meta(&theirs.header),
     );
-    let mut keys: Vec<&String> = bm.keys().chain(om.keys()).chain(tm.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let mut metadata = BTreeMap::new();
-    for k in keys {
-        let (b, o, t) = (bm.get(k), om.get(k), tm.get(k));
-        let v = match three_way(&b, &o, &t) {
-            Some(v) => *v,
-            None => {
-                conflicts.push(TensorConflict {
-                    path: path.to_string(),
-                    tensor: format!("{METADATA_KEY}.{k}"),
-                    kind: if b.is_none() {
-                        ConflictKind::Added
-                    } else {
-                        ConflictKind::Modified
-                    },
-                    base: b.cloned(),
-                    ours: o.cloned(),
-                    theirs: t.cloned(),
-                });
-                if favor == Favor::Theirs { t } else { o }
-            }
-        };
-        if let Some(v) = v {
-            metadata.insert(k.clone(), v.clone());
-        }
-    }
+    let (metadata, meta_conflicts) = super::merge_meta(Some(&bm), &om, &tm, favor);
+    conflicts.extend(meta_conflicts.into_iter().map(|c| TensorConflict {
+        path: path.to_string(),
+        tensor: format!("{METADATA_KEY}.{}", c.key),
+        kind: if c.base.is_none() {
+            ConflictKind::Added
+        } else {
+            ConflictKind::Modified
+        },
+        base: c.base,
+        ours: c.ours,
+        theirs: c.theirs,
+    }));
     // Data order: ours as laid out, then theirs' own as laid out.
     let in_order = |s: &Side, want_theirs: bool| -> Vec<TensorInfo> {
         let mut v: Vec<TensorInfo> = s
@@ -325,12 +310,5 @@ fn write_merged<'a>(
             "{path}: the merged model lost tensors"
         )));
     }
-    let hashed = crate::store::store_file(tmp.path(), store_layout, sink)?;
-    Ok(Node {
-        kind: hashed.kind,
-        id: hashed.id,
-        size: hashed.size,
-        files: 1,
-        exec: false,
-    })
+    Ok(crate::store::store_file(tmp.path(), store_layout, sink)?.node(false))
 }

@@ -178,12 +178,8 @@ pub fn merge_table(
         )));
     }
     Ok(Some(MergedTable {
-        node: Node {
-            kind: hashed.kind,
-            id: hashed.id,
-            size: hashed.size,
-            files: 1,
-            exec: three_way(
+        node: hashed.node(
+            three_way(
                 &base.map(|b| b.node.exec),
                 &Some(ours.node.exec),
                 &Some(theirs.node.exec),
@@ -194,7 +190,7 @@ pub fn merge_table(
                 Favor::Ours => ours.node.exec,
                 Favor::Theirs => theirs.node.exec,
             }),
-        },
+        ),
         table: TableRef {
             id,
             key: ot.key.clone(),
