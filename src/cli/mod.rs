@@ -235,7 +235,7 @@ fn run(cli: Cli) -> dv_core::Result<Outcome> {
         cwd,
         quiet: cli.quiet,
         lock_wait: lock_wait(command, cli.quiet)?,
-        settings: env::settings(),
+        settings: dv_core::Settings::from_env(),
     };
     match cli.command {
         Command::Init(args) => commands::init::run(&global, args),

@@ -1,5 +1,6 @@
 //! [`Settings`]: what the core would otherwise take from the process's environment. The core reads no
-//! environment variable: a front end (the CLI: `src/cli/env.rs`) builds this value, from the environment or
+//! environment variable on its own: a front end builds this value, from the environment with
+//! [`Settings::from_env`] (the CLI and the Python package both do, so both read the same variables) or
 //! otherwise, and hands it in on the [`Repo`](crate::repo::Repo) it opens, which carries it to the store it
 //! opens (pack size, sort budget) and to its remotes (single-PUT size, credentials). An embedder that builds
 //! it by hand (or keeps [`Settings::default`]) gets dv's defaults and no credentials from anywhere it did
@@ -48,5 +49,59 @@ impl Default for Settings {
             user_config: None,
             user_cache: None,
         }
+    }
+}
+
+impl Settings {
+    /// The settings from this process's environment, as the `dv` command reads them: `DV_PACK_SIZE`,
+    /// `DV_SINGLE_PUT_MAX` and `DV_TABLE_SORT_MEMORY` (bytes; a value that is not a number above 0 leaves the
+    /// default, as these are test hooks and tuning knobs), the cloud remotes' variables and `HOME`
+    /// ([`RemoteEnv::from_vars`]), `DV_CACHE_DIR` (a cache shared by every repository; relative to the current
+    /// folder), and the user's settings file and cache folder (`XDG_CONFIG_HOME`, `XDG_CACHE_HOME`, else under
+    /// `HOME`). Called by front ends only: nothing in the core calls it.
+    pub fn from_env() -> Settings {
+        use std::path::PathBuf;
+        // A variable holding a path, unless unset or empty.
+        fn path_var(var: &str) -> Option<PathBuf> {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        }
+        // A variable holding a number of bytes above 0, if it does.
+        fn bytes(var: &str) -> Option<u64> {
+            std::env::var(var)
+                .ok()?
+                .parse()
+                .ok()
+                .filter(|&v: &u64| v > 0)
+        }
+        let mut s = Settings::default();
+        if let Some(v) = bytes("DV_PACK_SIZE") {
+            s.pack_size = v;
+        }
+        if let Some(v) = bytes("DV_SINGLE_PUT_MAX") {
+            s.single_put_max = v;
+        }
+        if let Some(v) = bytes("DV_TABLE_SORT_MEMORY").and_then(|v| usize::try_from(v).ok()) {
+            s.table_sort_memory = v;
+        }
+        let home = path_var("HOME");
+        s.remote_env = RemoteEnv::from_vars(std::env::vars_os(), home.clone());
+        // Relative to the folder dv was started in, as a shell user means it (`cache.dir` must be absolute).
+        s.cache_dir = path_var("DV_CACHE_DIR").map(|p| match std::env::current_dir() {
+            Ok(cwd) if p.is_relative() => cwd.join(p),
+            _ => p,
+        });
+        // The XDG base directories, as most command-line tools on Linux read them (a relative value is
+        // ignored, as the specification says).
+        let xdg = |var: &str, fallback: &str| {
+            path_var(var)
+                .filter(|p| p.is_absolute())
+                .or_else(|| home.as_ref().map(|h| h.join(fallback)))
+                .map(|base| base.join("dv"))
+        };
+        s.user_config = xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("config.toml"));
+        s.user_cache = xdg("XDG_CACHE_HOME", ".cache");
+        s
     }
 }

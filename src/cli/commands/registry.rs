@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use super::super::{Global, Outcome, output, progress};
 use dv_core::Result;
 use dv_core::ops::datasets::Source;
-use dv_core::registry::{self, Location};
-use dv_core::repo::Repo;
+use dv_core::registry::{self, Location, SourceAt};
 
 /// List a dataset version's files, or a repository's datasets, with sizes and ids, without downloading data.
 ///
@@ -101,51 +100,14 @@ pub struct UpdateArgs {
     json: bool,
 }
 
-/// A source opened for one command: its repository (for the cache and remotes), its Git repository and the
-/// commit read (or the work tree's pointers), and how it is named.
-struct Opened {
-    repo: Repo,
-    /// The source's objects go to a cache the user keeps: this repository's, or a shared one.
-    kept: bool,
-    git: Option<dv_core::git::GitRepo>,
-    commit: Option<dv_core::git::Commit>,
-    record: String,
-}
-
-fn open(g: &Global, repo_arg: &str, rev: Option<&str>) -> Result<Opened> {
+/// Opens the source `repo_arg` names at `rev` for one command.
+fn open(g: &Global, repo_arg: &str, rev: Option<&str>) -> Result<SourceAt> {
     let here = match g.repo() {
         Ok(r) => Some(r),
         Err(dv_core::Error::NotAGitRepo(_) | dv_core::Error::NotInitialized(_)) => None,
         Err(e) => return Err(e),
     };
-    let location = Location::parse(repo_arg, &g.cwd, here.as_ref().map(|r| r.root.as_path()))?;
-    if location == Location::Here {
-        let repo = here.expect("Here only inside a repository");
-        let (git, commit) = match rev {
-            Some(r) => {
-                let git = dv_core::git::GitRepo::open(&repo.root)?;
-                let commit = git.resolve(r)?;
-                (Some(git), Some(commit))
-            }
-            None => (None, None),
-        };
-        let record = repo.root.display().to_string();
-        return Ok(Opened {
-            repo,
-            kept: true,
-            git,
-            commit,
-            record,
-        });
-    }
-    let opened = registry::open(&location, rev, &g.settings, here.as_ref())?;
-    Ok(Opened {
-        kept: opened.shared_cache,
-        repo: opened.repo,
-        git: Some(opened.git),
-        commit: Some(opened.commit),
-        record: opened.record,
-    })
+    registry::open_source(repo_arg, rev, &g.cwd, &g.settings, here)
 }
 
 #[derive(serde::Serialize)]
@@ -168,7 +130,7 @@ pub fn ls(g: &Global, args: LsArgs) -> Result<Outcome> {
         },
         _ => Source::WorkTree,
     };
-    let remote = || remote_of(locked.repo(), &record);
+    let remote = || registry::remote_of(locked.repo(), &record);
     let p = progress::for_terminal(g.quiet || args.json);
     // Streamed: entries are printed as they are found, so a listing of millions of files never waits for (or
     // holds) the whole list; with --json, the document is written piece by piece in the same shape.
@@ -280,7 +242,7 @@ pub fn get(g: &Global, args: GetArgs) -> Result<Outcome> {
         },
         _ => Source::WorkTree,
     };
-    let remote = || remote_of(locked.repo(), &record);
+    let remote = || registry::remote_of(locked.repo(), &record);
     let p = progress::for_terminal(g.quiet || args.json);
     let report = dv_core::ops::get::get(&locked, &source, &path, &out, &tmp, &remote, &*p)?;
     drop(locked);
@@ -317,15 +279,6 @@ fn head<'a>(record: &'a str, commit: &'a Option<dv_core::git::Commit>) -> Head<'
         source: record,
         rev: commit.as_ref().map(|c| c.rev.as_str()),
         commit: commit.as_ref().map(|c| c.id.to_string()),
-    }
-}
-
-/// The remote data comes from: this repository's default one, or the source's.
-fn remote_of(repo: &Repo, record: &str) -> Result<dv_core::remote::Remote> {
-    if repo.is_source() {
-        registry::open_remote(repo, record, None)
-    } else {
-        dv_core::remote::Remote::open(repo, None, dv_core::remote::Access::Read)
     }
 }
 

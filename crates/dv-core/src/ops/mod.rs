@@ -22,6 +22,7 @@ pub mod partial;
 pub mod pointers;
 pub mod pull;
 pub mod reach;
+pub mod read;
 pub mod run;
 pub mod scope;
 pub mod status;
@@ -100,16 +101,29 @@ pub fn spawn<R: Send + 'static>(
 /// The process's pool for CPU-bound work: [`worker_count`] threads, started on first use and shared by every
 /// caller, so two operations at once (or a thread of one) do not each start a pool of their own. `None` when
 /// the threads cannot be started: work then runs on the calling thread.
+///
+/// One pool per process id: a forked child (a Python data loader's worker, when the core is embedded) inherits
+/// the parent's pool without its threads, and a job queued there would wait forever. The child starts a pool of
+/// its own; the parent's is left alone (leaked: dropping it would wait for threads the child does not have).
 fn pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(worker_count())
-            .thread_name(|i| format!("dv-worker-{i}"))
-            .build()
-            .ok()
-    })
-    .as_ref()
+    static POOL: std::sync::Mutex<Option<(u32, Option<&'static rayon::ThreadPool>)>> =
+        std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    // A panic while holding the lock leaves a valid value: take it.
+    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    match *guard {
+        Some((owner, pool)) if owner == pid => pool,
+        _ => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(worker_count())
+                .thread_name(|i| format!("dv-worker-{i}"))
+                .build()
+                .ok()
+                .map(|p| &*Box::leak(Box::new(p)));
+            *guard = Some((pid, pool));
+            pool
+        }
+    }
 }
 
 #[cfg(test)]

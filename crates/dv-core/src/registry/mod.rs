@@ -390,3 +390,81 @@ mod tests {
         );
     }
 }
+
+/// A repository to read datasets from, at a revision or in its work tree: what `dv ls`, `dv get` and the
+/// Python package read (see [`open_source`]).
+pub struct SourceAt {
+    /// Its repository: for the cache its objects are kept in, and its remotes.
+    pub repo: Repo,
+    /// The objects go to a cache the user keeps: this repository's, or a shared one (else the source's own
+    /// folder under the user's cache).
+    pub kept: bool,
+    /// Its Git repository and the commit read; `None` for the pointers of the current repository's work tree.
+    pub git: Option<GitRepo>,
+    pub commit: Option<Commit>,
+    /// The source as recorded (URL without credentials, or path), for messages.
+    pub record: String,
+}
+
+impl SourceAt {
+    /// Where its pointer files are read from.
+    pub fn source(&self) -> crate::ops::datasets::Source<'_> {
+        match (&self.git, &self.commit) {
+            (Some(git), Some(c)) => crate::ops::datasets::Source::Rev {
+                git,
+                commit: c.clone(),
+            },
+            _ => crate::ops::datasets::Source::WorkTree,
+        }
+    }
+}
+
+/// Opens the repository `repo_arg` names (`.` or a path, relative to `cwd`, or a Git URL: see
+/// [`Location::parse`]) at `rev` (`None`: the work tree's pointers for the current repository, `HEAD` for
+/// another). `here` is the repository the caller runs in, if any.
+pub fn open_source(
+    repo_arg: &str,
+    rev: Option<&str>,
+    cwd: &Path,
+    settings: &Settings,
+    here: Option<Repo>,
+) -> Result<SourceAt> {
+    let location = Location::parse(repo_arg, cwd, here.as_ref().map(|r| r.root.as_path()))?;
+    if location == Location::Here {
+        let repo = here.expect("Here only inside a repository");
+        let (git, commit) = match rev {
+            Some(r) => {
+                let git = GitRepo::open(&repo.root)?;
+                let commit = git.resolve(r)?;
+                (Some(git), Some(commit))
+            }
+            None => (None, None),
+        };
+        let record = repo.root.display().to_string();
+        return Ok(SourceAt {
+            repo,
+            kept: true,
+            git,
+            commit,
+            record,
+        });
+    }
+    let opened = open(&location, rev, settings, here.as_ref())?;
+    Ok(SourceAt {
+        kept: opened.shared_cache,
+        repo: opened.repo,
+        git: Some(opened.git),
+        commit: Some(opened.commit),
+        record: opened.record,
+    })
+}
+
+/// The remote a source's data comes from: the current repository's default one, or the source's (`record`
+/// names it in messages).
+pub fn remote_of(repo: &Repo, record: &str) -> Result<crate::remote::Remote> {
+    if repo.is_source() {
+        open_remote(repo, record, None)
+    } else {
+        crate::remote::Remote::open(repo, None, crate::remote::Access::Read)
+    }
+}

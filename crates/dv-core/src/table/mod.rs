@@ -3,6 +3,7 @@
 //! (format, key, columns with types, row count, root), so diffs between versions cost time in proportion to the
 //! change. See docs/format.md, "Tables".
 
+pub mod batches;
 mod csv_reader;
 pub mod csv_writer;
 pub mod diff;
