@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Optional
 
 from . import _dv
 from ._errors import CorruptError, DvError, NotFound, RemoteError, UsageError
-from ._dv import Version
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
@@ -128,10 +127,43 @@ class DvFile(io.BufferedReader):
         return f"<dv.DvFile {self._native.path!r} of {self._native.version!r}>"
 
 
-def _reopen(version: Version, path: str, pos: int) -> DvFile:
-    f = DvFile(version.open(path))
+def _reopen(version: "Version", path: str, pos: int) -> DvFile:
+    f = DvFile(version.open_file(path))
     f.seek(pos)
     return f
+
+
+class Version(_dv.Version):
+    """One repository at one revision: ``Version(repo=None, rev=None, cache=True)``, resolved once (a branch
+    that moves later is not followed). Cheaper than the module's functions for many reads: it keeps the
+    repository, the remote and what it learnt of the remote open. Safe to share between threads; it pickles
+    (pinned to its commit) and survives ``fork``.
+
+    - ``open(path, mode="rb", encoding=None, errors=None)``: as :func:`dv.open`.
+    - ``ls(path="")``, ``stat(path)``, ``read_table(path, columns=None)``, ``diff_table(other, path)``.
+    - ``stats()``: chunks read from the cache, and chunks, bytes and ranges fetched from the remote.
+    - ``commit``, ``rev``, ``repo``, ``cache``: what it reads.
+    """
+
+    def open(self, path: str, mode: str = "rb", encoding: Optional[str] = None, errors: Optional[str] = None):
+        if mode not in ("rb", "r", "rt", "br"):
+            raise UsageError(f"mode {mode!r}: dv opens files for reading only ('rb' or 'r')")
+        f = DvFile(self.open_file(path))
+        if "b" in mode:
+            if encoding is not None:
+                raise UsageError("binary mode does not take an encoding")
+            return f
+        return io.TextIOWrapper(f, encoding=encoding or "utf-8", errors=errors)
+
+    def read(self, path: str) -> bytes:
+        f = self.open_file(path)
+        try:
+            return f.read()
+        finally:
+            f.close()
+
+    def ls(self, path: str = "") -> list:
+        return [Entry(**e) for e in super().ls(path)]
 
 
 def _version(rev: Optional[str], repo: Optional[str], cache: bool = True) -> Version:
@@ -156,30 +188,19 @@ def open(  # noqa: A001 (as dvc.api.open and the built-in open name it)
     >>> with dv.open("data/users.csv", rev="v1", mode="r") as f:
     ...     for line in f: ...
     """
-    if mode not in ("rb", "r", "rt", "br"):
-        raise UsageError(f"mode {mode!r}: dv opens files for reading only ('rb' or 'r')")
-    f = DvFile(_version(rev, repo, cache).open(path))
-    if "b" in mode:
-        if encoding is not None:
-            raise UsageError("binary mode does not take an encoding")
-        return f
-    return io.TextIOWrapper(f, encoding=encoding or "utf-8", errors=errors)
+    return _version(rev, repo, cache).open(path, mode, encoding, errors)
 
 
 def read(path: str, rev: Optional[str] = None, repo: Optional[str] = None, cache: bool = True) -> bytes:
     """The bytes of the file at ``path`` in the version at ``rev``."""
-    f = _version(rev, repo, cache).open(path)
-    try:
-        return f.read()
-    finally:
-        f.close()
+    return _version(rev, repo, cache).read(path)
 
 
 def ls(path: str = "", rev: Optional[str] = None, repo: Optional[str] = None) -> list[Entry]:
     """The entries directly in folder ``path`` (default: the repository's root) of the version at ``rev``:
     datasets, the files and folders of a tracked folder, and folders on the way to datasets. Reads pointer
     files and trees only, no file data."""
-    return [Entry(**e) for e in _version(rev, repo).ls(path)]
+    return _version(rev, repo).ls(path)
 
 
 def stat(path: str, rev: Optional[str] = None, repo: Optional[str] = None) -> dict:

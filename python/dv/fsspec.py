@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from fsspec.spec import AbstractFileSystem
 from fsspec.utils import stringify_path
 
-from . import DvFile, UsageError, Version
+from . import UsageError, Version, _dv
 
 _OPTIONS = ("rev", "repo", "cache")
 
@@ -78,7 +78,7 @@ class DvFileSystem(AbstractFileSystem):
         if st["type"] == "file":
             entries = [st]
         else:
-            entries = self.version.ls(path)
+            entries = _dv.Version.ls(self.version, path)
             for e in entries:
                 e.pop("kind", None)
                 e.pop("files", None)
@@ -87,10 +87,10 @@ class DvFileSystem(AbstractFileSystem):
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, size=None, **kwargs):
         if "r" not in mode or "+" in mode:
             raise UsageError(f"mode {mode!r}: dv:// is read-only")
-        return DvFile(self.version.open(self._strip_protocol(path)))
+        return self.version.open(self._strip_protocol(path))
 
     def cat_file(self, path, start=None, end=None, **kwargs):
-        f = self.version.open(self._strip_protocol(path))
+        f = self.version.open_file(self._strip_protocol(path))
         try:
             size = f.size
             start = 0 if start is None else (start + size if start < 0 else start)

@@ -111,7 +111,7 @@ struct Opened {
 /// (default: the repository holding the current folder); `rev` a branch, tag or commit (default: the work
 /// tree's pointer files for the current repository, `HEAD` for another); with `cache`, chunks fetched from the
 /// remote are kept in the local cache.
-#[pyclass(module = "dv._dv", frozen)]
+#[pyclass(module = "dv._dv", frozen, subclass)]
 struct Version {
     origin: Origin,
     opened: Mutex<Opened>,
@@ -256,8 +256,8 @@ impl Version {
         Ok(out)
     }
 
-    /// Opens the file at `path` for reading.
-    fn open(slf: Bound<'_, Self>, path: &str) -> PyResult<File> {
+    /// Opens the file at `path` for reading (the raw file: `dv.Version.open` wraps it in a buffered reader).
+    fn open_file(slf: Bound<'_, Self>, path: &str) -> PyResult<File> {
         let path = repo_path(path)?;
         let py = slf.py();
         let me = slf.get();
