@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property and CLI tests against the real dv binary in real Git repositories, then
 # (without extra arguments) dv's HTML reports in headless Chromium (scripts/browser-test.sh, which installs
-# Debian's chromium when it is missing).
+# Debian's chromium when it is missing) and the Python package's tests (scripts/py-test.sh, which makes its
+# virtual environment when it is missing).
 # Usage: bash scripts/test.sh [extra cargo test args]
 #
 # Two settings make the suite about twice as fast on a small machine, and either can be set by hand instead:
@@ -28,4 +29,5 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$(( 2 * $(nproc) ))}"
 cargo test --locked "$@"
 if [[ $# -eq 0 ]]; then
     DV="${CARGO_TARGET_DIR:-$PWD/target}/debug/dv" bash scripts/browser-test.sh
+    bash scripts/py-test.sh
 fi
