@@ -360,37 +360,6 @@ pub fn open_remote(repo: &Repo, record: &str, name: Option<&str>) -> Result<crat
 /// The root given to a mirrored source's [`Repo`]: a folder that never exists.
 const NO_WORK_TREE: &str = "no-work-tree";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locations_and_records() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cwd = tmp.path().to_path_buf();
-        assert!(matches!(
-            Location::parse("https://u:p@h.example/r.git", &cwd, None).unwrap(),
-            Location::Url { shown, .. } if shown == "https://h.example/r.git"
-        ));
-        assert!(matches!(
-            Location::parse("git@github.com:org/reg.git", &cwd, None).unwrap(),
-            Location::Url { .. }
-        ));
-        assert!(Location::parse("-uupload-pack=x", &cwd, None).is_err());
-        assert!(Location::parse("ext::sh -c x", &cwd, None).is_err());
-        assert!(Location::parse("/no/such/folder/here", &cwd, None).is_err());
-        let here = cwd.canonicalize().unwrap();
-        assert_eq!(
-            Location::parse(".", &here, Some(&here)).unwrap(),
-            Location::Here
-        );
-        assert_eq!(
-            without_credentials("file:///srv/r.git"),
-            "file:///srv/r.git"
-        );
-    }
-}
-
 /// A repository to read datasets from, at a revision or in its work tree: what `dv ls`, `dv get` and the
 /// Python package read (see [`open_source`]).
 pub struct SourceAt {
@@ -466,5 +435,36 @@ pub fn remote_of(repo: &Repo, record: &str) -> Result<crate::remote::Remote> {
         open_remote(repo, record, None)
     } else {
         crate::remote::Remote::open(repo, None, crate::remote::Access::Read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_and_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cwd = tmp.path().to_path_buf();
+        assert!(matches!(
+            Location::parse("https://u:p@h.example/r.git", &cwd, None).unwrap(),
+            Location::Url { shown, .. } if shown == "https://h.example/r.git"
+        ));
+        assert!(matches!(
+            Location::parse("git@github.com:org/reg.git", &cwd, None).unwrap(),
+            Location::Url { .. }
+        ));
+        assert!(Location::parse("-uupload-pack=x", &cwd, None).is_err());
+        assert!(Location::parse("ext::sh -c x", &cwd, None).is_err());
+        assert!(Location::parse("/no/such/folder/here", &cwd, None).is_err());
+        let here = cwd.canonicalize().unwrap();
+        assert_eq!(
+            Location::parse(".", &here, Some(&here)).unwrap(),
+            Location::Here
+        );
+        assert_eq!(
+            without_credentials("file:///srv/r.git"),
+            "file:///srv/r.git"
+        );
     }
 }

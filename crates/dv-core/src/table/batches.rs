@@ -19,7 +19,20 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// Reads the table file `path` (its format from its name: `.csv`, `.tsv`/`.tab`, `.parquet`/`.pq`) from its
 /// bytes `data`, keeping only `columns` (in the file's order) when given. An unknown column is an error naming
 /// the file's columns.
+///
+/// The bytes come from anyone (a version someone pushed): a panic in the Arrow or Parquet readers on hostile
+/// bytes is turned into an error naming the file, so an embedder (the Python package) gets an exception, not
+/// a dead process or an uncatchable one.
 pub fn read_batches(
+    path: &str,
+    data: Bytes,
+    columns: Option<&[String]>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(path, data, columns)))
+        .unwrap_or_else(|_| Err(Error::format(path, "the table reader failed on this file")))
+}
+
+fn read(
     path: &str,
     data: Bytes,
     columns: Option<&[String]>,
