@@ -266,3 +266,53 @@ def test_files_and_versions_pickle(history):
     g = pickle.loads(pickle.dumps(f))
     assert g.tell() == 12345
     assert g.read(100) == versions[1][12345:12445]
+
+
+def test_one_raw_file_shared_by_threads_never_deadlocks(history):
+    """A read holds the file's state without the GIL; a thread asking its position meanwhile holds the GIL.
+    Neither may wait for the other."""
+    r, versions = history
+    want = versions[2]
+    f = dv.Version(rev="v3").open_file("data/big.bin")
+    stop = threading.Event()
+    errors = []
+
+    def reader():
+        try:
+            for i in range(40):
+                at = (i * 77_777) % len(want)
+                assert f.pread(at, 200_000) == want[at : at + 200_000]
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+        finally:
+            stop.set()
+
+    def poker():
+        while not stop.is_set():
+            f.tell()
+            f.seek(5)
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=poker), threading.Thread(target=poker)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+        assert not t.is_alive(), "a thread is stuck"
+    assert not errors, errors
+    f.close()
+    with pytest.raises(ValueError, match="closed"):
+        f.read(1)
+
+
+def test_a_pointer_claiming_a_size_it_does_not_hold_is_refused(history):
+    """A committed pointer (from anyone) that lies about its one chunk's size: refused when opened, before a
+    buffer is sized from it, and read_table does not try to allocate what it claims."""
+    r, versions = history
+    r.write("small/one.txt", b"hello")
+    r.dv("add", "-q", "small/one.txt")
+    p = r.path / "small" / "one.txt.dv"
+    p.write_text(p.read_text().replace("size = 5", "size = 1000000000000000"))
+    r.commit("lying pointer", tag="liar")
+    for call in (lambda: dv.read("small/one.txt", rev="liar"), lambda: dv.read_table("small/one.txt", rev="liar")):
+        with pytest.raises(dv.CorruptError, match="holds 5"):
+            call()

@@ -291,17 +291,16 @@ impl Version {
             .detach(|| -> DvResult<_> {
                 let reader = self.reader()?;
                 let mut file = reader.open_file(&path)?;
-                let size = usize::try_from(file.size()).map_err(|_| {
-                    dv_core::Error::usage(format!("'{path}' is too large to read whole"))
-                })?;
-                let mut data = vec![0u8; size];
-                let mut at = 0;
-                while at < size {
-                    let n = file.read_at(&reader, at as u64, &mut data[at..])?;
+                // Grown as the bytes arrive, not sized from the pointer: a version claiming a size it does not
+                // hold fails on its chunks before it can ask for all that memory.
+                let mut data = Vec::new();
+                let mut buf = vec![0u8; 8 << 20];
+                loop {
+                    let n = file.read_at(&reader, data.len() as u64, &mut buf)?;
                     if n == 0 {
                         break;
                     }
-                    at += n;
+                    data.extend_from_slice(&buf[..n]);
                 }
                 reader.flush()?;
                 dv_core::table::batches::read_batches(
@@ -436,6 +435,9 @@ struct File {
 }
 
 impl File {
+    /// The state, for a quick look or change (position, closed) with the GIL held. Never held across a call
+    /// that needs the GIL: a read takes it inside [`File::read_at`], with the GIL released, so a thread
+    /// waiting here holding the GIL never waits for one that needs the GIL to finish.
     fn state(&self) -> PyResult<MutexGuard<'_, FileState>> {
         let g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if g.closed {
@@ -444,30 +446,33 @@ impl File {
         Ok(g)
     }
 
-    /// Reads into `buf` at `pos` with the GIL released; returns how many bytes.
-    fn read_into(
-        &self,
-        py: Python<'_>,
-        st: &mut FileState,
-        pos: u64,
-        buf: &mut [u8],
-    ) -> PyResult<usize> {
+    /// Reads into `buf` at `pos` (the current position when `None`, which then moves past what was read),
+    /// with the GIL released; returns how many bytes.
+    fn read_at(&self, py: Python<'_>, pos: Option<u64>, buf: &mut [u8]) -> PyResult<usize> {
         let version = self.version.get();
-        py.detach(|| {
-            let reader = version.reader()?;
+        py.detach(|| -> PyResult<usize> {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.closed {
+                return Err(PyValueError::new_err("I/O operation on closed file"));
+            }
+            let at = pos.unwrap_or(st.pos);
+            let reader = version.reader().map_err(py_err)?;
             let mut done = 0;
             while done < buf.len() {
                 let n = st
                     .reader
-                    .read_at(&reader, pos + done as u64, &mut buf[done..])?;
+                    .read_at(&reader, at + done as u64, &mut buf[done..])
+                    .map_err(py_err)?;
                 if n == 0 {
                     break;
                 }
                 done += n;
             }
+            if pos.is_none() {
+                st.pos = at + done as u64;
+            }
             Ok(done)
         })
-        .map_err(py_err)
     }
 }
 
@@ -537,15 +542,12 @@ impl File {
             ));
         }
         let (ptr, len) = (b.buf_ptr() as usize, b.len_bytes());
-        let mut st = self.state()?;
-        let pos = st.pos;
         // SAFETY: `b` holds the exporter's buffer (its memory stays where it is, and a bytearray cannot be
         // resized while exported) until it is dropped after this call; it is writable and contiguous (checked
         // above), and `len` is its length in bytes. As for any `readinto` that releases the GIL (sockets,
         // files), another thread writing the same buffer meanwhile gets what it raced for.
         let out = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, len) };
-        let n = self.read_into(py, &mut st, pos, out)?;
-        st.pos = pos + n as u64;
+        let n = self.read_at(py, None, out)?;
         drop(b);
         Ok(n)
     }
@@ -553,34 +555,29 @@ impl File {
     /// Reads up to `n` bytes at the position (all the rest when `n` is negative or absent).
     #[pyo3(signature = (n=-1))]
     fn read<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let pos = self.state()?.pos;
+        let bytes = self.pread(py, pos, if n < 0 { u64::MAX } else { n as u64 })?;
         let mut st = self.state()?;
-        let pos = st.pos;
-        let left = self.size.saturating_sub(pos);
-        let want = if n < 0 { left } else { left.min(n as u64) };
-        let want = usize::try_from(want).map_err(|_| PyValueError::new_err("read too large"))?;
-        let mut got = 0;
-        let bytes = PyBytes::new_with(py, want, |out| {
-            got = self.read_into(py, &mut st, pos, out)?;
-            Ok(())
-        })?;
-        if got != want {
-            return Err(CorruptError::new_err(format!(
-                "'{}': read {got} bytes of {want} expected",
-                self.path
-            )));
-        }
-        st.pos = pos + got as u64;
+        st.pos = pos + bytes.as_bytes().len() as u64;
         Ok(bytes)
     }
 
     /// Reads `n` bytes at `offset` without moving the position (fewer at the end).
     fn pread<'py>(&self, py: Python<'py>, offset: u64, n: u64) -> PyResult<Bound<'py, PyBytes>> {
-        let mut st = self.state()?;
         let want = usize::try_from(self.size.saturating_sub(offset).min(n))
             .map_err(|_| PyValueError::new_err("read too large"))?;
-        PyBytes::new_with(py, want, |out| {
-            self.read_into(py, &mut st, offset, out).map(drop)
-        })
+        let mut got = 0;
+        let bytes = PyBytes::new_with(py, want, |out| {
+            got = self.read_at(py, Some(offset), out)?;
+            Ok(())
+        })?;
+        if got != want {
+            return Err(CorruptError::new_err(format!(
+                "'{}': {got} bytes read where {want} were expected",
+                self.path
+            )));
+        }
+        Ok(bytes)
     }
 
     /// Closes the file, keeping in the cache the chunks fetched for it.

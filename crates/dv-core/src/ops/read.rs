@@ -558,6 +558,21 @@ impl FileReader {
                 holds: size,
             });
         }
+        // A chunk the cache holds has its length in the cache's index: a chunk list (or a one-chunk file's
+        // pointer) that says otherwise is refused now, before a reader sizes a buffer from it.
+        for p in &pieces {
+            if let Some(at) = &p.at
+                && u64::from(at.entry.raw_len) != p.len
+            {
+                return Err(Error::Corrupt {
+                    id: p.id,
+                    message: format!(
+                        "'{path}' names a chunk of {} bytes that holds {}",
+                        p.len, at.entry.raw_len
+                    ),
+                });
+            }
+        }
         Ok(FileReader {
             path: path.to_string(),
             node,
