@@ -16,7 +16,10 @@ before its bytes are returned. Nothing is written to the work tree. See docs/pyt
 
 from __future__ import annotations
 
+import atexit
 import io
+import os
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -121,7 +124,9 @@ class DvFile(io.BufferedReader):
         return self._native.version
 
     def __reduce__(self):
-        return (_reopen, (self._native.version, self._native.path, self.tell() if not self.closed else 0))
+        if self.closed:
+            raise ValueError("cannot pickle a closed file")
+        return (_reopen, (self._native.version, self._native.path, self.tell()))
 
     def __repr__(self) -> str:
         return f"<dv.DvFile {self._native.path!r} of {self._native.version!r}>"
@@ -131,6 +136,55 @@ def _reopen(version: "Version", path: str, pos: int) -> DvFile:
     f = DvFile(version.open_file(path))
     f.seek(pos)
     return f
+
+
+class DvTextFile(io.TextIOWrapper):
+    """A file of a dataset version opened in text mode; it pickles like :class:`DvFile`."""
+
+    def __reduce__(self):
+        if self.closed:
+            raise ValueError("cannot pickle a closed file")
+        raw = self.buffer._native
+        return (_reopen_text, (raw.version, raw.path, self.encoding, self.errors, self.tell()))
+
+
+def _reopen_text(version: "Version", path: str, encoding: str, errors: str, cookie: int) -> DvTextFile:
+    f = DvTextFile(DvFile(version.open_file(path)), encoding=encoding, errors=errors)
+    f.seek(cookie)
+    return f
+
+
+# Chunks fetched from a remote wait in a pack that is sealed when a file is closed, or when a version is
+# dropped. A process may end without either: the interpreter's exit, or a multiprocessing worker (a PyTorch
+# DataLoader's), which ends with os._exit after running multiprocessing's finalizers. Both seal what every
+# live version holds.
+_live: "weakref.WeakSet[Version]" = weakref.WeakSet()
+
+
+def _flush_all() -> None:
+    for v in list(_live):
+        try:
+            v.flush()
+        except Exception:  # noqa: BLE001 (at exit: what could not be kept is fetched again next time)
+            pass
+
+
+def _in_child() -> None:
+    # multiprocessing clears its finalizers in a new worker, then runs these after-fork hooks.
+    from multiprocessing import util
+
+    util.Finalize(None, _flush_all, exitpriority=100)
+
+
+atexit.register(_flush_all)
+if hasattr(os, "register_at_fork"):
+    import multiprocessing.util as _mp_util
+
+    class _Hook:  # a weak-referenceable owner for the after-fork hook
+        pass
+
+    _hook = _Hook()
+    _mp_util.register_after_fork(_hook, lambda _: _in_child())
 
 
 class Version(_dv.Version):
@@ -145,6 +199,9 @@ class Version(_dv.Version):
     - ``commit``, ``rev``, ``repo``, ``cache``: what it reads.
     """
 
+    def __init__(self, *args, **kwargs):
+        _live.add(self)
+
     def open(self, path: str, mode: str = "rb", encoding: Optional[str] = None, errors: Optional[str] = None):
         if mode not in ("rb", "r", "rt", "br"):
             raise UsageError(f"mode {mode!r}: dv opens files for reading only ('rb' or 'r')")
@@ -153,7 +210,7 @@ class Version(_dv.Version):
             if encoding is not None:
                 raise UsageError("binary mode does not take an encoding")
             return f
-        return io.TextIOWrapper(f, encoding=encoding or "utf-8", errors=errors)
+        return DvTextFile(f, encoding=encoding or "utf-8", errors=errors)
 
     def read(self, path: str) -> bytes:
         f = self.open_file(path)

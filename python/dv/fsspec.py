@@ -26,11 +26,11 @@ _OPTIONS = ("rev", "repo", "cache")
 
 
 def _split(path: str) -> tuple[str, dict]:
-    """``dv://PATH?QUERY`` as (PATH, options)."""
+    """``dv://PATH?QUERY`` as (PATH, options). Only a URL has a query: a plain path may hold ``?``."""
     path = stringify_path(path)
-    if path.startswith("dv://"):
-        path = path[len("dv://"):]
-    path, _, query = path.partition("?")
+    if not path.startswith("dv://"):
+        return path.strip("/"), {}
+    path, _, query = path[len("dv://"):].partition("?")
     options: dict = {}
     for k, v in parse_qsl(query, keep_blank_values=True):
         if k not in _OPTIONS:
@@ -102,11 +102,20 @@ class DvFileSystem(AbstractFileSystem):
     def ukey(self, path):
         return self.info(path).get("id") or path
 
-    def created(self, path):
-        raise NotImplementedError("dv keeps no times for files")
-
     def modified(self, path):
-        raise NotImplementedError("dv keeps no times for files")
+        """dv keeps no times for files: a time made from the content id stands in (the same content, the
+        same time; new content, another), which is what readers that cache by time (DuckDB) need."""
+        import datetime
+
+        ident = self.info(path).get("id") or "0"
+        return datetime.datetime.fromtimestamp(int(ident[:8], 16), tz=datetime.timezone.utc)
+
+    created = modified
+
+    def _read_only(self, *args, **kwargs):
+        raise UsageError("dv:// is read-only: change data in a work tree and `dv add` it")
+
+    mkdir = makedirs = rm = _rm = rmdir = touch = pipe_file = put_file = cp_file = mv = _read_only
 
 
 def _make(options: dict) -> DvFileSystem:

@@ -126,10 +126,10 @@ def test_s3_remote_with_an_empty_cache(make_repo, s3, tmp_path):
     r.commit("v1", tag="v1")
     r.dv("push", "-q")
     c = r.clone(tmp_path / "clone")
-    # Read from outside it, the clone is another repository: its committed endpoint would get this user's
-    # signed requests, so it is refused until the user confirms it.
+    # Read by URL, the clone is a registry: its committed endpoint would get this user's signed requests, so it
+    # is refused until the user confirms it.
     with pytest.raises(dv.RemoteError, match="confirm it"):
-        dv.Version(repo=str(c.path), rev="v1").open("data/big.bin")
+        dv.Version(repo=f"file://{c.path}", rev="v1").open("data/big.bin")
     os.chdir(c.path)
     v = dv.Version(rev="v1")
     f = v.open("data/big.bin")
@@ -316,3 +316,21 @@ def test_a_pointer_claiming_a_size_it_does_not_hold_is_refused(history):
     for call in (lambda: dv.read("small/one.txt", rev="liar"), lambda: dv.read_table("small/one.txt", rev="liar")):
         with pytest.raises(dv.CorruptError, match="holds 5"):
             call()
+
+
+def test_repo_given_as_a_git_url(history, tmp_path):
+    """`repo` may be a Git URL: mirrored under the user's cache, its data read from its committed remote."""
+    r, versions = history
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    url = f"file://{r.path}"
+    assert dv.read("data/big.bin", rev="v2", repo=url) == versions[1]
+    assert {e.name for e in dv.ls("data", rev="v1", repo=url)} == {"data/big.bin", "data/small.csv"}
+    with pytest.raises(dv.DvError, match="cannot fetch"):
+        dv.read("data/big.bin", repo=f"file://{tmp_path}/no-such-repo")
+    # A path that is no repository, or no folder at all, is not found.
+    with pytest.raises(dv.NotFound):
+        dv.read("data/big.bin", repo=str(tmp_path / "no-such-folder"))
+    with pytest.raises(dv.NotFound):
+        dv.read("data/big.bin", repo=str(elsewhere))

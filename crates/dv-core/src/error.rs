@@ -3,6 +3,8 @@
 mod chain;
 mod hint;
 
+pub use hint::REMOTE_COPY;
+
 use std::io;
 use std::path::PathBuf;
 

@@ -42,6 +42,9 @@ fn py_err(e: dv_core::Error) -> PyErr {
         message.push_str(&format!("\nhint: {hint}"));
     }
     match e {
+        E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            NotFound::new_err(message)
+        }
         E::NotFound(_)
         | E::NotTracked(_)
         | E::NotTrackedAt { .. }
@@ -76,22 +79,43 @@ struct Origin {
 }
 
 impl Origin {
+    /// Opens the version. A repository named by a path on this machine is read as it is there: its work
+    /// tree's pointer files (without `rev`), its own cache and its remotes as configured now, as from inside
+    /// it. A URL is read as `dv ls` and `dv get` read one: through a mirror, with the settings committed at
+    /// the revision.
     fn open(&self) -> DvResult<VersionReader> {
         let settings = dv_core::Settings::from_env();
         let cwd = std::env::current_dir().map_err(|e| dv_core::Error::io(".", e))?;
-        let here = here(&cwd, &settings)?;
         let rev = self.commit.as_deref().or(self.rev.as_deref());
-        let at = registry::open_source(&self.repo, rev, &cwd, &settings, here)?;
+        let at = if registry::is_url(&self.repo) {
+            registry::open_source(&self.repo, rev, &cwd, &settings, here(&cwd, &settings)?)?
+        } else {
+            let base = cwd.join(&self.repo);
+            if !base.is_dir() {
+                return Err(dv_core::Error::NotFound(base));
+            }
+            match dv_core::repo::Repo::discover_with(&base, &settings) {
+                Ok(mut repo) => {
+                    repo.lock_wait.command = "python".into();
+                    registry::open_source(".", rev, &base, &settings, Some(repo))?
+                }
+                // A Git repository without dv set up here: read as another repository's commit.
+                Err(dv_core::Error::NotInitialized(_)) => {
+                    registry::open_source(&self.repo, rev, &cwd, &settings, here(&cwd, &settings)?)?
+                }
+                Err(e) => return Err(e),
+            }
+        };
         VersionReader::open(at, self.keep_chunks)
     }
 }
 
-/// The repository the current folder is in, if any (as `dv ls` finds it).
+/// The repository holding folder `dir`, if any (`None` outside a Git repository, or in one without dv).
 fn here(
-    cwd: &std::path::Path,
+    dir: &std::path::Path,
     settings: &dv_core::Settings,
 ) -> DvResult<Option<dv_core::repo::Repo>> {
-    match dv_core::repo::Repo::discover_with(cwd, settings) {
+    match dv_core::repo::Repo::discover_with(dir, settings) {
         Ok(mut r) => {
             r.lock_wait.command = "python".into();
             Ok(Some(r))
@@ -104,7 +128,18 @@ fn here(
 /// The reader of this process, and the process it belongs to.
 struct Opened {
     pid: u32,
-    reader: Arc<VersionReader>,
+    reader: std::mem::ManuallyDrop<Arc<VersionReader>>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // In a forked child, the parent's reader is left alone: dropping its remote's runtime would wait for
+        // threads that only exist in the parent (a version the child never read through, freed there).
+        if self.pid == std::process::id() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.reader) };
+        }
+    }
 }
 
 /// One repository at one revision: `Version(repo=None, rev=None, cache=True)`. `repo` is a path or a Git URL
@@ -125,14 +160,14 @@ impl Version {
         if let Some(c) = reader.commit() {
             origin.commit = Some(c.id.to_string());
         }
-        if !origin.repo.contains("://") && !is_scp_like(&origin.repo) {
+        if !registry::is_url(&origin.repo) {
             origin.repo = reader.root().display().to_string();
         }
         Ok(Version {
             origin,
             opened: Mutex::new(Opened {
                 pid: std::process::id(),
-                reader: Arc::new(reader),
+                reader: std::mem::ManuallyDrop::new(Arc::new(reader)),
             }),
         })
     }
@@ -142,22 +177,12 @@ impl Version {
         let mut g: MutexGuard<'_, Opened> = self.opened.lock().unwrap_or_else(|e| e.into_inner());
         let pid = std::process::id();
         if g.pid != pid {
-            let fresh = Arc::new(self.origin.open()?);
-            let parents = std::mem::replace(&mut g.reader, fresh);
             // The parent's remote runtime and database connection are not usable here, and dropping them would
-            // wait for the parent's threads: leave them be.
-            std::mem::forget(parents);
+            // wait for the parent's threads: the old value is overwritten without being dropped (ManuallyDrop).
+            g.reader = std::mem::ManuallyDrop::new(Arc::new(self.origin.open()?));
             g.pid = pid;
         }
-        Ok(g.reader.clone())
-    }
-}
-
-/// `user@host:path` as Git reads it (a remote URL, not a local path).
-fn is_scp_like(text: &str) -> bool {
-    match (text.find(':'), text.find('/')) {
-        (Some(colon), slash) => colon > 1 && slash.is_none_or(|s| colon < s),
-        _ => false,
+        Ok(Arc::clone(&g.reader))
     }
 }
 
@@ -349,9 +374,17 @@ impl Version {
         Ok(d)
     }
 
-    /// Keeps the chunks fetched so far in the cache now (also done when a file is closed).
+    /// Keeps the chunks fetched so far in the cache now (also done when a file is closed). In a process
+    /// that has not read through this version (a forked child), there is nothing to keep.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.reader()?.flush()).map_err(py_err)
+        let reader = {
+            let g = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+            (g.pid == std::process::id()).then(|| Arc::clone(&g.reader))
+        };
+        match reader {
+            Some(r) => py.detach(|| r.flush()).map_err(py_err),
+            None => Ok(()),
+        }
     }
 }
 
@@ -401,13 +434,15 @@ fn diff_batch(
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
 
-/// A repository path as Python code names it: `/`-separated, relative to the root (a leading `/` and `./`
-/// are taken off), never leaving the repository.
+/// A repository path as Python code names it: `/`-separated, relative to the root (a leading `./` is taken
+/// off; an absolute path is refused), never leaving the repository.
 fn repo_path(p: &str) -> PyResult<String> {
-    let p = p
-        .trim_start_matches("./")
-        .trim_start_matches('/')
-        .trim_end_matches('/');
+    if p.starts_with('/') {
+        return Err(UsageError::new_err(format!(
+            "{p:?}: paths are relative to the repository's root (as in dv's commands), not absolute"
+        )));
+    }
+    let p = p.strip_prefix("./").unwrap_or(p).trim_end_matches('/');
     if p.is_empty() || p == "." {
         return Ok(String::new());
     }

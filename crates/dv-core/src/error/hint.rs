@@ -69,6 +69,7 @@ impl Error {
             Error::NewerFormat { what, .. } if what.starts_with("state database") => "upgrade dv to a version that reads this format, or move the file aside (with its -wal and -shm files): this dv then builds a new one; only the record of which parts of a dataset were pulled on purpose is lost (docs/format.md, \"State database\")".into(),
             Error::NewerFormat { .. } => "upgrade dv to a version that reads this format".into(),
             Error::TooLargeForFormat { .. } => "`dv format upgrade` moves the repository to format 2, which splits large folders and files into small nodes".into(),
+            Error::Corrupt { message, .. } if message.starts_with(REMOTE_COPY) => "the remote's copy is damaged: `dv fsck --remote NAME` lists what, and `dv fsck --remote NAME --repair` repairs what another copy can".into(),
             Error::Corrupt { .. } => "the local cache is damaged: `dv fsck` lists what, and `dv fsck --repair` fetches good copies from a remote".into(),
             Error::Io { source, .. }
                 if matches!(
@@ -141,3 +142,7 @@ mod tests {
         assert!(Error::format("x", "y").hint().is_none());
     }
 }
+
+/// How an [`Error::Corrupt`] about an object read from a remote begins its message (its hint then names the
+/// remote's copy, not the local cache).
+pub const REMOTE_COPY: &str = "the copy on remote";

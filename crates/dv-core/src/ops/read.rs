@@ -73,6 +73,9 @@ struct RemoteSide {
 struct Pending {
     writer: Option<PackWriter>,
     bytes: u64,
+    /// What the writer holds: a chunk is added once (a pack lists each object once), and a reader wanting
+    /// one of these again seals the pack first, then reads it from the cache.
+    ids: std::collections::HashSet<ObjectId>,
 }
 
 #[derive(Default)]
@@ -168,6 +171,14 @@ impl VersionReader {
         let repo = st.session.repo();
         if path.is_empty() {
             return Ok(None);
+        }
+        // The path's own pointer file, read strictly: a damaged one is an error, not "not tracked".
+        if let Some(dataset) = source.read_pointer(repo, path)? {
+            return Ok(Some(Target {
+                dataset,
+                scope: Some(path.to_string()),
+                named: true,
+            }));
         }
         match source.dataset_holding(repo, path)? {
             Some(dataset) => Ok(Some(Target {
@@ -345,6 +356,13 @@ impl VersionReader {
         let st = self.state();
         let Some(target) = self.target(&st, path)? else {
             // A folder holding datasets, or nothing at all.
+            if let Some(data) = path.strip_suffix(crate::paths::POINTER_SUFFIX)
+                && self.target(&st, data)?.is_some()
+            {
+                return Err(Error::usage(format!(
+                    "'{path}' is the pointer file of '{data}': open '{data}' to read its data"
+                )));
+            }
             return match self.stat_unlocked(&st, path) {
                 true => Err(Error::usage(format!("'{path}' is a folder, not a file"))),
                 false => Err(self.not_found(path)),
@@ -380,6 +398,15 @@ impl VersionReader {
     /// Where the cache has the chunks of `pieces` at `which` that it lacked when they were last looked up
     /// (this reader or another process may have fetched them since).
     fn relocate(&self, pieces: &mut [Piece], which: &[usize]) -> Result<()> {
+        if let Some(pending) = &self.pending {
+            let waiting = {
+                let p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                which.iter().any(|&k| p.ids.contains(&pieces[k].id))
+            };
+            if waiting {
+                self.flush()?;
+            }
+        }
         let st = self.state();
         for &k in which {
             if let Some(loc) = st.session.store().locate(&pieces[k].id)?
@@ -428,14 +455,14 @@ impl VersionReader {
             .zip(&got)
             .flat_map(|((_, locs), bytes)| locs.iter().zip(bytes))
             .collect();
-        let bad = |l: &RemoteLocation, message: String| Error::Remote {
-            remote: side.remote.name.clone(),
+        let bad = |l: &RemoteLocation, message: String| Error::Corrupt {
+            id: l.entry.id,
             message: format!(
-                "chunk {} of '{path}' in pack {}: {message}",
-                l.entry.id,
+                "{} '{}' (pack {}) of a chunk of '{path}': {message}",
+                crate::error::REMOTE_COPY,
+                side.remote.name,
                 l.pack.to_hex()
             ),
-            source: None,
         };
         let decoded = super::par_map(&items, |(l, bytes)| {
             pack::check_entry_header(bytes, &l.entry).map_err(|e| bad(l, e.to_string()))?;
@@ -482,10 +509,14 @@ impl VersionReader {
             let Pending {
                 writer,
                 bytes: held,
+                ids,
             } = &mut *p;
             let w = writer.as_mut().expect("made above");
             for (l, bytes) in items {
                 let e = &l.entry;
+                if !ids.insert(e.id) {
+                    continue;
+                }
                 w.add(
                     e.id,
                     e.kind,
@@ -509,6 +540,7 @@ impl VersionReader {
         let writer = {
             let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
             p.bytes = 0;
+            p.ids.clear();
             p.writer.take()
         };
         let Some(writer) = writer else {
@@ -564,12 +596,10 @@ impl FileReader {
             if let Some(at) = &p.at
                 && u64::from(at.entry.raw_len) != p.len
             {
-                return Err(Error::Corrupt {
-                    id: p.id,
-                    message: format!(
-                        "'{path}' names a chunk of {} bytes that holds {}",
-                        p.len, at.entry.raw_len
-                    ),
+                return Err(Error::SizeMismatch {
+                    path: path.to_string(),
+                    declared: p.len,
+                    holds: at.entry.raw_len.into(),
                 });
             }
         }
@@ -664,14 +694,10 @@ impl FileReader {
                 None => remote.next().expect("one per id"),
             };
             if raw.len() as u64 != p.len {
-                return Err(Error::Corrupt {
-                    id: p.id,
-                    message: format!(
-                        "a chunk of '{}' holds {} bytes where its file's chunk list says {}",
-                        self.path,
-                        raw.len(),
-                        p.len
-                    ),
+                return Err(Error::SizeMismatch {
+                    path: self.path.clone(),
+                    declared: p.len,
+                    holds: raw.len() as u64,
                 });
             }
             window.push(Arc::new(raw));
@@ -729,15 +755,17 @@ impl VersionReader {
             let found = v.table(path)?;
             if found.is_none() {
                 let st = v.state();
-                if v.source(&st)
-                    .read_pointer(st.session.repo(), path)?
-                    .is_some()
-                {
+                if let Some(d) = v.source(&st).dataset_holding(st.session.repo(), path)? {
+                    let inside = if d.path == path {
+                        String::new()
+                    } else {
+                        format!(" (it is a file of the dataset '{}')", d.path)
+                    };
+                    let at = v.commit().map(|c| format!(" at revision '{}'", c.rev));
                     return Err(Error::usage(format!(
-                        "'{path}' is not tracked as a table{}: `dv add --key COLUMN {path}` tracks its rows",
-                        v.commit()
-                            .map(|c| format!(" at revision '{}'", c.rev))
-                            .unwrap_or_default()
+                        "'{path}' is not tracked as a table{}{inside}: `dv add --key COLUMN {path}` tracks \
+                         its rows",
+                        at.unwrap_or_default()
                     )));
                 }
             }

@@ -35,14 +35,10 @@ impl Location {
                 "{text:?} is not a repository path or URL"
             )));
         }
-        let is_url = ["file://", "ssh://", "https://", "http://", "git://"]
-            .iter()
-            .any(|p| text.starts_with(p))
-            || scp_like(text);
-        if !is_url {
+        if !is_url(text) {
             let p = cwd.join(text);
             let p = p.canonicalize().map_err(|e| Error::io(&p, e))?;
-            if here.is_some_and(|h| h == p) {
+            if here.is_some_and(|h| within_work_tree(&p, h)) {
                 return Ok(Location::Here);
             }
             return Ok(Location::Path(p));
@@ -67,6 +63,34 @@ impl Location {
             Location::Url { shown, .. } => shown.clone(),
         }
     }
+}
+
+/// True when `text` names a repository by URL (`file://`, `ssh://`, `https://`, `http://`, `git://`, or scp-like
+/// `user@host:path`), not by a path on this machine.
+pub fn is_url(text: &str) -> bool {
+    ["file://", "ssh://", "https://", "http://", "git://"]
+        .iter()
+        .any(|p| text.starts_with(p))
+        || scp_like(text)
+}
+
+/// True when folder `p` is work tree `root` or a folder of it (no other Git repository in between: a nested
+/// repository is another source). Both canonical.
+fn within_work_tree(p: &Path, root: &Path) -> bool {
+    if !p.starts_with(root) {
+        return false;
+    }
+    let mut at = p;
+    while at != root {
+        if at.join(".git").exists() {
+            return false;
+        }
+        match at.parent() {
+            Some(up) => at = up,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// `user@host:path` or `host:path` as Git reads it: a colon before any slash, and more than one letter before
@@ -243,6 +267,23 @@ pub fn open(
     })?;
     let text = String::from_utf8(text).map_err(|_| Error::format(&what, "not UTF-8"))?;
     let mut config = Config::parse(&text, &what)?;
+    // A revision from before the source had a remote: its data is where the source's remotes are now (its
+    // default branch's settings), as a clone of it would find it.
+    if config.remotes.is_empty() {
+        let head = match &synced {
+            Some(_) => git.resolve(mirror::HEAD_REF),
+            None => git.resolve("HEAD"),
+        };
+        if let Ok(head) = head
+            && head.id != commit.id
+            && let Ok(Some(text)) = git.file_at(&head, &config_path)
+            && let Ok(text) = String::from_utf8(text)
+            && let Ok(now) = Config::parse(&text, &format!("{config_path} of {record} at HEAD"))
+        {
+            config.remotes = now.remotes;
+            config.default_remote = now.default_remote;
+        }
+    }
     // The reader's settings for the source's remotes: the user's file, then this work tree's local file.
     let mut mine = match &settings.user_config {
         Some(user) => files::source_remotes_in(user, &record)?,

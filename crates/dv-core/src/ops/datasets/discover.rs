@@ -173,6 +173,8 @@ pub fn read_pointer(repo: &Repo, path: &str) -> Result<Option<Dataset>> {
 
 fn find_pointer(repo: &Repo, path: &str) -> Result<Found> {
     let pointer_path = format!("{path}{POINTER_SUFFIX}");
+    // A folder on the way that is a link would read (and then write) a pointer outside the repository.
+    crate::paths::check_no_linked_parents(&repo.root, &pointer_path)?;
     let abs = repo.abs(&pointer_path);
     match fs::symlink_metadata(&abs) {
         Ok(m) if m.is_file() => {}
