@@ -45,7 +45,9 @@ class DvFileSystem(AbstractFileSystem):
 
     protocol = "dv"
     root_marker = ""
-    cachable = True
+    # Not cached by fsspec: its cache keys on the options alone, and without `repo` the same options name
+    # another repository in another folder. A new instance opens the repository again (milliseconds).
+    cachable = False
 
     def __init__(self, rev: Optional[str] = None, repo: Optional[str] = None, cache: bool = True, **kwargs):
         super().__init__(rev=rev, repo=repo, cache=cache, **kwargs)

@@ -123,6 +123,10 @@ impl Error {
     }
 }
 
+/// How an [`Error::Corrupt`] about an object read from a remote begins its message (its hint then names the
+/// remote's copy, not the local cache).
+pub const REMOTE_COPY: &str = "the copy on remote";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +146,3 @@ mod tests {
         assert!(Error::format("x", "y").hint().is_none());
     }
 }
-
-/// How an [`Error::Corrupt`] about an object read from a remote begins its message (its hint then names the
-/// remote's copy, not the local cache).
-pub const REMOTE_COPY: &str = "the copy on remote";
