@@ -32,6 +32,7 @@ pub mod steps;
 pub mod store;
 pub mod table;
 mod toml_text;
+pub mod yaml;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;
