@@ -707,6 +707,68 @@ impl GitRepo {
     }
 }
 
+impl GitRepo {
+    /// The files Git's index tracks whose blob is at most `max` bytes, with their blob's bytes (for finding
+    /// git-lfs pointer files without reading every large blob).
+    pub fn small_blobs_in_index(&self, max: u64) -> Result<Vec<(String, Vec<u8>)>> {
+        let Some(index) = self.index()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in index.entries() {
+            if !(e.mode == gix::index::entry::Mode::FILE
+                || e.mode == gix::index::entry::Mode::FILE_EXECUTABLE)
+                || e.stage() != gix::index::entry::Stage::Unconflicted
+            {
+                continue;
+            }
+            let Ok(path) = std::str::from_utf8(e.path(&index)) else {
+                continue;
+            };
+            let header = self
+                .repo
+                .find_header(e.id)
+                .map_err(|err| git_err(Path::new(path), err))?;
+            if header.size() <= max {
+                out.push((path.to_string(), self.blob(e.id)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the entries of `paths` (repository paths of files deleted from the work tree) from Git's index,
+    /// as `git rm --cached` would; paths the index lacks are left alone. Git's index lock is held throughout.
+    pub fn remove_from_index(&self, paths: &[String]) -> Result<()> {
+        use std::io::Write;
+        let lock = self.lock_index()?;
+        let index_path = self.repo.index_path();
+        if !index_path.exists() {
+            return Ok(());
+        }
+        let mut index = self
+            .repo
+            .open_index()
+            .map_err(|e| git_err(&index_path, e))?;
+        let gone: std::collections::HashSet<&[u8]> = paths.iter().map(|p| p.as_bytes()).collect();
+        index.remove_entries(|_, p, _| {
+            let p: &[u8] = p.as_ref();
+            gone.contains(p)
+        });
+        index.remove_tree();
+        let lock_path = self.index_lock_path();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, lock);
+        index
+            .write_to(&mut out, gix::index::write::Options::default())
+            .map_err(|e| git_err(&lock_path, e))?;
+        out.flush().map_err(|e| Error::io(&lock_path, e))?;
+        let lock = out
+            .into_inner()
+            .map_err(|e| Error::io(&lock_path, e.into_error()))?;
+        lock.commit().map_err(|e| git_err(&index_path, e))?;
+        Ok(())
+    }
+}
+
 /// A rule of Git's ignore files that matches a path.
 #[derive(Clone, Debug)]
 pub struct IgnoreRule {

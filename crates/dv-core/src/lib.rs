@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod git;
 pub mod id;
 pub mod lock;
+pub mod migrate;
 pub mod model;
 pub mod ops;
 pub mod paths;

@@ -40,7 +40,11 @@ pub fn parse(text: &str, what: &str) -> Result<Value> {
         let at = |m: String| {
             Error::format(
                 what,
-                format!("{m} (line {}, column {})", span.start.line(), span.start.col() + 1),
+                format!(
+                    "{m} (line {}, column {})",
+                    span.start.line(),
+                    span.start.col() + 1
+                ),
             )
         };
         match ev {
@@ -51,8 +55,8 @@ pub fn parse(text: &str, what: &str) -> Result<Value> {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let plain = style == ScalarStyle::Plain
-                    && tag.as_ref().is_none_or(|t| t.suffix != "str");
+                let plain =
+                    style == ScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
                 let v = if plain {
                     resolve(&text)
                 } else {
@@ -267,10 +271,18 @@ mod tests {
             ("--- 1\n--- 2\n", "more than one"),
         ] {
             let e = parse(text, "f.yaml").unwrap_err().to_string();
-            assert!(e.contains(why) && e.starts_with("f.yaml: "), "{text:?}: {e}");
+            assert!(
+                e.contains(why) && e.starts_with("f.yaml: "),
+                "{text:?}: {e}"
+            );
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
-        assert!(parse(&deep, "d").unwrap_err().to_string().contains("nested deeper"));
+        assert!(
+            parse(&deep, "d")
+                .unwrap_err()
+                .to_string()
+                .contains("nested deeper")
+        );
     }
 
     #[test]
