@@ -29,6 +29,10 @@ enum Sub {
         /// cache) and stage their removal.
         #[arg(long)]
         remove_dvc: bool,
+        /// Also make every commit's DVC-tracked data restorable (`dv checkout --rev OLD`): its objects are
+        /// stored and `.dv/dvc-map` (committed) maps DVC's ids to dv's. History is not rewritten.
+        #[arg(short = 'A', long)]
+        all_commits: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -67,11 +71,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         Sub::Dvc {
             dry_run,
             remove_dvc,
+            all_commits,
             common,
         } => {
             let opts = dv_core::migrate::DvcOptions {
                 dry_run,
                 remove_dvc,
+                all_commits,
                 stage: stage_default && !common.no_stage,
             };
             let progress = super::super::progress::for_terminal(g.quiet);
@@ -144,6 +150,13 @@ fn print_text(g: &Global, r: &MigrateReport, what: &str) {
     }
     for sk in &r.skipped {
         outln!("not migrated: {}: {}", q(&sk.what), sk.reason);
+    }
+    if r.commits > 0 {
+        outln!(
+            "history: {} commit(s) read, {} version(s) of DVC outputs in .dv/dvc-map",
+            r.commits,
+            r.mapped_versions
+        );
     }
     for f in &r.removed {
         outln!("removed {}", q(f));

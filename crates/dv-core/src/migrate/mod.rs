@@ -20,6 +20,7 @@ use crate::{Error, Result};
 
 pub mod dvc;
 pub mod lfs;
+pub mod map;
 pub mod objects;
 mod remote;
 mod stages;
@@ -36,6 +37,9 @@ pub struct DvcOptions {
     /// After migrating, remove DVC's files (`.dvc` files, `dvc.yaml`, `dvc.lock`, `.dvcignore`, `.dvc/`) from
     /// the work tree and from Git's index.
     pub remove_dvc: bool,
+    /// Also store the data of every commit's DVC records and write the DVC map (`.dv/dvc-map`), through which
+    /// dv reads those commits' `.dvc` files and `dvc.lock` outs as pointers.
+    pub all_commits: bool,
 }
 
 /// A dataset a migration made (or would make).
@@ -91,6 +95,9 @@ pub struct MigrateReport {
     /// What the same data adds to dv's cache, after dedup and compression.
     pub stored_bytes: u64,
     pub new_objects: u64,
+    /// With `--all-commits`: the commits read, and the versions of DVC outputs in them now in the DVC map.
+    pub commits: u64,
+    pub mapped_versions: u64,
     pub steps: Vec<MigratedStep>,
     pub skipped: Vec<Skipped>,
     /// Objects whose bytes did not match their recorded hash (not used; taken from elsewhere).
@@ -263,6 +270,47 @@ pub fn migrate_dvc(
             }
         }
     }
+    // 2b. Every commit's DVC records, into the DVC map.
+    let mut map = None;
+    if opts.all_commits && result.is_ok() {
+        let mut m = map::DvcMap::load(repo)?.unwrap_or_default();
+        let layout = repo.config.layout();
+        for o in &kept {
+            m.entries.insert(o.md5.clone(), (layout, nodes[&o.path].1));
+        }
+        for commit in git.all_commits()? {
+            report.commits += 1;
+            let mut problems = Vec::new();
+            for (o, from) in map::outputs_at(git, &commit, "", &mut problems)? {
+                let Some(md5) = o.md5.as_ref().filter(|_| o.cache) else {
+                    continue;
+                };
+                if m.entries.contains_key(md5) {
+                    continue;
+                }
+                match objects.node(md5, &mut sink) {
+                    Ok(n) => {
+                        m.entries.insert(md5.clone(), (layout, n));
+                    }
+                    Err(e) => report.skipped.push(Skipped {
+                        what: format!(
+                            "{} at {} ({from})",
+                            o.path,
+                            &commit.rev[..commit.rev.len().min(10)]
+                        ),
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+            for (what, why) in problems {
+                if !report.skipped.iter().any(|s| s.what == what) {
+                    report.skipped.push(Skipped { what, reason: why });
+                }
+            }
+        }
+        report.mapped_versions = m.entries.len() as u64;
+        map = Some(m);
+    }
     report.corrupt = std::mem::take(&mut objects.corrupt);
     report.objects_from_cache = objects.from_cache;
     report.objects_from_remote = objects.from_remote;
@@ -308,6 +356,18 @@ pub fn migrate_dvc(
             source: None,
         };
         staging.write_pointer(repo, &pointer_path, &pointer)?;
+    }
+
+    if let Some(m) = &map
+        && !opts.dry_run
+    {
+        crate::paths::check_no_linked_parents(&repo.root, map::MAP_PATH)?;
+        let text = m.encode();
+        let abs = repo.abs(map::MAP_PATH);
+        if crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes()) {
+            repo.write_file(&abs, text.as_bytes())?;
+        }
+        staging.also(map::MAP_PATH);
     }
 
     // 4. Stages → steps.

@@ -81,7 +81,9 @@ impl Source<'_> {
             Source::Rev { git, commit } => {
                 let pointer_path = format!("{path}{POINTER_SUFFIX}");
                 match git.file_at(commit, &pointer_path)? {
-                    None => Ok(Found::None),
+                    // A commit from before `dv migrate dvc --all-commits`: its DVC record, if the map has it.
+                    None => Ok(dvc_pointer_at(repo, git, commit, path)?
+                        .map_or(Found::None, |d| Found::Dataset(d).at_rev(&commit.rev))),
                     Some(data) => {
                         Found::of(path, &data, &format!("{pointer_path} at {}", commit.rev))
                             .map(|f| f.at_rev(&commit.rev))
@@ -140,6 +142,17 @@ impl Source<'_> {
                         skipped.push(NotPointer::unreadable(pointer_path, &e));
                     }
                 }
+                // The DVC outputs of a commit from before `dv migrate dvc --all-commits`, where no pointer
+                // file is (or holds, or lies in) them.
+                for d in dvc_datasets_at(repo, git, commit, dir)? {
+                    if !out
+                        .iter()
+                        .any(|x| is_within(&d.path, &x.path) || is_within(&x.path, &d.path))
+                    {
+                        out.push(d.clone());
+                    }
+                }
+                out.sort_by(|a, b| a.path.cmp(&b.path));
                 Ok(out)
             }
         }
@@ -163,6 +176,74 @@ impl Source<'_> {
             },
         }
     }
+}
+
+/// The dataset DVC recorded at `path` in `commit` (its `PATH.dvc` file, or the `dvc.lock` of a folder above
+/// it), as the DVC map (`.dv/dvc-map`, written by `dv migrate dvc --all-commits`) turns it into a pointer.
+/// None without a map, a record, or a mapping for its object.
+fn dvc_pointer_at(
+    repo: &Repo,
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    path: &str,
+) -> Result<Option<Dataset>> {
+    let Some(map) = crate::migrate::map::DvcMap::load(repo)? else {
+        return Ok(None);
+    };
+    let mut records = Vec::new();
+    let dvc_file = format!("{path}.dvc");
+    if let Some(data) = git.file_at(commit, &dvc_file)?
+        && let Ok(f) = crate::migrate::dvc::parse_dvc_file(&data, &dvc_file)
+    {
+        records.extend(f.outs);
+    }
+    let mut dir = path;
+    while !dir.is_empty() {
+        dir = split(dir).0;
+        let lock = join(dir, "dvc.lock");
+        if let Some(data) = git.file_at(commit, &lock)?
+            && let Ok(stages) = crate::migrate::dvc::parse_lock(&data, &lock)
+        {
+            records.extend(stages.into_iter().flat_map(|s| s.outs));
+        }
+    }
+    Ok(records
+        .iter()
+        .find(|o| o.path == path)
+        .and_then(|o| map.pointer_of(o))
+        .map(|pointer| Dataset {
+            path: path.to_string(),
+            pointer,
+            rev: Some(commit.rev.clone()),
+        }))
+}
+
+/// Every dataset DVC recorded at or below `dir` in `commit` that the DVC map knows (see [`dvc_pointer_at`]);
+/// records that cannot be read are left out, as DVC would not have made them.
+fn dvc_datasets_at(
+    repo: &Repo,
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    dir: &str,
+) -> Result<Vec<Dataset>> {
+    let Some(map) = crate::migrate::map::DvcMap::load(repo)? else {
+        return Ok(Vec::new());
+    };
+    let mut problems = Vec::new();
+    let mut out: Vec<Dataset> = Vec::new();
+    for (o, _) in crate::migrate::map::outputs_at(git, commit, dir, &mut problems)? {
+        if out.iter().any(|d| is_within(&o.path, &d.path)) {
+            continue;
+        }
+        if let Some(pointer) = map.pointer_of(&o) {
+            out.push(Dataset {
+                path: o.path.clone(),
+                pointer,
+                rev: Some(commit.rev.clone()),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the pointer file of data path `path` in the work tree, if there is one. A file there that is not a
