@@ -189,9 +189,41 @@ fn migrate_with_history(repo: &Path) {
     ok_at(repo, &["repro"]);
     commit_all(repo, "back to five epochs");
 
+    // log and diff see the commits DVC made: two versions of images (the migration changed no data).
+    let hist = history(repo);
+    let log = json_at(repo, &["log", "images"]);
+    let versions: Vec<&str> = log[0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["commit"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        [hist[1].0.as_str(), hist[0].0.as_str()],
+        "{log:#}"
+    );
+    let diff = json_at(repo, &["diff", &hist[0].0, &hist[2].0]);
+    let changed: Vec<(&str, &str)> = diff
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["path"].as_str().unwrap(), d["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("data/crlf.txt", "added"),
+            ("data/raw.csv", "modified"),
+            ("images", "modified"),
+            ("model", "modified"),
+            ("out", "modified")
+        ],
+        "{diff:#}"
+    );
+
     // gc of every commit keeps old commits' data; each commit's data comes back bit for bit.
     ok_at(repo, &["gc", "--all-commits"]);
-    let hist = history(repo);
     for (commit, files) in &hist {
         ok_at(repo, &["checkout", "--rev", commit, "--force"]);
         let mut want = expected(files);

@@ -62,7 +62,15 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .row
         .as_ref()
         .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
-    let mut logs = dv_core::ops::log::log(git, store, &start, &paths, row_key.as_deref())?;
+    let dvc_map = dv_core::migrate::map::DvcMap::load(repo)?;
+    let mut logs = dv_core::ops::log::log_with(
+        git,
+        store,
+        &start,
+        &paths,
+        row_key.as_deref(),
+        dvc_map.as_ref(),
+    )?;
     if row_key.is_some() {
         for l in &mut logs {
             l.versions.retain(|v| {

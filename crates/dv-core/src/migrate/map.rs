@@ -150,6 +150,37 @@ impl DvcMap {
     }
 }
 
+/// The DVC record of output `path` at `commit`: its `PATH.dvc` file's, else the `dvc.lock` of a folder above
+/// it. Records that cannot be read count as none.
+pub fn record_at(
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    path: &str,
+) -> Result<Option<Out>> {
+    let dvc_file = format!("{path}.dvc");
+    if let Some(data) = git.file_at(commit, &dvc_file)?
+        && let Ok(f) = super::dvc::parse_dvc_file(&data, &dvc_file)
+        && let Some(o) = f.outs.into_iter().find(|o| o.path == path)
+    {
+        return Ok(Some(o));
+    }
+    let mut dir = path;
+    while !dir.is_empty() {
+        dir = crate::paths::split(dir).0;
+        let lock = crate::paths::join(dir, "dvc.lock");
+        if let Some(data) = git.file_at(commit, &lock)?
+            && let Ok(stages) = super::dvc::parse_lock(&data, &lock)
+            && let Some(o) = stages
+                .into_iter()
+                .flat_map(|s| s.outs)
+                .find(|o| o.path == path)
+        {
+            return Ok(Some(o));
+        }
+    }
+    Ok(None)
+}
+
 /// The DVC outputs recorded at `commit` at or below folder `dir` ("" for all): every `.dvc` file's and every
 /// `dvc.lock`'s, each path once (the first record kept), those that cannot be read left out (with why, in
 /// `problems`).

@@ -190,27 +190,8 @@ fn dvc_pointer_at(
     let Some(map) = crate::migrate::map::DvcMap::load(repo)? else {
         return Ok(None);
     };
-    let mut records = Vec::new();
-    let dvc_file = format!("{path}.dvc");
-    if let Some(data) = git.file_at(commit, &dvc_file)?
-        && let Ok(f) = crate::migrate::dvc::parse_dvc_file(&data, &dvc_file)
-    {
-        records.extend(f.outs);
-    }
-    let mut dir = path;
-    while !dir.is_empty() {
-        dir = split(dir).0;
-        let lock = join(dir, "dvc.lock");
-        if let Some(data) = git.file_at(commit, &lock)?
-            && let Ok(stages) = crate::migrate::dvc::parse_lock(&data, &lock)
-        {
-            records.extend(stages.into_iter().flat_map(|s| s.outs));
-        }
-    }
-    Ok(records
-        .iter()
-        .find(|o| o.path == path)
-        .and_then(|o| map.pointer_of(o))
+    Ok(crate::migrate::map::record_at(git, commit, path)?
+        .and_then(|o| map.pointer_of(&o))
         .map(|pointer| Dataset {
             path: path.to_string(),
             pointer,
