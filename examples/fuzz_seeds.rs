@@ -619,7 +619,11 @@ fn dvc(s: &mut Seeds) {
             5,
             "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n",
         ),
-        ("yaml", 6, "a: &x {k: [1, 2.5, true, ~, 'q']}\nb: *x\nc: |\n  text\n"),
+        (
+            "yaml",
+            6,
+            "a: &x {k: [1, 2.5, true, ~, 'q']}\nb: *x\nc: |\n  text\n",
+        ),
     ];
     for (name, which, text) in seeds {
         let ok = match which {

@@ -316,6 +316,35 @@ fn objects_missing_from_the_dvc_cache_come_from_its_folder_remote() {
     assert!(!st.contains("modified") && !st.contains("missing"), "{st}");
 }
 
+/// DVC's `symlink` cache type: the work tree's files are links into `.dvc/cache`. They become real files, so
+/// removing DVC's cache leaves nothing dangling.
+#[test]
+fn a_work_tree_of_links_into_dvcs_cache_gets_real_files() {
+    let (_tmp, repo, _remote) = unpack(&fixture());
+    let link = |path: &str, target: &str| {
+        fs::remove_file(repo.join(path)).unwrap();
+        std::os::unix::fs::symlink(target, repo.join(path)).unwrap();
+    };
+    link(
+        "data/raw.csv",
+        "../.dvc/cache/files/md5/bb/d304055be67c211495c95f4e697eb2",
+    );
+    let abs = repo.join(".dvc/cache/files/md5/2c/bff4a1953d64ee69e56b9f5c8866c6");
+    link("images/sub/b.png", abs.to_str().unwrap());
+    ok_at(&repo, &["init", "-q"]);
+    ok_at(&repo, &["migrate", "dvc", "--remove-dvc"]);
+    for (p, want) in [
+        ("data/raw.csv", &b"id,value\n1,10\n2,20\n3,30\n"[..]),
+        ("images/sub/b.png", b"png-2"),
+    ] {
+        let m = fs::symlink_metadata(repo.join(p)).unwrap();
+        assert!(m.is_file(), "{p} is a regular file now");
+        assert_eq!(fs::read(repo.join(p)).unwrap(), want);
+    }
+    let st = ok_at(&repo, &["status"]);
+    assert!(!st.contains("modified") && !st.contains("missing"), "{st}");
+}
+
 #[test]
 fn objects_come_from_a_dvc_s3_remote() {
     let (_tmp, repo, remote) = unpack(&fixture());

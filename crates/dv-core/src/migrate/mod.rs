@@ -321,8 +321,10 @@ pub fn migrate_dvc(
     sink.finish()?;
     result?;
 
-    // 3. Pointers and ignore lines (each dataset's ignore line before its pointer).
+    // 3. Pointers and ignore lines (each dataset's ignore line before its pointer). A work tree DVC checked
+    // out as links into its cache loses those links, and gets the data from dv's cache in step 5.
     let mut staging = Staging::default();
+    let mut relinked: Vec<String> = Vec::new();
     for o in &kept {
         let node = nodes[&o.path].1;
         let pointer_path = format!("{}{}", o.path, crate::paths::POINTER_SUFFIX);
@@ -344,6 +346,9 @@ pub fn migrate_dvc(
         for f in crate::ops::ignore::ensure_ignored(repo, &o.path)? {
             staging.also(f);
         }
+        if drop_dvc_links(repo, &o.path)? {
+            relinked.push(o.path.clone());
+        }
         let previous = crate::ops::datasets::read_pointer(repo, &o.path)?.map(|d| d.pointer);
         let pointer = Pointer {
             node,
@@ -356,6 +361,30 @@ pub fn migrate_dvc(
             source: None,
         };
         staging.write_pointer(repo, &pointer_path, &pointer)?;
+    }
+
+    // 3b. The data of datasets missing from the work tree (DVC never checked it out, its cache was gone, or
+    // it was links into DVC's cache), before the steps are compared with the work tree.
+    let missing: Vec<String> = kept
+        .iter()
+        .filter(|o| {
+            relinked.contains(&o.path) || std::fs::symlink_metadata(repo.abs(&o.path)).is_err()
+        })
+        .map(|o| o.path.clone())
+        .collect();
+    if !missing.is_empty() && !opts.dry_run {
+        let targets = crate::ops::datasets::resolve_targets(
+            repo,
+            &crate::ops::datasets::Source::WorkTree,
+            &missing,
+        )?;
+        crate::ops::checkout::checkout(
+            s,
+            &targets,
+            &crate::ops::checkout::CheckoutOptions { force: false },
+            &mut || Ok(()),
+            &crate::progress::NoProgress,
+        )?;
     }
 
     if let Some(m) = &map
@@ -387,28 +416,7 @@ pub fn migrate_dvc(
         return Ok(report);
     }
 
-    // 5. The data of datasets missing from the work tree (DVC never checked it out, or its cache was gone).
-    let missing: Vec<String> = kept
-        .iter()
-        .filter(|o| std::fs::symlink_metadata(repo.abs(&o.path)).is_err())
-        .map(|o| o.path.clone())
-        .collect();
-    if !missing.is_empty() {
-        let targets = crate::ops::datasets::resolve_targets(
-            repo,
-            &crate::ops::datasets::Source::WorkTree,
-            &missing,
-        )?;
-        crate::ops::checkout::checkout(
-            s,
-            &targets,
-            &crate::ops::checkout::CheckoutOptions { force: false },
-            &mut || Ok(()),
-            &crate::progress::NoProgress,
-        )?;
-    }
-
-    // 6. DVC's own files, when asked.
+    // 5. DVC's own files, when asked.
     if opts.remove_dvc {
         report.removed = remove_dvc_files(repo, &files, &yamls)?;
         if opts.stage {
@@ -421,6 +429,36 @@ pub fn migrate_dvc(
         report.not_staged = staging.recorded();
     }
     Ok(report)
+}
+
+/// Removes the symbolic links into DVC's cache at or below dataset `path` (DVC's `symlink` cache type): dv
+/// never follows links in data, and `--remove-dvc` would leave them dangling. Returns whether it removed any.
+fn drop_dvc_links(repo: &crate::repo::Repo, path: &str) -> Result<bool> {
+    let cache = repo.abs(".dvc");
+    let cache = cache.canonicalize().unwrap_or(cache);
+    fn go(p: &std::path::Path, cache: &std::path::Path, removed: &mut bool) -> Result<()> {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            return Ok(());
+        };
+        if m.file_type().is_symlink() {
+            let target = std::fs::read_link(p).map_err(|e| Error::io(p, e))?;
+            let target = p.parent().map(|d| d.join(&target)).unwrap_or(target);
+            if target.canonicalize().unwrap_or(target).starts_with(cache) {
+                std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+                *removed = true;
+            }
+        } else if m.is_dir() {
+            for e in std::fs::read_dir(p).map_err(|e| Error::io(p, e))? {
+                let e = e.map_err(|e| Error::io(p, e))?;
+                go(&e.path(), cache, removed)?;
+            }
+        }
+        Ok(())
+    }
+    let mut removed = false;
+    crate::paths::check_no_linked_parents(&repo.root, path)?;
+    go(&repo.abs(path), &cache, &mut removed)?;
+    Ok(removed)
 }
 
 /// Removes DVC's files from the work tree: its `.dvc` files, `dvc.yaml` and `dvc.lock` files, `.dvcignore`
