@@ -37,8 +37,11 @@ fn json_at(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok_at(dir, &a)).expect("valid JSON")
 }
 
+/// The files of a version: (repository path, bytes).
+type Files = Vec<(&'static str, &'static [u8])>;
+
 /// The three commits of the fixture, oldest first: (commit, the files each dataset holds then).
-fn history(repo: &Path) -> Vec<(String, Vec<(&'static str, &'static [u8])>)> {
+fn history(repo: &Path) -> Vec<(String, Files)> {
     let log = git_in(repo, &["log", "--format=%H", "--reverse", "main"]);
     let c: Vec<String> = log.lines().take(3).map(str::to_string).collect();
     assert_eq!(c.len(), 3, "{log}");

@@ -236,6 +236,11 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         }
         if opts.stage {
             git.remove_from_index(&paths)?;
+        } else {
+            report.skipped.push(Skipped {
+                what: format!("{} file(s)", paths.len()),
+                reason: "Git's index still tracks them (not staged): `git rm --cached` them".into(),
+            });
         }
     } else if !nodes.is_empty() {
         report.skipped.push(Skipped {

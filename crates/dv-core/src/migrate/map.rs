@@ -266,7 +266,7 @@ mod tests {
             "nothing\n".to_string(),
             text.replace(" tree ", " file "),
             text.replace(" 24 1", " 24 2"),
-            text.clone() + &text.lines().last().unwrap().to_string(),
+            text.clone() + text.lines().last().unwrap(),
             "dv-dvc-map 1\nbbd304055be67c211495c95f4e697eb2 2 file xyz 1 1\n".into(),
         ] {
             assert!(DvcMap::decode(bad.as_bytes(), "m").is_err(), "{bad}");

@@ -426,7 +426,11 @@ pub fn migrate_dvc(
     if opts.stage {
         report.staged = staging.stage(repo, Some(git))?;
     } else {
+        // `git add` of a deleted file stages its deletion: the removed files belong in the list too.
         report.not_staged = staging.recorded();
+        report.not_staged.extend(report.removed.iter().cloned());
+        report.not_staged.sort();
+        report.not_staged.dedup();
     }
     Ok(report)
 }

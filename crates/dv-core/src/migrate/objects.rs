@@ -272,7 +272,7 @@ impl<'a> DvcObjects<'a> {
             };
             for rel in candidates {
                 let mut tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())
-                    .at(&self.store.tmp_dir())?;
+                    .at(self.store.tmp_dir())?;
                 let mut h = Hasher::default();
                 let Some(n) = place.copy(rel, tmp.as_file_mut(), &mut h)? else {
                     continue;
