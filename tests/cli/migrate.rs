@@ -303,6 +303,77 @@ fn a_repository_made_by_the_installed_dvc_migrates() {
     migrate_with_history(&repo);
 }
 
+/// A stage whose `dvc.lock` no longer matches the work tree is stale after migration, saying why; what cannot
+/// map (foreach, plots, `cache: false` outputs) is listed, not dropped.
+#[test]
+fn stages_that_dvc_would_rerun_are_stale_and_what_cannot_map_is_listed() {
+    let (_tmp, repo, _remote) = unpack(&fixture());
+    let params = fs::read_to_string(repo.join("params.yaml")).unwrap();
+    fs::write(
+        repo.join("params.yaml"),
+        params.replace("epochs: 5", "epochs: 6"),
+    )
+    .unwrap();
+    fs::write(
+        repo.join("prepare.sh"),
+        "mkdir -p out\nawk -F, 'NR > 1' data/raw.csv > out/prepared.csv\n",
+    )
+    .unwrap();
+    let yaml = fs::read_to_string(repo.join("dvc.yaml")).unwrap();
+    fs::write(
+        repo.join("dvc.yaml"),
+        yaml + "  many:\n    foreach: [a, b]\n    do:\n      cmd: echo ${item}\n  report:\n    cmd: echo\n    outs:\n    - report.json:\n        cache: false\nplots:\n- model/model.txt\n",
+    )
+    .unwrap();
+    ok_at(&repo, &["init", "-q"]);
+    let r = json_at(&repo, &["migrate", "dvc"]);
+    let steps = r["steps"].as_array().unwrap();
+    let state = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {r:#}"))
+    };
+    assert_eq!(state("prepare")["state"], "stale", "{r:#}");
+    assert!(
+        state("prepare")["notes"].to_string().contains("prepare.sh"),
+        "{r:#}"
+    );
+    assert_eq!(state("train")["state"], "stale");
+    assert!(
+        state("train")["notes"].to_string().contains("train.epochs"),
+        "{r:#}"
+    );
+    let skipped = r["skipped"].to_string();
+    for what in ["many", "foreach", "report", "cache: false", "plots"] {
+        assert!(skipped.contains(what), "{what} not listed: {skipped}");
+    }
+    // dv status agrees, and dv repro brings them up to date.
+    let st = json_at(&repo, &["status"]);
+    assert!(
+        st["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "stale"),
+        "{st:#}"
+    );
+    ok_at(&repo, &["repro"]);
+    let st = json_at(&repo, &["status"]);
+    assert!(
+        st["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "up-to-date"),
+        "{st:#}"
+    );
+    assert_eq!(
+        fs::read(repo.join("model/model.txt")).unwrap(),
+        b"epochs=6\n1,10\n2,20\n3,30\n"
+    );
+}
+
 #[test]
 fn objects_missing_from_the_dvc_cache_come_from_its_folder_remote() {
     let (_tmp, repo, _remote) = unpack(&fixture());

@@ -161,10 +161,12 @@ pub(super) fn convert(
             });
         }
         if outs.is_empty() {
-            skip(
-                report,
-                "it has no output DVC caches (a dv step needs one)".into(),
-            );
+            let mut why = String::from("it has no output DVC caches (a dv step needs one)");
+            for n in &notes {
+                why.push_str("; ");
+                why.push_str(n);
+            }
+            skip(report, why);
             continue;
         }
         let step = Step {
