@@ -631,6 +631,11 @@ fn git_lfs_files_become_datasets() {
     };
     git(&["lfs", "install", "--local"]);
     git(&["lfs", "track", "*.bin"]);
+    let old = bytes(6, 300_000);
+    r.write("models/w.bin", &old);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "lfs v1"]);
+    let first = git_in(r.path(), &["rev-parse", "HEAD"]).trim().to_string();
     let big = bytes(7, 300_000);
     r.write("models/w.bin", &big);
     r.write("small.bin", b"tiny");
@@ -641,8 +646,9 @@ fn git_lfs_files_become_datasets() {
     let dry = r.json(&["migrate", "lfs", "--dry-run"]);
     assert_eq!(dry["datasets"].as_array().unwrap().len(), 2, "{dry:#}");
     assert!(!r.p("models/w.bin.dv").exists());
-    let j = r.json(&["migrate", "lfs", "--remove-lfs"]);
-    assert_eq!(j["objects_from_cache"], 2, "{j:#}");
+    let j = r.json(&["migrate", "lfs", "--remove-lfs", "--all-commits"]);
+    assert_eq!(j["objects_from_cache"], 3, "{j:#}");
+    assert_eq!(j["mapped_versions"], 3, "{j:#}");
     assert!(r.p("models/w.bin.dv").exists() && r.p("small.bin.dv").exists());
     let attrs = fs::read_to_string(r.p(".gitattributes")).unwrap();
     assert!(!attrs.contains("filter=lfs"), "{attrs}");
@@ -657,4 +663,65 @@ fn git_lfs_files_become_datasets() {
     r.ok(&["checkout"]);
     assert_eq!(r.read("models/w.bin"), big);
     assert_eq!(r.read("small.bin"), b"tiny");
+    // The commit from before the migration, through the LFS map, after a gc of every commit.
+    r.ok(&["gc", "--all-commits"]);
+    r.ok(&["checkout", "--rev", &first, "models/w.bin"]);
+    assert_eq!(r.read("models/w.bin"), old);
+}
+
+/// The same without git-lfs installed: pointer files and `.git/lfs/objects` laid out as git-lfs lays them out,
+/// two commits, the old one restorable after migration; a damaged object is reported, not stored.
+#[test]
+fn lfs_history_is_restorable_through_the_lfs_map() {
+    let r = TestRepo::new();
+    let lfs_commit = |data: &[u8], msg: &str| -> String {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        fs::write(tmp.path(), data).unwrap();
+        let out = Command::new("sha256sum").arg(tmp.path()).output().unwrap();
+        let oid = String::from_utf8(out.stdout).unwrap()[..64].to_string();
+        r.write(
+            &format!(".git/lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]),
+            data,
+        );
+        r.write(
+            "w.bin",
+            format!(
+                "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+                data.len()
+            )
+            .as_bytes(),
+        );
+        r.write(
+            ".gitattributes",
+            b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+        );
+        r.git(&["add", "w.bin", ".gitattributes"]);
+        r.git(&["commit", "-q", "-m", msg]);
+        oid
+    };
+    let (v1, v2) = (bytes(1, 70_000), bytes(2, 90_000));
+    lfs_commit(&v1, "v1");
+    let first = r.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let oid2 = lfs_commit(&v2, "v2");
+    // A damaged copy of v2 in .git/lfs: not used; the work tree has only the pointer text, so it is an error.
+    r.write(
+        &format!(".git/lfs/objects/{}/{}/{oid2}", &oid2[..2], &oid2[2..4]),
+        b"damaged",
+    );
+    let err = r.fails(&["migrate", "lfs", "--all-commits"]);
+    assert!(err.contains(&oid2), "{err}");
+    assert!(!r.p("w.bin.dv").exists());
+    r.write(
+        &format!(".git/lfs/objects/{}/{}/{oid2}", &oid2[..2], &oid2[2..4]),
+        &v2,
+    );
+    let j = r.json(&["migrate", "lfs", "--all-commits", "--remove-lfs"]);
+    assert_eq!(j["mapped_versions"], 2, "{j:#}");
+    assert_eq!(r.read("w.bin"), v2);
+    r.git(&["commit", "-q", "-m", "to dv"]);
+    r.ok(&["gc", "--all-commits"]);
+    r.ok(&["checkout", "--rev", &first, "w.bin"]);
+    assert_eq!(r.read("w.bin"), v1);
+    r.ok(&["checkout", "w.bin"]);
+    assert_eq!(r.read("w.bin"), v2);
 }

@@ -460,6 +460,43 @@ impl GitRepo {
         Ok(out)
     }
 
+    /// Every file in `commit` at or below `dir` whose blob is at most `max` bytes, with its bytes (for finding
+    /// git-lfs pointer files at a revision without reading every large blob).
+    pub fn small_blobs_at(
+        &self,
+        commit: &Commit,
+        dir: &str,
+        max: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let tree = self.tree_of(commit)?;
+        let records = tree
+            .traverse()
+            .breadthfirst
+            .files()
+            .map_err(|e| git_err(Path::new(dir), e))?;
+        let mut out = Vec::new();
+        for r in records {
+            if !r.mode.is_blob() {
+                continue;
+            }
+            let Ok(path) = std::str::from_utf8(&r.filepath) else {
+                continue;
+            };
+            if !crate::paths::is_within(path, dir) {
+                continue;
+            }
+            let header = self
+                .repo
+                .find_header(r.oid)
+                .map_err(|e| git_err(Path::new(path), e))?;
+            if header.size() <= max {
+                out.push((path.to_string(), self.blob(r.oid)?));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Git's index, or None in a repository that has none yet (nothing staged ever).
     fn index(&self) -> Result<Option<gix::index::File>> {
         let index_path = self.repo.index_path();

@@ -48,6 +48,10 @@ enum Sub {
         /// index (Git no longer tracks them; dv does).
         #[arg(long)]
         remove_lfs: bool,
+        /// Also make every commit's LFS files restorable (`dv checkout --rev OLD`): the objects
+        /// `.git/lfs/objects` holds are stored and `.dv/lfs-map` (committed) maps their SHA-256s to dv's ids.
+        #[arg(short = 'A', long)]
+        all_commits: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -90,11 +94,13 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         Sub::Lfs {
             dry_run,
             remove_lfs,
+            all_commits,
             common,
         } => {
             let opts = dv_core::migrate::lfs::LfsOptions {
                 dry_run,
                 remove_lfs,
+                all_commits,
                 stage: stage_default && !common.no_stage,
             };
             (
@@ -153,7 +159,7 @@ fn print_text(g: &Global, r: &MigrateReport, what: &str) {
     }
     if r.commits > 0 {
         outln!(
-            "history: {} commit(s) read, {} version(s) of DVC outputs in .dv/dvc-map",
+            "history: {} commit(s) read, {} object(s) in the {what} map",
             r.commits,
             r.mapped_versions
         );
