@@ -585,10 +585,11 @@ fn safetensors(s: &mut Seeds) {
 }
 
 /// DVC's and git-lfs's files, as DVC 3.67 and git-lfs write them (the `dvc` target's first byte picks the
-/// parser: 0 `.dvc`, 1 `.dir`, 2 `dvc.lock`, 3 `dvc.yaml`, 4 the DVC map, 5 an LFS pointer, 6 YAML).
+/// parser: 0 `.dvc`, 1 `.dir`, 2 `dvc.lock`, 3 `dvc.yaml`, 4 the DVC map, 5 an LFS pointer, 6 YAML, 7 the LFS
+/// map).
 fn dvc(s: &mut Seeds) {
     use dv_core::migrate::{dvc, lfs, map};
-    let seeds: [(&str, u8, &str); 7] = [
+    let seeds: [(&str, u8, &str); 8] = [
         (
             "dvc_file",
             0,
@@ -624,6 +625,11 @@ fn dvc(s: &mut Seeds) {
             6,
             "a: &x {k: [1, 2.5, true, ~, 'q']}\nb: *x\nc: |\n  text\n",
         ),
+        (
+            "lfs_map",
+            7,
+            "# dv\ndv-lfs-map 1\n4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393 2 chunked 5048c7a691fd88e08b99e60e92d87b06920f5162f35d183b3f2a8a19f15a57be 12345\n",
+        ),
     ];
     for (name, which, text) in seeds {
         let ok = match which {
@@ -633,6 +639,7 @@ fn dvc(s: &mut Seeds) {
             3 => dvc::parse_pipeline(text.as_bytes(), "sub/dvc.yaml").is_ok(),
             4 => map::DvcMap::decode(text.as_bytes(), "map").is_ok(),
             5 => lfs::parse_pointer(text.as_bytes()).is_some(),
+            7 => lfs::LfsMap::decode(text.as_bytes(), "lfs map").is_ok(),
             _ => dv_core::yaml::parse(text, "y").is_ok(),
         };
         assert!(ok, "the {name} seed parses");

@@ -1,7 +1,7 @@
 //! DVC's and git-lfs's files come from Git and from DVC's cache (`dv migrate`): `.dvc` files, `.dir`
-//! manifests, `dvc.lock`, `dvc.yaml`, the DVC map, LFS pointers, and YAML in general. The first byte picks the
+//! manifests, `dvc.lock`, `dvc.yaml`, the DVC and LFS maps, LFS pointers, and YAML in general. The first byte picks the
 //! parser, the rest is its input. Parsing must never panic; every path accepted must be a dataset path inside
-//! the repository; a DVC map that parses must encode to itself.
+//! the repository; a map that parses must encode to itself.
 #![no_main]
 
 use dv_core::migrate::{dvc, lfs, map};
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 7 {
+    match which % 8 {
         0 => {
             if let Ok(f) = dvc::parse_dvc_file(rest, "sub/fuzz.dvc") {
                 f.outs.iter().for_each(|o| inside(&o.path));
@@ -58,6 +58,13 @@ fuzz_target!(|data: &[u8]| {
         5 => {
             if let Some(p) = lfs::parse_pointer(rest) {
                 assert_eq!(p.oid.len(), 64);
+            }
+        }
+        7 => {
+            if let Ok(m) = lfs::LfsMap::decode(rest, "fuzz-lfs-map") {
+                let text = m.encode();
+                let back = lfs::LfsMap::decode(text.as_bytes(), "re-encoded").expect("an encoded map parses");
+                assert_eq!(back, m);
             }
         }
         _ => {
