@@ -345,8 +345,12 @@ pub fn parse_lock(data: &[u8], file: &str) -> Result<Vec<LockStage>> {
         ));
     }
     let (dir, _) = crate::paths::split(file);
-    let Some(stages) = field(&v, "stages") else {
-        return Ok(Vec::new());
+    // DVC 1's lock (no `schema`) lists the stages at the top level, each as in schema 2.0.
+    let stages = match (field(&v, "schema"), field(&v, "stages")) {
+        (_, Some(stages)) => stages,
+        (None, None) if v.is_object() => &v,
+        (_, None) if v.is_null() => return Ok(Vec::new()),
+        _ => return Err(Error::format(file, "no `stages` (not a dvc.lock)")),
     };
     let stages = stages
         .as_object()
@@ -354,6 +358,9 @@ pub fn parse_lock(data: &[u8], file: &str) -> Result<Vec<LockStage>> {
     let mut out = Vec::new();
     for (name, st) in stages {
         let at = format!("stage '{name}'");
+        if !st.is_object() {
+            return Err(Error::format(file, format!("{at}: expected a mapping")));
+        }
         let cmd = command(field(st, "cmd"), file, &at)?;
         let base = wdir(dir, st, file, &at)?;
         let mut deps = Vec::new();
@@ -761,6 +768,18 @@ mod tests {
         );
         assert_eq!(l[0].outs[0].path, "out");
         assert!(parse_lock(b"schema: '3.0'\n", "dvc.lock").is_err());
+        // DVC 1: the stages at the top level.
+        let l = parse_lock(
+            b"prep:\n  cmd: sh prep.sh\n  outs:\n  - path: out\n    md5: e8f17afd2dd12e1ae40996202603b3dd.dir\n",
+            "dvc.lock",
+        )
+        .unwrap();
+        assert_eq!(
+            (l[0].name.as_str(), l[0].outs[0].path.as_str()),
+            ("prep", "out")
+        );
+        assert!(parse_lock(b"schema: '2.0'\n", "dvc.lock").is_err());
+        assert!(parse_lock(b"", "dvc.lock").unwrap().is_empty());
         assert!(
             parse_lock(
                 b"stages:\n  a:\n    cmd: x\n    outs:\n    - path: ../../x\n",
