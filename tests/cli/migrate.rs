@@ -719,6 +719,17 @@ fn lfs_history_is_restorable_through_the_lfs_map() {
     assert_eq!(j["mapped_versions"], 2, "{j:#}");
     assert_eq!(r.read("w.bin"), v2);
     r.git(&["commit", "-q", "-m", "to dv"]);
+    // log sees both LFS versions (the migration commit changes no data); diff compares them.
+    let log = r.json(&["log", "w.bin"]);
+    let sizes: Vec<u64> = log[0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [90_000, 70_000], "{log:#}");
+    let diff = r.json(&["diff", &first, "HEAD"]);
+    assert_eq!(diff[0]["state"], "modified", "{diff:#}");
     r.ok(&["gc", "--all-commits"]);
     r.ok(&["checkout", "--rev", &first, "w.bin"]);
     assert_eq!(r.read("w.bin"), v1);

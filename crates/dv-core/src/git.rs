@@ -401,6 +401,15 @@ impl GitRepo {
             .map_err(|e| git_err(Path::new(path), e))
     }
 
+    /// The size of blob `id`, read from its header (the blob is not read).
+    pub fn blob_size(&self, id: gix::ObjectId) -> Result<u64> {
+        Ok(self
+            .repo
+            .find_header(id)
+            .map_err(|e| git_err(self.repo.git_dir(), e))?
+            .size())
+    }
+
     pub fn blob(&self, id: gix::ObjectId) -> Result<Vec<u8>> {
         Ok(self
             .repo

@@ -27,6 +27,23 @@ mod stages;
 
 use dvc::Md5;
 
+/// The maps through which dv reads commits from before a migration with `--all-commits` (those the work tree
+/// holds).
+#[derive(Clone, Debug, Default)]
+pub struct Maps {
+    pub dvc: Option<map::DvcMap>,
+    pub lfs: Option<lfs::LfsMap>,
+}
+
+impl Maps {
+    pub fn load(repo: &crate::repo::Repo) -> Result<Maps> {
+        Ok(Maps {
+            dvc: map::DvcMap::load(repo)?,
+            lfs: lfs::LfsMap::load(repo)?,
+        })
+    }
+}
+
 /// How [`migrate_dvc`] migrates.
 #[derive(Clone, Debug, Default)]
 pub struct DvcOptions {

@@ -85,27 +85,30 @@ pub fn log(
     paths: &[String],
     row_key: Option<&[String]>,
 ) -> Result<Vec<DatasetLog>> {
-    log_with(git, store, start, paths, row_key, None)
+    log_with(git, store, start, paths, row_key, &Default::default())
 }
 
 /// What a commit holds for a dataset path: its pointer file's blob, or (a commit from before `dv migrate dvc
-/// --all-commits`) the DVC object its `.dvc` file or `dvc.lock` records, which the DVC map turns into a pointer.
+/// --all-commits` or `dv migrate lfs --all-commits`) the DVC object its `.dvc` file or `dvc.lock` records, or
+/// the git-lfs object its LFS pointer file names, which the maps turn into a pointer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Held {
     Blob(gix::ObjectId),
     Dvc(crate::migrate::dvc::Md5),
+    Lfs(String),
 }
 
-/// [`log`], also reading commits that only have DVC's records of a path through the DVC map `dvc` (see
-/// `crate::migrate::map`).
+/// [`log`], also reading commits that only have DVC's records or git-lfs's pointer files of a path, through the
+/// maps `migrated` holds (see `crate::migrate::map`, `crate::migrate::lfs::LfsMap`).
 pub fn log_with(
     git: &GitRepo,
     store: &Store,
     start: &Commit,
     paths: &[String],
     row_key: Option<&[String]>,
-    dvc: Option<&crate::migrate::map::DvcMap>,
+    migrated: &crate::migrate::Maps,
 ) -> Result<Vec<DatasetLog>> {
+    let (dvc, lfs) = (migrated.dvc.as_ref(), migrated.lfs.as_ref());
     let history = git.history(start)?;
     let mut out = Vec::new();
     for path in paths {
@@ -128,6 +131,16 @@ pub fn log_with(
                     .and_then(|o| o.md5)
                     .map(Held::Dvc);
             }
+            if b.is_none()
+                && let Some(map) = lfs
+                && let Some(blob) = git.blob_id_at(id, path)?
+                && git.blob_size(blob)? <= crate::migrate::lfs::MAX_LFS_POINTER as u64
+            {
+                let data = git.blob(blob)?;
+                b = crate::migrate::lfs::parse_pointer(&data)
+                    .filter(|_| map.pointer_of(&data).is_some())
+                    .map(|p| Held::Lfs(p.oid));
+            }
             at.insert(id, b.clone());
             Ok(b)
         };
@@ -148,6 +161,16 @@ pub fn log_with(
                         source: None,
                     })
                     .ok_or_else(|| crate::Error::Internal(format!("{md5} left the DVC map")))?,
+                Held::Lfs(oid) => lfs
+                    .and_then(|m| m.entries.get(oid))
+                    .map(|(layout, node)| Pointer {
+                        node: *node,
+                        table: None,
+                        meta: Default::default(),
+                        layout: *layout,
+                        source: None,
+                    })
+                    .ok_or_else(|| crate::Error::Internal(format!("{oid} left the LFS map")))?,
             };
             pointers.insert(held, p.clone());
             Ok(p)
@@ -163,11 +186,12 @@ pub fn log_with(
                 let mut all_differ = true;
                 for p in parents {
                     let theirs = blob_at(*p)?;
-                    // A DVC record and the pointer file that replaced it are one version when they name
-                    // the same data (the commit of the migration changes no dataset).
+                    // A DVC record or LFS pointer file and the pointer file that replaced it are one version
+                    // when they name the same data (the commit of the migration changes no dataset).
                     let same = match (&theirs, &mine) {
-                        (Some(a @ Held::Dvc(_)), Some(b @ Held::Blob(_)))
-                        | (Some(a @ Held::Blob(_)), Some(b @ Held::Dvc(_))) => {
+                        (Some(a), Some(b))
+                            if std::mem::discriminant(a) != std::mem::discriminant(b) =>
+                        {
                             let (a, b) = (pointer_of(a.clone())?, pointer_of(b.clone())?);
                             a.node == b.node && a.meta == b.meta && a.table == b.table
                         }
