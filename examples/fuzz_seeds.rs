@@ -32,6 +32,7 @@ fn main() {
     packs(&mut seeds);
     rows(&mut seeds);
     safetensors(&mut seeds);
+    dvc(&mut seeds);
     println!("wrote {} seeds to {}", seeds.count, seeds.out.display());
 }
 
@@ -580,5 +581,70 @@ fn safetensors(s: &mut Seeds) {
             h
         );
         s.write("safetensors", name, &file);
+    }
+}
+
+/// DVC's and git-lfs's files, as DVC 3.67 and git-lfs write them (the `dvc` target's first byte picks the
+/// parser: 0 `.dvc`, 1 `.dir`, 2 `dvc.lock`, 3 `dvc.yaml`, 4 the DVC map, 5 an LFS pointer, 6 YAML, 7 the LFS
+/// map).
+fn dvc(s: &mut Seeds) {
+    use dv_core::migrate::{dvc, lfs, map};
+    let seeds: [(&str, u8, &str); 8] = [
+        (
+            "dvc_file",
+            0,
+            "outs:\n- md5: fd7475f3f487aca739501c10b722c202.dir\n  size: 15\n  nfiles: 3\n  hash: md5\n  path: images\n",
+        ),
+        (
+            "dir_manifest",
+            1,
+            r#"[{"md5": "1d1d0d3f83a0a204c32b0c6d4ae637bd", "relpath": "a.png"}, {"md5": "2cbff4a1953d64ee69e56b9f5c8866c6", "relpath": "sub/b.png"}]"#,
+        ),
+        (
+            "dvc_lock",
+            2,
+            "schema: '2.0'\nstages:\n  prepare:\n    cmd: sh prepare.sh\n    deps:\n    - path: data/raw.csv\n      hash: md5\n      md5: bbd304055be67c211495c95f4e697eb2\n      size: 24\n    params:\n      params.yaml:\n        prepare.factor: 2\n    outs:\n    - path: out\n      hash: md5\n      md5: e8f17afd2dd12e1ae40996202603b3dd.dir\n      size: 15\n      nfiles: 1\n",
+        ),
+        (
+            "dvc_yaml",
+            3,
+            "stages:\n  prepare:\n    cmd: sh prepare.sh\n    deps:\n    - data/raw.csv\n    params:\n    - prepare.factor\n    - other.json: []\n    outs:\n    - out\n    - metrics.json:\n        cache: false\n  many:\n    foreach: [a, b]\n    do:\n      cmd: echo ${item}\nplots:\n- x.csv\n",
+        ),
+        (
+            "dvc_map",
+            4,
+            "# dv\ndv-dvc-map 1\n1d1d0d3f83a0a204c32b0c6d4ae637bd 2 file 5048c7a691fd88e08b99e60e92d87b06920f5162f35d183b3f2a8a19f15a57be 5 1\nfd7475f3f487aca739501c10b722c202.dir 1 tree 0d8faea6e80965470946bca64fc300359a55148093012c1918936b3b4d2896b2 15 3\n",
+        ),
+        (
+            "lfs_pointer",
+            5,
+            "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n",
+        ),
+        (
+            "yaml",
+            6,
+            "a: &x {k: [1, 2.5, true, ~, 'q']}\nb: *x\nc: |\n  text\n",
+        ),
+        (
+            "lfs_map",
+            7,
+            "# dv\ndv-lfs-map 1\n4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393 2 chunked 5048c7a691fd88e08b99e60e92d87b06920f5162f35d183b3f2a8a19f15a57be 12345\n",
+        ),
+    ];
+    for (name, which, text) in seeds {
+        let ok = match which {
+            0 => dvc::parse_dvc_file(text.as_bytes(), "sub/fuzz.dvc").is_ok(),
+            1 => dvc::parse_dir(text.as_bytes(), "fuzz.dir").is_ok(),
+            2 => dvc::parse_lock(text.as_bytes(), "sub/dvc.lock").is_ok(),
+            3 => dvc::parse_pipeline(text.as_bytes(), "sub/dvc.yaml").is_ok(),
+            4 => map::DvcMap::decode(text.as_bytes(), "map").is_ok(),
+            5 => lfs::parse_pointer(text.as_bytes()).is_some(),
+            7 => lfs::LfsMap::decode(text.as_bytes(), "lfs map").is_ok(),
+            _ => dv_core::yaml::parse(text, "y").is_ok(),
+        };
+        assert!(ok, "the {name} seed parses");
+        let mut bytes = vec![which];
+        bytes.extend_from_slice(text.as_bytes());
+        s.write("dvc", name, &bytes);
     }
 }

@@ -811,6 +811,88 @@ fn error_exit_codes_are_pinned() {
     pin.finish();
 }
 
+/// `dv migrate dvc` on the DVC fixture (dry run, with history, again with nothing new, after its DVC
+/// files are gone) and `dv migrate lfs` on a repository laid out as git-lfs lays it out (no git-lfs needed).
+#[test]
+fn migrate_commands_json_and_exit_codes_are_pinned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dvc/repo.tar.gz");
+    let out = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&fixture)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let repo = tmp.path().join("repo");
+    let mut pin = Pin::new(&[(&repo, "<REPO>")]);
+    assert!(
+        dv_command(&repo)
+            .args(["init", "-q"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    pin.case(
+        "migrate-dvc-dry-run",
+        &repo,
+        &["migrate", "dvc", "--all-commits", "--dry-run", "--json"],
+    );
+    pin.case(
+        "migrate-dvc",
+        &repo,
+        &["migrate", "dvc", "--all-commits", "--json"],
+    );
+    pin.case("migrate-dvc-again", &repo, &["migrate", "dvc", "--json"]);
+    pin.case(
+        "migrate-dvc-remove",
+        &repo,
+        &["migrate", "dvc", "--remove-dvc", "--json"],
+    );
+    pin.case("migrate-dvc-not-dvc", &repo, &["migrate", "dvc", "--json"]);
+
+    let r = TestRepo::new();
+    let mut pin_lfs = Pin::new(&[(r.path(), "<REPO>")]);
+    let data = bytes(3, 100_000);
+    r.write("w.bin", &data);
+    let sum = std::process::Command::new("sha256sum")
+        .arg(r.p("w.bin"))
+        .output()
+        .unwrap();
+    let oid = String::from_utf8(sum.stdout).unwrap()[..64].to_string();
+    let git_dir = r.p(".git");
+    let obj = git_dir.join(format!("lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]));
+    std::fs::create_dir_all(obj.parent().unwrap()).unwrap();
+    std::fs::write(&obj, &data).unwrap();
+    r.write(
+        "w.bin",
+        format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
+    r.write(
+        ".gitattributes",
+        b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+    );
+    git_fixed(r.path(), &["add", "w.bin", ".gitattributes"], 1);
+    commit(r.path(), "lfs", 1);
+    pin_lfs.case(
+        "migrate-lfs-dry-run",
+        r.path(),
+        &["migrate", "lfs", "--dry-run", "--json"],
+    );
+    pin_lfs.case(
+        "migrate-lfs",
+        r.path(),
+        &["migrate", "lfs", "--remove-lfs", "--json"],
+    );
+    assert_eq!(r.read("w.bin"), data);
+    pin.finish();
+    pin_lfs.finish();
+}
+
 /// The subcommands, positional arguments and flags of `dv`, `dv CMD` and `dv CMD SUB`, from `--help`.
 #[test]
 fn registry_commands_json_and_exit_codes_are_pinned() {

@@ -26,6 +26,7 @@ mod maintain;
 mod manual;
 mod merge;
 mod meta;
+mod migrate;
 mod model;
 mod oldformat;
 mod partial;

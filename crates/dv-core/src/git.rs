@@ -401,6 +401,15 @@ impl GitRepo {
             .map_err(|e| git_err(Path::new(path), e))
     }
 
+    /// The size of blob `id`, read from its header (the blob is not read).
+    pub fn blob_size(&self, id: gix::ObjectId) -> Result<u64> {
+        Ok(self
+            .repo
+            .find_header(id)
+            .map_err(|e| git_err(self.repo.git_dir(), e))?
+            .size())
+    }
+
     pub fn blob(&self, id: gix::ObjectId) -> Result<Vec<u8>> {
         Ok(self
             .repo
@@ -454,6 +463,43 @@ impl GitRepo {
                     .find_object(r.oid)
                     .map_err(|e| git_err(Path::new(path), e))?;
                 out.push((path.to_string(), obj.data.clone()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every file in `commit` at or below `dir` whose blob is at most `max` bytes, with its bytes (for finding
+    /// git-lfs pointer files at a revision without reading every large blob).
+    pub fn small_blobs_at(
+        &self,
+        commit: &Commit,
+        dir: &str,
+        max: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let tree = self.tree_of(commit)?;
+        let records = tree
+            .traverse()
+            .breadthfirst
+            .files()
+            .map_err(|e| git_err(Path::new(dir), e))?;
+        let mut out = Vec::new();
+        for r in records {
+            if !r.mode.is_blob() {
+                continue;
+            }
+            let Ok(path) = std::str::from_utf8(&r.filepath) else {
+                continue;
+            };
+            if !crate::paths::is_within(path, dir) {
+                continue;
+            }
+            let header = self
+                .repo
+                .find_header(r.oid)
+                .map_err(|e| git_err(Path::new(path), e))?;
+            if header.size() <= max {
+                out.push((path.to_string(), self.blob(r.oid)?));
             }
         }
         out.sort();
@@ -692,6 +738,68 @@ impl GitRepo {
             }
         }
         // gix does not update the cached-tree extension; a stale one could make Git commit old trees.
+        index.remove_tree();
+        let lock_path = self.index_lock_path();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, lock);
+        index
+            .write_to(&mut out, gix::index::write::Options::default())
+            .map_err(|e| git_err(&lock_path, e))?;
+        out.flush().map_err(|e| Error::io(&lock_path, e))?;
+        let lock = out
+            .into_inner()
+            .map_err(|e| Error::io(&lock_path, e.into_error()))?;
+        lock.commit().map_err(|e| git_err(&index_path, e))?;
+        Ok(())
+    }
+}
+
+impl GitRepo {
+    /// The files Git's index tracks whose blob is at most `max` bytes, with their blob's bytes (for finding
+    /// git-lfs pointer files without reading every large blob).
+    pub fn small_blobs_in_index(&self, max: u64) -> Result<Vec<(String, Vec<u8>)>> {
+        let Some(index) = self.index()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in index.entries() {
+            if !(e.mode == gix::index::entry::Mode::FILE
+                || e.mode == gix::index::entry::Mode::FILE_EXECUTABLE)
+                || e.stage() != gix::index::entry::Stage::Unconflicted
+            {
+                continue;
+            }
+            let Ok(path) = std::str::from_utf8(e.path(&index)) else {
+                continue;
+            };
+            let header = self
+                .repo
+                .find_header(e.id)
+                .map_err(|err| git_err(Path::new(path), err))?;
+            if header.size() <= max {
+                out.push((path.to_string(), self.blob(e.id)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the entries of `paths` (repository paths of files deleted from the work tree) from Git's index,
+    /// as `git rm --cached` would; paths the index lacks are left alone. Git's index lock is held throughout.
+    pub fn remove_from_index(&self, paths: &[String]) -> Result<()> {
+        use std::io::Write;
+        let lock = self.lock_index()?;
+        let index_path = self.repo.index_path();
+        if !index_path.exists() {
+            return Ok(());
+        }
+        let mut index = self
+            .repo
+            .open_index()
+            .map_err(|e| git_err(&index_path, e))?;
+        let gone: std::collections::HashSet<&[u8]> = paths.iter().map(|p| p.as_bytes()).collect();
+        index.remove_entries(|_, p, _| {
+            let p: &[u8] = p.as_ref();
+            gone.contains(p)
+        });
         index.remove_tree();
         let lock_path = self.index_lock_path();
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, lock);

@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod git;
 pub mod id;
 pub mod lock;
+pub mod migrate;
 pub mod model;
 pub mod ops;
 pub mod paths;
@@ -32,6 +33,7 @@ pub mod steps;
 pub mod store;
 pub mod table;
 mod toml_text;
+pub mod yaml;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;

@@ -62,7 +62,9 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
         .row
         .as_ref()
         .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
-    let mut logs = dv_core::ops::log::log(git, store, &start, &paths, row_key.as_deref())?;
+    let migrated = dv_core::migrate::Maps::load(repo)?;
+    let mut logs =
+        dv_core::ops::log::log_with(git, store, &start, &paths, row_key.as_deref(), &migrated)?;
     if row_key.is_some() {
         for l in &mut logs {
             l.versions.retain(|v| {

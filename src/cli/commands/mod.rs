@@ -14,6 +14,7 @@ pub mod init;
 pub mod log;
 pub mod merge;
 pub mod meta;
+pub mod migrate;
 pub mod registry;
 pub mod remote;
 pub mod run;

@@ -19,7 +19,7 @@ pub struct RunArgs {
     /// A file or folder the command reads (data tracked by dv, code tracked by Git, anything). Repeatable.
     #[arg(short = 'd', long = "dep", value_name = "PATH")]
     deps: Vec<PathBuf>,
-    /// A parameter the command reads, as FILE:KEY with a dotted key into a TOML file. Repeatable.
+    /// A parameter the command reads, as FILE:KEY with a dotted key into a TOML, YAML (.yaml, .yml) or JSON (.json) file. Repeatable.
     #[arg(short = 'p', long = "param", value_name = "FILE:KEY")]
     params: Vec<String>,
     /// A file or folder the command writes; dv adds it when the command succeeds. Repeatable.

@@ -85,23 +85,99 @@ pub fn log(
     paths: &[String],
     row_key: Option<&[String]>,
 ) -> Result<Vec<DatasetLog>> {
+    log_with(git, store, start, paths, row_key, &Default::default())
+}
+
+/// What a commit holds for a dataset path: its pointer file's blob, or (a commit from before `dv migrate dvc
+/// --all-commits` or `dv migrate lfs --all-commits`) the DVC object its `.dvc` file or `dvc.lock` records, or
+/// the git-lfs object its LFS pointer file names, which the maps turn into a pointer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Held {
+    Blob(gix::ObjectId),
+    Dvc(crate::migrate::dvc::Md5),
+    Lfs(String),
+}
+
+/// [`log`], also reading commits that only have DVC's records or git-lfs's pointer files of a path, through the
+/// maps `migrated` holds (see `crate::migrate::map`, `crate::migrate::lfs::LfsMap`).
+pub fn log_with(
+    git: &GitRepo,
+    store: &Store,
+    start: &Commit,
+    paths: &[String],
+    row_key: Option<&[String]>,
+    migrated: &crate::migrate::Maps,
+) -> Result<Vec<DatasetLog>> {
+    let (dvc, lfs) = (migrated.dvc.as_ref(), migrated.lfs.as_ref());
     let history = git.history(start)?;
     let mut out = Vec::new();
     for path in paths {
         let pointer_path = format!("{path}{POINTER_SUFFIX}");
-        let mut at: HashMap<gix::ObjectId, Option<gix::ObjectId>> = HashMap::new();
-        let mut blob_at = |id: gix::ObjectId| -> Result<Option<gix::ObjectId>> {
+        let mut at: HashMap<gix::ObjectId, Option<Held>> = HashMap::new();
+        let mut blob_at = |id: gix::ObjectId| -> Result<Option<Held>> {
             if let Some(b) = at.get(&id) {
-                return Ok(*b);
+                return Ok(b.clone());
             }
-            let b = git.blob_id_at(id, &pointer_path)?;
-            at.insert(id, b);
+            let mut b = git.blob_id_at(id, &pointer_path)?.map(Held::Blob);
+            if b.is_none()
+                && let Some(map) = dvc
+            {
+                let commit = Commit {
+                    id,
+                    rev: id.to_string(),
+                };
+                b = crate::migrate::map::record_at(git, &commit, path)?
+                    .filter(|o| map.pointer_of(o).is_some())
+                    .and_then(|o| o.md5)
+                    .map(Held::Dvc);
+            }
+            if b.is_none()
+                && let Some(map) = lfs
+                && let Some(blob) = git.blob_id_at(id, path)?
+                && git.blob_size(blob)? <= crate::migrate::lfs::MAX_LFS_POINTER as u64
+            {
+                let data = git.blob(blob)?;
+                b = crate::migrate::lfs::parse_pointer(&data)
+                    .filter(|_| map.pointer_of(&data).is_some())
+                    .map(|p| Held::Lfs(p.oid));
+            }
+            at.insert(id, b.clone());
             Ok(b)
+        };
+        let mut pointers: HashMap<Held, Pointer> = HashMap::new();
+        let mut pointer_of = |held: Held| -> Result<Pointer> {
+            if let Some(p) = pointers.get(&held) {
+                return Ok(p.clone());
+            }
+            let p = match &held {
+                Held::Blob(blob) => Pointer::decode(&git.blob(*blob)?, &pointer_path)?,
+                Held::Dvc(md5) => dvc
+                    .and_then(|m| m.entries.get(md5))
+                    .map(|(layout, node)| Pointer {
+                        node: *node,
+                        table: None,
+                        meta: Default::default(),
+                        layout: *layout,
+                        source: None,
+                    })
+                    .ok_or_else(|| crate::Error::Internal(format!("{md5} left the DVC map")))?,
+                Held::Lfs(oid) => lfs
+                    .and_then(|m| m.entries.get(oid))
+                    .map(|(layout, node)| Pointer {
+                        node: *node,
+                        table: None,
+                        meta: Default::default(),
+                        layout: *layout,
+                        source: None,
+                    })
+                    .ok_or_else(|| crate::Error::Internal(format!("{oid} left the LFS map")))?,
+            };
+            pointers.insert(held, p.clone());
+            Ok(p)
         };
         // Commits whose pointer differs from every parent's (as `git log -- PATH` selects them).
         // (commit, its pointer blob, the first parent's pointer blob)
-        let mut touched: Vec<(gix::ObjectId, Option<gix::ObjectId>, Option<gix::ObjectId>)> =
-            Vec::new();
+        let mut touched: Vec<(gix::ObjectId, Option<Held>, Option<Held>)> = Vec::new();
         for (id, parents) in &history {
             let mine = blob_at(*id)?;
             let changed = if parents.is_empty() {
@@ -109,7 +185,19 @@ pub fn log(
             } else {
                 let mut all_differ = true;
                 for p in parents {
-                    if blob_at(*p)? == mine {
+                    let theirs = blob_at(*p)?;
+                    // A DVC record or LFS pointer file and the pointer file that replaced it are one version
+                    // when they name the same data (the commit of the migration changes no dataset).
+                    let same = match (&theirs, &mine) {
+                        (Some(a), Some(b))
+                            if std::mem::discriminant(a) != std::mem::discriminant(b) =>
+                        {
+                            let (a, b) = (pointer_of(a.clone())?, pointer_of(b.clone())?);
+                            a.node == b.node && a.meta == b.meta && a.table == b.table
+                        }
+                        _ => theirs == mine,
+                    };
+                    if same {
                         all_differ = false;
                         break;
                     }
@@ -124,19 +212,10 @@ pub fn log(
                 touched.push((*id, mine, before));
             }
         }
-        let mut pointers: HashMap<gix::ObjectId, Pointer> = HashMap::new();
-        let mut pointer_of = |blob: gix::ObjectId| -> Result<Pointer> {
-            if let Some(p) = pointers.get(&blob) {
-                return Ok(p.clone());
-            }
-            let p = Pointer::decode(&git.blob(blob)?, &pointer_path)?;
-            pointers.insert(blob, p.clone());
-            Ok(p)
-        };
         let mut versions = Vec::with_capacity(touched.len());
         for (id, blob, before) in &touched {
-            let pointer = blob.map(&mut pointer_of).transpose()?;
-            let older_pointer = before.map(&mut pointer_of).transpose()?;
+            let pointer = blob.clone().map(&mut pointer_of).transpose()?;
+            let older_pointer = before.clone().map(&mut pointer_of).transpose()?;
             let node: Option<Node> = pointer.as_ref().map(|p| p.node);
             let older: Option<Node> = older_pointer.as_ref().map(|p| p.node);
             let (t_new, t_old) = (

@@ -12,7 +12,7 @@ mod graph;
 mod params;
 
 pub use graph::Steps;
-pub use params::{lookup_param, param_values};
+pub use params::{json_to_toml, lookup_param, param_values, parse_params};
 
 /// The newest step file version: 1 records ids in the flat layout (repository format 1), 2 in the split one.
 pub const STEP_VERSION: u64 = 2;
@@ -66,10 +66,10 @@ impl NodeRecord {
     }
 }
 
-/// A parameter: a key path in a TOML file, and its value when the step last ran.
+/// A parameter: a key path in a TOML, YAML or JSON file, and its value when the step last ran.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Param {
-    /// Repository path of the TOML file.
+    /// Repository path of the parameter file (TOML, YAML or JSON, by its extension).
     pub file: String,
     /// Dotted key path (`train.lr`).
     pub key: String,

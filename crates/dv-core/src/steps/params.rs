@@ -1,4 +1,6 @@
-//! Parameter values: the dotted keys of TOML files that a step reads.
+//! Parameter values: the dotted keys of the TOML, YAML or JSON files that a step reads (by the file's
+//! extension: `.yaml`/`.yml` YAML, `.json` JSON, anything else TOML). A YAML or JSON value is held as the TOML
+//! value it maps to; a null is "not set", as TOML has none.
 
 use std::collections::BTreeMap;
 
@@ -29,10 +31,7 @@ pub fn param_values(
                 Some(bytes) => {
                     let text = std::str::from_utf8(&bytes)
                         .map_err(|_| Error::format(&p.file, "not UTF-8 text"))?;
-                    Some(
-                        toml::from_str::<toml::Table>(text)
-                            .map_err(|e| crate::toml_text::error(&p.file, text, &e))?,
-                    )
+                    Some(parse_params(&p.file, text)?)
                 }
             };
             docs.insert(&p.file, doc);
@@ -41,6 +40,53 @@ pub fn param_values(
         out.push(doc.and_then(|d| lookup_param(d, &p.key)).cloned());
     }
     Ok(out)
+}
+
+/// Parses parameter file `file` (its text) as its extension says.
+pub fn parse_params(file: &str, text: &str) -> Result<toml::Table> {
+    let lower = file.to_ascii_lowercase();
+    let json = if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        crate::yaml::parse(text, file)?
+    } else if lower.ends_with(".json") {
+        serde_json::from_str(text)
+            .map_err(|e| Error::format(file, format!("not valid JSON: {e}")))?
+    } else {
+        return toml::from_str::<toml::Table>(text)
+            .map_err(|e| crate::toml_text::error(file, text, &e));
+    };
+    match json_to_toml(json) {
+        Some(toml::Value::Table(t)) => Ok(t),
+        None => Ok(toml::Table::new()),
+        Some(_) => Err(Error::format(
+            file,
+            "a parameter file holds a mapping of keys",
+        )),
+    }
+}
+
+/// A JSON (or YAML) value as TOML holds it: `None` for null (TOML has none); nulls inside lists and
+/// mappings are left out.
+pub fn json_to_toml(v: serde_json::Value) -> Option<toml::Value> {
+    use serde_json::Value as J;
+    Some(match v {
+        J::Null => return None,
+        J::Bool(b) => toml::Value::Boolean(b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => match n.as_f64() {
+                Some(f) if n.is_f64() => toml::Value::Float(f),
+                // An integer past i64: kept exact, as text.
+                _ => toml::Value::String(n.to_string()),
+            },
+        },
+        J::String(s) => toml::Value::String(s),
+        J::Array(a) => toml::Value::Array(a.into_iter().filter_map(json_to_toml).collect()),
+        J::Object(m) => toml::Value::Table(
+            m.into_iter()
+                .filter_map(|(k, v)| Some((k, json_to_toml(v)?)))
+                .collect(),
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -63,5 +109,35 @@ mod tests {
         ];
         let vals = param_values(&params, |_| Ok(Some(b"[train]\nlr = 0.5\n".to_vec()))).unwrap();
         assert_eq!(vals, vec![Some(toml::Value::Float(0.5)), None]);
+    }
+
+    #[test]
+    fn yaml_and_json_parameter_files() {
+        let params: Vec<Param> = ["p.yaml", "p.json", "p.yml"]
+            .iter()
+            .map(|f| Param {
+                file: f.to_string(),
+                key: "train.lr".into(),
+                value: None,
+            })
+            .collect();
+        let vals = param_values(&params, |f| {
+            Ok(Some(match f {
+                "p.yaml" => b"train:\n  lr: 0.5\n".to_vec(),
+                "p.json" => br#"{"train": {"lr": 2}}"#.to_vec(),
+                _ => b"train: {lr: ~}\n".to_vec(),
+            }))
+        })
+        .unwrap();
+        assert_eq!(
+            vals,
+            vec![
+                Some(toml::Value::Float(0.5)),
+                Some(toml::Value::Integer(2)),
+                None
+            ]
+        );
+        assert!(parse_params("p.yaml", "- a\n").is_err());
+        assert!(parse_params("p.json", "{").is_err());
     }
 }

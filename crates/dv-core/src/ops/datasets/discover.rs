@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{Dataset, NotPointer, PointerProblem};
 use crate::error::IoContext;
-use crate::paths::{POINTER_SUFFIX, is_within, join, split};
+use crate::paths::{POINTER_SUFFIX, dataset_path_problem, is_within, join, split};
 use crate::pointer::Pointer;
 use crate::repo::Repo;
 use crate::{Error, Result};
@@ -81,7 +81,13 @@ impl Source<'_> {
             Source::Rev { git, commit } => {
                 let pointer_path = format!("{path}{POINTER_SUFFIX}");
                 match git.file_at(commit, &pointer_path)? {
-                    None => Ok(Found::None),
+                    // A commit from before `dv migrate dvc/lfs --all-commits`: its DVC record or LFS pointer
+                    // file, if the map has it.
+                    None => Ok(match dvc_pointer_at(repo, git, commit, path)? {
+                        Some(d) => Some(d),
+                        None => lfs_pointer_at(repo, git, commit, path)?,
+                    }
+                    .map_or(Found::None, |d| Found::Dataset(d).at_rev(&commit.rev))),
                     Some(data) => {
                         Found::of(path, &data, &format!("{pointer_path} at {}", commit.rev))
                             .map(|f| f.at_rev(&commit.rev))
@@ -140,6 +146,19 @@ impl Source<'_> {
                         skipped.push(NotPointer::unreadable(pointer_path, &e));
                     }
                 }
+                // The DVC outputs of a commit from before `dv migrate dvc --all-commits`, where no pointer
+                // file is (or holds, or lies in) them.
+                let mut migrated = dvc_datasets_at(repo, git, commit, dir)?;
+                migrated.extend(lfs_datasets_at(repo, git, commit, dir)?);
+                for d in migrated {
+                    if !out
+                        .iter()
+                        .any(|x| is_within(&d.path, &x.path) || is_within(&x.path, &d.path))
+                    {
+                        out.push(d.clone());
+                    }
+                }
+                out.sort_by(|a, b| a.path.cmp(&b.path));
                 Ok(out)
             }
         }
@@ -163,6 +182,104 @@ impl Source<'_> {
             },
         }
     }
+}
+
+/// The dataset DVC recorded at `path` in `commit` (its `PATH.dvc` file, or the `dvc.lock` of a folder above
+/// it), as the DVC map (`.dv/dvc-map`, written by `dv migrate dvc --all-commits`) turns it into a pointer.
+/// None without a map, a record, or a mapping for its object.
+fn dvc_pointer_at(
+    repo: &Repo,
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    path: &str,
+) -> Result<Option<Dataset>> {
+    let Some(map) = crate::migrate::map::DvcMap::load(repo)? else {
+        return Ok(None);
+    };
+    Ok(crate::migrate::map::record_at(git, commit, path)?
+        .and_then(|o| map.pointer_of(&o))
+        .map(|pointer| Dataset {
+            path: path.to_string(),
+            pointer,
+            rev: Some(commit.rev.clone()),
+        }))
+}
+
+/// The dataset an LFS pointer file at `path` in `commit` stands for, through the LFS map (`.dv/lfs-map`,
+/// written by `dv migrate lfs --all-commits`). None without a map, such a file, or a mapping for its object.
+pub(super) fn lfs_pointer_at(
+    repo: &Repo,
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    path: &str,
+) -> Result<Option<Dataset>> {
+    let Some(map) = crate::migrate::lfs::LfsMap::load(repo)? else {
+        return Ok(None);
+    };
+    if dataset_path_problem(path).is_some() {
+        return Ok(None);
+    }
+    Ok(git
+        .file_at(commit, path)?
+        .and_then(|data| map.pointer_of(&data))
+        .map(|pointer| Dataset {
+            path: path.to_string(),
+            pointer,
+            rev: Some(commit.rev.clone()),
+        }))
+}
+
+/// Every LFS pointer file at or below `dir` in `commit` that the LFS map knows, as datasets.
+fn lfs_datasets_at(
+    repo: &Repo,
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    dir: &str,
+) -> Result<Vec<Dataset>> {
+    let Some(map) = crate::migrate::lfs::LfsMap::load(repo)? else {
+        return Ok(Vec::new());
+    };
+    let max = crate::migrate::lfs::MAX_LFS_POINTER as u64;
+    Ok(git
+        .small_blobs_at(commit, dir, max)?
+        .into_iter()
+        .filter(|(path, _)| dataset_path_problem(path).is_none())
+        .filter_map(|(path, data)| {
+            map.pointer_of(&data).map(|pointer| Dataset {
+                path,
+                pointer,
+                rev: Some(commit.rev.clone()),
+            })
+        })
+        .collect())
+}
+
+/// Every dataset DVC recorded at or below `dir` in `commit` that the DVC map knows (see [`dvc_pointer_at`]);
+/// records that cannot be read are left out, as DVC would not have made them.
+fn dvc_datasets_at(
+    repo: &Repo,
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    dir: &str,
+) -> Result<Vec<Dataset>> {
+    let Some(map) = crate::migrate::map::DvcMap::load(repo)? else {
+        return Ok(Vec::new());
+    };
+    let mut problems = Vec::new();
+    let mut out: Vec<Dataset> = Vec::new();
+    for (o, _) in crate::migrate::map::outputs_at(git, commit, dir, &mut problems)? {
+        if out.iter().any(|d| is_within(&o.path, &d.path)) {
+            continue;
+        }
+        if let Some(pointer) = map.pointer_of(&o) {
+            out.push(Dataset {
+                path: o.path.clone(),
+                pointer,
+                rev: Some(commit.rev.clone()),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the pointer file of data path `path` in the work tree, if there is one. A file there that is not a

@@ -110,7 +110,13 @@ pub(super) fn drop_not_dvs(
     for t in targets {
         let path = &t.dataset.path;
         let git_tracks = match (source, &index) {
-            (Source::Rev { git, commit }, _) => git.has_file_at(commit, path)?,
+            // An old commit's git-lfs file, which the LFS map makes a dataset (`dv migrate lfs
+            // --all-commits`), is Git's file at that commit by nature: its pointer text is what Git held.
+            (Source::Rev { git, commit }, _) => {
+                git.has_file_at(commit, path)?
+                    && !super::discover::lfs_pointer_at(repo, git, commit, path)?
+                        .is_some_and(|d| d.pointer.node == t.dataset.pointer.node)
+            }
             (Source::WorkTree, Some(index)) => index.tracks(path),
             (Source::WorkTree, None) => false,
         };

@@ -1,0 +1,437 @@
+//! Objects read from DVC (its local cache, then its remote) or git-lfs, each checked against its recorded
+//! hash while it is copied to a temporary file, and only then stored in dv's cache. An object whose bytes do
+//! not match is reported and never stored; the next place is tried.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use md5::Digest;
+
+use super::dvc::Md5;
+use crate::error::IoContext;
+use crate::store::Store;
+use crate::store::object::{Node, NodeKind, NodeSink, ObjectKind, TreeEntry};
+use crate::store::split::Layout;
+use crate::store::writer::PackWriter;
+use crate::{Error, ObjectId, Result};
+
+/// Where a DVC object can come from, in the order tried.
+pub enum Place {
+    /// A folder laid out as DVC's cache or a folder remote (`ab/cdef…`).
+    Folder { dir: PathBuf, what: String },
+    /// An object store (DVC's S3 remote), objects under `prefix` (`ab/cdef…` relative to it).
+    Store {
+        store: Arc<dyn object_store::ObjectStore>,
+        prefix: String,
+        what: String,
+        rt: Arc<tokio::runtime::Runtime>,
+    },
+}
+
+impl Place {
+    fn what(&self) -> &str {
+        match self {
+            Place::Folder { what, .. } | Place::Store { what, .. } => what,
+        }
+    }
+
+    /// Copies object `rel` (a path below the place) into `out`, hashing it; `Ok(None)` when absent.
+    fn copy(&self, rel: &str, out: &mut dyn Write, hash: &mut Hasher) -> Result<Option<u64>> {
+        match self {
+            Place::Folder { dir, .. } => {
+                let path = dir.join(rel);
+                let mut f = match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(&path, e)),
+                };
+                let mut buf = vec![0u8; 1 << 20];
+                let mut n = 0u64;
+                loop {
+                    let k = f.read(&mut buf).at(&path)?;
+                    if k == 0 {
+                        break;
+                    }
+                    hash.update(&buf[..k]);
+                    out.write_all(&buf[..k]).map_err(|e| Error::io(&path, e))?;
+                    n += k as u64;
+                }
+                Ok(Some(n))
+            }
+            Place::Store {
+                store,
+                prefix,
+                what,
+                rt,
+            } => {
+                use futures::StreamExt;
+                use object_store::ObjectStoreExt;
+                let key = object_store::path::Path::from(if prefix.is_empty() {
+                    rel.to_string()
+                } else {
+                    format!("{prefix}/{rel}")
+                });
+                let remote_err = |e: &dyn std::fmt::Display| Error::Remote {
+                    remote: what.clone(),
+                    message: format!("{key}: {e}"),
+                    source: None,
+                };
+                rt.block_on(async {
+                    let got = match store.get(&key).await {
+                        Ok(g) => g,
+                        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                        Err(e) => return Err(remote_err(&e)),
+                    };
+                    let mut stream = got.into_stream();
+                    let mut n = 0u64;
+                    while let Some(b) = stream.next().await {
+                        let b = b.map_err(|e| remote_err(&e))?;
+                        hash.update(&b);
+                        out.write_all(&b)
+                            .map_err(|e| Error::io(Path::new("(temporary file)"), e))?;
+                        n += b.len() as u64;
+                    }
+                    Ok(Some(n))
+                })
+            }
+        }
+    }
+}
+
+/// MD5 as DVC computes it, both ways: of the bytes, and (DVC 2, text files) with every CRLF turned into LF.
+pub struct Hasher {
+    plain: md5::Md5,
+    unix: md5::Md5,
+    /// A '\r' held back until the next byte says whether it starts a CRLF.
+    cr: bool,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher {
+            plain: md5::Md5::new(),
+            unix: md5::Md5::new(),
+            cr: false,
+        }
+    }
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        self.plain.update(data);
+        let mut start = 0;
+        for (i, &b) in data.iter().enumerate() {
+            if self.cr {
+                self.cr = false;
+                if b != b'\n' {
+                    self.unix.update(b"\r");
+                }
+            }
+            if b == b'\r' {
+                self.unix.update(&data[start..i]);
+                start = i + 1;
+                self.cr = true;
+            }
+        }
+        self.unix.update(&data[start..]);
+    }
+
+    /// (plain MD5, CRLF→LF MD5), as hex.
+    pub fn finish(mut self) -> (String, String) {
+        if self.cr {
+            self.unix.update(b"\r");
+        }
+        (hex(&self.plain.finalize()), hex(&self.unix.finalize()))
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Counts what migration adds to dv's cache; writes it unless dry (then it only compresses, to count).
+pub struct Sink<'a> {
+    store: &'a Store,
+    writer: Option<PackWriter>,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    seen: HashSet<ObjectId>,
+    pub new_objects: u64,
+    /// Bytes the new objects take in packs (after dedup and compression).
+    pub new_bytes: u64,
+}
+
+impl<'a> Sink<'a> {
+    pub fn new(store: &'a Store, level: i32, dry_run: bool) -> Result<Sink<'a>> {
+        let compressor = if level == 0 {
+            None
+        } else {
+            Some(
+                zstd::bulk::Compressor::new(level)
+                    .map_err(|e| Error::Internal(format!("zstd: {e}")))?,
+            )
+        };
+        Ok(Sink {
+            store,
+            writer: (!dry_run).then(|| store.pack_writer()),
+            compressor,
+            seen: HashSet::new(),
+            new_objects: 0,
+            new_bytes: 0,
+        })
+    }
+
+    /// Seals the packs and records them.
+    pub fn finish(self) -> Result<()> {
+        if let Some(w) = self.writer {
+            let packs = w.finish()?;
+            self.store.register_packs(&packs)?;
+        }
+        Ok(())
+    }
+}
+
+impl NodeSink for Sink<'_> {
+    fn put(&mut self, id: ObjectId, kind: ObjectKind, bytes: Vec<u8>) -> Result<()> {
+        if !self.seen.insert(id) || self.store.contains(&id)? {
+            return Ok(());
+        }
+        let raw_len =
+            u32::try_from(bytes.len()).map_err(|_| Error::Internal("object too large".into()))?;
+        let (compression, stored) =
+            crate::store::writer::compress(self.compressor.as_mut(), &bytes);
+        self.new_objects += 1;
+        self.new_bytes += stored.len() as u64;
+        match &mut self.writer {
+            Some(w) => w.add(id, kind, compression, raw_len, &stored),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a DVC object was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    Cache,
+    Remote,
+}
+
+/// DVC's objects, read from its places, checked, and stored in dv's cache (each once).
+pub struct DvcObjects<'a> {
+    /// DVC's cache folders (DVC 3's `files/md5`, then DVC 2's root), in the order tried.
+    pub cache: Vec<Place>,
+    /// The remote, when `.dvc/config` names one that dv can read.
+    pub remote: Option<Place>,
+    /// Why the remote is not used, when it is not.
+    pub remote_problem: Option<String>,
+    pub store: &'a Store,
+    pub layout: Layout,
+    /// Objects stored already: DVC id → dv node.
+    stored: HashMap<Md5, Node>,
+    dirs: HashMap<Md5, Vec<super::dvc::DirEntry>>,
+    /// Objects that did not match their id (said once each).
+    pub corrupt: Vec<String>,
+    pub from_cache: u64,
+    pub from_remote: u64,
+    /// Bytes of the distinct DVC objects read: what DVC's cache holds for the migrated data.
+    pub dvc_bytes: u64,
+}
+
+impl<'a> DvcObjects<'a> {
+    pub fn new(store: &'a Store, layout: Layout, cache: Vec<Place>, remote: Option<Place>) -> Self {
+        DvcObjects {
+            cache,
+            remote,
+            remote_problem: None,
+            store,
+            layout,
+            stored: HashMap::new(),
+            dirs: HashMap::new(),
+            corrupt: Vec::new(),
+            from_cache: 0,
+            from_remote: 0,
+            dvc_bytes: 0,
+        }
+    }
+
+    /// A checked copy of object `md5` in a temporary file, and where it came from.
+    fn fetch(&mut self, md5: &Md5) -> Result<(tempfile::NamedTempFile, Found)> {
+        let rels = [format!("files/md5/{}", md5.rel_path()), md5.rel_path()];
+        let places = self
+            .cache
+            .iter()
+            .map(|p| (p, Found::Cache))
+            .chain(self.remote.iter().map(|p| (p, Found::Remote)));
+        let mut looked = Vec::new();
+        for (place, found) in places {
+            // A cache folder is DVC 3's `files/md5` or DVC 2's root; a remote holds either layout.
+            let candidates: &[String] = match (place, found) {
+                (_, Found::Cache) => std::slice::from_ref(&rels[1]),
+                _ => &rels,
+            };
+            for rel in candidates {
+                let mut tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())
+                    .at(self.store.tmp_dir())?;
+                let mut h = Hasher::default();
+                let Some(n) = place.copy(rel, tmp.as_file_mut(), &mut h)? else {
+                    continue;
+                };
+                let (plain, unix) = h.finish();
+                // DVC 2 recorded text files' MD5 with CRLF as LF; a folder manifest only ever plainly.
+                if plain == md5.hex || (!md5.dir && unix == md5.hex) {
+                    self.dvc_bytes += n;
+                    match found {
+                        Found::Cache => self.from_cache += 1,
+                        Found::Remote => self.from_remote += 1,
+                    }
+                    return Ok((tmp, found));
+                }
+                self.corrupt.push(format!(
+                    "{} object {md5} ({rel}) does not match its MD5 (its bytes hash to {plain}): not used",
+                    place.what()
+                ));
+            }
+            looked.push(place.what().to_string());
+        }
+        let mut where_ = looked.join(", ");
+        if let Some(why) = &self.remote_problem {
+            where_.push_str(&format!("; the DVC remote was not read: {why}"));
+        }
+        Err(Error::format(
+            format!("DVC object {md5}"),
+            format!("not found with a matching MD5 in {where_}"),
+        ))
+    }
+
+    /// The dv node of DVC file object `md5`, stored in `sink` (read and checked once per migration).
+    pub fn file(&mut self, md5: &Md5, sink: &mut Sink<'_>) -> Result<Node> {
+        if let Some(n) = self.stored.get(md5) {
+            return Ok(*n);
+        }
+        let (tmp, _) = self.fetch(md5)?;
+        let node = crate::store::store_file(tmp.path(), self.layout, sink)?.node(false);
+        self.stored.insert(md5.clone(), node);
+        Ok(node)
+    }
+
+    /// The entries of folder manifest `md5`.
+    pub fn dir_entries(&mut self, md5: &Md5) -> Result<Vec<super::dvc::DirEntry>> {
+        if let Some(d) = self.dirs.get(md5) {
+            return Ok(d.clone());
+        }
+        let (tmp, _) = self.fetch(md5)?;
+        let what = format!("DVC folder manifest {md5}");
+        let len = tmp.as_file().metadata().at(tmp.path())?.len();
+        if len > super::dvc::MAX_DIR_MANIFEST as u64 {
+            return Err(Error::format(what, format!("{len} bytes is too large")));
+        }
+        let data = std::fs::read(tmp.path()).at(tmp.path())?;
+        let entries = super::dvc::parse_dir(&data, &what)?;
+        self.dirs.insert(md5.clone(), entries.clone());
+        Ok(entries)
+    }
+
+    /// The dv node of DVC output `md5` (a file, or a folder through its manifest), stored in `sink`.
+    pub fn node(&mut self, md5: &Md5, sink: &mut Sink<'_>) -> Result<Node> {
+        if !md5.dir {
+            return self.file(md5, sink);
+        }
+        if let Some(n) = self.stored.get(md5) {
+            return Ok(*n);
+        }
+        let entries = self.dir_entries(md5)?;
+        let mut files = Vec::with_capacity(entries.len());
+        for e in &entries {
+            files.push((e.relpath.clone(), self.file(&e.md5, sink)?));
+        }
+        let node = build_tree(&files, self.layout, sink)?;
+        self.stored.insert(md5.clone(), node);
+        Ok(node)
+    }
+}
+
+/// Stores the folder made of `files` (relative '/'-separated paths, each a file, none inside another) and
+/// returns its node.
+pub fn build_tree(
+    files: &[(String, Node)],
+    layout: Layout,
+    sink: &mut dyn NodeSink,
+) -> Result<Node> {
+    let mut sorted: Vec<(&str, &Node)> = files.iter().map(|(p, n)| (p.as_str(), n)).collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    tree_of(&sorted, layout, sink)
+}
+
+fn tree_of(files: &[(&str, &Node)], layout: Layout, sink: &mut dyn NodeSink) -> Result<Node> {
+    // Group by first component (the list is sorted, so each group is a run... except that "a-b" sorts
+    // between "a" and "a/…"; a BTreeMap groups whatever the order).
+    let mut groups: std::collections::BTreeMap<&str, Vec<(&str, &Node)>> = Default::default();
+    let mut leaves: std::collections::BTreeMap<&str, &Node> = Default::default();
+    for (p, n) in files {
+        match p.split_once('/') {
+            Some((first, rest)) => groups.entry(first).or_default().push((rest, n)),
+            None => {
+                leaves.insert(p, n);
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for (name, n) in &leaves {
+        if groups.contains_key(name) {
+            return Err(Error::Internal(format!(
+                "'{name}' is both a file and a folder"
+            )));
+        }
+        entries.push(TreeEntry {
+            name: name.to_string(),
+            node: **n,
+        });
+    }
+    for (name, sub) in groups {
+        entries.push(TreeEntry {
+            name: name.to_string(),
+            node: tree_of(&sub, layout, sink)?,
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let (mut size, mut count) = (0u64, 0u64);
+    for e in &entries {
+        size = size.saturating_add(e.node.size);
+        count = count.saturating_add(e.node.files);
+    }
+    let id = crate::store::split::put_tree(&entries, layout, sink)?;
+    Ok(Node {
+        kind: NodeKind::Tree,
+        id,
+        size,
+        files: count,
+        exec: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md5s(data: &[u8], pieces: usize) -> (String, String) {
+        let mut h = Hasher::default();
+        for c in data.chunks(pieces.max(1)) {
+            h.update(c);
+        }
+        h.finish()
+    }
+
+    #[test]
+    fn crlf_md5_is_the_same_however_the_bytes_come() {
+        let data = b"a\r\nb\r\r\nc\rd\r";
+        let unix_bytes = b"a\nb\r\nc\rd\r";
+        let want = hex(&md5::Md5::digest(unix_bytes));
+        for n in [1, 2, 3, 5, 100] {
+            let (plain, unix) = md5s(data, n);
+            assert_eq!(unix, want, "pieces of {n}");
+            assert_eq!(plain, hex(&md5::Md5::digest(data)));
+        }
+        assert_eq!(md5s(b"", 1).0, "d41d8cd98f00b204e9800998ecf8427e");
+    }
+}

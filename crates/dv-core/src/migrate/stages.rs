@@ -1,0 +1,231 @@
+//! DVC stages (`dvc.yaml` for the definition, `dvc.lock` for the last run) as dv steps: the command run through
+//! `sh -c` as DVC runs it, the stage's folder as the workdir, its deps, params and cached outs. What `dvc.lock`
+//! recorded becomes the step's record, so a stage whose lock matches the work tree is up to date in dv too;
+//! an input whose recorded version dv cannot tell (changed since, or a folder DVC hashed its own way) is
+//! recorded as unknown, which makes the step stale rather than wrongly up to date.
+
+use std::collections::BTreeMap;
+
+use super::dvc::{LockStage, Pipeline};
+use super::{DvcOptions, MigrateReport, MigratedStep, Skipped};
+use crate::ops::pointers::Staging;
+use crate::session::Locked;
+use crate::steps::{
+    NodeRecord, Param, PathRecord, RunRecord, STEPS_DIR, Step, check_param_key, check_step_name,
+    json_to_toml,
+};
+use crate::store::object::Node;
+use crate::{Error, Result};
+
+/// The command DVC runs for `cmd`.
+pub fn shell_command(cmd: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), cmd.to_string()]
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn convert(
+    s: &Locked<'_>,
+    yaml: &str,
+    pipeline: &Pipeline,
+    lock: &[LockStage],
+    nodes: &BTreeMap<String, (super::Md5, Node)>,
+    opts: &DvcOptions,
+    staging: &mut Staging,
+    report: &mut MigrateReport,
+) -> Result<()> {
+    let (repo, store) = (s.repo(), s.store());
+    for why in &pipeline.unmapped {
+        report.skipped.push(Skipped {
+            what: yaml.to_string(),
+            reason: why.clone(),
+        });
+    }
+    for (name, why) in &pipeline.skipped {
+        report.skipped.push(Skipped {
+            what: format!("stage '{name}' of {yaml}"),
+            reason: why.clone(),
+        });
+    }
+    let head = s.git()?.head()?.map(|c| c.id.to_string());
+    let layout = repo.config.layout();
+    for st in &pipeline.stages {
+        let skip = |report: &mut MigrateReport, reason: String| {
+            report.skipped.push(Skipped {
+                what: format!("stage '{}' of {yaml}", st.name),
+                reason,
+            })
+        };
+        if let Err(why) = check_step_name(&st.name) {
+            skip(report, format!("its name cannot name a dv step: {why}"));
+            continue;
+        }
+        if report.steps.iter().any(|m| m.name == st.name) {
+            skip(report, "a stage of that name was converted already".into());
+            continue;
+        }
+        let locked = lock.iter().find(|l| l.name == st.name);
+        let mut notes = st.unmapped.clone();
+        let mut deps = Vec::new();
+        for d in &st.deps {
+            let rec = locked.and_then(|l| l.deps.iter().find(|x| &x.path == d));
+            let node = match rec.and_then(|r| r.md5.as_ref()) {
+                None => None,
+                Some(m) => match nodes.get(d) {
+                    Some((md5, n)) if md5 == m => Some(NodeRecord::of(n)),
+                    Some(_) => {
+                        notes.push(format!("input '{d}' changed since dvc.lock recorded it"));
+                        None
+                    }
+                    None if m.dir => {
+                        notes.push(format!(
+                            "input folder '{d}' is not DVC-tracked data, so dvc.lock's hash of it cannot be \
+                             checked: recorded as unknown"
+                        ));
+                        None
+                    }
+                    None => {
+                        let abs = repo.abs(d);
+                        if file_md5_is(&abs, &m.hex)? {
+                            crate::ops::run::fingerprint(repo, store, d, layout)?
+                                .map(|n| NodeRecord::of(&n))
+                        } else {
+                            notes.push(format!("input '{d}' changed since dvc.lock recorded it"));
+                            None
+                        }
+                    }
+                },
+            };
+            deps.push(PathRecord {
+                path: d.clone(),
+                node,
+            });
+        }
+        let mut params = Vec::new();
+        for (file, key) in &st.params {
+            let recorded: Vec<(&String, &serde_json::Value)> = locked
+                .map(|l| {
+                    l.params
+                        .iter()
+                        .filter(|(f, k, _)| f == file && (key.is_empty() || k == key))
+                        .map(|(_, k, v)| (k, v))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let keys: Vec<(String, Option<toml::Value>)> = if key.is_empty() {
+                recorded
+                    .iter()
+                    .map(|(k, v)| ((*k).clone(), json_to_toml((*v).clone())))
+                    .collect()
+            } else {
+                vec![(
+                    key.clone(),
+                    recorded
+                        .first()
+                        .and_then(|(_, v)| json_to_toml((*v).clone())),
+                )]
+            };
+            if key.is_empty() && keys.is_empty() {
+                notes.push(format!(
+                    "parameters: every key of {file}, none recorded in dvc.lock"
+                ));
+            }
+            for (k, value) in keys {
+                if let Err(why) = check_param_key(&k) {
+                    notes.push(format!("parameter {file}:{k} left out: {why}"));
+                    continue;
+                }
+                params.push(Param {
+                    file: file.clone(),
+                    key: k,
+                    value,
+                });
+            }
+        }
+        let mut outs = Vec::new();
+        for (o, cached) in &st.outs {
+            if !cached {
+                notes.push(format!(
+                    "output '{o}' is kept in Git (`cache: false`): not a step output (dv steps write only data \
+                     dv versions)"
+                ));
+                continue;
+            }
+            let rec = locked.and_then(|l| l.outs.iter().find(|x| &x.path == o));
+            let node = match (rec.and_then(|r| r.md5.as_ref()), nodes.get(o)) {
+                (Some(m), Some((md5, n))) if m == md5 => Some(NodeRecord::of(n)),
+                _ => None,
+            };
+            outs.push(PathRecord {
+                path: o.clone(),
+                node,
+            });
+        }
+        if outs.is_empty() {
+            let mut why = String::from("it has no output DVC caches (a dv step needs one)");
+            for n in &notes {
+                why.push_str("; ");
+                why.push_str(n);
+            }
+            skip(report, why);
+            continue;
+        }
+        let step = Step {
+            name: st.name.clone(),
+            command: shell_command(&st.cmd),
+            workdir: st.wdir.clone(),
+            deps,
+            params,
+            outs,
+            run: locked.map(|l| RunRecord {
+                command: shell_command(&l.cmd),
+                git_commit: head.clone(),
+                dv_version: env!("CARGO_PKG_VERSION").to_string(),
+                platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+                exit_status: 0,
+                duration_ms: 0,
+            }),
+            layout,
+        };
+        let file = Step::file_path(&step.name);
+        let text = step.encode();
+        // What dv writes must be what dv reads: the step file is checked as any other is.
+        let step = Step::decode(&step.name, text.as_bytes(), &file)
+            .map_err(|e| Error::Internal(format!("stage '{}' as a step: {e}", st.name)))?;
+        let state = crate::ops::run::step_state(repo, store, &step)?;
+        notes.extend(state.reasons.iter().cloned());
+        if !opts.dry_run {
+            crate::paths::check_no_linked_parents(&repo.root, &file)?;
+            let dir = repo.abs(STEPS_DIR);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            repo.write_file(&repo.abs(&file), text.as_bytes())?;
+            staging.also(file.clone());
+        }
+        report.steps.push(MigratedStep {
+            name: step.name.clone(),
+            file,
+            from: yaml.to_string(),
+            state: state.state,
+            notes,
+        });
+    }
+    Ok(())
+}
+
+/// Whether the file at `abs` has MD5 `hex` as DVC computes it (of its bytes, or DVC 2's CRLF→LF one).
+fn file_md5_is(abs: &std::path::Path, hex: &str) -> Result<bool> {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(abs) else {
+        return Ok(false);
+    };
+    let mut h = super::objects::Hasher::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(abs, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let (plain, unix) = h.finish();
+    Ok(plain == hex || unix == hex)
+}

@@ -1,0 +1,738 @@
+//! `dv migrate dvc` and `dv migrate lfs`: repositories made by the real DVC (the committed fixture
+//! tests/fixtures/dvc/repo.tar.gz, and a fresh one when `DV_TEST_DVC` names a `dvc` program) and by the real
+//! git-lfs (when `git lfs` is installed), migrated and then used with dv: every commit's data bit for bit,
+//! the pipeline's steps up to date and reproducible, gc keeping old commits' data, push and a pull in a clone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+
+/// The fixture (or `tarball`) unpacked: `(temp folder, repo/, remote/)`.
+fn unpack(tarball: &Path) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("tar")
+        .arg("xzf")
+        .arg(tarball)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (repo, remote) = (dir.path().join("repo"), dir.path().join("remote"));
+    (dir, repo, remote)
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dvc/repo.tar.gz")
+}
+
+fn json_at(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(&ok_at(dir, &a)).expect("valid JSON")
+}
+
+/// The files of a version: (repository path, bytes).
+type Files = Vec<(&'static str, &'static [u8])>;
+
+/// The three commits of the fixture, oldest first: (commit, the files each dataset holds then).
+fn history(repo: &Path) -> Vec<(String, Files)> {
+    let log = git_in(repo, &["log", "--format=%H", "--reverse", "main"]);
+    let c: Vec<String> = log.lines().take(3).map(str::to_string).collect();
+    assert_eq!(c.len(), 3, "{log}");
+    vec![
+        (
+            c[0].clone(),
+            vec![
+                ("data/raw.csv", b"id,value\n1,10\n2,20\n" as &[u8]),
+                ("images/a.png", b"png-1"),
+                ("images/sub/b.png", b"png-2"),
+                ("out/prepared.csv", b"1,20\n2,40\n"),
+                ("model/model.txt", b"epochs=3\n1,20\n2,40\n"),
+            ],
+        ),
+        (
+            c[1].clone(),
+            vec![
+                ("data/raw.csv", b"id,value\n1,10\n2,20\n3,30\n"),
+                ("images/a.png", b"png-1"),
+                ("images/c.png", b"png-3"),
+                ("images/sub/b.png", b"png-2"),
+                ("out/prepared.csv", b"1,20\n2,40\n3,60\n"),
+                ("model/model.txt", b"epochs=3\n1,20\n2,40\n3,60\n"),
+            ],
+        ),
+        (
+            c[2].clone(),
+            vec![
+                ("data/raw.csv", b"id,value\n1,10\n2,20\n3,30\n"),
+                ("data/crlf.txt", b"id,value\r\n1,11\r\n"),
+                ("images/a.png", b"png-1"),
+                ("images/c.png", b"png-3"),
+                ("images/sub/b.png", b"png-2"),
+                ("out/prepared.csv", b"1,20\n2,40\n3,60\n"),
+                ("model/model.txt", b"epochs=5\n1,20\n2,40\n3,60\n"),
+            ],
+        ),
+    ]
+}
+
+/// Every file below the datasets' folders (and the single-file datasets) in `repo`, as (path, bytes).
+fn data_files(repo: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for top in ["images", "out", "model"] {
+        for f in files_below(&repo.join(top)) {
+            let rel = f.strip_prefix(repo).unwrap().to_str().unwrap().to_string();
+            out.push((rel, fs::read(&f).unwrap()));
+        }
+    }
+    for f in ["data/raw.csv", "data/crlf.txt"] {
+        if let Ok(b) = fs::read(repo.join(f)) {
+            out.push((f.to_string(), b));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn expected(files: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(p, b)| (p.to_string(), b.to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn commit_all(repo: &Path, msg: &str) {
+    git_in(repo, &["add", "-A"]);
+    git_in(repo, &["commit", "-q", "-m", msg]);
+}
+
+/// The whole story on a DVC repository made by DVC (`repo`, its folder remote beside it): migrate with
+/// history, check every commit's data bit for bit, the steps, repro, gc, push and a pull in a fresh clone.
+fn migrate_with_history(repo: &Path) {
+    ok_at(repo, &["init", "-q"]);
+    let dry = json_at(repo, &["migrate", "dvc", "--all-commits", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["datasets"].as_array().unwrap().len(), 5, "{dry:#}");
+    assert!(!repo.join("images.dv").exists() && !repo.join(".dv/dvc-map").exists());
+    assert!(!repo.join(".dv/steps").exists(), "a dry run writes nothing");
+
+    let r = json_at(repo, &["migrate", "dvc", "--all-commits", "--remove-dvc"]);
+    let paths: Vec<&str> = r["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["data/crlf.txt", "data/raw.csv", "images", "model", "out"]
+    );
+    assert_eq!(r["files"], 7);
+    assert_eq!(r["commits"], 3);
+    // Every version: 5 outputs now, and 1 raw.csv, 1 images, 1 out and 1 model of earlier commits.
+    assert_eq!(r["mapped_versions"], 10, "{r:#}");
+    let steps: Vec<(&str, &str)> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("prepare", "up-to-date"), ("train", "up-to-date")],
+        "{r:#}"
+    );
+    assert!(r["skipped"].as_array().unwrap().is_empty(), "{r:#}");
+    assert!(r["corrupt"].as_array().unwrap().is_empty());
+    assert!(
+        !repo.join(".dvc").exists()
+            && !repo.join("dvc.yaml").exists()
+            && !repo.join("images.dvc").exists()
+    );
+    commit_all(repo, "migrated to dv");
+
+    // Up to date right after migration, and after a change to a parameter, reproducible.
+    let st = json_at(repo, &["status"]);
+    assert!(
+        st["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "up-to-date"),
+        "{st:#}"
+    );
+    let params = fs::read_to_string(repo.join("params.yaml")).unwrap();
+    fs::write(
+        repo.join("params.yaml"),
+        params.replace("epochs: 5", "epochs: 7"),
+    )
+    .unwrap();
+    let rep = json_at(repo, &["repro"]);
+    let ran: Vec<&str> = rep["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "ran")
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["train"], "{rep:#}");
+    assert_eq!(
+        fs::read(repo.join("model/model.txt")).unwrap(),
+        b"epochs=7\n1,20\n2,40\n3,60\n"
+    );
+    fs::write(repo.join("params.yaml"), params).unwrap();
+    ok_at(repo, &["repro"]);
+    commit_all(repo, "back to five epochs");
+
+    // log and diff see the commits DVC made: two versions of images (the migration changed no data).
+    let hist = history(repo);
+    let log = json_at(repo, &["log", "images"]);
+    let versions: Vec<&str> = log[0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["commit"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        [hist[1].0.as_str(), hist[0].0.as_str()],
+        "{log:#}"
+    );
+    let diff = json_at(repo, &["diff", &hist[0].0, &hist[2].0]);
+    let changed: Vec<(&str, &str)> = diff
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["path"].as_str().unwrap(), d["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("data/crlf.txt", "added"),
+            ("data/raw.csv", "modified"),
+            ("images", "modified"),
+            ("model", "modified"),
+            ("out", "modified")
+        ],
+        "{diff:#}"
+    );
+
+    // gc of every commit keeps old commits' data; each commit's data comes back bit for bit.
+    ok_at(repo, &["gc", "--all-commits"]);
+    for (commit, files) in &hist {
+        ok_at(repo, &["checkout", "--rev", commit, "--force"]);
+        let mut want = expected(files);
+        // A dataset the commit does not have is left as the work tree holds it.
+        if !files.iter().any(|(p, _)| *p == "data/crlf.txt") {
+            want.push(("data/crlf.txt".into(), b"id,value\r\n1,11\r\n".to_vec()));
+            want.sort();
+        }
+        assert_eq!(data_files(repo), want, "data at {commit}");
+    }
+    ok_at(repo, &["checkout", "--force"]);
+
+    // Push every commit's data to a dv remote; a fresh clone pulls it and checks out the first commit.
+    let remote = tempfile::tempdir().unwrap();
+    ok_at(
+        repo,
+        &["remote", "add", "origin", remote.path().to_str().unwrap()],
+    );
+    git_in(repo, &["add", "-A"]);
+    git_in(repo, &["commit", "-q", "-m", "remote"]);
+    ok_at(repo, &["push", "--all-commits"]);
+    let clone = tempfile::tempdir().unwrap();
+    git_in(clone.path(), &["clone", "-q", repo.to_str().unwrap(), "."]);
+    ok_at(clone.path(), &["pull"]);
+    assert_eq!(data_files(clone.path()), data_files(repo));
+    ok_at(clone.path(), &["fetch", "--all-commits"]);
+    let (first, files) = &hist[0];
+    ok_at(
+        clone.path(),
+        &[
+            "checkout",
+            "--rev",
+            first,
+            "data/raw.csv",
+            "images",
+            "out",
+            "model",
+        ],
+    );
+    let mut want = expected(files);
+    want.push(("data/crlf.txt".into(), b"id,value\r\n1,11\r\n".to_vec()));
+    want.sort();
+    assert_eq!(data_files(clone.path()), want);
+}
+
+#[test]
+fn dvc_fixture_migrates_with_its_history_pipeline_and_remote() {
+    let (_tmp, repo, _remote) = unpack(&fixture());
+    migrate_with_history(&repo);
+}
+
+/// The same story on a repository the installed DVC makes now (`DV_TEST_DVC=/path/to/dvc`).
+#[test]
+fn a_repository_made_by_the_installed_dvc_migrates() {
+    let Some(dvc) = std::env::var_os("DV_TEST_DVC") else {
+        eprintln!("skipped: dvc not installed (set DV_TEST_DVC to a dvc program to run this test)");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let tarball = work.path().join("fresh.tar.gz");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-dvc-fixture.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&tarball)
+        .env("DVC", &dvc)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_tmp, repo, _remote) = unpack(&tarball);
+    migrate_with_history(&repo);
+}
+
+/// A stage whose `dvc.lock` no longer matches the work tree is stale after migration, saying why; what cannot
+/// map (foreach, plots, `cache: false` outputs) is listed, not dropped.
+#[test]
+fn stages_that_dvc_would_rerun_are_stale_and_what_cannot_map_is_listed() {
+    let (_tmp, repo, _remote) = unpack(&fixture());
+    let params = fs::read_to_string(repo.join("params.yaml")).unwrap();
+    fs::write(
+        repo.join("params.yaml"),
+        params.replace("epochs: 5", "epochs: 6"),
+    )
+    .unwrap();
+    fs::write(
+        repo.join("prepare.sh"),
+        "mkdir -p out\nawk -F, 'NR > 1' data/raw.csv > out/prepared.csv\n",
+    )
+    .unwrap();
+    let yaml = fs::read_to_string(repo.join("dvc.yaml")).unwrap();
+    fs::write(
+        repo.join("dvc.yaml"),
+        yaml + "  many:\n    foreach: [a, b]\n    do:\n      cmd: echo ${item}\n  report:\n    cmd: echo\n    outs:\n    - report.json:\n        cache: false\nplots:\n- model/model.txt\n",
+    )
+    .unwrap();
+    ok_at(&repo, &["init", "-q"]);
+    let r = json_at(&repo, &["migrate", "dvc"]);
+    let steps = r["steps"].as_array().unwrap();
+    let state = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {r:#}"))
+    };
+    assert_eq!(state("prepare")["state"], "stale", "{r:#}");
+    assert!(
+        state("prepare")["notes"].to_string().contains("prepare.sh"),
+        "{r:#}"
+    );
+    assert_eq!(state("train")["state"], "stale");
+    assert!(
+        state("train")["notes"].to_string().contains("train.epochs"),
+        "{r:#}"
+    );
+    let skipped = r["skipped"].to_string();
+    for what in ["many", "foreach", "report", "cache: false", "plots"] {
+        assert!(skipped.contains(what), "{what} not listed: {skipped}");
+    }
+    // dv status agrees, and dv repro brings them up to date.
+    let st = json_at(&repo, &["status"]);
+    assert!(
+        st["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "stale"),
+        "{st:#}"
+    );
+    ok_at(&repo, &["repro"]);
+    let st = json_at(&repo, &["status"]);
+    assert!(
+        st["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "up-to-date"),
+        "{st:#}"
+    );
+    assert_eq!(
+        fs::read(repo.join("model/model.txt")).unwrap(),
+        b"epochs=6\n1,10\n2,20\n3,30\n"
+    );
+}
+
+#[test]
+fn objects_missing_from_the_dvc_cache_come_from_its_folder_remote() {
+    let (_tmp, repo, _remote) = unpack(&fixture());
+    fs::remove_dir_all(repo.join(".dvc/cache")).unwrap();
+    fs::remove_dir_all(repo.join("images")).unwrap();
+    ok_at(&repo, &["init", "-q"]);
+    let r = json_at(&repo, &["migrate", "dvc"]);
+    assert_eq!(r["objects_from_cache"], 0);
+    assert_eq!(r["objects_from_remote"], 10, "{r:#}");
+    // The folder DVC's cache could no longer restore is checked out from dv's.
+    assert_eq!(fs::read(repo.join("images/sub/b.png")).unwrap(), b"png-2");
+    assert_eq!(fs::read(repo.join("images/c.png")).unwrap(), b"png-3");
+    let st = ok_at(&repo, &["status"]);
+    assert!(!st.contains("modified") && !st.contains("missing"), "{st}");
+}
+
+/// DVC's `symlink` cache type: the work tree's files are links into `.dvc/cache`. They become real files, so
+/// removing DVC's cache leaves nothing dangling.
+#[test]
+fn a_work_tree_of_links_into_dvcs_cache_gets_real_files() {
+    let (_tmp, repo, _remote) = unpack(&fixture());
+    let link = |path: &str, target: &str| {
+        fs::remove_file(repo.join(path)).unwrap();
+        std::os::unix::fs::symlink(target, repo.join(path)).unwrap();
+    };
+    link(
+        "data/raw.csv",
+        "../.dvc/cache/files/md5/bb/d304055be67c211495c95f4e697eb2",
+    );
+    let abs = repo.join(".dvc/cache/files/md5/2c/bff4a1953d64ee69e56b9f5c8866c6");
+    link("images/sub/b.png", abs.to_str().unwrap());
+    ok_at(&repo, &["init", "-q"]);
+    ok_at(&repo, &["migrate", "dvc", "--remove-dvc"]);
+    for (p, want) in [
+        ("data/raw.csv", &b"id,value\n1,10\n2,20\n3,30\n"[..]),
+        ("images/sub/b.png", b"png-2"),
+    ] {
+        let m = fs::symlink_metadata(repo.join(p)).unwrap();
+        assert!(m.is_file(), "{p} is a regular file now");
+        assert_eq!(fs::read(repo.join(p)).unwrap(), want);
+    }
+    let st = ok_at(&repo, &["status"]);
+    assert!(!st.contains("modified") && !st.contains("missing"), "{st}");
+}
+
+#[test]
+fn objects_come_from_a_dvc_s3_remote() {
+    let (_tmp, repo, remote) = unpack(&fixture());
+    let backend = crate::remote::Backend::s3();
+    let crate::remote::Backend::S3 {
+        server,
+        bucket,
+        prefix,
+    } = &backend
+    else {
+        unreachable!()
+    };
+    copy_tree(&remote, &backend.files());
+    fs::write(
+        repo.join(".dvc/config"),
+        format!("[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://{bucket}/{prefix}\n    endpointurl = {}\n", server.endpoint()),
+    )
+    .unwrap();
+    fs::write(
+        repo.join(".dvc/config.local"),
+        format!(
+            "['remote \"s3\"']\n    access_key_id = {}\n    secret_access_key = {}\n",
+            crate::s3_server::ACCESS_KEY,
+            crate::s3_server::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    fs::remove_dir_all(repo.join(".dvc/cache")).unwrap();
+    ok_at(&repo, &["init", "-q"]);
+    let r = json_at(&repo, &["migrate", "dvc"]);
+    assert_eq!(r["objects_from_remote"], 10, "{r:#}");
+    let st = ok_at(&repo, &["status"]);
+    assert!(!st.contains("modified"), "{st}");
+}
+
+#[test]
+fn a_corrupted_cache_object_is_reported_and_taken_from_the_remote_never_stored() {
+    let (_tmp, repo, remote) = unpack(&fixture());
+    // raw.csv's object at HEAD: bbd304055be67c211495c95f4e697eb2.
+    let obj = repo.join(".dvc/cache/files/md5/bb/d304055be67c211495c95f4e697eb2");
+    fs::write(&obj, b"id,value\n1,10\n2,20\n3,31\n").unwrap();
+    fs::remove_file(repo.join("data/raw.csv")).unwrap();
+    ok_at(&repo, &["init", "-q"]);
+    let r = json_at(&repo, &["migrate", "dvc"]);
+    let corrupt = r["corrupt"].as_array().unwrap();
+    assert_eq!(corrupt.len(), 1, "{r:#}");
+    assert!(
+        corrupt[0]
+            .as_str()
+            .unwrap()
+            .contains("bbd304055be67c211495c95f4e697eb2")
+    );
+    assert_eq!(r["objects_from_remote"], 1);
+    assert_eq!(
+        fs::read(repo.join("data/raw.csv")).unwrap(),
+        b"id,value\n1,10\n2,20\n3,30\n"
+    );
+    // The corrupt bytes were never stored: no dataset can name them, and fsck finds the cache sound.
+    ok_at(&repo, &["fsck"]);
+
+    // Corrupt in the cache and gone from the remote: an error, and nothing written.
+    let (_tmp2, repo2, remote2) = unpack(&fixture());
+    fs::write(
+        repo2.join(".dvc/cache/files/md5/bb/d304055be67c211495c95f4e697eb2"),
+        b"bad",
+    )
+    .unwrap();
+    fs::remove_file(remote2.join("files/md5/bb/d304055be67c211495c95f4e697eb2")).unwrap();
+    ok_at(&repo2, &["init", "-q"]);
+    let err = fails_at(&repo2, &["migrate", "dvc"]);
+    assert!(
+        err.contains("bbd304055be67c211495c95f4e697eb2")
+            && err.contains("not found with a matching MD5"),
+        "{err}"
+    );
+    assert!(!repo2.join("data/raw.csv.dv").exists() && !repo2.join("images.dv").exists());
+    assert!(!repo2.join(".dv/steps").exists());
+    let _ = remote;
+}
+
+/// A DVC 2 repository: objects in `.dvc/cache/ab/…`, `.dvc` files without `hash: md5`, and a text file whose
+/// recorded MD5 is that of its bytes with CRLF turned into LF.
+#[test]
+fn dvc2_layout_and_crlf_md5_are_accepted() {
+    let r = TestRepo::new();
+    let crlf = b"a,b\r\n1,2\r\n";
+    let md5 = md5_hex(b"a,b\n1,2\n");
+    r.write(&format!(".dvc/cache/{}/{}", &md5[..2], &md5[2..]), crlf);
+    r.write(".dvc/config", b"");
+    r.write(
+        "t.csv.dvc",
+        format!("outs:\n- md5: {md5}\n  size: 10\n  path: t.csv\n").as_bytes(),
+    );
+    r.git(&["add", "t.csv.dvc", ".dvc/config"]);
+    let j = r.json(&["migrate", "dvc"]);
+    assert_eq!(j["objects_from_cache"], 1, "{j:#}");
+    assert_eq!(r.read("t.csv"), crlf);
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    fs::write(tmp.path(), data).unwrap();
+    let out = Command::new("md5sum").arg(tmp.path()).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..32].to_string()
+}
+
+/// Hostile DVC files: a clear error, and nothing written.
+#[test]
+fn hostile_dvc_files_are_refused_before_anything_is_written() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "up.dvc",
+            b"outs:\n- md5: bbd304055be67c211495c95f4e697eb2\n  path: ../../etc/passwd\n".to_vec(),
+            "outside the repository",
+        ),
+        (
+            "abs.dvc",
+            b"outs:\n- md5: bbd304055be67c211495c95f4e697eb2\n  path: /etc/passwd\n".to_vec(),
+            "absolute",
+        ),
+        (
+            "git.dvc",
+            b"outs:\n- md5: bbd304055be67c211495c95f4e697eb2\n  path: .git/hooks/pre-commit\n"
+                .to_vec(),
+            ".git",
+        ),
+        (
+            "garbage.dvc",
+            b"outs: [: {\n\x01".to_vec(),
+            "not valid YAML",
+        ),
+        (
+            "huge.dvc",
+            {
+                let mut v = b"outs:\n".to_vec();
+                v.resize(5 * 1024 * 1024, b' ');
+                v
+            },
+            "too large",
+        ),
+    ];
+    for (name, text, why) in cases {
+        let r = TestRepo::new();
+        r.write(".dvc/config", b"");
+        r.write(name, &text);
+        r.git(&["add", name]);
+        let err = r.fails(&["migrate", "dvc"]);
+        assert!(err.contains(why) && err.contains(name), "{name}: {err}");
+        assert!(
+            files_below(r.path())
+                .iter()
+                .all(|p| !p.to_str().unwrap().ends_with(".dv")),
+            "{name}"
+        );
+        assert!(!r.p(".dv/steps").exists());
+    }
+    // A folder manifest (its MD5 right) listing `../x`.
+    let r = TestRepo::new();
+    let manifest = br#"[{"md5": "bbd304055be67c211495c95f4e697eb2", "relpath": "../../x"}]"#;
+    let md5 = md5_hex(manifest);
+    r.write(
+        &format!(".dvc/cache/files/md5/{}/{}.dir", &md5[..2], &md5[2..]),
+        manifest,
+    );
+    r.write(".dvc/config", b"");
+    r.write(
+        "d.dvc",
+        format!("outs:\n- md5: {md5}.dir\n  hash: md5\n  path: d\n").as_bytes(),
+    );
+    r.git(&["add", "d.dvc"]);
+    let err = r.fails(&["migrate", "dvc"]);
+    assert!(err.contains("relpath") && err.contains("../../x"), "{err}");
+    assert!(!r.p("d.dv").exists() && !r.p("d").exists());
+}
+
+#[test]
+fn without_a_dvc_folder_it_says_so() {
+    let r = TestRepo::new();
+    let err = r.fails(&["migrate", "dvc"]);
+    assert!(err.contains("not a DVC repository"), "{err}");
+}
+
+/// git-lfs: a real repository with `git lfs track`, when `git lfs` is installed.
+#[test]
+fn git_lfs_files_become_datasets() {
+    let lfs = Command::new("git").args(["lfs", "version"]).output();
+    if !lfs.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: git-lfs not installed (apt-get install git-lfs)");
+        return;
+    }
+    let r = TestRepo::bare_git();
+    let home = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(r.path())
+            .env("HOME", home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["lfs", "install", "--local"]);
+    git(&["lfs", "track", "*.bin"]);
+    let old = bytes(6, 300_000);
+    r.write("models/w.bin", &old);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "lfs v1"]);
+    let first = git_in(r.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    let big = bytes(7, 300_000);
+    r.write("models/w.bin", &big);
+    r.write("small.bin", b"tiny");
+    r.write("code.txt", b"not lfs");
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "lfs"]);
+    r.ok(&["init", "-q"]);
+    let dry = r.json(&["migrate", "lfs", "--dry-run"]);
+    assert_eq!(dry["datasets"].as_array().unwrap().len(), 2, "{dry:#}");
+    assert!(!r.p("models/w.bin.dv").exists());
+    let j = r.json(&["migrate", "lfs", "--remove-lfs", "--all-commits"]);
+    assert_eq!(j["objects_from_cache"], 3, "{j:#}");
+    assert_eq!(j["mapped_versions"], 3, "{j:#}");
+    assert!(r.p("models/w.bin.dv").exists() && r.p("small.bin.dv").exists());
+    let attrs = fs::read_to_string(r.p(".gitattributes")).unwrap();
+    assert!(!attrs.contains("filter=lfs"), "{attrs}");
+    let tracked = git_in(r.path(), &["ls-files"]);
+    assert!(
+        !tracked.contains("models/w.bin\n") && tracked.contains("models/w.bin.dv"),
+        "{tracked}"
+    );
+    git(&["commit", "-q", "-m", "to dv"]);
+    // The data is dv's now: delete it and check it out again, bit for bit.
+    fs::remove_file(r.p("models/w.bin")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("models/w.bin"), big);
+    assert_eq!(r.read("small.bin"), b"tiny");
+    // The commit from before the migration, through the LFS map, after a gc of every commit.
+    r.ok(&["gc", "--all-commits"]);
+    r.ok(&["checkout", "--rev", &first, "models/w.bin"]);
+    assert_eq!(r.read("models/w.bin"), old);
+}
+
+/// The same without git-lfs installed: pointer files and `.git/lfs/objects` laid out as git-lfs lays them out,
+/// two commits, the old one restorable after migration; a damaged object is reported, not stored.
+#[test]
+fn lfs_history_is_restorable_through_the_lfs_map() {
+    let r = TestRepo::new();
+    let lfs_commit = |data: &[u8], msg: &str| -> String {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        fs::write(tmp.path(), data).unwrap();
+        let out = Command::new("sha256sum").arg(tmp.path()).output().unwrap();
+        let oid = String::from_utf8(out.stdout).unwrap()[..64].to_string();
+        r.write(
+            &format!(".git/lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]),
+            data,
+        );
+        r.write(
+            "w.bin",
+            format!(
+                "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+                data.len()
+            )
+            .as_bytes(),
+        );
+        r.write(
+            ".gitattributes",
+            b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+        );
+        r.git(&["add", "w.bin", ".gitattributes"]);
+        r.git(&["commit", "-q", "-m", msg]);
+        oid
+    };
+    let (v1, v2) = (bytes(1, 70_000), bytes(2, 90_000));
+    lfs_commit(&v1, "v1");
+    let first = r.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let oid2 = lfs_commit(&v2, "v2");
+    // A damaged copy of v2 in .git/lfs: not used; the work tree has only the pointer text, so it is an error.
+    r.write(
+        &format!(".git/lfs/objects/{}/{}/{oid2}", &oid2[..2], &oid2[2..4]),
+        b"damaged",
+    );
+    let err = r.fails(&["migrate", "lfs", "--all-commits"]);
+    assert!(err.contains(&oid2), "{err}");
+    assert!(!r.p("w.bin.dv").exists());
+    r.write(
+        &format!(".git/lfs/objects/{}/{}/{oid2}", &oid2[..2], &oid2[2..4]),
+        &v2,
+    );
+    let j = r.json(&["migrate", "lfs", "--all-commits", "--remove-lfs"]);
+    assert_eq!(j["mapped_versions"], 2, "{j:#}");
+    assert_eq!(r.read("w.bin"), v2);
+    r.git(&["commit", "-q", "-m", "to dv"]);
+    // log sees both LFS versions (the migration commit changes no data); diff compares them.
+    let log = r.json(&["log", "w.bin"]);
+    let sizes: Vec<u64> = log[0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [90_000, 70_000], "{log:#}");
+    let diff = r.json(&["diff", &first, "HEAD"]);
+    assert_eq!(diff[0]["state"], "modified", "{diff:#}");
+    r.ok(&["gc", "--all-commits"]);
+    r.ok(&["checkout", "--rev", &first, "w.bin"]);
+    assert_eq!(r.read("w.bin"), v1);
+    r.ok(&["checkout", "w.bin"]);
+    assert_eq!(r.read("w.bin"), v2);
+}
