@@ -107,7 +107,7 @@ pub struct Global {
     pub quiet: bool,
     /// How a command waits for the cache lock (`DV_LOCK_TIMEOUT`, the command's name, a message on stderr).
     pub lock_wait: dv_core::repo::LockWait,
-    /// The core's settings, from the environment ([`env::settings`]).
+    /// The core's settings, from the environment ([`dv_core::Settings::from_env`]).
     pub settings: dv_core::Settings,
 }
 
