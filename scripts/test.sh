@@ -18,6 +18,14 @@ cd "$(dirname "$0")/.."
 command -v git >/dev/null || { echo "error: the tests need git on PATH" >&2; exit 1; }
 # The Azure tests run against Azurite, started by the tests; install it first (quick when already there).
 bash scripts/install-emulators.sh
+# `dv migrate lfs` is tested against the real git-lfs when it is there (else that test says it skipped):
+# Debian's package, installed when missing and apt-get can (a few seconds).
+if ! git lfs version >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+    sudo=()
+    [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null && sudo=(sudo -n)
+    { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+        --no-install-recommends git-lfs >/dev/null; } || echo "note: git-lfs could not be installed" >&2
+fi
 
 if [[ -z "${TMPDIR:-}" ]] && [[ "$(stat -f -c %T /dev/shm 2>/dev/null)" == tmpfs ]] &&
     (( $(df -Pk /dev/shm | awk 'NR == 2 { print $4 }') > 4 * 1024 * 1024 )); then
