@@ -406,7 +406,7 @@ fn a_work_tree_of_links_into_dvcs_cache_gets_real_files() {
     let abs = repo.join(".dvc/cache/files/md5/2c/bff4a1953d64ee69e56b9f5c8866c6");
     link("images/sub/b.png", abs.to_str().unwrap());
     ok_at(&repo, &["init", "-q"]);
-    ok_at(&repo, &["migrate", "dvc", "--remove-dvc"]);
+    ok_at(&repo, &["migrate", "dvc", "--all-commits", "--remove-dvc"]);
     for (p, want) in [
         ("data/raw.csv", &b"id,value\n1,10\n2,20\n3,30\n"[..]),
         ("images/sub/b.png", b"png-2"),
@@ -735,4 +735,92 @@ fn lfs_history_is_restorable_through_the_lfs_map() {
     assert_eq!(r.read("w.bin"), v1);
     r.ok(&["checkout", "w.bin"]);
     assert_eq!(r.read("w.bin"), v2);
+}
+
+/// A DVC 3 repository made by hand: `files` as (path, bytes) with their objects in `.dvc/cache/files/md5`, and
+/// a `.dvc` file for each recording `recorded` (its MD5 and size) in place of the bytes when given.
+fn hand_made(files: &[(&str, &[u8], Option<&[u8]>)]) -> TestRepo {
+    let r = TestRepo::new();
+    r.write(".dvc/config", b"");
+    for (path, bytes, recorded) in files {
+        let rec = recorded.unwrap_or(bytes);
+        let md5 = md5_hex(rec);
+        r.write(
+            &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
+            bytes,
+        );
+        r.write(
+            &format!("{path}.dvc"),
+            format!(
+                "outs:\n- md5: {md5}\n  size: {}\n  hash: md5\n  path: {path}\n",
+                rec.len()
+            )
+            .as_bytes(),
+        );
+        r.git(&["add", &format!("{path}.dvc")]);
+    }
+    r.git(&["add", ".dvc/config"]);
+    r
+}
+
+/// Review findings: --remove-dvc alone would delete DVC's cache, the only copy of older commits' data.
+#[test]
+fn remove_dvc_without_all_commits_is_refused_before_anything_is_written() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    let err = r.fails(&["migrate", "dvc", "--remove-dvc"]);
+    assert!(err.contains("--all-commits"), "{err}");
+    assert!(r.p(".dvc/cache").is_dir() && !r.p("a.txt.dv").exists());
+}
+
+/// Review findings: an empty file's object (the empty chunk) is stored, so the dataset can be checked out
+/// and pushed.
+#[test]
+fn an_empty_file_migrates_with_its_object() {
+    let r = hand_made(&[("empty.txt", b"", None)]);
+    r.ok(&["migrate", "dvc"]);
+    fs::remove_file(r.p("empty.txt")).unwrap();
+    r.ok(&["checkout", "empty.txt"]);
+    assert_eq!(r.read("empty.txt"), b"");
+    r.ok(&["fsck"]);
+}
+
+/// Review findings: bytes that match the recorded MD5 only as DVC 2's CRLF form, and not the recorded size,
+/// are not stored in place of the recorded file.
+#[test]
+fn an_object_whose_size_differs_from_the_record_is_refused() {
+    let r = hand_made(&[("a.txt", b"line1\r\nline2\r\n", Some(b"line1\nline2\n"))]);
+    let err = r.fails(&["migrate", "dvc"]);
+    assert!(err.contains("14 bytes where DVC recorded 12"), "{err}");
+    assert!(!r.p("a.txt.dv").exists());
+}
+
+/// Review findings: an object that is no regular file (a FIFO would block forever) is not read.
+#[test]
+fn a_fifo_in_dvcs_cache_is_not_read() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    let md5 = md5_hex(b"v1\n");
+    let obj = r.p(&format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]));
+    fs::remove_file(&obj).unwrap();
+    let made = Command::new("mkfifo").arg(&obj).status().unwrap();
+    assert!(made.success());
+    let err = r.fails(&["migrate", "dvc"]);
+    assert!(err.contains("not found with a matching MD5"), "{err}");
+}
+
+/// Review findings: a work tree link into DVC's cache pointing at a newer object than the one recorded (a
+/// `.dvc` file checked out without `dvc checkout`) keeps what it points to, and dv sees it as changed.
+#[test]
+fn a_link_to_a_newer_object_keeps_its_content() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    let newer = md5_hex(b"v2 precious\n");
+    let obj = format!(".dvc/cache/files/md5/{}/{}", &newer[..2], &newer[2..]);
+    r.write(&obj, b"v2 precious\n");
+    fs::remove_file(r.p("a.txt")).ok();
+    std::os::unix::fs::symlink(r.p(&obj), r.p("a.txt")).unwrap();
+    r.ok(&["migrate", "dvc"]);
+    let m = fs::symlink_metadata(r.p("a.txt")).unwrap();
+    assert!(m.is_file(), "a regular file now");
+    assert_eq!(r.read("a.txt"), b"v2 precious\n");
+    let status = r.ok(&["status"]);
+    assert!(status.contains("a.txt: modified"), "{status}");
 }

@@ -132,6 +132,8 @@ pub struct MigrateReport {
 struct Output {
     path: String,
     md5: Md5,
+    /// The size DVC recorded, when it did.
+    size: Option<u64>,
     from: String,
 }
 
@@ -149,6 +151,12 @@ pub fn migrate_dvc(
         dry_run: opts.dry_run,
         ..Default::default()
     };
+    if opts.remove_dvc && !opts.all_commits {
+        return Err(Error::usage(
+            "--remove-dvc deletes DVC's cache, which also holds the data of older commits: add --all-commits \
+             so that every commit's data is moved to dv first",
+        ));
+    }
     if !repo.root.join(".dvc").is_dir() {
         return Err(Error::Usage {
             message: format!(
@@ -202,6 +210,7 @@ pub fn migrate_dvc(
         outputs.push(Output {
             path: out.path.clone(),
             md5: md5.clone(),
+            size: out.size,
             from: from.to_string(),
         });
     };
@@ -278,6 +287,17 @@ pub fn migrate_dvc(
     let mut result = Ok(());
     for o in &kept {
         match objects.node(&o.md5, &mut sink) {
+            Ok(n) if !o.md5.dir && o.size.is_some_and(|size| size != n.size) => {
+                result = Err(Error::format(
+                    format!("DVC object {} of '{}'", o.md5, o.path),
+                    format!(
+                        "{} bytes where DVC recorded {}: not migrated",
+                        n.size,
+                        o.size.unwrap_or_default()
+                    ),
+                ));
+                break;
+            }
             Ok(n) => {
                 nodes.insert(o.path.clone(), (o.md5.clone(), n));
             }
@@ -363,7 +383,7 @@ pub fn migrate_dvc(
         for f in crate::ops::ignore::ensure_ignored(repo, &o.path)? {
             staging.also(f);
         }
-        if drop_dvc_links(repo, &o.path)? {
+        if replace_dvc_links(repo, &o.path)? {
             relinked.push(o.path.clone());
         }
         let previous = crate::ops::datasets::read_pointer(repo, &o.path)?.map(|d| d.pointer);
@@ -452,9 +472,13 @@ pub fn migrate_dvc(
     Ok(report)
 }
 
-/// Removes the symbolic links into DVC's cache at or below dataset `path` (DVC's `symlink` cache type): dv
-/// never follows links in data, and `--remove-dvc` would leave them dangling. Returns whether it removed any.
-fn drop_dvc_links(repo: &crate::repo::Repo, path: &str) -> Result<bool> {
+/// Replaces the symbolic links into DVC's cache at or below dataset `path` (DVC's `symlink` cache type) with
+/// regular files holding what they point to: dv never follows links in data, and `--remove-dvc` would leave
+/// them dangling. What a link points to is the work tree's content, which may be newer than the version DVC
+/// recorded (a `.dvc` file checked out without `dvc checkout`): it is kept, and `dv status` then shows it as
+/// changed, as for a regular file. A link whose target is gone is removed. Returns whether it removed any
+/// (those paths are then checked out from the recorded version).
+fn replace_dvc_links(repo: &crate::repo::Repo, path: &str) -> Result<bool> {
     let cache = repo.abs(".dvc");
     let cache = cache.canonicalize().unwrap_or(cache);
     fn go(p: &std::path::Path, cache: &std::path::Path, removed: &mut bool) -> Result<()> {
@@ -464,9 +488,22 @@ fn drop_dvc_links(repo: &crate::repo::Repo, path: &str) -> Result<bool> {
         if m.file_type().is_symlink() {
             let target = std::fs::read_link(p).map_err(|e| Error::io(p, e))?;
             let target = p.parent().map(|d| d.join(&target)).unwrap_or(target);
-            if target.canonicalize().unwrap_or(target).starts_with(cache) {
-                std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
-                *removed = true;
+            let target = target.canonicalize().unwrap_or(target);
+            if !target.starts_with(cache) {
+                return Ok(());
+            }
+            match std::fs::metadata(&target) {
+                Ok(t) if t.is_file() => {
+                    let mut tmp = crate::fsutil::TempFile::beside(p, 0o644)?;
+                    let mut from =
+                        std::fs::File::open(&target).map_err(|e| Error::io(&target, e))?;
+                    std::io::copy(&mut from, tmp.file()).map_err(|e| Error::io(&target, e))?;
+                    tmp.persist(p, false)?;
+                }
+                _ => {
+                    std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+                    *removed = true;
+                }
             }
         } else if m.is_dir() {
             for e in std::fs::read_dir(p).map_err(|e| Error::io(p, e))? {

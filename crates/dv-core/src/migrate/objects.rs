@@ -42,6 +42,16 @@ impl Place {
         match self {
             Place::Folder { dir, .. } => {
                 let path = dir.join(rel);
+                // Only a regular file (through links) is read: a FIFO would block and a device never end.
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => {}
+                    Ok(_) => {
+                        tracing::debug!("{}: not a regular file: not read", path.display());
+                        return Ok(None);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(&path, e)),
+                }
                 let mut f = match std::fs::File::open(&path) {
                     Ok(f) => f,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -264,6 +274,8 @@ impl<'a> DvcObjects<'a> {
             .map(|p| (p, Found::Cache))
             .chain(self.remote.iter().map(|p| (p, Found::Remote)));
         let mut looked = Vec::new();
+        // A copy matching only as DVC 2's CRLF→LF MD5 is used when no place has one matching plainly.
+        let mut crlf: Option<(tempfile::NamedTempFile, Found, u64)> = None;
         for (place, found) in places {
             // A cache folder is DVC 3's `files/md5` or DVC 2's root; a remote holds either layout.
             let candidates: &[String] = match (place, found) {
@@ -278,8 +290,7 @@ impl<'a> DvcObjects<'a> {
                     continue;
                 };
                 let (plain, unix) = h.finish();
-                // DVC 2 recorded text files' MD5 with CRLF as LF; a folder manifest only ever plainly.
-                if plain == md5.hex || (!md5.dir && unix == md5.hex) {
+                if plain == md5.hex {
                     self.dvc_bytes += n;
                     match found {
                         Found::Cache => self.from_cache += 1,
@@ -287,12 +298,27 @@ impl<'a> DvcObjects<'a> {
                     }
                     return Ok((tmp, found));
                 }
+                // DVC 2 recorded text files' MD5 with CRLF as LF; a folder manifest only ever plainly.
+                if !md5.dir && unix == md5.hex {
+                    if crlf.is_none() {
+                        crlf = Some((tmp, found, n));
+                    }
+                    continue;
+                }
                 self.corrupt.push(format!(
                     "{} object {md5} ({rel}) does not match its MD5 (its bytes hash to {plain}): not used",
                     place.what()
                 ));
             }
             looked.push(place.what().to_string());
+        }
+        if let Some((tmp, found, n)) = crlf {
+            self.dvc_bytes += n;
+            match found {
+                Found::Cache => self.from_cache += 1,
+                Found::Remote => self.from_remote += 1,
+            }
+            return Ok((tmp, found));
         }
         let mut where_ = looked.join(", ");
         if let Some(why) = &self.remote_problem {

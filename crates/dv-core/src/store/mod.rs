@@ -548,7 +548,13 @@ pub fn file_node(
 ) -> Result<(NodeKind, ObjectId, statedb::HashedIn)> {
     let hashed_in = statedb::HashedIn::of(layout, chunks.len());
     Ok(match chunks.len() {
-        0 => (NodeKind::File, ObjectId::of(b""), hashed_in),
+        // The empty chunk is stored like any other, so every way of storing a file stores it (dv add makes
+        // it one chunk itself; store_file, used by merges and migrations, came here without it).
+        0 => {
+            let id = ObjectId::of(b"");
+            sink.put(id, object::ObjectKind::Chunk, Vec::new())?;
+            (NodeKind::File, id, hashed_in)
+        }
         1 => (NodeKind::File, chunks[0].0, hashed_in),
         _ => (
             NodeKind::Chunked,
