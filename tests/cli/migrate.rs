@@ -737,9 +737,12 @@ fn lfs_history_is_restorable_through_the_lfs_map() {
     assert_eq!(r.read("w.bin"), v2);
 }
 
+/// A file of [`hand_made`]: its path, its bytes, and what its `.dvc` file records in their place, if not them.
+type HandMade<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
+
 /// A DVC 3 repository made by hand: `files` as (path, bytes) with their objects in `.dvc/cache/files/md5`, and
 /// a `.dvc` file for each recording `recorded` (its MD5 and size) in place of the bytes when given.
-fn hand_made(files: &[(&str, &[u8], Option<&[u8]>)]) -> TestRepo {
+fn hand_made(files: &[HandMade<'_>]) -> TestRepo {
     let r = TestRepo::new();
     r.write(".dvc/config", b"");
     for (path, bytes, recorded) in files {
