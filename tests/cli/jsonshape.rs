@@ -847,7 +847,7 @@ fn migrate_commands_json_and_exit_codes_are_pinned() {
     pin.case(
         "migrate-dvc-remove",
         &repo,
-        &["migrate", "dvc", "--remove-dvc", "--json"],
+        &["migrate", "dvc", "--all-commits", "--remove-dvc", "--json"],
     );
     pin.case("migrate-dvc-not-dvc", &repo, &["migrate", "dvc", "--json"]);
 

@@ -827,3 +827,38 @@ fn a_link_to_a_newer_object_keeps_its_content() {
     let status = r.ok(&["status"]);
     assert!(status.contains("a.txt: modified"), "{status}");
 }
+
+/// Review findings: `--remove-lfs` writes the data only where the work tree holds the pointer text: an edit
+/// not yet committed stays, and dv sees it as changed.
+#[test]
+fn remove_lfs_keeps_an_uncommitted_edit() {
+    let r = TestRepo::new();
+    let data = bytes(3, 50_000);
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    fs::write(tmp.path(), &data).unwrap();
+    let out = Command::new("sha256sum").arg(tmp.path()).output().unwrap();
+    let oid = String::from_utf8(out.stdout).unwrap()[..64].to_string();
+    r.write(
+        &format!(".git/lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]),
+        &data,
+    );
+    r.write(
+        "w.bin",
+        format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
+    r.write(
+        ".gitattributes",
+        b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+    );
+    r.git(&["add", "w.bin", ".gitattributes"]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    r.write("w.bin", b"precious uncommitted edit");
+    r.ok(&["migrate", "lfs", "--remove-lfs"]);
+    assert_eq!(r.read("w.bin"), b"precious uncommitted edit");
+    let status = r.ok(&["status"]);
+    assert!(status.contains("w.bin: modified"), "{status}");
+}

@@ -381,11 +381,20 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         staging.also(LFS_MAP_PATH);
     }
     if opts.remove_lfs && !nodes.is_empty() {
-        // The work tree gets the data where it holds the pointer text (never smudged).
-        for (path, p, _, tmp) in &nodes {
+        // The work tree gets the data where it holds the pointer text (never smudged) or nothing. Anything
+        // else there is the user's (an edit not yet committed): it stays, and `dv status` shows it changed.
+        for (path, _, _, tmp) in &nodes {
+            crate::paths::check_no_linked_parents(&repo.root, path)?;
             let abs = repo.abs(path);
-            if checked_copy(&abs, p, &store.tmp_dir())?.is_none() {
-                crate::paths::check_no_linked_parents(&repo.root, path)?;
+            let pointer_text = match std::fs::symlink_metadata(&abs) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(Error::io(&abs, e)),
+                Ok(m) if m.is_file() && m.len() <= 1024 => {
+                    parse_pointer(&std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?).is_some()
+                }
+                Ok(_) => false,
+            };
+            if pointer_text {
                 std::fs::copy(tmp.path(), &abs).map_err(|e| Error::io(&abs, e))?;
             }
         }
