@@ -862,3 +862,30 @@ fn remove_lfs_keeps_an_uncommitted_edit() {
     let status = r.ok(&["status"]);
     assert!(status.contains("w.bin: modified"), "{status}");
 }
+
+/// Review findings: an output Git tracks (a `cache: false` metrics file recorded in dvc.lock) is not made a
+/// dataset: its pointer would be one dv refuses. It is listed as not migrated.
+#[test]
+fn an_output_git_tracks_stays_in_git() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    r.write("metrics.json", b"{\"acc\": 1}\n");
+    let md5 = md5_hex(b"{\"acc\": 1}\n");
+    r.write(
+        "dvc.lock",
+        format!(
+            "schema: '2.0'\nstages:\n  train:\n    cmd: echo\n    outs:\n    - path: metrics.json\n      hash: md5\n      md5: {md5}\n      size: 11\n"
+        )
+        .as_bytes(),
+    );
+    r.write("dvc.yaml", b"stages:\n  train:\n    cmd: echo\n    metrics:\n    - metrics.json:\n        cache: false\n");
+    r.git(&["add", "metrics.json", "dvc.lock", "dvc.yaml"]);
+    let j = r.json(&["migrate", "dvc"]);
+    assert!(!r.p("metrics.json.dv").exists(), "{j:#}");
+    assert!(r.p("a.txt.dv").exists());
+    let skipped = j["skipped"].to_string();
+    assert!(
+        skipped.contains("metrics.json") && skipped.contains("Git tracks it"),
+        "{j:#}"
+    );
+    r.ok(&["status"]);
+}

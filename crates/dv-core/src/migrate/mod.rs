@@ -253,7 +253,20 @@ pub fn migrate_dvc(
     // Nested outputs cannot both be datasets: the outer one is kept.
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     let mut kept: Vec<Output> = Vec::new();
+    let tracked = git.tracked()?;
     for o in outputs {
+        // An output Git tracks (a `cache: false` output, a metrics file, listed in dvc.lock without its
+        // dvc.yaml flag) stays Git's: a pointer beside it is one dv itself refuses.
+        if tracked.under(&o.path).next().is_some() {
+            report.skipped.push(Skipped {
+                what: o.path.clone(),
+                reason: format!(
+                    "Git tracks it ({} records it too): it stays in Git, as DVC left it",
+                    o.from
+                ),
+            });
+            continue;
+        }
         if let Some(outer) = kept
             .iter()
             .find(|k| crate::paths::is_within(&o.path, &k.path))
