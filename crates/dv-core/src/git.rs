@@ -443,30 +443,7 @@ impl GitRepo {
         dir: &str,
         suffix: &str,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        let tree = self.tree_of(commit)?;
-        let records = tree
-            .traverse()
-            .breadthfirst
-            .files()
-            .map_err(|e| git_err(Path::new(dir), e))?;
-        let mut out = Vec::new();
-        for r in records {
-            if !r.mode.is_blob() {
-                continue;
-            }
-            let Ok(path) = std::str::from_utf8(&r.filepath) else {
-                continue;
-            };
-            if path.ends_with(suffix) && crate::paths::is_within(path, dir) {
-                let obj = self
-                    .repo
-                    .find_object(r.oid)
-                    .map_err(|e| git_err(Path::new(path), e))?;
-                out.push((path.to_string(), obj.data.clone()));
-            }
-        }
-        out.sort();
-        Ok(out)
+        self.blobs_at(commit, dir, |path, _| Ok(path.ends_with(suffix)))
     }
 
     /// Every file in `commit` at or below `dir` whose blob is at most `max` bytes, with its bytes (for finding
@@ -476,6 +453,23 @@ impl GitRepo {
         commit: &Commit,
         dir: &str,
         max: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        self.blobs_at(commit, dir, |path, oid| {
+            let header = self
+                .repo
+                .find_header(oid)
+                .map_err(|e| git_err(Path::new(path), e))?;
+            Ok(header.size() <= max)
+        })
+    }
+
+    /// Every file in `commit` at or below `dir` that `want` (given its path and blob id) keeps, with its
+    /// bytes, sorted by path.
+    fn blobs_at(
+        &self,
+        commit: &Commit,
+        dir: &str,
+        mut want: impl FnMut(&str, gix::ObjectId) -> Result<bool>,
     ) -> Result<Vec<(String, Vec<u8>)>> {
         let tree = self.tree_of(commit)?;
         let records = tree
@@ -491,14 +485,7 @@ impl GitRepo {
             let Ok(path) = std::str::from_utf8(&r.filepath) else {
                 continue;
             };
-            if !crate::paths::is_within(path, dir) {
-                continue;
-            }
-            let header = self
-                .repo
-                .find_header(r.oid)
-                .map_err(|e| git_err(Path::new(path), e))?;
-            if header.size() <= max {
+            if crate::paths::is_within(path, dir) && want(path, r.oid)? {
                 out.push((path.to_string(), self.blob(r.oid)?));
             }
         }

@@ -134,6 +134,21 @@ struct RawTable {
 }
 
 impl Pointer {
+    /// The pointer of plain data `node` stored in `layout`: no table record, annotations or source (what a
+    /// migration map's entry stands for).
+    pub fn of_node(
+        node: crate::store::object::Node,
+        layout: crate::store::split::Layout,
+    ) -> Pointer {
+        Pointer {
+            node,
+            table: None,
+            meta: Default::default(),
+            layout,
+            source: None,
+        }
+    }
+
     pub fn encode(&self) -> String {
         let n = &self.node;
         let mut s = String::from(

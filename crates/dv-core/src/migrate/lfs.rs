@@ -219,13 +219,7 @@ impl LfsMap {
     pub fn pointer_of(&self, data: &[u8]) -> Option<Pointer> {
         let p = parse_pointer(data)?;
         let (layout, node) = self.entries.get(&p.oid)?;
-        (node.size == p.size).then(|| Pointer {
-            node: *node,
-            table: None,
-            meta: Default::default(),
-            layout: *layout,
-            source: None,
-        })
+        (node.size == p.size).then(|| Pointer::of_node(*node, *layout))
     }
 }
 

@@ -140,13 +140,7 @@ impl DvcMap {
             return None;
         }
         let (layout, node) = self.entries.get(out.md5.as_ref()?)?;
-        Some(crate::pointer::Pointer {
-            node: *node,
-            table: None,
-            meta: Default::default(),
-            layout: *layout,
-            source: None,
-        })
+        Some(crate::pointer::Pointer::of_node(*node, *layout))
     }
 }
 

@@ -153,23 +153,11 @@ pub fn log_with(
                 Held::Blob(blob) => Pointer::decode(&git.blob(*blob)?, &pointer_path)?,
                 Held::Dvc(md5) => dvc
                     .and_then(|m| m.entries.get(md5))
-                    .map(|(layout, node)| Pointer {
-                        node: *node,
-                        table: None,
-                        meta: Default::default(),
-                        layout: *layout,
-                        source: None,
-                    })
+                    .map(|(layout, node)| Pointer::of_node(*node, *layout))
                     .ok_or_else(|| crate::Error::Internal(format!("{md5} left the DVC map")))?,
                 Held::Lfs(oid) => lfs
                     .and_then(|m| m.entries.get(oid))
-                    .map(|(layout, node)| Pointer {
-                        node: *node,
-                        table: None,
-                        meta: Default::default(),
-                        layout: *layout,
-                        source: None,
-                    })
+                    .map(|(layout, node)| Pointer::of_node(*node, *layout))
                     .ok_or_else(|| crate::Error::Internal(format!("{oid} left the LFS map")))?,
             };
             pointers.insert(held, p.clone());
