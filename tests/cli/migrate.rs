@@ -889,3 +889,64 @@ fn an_output_git_tracks_stays_in_git() {
     );
     r.ok(&["status"]);
 }
+
+/// Review findings: an old commit's version whose object the migration could not store stops `checkout
+/// --rev` of that commit with an error naming it (before anything is written), where it gave a silent mix of
+/// two revisions; naming the other datasets still works, and gc and push over history go on without it.
+#[test]
+fn a_version_not_migrated_stops_checkout_of_its_commit() {
+    let r = hand_made(&[("a.txt", b"a1\n", None), ("b.txt", b"b1\n", None)]);
+    r.git(&["commit", "-q", "-m", "v1"]);
+    let first = r.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let lost = md5_hex(b"a1\n");
+    fs::remove_file(r.p(&format!(
+        ".dvc/cache/files/md5/{}/{}",
+        &lost[..2],
+        &lost[2..]
+    )))
+    .unwrap();
+    for (path, data) in [("a.txt", b"a2\n"), ("b.txt", b"b2\n")] {
+        let md5 = md5_hex(data);
+        r.write(
+            &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
+            data,
+        );
+        r.write(path, data);
+        r.write(
+            &format!("{path}.dvc"),
+            format!("outs:\n- md5: {md5}\n  size: 3\n  hash: md5\n  path: {path}\n").as_bytes(),
+        );
+        r.git(&["add", &format!("{path}.dvc")]);
+    }
+    r.git(&["commit", "-q", "-m", "v2"]);
+    let j = r.json(&["migrate", "dvc", "--all-commits"]);
+    assert!(j["skipped"].to_string().contains("a.txt at"), "{j:#}");
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "to dv"]);
+
+    let err = r.refuses(&["checkout", "--rev", &first]);
+    assert!(
+        err.contains("'a.txt' at") && err.contains(&lost) && err.contains("cannot restore"),
+        "{err}"
+    );
+    assert_eq!(r.read("a.txt"), b"a2\n", "nothing written");
+    assert_eq!(r.read("b.txt"), b"b2\n", "nothing written");
+    let err = r.refuses(&["checkout", "--rev", &first, "a.txt"]);
+    assert!(err.contains(&lost), "{err}");
+    let err = r.refuses(&["get", ".", "a.txt", "--rev", &first, "-o", "out.txt"]);
+    assert!(err.contains(&lost) && !r.p("out.txt").exists(), "{err}");
+    let err = r.refuses(&["ls", ".", "--rev", &first]);
+    assert!(err.contains(&lost), "{err}");
+
+    r.ok(&["checkout", "--rev", &first, "b.txt"]);
+    assert_eq!(r.read("b.txt"), b"b1\n");
+    r.ok(&["checkout", "b.txt"]);
+    let out = r.dv(&["gc", "--all-commits", "--grace", "0"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&lost),
+        "{out:?}"
+    );
+    r.ok(&["checkout", "--rev", &first, "b.txt"]);
+    assert_eq!(r.read("b.txt"), b"b1\n");
+}

@@ -186,6 +186,11 @@ pub enum Error {
     #[error("{message}")]
     MalformedPointer { message: String, conflict: bool },
 
+    /// A dataset version a commit recorded in DVC's or git-lfs's files (from before `dv migrate …
+    /// --all-commits`) whose object the migration could not store: dv cannot restore that version.
+    #[error("{message}")]
+    NotMigrated { message: String },
+
     /// A pointer file holding Git's merge-conflict markers (`<<<<<<<`): a merge or rebase left it unresolved.
     #[error("unresolved merge conflict in {what}")]
     ConflictedPointer { what: String },

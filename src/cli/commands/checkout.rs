@@ -63,7 +63,8 @@ pub fn run(g: &Global, args: Args) -> Result<Outcome> {
     // A pointer file in merge conflict stops only its own dataset: the rest is checked out (a merge's clean
     // datasets follow), then the command fails naming it.
     let (conflicted, others): (Vec<_>, Vec<_>) = skipped.into_iter().partition(|s| s.conflict);
-    dv_core::ops::datasets::refuse_malformed(&others)?;
+    // A version a migration could not store stops the checkout: the rest would be a mix of two revisions.
+    dv_core::ops::datasets::refuse_unrestorable(&others)?;
     // A pointer renamed with `git mv` names data its .gitignore does not ignore yet: checked before any data
     // is written, the line added after.
     let ignores = super::plan_ignores(repo, &targets)?;

@@ -240,7 +240,7 @@ pub fn fetch(g: &Global, args: FetchArgs) -> Result<Outcome> {
 
 pub fn pull(g: &Global, args: PullArgs) -> Result<Outcome> {
     let (ctx, remote) = prepare(g, &args.common, None, dv_core::remote::Access::Read)?;
-    dv_core::ops::datasets::refuse_malformed(&ctx.skipped)?;
+    dv_core::ops::datasets::refuse_unrestorable(&ctx.skipped)?;
     let s = ctx.s.lock()?;
     // Checked before the fetch, which may write files straight into the work tree.
     let ignores = super::plan_ignores(s.repo(), &ctx.targets)?;

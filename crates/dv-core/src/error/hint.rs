@@ -94,6 +94,7 @@ impl Error {
             Error::SizeMismatch { .. } => "`dv fsck` names the pointer file that is wrong; add the data again from a copy that is right".into(),
             Error::ChangedWhileReading { .. } => "wait until whatever writes the file has finished, then run `dv add` again (nothing else of this add was recorded either)".into(),
             Error::MalformedPointer { conflict: true, .. } | Error::ConflictedPointer { .. } => "a merge (or rebase, cherry-pick, stash pop) left that pointer file in conflict: `dv checkout --ours PATH` or `dv checkout --theirs PATH` settles it (dv's merge driver keeps what merged cleanly; without the driver, one side whole), stages the pointer file and checks the data out; `git merge --abort` gives the merge up".into(),
+            Error::NotMigrated { .. } => "that version's object was missing (or damaged) in DVC's cache and remote, or git-lfs's, when it was migrated: bring it back and run the migration with --all-commits again, or name the other datasets to act on; every other version is whole".into(),
             Error::MalformedPointer { .. } => "fix or remove that pointer file (`git rm PATH.dv` removes one that should not be there, `git checkout -- PATH.dv` restores the committed one; upgrade dv if a newer one wrote it), or name the datasets to act on; `dv status` and `dv fsck` go on without it".into(),
             Error::CannotAdd { .. } => "name the files or folders to version, e.g. `dv add data/`".into(),
             Error::UnfinishedCheckout { path } => format!(

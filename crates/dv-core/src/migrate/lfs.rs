@@ -217,9 +217,31 @@ impl LfsMap {
 
     /// The dv pointer LFS pointer file `data` stands for, when it is one and the map knows its object.
     pub fn pointer_of(&self, data: &[u8]) -> Option<Pointer> {
-        let p = parse_pointer(data)?;
-        let (layout, node) = self.entries.get(&p.oid)?;
-        (node.size == p.size).then(|| Pointer::of_node(*node, *layout))
+        match self.lookup(data) {
+            super::Mapped::Pointer(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// What file `data` is to dv: the pointer an LFS pointer file stands for, a version not migrated (an LFS
+    /// pointer file whose object the map lacks, or holds at another size), or no data of dv's.
+    pub fn lookup(&self, data: &[u8]) -> super::Mapped {
+        let Some(p) = parse_pointer(data) else {
+            return super::Mapped::NotData;
+        };
+        match self.entries.get(&p.oid) {
+            Some((layout, node)) if node.size == p.size => {
+                super::Mapped::Pointer(Pointer::of_node(*node, *layout))
+            }
+            Some((_, node)) => super::Mapped::Missing(format!(
+                "its LFS pointer file says {} bytes, but git-lfs object {} holds {}",
+                p.size, p.oid, node.size
+            )),
+            None => super::Mapped::Missing(format!(
+                "git-lfs object {} was not migrated (`dv migrate lfs --all-commits` could not read it)",
+                p.oid
+            )),
+        }
     }
 }
 

@@ -136,11 +136,29 @@ impl DvcMap {
 
     /// The pointer DVC output `out` stands for, when the map knows its object.
     pub fn pointer_of(&self, out: &Out) -> Option<crate::pointer::Pointer> {
-        if !out.cache {
-            return None;
+        match self.lookup(out) {
+            super::Mapped::Pointer(p) => Some(p),
+            _ => None,
         }
-        let (layout, node) = self.entries.get(out.md5.as_ref()?)?;
-        Some(crate::pointer::Pointer::of_node(*node, *layout))
+    }
+
+    /// What DVC output `out` is to dv: the pointer it stands for, a version not migrated (an output DVC caches
+    /// whose object the map lacks), or no data of dv's (`cache: false`).
+    pub fn lookup(&self, out: &Out) -> super::Mapped {
+        if !out.cache {
+            return super::Mapped::NotData;
+        }
+        let Some(md5) = &out.md5 else {
+            return super::Mapped::Missing("DVC recorded no MD5 for it".into());
+        };
+        match self.entries.get(md5) {
+            Some((layout, node)) => {
+                super::Mapped::Pointer(crate::pointer::Pointer::of_node(*node, *layout))
+            }
+            None => super::Mapped::Missing(format!(
+                "DVC's object {md5} was not migrated (`dv migrate dvc --all-commits` could not read it)"
+            )),
+        }
     }
 }
 

@@ -44,6 +44,18 @@ impl Maps {
     }
 }
 
+/// What a map makes of the record another tool kept of a dataset version at an old commit (a `.dvc` file's or
+/// `dvc.lock`'s output, an LFS pointer file).
+#[derive(Clone, Debug)]
+pub enum Mapped {
+    /// The pointer file it stands for.
+    Pointer(Pointer),
+    /// A version the migration could not store (its object was missing or damaged everywhere): why.
+    Missing(String),
+    /// No data of dv's: an output DVC keeps in Git (`cache: false`), bytes that are no LFS pointer file.
+    NotData,
+}
+
 /// How [`migrate_dvc`] migrates.
 #[derive(Clone, Debug, Default)]
 pub struct DvcOptions {

@@ -109,7 +109,17 @@ pub fn du(s: &Session, scope: &Scope, paths: &[String]) -> Result<DuReport> {
                 }
             };
             for (commit, info) in oldest_first(git, commits)? {
-                let targets = tolerate(resolve_targets(repo, &Source::Rev { git, commit }, paths))?;
+                // A version a migration could not store has no size to count: only a malformed pointer
+                // file stops the walk.
+                let mut skipped = Vec::new();
+                let found = super::datasets::resolve_targets_noting(
+                    repo,
+                    &Source::Rev { git, commit },
+                    paths,
+                    &mut skipped,
+                )
+                .and_then(|t| super::datasets::refuse_malformed(&skipped).map(|()| t));
+                let targets = tolerate(found)?;
                 snapshots.push((Some(info), targets));
             }
             let targets = tolerate(resolve_targets(repo, &Source::WorkTree, paths))?;

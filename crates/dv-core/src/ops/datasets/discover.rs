@@ -84,10 +84,9 @@ impl Source<'_> {
                     // A commit from before `dv migrate dvc/lfs --all-commits`: its DVC record or LFS pointer
                     // file, if the map has it.
                     None => Ok(match dvc_pointer_at(repo, git, commit, path)? {
-                        Some(d) => Some(d),
-                        None => lfs_pointer_at(repo, git, commit, path)?,
-                    }
-                    .map_or(Found::None, |d| Found::Dataset(d).at_rev(&commit.rev))),
+                        Found::None => lfs_pointer_at(repo, git, commit, path)?,
+                        found => found,
+                    }),
                     Some(data) => {
                         Found::of(path, &data, &format!("{pointer_path} at {}", commit.rev))
                             .map(|f| f.at_rev(&commit.rev))
@@ -148,14 +147,22 @@ impl Source<'_> {
                 }
                 // The DVC outputs of a commit from before `dv migrate dvc --all-commits`, where no pointer
                 // file is (or holds, or lies in) them.
-                let mut migrated = dvc_datasets_at(repo, git, commit, dir)?;
-                migrated.extend(lfs_datasets_at(repo, git, commit, dir)?);
-                for d in migrated {
+                let mut not_migrated = Vec::new();
+                for d in migrated_datasets_at(repo, git, commit, dir, &mut not_migrated)? {
                     if !out
                         .iter()
                         .any(|x| is_within(&d.path, &x.path) || is_within(&x.path, &d.path))
                     {
-                        out.push(d.clone());
+                        out.push(d);
+                    }
+                }
+                for n in not_migrated {
+                    let path = n.path.strip_suffix(POINTER_SUFFIX).unwrap_or_default();
+                    if !out
+                        .iter()
+                        .any(|x| is_within(path, &x.path) || is_within(&x.path, path))
+                    {
+                        skipped.push(n);
                     }
                 }
                 out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -184,99 +191,112 @@ impl Source<'_> {
     }
 }
 
+/// A dataset the maps of a migration with `--all-commits` make of another tool's record at `commit`, as what
+/// the pointer file lookup finds: a dataset, a version not migrated (an error that names it), or none.
+fn found_of(mapped: crate::migrate::Mapped, path: &str, commit: &crate::git::Commit) -> Found {
+    match mapped {
+        crate::migrate::Mapped::Pointer(pointer) => Found::Dataset(Dataset {
+            path: path.to_string(),
+            pointer,
+            rev: Some(commit.rev.clone()),
+        }),
+        crate::migrate::Mapped::Missing(why) => Found::Malformed(not_migrated(path, commit, &why)),
+        crate::migrate::Mapped::NotData => Found::None,
+    }
+}
+
+fn not_migrated(path: &str, commit: &crate::git::Commit, why: &str) -> Error {
+    Error::NotMigrated {
+        message: format!(
+            "'{}' at {}: dv cannot restore this version: {why}",
+            display(path),
+            commit.rev
+        ),
+    }
+}
+
 /// The dataset DVC recorded at `path` in `commit` (its `PATH.dvc` file, or the `dvc.lock` of a folder above
 /// it), as the DVC map (`.dv/dvc-map`, written by `dv migrate dvc --all-commits`) turns it into a pointer.
-/// None without a map, a record, or a mapping for its object.
+/// None without a map or a record; a version the map lacks is a [`Found::Malformed`] naming it.
 fn dvc_pointer_at(
     repo: &Repo,
     git: &crate::git::GitRepo,
     commit: &crate::git::Commit,
     path: &str,
-) -> Result<Option<Dataset>> {
+) -> Result<Found> {
     let Some(map) = crate::migrate::map::DvcMap::load(repo)? else {
-        return Ok(None);
+        return Ok(Found::None);
     };
-    Ok(crate::migrate::map::record_at(git, commit, path)?
-        .and_then(|o| map.pointer_of(&o))
-        .map(|pointer| Dataset {
-            path: path.to_string(),
-            pointer,
-            rev: Some(commit.rev.clone()),
-        }))
+    Ok(match crate::migrate::map::record_at(git, commit, path)? {
+        Some(o) => found_of(map.lookup(&o), path, commit),
+        None => Found::None,
+    })
 }
 
 /// The dataset an LFS pointer file at `path` in `commit` stands for, through the LFS map (`.dv/lfs-map`,
-/// written by `dv migrate lfs --all-commits`). None without a map, such a file, or a mapping for its object.
+/// written by `dv migrate lfs --all-commits`). None without a map or such a file; a version the map lacks is
+/// a [`Found::Malformed`] naming it.
 pub(super) fn lfs_pointer_at(
     repo: &Repo,
     git: &crate::git::GitRepo,
     commit: &crate::git::Commit,
     path: &str,
-) -> Result<Option<Dataset>> {
+) -> Result<Found> {
     let Some(map) = crate::migrate::lfs::LfsMap::load(repo)? else {
-        return Ok(None);
+        return Ok(Found::None);
     };
     if dataset_path_problem(path).is_some() {
-        return Ok(None);
+        return Ok(Found::None);
     }
-    Ok(git
-        .file_at(commit, path)?
-        .and_then(|data| map.pointer_of(&data))
-        .map(|pointer| Dataset {
-            path: path.to_string(),
-            pointer,
-            rev: Some(commit.rev.clone()),
-        }))
+    Ok(match git.file_at(commit, path)? {
+        Some(data) => found_of(map.lookup(&data), path, commit),
+        None => Found::None,
+    })
 }
 
-/// Every LFS pointer file at or below `dir` in `commit` that the LFS map knows, as datasets.
-fn lfs_datasets_at(
+/// Every dataset the maps make of the records at or below `dir` in `commit` (LFS pointer files, then DVC
+/// records, see [`dvc_pointer_at`] and [`lfs_pointer_at`]), those inside another left out. A version not
+/// migrated is added to `skipped` instead.
+fn migrated_datasets_at(
     repo: &Repo,
     git: &crate::git::GitRepo,
     commit: &crate::git::Commit,
     dir: &str,
+    skipped: &mut Vec<NotPointer>,
 ) -> Result<Vec<Dataset>> {
-    let Some(map) = crate::migrate::lfs::LfsMap::load(repo)? else {
-        return Ok(Vec::new());
-    };
-    let max = crate::migrate::lfs::MAX_LFS_POINTER as u64;
-    Ok(git
-        .small_blobs_at(commit, dir, max)?
-        .into_iter()
-        .filter(|(path, _)| dataset_path_problem(path).is_none())
-        .filter_map(|(path, data)| {
-            map.pointer_of(&data).map(|pointer| Dataset {
-                path,
-                pointer,
-                rev: Some(commit.rev.clone()),
-            })
-        })
-        .collect())
-}
-
-/// Every dataset DVC recorded at or below `dir` in `commit` that the DVC map knows (see [`dvc_pointer_at`]);
-/// records that cannot be read are left out, as DVC would not have made them.
-fn dvc_datasets_at(
-    repo: &Repo,
-    git: &crate::git::GitRepo,
-    commit: &crate::git::Commit,
-    dir: &str,
-) -> Result<Vec<Dataset>> {
-    let Some(map) = crate::migrate::map::DvcMap::load(repo)? else {
-        return Ok(Vec::new());
-    };
-    let mut problems = Vec::new();
+    let mut found: Vec<(String, crate::migrate::Mapped)> = Vec::new();
+    if let Some(map) = crate::migrate::map::DvcMap::load(repo)? {
+        let mut problems = Vec::new();
+        for (o, _) in crate::migrate::map::outputs_at(git, commit, dir, &mut problems)? {
+            found.push((o.path.clone(), map.lookup(&o)));
+        }
+    }
+    if let Some(map) = crate::migrate::lfs::LfsMap::load(repo)? {
+        let max = crate::migrate::lfs::MAX_LFS_POINTER as u64;
+        for (path, data) in git.small_blobs_at(commit, dir, max)? {
+            if dataset_path_problem(&path).is_none() {
+                found.push((path, map.lookup(&data)));
+            }
+        }
+    }
     let mut out: Vec<Dataset> = Vec::new();
-    for (o, _) in crate::migrate::map::outputs_at(git, commit, dir, &mut problems)? {
-        if out.iter().any(|d| is_within(&o.path, &d.path)) {
+    let mut held: Vec<String> = Vec::new();
+    for (path, mapped) in found {
+        if matches!(mapped, crate::migrate::Mapped::NotData)
+            || held
+                .iter()
+                .any(|h| is_within(&path, h) || is_within(h, &path))
+        {
             continue;
         }
-        if let Some(pointer) = map.pointer_of(&o) {
-            out.push(Dataset {
-                path: o.path.clone(),
-                pointer,
-                rev: Some(commit.rev.clone()),
-            });
+        held.push(path.clone());
+        match found_of(mapped, &path, commit) {
+            Found::Dataset(d) => out.push(d),
+            Found::Malformed(e) => skipped.push(NotPointer::not_migrated(
+                format!("{path}{POINTER_SUFFIX}"),
+                &e,
+            )),
+            _ => {}
         }
     }
     Ok(out)

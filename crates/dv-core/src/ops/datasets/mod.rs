@@ -12,5 +12,5 @@ mod resolve;
 
 pub use dataset::{Dataset, InVersion, Target, check_named_held};
 pub use discover::{Source, enclosing_dataset, find_datasets, read_pointer};
-pub use not_pointer::{NotPointer, PointerProblem, refuse_malformed};
+pub use not_pointer::{NotPointer, PointerProblem, refuse_malformed, refuse_unrestorable};
 pub use resolve::{resolve_targets, resolve_targets_noting};

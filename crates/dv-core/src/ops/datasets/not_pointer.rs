@@ -20,6 +20,10 @@ words! {
         Malformed = "malformed",
         /// A pointer file Git tracks inside another dataset's folder.
         Nested = "nested",
+        /// A version an old commit recorded in DVC's or git-lfs's files whose object `dv migrate …
+        /// --all-commits` could not store: commands that restore a revision (`checkout`, `pull`, reads) refuse
+        /// while one is in scope; `gc` and `push` go on (there is nothing of it to keep or send).
+        NotMigrated = "not-migrated",
     }
 }
 
@@ -62,6 +66,18 @@ impl NotPointer {
             problem: PointerProblem::Malformed,
             inside: None,
             conflict: matches!(e, Error::ConflictedPointer { .. }),
+        }
+    }
+
+    /// The dataset whose pointer file would be `path`, at a commit from before a migration, that recorded a
+    /// version the migration could not store (`e`, an [`Error::NotMigrated`], says which).
+    pub(super) fn not_migrated(path: String, e: &Error) -> NotPointer {
+        NotPointer {
+            path,
+            reason: e.to_string(),
+            problem: PointerProblem::NotMigrated,
+            inside: None,
+            conflict: false,
         }
     }
 
@@ -114,8 +130,8 @@ pub(super) fn drop_not_dvs(
             // --all-commits`), is Git's file at that commit by nature: its pointer text is what Git held.
             (Source::Rev { git, commit }, _) => {
                 git.has_file_at(commit, path)?
-                    && !super::discover::lfs_pointer_at(repo, git, commit, path)?
-                        .is_some_and(|d| d.pointer.node == t.dataset.pointer.node)
+                    && !matches!(super::discover::lfs_pointer_at(repo, git, commit, path)?,
+                        Found::Dataset(d) if d.pointer.node == t.dataset.pointer.node)
             }
             (Source::WorkTree, Some(index)) => index.tracks(path),
             (Source::WorkTree, None) => false,
@@ -184,6 +200,22 @@ pub fn refuse_malformed(skipped: &[NotPointer]) -> Result<()> {
         Some(s) => Err(Error::MalformedPointer {
             message: s.reason.clone(),
             conflict: s.conflict,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// [`refuse_malformed`], and also refuses a version a migration could not store ([`PointerProblem::NotMigrated`]):
+/// for commands that restore or read a revision's data (`checkout --rev`, `pull --rev`, `ls`, `get`), where going
+/// on without it would give a mix of that revision and the work tree's.
+pub fn refuse_unrestorable(skipped: &[NotPointer]) -> Result<()> {
+    refuse_malformed(skipped)?;
+    match skipped
+        .iter()
+        .find(|s| s.problem == PointerProblem::NotMigrated)
+    {
+        Some(s) => Err(Error::NotMigrated {
+            message: s.reason.clone(),
         }),
         None => Ok(()),
     }

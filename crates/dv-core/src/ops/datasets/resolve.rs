@@ -3,19 +3,20 @@
 
 use super::discover::{Found, enclosing_dataset_in};
 use super::not_pointer::drop_not_dvs;
-use super::{NotPointer, Source, Target, refuse_malformed};
+use super::{NotPointer, Source, Target, refuse_unrestorable};
 use crate::Result;
 use crate::paths::{POINTER_SUFFIX, is_within};
 use crate::repo::Repo;
 
 /// Resolves what the user named: a pointer file, a tracked path, a path inside a tracked folder, or a folder
 /// containing pointer files. No paths means every dataset. Pointers are read from `source`.
-/// A pointer file in scope that cannot be read is an error here (for commands that have no way to report it);
+/// A pointer file in scope that cannot be read, or a version a migration could not store, is an error here
+/// (for commands that have no way to report it);
 /// [`resolve_targets_noting`] hands it to the caller instead.
 pub fn resolve_targets(repo: &Repo, source: &Source<'_>, paths: &[String]) -> Result<Vec<Target>> {
     let mut skipped = Vec::new();
     let targets = resolve_targets_noting(repo, source, paths, &mut skipped)?;
-    refuse_malformed(&skipped)?;
+    refuse_unrestorable(&skipped)?;
     Ok(targets)
 }
 
