@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 => {
-            if let Ok(stages) = dvc::parse_lock(rest, "sub/dvc.lock") {
+            if let Ok(stages) = dvc::parse_lock(rest, "sub/dvc.lock", &Default::default()) {
                 for s in &stages {
                     s.outs.iter().chain(&s.deps).for_each(|o| inside(&o.path));
                     s.params.iter().for_each(|(f, _, _)| inside(f));
@@ -47,6 +47,10 @@ fuzz_target!(|data: &[u8]| {
                     s.outs.iter().for_each(|(o, _)| inside(o));
                 }
             }
+            dvc::stage_wdirs(Some(rest), "sub/dvc.yaml")
+                .values()
+                .filter(|w| !w.is_empty())
+                .for_each(|w| inside(w));
         }
         4 => {
             if let Ok(m) = map::DvcMap::decode(rest, "fuzz-map") {

@@ -950,3 +950,58 @@ fn a_version_not_migrated_stops_checkout_of_its_commit() {
     r.ok(&["checkout", "--rev", &first, "b.txt"]);
     assert_eq!(r.read("b.txt"), b"b1\n");
 }
+
+/// Review findings: a stage with `wdir:` migrates (dvc.lock records its paths relative to that folder, without
+/// naming it), and its commands run as DVC runs them: each line on its own (a `cd` in one does not reach the
+/// next), stopping at the first that fails, with `DVC_ROOT` and `DVC_STAGE` set.
+#[test]
+fn a_stage_with_wdir_migrates_and_runs_its_lines_as_dvc_does() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    r.write("sub/w/in.txt", b"x\n");
+    let out = b"x\nsub/dvc.yaml:s\n";
+    r.write("sub/w/out.txt", out);
+    let cmd = "      cd ..\n      test -f in.txt\n      test -f \"$DVC_ROOT/sub/dvc.yaml\"\n      cp in.txt out.txt && echo \"$DVC_STAGE\" >> out.txt\n";
+    r.write(
+        "sub/dvc.yaml",
+        format!(
+            "stages:\n  s:\n    wdir: w\n    cmd: |-\n{cmd}    deps:\n    - in.txt\n    outs:\n    - out.txt\n  t:\n    cmd:\n    - echo one > t.txt\n    - \"false\"\n    - echo two >> t.txt\n    deps: [w/out.txt]\n    outs: [t.txt]\n"
+        )
+        .as_bytes(),
+    );
+    r.write(
+        "sub/dvc.lock",
+        format!(
+            "schema: '2.0'\nstages:\n  s:\n    cmd: |-\n{cmd}    deps:\n    - path: in.txt\n      hash: md5\n      md5: {}\n      size: 2\n    outs:\n    - path: out.txt\n      hash: md5\n      md5: {}\n      size: {}\n",
+            md5_hex(b"x\n"),
+            md5_hex(out),
+            out.len()
+        )
+        .as_bytes(),
+    );
+    let md5 = md5_hex(out);
+    r.write(
+        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
+        out,
+    );
+    r.git(&["add", "sub/dvc.yaml", "sub/dvc.lock", "sub/w/in.txt"]);
+    let j = r.json(&["migrate", "dvc"]);
+    let datasets: Vec<&str> = j["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(datasets, ["a.txt", "sub/w/out.txt"], "{j:#}");
+    assert!(!r.p("out.txt").exists() && !r.p("sub/out.txt").exists());
+    let steps = j["steps"].as_array().unwrap();
+    let s = steps.iter().find(|s| s["name"] == "s").unwrap();
+    assert_eq!(s["state"], "up-to-date", "{j:#}");
+
+    // The command reruns (an input changed) as DVC runs it.
+    r.write("sub/w/in.txt", b"y\n");
+    r.ok(&["repro", "sub/w/out.txt"]);
+    assert_eq!(r.read("sub/w/out.txt"), b"y\nsub/dvc.yaml:s\n");
+    // A list stops at its first failing entry.
+    r.refuses(&["repro", "sub/t.txt"]);
+    assert_eq!(r.read("sub/t.txt"), b"one\n");
+}

@@ -181,7 +181,7 @@ pub fn record_at(
         dir = crate::paths::split(dir).0;
         let lock = crate::paths::join(dir, "dvc.lock");
         if let Some(data) = git.file_at(commit, &lock)?
-            && let Ok(stages) = super::dvc::parse_lock(&data, &lock)
+            && let Ok(stages) = lock_at(git, commit, &lock, &data)
             && let Some(o) = stages
                 .into_iter()
                 .flat_map(|s| s.outs)
@@ -191,6 +191,19 @@ pub fn record_at(
         }
     }
     Ok(None)
+}
+
+/// The stages of `dvc.lock` file `path` at `commit` (its bytes `data`), their paths read relative to the folders
+/// the `dvc.yaml` beside it at that commit gives them.
+fn lock_at(
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    path: &str,
+    data: &[u8],
+) -> Result<Vec<super::dvc::LockStage>> {
+    let yaml = crate::paths::join(crate::paths::split(path).0, "dvc.yaml");
+    let wdirs = super::dvc::stage_wdirs(git.file_at(commit, &yaml)?.as_deref(), &yaml);
+    super::dvc::parse_lock(data, path, &wdirs)
 }
 
 /// The DVC outputs recorded at `commit` at or below folder `dir` ("" for all): every `.dvc` file's and every
@@ -212,7 +225,7 @@ pub fn outputs_at(
             continue;
         }
         let parsed = if is_lock {
-            super::dvc::parse_lock(data, path)
+            lock_at(git, commit, path, data)
                 .map(|stages| stages.into_iter().flat_map(|s| s.outs).collect::<Vec<_>>())
         } else {
             super::dvc::parse_dvc_file(data, path).map(|f| f.outs)

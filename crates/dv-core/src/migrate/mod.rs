@@ -249,10 +249,12 @@ pub fn migrate_dvc(
         .collect();
     yamls.sort();
     for y in &yamls {
-        let pipeline = dvc::parse_pipeline(&read(y)?, y)?;
+        let yaml_data = read(y)?;
+        let pipeline = dvc::parse_pipeline(&yaml_data, y)?;
         let lock_path = crate::paths::join(crate::paths::split(y).0, "dvc.lock");
+        let wdirs = dvc::stage_wdirs(Some(&yaml_data), y);
         let lock = match crate::fsutil::read_own(&repo.abs(&lock_path))? {
-            Some(data) => dvc::parse_lock(&data, &lock_path)?,
+            Some(data) => dvc::parse_lock(&data, &lock_path, &wdirs)?,
             None => Vec::new(),
         };
         for st in &lock {

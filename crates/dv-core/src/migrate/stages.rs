@@ -1,5 +1,5 @@
-//! DVC stages (`dvc.yaml` for the definition, `dvc.lock` for the last run) as dv steps: the command run through
-//! `sh -c` as DVC runs it, the stage's folder as the workdir, its deps, params and cached outs. What `dvc.lock`
+//! DVC stages (`dvc.yaml` for the definition, `dvc.lock` for the last run) as dv steps: the commands run through
+//! `sh -c` as DVC runs them ([`shell_command`]), the stage's folder as the workdir, its deps, params and cached outs. What `dvc.lock`
 //! recorded becomes the step's record, so a stage whose lock matches the work tree is up to date in dv too;
 //! an input whose recorded version dv cannot tell (changed since, or a folder DVC hashed its own way) is
 //! recorded as unknown, which makes the step stale rather than wrongly up to date.
@@ -17,9 +17,30 @@ use crate::steps::{
 use crate::store::object::Node;
 use crate::{Error, Result};
 
-/// The command DVC runs for `cmd`.
-pub fn shell_command(cmd: &str) -> Vec<String> {
-    vec!["sh".into(), "-c".into(), cmd.to_string()]
+/// The step command that runs a stage's commands as DVC runs them: each through `sh -c` on its own (a
+/// subshell: what one changes, such as its folder, does not reach the next), stopping at the first that fails
+/// with its exit status, with `DVC_ROOT` (the work tree's root, from dv's `DV_ROOT`, unless already set) and
+/// `DVC_STAGE` (the stage's address, `NAME` or `DIR/dvc.yaml:NAME`) set as DVC sets them. `yaml` is the
+/// `dvc.yaml` the stage is in.
+pub fn shell_command(cmds: &[String], yaml: &str, name: &str) -> Vec<String> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let address = match crate::paths::split(yaml).0 {
+        "" => name.to_string(),
+        _ => format!("{yaml}:{name}"),
+    };
+    let mut script = format!(
+        "export DVC_ROOT=\"${{DVC_ROOT:-$DV_ROOT}}\" DVC_STAGE={}\n",
+        quote(&address)
+    );
+    match cmds {
+        [one] => script.push_str(one),
+        many => {
+            for c in many {
+                script.push_str(&format!("(\n{c}\n) || exit\n"));
+            }
+        }
+    }
+    vec!["sh".into(), "-c".into(), script]
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -171,13 +192,13 @@ pub(super) fn convert(
         }
         let step = Step {
             name: st.name.clone(),
-            command: shell_command(&st.cmd),
+            command: shell_command(&st.cmd, yaml, &st.name),
             workdir: st.wdir.clone(),
             deps,
             params,
             outs,
             run: locked.map(|l| RunRecord {
-                command: shell_command(&l.cmd),
+                command: shell_command(&l.cmd, yaml, &l.name),
                 git_commit: head.clone(),
                 dv_version: env!("CARGO_PKG_VERSION").to_string(),
                 platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),

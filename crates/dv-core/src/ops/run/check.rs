@@ -96,7 +96,7 @@ pub fn check(s: &Session, out: &str, opts: &RunOptions<'_>) -> Result<CheckRepor
         }
     }
     let started = std::time::Instant::now();
-    let status = spawn(&step.command, &workdir, opts.child_output)
+    let status = spawn(step, tmp.path(), opts.child_output)
         .map_err(|e| bad(format!("cannot run '{}': {e}", step.command[0])))?;
     let duration_ms = started.elapsed().as_millis() as u64;
     let mut report = CheckReport {

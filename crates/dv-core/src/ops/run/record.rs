@@ -163,9 +163,8 @@ pub fn execute(s: &Session, step: &Step, opts: &RunOptions<'_>) -> Result<StepRu
     }
     let commit = git.head()?.map(|c| c.id.to_string());
 
-    let workdir = repo.abs(&step.workdir);
     let started = std::time::Instant::now();
-    let status = spawn(&step.command, &workdir, opts.child_output)
+    let status = spawn(step, &repo.root, opts.child_output)
         .map_err(|e| bad(format!("cannot run '{}': {e}", step.command[0])))?;
     let duration_ms = started.elapsed().as_millis() as u64;
     if !status.success() {

@@ -13,14 +13,19 @@ pub enum ChildOutput {
     Stderr,
 }
 
+/// Runs `step`'s command in its workdir below `root` (the work tree's root, or the copy `dv run --check`
+/// runs in), with `DV_ROOT` (that root) and `DV_STEP` (the step's name) in its environment.
 pub(super) fn spawn(
-    command: &[String],
-    dir: &Path,
+    step: &crate::steps::Step,
+    root: &Path,
     out: ChildOutput,
 ) -> std::io::Result<std::process::ExitStatus> {
+    let command = &step.command;
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..])
-        .current_dir(dir)
+        .current_dir(root.join(&step.workdir))
+        .env("DV_ROOT", root)
+        .env("DV_STEP", &step.name)
         .stdin(Stdio::null());
     if out == ChildOutput::Stderr {
         use std::os::fd::AsFd;
