@@ -1005,3 +1005,245 @@ fn a_stage_with_wdir_migrates_and_runs_its_lines_as_dvc_does() {
     r.refuses(&["repro", "sub/t.txt"]);
     assert_eq!(r.read("sub/t.txt"), b"one\n");
 }
+
+/// Writes `data` as git-lfs would keep file `path`: its object in `.git/lfs/objects`, the pointer text in the
+/// work tree, staged, with `*.bin` tracked by git-lfs in `.gitattributes`. Returns the object id.
+fn lfs_file(r: &TestRepo, path: &str, data: &[u8]) -> String {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    fs::write(tmp.path(), data).unwrap();
+    let out = Command::new("sha256sum").arg(tmp.path()).output().unwrap();
+    let oid = String::from_utf8(out.stdout).unwrap()[..64].to_string();
+    r.write(
+        &format!(".git/lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]),
+        data,
+    );
+    r.write(
+        path,
+        format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
+    if !r.p(".gitattributes").exists() {
+        r.write(
+            ".gitattributes",
+            b"*.bin filter=lfs diff=lfs merge=lfs -text export-ignore\n",
+        );
+    }
+    r.git(&["add", path, ".gitattributes"]);
+    oid
+}
+
+/// Review findings: plain `migrate lfs` (no --remove-lfs) hands the files to dv (their index entries go, as a
+/// pointer file beside a file Git tracks is refused): dv accepts every pointer it wrote. `--remove-lfs` then
+/// drops only git-lfs's attributes, keeping the others on the line. A damaged LFS pointer is reported.
+#[test]
+fn plain_lfs_migration_leaves_pointers_dv_accepts() {
+    let r = TestRepo::new();
+    let data = bytes(4, 40_000);
+    lfs_file(&r, "w.bin", &data);
+    r.write(
+        "bad.bin",
+        b"version https://git-lfs.github.com/spec/v1\noid sha256:xyz\n",
+    );
+    r.git(&["add", "bad.bin"]);
+    r.git(&["commit", "-q", "-m", "lfs"]);
+    let j = r.json(&["migrate", "lfs"]);
+    assert!(j["skipped"].to_string().contains("bad.bin"), "{j:#}");
+    assert_eq!(r.read("w.bin"), data);
+    let status = r.dv(&["status"]);
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert!(status.status.success() && !err.contains("warning"), "{err}");
+    let tracked = r.git(&["ls-files"]);
+    assert!(
+        !tracked.contains("w.bin\n") && tracked.contains("w.bin.dv"),
+        "{tracked}"
+    );
+    let attrs = fs::read_to_string(r.p(".gitattributes")).unwrap();
+    assert!(
+        attrs.contains("filter=lfs"),
+        "kept without --remove-lfs: {attrs}"
+    );
+    r.git(&["commit", "-q", "-m", "to dv"]);
+    fs::remove_file(r.p("w.bin")).unwrap();
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("w.bin"), data);
+    r.ok(&["migrate", "lfs", "--remove-lfs"]);
+    let attrs = fs::read_to_string(r.p(".gitattributes")).unwrap();
+    assert!(
+        !attrs.contains("lfs") && attrs.contains("*.bin -text export-ignore"),
+        "{attrs}"
+    );
+}
+
+/// Review findings: a second migration keeps a pointer file `dv add` changed since the first (it named the
+/// newer version), and says so.
+#[test]
+fn a_second_migration_keeps_what_dv_add_recorded_since() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    r.ok(&["migrate", "dvc"]);
+    r.write("a.txt", b"v2, added with dv\n");
+    r.ok(&["add", "a.txt"]);
+    let pointer = r.read("a.txt.dv");
+    let j = r.json(&["migrate", "dvc"]);
+    assert_eq!(r.read("a.txt.dv"), pointer, "{j:#}");
+    assert_eq!(r.read("a.txt"), b"v2, added with dv\n");
+    assert!(j["skipped"].to_string().contains("kept"), "{j:#}");
+}
+
+/// Review findings: what DVC's files hold that dv does not take is said, not dropped: a `.dvcignore`, an old
+/// single-stage `.dvc` file (not an import); a backslash in a folder manifest's name (part of the name, as DVC
+/// writes `/` between names) is refused by name rather than made a folder; `--remove-dvc` keeps a `dvc.yaml`
+/// whose stages did not all convert; `-q` prints only what was not migrated.
+#[test]
+fn what_does_not_map_is_said_and_kept() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    r.write(".dvcignore", b"# comment\n*.tmp\n");
+    // A DVC 1 single-stage file with a command.
+    let out = b"made\n";
+    let md5 = md5_hex(out);
+    r.write(
+        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
+        out,
+    );
+    r.write(
+        "made.txt.dvc",
+        format!("cmd: echo made > made.txt\ndeps:\n- path: a.txt\n  md5: {}\nouts:\n- md5: {md5}\n  path: made.txt\n", md5_hex(b"v1\n")).as_bytes(),
+    );
+    // A folder whose manifest names `x\y`.
+    let inner = b"inner\n";
+    let inner_md5 = md5_hex(inner);
+    r.write(
+        &format!(
+            ".dvc/cache/files/md5/{}/{}",
+            &inner_md5[..2],
+            &inner_md5[2..]
+        ),
+        inner,
+    );
+    let manifest = format!("[{{\"md5\": \"{inner_md5}\", \"relpath\": \"x\\\\y\"}}]");
+    let dir_md5 = md5_hex(manifest.as_bytes());
+    r.write(
+        &format!(
+            ".dvc/cache/files/md5/{}/{}.dir",
+            &dir_md5[..2],
+            &dir_md5[2..]
+        ),
+        manifest.as_bytes(),
+    );
+    r.write(
+        "d.dvc",
+        format!("outs:\n- md5: {dir_md5}.dir\n  path: d\n").as_bytes(),
+    );
+    r.write(
+        "dvc.yaml",
+        b"stages:\n  many:\n    foreach: [a, b]\n    do:\n      cmd: echo ${item}\n",
+    );
+    r.git(&["add", "made.txt.dvc", "d.dvc", "dvc.yaml", ".dvcignore"]);
+    let err = r.fails(&["migrate", "dvc"]);
+    assert!(
+        err.contains("relpath") && err.contains("backslash"),
+        "{err}"
+    );
+    assert!(!r.p("d").exists() && !r.p("a.txt.dv").exists());
+    r.git(&["rm", "-q", "--cached", "d.dvc"]);
+    fs::remove_file(r.p("d.dvc")).unwrap();
+    r.git(&["commit", "-q", "-m", "dvc"]);
+    let quiet = r.ok(&["-q", "migrate", "dvc", "--all-commits", "--remove-dvc"]);
+    for line in quiet.lines() {
+        assert!(line.starts_with("not migrated: "), "{quiet}");
+    }
+    assert!(quiet.contains(".dvcignore"), "{quiet}");
+    assert!(
+        quiet.contains("made.txt.dvc")
+            && quiet.contains("single-stage")
+            && !quiet.contains("import"),
+        "{quiet}"
+    );
+    assert!(
+        quiet.contains("dvc.yaml") && r.p("dvc.yaml").exists(),
+        "{quiet}"
+    );
+    assert!(!r.p(".dvc").exists() && !r.p("a.txt.dvc").exists());
+    assert_eq!(r.read("made.txt"), out);
+}
+
+/// Review findings: two branches that each migrated merge their maps without a conflict (Git merges
+/// `.dv/dvc-map` by keeping both sides' lines), and every version stays restorable.
+#[test]
+fn two_branches_that_each_migrated_merge_their_maps() {
+    let r = hand_made(&[("a.txt", b"v1\n", None)]);
+    r.git(&["commit", "-q", "-m", "dvc v1"]);
+    let first = r.git(&["rev-parse", "HEAD"]).trim().to_string();
+    r.git(&["branch", "other"]);
+    let add = |path: &str, data: &[u8]| {
+        let md5 = md5_hex(data);
+        r.write(
+            &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
+            data,
+        );
+        r.write(path, data);
+        r.write(
+            &format!("{path}.dvc"),
+            format!(
+                "outs:\n- md5: {md5}\n  size: {}\n  path: {path}\n",
+                data.len()
+            )
+            .as_bytes(),
+        );
+        r.git(&["add", &format!("{path}.dvc")]);
+        r.git(&["commit", "-q", "-m", path]);
+    };
+    add("b.txt", b"b on main\n");
+    r.ok(&["migrate", "dvc", "--all-commits"]);
+    r.git(&["commit", "-q", "-m", "migrated on main"]);
+    r.git(&["checkout", "-q", "other"]);
+    for f in ["a.txt", "b.txt"] {
+        fs::remove_file(r.p(f)).ok();
+    }
+    add("c.txt", b"c on other\n");
+    r.ok(&["migrate", "dvc", "--all-commits"]);
+    r.git(&["commit", "-q", "-m", "migrated on other"]);
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["merge", "-q", "--no-edit", "other"]);
+    let map = fs::read_to_string(r.p(".dv/dvc-map")).unwrap();
+    assert!(!map.contains("<<<<<<<"), "{map}");
+    r.ok(&["checkout"]);
+    assert_eq!(r.read("b.txt"), b"b on main\n");
+    assert_eq!(r.read("c.txt"), b"c on other\n");
+    r.ok(&["checkout", "--rev", &first, "a.txt"]);
+    assert_eq!(r.read("a.txt"), b"v1\n");
+}
+
+/// Review findings: a `--remove-dvc` stopped part way (some of DVC's files gone, their removal not staged) can
+/// be run again, whether `.dvc/` is still there or gone too; it finishes the removal and stages it.
+#[test]
+fn a_stopped_remove_dvc_can_be_run_again() {
+    for dvc_folder_gone in [false, true] {
+        let r = hand_made(&[("a.txt", b"v1\n", None), ("b.txt", b"b\n", None)]);
+        r.git(&["add", ".dvc/config"]);
+        r.git(&["commit", "-q", "-m", "dvc"]);
+        r.ok(&["migrate", "dvc", "--all-commits"]);
+        // As a removal stopped after its first files (and, in the second case, after `.dvc/` too).
+        fs::remove_file(r.p("a.txt.dvc")).unwrap();
+        if dvc_folder_gone {
+            fs::remove_file(r.p("b.txt.dvc")).unwrap();
+            fs::remove_dir_all(r.p(".dvc")).unwrap();
+        }
+        let j = r.json(&["migrate", "dvc", "--all-commits", "--remove-dvc"]);
+        let removed = j["removed"].to_string();
+        assert!(
+            removed.contains("a.txt.dvc") && removed.contains("b.txt.dvc"),
+            "{j:#}"
+        );
+        assert!(!r.p(".dvc").exists() && !r.p("b.txt.dvc").exists());
+        let tracked = r.git(&["ls-files"]);
+        assert!(
+            !tracked.contains("a.txt.dvc") && !tracked.contains(".dvc/config"),
+            "{tracked}"
+        );
+        assert_eq!(r.read("a.txt"), b"v1\n");
+        r.ok(&["status"]);
+    }
+}

@@ -39,13 +39,14 @@ enum Sub {
     /// Turn files tracked by git-lfs (`filter=lfs` in `.gitattributes`) into datasets.
     ///
     /// Each file's object is read from `.git/lfs/objects` (its SHA-256 checked) or, when the work tree holds
-    /// the file itself, from there.
+    /// the file itself, from there. The files leave Git's index (dv tracks them now, through their pointer
+    /// files); where the work tree holds only the LFS pointer text, the data is written there.
     Lfs {
         /// Say what would be migrated, writing nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Remove the `filter=lfs` lines of the migrated files from `.gitattributes`, and the files from Git's
-        /// index (Git no longer tracks them; dv does).
+        /// Also remove git-lfs's attributes (`filter=lfs diff=lfs merge=lfs`) from `.gitattributes`, keeping
+        /// the other attributes of each line.
         #[arg(long)]
         remove_lfs: bool,
         /// Also make every commit's LFS files restorable (`dv checkout --rev OLD`): the objects
@@ -124,7 +125,10 @@ fn print_text(g: &Global, r: &MigrateReport, what: &str) {
     for c in &r.corrupt {
         errln!("warning: {c}");
     }
-    for d in &r.datasets {
+    // Quiet: only what was not migrated, and the errors.
+    let datasets = if g.quiet { &[][..] } else { &r.datasets[..] };
+    let steps = if g.quiet { &[][..] } else { &r.steps[..] };
+    for d in datasets {
         outln!(
             "{} {}  {} file(s), {}  (from {})",
             if r.dry_run {
@@ -138,7 +142,7 @@ fn print_text(g: &Global, r: &MigrateReport, what: &str) {
             q(&d.from)
         );
     }
-    for st in &r.steps {
+    for st in steps {
         outln!(
             "{} stage {} -> step {} ({})",
             if r.dry_run {
@@ -157,14 +161,14 @@ fn print_text(g: &Global, r: &MigrateReport, what: &str) {
     for sk in &r.skipped {
         outln!("not migrated: {}: {}", q(&sk.what), sk.reason);
     }
-    if r.commits > 0 {
+    if r.commits > 0 && !g.quiet {
         outln!(
             "history: {} commit(s) read, {} object(s) in the {what} map",
             r.commits,
             r.mapped_versions
         );
     }
-    for f in &r.removed {
+    for f in r.removed.iter().filter(|_| !g.quiet) {
         outln!("removed {}", q(f));
     }
     let ratio = if r.stored_bytes > 0 {

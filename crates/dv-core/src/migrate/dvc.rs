@@ -77,6 +77,8 @@ pub struct DvcFile {
     pub outs: Vec<Out>,
     /// `dvc import`/`import-url` records a dependency: the source it names (URL or path, as written).
     pub import: Option<String>,
+    /// A single-stage file of DVC 1 (`dvc run -f NAME.dvc`): a command with its deps and outs.
+    pub stage: bool,
 }
 
 /// A path as DVC wrote it (relative to `base`, the repository folder holding the file that names it), as a
@@ -240,7 +242,11 @@ pub fn parse_dvc_file(data: &[u8], file: &str) -> Result<DvcFile> {
     if outs.is_empty() {
         return Err(Error::format(file, "no outputs (`outs`)"));
     }
-    let import = as_list(field(&v, "deps"), file, "deps")?.first().map(|d| {
+    // A command makes it a stage of DVC 1, whose deps are its inputs; without one, a dependency is an
+    // import's source.
+    let stage = field(&v, "cmd").is_some();
+    let deps = as_list(field(&v, "deps"), file, "deps")?;
+    let import = deps.first().filter(|_| !stage).map(|d| {
         let repo = field(d, "repo")
             .and_then(|r| field(r, "url"))
             .and_then(Value::as_str);
@@ -250,7 +256,11 @@ pub fn parse_dvc_file(data: &[u8], file: &str) -> Result<DvcFile> {
             None => path.to_string(),
         }
     });
-    Ok(DvcFile { outs, import })
+    Ok(DvcFile {
+        outs,
+        import,
+        stage,
+    })
 }
 
 /// One file of a folder's `.dir` manifest.
@@ -287,12 +297,20 @@ pub fn parse_dir(data: &[u8], what: &str) -> Result<Vec<DirEntry>> {
                 format!("{:?}: a file's id ends in .dir", r.relpath),
             ));
         }
-        let relpath = r.relpath.replace('\\', "/");
-        if let Some(why) = crate::paths::repo_path_problem(&relpath) {
+        // DVC writes `/` between names on every platform: a backslash is part of a name, which dv's names
+        // cannot hold (they must be valid on every platform).
+        let relpath = r.relpath;
+        if relpath.contains('\\') {
             return Err(Error::format(
                 what,
-                format!("relpath {:?}: {why}", r.relpath),
+                format!(
+                    "relpath {relpath:?}: a backslash in a name, which dv refuses (it separates folders on \
+                     Windows); rename the file and add the folder again with DVC, then migrate"
+                ),
             ));
+        }
+        if let Some(why) = crate::paths::repo_path_problem(&relpath) {
+            return Err(Error::format(what, format!("relpath {relpath:?}: {why}")));
         }
         out.push(DirEntry { md5, relpath });
     }

@@ -1,7 +1,8 @@
 //! `dv migrate lfs`: files Git tracks through git-lfs (their blobs are LFS pointer files) become datasets.
 //! Each object is read from `.git/lfs/objects/ab/cd/OID` (or, when missing there, from the work tree's
-//! smudged file) and its SHA-256 and size checked before it is stored. With `remove_lfs`, Git stops tracking
-//! the files (index entries removed, `filter=lfs` lines dropped from `.gitattributes`), as dv tracks them now.
+//! smudged file) and its SHA-256 and size checked before it is stored. Git stops tracking the files (their
+//! index entries go: a pointer file is refused beside a file Git tracks), as dv tracks them now; with
+//! `remove_lfs`, git-lfs's attributes leave `.gitattributes` too.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -22,7 +23,7 @@ use crate::{Error, Result};
 pub struct LfsOptions {
     pub dry_run: bool,
     pub stage: bool,
-    /// Hand the files from Git to dv: drop their index entries and the `filter=lfs` lines of `.gitattributes`.
+    /// Also drop git-lfs's attributes (`filter=lfs diff=lfs merge=lfs`) from `.gitattributes`.
     pub remove_lfs: bool,
     /// Also store every commit's LFS objects (those in `.git/lfs/objects`) and write the LFS map
     /// (`.dv/lfs-map`), through which dv reads old commits' LFS pointer files as dv pointers.
@@ -200,8 +201,12 @@ impl LfsMap {
                 files: 1,
                 exec: false,
             };
-            if entries.insert(oid.to_string(), (layout, node)).is_some() {
-                return Err(bad("its object id is listed twice"));
+            // A union merge of two branches' maps may list an entry twice: the same one is taken once.
+            if entries
+                .insert(oid.to_string(), (layout, node))
+                .is_some_and(|was| was != (layout, node))
+            {
+                return Err(bad("its object id is listed twice, with different nodes"));
             }
         }
         Ok(LfsMap { entries })
@@ -256,6 +261,15 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
     let mut files = Vec::new();
     for (path, blob) in git.small_blobs_in_index(MAX_LFS_POINTER as u64)? {
         let Some(p) = parse_pointer(&blob) else {
+            if blob.starts_with(b"version https://git-lfs.github.com/spec/")
+                || blob.starts_with(b"version https://hawser.github.com/spec/")
+            {
+                report.skipped.push(Skipped {
+                    what: path.clone(),
+                    reason: "Git holds a damaged git-lfs pointer file for it (no `oid sha256:` of 64 hex                              digits, or no `size`): Git keeps it as it is"
+                        .into(),
+                });
+            }
             continue;
         };
         if let Some(why) = crate::paths::dataset_path_problem(&path) {
@@ -388,15 +402,9 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         return Ok(report);
     }
     if let Some(m) = &map {
-        crate::paths::check_no_linked_parents(&repo.root, LFS_MAP_PATH)?;
-        let text = m.encode();
-        let abs = repo.abs(LFS_MAP_PATH);
-        if crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes()) {
-            repo.write_file(&abs, text.as_bytes())?;
-        }
-        staging.also(LFS_MAP_PATH);
+        super::write_map(repo, LFS_MAP_PATH, &m.encode(), &mut staging)?;
     }
-    if opts.remove_lfs && !nodes.is_empty() {
+    if !nodes.is_empty() {
         // The work tree gets the data where it holds the pointer text (never smudged) or nothing. Anything
         // else there is the user's (an edit not yet committed): it stays, and `dv status` shows it changed.
         for (path, _, _, tmp) in &nodes {
@@ -415,29 +423,6 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
             }
         }
         let paths: Vec<String> = nodes.iter().map(|(p, ..)| p.clone()).collect();
-        for attr in git.tracked_with_suffix(".gitattributes")? {
-            if crate::paths::split(&attr).1 != ".gitattributes" {
-                continue;
-            }
-            let abs = repo.abs(&attr);
-            let Some(old) = crate::fsutil::read_own(&abs)? else {
-                continue;
-            };
-            let old = String::from_utf8_lossy(&old);
-            let kept: Vec<&str> = old
-                .lines()
-                .filter(|l| !l.split_whitespace().skip(1).any(|a| a == "filter=lfs"))
-                .collect();
-            if kept.len() != old.lines().count() {
-                let mut text = kept.join("\n");
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                repo.write_file(&abs, text.as_bytes())?;
-                staging.also(attr.clone());
-                report.removed.push(format!("{attr}: filter=lfs lines"));
-            }
-        }
         if opts.stage {
             git.remove_from_index(&paths)?;
         } else {
@@ -446,11 +431,22 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
                 reason: "Git's index still tracks them (not staged): `git rm --cached` them".into(),
             });
         }
-    } else if !nodes.is_empty() {
-        report.skipped.push(Skipped {
-            what: format!("{} file(s)", nodes.len()),
-            reason: "Git still tracks them through git-lfs; `dv migrate lfs --remove-lfs` hands them to dv".into(),
-        });
+    }
+    // Also on a second run, once the files are dv's.
+    for attr in git.tracked_with_suffix(".gitattributes")? {
+        if !opts.remove_lfs || crate::paths::split(&attr).1 != ".gitattributes" {
+            continue;
+        }
+        crate::paths::check_no_linked_parents(&repo.root, &attr)?;
+        let abs = repo.abs(&attr);
+        let Some(old) = crate::fsutil::read_own(&abs)? else {
+            continue;
+        };
+        if let Some(text) = without_lfs_attributes(&String::from_utf8_lossy(&old)) {
+            repo.write_file(&abs, text.as_bytes())?;
+            staging.also(attr.clone());
+            report.removed.push(format!("{attr}: git-lfs attributes"));
+        }
     }
     if opts.stage {
         report.staged = staging.stage(repo, Some(git))?;
@@ -460,8 +456,49 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
     Ok(report)
 }
 
+/// `.gitattributes` text without git-lfs's attributes (`filter=lfs`, `diff=lfs`, `merge=lfs`): each line that
+/// names them keeps its other attributes, and goes when none is left but the `-text` that `git lfs track` adds
+/// with them. None when no line names them.
+fn without_lfs_attributes(text: &str) -> Option<String> {
+    let lfs = |a: &str| matches!(a, "filter=lfs" | "diff=lfs" | "merge=lfs");
+    let mut changed = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let pattern = words.next();
+        let attrs: Vec<&str> = words.collect();
+        if line.trim_start().starts_with('#') || !attrs.iter().any(|a| lfs(a)) {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        changed = true;
+        let kept: Vec<&str> = attrs.into_iter().filter(|a| !lfs(a)).collect();
+        if kept.is_empty() || kept == ["-text"] {
+            continue;
+        }
+        out.push_str(pattern.unwrap_or_default());
+        for a in kept {
+            out.push(' ');
+            out.push_str(a);
+        }
+        out.push('\n');
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lfs_attributes_go_and_others_stay() {
+        let text = "# models\n*.bin filter=lfs diff=lfs merge=lfs -text\n*.pt filter=lfs diff=lfs merge=lfs -text export-ignore\n*.txt text eol=lf\n";
+        assert_eq!(
+            super::without_lfs_attributes(text).unwrap(),
+            "# models\n*.pt -text export-ignore\n*.txt text eol=lf\n"
+        );
+        assert_eq!(super::without_lfs_attributes("*.txt text\n"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -170,6 +170,31 @@ pub fn migrate_dvc(
         ));
     }
     if !repo.root.join(".dvc").is_dir() {
+        // A `--remove-dvc` that was stopped after `.dvc/` went: what is left of DVC's files goes, and their
+        // removal is staged.
+        let tracked = git.tracked()?;
+        if opts.remove_dvc && tracked.holds(".dvc") && !opts.dry_run {
+            // Only what is gone already: a dvc.yaml still there was kept on purpose (stages not converted).
+            let gone = |p: &String| std::fs::symlink_metadata(repo.abs(p)).is_err();
+            let files: Vec<String> = git
+                .tracked_with_suffix(".dvc")?
+                .into_iter()
+                .filter(gone)
+                .collect();
+            let yamls: Vec<String> = git
+                .tracked_with_suffix("dvc.yaml")?
+                .into_iter()
+                .filter(|p| crate::paths::split(p).1 == "dvc.yaml")
+                .filter(gone)
+                .collect();
+            report.removed = remove_dvc_files(repo, &tracked, &files, &yamls)?;
+            if opts.stage {
+                git.remove_from_index(&report.removed)?;
+            } else {
+                report.not_staged = report.removed.clone();
+            }
+            return Ok(report);
+        }
         return Err(Error::Usage {
             message: format!(
                 "{} has no .dvc folder: not a DVC repository (run `dv migrate dvc` at its root)",
@@ -179,12 +204,16 @@ pub fn migrate_dvc(
     }
     // 1. Parse: .dvc files, then each dvc.yaml with its dvc.lock.
     let tracked = git.tracked()?;
+    // A DVC file Git tracks but the work tree no longer has (deleted, or removed by a `--remove-dvc` that was
+    // stopped) records nothing to migrate; `--remove-dvc` stages its removal.
+    let present = |p: &String| std::fs::symlink_metadata(repo.abs(p)).is_ok();
     let mut files: Vec<String> = git
         .tracked_with_suffix(".dvc")?
         .into_iter()
         .filter(|p| !p.starts_with(".dvc/") && tracked.holds(p))
         .collect();
     files.sort();
+    let (files, gone): (Vec<String>, Vec<String>) = files.into_iter().partition(present);
     let mut outputs: Vec<Output> = Vec::new();
     let read = |p: &str| -> Result<Vec<u8>> {
         let abs = repo.abs(p);
@@ -212,8 +241,8 @@ pub fn migrate_dvc(
                 report.skipped.push(Skipped {
                     what: out.path.clone(),
                     reason: format!(
-                        "{from} records it as {md5}, {} as {}: the first is kept",
-                        o.from, o.md5
+                        "{from} records it as {md5}, but {} as {}: the record of {} is kept",
+                        o.from, o.md5, o.from
                     ),
                 });
             }
@@ -237,6 +266,14 @@ pub fn migrate_dvc(
                 ),
             });
         }
+        if parsed.stage {
+            report.skipped.push(Skipped {
+                what: f.clone(),
+                reason: "a single-stage file of DVC 1 (`dvc run -f`): its outputs migrate as datasets, its \
+                         command does not become a step (record it with `dv run`)"
+                    .into(),
+            });
+        }
         for o in &parsed.outs {
             add_out(&mut report, o, f);
         }
@@ -248,6 +285,14 @@ pub fn migrate_dvc(
         .filter(|p| crate::paths::split(p).1 == "dvc.yaml")
         .collect();
     yamls.sort();
+    let (yamls, gone_yamls): (Vec<String>, Vec<String>) = yamls.into_iter().partition(present);
+    for g in gone.iter().chain(&gone_yamls).filter(|_| !opts.remove_dvc) {
+        report.skipped.push(Skipped {
+            what: g.clone(),
+            reason: "Git tracks it, but the work tree does not have it: nothing of it was read"
+                .into(),
+        });
+    }
     for y in &yamls {
         let yaml_data = read(y)?;
         let pipeline = dvc::parse_pipeline(&yaml_data, y)?;
@@ -303,6 +348,19 @@ pub fn migrate_dvc(
             o.path,
             crate::paths::POINTER_SUFFIX
         )))?;
+    }
+
+    if let Some(data) = crate::fsutil::read_own(&repo.abs(".dvcignore"))?
+        && String::from_utf8_lossy(&data)
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    {
+        report.skipped.push(Skipped {
+            what: ".dvcignore".into(),
+            reason: "dv has no ignore file for files inside a dataset's folder: what it matches there stays in \
+                     the folder, and `dv status` shows it as added (move it out, or delete it)"
+                .into(),
+        });
     }
 
     // 2. Objects: DVC's cache, then its remote; each checked, then stored.
@@ -389,9 +447,26 @@ pub fn migrate_dvc(
     // out as links into its cache loses those links, and gets the data from dv's cache in step 5.
     let mut staging = Staging::default();
     let mut relinked: Vec<String> = Vec::new();
+    let mut newer: Vec<String> = Vec::new();
     for o in &kept {
         let node = nodes[&o.path].1;
         let pointer_path = format!("{}{}", o.path, crate::paths::POINTER_SUFFIX);
+        let previous = crate::ops::datasets::read_pointer(repo, &o.path)?.map(|d| d.pointer);
+        // A pointer file already there naming another version (`dv add` since an earlier migration) is the
+        // user's newer record: a second run keeps it.
+        if let Some(p) = &previous
+            && p.node.id != node.id
+        {
+            report.skipped.push(Skipped {
+                what: o.path.clone(),
+                reason: format!(
+                    "{pointer_path} names another version than {} records (added with dv since?): kept; remove                      {pointer_path} to take DVC's",
+                    o.from
+                ),
+            });
+            newer.push(o.path.clone());
+            continue;
+        }
         report.files += node.files;
         report.bytes += node.size;
         report.datasets.push(MigratedDataset {
@@ -413,7 +488,6 @@ pub fn migrate_dvc(
         if replace_dvc_links(repo, &o.path)? {
             relinked.push(o.path.clone());
         }
-        let previous = crate::ops::datasets::read_pointer(repo, &o.path)?.map(|d| d.pointer);
         let pointer = Pointer {
             node,
             table: None,
@@ -431,6 +505,7 @@ pub fn migrate_dvc(
     // it was links into DVC's cache), before the steps are compared with the work tree.
     let missing: Vec<String> = kept
         .iter()
+        .filter(|o| !newer.contains(&o.path))
         .filter(|o| {
             relinked.contains(&o.path) || std::fs::symlink_metadata(repo.abs(&o.path)).is_err()
         })
@@ -454,13 +529,7 @@ pub fn migrate_dvc(
     if let Some(m) = &map
         && !opts.dry_run
     {
-        crate::paths::check_no_linked_parents(&repo.root, map::MAP_PATH)?;
-        let text = m.encode();
-        let abs = repo.abs(map::MAP_PATH);
-        if crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes()) {
-            repo.write_file(&abs, text.as_bytes())?;
-        }
-        staging.also(map::MAP_PATH);
+        write_map(repo, map::MAP_PATH, &m.encode(), &mut staging)?;
     }
 
     // 4. Stages → steps.
@@ -482,7 +551,26 @@ pub fn migrate_dvc(
 
     // 5. DVC's own files, when asked.
     if opts.remove_dvc {
-        report.removed = remove_dvc_files(repo, &files, &yamls)?;
+        // A dvc.yaml holding what did not become a step stays: it is the only record of those stages.
+        let (kept_yamls, yamls): (Vec<String>, Vec<String>) =
+            yamls.iter().cloned().partition(|y| {
+                let of_yaml = format!(" of {y}");
+                report
+                    .skipped
+                    .iter()
+                    .any(|sk| sk.what == *y || sk.what.ends_with(&of_yaml))
+            });
+        for y in kept_yamls {
+            report.skipped.push(Skipped {
+                what: y,
+                reason: "kept by --remove-dvc: it defines what did not become a step (listed above); port it by \
+                         hand, then delete it"
+                    .into(),
+            });
+        }
+        let files: Vec<String> = files.iter().chain(&gone).cloned().collect();
+        let yamls: Vec<String> = yamls.into_iter().chain(gone_yamls).collect();
+        report.removed = remove_dvc_files(repo, &tracked, &files, &yamls)?;
         if opts.stage {
             git.remove_from_index(&report.removed)?;
         }
@@ -497,6 +585,34 @@ pub fn migrate_dvc(
         report.not_staged.dedup();
     }
     Ok(report)
+}
+
+/// Writes a migration map (`text` at `path`, when it differs) and the `.gitattributes` line that has Git merge
+/// it by keeping both sides' lines (two branches that each migrated add lines to it; its readers take a line
+/// listed twice once), both staged with `staging`.
+pub(crate) fn write_map(
+    repo: &crate::repo::Repo,
+    path: &str,
+    text: &str,
+    staging: &mut Staging,
+) -> Result<()> {
+    crate::paths::check_no_linked_parents(&repo.root, path)?;
+    let abs = repo.abs(path);
+    if crate::fsutil::read_own(&abs)?.as_deref() != Some(text.as_bytes()) {
+        repo.write_file(&abs, text.as_bytes())?;
+    }
+    staging.also(path);
+    let line = format!("{path} merge=union");
+    if crate::ops::ignore::ensure_attribute_lines(
+        repo,
+        &[(
+            &line,
+            "merge the migration map by keeping both sides' lines",
+        )],
+    )? {
+        staging.also(".gitattributes");
+    }
+    Ok(())
 }
 
 /// Replaces the symbolic links into DVC's cache at or below dataset `path` (DVC's `symlink` cache type) with
@@ -547,10 +663,13 @@ fn replace_dvc_links(repo: &crate::repo::Repo, path: &str) -> Result<bool> {
 }
 
 /// Removes DVC's files from the work tree: its `.dvc` files, `dvc.yaml` and `dvc.lock` files, `.dvcignore`
-/// and the `.dvc/` folder (its cache included: the data is in dv's cache now). Returns the repository paths
-/// of the files removed that Git tracked or could (not those of `.dvc/cache` and `.dvc/tmp`).
+/// and the `.dvc/` folder (its cache included: the data is in dv's cache now), `.dvc/` last, so that a run
+/// stopped part way can be run again. Returns the repository paths of the files removed that Git tracked or
+/// could, and of those Git's index still tracks that were gone already (not those of `.dvc/cache` and
+/// `.dvc/tmp`).
 fn remove_dvc_files(
     repo: &crate::repo::Repo,
+    tracked: &crate::git::Tracked,
     files: &[String],
     yamls: &[String],
 ) -> Result<Vec<String>> {
@@ -559,6 +678,8 @@ fn remove_dvc_files(
         let abs = repo.abs(p);
         if std::fs::symlink_metadata(&abs).is_ok() {
             std::fs::remove_file(&abs).map_err(|e| Error::io(&abs, e))?;
+            removed.push(p.to_string());
+        } else if tracked.tracks(p) {
             removed.push(p.to_string());
         }
         Ok(())
@@ -574,10 +695,14 @@ fn remove_dvc_files(
     for f in [".dvc/config", ".dvc/.gitignore", ".dvc/config.local"] {
         remove(f)?;
     }
+    for f in tracked.under(".dvc") {
+        remove(&f)?;
+    }
     let dir = repo.abs(".dvc");
     if dir.is_dir() {
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
     removed.sort();
+    removed.dedup();
     Ok(removed)
 }

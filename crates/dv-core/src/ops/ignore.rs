@@ -341,12 +341,18 @@ pub fn ensure_attributes(repo: &Repo) -> Result<bool> {
             "merge pointer files with dv's merge driver (`dv install` registers it in each clone)",
         ),
     ];
+    ensure_attribute_lines(repo, &LINES)
+}
+
+/// Adds each `(line, why)` of `lines` to the root `.gitattributes`, after a comment line saying why, unless a
+/// line already says it; true if it wrote.
+pub fn ensure_attribute_lines(repo: &Repo, lines: &[(&str, &str)]) -> Result<bool> {
     let path = repo.abs(".gitattributes");
     crate::fsutil::refuse_link(&path)?;
     let old = crate::fsutil::read_own(&path)?.unwrap_or_default();
     let text = String::from_utf8_lossy(&old).into_owned();
     let (mut new, mut wrote) = (old, false);
-    for (line, why) in LINES {
+    for &(line, why) in lines {
         if has_line(&text, line) {
             continue;
         }
