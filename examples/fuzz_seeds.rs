@@ -635,7 +635,7 @@ fn dvc(s: &mut Seeds) {
         let ok = match which {
             0 => dvc::parse_dvc_file(text.as_bytes(), "sub/fuzz.dvc").is_ok(),
             1 => dvc::parse_dir(text.as_bytes(), "fuzz.dir").is_ok(),
-            2 => dvc::parse_lock(text.as_bytes(), "sub/dvc.lock").is_ok(),
+            2 => dvc::parse_lock(text.as_bytes(), "sub/dvc.lock", &Default::default()).is_ok(),
             3 => dvc::parse_pipeline(text.as_bytes(), "sub/dvc.yaml").is_ok(),
             4 => map::DvcMap::decode(text.as_bytes(), "map").is_ok(),
             5 => lfs::parse_pointer(text.as_bytes()).is_some(),

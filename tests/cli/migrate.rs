@@ -675,27 +675,7 @@ fn git_lfs_files_become_datasets() {
 fn lfs_history_is_restorable_through_the_lfs_map() {
     let r = TestRepo::new();
     let lfs_commit = |data: &[u8], msg: &str| -> String {
-        let tmp = tempfile::NamedTempFile::new().unwrap();
-        fs::write(tmp.path(), data).unwrap();
-        let out = Command::new("sha256sum").arg(tmp.path()).output().unwrap();
-        let oid = String::from_utf8(out.stdout).unwrap()[..64].to_string();
-        r.write(
-            &format!(".git/lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]),
-            data,
-        );
-        r.write(
-            "w.bin",
-            format!(
-                "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
-                data.len()
-            )
-            .as_bytes(),
-        );
-        r.write(
-            ".gitattributes",
-            b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
-        );
-        r.git(&["add", "w.bin", ".gitattributes"]);
+        let oid = lfs_file(&r, "w.bin", data);
         r.git(&["commit", "-q", "-m", msg]);
         oid
     };
@@ -833,28 +813,7 @@ fn a_link_to_a_newer_object_keeps_its_content() {
 #[test]
 fn remove_lfs_keeps_an_uncommitted_edit() {
     let r = TestRepo::new();
-    let data = bytes(3, 50_000);
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    fs::write(tmp.path(), &data).unwrap();
-    let out = Command::new("sha256sum").arg(tmp.path()).output().unwrap();
-    let oid = String::from_utf8(out.stdout).unwrap()[..64].to_string();
-    r.write(
-        &format!(".git/lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]),
-        &data,
-    );
-    r.write(
-        "w.bin",
-        format!(
-            "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
-            data.len()
-        )
-        .as_bytes(),
-    );
-    r.write(
-        ".gitattributes",
-        b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
-    );
-    r.git(&["add", "w.bin", ".gitattributes"]);
+    lfs_file(&r, "w.bin", &bytes(3, 50_000));
     r.git(&["commit", "-q", "-m", "v1"]);
     r.write("w.bin", b"precious uncommitted edit");
     r.ok(&["migrate", "lfs", "--remove-lfs"]);

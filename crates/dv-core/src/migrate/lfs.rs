@@ -9,7 +9,6 @@ use std::path::Path;
 
 use sha2::Digest;
 
-use super::objects::Sink;
 use super::{MigrateReport, MigratedDataset, Skipped};
 use crate::ops::pointers::Staging;
 use crate::pointer::Pointer;
@@ -223,7 +222,7 @@ impl LfsMap {
     /// The dv pointer LFS pointer file `data` stands for, when it is one and the map knows its object.
     pub fn pointer_of(&self, data: &[u8]) -> Option<Pointer> {
         match self.lookup(data) {
-            super::Mapped::Pointer(p) => Some(p),
+            super::Mapped::Pointer(p) => Some(*p),
             _ => None,
         }
     }
@@ -236,7 +235,7 @@ impl LfsMap {
         };
         match self.entries.get(&p.oid) {
             Some((layout, node)) if node.size == p.size => {
-                super::Mapped::Pointer(Pointer::of_node(*node, *layout))
+                super::Mapped::Pointer(Box::new(Pointer::of_node(*node, *layout)))
             }
             Some((_, node)) => super::Mapped::Missing(format!(
                 "its LFS pointer file says {} bytes, but git-lfs object {} holds {}",
@@ -283,7 +282,7 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         files.push((path, p));
     }
     let objects = git.common_dir().join("lfs/objects");
-    let mut sink = Sink::new(store, repo.config.compression_level, opts.dry_run)?;
+    let mut sink = super::objects::sink(store, repo.config.compression_level, opts.dry_run)?;
     let mut nodes = Vec::new();
     let mut result = Ok(());
     for (path, p) in &files {

@@ -141,7 +141,7 @@ impl DvcMap {
     /// The pointer DVC output `out` stands for, when the map knows its object.
     pub fn pointer_of(&self, out: &Out) -> Option<crate::pointer::Pointer> {
         match self.lookup(out) {
-            super::Mapped::Pointer(p) => Some(p),
+            super::Mapped::Pointer(p) => Some(*p),
             _ => None,
         }
     }
@@ -157,7 +157,7 @@ impl DvcMap {
         };
         match self.entries.get(md5) {
             Some((layout, node)) => {
-                super::Mapped::Pointer(crate::pointer::Pointer::of_node(*node, *layout))
+                super::Mapped::Pointer(Box::new(crate::pointer::Pointer::of_node(*node, *layout)))
             }
             None => super::Mapped::Missing(format!(
                 "DVC's object {md5} was not migrated (`dv migrate dvc --all-commits` could not read it)"

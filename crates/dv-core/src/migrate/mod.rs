@@ -49,7 +49,7 @@ impl Maps {
 #[derive(Clone, Debug)]
 pub enum Mapped {
     /// The pointer file it stands for.
-    Pointer(Pointer),
+    Pointer(Box<Pointer>),
     /// A version the migration could not store (its object was missing or damaged everywhere): why.
     Missing(String),
     /// No data of dv's: an output DVC keeps in Git (`cache: false`), bytes that are no LFS pointer file.
@@ -367,7 +367,7 @@ pub fn migrate_dvc(
     let (cache, remote, remote_problem) = remote::places(repo)?;
     let mut objects = objects::DvcObjects::new(store, repo.config.layout(), cache, remote);
     objects.remote_problem = remote_problem;
-    let mut sink = objects::Sink::new(store, repo.config.compression_level, opts.dry_run)?;
+    let mut sink = objects::sink(store, repo.config.compression_level, opts.dry_run)?;
     let mut nodes: BTreeMap<String, (Md5, Node)> = BTreeMap::new();
     let mut result = Ok(());
     for o in &kept {

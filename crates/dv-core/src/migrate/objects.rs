@@ -2,7 +2,7 @@
 //! hash while it is copied to a temporary file, and only then stored in dv's cache. An object whose bytes do
 //! not match is reported and never stored; the next place is tried.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,10 +12,9 @@ use md5::Digest;
 use super::dvc::Md5;
 use crate::error::IoContext;
 use crate::store::Store;
-use crate::store::object::{Node, NodeKind, NodeSink, ObjectKind, TreeEntry};
+use crate::store::object::{Node, NodeKind, NodeSink, TreeEntry};
 use crate::store::split::Layout;
-use crate::store::writer::PackWriter;
-use crate::{Error, ObjectId, Result};
+use crate::{Error, Result};
 
 /// Where a DVC object can come from, in the order tried.
 pub enum Place {
@@ -161,62 +160,15 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Counts what migration adds to dv's cache; writes it unless dry (then it only compresses, to count).
-pub struct Sink<'a> {
-    store: &'a Store,
-    writer: Option<PackWriter>,
-    compressor: Option<zstd::bulk::Compressor<'static>>,
-    seen: HashSet<ObjectId>,
-    pub new_objects: u64,
-    /// Bytes the new objects take in packs (after dedup and compression).
-    pub new_bytes: u64,
-}
+/// Where migrated objects go: dv's cache, or (a dry run) only counted.
+pub type Sink<'a> = crate::store::writer::StoreSink<'a>;
 
-impl<'a> Sink<'a> {
-    pub fn new(store: &'a Store, level: i32, dry_run: bool) -> Result<Sink<'a>> {
-        let compressor = if level == 0 {
-            None
-        } else {
-            Some(
-                zstd::bulk::Compressor::new(level)
-                    .map_err(|e| Error::Internal(format!("zstd: {e}")))?,
-            )
-        };
-        Ok(Sink {
-            store,
-            writer: (!dry_run).then(|| store.pack_writer()),
-            compressor,
-            seen: HashSet::new(),
-            new_objects: 0,
-            new_bytes: 0,
-        })
-    }
-
-    /// Seals the packs and records them.
-    pub fn finish(self) -> Result<()> {
-        if let Some(w) = self.writer {
-            let packs = w.finish()?;
-            self.store.register_packs(&packs)?;
-        }
-        Ok(())
-    }
-}
-
-impl NodeSink for Sink<'_> {
-    fn put(&mut self, id: ObjectId, kind: ObjectKind, bytes: Vec<u8>) -> Result<()> {
-        if !self.seen.insert(id) || self.store.contains(&id)? {
-            return Ok(());
-        }
-        let raw_len =
-            u32::try_from(bytes.len()).map_err(|_| Error::Internal("object too large".into()))?;
-        let (compression, stored) =
-            crate::store::writer::compress(self.compressor.as_mut(), &bytes);
-        self.new_objects += 1;
-        self.new_bytes += stored.len() as u64;
-        match &mut self.writer {
-            Some(w) => w.add(id, kind, compression, raw_len, &stored),
-            None => Ok(()),
-        }
+/// The sink a migration stores into at zstd level `level`: one that only counts for a dry run.
+pub fn sink(store: &Store, level: i32, dry_run: bool) -> Result<Sink<'_>> {
+    if dry_run {
+        Sink::counting_only(store, level)
+    } else {
+        Sink::new(store, level)
     }
 }
 

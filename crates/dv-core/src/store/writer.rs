@@ -280,6 +280,80 @@ fn start_writeback(file: &fs::File, offset: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &fs::File, _offset: u64, _len: u64) {}
 
+/// A [`NodeSink`](super::object::NodeSink) into the cache: each object once (those the cache holds are
+/// skipped), compressed at the repository's level, counted. A counting-only sink (`dv migrate --dry-run`)
+/// compresses to count what would be added, and writes nothing.
+pub struct StoreSink<'a> {
+    store: &'a Store,
+    writer: Option<PackWriter>,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    seen: std::collections::HashSet<ObjectId>,
+    pub new_objects: u64,
+    /// Bytes the new objects take in packs (after dedup and compression).
+    pub new_bytes: u64,
+}
+
+impl<'a> StoreSink<'a> {
+    /// A sink writing into `store`'s packs at zstd level `level` (0: no compression).
+    pub fn new(store: &'a Store, level: i32) -> Result<StoreSink<'a>> {
+        Self::with_writer(store, level, true)
+    }
+
+    /// A sink that only counts what [`StoreSink::new`]'s would add.
+    pub fn counting_only(store: &'a Store, level: i32) -> Result<StoreSink<'a>> {
+        Self::with_writer(store, level, false)
+    }
+
+    fn with_writer(store: &'a Store, level: i32, write: bool) -> Result<StoreSink<'a>> {
+        let compressor = if level == 0 {
+            None
+        } else {
+            Some(
+                zstd::bulk::Compressor::new(level)
+                    .map_err(|e| Error::Internal(format!("zstd: {e}")))?,
+            )
+        };
+        Ok(StoreSink {
+            store,
+            writer: write.then(|| store.pack_writer()),
+            compressor,
+            seen: Default::default(),
+            new_objects: 0,
+            new_bytes: 0,
+        })
+    }
+
+    /// The store it writes into.
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// Seals the packs and records them.
+    pub fn finish(self) -> Result<()> {
+        match self.writer {
+            Some(w) => self.store.register_packs(&w.finish()?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl super::object::NodeSink for StoreSink<'_> {
+    fn put(&mut self, id: ObjectId, kind: ObjectKind, bytes: Vec<u8>) -> Result<()> {
+        if !self.seen.insert(id) || self.store.contains(&id)? {
+            return Ok(());
+        }
+        let raw_len =
+            u32::try_from(bytes.len()).map_err(|_| Error::Internal("object too large".into()))?;
+        let (compression, stored) = compress(self.compressor.as_mut(), &bytes);
+        self.new_objects += 1;
+        self.new_bytes += stored.len() as u64;
+        match &mut self.writer {
+            Some(w) => w.add(id, kind, compression, raw_len, &stored),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Compresses `raw` with zstd when that saves at least 1/32 of it; no compressor stores raw.
 pub fn compress(
     compressor: Option<&mut zstd::bulk::Compressor<'_>>,

@@ -16,10 +16,9 @@ pub mod rowtree;
 mod run;
 pub mod sort;
 
+use crate::store::Store;
 use crate::store::bytes::Reader;
 use crate::store::object::ObjectKind;
-use crate::store::writer::compress;
-use crate::store::{PackWriter, Store};
 use crate::{Error, ObjectId, Result};
 
 /// Rows per Arrow batch, for CSV and Parquet alike.
@@ -324,53 +323,7 @@ pub struct TableSpec {
     pub key: Vec<String>,
 }
 
-/// Writes objects into the cache, each once.
-pub struct StoreSink<'a> {
-    store: &'a Store,
-    writer: PackWriter,
-    compressor: Option<zstd::bulk::Compressor<'static>>,
-    seen: std::collections::HashSet<ObjectId>,
-    pub new_objects: u64,
-}
-
-impl<'a> StoreSink<'a> {
-    pub fn new(store: &'a Store, level: i32) -> Result<StoreSink<'a>> {
-        let compressor = if level == 0 {
-            None
-        } else {
-            Some(
-                zstd::bulk::Compressor::new(level)
-                    .map_err(|e| Error::Internal(format!("zstd: {e}")))?,
-            )
-        };
-        Ok(StoreSink {
-            store,
-            writer: store.pack_writer(),
-            compressor,
-            seen: Default::default(),
-            new_objects: 0,
-        })
-    }
-
-    /// Seals the packs and records them.
-    pub fn finish(self) -> Result<()> {
-        let packs = self.writer.finish()?;
-        self.store.register_packs(&packs)
-    }
-}
-
-impl rowtree::NodeSink for StoreSink<'_> {
-    fn put(&mut self, id: ObjectId, kind: ObjectKind, bytes: Vec<u8>) -> Result<()> {
-        if !self.seen.insert(id) || self.store.contains(&id)? {
-            return Ok(());
-        }
-        let raw_len = u32::try_from(bytes.len())
-            .map_err(|_| Error::Internal("table object too large".into()))?;
-        let (compression, stored) = compress(self.compressor.as_mut(), &bytes);
-        self.new_objects += 1;
-        self.writer.add(id, kind, compression, raw_len, &stored)
-    }
-}
+pub use crate::store::writer::StoreSink;
 
 /// Reads row-tree nodes and table headers from the cache.
 pub struct StoreNodes<'a>(pub &'a Store);
@@ -398,7 +351,7 @@ pub fn record(
     spec: &TableSpec,
     sink: &mut StoreSink,
 ) -> Result<(Header, ObjectId)> {
-    let sort = sort::SortOptions::new(sink.store.sort_memory(), sink.store.tmp_dir());
+    let sort = sort::SortOptions::new(sink.store().sort_memory(), sink.store().tmp_dir());
     record_to(path, what, spec, &sort, sink)
 }
 

@@ -197,7 +197,7 @@ fn found_of(mapped: crate::migrate::Mapped, path: &str, commit: &crate::git::Com
     match mapped {
         crate::migrate::Mapped::Pointer(pointer) => Found::Dataset(Dataset {
             path: path.to_string(),
-            pointer,
+            pointer: *pointer,
             rev: Some(commit.rev.clone()),
         }),
         crate::migrate::Mapped::Missing(why) => Found::Malformed(not_migrated(path, commit, &why)),
