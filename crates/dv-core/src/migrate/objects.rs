@@ -109,10 +109,11 @@ impl Place {
     }
 }
 
-/// MD5 as DVC computes it, both ways: of the bytes, and (DVC 2, text files) with every CRLF turned into LF.
+/// MD5 as DVC computes it, both ways: of the bytes, and (DVC 2, text files) with every CRLF turned into LF;
+/// or ([`Hasher::plain_only`]) only the first, half the work, for bytes that are kept to hash again if needed.
 pub struct Hasher {
     plain: md5::Md5,
-    unix: md5::Md5,
+    unix: Option<md5::Md5>,
     /// A '\r' held back until the next byte says whether it starts a CRLF.
     cr: bool,
 }
@@ -121,38 +122,67 @@ impl Default for Hasher {
     fn default() -> Self {
         Hasher {
             plain: md5::Md5::new(),
-            unix: md5::Md5::new(),
+            unix: Some(md5::Md5::new()),
             cr: false,
         }
     }
 }
 
 impl Hasher {
+    /// A hasher of the plain MD5 only ([`Hasher::finish`] gives no CRLF→LF one).
+    pub fn plain_only() -> Hasher {
+        Hasher {
+            unix: None,
+            ..Hasher::default()
+        }
+    }
+
     pub fn update(&mut self, data: &[u8]) {
         self.plain.update(data);
+        let Some(unix) = &mut self.unix else {
+            return;
+        };
         let mut start = 0;
         for (i, &b) in data.iter().enumerate() {
             if self.cr {
                 self.cr = false;
                 if b != b'\n' {
-                    self.unix.update(b"\r");
+                    unix.update(b"\r");
                 }
             }
             if b == b'\r' {
-                self.unix.update(&data[start..i]);
+                unix.update(&data[start..i]);
                 start = i + 1;
                 self.cr = true;
             }
         }
-        self.unix.update(&data[start..]);
+        unix.update(&data[start..]);
     }
 
-    /// (plain MD5, CRLF→LF MD5), as hex.
-    pub fn finish(mut self) -> (String, String) {
-        if self.cr {
-            self.unix.update(b"\r");
+    /// (plain MD5, CRLF→LF MD5 unless [`Hasher::plain_only`]), as hex.
+    pub fn finish(self) -> (String, Option<String>) {
+        let unix = self.unix.map(|mut u| {
+            if self.cr {
+                u.update(b"\r");
+            }
+            hex(&u.finalize())
+        });
+        (hex(&self.plain.finalize()), unix)
+    }
+
+    /// The CRLF→LF MD5 of the file at `path`.
+    fn unix_md5_of(path: &Path) -> Result<String> {
+        let mut f = std::fs::File::open(path).at(path)?;
+        let mut h = Hasher::default();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let k = f.read(&mut buf).at(path)?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
         }
-        (hex(&self.plain.finalize()), hex(&self.unix.finalize()))
+        Ok(h.finish().1.unwrap_or_default())
     }
 }
 
@@ -237,11 +267,12 @@ impl<'a> DvcObjects<'a> {
             for rel in candidates {
                 let mut tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())
                     .at(self.store.tmp_dir())?;
-                let mut h = Hasher::default();
+                // The CRLF→LF MD5 only when the plain one does not match (a second read of the copy).
+                let mut h = Hasher::plain_only();
                 let Some(n) = place.copy(rel, tmp.as_file_mut(), &mut h)? else {
                     continue;
                 };
-                let (plain, unix) = h.finish();
+                let (plain, _) = h.finish();
                 if plain == md5.hex {
                     self.dvc_bytes += n;
                     match found {
@@ -251,7 +282,8 @@ impl<'a> DvcObjects<'a> {
                     return Ok((tmp, found));
                 }
                 // DVC 2 recorded text files' MD5 with CRLF as LF; a folder manifest only ever plainly.
-                if !md5.dir && unix == md5.hex {
+                tmp.as_file_mut().flush().at(tmp.path())?;
+                if !md5.dir && Hasher::unix_md5_of(tmp.path())? == md5.hex {
                     if crlf.is_none() {
                         crlf = Some((tmp, found, n));
                     }
@@ -397,7 +429,8 @@ mod tests {
         for c in data.chunks(pieces.max(1)) {
             h.update(c);
         }
-        h.finish()
+        let (plain, unix) = h.finish();
+        (plain, unix.unwrap())
     }
 
     #[test]

@@ -248,5 +248,5 @@ fn file_md5_is(abs: &std::path::Path, hex: &str) -> Result<bool> {
         h.update(&buf[..n]);
     }
     let (plain, unix) = h.finish();
-    Ok(plain == hex || unix == hex)
+    Ok(plain == hex || unix.as_deref() == Some(hex))
 }
