@@ -47,8 +47,10 @@ fuzz_target!(|data: &[u8]| {
                     s.outs.iter().for_each(|(o, _)| inside(o));
                 }
             }
-            dvc::stage_wdirs(Some(rest), "sub/dvc.yaml")
+            let ctx = dvc::LockContext::of_pipeline(Some(rest), "sub/dvc.yaml");
+            ctx.wdirs
                 .values()
+                .chain(&ctx.uncached)
                 .filter(|w| !w.is_empty())
                 .for_each(|w| inside(w));
         }

@@ -167,8 +167,23 @@ impl DvcMap {
 }
 
 /// The DVC record of output `path` at `commit`: its `PATH.dvc` file's, else the `dvc.lock` of a folder above
-/// it. Records that cannot be read count as none.
+/// it. Records that cannot be read count as none; an output Git tracks at that commit is Git's (`cache:
+/// false`, whatever the record says: a metrics file an older `dvc.yaml` did not flag).
 pub fn record_at(
+    git: &crate::git::GitRepo,
+    commit: &crate::git::Commit,
+    path: &str,
+) -> Result<Option<Out>> {
+    let mut found = record_in_files_at(git, commit, path)?;
+    if let Some(o) = &mut found
+        && git.has_file_at(commit, &o.path)?
+    {
+        o.cache = false;
+    }
+    Ok(found)
+}
+
+fn record_in_files_at(
     git: &crate::git::GitRepo,
     commit: &crate::git::Commit,
     path: &str,
@@ -206,13 +221,13 @@ fn lock_at(
     data: &[u8],
 ) -> Result<Vec<super::dvc::LockStage>> {
     let yaml = crate::paths::join(crate::paths::split(path).0, "dvc.yaml");
-    let wdirs = super::dvc::stage_wdirs(git.file_at(commit, &yaml)?.as_deref(), &yaml);
-    super::dvc::parse_lock(data, path, &wdirs)
+    let ctx = super::dvc::LockContext::of_pipeline(git.file_at(commit, &yaml)?.as_deref(), &yaml);
+    super::dvc::parse_lock(data, path, &ctx)
 }
 
 /// The DVC outputs recorded at `commit` at or below folder `dir` ("" for all): every `.dvc` file's and every
 /// `dvc.lock`'s, each path once (the first record kept), those that cannot be read left out (with why, in
-/// `problems`).
+/// `problems`); as in [`record_at`], an output Git tracks at that commit is `cache: false`.
 pub fn outputs_at(
     git: &crate::git::GitRepo,
     commit: &crate::git::Commit,
@@ -236,10 +251,11 @@ pub fn outputs_at(
         };
         match parsed {
             Ok(outs) => {
-                for o in outs {
+                for mut o in outs {
                     if crate::paths::is_within(&o.path, dir)
                         && !out.iter().any(|(x, _)| x.path == o.path)
                     {
+                        o.cache &= !git.has_file_at(commit, &o.path)?;
                         out.push((o, path.clone()));
                     }
                 }

@@ -297,9 +297,9 @@ pub fn migrate_dvc(
         let yaml_data = read(y)?;
         let pipeline = dvc::parse_pipeline(&yaml_data, y)?;
         let lock_path = crate::paths::join(crate::paths::split(y).0, "dvc.lock");
-        let wdirs = dvc::stage_wdirs(Some(&yaml_data), y);
+        let ctx = dvc::LockContext::of_pipeline(Some(&yaml_data), y);
         let lock = match crate::fsutil::read_own(&repo.abs(&lock_path))? {
-            Some(data) => dvc::parse_lock(&data, &lock_path, &wdirs)?,
+            Some(data) => dvc::parse_lock(&data, &lock_path, &ctx)?,
             None => Vec::new(),
         };
         for st in &lock {
@@ -367,6 +367,15 @@ pub fn migrate_dvc(
     let (cache, remote, remote_problem) = remote::places(repo)?;
     let mut objects = objects::DvcObjects::new(store, repo.config.layout(), cache, remote);
     objects.remote_problem = remote_problem;
+    // What an earlier migration stored (its map says which node each DVC object became) is not read again:
+    // a second run does not need DVC's cache to hold it still.
+    if let Some(m) = map::DvcMap::load(repo)? {
+        for (md5, (layout, node)) in &m.entries {
+            if *layout == repo.config.layout() && store.contains(&node.id)? {
+                objects.known(md5, *node);
+            }
+        }
+    }
     let mut sink = objects::sink(store, repo.config.compression_level, opts.dry_run)?;
     let mut nodes: BTreeMap<String, (Md5, Node)> = BTreeMap::new();
     let mut result = Ok(());
@@ -532,7 +541,18 @@ pub fn migrate_dvc(
         write_map(repo, map::MAP_PATH, &m.encode(), &mut staging)?;
     }
 
-    // 4. Stages → steps.
+    // 4. Stages → steps (names several dvc.yaml files use get their folder's as a prefix).
+    let mut seen = std::collections::BTreeSet::new();
+    let mut shared_names = std::collections::BTreeSet::new();
+    for (_, pipeline, _) in &pipelines {
+        let names: std::collections::BTreeSet<&String> =
+            pipeline.stages.iter().map(|st| &st.name).collect();
+        for n in names {
+            if !seen.insert(n.clone()) {
+                shared_names.insert(n.clone());
+            }
+        }
+    }
     for (yaml, pipeline, lock) in &pipelines {
         stages::convert(
             s,
@@ -541,6 +561,7 @@ pub fn migrate_dvc(
             lock,
             &nodes,
             opts,
+            &shared_names,
             &mut staging,
             &mut report,
         )?;

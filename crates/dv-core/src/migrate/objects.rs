@@ -314,6 +314,11 @@ impl<'a> DvcObjects<'a> {
         ))
     }
 
+    /// Takes DVC object `md5` as stored already, as `node` (by an earlier migration): it is not read again.
+    pub fn known(&mut self, md5: &Md5, node: Node) {
+        self.stored.insert(md5.clone(), node);
+    }
+
     /// The dv node of DVC file object `md5`, stored in `sink` (read and checked once per migration).
     pub fn file(&mut self, md5: &Md5, sink: &mut Sink<'_>) -> Result<Node> {
         if let Some(n) = self.stored.get(md5) {

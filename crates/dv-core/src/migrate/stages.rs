@@ -51,6 +51,7 @@ pub(super) fn convert(
     lock: &[LockStage],
     nodes: &BTreeMap<String, (super::Md5, Node)>,
     opts: &DvcOptions,
+    shared_names: &std::collections::BTreeSet<String>,
     staging: &mut Staging,
     report: &mut MigrateReport,
 ) -> Result<()> {
@@ -76,11 +77,19 @@ pub(super) fn convert(
                 reason,
             })
         };
-        if let Err(why) = check_step_name(&st.name) {
+        // A stage name several dvc.yaml files use is prefixed with its folder (`a/b/dvc.yaml`'s `train` is
+        // `a-b-train`), outside the root's; a name only one uses is kept.
+        let dir = crate::paths::split(yaml).0;
+        let name = if shared_names.contains(&st.name) && !dir.is_empty() {
+            format!("{}-{}", dir.replace('/', "-"), st.name)
+        } else {
+            st.name.clone()
+        };
+        if let Err(why) = check_step_name(&name) {
             skip(report, format!("its name cannot name a dv step: {why}"));
             continue;
         }
-        if report.steps.iter().any(|m| m.name == st.name) {
+        if report.steps.iter().any(|m| m.name == name) {
             skip(report, "a stage of that name was converted already".into());
             continue;
         }
@@ -191,7 +200,7 @@ pub(super) fn convert(
             continue;
         }
         let step = Step {
-            name: st.name.clone(),
+            name: name.clone(),
             command: shell_command(&st.cmd, yaml, &st.name),
             workdir: st.wdir.clone(),
             deps,
@@ -208,7 +217,19 @@ pub(super) fn convert(
             layout,
         };
         let file = Step::file_path(&step.name);
-        let text = step.encode();
+        let mut text = step.encode();
+        // Migrating again keeps a step file that would differ only in the commit its run is recorded at.
+        if let Some(old) = crate::fsutil::read_own(&repo.abs(&file))?
+            && let Ok(old) = Step::decode(&step.name, &old, &file)
+        {
+            let mut same = step.clone();
+            if let (Some(run), Some(was)) = (&mut same.run, &old.run) {
+                run.git_commit.clone_from(&was.git_commit);
+            }
+            if same == old {
+                text = old.encode();
+            }
+        }
         // What dv writes must be what dv reads: the step file is checked as any other is.
         let step = Step::decode(&step.name, text.as_bytes(), &file)
             .map_err(|e| Error::Internal(format!("stage '{}' as a step: {e}", st.name)))?;
