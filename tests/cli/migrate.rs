@@ -1293,7 +1293,7 @@ fn params_of_a_whole_file_migrate() {
         "{status}"
     );
     let dry = r.ok(&["repro", "--dry-run"]);
-    assert!(dry.contains("lr"), "{dry}");
+    assert!(dry.contains("p.json"), "{dry}");
 }
 
 /// Review findings: a second `--all-commits` migration takes what the first stored from dv's cache (DVC's
@@ -1340,4 +1340,113 @@ fn a_second_migration_needs_no_dvc_cache_and_same_named_stages_both_convert() {
     r.ok(&["migrate", "dvc", "--all-commits"]);
     let changed = r.git(&["status", "--porcelain"]);
     assert!(changed.trim().is_empty(), "{changed}");
+}
+
+/// Review findings: a git-lfs pattern over a whole folder (`data/**`) no longer catches dv's own files: the
+/// pointer files and `.gitignore` the migration writes stay plain Git files through a later `git add -A`, and a
+/// later `--remove-lfs` run never makes a dataset of a pointer file; a fresh clone gets the data.
+#[test]
+fn a_folder_wide_lfs_pattern_does_not_catch_dvs_own_files() {
+    let lfs = Command::new("git").args(["lfs", "version"]).output();
+    if !lfs.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: git-lfs not installed (apt-get install git-lfs)");
+        return;
+    }
+    let r = TestRepo::bare_git();
+    let home = tempfile::tempdir().unwrap();
+    let git = |dir: &Path, args: &[&str]| -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_LFS_SKIP_SMUDGE", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(r.path(), &["lfs", "install", "--local"]);
+    git(r.path(), &["lfs", "track", "data/**"]);
+    let data = bytes(8, 5_000);
+    r.write("data/x.csv", &data);
+    git(r.path(), &["add", "-A"]);
+    git(r.path(), &["commit", "-q", "-m", "lfs"]);
+    r.ok(&["init", "-q"]);
+    r.ok(&["migrate", "lfs", "--all-commits"]);
+    git(r.path(), &["add", "-A"]);
+    git(r.path(), &["commit", "-q", "-m", "to dv"]);
+    let in_lfs = git(r.path(), &["lfs", "ls-files", "--name-only"]);
+    assert!(
+        !in_lfs.contains("x.csv.dv") && !in_lfs.contains(".gitignore"),
+        "{in_lfs}"
+    );
+    let j = r.json(&["migrate", "lfs", "--all-commits", "--remove-lfs"]);
+    assert!(j["datasets"].as_array().unwrap().is_empty(), "{j:#}");
+    assert!(!r.p("data/x.csv.dv.dv").exists());
+    let remote = tempfile::tempdir().unwrap();
+    r.ok(&[
+        "remote",
+        "add",
+        "o",
+        remote.path().to_str().unwrap(),
+        "--default",
+    ]);
+    git(r.path(), &["add", "-A"]);
+    git(r.path(), &["commit", "-q", "-m", "no lfs"]);
+    r.ok(&["push", "--all-commits"]);
+    let clone = tempfile::tempdir().unwrap();
+    let c = clone.path().join("c");
+    git(
+        clone.path(),
+        &["clone", "-q", r.path().to_str().unwrap(), "c"],
+    );
+    ok_at(&c, &["init", "-q"]);
+    ok_at(&c, &["pull"]);
+    assert_eq!(fs::read(c.join("data/x.csv")).unwrap(), data);
+}
+
+/// Review findings: a subfolder's stage with `wdir: ..` (the work tree's root) migrates; a line of `cmd` that is
+/// only a comment runs as nothing, as for DVC; a whole-file params file with a key added makes the step stale.
+#[test]
+fn root_wdir_comment_lines_and_new_param_keys() {
+    let r = hand_made(&[("a.txt", b"1\n", None)]);
+    r.write("sub/in.txt", b"x\n");
+    r.write("sub/p.json", b"{\"k\": 1}\n");
+    let out = b"x\n";
+    let md5 = md5_hex(out);
+    r.write(
+        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
+        out,
+    );
+    let cmd = "      # copy it\n      cp sub/in.txt sub/out.txt\n      # done\n";
+    r.write(
+        "sub/dvc.yaml",
+        format!("stages:\n  go:\n    wdir: ..\n    cmd: |-\n{cmd}    deps: [sub/in.txt]\n    params:\n    - sub/p.json:\n    outs: [sub/out.txt]\n").as_bytes(),
+    );
+    r.write(
+        "sub/dvc.lock",
+        format!(
+            "schema: '2.0'\nstages:\n  go:\n    cmd: |-\n{cmd}    deps:\n    - path: sub/in.txt\n      md5: {md5}\n      size: 2\n    params:\n      sub/p.json:\n        k: 1\n    outs:\n    - path: sub/out.txt\n      md5: {md5}\n      size: 2\n"
+        )
+        .as_bytes(),
+    );
+    r.git(&["add", "sub"]);
+    let j = r.json(&["migrate", "dvc"]);
+    assert_eq!(j["steps"][0]["state"], "up-to-date", "{j:#}");
+    assert_eq!(r.read("sub/out.txt"), out);
+    r.write("sub/p.json", b"{\"k\": 1, \"new\": 7}\n");
+    let dry = r.ok(&["repro", "--dry-run"]);
+    assert!(dry.contains("go"), "{dry}");
+    r.write("sub/in.txt", b"y\n");
+    r.ok(&["repro"]);
+    assert_eq!(r.read("sub/out.txt"), b"y\n");
 }

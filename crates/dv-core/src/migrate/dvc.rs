@@ -509,7 +509,11 @@ fn wdir(dir: &str, st: &Value, file: &str, at: &str) -> Result<String> {
             if w == "." {
                 return Ok(dir.to_string());
             }
-            resolve_path(dir, w).map_err(|e| Error::format(file, format!("{at} wdir: {e}")))
+            // A `wdir` may be the work tree's root itself (`..` from a folder's dvc.yaml): a probe path below
+            // it is resolved and checked, then taken off.
+            resolve_path(dir, &format!("{w}/x"))
+                .map(|p| crate::paths::split(&p).0.to_string())
+                .map_err(|e| Error::format(file, format!("{at} wdir: {e}")))
         }
     }
 }

@@ -258,7 +258,39 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         ..Default::default()
     };
     let mut files = Vec::new();
+    let mut own_files = Vec::new();
     for (path, blob) in git.small_blobs_in_index(MAX_LFS_POINTER as u64)? {
+        // dv's own files (pointer files, ignore and attribute files, `.dv/`) that a git-lfs pattern caught
+        // are no data: Git gets them back as plain files (see `protect_own_files`).
+        let (dir, name) = crate::paths::split(&path);
+        if path.ends_with(crate::paths::POINTER_SUFFIX)
+            || name == ".gitignore"
+            || name == ".gitattributes"
+            || crate::paths::is_within(&path, ".dv")
+        {
+            if parse_pointer(&blob).is_some() {
+                let abs = repo.abs(&path);
+                let smudged =
+                    crate::fsutil::read_own(&abs)?.is_some_and(|d| parse_pointer(&d).is_none());
+                report.skipped.push(Skipped {
+                    what: path.clone(),
+                    reason: format!(
+                        "dv's own file, which git-lfs stored (a filter=lfs pattern{} covers it): {}",
+                        if dir.is_empty() { String::new() } else { format!(" of {dir}") },
+                        if smudged {
+                            "staged again as a plain Git file"
+                        } else {
+                            "the work tree holds only git-lfs's pointer text; `git lfs pull` brings it, then run \
+                             the migration again"
+                        }
+                    ),
+                });
+                if smudged {
+                    own_files.push(path.clone());
+                }
+            }
+            continue;
+        }
         let Some(p) = parse_pointer(&blob) else {
             if blob.starts_with(b"version https://git-lfs.github.com/spec/")
                 || blob.starts_with(b"version https://hawser.github.com/spec/")
@@ -432,20 +464,44 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         }
     }
     // Also on a second run, once the files are dv's.
-    for attr in git.tracked_with_suffix(".gitattributes")? {
-        if !opts.remove_lfs || crate::paths::split(&attr).1 != ".gitattributes" {
-            continue;
-        }
-        crate::paths::check_no_linked_parents(&repo.root, &attr)?;
-        let abs = repo.abs(&attr);
+    let mut attrs = git.tracked_with_suffix(".gitattributes")?;
+    attrs.retain(|a| crate::paths::split(a).1 == ".gitattributes");
+    for attr in &attrs {
+        crate::paths::check_no_linked_parents(&repo.root, attr)?;
+        let abs = repo.abs(attr);
         let Some(old) = crate::fsutil::read_own(&abs)? else {
             continue;
         };
-        if let Some(text) = without_lfs_attributes(&String::from_utf8_lossy(&old)) {
-            repo.write_file(&abs, text.as_bytes())?;
-            staging.also(attr.clone());
-            report.removed.push(format!("{attr}: git-lfs attributes"));
+        let old = String::from_utf8_lossy(&old);
+        if !opts.remove_lfs {
+            if let Some(text) = protect_own_files(&old, attr == ".gitattributes") {
+                repo.write_file(&abs, text.as_bytes())?;
+                staging.also(attr.clone());
+            }
+            continue;
         }
+        // With git-lfs's patterns gone, the lines keeping dv's files out of them go too.
+        let unprotected = old.replace(OWN_FILES, "").replace(OWN_FOLDER, "");
+        let changed = (unprotected != old).then(|| unprotected.clone());
+        match without_lfs_attributes(&unprotected).or(changed) {
+            // An attributes file left empty goes (its removal staged).
+            Some(text) if text.trim().is_empty() && attr != ".gitattributes" => {
+                std::fs::remove_file(&abs).map_err(|e| Error::io(&abs, e))?;
+                if opts.stage {
+                    git.remove_from_index(std::slice::from_ref(attr))?;
+                }
+                report.removed.push(attr.clone());
+            }
+            Some(text) => {
+                repo.write_file(&abs, text.as_bytes())?;
+                staging.also(attr.clone());
+                report.removed.push(format!("{attr}: git-lfs attributes"));
+            }
+            None => {}
+        }
+    }
+    for f in own_files {
+        staging.also(f);
     }
     if opts.stage {
         report.staged = staging.stage(repo, Some(git))?;
@@ -453,6 +509,37 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         report.not_staged = staging.recorded();
     }
     Ok(report)
+}
+
+/// The lines that keep dv's own files plain Git files under git-lfs patterns (they come last in an attributes
+/// file, so they win over its patterns; each attributes file that has git-lfs patterns gets them, as a deeper
+/// file's patterns win over the root's). `.dv/` only at the root.
+const OWN_FILES: &str = "# dv: dv's own files are plain Git files, whatever git-lfs's patterns above say.\n\
+                         *.dv !filter !diff !text merge=dv\n.gitignore !filter !diff !text merge=union\n";
+const OWN_FOLDER: &str = ".dv/** !filter !diff !text\n";
+
+/// `.gitattributes` text with [`OWN_FILES`] at its end when it has git-lfs patterns (and [`OWN_FOLDER`] too at
+/// the root) and does not end with them already; None when nothing changes.
+fn protect_own_files(text: &str, root: bool) -> Option<String> {
+    let lfs = text.lines().any(|l| {
+        !l.trim_start().starts_with('#') && l.split_whitespace().skip(1).any(|a| a == "filter=lfs")
+    });
+    let block = if root {
+        format!("{OWN_FILES}{OWN_FOLDER}")
+    } else {
+        OWN_FILES.to_string()
+    };
+    if !lfs || text.ends_with(&block) {
+        return None;
+    }
+    let mut out = text.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    // An older copy of the block, higher up, would no longer come last.
+    out = out.replace(&block, "");
+    out.push_str(&block);
+    Some(out)
 }
 
 /// `.gitattributes` text without git-lfs's attributes (`filter=lfs`, `diff=lfs`, `merge=lfs`): each line that
@@ -496,6 +583,15 @@ mod tests {
             "# models\n*.pt -text export-ignore\n*.txt text eol=lf\n"
         );
         assert_eq!(super::without_lfs_attributes("*.txt text\n"), None);
+        let protected =
+            super::protect_own_files("data/** filter=lfs diff=lfs merge=lfs -text\n", true)
+                .unwrap();
+        assert!(
+            protected.ends_with(".dv/** !filter !diff !text\n"),
+            "{protected}"
+        );
+        assert_eq!(super::protect_own_files(&protected, true), None);
+        assert_eq!(super::protect_own_files("*.txt text\n", true), None);
     }
 
     use super::*;

@@ -36,7 +36,10 @@ pub fn shell_command(cmds: &[String], yaml: &str, name: &str) -> Vec<String> {
         [one] => script.push_str(one),
         many => {
             for c in many {
-                script.push_str(&format!("(\n{c}\n) || exit\n"));
+                // `:` first: a line that is only a comment runs as nothing (as `sh -c '# …'` does for DVC)
+                // rather than leave an empty subshell, which is a syntax error; otherwise the line's status is
+                // the subshell's.
+                script.push_str(&format!("(\n:\n{c}\n) || exit\n"));
             }
         }
     }
@@ -68,7 +71,6 @@ pub(super) fn convert(
             reason: why.clone(),
         });
     }
-    let head = s.git()?.head()?.map(|c| c.id.to_string());
     let layout = repo.config.layout();
     for st in &pipeline.stages {
         let skip = |report: &mut MigrateReport, reason: String| {
@@ -141,24 +143,43 @@ pub(super) fn convert(
                         .collect()
                 })
                 .unwrap_or_default();
-            let keys: Vec<(String, Option<toml::Value>)> = if key.is_empty() {
-                recorded
-                    .iter()
-                    .map(|(k, v)| ((*k).clone(), json_to_toml((*v).clone())))
-                    .collect()
-            } else {
-                vec![(
-                    key.clone(),
-                    recorded
-                        .first()
-                        .and_then(|(_, v)| json_to_toml((*v).clone())),
-                )]
-            };
-            if key.is_empty() && keys.is_empty() {
-                notes.push(format!(
-                    "parameters: every key of {file}, none recorded in dvc.lock"
-                ));
+            // A whole file (`- p.json:`): DVC reruns the stage when any key changes, one added included, so
+            // the step reads the file as an input; its recorded version is the file's when the keys and values
+            // in it are those dvc.lock recorded, and unknown (stale) otherwise.
+            if key.is_empty() {
+                if deps.iter().any(|d: &PathRecord| &d.path == file) {
+                    continue;
+                }
+                let mut locked_table = toml::Table::new();
+                for (k, v) in &recorded {
+                    if let Some(v) = json_to_toml((*v).clone()) {
+                        locked_table.insert((*k).clone(), v);
+                    }
+                }
+                let now = crate::fsutil::read_own(&repo.abs(file))?
+                    .and_then(|d| String::from_utf8(d).ok())
+                    .and_then(|t| crate::steps::parse_params(file, &t).ok());
+                let node = if locked.is_some() && now.as_ref() == Some(&locked_table) {
+                    crate::ops::run::fingerprint(repo, store, file, layout)?
+                        .map(|n| NodeRecord::of(&n))
+                } else {
+                    notes.push(format!(
+                        "parameters: {file} differs from what dvc.lock recorded of it"
+                    ));
+                    None
+                };
+                deps.push(PathRecord {
+                    path: file.clone(),
+                    node,
+                });
+                continue;
             }
+            let keys: Vec<(String, Option<toml::Value>)> = vec![(
+                key.clone(),
+                recorded
+                    .first()
+                    .and_then(|(_, v)| json_to_toml((*v).clone())),
+            )];
             for (k, value) in keys {
                 if let Err(why) = check_param_key(&k) {
                     notes.push(format!("parameter {file}:{k} left out: {why}"));
@@ -206,9 +227,11 @@ pub(super) fn convert(
             deps,
             params,
             outs,
+            // The run was DVC's, at a commit dvc.lock does not say (the migration's HEAD would make two
+            // branches that each migrated conflict over it).
             run: locked.map(|l| RunRecord {
                 command: shell_command(&l.cmd, yaml, &l.name),
-                git_commit: head.clone(),
+                git_commit: None,
                 dv_version: env!("CARGO_PKG_VERSION").to_string(),
                 platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
                 exit_status: 0,
