@@ -612,22 +612,7 @@ fn git_lfs_files_become_datasets() {
     let r = TestRepo::bare_git();
     let home = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(r.path())
-            .env("HOME", home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        lfs_git(home.path(), r.path(), args);
     };
     git(&["lfs", "install", "--local"]);
     git(&["lfs", "track", "*.bin"]);
@@ -865,11 +850,7 @@ fn a_version_not_migrated_stops_checkout_of_its_commit() {
     )))
     .unwrap();
     for (path, data) in [("a.txt", b"a2\n"), ("b.txt", b"b2\n")] {
-        let md5 = md5_hex(data);
-        r.write(
-            &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-            data,
-        );
+        let md5 = dvc_object(&r, data);
         r.write(path, data);
         r.write(
             &format!("{path}.dvc"),
@@ -937,11 +918,7 @@ fn a_stage_with_wdir_migrates_and_runs_its_lines_as_dvc_does() {
         )
         .as_bytes(),
     );
-    let md5 = md5_hex(out);
-    r.write(
-        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-        out,
-    );
+    dvc_object(&r, out);
     r.git(&["add", "sub/dvc.yaml", "sub/dvc.lock", "sub/w/in.txt"]);
     let j = r.json(&["migrate", "dvc"]);
     let datasets: Vec<&str> = j["datasets"]
@@ -1061,11 +1038,7 @@ fn what_does_not_map_is_said_and_kept() {
     r.write(".dvcignore", b"# comment\n*.tmp\n");
     // A DVC 1 single-stage file with a command.
     let out = b"made\n";
-    let md5 = md5_hex(out);
-    r.write(
-        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-        out,
-    );
+    let md5 = dvc_object(&r, out);
     r.write(
         "made.txt.dvc",
         format!("cmd: echo made > made.txt\ndeps:\n- path: a.txt\n  md5: {}\nouts:\n- md5: {md5}\n  path: made.txt\n", md5_hex(b"v1\n")).as_bytes(),
@@ -1137,11 +1110,7 @@ fn two_branches_that_each_migrated_merge_their_maps() {
     let first = r.git(&["rev-parse", "HEAD"]).trim().to_string();
     r.git(&["branch", "other"]);
     let add = |path: &str, data: &[u8]| {
-        let md5 = md5_hex(data);
-        r.write(
-            &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-            data,
-        );
+        let md5 = dvc_object(&r, data);
         r.write(path, data);
         r.write(
             &format!("{path}.dvc"),
@@ -1215,11 +1184,7 @@ fn a_stopped_remove_dvc_can_be_run_again() {
 fn outputs_dvc_keeps_in_git_are_not_data_in_history() {
     let r = hand_made(&[("a.txt", b"1\n", None)]);
     let out = b"out\n";
-    let md5 = md5_hex(out);
-    r.write(
-        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-        out,
-    );
+    let md5 = dvc_object(&r, out);
     r.write("out.txt", out);
     // keep.txt's bytes are those of a cached object (a.txt's); metrics.json's are in no cache.
     r.write("keep.txt", b"1\n");
@@ -1267,11 +1232,7 @@ fn params_of_a_whole_file_migrate() {
     let r = hand_made(&[("a.txt", b"1\n", None)]);
     r.write("p.json", b"{\"lr\": 1, \"n\": 2}\n");
     let out = b"hi\n";
-    let md5 = md5_hex(out);
-    r.write(
-        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-        out,
-    );
+    let md5 = dvc_object(&r, out);
     r.write(
         "dvc.yaml",
         b"stages:\n  t:\n    cmd: echo hi > o.txt\n    params:\n    - p.json:\n    outs:\n    - o.txt\n",
@@ -1303,11 +1264,7 @@ fn params_of_a_whole_file_migrate() {
 fn a_second_migration_needs_no_dvc_cache_and_same_named_stages_both_convert() {
     let r = hand_made(&[("a.txt", b"1\n", None)]);
     let out = b"o\n";
-    let md5 = md5_hex(out);
-    r.write(
-        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-        out,
-    );
+    let md5 = dvc_object(&r, out);
     for dir in ["", "sub/"] {
         r.write(
             &format!("{dir}dvc.yaml"),
@@ -1354,26 +1311,7 @@ fn a_folder_wide_lfs_pattern_does_not_catch_dvs_own_files() {
     }
     let r = TestRepo::bare_git();
     let home = tempfile::tempdir().unwrap();
-    let git = |dir: &Path, args: &[&str]| -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("HOME", home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_LFS_SKIP_SMUDGE", "1")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let git = |dir: &Path, args: &[&str]| lfs_git(home.path(), dir, args);
     git(r.path(), &["lfs", "install", "--local"]);
     git(r.path(), &["lfs", "track", "data/**"]);
     let data = bytes(8, 5_000);
@@ -1422,11 +1360,7 @@ fn root_wdir_comment_lines_and_new_param_keys() {
     r.write("sub/in.txt", b"x\n");
     r.write("sub/p.json", b"{\"k\": 1}\n");
     let out = b"x\n";
-    let md5 = md5_hex(out);
-    r.write(
-        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
-        out,
-    );
+    let md5 = dvc_object(&r, out);
     let cmd = "      # copy it\n      cp sub/in.txt sub/out.txt\n      # done\n";
     r.write(
         "sub/dvc.yaml",
@@ -1449,4 +1383,111 @@ fn root_wdir_comment_lines_and_new_param_keys() {
     r.write("sub/in.txt", b"y\n");
     r.ok(&["repro"]);
     assert_eq!(r.read("sub/out.txt"), b"y\n");
+}
+
+/// Runs git in `dir` with a private HOME (for `git lfs install --local`) and LFS smudging off; returns stdout.
+fn lfs_git(home: &Path, dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_LFS_SKIP_SMUDGE", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Final review findings: under `**` (which also catches `.gitattributes`), dv's files and the attributes files
+/// stay plain Git files; `--remove-lfs` with `**` in a subfolder's `.gitattributes` (which it empties, and
+/// which git-lfs stored itself) finishes and stages the pointer; a real `*.dv` file (DV video) in git-lfs is
+/// data, migrated as a dataset (`clip.dv.dv`), never put in Git whole.
+#[test]
+fn lfs_patterns_over_everything_leave_dvs_and_gits_own_files_plain() {
+    let lfs = Command::new("git").args(["lfs", "version"]).output();
+    if !lfs.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: git-lfs not installed (apt-get install git-lfs)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let git = |r: &TestRepo, args: &[&str]| lfs_git(home.path(), r.path(), args);
+    // `**` at the root, with a DV video.
+    let r = TestRepo::bare_git();
+    git(&r, &["lfs", "install", "--local"]);
+    git(&r, &["lfs", "track", "**"]);
+    let (x, clip) = (bytes(9, 3_000), bytes(10, 5_000));
+    r.write("data/x.bin", &x);
+    r.write("clip.dv", &clip);
+    git(&r, &["add", "-A"]);
+    git(&r, &["commit", "-q", "-m", "lfs"]);
+    r.ok(&["init", "-q"]);
+    r.ok(&["migrate", "lfs"]);
+    git(&r, &["add", "-A"]);
+    git(&r, &["commit", "-q", "-m", "to dv"]);
+    let in_lfs = git(&r, &["lfs", "ls-files", "--name-only"]);
+    assert!(in_lfs.trim().is_empty(), "{in_lfs}");
+    assert!(r.p("clip.dv.dv").exists() && r.p("data/x.bin.dv").exists());
+    let size = git(&r, &["cat-file", "-s", ":clip.dv.dv"]);
+    assert!(size.trim().parse::<u64>().unwrap() < 1000, "{size}");
+    let tracked = git(&r, &["ls-files"]);
+    assert!(!tracked.contains("clip.dv\n"), "{tracked}");
+    // `**` in a subfolder, then --remove-lfs.
+    let r = TestRepo::bare_git();
+    git(&r, &["lfs", "install", "--local"]);
+    fs::create_dir_all(r.p("data")).unwrap();
+    lfs_git(home.path(), &r.p("data"), &["lfs", "track", "**"]);
+    r.write("data/x.bin", &x);
+    git(&r, &["add", "-A"]);
+    git(&r, &["commit", "-q", "-m", "lfs"]);
+    r.ok(&["init", "-q"]);
+    r.ok(&["migrate", "lfs", "--remove-lfs"]);
+    let staged = git(&r, &["diff", "--cached", "--name-status"]);
+    assert!(staged.contains("data/x.bin.dv"), "{staged}");
+    assert_eq!(r.read("data/x.bin"), x);
+    r.ok(&["status"]);
+}
+
+/// Final review findings: a whole-file params file with a key added as null differs from dvc.lock (DVC says so
+/// too): the step is stale right after migration.
+#[test]
+fn a_null_added_to_a_whole_params_file_is_a_change() {
+    let r = hand_made(&[("a.txt", b"1\n", None)]);
+    r.write("p.yaml", b"lr: 1\nnew: null\n");
+    let out = b"hi\n";
+    let md5 = dvc_object(&r, out);
+    r.write(
+        "dvc.yaml",
+        b"stages:\n  t:\n    cmd: echo hi > o.txt\n    params:\n    - p.yaml:\n    outs:\n    - o.txt\n",
+    );
+    let lock = |params: &str| {
+        format!(
+            "schema: '2.0'\nstages:\n  t:\n    cmd: echo hi > o.txt\n    params:\n      p.yaml:\n{params}    outs:\n    - path: o.txt\n      md5: {md5}\n      size: 3\n"
+        )
+    };
+    r.write("dvc.lock", lock("        lr: 1\n").as_bytes());
+    r.git(&["add", "dvc.yaml", "dvc.lock", "p.yaml"]);
+    let j = r.json(&["migrate", "dvc", "--dry-run"]);
+    assert_eq!(j["steps"][0]["state"], "stale", "{j:#}");
+    r.write("dvc.lock", lock("        lr: 1\n        new:\n").as_bytes());
+    let j = r.json(&["migrate", "dvc"]);
+    assert_eq!(j["steps"][0]["state"], "up-to-date", "{j:#}");
+}
+
+/// Puts `data` into the hand-made DVC cache of `r` (DVC 3's layout); returns its MD5.
+fn dvc_object(r: &TestRepo, data: &[u8]) -> String {
+    let md5 = md5_hex(data);
+    r.write(
+        &format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]),
+        data,
+    );
+    md5
 }

@@ -263,15 +263,31 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         // dv's own files (pointer files, ignore and attribute files, `.dv/`) that a git-lfs pattern caught
         // are no data: Git gets them back as plain files (see `protect_own_files`).
         let (dir, name) = crate::paths::split(&path);
-        if path.ends_with(crate::paths::POINTER_SUFFIX)
+        let abs = repo.abs(&path);
+        let here = crate::fsutil::read_own(&abs)?;
+        // A `*.dv` file is dv's pointer file when it reads as one (else it is data: DV video).
+        let pointer_file = path.ends_with(crate::paths::POINTER_SUFFIX)
+            && parse_pointer(&blob).is_some_and(|p| {
+                let data = match &here {
+                    Some(d) if parse_pointer(d).is_none() => Some(d.clone()),
+                    _ => std::fs::read(
+                        git.common_dir()
+                            .join("lfs/objects")
+                            .join(&p.oid[..2])
+                            .join(&p.oid[2..4])
+                            .join(&p.oid),
+                    )
+                    .ok(),
+                };
+                data.is_some_and(|d| Pointer::looks_like(&d))
+            });
+        if pointer_file
             || name == ".gitignore"
             || name == ".gitattributes"
             || crate::paths::is_within(&path, ".dv")
         {
             if parse_pointer(&blob).is_some() {
-                let abs = repo.abs(&path);
-                let smudged =
-                    crate::fsutil::read_own(&abs)?.is_some_and(|d| parse_pointer(&d).is_none());
+                let smudged = here.as_ref().is_some_and(|d| parse_pointer(d).is_none());
                 report.skipped.push(Skipped {
                     what: path.clone(),
                     reason: format!(
@@ -500,8 +516,11 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
             None => {}
         }
     }
+    // (Those still there: an attributes file left empty is gone.)
     for f in own_files {
-        staging.also(f);
+        if std::fs::symlink_metadata(repo.abs(&f)).is_ok() {
+            staging.also(f);
+        }
     }
     if opts.stage {
         report.staged = staging.stage(repo, Some(git))?;
@@ -515,8 +534,10 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
 /// file, so they win over its patterns; each attributes file that has git-lfs patterns gets them, as a deeper
 /// file's patterns win over the root's). `.dv/` only at the root.
 const OWN_FILES: &str = "# dv: dv's own files are plain Git files, whatever git-lfs's patterns above say.\n\
-                         *.dv !filter !diff !text merge=dv\n.gitignore !filter !diff !text merge=union\n";
-const OWN_FOLDER: &str = ".dv/** !filter !diff !text\n";
+                         *.dv !filter !diff !text merge=dv\n.gitignore !filter !diff !text merge=union\n\
+                         .gitattributes !filter !diff !text !merge\n";
+const OWN_FOLDER: &str =
+    ".dv/** !filter !diff !text !merge\n.dv/dvc-map merge=union\n.dv/lfs-map merge=union\n";
 
 /// `.gitattributes` text with [`OWN_FILES`] at its end when it has git-lfs patterns (and [`OWN_FOLDER`] too at
 /// the root) and does not end with them already; None when nothing changes.
@@ -587,7 +608,7 @@ mod tests {
             super::protect_own_files("data/** filter=lfs diff=lfs merge=lfs -text\n", true)
                 .unwrap();
         assert!(
-            protected.ends_with(".dv/** !filter !diff !text\n"),
+            protected.ends_with(".dv/lfs-map merge=union\n"),
             "{protected}"
         );
         assert_eq!(super::protect_own_files(&protected, true), None);

@@ -150,16 +150,16 @@ pub(super) fn convert(
                 if deps.iter().any(|d: &PathRecord| &d.path == file) {
                     continue;
                 }
-                let mut locked_table = toml::Table::new();
-                for (k, v) in &recorded {
-                    if let Some(v) = json_to_toml((*v).clone()) {
-                        locked_table.insert((*k).clone(), v);
-                    }
-                }
+                // Compared as JSON values, nulls included (a key added as `null` is a change for DVC).
+                let locked_map: serde_json::Map<String, serde_json::Value> = recorded
+                    .iter()
+                    .map(|(k, v)| ((*k).clone(), (*v).clone()))
+                    .collect();
                 let now = crate::fsutil::read_own(&repo.abs(file))?
                     .and_then(|d| String::from_utf8(d).ok())
-                    .and_then(|t| crate::steps::parse_params(file, &t).ok());
-                let node = if locked.is_some() && now.as_ref() == Some(&locked_table) {
+                    .and_then(|t| params_as_json(file, &t));
+                let node = if locked.is_some() && now == Some(serde_json::Value::Object(locked_map))
+                {
                     crate::ops::run::fingerprint(repo, store, file, layout)?
                         .map(|n| NodeRecord::of(&n))
                 } else {
@@ -274,6 +274,20 @@ pub(super) fn convert(
         });
     }
     Ok(())
+}
+
+/// Parameter file `file` (its text) as JSON, nulls kept (TOML files have none), as DVC reads it; None when it
+/// cannot be read or holds no mapping.
+fn params_as_json(file: &str, text: &str) -> Option<serde_json::Value> {
+    let lower = file.to_ascii_lowercase();
+    let v: serde_json::Value = if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        crate::yaml::parse(text, file).ok()?
+    } else if lower.ends_with(".json") {
+        serde_json::from_str(text).ok()?
+    } else {
+        serde_json::to_value(toml::from_str::<toml::Table>(text).ok()?).ok()?
+    };
+    v.is_object().then_some(v)
 }
 
 /// Whether the file at `abs` has MD5 `hex` as DVC computes it (of its bytes, or DVC 2's CRLF→LF one).
