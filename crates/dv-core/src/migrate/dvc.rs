@@ -84,6 +84,14 @@ pub struct DvcFile {
 /// A path as DVC wrote it (relative to `base`, the repository folder holding the file that names it), as a
 /// repository path: no absolute path, nothing above the work tree, nothing inside `.git`, `.dv` or `.dvc`.
 pub fn resolve_path(base: &str, path: &str) -> std::result::Result<String, String> {
+    let joined = join_relative(base, path)?;
+    check_resolved(path, &joined)?;
+    Ok(joined)
+}
+
+/// `path` (as DVC wrote it) joined to folder `base`, `.` and `..` resolved; "" for the work tree's root.
+/// Absolute paths, backslashes and `..` past the root are refused.
+fn join_relative(base: &str, path: &str) -> std::result::Result<String, String> {
     if path.is_empty() {
         return Err("the path is empty".into());
     }
@@ -107,14 +115,18 @@ pub fn resolve_path(base: &str, path: &str) -> std::result::Result<String, Strin
             p => parts.push(p),
         }
     }
-    let joined = parts.join("/");
-    if let Some(why) = crate::paths::dataset_path_problem(&joined) {
+    Ok(parts.join("/"))
+}
+
+/// Refuses `joined` (the resolved `path`) where no dataset may be (the root included), or inside `.dvc`.
+fn check_resolved(path: &str, joined: &str) -> std::result::Result<(), String> {
+    if let Some(why) = crate::paths::dataset_path_problem(joined) {
         return Err(format!("path {path:?}: {why}"));
     }
     if joined.split('/').next() == Some(".dvc") {
         return Err(format!("path {path:?} is inside .dvc"));
     }
-    Ok(joined)
+    Ok(())
 }
 
 /// Parses YAML text, bounded in size.
@@ -509,10 +521,12 @@ fn wdir(dir: &str, st: &Value, file: &str, at: &str) -> Result<String> {
             if w == "." {
                 return Ok(dir.to_string());
             }
-            // A `wdir` may be the work tree's root itself (`..` from a folder's dvc.yaml): a probe path below
-            // it is resolved and checked, then taken off.
-            resolve_path(dir, &format!("{w}/x"))
-                .map(|p| crate::paths::split(&p).0.to_string())
+            // A `wdir` may be the work tree's root itself (`..` from a folder's dvc.yaml).
+            join_relative(dir, w)
+                .and_then(|j| match j.is_empty() {
+                    true => Ok(j),
+                    false => check_resolved(w, &j).map(|()| j),
+                })
                 .map_err(|e| Error::format(file, format!("{at} wdir: {e}")))
         }
     }

@@ -257,43 +257,35 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         dry_run: opts.dry_run,
         ..Default::default()
     };
+    let objects = git.common_dir().join("lfs/objects");
     let mut files = Vec::new();
     let mut own_files = Vec::new();
     for (path, blob) in git.small_blobs_in_index(MAX_LFS_POINTER as u64)? {
+        let lfs = parse_pointer(&blob);
         // dv's own files (pointer files, ignore and attribute files, `.dv/`) that a git-lfs pattern caught
         // are no data: Git gets them back as plain files (see `protect_own_files`).
         let (dir, name) = crate::paths::split(&path);
-        let abs = repo.abs(&path);
-        let here = crate::fsutil::read_own(&abs)?;
-        // A `*.dv` file is dv's pointer file when it reads as one (else it is data: DV video).
-        let pointer_file = path.ends_with(crate::paths::POINTER_SUFFIX)
-            && parse_pointer(&blob).is_some_and(|p| {
-                let data = match &here {
-                    Some(d) if parse_pointer(d).is_none() => Some(d.clone()),
-                    _ => std::fs::read(
-                        git.common_dir()
-                            .join("lfs/objects")
-                            .join(&p.oid[..2])
-                            .join(&p.oid[2..4])
-                            .join(&p.oid),
-                    )
-                    .ok(),
-                };
-                data.is_some_and(|d| Pointer::looks_like(&d))
-            });
-        if pointer_file
-            || name == ".gitignore"
+        let own_name = name == ".gitignore"
             || name == ".gitattributes"
-            || crate::paths::is_within(&path, ".dv")
+            || crate::paths::is_within(&path, ".dv");
+        if let Some(p) = &lfs
+            && (own_name || path.ends_with(crate::paths::POINTER_SUFFIX))
         {
-            if parse_pointer(&blob).is_some() {
-                let smudged = here.as_ref().is_some_and(|d| parse_pointer(d).is_none());
+            let here = crate::fsutil::read_own(&repo.abs(&path))?;
+            let smudged = here.as_ref().filter(|d| parse_pointer(d).is_none());
+            // A `*.dv` file is dv's pointer file when it reads as one (else it is data: DV video).
+            let own = own_name
+                || smudged
+                    .cloned()
+                    .or_else(|| std::fs::read(lfs_object(&objects, &p.oid)).ok())
+                    .is_some_and(|d| Pointer::looks_like(&d));
+            if own {
                 report.skipped.push(Skipped {
                     what: path.clone(),
                     reason: format!(
                         "dv's own file, which git-lfs stored (a filter=lfs pattern{} covers it): {}",
                         if dir.is_empty() { String::new() } else { format!(" of {dir}") },
-                        if smudged {
+                        if smudged.is_some() {
                             "staged again as a plain Git file"
                         } else {
                             "the work tree holds only git-lfs's pointer text; `git lfs pull` brings it, then run \
@@ -301,19 +293,21 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
                         }
                     ),
                 });
-                if smudged {
+                if smudged.is_some() {
                     own_files.push(path.clone());
                 }
+                continue;
             }
-            continue;
         }
-        let Some(p) = parse_pointer(&blob) else {
-            if blob.starts_with(b"version https://git-lfs.github.com/spec/")
-                || blob.starts_with(b"version https://hawser.github.com/spec/")
+        let Some(p) = lfs else {
+            if !own_name
+                && (blob.starts_with(b"version https://git-lfs.github.com/spec/")
+                    || blob.starts_with(b"version https://hawser.github.com/spec/"))
             {
                 report.skipped.push(Skipped {
                     what: path.clone(),
-                    reason: "Git holds a damaged git-lfs pointer file for it (no `oid sha256:` of 64 hex                              digits, or no `size`): Git keeps it as it is"
+                    reason: "Git holds a damaged git-lfs pointer file for it (no `oid sha256:` of 64 hex \
+                             digits, or no `size`): Git keeps it as it is"
                         .into(),
                 });
             }
@@ -329,12 +323,11 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         crate::ops::ignore::check_can_ignore(repo, &path)?;
         files.push((path, p));
     }
-    let objects = git.common_dir().join("lfs/objects");
     let mut sink = super::objects::sink(store, repo.config.compression_level, opts.dry_run)?;
     let mut nodes = Vec::new();
     let mut result = Ok(());
     for (path, p) in &files {
-        let in_lfs = objects.join(&p.oid[..2]).join(&p.oid[2..4]).join(&p.oid);
+        let in_lfs = lfs_object(&objects, &p.oid);
         let tmp = match checked_copy(&in_lfs, p, &store.tmp_dir())? {
             Some(t) => {
                 report.objects_from_cache += 1;
@@ -384,7 +377,7 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
                 {
                     continue;
                 }
-                let in_lfs = objects.join(&p.oid[..2]).join(&p.oid[2..4]).join(&p.oid);
+                let in_lfs = lfs_object(&objects, &p.oid);
                 match checked_copy(&in_lfs, &p, &store.tmp_dir())? {
                     Some(tmp) => {
                         report.objects_from_cache += 1;
@@ -528,6 +521,11 @@ pub fn migrate_lfs(s: &Locked<'_>, opts: &LfsOptions) -> Result<MigrateReport> {
         report.not_staged = staging.recorded();
     }
     Ok(report)
+}
+
+/// Where git-lfs keeps object `oid` below its objects folder `objects` (`ab/cd/OID`).
+fn lfs_object(objects: &Path, oid: &str) -> std::path::PathBuf {
+    objects.join(&oid[..2]).join(&oid[2..4]).join(oid)
 }
 
 /// The lines that keep dv's own files plain Git files under git-lfs patterns (they come last in an attributes

@@ -312,7 +312,6 @@ pub fn migrate_dvc(
     // Nested outputs cannot both be datasets: the outer one is kept.
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     let mut kept: Vec<Output> = Vec::new();
-    let tracked = git.tracked()?;
     for o in outputs {
         // An output Git tracks (a `cache: false` output, a metrics file, listed in dvc.lock without its
         // dvc.yaml flag) stays Git's: a pointer beside it is one dv itself refuses.
@@ -469,7 +468,8 @@ pub fn migrate_dvc(
             report.skipped.push(Skipped {
                 what: o.path.clone(),
                 reason: format!(
-                    "{pointer_path} names another version than {} records (added with dv since?): kept; remove                      {pointer_path} to take DVC's",
+                    "{pointer_path} names another version than {} records (added with dv since?): kept; remove \
+                     {pointer_path} to take DVC's",
                     o.from
                 ),
             });
@@ -542,17 +542,14 @@ pub fn migrate_dvc(
     }
 
     // 4. Stages → steps (names several dvc.yaml files use get their folder's as a prefix).
+    // (A dvc.yaml names each stage once: YAML's duplicate keys are refused.)
     let mut seen = std::collections::BTreeSet::new();
-    let mut shared_names = std::collections::BTreeSet::new();
-    for (_, pipeline, _) in &pipelines {
-        let names: std::collections::BTreeSet<&String> =
-            pipeline.stages.iter().map(|st| &st.name).collect();
-        for n in names {
-            if !seen.insert(n.clone()) {
-                shared_names.insert(n.clone());
-            }
-        }
-    }
+    let shared_names: std::collections::BTreeSet<String> = pipelines
+        .iter()
+        .flat_map(|(_, pipeline, _)| &pipeline.stages)
+        .filter(|st| !seen.insert(&st.name))
+        .map(|st| st.name.clone())
+        .collect();
     for (yaml, pipeline, lock) in &pipelines {
         stages::convert(
             s,

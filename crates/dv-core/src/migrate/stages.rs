@@ -157,7 +157,7 @@ pub(super) fn convert(
                     .collect();
                 let now = crate::fsutil::read_own(&repo.abs(file))?
                     .and_then(|d| String::from_utf8(d).ok())
-                    .and_then(|t| params_as_json(file, &t));
+                    .and_then(|t| crate::steps::params_as_json(file, &t).ok());
                 let node = if locked.is_some() && now == Some(serde_json::Value::Object(locked_map))
                 {
                     crate::ops::run::fingerprint(repo, store, file, layout)?
@@ -174,23 +174,17 @@ pub(super) fn convert(
                 });
                 continue;
             }
-            let keys: Vec<(String, Option<toml::Value>)> = vec![(
-                key.clone(),
-                recorded
+            if let Err(why) = check_param_key(key) {
+                notes.push(format!("parameter {file}:{key} left out: {why}"));
+                continue;
+            }
+            params.push(Param {
+                file: file.clone(),
+                key: key.clone(),
+                value: recorded
                     .first()
                     .and_then(|(_, v)| json_to_toml((*v).clone())),
-            )];
-            for (k, value) in keys {
-                if let Err(why) = check_param_key(&k) {
-                    notes.push(format!("parameter {file}:{k} left out: {why}"));
-                    continue;
-                }
-                params.push(Param {
-                    file: file.clone(),
-                    key: k,
-                    value,
-                });
-            }
+            });
         }
         let mut outs = Vec::new();
         for (o, cached) in &st.outs {
@@ -240,19 +234,7 @@ pub(super) fn convert(
             layout,
         };
         let file = Step::file_path(&step.name);
-        let mut text = step.encode();
-        // Migrating again keeps a step file that would differ only in the commit its run is recorded at.
-        if let Some(old) = crate::fsutil::read_own(&repo.abs(&file))?
-            && let Ok(old) = Step::decode(&step.name, &old, &file)
-        {
-            let mut same = step.clone();
-            if let (Some(run), Some(was)) = (&mut same.run, &old.run) {
-                run.git_commit.clone_from(&was.git_commit);
-            }
-            if same == old {
-                text = old.encode();
-            }
-        }
+        let text = step.encode();
         // What dv writes must be what dv reads: the step file is checked as any other is.
         let step = Step::decode(&step.name, text.as_bytes(), &file)
             .map_err(|e| Error::Internal(format!("stage '{}' as a step: {e}", st.name)))?;
@@ -274,20 +256,6 @@ pub(super) fn convert(
         });
     }
     Ok(())
-}
-
-/// Parameter file `file` (its text) as JSON, nulls kept (TOML files have none), as DVC reads it; None when it
-/// cannot be read or holds no mapping.
-fn params_as_json(file: &str, text: &str) -> Option<serde_json::Value> {
-    let lower = file.to_ascii_lowercase();
-    let v: serde_json::Value = if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        crate::yaml::parse(text, file).ok()?
-    } else if lower.ends_with(".json") {
-        serde_json::from_str(text).ok()?
-    } else {
-        serde_json::to_value(toml::from_str::<toml::Table>(text).ok()?).ok()?
-    };
-    v.is_object().then_some(v)
 }
 
 /// Whether the file at `abs` has MD5 `hex` as DVC computes it (of its bytes, or DVC 2's CRLF→LF one).

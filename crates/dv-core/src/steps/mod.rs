@@ -12,7 +12,7 @@ mod graph;
 mod params;
 
 pub use graph::Steps;
-pub use params::{json_to_toml, lookup_param, param_values, parse_params};
+pub use params::{json_to_toml, lookup_param, param_values, params_as_json, parse_params};
 
 /// The newest step file version: 1 records ids in the flat layout (repository format 1), 2 in the split one.
 pub const STEP_VERSION: u64 = 2;

@@ -42,17 +42,45 @@ pub fn param_values(
     Ok(out)
 }
 
+/// A parameter file's document, as its extension says which format it is in.
+enum Document {
+    /// YAML or JSON (nulls kept).
+    Json(serde_json::Value),
+    Toml(toml::Table),
+}
+
+fn parse_document(file: &str, text: &str) -> Result<Document> {
+    let lower = file.to_ascii_lowercase();
+    Ok(if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        Document::Json(crate::yaml::parse(text, file)?)
+    } else if lower.ends_with(".json") {
+        Document::Json(
+            serde_json::from_str(text)
+                .map_err(|e| Error::format(file, format!("not valid JSON: {e}")))?,
+        )
+    } else {
+        Document::Toml(
+            toml::from_str::<toml::Table>(text)
+                .map_err(|e| crate::toml_text::error(file, text, &e))?,
+        )
+    })
+}
+
+/// Parameter file `file` (its text) as JSON, with the nulls TOML cannot hold (as DVC reads it, to compare with
+/// what `dvc.lock` recorded).
+pub fn params_as_json(file: &str, text: &str) -> Result<serde_json::Value> {
+    match parse_document(file, text)? {
+        Document::Json(json) => Ok(json),
+        Document::Toml(table) => serde_json::to_value(table)
+            .map_err(|e| Error::format(file, format!("not representable as JSON: {e}"))),
+    }
+}
+
 /// Parses parameter file `file` (its text) as its extension says.
 pub fn parse_params(file: &str, text: &str) -> Result<toml::Table> {
-    let lower = file.to_ascii_lowercase();
-    let json = if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        crate::yaml::parse(text, file)?
-    } else if lower.ends_with(".json") {
-        serde_json::from_str(text)
-            .map_err(|e| Error::format(file, format!("not valid JSON: {e}")))?
-    } else {
-        return toml::from_str::<toml::Table>(text)
-            .map_err(|e| crate::toml_text::error(file, text, &e));
+    let json = match parse_document(file, text)? {
+        Document::Json(json) => json,
+        Document::Toml(table) => return Ok(table),
     };
     match json_to_toml(json) {
         Some(toml::Value::Table(t)) => Ok(t),
